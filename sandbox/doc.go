@@ -1,0 +1,16 @@
+// Package sandbox defines how skillbox runs one skill call in isolation: the
+// [Spec] a policy decision produces, the [Driver] interface every backend
+// implements, and the registry that "auto" chooses from.
+//
+// A Driver is a backend (process, linux, pyodide, ...). Opening a Spec yields
+// a [Sandbox]: a prepared place to run calls of one skill under one grant (for
+// the linux backend, a zygote pool). Each [Sandbox.Call] is single-use unless
+// the Spec asks for [ModeSession]: no state survives from one call to the next.
+//
+// Backends never weaken silently. A Spec lists in Require what must be
+// enforced; a driver that cannot enforce one of them returns an error of kind
+// errdefs.Unsupported naming it, before any skill code runs.
+//
+// The conformance suite in sandbox/sandboxtest runs the same calls and attacks
+// against every driver.
+package sandbox

@@ -1,0 +1,72 @@
+package sandbox
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+// Driver is one backend.
+type Driver interface {
+	// Name is the backend's registered name ("process", "linux", ...).
+	Name() string
+	// Probe reports what this host lets the driver do. It is cheap enough to
+	// call for every `doctor` and caches nothing the host may change.
+	Probe(ctx context.Context) Capabilities
+	// Open prepares a sandbox for spec. It fails with errdefs.Unsupported
+	// naming the first required feature the driver cannot enforce, and with
+	// errdefs.Unavailable naming a missing isolation layer (unless
+	// spec.BestEffort). No skill code runs before Open succeeds.
+	Open(ctx context.Context, spec Spec) (Sandbox, error)
+}
+
+// Sandbox runs calls for one Spec. It is safe for concurrent use.
+type Sandbox interface {
+	// Call runs one call. It honours ctx cancellation and the Spec's timeout
+	// by killing the call's whole process tree.
+	Call(ctx context.Context, req Request) (*Result, error)
+	// Close releases everything the sandbox holds (workers, mounts, cgroups).
+	Close() error
+}
+
+// Capabilities is what a driver can do on this host.
+type Capabilities struct {
+	// Available says whether the driver can run at all here.
+	Available bool `json:"available"`
+	// Reason says why not, when not available.
+	Reason string `json:"reason,omitempty"`
+	// Isolating is false for drivers that isolate nothing (process).
+	Isolating bool `json:"isolating"`
+	// Enforces lists the features the driver enforces on this host.
+	Enforces []Feature `json:"enforces"`
+	// Layers reports each isolation layer the driver uses, and its state.
+	Layers []Layer `json:"layers,omitempty"`
+}
+
+// Layer is one isolation mechanism and whether this host provides it.
+type Layer struct {
+	Name      string `json:"name"`
+	Available bool   `json:"available"`
+	// Detail says what was found or why it is missing.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Has reports whether c enforces f.
+func (c Capabilities) Has(f Feature) bool { return slices.Contains(c.Enforces, f) }
+
+// CheckRequire returns an errdefs.Unsupported error naming each feature in
+// require that c does not enforce, or nil. Drivers call it from Open.
+func (c Capabilities) CheckRequire(driver string, require []Feature) error {
+	var missing []string
+	for _, f := range require {
+		if !c.Has(f) {
+			missing = append(missing, string(f))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return errdefs.New(errdefs.Unsupported, "backend %q cannot enforce %s", driver, strings.Join(missing, ", "))
+}

@@ -1,0 +1,122 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+// Auto is the backend name that picks the strongest available isolating driver.
+const Auto = "auto"
+
+// Registration describes a driver to the registry.
+type Registration struct {
+	// Name is what --backend selects.
+	Name string
+	// Strength orders isolating drivers for "auto": the highest available
+	// wins. Drivers that isolate nothing use 0 and are never chosen by auto.
+	Strength int
+	// Summary is one line for `doctor`.
+	Summary string
+	// New constructs the driver. It should not probe the host; Probe does.
+	New func() (Driver, error)
+}
+
+var (
+	mu       sync.Mutex
+	registry = map[string]Registration{}
+	drivers  = map[string]Driver{}
+)
+
+// Register adds a driver. Backends call it from an init function in their
+// plugin package; registering a name twice panics.
+func Register(r Registration) {
+	mu.Lock()
+	defer mu.Unlock()
+	if r.Name == "" || r.Name == Auto || r.New == nil {
+		panic(fmt.Sprintf("sandbox: bad registration %q", r.Name))
+	}
+	if _, dup := registry[r.Name]; dup {
+		panic("sandbox: driver registered twice: " + r.Name)
+	}
+	registry[r.Name] = r
+}
+
+// List returns every registration, strongest first.
+func List() []Registration {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]Registration, 0, len(registry))
+	for _, r := range registry {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Strength != out[j].Strength {
+			return out[i].Strength > out[j].Strength
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// Lookup returns the driver registered as name, constructing it once.
+// An unknown name is errdefs.Invalid and lists the known ones.
+func Lookup(name string) (Driver, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if d, ok := drivers[name]; ok {
+		return d, nil
+	}
+	r, ok := registry[name]
+	if !ok {
+		names := make([]string, 0, len(registry)+1)
+		for n := range registry {
+			names = append(names, n)
+		}
+		names = append(names, Auto)
+		slices.Sort(names)
+		return nil, errdefs.New(errdefs.Invalid, "unknown backend %q (known: %s)", name, strings.Join(names, ", "))
+	}
+	d, err := r.New()
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "backend "+name)
+	}
+	drivers[name] = d
+	return d, nil
+}
+
+// Choose resolves name to a driver; "auto" (or "") picks the strongest
+// isolating driver whose Probe says it is available. If none is, the error
+// (errdefs.Unavailable) says why each one is not, and that the process
+// backend must be chosen explicitly.
+func Choose(ctx context.Context, name string) (Driver, error) {
+	if name != "" && name != Auto {
+		return Lookup(name)
+	}
+	var why []string
+	for _, r := range List() {
+		if r.Strength <= 0 {
+			continue
+		}
+		d, err := Lookup(r.Name)
+		if err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		c := d.Probe(ctx)
+		if c.Available {
+			return d, nil
+		}
+		why = append(why, r.Name+": "+c.Reason)
+	}
+	msg := "no isolating backend is available on this host"
+	if len(why) > 0 {
+		msg += " (" + strings.Join(why, "; ") + ")"
+	}
+	return nil, errdefs.New(errdefs.Unavailable, "%s; --backend process runs without isolation, for trusted skills only", msg)
+}

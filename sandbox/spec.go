@@ -1,0 +1,161 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Mode says whether calls share a worker.
+type Mode string
+
+const (
+	// ModeSingleUse gives every call fresh interpreter state (the default).
+	ModeSingleUse Mode = "single-use"
+	// ModeSession reuses one worker for the calls of one Sandbox, so module
+	// state persists between them. Opt-in, for one caller's session only.
+	ModeSession Mode = "session"
+)
+
+// Feature names a guarantee a backend may or may not enforce.
+type Feature string
+
+// Features a Spec can require. Their string values appear in error messages.
+const (
+	FeatureTimeout        Feature = "timeout"          // wall-clock limit that kills the whole process tree
+	FeatureMemory         Feature = "memory-limit"     // memory cap (with swap)
+	FeaturePids           Feature = "pids-limit"       // process/thread count cap
+	FeatureCPU            Feature = "cpu-limit"        // CPU time or share cap
+	FeatureOutputCap      Feature = "output-cap"       // result and stdout/stderr caps
+	FeatureEnvScrub       Feature = "env-scrub"        // no host variable beyond the grant
+	FeatureNoNetwork      Feature = "no-network"       // no network at all unless granted
+	FeatureNetAllowlist   Feature = "net-allowlist"    // network limited to granted hosts
+	FeatureFSIsolation    Feature = "fs-isolation"     // no host files beyond bundle, runtime and scratch
+	FeatureProcIsolation  Feature = "proc-isolation"   // cannot see or signal host processes
+	FeatureKernelHardened Feature = "kernel-hardening" // seccomp / syscall filtering
+)
+
+// Limits bounds one call. A zero field means "the backend's default".
+type Limits struct {
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// Memory in bytes (including swap where the backend can tell them apart).
+	Memory int64 `json:"memory,omitempty"`
+	// Pids is the maximum number of processes and threads.
+	Pids int `json:"pids,omitempty"`
+	// Output caps the JSON result in bytes.
+	Output int64 `json:"output,omitempty"`
+	// Stdio caps each of captured stdout and stderr in bytes; beyond it the
+	// capture is truncated with a marker, not failed.
+	Stdio int64 `json:"stdio,omitempty"`
+	// CPU is the CPU share in cores (e.g. 1.0); zero means the default.
+	CPU float64 `json:"cpu,omitempty"`
+}
+
+// Defaults applied by backends when a Limits field is zero.
+const (
+	DefaultTimeout = 30 * time.Second
+	DefaultMemory  = 256 << 20
+	DefaultPids    = 64
+	DefaultOutput  = 1 << 20
+	DefaultStdio   = 64 << 10
+)
+
+// WithDefaults returns l with every zero field set to its default.
+func (l Limits) WithDefaults() Limits {
+	if l.Timeout <= 0 {
+		l.Timeout = DefaultTimeout
+	}
+	if l.Memory <= 0 {
+		l.Memory = DefaultMemory
+	}
+	if l.Pids <= 0 {
+		l.Pids = DefaultPids
+	}
+	if l.Output <= 0 {
+		l.Output = DefaultOutput
+	}
+	if l.Stdio <= 0 {
+		l.Stdio = DefaultStdio
+	}
+	return l
+}
+
+// HostPort is one network grant: a host name (or address) and a port; Port 0
+// means any port.
+type HostPort struct {
+	Host string `json:"host"`
+	Port int    `json:"port,omitempty"`
+}
+
+func (h HostPort) String() string {
+	if h.Port == 0 {
+		return h.Host
+	}
+	return fmt.Sprintf("%s:%d", h.Host, h.Port)
+}
+
+// Spec is everything a backend needs to run calls of one skill under one
+// effective grant. Policy builds it; backends read it and never re-decide.
+type Spec struct {
+	// SkillID is the skill's id (category/name) for messages and audit.
+	SkillID string `json:"skill_id"`
+	// Digest is the bundle's content digest ("sha256:...").
+	Digest string `json:"digest"`
+	// BundleDir is the host path of the skill folder; it is mounted or
+	// copied read-only.
+	BundleDir string `json:"bundle_dir"`
+	// Manifest is the parsed manifest as JSON; the harness offers it to the
+	// skill as BaseSkill.manifest.
+	Manifest json.RawMessage `json:"manifest,omitempty"`
+	// Python is the interpreter to use on the host; empty means the
+	// backend's own choice (see its docs).
+	Python string `json:"python,omitempty"`
+	// Env holds exactly the environment variables granted to the skill.
+	// Backends add only fixed, non-secret variables (PATH, HOME, LANG, ...).
+	Env map[string]string `json:"-"`
+	// Network lists the granted destinations; empty means no network.
+	Network []HostPort `json:"network,omitempty"`
+	// Limits bounds every call.
+	Limits Limits `json:"limits"`
+	// Mode is single-use (default when empty) or session.
+	Mode Mode `json:"mode,omitempty"`
+	// Require lists the guarantees the backend must enforce or refuse.
+	Require []Feature `json:"require,omitempty"`
+	// BestEffort lets a backend run with isolation layers the host lacks
+	// (each missing layer is reported in Result.Warnings on every call).
+	// Only an explicit operator opt-in sets it.
+	BestEffort bool `json:"best_effort,omitempty"`
+}
+
+// Request is one call into a sandbox.
+type Request struct {
+	// Params is the JSON object given to execute(params); already validated.
+	Params json.RawMessage
+	// Config is given to the skill's constructor as BaseSkill.config (and is
+	// what credential(name) reads); it holds only granted values.
+	Config map[string]string
+}
+
+// Usage is what one call consumed, as far as the backend can tell.
+type Usage struct {
+	// MaxRSS is the peak resident memory in bytes, if known.
+	MaxRSS int64 `json:"max_rss,omitempty"`
+	// CPUTime is user+system CPU time, if known.
+	CPUTime time.Duration `json:"cpu_time_ns,omitempty"`
+}
+
+// Result is the outcome of a call that ran to completion. A skill that raised
+// is an error (errdefs.SkillError), not a Result.
+type Result struct {
+	// Value is the JSON value execute() returned.
+	Value json.RawMessage
+	// Stdout and Stderr are what the skill printed, capped at Limits.Stdio.
+	Stdout, Stderr []byte
+	// StdoutTruncated and StderrTruncated say a cap was hit.
+	StdoutTruncated, StderrTruncated bool
+	// Usage is what the call consumed.
+	Usage Usage
+	// Warnings are notes the caller must see, such as each isolation layer a
+	// best-effort run went without.
+	Warnings []string
+}

@@ -1,0 +1,84 @@
+package worker
+
+import "encoding/json"
+
+// Message types (the "type" field).
+const (
+	TypeInit   = "init"
+	TypeReady  = "ready"
+	TypeCall   = "call"
+	TypeResult = "result"
+	TypeError  = "error"
+	TypeFork   = "fork"
+	TypeForked = "forked"
+	TypeExited = "exited"
+)
+
+// Worker modes for Init.Mode.
+const (
+	ModeSingle  = "single"
+	ModeSession = "session"
+	ModeZygote  = "zygote"
+)
+
+// Error kinds in ErrorInfo.Kind.
+const (
+	ErrorKindLoad      = "load"      // importing the skill failed, or no/several BaseSkill classes
+	ErrorKindException = "exception" // execute raised
+	ErrorKindResult    = "result"    // execute returned something that is not JSON
+)
+
+// Init is the first frame the host sends.
+type Init struct {
+	Type         string          `json:"type"`
+	Bundle       string          `json:"bundle"`
+	Manifest     json.RawMessage `json:"manifest,omitempty"`
+	Mode         string          `json:"mode"`
+	MaxTraceback int             `json:"max_traceback,omitempty"`
+	// Requirements lists distribution names (no specifiers) whose installed
+	// versions the ready reply must report in Packages.
+	Requirements []string `json:"requirements,omitempty"`
+}
+
+// Call asks the worker to run execute(params).
+type Call struct {
+	Type   string            `json:"type"`
+	ID     uint64            `json:"id"`
+	Params json.RawMessage   `json:"params"`
+	Config map[string]string `json:"config,omitempty"`
+}
+
+// Fork asks a zygote to fork a child for call ID (descriptors ride along as
+// SCM_RIGHTS).
+type Fork struct {
+	Type string `json:"type"`
+	ID   uint64 `json:"id"`
+}
+
+// Reply is any frame the worker sends. Which fields are set depends on Type.
+type Reply struct {
+	Type string `json:"type"`
+	ID   uint64 `json:"id"`
+	// ready
+	Class  string `json:"class,omitempty"`
+	Python string `json:"python,omitempty"`
+	// Packages maps each requested requirement name to its installed
+	// version: "" when importable but of unknown version, null when missing.
+	Packages map[string]*string `json:"packages,omitempty"`
+	// result
+	Result json.RawMessage `json:"result,omitempty"`
+	// error
+	Error *ErrorInfo `json:"error,omitempty"`
+	// forked / exited (zygote control)
+	PID    int  `json:"pid,omitempty"`
+	Code   *int `json:"code,omitempty"`
+	Signal int  `json:"signal,omitempty"`
+}
+
+// ErrorInfo describes a failure inside the worker.
+type ErrorInfo struct {
+	Kind      string `json:"kind"`
+	Type      string `json:"type"`
+	Message   string `json:"message"`
+	Traceback string `json:"traceback,omitempty"`
+}
