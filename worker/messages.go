@@ -38,6 +38,8 @@ type Init struct {
 	// Requirements lists distribution names (no specifiers) whose installed
 	// versions the ready reply must report in Packages.
 	Requirements []string `json:"requirements,omitempty"`
+	// Scratch, in zygote mode, is the directory emptied after every call.
+	Scratch string `json:"scratch,omitempty"`
 }
 
 // Call asks the worker to run execute(params).
@@ -65,6 +67,8 @@ type Reply struct {
 	// Packages maps each requested requirement name to its installed
 	// version: "" when importable but of unknown version, null when missing.
 	Packages map[string]*string `json:"packages,omitempty"`
+	// Dumpable is false when a zygote made itself non-dumpable.
+	Dumpable *bool `json:"dumpable,omitempty"`
 	// result
 	Result json.RawMessage `json:"result,omitempty"`
 	// error
