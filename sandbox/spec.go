@@ -110,6 +110,11 @@ type Spec struct {
 	// Python is the interpreter to use on the host; empty means the
 	// backend's own choice (see its docs).
 	Python string `json:"python,omitempty"`
+	// Requirements are the manifest's requirement strings ("requests>=2");
+	// the backend checks them against its interpreter before the first call
+	// (see CheckRequirements) and fails with errdefs.Unavailable listing
+	// what is missing.
+	Requirements []string `json:"requirements,omitempty"`
 	// Env holds exactly the environment variables granted to the skill.
 	// Backends add only fixed, non-secret variables (PATH, HOME, LANG, ...).
 	Env map[string]string `json:"-"`

@@ -1,0 +1,129 @@
+// Package audit writes skillbox's append-only audit log: one JSON object per
+// line, one record per call and per policy decision.
+//
+// Records never contain call parameters or results, only a hash of the
+// parameters, so the log can be kept and shared without leaking what users
+// asked their agents to do.
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Events in Record.Event.
+const (
+	EventCall   = "call"   // a call ran (ok or failed)
+	EventDenied = "denied" // policy refused before any code ran
+)
+
+// Record is one audit line.
+type Record struct {
+	Time    time.Time `json:"time"`
+	Event   string    `json:"event"`
+	Skill   string    `json:"skill"`
+	Version string    `json:"version,omitempty"`
+	Digest  string    `json:"digest,omitempty"`
+	Tier    string    `json:"tier,omitempty"`
+	Backend string    `json:"backend,omitempty"`
+	// Grants is the effective grant the call ran with.
+	Grants *Grants `json:"grants,omitempty"`
+	// ParamsSHA256 is the hex sha256 of the params JSON as received.
+	ParamsSHA256 string `json:"params_sha256,omitempty"`
+	Outcome      string `json:"outcome"` // "ok" or "error"
+	ErrorKind    string `json:"error_kind,omitempty"`
+	Error        string `json:"error,omitempty"`
+	DurationMS   int64  `json:"duration_ms"`
+	MaxRSS       int64  `json:"max_rss,omitempty"`
+	CPUTimeMS    int64  `json:"cpu_time_ms,omitempty"`
+	// Warnings are notes shown to the caller (weakened layers, shadowing).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Grants is the effective grant recorded for a call.
+type Grants struct {
+	Env     []string `json:"env,omitempty"` // names only, never values
+	Network []string `json:"network,omitempty"`
+	Timeout string   `json:"timeout,omitempty"`
+	Memory  int64    `json:"memory,omitempty"`
+}
+
+// HashParams returns the hex sha256 of params.
+func HashParams(params []byte) string {
+	sum := sha256.Sum256(params)
+	return hex.EncodeToString(sum[:])
+}
+
+// Log appends records to a writer. It is safe for concurrent use; each record
+// is written with a single Write so lines from concurrent calls never mix.
+type Log struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closer io.Closer
+}
+
+// New returns a Log writing to w.
+func New(w io.Writer) *Log { return &Log{w: w} }
+
+// Open returns a Log appending to the file at path, creating it (mode 0600)
+// and its directory (0700) if needed.
+func Open(path string) (*Log, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return &Log{w: f, closer: f}, nil
+}
+
+// DefaultPath is $XDG_STATE_HOME/skillbox/audit.jsonl, falling back to
+// ~/.local/state/skillbox/audit.jsonl.
+func DefaultPath(getenv func(string) string) string {
+	dir := getenv("XDG_STATE_HOME")
+	if dir == "" || !filepath.IsAbs(dir) {
+		home := getenv("HOME")
+		if home == "" {
+			home, _ = os.UserHomeDir()
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "skillbox", "audit.jsonl")
+}
+
+// Write appends r. A nil Log discards records.
+func (l *Log) Write(r Record) error {
+	if l == nil {
+		return nil
+	}
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	line = append(line, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.w.Write(line); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	return nil
+}
+
+// Close closes the underlying file, if Log opened one.
+func (l *Log) Close() error {
+	if l == nil || l.closer == nil {
+		return nil
+	}
+	return l.closer.Close()
+}

@@ -1,0 +1,37 @@
+package linux
+
+// jailConfig is what the host sends the init stage (as JSON on fd 5).
+type jailConfig struct {
+	// Mounts build the read-only runtime part of the root.
+	Mounts []mountOp `json:"mounts"`
+	// Bundle is the host path bound read-only at /skill.
+	Bundle string `json:"bundle"`
+	// ScratchBytes caps the /scratch tmpfs.
+	ScratchBytes int64 `json:"scratch_bytes"`
+	// UID and GID are the unprivileged ids the program runs as. In a user
+	// namespace (non-root host user) they are ignored: the only mapped id
+	// is 0, which owns nothing outside and has no capabilities.
+	UID    int  `json:"uid"`
+	GID    int  `json:"gid"`
+	UserNS bool `json:"userns"`
+	// Argv and Env are the program's; Argv[0] is an absolute path.
+	Argv []string `json:"argv"`
+	Env  []string `json:"env"`
+	// Nproc sets RLIMIT_NPROC when non-zero (only without a pids cgroup:
+	// the rlimit counts every process of the uid, which jails share).
+	Nproc int `json:"nproc,omitempty"`
+	// Landlock and Seccomp say whether to apply those layers (false only
+	// in best-effort runs on hosts without them).
+	Landlock bool `json:"landlock"`
+	Seccomp  bool `json:"seccomp"`
+	// NoNetwork makes Landlock deny TCP bind/connect (belt to the empty
+	// network namespace).
+	NoNetwork bool `json:"no_network"`
+}
+
+// Descriptors the jail's program starts with (besides 0, 1, 2).
+const (
+	fdRequest = 3 // host -> worker frames (zygote: the control socket)
+	fdReply   = 4 // worker -> host frames (zygote: unused)
+	fdConfig  = 5 // init stage only: config in, setup error out; closed on exec
+)

@@ -1,0 +1,314 @@
+package linux
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/skillbox-dev/skillbox/internal/seccomp"
+	"golang.org/x/sys/unix"
+)
+
+// setup runs in the init stage, as root of the new namespaces, and leaves
+// the thread ready to exec the jailed program: new root, loopback, limits,
+// Landlock, unprivileged ids, no capabilities, no_new_privs, seccomp.
+func setup(cfg *jailConfig) error {
+	if err := buildRoot(cfg); err != nil {
+		return err
+	}
+	if err := loopbackUp(); err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if err := unix.Sethostname([]byte("skillbox")); err != nil {
+		return fmt.Errorf("hostname: %w", err)
+	}
+	if err := setRlimits(cfg); err != nil {
+		return err
+	}
+	if err := unix.Chdir(jailScratch); err != nil {
+		return err
+	}
+	if cfg.Landlock {
+		if err := applyLandlock(cfg); err != nil {
+			return fmt.Errorf("landlock: %w", err)
+		}
+	}
+	if err := dropPrivileges(cfg); err != nil {
+		return err
+	}
+	if cfg.Seccomp {
+		if err := seccomp.Install(); err != nil {
+			return err
+		}
+	} else if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	return nil
+}
+
+// buildRoot makes a tmpfs the root, with the runtime and bundle bound
+// read-only, a scratch tmpfs, a fresh /proc and a minimal /dev.
+//
+// It pivots twice (as bubblewrap does): first into a small staging tmpfs,
+// where the host root stays reachable at /oldroot whatever paths the
+// sources have, then into the finished jail root, detaching the rest.
+func buildRoot(cfg *jailConfig) error {
+	// Nothing we mount may propagate back to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	const stage = "/tmp"
+	if err := unix.Mount("tmpfs", stage, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=64k,mode=0700"); err != nil {
+		return fmt.Errorf("staging tmpfs: %w", err)
+	}
+	for _, d := range []string{"oldroot", "newroot"} {
+		if err := os.Mkdir(filepath.Join(stage, d), 0o700); err != nil {
+			return err
+		}
+	}
+	if err := unix.PivotRoot(stage, stage+"/oldroot"); err != nil {
+		return fmt.Errorf("pivot_root (staging): %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	const root = "/newroot"
+	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m,mode=0755"); err != nil {
+		return fmt.Errorf("root tmpfs: %w", err)
+	}
+	for _, op := range cfg.Mounts {
+		if err := applyOp(root, op); err != nil {
+			return err
+		}
+	}
+	if cfg.Bundle != "" {
+		if err := bindRO(filepath.Join("/oldroot", cfg.Bundle), filepath.Join(root, jailSkill), false, unix.MS_NOEXEC); err != nil {
+			return fmt.Errorf("bind bundle: %w", err)
+		}
+	}
+	scratch := filepath.Join(root, jailScratch)
+	if err := os.Mkdir(scratch, 0o755); err != nil {
+		return err
+	}
+	opts := fmt.Sprintf("size=%d,mode=0700,uid=%d,gid=%d", cfg.ScratchBytes, cfg.UID, cfg.GID)
+	if cfg.UserNS {
+		opts = fmt.Sprintf("size=%d,mode=0700", cfg.ScratchBytes)
+	}
+	if err := unix.Mount("tmpfs", scratch, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("scratch tmpfs: %w", err)
+	}
+	if err := buildDev(root); err != nil {
+		return err
+	}
+	if err := mountProc(root); err != nil {
+		return err
+	}
+	// Into the finished root; the staging tmpfs with the host root below
+	// it is stacked on "/" after pivot_root(".", ".") and detached.
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("remount root read-only: %w", err)
+	}
+	return nil
+}
+
+func applyOp(root string, op mountOp) error {
+	dst := filepath.Join(root, op.Dst)
+	switch op.Kind {
+	case "symlink":
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink(op.Target, dst); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("symlink %s: %w", op.Dst, err)
+		}
+		return nil
+	case "bind":
+		if err := bindRO(filepath.Join("/oldroot", op.Src), dst, op.File, 0); err != nil {
+			return fmt.Errorf("bind %s: %w", op.Src, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown mount op %q", op.Kind)
+}
+
+// bindRO bind-mounts src at dst (creating the mount point) read-only,
+// nosuid, nodev, plus extra flags.
+func bindRO(src, dst string, file bool, extra uintptr) error {
+	if err := mountPoint(dst, file); err != nil {
+		return err
+	}
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	// Bind flags only take effect on a remount.
+	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | extra)
+	return unix.Mount("", dst, "", flags, "")
+}
+
+func mountPoint(dst string, file bool) error {
+	if !file {
+		return os.MkdirAll(dst, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_RDONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// buildDev binds the four harmless host devices into a /dev on the root
+// tmpfs; no tty, no shm, no pts.
+func buildDev(root string) error {
+	dev := filepath.Join(root, "dev")
+	if err := os.Mkdir(dev, 0o755); err != nil {
+		return err
+	}
+	for _, n := range []string{"null", "zero", "random", "urandom"} {
+		dst := filepath.Join(dev, n)
+		if err := mountPoint(dst, true); err != nil {
+			return err
+		}
+		if err := unix.Mount("/oldroot/dev/"+n, dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind /dev/%s: %w", n, err)
+		}
+		if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("remount /dev/%s: %w", n, err)
+		}
+	}
+	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
+		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
+		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountProc mounts a procfs of the new pid namespace (so only the jail's
+// processes are visible) and makes the kernel-tuning parts read-only.
+func mountProc(root string) error {
+	proc := filepath.Join(root, "proc")
+	if err := os.Mkdir(proc, 0o555); err != nil {
+		return err
+	}
+	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	for _, p := range []string{"sys", "sysrq-trigger", "irq", "bus", "fs"} {
+		path := filepath.Join(proc, p)
+		fi, err := os.Lstat(path)
+		if err != nil {
+			continue
+		}
+		if err := bindRO(path, path, !fi.IsDir(), unix.MS_NOEXEC); err != nil {
+			return fmt.Errorf("mask /proc/%s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func setRlimits(cfg *jailConfig) error {
+	lim := map[int]uint64{
+		unix.RLIMIT_CORE:   0,
+		unix.RLIMIT_NOFILE: 1024,
+		// No single file can outgrow the scratch anyway; this also stops
+		// a write that would fill it in one go.
+		unix.RLIMIT_FSIZE: uint64(cfg.ScratchBytes),
+	}
+	if cfg.Nproc > 0 {
+		lim[unix.RLIMIT_NPROC] = uint64(cfg.Nproc)
+	}
+	for r, v := range lim {
+		var cur unix.Rlimit
+		if err := unix.Getrlimit(r, &cur); err != nil {
+			return err
+		}
+		// Without CAP_SYS_RESOURCE a limit can only go down.
+		v = min(v, cur.Max)
+		if err := unix.Setrlimit(r, &unix.Rlimit{Cur: v, Max: v}); err != nil {
+			return fmt.Errorf("rlimit %d: %w", r, err)
+		}
+	}
+	return nil
+}
+
+// dropPrivileges clears the bounding and ambient capability sets while
+// still privileged, switches to the unprivileged ids on this thread, and
+// clears what remains (inheritable).
+func dropPrivileges(cfg *jailConfig) error {
+	last := 63
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(string(trimNL(b))); err == nil {
+			last = n
+		}
+	}
+	for c := 0; c <= last; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+			return fmt.Errorf("drop bounding capability %d: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	if !cfg.UserNS {
+		// Raw syscalls: they act on this thread only, which is the one
+		// that execs (Go's wrappers would change every thread, needlessly).
+		if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+			return fmt.Errorf("setgroups: %w", e)
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(cfg.GID), uintptr(cfg.GID), uintptr(cfg.GID)); e != 0 {
+			return fmt.Errorf("setresgid: %w", e)
+		}
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(cfg.UID), uintptr(cfg.UID), uintptr(cfg.UID)); e != 0 {
+			return fmt.Errorf("setresuid: %w", e)
+		}
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	return nil
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// loopbackUp brings "lo" up in the new network namespace (it starts down),
+// so the skill can use 127.0.0.1 for itself; nothing else exists there.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}

@@ -1,0 +1,86 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+type fakeDriver struct {
+	name string
+	caps Capabilities
+}
+
+func (f *fakeDriver) Name() string                                { return f.name }
+func (f *fakeDriver) Probe(context.Context) Capabilities          { return f.caps }
+func (f *fakeDriver) Open(context.Context, Spec) (Sandbox, error) { return nil, errors.New("fake") }
+
+func register(t *testing.T, name string, strength int, caps Capabilities) {
+	t.Helper()
+	Register(Registration{Name: name, Strength: strength, Summary: "fake", New: func() (Driver, error) {
+		return &fakeDriver{name: name, caps: caps}, nil
+	}})
+	t.Cleanup(func() {
+		mu.Lock()
+		delete(registry, name)
+		delete(drivers, name)
+		mu.Unlock()
+	})
+}
+
+func TestChooseAuto(t *testing.T) {
+	register(t, "plain", 0, Capabilities{Available: true})
+	register(t, "weak", 10, Capabilities{Available: true, Isolating: true})
+	register(t, "strong", 100, Capabilities{Available: false, Reason: "no landlock"})
+
+	d, err := Choose(context.Background(), Auto)
+	if err != nil || d.Name() != "weak" {
+		t.Fatalf("auto chose %v, %v; want weak (strong is unavailable)", d, err)
+	}
+	if d, err := Choose(context.Background(), "plain"); err != nil || d.Name() != "plain" {
+		t.Fatalf("explicit plain: %v, %v", d, err)
+	}
+}
+
+func TestChooseAutoNeverPicksNonIsolating(t *testing.T) {
+	register(t, "plain", 0, Capabilities{Available: true})
+	register(t, "strong", 100, Capabilities{Available: false, Reason: "no landlock"})
+	_, err := Choose(context.Background(), "")
+	if !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("err = %v, want unavailable", err)
+	}
+	for _, want := range []string{"strong: no landlock", "--backend process"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+func TestLookupUnknown(t *testing.T) {
+	register(t, "plain", 0, Capabilities{Available: true})
+	_, err := Lookup("nope")
+	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "known: auto, plain") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCheckRequire(t *testing.T) {
+	c := Capabilities{Enforces: []Feature{FeatureTimeout, FeatureOutputCap}}
+	if err := c.CheckRequire("x", []Feature{FeatureTimeout}); err != nil {
+		t.Fatal(err)
+	}
+	err := c.CheckRequire("x", []Feature{FeatureTimeout, FeatureMemory, FeatureNetAllowlist})
+	if !errors.Is(err, errdefs.ErrUnsupported) || !strings.Contains(err.Error(), `backend "x" cannot enforce memory-limit, net-allowlist`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLimitsDefaults(t *testing.T) {
+	l := Limits{Memory: 1 << 20}.WithDefaults()
+	if l.Memory != 1<<20 || l.Timeout != DefaultTimeout || l.Pids != DefaultPids || l.Output != DefaultOutput || l.Stdio != DefaultStdio {
+		t.Fatalf("got %+v", l)
+	}
+}
