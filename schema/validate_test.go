@@ -1,0 +1,206 @@
+package schema
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+var addressSchema = map[string]any{
+	"type": "object",
+	"properties": map[string]any{
+		"address": map[string]any{"type": "string"},
+		"style":   map[string]any{"type": "string", "enum": []any{"concise", "detailed"}},
+		"count":   map[string]any{"type": "integer", "maximum": 10},
+		"big":     map[string]any{"type": "integer"},
+		"mode":    map[string]any{"const": "x"},
+		"options": map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"depth": map[string]any{"type": "integer"},
+				"tags":  map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+			},
+			"additionalProperties": false,
+		},
+	},
+	"required":             []any{"address"},
+	"additionalProperties": false,
+}
+
+func TestValidate(t *testing.T) {
+	v, err := Compile(addressSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		params string
+		want   string // "" means valid
+	}{
+		{"valid", `{"address":"0xabc","style":"concise","options":{"depth":2,"tags":["a"]}}`, ""},
+		{"big int survives", `{"address":"a","big":123456789012345678901234567890}`, ""},
+		{"missing required", `{}`, `params: missing required property "address"`},
+		{"wrong type", `{"address":42}`, `params: /address: expected string, got number`},
+		{"wrong type nested", `{"address":"a","options":{"depth":"deep"}}`, `params: /options/depth: expected integer, got string`},
+		{"wrong type in array", `{"address":"a","options":{"tags":["x",3]}}`, `params: /options/tags/1: expected string, got number`},
+		{"enum", `{"address":"a","style":"verbose"}`, `params: /style: value must be one of "concise", "detailed"`},
+		{"maximum", `{"address":"a","count":11}`, `params: /count: maximum: got 11, want 10`},
+		{"additional property", `{"address":"a","extra":1}`, `params: property "extra" is not allowed`},
+		{"additional property nested", `{"address":"a","options":{"x":1}}`, `params: /options: property "x" is not allowed`},
+		{"several errors sorted", `{"style":1,"extra":true}`,
+			"params: /style: expected string, got number\n" +
+				"params: missing required property \"address\"\n" +
+				"params: property \"extra\" is not allowed"},
+		{"const", `{"address":"a","mode":"y"}`, `params: /mode: value must be "x"`},
+		{"array", `[1,2]`, `params must be a JSON object, got array`},
+		{"string", `"x"`, `params must be a JSON object, got string`},
+		{"null", `null`, `params must be a JSON object, got null`},
+		{"not json", `{"address":`, `params: not valid JSON: unexpected EOF`},
+		{"trailing data", `{"address":"a"} {}`, `params: not valid JSON: unexpected data after the top-level value`},
+		{"oversized", `{"address":"` + strings.Repeat("a", MaxParamsSize) + `"}`, `params: 1048590 bytes exceeds the limit of 1048576 bytes`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := v.Validate(json.RawMessage(tt.params))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.want)
+			}
+			if !errors.Is(err, errdefs.ErrInvalid) {
+				t.Errorf("kind %q, want invalid", errdefs.KindOf(err))
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error:\n%s\nwant:\n%s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateErrorCap(t *testing.T) {
+	props := map[string]any{}
+	var params []string
+	for _, c := range "abcdefghijklmno" {
+		props[string(c)] = map[string]any{"type": "string"}
+		params = append(params, `"`+string(c)+`":1`)
+	}
+	v, err := Compile(map[string]any{"type": "object", "properties": props})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = v.Validate(json.RawMessage("{" + strings.Join(params, ",") + "}"))
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 11 || lines[10] != "params: ... and 5 more" || lines[0] != "params: /a: expected string, got number" {
+		t.Errorf("got %d lines:\n%s", len(lines), err)
+	}
+}
+
+func TestCompileEmptyAcceptsAnyObject(t *testing.T) {
+	for _, s := range []map[string]any{nil, {}} {
+		v, err := Compile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{`{}`, `{"anything":[1,{"x":null}]}`, ``} {
+			if err := v.Validate(json.RawMessage(p)); err != nil {
+				t.Errorf("Validate(%q): %v", p, err)
+			}
+		}
+		if err := v.Validate(json.RawMessage(`[]`)); err == nil {
+			t.Errorf("array accepted")
+		}
+	}
+}
+
+func TestCompileYAMLValues(t *testing.T) {
+	// Values as go.yaml.in/yaml/v3 decodes them: int, not float64.
+	v, err := Compile(map[string]any{
+		"type":       "object",
+		"properties": map[string]any{"n": map[string]any{"type": "integer", "minimum": 1, "maximum": 5}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Validate(json.RawMessage(`{"n":6}`)); err == nil || err.Error() != "params: /n: maximum: got 6, want 5" {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		schema map[string]any
+		want   string
+	}{
+		{"bad type", map[string]any{"type": "object", "properties": map[string]any{"a": map[string]any{"type": "strng"}}},
+			"manifest.yaml: parameters: /properties/a/type: "},
+		{"type not a string", map[string]any{"type": 5}, "manifest.yaml: parameters: /type: "},
+		{"bad regexp", map[string]any{"type": "object", "properties": map[string]any{"a": map[string]any{"pattern": "(?=x)"}}},
+			"manifest.yaml: parameters: "},
+		{"remote ref", map[string]any{"$ref": "https://example.com/schema.json"},
+			`manifest.yaml: parameters: $ref "https://example.com/schema.json" refused: remote and file references are disabled`},
+		{"file ref", map[string]any{"$ref": "file:///etc/passwd"},
+			`manifest.yaml: parameters: $ref "file:///etc/passwd" refused`},
+		{"relative ref", map[string]any{"properties": map[string]any{"a": map[string]any{"$ref": "other.json#/x"}}},
+			`manifest.yaml: parameters: $ref "skillbox:///manifest/other.json" refused`},
+		{"remote metaschema", map[string]any{"$schema": "https://example.com/meta"},
+			`manifest.yaml: parameters: $ref "https://example.com/meta" refused`},
+		{"dangling local ref", map[string]any{"$ref": "#/$defs/missing"}, "manifest.yaml: parameters: "},
+		{"not json", map[string]any{"x": func() {}}, "manifest.yaml: parameters: not representable as JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Compile(tt.schema)
+			if err == nil {
+				t.Fatal("compiled")
+			}
+			if !errors.Is(err, errdefs.ErrInvalid) {
+				t.Errorf("kind %q, want invalid", errdefs.KindOf(err))
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("error %q, want prefix %q", err, tt.want)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+func TestCompileLocalRefAndOlderDraft(t *testing.T) {
+	v, err := Compile(map[string]any{
+		"$schema":     "http://json-schema.org/draft-07/schema#",
+		"type":        "object",
+		"properties":  map[string]any{"a": map[string]any{"$ref": "#/definitions/s"}},
+		"definitions": map[string]any{"s": map[string]any{"type": "string"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Validate(json.RawMessage(`{"a":1}`)); err == nil || err.Error() != "params: /a: expected string, got number" {
+		t.Errorf("got %v", err)
+	}
+}
+
+func FuzzValidate(f *testing.F) {
+	f.Add(`{"address":"a"}`)
+	f.Add(`{"address":1,"options":{"depth":"x","y":2}}`)
+	f.Add(`[]`)
+	f.Add(`{"big":1e400}`)
+	f.Add(``)
+	v, err := Compile(addressSchema)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, params string) {
+		err := v.Validate(json.RawMessage(params))
+		if err != nil && !errors.Is(err, errdefs.ErrInvalid) {
+			t.Errorf("error of kind %q: %v", errdefs.KindOf(err), err)
+		}
+	})
+}
