@@ -2,7 +2,8 @@ package sandbox
 
 import (
 	"encoding/json"
-	"fmt"
+	"net"
+	"strconv"
 	"time"
 )
 
@@ -91,7 +92,7 @@ func (h HostPort) String() string {
 	if h.Port == 0 {
 		return h.Host
 	}
-	return fmt.Sprintf("%s:%d", h.Host, h.Port)
+	return net.JoinHostPort(h.Host, strconv.Itoa(h.Port))
 }
 
 // Spec is everything a backend needs to run calls of one skill under one

@@ -6,4 +6,7 @@
 // descriptors 3 and 4, and drive it with a [Conn]. Everything the worker sends
 // is untrusted: frames are size-capped before allocation, every read has a
 // deadline, and any violation is a skill error, never a hang.
+//
+// [Process] wraps the plain-subprocess case ([Pipes], [Capture], [ExitError]);
+// [Zygote] drives a zygote-mode harness that forks one [ZygoteChild] per call.
 package worker

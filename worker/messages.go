@@ -26,6 +26,8 @@ const (
 	ErrorKindLoad      = "load"      // importing the skill failed, or no/several BaseSkill classes
 	ErrorKindException = "exception" // execute raised
 	ErrorKindResult    = "result"    // execute returned something that is not JSON
+	ErrorKindHarness   = "harness"   // the harness itself failed (id 0; it exits 70)
+	ErrorKindFork      = "fork"      // a zygote could not fork the child for a fork frame
 )
 
 // Init is the first frame the host sends.

@@ -1,0 +1,228 @@
+// Package cli implements the skillbox command line. Run is the whole program
+// behind a main of a few lines, so tests call it directly.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+// Env is what the CLI reads from its surroundings; tests replace it.
+type Env struct {
+	Getenv    func(string) string
+	LookupEnv func(string) (string, bool)
+}
+
+// OSEnv is the real process environment.
+var OSEnv = Env{Getenv: os.Getenv, LookupEnv: os.LookupEnv}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, c *cmdContext, args []string) error
+}
+
+// cmdContext is what every subcommand gets.
+type cmdContext struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	env            Env
+	json           bool // --json given: errors go out as an envelope on stdout
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run a skill once and print its result", cmdRun},
+		{"list", "list the skills in every root", cmdList},
+		{"inspect", "show a skill's manifest, tier, digest and requests", cmdInspect},
+		{"schema", "print a skill's tool schema for claude|openai|gemini|ollama|mcp", cmdSchema},
+		{"doctor", "show which backends and isolation layers this host offers", cmdDoctor},
+		{"version", "print the version", cmdVersion},
+	}
+}
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=...".
+var Version = "dev"
+
+// Run runs the skillbox command line with args (without the program name)
+// and returns the exit code.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return RunContext(ctx, args, stdin, stdout, stderr, OSEnv)
+}
+
+// RunContext is Run with a context and an environment.
+func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env Env) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c := &cmdContext{stdin: stdin, stdout: stdout, stderr: stderr, env: env}
+	for _, a := range args[1:] {
+		if a == "--json" || a == "-json" || a == "--json=true" {
+			c.json = true
+		}
+	}
+	for _, cmd := range commands() {
+		if cmd.name == args[0] {
+			err := cmd.run(ctx, c, args[1:])
+			if err == nil {
+				return 0
+			}
+			return c.fail(err)
+		}
+	}
+	return c.fail(errdefs.New(errdefs.Invalid, "unknown command %q (run 'skillbox help')", args[0]))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "skillbox runs AI-agent skills in a sandbox, deny by default.\n\nUsage: skillbox COMMAND [ARGS]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'skillbox COMMAND -h' for a command's flags. Exit codes: 1 skill failed, 2 invalid,\n3 denied, 4 timeout or limit, 5 unavailable or unsupported, 6 internal.")
+}
+
+// errorEnvelope is the --json error shape; part of the CLI contract.
+type errorEnvelope struct {
+	OK    bool      `json:"ok"`
+	Error errorBody `json:"error"`
+}
+
+type errorBody struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+	// Type and Traceback are set for skill errors (an extension).
+	Type      string `json:"type,omitempty"`
+	Traceback string `json:"traceback,omitempty"`
+}
+
+// fail reports err and returns its exit code.
+func (c *cmdContext) fail(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	kind := errdefs.KindOf(err)
+	if c.json {
+		body := errorBody{Kind: string(kind), Message: err.Error()}
+		var se *errdefs.SkillError
+		if errors.As(err, &se) {
+			body.Type, body.Traceback = se.Type, se.Traceback
+		}
+		writeJSON(c.stdout, errorEnvelope{OK: false, Error: body}, false)
+	} else {
+		fmt.Fprintf(c.stderr, "skillbox: %s: %s\n", kind, oneLine(err.Error()))
+		var se *errdefs.SkillError
+		if errors.As(err, &se) && se.Traceback != "" {
+			fmt.Fprint(c.stderr, se.Traceback)
+			if !strings.HasSuffix(se.Traceback, "\n") {
+				fmt.Fprintln(c.stderr)
+			}
+		}
+	}
+	return errdefs.ExitCode(kind)
+}
+
+// oneLine folds a multi-line message (several manifest errors) onto one line
+// per the contract ("errors as one clear line on stderr").
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+func writeJSON(w io.Writer, v any, indent bool) error {
+	var b []byte
+	var err error
+	if indent {
+		b, err = json.MarshalIndent(v, "", "  ")
+	} else {
+		b, err = json.Marshal(v)
+	}
+	if err != nil {
+		return errdefs.Wrap(errdefs.Internal, err, "encode output")
+	}
+	b = append(b, '\n')
+	_, err = w.Write(b)
+	return err
+}
+
+// flagSet is a FlagSet whose usage is printed only for -h.
+type flagSet struct {
+	*flag.FlagSet
+	usage func()
+}
+
+// newFlags returns a flagSet whose errors are returned, not printed.
+func newFlags(c *cmdContext, name, usageLine string) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	// The flag package prints parse errors itself; we report them as one
+	// "invalid" line instead, and print the usage only for -h.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flagSet{fs, func() {
+		fmt.Fprintf(c.stderr, "Usage: skillbox %s %s\n\nFlags:\n", name, usageLine)
+		fs.SetOutput(c.stderr)
+		fs.PrintDefaults()
+	}}
+}
+
+// parse parses flags anywhere among args (Go's flag package stops at the
+// first positional argument) and returns the positional arguments.
+func parse(fs *flagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.usage()
+				return nil, err
+			}
+			return nil, errdefs.New(errdefs.Invalid, "%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// wantArgs checks the number of positional arguments.
+func wantArgs(pos []string, n int, what string) error {
+	if len(pos) != n {
+		return errdefs.New(errdefs.Invalid, "want %s, got %d argument(s): %s", what, len(pos), strings.Join(pos, " "))
+	}
+	return nil
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,254 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/schema"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+// skillSummary is one skill in `list --json`.
+type skillSummary struct {
+	ID          string   `json:"id"`
+	Version     string   `json:"version"`
+	Tier        string   `json:"tier"`
+	Description string   `json:"description"`
+	Path        string   `json:"path"`
+	Digest      string   `json:"digest"`
+	Warnings    []string `json:"warnings,omitempty"`
+}
+
+type listEnvelope struct {
+	Skills []skillSummary `json:"skills"`
+	Errors []string       `json:"errors,omitempty"`
+}
+
+func summarize(s *skill.Skill) skillSummary {
+	m := s.Bundle.Manifest
+	desc := m.ShortDescription
+	if desc == "" {
+		desc = firstLine(m.Description)
+	}
+	return skillSummary{ID: s.ID, Version: m.Version, Tier: string(s.Tier), Description: desc, Path: s.Dir, Digest: s.Digest, Warnings: s.Warnings}
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func cmdList(ctx context.Context, c *cmdContext, args []string) error {
+	fs := newFlags(c, "list", "[--json]")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	rt, closeRT, err := c.runtime(false)
+	if err != nil {
+		return err
+	}
+	defer closeRT()
+	skills, errs := rt.List()
+	env := listEnvelope{Skills: []skillSummary{}}
+	for _, s := range skills {
+		env.Skills = append(env.Skills, summarize(s))
+	}
+	for _, e := range errs {
+		env.Errors = append(env.Errors, e.Error())
+	}
+	if *jsonOut {
+		return writeJSON(c.stdout, env, false)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tVERSION\tTIER\tDESCRIPTION")
+	for _, s := range env.Skills {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Version, s.Tier, s.Description)
+	}
+	tw.Flush()
+	for _, s := range env.Skills {
+		for _, w := range s.Warnings {
+			fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
+		}
+	}
+	for _, e := range env.Errors {
+		fmt.Fprintf(c.stderr, "skillbox: error: %s\n", oneLine(e))
+	}
+	return nil
+}
+
+// inspectEnvelope is `inspect --json`.
+type inspectEnvelope struct {
+	skillSummary
+	Manifest     json.RawMessage `json:"manifest"`
+	Instructions string          `json:"instructions"`
+	Card         json.RawMessage `json:"card,omitempty"`
+	Requests     requests        `json:"requests"`
+}
+
+// requests is what the skill asks for; nothing is granted by asking.
+type requests struct {
+	Env          []envRequest `json:"env"`
+	Network      []string     `json:"network"`
+	Read         []string     `json:"read"`
+	Requirements []string     `json:"requirements"`
+	Limits       any          `json:"limits,omitempty"`
+}
+
+type envRequest struct {
+	Name     string `json:"name"`
+	Required bool   `json:"required"`
+	Grant    string `json:"grant"`
+}
+
+func describeRequests(m *skill.Manifest) requests {
+	r := requests{Env: []envRequest{}, Network: []string{}, Read: []string{}, Requirements: []string{}}
+	required := map[string]bool{}
+	for _, v := range m.EnvVars {
+		required[v.Name] = v.Required
+	}
+	names := m.Permissions.Env
+	if !m.Permissions.EnvSet {
+		for _, v := range m.EnvVars {
+			names = append(names, v.Name)
+		}
+	}
+	for _, n := range names {
+		r.Env = append(r.Env, envRequest{Name: n, Required: required[n], Grant: "--allow-env " + n})
+	}
+	r.Network = append(r.Network, m.Permissions.Network...)
+	r.Read = append(r.Read, m.Permissions.FilesystemRead...)
+	r.Requirements = append(r.Requirements, m.Requirements...)
+	l := m.Permissions.Limits
+	if l.Timeout != 0 || l.Memory != 0 || l.Pids != 0 || l.Output != 0 {
+		r.Limits = map[string]any{"timeout": l.Timeout.String(), "memory": l.Memory, "pids": l.Pids, "output": l.Output}
+	}
+	return r
+}
+
+func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
+	fs := newFlags(c, "inspect", "SKILL [--json]")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one SKILL"); err != nil {
+		return err
+	}
+	rt, closeRT, err := c.runtime(false)
+	if err != nil {
+		return err
+	}
+	defer closeRT()
+	s, err := rt.Resolve(pos[0])
+	if err != nil {
+		return err
+	}
+	m := s.Bundle.Manifest
+	env := inspectEnvelope{
+		skillSummary: summarize(s),
+		Manifest:     m.JSON(),
+		Instructions: s.Bundle.Instructions,
+		Card:         s.Bundle.Card,
+		Requests:     describeRequests(m),
+	}
+	if *jsonOut {
+		return writeJSON(c.stdout, env, false)
+	}
+	w := c.stdout
+	fmt.Fprintf(w, "%s %s (%s)\n  path:   %s\n  digest: %s\n", s.ID, m.Version, s.Tier, s.Dir, s.Digest)
+	if m.Issuer != nil {
+		fmt.Fprintf(w, "  issuer: %v\n", m.Issuer)
+	}
+	fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(m.Description))
+	fmt.Fprintln(w, "\nRequests (nothing is granted by asking):")
+	if len(env.Requests.Env)+len(env.Requests.Network)+len(env.Requests.Read) == 0 {
+		fmt.Fprintln(w, "  nothing beyond its own bundle and a private scratch folder")
+	}
+	for _, e := range env.Requests.Env {
+		req := "optional"
+		if e.Required {
+			req = "required"
+		}
+		fmt.Fprintf(w, "  env %s (%s): grant with %s\n", e.Name, req, e.Grant)
+	}
+	for _, n := range env.Requests.Network {
+		fmt.Fprintf(w, "  network %s: grant with --allow-net %s\n", n, n)
+	}
+	for _, p := range env.Requests.Read {
+		fmt.Fprintf(w, "  read %s (inside the bundle)\n", p)
+	}
+	if len(m.Requirements) > 0 {
+		fmt.Fprintf(w, "  python packages: %s\n", strings.Join(m.Requirements, ", "))
+	}
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", warn)
+	}
+	return nil
+}
+
+func cmdSchema(ctx context.Context, c *cmdContext, args []string) error {
+	fs := newFlags(c, "schema", "SKILL --format claude|openai|gemini|ollama|mcp")
+	format := fs.String("format", "", "claude, openai, gemini, ollama or mcp")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one SKILL"); err != nil {
+		return err
+	}
+	if *format == "" {
+		return errdefs.New(errdefs.Invalid, "--format is required: claude, openai, gemini, ollama or mcp")
+	}
+	rt, closeRT, err := c.runtime(false)
+	if err != nil {
+		return err
+	}
+	defer closeRT()
+	s, err := rt.Resolve(pos[0])
+	if err != nil {
+		return err
+	}
+	out, err := schema.Export(ToolOf(s), *format)
+	if err != nil {
+		return err
+	}
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", warn)
+	}
+	if text, ok := out.(string); ok {
+		_, err := fmt.Fprint(c.stdout, text)
+		return err
+	}
+	return writeJSON(c.stdout, out, true)
+}
+
+// ToolOf describes s for schema export.
+func ToolOf(s *skill.Skill) schema.Tool {
+	m := s.Bundle.Manifest
+	return schema.Tool{
+		ID:           s.ID,
+		Name:         m.Name,
+		Description:  strings.TrimSpace(m.Description),
+		Parameters:   m.Parameters,
+		Outputs:      m.Outputs,
+		Instructions: s.Bundle.Instructions,
+	}
+}
+
+func cmdVersion(ctx context.Context, c *cmdContext, args []string) error {
+	fmt.Fprintf(c.stdout, "skillbox %s\n", Version)
+	return nil
+}

@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/audit"
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/skill"
+
+	_ "github.com/skillbox-dev/skillbox/sandbox/all" // register every backend
+)
+
+// cacheDir is $XDG_CACHE_HOME/skillbox or ~/.cache/skillbox.
+func (c *cmdContext) cacheDir() string {
+	if d := c.env.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "skillbox")
+	}
+	home := c.env.Getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, ".cache", "skillbox")
+}
+
+// roots are the default skill roots, read from the CLI's environment.
+func (c *cmdContext) roots() ([]skill.Root, error) {
+	bundledRoot, err := skillbox.BundledRoot(c.cacheDir())
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Internal, err, "bundled skills")
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Internal, err, "working directory")
+	}
+	return skill.DefaultRoots(c.env.Getenv, cwd, bundledRoot), nil
+}
+
+// runtime opens a Runtime over the default roots; withAudit also opens the
+// audit log. The caller closes both with the returned func.
+func (c *cmdContext) runtime(withAudit bool) (*skillbox.Runtime, func(), error) {
+	roots, err := c.roots()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []skillbox.Option{skillbox.WithRoots(roots...), skillbox.WithLookupEnv(c.env.LookupEnv)}
+	var log *audit.Log
+	if withAudit {
+		log, err = audit.Open(audit.DefaultPath(c.env.Getenv))
+		if err != nil {
+			return nil, nil, errdefs.Wrap(errdefs.Internal, err, "open audit log")
+		}
+		opts = append(opts, skillbox.WithAudit(log))
+	}
+	rt, err := skillbox.New(opts...)
+	if err != nil {
+		log.Close()
+		return nil, nil, err
+	}
+	return rt, func() { rt.Close(); log.Close() }, nil
+}

@@ -1,0 +1,357 @@
+package skillbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/audit"
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/examples"
+	"github.com/skillbox-dev/skillbox/internal/bundled"
+	"github.com/skillbox-dev/skillbox/policy"
+	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/schema"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+// Runtime loads skills and runs calls. It is safe for concurrent use and
+// keeps prepared sandboxes (for example zygote pools) between calls of the
+// same skill under the same grant; Close releases them.
+type Runtime struct {
+	cfg      config
+	resolver *skill.Resolver
+
+	mu        sync.Mutex
+	sandboxes map[string]*openSandbox
+	closed    bool
+}
+
+type openSandbox struct {
+	once    sync.Once
+	sb      sandbox.Sandbox
+	backend string
+	caps    sandbox.Capabilities
+	err     error
+}
+
+type config struct {
+	roots     []skill.Root
+	rootsSet  bool
+	backend   string
+	lookupEnv policy.LookupEnv
+	audit     *audit.Log
+	logger    *slog.Logger
+	cacheDir  string
+}
+
+// Option configures a Runtime.
+type Option func(*config)
+
+// WithRoots replaces the default skill roots (SKILLWARE_SKILL_PATH, ./skills
+// and its parents, the bundled examples).
+func WithRoots(roots ...skill.Root) Option {
+	return func(c *config) { c.roots, c.rootsSet = roots, true }
+}
+
+// WithBackend sets the default backend ("auto" when unset).
+func WithBackend(name string) Option { return func(c *config) { c.backend = name } }
+
+// WithLookupEnv sets where granted environment variables get their values
+// (os.LookupEnv by default).
+func WithLookupEnv(f func(string) (string, bool)) Option {
+	return func(c *config) { c.lookupEnv = f }
+}
+
+// WithAudit sets the audit log (none by default for the Go API; the CLI
+// opens the default log file).
+func WithAudit(l *audit.Log) Option { return func(c *config) { c.audit = l } }
+
+// WithLogger sets a structured logger for operational messages.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithCacheDir sets where the bundled skills are materialised
+// (os.UserCacheDir()/skillbox by default).
+func WithCacheDir(dir string) Option { return func(c *config) { c.cacheDir = dir } }
+
+// New returns a Runtime.
+func New(opts ...Option) (*Runtime, error) {
+	cfg := config{backend: sandbox.Auto, lookupEnv: os.LookupEnv}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if !cfg.rootsSet {
+		roots, err := defaultRoots(cfg.cacheDir)
+		if err != nil {
+			return nil, err
+		}
+		cfg.roots = roots
+	}
+	return &Runtime{
+		cfg:       cfg,
+		resolver:  &skill.Resolver{Roots: cfg.roots},
+		sandboxes: map[string]*openSandbox{},
+	}, nil
+}
+
+// BundledRoot materialises the embedded example skills under cacheDir (the
+// user cache directory when empty) and returns the folder.
+func BundledRoot(cacheDir string) (string, error) {
+	if cacheDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		cacheDir = filepath.Join(base, "skillbox")
+	}
+	sub, err := fs.Sub(examples.Skills, "skills")
+	if err != nil {
+		return "", err
+	}
+	return bundled.Materialize(sub, cacheDir)
+}
+
+func defaultRoots(cacheDir string) ([]skill.Root, error) {
+	root, err := BundledRoot(cacheDir)
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Internal, err, "materialise bundled skills")
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Internal, err, "working directory")
+	}
+	return skill.DefaultRoots(os.Getenv, cwd, root), nil
+}
+
+// Roots returns the ordered skill roots.
+func (r *Runtime) Roots() []skill.Root { return r.cfg.roots }
+
+// Resolve finds and loads a skill by id (category/name) or folder path.
+func (r *Runtime) Resolve(ref string) (*skill.Skill, error) { return r.resolver.Resolve(ref) }
+
+// List returns every skill in every root, sorted by id, and an error for
+// each bundle that could not be loaded.
+func (r *Runtime) List() ([]*skill.Skill, []error) { return r.resolver.List() }
+
+// CallOptions are the operator's grants and choices for one call.
+type CallOptions struct {
+	// Backend overrides the Runtime's default backend ("auto", "linux", ...).
+	Backend string
+	// TrustRemoteCode lets a skill from an external root run.
+	TrustRemoteCode bool
+	// Timeout and Memory override the manifest's limits; the backend must
+	// enforce them or refuse.
+	Timeout time.Duration
+	Memory  int64
+	// AllowNet grants HOST or HOST:PORT destinations the skill requests.
+	AllowNet []string
+	// AllowEnv grants variables the skill requests.
+	AllowEnv []string
+	// Mode is single-use (default) or session.
+	Mode sandbox.Mode
+	// BestEffort runs even if the host lacks isolation layers; each missing
+	// layer is reported in Result.Warnings.
+	BestEffort bool
+}
+
+// SkillInfo identifies the skill a call ran.
+type SkillInfo struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+	Digest  string `json:"digest"`
+	Tier    string `json:"tier"`
+}
+
+// Result is a successful call.
+type Result struct {
+	// Value is the JSON value the skill returned.
+	Value json.RawMessage
+	// Skill identifies what ran.
+	Skill SkillInfo
+	// Backend names the backend that ran it.
+	Backend string
+	// Duration is the call's wall time, policy to result.
+	Duration time.Duration
+	// Stdout and Stderr are what the skill printed (capped).
+	Stdout, Stderr []byte
+	// Warnings must be shown to the operator.
+	Warnings []string
+}
+
+// Call runs one call of the skill ref with params (a JSON object; nil means
+// {}). Errors carry an errdefs kind; a skill that raised is *errdefs.SkillError.
+func (r *Runtime) Call(ctx context.Context, ref string, params json.RawMessage, opts CallOptions) (*Result, error) {
+	start := time.Now()
+	if len(params) == 0 {
+		params = json.RawMessage(`{}`)
+	}
+	rec := audit.Record{Event: audit.EventCall, Skill: ref, ParamsSHA256: audit.HashParams(params)}
+	res, err := r.call(ctx, ref, params, opts, &rec)
+	rec.DurationMS = time.Since(start).Milliseconds()
+	if err != nil {
+		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
+		var denied *errdefs.DeniedError
+		if errors.As(err, &denied) {
+			rec.Event = audit.EventDenied
+		}
+	} else {
+		rec.Outcome = "ok"
+		res.Duration = time.Since(start)
+	}
+	if aerr := r.cfg.audit.Write(rec); aerr != nil {
+		r.cfg.logger.Error("audit write failed", "err", aerr)
+		if err == nil {
+			// A call that cannot be audited did run, but the operator must
+			// know the log is broken.
+			res.Warnings = append(res.Warnings, "audit log: "+aerr.Error())
+		}
+	}
+	return res, err
+}
+
+func (r *Runtime) call(ctx context.Context, ref string, params json.RawMessage, opts CallOptions, rec *audit.Record) (*Result, error) {
+	s, err := r.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	m := s.Bundle.Manifest
+	rec.Skill, rec.Version, rec.Digest, rec.Tier = s.ID, m.Version, s.Digest, string(s.Tier)
+	warnings := append([]string(nil), s.Warnings...)
+
+	dec, err := policy.Decide(s, policy.Grants{
+		TrustRemoteCode: opts.TrustRemoteCode,
+		Net:             opts.AllowNet,
+		Env:             opts.AllowEnv,
+		Timeout:         opts.Timeout,
+		Memory:          opts.Memory,
+		Mode:            opts.Mode,
+		BestEffort:      opts.BestEffort,
+	}, r.cfg.lookupEnv)
+	if err != nil {
+		rec.Warnings = warnings
+		return nil, err
+	}
+	warnings = append(warnings, dec.Warnings...)
+	rec.Grants = &audit.Grants{Env: dec.EnvNames, Timeout: dec.Spec.Limits.Timeout.String(), Memory: dec.Spec.Limits.Memory}
+	for _, hp := range dec.Spec.Network {
+		rec.Grants.Network = append(rec.Grants.Network, hp.String())
+	}
+
+	v, err := schema.Compile(m.Parameters)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Validate(params); err != nil {
+		return nil, err
+	}
+
+	backend := opts.Backend
+	if backend == "" {
+		backend = r.cfg.backend
+	}
+	osb, err := r.sandboxFor(ctx, backend, dec.Spec)
+	if err != nil {
+		return nil, err
+	}
+	rec.Backend = osb.backend
+	if !osb.caps.Isolating {
+		warnings = append(warnings, fmt.Sprintf("backend %s isolates nothing: the skill can read your files and reach the network", osb.backend))
+	}
+
+	out, err := osb.sb.Call(ctx, sandbox.Request{Params: params, Config: dec.Config})
+	if out != nil {
+		warnings = append(warnings, out.Warnings...)
+	}
+	rec.Warnings = warnings
+	if err != nil {
+		return nil, err
+	}
+	rec.MaxRSS, rec.CPUTimeMS = out.Usage.MaxRSS, out.Usage.CPUTime.Milliseconds()
+	return &Result{
+		Value:    out.Value,
+		Skill:    SkillInfo{ID: s.ID, Version: m.Version, Digest: s.Digest, Tier: string(s.Tier)},
+		Backend:  osb.backend,
+		Stdout:   out.Stdout,
+		Stderr:   out.Stderr,
+		Warnings: warnings,
+	}, nil
+}
+
+// sandboxFor returns the prepared sandbox for spec on backend, opening it
+// once. Specs are keyed by their JSON (which holds the digest and the whole
+// effective grant) plus the granted values, so a changed bundle or grant
+// never reuses a sandbox.
+func (r *Runtime) sandboxFor(ctx context.Context, backend string, spec sandbox.Spec) (*openSandbox, error) {
+	key, err := sandboxKey(backend, spec)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, errdefs.New(errdefs.Unavailable, "runtime is closed")
+	}
+	osb, ok := r.sandboxes[key]
+	if !ok {
+		osb = &openSandbox{}
+		r.sandboxes[key] = osb
+	}
+	r.mu.Unlock()
+	osb.once.Do(func() {
+		d, err := sandbox.Choose(ctx, backend)
+		if err != nil {
+			osb.err = err
+			return
+		}
+		osb.backend, osb.caps = d.Name(), d.Probe(ctx)
+		osb.sb, osb.err = d.Open(ctx, spec)
+	})
+	if osb.err != nil {
+		// Do not cache failures: the host or the grant may change.
+		r.mu.Lock()
+		if r.sandboxes[key] == osb {
+			delete(r.sandboxes, key)
+		}
+		r.mu.Unlock()
+		return nil, osb.err
+	}
+	return osb, nil
+}
+
+func sandboxKey(backend string, spec sandbox.Spec) (string, error) {
+	b, err := json.Marshal(struct {
+		Backend string
+		Spec    sandbox.Spec
+		Env     map[string]string
+	}{backend, spec, spec.Env})
+	if err != nil {
+		return "", errdefs.Wrap(errdefs.Internal, err, "sandbox key")
+	}
+	return string(b), nil
+}
+
+// Close releases every prepared sandbox. Calls in flight fail.
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	sbs := r.sandboxes
+	r.sandboxes = map[string]*openSandbox{}
+	r.mu.Unlock()
+	var errs []error
+	for _, osb := range sbs {
+		if osb.sb != nil {
+			errs = append(errs, osb.sb.Close())
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,229 @@
+// Package process is the backend that isolates nothing: each call runs the
+// harness in a plain subprocess with a scrubbed environment, a private
+// scratch folder as its working directory and home, and a wall-clock timeout
+// that kills its process group.
+//
+// It exists for developing trusted skills on hosts without an isolating
+// backend. The skill can read every file the user can, reach the network and
+// leave processes behind that escape its group. `auto` never chooses it, and
+// every result it produces carries a warning saying so.
+package process
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/pyinterp"
+	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/worker"
+)
+
+// Name is the backend's registered name.
+const Name = "process"
+
+// Driver is the process backend.
+type Driver struct{}
+
+// Name returns "process".
+func (Driver) Name() string { return Name }
+
+// enforces is what a plain subprocess can guarantee.
+var enforces = []sandbox.Feature{sandbox.FeatureTimeout, sandbox.FeatureOutputCap, sandbox.FeatureEnvScrub}
+
+// Probe reports whether a Python interpreter is available.
+func (Driver) Probe(ctx context.Context) sandbox.Capabilities {
+	c := sandbox.Capabilities{Isolating: false, Enforces: enforces}
+	in, err := pyinterp.Resolve(ctx, "")
+	if err != nil {
+		c.Reason = err.Error()
+		c.Layers = []sandbox.Layer{{Name: "python", Detail: err.Error()}}
+		return c
+	}
+	c.Available = true
+	c.Layers = []sandbox.Layer{{Name: "python", Available: true, Detail: in.String()}}
+	return c
+}
+
+// Open checks spec against what a subprocess can enforce and resolves the
+// interpreter. A session-mode spec starts its worker on the first call.
+func (d Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if err := (sandbox.Capabilities{Enforces: enforces}).CheckRequire(Name, spec.Require); err != nil {
+		return nil, err
+	}
+	if len(spec.Network) > 0 {
+		return nil, errdefs.New(errdefs.Unsupported, "backend process cannot limit network access to %v", spec.Network)
+	}
+	in, err := pyinterp.Resolve(ctx, spec.Python)
+	if err != nil {
+		return nil, err
+	}
+	names, err := sandbox.RequirementNames(spec.Requirements)
+	if err != nil {
+		return nil, err
+	}
+	return &box{spec: spec, limits: spec.Limits.WithDefaults(), python: in, reqNames: names}, nil
+}
+
+// box runs the calls of one Spec.
+type box struct {
+	spec     sandbox.Spec
+	limits   sandbox.Limits
+	python   *pyinterp.Interpreter
+	reqNames []string
+
+	mu      sync.Mutex // session mode: one call at a time on one worker
+	session *running
+	nextID  atomic.Uint64
+	closed  atomic.Bool
+}
+
+// running is a started worker and its scratch folder.
+type running struct {
+	proc    *worker.Process
+	scratch string
+}
+
+func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
+	if b.closed.Load() {
+		return nil, errdefs.New(errdefs.Unavailable, "sandbox is closed")
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.limits.Timeout)
+	defer cancel()
+	if b.spec.Mode == sandbox.ModeSession {
+		return b.callSession(ctx, req)
+	}
+	r, err := b.start(ctx, worker.ModeSingle)
+	if err != nil {
+		return nil, timeoutOr(ctx, b.limits, err)
+	}
+	defer os.RemoveAll(r.scratch)
+	value, err := r.proc.Call(ctx, b.nextID.Add(1), req.Params, req.Config)
+	if err != nil {
+		r.proc.Close()
+		return nil, timeoutOr(ctx, b.limits, err)
+	}
+	state, _ := r.proc.Wait()
+	return result(value, r.proc, state), nil
+}
+
+func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.session == nil {
+		// The session worker outlives this call's context.
+		r, err := b.start(context.WithoutCancel(ctx), worker.ModeSession)
+		if err != nil {
+			return nil, timeoutOr(ctx, b.limits, err)
+		}
+		b.session = r
+	}
+	r := b.session
+	r.proc.Stdout.Reset()
+	r.proc.Stderr.Reset()
+	value, err := r.proc.Call(ctx, b.nextID.Add(1), req.Params, req.Config)
+	if err != nil {
+		// A failed session call leaves the worker in an unknown state.
+		b.stopSession()
+		return nil, timeoutOr(ctx, b.limits, err)
+	}
+	return result(value, r.proc, nil), nil
+}
+
+// start launches a worker in a fresh scratch folder and loads the skill.
+func (b *box) start(ctx context.Context, mode string) (*running, error) {
+	scratch, err := os.MkdirTemp("", "skillbox-scratch-*")
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Internal, err, "scratch folder")
+	}
+	argv := worker.Argv(b.python.Executable)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = scratch
+	cmd.Env = environ(scratch, b.spec.Env)
+	proc, err := worker.Start(ctx, cmd, b.limits.Stdio)
+	if err != nil {
+		os.RemoveAll(scratch)
+		return nil, errdefs.Wrap(errdefs.Internal, err, "start worker")
+	}
+	proc.Conn.SetMaxResult(int(b.limits.Output))
+	ready, err := proc.Init(ctx, worker.Init{
+		Type:         worker.TypeInit,
+		Bundle:       b.spec.BundleDir,
+		Manifest:     b.spec.Manifest,
+		Mode:         mode,
+		Requirements: b.reqNames,
+	})
+	if err == nil {
+		err = sandbox.CheckRequirements(b.spec.Requirements, ready.Packages, b.python.String())
+	}
+	if err != nil {
+		proc.Close()
+		os.RemoveAll(scratch)
+		return nil, err
+	}
+	return &running{proc: proc, scratch: scratch}, nil
+}
+
+// environ is the worker's whole environment: fixed, non-secret variables
+// plus exactly the granted ones.
+func environ(scratch string, granted map[string]string) []string {
+	env := []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"HOME=" + scratch,
+		"TMPDIR=" + scratch,
+		"LANG=C.UTF-8",
+		"PYTHONDONTWRITEBYTECODE=1",
+	}
+	for k, v := range granted {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+func result(value []byte, p *worker.Process, state *os.ProcessState) *sandbox.Result {
+	r := &sandbox.Result{
+		Value:           value,
+		Stdout:          p.Stdout.Bytes(),
+		Stderr:          p.Stderr.Bytes(),
+		StdoutTruncated: p.Stdout.Truncated(),
+		StderrTruncated: p.Stderr.Truncated(),
+	}
+	if state != nil {
+		if ru, ok := state.SysUsage().(*syscall.Rusage); ok {
+			r.Usage.MaxRSS = ru.Maxrss * 1024
+			r.Usage.CPUTime = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	return r
+}
+
+// timeoutOr names the limit when the call's deadline caused err.
+func timeoutOr(ctx context.Context, l sandbox.Limits, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
+		return errdefs.New(errdefs.Timeout, "call exceeded its %s timeout", l.Timeout)
+	}
+	return err
+}
+
+func (b *box) stopSession() {
+	if b.session != nil {
+		b.session.proc.Close()
+		os.RemoveAll(b.session.scratch)
+		b.session = nil
+	}
+}
+
+// Close stops the session worker, if any.
+func (b *box) Close() error {
+	b.closed.Store(true)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stopSession()
+	return nil
+}

@@ -1,0 +1,191 @@
+package skill
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+// The files of a Skillware bundle.
+const (
+	// CodeFile holds the skill's BaseSkill subclass; required.
+	CodeFile = "skill.py"
+	// InstructionsFile is the prompt for the agent; optional.
+	InstructionsFile = "instructions.md"
+	// CardFile is the UI card; optional.
+	CardFile = "card.json"
+)
+
+// maxAuxFile bounds instructions.md and card.json.
+const maxAuxFile = 4 << 20
+
+// Bundle is a loaded skill folder. Loading reads and validates the files; it
+// runs nothing.
+type Bundle struct {
+	// Dir is the bundle's absolute, cleaned path.
+	Dir string
+	// Manifest is the parsed manifest.yaml.
+	Manifest *Manifest
+	// Instructions is instructions.md, or "" if the bundle has none.
+	Instructions string
+	// Card is card.json (valid JSON), or nil if the bundle has none.
+	Card json.RawMessage
+}
+
+// Load reads the bundle in dir: manifest.yaml and skill.py are required,
+// instructions.md and card.json optional. These files must be regular files
+// (a symlink to a regular file inside the bundle is followed). A missing dir
+// is errdefs.NotFound; every problem with its contents is errdefs.Invalid.
+// Manifest errors name the manifest by its full path.
+func Load(dir string) (*Bundle, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "skill folder %q: %v", dir, err)
+	}
+	abs = filepath.Clean(abs)
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, errdefs.New(errdefs.NotFound, "skill folder %s does not exist", abs)
+	case err != nil:
+		return nil, errdefs.New(errdefs.Invalid, "skill folder %s: %v", abs, err)
+	case !fi.IsDir():
+		return nil, errdefs.New(errdefs.Invalid, "skill folder %s is not a directory", abs)
+	}
+	b := &Bundle{Dir: abs}
+
+	data, err := readBundleFile(abs, ManifestFile, maxManifestSize)
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		return nil, errdefs.New(errdefs.Invalid, "%s is not a skill folder: no %s", abs, ManifestFile)
+	}
+	if b.Manifest, err = parseManifest(filepath.Join(abs, ManifestFile), data); err != nil {
+		return nil, err
+	}
+
+	code, err := readBundleFile(abs, CodeFile, -1)
+	if err != nil {
+		return nil, err
+	}
+	if code == nil {
+		return nil, errdefs.New(errdefs.Invalid, "skill folder %s has no %s", abs, CodeFile)
+	}
+
+	instr, err := readBundleFile(abs, InstructionsFile, maxAuxFile)
+	if err != nil {
+		return nil, err
+	}
+	b.Instructions = string(instr)
+
+	card, err := readBundleFile(abs, CardFile, maxAuxFile)
+	if err != nil {
+		return nil, err
+	}
+	if card != nil {
+		if err := checkJSON(card); err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "%s: %v", filepath.Join(abs, CardFile), err)
+		}
+		b.Card = json.RawMessage(bytes.TrimSpace(card))
+	}
+	return b, nil
+}
+
+// readBundleFile reads name in dir. A missing file yields (nil, nil). The file
+// must be regular, or a symlink that stays inside the bundle to one. limit < 0
+// only checks that the file is there; the result is then non-nil but empty.
+func readBundleFile(dir, name string, limit int64) ([]byte, error) {
+	p := filepath.Join(dir, name)
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "%s: %v", p, err)
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, _ := os.Readlink(p)
+		if err := checkLink(dir, name, target); err != nil {
+			return nil, err
+		}
+		if fi, err = os.Stat(p); err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "%s: symlink to %q: %v", p, target, err)
+		}
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errdefs.New(errdefs.Invalid, "%s must be a regular file, not %s", p, typeName(fi.Mode()))
+	}
+	if limit < 0 {
+		return []byte{}, nil
+	}
+	if fi.Size() > limit {
+		return nil, errdefs.New(errdefs.Invalid, "%s is too large (%d bytes; the limit is %d)", p, fi.Size(), limit)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "%s: %v", p, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "%s: %v", p, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, errdefs.New(errdefs.Invalid, "%s is too large (the limit is %d bytes)", p, limit)
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+// checkJSON reports whether data is one JSON value, with the line and column
+// of a syntax error.
+func checkJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v any
+	err := dec.Decode(&v)
+	if err == nil {
+		if _, err2 := dec.Token(); err2 != io.EOF {
+			return fmt.Errorf("line %d: invalid JSON: extra data after the top-level value", lineOf(data, dec.InputOffset()))
+		}
+		return nil
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		// Offset counts the offending byte; point at it, not after it.
+		line, col := lineCol(data, se.Offset-1)
+		return fmt.Errorf("line %d, column %d (offset %d): invalid JSON: %v", line, col, se.Offset, se)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("line %d: invalid JSON: unexpected end of file", lineOf(data, int64(len(data))))
+	}
+	return fmt.Errorf("invalid JSON: %v", err)
+}
+
+func lineOf(data []byte, off int64) int {
+	l, _ := lineCol(data, off)
+	return l
+}
+
+// lineCol converts a byte offset to a 1-based line and column.
+func lineCol(data []byte, off int64) (line, col int) {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	if off < 0 {
+		off = 0
+	}
+	before := data[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = len(before) - bytes.LastIndexByte(before, '\n')
+	return line, col
+}

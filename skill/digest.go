@@ -1,0 +1,319 @@
+package skill
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+// Bundle size caps; variables so tests can lower them.
+var (
+	// maxFiles bounds the entries (files, directories, symlinks) of a bundle.
+	maxFiles = 10_000
+	// maxTotalBytes bounds the summed size of a bundle's regular files.
+	maxTotalBytes int64 = 256 << 20
+)
+
+// The normalised modes a FileEntry can have. Only the kind and, for regular
+// files, whether any execute bit is set are kept: owner, group and other
+// permission bits vary between checkouts and must not change a digest.
+const (
+	ModeDir     = fs.ModeDir | 0o755
+	ModeFile    = fs.FileMode(0o644)
+	ModeExec    = fs.FileMode(0o755)
+	ModeSymlink = fs.ModeSymlink | 0o777
+)
+
+// FileEntry describes one entry of a bundle.
+type FileEntry struct {
+	// Path is relative to the bundle root and slash-separated.
+	Path string
+	// Mode is one of ModeDir, ModeFile, ModeExec and ModeSymlink.
+	Mode fs.FileMode
+	// Size is the size in bytes of a regular file; 0 otherwise.
+	Size int64
+	// SHA256 is the hex SHA-256 of a regular file's contents; "" otherwise.
+	SHA256 string
+	// Target is a symlink's target as written; "" otherwise.
+	Target string
+}
+
+// ignored reports whether a directory entry is left out of a bundle's file
+// list: bytecode caches and version-control data are not part of a skill.
+func ignored(name string, isDir bool) bool {
+	return name == ".git" || (isDir && name == "__pycache__")
+}
+
+// Files lists the entries of the bundle in dir, sorted by Path (byte order),
+// hashing every regular file. The root itself is not listed; "__pycache__"
+// directories and ".git" (directory or file) are skipped with everything in
+// them.
+//
+// It refuses, with errdefs.Invalid, bundles holding special files (fifo,
+// device, socket), symlinks that are absolute or resolve outside the bundle
+// (directly, with "..", or through other symlinks), more than 10,000 entries
+// or more than 256 MiB of file contents. A dir that does not exist is
+// errdefs.NotFound.
+func Files(dir string) ([]FileEntry, error) {
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "bundle %q: %v", dir, err)
+	}
+	// A root that is itself a symlink (a linked skill folder) is walked at
+	// its target; links inside it are still confined to it.
+	if real, err := filepath.EvalSymlinks(root); err == nil {
+		root = real
+	} else if errors.Is(err, fs.ErrNotExist) {
+		return nil, errdefs.New(errdefs.NotFound, "bundle %s does not exist", root)
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "bundle %s: %v", root, err)
+	}
+	if !fi.IsDir() {
+		return nil, errdefs.New(errdefs.Invalid, "bundle %s is not a directory", root)
+	}
+	var (
+		entries []FileEntry
+		total   int64
+	)
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return errdefs.New(errdefs.Invalid, "bundle %s: %v", root, err)
+		}
+		if p == root {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return errdefs.New(errdefs.Invalid, "bundle %s: %v", root, err)
+		}
+		rel = filepath.ToSlash(rel)
+		if ignored(d.Name(), d.IsDir()) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if len(entries) >= maxFiles {
+			return errdefs.New(errdefs.Invalid, "bundle %s has more than %d files and directories", root, maxFiles)
+		}
+		e := FileEntry{Path: rel}
+		switch t := d.Type(); {
+		case t.IsDir():
+			e.Mode = ModeDir
+		case t&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return errdefs.New(errdefs.Invalid, "bundle %s: %v", root, err)
+			}
+			if err := checkLink(root, rel, target); err != nil {
+				return err
+			}
+			e.Mode, e.Target = ModeSymlink, target
+		case t.IsRegular():
+			info, err := d.Info()
+			if err != nil {
+				return errdefs.New(errdefs.Invalid, "bundle %s: %v", root, err)
+			}
+			e.Mode = ModeFile
+			if info.Mode()&0o111 != 0 {
+				e.Mode = ModeExec
+			}
+			if info.Size() > maxTotalBytes-total {
+				return tooBig(root)
+			}
+			sum, n, err := hashFile(p, info, maxTotalBytes-total)
+			if err != nil {
+				return err
+			}
+			e.Size, e.SHA256 = n, sum
+			total += n
+		default:
+			return errdefs.New(errdefs.Invalid, "bundle %s: %s is a %s; bundles may hold only files, directories and symlinks", root, rel, typeName(t))
+		}
+		entries = append(entries, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
+	return entries, nil
+}
+
+func tooBig(root string) error {
+	return errdefs.New(errdefs.Invalid, "bundle %s is larger than %d MiB", root, maxTotalBytes>>20)
+}
+
+// hashFile hashes the regular file at p, which Lstat described as info,
+// reading at most limit bytes.
+func hashFile(p string, info fs.FileInfo, limit int64) (string, int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", 0, errdefs.New(errdefs.Invalid, "bundle file %s: %v", p, err)
+	}
+	defer f.Close()
+	// The file must still be the one we looked at (not swapped for a link).
+	if now, err := f.Stat(); err != nil || !os.SameFile(now, info) {
+		return "", 0, errdefs.New(errdefs.Invalid, "bundle file %s changed while it was being read", p)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, limit+1))
+	if err != nil {
+		return "", 0, errdefs.New(errdefs.Invalid, "bundle file %s: %v", p, err)
+	}
+	if n > limit {
+		return "", 0, tooBig(filepath.Dir(p))
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// maxLinkHops bounds symlink resolution, as the kernel's ELOOP does.
+const maxLinkHops = 40
+
+// checkLink verifies that the symlink at rel (slash-separated, relative to
+// root) with the given target resolves inside root, following further
+// symlinks component by component as the kernel would. A dangling target is
+// fine as long as its path stays inside.
+func checkLink(root, rel, target string) error {
+	outside := func() error {
+		return errdefs.New(errdefs.Invalid, "bundle %s: symlink %s -> %s points outside the bundle", root, rel, target)
+	}
+	if target == "" {
+		return errdefs.New(errdefs.Invalid, "bundle %s: symlink %s has an empty target", root, rel)
+	}
+	if path.IsAbs(target) || filepath.IsAbs(target) || filepath.VolumeName(target) != "" {
+		return outside()
+	}
+	var cur []string // resolved real path so far, as components under root
+	if d := path.Dir(rel); d != "." {
+		cur = strings.Split(d, "/")
+	}
+	todo := strings.Split(filepath.ToSlash(target), "/")
+	hops := 0
+	for len(todo) > 0 {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) == 0 {
+				return outside()
+			}
+			cur = cur[:len(cur)-1]
+			continue
+		}
+		next := append(cur[:len(cur):len(cur)], c)
+		full := filepath.Join(append([]string{root}, next...)...)
+		fi, err := os.Lstat(full)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			cur = next // missing or not a link: a plain component
+			continue
+		}
+		hops++
+		if hops > maxLinkHops {
+			return errdefs.New(errdefs.Invalid, "bundle %s: symlink %s -> %s: too many levels of symlinks", root, rel, target)
+		}
+		t, err := os.Readlink(full)
+		if err != nil || t == "" || path.IsAbs(t) || filepath.IsAbs(t) {
+			return outside()
+		}
+		todo = append(strings.Split(filepath.ToSlash(t), "/"), todo...)
+	}
+	return nil
+}
+
+// digestMagic starts every digest input; it versions the format.
+const digestMagic = "skillbox-bundle-digest-v1\n"
+
+// Digest returns the content digest of the bundle in dir, "sha256:" and 64
+// hex digits. It changes when any file's contents, kind or executable bit,
+// any path, or any symlink target changes, and is independent of file times,
+// owners, other permission bits and creation order.
+//
+// It is the SHA-256 of the following bytes (u64 is an 8-byte big-endian
+// unsigned integer), using the entries of Files in their order:
+//
+//	"skillbox-bundle-digest-v1\n"
+//	for each entry:
+//	  u64(len(path)) path                   the slash-separated relative path
+//	  one byte kind: 'd' directory, 'f' regular file, 'x' regular file with an
+//	                 execute bit, 'l' symlink
+//	  'f', 'x':  u64(size) and the 32-byte SHA-256 of the contents
+//	  'l':       u64(len(target)) target    the link text as written
+//	  'd':       nothing
+//
+// Errors are those of Files.
+func Digest(dir string) (string, error) {
+	entries, err := Files(dir)
+	if err != nil {
+		return "", err
+	}
+	return digestEntries(entries), nil
+}
+
+func digestEntries(entries []FileEntry) string {
+	h := sha256.New()
+	io.WriteString(h, digestMagic)
+	var n [8]byte
+	u64 := func(v uint64) {
+		binary.BigEndian.PutUint64(n[:], v)
+		h.Write(n[:])
+	}
+	for _, e := range entries {
+		u64(uint64(len(e.Path)))
+		io.WriteString(h, e.Path)
+		switch e.Mode {
+		case ModeDir:
+			h.Write([]byte{'d'})
+		case ModeSymlink:
+			h.Write([]byte{'l'})
+			u64(uint64(len(e.Target)))
+			io.WriteString(h, e.Target)
+		default:
+			kind := byte('f')
+			if e.Mode == ModeExec {
+				kind = 'x'
+			}
+			h.Write([]byte{kind})
+			u64(uint64(e.Size))
+			sum, _ := hex.DecodeString(e.SHA256)
+			h.Write(sum)
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// typeName names the kind of a file mode for messages.
+func typeName(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	case m&fs.ModeNamedPipe != 0:
+		return "fifo"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeIrregular != 0:
+		return "irregular file"
+	}
+	return fmt.Sprintf("file of mode %v", m)
+}

@@ -1,0 +1,375 @@
+package skill
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+// Tier says where a skill comes from; policy trusts tiers differently.
+type Tier string
+
+// The tiers.
+const (
+	// TierBundled: shipped with skillbox.
+	TierBundled Tier = "bundled"
+	// TierProject: found in ./skills of the working directory or a parent.
+	TierProject Tier = "project"
+	// TierExternal: from SKILLWARE_SKILL_PATH, or a path outside every root.
+	TierExternal Tier = "external"
+)
+
+// Root is a folder holding skills as <Path>/<category>/<name>/.
+type Root struct {
+	// Path is the root folder.
+	Path string
+	// Tier is the tier of every skill found under Path.
+	Tier Tier
+}
+
+// SkillPathEnv is the environment variable listing external skill roots.
+const SkillPathEnv = "SKILLWARE_SKILL_PATH"
+
+// projectParents is how many parents of the working directory are searched
+// for ./skills, after the working directory itself (Skillware's rule).
+const projectParents = 6
+
+// DefaultRoots returns the Skillware search order: each non-empty entry of
+// SKILLWARE_SKILL_PATH (split with filepath.SplitList) as external; then the
+// "skills" folder of cwd and of up to six of its parents, those that exist,
+// nearest first, as project; then bundled, if non-empty, as bundled. A folder
+// listed twice is kept only at its first place. getenv is usually os.Getenv.
+func DefaultRoots(getenv func(string) string, cwd string, bundled string) []Root {
+	var roots []Root
+	seen := map[string]bool{}
+	add := func(p string, t Tier) {
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		p = filepath.Clean(p)
+		if !seen[p] {
+			seen[p] = true
+			roots = append(roots, Root{Path: p, Tier: t})
+		}
+	}
+	if getenv != nil {
+		for _, p := range filepath.SplitList(getenv(SkillPathEnv)) {
+			if p != "" {
+				add(p, TierExternal)
+			}
+		}
+	}
+	if cwd != "" {
+		dir, err := filepath.Abs(cwd)
+		if err != nil {
+			dir = filepath.Clean(cwd)
+		}
+		for i := 0; i <= projectParents; i++ {
+			cand := filepath.Join(dir, "skills")
+			if fi, err := os.Stat(cand); err == nil && fi.IsDir() {
+				add(cand, TierProject)
+			}
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	if bundled != "" {
+		add(bundled, TierBundled)
+	}
+	return roots
+}
+
+// Skill is a resolved, loaded skill.
+type Skill struct {
+	// ID is "category/name".
+	ID string
+	// Tier is the tier of the root it was found in (external for a path
+	// outside every root).
+	Tier Tier
+	// Root is the root it was found in, or "" for a path outside every root.
+	Root string
+	// Dir is the absolute skill folder.
+	Dir string
+	// Bundle is the loaded bundle.
+	Bundle *Bundle
+	// Digest is the bundle's content digest (see Digest).
+	Digest string
+	// Warnings report shadowing and naming problems; they do not stop use.
+	Warnings []string
+}
+
+// Resolver finds skills in ordered roots. The zero value has no roots and
+// resolves only paths.
+type Resolver struct {
+	// Roots are searched in order; the first match wins.
+	Roots []Root
+}
+
+var idSegment = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// ValidID reports whether id is a well-formed skill id: two segments of
+// letters, digits, '_', '.' and '-' separated by '/', neither "." nor "..".
+func ValidID(id string) bool {
+	cat, name, ok := strings.Cut(id, "/")
+	return ok && validSegment(cat) && validSegment(name)
+}
+
+func validSegment(s string) bool {
+	return idSegment.MatchString(s) && s != "." && s != ".."
+}
+
+// Resolve finds and loads the skill ref names. The rule:
+//
+//   - A ref starting with "/", "./", "../" or "~" (or equal to "." or "..")
+//     is a path to a skill folder.
+//   - An id-shaped ref ("category/name") is looked up in the roots; the first
+//     root holding <root>/<category>/<name>/manifest.yaml wins. If no root
+//     has it but the ref names a folder with a manifest.yaml relative to the
+//     working directory, that folder is used.
+//   - Any other ref containing a path separator is a path if it exists.
+//   - Anything else is errdefs.Invalid.
+//
+// A path's tier is that of the root containing it, else external; its id is
+// made of its last two path elements. Not found is errdefs.NotFound and lists
+// the roots searched; a broken bundle is errdefs.Invalid.
+func (r *Resolver) Resolve(ref string) (*Skill, error) {
+	if ref == "" {
+		return nil, errdefs.New(errdefs.Invalid, "empty skill reference; want category/name or a path to a skill folder")
+	}
+	if looksLikePath(ref) {
+		return r.resolvePath(ref)
+	}
+	if ValidID(ref) {
+		for i, root := range r.Roots {
+			dir := filepath.Join(root.Path, filepath.FromSlash(ref))
+			if isSkillDir(dir) {
+				return r.load(ref, i, dir)
+			}
+		}
+		if isSkillDir(ref) {
+			return r.resolvePath(ref)
+		}
+		return nil, errdefs.New(errdefs.NotFound, "skill %q not found; searched %s", ref, r.describeRoots())
+	}
+	if strings.ContainsRune(ref, '/') || strings.ContainsRune(ref, filepath.Separator) {
+		if _, err := os.Stat(ref); err == nil {
+			return r.resolvePath(ref)
+		}
+		return nil, errdefs.New(errdefs.NotFound, "no skill folder at %s, and %q is not a skill id (category/name of letters, digits, _ . -)", ref, ref)
+	}
+	return nil, errdefs.New(errdefs.Invalid, "invalid skill reference %q: want an id category/name (letters, digits, _ . -) or a path to a skill folder", ref)
+}
+
+func looksLikePath(ref string) bool {
+	if ref == "." || ref == ".." || strings.HasPrefix(ref, "~") || filepath.IsAbs(ref) {
+		return true
+	}
+	for _, p := range []string{"/", "./", "../", "." + string(filepath.Separator), ".." + string(filepath.Separator)} {
+		if strings.HasPrefix(ref, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Resolver) describeRoots() string {
+	if len(r.Roots) == 0 {
+		return "no roots (none configured)"
+	}
+	parts := make([]string, len(r.Roots))
+	for i, root := range r.Roots {
+		parts[i] = fmt.Sprintf("%s (%s)", root.Path, root.Tier)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func isSkillDir(dir string) bool {
+	fi, err := os.Stat(filepath.Join(dir, ManifestFile))
+	return err == nil && !fi.IsDir()
+}
+
+// resolvePath loads the skill folder at ref.
+func (r *Resolver) resolvePath(ref string) (*Skill, error) {
+	p := ref
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "skill path %s: cannot expand ~: %v", ref, err)
+		}
+		p = filepath.Join(home, strings.TrimPrefix(p, "~"))
+	} else if strings.HasPrefix(p, "~") {
+		return nil, errdefs.New(errdefs.Invalid, "skill path %s: ~user is not supported; write the full path", ref)
+	}
+	dir, err := filepath.Abs(p)
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "skill path %s: %v", ref, err)
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, errdefs.New(errdefs.NotFound, "no skill folder at %s", dir)
+	case err != nil:
+		return nil, errdefs.New(errdefs.Invalid, "skill path %s: %v", dir, err)
+	case !fi.IsDir():
+		return nil, errdefs.New(errdefs.Invalid, "%s is not a skill folder (not a directory)", dir)
+	case !isSkillDir(dir):
+		return nil, errdefs.New(errdefs.Invalid, "%s is not a skill folder: no %s", dir, ManifestFile)
+	}
+	id := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
+	for i, root := range r.Roots {
+		if rp, err := filepath.Abs(root.Path); err == nil && within(rp, dir) {
+			if rel, err := filepath.Rel(rp, dir); err == nil && strings.Count(filepath.ToSlash(rel), "/") == 1 {
+				return r.load(filepath.ToSlash(rel), i, dir)
+			}
+			s, err := newSkill(id, root.Tier, root.Path, dir)
+			if err != nil {
+				return nil, err
+			}
+			return s, nil
+		}
+	}
+	return newSkill(id, TierExternal, "", dir)
+}
+
+// within reports whether p is root or inside it (lexically).
+func within(root, p string) bool {
+	rel, err := filepath.Rel(root, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// load builds the skill id found in root i at dir, with shadowing warnings
+// for the same id in the roots after i.
+func (r *Resolver) load(id string, i int, dir string) (*Skill, error) {
+	root := r.Roots[i]
+	s, err := newSkill(id, root.Tier, root.Path, dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, other := range r.Roots[i+1:] {
+		odir := filepath.Join(other.Path, filepath.FromSlash(id))
+		if isSkillDir(odir) && !sameDir(odir, s.Dir) {
+			s.Warnings = append(s.Warnings, shadowWarning(id, s.Dir, root.Tier, odir, other.Tier))
+		}
+	}
+	return s, nil
+}
+
+func sameDir(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+func shadowWarning(id, dir string, tier Tier, odir string, otier Tier) string {
+	return fmt.Sprintf("skill %s in %s (%s) shadows the %s skill at %s", id, dir, tier, otier, odir)
+}
+
+// newSkill loads and digests the bundle at dir.
+func newSkill(id string, tier Tier, root, dir string) (*Skill, error) {
+	b, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := Digest(b.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Skill{ID: id, Tier: tier, Root: root, Dir: b.Dir, Bundle: b, Digest: digest}
+	cat, name, _ := strings.Cut(id, "/")
+	if m := b.Manifest; m.Name != name {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("manifest name %q does not match folder %q", m.Name, name))
+	}
+	if m := b.Manifest; m.Category != "" && m.Category != cat {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("manifest category %q does not match folder %q", m.Category, cat))
+	}
+	return s, nil
+}
+
+// List loads every skill in every root, sorted by id. For an id found in
+// several roots the first wins and the others appear in its Warnings. A
+// skill that fails to load, or a folder whose name is not a valid id
+// segment, yields an error naming its path instead of stopping the listing;
+// errors are sorted by message. Missing roots are skipped.
+func (r *Resolver) List() ([]*Skill, []error) {
+	type found struct {
+		root int
+		dir  string
+	}
+	byID := map[string][]found{}
+	var errs []error
+	for i, root := range r.Roots {
+		cats, err := os.ReadDir(root.Path)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, errdefs.New(errdefs.Invalid, "skill root %s: %v", root.Path, err))
+			}
+			continue
+		}
+		for _, c := range cats {
+			catDir := filepath.Join(root.Path, c.Name())
+			if skipName(c.Name()) || !isDir(catDir) {
+				continue
+			}
+			names, err := os.ReadDir(catDir)
+			if err != nil {
+				errs = append(errs, errdefs.New(errdefs.Invalid, "skill category %s: %v", catDir, err))
+				continue
+			}
+			for _, n := range names {
+				dir := filepath.Join(catDir, n.Name())
+				if skipName(n.Name()) || !isDir(dir) || !isSkillDir(dir) {
+					continue
+				}
+				id := c.Name() + "/" + n.Name()
+				if !ValidID(id) {
+					errs = append(errs, errdefs.New(errdefs.Invalid, "skill folder %s: %q is not a valid skill id (letters, digits, _ . -)", dir, id))
+					continue
+				}
+				byID[id] = append(byID[id], found{i, dir})
+			}
+		}
+	}
+	ids := make([]string, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var skills []*Skill
+	for _, id := range ids {
+		fs := byID[id]
+		win := fs[0]
+		root := r.Roots[win.root]
+		s, err := newSkill(id, root.Tier, root.Path, win.dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, o := range fs[1:] {
+			if !sameDir(o.dir, s.Dir) {
+				s.Warnings = append(s.Warnings, shadowWarning(id, s.Dir, root.Tier, o.dir, r.Roots[o.root].Tier))
+			}
+		}
+		skills = append(skills, s)
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return skills, errs
+}
+
+func skipName(name string) bool {
+	return strings.HasPrefix(name, ".") || name == "__pycache__"
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}

@@ -1,0 +1,280 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+func frame(payload string) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(payload)))
+	return append(b, payload...)
+}
+
+func TestReadFrame(t *testing.T) {
+	cases := []struct {
+		name string
+		in   []byte
+		want string
+		err  error
+	}{
+		{"valid", frame(`{"type":"ready"}`), `{"type":"ready"}`, nil},
+		{"empty stream", nil, "", io.EOF},
+		{"short header", []byte{0, 0}, "", io.ErrUnexpectedEOF},
+		{"zero length", []byte{0, 0, 0, 0}, "", ErrEmptyFrame},
+		{"oversized", []byte{0xff, 0xff, 0xff, 0xff}, "", ErrFrameTooLarge},
+		{"just over cap", frame(strings.Repeat("x", 65)), "", ErrFrameTooLarge},
+		{"at cap", frame(strings.Repeat("x", 64)), strings.Repeat("x", 64), nil},
+		{"truncated payload", frame(`{"type":"ready"}`)[:10], "", io.ErrUnexpectedEOF},
+		{"header only", []byte{0, 0, 0, 5}, "", io.ErrUnexpectedEOF},
+		{"junk text", []byte("hello world"), "", ErrFrameTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ReadFrame(bytes.NewReader(c.in), 64)
+			if !errors.Is(err, c.err) || string(got) != c.want {
+				t.Fatalf("got %q, %v; want %q, %v", got, err, c.want, c.err)
+			}
+		})
+	}
+}
+
+// countingReader fails the test if more than max bytes are requested at once.
+type countingReader struct {
+	r   io.Reader
+	max int
+	t   *testing.T
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	if len(p) > c.max {
+		c.t.Fatalf("read of %d bytes: payload buffer allocated beyond the cap", len(p))
+	}
+	return c.r.Read(p)
+}
+
+func TestReadFrameNoAllocBeyondCap(t *testing.T) {
+	in := append([]byte{0x7f, 0xff, 0xff, 0xff}, make([]byte, 100)...)
+	if _, err := ReadFrame(countingReader{bytes.NewReader(in), 1024, t}, 1024); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatal(err)
+	}
+}
+
+func TestWriteFrameRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteFrame(&buf, Call{Type: TypeCall, ID: 7, Params: json.RawMessage(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFrame(&buf, DefaultMaxFrame)
+	if err != nil || string(got) != `{"type":"call","id":7,"params":{"a":1}}` {
+		t.Fatalf("%s %v", got, err)
+	}
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add(frame(`{"type":"result","id":1,"result":{}}`))
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1})
+	f.Add([]byte("junk"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		p, err := ReadFrame(bytes.NewReader(in), 1<<10)
+		if err == nil {
+			if len(p) == 0 || len(p) > 1<<10 || len(p)+4 > len(in) {
+				t.Fatalf("bad frame of %d bytes from %d input bytes", len(p), len(in))
+			}
+			var rep Reply
+			_ = json.Unmarshal(p, &rep)
+		}
+	})
+}
+
+// fakeWorker answers each request frame with whatever reply returns (raw
+// bytes written to the reply pipe); nil means "say nothing".
+func fakeWorker(t *testing.T, reply func(req []byte) []byte) *Conn {
+	t.Helper()
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer repW.Close()
+		for {
+			req, err := ReadFrame(reqR, DefaultMaxFrame)
+			if err != nil {
+				return
+			}
+			if out := reply(req); out != nil {
+				repW.Write(out)
+			}
+		}
+	}()
+	c := NewConn(reqW, repR, 1<<20)
+	t.Cleanup(func() {
+		c.Close()
+		reqR.Close()
+		wg.Wait()
+	})
+	return c
+}
+
+func shortCtx(t *testing.T) context.Context {
+	return tctx(t, time.Second)
+}
+
+func TestConnJunk(t *testing.T) {
+	cases := []struct {
+		name  string
+		reply string
+		check func(error) bool
+	}{
+		{"junk text", "this is not a frame at all", isLimit},
+		{"zero length", "\x00\x00\x00\x00", isViolation},
+		{"invalid json", string(frame(`{"type":`)), isViolation},
+		{"not an object", string(frame(`[1,2]`)), isViolation},
+		{"no type", string(frame(`{"id":1}`)), isViolation},
+		{"unknown type", string(frame(`{"type":"party","id":1}`)), isViolation},
+		{"wrong id", string(frame(`{"type":"result","id":2,"result":1}`)), isViolation},
+		{"wrong id error", string(frame(`{"type":"error","id":9,"error":{"kind":"exception","type":"X","message":"m"}}`)), isViolation},
+		{"error without error", string(frame(`{"type":"error","id":1}`)), isViolation},
+		{"bad error kind", string(frame(`{"type":"error","id":1,"error":{"kind":"load","type":"X"}}`)), isViolation},
+		{"result without result", string(frame(`{"type":"result","id":1}`)), isViolation},
+		{"huge length", "\x7f\xff\xff\xff" + strings.Repeat("x", 100), isLimit},
+		{"truncated frame", "\x00\x00\x01\x00{\"type\"", isTimeout}, // worker stalls mid-frame
+		{"silence", "", isTimeout}, // worker never answers
+		{"result too big", string(frame(`{"type":"result","id":1,"result":"` + strings.Repeat("x", 1<<20-Envelope) + `"}`)), isLimit},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			conn := fakeWorker(t, func([]byte) []byte { return []byte(c.reply) })
+			start := time.Now()
+			_, err := conn.Call(shortCtx(t), 1, nil, nil)
+			if !c.check(err) {
+				t.Fatalf("err = %v (%T, kind %s)", err, err, errdefs.KindOf(err))
+			}
+			if time.Since(start) > 3*time.Second {
+				t.Fatalf("took %v", time.Since(start))
+			}
+		})
+	}
+}
+
+func isViolation(err error) bool {
+	var se *errdefs.SkillError
+	return errors.As(err, &se) && se.Type == TypeProtocolViolation && errdefs.KindOf(err) == errdefs.Skill
+}
+
+func isLimit(err error) bool {
+	var le *errdefs.LimitError
+	return errors.As(err, &le) && le.Resource == "output"
+}
+
+func isTimeout(err error) bool {
+	return errdefs.KindOf(err) == errdefs.Timeout && errors.Is(err, context.DeadlineExceeded)
+}
+
+func TestConnCancelAndBroken(t *testing.T) {
+	conn := fakeWorker(t, func([]byte) []byte { return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if _, err := conn.Call(ctx, 1, nil, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := conn.Call(context.Background(), 2, nil, nil); !errors.Is(err, ErrConnBroken) {
+		t.Fatalf("reuse after failure: %v", err)
+	}
+}
+
+func TestConnGoodAndSkillErrors(t *testing.T) {
+	conn := fakeWorker(t, func(req []byte) []byte {
+		var m map[string]any
+		json.Unmarshal(req, &m)
+		switch m["type"] {
+		case "init":
+			return frame(`{"type":"ready","class":"X","python":"3.11","packages":{"a":"1.0","b":null}}`)
+		}
+		id := int(m["id"].(float64))
+		if id == 2 {
+			return frame(`{"type":"error","id":2,"error":{"kind":"exception","type":"ValueError","message":"no","traceback":"tb"}}`)
+		}
+		return frame(`{"type":"result","id":` + string(rune('0'+id)) + `,"result":{"p":` + string(m["params"].(map[string]any)["p"].(string)) + `}}`)
+	})
+	ctx := shortCtx(t)
+	rep, err := conn.Init(ctx, Init{Bundle: "/skill", Mode: ModeSession})
+	if err != nil || rep.Class != "X" || rep.Packages["b"] != nil || *rep.Packages["a"] != "1.0" {
+		t.Fatalf("init: %+v %v", rep, err)
+	}
+	if res, err := conn.Call(ctx, 1, json.RawMessage(`{"p":"7"}`), nil); err != nil || string(res) != `{"p":7}` {
+		t.Fatalf("call 1: %s %v", res, err)
+	}
+	_, err = conn.Call(ctx, 2, json.RawMessage(`{"p":"7"}`), nil)
+	var se *errdefs.SkillError
+	if !errors.As(err, &se) || se.Type != "ValueError" || se.Traceback != "tb" {
+		t.Fatalf("call 2: %v", err)
+	}
+	if res, err := conn.Call(ctx, 3, json.RawMessage(`{"p":"8"}`), nil); err != nil || string(res) != `{"p":8}` {
+		t.Fatalf("call 3 (still usable after a skill error): %s %v", res, err)
+	}
+}
+
+func TestConnWorkerGone(t *testing.T) {
+	reqR, reqW, _ := os.Pipe()
+	repR, repW, _ := os.Pipe()
+	defer reqR.Close()
+	conn := NewConn(reqW, repR, 0)
+	defer conn.Close()
+	go func() {
+		ReadFrame(reqR, DefaultMaxFrame)
+		repW.Write([]byte{0, 0}) // half a header, then death
+		repW.Close()
+	}()
+	_, err := conn.Call(shortCtx(t), 1, nil, nil)
+	var se *errdefs.SkillError
+	if !errors.Is(err, ErrWorkerClosed) || !errors.As(err, &se) || se.Type != TypeWorkerExited {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCapture(t *testing.T) {
+	c := NewCapture(10)
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Write([]byte("abc")) }()
+	}
+	wg.Wait()
+	if !c.Truncated() || c.Dropped() != 20 {
+		t.Fatalf("dropped %d", c.Dropped())
+	}
+	if got := string(c.Bytes()); got != "abcabcabca\n[skillbox: output truncated, 20 more bytes]" {
+		t.Fatalf("bytes %q", got)
+	}
+	if got := string(c.Tail(4)); got != "cabc" {
+		t.Fatalf("tail %q", got)
+	}
+	c.Write(bytes.Repeat([]byte("z"), 10000))
+	if got := c.Tail(5000); len(got) != tailSize || got[0] != 'z' {
+		t.Fatalf("tail len %d", len(got))
+	}
+	c.Reset()
+	c.Write([]byte("ok"))
+	if string(c.Bytes()) != "ok" || c.Truncated() {
+		t.Fatal("reset")
+	}
+}

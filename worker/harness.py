@@ -1,0 +1,861 @@
+# skillbox worker harness. Embedded in the skillbox binary (worker.Harness) and
+# run as:  python3 -I -B -c "$HARNESS" skillbox-worker
+#
+# Speaks the host<->worker protocol of docs/PROTOCOL.md. Standard library only,
+# Python >= 3.8. Everything the skill does happens in this process (or, in
+# zygote mode, in a forked child of it); the harness never trusts the skill and
+# the host never trusts the harness.
+import os
+import sys
+
+EX_SOFTWARE = 70
+PKG = "skillbox_bundle"
+MAX_REQUEST = 256 << 20
+PRIVATE_FD_MIN = 100
+
+_state = {"req": None, "rep": None, "ctrl": None}
+
+
+def _privatize(fd):
+    """Move fd to a close-on-exec descriptor >= 100 and close fd."""
+    import fcntl
+
+    new = fcntl.fcntl(fd, getattr(fcntl, "F_DUPFD_CLOEXEC", 1030), PRIVATE_FD_MIN)
+    os.close(fd)
+    return new
+
+
+# ---------------------------------------------------------------- frames
+
+def _read_exact(fd, n):
+    """Read exactly n bytes; b"" on EOF before the first byte."""
+    parts = []
+    got = 0
+    while got < n:
+        b = os.read(fd, min(n - got, 1 << 20))
+        if not b:
+            if got == 0:
+                return b""
+            raise EOFError("EOF inside a frame")
+        parts.append(b)
+        got += len(b)
+    return b"".join(parts)
+
+
+def _read_frame(fd):
+    """One request frame from fd as a dict, or None on EOF."""
+    import json
+
+    hdr = _read_exact(fd, 4)
+    if not hdr:
+        return None
+    n = int.from_bytes(hdr, "big")
+    if n == 0 or n > MAX_REQUEST:
+        raise ValueError("bad request frame length %d" % n)
+    msg = json.loads(_read_exact(fd, n).decode("utf-8"))
+    if not isinstance(msg, dict):
+        raise ValueError("request frame is not an object")
+    return msg
+
+
+def _encode(obj):
+    import json
+
+    try:
+        data = json.dumps(obj, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: let json escape them
+        data = json.dumps(obj, allow_nan=False, separators=(",", ":")).encode("ascii")
+    return len(data).to_bytes(4, "big") + data
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _send(obj):
+    """Send a reply frame on the reply channel (fd 4, or the zygote socket)."""
+    _send_raw(_encode(obj))
+
+
+def _send_raw(data):
+    if _state["ctrl"] is not None:
+        _state["ctrl"].sendall(data)
+    else:
+        _write_all(_state["rep"], data)
+
+
+def _flush_stdio():
+    for f in (sys.stdout, sys.stderr):
+        try:
+            if f is not None:
+                f.flush()
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------- errors
+
+def _type_name(t):
+    mod = getattr(t, "__module__", None) or ""
+    name = getattr(t, "__qualname__", None) or getattr(t, "__name__", "?")
+    if mod in ("builtins", "__main__", ""):
+        return name
+    if mod.startswith(PKG + "."):
+        mod = mod[len(PKG) + 1:]
+    return mod + "." + name
+
+
+def _cut_end(text, limit):
+    """Keep at most limit UTF-8 bytes of text, from its end."""
+    data = text.encode("utf-8", "replace")
+    if limit <= 0 or len(data) <= limit:
+        return data.decode("utf-8", "replace")
+    marker = "[... traceback truncated ...]\n"
+    keep = max(0, limit - len(marker))
+    return marker + data[len(data) - keep:].decode("utf-8", "ignore")
+
+
+def _error_info(kind, exc, max_tb, skip_frames=0):
+    import traceback
+
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        if tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+    try:
+        message = str(exc)
+    except BaseException:
+        message = "<unprintable %s>" % type(exc).__name__
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+    except BaseException:
+        text = ""
+    return {
+        "kind": kind,
+        "type": _type_name(type(exc)),
+        "message": message,
+        "traceback": _cut_end(text, max_tb),
+    }
+
+
+# ---------------------------------------------------------------- shim
+
+class SkillwareParamValidationError(ValueError):
+    """Raised by BaseSkill.validate_params for params the schema refuses."""
+
+
+_JSON_TYPES = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list, tuple),
+    "null": (type(None),),
+}
+
+
+def _type_ok(value, typ):
+    if isinstance(typ, list):
+        return any(_type_ok(value, t) for t in typ)
+    py = _JSON_TYPES.get(typ)
+    if py is None:
+        return True
+    if typ in ("integer", "number") and isinstance(value, bool):
+        return False
+    if typ == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, py)
+
+
+def _simple_validate(params, schema, path="params"):
+    if not isinstance(schema, dict):
+        return
+    typ = schema.get("type")
+    if typ is not None and not _type_ok(params, typ):
+        raise SkillwareParamValidationError("%s: expected %s, got %s" % (path, typ, type(params).__name__))
+    if "enum" in schema and isinstance(schema["enum"], list) and params not in schema["enum"]:
+        raise SkillwareParamValidationError("%s: %r is not one of %r" % (path, params, schema["enum"]))
+    if isinstance(params, dict):
+        for name in schema.get("required") or []:
+            if name not in params:
+                raise SkillwareParamValidationError("%s: missing required property %r" % (path, name))
+        props = schema.get("properties") or {}
+        if isinstance(props, dict):
+            for name, sub in props.items():
+                if name in params:
+                    _simple_validate(params[name], sub, "%s.%s" % (path, name))
+
+
+def _make_shim(manifest):
+    import abc
+    import types
+
+    class BaseSkill(abc.ABC):
+        """Skillware BaseSkill, as provided by skillbox."""
+
+        def __init__(self, config=None):
+            self.config = config or {}
+
+        @property
+        def manifest(self):
+            return self.__dict__.get("_skillbox_manifest", manifest)
+
+        @manifest.setter
+        def manifest(self, value):
+            self.__dict__["_skillbox_manifest"] = value
+
+        def credential(self, key):
+            value = None
+            try:
+                value = self.config.get(key)
+            except Exception:
+                value = None
+            if isinstance(value, str):
+                value = value.strip()
+            if value:
+                return value
+            env = os.environ.get(key)
+            if env is not None and env.strip():
+                return env.strip()
+            return None
+
+        def execute(self, params):
+            if type(self).aexecute is not BaseSkill.aexecute:
+                import asyncio
+
+                return asyncio.run(self.aexecute(params))
+            raise NotImplementedError("%s implements neither execute nor aexecute" % type(self).__name__)
+
+        async def aexecute(self, params):
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, self.execute, params)
+
+        def validate_params(self, params):
+            try:
+                schema = (self.manifest or {}).get("parameters")
+            except Exception:
+                schema = None
+            if not schema:
+                return True
+            try:
+                import jsonschema
+            except ImportError:
+                jsonschema = None
+            if jsonschema is not None:
+                try:
+                    jsonschema.validate(instance=params, schema=schema)
+                except jsonschema.ValidationError as e:
+                    raise SkillwareParamValidationError(str(e.message)) from None
+                return True
+            _simple_validate(params, schema)
+            return True
+
+    def load_env_file(*args, **kwargs):
+        """No-op: in skillbox, environment comes only from the operator's grant."""
+        return {}
+
+    root = types.ModuleType("skillware")
+    root.__path__ = []
+    core = types.ModuleType("skillware.core")
+    core.__path__ = []
+    base = types.ModuleType("skillware.core.base_skill")
+    env = types.ModuleType("skillware.core.env")
+    BaseSkill.__module__ = base.__name__
+    SkillwareParamValidationError.__module__ = base.__name__
+    base.BaseSkill = BaseSkill
+    base.SkillwareParamValidationError = SkillwareParamValidationError
+    env.load_env_file = load_env_file
+    core.base_skill = base
+    core.env = env
+    core.BaseSkill = BaseSkill
+    core.SkillwareParamValidationError = SkillwareParamValidationError
+    root.core = core
+    root.BaseSkill = BaseSkill
+    root.SkillwareParamValidationError = SkillwareParamValidationError
+    for m in (root, core, base, env):
+        sys.modules[m.__name__] = m
+    return BaseSkill
+
+
+# ---------------------------------------------------------------- load
+
+def _normalize(name):
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _packages(names):
+    if not names:
+        return {}
+    out = {}
+    index = None
+    try:
+        import importlib.metadata as md
+    except ImportError:
+        md = None
+    for name in names:
+        version = None
+        if md is not None:
+            try:
+                version = md.version(name)
+            except Exception:
+                version = None
+            if version is None:
+                if index is None:
+                    index = {}
+                    try:
+                        for dist in md.distributions():
+                            try:
+                                dn = dist.metadata["Name"]
+                                if dn and _normalize(dn) not in index:
+                                    index[_normalize(dn)] = dist.version or ""
+                            except Exception:
+                                pass
+                    except Exception:
+                        pass
+                version = index.get(_normalize(name))
+        if version is None:
+            try:
+                import importlib.util
+
+                mod = name.replace("-", "_")
+                if importlib.util.find_spec(mod) is not None:
+                    version = ""
+            except Exception:
+                version = None
+        out[name] = version
+    return out
+
+
+class LoadError(Exception):
+    def __init__(self, type_, message):
+        Exception.__init__(self, message)
+        self.type_ = type_
+
+
+def _load_skill(bundle, base_cls):
+    import importlib.util
+    import types
+
+    bundle = os.path.abspath(bundle)
+    path = os.path.join(bundle, "skill.py")
+    if not os.path.isfile(path):
+        raise LoadError("NoSkillFile", "%s does not exist" % path)
+    pkg = types.ModuleType(PKG)
+    pkg.__path__ = [bundle]
+    pkg.__package__ = PKG
+    pkg.__file__ = None
+    pkg.__spec__ = importlib.util.spec_from_loader(PKG, None, is_package=True)
+    pkg.__spec__.submodule_search_locations = [bundle]
+    sys.modules[PKG] = pkg
+    name = PKG + ".skill"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    pkg.skill = mod
+    spec.loader.exec_module(mod)
+
+    # The skill class: classes in the module namespace that subclass BaseSkill
+    # (not BaseSkill itself) and were defined in skill.py or in another module
+    # of the bundle package. Intermediate bases of another candidate are
+    # dropped, so `class Base(BaseSkill)` + `class Mine(Base)` picks Mine.
+    found = []
+    for obj in list(vars(mod).values()):
+        if not isinstance(obj, type) or obj is base_cls:
+            continue
+        try:
+            if not issubclass(obj, base_cls):
+                continue
+        except Exception:
+            continue
+        m = getattr(obj, "__module__", "") or ""
+        if m != name and not m.startswith(PKG + "."):
+            continue
+        if obj not in found:
+            found.append(obj)
+    if len(found) > 1:
+        found = [c for c in found if not any(o is not c and issubclass(o, c) for o in found)]
+    if not found:
+        raise LoadError("NoSkillClass", "skill.py defines no BaseSkill subclass")
+    if len(found) > 1:
+        names = sorted(c.__qualname__ for c in found)
+        raise LoadError("SeveralSkillClasses", "skill.py defines several BaseSkill subclasses: " + ", ".join(names))
+    return found[0]
+
+
+# ---------------------------------------------------------------- call
+
+def _run_call(cls, msg, max_tb):
+    cid = msg.get("id")
+    if not isinstance(cid, int) or isinstance(cid, bool) or cid <= 0:
+        raise ValueError("call frame without a positive id")
+    params = msg.get("params")
+    config = msg.get("config") or {}
+    try:
+        result = _invoke(cls, params, config)
+    except BaseException as e:  # includes SystemExit and KeyboardInterrupt
+        _flush_stdio()
+        return _encode({"type": "error", "id": cid, "error": _error_info("exception", e, max_tb, 2)})
+    _flush_stdio()
+    try:
+        return _encode({"type": "result", "id": cid, "result": result})
+    except BaseException as e:
+        try:
+            message = str(e)
+        except BaseException:
+            message = type(e).__name__
+        return _encode({"type": "error", "id": cid,
+                        "error": {"kind": "result", "type": "ResultNotJSON", "message": message}})
+
+
+def _takes_config(cls):
+    import inspect
+
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return True
+    for p in sig.parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL):
+            return True
+    return False
+
+
+def _invoke(cls, params, config):
+    import inspect
+
+    config = dict(config)
+    if _takes_config(cls):
+        inst = cls(config)
+    else:  # a skill whose __init__ takes no arguments
+        inst = cls()
+        if not isinstance(getattr(inst, "config", None), dict):
+            inst.config = config
+    result = inst.execute(params)
+    if inspect.isawaitable(result):  # an `async def execute`
+        import asyncio
+
+        async def _await(aw):
+            return await aw
+
+        result = asyncio.run(_await(result))
+    return result
+
+
+# ---------------------------------------------------------------- modes
+
+def _serve_one(cls, max_tb):
+    """Read one call on the request fd and answer it. False on EOF."""
+    msg = _read_frame(_state["req"])
+    if msg is None:
+        return False
+    if msg.get("type") != "call":
+        raise ValueError("expected a call frame, got %r" % msg.get("type"))
+    reply = _run_call(cls, msg, max_tb)
+    try:
+        _send_raw(reply)
+    except (BrokenPipeError, ConnectionError):
+        return False
+    return True
+
+
+def _set_nondumpable():
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_DUMPABLE = 4
+        return libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+    except Exception:
+        return False
+
+
+def _empty_dir(path):
+    """Remove everything inside path without following symlinks."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            return
+        if stat.S_IMODE(st.st_mode) & 0o700 != 0o700:
+            os.chmod(path, stat.S_IMODE(st.st_mode) | 0o700)
+        entries = list(os.scandir(path))
+    except OSError:
+        return
+    for e in entries:
+        p = os.path.join(path, e.name)
+        try:
+            if e.is_dir(follow_symlinks=False):
+                _empty_dir(p)
+                os.rmdir(p)
+            else:
+                os.unlink(p)
+        except OSError:
+            pass
+
+
+class _Zygote:
+    def __init__(self, cls, max_tb, scratch):
+        import socket
+
+        self.cls = cls
+        self.max_tb = max_tb
+        self.scratch = scratch
+        self.sock = _state["ctrl"]
+        self.buf = b""
+        self.fds = []
+        self.children = {}  # pid -> call id
+        self.pending = set()  # pids forked but not yet exited
+        self.exits = []  # exited messages to send after cleanup
+        self.socket = socket
+
+    def run(self):
+        import select
+        import signal
+
+        rfd, wfd = os.pipe()
+        os.set_blocking(rfd, False)
+        os.set_blocking(wfd, False)
+        self.wake = (rfd, wfd)
+        signal.signal(signal.SIGCHLD, lambda *a: None)
+        signal.set_wakeup_fd(wfd)
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        poller.register(rfd, select.POLLIN)
+        try:
+            while True:
+                self._reap()
+                self._flush_exits()
+                ready = dict(poller.poll())
+                if rfd in ready:
+                    try:
+                        while os.read(rfd, 512):
+                            pass
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                if self.sock.fileno() in ready:
+                    if not self._receive():
+                        break
+                    while True:
+                        msg = self._next_frame()
+                        if msg is None:
+                            break
+                        self._handle(msg)
+        finally:
+            self._shutdown()
+
+    def _receive(self):
+        import array
+
+        sock = self.socket
+        flags = getattr(sock, "MSG_CMSG_CLOEXEC", 0)
+        data, anc, mflags, _ = self.sock.recvmsg(1 << 16, sock.CMSG_SPACE(16 * 4), flags)
+        for level, typ, cdata in anc:
+            if level == sock.SOL_SOCKET and typ == sock.SCM_RIGHTS:
+                a = array.array("i")
+                a.frombytes(cdata[: len(cdata) - (len(cdata) % a.itemsize)])
+                self.fds.extend(a)
+        if mflags & getattr(sock, "MSG_CTRUNC", 0):
+            raise ValueError("control message truncated (too many descriptors)")
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def _next_frame(self):
+        import json
+
+        if len(self.buf) < 4:
+            return None
+        n = int.from_bytes(self.buf[:4], "big")
+        if n == 0 or n > MAX_REQUEST:
+            raise ValueError("bad control frame length %d" % n)
+        if len(self.buf) < 4 + n:
+            return None
+        payload, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
+        msg = json.loads(payload.decode("utf-8"))
+        if not isinstance(msg, dict):
+            raise ValueError("control frame is not an object")
+        return msg
+
+    def _handle(self, msg):
+        if msg.get("type") != "fork":
+            raise ValueError("zygote expected a fork frame, got %r" % msg.get("type"))
+        cid = msg.get("id")
+        if not isinstance(cid, int) or isinstance(cid, bool) or cid <= 0:
+            raise ValueError("fork frame without a positive id")
+        if len(self.fds) < 4:
+            raise ValueError("fork frame without its 4 descriptors")
+        fds, self.fds = self.fds[:4], self.fds[4:]
+        _flush_stdio()
+        try:
+            pid = os.fork()
+        except OSError as e:
+            for fd in fds:
+                os.close(fd)
+            _send({"type": "error", "id": cid, "error": _error_info("fork", e, self.max_tb)})
+            return
+        if pid == 0:
+            self._child(fds)  # never returns
+        for fd in fds:
+            os.close(fd)
+        self.children[pid] = cid
+        self.pending.add(pid)
+        _send({"type": "forked", "id": cid, "pid": pid})
+
+    def _child(self, fds):
+        code = EX_SOFTWARE
+        try:
+            import signal
+
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in self.wake:
+                os.close(fd)
+            self.sock.close()
+            _state["ctrl"] = None
+            for fd in self.fds:
+                os.close(fd)
+            req, rep, out, err = fds
+            _state["req"] = _privatize(req)
+            _state["rep"] = _privatize(rep)
+            os.dup2(out, 1)
+            os.dup2(err, 2)
+            for fd in (out, err):
+                if fd > 2:
+                    os.close(fd)
+            _serve_one(self.cls, self.max_tb)
+            code = 0
+        except BaseException:
+            try:
+                import traceback
+
+                traceback.print_exc()
+            except BaseException:
+                pass
+        finally:
+            _flush_stdio()
+            os._exit(code)
+
+    def _reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return
+            if self._report(pid, status):
+                # Clean up after the call, then report what the cleanup
+                # reaped (a pre-forked child killed without its own /proc).
+                for rpid, rstatus in self._cleanup():
+                    self._report(rpid, rstatus)
+
+    def _report(self, pid, status):
+        """Send exited for a call child; False for other processes."""
+        cid = self.children.pop(pid, None)
+        self.pending.discard(pid)
+        if cid is None:
+            return False  # an orphan we inherited as pid 1
+        msg = {"type": "exited", "id": cid, "pid": pid}
+        if os.WIFSIGNALED(status):
+            msg["signal"] = os.WTERMSIG(status)
+        else:
+            msg["code"] = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+        self.exits.append(msg)
+        return True
+
+    def _flush_exits(self):
+        while self.exits:
+            _send(self.exits.pop(0))
+
+    def _cleanup(self):
+        reaped = []
+        if os.getpid() == 1:
+            reaped = _kill_namespace(self.pending)
+        if self.scratch:
+            _empty_dir(self.scratch)
+        return reaped
+
+    def _shutdown(self):
+        import signal
+
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if os.getpid() == 1:
+            _kill_namespace(set())
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+
+
+def _namespace_pids():
+    """Pids of our pid namespace per /proc, or None if /proc is not ours."""
+    try:
+        if os.readlink("/proc/self") != str(os.getpid()):
+            return None
+        return [int(n) for n in os.listdir("/proc") if n.isdigit()]
+    except OSError:
+        return None
+
+
+def _kill_namespace(keep):
+    """As pid 1: kill every other process of the namespace except keep (all
+    of them when /proc is not this namespace's). Returns the (pid, status)
+    pairs it reaped."""
+    import signal
+    import time
+
+    me = os.getpid()
+    if not keep:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+    else:
+        # Freeze everyone (atomic against fork), then kill all but keep.
+        try:
+            os.kill(-1, signal.SIGSTOP)
+        except OSError:
+            pass
+        pids = _namespace_pids()
+        if pids is None:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+        else:
+            for pid in pids:
+                if pid != me and pid not in keep:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+        for pid in keep:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except OSError:
+                pass
+    # Reap until only keep is left (bounded).
+    reaped = []
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            while True:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    break
+                reaped.append((pid, status))
+        except ChildProcessError:
+            return reaped
+        except InterruptedError:
+            pass
+        pids = _namespace_pids()
+        if pids is not None and all(p == me or p in keep for p in pids):
+            return reaped
+        if time.monotonic() > deadline:
+            return reaped
+        time.sleep(0.001)
+
+
+# ---------------------------------------------------------------- main
+
+def _main():
+    _state["req"] = _privatize(3)
+    _state["rep"] = None
+    try:
+        _state["rep"] = _privatize(4)
+    except OSError:
+        pass  # zygote mode may run without fd 4
+    init = _read_frame(_state["req"])
+    if init is None:
+        return 0
+    if init.get("type") != "init":
+        raise ValueError("expected an init frame, got %r" % init.get("type"))
+    mode = init.get("mode") or "single"
+    if mode not in ("single", "session", "zygote"):
+        raise ValueError("unknown mode %r" % mode)
+    if mode == "zygote":
+        import socket
+
+        _state["ctrl"] = socket.socket(fileno=_state["req"])
+        if _state["rep"] is not None:
+            os.close(_state["rep"])
+            _state["rep"] = None
+    max_tb = init.get("max_traceback") or 8192
+    manifest = init.get("manifest")
+    if not isinstance(manifest, dict):
+        manifest = {}
+    import platform
+
+    packages = _packages(init.get("requirements") or [])
+    base_cls = _make_shim(manifest)
+    try:
+        cls = _load_skill(init.get("bundle") or ".", base_cls)
+    except LoadError as e:
+        _flush_stdio()
+        _send({"type": "error", "id": 0,
+               "error": {"kind": "load", "type": e.type_, "message": str(e)}})
+        return 0
+    except BaseException as e:
+        _flush_stdio()
+        _send({"type": "error", "id": 0, "error": _error_info("load", e, max_tb, 2)})
+        return 0
+    _flush_stdio()
+    ready = {"type": "ready", "class": cls.__name__, "python": platform.python_version(),
+             "packages": packages}
+    if mode == "zygote":
+        ready["dumpable"] = not _set_nondumpable()
+    _send(ready)
+    if mode == "single":
+        _serve_one(cls, max_tb)
+    elif mode == "session":
+        while _serve_one(cls, max_tb):
+            pass
+    else:
+        _Zygote(cls, max_tb, init.get("scratch") or "").run()
+    return 0
+
+
+def _fatal(exc):
+    try:
+        import traceback
+
+        sys.stderr.write("skillbox-worker: harness error\n")
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    except BaseException:
+        pass
+    try:
+        if _state["rep"] is not None or _state["ctrl"] is not None:
+            _send({"type": "error", "id": 0, "error": {
+                "kind": "harness", "type": _type_name(type(exc)), "message": str(exc)}})
+    except BaseException:
+        pass
+    _flush_stdio()
+    os._exit(EX_SOFTWARE)
+
+
+if __name__ == "__main__":
+    try:
+        _rc = _main()
+    except BaseException as _e:
+        _fatal(_e)
+    _flush_stdio()
+    os._exit(_rc)

@@ -1,0 +1,508 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+// testPython is the interpreter the harness tests use; SKILLBOX_TEST_PYTHON
+// overrides it (e.g. to check Python 3.8 compatibility).
+var testPython = func() string {
+	if p := os.Getenv("SKILLBOX_TEST_PYTHON"); p != "" {
+		return p
+	}
+	return "/usr/bin/python3"
+}()
+
+func needYAML(t *testing.T) {
+	t.Helper()
+	needPython(t)
+	if exec.Command(testPython, "-c", "import yaml").Run() != nil {
+		t.Skipf("skipping: %s has no PyYAML", testPython)
+	}
+}
+
+func needPython(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(testPython); err != nil {
+		t.Skipf("skipping: %s not found (harness tests need a real CPython)", testPython)
+	}
+}
+
+// writeBundle writes files (path → content) into a new temp dir.
+func writeBundle(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func startWorker(t *testing.T, env []string) *Process {
+	t.Helper()
+	needPython(t)
+	cmd := exec.Command(testPython, Argv(testPython)[1:]...)
+	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8"}, env...)
+	cmd.Dir = t.TempDir()
+	p, err := Start(context.Background(), cmd, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func tctx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// load starts a worker on bundle and sends init; it fails the test on error.
+func load(t *testing.T, bundle, mode string, env ...string) (*Process, *Reply) {
+	t.Helper()
+	p := startWorker(t, env)
+	rep, err := p.Init(tctx(t, 20*time.Second), Init{Bundle: bundle, Mode: mode, MaxTraceback: 4096,
+		Manifest: json.RawMessage(`{"name":"t/test","parameters":{"type":"object","properties":{"x":{"type":"integer"}},"required":["x"]}}`)})
+	if err != nil {
+		t.Fatalf("init: %v (stderr: %s)", err, p.Stderr.Bytes())
+	}
+	return p, rep
+}
+
+func call(t *testing.T, p *Process, id uint64, params string, config map[string]string) (json.RawMessage, error) {
+	t.Helper()
+	return p.Call(tctx(t, 20*time.Second), id, json.RawMessage(params), config)
+}
+
+func mustCall(t *testing.T, p *Process, id uint64, params string, config map[string]string) string {
+	t.Helper()
+	res, err := call(t, p, id, params, config)
+	if err != nil {
+		t.Fatalf("call %d: %v (stderr: %s)", id, err, p.Stderr.Bytes())
+	}
+	return string(res)
+}
+
+const plainSkill = `
+from skillware.core.base_skill import BaseSkill
+
+class Echo(BaseSkill):
+    @property
+    def manifest(self):
+        return {"name": "echo"}
+
+    def execute(self, params):
+        print("hello from skill")
+        return {"echo": params}
+`
+
+func TestHarnessPlain(t *testing.T) {
+	p, rep := load(t, writeBundle(t, map[string]string{"skill.py": plainSkill}), ModeSingle)
+	if rep.Class != "Echo" || rep.Python == "" {
+		t.Fatalf("ready = %+v", rep)
+	}
+	if got := mustCall(t, p, 1, `{"a":[1,2,"é"]}`, nil); got != `{"echo":{"a":[1,2,"é"]}}` {
+		t.Fatalf("result = %s", got)
+	}
+	st, err := p.Wait()
+	if err != nil || st.ExitCode() != 0 {
+		t.Fatalf("wait: %v %v", st, err)
+	}
+	if got := string(p.Stdout.Bytes()); got != "hello from skill\n" {
+		t.Fatalf("stdout = %q", got)
+	}
+}
+
+func TestHarnessBundleLayouts(t *testing.T) {
+	needYAML(t)
+	bundle := writeBundle(t, map[string]string{
+		"skill.py": `
+import os, sys, importlib.util, json
+import yaml
+from skillware.core.base_skill import BaseSkill
+from . import budget
+_spec = importlib.util.spec_from_file_location("helper_mod", os.path.join(os.path.dirname(__file__), "helper.py"))
+helper = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(helper)
+sys.path.insert(0, os.path.dirname(__file__))
+import plain_sibling
+
+class Multi(BaseSkill):
+    def execute(self, params):
+        with open(os.path.join(os.path.dirname(__file__), "data", "table.json")) as f:
+            table = json.load(f)
+        return {
+            "budget": budget.LIMIT,
+            "helper": helper.double(params["x"]),
+            "plain": plain_sibling.NAME,
+            "table": table["k"],
+            "yaml": yaml.safe_load("a: [1, 2]"),
+            "file": os.path.basename(__file__),
+            "manifest": self.manifest["name"],
+            "valid": self.validate_params(params),
+        }
+`,
+		"budget.py":        "LIMIT = 42\n",
+		"helper.py":        "def double(x):\n    return 2 * x\n",
+		"plain_sibling.py": "NAME = 'sib'\n",
+		"data/table.json":  `{"k": "v"}`,
+	})
+	p, _ := load(t, bundle, ModeSingle)
+	got := mustCall(t, p, 1, `{"x":21}`, nil)
+	want := `{"budget":42,"helper":42,"plain":"sib","table":"v","yaml":{"a":[1,2]},"file":"skill.py","manifest":"t/test","valid":true}`
+	if got != want {
+		t.Fatalf("result\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestHarnessConfigCredentialValidation(t *testing.T) {
+	bundle := writeBundle(t, map[string]string{"skill.py": `
+from skillware.core.base_skill import BaseSkill, SkillwareParamValidationError
+from skillware.core.env import load_env_file
+load_env_file()
+
+class Cred(BaseSkill):
+    def execute(self, params):
+        try:
+            self.validate_params({"x": "not an int"})
+            bad = "accepted"
+        except SkillwareParamValidationError as e:
+            bad = "refused" if isinstance(e, ValueError) else "wrong type"
+        try:
+            self.validate_params({})
+            missing = "accepted"
+        except SkillwareParamValidationError:
+            missing = "refused"
+        return {"config": self.config, "key": self.credential("API_KEY"),
+                "blank": self.credential("BLANK"), "env": self.credential("FROM_ENV"),
+                "none": self.credential("NOPE"), "bad": bad, "missing": missing}
+`})
+	p, _ := load(t, bundle, ModeSingle, "FROM_ENV=envval", "BLANK=fromenv")
+	got := mustCall(t, p, 1, `{"x":1}`, map[string]string{"API_KEY": " secret ", "BLANK": "  "})
+	want := `{"config":{"API_KEY":" secret ","BLANK":"  "},"key":"secret","blank":"fromenv","env":"envval","none":null,"bad":"refused","missing":"refused"}`
+	if got != want {
+		t.Fatalf("result\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestHarnessAsync(t *testing.T) {
+	bundle := writeBundle(t, map[string]string{"skill.py": `
+import asyncio
+from skillware.core.base_skill import BaseSkill
+
+class Base(BaseSkill):
+    pass
+
+class AsyncOnly(Base):
+    async def aexecute(self, params):
+        await asyncio.sleep(0)
+        return {"async": params["x"]}
+`})
+	p, rep := load(t, bundle, ModeSingle)
+	if rep.Class != "AsyncOnly" {
+		t.Fatalf("class = %q", rep.Class)
+	}
+	if got := mustCall(t, p, 1, `{"x":5}`, nil); got != `{"async":5}` {
+		t.Fatalf("result = %s", got)
+	}
+}
+
+func TestHarnessNoneResult(t *testing.T) {
+	p, _ := load(t, writeBundle(t, map[string]string{"skill.py": `
+from skillware.core.base_skill import BaseSkill
+class N(BaseSkill):
+    def execute(self, params):
+        return None
+`}), ModeSingle)
+	if got := mustCall(t, p, 1, `{}`, nil); got != "null" {
+		t.Fatalf("result = %s", got)
+	}
+}
+
+func TestHarnessErrors(t *testing.T) {
+	bundle := writeBundle(t, map[string]string{"skill.py": `
+import math, os, sys
+from skillware.core.base_skill import BaseSkill
+
+class CustomError(Exception):
+    pass
+
+class Failing(BaseSkill):
+    def execute(self, params):
+        what = params["what"]
+        if what == "raise":
+            def inner():
+                raise ValueError("bad input: " + "x" * 10000)
+            inner()
+        if what == "short":
+            def inner():
+                raise ValueError("short")
+            inner()
+        if what == "custom":
+            raise CustomError("mine")
+        if what == "exit":
+            sys.exit(4)
+        if what == "set":
+            return {"s": {1, 2}}
+        if what == "nan":
+            return {"n": math.nan}
+        if what == "ok":
+            return "fine"
+`})
+	p, _ := load(t, bundle, ModeSession)
+	cases := []struct {
+		params, typ, msg, tb string
+	}{
+		{`{"what":"raise"}`, "ValueError", "bad input: xxx", "xxxx"},
+		{`{"what":"short"}`, "ValueError", "short", "in inner"},
+		{`{"what":"custom"}`, "skill.CustomError", "mine", "CustomError: mine"},
+		{`{"what":"exit"}`, "SystemExit", "4", "SystemExit"},
+		{`{"what":"set"}`, "ResultNotJSON", "set", ""},
+		{`{"what":"nan"}`, "ResultNotJSON", "not JSON compliant", ""},
+	}
+	for i, c := range cases {
+		_, err := call(t, p, uint64(i+1), c.params, nil)
+		var se *errdefs.SkillError
+		if !errors.As(err, &se) || errdefs.KindOf(err) != errdefs.Skill {
+			t.Fatalf("%s: err = %v", c.params, err)
+		}
+		if se.Type != c.typ || !strings.Contains(se.Message, c.msg) || !strings.Contains(se.Traceback, c.tb) {
+			t.Fatalf("%s: got type %q message %.200q traceback %.300q", c.params, se.Type, se.Message, se.Traceback)
+		}
+		if len(se.Traceback) > 4096 {
+			t.Fatalf("%s: traceback %d bytes > max_traceback", c.params, len(se.Traceback))
+		}
+		if c.tb == "xxxx" && !strings.HasSuffix(strings.TrimSpace(se.Traceback), "xxxx") || strings.Contains(se.Traceback, "_run_call") || strings.Contains(se.Traceback, "_invoke") {
+			t.Fatalf("traceback should keep its end and hide harness frames:\n%.600s", se.Traceback)
+		}
+	}
+	// The session survives all of that.
+	if got := mustCall(t, p, 10, `{"what":"ok"}`, nil); got != `"fine"` {
+		t.Fatalf("result = %s", got)
+	}
+}
+
+func TestHarnessLoadErrors(t *testing.T) {
+	cases := []struct {
+		name, src, typ string
+		kind           errdefs.Kind
+	}{
+		{"none", "from skillware.core.base_skill import BaseSkill\nclass X: pass\n", "NoSkillClass", errdefs.Invalid},
+		{"imported-only", "from skillware.core.base_skill import BaseSkill as B\n", "NoSkillClass", errdefs.Invalid},
+		{"two", "from skillware.core.base_skill import BaseSkill\nclass A(BaseSkill): pass\nclass B(BaseSkill): pass\n", "SeveralSkillClasses", errdefs.Invalid},
+		{"import", "import nonexistent_module_xyz\n", "ModuleNotFoundError", errdefs.Skill},
+		{"raise", "raise RuntimeError('at import')\n", "RuntimeError", errdefs.Skill},
+		{"exit", "import sys\nsys.exit(3)\n", "SystemExit", errdefs.Skill},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := startWorker(t, nil)
+			_, err := p.Init(tctx(t, 20*time.Second), Init{Bundle: writeBundle(t, map[string]string{"skill.py": c.src}), Mode: ModeSingle})
+			var le *LoadError
+			if !errors.As(err, &le) || le.Type != c.typ || errdefs.KindOf(err) != c.kind {
+				t.Fatalf("err = %v (%#v), kind %s", err, le, errdefs.KindOf(err))
+			}
+			if c.typ == "SeveralSkillClasses" && !strings.Contains(le.Message, "A, B") {
+				t.Fatalf("message should list the classes: %q", le.Message)
+			}
+			if st, _ := p.Wait(); st.ExitCode() != 0 {
+				t.Fatalf("worker exit = %v", st)
+			}
+		})
+	}
+}
+
+func TestHarnessWorkerDeath(t *testing.T) {
+	bundle := writeBundle(t, map[string]string{"skill.py": `
+import os, sys
+from skillware.core.base_skill import BaseSkill
+class Die(BaseSkill):
+    def execute(self, params):
+        sys.stderr.write("about to die\n")
+        sys.stderr.flush()
+        if params["how"] == "exit":
+            os._exit(3)
+        os.kill(os.getpid(), 9)
+`})
+	for how, want := range map[string]string{"exit": "worker exited with code 3", "kill": "worker killed by signal 9 (SIGKILL)"} {
+		p, _ := load(t, bundle, ModeSingle)
+		_, err := call(t, p, 1, `{"how":"`+how+`"}`, nil)
+		var se *errdefs.SkillError
+		if !errors.As(err, &se) || se.Type != TypeWorkerExited || se.Message != want || !strings.Contains(se.Traceback, "about to die") {
+			t.Fatalf("%s: err = %v (%+v)", how, err, se)
+		}
+	}
+}
+
+func TestHarnessPrintFlood(t *testing.T) {
+	p, _ := load(t, writeBundle(t, map[string]string{"skill.py": `
+from skillware.core.base_skill import BaseSkill
+class Loud(BaseSkill):
+    def execute(self, params):
+        for i in range(100000):
+            print("line %06d" % i)
+        return 1
+`}), ModeSingle)
+	if got := mustCall(t, p, 1, `{}`, nil); got != "1" {
+		t.Fatal(got)
+	}
+	p.Wait()
+	out := p.Stdout.Bytes()
+	if !p.Stdout.Truncated() || !strings.HasPrefix(string(out), "line 000000\n") ||
+		!strings.HasSuffix(string(out), "\n[skillbox: output truncated, 1134464 more bytes]") {
+		t.Fatalf("stdout: truncated=%v len=%d tail=%q", p.Stdout.Truncated(), len(out), out[len(out)-80:])
+	}
+}
+
+const counterSkill = `
+import os
+from skillware.core.base_skill import BaseSkill
+COUNT = 0
+class Counter(BaseSkill):
+    def execute(self, params):
+        global COUNT
+        COUNT += 1
+        return {"count": COUNT, "pid": os.getpid()}
+`
+
+func TestHarnessSessionKeepsState(t *testing.T) {
+	bundle := writeBundle(t, map[string]string{"skill.py": counterSkill})
+	p, _ := load(t, bundle, ModeSession)
+	for i := 1; i <= 3; i++ {
+		var r struct{ Count int }
+		json.Unmarshal([]byte(mustCall(t, p, uint64(i), `{}`, nil)), &r)
+		if r.Count != i {
+			t.Fatalf("call %d: count %d", i, r.Count)
+		}
+	}
+	if st, err := p.Wait(); err != nil || st.ExitCode() != 0 {
+		t.Fatalf("session worker should exit 0 on EOF: %v %v", st, err)
+	}
+	// Single mode: one call, then the worker is gone.
+	p, _ = load(t, bundle, ModeSingle)
+	if got := mustCall(t, p, 1, `{}`, nil); !strings.Contains(got, `"count":1`) {
+		t.Fatal(got)
+	}
+	if _, err := call(t, p, 2, `{}`, nil); !errors.Is(err, errdefs.ErrSkill) {
+		t.Fatalf("second call in single mode: %v", err)
+	}
+}
+
+func TestHarnessRequirements(t *testing.T) {
+	needYAML(t)
+	p := startWorker(t, nil)
+	// skill.py would fail to import: requirements are reported first anyway.
+	_, err := p.Init(tctx(t, 20*time.Second), Init{Bundle: writeBundle(t, map[string]string{"skill.py": "import nonexistentpkg\n"}),
+		Mode: ModeSingle, Requirements: []string{"x"}})
+	if !isLoadError(err) {
+		t.Fatalf("err = %v", err)
+	}
+	p2 := startWorker(t, nil)
+	rep, err := p2.Init(tctx(t, 20*time.Second), Init{Bundle: writeBundle(t, map[string]string{"skill.py": plainSkill}),
+		Mode: ModeSingle, Requirements: []string{"PyYAML", "pyyaml", "nonexistentpkg", "json"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := rep.Packages["PyYAML"]
+	if v == nil || *v == "" {
+		t.Fatalf("PyYAML: %v", rep.Packages)
+	}
+	if w := rep.Packages["pyyaml"]; w == nil || *w != *v {
+		t.Fatalf("pyyaml should match PyYAML: %v", rep.Packages)
+	}
+	if m, ok := rep.Packages["nonexistentpkg"]; !ok || m != nil {
+		t.Fatalf("nonexistentpkg: %v", rep.Packages)
+	}
+	if j := rep.Packages["json"]; j == nil || *j != "" {
+		t.Fatalf("json (stdlib module, no distribution) should be \"\": %v", rep.Packages)
+	}
+}
+
+func TestHarnessPrivateFDs(t *testing.T) {
+	p, _ := load(t, writeBundle(t, map[string]string{"skill.py": `
+import os, subprocess
+from skillware.core.base_skill import BaseSkill
+def links(pid):
+    d = "/proc/%s/fd" % pid
+    out = {}
+    for n in os.listdir(d):
+        try:
+            out[int(n)] = os.readlink(os.path.join(d, n))
+        except OSError:
+            pass
+    return out
+class FDs(BaseSkill):
+    def execute(self, params):
+        mine = links("self")
+        private = {v for k, v in mine.items() if k in (100, 101)}
+        proc = subprocess.Popen(["/bin/sleep", "5"], close_fds=False)
+        child = links(proc.pid)
+        proc.kill(); proc.wait()
+        return {"private": len(private), "leaked": sorted(set(child.values()) & private),
+                "3": 3 in mine, "4": 4 in mine}
+`}), ModeSingle)
+	got := mustCall(t, p, 1, `{}`, nil)
+	if got != `{"private":2,"leaked":[],"3":false,"4":false}` {
+		t.Fatalf("fds: %s\n%s", got, p.Stdout.Bytes())
+	}
+}
+
+func TestHarnessNoArgInit(t *testing.T) {
+	p, _ := load(t, writeBundle(t, map[string]string{"skill.py": `
+from skillware.core.base_skill import BaseSkill
+class NoArgs(BaseSkill):
+    def __init__(self):
+        self.ready = True
+    def execute(self, params):
+        return {"ready": self.ready, "key": self.credential("K")}
+`}), ModeSingle)
+	if got := mustCall(t, p, 1, `{}`, map[string]string{"K": "v"}); got != `{"ready":true,"key":"v"}` {
+		t.Fatal(got)
+	}
+}
+
+func TestHarnessFatalAndTimeout(t *testing.T) {
+	p := startWorker(t, nil)
+	_, err := p.Init(tctx(t, 20*time.Second), Init{Bundle: "/nonexistent", Mode: "bogus"})
+	var se *errdefs.SkillError
+	if !errors.As(err, &se) || se.Type != TypeHarnessError || !strings.Contains(se.Message, "bogus") {
+		t.Fatalf("err = %v", err)
+	}
+	if st, _ := p.Wait(); st.ExitCode() != 70 {
+		t.Fatalf("harness failure should exit 70: %v", st)
+	}
+
+	p, _ = load(t, writeBundle(t, map[string]string{"skill.py": `
+import time
+from skillware.core.base_skill import BaseSkill
+class Slow(BaseSkill):
+    def execute(self, params):
+        time.sleep(30)
+`}), ModeSingle)
+	start := time.Now()
+	_, err = p.Call(tctx(t, 300*time.Millisecond), 1, nil, nil)
+	if errdefs.KindOf(err) != errdefs.Timeout || time.Since(start) > 5*time.Second {
+		t.Fatalf("err = %v after %v", err, time.Since(start))
+	}
+	p.Kill()
+	if st, _ := p.Wait(); st.ExitCode() != -1 {
+		t.Fatalf("killed worker: %v", st)
+	}
+}
