@@ -25,6 +25,22 @@ def _privatize(fd):
     return new
 
 
+def _close_inherited():
+    """Close every descriptor but stdio and the private protocol ones, so a
+    descriptor the host leaked into the worker is never the skill's."""
+    keep = set(fd for fd in (_state["req"], _state["rep"]) if fd is not None)
+    try:
+        fds = [int(x) for x in os.listdir("/proc/self/fd")]
+    except (OSError, ValueError):
+        fds = range(3, 4096)
+    for fd in fds:
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 # ---------------------------------------------------------------- frames
 
 def _read_exact(fd, n):
@@ -632,6 +648,7 @@ class _Zygote:
             for fd in (out, err):
                 if fd > 2:
                     os.close(fd)
+            _close_inherited()
             _serve_one(self.cls, self.max_tb)
             code = 0
         except BaseException:
@@ -784,6 +801,7 @@ def _main():
         _state["rep"] = _privatize(4)
     except OSError:
         pass  # zygote mode may run without fd 4
+    _close_inherited()
     init = _read_frame(_state["req"])
     if init is None:
         return 0

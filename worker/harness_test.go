@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -504,5 +505,44 @@ class Slow(BaseSkill):
 	p.Kill()
 	if st, _ := p.Wait(); st.ExitCode() != -1 {
 		t.Fatalf("killed worker: %v", st)
+	}
+}
+
+// A descriptor the host process leaked (no close-on-exec) must not reach
+// the skill: the harness closes everything but stdio and its private pair.
+func TestHarnessClosesInheritedFDs(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const leaked = 77 // high, so it cannot be confused with listdir's own fd
+	if err := syscall.Dup3(int(f.Fd()), leaked, 0); err != nil { // no O_CLOEXEC: inherited
+		t.Fatal(err)
+	}
+	defer syscall.Close(leaked)
+	p, _ := load(t, writeBundle(t, map[string]string{"skill.py": `
+import os
+from skillware.core.base_skill import BaseSkill
+class FDs(BaseSkill):
+    def execute(self, params):
+        return sorted(int(n) for n in os.listdir("/proc/self/fd"))
+`}), ModeSingle)
+	got := mustCall(t, p, 1, `{}`, nil)
+	var fds []int
+	if err := json.Unmarshal([]byte(got), &fds); err != nil {
+		t.Fatal(err)
+	}
+	low := 0
+	for _, fd := range fds {
+		if fd == leaked {
+			t.Fatalf("inherited fd %d reached the skill (fds %v)", leaked, fds)
+		}
+		if fd > 2 && fd < 100 {
+			low++
+		}
+	}
+	if low > 1 { // one is listdir's own
+		t.Errorf("unexpected descriptors in the worker: %v", fds)
 	}
 }
