@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,9 +30,10 @@ type Runtime struct {
 	cfg      config
 	resolver *skill.Resolver
 
-	mu        sync.Mutex
-	sandboxes map[string]*openSandbox
-	closed    bool
+	mu         sync.Mutex
+	sandboxes  map[string]*openSandbox
+	validators map[string]*schema.Validator // by bundle digest
+	closed     bool
 }
 
 type openSandbox struct {
@@ -98,9 +100,10 @@ func New(opts ...Option) (*Runtime, error) {
 		cfg.roots = roots
 	}
 	return &Runtime{
-		cfg:       cfg,
-		resolver:  &skill.Resolver{Roots: cfg.roots},
-		sandboxes: map[string]*openSandbox{},
+		cfg:        cfg,
+		resolver:   &skill.Resolver{Roots: cfg.roots},
+		sandboxes:  map[string]*openSandbox{},
+		validators: map[string]*schema.Validator{},
 	}, nil
 }
 
@@ -190,13 +193,35 @@ type Result struct {
 
 // Call runs one call of the skill ref with params (a JSON object; nil means
 // {}). Errors carry an errdefs kind; a skill that raised is *errdefs.SkillError.
+// Every call is single-use: use OpenSession for calls that share a worker.
 func (r *Runtime) Call(ctx context.Context, ref string, params json.RawMessage, opts CallOptions) (*Result, error) {
+	return r.audited(ref, params, func(rec *audit.Record) (*Result, error) {
+		if opts.Mode == sandbox.ModeSession {
+			return nil, errdefs.New(errdefs.Invalid, "session mode needs Runtime.OpenSession, so that one caller owns the worker")
+		}
+		p, err := r.prepare(ref, opts, rec)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.validator.Validate(params); err != nil {
+			return nil, err
+		}
+		osb, err := r.sandboxFor(ctx, p.backend, p.decision.Spec)
+		if err != nil {
+			return nil, err
+		}
+		return p.run(ctx, osb, params, rec)
+	})
+}
+
+// audited runs fn and writes its audit record, whatever the outcome.
+func (r *Runtime) audited(ref string, params json.RawMessage, fn func(*audit.Record) (*Result, error)) (*Result, error) {
 	start := time.Now()
 	if len(params) == 0 {
 		params = json.RawMessage(`{}`)
 	}
 	rec := audit.Record{Event: audit.EventCall, Skill: ref, ParamsSHA256: audit.HashParams(params)}
-	res, err := r.call(ctx, ref, params, opts, &rec)
+	res, err := fn(&rec)
 	rec.DurationMS = time.Since(start).Milliseconds()
 	if err != nil {
 		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
@@ -211,24 +236,36 @@ func (r *Runtime) Call(ctx context.Context, ref string, params json.RawMessage, 
 	if aerr := r.cfg.audit.Write(rec); aerr != nil {
 		r.cfg.logger.Error("audit write failed", "err", aerr)
 		if err == nil {
-			// A call that cannot be audited did run, but the operator must
-			// know the log is broken.
+			// The call did run, but the operator must know the log is broken.
 			res.Warnings = append(res.Warnings, "audit log: "+aerr.Error())
 		}
 	}
 	return res, err
 }
 
-func (r *Runtime) call(ctx context.Context, ref string, params json.RawMessage, opts CallOptions, rec *audit.Record) (*Result, error) {
+// prepared is a skill resolved, loaded and checked by policy: everything
+// before the backend.
+type prepared struct {
+	skill     *skill.Skill
+	decision  *policy.Decision
+	validator *schema.Validator
+	backend   string
+	warnings  []string
+}
+
+func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*prepared, error) {
 	s, err := r.Resolve(ref)
 	if err != nil {
 		return nil, err
 	}
 	m := s.Bundle.Manifest
 	rec.Skill, rec.Version, rec.Digest, rec.Tier = s.ID, m.Version, s.Digest, string(s.Tier)
-	warnings := append([]string(nil), s.Warnings...)
-
-	dec, err := policy.Decide(s, policy.Grants{
+	p := &prepared{skill: s, backend: opts.Backend, warnings: append([]string(nil), s.Warnings...)}
+	rec.Warnings = p.warnings
+	if p.backend == "" {
+		p.backend = r.cfg.backend
+	}
+	p.decision, err = policy.Decide(s, policy.Grants{
 		TrustRemoteCode: opts.TrustRemoteCode,
 		Net:             opts.AllowNet,
 		Env:             opts.AllowEnv,
@@ -238,37 +275,32 @@ func (r *Runtime) call(ctx context.Context, ref string, params json.RawMessage, 
 		BestEffort:      opts.BestEffort,
 	}, r.cfg.lookupEnv)
 	if err != nil {
-		rec.Warnings = warnings
 		return nil, err
 	}
-	warnings = append(warnings, dec.Warnings...)
-	rec.Grants = &audit.Grants{Env: dec.EnvNames, Timeout: dec.Spec.Limits.Timeout.String(), Memory: dec.Spec.Limits.Memory}
-	for _, hp := range dec.Spec.Network {
+	p.warnings = append(p.warnings, p.decision.Warnings...)
+	rec.Warnings = p.warnings
+	if p.validator, err = r.validator(s); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// run sends one call to an open sandbox and fills the audit record.
+func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMessage, rec *audit.Record) (*Result, error) {
+	spec := p.decision.Spec
+	rec.Grants = &audit.Grants{Env: p.decision.EnvNames, Timeout: spec.Limits.Timeout.String(), Memory: spec.Limits.Memory}
+	for _, hp := range spec.Network {
 		rec.Grants.Network = append(rec.Grants.Network, hp.String())
 	}
-
-	v, err := schema.Compile(m.Parameters)
-	if err != nil {
-		return nil, err
-	}
-	if err := v.Validate(params); err != nil {
-		return nil, err
-	}
-
-	backend := opts.Backend
-	if backend == "" {
-		backend = r.cfg.backend
-	}
-	osb, err := r.sandboxFor(ctx, backend, dec.Spec)
-	if err != nil {
-		return nil, err
-	}
 	rec.Backend = osb.backend
+	warnings := slices.Clone(p.warnings)
 	if !osb.caps.Isolating {
 		warnings = append(warnings, fmt.Sprintf("backend %s isolates nothing: the skill can read your files and reach the network", osb.backend))
 	}
-
-	out, err := osb.sb.Call(ctx, sandbox.Request{Params: params, Config: dec.Config})
+	if len(params) == 0 {
+		params = json.RawMessage(`{}`)
+	}
+	out, err := osb.sb.Call(ctx, sandbox.Request{Params: params, Config: p.decision.Config})
 	if out != nil {
 		warnings = append(warnings, out.Warnings...)
 	}
@@ -277,14 +309,80 @@ func (r *Runtime) call(ctx context.Context, ref string, params json.RawMessage, 
 		return nil, err
 	}
 	rec.MaxRSS, rec.CPUTimeMS = out.Usage.MaxRSS, out.Usage.CPUTime.Milliseconds()
+	m := p.skill.Bundle.Manifest
 	return &Result{
 		Value:    out.Value,
-		Skill:    SkillInfo{ID: s.ID, Version: m.Version, Digest: s.Digest, Tier: string(s.Tier)},
+		Skill:    SkillInfo{ID: p.skill.ID, Version: m.Version, Digest: p.skill.Digest, Tier: string(p.skill.Tier)},
 		Backend:  osb.backend,
 		Stdout:   out.Stdout,
 		Stderr:   out.Stderr,
 		Warnings: warnings,
 	}, nil
+}
+
+// Session runs many calls of one skill on one worker, so module state
+// persists between them (ModeSession). It belongs to one caller; Close it
+// when the caller's session ends.
+type Session struct {
+	rt  *Runtime
+	ref string
+	p   *prepared
+	osb *openSandbox
+}
+
+// OpenSession checks policy for ref once and starts a session worker.
+// opts.Mode is ignored (always session).
+func (r *Runtime) OpenSession(ctx context.Context, ref string, opts CallOptions) (*Session, error) {
+	opts.Mode = sandbox.ModeSession
+	var rec audit.Record
+	p, err := r.prepare(ref, opts, &rec)
+	if err != nil {
+		rec.Event, rec.Skill, rec.Outcome = audit.EventDenied, ref, "error"
+		rec.ErrorKind, rec.Error = string(errdefs.KindOf(err)), err.Error()
+		if errdefs.KindOf(err) == errdefs.Denied {
+			r.cfg.audit.Write(rec)
+		}
+		return nil, err
+	}
+	osb := &openSandbox{}
+	osb.open(ctx, p.backend, p.decision.Spec)
+	if osb.err != nil {
+		return nil, osb.err
+	}
+	return &Session{rt: r, ref: ref, p: p, osb: osb}, nil
+}
+
+// Call runs one call in the session.
+func (s *Session) Call(ctx context.Context, params json.RawMessage) (*Result, error) {
+	return s.rt.audited(s.ref, params, func(rec *audit.Record) (*Result, error) {
+		m := s.p.skill.Bundle.Manifest
+		rec.Skill, rec.Version, rec.Digest, rec.Tier = s.p.skill.ID, m.Version, s.p.skill.Digest, string(s.p.skill.Tier)
+		if err := s.p.validator.Validate(params); err != nil {
+			return nil, err
+		}
+		return s.p.run(ctx, s.osb, params, rec)
+	})
+}
+
+// Close stops the session's worker.
+func (s *Session) Close() error { return s.osb.sb.Close() }
+
+// validator compiles the skill's parameter schema once per bundle digest.
+func (r *Runtime) validator(s *skill.Skill) (*schema.Validator, error) {
+	r.mu.Lock()
+	v, ok := r.validators[s.Digest]
+	r.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := schema.Compile(s.Bundle.Manifest.Parameters)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.validators[s.Digest] = v
+	r.mu.Unlock()
+	return v, nil
 }
 
 // sandboxFor returns the prepared sandbox for spec on backend, opening it
@@ -307,15 +405,7 @@ func (r *Runtime) sandboxFor(ctx context.Context, backend string, spec sandbox.S
 		r.sandboxes[key] = osb
 	}
 	r.mu.Unlock()
-	osb.once.Do(func() {
-		d, err := sandbox.Choose(ctx, backend)
-		if err != nil {
-			osb.err = err
-			return
-		}
-		osb.backend, osb.caps = d.Name(), d.Probe(ctx)
-		osb.sb, osb.err = d.Open(ctx, spec)
-	})
+	osb.once.Do(func() { osb.open(ctx, backend, spec) })
 	if osb.err != nil {
 		// Do not cache failures: the host or the grant may change.
 		r.mu.Lock()
@@ -326,6 +416,17 @@ func (r *Runtime) sandboxFor(ctx context.Context, backend string, spec sandbox.S
 		return nil, osb.err
 	}
 	return osb, nil
+}
+
+// open chooses the backend and opens spec on it, recording the outcome.
+func (osb *openSandbox) open(ctx context.Context, backend string, spec sandbox.Spec) {
+	d, err := sandbox.Choose(ctx, backend)
+	if err != nil {
+		osb.err = err
+		return
+	}
+	osb.backend, osb.caps = d.Name(), d.Probe(ctx)
+	osb.sb, osb.err = d.Open(ctx, spec)
 }
 
 func sandboxKey(backend string, spec sandbox.Spec) (string, error) {
