@@ -1,0 +1,111 @@
+package skillbox_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/audit"
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+// counterSkill keeps a module-level counter: single-use calls must always
+// see 1, session calls 1, 2, 3...
+const counterSkill = `from skillware.core.base_skill import BaseSkill
+COUNT = 0
+class Counter(BaseSkill):
+    @property
+    def manifest(self):
+        return {}
+    def execute(self, params):
+        global COUNT
+        COUNT += 1
+        return {"count": COUNT}
+`
+
+func newTestRuntime(t *testing.T, opts ...skillbox.Option) *skillbox.Runtime {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "test", "counter")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: counter\nversion: \"1\"\ndescription: counts\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(counterSkill), 0o644)
+	opts = append([]skillbox.Option{skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject})}, opts...)
+	rt, err := skillbox.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
+}
+
+func count(t *testing.T, res *skillbox.Result, err error) int {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ Count int }
+	json.Unmarshal(res.Value, &v)
+	return v.Count
+}
+
+func TestSingleUseAndSession(t *testing.T) {
+	for _, backend := range backendsUnderTest(t) {
+		t.Run(backend, func(t *testing.T) {
+			rt := newTestRuntime(t)
+			ctx := context.Background()
+			for i := 0; i < 3; i++ {
+				res, err := rt.Call(ctx, "test/counter", nil, skillbox.CallOptions{Backend: backend})
+				if n := count(t, res, err); n != 1 {
+					t.Fatalf("single-use call %d saw count %d: state survived a call", i, n)
+				}
+			}
+			s, err := rt.OpenSession(ctx, "test/counter", skillbox.CallOptions{Backend: backend})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for i := 1; i <= 3; i++ {
+				res, err := s.Call(ctx, nil)
+				if n := count(t, res, err); n != i {
+					t.Fatalf("session call %d saw count %d", i, n)
+				}
+			}
+		})
+	}
+}
+
+func TestCallRejectsSessionMode(t *testing.T) {
+	rt := newTestRuntime(t)
+	_, err := rt.Call(context.Background(), "test/counter", nil, skillbox.CallOptions{Mode: sandbox.ModeSession, Backend: "process"})
+	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "OpenSession") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAuditThroughGoAPI(t *testing.T) {
+	var buf bytes.Buffer
+	rt := newTestRuntime(t, skillbox.WithAudit(audit.New(&buf)))
+	backendsUnderTest(t)
+	if _, err := rt.Call(context.Background(), "test/counter", json.RawMessage(`{"q":"secret"}`), skillbox.CallOptions{Backend: "process"}); err != nil {
+		t.Fatal(err)
+	}
+	rt.Call(context.Background(), "test/missing", nil, skillbox.CallOptions{Backend: "process"})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || strings.Contains(buf.String(), "secret") {
+		t.Fatalf("audit log:\n%s", buf.String())
+	}
+	var r audit.Record
+	json.Unmarshal([]byte(lines[1]), &r)
+	if r.Outcome != "error" || r.ErrorKind != "not_found" {
+		t.Errorf("bad record for a missing skill: %+v", r)
+	}
+}

@@ -1,0 +1,85 @@
+package skillbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/sandbox"
+	_ "github.com/skillbox-dev/skillbox/sandbox/all"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+// backendsUnderTest are the registered backends this host can run. The
+// process backend is always among them when Python is installed.
+func backendsUnderTest(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	for _, r := range sandbox.List() {
+		d, err := sandbox.Lookup(r.Name)
+		if err != nil {
+			t.Logf("backend %s: %v", r.Name, err)
+			continue
+		}
+		if c := d.Probe(context.Background()); !c.Available {
+			t.Logf("backend %s unavailable here: %s", r.Name, c.Reason)
+			continue
+		}
+		names = append(names, r.Name)
+	}
+	if len(names) == 0 {
+		t.Skip("no backend can run on this host (is python3 installed? run scripts/setup)")
+	}
+	return names
+}
+
+// TestSkillwareFixtures runs skills that reproduce real Skillware loading
+// patterns (relative imports, importlib of siblings, sys.path insertion,
+// data folders, yaml) on every available backend and compares each result
+// with what Skillware's own in-process loader returned
+// (testdata/skillware/README.md says how expected.json was made).
+func TestSkillwareFixtures(t *testing.T) {
+	root, err := filepath.Abs("testdata/skillware")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for _, id := range []string{"optimization/prompt_rewriter", "monitoring/token_limiter", "security/prompt_injection_firewall"} {
+		data, err := os.ReadFile(filepath.Join(root, id, "expected.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cases []struct {
+			Params json.RawMessage `json:"params"`
+			Result any             `json:"result"`
+		}
+		if err := json.Unmarshal(data, &cases); err != nil {
+			t.Fatalf("%s/expected.json: %v", id, err)
+		}
+		for _, backend := range backendsUnderTest(t) {
+			t.Run(id+"/"+backend, func(t *testing.T) {
+				for i, c := range cases {
+					res, err := rt.Call(context.Background(), id, c.Params, skillbox.CallOptions{Backend: backend})
+					if err != nil {
+						t.Fatalf("case %d: %v", i, err)
+					}
+					var got any
+					if err := json.Unmarshal(res.Value, &got); err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff(c.Result, got); diff != "" {
+						t.Errorf("case %d (params %s): result differs from Skillware's in-process loader (-want +got):\n%s", i, c.Params, diff)
+					}
+				}
+			})
+		}
+	}
+}
