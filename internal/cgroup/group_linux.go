@@ -1,0 +1,291 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Parent is the directory, inside the caller's own group of each hierarchy,
+// that holds every jail group.
+const Parent = "skillbox"
+
+// Limits are applied when a group is created. A zero field is left unset.
+type Limits struct {
+	// Memory caps RAM and, where the host accounts swap separately, RAM+swap.
+	Memory int64
+	// Pids caps processes plus threads.
+	Pids int
+	// CPU is a quota in cores (0.5 = half of one core per period).
+	CPU float64
+}
+
+// Group is one jail's control group, possibly spread over several v1
+// hierarchies and the v2 one.
+type Group struct {
+	host *Host
+	dirs map[string]string // controller -> directory
+	v1   []string          // distinct v1 directories
+	v2   string            // the v2 directory, if any controller lives there
+}
+
+// New creates group name under Parent for the controllers in use, applies
+// l, and fails naming the controller when one of need is not offered.
+func (h *Host) New(name string, l Limits, need []string) (*Group, error) {
+	g := &Group{host: h, dirs: map[string]string{}}
+	for _, c := range need {
+		v, base := h.Where(c)
+		if v == 0 {
+			return nil, fmt.Errorf("cgroup controller %s: not available", c)
+		}
+		dir := filepath.Join(base, Parent, name)
+		if v == 2 {
+			if err := enableV2(filepath.Join(base, Parent), base, c); err != nil {
+				return nil, err
+			}
+			g.v2 = dir
+		} else if !slices.Contains(g.v1, dir) {
+			g.v1 = append(g.v1, dir)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			g.Remove()
+			return nil, fmt.Errorf("cgroup controller %s: %w", c, err)
+		}
+		g.dirs[c] = dir
+	}
+	if err := g.apply(l); err != nil {
+		g.Remove()
+		return nil, err
+	}
+	return g, nil
+}
+
+// enableV2 makes controller c available to children of parent (v2 only
+// lets a group use controllers its parent delegates).
+func enableV2(parent, base, c string) error {
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	for _, d := range []string{base, parent} {
+		b, _ := os.ReadFile(filepath.Join(d, "cgroup.subtree_control"))
+		if slices.Contains(strings.Fields(string(b)), c) {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte("+"+c), 0); err != nil {
+			return fmt.Errorf("cgroup v2: enable %s in %s: %w", c, d, err)
+		}
+	}
+	return nil
+}
+
+func (g *Group) write(c, file, val string) error {
+	dir, ok := g.dirs[c]
+	if !ok {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(val), 0); err != nil {
+		return fmt.Errorf("cgroup: set %s to %s: %w", file, val, err)
+	}
+	return nil
+}
+
+func (g *Group) isV1(c string) bool {
+	v, _ := g.host.Where(c)
+	return v == 1
+}
+
+func (g *Group) apply(l Limits) error {
+	if l.Memory > 0 {
+		mem := strconv.FormatInt(l.Memory, 10)
+		if g.isV1(Memory) {
+			if err := g.write(Memory, "memory.limit_in_bytes", mem); err != nil {
+				return err
+			}
+			// Swap counts too when the kernel accounts it; memsw >= mem.
+			if _, err := os.Stat(filepath.Join(g.dirs[Memory], "memory.memsw.limit_in_bytes")); err == nil {
+				if err := g.write(Memory, "memory.memsw.limit_in_bytes", mem); err != nil {
+					return err
+				}
+			}
+		} else {
+			if err := g.write(Memory, "memory.max", mem); err != nil {
+				return err
+			}
+			if err := g.write(Memory, "memory.swap.max", "0"); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	if l.Pids > 0 {
+		if err := g.write(Pids, "pids.max", strconv.Itoa(l.Pids)); err != nil {
+			return err
+		}
+	}
+	if l.CPU > 0 {
+		const period = 100000
+		quota := max(int(l.CPU*period), 1000)
+		if g.isV1(CPU) {
+			if err := g.write(CPU, "cpu.cfs_period_us", strconv.Itoa(period)); err != nil {
+				return err
+			}
+			return g.write(CPU, "cpu.cfs_quota_us", strconv.Itoa(quota))
+		}
+		return g.write(CPU, "cpu.max", fmt.Sprintf("%d %d", quota, period))
+	}
+	return nil
+}
+
+// Attach moves the calling OS thread into the group's v1 hierarchies and
+// returns a function that moves it back. The caller must hold
+// runtime.LockOSThread from before Attach until after restore, and fork
+// the jail in between: the child is born in the group, which avoids the
+// slow cgroup.procs migration. v2 hierarchies are handled by FD.
+func (g *Group) Attach() (restore func() error, err error) {
+	tid := []byte(strconv.Itoa(unix.Gettid()))
+	var moved []string
+	restore = func() error {
+		var first error
+		for _, c := range moved {
+			orig := filepath.Join(g.host.V1[c], g.host.self[c], "tasks")
+			if err := os.WriteFile(orig, tid, 0); err != nil && first == nil {
+				first = fmt.Errorf("cgroup: move thread back: %w", err)
+			}
+		}
+		return first
+	}
+	for c, dir := range g.dirs {
+		if !g.isV1(c) {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tasks"), tid, 0); err != nil {
+			restore()
+			return nil, fmt.Errorf("cgroup: attach thread to %s: %w", c, err)
+		}
+		moved = append(moved, c)
+	}
+	return restore, nil
+}
+
+// FD opens the v2 directory for SysProcAttr.CgroupFD (CLONE_INTO_CGROUP);
+// it returns -1 and no error when the group has no v2 part.
+func (g *Group) FD() (int, error) {
+	if g.v2 == "" {
+		return -1, nil
+	}
+	return unix.Open(g.v2, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+}
+
+func readKey(path, key string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == key {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// OOMKills counts the processes the kernel's OOM killer killed in the group.
+func (g *Group) OOMKills() int64 {
+	dir, ok := g.dirs[Memory]
+	if !ok {
+		return 0
+	}
+	if g.isV1(Memory) {
+		return readKey(filepath.Join(dir, "memory.oom_control"), "oom_kill")
+	}
+	return readKey(filepath.Join(dir, "memory.events"), "oom_kill")
+}
+
+// PidsMaxHits counts fork/clone calls refused by pids.max.
+func (g *Group) PidsMaxHits() int64 {
+	dir, ok := g.dirs[Pids]
+	if !ok {
+		return 0
+	}
+	return readKey(filepath.Join(dir, "pids.events"), "max")
+}
+
+// Counters returns the OOM-kill and pids.max counters, to be compared
+// before and after a call.
+func (g *Group) Counters() (oom, pids int64) { return g.OOMKills(), g.PidsMaxHits() }
+
+// PeakMemory returns the group's peak memory use in bytes, or 0.
+func (g *Group) PeakMemory() int64 {
+	dir, ok := g.dirs[Memory]
+	if !ok {
+		return 0
+	}
+	file := "memory.peak"
+	if g.isV1(Memory) {
+		file = "memory.max_usage_in_bytes"
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, file))
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+// Pids lists the processes in the group (all hierarchies).
+func (g *Group) Pids() []int {
+	var out []int
+	for _, dir := range g.dirs {
+		b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// Kill sends SIGKILL to every process in the group.
+func (g *Group) Kill() {
+	if g.v2 != "" {
+		if os.WriteFile(filepath.Join(g.v2, "cgroup.kill"), []byte("1"), 0) == nil {
+			return
+		}
+	}
+	for _, pid := range g.Pids() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// Remove kills what is left in the group and removes its directories,
+// retrying while the kernel still reports them busy (dying tasks).
+func (g *Group) Remove() error {
+	var dirs []string
+	for _, d := range g.dirs {
+		if !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for _, d := range dirs {
+		for {
+			err := unix.Rmdir(d)
+			if err == nil || errors.Is(err, unix.ENOENT) {
+				break
+			}
+			if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+				return fmt.Errorf("cgroup: remove %s: %w", d, err)
+			}
+			g.Kill()
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+//go:build linux
+
+package all
+
+import _ "github.com/skillbox-dev/skillbox/sandbox/linux" // namespaces, seccomp, Landlock, cgroups

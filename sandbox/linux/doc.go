@@ -1,0 +1,62 @@
+// NOTES (progress, kept current by the backend's author):
+//   - Working and tested as root: init stage (re-exec), namespaces, tmpfs
+//     root + double pivot_root, Landlock (raw syscalls: go-landlock needs
+//     psx, not in go.sum), seccomp, cgroups v1, zygote pool with pre-fork,
+//     cold and session modes, limits, caps, refusals, leak check.
+//   - Untested here: cgroup v2 / CLONE_INTO_CGROUP path, the user-namespace
+//     path for non-root hosts. Not built: user namespace on request as
+//     root; network allowlist (refused until the egress proxy exists).
+//   - Perf: the harness imports inspect in every forked child (~6 ms);
+//     preloading it in the zygote brings single-use calls to ~2 ms.
+
+// Package linux is the "linux" sandbox backend: every call runs in a jail
+// built from Linux namespaces, a minimal read-only root, Landlock, a
+// seccomp filter, an unprivileged uid and cgroup limits, and — by default —
+// in a fresh fork of a pre-imported "zygote" interpreter, so a single-use
+// call costs milliseconds.
+//
+// # The jail
+//
+// The host binary re-executes itself (/proc/self/exe) with argv[0]
+// "skillbox-jail-init" in new pid, mount, network, ipc, uts and cgroup
+// namespaces (plus a user namespace when not root), born inside the jail's
+// cgroup. The package's init function recognises the marker, reads its
+// config from fd 5 and:
+//
+//   - makes mounts private, pivots into a tmpfs root holding read-only binds
+//     of exactly the interpreter's needs (its real binary, ld.so, the
+//     directories of its shared libraries, its sys.path directories,
+//     /etc/ld.so.cache), the bundle read-only and noexec at /skill, a
+//     size-capped private tmpfs at /scratch (cwd, HOME, TMPDIR), a /proc of
+//     the new pid namespace with /proc/sys, sysrq-trigger, irq, bus and fs
+//     read-only, and /dev with only null, zero, random, urandom; no host
+//     /sys, /dev/shm, /run, /tmp or /etc; the root is then read-only;
+//   - brings up loopback (the network namespace has nothing else), sets the
+//     hostname and rlimits (core 0, fsize, nofile);
+//   - restricts itself with Landlock (read-only runtime, bundle and /proc;
+//     read-write scratch and the four devices; TCP bind/connect denied;
+//     abstract unix sockets and signals scoped on ABI >= 6);
+//   - drops the bounding, ambient and inheritable capabilities, switches to
+//     uid/gid 65534, sets no_new_privs and installs the seccomp filter;
+//   - marks every descriptor but 0-4 close-on-exec and execs Python with a
+//     fixed environment plus exactly the granted variables.
+//
+// Python is pid 1 of the jail's pid namespace, so killing it kills the
+// whole jail; the harness's zygote relies on that to clean up after calls.
+//
+// # Modes
+//
+// Single-use (default): a pool of zygotes per Sandbox, each a jail whose
+// harness imported the skill once; each call gets a fresh fork (pre-forked
+// while idle), after which the zygote kills every leftover process and
+// empties /scratch. Limits on memory, pids and CPU apply to the whole jail
+// cgroup (zygote plus the call's child), not to the child alone.
+// Options.Exec = ExecCold starts a new jail per call instead. ModeSession
+// keeps one worker for the Sandbox's lifetime.
+//
+// # Requirements
+//
+// Root, or unprivileged user namespaces plus writable cgroups. The bundle
+// must be readable by uid 65534 (other-readable files), because the jail
+// does not run as the bundle's owner.
+package linux

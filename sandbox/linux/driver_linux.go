@@ -1,0 +1,264 @@
+package linux
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/worker"
+)
+
+// Name is the driver's registered name.
+const Name = "linux"
+
+// Exec modes: how calls reach a fresh interpreter.
+const (
+	// ExecZygote forks each call from a pooled zygote (the default).
+	ExecZygote = "zygote"
+	// ExecCold starts a new jail and interpreter for every call.
+	ExecCold = "cold"
+)
+
+// Options configure the driver. The zero value is ready to use.
+type Options struct {
+	// Python is the interpreter used when a Spec names none; empty tries
+	// /usr/bin/python3, then python3 on PATH (resolved to the real binary).
+	Python string
+	// Exec is ExecZygote (default) or ExecCold, for single-use Specs.
+	Exec string
+	// PoolSize bounds the zygotes per Sandbox; 0 means 2×NumCPU.
+	PoolSize int
+	// IdleTimeout is how long a surplus idle zygote lives; 0 means 30s.
+	IdleTimeout time.Duration
+	// MinIdle zygotes are kept warm (started at Open, replaced when they
+	// die); 0 means 1, negative means none.
+	MinIdle int
+	// NoPrefork disables forking the next child while a zygote is idle.
+	NoPrefork bool
+	// UID and GID the skill runs as when the host process is root; 0 means
+	// 65534 (nobody).
+	UID, GID int
+	// ScratchBytes caps the /scratch tmpfs; 0 means 64 MiB.
+	ScratchBytes int64
+}
+
+// Driver is the linux backend: namespaces, a minimal read-only root,
+// Landlock, seccomp, cgroups, and a pool of pre-imported zygotes.
+type Driver struct {
+	opts Options
+	// fakeMissing marks layers missing, for tests of the refusal path.
+	fakeMissing map[string]string
+}
+
+// New returns a driver with opts.
+func New(opts Options) *Driver {
+	if opts.Exec == "" {
+		opts.Exec = ExecZygote
+	}
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = 2 * runtime.NumCPU()
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 30 * time.Second
+	}
+	if opts.MinIdle == 0 {
+		opts.MinIdle = 1
+	}
+	if opts.UID == 0 {
+		opts.UID = 65534
+	}
+	if opts.GID == 0 {
+		opts.GID = 65534
+	}
+	if opts.ScratchBytes <= 0 {
+		opts.ScratchBytes = 64 << 20
+	}
+	return &Driver{opts: opts}
+}
+
+// Name returns "linux".
+func (d *Driver) Name() string { return Name }
+
+// Probe reports each isolation layer and what they enforce together.
+func (d *Driver) Probe(ctx context.Context) sandbox.Capabilities {
+	return d.probe(ctx, d.opts.Python).caps
+}
+
+// Open checks the host against spec and prepares a sandbox: in zygote
+// mode it starts the pool's first zygote, so a skill that fails to import
+// fails here, as a skill error of type load.
+func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if len(spec.Network) > 0 {
+		return nil, errdefs.New(errdefs.Unsupported,
+			"backend linux: network allowlist needs the egress proxy (not built yet); refusing rather than granting full network to %s", spec.SkillID)
+	}
+	if spec.Mode != "" && spec.Mode != sandbox.ModeSingleUse && spec.Mode != sandbox.ModeSession {
+		return nil, errdefs.New(errdefs.Invalid, "unknown mode %q", spec.Mode)
+	}
+	st, err := os.Stat(spec.BundleDir)
+	if err != nil || !st.IsDir() {
+		return nil, errdefs.New(errdefs.Invalid, "bundle %q is not a directory", spec.BundleDir)
+	}
+	python := spec.Python
+	if python == "" {
+		python = d.opts.Python
+	}
+	pr := d.probe(ctx, python)
+	if err := pr.caps.CheckRequire(Name, spec.Require); err != nil {
+		return nil, err
+	}
+	lim := spec.Limits.WithDefaults()
+	var warnings []string
+	for _, l := range pr.missing() {
+		if !spec.BestEffort || l.Name == LayerPython {
+			return nil, errdefs.New(errdefs.Unavailable,
+				"backend linux: isolation layer %s is missing: %s (best-effort mode would run without it)", l.Name, l.Detail)
+		}
+		warnings = append(warnings, fmt.Sprintf("best-effort: running without %s (%s)", l.Name, l.Detail))
+	}
+	if lim.CPU > 0 && !pr.layer(LayerCPU).Available {
+		if !spec.BestEffort {
+			return nil, errdefs.New(errdefs.Unavailable, "backend linux: isolation layer %s is missing: %s", LayerCPU, pr.layer(LayerCPU).Detail)
+		}
+		warnings = append(warnings, "best-effort: CPU limit not enforced ("+pr.layer(LayerCPU).Detail+")")
+	}
+	b := &box{
+		d: d, spec: spec, lim: lim, warnings: warnings, interp: pr.interp,
+		cgHost: pr.cg, closed: make(chan struct{}),
+	}
+	for _, c := range []struct{ layer, ctl string }{{LayerMemory, cgroup.Memory}, {LayerPids, cgroup.Pids}, {LayerCPU, cgroup.CPU}} {
+		if pr.layer(c.layer).Available && (c.ctl != cgroup.CPU || lim.CPU > 0) {
+			b.controllers = append(b.controllers, c.ctl)
+		}
+	}
+	mounts, err := plan(pr.interp.needs())
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Internal, err, "plan jail mounts")
+	}
+	b.base = jailConfig{
+		Mounts:       mounts,
+		Bundle:       spec.BundleDir,
+		ScratchBytes: d.opts.ScratchBytes,
+		UID:          d.opts.UID,
+		GID:          d.opts.GID,
+		UserNS:       pr.userNS,
+		Env:          jailEnv(spec.Env),
+		Landlock:     pr.layer(LayerLandlock).Available,
+		Seccomp:      pr.layer(LayerSeccomp).Available,
+		NoNetwork:    true,
+	}
+	if !pr.layer(LayerPids).Available {
+		b.base.Nproc = lim.Pids
+	}
+	switch {
+	case spec.Mode == sandbox.ModeSession:
+		b.run = &session{b: b}
+	case d.opts.Exec == ExecCold:
+		b.run = &cold{b: b}
+	default:
+		p := newPool(b)
+		if err := p.warm(ctx); err != nil {
+			p.close()
+			return nil, err
+		}
+		b.run = p
+	}
+	return b, nil
+}
+
+// jailEnv is the program's whole environment: fixed, non-secret values
+// plus exactly the granted variables (which cannot override PATH & co.).
+func jailEnv(granted map[string]string) []string {
+	fixed := map[string]string{
+		"PATH":                    "/usr/local/bin:/usr/bin:/bin",
+		"HOME":                    jailScratch,
+		"TMPDIR":                  jailScratch,
+		"LANG":                    "C.UTF-8",
+		"PYTHONDONTWRITEBYTECODE": "1",
+	}
+	env := make([]string, 0, len(fixed)+len(granted))
+	for _, k := range slices.Sorted(maps.Keys(granted)) {
+		if _, ok := fixed[k]; !ok && k != "" && !strings.ContainsAny(k, "=\x00") {
+			env = append(env, k+"="+granted[k])
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(fixed)) {
+		env = append(env, k+"="+fixed[k])
+	}
+	return env
+}
+
+// runner is how a box runs calls (zygote pool, cold, session).
+type runner interface {
+	call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error)
+	close()
+}
+
+// box is the linux Sandbox for one Spec.
+type box struct {
+	d           *Driver
+	spec        sandbox.Spec
+	lim         sandbox.Limits
+	warnings    []string
+	interp      *Interp
+	cgHost      *cgroup.Host
+	controllers []string
+	base        jailConfig
+	run         runner
+	closeOnce   sync.Once
+	closed      chan struct{}
+}
+
+// Call runs one call.
+func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
+	select {
+	case <-b.closed:
+		return nil, errdefs.New(errdefs.Invalid, "sandbox for %s is closed", b.spec.SkillID)
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout)
+	defer cancel()
+	res, err := b.run.call(ctx, req)
+	if res != nil {
+		res.Warnings = append(res.Warnings, b.warnings...)
+	}
+	return res, err
+}
+
+// Close stops every jail of the sandbox and removes their cgroups.
+func (b *box) Close() error {
+	b.closeOnce.Do(func() {
+		close(b.closed)
+		b.run.close()
+	})
+	return nil
+}
+
+// argv returns the harness command line for the jail.
+func (b *box) argv() []string { return worker.Argv(b.interp.Path) }
+
+// cgLimits are the cgroup limits for one jail.
+func (b *box) cgLimits() cgroup.Limits {
+	return cgroup.Limits{Memory: b.lim.Memory, Pids: b.lim.Pids, CPU: b.lim.CPU}
+}
+
+// initFrame is the harness's init message for mode.
+func (b *box) initFrame(mode string) worker.Init {
+	in := worker.Init{Type: worker.TypeInit, Bundle: jailSkill, Manifest: b.spec.Manifest, Mode: mode}
+	if mode == worker.ModeZygote {
+		in.Scratch = jailScratch
+	}
+	return in
+}
+
+// maxFrame caps reply frames: the result limit plus envelope.
+func (b *box) maxFrame() int { return int(b.lim.Output) + 64<<10 }

@@ -1,0 +1,171 @@
+package linux
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/sandbox"
+)
+
+// pool is a bounded set of zygotes for one Spec. A call takes a slot (at
+// most PoolSize calls run at once), then the most recently used idle
+// zygote, or starts a new one. After the call the zygote goes back idle and
+// pre-forks its next child. A reaper closes zygotes idle past IdleTimeout
+// (keeping MinIdle) and replaces dead ones.
+type pool struct {
+	b     *box
+	slots chan struct{}
+
+	mu     sync.Mutex
+	idle   []*zygote // most recently used last
+	all    map[*zygote]bool
+	closed bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func newPool(b *box) *pool {
+	p := &pool{b: b, slots: make(chan struct{}, b.d.opts.PoolSize), all: map[*zygote]bool{}, stop: make(chan struct{})}
+	p.wg.Add(1)
+	go p.reaper()
+	return p
+}
+
+// warm starts MinIdle zygotes; the first one's failure (an import error
+// in the skill, a jail that cannot start) is Open's error.
+func (p *pool) warm(ctx context.Context) error {
+	for i := 0; i < p.b.d.opts.MinIdle; i++ {
+		z, err := p.b.startZygote(ctx)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.all[z] = true
+		p.mu.Unlock()
+		p.put(z)
+	}
+	return nil
+}
+
+func (p *pool) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, p.b.timeoutErr(ctx)
+	}
+	defer func() { <-p.slots }()
+	z, err := p.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := z.call(ctx, req)
+	p.put(z)
+	return res, err
+}
+
+// get returns an idle usable zygote or starts one.
+func (p *pool) get(ctx context.Context) (*zygote, error) {
+	p.mu.Lock()
+	for len(p.idle) > 0 {
+		z := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if z.usable() {
+			p.mu.Unlock()
+			return z, nil
+		}
+		delete(p.all, z)
+		go z.destroy()
+	}
+	p.mu.Unlock()
+	z, err := p.b.startZygote(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		go z.destroy()
+		return nil, context.Canceled
+	}
+	p.all[z] = true
+	return z, nil
+}
+
+// put returns z to the idle list (or destroys it) and pre-forks its next
+// child in the background.
+func (p *pool) put(z *zygote) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || !z.usable() {
+		delete(p.all, z)
+		go z.destroy()
+		return
+	}
+	p.idle = append(p.idle, z)
+	if !p.b.d.opts.NoPrefork {
+		go z.prefork()
+	}
+}
+
+func (p *pool) reaper() {
+	defer p.wg.Done()
+	tick := time.NewTicker(min(p.b.d.opts.IdleTimeout/2, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+		p.mu.Lock()
+		var keep []*zygote
+		for i, z := range p.idle {
+			surplus := len(p.idle)-i > p.b.d.opts.MinIdle
+			idleTooLong := time.Since(z.lastUsedAt()) > p.b.d.opts.IdleTimeout
+			if !z.usable() || (surplus && idleTooLong) {
+				delete(p.all, z)
+				go z.destroy()
+				continue
+			}
+			keep = append(keep, z)
+		}
+		p.idle = keep
+		short := p.b.d.opts.MinIdle - len(p.all)
+		p.mu.Unlock()
+		for ; short > 0; short-- {
+			// A dead zygote is replaced, so the next call stays fast.
+			z, err := p.b.startZygote(context.Background())
+			if err != nil {
+				break
+			}
+			p.mu.Lock()
+			p.all[z] = true
+			p.mu.Unlock()
+			p.put(z)
+		}
+	}
+}
+
+// close destroys every zygote and waits for them.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	close(p.stop)
+	p.mu.Unlock()
+	p.wg.Wait()
+	// Callers in flight finish (their zygote is destroyed by put).
+	for i := 0; i < cap(p.slots); i++ {
+		p.slots <- struct{}{}
+	}
+	p.mu.Lock()
+	zs := make([]*zygote, 0, len(p.all))
+	for z := range p.all {
+		zs = append(zs, z)
+	}
+	p.all, p.idle = map[*zygote]bool{}, nil
+	p.mu.Unlock()
+	for _, z := range zs {
+		z.destroy()
+	}
+}

@@ -1,0 +1,13 @@
+package linux
+
+import "github.com/skillbox-dev/skillbox/sandbox"
+
+// The linux backend registers itself when linked in; "auto" prefers it.
+func init() {
+	sandbox.Register(sandbox.Registration{
+		Name:     Name,
+		Strength: 100,
+		Summary:  "Linux namespaces, read-only minimal root, Landlock, seccomp, cgroups; zygote-forked single-use calls",
+		New:      func() (sandbox.Driver, error) { return New(Options{}), nil },
+	})
+}
