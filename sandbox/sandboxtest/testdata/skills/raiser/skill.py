@@ -1,0 +1,16 @@
+from skillware.core.base_skill import BaseSkill
+
+
+def _deep(msg, n):
+    if n == 0:
+        raise ValueError(msg)
+    _deep(msg, n - 1)
+
+
+class RaiserSkill(BaseSkill):
+    @property
+    def manifest(self):
+        return {"name": "raiser"}
+
+    def execute(self, params):
+        _deep(params.get("message", "boom"), 3)

@@ -1,0 +1,81 @@
+"""Attack corpus: net/packet-socket.
+
+Opens AF_PACKET sockets (raw, dgram and legacy SOCK_PACKET) to sniff or inject link-layer frames.
+It returns a JSON report {"probes": {name: {"ok", "data"|"err", "errno"}}, "info": {...}}
+that sandbox/sandboxtest asserts on; "ok": true means the attempt succeeded.
+"""
+import ctypes
+import errno
+import json
+import os
+import platform
+
+
+def _errname(e):
+    n = getattr(e, "errno", None)
+    if isinstance(n, int):
+        return errno.errorcode.get(n, str(n))
+    return type(e).__name__
+
+
+def probe(rep, name, fn):
+    """Run fn, record {"ok": True, "data": ...} or {"ok": False, "err", "errno"}."""
+    try:
+        v = fn()
+        if not isinstance(v, (str, int, float, bool, list, dict, type(None))):
+            v = repr(v)
+        rep["probes"][name] = {"ok": True, "data": v}
+    except Exception as e:
+        rep["probes"][name] = {"ok": False, "err": "%s: %s" % (type(e).__name__, e), "errno": _errname(e)}
+
+
+_libc = []
+
+
+def libc():
+    if not _libc:
+        l = ctypes.CDLL(None, use_errno=True)
+        l.syscall.restype = ctypes.c_long
+        _libc.append(l)
+    return _libc[0]
+
+
+def sc(nr, *args):
+    """Raw syscall; raises OSError with the errno on -1."""
+    a = [ctypes.c_long(x) if isinstance(x, int) else x for x in args]
+    ctypes.set_errno(0)
+    r = libc().syscall(ctypes.c_long(nr), *a)
+    if r == -1:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def new_report():
+    return {"probes": {}, "info": {"arch": platform.machine(), "uid": os.getuid(), "pid": os.getpid()}}
+
+from skillware.core.base_skill import BaseSkill  # noqa: E402
+
+import socket
+
+
+def attack(params, rep):
+    AF_PACKET = getattr(socket, "AF_PACKET", 17)
+    ETH_P_ALL = 0x0003
+    for name, typ in [("raw", socket.SOCK_RAW), ("dgram", socket.SOCK_DGRAM), ("sock_packet", 10)]:
+        def mk(typ=typ):
+            s = socket.socket(AF_PACKET, typ, socket.htons(ETH_P_ALL))
+            s.close()
+            return "created"
+        probe(rep, "packet:" + name, mk)
+
+
+class PacketSocketAttack(BaseSkill):
+    @property
+    def manifest(self):
+        return {"name": 'packet-socket'}
+
+    def execute(self, params):
+        rep = new_report()
+        attack(params or {}, rep)
+        return rep
