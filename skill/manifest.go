@@ -35,7 +35,8 @@ const maxYAMLNodes = 100_000
 // kept, converted to JSON-compatible values, in Extra. The zero value is an
 // empty (and invalid) manifest.
 type Manifest struct {
-	// Name is the skill's name; Skillware expects it to equal the folder name.
+	// Name is the skill's name; Skillware expects it to equal the folder
+	// name or the whole id (category/name).
 	Name string
 	// Version is the skill's version text ("0.1.0"). A YAML number is kept as
 	// written ("1.0").

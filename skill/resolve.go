@@ -286,8 +286,10 @@ func newSkill(id string, tier Tier, root, dir string) (*Skill, error) {
 	}
 	s := &Skill{ID: id, Tier: tier, Root: root, Dir: b.Dir, Bundle: b, Digest: digest}
 	cat, name, _ := strings.Cut(id, "/")
-	if m := b.Manifest; m.Name != name {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("manifest name %q does not match folder %q", m.Name, name))
+	// Skillware manifests name a skill either by its folder ("wallet_screening")
+	// or by its whole id ("optimization/prompt_rewriter"); both match.
+	if m := b.Manifest; m.Name != name && m.Name != id {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("manifest name %q does not match folder %q (or id %q)", m.Name, name, id))
 	}
 	if m := b.Manifest; m.Category != "" && m.Category != cat {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("manifest category %q does not match folder %q", m.Category, cat))

@@ -141,11 +141,24 @@ func TestResolveNameMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		`manifest name "wallet_screening" does not match folder "wallet"`,
+		`manifest name "wallet_screening" does not match folder "wallet" (or id "finance/wallet")`,
 		`manifest category "crypto" does not match folder "finance"`,
 	}
 	if diff := cmp.Diff(want, s.Warnings); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+}
+
+// Real Skillware manifests often name a skill by its whole id.
+func TestResolveNameMayBeTheID(t *testing.T) {
+	_, proj, _, r := roots(t)
+	writeSkill(t, filepath.Join(proj, "optimization", "prompt_rewriter"), "optimization/prompt_rewriter")
+	s, err := r.Resolve("optimization/prompt_rewriter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Warnings) != 0 {
+		t.Errorf("unexpected warnings: %v", s.Warnings)
 	}
 }
 
