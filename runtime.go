@@ -17,9 +17,11 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/examples"
 	"github.com/skillbox-dev/skillbox/internal/bundled"
+	"github.com/skillbox-dev/skillbox/lockfile"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/schema"
+	"github.com/skillbox-dev/skillbox/secrets"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -52,6 +54,9 @@ type config struct {
 	audit     *audit.Log
 	logger    *slog.Logger
 	cacheDir  string
+	policy    *policy.Policy
+	trust     policy.Trust
+	secrets   secrets.Provider
 }
 
 // Option configures a Runtime.
@@ -71,6 +76,18 @@ func WithBackend(name string) Option { return func(c *config) { c.backend = name
 func WithLookupEnv(f func(string) (string, bool)) Option {
 	return func(c *config) { c.lookupEnv = f }
 }
+
+// WithPolicy sets the operator's policy file: standing per-skill grants and
+// ceilings for every call (none by default).
+func WithPolicy(p *policy.Policy) Option { return func(c *config) { c.policy = p } }
+
+// WithTrust sets what vouches for external skills, usually a *trust.Store
+// (nothing by default: external skills need --trust-remote-code).
+func WithTrust(t policy.Trust) Option { return func(c *config) { c.trust = t } }
+
+// WithSecrets sets where granted variables get their values; it replaces
+// WithLookupEnv. A provider error stops the call before any code runs.
+func WithSecrets(p secrets.Provider) Option { return func(c *config) { c.secrets = p } }
 
 // WithAudit sets the audit log (none by default for the Go API; the CLI
 // opens the default log file).
@@ -160,6 +177,11 @@ type CallOptions struct {
 	AllowNet []string
 	// AllowEnv grants variables the skill requests.
 	AllowEnv []string
+	// AllowRead grants absolute host paths, read-only.
+	AllowRead []string
+	// Lock, when set, refuses a call that drifts from the lockfile
+	// (run --locked).
+	Lock *lockfile.Lock
 	// Mode is single-use (default) or session.
 	Mode sandbox.Mode
 	// BestEffort runs even if the host lacks isolation layers; each missing
@@ -265,17 +287,33 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 	if p.backend == "" {
 		p.backend = r.cfg.backend
 	}
+	if err := r.cfg.policy.CheckBackend(p.backend); err != nil {
+		return nil, err
+	}
+	lookup, lookupErr := r.lookup()
 	p.decision, err = policy.Decide(s, policy.Grants{
 		TrustRemoteCode: opts.TrustRemoteCode,
 		Net:             opts.AllowNet,
 		Env:             opts.AllowEnv,
+		Read:            opts.AllowRead,
 		Timeout:         opts.Timeout,
 		Memory:          opts.Memory,
 		Mode:            opts.Mode,
 		BestEffort:      opts.BestEffort,
-	}, r.cfg.lookupEnv)
+		Policy:          r.cfg.policy,
+		Trust:           r.cfg.trust,
+	}, lookup)
+	if *lookupErr != nil {
+		return nil, *lookupErr
+	}
 	if err != nil {
 		return nil, err
+	}
+	rec.Trust = p.decision.TrustedBy
+	if opts.Lock != nil {
+		if err := opts.Lock.Check(s.ID, m.Version, s.Digest, string(s.Tier), LockGrants(p.decision)); err != nil {
+			return nil, err
+		}
 	}
 	p.warnings = append(p.warnings, p.decision.Warnings...)
 	rec.Warnings = p.warnings
@@ -285,10 +323,39 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 	return p, nil
 }
 
+// lookup returns the function policy uses for variable values, and where
+// it records the first provider error.
+func (r *Runtime) lookup() (policy.LookupEnv, *error) {
+	var first error
+	if r.cfg.secrets == nil {
+		return r.cfg.lookupEnv, &first
+	}
+	return func(name string) (string, bool) {
+		v, ok, err := r.cfg.secrets.Lookup(name)
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			return "", false
+		}
+		return v, ok
+	}, &first
+}
+
+// LockGrants is the effective grant of d as a lockfile records it.
+func LockGrants(d *policy.Decision) lockfile.Grants {
+	l := d.Spec.Limits.WithDefaults()
+	g := lockfile.Grants{Env: slices.Clone(d.EnvNames), Read: slices.Clone(d.ReadPaths), Timeout: l.Timeout.String(), Memory: l.Memory}
+	for _, hp := range d.Spec.Network {
+		g.Network = append(g.Network, hp.String())
+	}
+	return g
+}
+
 // run sends one call to an open sandbox and fills the audit record.
 func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMessage, rec *audit.Record) (*Result, error) {
 	spec := p.decision.Spec
-	rec.Grants = &audit.Grants{Env: p.decision.EnvNames, Timeout: spec.Limits.Timeout.String(), Memory: spec.Limits.Memory}
+	rec.Grants = &audit.Grants{Env: p.decision.EnvNames, Read: p.decision.ReadPaths, Timeout: spec.Limits.Timeout.String(), Memory: spec.Limits.Memory}
 	for _, hp := range spec.Network {
 		rec.Grants.Network = append(rec.Grants.Network, hp.String())
 	}
@@ -345,7 +412,7 @@ func (r *Runtime) OpenSession(ctx context.Context, ref string, opts CallOptions)
 		return nil, err
 	}
 	osb := &openSandbox{}
-	osb.open(ctx, p.backend, p.decision.Spec)
+	osb.open(ctx, p.backend, p.decision.Spec, r.cfg.policy)
 	if osb.err != nil {
 		return nil, osb.err
 	}
@@ -405,7 +472,7 @@ func (r *Runtime) sandboxFor(ctx context.Context, backend string, spec sandbox.S
 		r.sandboxes[key] = osb
 	}
 	r.mu.Unlock()
-	osb.once.Do(func() { osb.open(ctx, backend, spec) })
+	osb.once.Do(func() { osb.open(ctx, backend, spec, r.cfg.policy) })
 	if osb.err != nil {
 		// Do not cache failures: the host or the grant may change.
 		r.mu.Lock()
@@ -418,10 +485,16 @@ func (r *Runtime) sandboxFor(ctx context.Context, backend string, spec sandbox.S
 	return osb, nil
 }
 
-// open chooses the backend and opens spec on it, recording the outcome.
-func (osb *openSandbox) open(ctx context.Context, backend string, spec sandbox.Spec) {
+// open chooses the backend and opens spec on it, recording the outcome. The
+// policy's backend ceilings are checked against the chosen backend, so that
+// "auto" cannot pick one the policy forbids.
+func (osb *openSandbox) open(ctx context.Context, backend string, spec sandbox.Spec, pol *policy.Policy) {
 	d, err := sandbox.Choose(ctx, backend)
 	if err != nil {
+		osb.err = err
+		return
+	}
+	if err := pol.CheckBackend(d.Name()); err != nil {
 		osb.err = err
 		return
 	}

@@ -22,6 +22,14 @@ import (
 const (
 	EventCall   = "call"   // a call ran (ok or failed)
 	EventDenied = "denied" // policy refused before any code ran
+
+	EventTrust     = "trust"       // an operator trusted a skill (or declined to)
+	EventUntrust   = "untrust"     // an operator removed a skill from the trust store
+	EventPublisher = "publisher"   // a publisher key was trusted
+	EventUnpublish = "unpublisher" // a publisher key was removed
+	EventSign      = "sign"        // a skill was signed
+	EventVerify    = "verify"      // a skill's signature was checked
+	EventLock      = "lock"        // a skill was pinned in a lockfile
 )
 
 // Record is one audit line.
@@ -35,6 +43,12 @@ type Record struct {
 	Backend string    `json:"backend,omitempty"`
 	// Grants is the effective grant the call ran with.
 	Grants *Grants `json:"grants,omitempty"`
+	// Trust says why an external skill was allowed to run.
+	Trust string `json:"trust,omitempty"`
+	// Key is a publisher key id (sign, verify, publisher events).
+	Key string `json:"key,omitempty"`
+	// Detail adds what an event changed (a file path, a diff summary).
+	Detail string `json:"detail,omitempty"`
 	// ParamsSHA256 is the hex sha256 of the params JSON as received.
 	ParamsSHA256 string `json:"params_sha256,omitempty"`
 	Outcome      string `json:"outcome"` // "ok" or "error"
@@ -51,6 +65,7 @@ type Record struct {
 type Grants struct {
 	Env     []string `json:"env,omitempty"` // names only, never values
 	Network []string `json:"network,omitempty"`
+	Read    []string `json:"read,omitempty"` // host paths granted read-only
 	Timeout string   `json:"timeout,omitempty"`
 	Memory  int64    `json:"memory,omitempty"`
 }
@@ -85,9 +100,17 @@ func Open(path string) (*Log, error) {
 	return &Log{w: f, closer: f}, nil
 }
 
-// DefaultPath is $XDG_STATE_HOME/skillbox/audit.jsonl, falling back to
+// PathEnv names a variable that, when set to an absolute path, moves the
+// audit log there.
+const PathEnv = "SKILLBOX_AUDIT_LOG"
+
+// DefaultPath is $SKILLBOX_AUDIT_LOG if it is an absolute path, else
+// $XDG_STATE_HOME/skillbox/audit.jsonl, falling back to
 // ~/.local/state/skillbox/audit.jsonl.
 func DefaultPath(getenv func(string) string) string {
+	if p := getenv(PathEnv); filepath.IsAbs(p) {
+		return p
+	}
 	dir := getenv("XDG_STATE_HOME")
 	if dir == "" || !filepath.IsAbs(dir) {
 		home := getenv("HOME")

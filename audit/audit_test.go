@@ -2,11 +2,14 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestLogAppendsOneLinePerRecord(t *testing.T) {
@@ -73,5 +76,56 @@ func TestDefaultPath(t *testing.T) {
 	env["XDG_STATE_HOME"] = "relative" // the XDG spec says ignore relative paths
 	if got := DefaultPath(func(k string) string { return env[k] }); got != "/home/u/.local/state/skillbox/audit.jsonl" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestReadToleratesTornAndMalformedLines(t *testing.T) {
+	now := time.Now().UTC()
+	old := now.Add(-2 * time.Hour)
+	var buf bytes.Buffer
+	l := New(&buf)
+	l.Write(Record{Time: old, Event: EventCall, Skill: "a/b", Outcome: "ok"})
+	buf.WriteString("not json\n")
+	l.Write(Record{Time: now, Event: EventDenied, Skill: "c/d", Outcome: "error"})
+	buf.WriteString("\n")
+	l.Write(Record{Time: now, Event: EventTrust, Skill: "a/b", Outcome: "ok"})
+	buf.WriteString(`{"time":"2025-01-01T00:00:00Z","event":"ca`) // torn
+	recs, problems, err := Read(bytes.NewReader(buf.Bytes()), Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 {
+		t.Errorf("got %d records, want 3", len(recs))
+	}
+	if len(problems) != 2 || problems[0].Line != 2 || problems[0].Torn || problems[1].Line != 6 || !problems[1].Torn {
+		t.Errorf("problems = %+v; want line 2 malformed and line 6 torn", problems)
+	}
+	if !strings.Contains(problems[1].String(), "torn") || !strings.Contains(problems[0].String(), "line 2: malformed") {
+		t.Errorf("problem text: %s / %s", problems[0], problems[1])
+	}
+	recs, _, _ = Read(bytes.NewReader(buf.Bytes()), Filter{Skill: "a/b", Since: now.Add(-time.Hour)})
+	if len(recs) != 1 || recs[0].Event != EventTrust {
+		t.Errorf("filter: %+v", recs)
+	}
+	// A complete last line without a newline is a record, not a tear.
+	recs, problems, _ = Read(strings.NewReader(`{"event":"call","skill":"x/y","outcome":"ok"}`), Filter{})
+	if len(recs) != 1 || len(problems) != 0 {
+		t.Errorf("unterminated complete line: %v %v", recs, problems)
+	}
+	// An over-long line is a problem, not a failure.
+	recs, problems, _ = Read(strings.NewReader(strings.Repeat("x", maxLine+10)+"\n"+`{"event":"call"}`+"\n"), Filter{})
+	if len(recs) != 1 || len(problems) != 1 || problems[0].Line != 1 {
+		t.Errorf("long line: %v %v", recs, problems)
+	}
+}
+
+func TestDefaultPathOverride(t *testing.T) {
+	env := map[string]string{"XDG_STATE_HOME": "/state", PathEnv: "/var/log/sb.jsonl"}
+	if got := DefaultPath(func(k string) string { return env[k] }); got != "/var/log/sb.jsonl" {
+		t.Errorf("DefaultPath = %s", got)
+	}
+	env[PathEnv] = "relative.jsonl"
+	if got := DefaultPath(func(k string) string { return env[k] }); got != "/state/skillbox/audit.jsonl" {
+		t.Errorf("DefaultPath = %s", got)
 	}
 }

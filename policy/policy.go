@@ -1,17 +1,22 @@
 // Package policy turns what a skill requests (its manifest) and what the
-// operator grants (flags, later a policy file and trust store) into an
-// effective grant and a sandbox.Spec — or a clear denial before any code runs.
+// operator grants (flags, a policy file, the trust store) into an effective
+// grant and a sandbox.Spec — or a clear denial before any code runs.
 //
 // The rule is deny by default: the effective grant is the intersection of the
 // request and the grant. A required request that is not granted is a
-// *errdefs.DeniedError naming the permission and the exact flag that grants
-// it; an optional request is simply not given; a grant the skill did not
-// request is not given either (and noted in the warnings).
+// *errdefs.DeniedError naming the permission and the exact flag (or policy
+// line) that grants it; an optional request is simply not given; a grant the
+// skill did not request is not given either (and noted in the warnings).
+// Host paths are the one grant a manifest cannot request: they come only
+// from the operator (--allow-read, policy "read").
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,11 +39,33 @@ type Grants struct {
 	// be enforced by the backend (--timeout, --memory).
 	Timeout time.Duration
 	Memory  int64
+	// Read lists absolute host paths the skill may read (--allow-read).
+	Read []string
 	// Mode is the worker mode; empty means single-use.
 	Mode sandbox.Mode
 	// BestEffort lets a backend run without isolation layers the host lacks.
 	BestEffort bool
+	// Policy adds the standing grants and ceilings of a policy file; nil is
+	// the empty policy.
+	Policy *Policy
+	// Trust vouches for external skills (trust store, publisher
+	// signatures); nil trusts nothing.
+	Trust Trust
 }
+
+// Trust decides whether an external skill may run without
+// --trust-remote-code.
+type Trust interface {
+	// Trusted returns why s is trusted ("trust store entry of ...",
+	// "signed by ..."), an error matching ErrNotTrusted when nothing vouches
+	// for it, a *errdefs.DeniedError when a pin no longer matches (a changed
+	// bundle), or any other error when the trust data cannot be read — which
+	// denies too: a broken trust store never fails open.
+	Trusted(s *skill.Skill) (string, error)
+}
+
+// ErrNotTrusted is returned by a Trust that has nothing to say about a skill.
+var ErrNotTrusted = errors.New("not trusted")
 
 // Decision is the outcome of a successful policy check.
 type Decision struct {
@@ -49,6 +76,11 @@ type Decision struct {
 	Config map[string]string
 	// EnvNames are the granted variable names, sorted (for audit).
 	EnvNames []string
+	// ReadPaths are the granted host paths (also in Spec.ReadPaths).
+	ReadPaths []string
+	// TrustedBy says why an external skill was allowed to run ("" for
+	// bundled and project skills).
+	TrustedBy string
 	// Warnings are notes for the caller.
 	Warnings []string
 }
@@ -59,14 +91,19 @@ type LookupEnv func(name string) (string, bool)
 // Decide checks s against g. lookup supplies values for granted variables.
 func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 	m := s.Bundle.Manifest
-	if s.Tier == skill.TierExternal && !g.TrustRemoteCode {
-		return nil, &errdefs.DeniedError{
-			Permission: "trust",
-			Reason:     fmt.Sprintf("skill %s comes from an external root (%s) and is not trusted", s.ID, s.Dir),
-			Grant:      "--trust-remote-code",
-		}
-	}
 	d := &Decision{Config: map[string]string{}}
+	if s.Tier == skill.TierExternal {
+		how, err := trusted(s, g)
+		if err != nil {
+			return nil, err
+		}
+		d.TrustedBy = how
+	}
+	// Standing grants from the policy file add to the flags.
+	pg := g.Policy.ForSkill(s.ID)
+	g.Env = append(slices.Clone(g.Env), pg.Env...)
+	g.Net = append(slices.Clone(g.Net), pg.Net...)
+	g.Read = append(slices.Clone(g.Read), pg.Read...)
 
 	env, warnings, err := decideEnv(s, g, lookup)
 	if err != nil {
@@ -85,6 +122,12 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 	}
 	d.Warnings = append(d.Warnings, warnings...)
 
+	readPaths, err := decideRead(g.Read)
+	if err != nil {
+		return nil, err
+	}
+	d.ReadPaths = readPaths
+
 	limits := sandbox.Limits{
 		Timeout: m.Permissions.Limits.Timeout,
 		Memory:  m.Permissions.Limits.Memory,
@@ -95,6 +138,14 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 	if g.Timeout < 0 || g.Memory < 0 {
 		return nil, errdefs.New(errdefs.Invalid, "timeout and memory must not be negative")
 	}
+	// A flag wins over the policy's standing grant for the skill.
+	timeoutFrom, memoryFrom := "--timeout", "--memory"
+	if g.Timeout == 0 && pg.Timeout > 0 {
+		g.Timeout, timeoutFrom = pg.Timeout, fmt.Sprintf("skills[%q].timeout at %s", s.ID, g.Policy.At(pg.Line))
+	}
+	if g.Memory == 0 && pg.Memory > 0 {
+		g.Memory, memoryFrom = pg.Memory, fmt.Sprintf("skills[%q].memory at %s", s.ID, g.Policy.At(pg.Line))
+	}
 	if g.Timeout > 0 {
 		limits.Timeout = g.Timeout
 	}
@@ -102,6 +153,12 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 		limits.Memory = g.Memory
 		require = append(require, sandbox.FeatureMemory)
 	}
+	var ceilWarnings []string
+	limits, require, ceilWarnings, err = applyCeilings(g.Policy, limits, require, g, timeoutFrom, memoryFrom)
+	if err != nil {
+		return nil, err
+	}
+	d.Warnings = append(d.Warnings, ceilWarnings...)
 	if len(network) > 0 {
 		require = append(require, sandbox.FeatureNetAllowlist)
 	}
@@ -116,6 +173,7 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 		Manifest:     m.JSON(),
 		Env:          env,
 		Network:      network,
+		ReadPaths:    readPaths,
 		Limits:       limits,
 		Mode:         mode,
 		Require:      require,
@@ -154,7 +212,7 @@ func decideEnv(s *skill.Skill, g Grants, lookup LookupEnv) (map[string]string, [
 				return nil, nil, &errdefs.DeniedError{
 					Permission: "env " + name,
 					Reason:     fmt.Sprintf("skill %s requires it and it is not granted", s.ID),
-					Grant:      "--allow-env " + name,
+					Grant:      grantHint(g.Policy, s.ID, "--allow-env", "env", name),
 				}
 			}
 			continue
@@ -221,7 +279,7 @@ func decideNetwork(s *skill.Skill, g Grants) ([]sandbox.HostPort, []string, erro
 			return nil, nil, &errdefs.DeniedError{
 				Permission: "network " + req.String(),
 				Reason:     fmt.Sprintf("skill %s requests it and it is not granted", s.ID),
-				Grant:      "--allow-net " + req.String(),
+				Grant:      grantHint(g.Policy, s.ID, "--allow-net", "net", req.String()),
 			}
 		}
 		out = append(out, req)
@@ -301,4 +359,126 @@ func checkHost(h string) error {
 		}
 	}
 	return nil
+}
+
+// trusted applies the trust gate to an external skill.
+func trusted(s *skill.Skill, g Grants) (string, error) {
+	if g.TrustRemoteCode {
+		return "--trust-remote-code", nil
+	}
+	if g.Trust != nil {
+		how, err := g.Trust.Trusted(s)
+		if err == nil {
+			return how, nil
+		}
+		if !errors.Is(err, ErrNotTrusted) {
+			return "", err
+		}
+	}
+	ref := s.ID
+	if s.Root == "" {
+		ref = s.Dir
+	}
+	return "", &errdefs.DeniedError{
+		Permission: "trust",
+		Reason:     fmt.Sprintf("skill %s comes from an external root (%s) and is not trusted", s.ID, s.Dir),
+		Grant:      fmt.Sprintf("--trust-remote-code for this call, or 'skillbox trust %s' to pin its digest", ref),
+	}
+}
+
+// grantHint names the flag and, when a policy file is in use, the policy
+// entry that would grant value.
+func grantHint(p *Policy, id, flag, field, value string) string {
+	h := flag + " " + value
+	if p != nil && p.Path != "" {
+		h += fmt.Sprintf(", or %s: [%s] under skills[%q] in %s", field, value, id, p.Path)
+	}
+	return h
+}
+
+// decideRead checks host read grants: each must exist; symlinks are
+// resolved so that the backend mounts what the operator looked at, and
+// duplicates are dropped. The result is sorted.
+func decideRead(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		if !filepath.IsAbs(p) {
+			return nil, errdefs.New(errdefs.Invalid, "--allow-read %q: want an absolute path", p)
+		}
+		real, err := filepath.EvalSymlinks(filepath.Clean(p))
+		if err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "--allow-read %s: %v", p, errors.Unwrap(err))
+		}
+		if _, err := os.Stat(real); err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "--allow-read %s: %v", p, err)
+		}
+		if real == "/" {
+			return nil, errdefs.New(errdefs.Invalid, "--allow-read %s: refusing to grant the whole file system", p)
+		}
+		if !slices.Contains(out, real) {
+			out = append(out, real)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// applyCeilings bounds limits by the policy's ceilings. An operator limit
+// (flag or standing grant) above a ceiling is denied; a manifest request
+// above it is lowered with a warning; an unset limit gets the smaller of the
+// backend default and the ceiling, and a memory ceiling becomes a hard
+// requirement, because the operator demanded it.
+func applyCeilings(p *Policy, l sandbox.Limits, require []sandbox.Feature, g Grants, timeoutFrom, memoryFrom string) (sandbox.Limits, []sandbox.Feature, []string, error) {
+	if p == nil {
+		return l, require, nil, nil
+	}
+	c := p.Ceilings
+	var warnings []string
+	if c.MaxTimeout > 0 {
+		switch {
+		case g.Timeout > c.MaxTimeout:
+			return l, nil, nil, &errdefs.DeniedError{
+				Permission: "timeout " + g.Timeout.String(),
+				Reason:     fmt.Sprintf("%s exceeds the policy ceiling max_timeout %s (%s)", timeoutFrom, c.MaxTimeout, p.At(c.MaxTimeoutLine)),
+				Grant:      "raising ceilings.max_timeout at " + p.At(c.MaxTimeoutLine),
+			}
+		case l.Timeout > c.MaxTimeout:
+			warnings = append(warnings, fmt.Sprintf("manifest timeout %s lowered to the policy ceiling max_timeout %s (%s)", l.Timeout, c.MaxTimeout, p.At(c.MaxTimeoutLine)))
+			l.Timeout = c.MaxTimeout
+		case l.Timeout == 0:
+			l.Timeout = min(sandbox.DefaultTimeout, c.MaxTimeout)
+		}
+	}
+	if c.MaxMemory > 0 {
+		switch {
+		case g.Memory > c.MaxMemory:
+			return l, nil, nil, &errdefs.DeniedError{
+				Permission: "memory " + formatSize(g.Memory),
+				Reason:     fmt.Sprintf("%s exceeds the policy ceiling max_memory %s (%s)", memoryFrom, formatSize(c.MaxMemory), p.At(c.MaxMemoryLine)),
+				Grant:      "raising ceilings.max_memory at " + p.At(c.MaxMemoryLine),
+			}
+		case l.Memory > c.MaxMemory:
+			warnings = append(warnings, fmt.Sprintf("manifest memory %s lowered to the policy ceiling max_memory %s (%s)", formatSize(l.Memory), formatSize(c.MaxMemory), p.At(c.MaxMemoryLine)))
+			l.Memory = c.MaxMemory
+		case l.Memory == 0:
+			l.Memory = min(int64(sandbox.DefaultMemory), c.MaxMemory)
+		}
+		if !slices.Contains(require, sandbox.FeatureMemory) {
+			require = append(require, sandbox.FeatureMemory)
+		}
+	}
+	return l, require, warnings, nil
+}
+
+// formatSize renders bytes in the largest binary unit that divides them.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		unit  string
+		bytes int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.bytes && n%u.bytes == 0 {
+			return strconv.FormatInt(n/u.bytes, 10) + u.unit
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }

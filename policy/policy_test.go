@@ -31,8 +31,8 @@ func TestTrustGate(t *testing.T) {
 	s := testSkill(t, skill.TierExternal, base)
 	_, err := Decide(s, Grants{}, env(nil))
 	var d *errdefs.DeniedError
-	if !errors.As(err, &d) || d.Permission != "trust" || d.Grant != "--trust-remote-code" {
-		t.Fatalf("err = %v, want a trust denial naming --trust-remote-code", err)
+	if !errors.As(err, &d) || d.Permission != "trust" || !strings.Contains(d.Grant, "--trust-remote-code") || !strings.Contains(d.Grant, "skillbox trust") {
+		t.Fatalf("err = %v, want a trust denial naming --trust-remote-code and skillbox trust", err)
 	}
 	if _, err := Decide(s, Grants{TrustRemoteCode: true}, env(nil)); err != nil {
 		t.Fatal(err)

@@ -121,6 +121,11 @@ type Spec struct {
 	Env map[string]string `json:"-"`
 	// Network lists the granted destinations; empty means no network.
 	Network []HostPort `json:"network,omitempty"`
+	// ReadPaths are host paths (absolute, cleaned, symlinks resolved) the
+	// operator granted read-only (--allow-read, policy "read"). Backends
+	// expose each read-only at the same path inside the sandbox; a backend
+	// that cannot must refuse with errdefs.Unsupported, never drop them.
+	ReadPaths []string `json:"read_paths,omitempty"`
 	// Limits bounds every call.
 	Limits Limits `json:"limits"`
 	// Mode is single-use (default when empty) or session.

@@ -39,6 +39,9 @@ type cmdContext struct {
 	stdout, stderr io.Writer
 	env            Env
 	json           bool // --json given: errors go out as an envelope on stdout
+	// policyPath is the --policy file; "" means the default location,
+	// where a missing file is the empty policy.
+	policyPath string
 }
 
 func commands() []command {
@@ -48,6 +51,13 @@ func commands() []command {
 		{"inspect", "show a skill's manifest, tier, digest and requests", cmdInspect},
 		{"schema", "print a skill's tool schema for claude|openai|gemini|ollama|mcp", cmdSchema},
 		{"doctor", "show which backends and isolation layers this host offers", cmdDoctor},
+		{"trust", "review a skill's requests and pin its digest; or trust a publisher key", cmdTrust},
+		{"untrust", "remove a skill or publisher key from the trust store", cmdUntrust},
+		{"keygen", "make a minisign key pair for signing skills", cmdKeygen},
+		{"sign", "sign a skill bundle with a minisign secret key", cmdSign},
+		{"verify", "check a skill's signature", cmdVerify},
+		{"lock", "pin skills, digests and grants in skills.lock", cmdLock},
+		{"audit", "read the audit log", cmdAudit},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/lockfile"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -35,6 +36,10 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 		params, paramsFile, backend, timeout, memory string
 		trust, jsonOut, bestEffort                   bool
 		allowNet, allowEnv                           listFlag
+		sf                                           secretFlags
+		allowRead                                    listFlag
+		locked                                       bool
+		lockPath                                     string
 	)
 	fs.StringVar(&params, "params", "", "call parameters as a JSON object")
 	fs.StringVar(&paramsFile, "params-file", "", "read the parameters from `FILE` (- for standard input)")
@@ -44,6 +49,11 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 	fs.StringVar(&memory, "memory", "", "memory limit, e.g. 256MiB, 1GiB, 512M, 64k")
 	fs.Var(&allowNet, "allow-net", "grant network access to `HOST[:PORT]` the skill requests (repeatable)")
 	fs.Var(&allowEnv, "allow-env", "grant the environment variable `NAME` the skill requests (repeatable)")
+	fs.Var(&allowRead, "allow-read", "let the skill read the host `PATH` (read-only; repeatable)")
+	fs.StringVar(&c.policyPath, "policy", "", "policy `FILE` (default $XDG_CONFIG_HOME/skillbox/policy.yaml if it exists)")
+	sf.register(fs)
+	fs.BoolVar(&locked, "locked", false, "refuse to run unless the skill, its digest and its grants match the lockfile")
+	fs.StringVar(&lockPath, "lockfile", "", "lockfile `FILE` for --locked (default ./"+lockfile.Name+")")
 	fs.BoolVar(&bestEffort, "best-effort", false, "run even if isolation layers are missing (each is reported on every call)")
 	fs.BoolVar(&jsonOut, "json", false, "print one JSON object on stdout")
 	pos, err := parse(fs, args)
@@ -59,6 +69,24 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 		AllowNet:        allowNet,
 		AllowEnv:        allowEnv,
 		BestEffort:      bestEffort,
+	}
+	if opts.AllowRead, err = absPaths(allowRead, "--allow-read"); err != nil {
+		return err
+	}
+	if lockPath != "" && !locked {
+		return errdefs.New(errdefs.Invalid, "--lockfile is used only with --locked")
+	}
+	if locked {
+		if lockPath == "" {
+			lockPath = lockfile.Name
+		}
+		if opts.Lock, err = lockfile.Load(lockPath); err != nil {
+			return err
+		}
+	}
+	provider, err := sf.provider(c)
+	if err != nil {
+		return err
 	}
 	if timeout != "" {
 		d, err := time.ParseDuration(timeout)
@@ -79,7 +107,7 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 
-	rt, closeRT, err := c.runtime(true)
+	rt, closeRT, err := c.runtime(true, skillbox.WithSecrets(provider))
 	if err != nil {
 		return err
 	}

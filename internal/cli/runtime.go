@@ -37,9 +37,11 @@ func (c *cmdContext) roots() ([]skill.Root, error) {
 	return skill.DefaultRoots(c.env.Getenv, cwd, bundledRoot), nil
 }
 
-// runtime opens a Runtime over the default roots; withAudit also opens the
-// audit log. The caller closes both with the returned func.
-func (c *cmdContext) runtime(withAudit bool) (*skillbox.Runtime, func(), error) {
+// runtime opens a Runtime over the default roots; withAudit (a runtime that
+// will run calls) also opens the audit log and applies the policy file and
+// the trust store. extra options come last and win. The caller closes
+// everything with the returned func.
+func (c *cmdContext) runtime(withAudit bool, extra ...skillbox.Option) (*skillbox.Runtime, func(), error) {
 	roots, err := c.roots()
 	if err != nil {
 		return nil, nil, err
@@ -47,12 +49,18 @@ func (c *cmdContext) runtime(withAudit bool) (*skillbox.Runtime, func(), error) 
 	opts := []skillbox.Option{skillbox.WithRoots(roots...), skillbox.WithLookupEnv(c.env.LookupEnv)}
 	var log *audit.Log
 	if withAudit {
+		pol, err := c.policy()
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, skillbox.WithPolicy(pol), skillbox.WithTrust(c.trustGate()))
 		log, err = audit.Open(audit.DefaultPath(c.env.Getenv))
 		if err != nil {
 			return nil, nil, errdefs.Wrap(errdefs.Internal, err, "open audit log")
 		}
 		opts = append(opts, skillbox.WithAudit(log))
 	}
+	opts = append(opts, extra...)
 	rt, err := skillbox.New(opts...)
 	if err != nil {
 		log.Close()

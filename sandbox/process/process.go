@@ -60,6 +60,8 @@ func (d Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, e
 	if len(spec.Network) > 0 {
 		return nil, errdefs.New(errdefs.Unsupported, "backend process cannot limit network access to %v", spec.Network)
 	}
+	// spec.ReadPaths needs nothing here: a plain subprocess already reads
+	// every host file the user can (which is why it isolates nothing).
 	in, err := pyinterp.Resolve(ctx, spec.Python)
 	if err != nil {
 		return nil, err

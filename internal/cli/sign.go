@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"aead.dev/minisign"
+
+	"github.com/skillbox-dev/skillbox/audit"
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/trust"
+)
+
+// KeyPasswordEnv holds the password of an encrypted secret key, for scripts.
+const KeyPasswordEnv = "SKILLBOX_KEY_PASSWORD"
+
+// password reads --password-file, else $SKILLBOX_KEY_PASSWORD.
+func (c *cmdContext) password(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", errdefs.New(errdefs.Invalid, "--password-file: %v", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return c.env.Getenv(KeyPasswordEnv), nil
+}
+
+func cmdKeygen(ctx context.Context, c *cmdContext, args []string) error {
+	fs := newFlags(c, "keygen", "--out PREFIX [--password-file FILE] [--force]")
+	out := fs.String("out", "", "write the secret key to `PREFIX`.key (0600) and the public key to PREFIX.pub")
+	pwFile := fs.String("password-file", "", "encrypt the secret key with the password in `FILE` (scrypt; takes seconds and 1 GiB)")
+	force := fs.Bool("force", false, "overwrite existing key files")
+	fs.Bool("json", false, "print errors as JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errdefs.New(errdefs.Invalid, "--out PREFIX is required")
+	}
+	secPath, pubPath := *out+".key", *out+".pub"
+	if !*force {
+		for _, p := range []string{secPath, pubPath} {
+			if _, err := os.Lstat(p); err == nil {
+				return errdefs.New(errdefs.Invalid, "%s exists; pass --force to overwrite it", p)
+			}
+		}
+	}
+	pub, sec, err := trust.GenerateKey()
+	if err != nil {
+		return errdefs.Wrap(errdefs.Internal, err, "generate key")
+	}
+	var secText []byte
+	if *pwFile != "" {
+		pw, err := c.password(*pwFile)
+		if err != nil {
+			return err
+		}
+		if pw == "" {
+			return errdefs.New(errdefs.Invalid, "--password-file %s is empty", *pwFile)
+		}
+		if secText, err = minisign.EncryptKey(pw, sec); err != nil {
+			return errdefs.Wrap(errdefs.Internal, err, "encrypt key")
+		}
+	} else {
+		secText, _ = sec.MarshalText()
+		fmt.Fprintf(c.stderr, "skillbox: warning: %s is not encrypted; keep it private (or use --password-file)\n", secPath)
+	}
+	pubText, _ := pub.MarshalText()
+	if err := trust.WriteFileAtomic(secPath, append(secText, '\n'), 0o600); err != nil {
+		return err
+	}
+	if err := trust.WriteFileAtomic(pubPath, append(pubText, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "Key %s: secret key %s, public key %s\n", trust.KeyID(pub.ID()), secPath, pubPath)
+	return nil
+}
+
+func cmdSign(ctx context.Context, c *cmdContext, args []string) error {
+	fs := newFlags(c, "sign", "SKILL --key FILE [--password-file FILE]")
+	keyFile := fs.String("key", "", "minisign secret key `FILE`")
+	pwFile := fs.String("password-file", "", "password of an encrypted key in `FILE` (else $"+KeyPasswordEnv+")")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one SKILL"); err != nil {
+		return err
+	}
+	if *keyFile == "" {
+		return errdefs.New(errdefs.Invalid, "--key FILE is required")
+	}
+	pw, err := c.password(*pwFile)
+	if err != nil {
+		return err
+	}
+	key, err := trust.ReadPrivateKey(*keyFile, pw)
+	if err != nil {
+		return err
+	}
+	rt, closeRT, err := c.runtime(false)
+	if err != nil {
+		return err
+	}
+	defer closeRT()
+	s, err := rt.Resolve(pos[0])
+	if err != nil {
+		return err
+	}
+	rec := audit.Record{Event: audit.EventSign, Skill: s.ID, Version: s.Bundle.Manifest.Version, Tier: string(s.Tier), Key: trust.KeyID(key.ID()), Detail: s.Dir}
+	digest, err := trust.Sign(s, key)
+	rec.Digest = digest
+	if err != nil {
+		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
+		c.record(rec)
+		return err
+	}
+	if err := c.record(rec); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return writeJSON(c.stdout, map[string]any{"ok": true, "skill": s.ID, "signed_digest": digest, "key_id": rec.Key, "signature": s.Dir + "/" + trust.SignatureFile}, false)
+	}
+	fmt.Fprintf(c.stdout, "Signed %s (%s) with key %s: %s/%s\n", s.ID, digest, rec.Key, s.Dir, trust.SignatureFile)
+	return nil
+}
+
+func cmdVerify(ctx context.Context, c *cmdContext, args []string) error {
+	fs := newFlags(c, "verify", "SKILL [--pubkey FILE]")
+	pubFile := fs.String("pubkey", "", "verify with the minisign public key in `FILE` (default: the trusted publishers)")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one SKILL"); err != nil {
+		return err
+	}
+	var keys []minisign.PublicKey
+	if *pubFile != "" {
+		k, err := trust.ReadPublicKey(*pubFile)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k)
+	} else {
+		store, err := trust.Open(c.trustStorePath())
+		if err != nil {
+			return err
+		}
+		keys = store.Keys()
+	}
+	rt, closeRT, err := c.runtime(false)
+	if err != nil {
+		return err
+	}
+	defer closeRT()
+	s, err := rt.Resolve(pos[0])
+	if err != nil {
+		return err
+	}
+	v, err := trust.Verify(s.Dir, keys)
+	rec := audit.Record{Event: audit.EventVerify, Skill: s.ID, Version: s.Bundle.Manifest.Version, Digest: s.Digest, Tier: string(s.Tier)}
+	if err != nil {
+		var unknown *trust.UnknownKeyError
+		if errors.As(err, &unknown) {
+			rec.Key = unknown.KeyID
+			hint := "trust the publisher with 'skillbox trust --publisher KEYFILE'"
+			if *pubFile != "" {
+				hint = "is it the right --pubkey?"
+			}
+			err = &errdefs.DeniedError{Permission: "signature", Reason: fmt.Sprintf("skill %s: %v", s.ID, unknown), Grant: hint}
+		}
+		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
+		c.record(rec)
+		return err
+	}
+	rec.Key = v.KeyID
+	if err := c.record(rec); err != nil {
+		return err
+	}
+	if *jsonOut {
+		return writeJSON(c.stdout, map[string]any{"ok": true, "skill": s.ID, "key_id": v.KeyID, "signed_digest": v.Digest, "comment": v.Comment}, false)
+	}
+	fmt.Fprintf(c.stdout, "Good signature on %s by key %s (%s)\n", s.ID, v.KeyID, v.Comment)
+	return nil
+}

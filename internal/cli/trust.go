@@ -1,0 +1,468 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/audit"
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/policy"
+	"github.com/skillbox-dev/skillbox/secrets"
+	"github.com/skillbox-dev/skillbox/skill"
+	"github.com/skillbox-dev/skillbox/trust"
+)
+
+// policy loads the --policy file, or the default one if it exists.
+func (c *cmdContext) policy() (*policy.Policy, error) {
+	if c.policyPath != "" {
+		return policy.Load(c.policyPath, false)
+	}
+	return policy.Load(policy.DefaultPath(c.env.Getenv), true)
+}
+
+// trustStorePath is where the trust store lives.
+func (c *cmdContext) trustStorePath() string { return trust.DefaultPath(c.env.Getenv) }
+
+// trustGate is the trust store as the runtime's policy.Trust. A store that
+// cannot be read denies every external skill with its error (bundled and
+// project skills, which need no trust, still run).
+func (c *cmdContext) trustGate() policy.Trust {
+	s, err := trust.Open(c.trustStorePath())
+	if err != nil {
+		return brokenTrust{err}
+	}
+	return s
+}
+
+type brokenTrust struct{ err error }
+
+func (b brokenTrust) Trusted(*skill.Skill) (string, error) { return "", b.err }
+
+// auditLog opens the audit log for the trust, sign and lock commands.
+func (c *cmdContext) auditLog() (*audit.Log, error) {
+	l, err := audit.Open(audit.DefaultPath(c.env.Getenv))
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Internal, err, "open audit log")
+	}
+	return l, nil
+}
+
+// record writes an audit record for an operator decision; a failure to
+// record is reported, since the decision was made without its trace.
+func (c *cmdContext) record(rec audit.Record) error {
+	l, err := c.auditLog()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if rec.Outcome == "" {
+		rec.Outcome = "ok"
+	}
+	if err := l.Write(rec); err != nil {
+		return errdefs.Wrap(errdefs.Internal, err, "audit log")
+	}
+	return nil
+}
+
+// secretFlags are the run flags that say where variable values come from.
+type secretFlags struct {
+	envFiles   listFlag
+	secretsDir string
+}
+
+func (s *secretFlags) register(fs *flagSet) {
+	fs.Var(&s.envFiles, "env-file", "read granted variables' values from the dotenv `FILE` first (repeatable)")
+	fs.StringVar(&s.secretsDir, "secrets-dir", "", "read granted variables' values from files named after them in `DIR`")
+}
+
+// provider chains the env files, the secrets folder and the host
+// environment, in that order. Only granted names are ever looked up.
+func (s *secretFlags) provider(c *cmdContext) (secrets.Provider, error) {
+	var chain secrets.Chain
+	for _, f := range s.envFiles {
+		m, err := secrets.EnvFile(f)
+		if err != nil {
+			return nil, err
+		}
+		chain = append(chain, m)
+	}
+	if s.secretsDir != "" {
+		fi, err := os.Stat(s.secretsDir)
+		if err != nil || !fi.IsDir() {
+			return nil, errdefs.New(errdefs.Invalid, "--secrets-dir %s: not a folder", s.secretsDir)
+		}
+		chain = append(chain, secrets.Dir(s.secretsDir))
+	}
+	return append(chain, secrets.Env(c.env.LookupEnv)), nil
+}
+
+// absPaths makes each path absolute (relative to the working directory).
+func absPaths(paths []string, flagName string) ([]string, error) {
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if p == "" {
+			return nil, errdefs.New(errdefs.Invalid, "%s: empty path", flagName)
+		}
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "%s %s: %v", flagName, p, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// isTerminal reports whether r is an interactive terminal; tests replace it.
+var isTerminal = func(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// confirm asks question on a terminal. Without a terminal it refuses unless
+// yes is set: a script must say --yes, never get a silent default.
+func (c *cmdContext) confirm(question string, yes bool) (bool, error) {
+	if yes {
+		return true, nil
+	}
+	if !isTerminal(c.stdin) {
+		return false, errdefs.New(errdefs.Invalid, "standard input is not a terminal, so skillbox cannot ask; review the above and pass --yes")
+	}
+	fmt.Fprintf(c.stderr, "%s [y/N] ", question)
+	line, err := bufio.NewReader(c.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return false, nil
+	}
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes", nil
+}
+
+// trustEnvelope is `trust --json` output.
+type trustEnvelope struct {
+	OK      bool              `json:"ok"`
+	Action  string            `json:"action"` // "trusted", "declined", "unchanged", "publisher", "list"
+	Skill   *trustSkill       `json:"skill,omitempty"`
+	Changes *trustDiff        `json:"changes,omitempty"`
+	Store   string            `json:"store"`
+	Entries []trustSkill      `json:"skills,omitempty"`
+	Keys    []trust.Publisher `json:"publishers,omitempty"`
+	Note    string            `json:"note,omitempty"`
+}
+
+type trustSkill struct {
+	ID        string    `json:"id"`
+	Version   string    `json:"version"`
+	Tier      string    `json:"tier,omitempty"`
+	Path      string    `json:"path"`
+	Digest    string    `json:"digest"`
+	Requests  *requests `json:"requests,omitempty"`
+	TrustedAt string    `json:"trusted_at,omitempty"`
+}
+
+type trustDiff struct {
+	Added    []string `json:"added"`
+	Removed  []string `json:"removed"`
+	Modified []string `json:"modified"`
+}
+
+func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
+	fs := newFlags(c, "trust", "SKILL [--yes] | --publisher PUBKEYFILE [--name NAME] | --list")
+	yes := fs.Bool("yes", false, "do not ask (for scripts; review the requests first)")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pubFile := fs.String("publisher", "", "trust skills signed by the minisign public key in `FILE`")
+	name := fs.String("name", "", "a label for the --publisher key")
+	list := fs.Bool("list", false, "list the trusted skills and publishers")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	path := c.trustStorePath()
+	switch {
+	case *list:
+		if err := wantArgs(pos, 0, "no SKILL with --list"); err != nil {
+			return err
+		}
+		return c.trustList(path, *jsonOut)
+	case *pubFile != "":
+		if err := wantArgs(pos, 0, "no SKILL with --publisher"); err != nil {
+			return err
+		}
+		return c.trustPublisher(path, *pubFile, *name, *yes, *jsonOut)
+	}
+	if err := wantArgs(pos, 1, "one SKILL (or --publisher FILE, or --list)"); err != nil {
+		return err
+	}
+	store, err := trust.Open(path)
+	if err != nil {
+		return err
+	}
+	rt, closeRT, err := c.runtime(false)
+	if err != nil {
+		return err
+	}
+	defer closeRT()
+	s, err := rt.Resolve(pos[0])
+	if err != nil {
+		return err
+	}
+	m := s.Bundle.Manifest
+	req := describeRequests(m)
+	info := trustSkill{ID: s.ID, Version: m.Version, Tier: string(s.Tier), Path: s.Dir, Digest: s.Digest, Requests: &req}
+	env := trustEnvelope{OK: true, Skill: &info, Store: path}
+	out := c.stderr // the review goes to stderr so --json stdout stays one object
+	if !*jsonOut {
+		out = c.stdout
+	}
+	for _, w := range s.Warnings {
+		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
+	}
+	if s.Tier != skill.TierExternal {
+		env.Action, env.Note = "unchanged", fmt.Sprintf("%s is a %s skill: it runs without trust, so nothing was recorded (pin it with 'skillbox lock')", s.ID, s.Tier)
+		if *jsonOut {
+			return writeJSON(c.stdout, env, false)
+		}
+		fmt.Fprintln(c.stdout, env.Note)
+		return nil
+	}
+	prev, had := store.Lookup(s.ID)
+	if had && prev.Digest == s.Digest {
+		env.Action, env.Note = "unchanged", fmt.Sprintf("%s is already trusted with this digest (since %s)", s.ID, prev.TrustedAt.Format(time.RFC3339))
+		if *jsonOut {
+			return writeJSON(c.stdout, env, false)
+		}
+		fmt.Fprintln(c.stdout, env.Note)
+		return nil
+	}
+	if !*jsonOut || !*yes {
+		printReview(out, s, req)
+	}
+	if had {
+		now, err := skill.Files(s.Dir)
+		if err != nil {
+			return err
+		}
+		d := trust.Diff(prev.Files, trust.FilesOf(now))
+		env.Changes = &trustDiff{Added: nonNil(d.Added), Removed: nonNil(d.Removed), Modified: nonNil(d.Modified)}
+		fmt.Fprintf(out, "\nChanged since you trusted it on %s: %s\n", prev.TrustedAt.Format(time.RFC3339), d)
+	}
+	rec := audit.Record{Event: audit.EventTrust, Skill: s.ID, Version: m.Version, Digest: s.Digest, Tier: string(s.Tier), Detail: s.Dir}
+	ok, err := c.confirm(fmt.Sprintf("Trust %s %s at this digest?", s.ID, m.Version), *yes)
+	if err != nil || !ok {
+		rec.Outcome = "declined"
+		if err != nil {
+			rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
+		}
+		if aerr := c.record(rec); aerr != nil && err == nil {
+			err = aerr
+		}
+		if err != nil {
+			return err
+		}
+		env.Action = "declined"
+		if *jsonOut {
+			return writeJSON(c.stdout, env, false)
+		}
+		fmt.Fprintln(c.stdout, "Not trusted.")
+		return nil
+	}
+	e, err := store.Trust(s, time.Now())
+	if err == nil {
+		err = store.Save()
+	}
+	if err != nil {
+		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
+		c.record(rec)
+		return err
+	}
+	if err := c.record(rec); err != nil {
+		return err
+	}
+	env.Action, info.TrustedAt = "trusted", e.TrustedAt.Format(time.RFC3339)
+	if *jsonOut {
+		return writeJSON(c.stdout, env, false)
+	}
+	fmt.Fprintf(c.stdout, "Trusted %s %s (%s). It runs inside the sandbox with only the grants you give it; if any file changes it is untrusted again.\n", s.ID, m.Version, s.Digest)
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// printReview shows what trusting s means: where it is and what it asks for.
+func printReview(w io.Writer, s *skill.Skill, r requests) {
+	m := s.Bundle.Manifest
+	fmt.Fprintf(w, "%s %s (%s)\n  path:   %s\n  digest: %s\n", s.ID, m.Version, s.Tier, s.Dir, s.Digest)
+	if m.Issuer != nil {
+		fmt.Fprintf(w, "  issuer: %v (as the manifest claims; unverified)\n", m.Issuer)
+	}
+	if trust.HasSignature(s.Dir) {
+		fmt.Fprintf(w, "  signed: yes (%s; check it with 'skillbox verify')\n", trust.SignatureFile)
+	}
+	fmt.Fprintln(w, "\nTrusting lets it run; it still gets only what you grant. It requests:")
+	if len(r.Env)+len(r.Network)+len(r.Read)+len(r.Requirements) == 0 && r.Limits == nil {
+		fmt.Fprintln(w, "  nothing beyond its own bundle and a private scratch folder")
+	}
+	for _, e := range r.Env {
+		req := "optional"
+		if e.Required {
+			req = "required"
+		}
+		fmt.Fprintf(w, "  env %s (%s): grant with %s\n", e.Name, req, e.Grant)
+	}
+	for _, n := range r.Network {
+		fmt.Fprintf(w, "  network %s: grant with --allow-net %s\n", n, n)
+	}
+	for _, p := range r.Read {
+		fmt.Fprintf(w, "  read %s (inside its bundle)\n", p)
+	}
+	if r.Limits != nil {
+		fmt.Fprintf(w, "  limits: %v\n", r.Limits)
+	}
+	if len(r.Requirements) > 0 {
+		fmt.Fprintf(w, "  python packages: %s\n", strings.Join(r.Requirements, ", "))
+	}
+}
+
+func (c *cmdContext) trustPublisher(path, file, name string, yes, jsonOut bool) error {
+	key, err := trust.ReadPublicKey(file)
+	if err != nil {
+		return err
+	}
+	store, err := trust.Open(path)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	}
+	id := trust.KeyID(key.ID())
+	rec := audit.Record{Event: audit.EventPublisher, Skill: "-", Key: id, Detail: name}
+	fmt.Fprintf(c.stderr, "Publisher key %s (%s): every skill it signs will pass the trust gate (still only with the grants you give).\n", id, name)
+	ok, err := c.confirm("Trust this publisher?", yes)
+	if err != nil || !ok {
+		rec.Outcome = "declined"
+		if err != nil {
+			rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
+		}
+		c.record(rec)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.stdout, "Not trusted.")
+		return nil
+	}
+	p := store.AddPublisher(name, key, time.Now())
+	if err := store.Save(); err != nil {
+		return err
+	}
+	if err := c.record(rec); err != nil {
+		return err
+	}
+	if jsonOut {
+		return writeJSON(c.stdout, trustEnvelope{OK: true, Action: "publisher", Store: path, Keys: []trust.Publisher{p}}, false)
+	}
+	fmt.Fprintf(c.stdout, "Trusted publisher %s (%s).\n", p.Name, p.KeyID)
+	return nil
+}
+
+func (c *cmdContext) trustList(path string, jsonOut bool) error {
+	store, err := trust.Open(path)
+	if err != nil {
+		return err
+	}
+	env := trustEnvelope{OK: true, Action: "list", Store: path, Entries: []trustSkill{}, Keys: store.Publishers}
+	for _, e := range store.Skills {
+		env.Entries = append(env.Entries, trustSkill{ID: e.ID, Version: e.Version, Path: e.Path, Digest: e.Digest, TrustedAt: e.TrustedAt.Format(time.RFC3339)})
+	}
+	if jsonOut {
+		if env.Keys == nil {
+			env.Keys = []trust.Publisher{}
+		}
+		return writeJSON(c.stdout, env, false)
+	}
+	fmt.Fprintf(c.stdout, "Trust store %s\n", path)
+	for _, e := range env.Entries {
+		fmt.Fprintf(c.stdout, "  skill %s %s %s (trusted %s, from %s)\n", e.ID, e.Version, e.Digest, e.TrustedAt, e.Path)
+	}
+	for _, p := range env.Keys {
+		fmt.Fprintf(c.stdout, "  publisher %s %s (added %s)\n", p.KeyID, p.Name, p.AddedAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func cmdUntrust(ctx context.Context, c *cmdContext, args []string) error {
+	fs := newFlags(c, "untrust", "SKILL | --publisher KEYID|NAME")
+	pub := fs.String("publisher", "", "remove the publisher key with this `KEYID or NAME`")
+	fs.Bool("json", false, "print errors as JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	path := c.trustStorePath()
+	store, err := trust.Open(path)
+	if err != nil {
+		return err
+	}
+	if *pub != "" {
+		if err := wantArgs(pos, 0, "no SKILL with --publisher"); err != nil {
+			return err
+		}
+		gone := store.RemovePublisher(*pub)
+		if len(gone) == 0 {
+			return errdefs.New(errdefs.NotFound, "no trusted publisher %q in %s", *pub, path)
+		}
+		if err := store.Save(); err != nil {
+			return err
+		}
+		for _, p := range gone {
+			if err := c.record(audit.Record{Event: audit.EventUnpublish, Skill: "-", Key: p.KeyID, Detail: p.Name}); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "Removed publisher %s (%s).\n", p.Name, p.KeyID)
+		}
+		return nil
+	}
+	if err := wantArgs(pos, 1, "one SKILL id (or --publisher KEYID)"); err != nil {
+		return err
+	}
+	id := pos[0]
+	if _, ok := store.Lookup(id); !ok && !skill.ValidID(id) {
+		// A path: untrust the skill it resolves to.
+		rt, closeRT, err := c.runtime(false)
+		if err != nil {
+			return err
+		}
+		defer closeRT()
+		s, err := rt.Resolve(id)
+		if err != nil {
+			return err
+		}
+		id = s.ID
+	}
+	e, ok := store.Lookup(id)
+	if !ok {
+		return errdefs.New(errdefs.NotFound, "skill %s is not in the trust store %s", id, path)
+	}
+	store.Remove(id)
+	if err := store.Save(); err != nil {
+		return err
+	}
+	if err := c.record(audit.Record{Event: audit.EventUntrust, Skill: id, Version: e.Version, Digest: e.Digest}); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "Untrusted %s.\n", id)
+	return nil
+}

@@ -1,0 +1,386 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// external moves the test skills to an external root and returns it.
+func (h *harness) external() string {
+	h.t.Helper()
+	ext := filepath.Join(h.t.TempDir(), "ext")
+	if err := os.CopyFS(ext, os.DirFS(h.data)); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(h.project, "skills")); err != nil {
+		h.t.Fatal(err)
+	}
+	h.env["SKILLWARE_SKILL_PATH"] = ext
+	h.env["XDG_CONFIG_HOME"] = filepath.Join(h.t.TempDir(), "config")
+	return ext
+}
+
+func (h *harness) auditRecords() []map[string]any {
+	h.t.Helper()
+	data, err := os.ReadFile(filepath.Join(h.env["XDG_STATE_HOME"], "skillbox", "audit.jsonl"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			h.t.Fatalf("audit line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func hasEvent(recs []map[string]any, event, outcome string) bool {
+	for _, r := range recs {
+		if r["event"] == event && (outcome == "" || r["outcome"] == outcome) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestTrustStoreGate(t *testing.T) {
+	h := newHarness(t)
+	ext := h.external()
+	run := []string{"run", "test/echo", "--backend", "process", "--json"}
+
+	// Without a terminal, trust refuses to guess.
+	o := h.run("trust", "test/echo")
+	if o.code != 2 || !strings.Contains(o.stderr, "--yes") || !strings.Contains(o.stdout, "env ECHO_TOKEN (optional)") {
+		t.Fatalf("trust without a terminal: exit %d\n%s\n%s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run(run...); o.code != 3 {
+		t.Fatalf("refused trust must not trust: exit %d", o.code)
+	}
+	o = h.run("trust", "test/echo", "--yes", "--json")
+	if o.code != 0 || o.envelope(t)["action"] != "trusted" {
+		t.Fatalf("trust --yes: exit %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	storePath := filepath.Join(h.env["XDG_CONFIG_HOME"], "skillbox", "trust.json")
+	if fi, err := os.Stat(storePath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("trust store: %v %v", fi, err)
+	}
+	o = h.run(run...)
+	if o.code != 0 {
+		t.Fatalf("trusted skill refused: %s %s", o.stdout, o.stderr)
+	}
+
+	// Change the bundle: denied again, naming the files.
+	os.WriteFile(filepath.Join(ext, "test", "echo", "extra.py"), []byte("x = 1\n"), 0o644)
+	os.WriteFile(filepath.Join(ext, "test", "echo", "skill.py"), []byte("# changed\n"), 0o644)
+	o = h.run(run...)
+	msg := o.stdout
+	if o.code != 3 || !strings.Contains(msg, "added: extra.py") || !strings.Contains(msg, "modified: skill.py") {
+		t.Fatalf("changed bundle: exit %d %s", o.code, msg)
+	}
+	// The review shows the diff.
+	o = h.run("trust", "test/echo")
+	if !strings.Contains(o.stdout, "Changed since you trusted it") || !strings.Contains(o.stdout, "added: extra.py") {
+		t.Errorf("re-trust review lacks the diff: %s", o.stdout)
+	}
+
+	o = h.run("untrust", "test/echo")
+	if o.code != 0 {
+		t.Fatalf("untrust: %d %s", o.code, o.stderr)
+	}
+	if o := h.run("untrust", "test/echo", "--json"); o.code != 2 || o.envelope(t)["error"].(map[string]any)["kind"] != "not_found" {
+		t.Errorf("untrust twice: %d %s", o.code, o.stdout)
+	}
+	recs := h.auditRecords()
+	for _, ev := range []string{"trust", "untrust", "denied", "call"} {
+		if !hasEvent(recs, ev, "") {
+			t.Errorf("no %q audit record", ev)
+		}
+	}
+	if !hasEvent(recs, "trust", "error") {
+		t.Error("the refused trust (no terminal) is not audited")
+	}
+}
+
+func TestTrustPrompt(t *testing.T) {
+	h := newHarness(t)
+	h.external()
+	old := isTerminal
+	isTerminal = func(io.Reader) bool { return true }
+	defer func() { isTerminal = old }()
+	o := h.runStdin("n\n", "trust", "test/echo")
+	if o.code != 0 || !strings.Contains(o.stdout, "Not trusted") {
+		t.Fatalf("answer n: %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	if !hasEvent(h.auditRecords(), "trust", "declined") {
+		t.Error("declined trust not audited")
+	}
+	o = h.runStdin("y\n", "trust", "test/echo")
+	if o.code != 0 || !strings.Contains(o.stdout, "Trusted test/echo") {
+		t.Fatalf("answer y: %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run("run", "test/echo", "--backend", "process"); o.code != 0 {
+		t.Errorf("run after trust: %d %s", o.code, o.stderr)
+	}
+}
+
+func TestMalformedTrustStoreFailsClosed(t *testing.T) {
+	h := newHarness(t)
+	h.external()
+	p := filepath.Join(h.env["XDG_CONFIG_HOME"], "skillbox", "trust.json")
+	os.MkdirAll(filepath.Dir(p), 0o700)
+	os.WriteFile(p, []byte(`{"version": 1, "skills": [{"id": "test/echo", "digest": "*"}]`), 0o600)
+	o := h.run("run", "test/echo", "--backend", "process", "--json")
+	if o.code != 2 || !strings.Contains(o.stdout, "trust store") || !strings.Contains(o.stdout, "nothing in it is trusted") {
+		t.Fatalf("malformed store: exit %d %s", o.code, o.stdout)
+	}
+	if o := h.run("trust", "test/echo", "--yes"); o.code != 2 {
+		t.Errorf("trust must not overwrite a malformed store: exit %d", o.code)
+	}
+}
+
+func TestSignVerifyPublisherGate(t *testing.T) {
+	h := newHarness(t)
+	ext := h.external()
+	keys := filepath.Join(t.TempDir(), "acme")
+	if o := h.run("keygen", "--out", keys); o.code != 0 {
+		t.Fatalf("keygen: %d %s", o.code, o.stderr)
+	}
+	if fi, _ := os.Stat(keys + ".key"); fi == nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret key mode: %v", fi)
+	}
+	if o := h.run("keygen", "--out", keys); o.code != 2 {
+		t.Errorf("keygen must not overwrite: %d", o.code)
+	}
+	if o := h.run("sign", "test/echo", "--key", keys+".key", "--json"); o.code != 0 {
+		t.Fatalf("sign: %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(ext, "test", "echo", "skill.minisig")); err != nil {
+		t.Fatal(err)
+	}
+	if o := h.run("verify", "test/echo", "--pubkey", keys+".pub"); o.code != 0 || !strings.Contains(o.stdout, "Good signature") {
+		t.Fatalf("verify: %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	// Signed but by an untrusted publisher: still denied.
+	if o := h.run("verify", "test/echo", "--json"); o.code != 3 || !strings.Contains(o.stdout, "skillbox trust --publisher") {
+		t.Errorf("verify without trusted keys: %d %s", o.code, o.stdout)
+	}
+	run := []string{"run", "test/echo", "--backend", "process", "--json"}
+	if o := h.run(run...); o.code != 3 {
+		t.Fatalf("signed by unknown key ran: %d", o.code)
+	}
+	if o := h.run("trust", "--publisher", keys+".pub", "--name", "acme", "--yes"); o.code != 0 {
+		t.Fatalf("trust --publisher: %d %s", o.code, o.stderr)
+	}
+	o := h.run(run...)
+	if o.code != 0 {
+		t.Fatalf("signed by a trusted publisher: %d %s", o.code, o.stdout)
+	}
+	recs := h.auditRecords()
+	if last := recs[len(recs)-1]; !strings.Contains(last["trust"].(string), "acme") {
+		t.Errorf("audit lacks why it was trusted: %v", last)
+	}
+	// Tamper: denied, and verify says why.
+	os.WriteFile(filepath.Join(ext, "test", "echo", "skill.py"), []byte("import os\n"), 0o644)
+	if o := h.run(run...); o.code != 3 || !strings.Contains(o.stdout, "changed after it was signed") {
+		t.Errorf("tampered signed skill: %d %s", o.code, o.stdout)
+	}
+	// Malformed signature: a clear error, never a pass.
+	os.WriteFile(filepath.Join(ext, "test", "echo", "skill.minisig"), []byte("junk"), 0o644)
+	if o := h.run("verify", "test/echo", "--pubkey", keys+".pub", "--json"); o.code != 2 || !strings.Contains(o.stdout, "malformed") {
+		t.Errorf("malformed signature: %d %s", o.code, o.stdout)
+	}
+	if o := h.run(run...); o.code == 0 {
+		t.Error("malformed signature passed the gate")
+	}
+	if o := h.run("untrust", "--publisher", "acme"); o.code != 0 {
+		t.Errorf("untrust --publisher: %d %s", o.code, o.stderr)
+	}
+	recs = h.auditRecords()
+	for _, ev := range []string{"sign", "verify", "publisher", "unpublisher"} {
+		if !hasEvent(recs, ev, "") {
+			t.Errorf("no %q audit record", ev)
+		}
+	}
+}
+
+func TestLockAndLocked(t *testing.T) {
+	h := newHarness(t)
+	if o := h.run("lock", "test/echo", "--allow-env", "ECHO_TOKEN", "--json"); o.code != 0 {
+		t.Fatalf("lock: %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(h.project, "skills.lock"))
+	if err != nil || !strings.Contains(string(data), `"ECHO_TOKEN"`) || !strings.Contains(string(data), `"test/echo"`) {
+		t.Fatalf("skills.lock: %s %v", data, err)
+	}
+	h.env["ECHO_TOKEN"] = "t"
+	run := []string{"run", "test/echo", "--backend", "process", "--locked", "--json"}
+	if o := h.run(append(run, "--allow-env", "ECHO_TOKEN")...); o.code != 0 {
+		t.Fatalf("locked run: %d %s", o.code, o.stdout)
+	}
+	if o := h.run("run", "test/raises", "--backend", "process", "--locked", "--json"); o.code != 3 || !strings.Contains(o.stdout, "not in the lockfile") {
+		t.Errorf("unlocked skill: %d %s", o.code, o.stdout)
+	}
+	if o := h.run(append(run, "--timeout", "5m")...); o.code != 3 || !strings.Contains(o.stdout, "timeout") {
+		t.Errorf("wider timeout: %d %s", o.code, o.stdout)
+	}
+	os.WriteFile(filepath.Join(h.project, "skills", "test", "echo", "new.txt"), []byte("x"), 0o644)
+	if o := h.run(run...); o.code != 3 || !strings.Contains(o.stdout, "lockfile digest") {
+		t.Errorf("changed bundle: %d %s", o.code, o.stdout)
+	}
+	os.WriteFile(filepath.Join(h.project, "skills.lock"), []byte(`{"version": 1, "skills": {"test/echo": {"digest": "nope"}}}`), 0o644)
+	if o := h.run(run...); o.code != 2 || !strings.Contains(o.stdout, "lockfile") {
+		t.Errorf("malformed lockfile: %d %s", o.code, o.stdout)
+	}
+	if o := h.run("run", "test/echo", "--backend", "process", "--locked", "--lockfile", "missing.lock", "--json"); o.code != 2 || !strings.Contains(o.stdout, "skillbox lock") {
+		t.Errorf("missing lockfile: %d %s", o.code, o.stdout)
+	}
+	// lock with no arguments locks every loadable skill.
+	o := h.run("lock")
+	if o.code != 0 || !strings.Contains(o.stdout, "text/word_stats") || !strings.Contains(o.stderr, "not locked: test/needs_env") {
+		t.Errorf("lock all: %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run("lock", "test/needs_env"); o.code != 3 || !strings.Contains(o.stderr, "--allow-env NEEDS_TOKEN") {
+		t.Errorf("lock a skill that would be denied: %d %s", o.code, o.stderr)
+	}
+}
+
+func TestSecretsNeverLeakBeyondGrant(t *testing.T) {
+	h := newHarness(t)
+	h.env["AWS_SECRET_ACCESS_KEY"] = "host-secret"
+	h.env["ECHO_TOKEN"] = "from-host"
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, ".env")
+	os.WriteFile(envFile, []byte("ECHO_TOKEN=from-file\nOTHER_SECRET=nope\n"), 0o600)
+	o := h.run("run", "test/echo", "--backend", "process", "--env-file", envFile, "--json")
+	res := o.envelope(t)["result"].(map[string]any)
+	if res["token"] != nil {
+		t.Errorf("ungranted variable from an env file reached the skill: %v", res["token"])
+	}
+	for _, name := range res["env"].([]any) {
+		switch name {
+		case "ECHO_TOKEN", "OTHER_SECRET", "AWS_SECRET_ACCESS_KEY", "SKILLWARE_SKILL_PATH", "XDG_STATE_HOME", "HOME_SECRET":
+			t.Errorf("%s reached the skill", name)
+		}
+	}
+	o = h.run("run", "test/echo", "--backend", "process", "--env-file", envFile, "--allow-env", "ECHO_TOKEN", "--json")
+	res = o.envelope(t)["result"].(map[string]any)
+	if res["token"] != "from-file" {
+		t.Errorf("the env file must win over the host: %v", res["token"])
+	}
+	for _, name := range res["env"].([]any) {
+		if name == "OTHER_SECRET" || name == "AWS_SECRET_ACCESS_KEY" {
+			t.Errorf("%s reached the skill", name)
+		}
+	}
+	sd := filepath.Join(dir, "secrets")
+	os.Mkdir(sd, 0o700)
+	os.WriteFile(filepath.Join(sd, "NEEDS_TOKEN"), []byte("tok\n"), 0o600)
+	if o := h.run("run", "test/needs_env", "--backend", "process", "--secrets-dir", sd, "--allow-env", "NEEDS_TOKEN"); o.code != 0 {
+		t.Errorf("secret from a folder: %d %s", o.code, o.stderr)
+	}
+	if o := h.run("run", "test/needs_env", "--backend", "process", "--secrets-dir", sd, "--json"); o.code != 3 {
+		t.Errorf("a value without a grant must still be denied: %d", o.code)
+	}
+	bad := filepath.Join(dir, "bad.env")
+	os.WriteFile(bad, []byte("ECHO_TOKEN=\"unterminated\n"), 0o600)
+	if o := h.run("run", "test/echo", "--backend", "process", "--env-file", bad, "--json"); o.code != 2 || !strings.Contains(o.stdout, bad+":1") || strings.Contains(o.stdout, "unterminated\"") {
+		t.Errorf("malformed env file: %d %s", o.code, o.stdout)
+	}
+}
+
+func TestPolicyFile(t *testing.T) {
+	h := newHarness(t)
+	h.env["XDG_CONFIG_HOME"] = filepath.Join(t.TempDir(), "config")
+	pol := filepath.Join(h.env["XDG_CONFIG_HOME"], "skillbox", "policy.yaml")
+	os.MkdirAll(filepath.Dir(pol), 0o700)
+	h.env["NEEDS_TOKEN"] = "t"
+	os.WriteFile(pol, []byte("ceilings:\n  max_timeout: 10s\nskills:\n  test/needs_env:\n    env: [NEEDS_TOKEN]\n"), 0o600)
+	if o := h.run("run", "test/needs_env", "--backend", "process"); o.code != 0 {
+		t.Fatalf("standing grant from the default policy: %d %s", o.code, o.stderr)
+	}
+	o := h.run("run", "test/echo", "--backend", "process", "--timeout", "1m", "--json")
+	if o.code != 3 || !strings.Contains(o.stdout, "max_timeout 10s ("+pol+":2)") {
+		t.Errorf("ceiling: %d %s", o.code, o.stdout)
+	}
+	other := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(other, []byte("ceilings:\n  allow_process: false\n"), 0o600)
+	if o := h.run("run", "test/echo", "--backend", "process", "--policy", other, "--json"); o.code != 3 || !strings.Contains(o.stdout, "allow_process: false") {
+		t.Errorf("allow_process: %d %s", o.code, o.stdout)
+	}
+	os.WriteFile(other, []byte("ceilings:\n  allow_proces: false\n"), 0o600)
+	if o := h.run("run", "test/echo", "--backend", "process", "--policy", other, "--json"); o.code != 2 || !strings.Contains(o.stdout, other+":2") {
+		t.Errorf("typo in policy must fail closed: %d %s", o.code, o.stdout)
+	}
+	if o := h.run("run", "test/echo", "--backend", "process", "--policy", filepath.Join(t.TempDir(), "none.yaml")); o.code != 2 {
+		t.Errorf("a named policy file must exist: %d", o.code)
+	}
+}
+
+func TestAllowRead(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	if o := h.run("run", "test/echo", "--backend", "process", "--allow-read", dir); o.code != 0 {
+		t.Fatalf("allow-read on process: %d %s", o.code, o.stderr)
+	}
+	rec := h.auditRecords()[0]
+	if g := rec["grants"].(map[string]any); g["read"] == nil {
+		t.Errorf("read grant not audited: %v", rec)
+	}
+	if o := h.run("run", "test/echo", "--backend", "process", "--allow-read", filepath.Join(dir, "missing"), "--json"); o.code != 2 {
+		t.Errorf("missing read path: %d %s", o.code, o.stdout)
+	}
+}
+
+func TestAuditCommand(t *testing.T) {
+	h := newHarness(t)
+	if o := h.run("audit", "--json"); o.code != 0 || len(o.envelope(t)["records"].([]any)) != 0 {
+		t.Fatalf("empty log: %d %s", o.code, o.stdout)
+	}
+	h.run("run", "test/echo", "--backend", "process")
+	h.run("run", "test/needs_env", "--backend", "process")
+	path := filepath.Join(h.env["XDG_STATE_HOME"], "skillbox", "audit.jsonl")
+	data, _ := os.ReadFile(path)
+	lines := strings.SplitAfter(string(data), "\n")
+	os.WriteFile(path, []byte(lines[0]+"garbage\n"+lines[1]+`{"time":"20`), 0o600)
+	o := h.run("audit", "--json")
+	m := o.envelope(t)
+	if o.code != 0 || len(m["records"].([]any)) != 2 {
+		t.Fatalf("audit: %d %s", o.code, o.stdout)
+	}
+	probs := m["problems"].([]any)
+	if len(probs) != 2 || probs[0].(map[string]any)["line"] != 2.0 || probs[1].(map[string]any)["torn"] != true {
+		t.Errorf("problems: %v", probs)
+	}
+	if !strings.Contains(o.stderr, "line 2: malformed") || !strings.Contains(o.stderr, "torn") {
+		t.Errorf("problems not reported on stderr: %s", o.stderr)
+	}
+	o = h.run("audit", "--skill", "test/needs_env", "--json")
+	if recs := o.envelope(t)["records"].([]any); len(recs) != 1 || recs[0].(map[string]any)["event"] != "denied" {
+		t.Errorf("--skill: %v", recs)
+	}
+	if o := h.run("audit", "--since", "1h"); o.code != 0 || !strings.Contains(o.stdout, "test/echo") {
+		t.Errorf("--since: %d %s", o.code, o.stdout)
+	}
+	if o := h.run("audit", "--since", "yesterday"); o.code != 2 {
+		t.Errorf("bad --since: %d", o.code)
+	}
+}
+
+func (h *harness) runStdin(stdin string, args ...string) outcome {
+	h.t.Helper()
+	var out, errb strings.Builder
+	env := Env{
+		Getenv:    func(k string) string { return h.env[k] },
+		LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok },
+	}
+	code := RunContext(context.Background(), args, strings.NewReader(stdin), &out, &errb, env)
+	return outcome{code, out.String(), errb.String()}
+}

@@ -1,0 +1,243 @@
+// Package lockfile reads and writes skills.lock, which pins the skills a
+// project uses: their ids, versions, digests, tiers and the effective grants
+// they run with. `skillbox run --locked` refuses any drift from it: a skill
+// missing from the lock, a changed digest, version or tier, or a grant wider
+// than the locked one. A narrower grant is not drift.
+//
+// The file is indented JSON with sorted keys, so that it diffs well in
+// review, and it is read strictly: unknown fields, trailing data or a bad
+// digest are errors, never ignored.
+package lockfile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/atomicfile"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+// Name is the lockfile's conventional name, looked for in the working
+// directory.
+const Name = "skills.lock"
+
+const (
+	version  = 1
+	maxBytes = 16 << 20
+)
+
+// Lock is a parsed skills.lock.
+type Lock struct {
+	// Version is the format version, 1.
+	Version int `json:"version"`
+	// Skills are the locked skills by id.
+	Skills map[string]Entry `json:"skills"`
+
+	path string
+}
+
+// Entry pins one skill.
+type Entry struct {
+	Version string `json:"version"`
+	Digest  string `json:"digest"`
+	Tier    string `json:"tier"`
+	Grants  Grants `json:"grants"`
+}
+
+// Grants is an effective grant: what the skill was allowed when locked.
+type Grants struct {
+	Env     []string `json:"env"`
+	Network []string `json:"network"`
+	Read    []string `json:"read"`
+	// Timeout and Memory are the effective limits (defaults applied).
+	Timeout string `json:"timeout"`
+	Memory  int64  `json:"memory"`
+}
+
+// New returns an empty lock that Save writes to path.
+func New(path string) *Lock {
+	return &Lock{Version: version, Skills: map[string]Entry{}, path: path}
+}
+
+// Load reads the lockfile at path. A missing file is errdefs.NotFound; a
+// malformed one is errdefs.Invalid naming the line or entry.
+func Load(path string) (*Lock, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errdefs.New(errdefs.NotFound, "no lockfile at %s; create one with 'skillbox lock'", path)
+	}
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "lockfile %s: %v", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxBytes+1))
+	if err != nil || len(data) > maxBytes {
+		return nil, errdefs.New(errdefs.Invalid, "lockfile %s: unreadable or too large", path)
+	}
+	l, err := Parse(data)
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "lockfile %s: %v", path, err)
+	}
+	l.path = path
+	return l, nil
+}
+
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// Parse decodes and validates lockfile bytes.
+func Parse(data []byte) (*Lock, error) {
+	var l Lock
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return nil, fmt.Errorf("line %d: %v", lineAt(data, se.Offset), err)
+		case errors.As(err, &te):
+			return nil, fmt.Errorf("line %d: %s must be %s, not %s", lineAt(data, te.Offset), te.Field, te.Type, te.Value)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, errors.New("the file ends too early (truncated?)")
+		case errors.Is(err, io.EOF):
+			return nil, errors.New("empty file")
+		}
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("trailing data after the JSON object")
+	}
+	if l.Version != version {
+		return nil, fmt.Errorf("unknown version %d (this skillbox reads %d)", l.Version, version)
+	}
+	if l.Skills == nil {
+		return nil, errors.New(`"skills" is missing`)
+	}
+	for _, id := range sortedIDs(l.Skills) {
+		e := l.Skills[id]
+		if !skill.ValidID(id) {
+			return nil, fmt.Errorf("%q is not a skill id", id)
+		}
+		if !digestRE.MatchString(e.Digest) {
+			return nil, fmt.Errorf("%s: digest %q is not sha256:<64 hex digits>", id, e.Digest)
+		}
+		switch skill.Tier(e.Tier) {
+		case skill.TierBundled, skill.TierProject, skill.TierExternal:
+		default:
+			return nil, fmt.Errorf("%s: unknown tier %q", id, e.Tier)
+		}
+		if e.Grants.Timeout != "" {
+			if d, err := time.ParseDuration(e.Grants.Timeout); err != nil || d <= 0 {
+				return nil, fmt.Errorf("%s: grants.timeout %q is not a positive duration", id, e.Grants.Timeout)
+			}
+		}
+		if e.Grants.Memory < 0 {
+			return nil, fmt.Errorf("%s: grants.memory is negative", id)
+		}
+	}
+	return &l, nil
+}
+
+func lineAt(data []byte, off int64) int {
+	off = min(off, int64(len(data)))
+	return 1 + bytes.Count(data[:off], []byte{'\n'})
+}
+
+func sortedIDs(m map[string]Entry) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Path is the file the lock was read from or will be saved to.
+func (l *Lock) Path() string { return l.path }
+
+// Set pins id to e (lists are sorted and never null).
+func (l *Lock) Set(id string, e Entry) {
+	for _, s := range []*[]string{&e.Grants.Env, &e.Grants.Network, &e.Grants.Read} {
+		*s = slices.Sorted(slices.Values(*s))
+		if *s == nil {
+			*s = []string{}
+		}
+	}
+	l.Skills[id] = e
+}
+
+// Save writes the lock to its path atomically (mode 0644: it is meant to be
+// committed and reviewed).
+func (l *Lock) Save() error {
+	l.Version = version
+	data, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return errdefs.Wrap(errdefs.Internal, err, "lockfile")
+	}
+	if err := atomicfile.WriteFile(l.path, append(data, '\n'), 0o644); err != nil {
+		return errdefs.Wrap(errdefs.Internal, err, "write lockfile")
+	}
+	return nil
+}
+
+// Check refuses, with a *errdefs.DeniedError naming what drifted, a call of
+// id (at version, digest and tier) with grants g that the lock does not
+// cover.
+func (l *Lock) Check(id, ver, digest, tier string, g Grants) error {
+	deny := func(what, reason string) error {
+		return &errdefs.DeniedError{
+			Permission: "lockfile " + what,
+			Reason:     fmt.Sprintf("skill %s drifted from %s: %s", id, l.path, reason),
+			Grant:      fmt.Sprintf("'skillbox lock %s' after reviewing the change (or run without --locked)", id),
+		}
+	}
+	e, ok := l.Skills[id]
+	if !ok {
+		return deny("entry", "it is not in the lockfile")
+	}
+	if e.Digest != digest {
+		return deny("digest", fmt.Sprintf("digest is %s, locked %s", digest, e.Digest))
+	}
+	if e.Version != ver {
+		return deny("version", fmt.Sprintf("version is %q, locked %q", ver, e.Version))
+	}
+	if e.Tier != tier {
+		return deny("tier", fmt.Sprintf("it now resolves as %s, locked as %s (is another copy shadowing it?)", tier, e.Tier))
+	}
+	for _, c := range []struct {
+		what        string
+		got, locked []string
+	}{{"env", g.Env, e.Grants.Env}, {"network", g.Network, e.Grants.Network}, {"read", g.Read, e.Grants.Read}} {
+		var extra []string
+		for _, x := range c.got {
+			if !slices.Contains(c.locked, x) {
+				extra = append(extra, x)
+			}
+		}
+		if len(extra) > 0 {
+			return deny("grants."+c.what, fmt.Sprintf("%s grant %s is wider than the locked [%s]", c.what, strings.Join(extra, ", "), strings.Join(c.locked, ", ")))
+		}
+	}
+	if e.Grants.Timeout != "" && g.Timeout != "" {
+		got, _ := time.ParseDuration(g.Timeout)
+		locked, _ := time.ParseDuration(e.Grants.Timeout)
+		if got > locked {
+			return deny("grants.timeout", fmt.Sprintf("timeout %s is longer than the locked %s", got, locked))
+		}
+	}
+	if e.Grants.Memory > 0 && g.Memory > e.Grants.Memory {
+		return deny("grants.memory", fmt.Sprintf("memory %d bytes is more than the locked %d", g.Memory, e.Grants.Memory))
+	}
+	return nil
+}

@@ -1,0 +1,573 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+// maxPolicyFile bounds a policy file; real ones are a few KiB.
+const maxPolicyFile = 1 << 20
+
+// Policy is an operator's policy file: standing per-skill grants, global
+// ceilings and secret bindings. The zero value (and a nil *Policy) is the
+// empty policy: no standing grants, no ceilings, every backend allowed.
+//
+// The file is YAML:
+//
+//	version: 1                       # optional; only 1 is known
+//	ceilings:
+//	  max_memory: 1GiB               # no call may get more
+//	  max_timeout: 2m                # no call may run longer
+//	  backends: [linux, pyodide]     # the only backends calls may use
+//	  allow_process: false           # the process backend may never be used
+//	skills:
+//	  crypto/wallet_check:           # a skill id
+//	    env: [ETHERSCAN_API_KEY]     # like --allow-env
+//	    net: ["api.etherscan.io:443"] # like --allow-net
+//	    read: [/srv/shared/data]     # like --allow-read (absolute host paths)
+//	    timeout: 10s                 # like --timeout
+//	    memory: 128MiB               # like --memory
+//	secrets:
+//	  ETHERSCAN_API_KEY: {hosts: [api.etherscan.io]}
+//
+// Parsing is strict: an unknown key, a wrong type or a duplicate key is an
+// error naming FILE:LINE, so that a typo in a security policy can never
+// silently grant or fail to restrict anything.
+type Policy struct {
+	// Path is the file the policy was read from ("" for one built in code).
+	Path string
+	// Ceilings bound every call, whatever the flags say.
+	Ceilings Ceilings
+	// Skills holds standing grants by skill id.
+	Skills map[string]SkillGrants
+	// Secrets binds secret variables to the hosts they may be sent to. It is
+	// parsed and validated now; the egress proxy enforces it (see
+	// docs/PERMISSIONS.md). Until then a bound secret is still given to the
+	// skill as a plain variable when granted.
+	Secrets map[string]SecretBinding
+}
+
+// Ceilings are global upper bounds. Zero fields mean "no ceiling".
+type Ceilings struct {
+	// MaxMemory is the largest memory limit any call may get, in bytes.
+	MaxMemory int64
+	// MaxTimeout is the longest timeout any call may get.
+	MaxTimeout time.Duration
+	// Backends, when non-empty, lists the only backends calls may use.
+	Backends []string
+	// ForbidProcess is set by "allow_process: false": the process backend
+	// (which isolates nothing) may never be used. Process is allowed unless
+	// the policy says no, so that an absent policy changes nothing.
+	ForbidProcess bool
+
+	// Lines of each setting in the file, for messages (0: not set).
+	MaxMemoryLine, MaxTimeoutLine, BackendsLine, AllowProcessLine int
+}
+
+// SkillGrants are the standing grants for one skill; they add to the flags
+// of each call. Like flags, they grant only what the skill requests.
+type SkillGrants struct {
+	Env     []string
+	Net     []string
+	Read    []string
+	Timeout time.Duration
+	Memory  int64
+	// Line is where the skill's entry starts in the file.
+	Line int
+}
+
+// SecretBinding restricts where a secret may be sent.
+type SecretBinding struct {
+	// Hosts are HOST or HOST:PORT patterns, as for --allow-net.
+	Hosts []string
+	Line  int
+}
+
+// DefaultPath is $XDG_CONFIG_HOME/skillbox/policy.yaml, falling back to
+// ~/.config/skillbox/policy.yaml.
+func DefaultPath(getenv func(string) string) string {
+	return filepath.Join(ConfigDir(getenv), "policy.yaml")
+}
+
+// ConfigDir is $XDG_CONFIG_HOME/skillbox (an absolute XDG_CONFIG_HOME only,
+// as the XDG spec says), else ~/.config/skillbox.
+func ConfigDir(getenv func(string) string) string {
+	dir := getenv("XDG_CONFIG_HOME")
+	if dir == "" || !filepath.IsAbs(dir) {
+		home := getenv("HOME")
+		if home == "" {
+			home, _ = os.UserHomeDir()
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "skillbox")
+}
+
+// Load reads the policy file at path. A missing file is the empty policy
+// when optional is true (the default location) and errdefs.Invalid
+// otherwise (a file the operator named must exist).
+func Load(path string, optional bool) (*Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && optional {
+			return &Policy{}, nil
+		}
+		return nil, errdefs.New(errdefs.Invalid, "policy file: %v", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "policy file %s: %v", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses a policy file's bytes; name is used in messages. Errors are
+// errdefs.Invalid, one "NAME:LINE: field: problem" per line.
+func Parse(name string, data []byte) (*Policy, error) {
+	p := &fileParser{name: name}
+	pol := &Policy{Path: name}
+	if len(data) > maxPolicyFile {
+		p.errorf(nil, "", "file is larger than %d bytes", maxPolicyFile)
+		return nil, p.err()
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return pol, nil // an empty file is the empty policy
+	}
+	root := p.decode(data)
+	if root == nil {
+		return nil, p.err()
+	}
+	if isNullNode(root) {
+		return pol, nil
+	}
+	for _, kv := range p.mapping(root, "") {
+		switch kv.key {
+		case "version":
+			if n, ok := p.int(kv.val, "version"); ok && n != 1 {
+				p.errorf(kv.val, "version", "unknown policy version %d (this skillbox knows 1)", n)
+			}
+		case "ceilings":
+			pol.Ceilings = p.ceilings(kv.val)
+		case "skills":
+			pol.Skills = p.skills(kv.val)
+		case "secrets":
+			pol.Secrets = p.secrets(kv.val)
+		default:
+			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets)", kv.key)
+		}
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return pol, nil
+}
+
+// At names a line of the policy file for messages: "FILE:LINE".
+func (p *Policy) At(line int) string {
+	if p == nil || p.Path == "" {
+		return "the policy"
+	}
+	if line <= 0 {
+		return p.Path
+	}
+	return fmt.Sprintf("%s:%d", p.Path, line)
+}
+
+// ForSkill returns the standing grants for id (zero if none).
+func (p *Policy) ForSkill(id string) SkillGrants {
+	if p == nil {
+		return SkillGrants{}
+	}
+	return p.Skills[id]
+}
+
+// CheckBackend refuses, with a *errdefs.DeniedError naming the policy line,
+// a backend the ceilings do not allow. "auto" is checked after it has
+// chosen a concrete backend.
+func (p *Policy) CheckBackend(name string) error {
+	if p == nil || name == "" || name == sandbox.Auto {
+		return nil
+	}
+	c := p.Ceilings
+	if name == "process" && c.ForbidProcess {
+		return &errdefs.DeniedError{
+			Permission: "backend process",
+			Reason:     fmt.Sprintf("the policy forbids it (allow_process: false at %s)", p.At(c.AllowProcessLine)),
+			Grant:      "allow_process: true under ceilings in " + p.At(c.AllowProcessLine),
+		}
+	}
+	if len(c.Backends) > 0 && !slices.Contains(c.Backends, name) {
+		return &errdefs.DeniedError{
+			Permission: "backend " + name,
+			Reason:     fmt.Sprintf("the policy allows only %s (ceilings.backends at %s)", strings.Join(c.Backends, ", "), p.At(c.BackendsLine)),
+			Grant:      fmt.Sprintf("adding %s to ceilings.backends in %s", name, p.At(c.BackendsLine)),
+		}
+	}
+	return nil
+}
+
+// fileParser collects the errors of one policy file.
+type fileParser struct {
+	name string
+	errs []fieldError
+}
+
+type fieldError struct {
+	line int
+	msg  string
+}
+
+func (p *fileParser) errorf(n *yaml.Node, field, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	msg := fmt.Sprintf(format, args...)
+	if field != "" {
+		msg = field + ": " + msg
+	}
+	p.errs = append(p.errs, fieldError{line, msg})
+}
+
+func (p *fileParser) err() error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].line < p.errs[j].line })
+	lines := make([]string, 0, len(p.errs))
+	for _, e := range p.errs {
+		if e.line > 0 {
+			lines = append(lines, fmt.Sprintf("policy %s:%d: %s", p.name, e.line, e.msg))
+		} else {
+			lines = append(lines, fmt.Sprintf("policy %s: %s", p.name, e.msg))
+		}
+	}
+	return errdefs.New(errdefs.Invalid, "%s", strings.Join(lines, "\n"))
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func (p *fileParser) decode(data []byte) (root *yaml.Node) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.errorf(nil, "", "YAML syntax error: %v", r)
+			root = nil
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"} // only comments
+	} else if err != nil {
+		for _, l := range strings.Split(err.Error(), "\n") {
+			l = strings.TrimSpace(l)
+			if m := yamlLine.FindStringSubmatch(l); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				p.errs = append(p.errs, fieldError{n, "YAML syntax error: " + m[2]})
+			} else if l = strings.TrimPrefix(l, "yaml: "); l != "" {
+				p.errorf(nil, "", "YAML syntax error: %s", l)
+			}
+		}
+		return nil
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		p.errorf(&next, "", "more than one YAML document; a policy is a single mapping")
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
+	}
+	return doc.Content[0]
+}
+
+type pair struct {
+	key     string
+	keyNode *yaml.Node
+	val     *yaml.Node
+}
+
+func isNullNode(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// check refuses aliases and anchors: a policy has no need for them, and
+// refusing them rules out alias bombs and values that change at a distance.
+func (p *fileParser) check(n *yaml.Node, field string) bool {
+	if n.Kind == yaml.AliasNode || n.Anchor != "" {
+		p.errorf(n, field, "YAML anchors and aliases are not allowed in a policy")
+		return false
+	}
+	return true
+}
+
+// mapping returns the pairs of a mapping node, reporting duplicate and
+// non-string keys. A null value is an empty mapping.
+func (p *fileParser) mapping(n *yaml.Node, field string) []pair {
+	if !p.check(n, field) || isNullNode(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		what := "top level"
+		if field != "" {
+			what = field
+		}
+		p.errorf(n, "", "%s must be a mapping, got %s", what, nodeKind(n))
+		return nil
+	}
+	var out []pair
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !p.check(k, field) || !p.check(v, field) {
+			continue
+		}
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" {
+			p.errorf(k, field, "keys must be strings")
+			continue
+		}
+		if prev, dup := seen[k.Value]; dup {
+			p.errorf(k, join(field, k.Value), "duplicate key (first at line %d)", prev)
+			continue
+		}
+		seen[k.Value] = k.Line
+		out = append(out, pair{k.Value, k, v})
+	}
+	return out
+}
+
+func join(field, key string) string {
+	if field == "" {
+		return key
+	}
+	return field + "." + key
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "nothing"
+		case "!!str":
+			return fmt.Sprintf("the string %q", n.Value)
+		}
+		return n.Value
+	}
+	return "an alias"
+}
+
+func (p *fileParser) str(n *yaml.Node, field string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		p.errorf(n, field, "must be a string, got %s", nodeKind(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *fileParser) int(n *yaml.Node, field string) (int, bool) {
+	var v int
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
+		p.errorf(n, field, "must be an integer, got %s", nodeKind(n))
+		return 0, false
+	}
+	return v, true
+}
+
+func (p *fileParser) bool(n *yaml.Node, field string) (bool, bool) {
+	var v bool
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&v) != nil {
+		p.errorf(n, field, "must be true or false, got %s", nodeKind(n))
+		return false, false
+	}
+	return v, true
+}
+
+// strings reads a list of non-empty strings; a single string is refused so
+// that "env: FOO, BAR" cannot be read as one odd name.
+func (p *fileParser) strings(n *yaml.Node, field string) []string {
+	if !p.check(n, field) || isNullNode(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, field, "must be a list such as [a, b], got %s", nodeKind(n))
+		return nil
+	}
+	var out []string
+	for i, it := range n.Content {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if !p.check(it, f) {
+			continue
+		}
+		s, ok := p.str(it, f)
+		if !ok {
+			continue
+		}
+		if strings.TrimSpace(s) == "" {
+			p.errorf(it, f, "must not be empty")
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (p *fileParser) duration(n *yaml.Node, field string) time.Duration {
+	s, ok := p.str(n, field)
+	if !ok {
+		return 0
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d <= 0 {
+		p.errorf(n, field, "%q is not a positive duration such as 30s or 2m", s)
+		return 0
+	}
+	return d
+}
+
+func (p *fileParser) size(n *yaml.Node, field string) int64 {
+	s, ok := p.str(n, field)
+	if !ok {
+		return 0
+	}
+	v, err := skill.ParseSize(s)
+	if err != nil || v <= 0 {
+		p.errorf(n, field, "%q is not a positive size such as 256MiB or 1GiB", s)
+		return 0
+	}
+	return v
+}
+
+func (p *fileParser) ceilings(n *yaml.Node) Ceilings {
+	var c Ceilings
+	for _, kv := range p.mapping(n, "ceilings") {
+		f := "ceilings." + kv.key
+		switch kv.key {
+		case "max_memory":
+			c.MaxMemory, c.MaxMemoryLine = p.size(kv.val, f), kv.keyNode.Line
+		case "max_timeout":
+			c.MaxTimeout, c.MaxTimeoutLine = p.duration(kv.val, f), kv.keyNode.Line
+		case "backends":
+			c.BackendsLine = kv.keyNode.Line
+			for i, b := range p.strings(kv.val, f) {
+				if b == sandbox.Auto {
+					p.errorf(kv.val.Content[i], f, "list concrete backends (linux, pyodide, process, ...), not auto")
+					continue
+				}
+				c.Backends = append(c.Backends, b)
+			}
+			if len(c.Backends) == 0 && !isNullNode(kv.val) && kv.val.Kind == yaml.SequenceNode && len(kv.val.Content) == 0 {
+				p.errorf(kv.val, f, "an empty list would forbid every backend; remove the key to allow all")
+			}
+		case "allow_process":
+			allow, _ := p.bool(kv.val, f)
+			c.ForbidProcess, c.AllowProcessLine = !allow, kv.keyNode.Line
+		default:
+			p.errorf(kv.keyNode, "ceilings", "unknown field %q (known: max_memory, max_timeout, backends, allow_process)", kv.key)
+		}
+	}
+	return c
+}
+
+func (p *fileParser) skills(n *yaml.Node) map[string]SkillGrants {
+	out := map[string]SkillGrants{}
+	for _, kv := range p.mapping(n, "skills") {
+		if !skill.ValidID(kv.key) {
+			p.errorf(kv.keyNode, "skills", "%q is not a skill id (category/name)", kv.key)
+			continue
+		}
+		f := fmt.Sprintf("skills[%q]", kv.key)
+		g := SkillGrants{Line: kv.keyNode.Line}
+		for _, e := range p.mapping(kv.val, f) {
+			ff := f + "." + e.key
+			switch e.key {
+			case "env":
+				for i, name := range p.strings(e.val, ff) {
+					if !validEnvName(name) {
+						p.errorf(e.val.Content[i], ff, "%q is not a valid variable name", name)
+						continue
+					}
+					g.Env = append(g.Env, name)
+				}
+			case "net":
+				for i, h := range p.strings(e.val, ff) {
+					if _, err := ParseHostPort(h); err != nil {
+						p.errorf(e.val.Content[i], ff, "%q: %v", h, err)
+						continue
+					}
+					g.Net = append(g.Net, h)
+				}
+			case "read":
+				for i, r := range p.strings(e.val, ff) {
+					if !filepath.IsAbs(r) {
+						p.errorf(e.val.Content[i], ff, "%q must be an absolute host path", r)
+						continue
+					}
+					g.Read = append(g.Read, filepath.Clean(r))
+				}
+			case "timeout":
+				g.Timeout = p.duration(e.val, ff)
+			case "memory":
+				g.Memory = p.size(e.val, ff)
+			default:
+				p.errorf(e.keyNode, f, "unknown field %q (known: env, net, read, timeout, memory)", e.key)
+			}
+		}
+		out[kv.key] = g
+	}
+	return out
+}
+
+func (p *fileParser) secrets(n *yaml.Node) map[string]SecretBinding {
+	out := map[string]SecretBinding{}
+	for _, kv := range p.mapping(n, "secrets") {
+		if !validEnvName(kv.key) {
+			p.errorf(kv.keyNode, "secrets", "%q is not a valid variable name", kv.key)
+			continue
+		}
+		f := "secrets." + kv.key
+		b := SecretBinding{Line: kv.keyNode.Line}
+		hostsSet := false
+		for _, e := range p.mapping(kv.val, f) {
+			if e.key != "hosts" {
+				p.errorf(e.keyNode, f, "unknown field %q (known: hosts)", e.key)
+				continue
+			}
+			hostsSet = true
+			for i, h := range p.strings(e.val, f+".hosts") {
+				if _, err := ParseHostPort(h); err != nil {
+					p.errorf(e.val.Content[i], f+".hosts", "%q: %v", h, err)
+					continue
+				}
+				b.Hosts = append(b.Hosts, h)
+			}
+		}
+		if !hostsSet {
+			p.errorf(kv.keyNode, f, "hosts is required (the hosts this secret may be sent to)")
+		}
+		out[kv.key] = b
+	}
+	return out
+}

@@ -1,0 +1,202 @@
+package trust
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"aead.dev/minisign"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+// SignatureFile is the name of a skill's signature, at the bundle root.
+//
+// The signature lives inside the bundle so that it travels with it, and is
+// left out of the digest it signs (SignedDigest), which would otherwise have
+// to contain itself. skill.Digest does include it, so the digests in the
+// trust store and lockfile pin the signature file too.
+const SignatureFile = "skill.minisig"
+
+// maxSignatureFile bounds skill.minisig (a real one is about 300 bytes).
+const maxSignatureFile = 8 << 10
+
+// signedPrefix starts the trusted comment of every skillbox signature.
+const signedPrefix = "skillbox-skill "
+
+// SignedDigest is the digest of the bundle in dir without its SignatureFile:
+// what a signature covers. For an unsigned bundle it equals skill.Digest.
+func SignedDigest(dir string) (string, error) {
+	entries, err := skill.Files(dir)
+	if err != nil {
+		return "", err
+	}
+	return signedDigest(FilesOf(entries)), nil
+}
+
+func signedDigest(files []File) string {
+	var out []File
+	for _, f := range files {
+		if f.Path != SignatureFile {
+			out = append(out, f)
+		}
+	}
+	return DigestFiles(out)
+}
+
+// HasSignature reports whether the bundle in dir has a SignatureFile.
+func HasSignature(dir string) bool {
+	_, err := os.Lstat(filepath.Join(dir, SignatureFile))
+	return err == nil
+}
+
+// Sign signs the bundle of sk with key and writes dir/skill.minisig. The
+// signed message is the SignedDigest as text ("sha256:..."), so the minisign
+// tool can verify it too; the trusted comment names the skill.
+func Sign(sk *skill.Skill, key minisign.PrivateKey) (digest string, err error) {
+	digest, err = SignedDigest(sk.Dir)
+	if err != nil {
+		return "", err
+	}
+	comment := fmt.Sprintf("%sid=%s version=%s digest=%s", signedPrefix, sk.ID, oneWord(sk.Bundle.Manifest.Version), digest)
+	untrusted := "skillbox skill signature, key " + KeyID(key.ID())
+	sig := minisign.SignWithComments(key, []byte(digest), comment, untrusted)
+	if err := WriteFileAtomic(filepath.Join(sk.Dir, SignatureFile), sig, 0o644); err != nil {
+		return "", err
+	}
+	return digest, nil
+}
+
+func oneWord(s string) string { return strings.Join(strings.Fields(s), "_") }
+
+// Verified describes a signature that verified.
+type Verified struct {
+	// KeyID is the signing key's id.
+	KeyID string
+	// Digest is the signed digest (the bundle without its signature).
+	Digest string
+	// Comment is the signed (trusted) comment.
+	Comment string
+}
+
+// UnknownKeyError is a well-formed signature by a key that is not trusted.
+type UnknownKeyError struct{ KeyID string }
+
+func (e *UnknownKeyError) Error() string {
+	return fmt.Sprintf("it is signed by key %s, which is not a trusted publisher", e.KeyID)
+}
+
+// ErrorKind reports Denied.
+func (e *UnknownKeyError) ErrorKind() errdefs.Kind { return errdefs.Denied }
+
+// Verify checks dir/skill.minisig against the bundle and keys. Errors:
+// errdefs.NotFound without a signature file; errdefs.Invalid for a malformed
+// one; *UnknownKeyError when no key matches its key id; errdefs.Denied when
+// it does not verify (the bundle changed after signing, or a forgery).
+func Verify(dir string, keys []minisign.PublicKey) (*Verified, error) {
+	entries, err := skill.Files(dir)
+	if err != nil {
+		return nil, err
+	}
+	return verifyFiles(dir, FilesOf(entries), keys)
+}
+
+// verifyFiles is Verify for a bundle whose file list the caller already
+// took, so that the digest checked is the one the caller pinned.
+func verifyFiles(dir string, files []File, keys []minisign.PublicKey) (*Verified, error) {
+	path := filepath.Join(dir, SignatureFile)
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errdefs.New(errdefs.NotFound, "%s has no signature (%s)", dir, SignatureFile)
+	}
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "signature %s: %v", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errdefs.New(errdefs.Invalid, "signature %s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "signature %s: %v", path, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSignatureFile+1))
+	f.Close()
+	if err != nil || len(data) > maxSignatureFile {
+		return nil, errdefs.New(errdefs.Invalid, "signature %s: unreadable or too large", path)
+	}
+	var sig minisign.Signature
+	if err := sig.UnmarshalText(data); err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "signature %s is malformed: %v", path, err)
+	}
+	if !strings.HasPrefix(sig.TrustedComment, signedPrefix) {
+		return nil, errdefs.New(errdefs.Invalid, "signature %s is not a skillbox skill signature (its trusted comment is %q)", path, sig.TrustedComment)
+	}
+	id := KeyID(sig.KeyID)
+	var key *minisign.PublicKey
+	for i := range keys {
+		if keys[i].ID() == sig.KeyID {
+			key = &keys[i]
+			break
+		}
+	}
+	if key == nil {
+		return nil, &UnknownKeyError{KeyID: id}
+	}
+	digest := signedDigest(files)
+	if !minisign.Verify(*key, []byte(digest), data) {
+		return nil, errdefs.New(errdefs.Denied, "signature by key %s does not match the bundle (it was signed as %q; the bundle's digest is %s): the skill changed after it was signed, or the signature is forged", id, sig.TrustedComment, digest)
+	}
+	return &Verified{KeyID: id, Digest: digest, Comment: sig.TrustedComment}, nil
+}
+
+// GenerateKey makes a new minisign key pair.
+func GenerateKey() (minisign.PublicKey, minisign.PrivateKey, error) {
+	return minisign.GenerateKey(rand.Reader)
+}
+
+// ReadPrivateKey reads a minisign secret key file; password decrypts an
+// encrypted one (an unencrypted key needs none).
+func ReadPrivateKey(path, password string) (minisign.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return minisign.PrivateKey{}, errdefs.New(errdefs.Invalid, "secret key: %v", err)
+	}
+	if minisign.IsEncrypted(data) {
+		if password == "" {
+			return minisign.PrivateKey{}, errdefs.New(errdefs.Invalid, "secret key %s is encrypted: give its password with --password-file or SKILLBOX_KEY_PASSWORD", path)
+		}
+		k, err := minisign.DecryptKey(password, data)
+		if err != nil {
+			return k, errdefs.New(errdefs.Invalid, "secret key %s: wrong password or damaged key", path)
+		}
+		return k, nil
+	}
+	var k minisign.PrivateKey
+	if err := k.UnmarshalText(data); err != nil {
+		return k, errdefs.New(errdefs.Invalid, "secret key %s: %v", path, err)
+	}
+	return k, nil
+}
+
+// ReadPublicKey reads a minisign public key file (or a file holding just
+// the base64 key line).
+func ReadPublicKey(path string) (minisign.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return minisign.PublicKey{}, errdefs.New(errdefs.Invalid, "public key: %v", err)
+	}
+	if len(data) > 4096 {
+		return minisign.PublicKey{}, errdefs.New(errdefs.Invalid, "public key %s: file is too large for a minisign key", path)
+	}
+	var k minisign.PublicKey
+	if err := k.UnmarshalText([]byte(strings.TrimSpace(string(data)))); err != nil {
+		return k, errdefs.New(errdefs.Invalid, "public key %s: %v", path, err)
+	}
+	return k, nil
+}
