@@ -58,6 +58,7 @@ func commands() []command {
 		{"verify", "check a skill's signature", cmdVerify},
 		{"lock", "pin skills, digests and grants in skills.lock", cmdLock},
 		{"audit", "read the audit log", cmdAudit},
+		{"serve", "serve skills to agents over MCP (--stdio or --http ADDR) and an HTTP API", cmdServe},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -1,0 +1,225 @@
+// Command skillbox-load is the serving load test: it starts a skillbox HTTP
+// server on loopback in a child process (this binary, re-executed), drives
+// concurrent API calls of a trivial skill at it, checks that every call is
+// answered exactly once with its own result, and reports latency, calls per
+// second, the server's memory, and whether its descriptors, threads or
+// sandbox processes grew.
+//
+//	skillbox-load -backend linux -clients 64 -calls 5000
+//	skillbox-load -url http://127.0.0.1:8080 -token T   # an existing server serving load/echo
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/skillbox-dev/skillbox"
+	_ "github.com/skillbox-dev/skillbox/sandbox/all"
+	_ "github.com/skillbox-dev/skillbox/sandbox/linux"
+	"github.com/skillbox-dev/skillbox/server"
+	"github.com/skillbox-dev/skillbox/server/loadtest"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+func main() {
+	var (
+		backend, url, token string
+		clients, calls      int
+		serveRole           bool
+		warmup              int
+	)
+	flag.StringVar(&backend, "backend", "linux", "backend the server runs calls on")
+	flag.StringVar(&url, "url", "", "drive an existing server at `URL` instead of starting one (it must serve load/echo)")
+	flag.StringVar(&token, "token", os.Getenv("SKILLBOX_TOKEN"), "bearer token for -url")
+	flag.IntVar(&clients, "clients", 64, "concurrent clients")
+	flag.IntVar(&calls, "calls", 5000, "calls per client")
+	flag.IntVar(&warmup, "warmup", 2, "calls per client before measuring")
+	flag.BoolVar(&serveRole, "serve", false, "internal: be the server")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if serveRole {
+		if err := serve(ctx, backend, clients); err != nil {
+			fmt.Fprintln(os.Stderr, "skillbox-load server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(ctx, backend, url, token, clients, calls, warmup); err != nil {
+		fmt.Fprintln(os.Stderr, "skillbox-load:", err)
+		os.Exit(1)
+	}
+}
+
+// serve is the child: a server on a loopback port, printed on stdout.
+func serve(ctx context.Context, backend string, slots int) error {
+	dir, err := os.MkdirTemp("", "skillbox-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	root, err := loadtest.WriteSkills(dir)
+	if err != nil {
+		return err
+	}
+	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierExternal}), skillbox.WithBackend(backend))
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := server.New(rt, server.Config{
+		Call:          skillbox.CallOptions{Backend: backend, TrustRemoteCode: true},
+		MaxConcurrent: slots, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := s.Listen("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().String())
+	return s.Serve(ctx, ln)
+}
+
+func run(ctx context.Context, backend, url, token string, clients, calls, warmup int) error {
+	pid := 0
+	if url == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, self, "-serve", "-backend", backend, "-clients", strconv.Itoa(clients))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		defer func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}()
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("server did not start: %v", err)
+		}
+		url, pid = "http://"+strings.TrimSpace(line), cmd.Process.Pid
+	}
+	if warmup > 0 {
+		rep, err := loadtest.Run(ctx, loadtest.Config{URL: url, Token: token, Clients: clients, Calls: warmup})
+		if err != nil {
+			return err
+		}
+		if !rep.Clean() {
+			return fmt.Errorf("warm-up: %v (first error: %s)", rep, rep.FirstError)
+		}
+	}
+	before := snapshot(pid)
+	rep, err := loadtest.Run(ctx, loadtest.Config{URL: url, Token: token, Clients: clients, Calls: calls})
+	if err != nil {
+		return err
+	}
+	time.Sleep(500 * time.Millisecond) // let connections and sandboxes settle
+	after := snapshot(pid)
+	fmt.Printf("backend %s: %v\n", backend, rep)
+	if rep.FirstError != "" {
+		fmt.Printf("first error: %s\n", rep.FirstError)
+	}
+	if pid != 0 {
+		fmt.Printf("server rss: peak %s, after %s; fds %d -> %d; threads %d -> %d; descendant processes %d -> %d\n",
+			mib(after.hwm), mib(after.rss), before.fds, after.fds, before.threads, after.threads, before.children, after.children)
+	}
+	if !rep.Clean() {
+		return fmt.Errorf("not every call was answered once, correctly")
+	}
+	// Pools keep a few pre-forked sandboxes, so their number may differ by
+	// one or two; a leak grows with the calls.
+	if pid != 0 && (after.fds > before.fds+clients || after.children > before.children+2) {
+		return fmt.Errorf("the server leaked descriptors or processes")
+	}
+	return nil
+}
+
+type procStats struct {
+	rss, hwm               int64
+	fds, threads, children int
+}
+
+// snapshot reads pid's memory, descriptors, threads and descendants.
+func snapshot(pid int) procStats {
+	var s procStats
+	if pid == 0 {
+		return s
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 2 {
+				continue
+			}
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			switch f[0] {
+			case "VmRSS:":
+				s.rss = n << 10
+			case "VmHWM:":
+				s.hwm = n << 10
+			case "Threads:":
+				s.threads = int(n)
+			}
+		}
+	}
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+		s.fds = len(ents)
+	}
+	s.children = descendants(pid)
+	return s
+}
+
+// descendants counts the processes below pid.
+func descendants(pid int) int {
+	parent := map[int]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The parent pid is the second field after the parenthesised name.
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 {
+			parent[p], _ = strconv.Atoi(f[1])
+		}
+	}
+	n := 0
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20)) }

@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/server"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+// grantFlags are the operator grants `run` and `serve` share.
+type grantFlags struct {
+	backend, timeout, memory string
+	trust, bestEffort        bool
+	allowNet, allowEnv       listFlag
+}
+
+func (g *grantFlags) register(fs *flagSet) {
+	fs.StringVar(&g.backend, "backend", "auto", "backend `NAME`: auto (strongest available), linux, process, ...")
+	fs.BoolVar(&g.trust, "trust-remote-code", false, "let skills from external roots run")
+	fs.StringVar(&g.timeout, "timeout", "", "wall-clock limit per call, e.g. 2s or 500ms")
+	fs.StringVar(&g.memory, "memory", "", "memory limit per call, e.g. 256MiB, 1GiB, 512M, 64k")
+	fs.Var(&g.allowNet, "allow-net", "grant network access to `HOST[:PORT]` skills request (repeatable)")
+	fs.Var(&g.allowEnv, "allow-env", "grant the environment variable `NAME` skills request (repeatable)")
+	fs.BoolVar(&g.bestEffort, "best-effort", false, "run even if isolation layers are missing (each is reported on every call)")
+}
+
+func (g *grantFlags) options() (skillbox.CallOptions, error) {
+	opts := skillbox.CallOptions{
+		Backend: g.backend, TrustRemoteCode: g.trust, AllowNet: g.allowNet, AllowEnv: g.allowEnv, BestEffort: g.bestEffort,
+	}
+	if g.timeout != "" {
+		d, err := time.ParseDuration(g.timeout)
+		if err != nil || d <= 0 {
+			return opts, errdefs.New(errdefs.Invalid, "--timeout %q: want a positive duration such as 2s or 500ms", g.timeout)
+		}
+		opts.Timeout = d
+	}
+	if g.memory != "" {
+		n, err := skill.ParseSize(g.memory)
+		if err != nil || n <= 0 {
+			return opts, errdefs.New(errdefs.Invalid, "--memory %q: want a positive size such as 256MiB, 1GiB, 512M or 64k", g.memory)
+		}
+		opts.Memory = n
+	}
+	return opts, nil
+}
+
+func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
+	fs := newFlags(c, "serve", "--stdio | --http ADDR [flags]")
+	var (
+		g                               grantFlags
+		stdio                           bool
+		addr, token, logLevel, logFmt   string
+		maxBody                         string
+		maxConcurrent                   int
+		shutdownTimeout, progressPeriod time.Duration
+	)
+	g.register(fs)
+	fs.BoolVar(&stdio, "stdio", false, "serve MCP on standard input and output")
+	fs.StringVar(&addr, "http", "", "serve MCP at /mcp and the HTTP API at /v1/ on `ADDR` (e.g. 127.0.0.1:8080)")
+	fs.StringVar(&token, "token", "", "bearer `TOKEN` HTTP clients must send (default $SKILLBOX_TOKEN); required beyond loopback")
+	fs.StringVar(&maxBody, "max-body", "4MiB", "largest HTTP request body")
+	fs.IntVar(&maxConcurrent, "max-concurrent", server.DefaultMaxConcurrent, "calls in flight over HTTP before answering 429")
+	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long calls in flight may finish before they are cancelled")
+	fs.DurationVar(&progressPeriod, "progress-interval", server.DefaultProgressInterval, "how often long MCP calls report progress")
+	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&logFmt, "log-format", "text", "text or json (logs go to standard error)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	if stdio == (addr != "") {
+		return errdefs.New(errdefs.Invalid, "give exactly one of --stdio or --http ADDR")
+	}
+	opts, err := g.options()
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		token = c.env.Getenv("SKILLBOX_TOKEN")
+	}
+	body, err := skill.ParseSize(maxBody)
+	if err != nil || body <= 0 {
+		return errdefs.New(errdefs.Invalid, "--max-body %q: want a positive size such as 4MiB", maxBody)
+	}
+	if maxConcurrent <= 0 || shutdownTimeout <= 0 || progressPeriod <= 0 {
+		return errdefs.New(errdefs.Invalid, "--max-concurrent, --shutdown-timeout and --progress-interval must be positive")
+	}
+	logger, err := newLogger(c.stderr, logLevel, logFmt)
+	if err != nil {
+		return err
+	}
+
+	rt, closeRT, err := c.runtime(true)
+	if err != nil {
+		return err
+	}
+	defer closeRT()
+	srv, err := server.New(rt, server.Config{
+		Call: opts, Token: token, MaxBodyBytes: body, MaxConcurrent: maxConcurrent,
+		ProgressInterval: progressPeriod, ShutdownTimeout: shutdownTimeout, Logger: logger, Version: Version,
+	})
+	if err != nil {
+		return err
+	}
+	if stdio {
+		// Standard output is the MCP channel: nothing else writes to it.
+		return srv.ServeStdio(ctx, io.NopCloser(c.stdin), nopWriteCloser{c.stdout})
+	}
+	ln, err := srv.Listen(addr)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx, ln)
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// newLogger returns a slog logger writing to w.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "--log-level %q: want debug, info, warn or error", level)
+	}
+	ho := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
+	default:
+		return nil, errdefs.New(errdefs.Invalid, "--log-format %q: want text or json", format)
+	}
+}

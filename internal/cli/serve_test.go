@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// mainEnv makes this test binary act as the skillbox command, so that
+// outside clients (the MCP Inspector, the Python tests) can run it.
+const mainEnv = "SKILLBOX_CLI_TEST_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// selfAsSkillbox returns this binary's path and an environment in which it
+// is skillbox, with the harness's roots, cache and audit log.
+func (h *harness) selfAsSkillbox() (string, []string) {
+	h.t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	env := append(os.Environ(), mainEnv+"=1", "SKILLWARE_SKILL_PATH=")
+	for k, v := range h.env {
+		env = append(env, k+"="+v)
+	}
+	return exe, env
+}
+
+func TestServeFlags(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no mode", []string{"serve"}, "exactly one of --stdio or --http"},
+		{"both modes", []string{"serve", "--stdio", "--http", "127.0.0.1:0"}, "exactly one of"},
+		{"argument", []string{"serve", "--stdio", "extra"}, "no arguments"},
+		{"bad timeout", []string{"serve", "--stdio", "--timeout", "soon"}, "--timeout"},
+		{"bad memory", []string{"serve", "--stdio", "--memory", "lots"}, "--memory"},
+		{"bad body", []string{"serve", "--stdio", "--max-body", "0"}, "--max-body"},
+		{"bad slots", []string{"serve", "--stdio", "--max-concurrent", "0"}, "must be positive"},
+		{"bad level", []string{"serve", "--stdio", "--log-level", "loud"}, "--log-level"},
+		{"bad format", []string{"serve", "--stdio", "--log-format", "xml"}, "--log-format"},
+		{"bad token", []string{"serve", "--http", "127.0.0.1:0", "--token", "a b"}, "white space"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := h.run(tc.args...)
+			if o.code != 2 || !strings.Contains(o.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", o.code, o.stderr, tc.want)
+			}
+		})
+	}
+}
+
+// TestServeStdio speaks MCP to `serve --stdio` over its standard input and
+// output; its logs must stay on standard error.
+func TestServeStdio(t *testing.T) {
+	h := newHarness(t)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	var stderr syncBuffer
+	env := Env{Getenv: func(k string) string { return h.env[k] }, LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok }}
+	code := make(chan int, 1)
+	go func() {
+		code <- RunContext(context.Background(), []string{"serve", "--stdio", "--backend", "process"}, inR, outW, &stderr, env)
+		outW.Close()
+	}()
+	ctx := context.Background()
+	c := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil)
+	cs, err := c.Connect(ctx, &mcp.IOTransport{Reader: outR, Writer: inW}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range tools.Tools {
+		names = append(names, tool.Name)
+	}
+	if !slices.Contains(names, "test_echo") || !slices.Contains(names, "text_word_stats") {
+		t.Errorf("tools = %v", names)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_echo", Arguments: map[string]any{"msg": "hi"}})
+	if err != nil || res.IsError {
+		t.Fatalf("call: %v %+v", err, res)
+	}
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_raises"})
+	if err != nil || !res.IsError {
+		t.Fatalf("raises: %v %+v", err, res)
+	}
+	if text := res.Content[0].(*mcp.TextContent).Text; !strings.Contains(text, `"kind":"skill"`) {
+		t.Errorf("raises: %s", text)
+	}
+	cs.Close()
+	inW.Close()
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Errorf("serve exited %d: %s", c, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve --stdio did not stop when its input closed")
+	}
+	if !strings.Contains(stderr.String(), "serving MCP over stdio") {
+		t.Errorf("stderr has no log: %q", stderr.String())
+	}
+}
+
+// TestServeHTTP checks the API's call envelope against `run --json`.
+func TestServeHTTP(t *testing.T) {
+	h := newHarness(t)
+	var stderr syncBuffer
+	env := Env{Getenv: func(k string) string { return h.env[k] }, LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok }}
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() {
+		code <- RunContext(ctx, []string{"serve", "--http", "127.0.0.1:0", "--backend", "process"}, strings.NewReader(""), io.Discard, &stderr, env)
+	}()
+	defer func() {
+		cancel()
+		if c := <-code; c != 0 {
+			t.Errorf("serve exited %d: %s", c, stderr.String())
+		}
+	}()
+	addr := regexp.MustCompile(`msg="serving HTTP" addr=(\S+)`)
+	var url string
+	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(stderr.String()); m != nil {
+			url = "http://" + m[1]
+		}
+	}
+	if url == "" {
+		t.Fatalf("server did not start: %s", stderr.String())
+	}
+	resp, err := http.Post(url+"/v1/skills/test/echo/call", "application/json", strings.NewReader(`{"msg":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	want := h.run("run", "test/echo", "--backend", "process", "--params", `{"msg":"hi"}`, "--json").envelope(t)
+	for _, m := range []map[string]any{got, want} {
+		delete(m, "duration_ms")
+		delete(m, "warnings")
+	}
+	gotJSON, _ := json.Marshal(got)
+	wantJSON, _ := json.Marshal(want)
+	if !bytes.Equal(gotJSON, wantJSON) {
+		t.Errorf("HTTP envelope differs from run --json:\n got %s\nwant %s", gotJSON, wantJSON)
+	}
+}
+
+// TestInspectorCLI drives `serve --stdio` with a third-party MCP client:
+// the MCP Inspector's command-line mode, installed by scripts/setup-npm.
+func TestInspectorCLI(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed: the MCP Inspector integration test needs node and npm (then scripts/setup-npm)")
+	}
+	inspector, err := filepath.Abs("../../.tools/npm/node_modules/.bin/mcp-inspector")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(inspector); err != nil {
+		t.Skip("the MCP Inspector is not installed: run scripts/setup-npm (scripts/setup does when npm is present)")
+	}
+	h := newHarness(t)
+	exe, env := h.selfAsSkillbox()
+	inspect := func(args ...string) map[string]any {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, inspector, append([]string{"--cli", exe, "serve", "--stdio", "--backend", "process"}, args...)...)
+		cmd.Env = env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("inspector %v: %v\nstdout: %s\nstderr: %s", args, err, stdout.String(), stderr.String())
+		}
+		var out map[string]any
+		if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+			t.Fatalf("inspector %v: output is not JSON: %v\n%s", args, err, stdout.String())
+		}
+		return out
+	}
+
+	list := inspect("--method", "tools/list")
+	var names []string
+	for _, tool := range list["tools"].([]any) {
+		names = append(names, tool.(map[string]any)["name"].(string))
+	}
+	if !slices.Contains(names, "test_echo") || !slices.Contains(names, "text_word_stats") {
+		t.Errorf("tools/list names = %v", names)
+	}
+	ok := inspect("--method", "tools/call", "--tool-name", "text_word_stats", "--tool-arg", "text=One two. Three!")
+	if sc, _ := ok["structuredContent"].(map[string]any); sc["words"] != 3.0 || ok["isError"] == true {
+		t.Errorf("tools/call text_word_stats = %v", ok)
+	}
+	bad := inspect("--method", "tools/call", "--tool-name", "test_raises")
+	if bad["isError"] != true || !strings.Contains(toJSON(bad["content"]), `\"kind\":\"skill\"`) {
+		t.Errorf("tools/call test_raises = %v", bad)
+	}
+	prompt := inspect("--method", "prompts/get", "--prompt-name", "text_word_stats")
+	if !strings.Contains(toJSON(prompt), "Constitution") {
+		t.Errorf("prompts/get = %v", prompt)
+	}
+}
+
+// TestPythonClient runs the Python client's unittest suite against this
+// binary as skillbox.
+func TestPythonClient(t *testing.T) {
+	dir, err := filepath.Abs("../../clients/python")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t)
+	exe, env := h.selfAsSkillbox()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "python3", "-m", "unittest", "discover", "-s", "tests", "-v")
+	cmd.Dir = dir
+	cmd.Env = append(env, "SKILLBOX_BIN="+exe, "PYTHONDONTWRITEBYTECODE=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("python client tests failed: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

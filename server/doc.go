@@ -1,0 +1,28 @@
+// Package server serves skills to agents over the Model Context Protocol
+// (stdio and streamable HTTP, with the official Go SDK) and over a small
+// JSON HTTP API.
+//
+// A [Server] wraps a [skillbox.Runtime] and one set of operator grants
+// ([skillbox.CallOptions]) that applies to every call it runs; it adds no
+// policy of its own. Its catalogue is the runnable skills of the runtime's
+// roots at the moment [New] ran: each becomes an MCP tool named
+// [schema.ToolName] of its id, an MCP prompt of the same name and an MCP
+// resource skillbox://skills/{id}/instructions carrying instructions.md
+// followed by the manifest's constitution. Callers can reach only skills in
+// the catalogue, by id: never a folder path.
+//
+// Over HTTP, [Server.Handler] mounts MCP at /mcp and the API under /v1/:
+//
+//	GET  /v1/health
+//	GET  /v1/skills
+//	GET  /v1/skills/{category}/{name}
+//	GET  /v1/skills/{category}/{name}/schema?format=claude|openai|gemini|ollama|mcp
+//	POST /v1/skills/{category}/{name}/call   (body: the params object)
+//
+// A call answers with the envelope of `skillbox run --json`. The handler
+// checks a bearer token when one is configured, bounds request bodies,
+// answers 429 when [Config.MaxConcurrent] calls are in flight, refuses
+// cross-origin browser requests and logs every request with log/slog.
+// [Server.Serve] refuses to listen beyond loopback without a token and
+// shuts down gracefully.
+package server

@@ -1,0 +1,220 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/schema"
+)
+
+// mcpSessionTimeout closes MCP sessions idle this long, so clients that
+// vanish without ending their session do not pile up.
+const mcpSessionTimeout = 30 * time.Minute
+
+// Handler returns the HTTP handler: MCP (streamable HTTP) at /mcp and the
+// JSON API under /v1/, behind the token check, body limit, concurrency
+// limit, cross-origin protection and request log.
+func (s *Server) Handler() http.Handler {
+	m := s.newMCP(false)
+	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return m }, &mcp.StreamableHTTPOptions{
+		Logger:              s.log,
+		MaxRequestBodyBytes: s.cfg.MaxBodyBytes,
+		SessionTimeout:      mcpSessionTimeout,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", s.limitMCP(streamable))
+	mux.HandleFunc("GET /v1/health", s.health)
+	mux.HandleFunc("GET /v1/skills", s.listSkills)
+	mux.HandleFunc("GET /v1/skills/{category}/{name}", s.getSkill)
+	mux.HandleFunc("GET /v1/skills/{category}/{name}/schema", s.getSchema)
+	mux.HandleFunc("POST /v1/skills/{category}/{name}/call", s.callSkill)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errdefs.New(errdefs.NotFound, "no endpoint %s %s (see /v1/skills and /mcp)", r.Method, r.URL.Path))
+	})
+	protect := http.NewCrossOriginProtection()
+	protect.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errdefs.New(errdefs.Denied, "cross-origin browser requests are refused"))
+	}))
+	return s.logRequests(protect.Handler(s.authenticate(s.limitBody(mux))))
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "version": s.cfg.Version})
+}
+
+// skillSummary is one skill in GET /v1/skills, as in `skillbox list --json`.
+type skillSummary struct {
+	ID          string   `json:"id"`
+	Version     string   `json:"version"`
+	Tier        string   `json:"tier"`
+	Description string   `json:"description"`
+	Tool        string   `json:"tool"`
+	Digest      string   `json:"digest"`
+	Warnings    []string `json:"warnings,omitempty"`
+}
+
+func summarize(e *entry) skillSummary {
+	m := e.skill.Bundle.Manifest
+	desc := m.ShortDescription
+	if desc == "" {
+		desc = firstLine(m.Description)
+	}
+	return skillSummary{ID: e.skill.ID, Version: m.Version, Tier: string(e.skill.Tier), Description: desc,
+		Tool: e.name, Digest: e.skill.Digest, Warnings: e.skill.Warnings}
+}
+
+func (s *Server) listSkills(w http.ResponseWriter, r *http.Request) {
+	out := struct {
+		Skills []skillSummary `json:"skills"`
+	}{Skills: []skillSummary{}}
+	for _, e := range s.skills {
+		out.Skills = append(out.Skills, summarize(e))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// skillDetail is GET /v1/skills/{id}: what `skillbox inspect --json` shows
+// that a client needs, and the manifest.
+type skillDetail struct {
+	skillSummary
+	Manifest     json.RawMessage `json:"manifest"`
+	Instructions string          `json:"instructions"`
+	Card         json.RawMessage `json:"card,omitempty"`
+}
+
+func (s *Server) entryOf(w http.ResponseWriter, r *http.Request) *entry {
+	e, err := s.lookup(r.PathValue("category") + "/" + r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return nil
+	}
+	return e
+}
+
+func (s *Server) getSkill(w http.ResponseWriter, r *http.Request) {
+	e := s.entryOf(w, r)
+	if e == nil {
+		return
+	}
+	b := e.skill.Bundle
+	writeJSON(w, http.StatusOK, skillDetail{skillSummary: summarize(e), Manifest: b.Manifest.JSON(), Instructions: b.Instructions, Card: b.Card})
+}
+
+func (s *Server) getSchema(w http.ResponseWriter, r *http.Request) {
+	e := s.entryOf(w, r)
+	if e == nil {
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = schema.FormatMCP
+	}
+	out, err := schema.Export(e.tool, format)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if text, ok := out.(string); ok {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, text)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) callSkill(w http.ResponseWriter, r *http.Request) {
+	e := s.entryOf(w, r)
+	if e == nil {
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
+			writeError(w, errdefs.New(errdefs.Invalid, "Content-Type %q: want application/json", ct))
+			return
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, bodyError(err))
+		return
+	}
+	if !s.calls.tryAcquire() {
+		s.busy(w)
+		return
+	}
+	defer s.calls.release()
+	res, err := s.call(r.Context(), e, body, "http")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, okEnvelope(res))
+}
+
+// bodyError classifies a failure to read a request body.
+func bodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &errdefs.LimitError{Resource: "request body", Limit: byteSize(tooBig.Limit)}
+	}
+	return errdefs.Wrap(errdefs.Invalid, err, "read request body")
+}
+
+// busy answers 429: every call slot is taken.
+func (s *Server) busy(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusTooManyRequests, &Envelope{Error: &ErrorBody{
+		Kind: string(errdefs.Limit), Message: "server busy: all call slots are in use; retry later",
+	}})
+}
+
+// StatusOf maps an error kind to the HTTP status of a failed API request.
+func StatusOf(k errdefs.Kind) int {
+	switch k {
+	case errdefs.Invalid:
+		return http.StatusBadRequest
+	case errdefs.NotFound:
+		return http.StatusNotFound
+	case errdefs.Denied:
+		return http.StatusForbidden
+	case errdefs.Skill, errdefs.Limit:
+		return http.StatusUnprocessableEntity
+	case errdefs.Timeout:
+		return http.StatusGatewayTimeout
+	case errdefs.Unavailable:
+		return http.StatusServiceUnavailable
+	case errdefs.Unsupported:
+		return http.StatusNotImplemented
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	env := errorEnvelope(err)
+	status := StatusOf(errdefs.Kind(env.Error.Kind))
+	var le *errdefs.LimitError
+	if errors.As(err, &le) && le.Resource == "request body" {
+		status = http.StatusRequestEntityTooLarge
+	}
+	writeJSON(w, status, env)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(errorEnvelope(errdefs.Wrap(errdefs.Internal, err, "encode response")))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"context"
+	"sync"
+)
+
+// limiter bounds the calls in flight and lets a shutdown wait for them.
+type limiter struct {
+	slots chan struct{}
+	mu    sync.Mutex
+	idle  chan struct{} // closed while nothing is in flight
+	n     int
+}
+
+func newLimiter(n int) *limiter {
+	l := &limiter{slots: make(chan struct{}, n), idle: make(chan struct{})}
+	close(l.idle)
+	return l
+}
+
+// tryAcquire takes a slot if one is free.
+func (l *limiter) tryAcquire() bool {
+	select {
+	case l.slots <- struct{}{}:
+		l.inc()
+		return true
+	default:
+		return false
+	}
+}
+
+// acquire waits for a slot or ctx.
+func (l *limiter) acquire(ctx context.Context) error {
+	select {
+	case l.slots <- struct{}{}:
+		l.inc()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *limiter) inc() {
+	l.mu.Lock()
+	if l.n == 0 {
+		l.idle = make(chan struct{})
+	}
+	l.n++
+	l.mu.Unlock()
+}
+
+// release frees a slot taken by tryAcquire or acquire.
+func (l *limiter) release() {
+	l.mu.Lock()
+	l.n--
+	if l.n == 0 {
+		close(l.idle)
+	}
+	l.mu.Unlock()
+	<-l.slots
+}
+
+// inFlight returns the number of slots taken.
+func (l *limiter) inFlight() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
+}
+
+// drained returns a channel closed once nothing is in flight.
+func (l *limiter) drained() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idle
+}

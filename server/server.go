@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/schema"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+// Defaults for the zero fields of [Config].
+const (
+	DefaultMaxBodyBytes     = 4 << 20
+	DefaultMaxConcurrent    = 64
+	DefaultProgressInterval = time.Second
+	DefaultShutdownTimeout  = 10 * time.Second
+)
+
+// Config configures a Server. The zero value serves with the defaults and
+// no token (loopback only).
+type Config struct {
+	// Call holds the operator's grants, applied to every call. Mode is
+	// ignored: every call is single-use.
+	Call skillbox.CallOptions
+	// Token is the bearer token HTTP clients must send. Empty means none,
+	// which Serve allows only on loopback.
+	Token string
+	// MaxBodyBytes bounds an HTTP request body (DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// MaxConcurrent bounds the calls in flight over HTTP; more are answered
+	// with 429 (DefaultMaxConcurrent). Over stdio calls wait for a slot.
+	MaxConcurrent int
+	// ProgressInterval is how often a call whose client asked for progress
+	// reports it (DefaultProgressInterval).
+	ProgressInterval time.Duration
+	// ShutdownTimeout is how long Serve lets calls in flight finish after
+	// its context ends before cancelling them (DefaultShutdownTimeout).
+	ShutdownTimeout time.Duration
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Version is reported to clients ("dev" when empty).
+	Version string
+}
+
+// Validate checks c.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, errdefs.New(errdefs.Invalid, "max body bytes %d: want >= 0", c.MaxBodyBytes))
+	}
+	if c.MaxConcurrent < 0 {
+		errs = append(errs, errdefs.New(errdefs.Invalid, "max concurrent calls %d: want >= 0", c.MaxConcurrent))
+	}
+	if c.ProgressInterval < 0 || c.ShutdownTimeout < 0 {
+		errs = append(errs, errdefs.New(errdefs.Invalid, "progress interval and shutdown timeout must not be negative"))
+	}
+	if strings.ContainsAny(c.Token, " \t\r\n") {
+		errs = append(errs, errdefs.New(errdefs.Invalid, "token must not contain white space"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = DefaultProgressInterval
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+}
+
+// Server serves the skills of one Runtime. It is safe for concurrent use;
+// the Runtime stays the caller's to close.
+type Server struct {
+	rt     *skillbox.Runtime
+	cfg    Config
+	log    *slog.Logger
+	skills []*entry          // sorted by id
+	byID   map[string]*entry // by skill id
+	byTool map[string]*entry // by MCP tool name
+
+	// calls counts the calls in flight and bounds them.
+	calls *limiter
+	// stop cancels every call in flight when a shutdown deadline passes.
+	stopCtx  context.Context
+	stopOnce sync.Once
+	stop     context.CancelFunc
+}
+
+// entry is one skill of the catalogue.
+type entry struct {
+	skill *skill.Skill
+	tool  schema.Tool
+	name  string            // MCP tool name
+	out   *schema.Validator // outputs schema, when the tool declares one
+}
+
+// New builds a Server over rt's skills. Skills that fail to load, and
+// skills whose tool name collides with an earlier id's, are left out and
+// logged.
+func New(rt *skillbox.Runtime, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	cfg.Call.Mode = ""
+	s := &Server{
+		rt: rt, cfg: cfg, log: cfg.Logger,
+		byID: map[string]*entry{}, byTool: map[string]*entry{},
+		calls: newLimiter(cfg.MaxConcurrent),
+	}
+	s.stopCtx, s.stop = context.WithCancel(context.Background())
+	list, errs := rt.List()
+	for _, err := range errs {
+		s.log.Warn("skill not served", "err", err.Error())
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	for _, sk := range list {
+		e := &entry{skill: sk, tool: toolOf(sk), name: schema.ToolName(sk.ID)}
+		if prev, ok := s.byTool[e.name]; ok {
+			s.log.Warn("skill not served: tool name taken", "skill", sk.ID, "tool", e.name, "by", prev.skill.ID)
+			continue
+		}
+		if o, ok := sk.Bundle.Manifest.Outputs.(map[string]any); ok && o["type"] == "object" {
+			v, err := schema.Compile(o)
+			if err != nil {
+				s.log.Warn("skill not served: bad outputs schema", "skill", sk.ID, "err", err.Error())
+				continue
+			}
+			e.out = v
+		}
+		for _, w := range sk.Warnings {
+			s.log.Warn("skill warning", "skill", sk.ID, "warning", w)
+		}
+		s.skills = append(s.skills, e)
+		s.byID[sk.ID] = e
+		s.byTool[e.name] = e
+	}
+	s.log.Info("skills loaded", "count", len(s.skills))
+	return s, nil
+}
+
+// toolOf describes sk for schema export, as `skillbox schema` does.
+func toolOf(sk *skill.Skill) schema.Tool {
+	m := sk.Bundle.Manifest
+	return schema.Tool{
+		ID:           sk.ID,
+		Name:         m.Name,
+		Description:  strings.TrimSpace(m.Description),
+		Parameters:   m.Parameters,
+		Outputs:      m.Outputs,
+		Instructions: sk.Bundle.Instructions,
+	}
+}
+
+// Skills returns the ids of the served skills, sorted.
+func (s *Server) Skills() []string {
+	ids := make([]string, len(s.skills))
+	for i, e := range s.skills {
+		ids[i] = e.skill.ID
+	}
+	return ids
+}
+
+// lookup returns the catalogue entry for id, or a NotFound error.
+func (s *Server) lookup(id string) (*entry, error) {
+	if e, ok := s.byID[id]; ok {
+		return e, nil
+	}
+	return nil, errdefs.New(errdefs.NotFound, "skill %q is not served here", id)
+}
+
+// guidance is what an agent should read before using the skill:
+// instructions.md, then the manifest's constitution.
+func guidance(sk *skill.Skill) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(sk.Bundle.Instructions))
+	if c := strings.TrimSpace(sk.Bundle.Manifest.Constitution); c != "" {
+		if b.Len() > 0 {
+			b.WriteString("\n\n")
+		}
+		fmt.Fprintf(&b, "## Constitution\n\n%s", c)
+	}
+	b.WriteString("\n")
+	return b.String()
+}
