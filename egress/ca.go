@@ -1,0 +1,178 @@
+package egress
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ca is a proxy's ephemeral certificate authority. Its key lives only in the
+// host process's memory; its certificate is name-constrained to the hosts
+// that carry a bound secret, so even a stolen key could not vouch for any
+// other name.
+type ca struct {
+	cert    *x509.Certificate
+	key     *ecdsa.PrivateKey
+	pem     []byte
+	leafKey *ecdsa.PrivateKey
+
+	mu     sync.Mutex
+	leaves map[string]*tls.Certificate
+}
+
+func newCA(secrets []Secret, validity time.Duration) (*ca, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          randSerial(),
+		Subject:               pkix.Name{CommonName: "skillbox egress ephemeral CA", Organization: []string{"skillbox"}},
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.Add(validity),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		MaxPathLenZero:        true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		SubjectKeyId:          keyID(&key.PublicKey),
+	}
+	// Name constraints: exactly the bound hosts. "example.com" in
+	// PermittedDNSDomains would also permit its subdomains, which is wider
+	// than a name rule; it is the narrowest X.509 can say, and the proxy
+	// only ever mints leaves for bound hosts anyway.
+	dns := map[string]bool{}
+	var ips []*net.IPNet
+	for _, s := range secrets {
+		for _, r := range s.Hosts {
+			if a, err := netip.ParseAddr(r.Host); err == nil {
+				bits := a.BitLen()
+				ips = append(ips, &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, bits)})
+				continue
+			}
+			if d, ok := strings.CutPrefix(r.Host, "*."); ok {
+				dns["."+d] = true
+			} else {
+				dns[r.Host] = true
+			}
+		}
+	}
+	for d := range dns {
+		tmpl.PermittedDNSDomains = append(tmpl.PermittedDNSDomains, d)
+	}
+	if len(dns) == 0 {
+		// Permit no names at all: a permitted subtree that cannot match.
+		tmpl.ExcludedDNSDomains = []string{""}
+	}
+	if len(ips) > 0 {
+		tmpl.PermittedIPRanges = ips
+	} else {
+		tmpl.ExcludedIPRanges = []*net.IPNet{
+			{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+			{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
+		}
+	}
+	tmpl.PermittedDNSDomainsCritical = true
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("egress: creating CA: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &ca{
+		cert:    cert,
+		key:     key,
+		pem:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		leafKey: leafKey,
+		leaves:  map[string]*tls.Certificate{},
+	}, nil
+}
+
+// leaf returns (minting and caching on first use) a certificate for host, a
+// name or an address literal.
+func (c *ca) leaf(host string) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.leaves[host]; l != nil {
+		return l, nil
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:   randSerial(),
+		Subject:        pkix.Name{CommonName: host},
+		NotBefore:      now.Add(-time.Minute),
+		NotAfter:       c.cert.NotAfter,
+		KeyUsage:       x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		AuthorityKeyId: c.cert.SubjectKeyId,
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		tmpl.IPAddresses = []net.IP{a.AsSlice()}
+	} else {
+		tmpl.DNSNames = []string{host}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &c.leafKey.PublicKey, c.key)
+	if err != nil {
+		return nil, fmt.Errorf("egress: minting a certificate for %s: %w", host, err)
+	}
+	l := &tls.Certificate{Certificate: [][]byte{der, c.cert.Raw}, PrivateKey: c.leafKey}
+	l.Leaf, _ = x509.ParseCertificate(der)
+	c.leaves[host] = l
+	return l, nil
+}
+
+func randSerial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return n.Add(n, big.NewInt(1))
+}
+
+func keyID(pub *ecdsa.PublicKey) []byte {
+	b, _ := x509.MarshalPKIXPublicKey(pub)
+	sum := sha1.Sum(b)
+	return sum[:]
+}
+
+// systemBundles are where Linux distributions keep their CA bundle (the list
+// crypto/x509 reads).
+var systemBundles = []string{
+	"/etc/ssl/certs/ca-certificates.crt",
+	"/etc/pki/tls/certs/ca-bundle.crt",
+	"/etc/ssl/ca-bundle.pem",
+	"/etc/pki/tls/cacert.pem",
+	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+	"/etc/ssl/cert.pem",
+}
+
+// readSystemBundle returns the host's CA bundle (SSL_CERT_FILE first).
+func readSystemBundle() ([]byte, error) {
+	paths := systemBundles
+	if f := os.Getenv("SSL_CERT_FILE"); f != "" {
+		paths = append([]string{f}, paths...)
+	}
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("egress: no system CA bundle found")
+}

@@ -1,0 +1,250 @@
+package egress
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+// Defaults applied by New when a Config field is zero.
+const (
+	DefaultMaxConns    = 256
+	DefaultMaxBytes    = 256 << 20
+	DefaultDialTimeout = 10 * time.Second
+	DefaultMaxBodyScan = 1 << 20
+	// DefaultCAFile is where the sandbox is expected to see CABundle.
+	DefaultCAFile = "/etc/skillbox/egress-ca.pem"
+	// PlaceholderPrefix starts every placeholder NewPlaceholder makes.
+	PlaceholderPrefix = "skillbox-secret-"
+)
+
+// Resolver resolves host names; *net.Resolver implements it.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Config is one proxy's grant. It is normally built from a sandbox.Spec and
+// serves the calls of one sandbox.
+type Config struct {
+	// Allow lists the destinations a request may name. Empty allows nothing.
+	Allow []Rule
+	// Resolve maps host names to fixed addresses (--egress-resolve
+	// HOST=IP). A mapped name is never looked up, and the mapping is an
+	// explicit grant of those addresses for that name, even in ranges that
+	// are otherwise refused (loopback, private, ...). The name itself must
+	// still be allowed by Allow.
+	Resolve map[string][]netip.Addr
+	// Resolver looks up names not in Resolve; nil means net.DefaultResolver.
+	Resolver Resolver
+	// MaxConns bounds the upstream connections the proxy opens over its
+	// life, and the client connections it serves at once (further clients
+	// wait to be accepted). 0 means DefaultMaxConns.
+	MaxConns int
+	// MaxBytes bounds the bytes sent and received upstream (both
+	// directions, as on the wire, TLS included) over the proxy's life.
+	// 0 means DefaultMaxBytes.
+	MaxBytes int64
+	// DialTimeout bounds resolving and connecting to one destination.
+	// 0 means DefaultDialTimeout.
+	DialTimeout time.Duration
+	// MaxBodyScan bounds the request bodies in which placeholders are looked
+	// for and substituted; larger bodies pass unmodified. 0 means
+	// DefaultMaxBodyScan.
+	MaxBodyScan int64
+	// Secrets are substituted into requests to their hosts.
+	Secrets []Secret
+	// Audit receives one Event per decision. It is called from the proxy's
+	// connection goroutines, concurrently, and must not block for long.
+	Audit func(Event)
+	// UpstreamRootCAs verifies the upstream servers of intercepted HTTPS
+	// requests (and of absolute https:// URLs); nil means the host's roots.
+	UpstreamRootCAs *x509.CertPool
+	// CAFile is the path at which the sandbox sees CABundle(); Env points
+	// SSL_CERT_FILE and friends at it. Empty means DefaultCAFile.
+	CAFile string
+	// CAValidity is the lifetime of the ephemeral CA; 0 means 24 hours.
+	CAValidity time.Duration
+}
+
+// Secret is a value that never enters the sandbox. The sandbox is given
+// Placeholder instead (as the value of the environment variable or config
+// key Name); the proxy puts Value in its place in requests to Hosts only.
+type Secret struct {
+	// Name names the secret in audit events and messages (never the value).
+	Name string
+	// Placeholder is what the sandbox sees; NewPlaceholder makes one.
+	Placeholder string
+	// Value is the real secret. It may not contain control characters.
+	Value string
+	// Hosts are the destinations the value may be sent to (Rule syntax).
+	Hosts []Rule
+	// AllowHTTP also substitutes into plain-HTTP requests. By default the
+	// value is only sent over TLS, and a placeholder in a plain-HTTP request
+	// to a bound host is refused.
+	AllowHTTP bool
+}
+
+// NewPlaceholder returns a fresh random placeholder:
+// "skillbox-secret-" and 32 hex digits.
+func NewPlaceholder() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return PlaceholderPrefix + hex.EncodeToString(b[:])
+}
+
+// Decisions in Event.Decision.
+const (
+	DecisionAllow = "allow" // the exchange was allowed and took place
+	DecisionDeny  = "deny"  // refused by policy (allowlist, address range, secret binding)
+	DecisionLimit = "limit" // refused or cut short by MaxConns or MaxBytes
+	DecisionError = "error" // allowed, but failed upstream (DNS, connect, TLS)
+)
+
+// Event is one audited decision. An allowed exchange is reported once it is
+// over, with its byte counts; a refusal is reported at once.
+type Event struct {
+	Time time.Time `json:"time"`
+	// Method is the request method; "CONNECT" for a tunnel.
+	Method string `json:"method"`
+	// Host and Port are the destination as requested (normalised).
+	Host string `json:"host"`
+	Port int    `json:"port"`
+	// Addr is the address dialled ("ip:port"), if any.
+	Addr     string `json:"addr,omitempty"`
+	Decision string `json:"decision"`
+	// Reason says why, for anything but a plain allow.
+	Reason string `json:"reason,omitempty"`
+	// Grant is the rule that would allow a denied request: "--allow-net
+	// HOST:PORT" or "--egress-resolve HOST=IP".
+	Grant string `json:"grant,omitempty"`
+	// Status is the HTTP status returned to the sandbox (0 for a tunnel
+	// that was established).
+	Status int `json:"status,omitempty"`
+	// Intercepted is set for requests read inside an intercepted TLS tunnel.
+	Intercepted bool `json:"intercepted,omitempty"`
+	// BytesUp and BytesDown count body bytes (tunnel bytes for CONNECT)
+	// sent to and received from the destination.
+	BytesUp   int64 `json:"bytes_up"`
+	BytesDown int64 `json:"bytes_down"`
+	// Secrets names the secrets substituted into the request (names only).
+	Secrets []string `json:"secrets,omitempty"`
+}
+
+// Validate checks c and returns an errdefs.Invalid error naming the first
+// problem.
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return errdefs.New(errdefs.Invalid, "egress: "+format, args...)
+	}
+	for _, r := range c.Allow {
+		if err := checkRule(r); err != nil {
+			return bad("allow %q: %v", r.String(), err)
+		}
+	}
+	for name, addrs := range c.Resolve {
+		n, err := normalizeName(name)
+		if err != nil || n != name {
+			return bad("resolve %q: want a lower-case host name", name)
+		}
+		if len(addrs) == 0 {
+			return bad("resolve %q: no addresses", name)
+		}
+		for _, a := range addrs {
+			if !a.IsValid() || a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() {
+				return bad("resolve %q: bad address %q", name, a)
+			}
+		}
+	}
+	if c.MaxConns < 0 || c.MaxBytes < 0 || c.DialTimeout < 0 || c.MaxBodyScan < 0 || c.CAValidity < 0 {
+		return bad("limits must not be negative")
+	}
+	names := map[string]bool{}
+	for i, s := range c.Secrets {
+		if s.Name == "" {
+			return bad("secret %d: no name", i)
+		}
+		if names[s.Name] {
+			return bad("secret %s: listed twice", s.Name)
+		}
+		names[s.Name] = true
+		if len(s.Placeholder) < 16 {
+			return bad("secret %s: placeholder shorter than 16 bytes (use NewPlaceholder)", s.Name)
+		}
+		if s.Value == "" {
+			return bad("secret %s: empty value", s.Name)
+		}
+		for _, r := range s.Value + s.Placeholder {
+			if r < 0x20 || r == 0x7f {
+				return bad("secret %s: value or placeholder contains a control character", s.Name)
+			}
+		}
+		if strings.Contains(s.Value, s.Placeholder) || strings.Contains(s.Placeholder, s.Value) {
+			return bad("secret %s: value and placeholder overlap", s.Name)
+		}
+		if len(s.Hosts) == 0 {
+			return bad("secret %s: bound to no host", s.Name)
+		}
+		for _, r := range s.Hosts {
+			if err := checkRule(r); err != nil {
+				return bad("secret %s: host %q: %v", s.Name, r.String(), err)
+			}
+		}
+		for _, o := range c.Secrets[:i] {
+			if strings.Contains(o.Placeholder, s.Placeholder) || strings.Contains(s.Placeholder, o.Placeholder) {
+				return bad("secrets %s and %s: placeholders overlap", o.Name, s.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// checkRule reports whether r is in the canonical form ParseRule returns.
+func checkRule(r Rule) error {
+	if r.Port < 0 || r.Port > 65535 {
+		return fmt.Errorf("port %d is not in 1-65535", r.Port)
+	}
+	p, err := ParseRule(r.String())
+	if err != nil {
+		return err
+	}
+	if p != r {
+		return fmt.Errorf("not in canonical form (want %q)", p.String())
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Resolver == nil {
+		c.Resolver = net.DefaultResolver
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.MaxBodyScan == 0 {
+		c.MaxBodyScan = DefaultMaxBodyScan
+	}
+	if c.CAFile == "" {
+		c.CAFile = DefaultCAFile
+	}
+	if c.CAValidity == 0 {
+		c.CAValidity = 24 * time.Hour
+	}
+	if c.Audit == nil {
+		c.Audit = func(Event) {}
+	}
+	return c
+}

@@ -1,0 +1,60 @@
+// Package egress is the host-side proxy through which a sandbox reaches the
+// network hosts it was granted, and which keeps the real values of bound
+// secrets out of the sandbox.
+//
+// A sandbox has no route to the network. Its HTTP clients are pointed at a
+// [Proxy] (see [Proxy.Env]) that listens on the sandbox's own loopback — the
+// jail hands the listener to the host process, which calls [Proxy.Serve] —
+// and every request or tunnel is decided here:
+//
+//   - The destination named by the request (absolute-form URL or CONNECT
+//     authority) must match a [Rule] of [Config.Allow]: "host", "host:port",
+//     "*.domain[:port]" (strict subdomains) or an address literal. An
+//     address literal in a request only matches an address rule.
+//   - The proxy resolves names itself ([Config.Resolver]) and connects only
+//     to the addresses it checked, so a name cannot be re-resolved to
+//     something else between check and connect (DNS rebinding). Addresses
+//     in loopback, private, link-local, multicast, unique-local, carrier-
+//     grade NAT, unspecified, broadcast and documentation ranges, their
+//     IPv4-mapped, NAT64 and 6to4 forms, and the cloud metadata endpoints
+//     are dropped unless granted by address: by an address rule, or by
+//     [Config.Resolve] (--egress-resolve HOST=IP), which maps a name to fixed
+//     addresses and thereby grants them.
+//   - Each request is checked, including every request on a kept-alive
+//     client connection and every redirect the client follows.
+//   - [Config.MaxConns] bounds the upstream connections over the proxy's life
+//     (and the client connections served at once), [Config.MaxBytes] the
+//     upstream bytes; past them requests are refused (429) and running
+//     exchanges are cut.
+//   - Every decision is reported to [Config.Audit] as an [Event]: allowed
+//     exchanges when they end, with byte counts; refusals at once. Refusals
+//     answer 403 with a line naming the grant that would allow the request.
+//
+// # Secrets
+//
+// A [Secret] is seen by the sandbox only as its placeholder
+// ([NewPlaceholder]). In requests to the secret's hosts the proxy replaces
+// the placeholder with the real value in headers, the URL path and query,
+// and bodies of type application/json (and +json), x-www-form-urlencoded and
+// text/* up to [Config.MaxBodyScan] bytes, each time encoded for where it
+// appears. A placeholder sent to any other host is refused (403) and
+// audited, as is a placeholder in plain HTTP unless [Secret.AllowHTTP].
+//
+// HTTPS to a host that carries a bound secret is intercepted: the proxy
+// answers the CONNECT itself with a certificate minted for that host by a
+// per-proxy ephemeral CA (ECDSA P-256, 24 h, name-constrained to the bound
+// hosts; its key never leaves the host process), and forwards each request
+// over a new TLS connection to the real host, verified against the host's
+// roots ([Config.UpstreamRootCAs] in tests). The sandbox must trust
+// [Proxy.CABundle] at [Config.CAFile]. Hosts without a bound secret are
+// tunnelled untouched.
+//
+// The value never flows back: responses from bound hosts have the value
+// (raw, JSON-escaped once or twice, URL-escaped) replaced by the placeholder
+// in headers, trailers and body; gzip bodies are decoded to do so, other
+// encodings are refused (Accept-Encoding is not forwarded to bound hosts),
+// and so are protocol upgrades. This is a safety net against a bound host
+// echoing the value in an error message, not a guarantee against a bound
+// host that transforms it further (base64, hashing...): a secret is bound
+// only to hosts trusted with it.
+package egress

@@ -1,0 +1,565 @@
+package egress
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is returned by Serve after Close.
+var ErrClosed = errors.New("egress: proxy closed")
+
+// Proxy is the host-side egress proxy of one sandbox. It is safe for
+// concurrent use.
+type Proxy struct {
+	cfg     Config
+	secrets []*secret
+	ca      *ca // nil when no secret is bound (no interception)
+
+	transport *http.Transport
+	rp        *httputil.ReverseProxy
+	srv       *http.Server
+	dialer    net.Dialer
+	sem       chan struct{} // client connections being served
+
+	conns atomic.Int64 // upstream connections opened
+	bytes atomic.Int64 // upstream bytes, both directions
+
+	mu     sync.Mutex
+	closed bool
+	hijack map[net.Conn]struct{} // tunnels, closed by Close
+}
+
+// New validates cfg and returns a proxy for it. With at least one secret it
+// also creates the ephemeral CA used to intercept TLS to bound hosts.
+func New(cfg Config) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	cfg.Allow = append([]Rule(nil), cfg.Allow...)
+	p := &Proxy{
+		cfg:    cfg,
+		sem:    make(chan struct{}, cfg.MaxConns),
+		hijack: map[net.Conn]struct{}{},
+	}
+	for _, s := range cfg.Secrets {
+		p.secrets = append(p.secrets, prepareSecret(s))
+	}
+	if len(cfg.Secrets) > 0 {
+		c, err := newCA(cfg.Secrets, cfg.CAValidity)
+		if err != nil {
+			return nil, err
+		}
+		p.ca = c
+	}
+	p.transport = &http.Transport{
+		Proxy:                 nil,
+		DialContext:           p.transportDial,
+		TLSClientConfig:       &tls.Config{RootCAs: cfg.UpstreamRootCAs, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   cfg.DialTimeout,
+		DisableCompression:    true,
+		MaxIdleConns:          32,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     false,
+	}
+	discard := log.New(io.Discard, "", 0)
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      p.transport,
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.upstreamError,
+		ErrorLog:       discard,
+		FlushInterval:  -1,
+	}
+	p.srv = &http.Server{
+		Handler:           http.HandlerFunc(p.serveHTTP),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          discard,
+	}
+	return p, nil
+}
+
+// Serve serves proxy clients on l until l fails or Close is called (then it
+// returns nil). It may be called for several listeners at once. At most
+// MaxConns client connections are served at a time; more wait in l's
+// backlog.
+func (p *Proxy) Serve(l net.Listener) error {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		l.Close()
+		return ErrClosed
+	}
+	err := p.srv.Serve(&limitListener{Listener: l, sem: p.sem, done: make(chan struct{})})
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops every Serve, closes every client connection and tunnel and
+// the idle upstream connections. Exchanges cut short are still audited.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	conns := p.hijack
+	p.hijack = map[net.Conn]struct{}{}
+	p.mu.Unlock()
+	err := p.srv.Close()
+	for c := range conns {
+		c.Close()
+	}
+	p.transport.CloseIdleConnections()
+	return err
+}
+
+// Env returns the environment that points a sandbox's HTTP clients at the
+// proxy listening at addr ("127.0.0.1:PORT" as seen inside the sandbox):
+// HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and their lower-case forms and, when
+// the proxy intercepts TLS, SSL_CERT_FILE, REQUESTS_CA_BUNDLE,
+// CURL_CA_BUNDLE and NODE_EXTRA_CA_CERTS pointing at Config.CAFile, where
+// the sandbox must find CABundle().
+func (p *Proxy) Env(addr string) map[string]string {
+	u := "http://" + addr
+	env := map[string]string{}
+	for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"} {
+		env[k] = u
+	}
+	if p.ca != nil {
+		for _, k := range []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"} {
+			env[k] = p.cfg.CAFile
+		}
+	}
+	return env
+}
+
+// Intercepts reports whether the proxy intercepts TLS to some host (that
+// is, whether it has secrets and a CA).
+func (p *Proxy) Intercepts() bool { return p.ca != nil }
+
+// CACertPEM returns the ephemeral CA's certificate in PEM, or nil when the
+// proxy intercepts nothing.
+func (p *Proxy) CACertPEM() []byte {
+	if p.ca == nil {
+		return nil
+	}
+	return append([]byte(nil), p.ca.pem...)
+}
+
+// CABundle returns what the sandbox should trust: the host's CA bundle
+// followed by the ephemeral CA (tunnelled hosts present their real
+// certificates, intercepted ones a certificate of the ephemeral CA). It is
+// nil when the proxy intercepts nothing. Without a host bundle it returns
+// the CA alone and an error saying so.
+func (p *Proxy) CABundle() ([]byte, error) {
+	if p.ca == nil {
+		return nil, nil
+	}
+	sys, err := readSystemBundle()
+	out := append([]byte(nil), sys...)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, p.ca.pem...), err
+}
+
+// Stats reports the upstream connections and bytes used so far.
+func (p *Proxy) Stats() (conns, bytes int64) { return p.conns.Load(), p.bytes.Load() }
+
+func (p *Proxy) emit(ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	p.cfg.Audit(ev)
+}
+
+func (p *Proxy) bytesExceeded() bool { return p.bytes.Load() > p.cfg.MaxBytes }
+
+// denial is a refusal: the status for the sandbox, the decision, a reason
+// and the grant that would allow it.
+type denial struct {
+	status   int
+	decision string
+	reason   string
+	grant    string
+}
+
+func (d *denial) Error() string { return d.reason }
+
+func deny(reason, grant string) *denial {
+	return &denial{status: http.StatusForbidden, decision: DecisionDeny, reason: reason, grant: grant}
+}
+
+// authorize decides whether t may be reached and returns the addresses the
+// proxy may dial for it.
+func (p *Proxy) authorize(ctx context.Context, t target) ([]netip.Addr, *denial) {
+	allowed := false
+	for _, r := range p.cfg.Allow {
+		if r.matches(t) {
+			allowed = true
+			break
+		}
+	}
+	if !allowed {
+		why := t.String() + " is not in the allowlist"
+		if t.addr.IsValid() {
+			why = "address literal " + t.String() + " is not in the allowlist (only listed addresses may be named directly)"
+		}
+		return nil, deny(why, "--allow-net "+t.String())
+	}
+	if p.bytesExceeded() {
+		return nil, p.limitDenial("bytes")
+	}
+	if t.addr.IsValid() {
+		return []netip.Addr{t.addr}, nil // granted by an address rule
+	}
+	if addrs, ok := p.cfg.Resolve[t.name]; ok {
+		return addrs, nil // granted by --egress-resolve
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+	defer cancel()
+	found, err := p.cfg.Resolver.LookupNetIP(ctx, "ip", t.name)
+	if err != nil || len(found) == 0 {
+		msg := "no addresses"
+		if err != nil {
+			msg = err.Error()
+		}
+		return nil, &denial{status: http.StatusBadGateway, decision: DecisionError, reason: "cannot resolve " + t.name + ": " + msg}
+	}
+	var ok []netip.Addr
+	var refused netip.Addr
+	var class string
+	for _, a := range found {
+		a = a.Unmap()
+		if c := classify(a); c != "" && !p.addrGranted(a, t.port) {
+			if class == "" {
+				refused, class = a, c
+			}
+			continue
+		}
+		ok = append(ok, a)
+	}
+	if len(ok) == 0 {
+		return nil, deny(fmt.Sprintf("%s resolves to %s (%s), which is refused unless granted by address", t.name, refused, class),
+			"--egress-resolve "+t.name+"="+refused.String())
+	}
+	return ok, nil
+}
+
+// addrGranted reports whether an address rule grants a, port.
+func (p *Proxy) addrGranted(a netip.Addr, port int) bool {
+	for _, r := range p.cfg.Allow {
+		if r.coversAddr(a, port) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Proxy) limitDenial(what string) *denial {
+	d := &denial{status: http.StatusTooManyRequests, decision: DecisionLimit}
+	if what == "conns" {
+		d.reason = fmt.Sprintf("connection limit reached (%d connections)", p.cfg.MaxConns)
+	} else {
+		d.reason = fmt.Sprintf("byte limit reached (%d bytes)", p.cfg.MaxBytes)
+	}
+	return d
+}
+
+// errLimit is returned by upstream connections once a limit is hit.
+type errLimit struct{ d *denial }
+
+func (e *errLimit) Error() string { return "egress: " + e.d.reason }
+
+// dial connects to the first of addrs that answers on port. Every
+// connection counts against MaxConns and its bytes against MaxBytes.
+func (p *Proxy) dial(ctx context.Context, addrs []netip.Addr, port int) (*countConn, error) {
+	if p.conns.Add(1) > int64(p.cfg.MaxConns) {
+		return nil, &errLimit{p.limitDenial("conns")}
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+	defer cancel()
+	var firstErr error
+	for _, a := range addrs {
+		c, err := p.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
+		if err == nil {
+			return &countConn{Conn: c, p: p}, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
+}
+
+// countConn counts an upstream connection's bytes, against the proxy's
+// budget and its own.
+type countConn struct {
+	net.Conn
+	p        *Proxy
+	up, down atomic.Int64
+	limited  atomic.Bool
+}
+
+func (c *countConn) Write(b []byte) (int, error) {
+	if c.p.bytes.Add(int64(len(b))) > c.p.cfg.MaxBytes {
+		return 0, c.cut()
+	}
+	n, err := c.Conn.Write(b)
+	c.up.Add(int64(n))
+	return n, err
+}
+
+func (c *countConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		if c.p.bytes.Add(int64(n)) > c.p.cfg.MaxBytes {
+			return 0, c.cut()
+		}
+		c.down.Add(int64(n))
+	}
+	return n, err
+}
+
+func (c *countConn) cut() error {
+	c.limited.Store(true)
+	c.Conn.Close()
+	return &errLimit{c.p.limitDenial("bytes")}
+}
+
+func (c *countConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// limitListener serves at most cap(sem) client connections at once.
+type limitListener struct {
+	net.Listener
+	sem  chan struct{}
+	once sync.Once
+	done chan struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &clientConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type clientConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *clientConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+func (c *clientConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// refuse answers a denial to the sandbox.
+func refuse(w http.ResponseWriter, d *denial) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Skillbox-Egress", d.decision)
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(d.status)
+	msg := "skillbox egress: " + d.decision + ": " + d.reason + "\n"
+	if d.grant != "" {
+		msg += "granted by: " + d.grant + "\n"
+	}
+	io.WriteString(w, msg)
+}
+
+func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		p.connect(w, r)
+		return
+	}
+	p.forward(w, r, nil)
+}
+
+// connect handles a CONNECT: a tunnel, or interception for a host with a
+// bound secret.
+func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
+	ev := Event{Method: r.Method}
+	t, _, err := parseTarget(r.Method, r.RequestURI)
+	if err != nil {
+		d := &denial{status: http.StatusBadRequest, decision: DecisionDeny, reason: err.Error()}
+		p.finishDenied(w, &ev, d)
+		return
+	}
+	ev.Host, ev.Port = t.host(), t.port
+	addrs, d := p.authorize(r.Context(), t)
+	if d != nil {
+		p.finishDenied(w, &ev, d)
+		return
+	}
+	if p.ca != nil && p.bound(t) != nil {
+		p.intercept(w, r, t, &ev)
+		return
+	}
+	up, err := p.dial(r.Context(), addrs, t.port)
+	if err != nil {
+		p.finishDenied(w, &ev, dialDenial(err))
+		return
+	}
+	ev.Addr = up.RemoteAddr().String()
+	client, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		up.Close()
+		ev.Decision, ev.Reason = DecisionError, "hijack: "+err.Error()
+		p.emit(ev)
+		return
+	}
+	if !p.track(client) {
+		client.Close()
+		up.Close()
+		return
+	}
+	defer p.untrack(client)
+	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
+		client.Close()
+		up.Close()
+		ev.Decision, ev.Reason = DecisionError, err.Error()
+		p.emit(ev)
+		return
+	}
+	pipe(bufConn(client, buf), up)
+	ev.BytesUp, ev.BytesDown = up.up.Load(), up.down.Load()
+	ev.Decision = DecisionAllow
+	if up.limited.Load() {
+		ev.Decision, ev.Reason = DecisionLimit, p.limitDenial("bytes").reason
+	}
+	p.emit(ev)
+}
+
+func dialDenial(err error) *denial {
+	var le *errLimit
+	if errors.As(err, &le) {
+		return le.d
+	}
+	return &denial{status: http.StatusBadGateway, decision: DecisionError, reason: "connect: " + err.Error()}
+}
+
+func (p *Proxy) finishDenied(w http.ResponseWriter, ev *Event, d *denial) {
+	ev.Decision, ev.Reason, ev.Grant, ev.Status = d.decision, d.reason, d.grant, d.status
+	refuse(w, d)
+	p.emit(*ev)
+}
+
+func (p *Proxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.hijack[c] = struct{}{}
+	return true
+}
+
+func (p *Proxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.hijack, c)
+	p.mu.Unlock()
+	c.Close()
+}
+
+// bufConn returns c reading first what the server had already buffered.
+func bufConn(c net.Conn, rw *bufio.ReadWriter) net.Conn {
+	if rw == nil || rw.Reader.Buffered() == 0 {
+		return c
+	}
+	return &prefixConn{Conn: c, r: io.MultiReader(io.LimitReader(rw.Reader, int64(rw.Reader.Buffered())), c)}
+}
+
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// pipe copies both ways until both directions are done, half-closing as
+// each ends; an error in either direction closes both.
+func pipe(a, b net.Conn) {
+	var wg sync.WaitGroup
+	cp := func(dst, src net.Conn) {
+		defer wg.Done()
+		_, err := io.Copy(dst, src)
+		if err != nil {
+			a.Close()
+			b.Close()
+			return
+		}
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		} else {
+			dst.Close()
+		}
+	}
+	wg.Add(2)
+	go cp(a, b)
+	go cp(b, a)
+	wg.Wait()
+	a.Close()
+	b.Close()
+}
+
+// bound returns the secrets bound to t.
+func (p *Proxy) bound(t target) []*secret {
+	var out []*secret
+	for _, s := range p.secrets {
+		if s.boundTo(t) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
