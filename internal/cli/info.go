@@ -147,15 +147,11 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 	if err := wantArgs(pos, 1, "one SKILL"); err != nil {
 		return err
 	}
-	rt, closeRT, err := c.runtime(false)
+	s, closeRT, err := c.resolve(pos[0])
 	if err != nil {
 		return err
 	}
 	defer closeRT()
-	s, err := rt.Resolve(pos[0])
-	if err != nil {
-		return err
-	}
 	m := s.Bundle.Manifest
 	env := inspectEnvelope{
 		skillSummary: summarize(s),

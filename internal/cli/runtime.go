@@ -68,3 +68,18 @@ func (c *cmdContext) runtime(withAudit bool, extra ...skillbox.Option) (*skillbo
 	}
 	return rt, func() { rt.Close(); log.Close() }, nil
 }
+
+// resolve opens a Runtime (without the audit log) and resolves ref; the
+// returned func closes the Runtime.
+func (c *cmdContext) resolve(ref string) (*skill.Skill, func(), error) {
+	rt, closeRT, err := c.runtime(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := rt.Resolve(ref)
+	if err != nil {
+		closeRT()
+		return nil, nil, err
+	}
+	return s, closeRT, nil
+}

@@ -107,15 +107,11 @@ func cmdSign(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt, closeRT, err := c.runtime(false)
+	s, closeRT, err := c.resolve(pos[0])
 	if err != nil {
 		return err
 	}
 	defer closeRT()
-	s, err := rt.Resolve(pos[0])
-	if err != nil {
-		return err
-	}
 	rec := audit.Record{Event: audit.EventSign, Skill: s.ID, Version: s.Bundle.Manifest.Version, Tier: string(s.Tier), Key: trust.KeyID(key.ID()), Detail: s.Dir}
 	digest, err := trust.Sign(s, key)
 	rec.Digest = digest
@@ -159,15 +155,11 @@ func cmdVerify(ctx context.Context, c *cmdContext, args []string) error {
 		}
 		keys = store.Keys()
 	}
-	rt, closeRT, err := c.runtime(false)
+	s, closeRT, err := c.resolve(pos[0])
 	if err != nil {
 		return err
 	}
 	defer closeRT()
-	s, err := rt.Resolve(pos[0])
-	if err != nil {
-		return err
-	}
 	v, err := trust.Verify(s.Dir, keys)
 	rec := audit.Record{Event: audit.EventVerify, Skill: s.ID, Version: s.Bundle.Manifest.Version, Digest: s.Digest, Tier: string(s.Tier)}
 	if err != nil {

@@ -205,15 +205,11 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt, closeRT, err := c.runtime(false)
+	s, closeRT, err := c.resolve(pos[0])
 	if err != nil {
 		return err
 	}
 	defer closeRT()
-	s, err := rt.Resolve(pos[0])
-	if err != nil {
-		return err
-	}
 	m := s.Bundle.Manifest
 	req := describeRequests(m)
 	info := trustSkill{ID: s.ID, Version: m.Version, Tier: string(s.Tier), Path: s.Dir, Digest: s.Digest, Requests: &req}
