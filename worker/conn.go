@@ -345,3 +345,11 @@ func (e *LoadError) Unwrap() error {
 	}
 	return &errdefs.SkillError{Type: e.Type, Message: e.Message, Traceback: e.Traceback}
 }
+
+// Broken reports whether an earlier failure (timeout, violation, closed
+// pipe) left the Conn unusable; a skill exception does not.
+func (c *Conn) Broken() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken != nil
+}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package worker
 
 import (
@@ -516,7 +518,7 @@ func TestHarnessClosesInheritedFDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	const leaked = 77 // high, so it cannot be confused with listdir's own fd
+	const leaked = 77                                            // high, so it cannot be confused with listdir's own fd
 	if err := syscall.Dup3(int(f.Fd()), leaked, 0); err != nil { // no O_CLOEXEC: inherited
 		t.Fatal(err)
 	}

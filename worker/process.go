@@ -11,27 +11,21 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"golang.org/x/sys/unix"
 )
 
-// newPipe returns a pipe whose read end (if hostReads) or write end is
-// pollable (non-blocking, for deadlines) and whose other end is blocking,
-// for the worker. Both are close-on-exec.
+// newPipe returns a pipe whose host end (the read end if hostReads) is
+// pollable, for deadlines. The child end becomes blocking when it is handed
+// over (exec's ExtraFiles and SCM_RIGHTS both go through File.Fd). Both are
+// close-on-exec.
 func newPipe(hostReads bool) (host, child *os.File, err error) {
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return nil, nil, os.NewSyscallError("pipe2", err)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
 	}
-	hi, ci := p[1], p[0]
 	if hostReads {
-		hi, ci = p[0], p[1]
+		return r, w, nil
 	}
-	if err := unix.SetNonblock(hi, true); err != nil {
-		unix.Close(p[0])
-		unix.Close(p[1])
-		return nil, nil, os.NewSyscallError("fcntl", err)
-	}
-	return os.NewFile(uintptr(hi), "|worker-host"), os.NewFile(uintptr(ci), "|worker-child"), nil
+	return w, r, nil
 }
 
 // Pipes makes the two protocol pipes. child holds the worker's ends in fd
@@ -60,10 +54,15 @@ func ExitError(state *os.ProcessState, stderrTail []byte) error {
 	if state == nil {
 		return &errdefs.SkillError{Type: TypeWorkerExited, Message: "worker exited", Traceback: string(stderrTail)}
 	}
+	return exitStatusError(StatusOf(state), stderrTail)
+}
+
+// StatusOf returns how a finished process ended.
+func StatusOf(state *os.ProcessState) ExitStatus {
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return exitStatusError(ExitStatus{Signal: int(ws.Signal())}, stderrTail)
+		return ExitStatus{Signal: int(ws.Signal())}
 	}
-	return exitStatusError(ExitStatus{Code: state.ExitCode()}, stderrTail)
+	return ExitStatus{Code: state.ExitCode()}
 }
 
 // ExitStatus is how a worker (or zygote child) ended: Signal is non-zero when
@@ -75,7 +74,7 @@ type ExitStatus struct {
 
 func (s ExitStatus) String() string {
 	if s.Signal != 0 {
-		name := unix.SignalName(syscall.Signal(s.Signal))
+		name := signalName(s.Signal)
 		if name == "" {
 			return fmt.Sprintf("killed by signal %d", s.Signal)
 		}
@@ -91,11 +90,16 @@ func exitStatusError(s ExitStatus, tail []byte) error {
 // stderrTailSize is how much of stderr goes into a WorkerExited error.
 const stderrTailSize = 2048
 
-// Process is a worker started as a plain subprocess (the process backend,
-// tests): protocol pipes on fds 3 and 4, stdout and stderr captured.
+// Process is a started worker: a plain subprocess (the process backend,
+// tests) or a sandbox's launcher that ends in the harness (the linux
+// backend's jail). Protocol pipes are on fds 3 and 4, or, for a zygote, the
+// control socket on fd 3; stdout and stderr are captured.
 type Process struct {
-	Cmd            *exec.Cmd
-	Conn           *Conn
+	Cmd *exec.Cmd
+	// Conn speaks to a single or session worker (nil for a zygote).
+	Conn *Conn
+	// Zygote drives a zygote-mode worker (nil otherwise).
+	Zygote         *Zygote
 	Stdout, Stderr *Capture
 
 	done    chan struct{} // closed when Cmd.Wait returned
@@ -103,17 +107,48 @@ type Process struct {
 	stopCtx func() bool
 }
 
+// StartOptions adjust how StartWith launches a worker.
+type StartOptions struct {
+	// Launch starts cmd in place of cmd.Start, e.g. from a thread attached
+	// to a cgroup, and may wait for a sandbox's setup stage. It must not
+	// wait for cmd to exit; if it fails after starting cmd, it must kill and
+	// reap it.
+	Launch func(*exec.Cmd) error
+	// Zygote starts the harness in zygote mode: fd 3 is the control socket
+	// (Process.Zygote), there is no fd 4, and Process.Conn is nil. Linux only.
+	Zygote bool
+}
+
 // Start starts cmd (typically exec.Command(Argv(python)...) with Env and Dir
-// set) as a worker. cmd.ExtraFiles must be empty; nil Stdout/Stderr are
-// captured into Captures of stdioCap bytes each. The worker gets its own
-// process group; when ctx is done, the group is killed.
+// set) as a worker; see StartWith.
 func Start(ctx context.Context, cmd *exec.Cmd, stdioCap int64) (*Process, error) {
-	if len(cmd.ExtraFiles) != 0 {
-		return nil, errors.New("worker: cmd.ExtraFiles must be empty")
-	}
-	child, w, r, err := Pipes()
-	if err != nil {
+	return StartWith(ctx, cmd, stdioCap, StartOptions{})
+}
+
+// StartWith starts cmd as a worker. The protocol descriptors become fds 3
+// and 4; descriptors already in cmd.ExtraFiles follow from fd 5 on (a
+// sandbox's own setup channel). Nil Stdout/Stderr are captured into
+// Captures of stdioCap bytes each. The worker gets its own process group;
+// when ctx is done, the group is killed.
+func StartWith(ctx context.Context, cmd *exec.Cmd, stdioCap int64, opts StartOptions) (*Process, error) {
+	var child []*os.File
+	var w, r, ctrl *os.File
+	var err error
+	if opts.Zygote {
+		var c *os.File
+		if ctrl, c, err = ZygotePair(); err != nil {
+			return nil, err
+		}
+		child = []*os.File{c, nil}
+	} else if child, w, r, err = Pipes(); err != nil {
 		return nil, err
+	}
+	hostEnds := func() {
+		for _, f := range []*os.File{w, r, ctrl} {
+			if f != nil {
+				f.Close()
+			}
+		}
 	}
 	p := &Process{Cmd: cmd, Stdout: NewCapture(stdioCap), Stderr: NewCapture(stdioCap), done: make(chan struct{})}
 	if cmd.Stdout == nil {
@@ -125,21 +160,31 @@ func Start(ctx context.Context, cmd *exec.Cmd, stdioCap int64) (*Process, error)
 	if cmd.WaitDelay == 0 {
 		cmd.WaitDelay = time.Second
 	}
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	ownGroup(cmd)
+	cmd.ExtraFiles = append(child, cmd.ExtraFiles...)
+	launch := opts.Launch
+	if launch == nil {
+		launch = (*exec.Cmd).Start
 	}
-	cmd.SysProcAttr.Setpgid = true
-	cmd.ExtraFiles = child
-	err = cmd.Start()
+	err = launch(cmd)
 	for _, f := range child {
-		f.Close()
+		if f != nil {
+			f.Close()
+		}
 	}
 	if err != nil {
-		w.Close()
-		r.Close()
+		hostEnds()
 		return nil, err
 	}
-	p.Conn = NewConn(w, r, 0)
+	if opts.Zygote {
+		if p.Zygote, err = NewZygote(ctrl); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return nil, err
+		}
+	} else {
+		p.Conn = NewConn(w, r, 0)
+	}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.done)
@@ -148,10 +193,16 @@ func Start(ctx context.Context, cmd *exec.Cmd, stdioCap int64) (*Process, error)
 	return p, nil
 }
 
-// Init sends init and returns the ready reply (see Conn.Init). A worker that
-// dies during init is reported with ExitError.
+// Init sends init and returns the ready reply (see Conn.Init and
+// Zygote.Init). A worker that dies during init is reported with ExitError.
 func (p *Process) Init(ctx context.Context, in Init) (*Reply, error) {
-	rep, err := p.Conn.Init(ctx, in)
+	var rep *Reply
+	var err error
+	if p.Zygote != nil {
+		rep, err = p.Zygote.Init(ctx, in)
+	} else {
+		rep, err = p.Conn.Init(ctx, in)
+	}
 	if err != nil && errors.Is(err, ErrWorkerClosed) && !isLoadError(err) {
 		return nil, p.exitError(ctx, err)
 	}
@@ -187,19 +238,35 @@ func (p *Process) exitError(ctx context.Context, err error) error {
 	}
 }
 
+// Done is closed once the worker process has exited and been reaped.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Exited reports whether the worker process has exited.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Kill sends SIGKILL to the worker's process group.
 func (p *Process) Kill() {
-	if pid := p.Cmd.Process.Pid; pid > 0 {
-		syscall.Kill(-pid, syscall.SIGKILL)
-	}
+	killGroup(p.Cmd.Process.Pid)
 	p.Cmd.Process.Kill()
 }
 
-// Wait closes the protocol pipes (so a session worker sees EOF), waits for
-// the worker to exit and returns its state. Stdout and Stderr are complete
-// afterwards.
+// Wait closes the protocol pipes or control socket (so a session worker or
+// zygote sees EOF), waits for the worker to exit and returns its state.
+// Stdout and Stderr are complete afterwards.
 func (p *Process) Wait() (*os.ProcessState, error) {
-	p.Conn.Close()
+	if p.Conn != nil {
+		p.Conn.Close()
+	}
+	if p.Zygote != nil {
+		p.Zygote.Close()
+	}
 	<-p.done
 	p.stopCtx()
 	var ee *exec.ExitError

@@ -34,6 +34,11 @@ type Interpreter struct {
 	// Paths are the directories on sys.path (stdlib, lib-dynload,
 	// site-packages) that exist, symlinks resolved.
 	Paths []string `json:"paths"`
+	// Loader is the ELF interpreter (ld.so) named by the binary's
+	// PT_INTERP, and Libs are the resolved paths of its DT_NEEDED
+	// libraries; both empty when the binary is not ELF.
+	Loader string   `json:"-"`
+	Libs   []string `json:"-"`
 }
 
 // probe prints the interpreter's facts as JSON. -I keeps PYTHON* variables
@@ -84,8 +89,10 @@ func Resolve(ctx context.Context, name string) (*Interpreter, error) {
 		// pyenv's shim needs HOME to find its versions.
 		cmd.Env = append(cmd.Env, "HOME="+home)
 	}
-	if root := os.Getenv("PYENV_ROOT"); root != "" {
-		cmd.Env = append(cmd.Env, "PYENV_ROOT="+root)
+	for _, k := range []string{"PYENV_ROOT", "PYENV_VERSION"} {
+		if v := os.Getenv(k); v != "" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
 	}
 	out, err := cmd.Output()
 	if err != nil {
@@ -98,6 +105,7 @@ func Resolve(ctx context.Context, name string) (*Interpreter, error) {
 	if !filepath.IsAbs(in.Executable) {
 		return nil, errdefs.New(errdefs.Unavailable, "python interpreter %s reports a relative executable %q", path, in.Executable)
 	}
+	in.Loader, in.Libs = linkage(in.Executable)
 	cacheMu.Lock()
 	cache[name] = &in
 	cacheMu.Unlock()

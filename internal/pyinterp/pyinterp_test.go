@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,5 +45,48 @@ func TestResolveNotPython(t *testing.T) {
 	_, err := Resolve(context.Background(), "/bin/false")
 	if !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Fatalf("err = %v, want unavailable", err)
+	}
+}
+
+// TestHostPaths checks that an interpreter's jail paths hold its binary
+// and its stdlib, and that a dedicated prefix (pyenv) is mounted whole
+// while a shared one (/usr) is not.
+func TestHostPaths(t *testing.T) {
+	for _, name := range []string{"python3", "/usr/bin/python3"} {
+		t.Run(strings.ReplaceAll(name, "/", "_"), func(t *testing.T) {
+			if _, err := exec.LookPath(name); err != nil {
+				t.Skipf("%s not found", name)
+			}
+			in, err := Resolve(context.Background(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paths := in.HostPaths()
+			t.Logf("%s: loader %s libs %v paths %v", in, in.Loader, in.Libs, paths)
+			covered := func(p string) bool {
+				for _, q := range paths {
+					if p == q || strings.HasPrefix(p, q+"/") {
+						return true
+					}
+				}
+				return false
+			}
+			if !covered(in.Executable) || in.Loader == "" || !covered(in.Loader) {
+				t.Errorf("executable %s or loader %q not covered", in.Executable, in.Loader)
+			}
+			for _, p := range in.Paths {
+				if !covered(p) {
+					t.Errorf("sys.path entry %s not covered", p)
+				}
+			}
+			for _, p := range paths {
+				if p == "/usr" || p == "/" {
+					t.Errorf("a shared prefix is mounted whole: %s", p)
+				}
+			}
+			if !slices.Contains(systemPrefixes, in.BasePrefix) && !slices.Contains(paths, in.BasePrefix) {
+				t.Errorf("dedicated prefix %s not mounted whole", in.BasePrefix)
+			}
+		})
 	}
 }

@@ -1,13 +1,17 @@
 // NOTES (progress, kept current by the backend's author):
 //   - Working and tested as root: init stage (re-exec), namespaces, tmpfs
-//     root + double pivot_root, Landlock (raw syscalls: go-landlock needs
-//     psx, not in go.sum), seccomp, cgroups v1, zygote pool with pre-fork,
-//     cold and session modes, limits, caps, refusals, leak check.
+//     root + double pivot_root, Landlock (go-landlock, all threads),
+//     seccomp, cgroups v1, zygote pool with pre-fork, cold and session
+//     modes, limits, caps, refusals, operator read paths, leak check.
+//   - The protocol is worker's alone: jails are worker.Process values
+//     (worker.StartWith with a Launch hook for cgroup + config), zygotes
+//     worker.Zygote; the interpreter is internal/pyinterp's (same rule as
+//     the process backend).
 //   - Untested here: cgroup v2 / CLONE_INTO_CGROUP path, the user-namespace
 //     path for non-root hosts. Not built: user namespace on request as
 //     root; network allowlist (refused until the egress proxy exists).
-//   - Perf: the harness imports inspect in every forked child (~6 ms);
-//     preloading it in the zygote brings single-use calls to ~2 ms.
+//   - Perf (scripts/bench): single-use ~2.7 ms p50, pre-forked ~1.9 ms,
+//     cold ~1.0-1.5x bare python depending on host load.
 
 // Package linux is the "linux" sandbox backend: every call runs in a jail
 // built from Linux namespaces, a minimal read-only root, Landlock, a
@@ -24,16 +28,20 @@
 // config from fd 5 and:
 //
 //   - makes mounts private, pivots into a tmpfs root holding read-only binds
-//     of exactly the interpreter's needs (its real binary, ld.so, the
-//     directories of its shared libraries, its sys.path directories,
-//     /etc/ld.so.cache), the bundle read-only and noexec at /skill, a
+//     of exactly the interpreter's needs (pyinterp's HostPaths: its own
+//     prefix when not a shared one such as /usr, its real binary, ld.so,
+//     the directories of its shared libraries, its sys.path directories,
+//     /etc/ld.so.cache), the operator's read paths at the same paths, the
+//     bundle read-only and noexec at /skill, a
 //     size-capped private tmpfs at /scratch (cwd, HOME, TMPDIR), a /proc of
 //     the new pid namespace with /proc/sys, sysrq-trigger, irq, bus and fs
 //     read-only, and /dev with only null, zero, random, urandom; no host
 //     /sys, /dev/shm, /run, /tmp or /etc; the root is then read-only;
 //   - brings up loopback (the network namespace has nothing else), sets the
 //     hostname and rlimits (core 0, fsize, nofile);
-//   - restricts itself with Landlock (read-only runtime, bundle and /proc;
+//   - restricts itself with Landlock via go-landlock, every right the
+//     kernel's ABI knows, never best-effort (read-only runtime, read
+//     paths, bundle and /proc;
 //     read-write scratch and the four devices; TCP bind/connect denied;
 //     abstract unix sockets and signals scoped on ABI >= 6);
 //   - drops the bounding, ambient and inheritable capabilities, switches to

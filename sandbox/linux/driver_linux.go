@@ -3,16 +3,16 @@ package linux
 import (
 	"context"
 	"fmt"
-	"maps"
 	"os"
+	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/worker"
 )
@@ -30,8 +30,9 @@ const (
 
 // Options configure the driver. The zero value is ready to use.
 type Options struct {
-	// Python is the interpreter used when a Spec names none; empty tries
-	// /usr/bin/python3, then python3 on PATH (resolved to the real binary).
+	// Python is the interpreter used when a Spec names none; empty means
+	// $SKILLBOX_PYTHON, else python3 on PATH, resolved to the real binary
+	// (internal/pyinterp: the same rule as every backend).
 	Python string
 	// Exec is ExecZygote (default) or ExecCold, for single-use Specs.
 	Exec string
@@ -117,6 +118,10 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		return nil, err
 	}
 	lim := spec.Limits.WithDefaults()
+	reqNames, err := sandbox.RequirementNames(spec.Requirements)
+	if err != nil {
+		return nil, err
+	}
 	var warnings []string
 	for _, l := range pr.missing() {
 		if !spec.BestEffort || l.Name == LayerPython {
@@ -133,14 +138,19 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	}
 	b := &box{
 		d: d, spec: spec, lim: lim, warnings: warnings, interp: pr.interp,
-		cgHost: pr.cg, closed: make(chan struct{}),
+		cgHost: pr.cg, reqNames: reqNames, closed: make(chan struct{}),
 	}
 	for _, c := range []struct{ layer, ctl string }{{LayerMemory, cgroup.Memory}, {LayerPids, cgroup.Pids}, {LayerCPU, cgroup.CPU}} {
 		if pr.layer(c.layer).Available && (c.ctl != cgroup.CPU || lim.CPU > 0) {
 			b.controllers = append(b.controllers, c.ctl)
 		}
 	}
-	mounts, err := plan(pr.interp.needs())
+	for _, p := range spec.ReadPaths {
+		if err := checkReadPath(p); err != nil {
+			return nil, err
+		}
+	}
+	mounts, err := plan(append(pr.interp.HostPaths(), spec.ReadPaths...))
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "plan jail mounts")
 	}
@@ -151,7 +161,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		UID:          d.opts.UID,
 		GID:          d.opts.GID,
 		UserNS:       pr.userNS,
-		Env:          jailEnv(spec.Env),
+		Env:          worker.Environ(jailScratch, spec.Env),
 		Landlock:     pr.layer(LayerLandlock).Available,
 		Seccomp:      pr.layer(LayerSeccomp).Available,
 		NoNetwork:    true,
@@ -175,26 +185,22 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	return b, nil
 }
 
-// jailEnv is the program's whole environment: fixed, non-secret values
-// plus exactly the granted variables (which cannot override PATH & co.).
-func jailEnv(granted map[string]string) []string {
-	fixed := map[string]string{
-		"PATH":                    "/usr/local/bin:/usr/bin:/bin",
-		"HOME":                    jailScratch,
-		"TMPDIR":                  jailScratch,
-		"LANG":                    "C.UTF-8",
-		"PYTHONDONTWRITEBYTECODE": "1",
+// checkReadPath refuses an operator-granted read path the jail cannot show
+// at the same path: a relative one, the root, or one that would cover or
+// sit in the jail's own folders.
+func checkReadPath(p string) error {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+		return errdefs.New(errdefs.Invalid, "read path %q: must be an absolute, clean path other than /", p)
 	}
-	env := make([]string, 0, len(fixed)+len(granted))
-	for _, k := range slices.Sorted(maps.Keys(granted)) {
-		if _, ok := fixed[k]; !ok && k != "" && !strings.ContainsAny(k, "=\x00") {
-			env = append(env, k+"="+granted[k])
+	for _, own := range []string{jailSkill, jailScratch, "/proc", "/dev"} {
+		if p == own || strings.HasPrefix(p, own+"/") {
+			return errdefs.New(errdefs.Unsupported, "backend linux: read path %s would sit in the jail's own %s", p, own)
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(fixed)) {
-		env = append(env, k+"="+fixed[k])
+	if _, err := os.Stat(p); err != nil {
+		return errdefs.New(errdefs.Invalid, "read path %s: %v", p, err)
 	}
-	return env
+	return nil
 }
 
 // runner is how a box runs calls (zygote pool, cold, session).
@@ -209,7 +215,8 @@ type box struct {
 	spec        sandbox.Spec
 	lim         sandbox.Limits
 	warnings    []string
-	interp      *Interp
+	interp      *pyinterp.Interpreter
+	reqNames    []string
 	cgHost      *cgroup.Host
 	controllers []string
 	base        jailConfig
@@ -243,22 +250,7 @@ func (b *box) Close() error {
 	return nil
 }
 
-// argv returns the harness command line for the jail.
-func (b *box) argv() []string { return worker.Argv(b.interp.Path) }
-
 // cgLimits are the cgroup limits for one jail.
 func (b *box) cgLimits() cgroup.Limits {
 	return cgroup.Limits{Memory: b.lim.Memory, Pids: b.lim.Pids, CPU: b.lim.CPU}
 }
-
-// initFrame is the harness's init message for mode.
-func (b *box) initFrame(mode string) worker.Init {
-	in := worker.Init{Type: worker.TypeInit, Bundle: jailSkill, Manifest: b.spec.Manifest, Mode: mode}
-	if mode == worker.ModeZygote {
-		in.Scratch = jailScratch
-	}
-	return in
-}
-
-// maxFrame caps reply frames: the result limit plus envelope.
-func (b *box) maxFrame() int { return int(b.lim.Output) + 64<<10 }

@@ -1,6 +1,7 @@
 package linux
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/worker"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,34 +27,26 @@ const cloneFlags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NE
 
 var jailSeq atomic.Uint64
 
-// jail is one running jail: a process that is pid 1 of its own pid
-// namespace (so killing it kills everything in the jail) in its own cgroup.
+// jail is one running jail: a worker process that is pid 1 of its own pid
+// namespace (so killing it kills everything in the jail), in its own cgroup.
 type jail struct {
-	cmd  *exec.Cmd
-	cg   *cgroup.Group
-	done chan struct{} // closed once pid 1 has been reaped
+	*worker.Process
+	cg *cgroup.Group
 }
 
-// launch describes a jail to start.
-type launch struct {
-	cfg    jailConfig
-	fd3    *os.File // request (or zygote control socket)
-	fd4    *os.File // reply, may be nil
-	stdout *os.File
-	stderr *os.File
-	limits cgroup.Limits
-}
-
-// startJail creates the jail's cgroup, forks the init stage into it from
-// a thread attached to that cgroup, sends the config and waits until the
-// init stage has exec'd the program (or reports why it could not).
-func (b *box) startJail(l launch) (*jail, error) {
-	j := &jail{done: make(chan struct{})}
+// startJail creates the jail's cgroup, forks the init stage into it from a
+// thread attached to that cgroup, sends the config and waits until the
+// init stage has exec'd the harness (or reports why it could not). The
+// harness gets the protocol pipes, or the zygote control socket when
+// zygote is set; its stdout and stderr are captured in stdioCap bytes each.
+// The jail lives until destroy (or until ctx is done).
+func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail, error) {
+	j := &jail{}
 	if b.cgHost != nil && len(b.controllers) > 0 {
 		name := strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(jailSeq.Add(1), 10)
-		cg, err := b.cgHost.New(name, l.limits, b.controllers)
+		cg, err := b.cgHost.New(name, b.cgLimits(), b.controllers)
 		if err != nil {
-			return nil, err
+			return nil, errdefs.Wrap(errdefs.Internal, err, "jail cgroup")
 		}
 		j.cg = cg
 	}
@@ -59,7 +54,7 @@ func (b *box) startJail(l launch) (*jail, error) {
 		if j.cg != nil {
 			j.cg.Remove()
 		}
-		return nil, err
+		return nil, errdefs.Wrap(errdefs.Internal, err, "start jail")
 	}
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -67,61 +62,74 @@ func (b *box) startJail(l launch) (*jail, error) {
 	}
 	parent, child := os.NewFile(uintptr(fds[0]), "jail-config"), os.NewFile(uintptr(fds[1]), "jail-config")
 	defer parent.Close()
+	defer child.Close()
+	cfg := b.base
+	cfg.Argv = worker.Argv(b.interp.Executable)
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{initArg0},
-		Env:        []string{},
-		Stdout:     l.stdout,
-		Stderr:     l.stderr,
-		ExtraFiles: []*os.File{l.fd3, l.fd4, child},
+		Path: "/proc/self/exe",
+		Args: []string{initArg0},
+		Env:  []string{},
+		// worker puts the protocol descriptors at 3 and 4: this is fd 5.
+		ExtraFiles: []*os.File{child},
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: cloneFlags,
 			// The jail must not outlive the host process.
 			Pdeathsig: syscall.SIGKILL,
 		},
 	}
-	if l.cfg.UserNS {
+	if cfg.UserNS {
 		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = false
 	}
 	if j.cg != nil {
-		if fd, err := j.cg.FD(); err != nil {
-			child.Close()
+		fd, err := j.cg.FD()
+		if err != nil {
 			return fail(err)
-		} else if fd >= 0 {
+		}
+		if fd >= 0 {
 			defer unix.Close(fd)
 			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 		}
 	}
-	if err := startInGroup(cmd, j.cg); err != nil {
-		child.Close()
-		return fail(fmt.Errorf("start jail: %w", err))
-	}
-	child.Close()
-	j.cmd = cmd
-	go func() {
-		cmd.Wait()
-		close(j.done)
-	}()
-	cfg, _ := json.Marshal(&l.cfg)
-	msg := binary.BigEndian.AppendUint32(nil, uint32(len(cfg)))
-	if _, err := parent.Write(append(msg, cfg...)); err != nil {
-		j.destroy()
-		return nil, fmt.Errorf("send jail config: %w", err)
-	}
-	// EOF without a message means the program was exec'd.
-	parent.SetReadDeadline(time.Now().Add(30 * time.Second))
-	why, err := io.ReadAll(io.LimitReader(parent, 4096))
-	if err != nil || len(why) > 0 {
-		j.destroy()
-		if err != nil {
-			return nil, fmt.Errorf("jail setup: %w", err)
+	launch := func(cmd *exec.Cmd) error {
+		if err := startInGroup(cmd, j.cg); err != nil {
+			return err
 		}
-		return nil, fmt.Errorf("jail setup: %s", why)
+		child.Close()
+		if err := sendConfig(parent, &cfg); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return err
+		}
+		return nil
 	}
+	p, err := worker.StartWith(ctx, cmd, stdioCap, worker.StartOptions{Launch: launch, Zygote: zygote})
+	if err != nil {
+		return fail(err)
+	}
+	j.Process = p
 	return j, nil
+}
+
+// sendConfig hands the init stage its config and waits until it exec'd the
+// program: EOF without a message. Anything else is the reason it could not.
+func sendConfig(sock *os.File, cfg *jailConfig) error {
+	b, _ := json.Marshal(cfg)
+	msg := binary.BigEndian.AppendUint32(nil, uint32(len(b)))
+	if _, err := sock.Write(append(msg, b...)); err != nil {
+		return fmt.Errorf("send jail config: %w", err)
+	}
+	sock.SetReadDeadline(time.Now().Add(30 * time.Second))
+	why, err := io.ReadAll(io.LimitReader(sock, 4096))
+	if err != nil {
+		return fmt.Errorf("jail setup: %w", err)
+	}
+	if len(why) > 0 {
+		return fmt.Errorf("jail setup: %s", why)
+	}
+	return nil
 }
 
 // startInGroup starts cmd from an OS thread attached to cg (v1), so the
@@ -147,33 +155,10 @@ func startInGroup(cmd *exec.Cmd, cg *cgroup.Group) error {
 	return err
 }
 
-// kill kills pid 1 and with it the whole pid namespace.
-func (j *jail) kill() {
-	if j.cmd != nil && j.cmd.Process != nil {
-		j.cmd.Process.Signal(syscall.SIGKILL)
-	}
-}
-
 // destroy kills the jail, waits for it and removes its cgroup.
 func (j *jail) destroy() {
-	j.kill()
-	if j.cmd != nil {
-		select {
-		case <-j.done:
-		case <-time.After(10 * time.Second):
-		}
-	}
+	j.Close()
 	if j.cg != nil {
 		j.cg.Remove()
-	}
-}
-
-// alive reports whether pid 1 is still running.
-func (j *jail) alive() bool {
-	select {
-	case <-j.done:
-		return false
-	default:
-		return true
 	}
 }

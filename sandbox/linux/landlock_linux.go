@@ -1,23 +1,67 @@
 package linux
 
 import (
+	"errors"
 	"fmt"
 
-	"github.com/skillbox-dev/skillbox/internal/landlock"
+	"github.com/landlock-lsm/go-landlock/landlock"
+	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
 )
 
-// applyLandlock restricts the thread (and the exec'd program) to reading
-// the jail's runtime, bundle and /proc, and writing only /scratch and the
-// /dev nodes. It handles every right the kernel's ABI knows, exactly (never
-// best-effort): with ABI >= 4 no TCP rule is added, so bind and connect
-// are denied; with ABI >= 6 abstract unix sockets and signals are scoped
-// to the jail.
+// landlockConfigs are go-landlock's configurations by ABI version: each
+// handles every right that version knows. Newer kernels are restricted as
+// the newest version listed (the rights skillbox relies on are all there).
+var landlockConfigs = []landlock.Config{1: landlock.V1, 2: landlock.V2, 3: landlock.V3,
+	4: landlock.V4, 5: landlock.V5, 6: landlock.V6, 7: landlock.V7}
+
+// landlockABI returns the kernel's Landlock ABI version, or an error when
+// Landlock is missing.
+func landlockABI() (int, error) {
+	v, err := llsys.LandlockGetABIVersion()
+	if err != nil {
+		return 0, fmt.Errorf("landlock unavailable: %w", err)
+	}
+	if v < 1 {
+		return 0, errors.New("landlock unavailable")
+	}
+	return v, nil
+}
+
+// fsRules lists path grants.
+type fsRules struct {
+	// RODirs and ROFiles may be read (and executed).
+	RODirs, ROFiles []string
+	// RWDirs may be read and written, RWFiles (device nodes) read and
+	// written but not ioctl'ed.
+	RWDirs, RWFiles []string
+}
+
+// restrictLandlock enforces, on every thread of the process and what it
+// execs, exactly the rights the kernel's ABI can restrict (never
+// best-effort): the file system beyond r is denied; with ABI >= 4 no TCP
+// port is granted, so bind and connect are denied; with ABI >= 6 abstract
+// unix sockets and signals are scoped to the jail. It also sets
+// no_new_privs.
+func restrictLandlock(abi int, r fsRules) error {
+	cfg := landlockConfigs[min(abi, len(landlockConfigs)-1)]
+	return cfg.Restrict(landlock.RODirs(r.RODirs...), landlock.ROFiles(r.ROFiles...),
+		landlock.RWDirs(r.RWDirs...), landlock.RWFiles(r.RWFiles...))
+}
+
+// applyLandlock restricts the init stage (and the exec'd program) to
+// reading the jail's runtime, bundle and /proc, and writing only /scratch
+// and the /dev nodes.
 func applyLandlock(cfg *jailConfig) error {
-	abi, err := landlock.ABI()
+	abi, err := landlockABI()
 	if err != nil {
 		return err
 	}
-	var r landlock.Rules
+	if !cfg.NoNetwork {
+		// Network grants are refused before a jail starts (no egress
+		// proxy yet), so this cannot happen; fail closed if it does.
+		return fmt.Errorf("network grants are not supported")
+	}
+	var r fsRules
 	for _, op := range cfg.Mounts {
 		if op.Kind != "bind" {
 			continue
@@ -31,10 +75,5 @@ func applyLandlock(cfg *jailConfig) error {
 	r.RODirs = append(r.RODirs, jailSkill, "/proc")
 	r.RWDirs = []string{jailScratch}
 	r.RWFiles = []string{"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}
-	if !cfg.NoNetwork {
-		// Network grants are refused before a jail starts (no egress
-		// proxy yet), so this cannot happen; fail closed if it does.
-		return fmt.Errorf("network grants are not supported")
-	}
-	return landlock.Restrict(landlock.HandledFor(abi), r)
+	return restrictLandlock(abi, r)
 }

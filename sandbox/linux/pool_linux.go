@@ -17,16 +17,19 @@ type pool struct {
 	b     *box
 	slots chan struct{}
 
-	mu     sync.Mutex
-	idle   []*zygote // most recently used last
-	all    map[*zygote]bool
-	closed bool
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	changed  *sync.Cond // signalled when a zygote is started, returned or dropped
+	idle     []*zygote  // most recently used last
+	all      map[*zygote]bool
+	starting int // zygotes being started; all+starting never exceeds PoolSize
+	closed   bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func newPool(b *box) *pool {
 	p := &pool{b: b, slots: make(chan struct{}, b.d.opts.PoolSize), all: map[*zygote]bool{}, stop: make(chan struct{})}
+	p.changed = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.reaper()
 	return p
@@ -64,26 +67,40 @@ func (p *pool) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	return res, err
 }
 
-// get returns an idle usable zygote or starts one.
+// get returns an idle usable zygote or starts one. The caller holds a
+// slot, so at most PoolSize-1 zygotes are busy elsewhere: when there is no
+// room to start one, a zygote the reaper is starting is about to arrive.
 func (p *pool) get(ctx context.Context) (*zygote, error) {
 	p.mu.Lock()
-	for len(p.idle) > 0 {
-		z := p.idle[len(p.idle)-1]
-		p.idle = p.idle[:len(p.idle)-1]
-		if z.usable() {
-			p.mu.Unlock()
-			return z, nil
+	for {
+		for len(p.idle) > 0 {
+			z := p.idle[len(p.idle)-1]
+			p.idle = p.idle[:len(p.idle)-1]
+			if z.usable() {
+				p.mu.Unlock()
+				return z, nil
+			}
+			p.drop(z)
 		}
-		delete(p.all, z)
-		go z.destroy()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, context.Canceled
+		}
+		if len(p.all)+p.starting < cap(p.slots) {
+			break
+		}
+		p.changed.Wait()
 	}
+	p.starting++
 	p.mu.Unlock()
 	z, err := p.b.startZygote(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting--
+	defer p.changed.Broadcast()
 	if err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
 		go z.destroy()
 		return nil, context.Canceled
@@ -92,17 +109,24 @@ func (p *pool) get(ctx context.Context) (*zygote, error) {
 	return z, nil
 }
 
+// drop forgets z and destroys it in the background. p.mu is held.
+func (p *pool) drop(z *zygote) {
+	delete(p.all, z)
+	go z.destroy()
+	p.changed.Broadcast()
+}
+
 // put returns z to the idle list (or destroys it) and pre-forks its next
 // child in the background.
 func (p *pool) put(z *zygote) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || !z.usable() {
-		delete(p.all, z)
-		go z.destroy()
+		p.drop(z)
 		return
 	}
 	p.idle = append(p.idle, z)
+	p.changed.Broadcast()
 	if !p.b.d.opts.NoPrefork {
 		go z.prefork()
 	}
@@ -124,25 +148,31 @@ func (p *pool) reaper() {
 			surplus := len(p.idle)-i > p.b.d.opts.MinIdle
 			idleTooLong := time.Since(z.lastUsedAt()) > p.b.d.opts.IdleTimeout
 			if !z.usable() || (surplus && idleTooLong) {
-				delete(p.all, z)
-				go z.destroy()
+				p.drop(z)
 				continue
 			}
 			keep = append(keep, z)
 		}
 		p.idle = keep
-		short := p.b.d.opts.MinIdle - len(p.all)
+		// A dead zygote is replaced, so the next call stays fast; the
+		// replacement counts against PoolSize like any other.
+		short := min(p.b.d.opts.MinIdle, cap(p.slots)) - len(p.all) - p.starting
+		if short > 0 {
+			p.starting += short
+		}
 		p.mu.Unlock()
 		for ; short > 0; short-- {
-			// A dead zygote is replaced, so the next call stays fast.
 			z, err := p.b.startZygote(context.Background())
-			if err != nil {
-				break
-			}
 			p.mu.Lock()
-			p.all[z] = true
+			p.starting--
+			if err == nil {
+				p.all[z] = true
+			}
+			p.changed.Broadcast()
 			p.mu.Unlock()
-			p.put(z)
+			if err == nil {
+				p.put(z)
+			}
 		}
 	}
 }
@@ -152,6 +182,7 @@ func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
 	close(p.stop)
+	p.changed.Broadcast()
 	p.mu.Unlock()
 	p.wg.Wait()
 	// Callers in flight finish (their zygote is destroyed by put).

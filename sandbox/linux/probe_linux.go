@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
-	"github.com/skillbox-dev/skillbox/internal/landlock"
+	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/internal/seccomp"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"golang.org/x/sys/unix"
@@ -33,7 +33,7 @@ const (
 // probeResult is Probe's findings plus what Open needs from them.
 type probeResult struct {
 	caps   sandbox.Capabilities
-	interp *Interp
+	interp *pyinterp.Interpreter
 	cg     *cgroup.Host
 	userNS bool // the host process is not root: jails need a user namespace
 }
@@ -95,7 +95,7 @@ func (d *Driver) probe(ctx context.Context, python string) *probeResult {
 	} else {
 		layers = append(layers, sandbox.Layer{Name: LayerSeccomp, Available: true, Detail: "seccomp-bpf filters"})
 	}
-	if abi, err := landlock.ABI(); err != nil {
+	if abi, err := landlockABI(); err != nil {
 		layers = append(layers, sandbox.Layer{Name: LayerLandlock, Detail: err.Error()})
 	} else {
 		detail := fmt.Sprintf("ABI %d", abi)
@@ -124,12 +124,12 @@ func (d *Driver) probe(ctx context.Context, python string) *probeResult {
 	if err == nil {
 		r.cg = cg
 	}
-	in, perr := ResolveInterp(ctx, python)
+	in, perr := pyinterp.Resolve(ctx, python)
 	if perr != nil {
 		layers = append(layers, sandbox.Layer{Name: LayerPython, Detail: perr.Error()})
 	} else {
 		r.interp = in
-		layers = append(layers, sandbox.Layer{Name: LayerPython, Available: true, Detail: in.Path + " " + in.Version})
+		layers = append(layers, sandbox.Layer{Name: LayerPython, Available: true, Detail: in.String()})
 	}
 	if d.fakeMissing != nil {
 		for i := range layers {

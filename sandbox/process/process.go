@@ -16,8 +16,6 @@ import (
 	"os/exec"
 	"sync"
 	"sync/atomic"
-	"syscall"
-	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
@@ -147,7 +145,7 @@ func (b *box) start(ctx context.Context, mode string) (*running, error) {
 	argv := worker.Argv(b.python.Executable)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = scratch
-	cmd.Env = environ(scratch, b.spec.Env)
+	cmd.Env = worker.Environ(scratch, b.spec.Env)
 	proc, err := worker.Start(ctx, cmd, b.limits.Stdio)
 	if err != nil {
 		os.RemoveAll(scratch)
@@ -172,22 +170,6 @@ func (b *box) start(ctx context.Context, mode string) (*running, error) {
 	return &running{proc: proc, scratch: scratch}, nil
 }
 
-// environ is the worker's whole environment: fixed, non-secret variables
-// plus exactly the granted ones.
-func environ(scratch string, granted map[string]string) []string {
-	env := []string{
-		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"HOME=" + scratch,
-		"TMPDIR=" + scratch,
-		"LANG=C.UTF-8",
-		"PYTHONDONTWRITEBYTECODE=1",
-	}
-	for k, v := range granted {
-		env = append(env, k+"="+v)
-	}
-	return env
-}
-
 func result(value []byte, p *worker.Process, state *os.ProcessState) *sandbox.Result {
 	r := &sandbox.Result{
 		Value:           value,
@@ -197,10 +179,7 @@ func result(value []byte, p *worker.Process, state *os.ProcessState) *sandbox.Re
 		StderrTruncated: p.Stderr.Truncated(),
 	}
 	if state != nil {
-		if ru, ok := state.SysUsage().(*syscall.Rusage); ok {
-			r.Usage.MaxRSS = ru.Maxrss * 1024
-			r.Usage.CPUTime = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		}
+		r.Usage.MaxRSS, r.Usage.CPUTime = worker.Usage(state)
 	}
 	return r
 }

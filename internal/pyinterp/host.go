@@ -1,0 +1,99 @@
+package pyinterp
+
+import (
+	"bytes"
+	"debug/elf"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// linkage reads the dynamic loader and the needed libraries of the ELF
+// binary exe, searching its RUNPATH (or RPATH) and then the loader's
+// default directories. A binary that is not ELF has neither.
+func linkage(exe string) (loader string, libs []string) {
+	f, err := elf.Open(exe)
+	if err != nil {
+		return "", nil
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			b := make([]byte, prog.Filesz)
+			if _, err := prog.ReadAt(b, 0); err == nil {
+				loader = string(bytes.TrimRight(b, "\x00"))
+			}
+		}
+	}
+	needed, _ := f.ImportedLibraries()
+	runpath, _ := f.DynString(elf.DT_RUNPATH)
+	if len(runpath) == 0 {
+		runpath, _ = f.DynString(elf.DT_RPATH)
+	}
+	var search []string
+	for _, rp := range runpath {
+		for _, d := range strings.Split(rp, ":") {
+			search = append(search, strings.ReplaceAll(d, "$ORIGIN", filepath.Dir(exe)))
+		}
+	}
+	search = append(search, defaultLibDirs()...)
+	for _, lib := range needed {
+		for _, d := range search {
+			cand := filepath.Join(d, lib)
+			if _, err := os.Stat(cand); err == nil {
+				libs = append(libs, cand)
+				break
+			}
+		}
+	}
+	return loader, libs
+}
+
+// defaultLibDirs are the loader's default search directories on glibc
+// systems (multiarch first, as Debian's loader searches them).
+func defaultLibDirs() []string {
+	var out []string
+	for _, triple := range []string{"x86_64-linux-gnu", "aarch64-linux-gnu"} {
+		out = append(out, "/lib/"+triple, "/usr/lib/"+triple)
+	}
+	return append(out, "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+}
+
+// systemPrefixes are prefixes shared with the rest of the system: a jail
+// mounts only the interpreter's own parts of them, never the whole tree.
+var systemPrefixes = []string{"/", "/usr", "/usr/local", "/opt"}
+
+// HostPaths lists the host paths a jail must make readable, at the same
+// paths, for the interpreter to run: the installation prefix when it is the
+// interpreter's own (pyenv, a relocatable build; a shared prefix such as
+// /usr contributes only what follows), the binary, the loader, the
+// directories of its shared libraries (extension modules load more
+// libraries from there), the sys.path directories, and the loader cache.
+// Nested entries are left in; callers merge them.
+func (in *Interpreter) HostPaths() []string {
+	paths := []string{in.Executable}
+	for _, p := range []string{in.BasePrefix, in.Prefix} {
+		if p == "" || slices.Contains(systemPrefixes, filepath.Clean(p)) {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			paths = append(paths, real)
+		}
+	}
+	if in.Loader != "" {
+		paths = append(paths, in.Loader)
+	}
+	for _, l := range in.Libs {
+		if real, err := filepath.EvalSymlinks(l); err == nil {
+			paths = append(paths, filepath.Dir(real))
+		}
+	}
+	paths = append(paths, in.Paths...)
+	if _, err := os.Stat("/etc/ld.so.cache"); err == nil {
+		// Not secret, and spares the loader a directory walk.
+		paths = append(paths, "/etc/ld.so.cache")
+	}
+	slices.Sort(paths)
+	return slices.Compact(paths)
+}

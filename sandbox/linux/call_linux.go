@@ -1,0 +1,103 @@
+package linux
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/worker"
+)
+
+// What the three ways of running a call (zygote, cold, session) share; the
+// protocol itself is worker's.
+
+// initMsg is the harness's init message for mode.
+func (b *box) initMsg(mode string) worker.Init {
+	in := worker.Init{Type: worker.TypeInit, Bundle: jailSkill, Manifest: b.spec.Manifest, Mode: mode,
+		Requirements: b.reqNames}
+	if mode == worker.ModeZygote {
+		in.Scratch = jailScratch
+	}
+	return in
+}
+
+// initWorker sends init and checks the skill's requirements against what
+// the interpreter reported.
+func (b *box) initWorker(ctx context.Context, p *worker.Process, mode string) error {
+	rep, err := p.Init(ctx, b.initMsg(mode))
+	if err != nil {
+		if ctx.Err() != nil {
+			return b.timeoutErr(ctx)
+		}
+		return err
+	}
+	return sandbox.CheckRequirements(b.spec.Requirements, rep.Packages, b.interp.String())
+}
+
+// counters snapshots a jail cgroup's limit counters.
+type counters struct{ oom, pids int64 }
+
+func snapshot(cg *cgroup.Group) counters {
+	if cg == nil {
+		return counters{}
+	}
+	o, p := cg.Counters()
+	return counters{o, p}
+}
+
+// limitHit names the limit a failed call ran into, judged by the cgroup
+// counters before and after it, or returns nil.
+func (b *box) limitHit(cg *cgroup.Group, before counters) error {
+	after := snapshot(cg)
+	if after.oom > before.oom {
+		return &errdefs.LimitError{Resource: "memory", Limit: fmt.Sprintf("%dMiB", b.lim.Memory>>20),
+			Detail: "the kernel OOM killer stopped the skill"}
+	}
+	if after.pids > before.pids {
+		return &errdefs.LimitError{Resource: "pids", Limit: fmt.Sprint(b.lim.Pids),
+			Detail: "process creation was refused"}
+	}
+	return nil
+}
+
+// timeoutErr is the error for a call past its deadline (or cancelled).
+func (b *box) timeoutErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errdefs.New(errdefs.Timeout, "call to %s timed out after %v; its processes were killed", b.spec.SkillID, b.lim.Timeout)
+	}
+	return ctx.Err()
+}
+
+// callError turns a failed call's error into what the caller sees: the
+// timeout, or the cgroup limit the skill ran into (an OOM kill looks like a
+// dead worker, a refused fork like an exception), or err itself.
+func (b *box) callError(ctx context.Context, err error, cg *cgroup.Group, before counters) error {
+	if ctx.Err() != nil {
+		return b.timeoutErr(ctx)
+	}
+	if lerr := b.limitHit(cg, before); lerr != nil {
+		return lerr
+	}
+	var le *errdefs.LimitError
+	if errors.As(err, &le) && le.Resource == "output" && le.Limit == "" {
+		le.Limit = fmt.Sprintf("%d bytes", b.lim.Output)
+	}
+	return err
+}
+
+// result is a successful call's Result.
+func result(value json.RawMessage, stdout, stderr *worker.Capture, cg *cgroup.Group) *sandbox.Result {
+	res := &sandbox.Result{
+		Value:  value,
+		Stdout: stdout.Bytes(), Stderr: stderr.Bytes(),
+		StdoutTruncated: stdout.Truncated(), StderrTruncated: stderr.Truncated(),
+	}
+	if cg != nil {
+		res.Usage.MaxRSS = cg.PeakMemory()
+	}
+	return res
+}

@@ -1,0 +1,78 @@
+//go:build linux
+
+package linux
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/sandbox"
+)
+
+// TestPool checks the zygote pool's bounds: concurrent calls never start
+// more than PoolSize zygotes, surplus idle zygotes are reaped down to
+// MinIdle, and a zygote that dies is replaced before the next call.
+func TestPool(t *testing.T) {
+	sb := openBox(t, Options{PoolSize: 2, MinIdle: 1, IdleTimeout: 300 * time.Millisecond},
+		sandbox.Spec{BundleDir: bundle(t, `        import time
+        time.sleep(params.get("sleep", 0))
+        return {}`)})
+	p := sb.(*box).run.(*pool)
+	count := func() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.all) + p.starting }
+	var wg sync.WaitGroup
+	peak := 0
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				peak = max(peak, count())
+			}
+		}
+	}()
+	for range 6 {
+		wg.Go(func() {
+			if _, err := call(t, sb, map[string]any{"sleep": 0.2}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-stopped
+	// PoolSize bounds the zygotes, those the reaper starts included.
+	if peak > 2 || count() > 2 {
+		t.Errorf("zygotes: peak %d, now %d; want at most PoolSize 2", peak, count())
+	}
+	waitFor(t, "idle zygotes reaped to MinIdle", func() bool { return count() == 1 })
+
+	p.mu.Lock()
+	var dead *zygote
+	for z := range p.all {
+		dead = z
+	}
+	p.mu.Unlock()
+	dead.j.Kill()
+	waitFor(t, "dead zygote replaced", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.all) == 1 && !p.all[dead] && len(p.idle) == 1 && p.idle[0].usable()
+	})
+	if _, err := sb.Call(context.Background(), sandbox.Request{}); err != nil {
+		t.Errorf("call after replacement: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+	}
+}
