@@ -109,3 +109,38 @@ func TestAuditThroughGoAPI(t *testing.T) {
 		t.Errorf("bad record for a missing skill: %+v", r)
 	}
 }
+
+// A skill that imports a package the interpreter lacks fails as an unmet
+// requirement (unavailable, naming it), not as the skill's ImportError —
+// whether or not the import happens at load time.
+func TestMissingRequirementIsUnavailable(t *testing.T) {
+	root := t.TempDir()
+	for name, code := range map[string]string{
+		"import_at_load": "import skillbox_no_such_pkg\n",
+		"never_imports":  "",
+	} {
+		dir := filepath.Join(root, "test", name)
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: "+name+"\nversion: \"1\"\ndescription: d\nrequirements: [\"skillbox-no-such-pkg>=1.0\"]\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "skill.py"), []byte(code+`from skillware.core.base_skill import BaseSkill
+class S(BaseSkill):
+    def execute(self, params):
+        return {}
+`), 0o644)
+	}
+	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for _, backend := range backendsUnderTest(t) {
+		for _, name := range []string{"import_at_load", "never_imports"} {
+			t.Run(backend+"/"+name, func(t *testing.T) {
+				_, err := rt.Call(context.Background(), "test/"+name, nil, skillbox.CallOptions{Backend: backend})
+				if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "skillbox-no-such-pkg>=1.0 (not installed)") {
+					t.Fatalf("err = %v; want unavailable naming the missing requirement", err)
+				}
+			})
+		}
+	}
+}

@@ -125,7 +125,7 @@ func checkReady(rep *Reply, fail func(error) error) (*Reply, error) {
 		}
 		// The worker exits after a load error.
 		fail(ErrWorkerClosed)
-		return nil, &LoadError{Type: rep.Error.Type, Message: rep.Error.Message, Traceback: rep.Error.Traceback}
+		return nil, &LoadError{Type: rep.Error.Type, Message: rep.Error.Message, Traceback: rep.Error.Traceback, Packages: rep.Packages}
 	default:
 		return nil, fail(violation("expected a ready frame, got %q", rep.Type))
 	}
@@ -304,6 +304,23 @@ type LoadError struct {
 	Type      string
 	Message   string
 	Traceback string
+	// Packages is the worker's requirements report, made before it tried
+	// to import the skill (nil when the init asked for none).
+	Packages map[string]*string
+}
+
+// PackagesOf returns the requirements report of an init: from the ready
+// reply, or from the load error when the skill failed to import. ok is
+// false when the worker never reported (it died, or broke the protocol).
+func PackagesOf(ready *Reply, err error) (packages map[string]*string, ok bool) {
+	if err == nil && ready != nil {
+		return ready.Packages, true
+	}
+	var le *LoadError
+	if errors.As(err, &le) {
+		return le.Packages, true
+	}
+	return nil, false
 }
 
 // Invalid reports whether the bundle itself is malformed.

@@ -843,12 +843,15 @@ def _main():
         cls = _load_skill(init.get("bundle") or ".", base_cls)
     except LoadError as e:
         _flush_stdio()
-        _send({"type": "error", "id": 0,
+        _send({"type": "error", "id": 0, "packages": packages,
                "error": {"kind": "load", "type": e.type_, "message": str(e)}})
         return 0
     except BaseException as e:
+        # A skill that imports a missing package fails here; the packages
+        # report lets the host name the unmet requirement instead.
         _flush_stdio()
-        _send({"type": "error", "id": 0, "error": _error_info("load", e, max_tb, 2)})
+        _send({"type": "error", "id": 0, "packages": packages,
+               "error": _error_info("load", e, max_tb, 2)})
         return 0
     _flush_stdio()
     ready = {"type": "ready", "class": cls.__name__, "python": platform.python_version(),

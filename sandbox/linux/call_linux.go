@@ -29,13 +29,17 @@ func (b *box) initMsg(mode string) worker.Init {
 // the interpreter reported.
 func (b *box) initWorker(ctx context.Context, p *worker.Process, mode string) error {
 	rep, err := p.Init(ctx, b.initMsg(mode))
-	if err != nil {
-		if ctx.Err() != nil {
-			return b.timeoutErr(ctx)
+	if pk, ok := worker.PackagesOf(rep, err); ok {
+		// An unmet requirement explains an import error better than the
+		// import error does.
+		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.interp.String()); rerr != nil {
+			return rerr
 		}
-		return err
 	}
-	return sandbox.CheckRequirements(b.spec.Requirements, rep.Packages, b.interp.String())
+	if err != nil && ctx.Err() != nil {
+		return b.timeoutErr(ctx)
+	}
+	return err
 }
 
 // counters snapshots a jail cgroup's limit counters.

@@ -159,8 +159,12 @@ func (b *box) start(ctx context.Context, mode string) (*running, error) {
 		Mode:         mode,
 		Requirements: b.reqNames,
 	})
-	if err == nil {
-		err = sandbox.CheckRequirements(b.spec.Requirements, ready.Packages, b.python.String())
+	if pk, ok := worker.PackagesOf(ready, err); ok {
+		// An unmet requirement explains an import error better than the
+		// import error does.
+		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.python.String()); rerr != nil {
+			err = rerr
+		}
 	}
 	if err != nil {
 		proc.Close()
