@@ -187,23 +187,42 @@ def _type_ok(value, typ):
     return isinstance(value, py)
 
 
-def _simple_validate(params, schema, path="params"):
+class _Invalid(Exception):
+    def __init__(self, path, message):
+        Exception.__init__(self, message)
+        self.path = path
+
+
+def _simple_validate(params, schema, path=()):
+    """A small JSON Schema subset (type, enum, required, properties,
+    additionalProperties: false, items) for when jsonschema is not installed.
+    The host already validated the params against the full schema; this only
+    serves skills that call validate_params themselves."""
     if not isinstance(schema, dict):
         return
     typ = schema.get("type")
     if typ is not None and not _type_ok(params, typ):
-        raise SkillwareParamValidationError("%s: expected %s, got %s" % (path, typ, type(params).__name__))
+        raise _Invalid(path, "%r is not of type %r" % (params, typ))
     if "enum" in schema and isinstance(schema["enum"], list) and params not in schema["enum"]:
-        raise SkillwareParamValidationError("%s: %r is not one of %r" % (path, params, schema["enum"]))
+        raise _Invalid(path, "%r is not one of %r" % (params, schema["enum"]))
     if isinstance(params, dict):
         for name in schema.get("required") or []:
             if name not in params:
-                raise SkillwareParamValidationError("%s: missing required property %r" % (path, name))
+                raise _Invalid(path, "%r is a required property" % (name,))
         props = schema.get("properties") or {}
-        if isinstance(props, dict):
-            for name, sub in props.items():
-                if name in params:
-                    _simple_validate(params[name], sub, "%s.%s" % (path, name))
+        if not isinstance(props, dict):
+            props = {}
+        for name, sub in props.items():
+            if name in params:
+                _simple_validate(params[name], sub, path + (name,))
+        if schema.get("additionalProperties") is False:
+            extra = sorted(k for k in params if k not in props)
+            if extra:
+                raise _Invalid(path, "Additional properties are not allowed (%s %s unexpected)"
+                               % (", ".join(repr(k) for k in extra), "was" if len(extra) == 1 else "were"))
+    if isinstance(params, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(params):
+            _simple_validate(item, schema["items"], path + (i,))
 
 
 def _make_shim(manifest):
@@ -249,6 +268,8 @@ def _make_shim(manifest):
         async def aexecute(self, params):
             import asyncio
 
+            if hasattr(asyncio, "to_thread"):  # 3.9+, as Skillware
+                return await asyncio.to_thread(self.execute, params)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(None, self.execute, params)
 
@@ -257,19 +278,33 @@ def _make_shim(manifest):
                 schema = (self.manifest or {}).get("parameters")
             except Exception:
                 schema = None
-            if not schema:
+            if not schema or not isinstance(schema, dict):
                 return True
+            try:
+                name = (self.manifest or {}).get("name", "unknown_skill")
+            except Exception:
+                name = "unknown_skill"
+            if not isinstance(params, dict):
+                raise SkillwareParamValidationError(
+                    "Skill '%s' expects parameter arguments as a JSON object (dict), got %s."
+                    % (name, type(params).__name__))
+            # Skillware's own wording, so skills that match on it keep working.
             try:
                 import jsonschema
             except ImportError:
                 jsonschema = None
-            if jsonschema is not None:
-                try:
-                    jsonschema.validate(instance=params, schema=schema)
-                except jsonschema.ValidationError as e:
-                    raise SkillwareParamValidationError(str(e.message)) from None
-                return True
-            _simple_validate(params, schema)
+            try:
+                if jsonschema is not None:
+                    try:
+                        jsonschema.validate(instance=params, schema=schema)
+                    except jsonschema.ValidationError as e:
+                        raise _Invalid(tuple(e.absolute_path), e.message)
+                else:
+                    _simple_validate(params, schema)
+            except _Invalid as e:
+                where = ".".join(str(p) for p in e.path) or "(root)"
+                raise SkillwareParamValidationError(
+                    "Skill '%s' parameter validation failed at '%s': %s" % (name, where, e)) from None
             return True
 
     def load_env_file(*args, **kwargs):

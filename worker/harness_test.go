@@ -548,3 +548,49 @@ class FDs(BaseSkill):
 		t.Errorf("unexpected descriptors in the worker: %v", fds)
 	}
 }
+
+// validate_params speaks Skillware's wording (skills match on it) and, with
+// or without the jsonschema package, honours type, required and
+// additionalProperties.
+func TestHarnessValidateParamsWording(t *testing.T) {
+	bundle := writeBundle(t, map[string]string{"skill.py": `
+from skillware.core.base_skill import BaseSkill, SkillwareParamValidationError
+
+class V(BaseSkill):
+    @property
+    def manifest(self):
+        return {"name": "v", "parameters": {"type": "object", "required": ["x"],
+                "additionalProperties": False,
+                "properties": {"x": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}}}}
+
+    def execute(self, params):
+        out = []
+        for p in ({"x": "a"}, {}, {"x": 1, "y": 2}, {"x": 1, "tags": ["a", 3]}, [1], {"x": 1}):
+            try:
+                out.append(self.validate_params(p))
+            except SkillwareParamValidationError as e:
+                out.append(str(e))
+        return out
+`})
+	p, _ := load(t, bundle, ModeSingle)
+	got := mustCall(t, p, 1, `{}`, nil)
+	var msgs []any
+	if err := json.Unmarshal([]byte(got), &msgs); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`Skill 'v' parameter validation failed at 'x': 'a' is not of type 'integer'`,
+		`Skill 'v' parameter validation failed at '(root)': 'x' is a required property`,
+		`Skill 'v' parameter validation failed at '(root)': Additional properties are not allowed ('y' was unexpected)`,
+		`Skill 'v' parameter validation failed at 'tags.1': 3 is not of type 'string'`,
+		`Skill 'v' expects parameter arguments as a JSON object (dict), got list.`,
+	}
+	for i, w := range want {
+		if s, _ := msgs[i].(string); s != w {
+			t.Errorf("case %d: got %q, want %q", i, msgs[i], w)
+		}
+	}
+	if msgs[5] != true {
+		t.Errorf("valid params: got %v, want true", msgs[5])
+	}
+}
