@@ -843,6 +843,35 @@ def _kill_namespace(keep):
 
 # ---------------------------------------------------------------- main
 
+def _load(init):
+    """Load the skill an init frame names. Returns (cls, reply, max_tb): the
+    skill class and its ready reply, or None and the load-error reply. Also
+    used by the Pyodide worker, which has no descriptors of its own."""
+    max_tb = init.get("max_traceback") or 8192
+    manifest = init.get("manifest")
+    if not isinstance(manifest, dict):
+        manifest = {}
+    import platform
+
+    # Requirements are reported before the import, so that a skill that
+    # imports a missing package is reported as an unmet requirement.
+    packages = _packages(init.get("requirements") or [])
+    base_cls = _make_shim(manifest)
+    try:
+        cls = _load_skill(init.get("bundle") or ".", base_cls)
+    except LoadError as e:
+        _flush_stdio()
+        return None, {"type": "error", "id": 0, "packages": packages,
+                      "error": {"kind": "load", "type": e.type_, "message": str(e)}}, max_tb
+    except BaseException as e:
+        _flush_stdio()
+        return None, {"type": "error", "id": 0, "packages": packages,
+                      "error": _error_info("load", e, max_tb, 2)}, max_tb
+    _flush_stdio()
+    return cls, {"type": "ready", "class": cls.__name__, "python": platform.python_version(),
+                 "packages": packages}, max_tb
+
+
 def _main():
     _state["req"] = _privatize(3)
     _state["rep"] = None
@@ -866,31 +895,10 @@ def _main():
         if _state["rep"] is not None:
             os.close(_state["rep"])
             _state["rep"] = None
-    max_tb = init.get("max_traceback") or 8192
-    manifest = init.get("manifest")
-    if not isinstance(manifest, dict):
-        manifest = {}
-    import platform
-
-    packages = _packages(init.get("requirements") or [])
-    base_cls = _make_shim(manifest)
-    try:
-        cls = _load_skill(init.get("bundle") or ".", base_cls)
-    except LoadError as e:
-        _flush_stdio()
-        _send({"type": "error", "id": 0, "packages": packages,
-               "error": {"kind": "load", "type": e.type_, "message": str(e)}})
+    cls, ready, max_tb = _load(init)
+    if cls is None:
+        _send(ready)
         return 0
-    except BaseException as e:
-        # A skill that imports a missing package fails here; the packages
-        # report lets the host name the unmet requirement instead.
-        _flush_stdio()
-        _send({"type": "error", "id": 0, "packages": packages,
-               "error": _error_info("load", e, max_tb, 2)})
-        return 0
-    _flush_stdio()
-    ready = {"type": "ready", "class": cls.__name__, "python": platform.python_version(),
-             "packages": packages}
     if mode == "zygote":
         ready["dumpable"] = not _set_nondumpable()
     _send(ready)

@@ -4,4 +4,5 @@ package all
 
 import (
 	_ "github.com/skillbox-dev/skillbox/sandbox/process" // plain subprocess, no isolation
+	_ "github.com/skillbox-dev/skillbox/sandbox/pyodide" // Python in WebAssembly on Deno
 )

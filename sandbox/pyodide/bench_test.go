@@ -1,0 +1,124 @@
+//go:build unix
+
+package pyodide
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/sandbox/sandboxtest"
+)
+
+func benchDriver(b *testing.B) *Driver {
+	d := New(Options{})
+	if c := d.Probe(context.Background()); !c.Available {
+		b.Skipf("pyodide backend unavailable: %s", c.Reason)
+	}
+	return d
+}
+
+func benchSpec(b *testing.B) sandbox.Spec { return benchSpecTB(b) }
+
+func benchSpecTB(b testing.TB) sandbox.Spec {
+	return sandboxtest.SpecFor(sandboxtest.FunctionalSkill(b, "hello"), sandboxtest.Options{Limits: sandbox.Limits{Timeout: 30 * time.Second}})
+}
+
+// BenchmarkColdStart measures Open: a new Deno worker restored from the
+// memory snapshot, with the bundle copied in and the skill imported.
+func BenchmarkColdStart(b *testing.B) {
+	d := benchDriver(b)
+	spec := benchSpec(b)
+	if sb, err := d.Open(context.Background(), spec); err == nil { // snapshot, code cache
+		sb.Close()
+	}
+	b.ResetTimer()
+	for range b.N {
+		sb, err := d.Open(context.Background(), spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		sb.Close()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkWarmCall measures a single-use call served by a pre-started
+// worker (the pool is refilled, untimed, between calls); it reports the
+// median and the worker's resident memory.
+func BenchmarkWarmCall(b *testing.B) {
+	d := benchDriver(b)
+	sb, err := d.Open(context.Background(), benchSpec(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sb.Close()
+	bx := sb.(*box)
+	var times []time.Duration
+	var rss []int64
+	params := json.RawMessage(`{}`)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		for len(bx.idle) == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		p := <-bx.idle
+		rss = append(rss, vmRSS(p.Cmd.Process.Pid))
+		bx.idle <- p
+		b.StartTimer()
+		start := time.Now()
+		if _, err := sb.Call(context.Background(), sandbox.Request{Params: params}); err != nil {
+			b.Fatal(err)
+		}
+		times = append(times, time.Since(start))
+	}
+	b.StopTimer()
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(times[len(times)*9/10].Microseconds())/1000, "p90-ms")
+	sort.Slice(rss, func(i, j int) bool { return rss[i] < rss[j] })
+	b.ReportMetric(float64(rss[len(rss)/2])/(1<<20), "idle-worker-RSS-MiB")
+}
+
+// BenchmarkSessionCall measures a call on a session worker (reused; not
+// single-use), for comparison.
+func BenchmarkSessionCall(b *testing.B) {
+	d := benchDriver(b)
+	spec := benchSpec(b)
+	spec.Mode = sandbox.ModeSession
+	sb, err := d.Open(context.Background(), spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sb.Close()
+	params := json.RawMessage(`{}`)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := sb.Call(context.Background(), sandbox.Request{Params: params}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// vmRSS is the resident memory of pid in bytes (Linux; 0 elsewhere).
+func vmRSS(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

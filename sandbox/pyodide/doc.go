@@ -1,0 +1,57 @@
+// Package pyodide is the WebAssembly backend: each call runs the skill in
+// Pyodide (CPython compiled to WebAssembly) inside a Deno process whose
+// permissions deny everything the skill could use to reach the host.
+//
+// It is the isolating backend for hosts without Linux isolation (macOS,
+// Windows, containers without namespaces) and for the strictest skills.
+// Python can reach every JavaScript global through Pyodide's `js` module
+// (js.Deno, js.fetch, js.Function("return this")()), so Pyodide is not the
+// boundary: Deno's permissions are. Each worker runs
+//
+//	deno run --no-remote --no-npm --no-config --no-lock --no-prompt --no-check
+//	  --cached-only --allow-read=<pyodide>,<worker folder>,/dev/fd/3,/dev/fd/5
+//	  --allow-write=/dev/fd/4 --deny-net --deny-env --deny-run --deny-sys
+//	  --deny-ffi --deny-import --v8-flags=--wasm-max-mem-pages=N,--max-old-space-size=M
+//	  <worker folder>/worker.mjs ...
+//
+// with an environment of its own (DENO_DIR in the install, nothing from
+// the host). --no-remote matters: without it code reached remote module
+// hosts despite --deny-net (DESIGN §5). The protocol is the harness's
+// (docs/PROTOCOL.md): requests on fd 3, replies on fd 4, the skill's
+// stdout and stderr on fds 1 and 2; fd 5 carries a setup frame with the
+// bundle's files and the granted environment, which the worker copies into
+// Pyodide's in-memory file system (/skill) and os.environ. Deno never reads
+// the bundle on the host.
+//
+// Runtime. Deno (the @deno/<platform> npm package that the `deno` wrapper
+// would install) and Pyodide come from the npm registry at pinned versions
+// ([DenoVersion], [PyodideVersion]), installed by `npm ci` from a lock file
+// generated with pinned sha512 integrities, into
+// $XDG_CACHE_HOME/skillbox/pyodide (`skillbox setup pyodide`, or the first
+// Open of the registered driver). The worker script (worker.mjs), the
+// bootstrap (bootstrap.py) and the harness (worker.Harness) are embedded;
+// they are written to a folder named by their hash, where the same Deno
+// makes a Pyodide memory snapshot with the harness imported, once. Any
+// change of versions or scripts means a new folder and snapshot.
+//
+// Semantics. The bootstrap imports the harness as a module and reuses its
+// shim, skill loading, call and error encoding, so results and errors equal
+// the other backends'. os._exit(n) ends the worker with code n and
+// os.kill(os.getpid(), sig) with code 128+sig (WorkerExited either way).
+// Requirements are answered from what Pyodide has offline: its standard
+// library (no wheels ship in the npm package), so anything else is
+// errdefs.Unavailable naming the package.
+//
+// Single use. A worker serves one call of one sandbox and exits: each
+// sandbox keeps Options.Idle workers started, restored from the snapshot and
+// with the skill imported, and starts a replacement after each call. No
+// worker is ever shared between sandboxes (skills or trust domains).
+// Session mode keeps one worker per sandbox.
+//
+// Limits. The wall-clock timeout kills the worker's process group. Python's
+// heap is capped with the WebAssembly memory limit (MemoryError beyond it)
+// and the JavaScript heap with V8's old-space limit, but the process as a
+// whole is not cgroup-limited yet, so memory-limit is not claimed. Network
+// grants are refused (errdefs.Unsupported) until the egress proxy is
+// integrated; so are operator read paths.
+package pyodide

@@ -1,0 +1,156 @@
+//go:build unix
+
+package pyodide
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/worker"
+)
+
+// Name is the backend's registered name.
+const Name = "pyodide"
+
+// Options configure the driver. The zero value is usable.
+type Options struct {
+	// CacheDir holds the Deno + Pyodide install and the snapshots;
+	// "" means DefaultCacheDir().
+	CacheDir string
+	// Install, when true, lets Open install Deno and Pyodide with npm if
+	// they are missing (progress to Progress). When false, Open fails with
+	// errdefs.Unavailable naming what is missing.
+	Install bool
+	// Progress receives install progress; nil means os.Stderr.
+	Progress interface{ Write([]byte) (int, error) }
+	// Idle is how many workers each single-use sandbox keeps started,
+	// snapshot-restored and skill-loaded, waiting for a call (0 means 1).
+	Idle int
+	// MaxWorkers bounds the live workers (calls in flight plus idle) of one
+	// sandbox; further calls wait (0 means 4). A worker holds about 200 MB.
+	MaxWorkers int
+}
+
+// Driver is the Pyodide-on-Deno backend.
+type Driver struct {
+	opts Options
+	mu   sync.Mutex
+}
+
+// New returns a driver with opts.
+func New(opts Options) *Driver {
+	if opts.CacheDir == "" {
+		opts.CacheDir = DefaultCacheDir()
+	}
+	if opts.Idle <= 0 {
+		opts.Idle = 1
+	}
+	if opts.MaxWorkers <= 0 {
+		opts.MaxWorkers = 4
+	}
+	if opts.MaxWorkers < opts.Idle {
+		opts.MaxWorkers = opts.Idle
+	}
+	if opts.Progress == nil {
+		opts.Progress = os.Stderr
+	}
+	return &Driver{opts: opts}
+}
+
+// Name returns "pyodide".
+func (*Driver) Name() string { return Name }
+
+// enforces is what Deno's permissions and a single-use WebAssembly
+// interpreter guarantee on every host: the skill's Python runs in WebAssembly
+// and reaches the outside only through Deno, whose permissions deny
+// network, environment, subprocesses, system information, FFI and every
+// file but the Pyodide runtime.
+var enforces = []sandbox.Feature{
+	sandbox.FeatureTimeout, sandbox.FeatureOutputCap, sandbox.FeatureEnvScrub,
+	sandbox.FeatureNoNetwork, sandbox.FeatureFSIsolation, sandbox.FeatureProcIsolation,
+}
+
+// Probe reports whether Deno and Pyodide are installed. It does not
+// install them nor start Deno.
+func (d *Driver) Probe(ctx context.Context) sandbox.Capabilities {
+	c := sandbox.Capabilities{Isolating: true, Enforces: enforces}
+	rt, err := Locate(d.opts.CacheDir)
+	if err != nil {
+		c.Reason = err.Error()
+		c.Layers = []sandbox.Layer{{Name: "deno+pyodide", Detail: err.Error()}}
+		return c
+	}
+	c.Available = true
+	c.Layers = []sandbox.Layer{
+		{Name: "deno", Available: true, Detail: DenoVersion + " " + rt.Deno},
+		{Name: "pyodide", Available: true, Detail: PyodideVersion + " " + rt.Pyodide},
+		{Name: "deno-permissions", Available: true, Detail: "read: pyodide + worker only; write, net, env, run, sys, ffi, import denied"},
+	}
+	return c
+}
+
+// runtime locates (or, with Options.Install, installs) the runtime and
+// prepares the worker folder and snapshot.
+func (d *Driver) runtime(ctx context.Context) (files, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rt, err := Locate(d.opts.CacheDir)
+	if err != nil {
+		if !d.opts.Install {
+			return files{}, err
+		}
+		if rt, err = Install(ctx, d.opts.CacheDir, d.opts.Progress); err != nil {
+			return files{}, err
+		}
+	}
+	return prepare(ctx, rt)
+}
+
+// Open checks spec, makes sure the runtime and its snapshot exist, reads
+// the bundle and starts the first worker, so a skill that fails to import
+// fails here.
+func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if err := (sandbox.Capabilities{Enforces: enforces}).CheckRequire(Name, spec.Require); err != nil {
+		return nil, err
+	}
+	if len(spec.Network) > 0 {
+		return nil, errdefs.New(errdefs.Unsupported,
+			"backend pyodide: network allowlist needs the egress proxy (not integrated yet); refusing rather than granting network to %s", spec.SkillID)
+	}
+	if len(spec.ReadPaths) > 0 {
+		return nil, errdefs.New(errdefs.Unsupported, "backend pyodide cannot expose host paths %v (only the bundle is copied in)", spec.ReadPaths)
+	}
+	if spec.Mode != "" && spec.Mode != sandbox.ModeSingleUse && spec.Mode != sandbox.ModeSession {
+		return nil, errdefs.New(errdefs.Invalid, "unknown mode %q", spec.Mode)
+	}
+	reqNames, err := sandbox.RequirementNames(spec.Requirements)
+	if err != nil {
+		return nil, err
+	}
+	setup, err := readBundle(spec.BundleDir, worker.Environ(scratchDir, spec.Env))
+	if err != nil {
+		return nil, err
+	}
+	f, err := d.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := newBox(d, f, spec, reqNames, setup)
+	if err := b.warm(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// python names the interpreter in messages.
+func python(version string) string {
+	if version == "" {
+		return fmt.Sprintf("Pyodide %s", PyodideVersion)
+	}
+	return fmt.Sprintf("Pyodide %s (Python %s)", PyodideVersion, version)
+}
