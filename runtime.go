@@ -2,6 +2,8 @@ package skillbox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/audit"
+	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/examples"
 	"github.com/skillbox-dev/skillbox/internal/bundled"
@@ -31,6 +34,10 @@ import (
 type Runtime struct {
 	cfg      config
 	resolver *skill.Resolver
+
+	// placeholders keeps the placeholder of each bound secret stable, so
+	// that the same grant maps to the same Spec and cached sandbox.
+	placeholders policy.Placeholders
 
 	mu         sync.Mutex
 	sandboxes  map[string]*openSandbox
@@ -179,6 +186,9 @@ type CallOptions struct {
 	AllowEnv []string
 	// AllowRead grants absolute host paths, read-only.
 	AllowRead []string
+	// EgressResolve maps granted host names to fixed addresses, HOST=IP
+	// (--egress-resolve); each mapping also grants its address.
+	EgressResolve []string
 	// Lock, when set, refuses a call that drifts from the lockfile
 	// (run --locked).
 	Lock *lockfile.Lock
@@ -273,6 +283,9 @@ type prepared struct {
 	validator *schema.Validator
 	backend   string
 	warnings  []string
+	// audit and logger receive the egress records of the calls.
+	audit  *audit.Log
+	logger *slog.Logger
 }
 
 func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*prepared, error) {
@@ -282,7 +295,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 	}
 	m := s.Bundle.Manifest
 	rec.Skill, rec.Version, rec.Digest, rec.Tier = s.ID, m.Version, s.Digest, string(s.Tier)
-	p := &prepared{skill: s, backend: opts.Backend, warnings: append([]string(nil), s.Warnings...)}
+	p := &prepared{skill: s, backend: opts.Backend, warnings: append([]string(nil), s.Warnings...), audit: r.cfg.audit, logger: r.cfg.logger}
 	rec.Warnings = p.warnings
 	if p.backend == "" {
 		p.backend = r.cfg.backend
@@ -296,6 +309,8 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		Net:             opts.AllowNet,
 		Env:             opts.AllowEnv,
 		Read:            opts.AllowRead,
+		Resolve:         opts.EgressResolve,
+		Placeholders:    &r.placeholders,
 		Timeout:         opts.Timeout,
 		Memory:          opts.Memory,
 		Mode:            opts.Mode,
@@ -359,6 +374,13 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 	for _, hp := range spec.Network {
 		rec.Grants.Network = append(rec.Grants.Network, hp.String())
 	}
+	rec.Grants.Secrets = p.decision.SecretNames
+	for host, addrs := range spec.Resolve {
+		for _, a := range addrs {
+			rec.Grants.Resolve = append(rec.Grants.Resolve, host+"="+a.String())
+		}
+	}
+	slices.Sort(rec.Grants.Resolve)
 	rec.Backend = osb.backend
 	warnings := slices.Clone(p.warnings)
 	if !osb.caps.Isolating {
@@ -367,6 +389,7 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 	if len(params) == 0 {
 		params = json.RawMessage(`{}`)
 	}
+	ctx = egress.WithAudit(ctx, p.egressAudit(*rec))
 	out, err := osb.sb.Call(ctx, sandbox.Request{Params: params, Config: p.decision.Config})
 	if out != nil {
 		warnings = append(warnings, out.Warnings...)
@@ -385,6 +408,21 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 		Stderr:   out.Stderr,
 		Warnings: warnings,
 	}, nil
+}
+
+// egressAudit returns the sink for the egress events of one call: each
+// becomes an audit record (audit.EventEgress) carrying the call's skill,
+// version, digest, tier, backend and params hash. It may be called
+// concurrently and after the call returned.
+func (p *prepared) egressAudit(call audit.Record) func(egress.Event) {
+	return func(ev egress.Event) {
+		rec := audit.EgressRecord(ev)
+		rec.Skill, rec.Version, rec.Digest, rec.Tier = call.Skill, call.Version, call.Digest, call.Tier
+		rec.Backend, rec.ParamsSHA256 = call.Backend, call.ParamsSHA256
+		if err := p.audit.Write(rec); err != nil && p.logger != nil {
+			p.logger.Error("audit write failed", "err", err)
+		}
+	}
 }
 
 // Session runs many calls of one skill on one worker, so module state
@@ -453,9 +491,10 @@ func (r *Runtime) validator(s *skill.Skill) (*schema.Validator, error) {
 }
 
 // sandboxFor returns the prepared sandbox for spec on backend, opening it
-// once. Specs are keyed by their JSON (which holds the digest and the whole
-// effective grant) plus the granted values, so a changed bundle or grant
-// never reuses a sandbox.
+// once. Specs are keyed by a hash of their JSON (which holds the digest and
+// the whole effective grant, placeholders included) plus the granted values
+// and the values of bound secrets, so a changed bundle, grant or secret
+// never reuses a sandbox, and no value is kept in cleartext in the key.
 func (r *Runtime) sandboxFor(ctx context.Context, backend string, spec sandbox.Spec) (*openSandbox, error) {
 	key, err := sandboxKey(backend, spec)
 	if err != nil {
@@ -503,15 +542,21 @@ func (osb *openSandbox) open(ctx context.Context, backend string, spec sandbox.S
 }
 
 func sandboxKey(backend string, spec sandbox.Spec) (string, error) {
+	values := make([]string, len(spec.Secrets))
+	for i, s := range spec.Secrets {
+		values[i] = s.Value
+	}
 	b, err := json.Marshal(struct {
 		Backend string
 		Spec    sandbox.Spec
 		Env     map[string]string
-	}{backend, spec, spec.Env})
+		Secrets []string
+	}{backend, spec, spec.Env, values})
 	if err != nil {
 		return "", errdefs.Wrap(errdefs.Internal, err, "sandbox key")
 	}
-	return string(b), nil
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // Close releases every prepared sandbox. Calls in flight fail.

@@ -1,5 +1,6 @@
 // Package audit writes skillbox's append-only audit log: one JSON object per
-// line, one record per call and per policy decision.
+// line, one record per call and per policy decision, and one per decision
+// of a sandbox's egress proxy (EventEgress).
 //
 // Records never contain call parameters or results, only a hash of the
 // parameters, so the log can be kept and shared without leaking what users
@@ -59,6 +60,8 @@ type Record struct {
 	CPUTimeMS    int64  `json:"cpu_time_ms,omitempty"`
 	// Warnings are notes shown to the caller (weakened layers, shadowing).
 	Warnings []string `json:"warnings,omitempty"`
+	// Egress is set on egress records (EventEgress).
+	Egress *Egress `json:"egress,omitempty"`
 }
 
 // Grants is the effective grant recorded for a call.
@@ -68,6 +71,11 @@ type Grants struct {
 	Read    []string `json:"read,omitempty"` // host paths granted read-only
 	Timeout string   `json:"timeout,omitempty"`
 	Memory  int64    `json:"memory,omitempty"`
+	// Secrets names the granted variables bound to hosts (the skill saw
+	// placeholders); names only.
+	Secrets []string `json:"secrets,omitempty"`
+	// Resolve lists the egress name mappings granted, as HOST=IP.
+	Resolve []string `json:"resolve,omitempty"`
 }
 
 // HashParams returns the hex sha256 of params.

@@ -44,8 +44,10 @@ const maxPolicyFile = 1 << 20
 //	    read: [/srv/shared/data]     # like --allow-read (absolute host paths)
 //	    timeout: 10s                 # like --timeout
 //	    memory: 128MiB               # like --memory
+//	    egress_resolve: ["api.test=127.0.0.1"] # like --egress-resolve
 //	secrets:
 //	  ETHERSCAN_API_KEY: {hosts: [api.etherscan.io]}
+//	egress_resolve: ["mirror.internal=10.0.0.7"] # for every skill
 //
 // Parsing is strict: an unknown key, a wrong type or a duplicate key is an
 // error naming FILE:LINE, so that a typo in a security policy can never
@@ -57,11 +59,16 @@ type Policy struct {
 	Ceilings Ceilings
 	// Skills holds standing grants by skill id.
 	Skills map[string]SkillGrants
-	// Secrets binds secret variables to the hosts they may be sent to. It is
-	// parsed and validated now; the egress proxy enforces it (see
-	// docs/PERMISSIONS.md). Until then a bound secret is still given to the
-	// skill as a plain variable when granted.
+	// Secrets binds secret variables to the hosts they may be sent to. A
+	// granted variable listed here reaches the skill only as a placeholder;
+	// the backend's egress proxy substitutes the value in requests to the
+	// bound hosts (sandbox.Spec.Secrets, docs/EGRESS.md).
 	Secrets map[string]SecretBinding
+	// Resolve lists HOST=IP mappings (egress_resolve) that apply to every
+	// skill granted network access to HOST, like --egress-resolve.
+	Resolve []string
+	// ResolveLine is where egress_resolve is in the file (0: not set).
+	ResolveLine int
 }
 
 // Ceilings are global upper bounds. Zero fields mean "no ceiling".
@@ -89,6 +96,8 @@ type SkillGrants struct {
 	Read    []string
 	Timeout time.Duration
 	Memory  int64
+	// Resolve lists HOST=IP mappings, like --egress-resolve.
+	Resolve []string
 	// Line is where the skill's entry starts in the file.
 	Line int
 }
@@ -170,8 +179,10 @@ func Parse(name string, data []byte) (*Policy, error) {
 			pol.Skills = p.skills(kv.val)
 		case "secrets":
 			pol.Secrets = p.secrets(kv.val)
+		case "egress_resolve":
+			pol.Resolve, pol.ResolveLine = p.resolve(kv.val, "egress_resolve"), kv.keyNode.Line
 		default:
-			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets)", kv.key)
+			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve)", kv.key)
 		}
 	}
 	if err := p.err(); err != nil {
@@ -531,8 +542,10 @@ func (p *fileParser) skills(n *yaml.Node) map[string]SkillGrants {
 				g.Timeout = p.duration(e.val, ff)
 			case "memory":
 				g.Memory = p.size(e.val, ff)
+			case "egress_resolve":
+				g.Resolve = p.resolve(e.val, ff)
 			default:
-				p.errorf(e.keyNode, f, "unknown field %q (known: env, net, read, timeout, memory)", e.key)
+				p.errorf(e.keyNode, f, "unknown field %q (known: env, net, read, timeout, memory, egress_resolve)", e.key)
 			}
 		}
 		out[kv.key] = g
@@ -557,7 +570,11 @@ func (p *fileParser) secrets(n *yaml.Node) map[string]SecretBinding {
 			}
 			hostsSet = true
 			for i, h := range p.strings(e.val, f+".hosts") {
-				if _, err := ParseHostPort(h); err != nil {
+				hp, err := ParseHostPort(h)
+				if err == nil {
+					err = proxyCanParse(hp)
+				}
+				if err != nil {
 					p.errorf(e.val.Content[i], f+".hosts", "%q: %v", h, err)
 					continue
 				}
@@ -568,6 +585,19 @@ func (p *fileParser) secrets(n *yaml.Node) map[string]SecretBinding {
 			p.errorf(kv.keyNode, f, "hosts is required (the hosts this secret may be sent to)")
 		}
 		out[kv.key] = b
+	}
+	return out
+}
+
+// resolve reads a list of HOST=IP mappings (ParseResolve).
+func (p *fileParser) resolve(n *yaml.Node, field string) []string {
+	var out []string
+	for i, r := range p.strings(n, field) {
+		if _, _, err := ParseResolve(r); err != nil {
+			p.errorf(n.Content[i], field, "%q: %v", r, err)
+			continue
+		}
+		out = append(out, r)
 	}
 	return out
 }

@@ -41,6 +41,14 @@ type Grants struct {
 	Memory  int64
 	// Read lists absolute host paths the skill may read (--allow-read).
 	Read []string
+	// Resolve lists HOST=IP mappings (--egress-resolve): the egress proxy
+	// sends HOST to IP without a lookup, and the mapping grants IP even in
+	// ranges it otherwise refuses. HOST must still be a granted destination.
+	Resolve []string
+	// Placeholders hands out the placeholders of bound secrets; nil makes a
+	// fresh one every time. The Runtime keeps one, so that deciding the same
+	// grant twice yields the same Spec (and reuses its cached sandbox).
+	Placeholders *Placeholders
 	// Mode is the worker mode; empty means single-use.
 	Mode sandbox.Mode
 	// BestEffort lets a backend run without isolation layers the host lacks.
@@ -78,6 +86,10 @@ type Decision struct {
 	EnvNames []string
 	// ReadPaths are the granted host paths (also in Spec.ReadPaths).
 	ReadPaths []string
+	// SecretNames are the granted variables bound to hosts by the policy
+	// file, sorted (also in Spec.Secrets; Config and Spec.Env hold their
+	// placeholders).
+	SecretNames []string
 	// TrustedBy says why an external skill was allowed to run ("" for
 	// bundled and project skills).
 	TrustedBy string
@@ -104,23 +116,41 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 	g.Env = append(slices.Clone(g.Env), pg.Env...)
 	g.Net = append(slices.Clone(g.Net), pg.Net...)
 	g.Read = append(slices.Clone(g.Read), pg.Read...)
+	flagResolve := len(g.Resolve)
+	g.Resolve = append(slices.Clone(g.Resolve), pg.Resolve...)
 
 	env, warnings, err := decideEnv(s, g, lookup)
 	if err != nil {
 		return nil, err
 	}
 	d.Warnings = append(d.Warnings, warnings...)
-	for name, v := range env {
-		d.Config[name] = v
-		d.EnvNames = append(d.EnvNames, name)
-	}
-	slices.Sort(d.EnvNames)
 
 	network, warnings, err := decideNetwork(s, g)
 	if err != nil {
 		return nil, err
 	}
 	d.Warnings = append(d.Warnings, warnings...)
+
+	resolve, warnings, err := decideResolve(s, g, flagResolve, network)
+	if err != nil {
+		return nil, err
+	}
+	d.Warnings = append(d.Warnings, warnings...)
+
+	// Bound secrets: the skill sees a placeholder; the value stays in
+	// Spec.Secrets for the backend's egress proxy.
+	secrets, err := bindSecrets(s, g, env, network)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range env {
+		d.Config[name] = v
+		d.EnvNames = append(d.EnvNames, name)
+	}
+	slices.Sort(d.EnvNames)
+	for _, b := range secrets {
+		d.SecretNames = append(d.SecretNames, b.Name)
+	}
 
 	readPaths, err := decideRead(g.Read)
 	if err != nil {
@@ -162,6 +192,9 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 	if len(network) > 0 {
 		require = append(require, sandbox.FeatureNetAllowlist)
 	}
+	if len(secrets) > 0 {
+		require = append(require, sandbox.FeatureSecretBinding)
+	}
 	mode := g.Mode
 	if mode == "" {
 		mode = sandbox.ModeSingleUse
@@ -173,6 +206,8 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 		Manifest:     m.JSON(),
 		Env:          env,
 		Network:      network,
+		Resolve:      resolve,
+		Secrets:      secrets,
 		ReadPaths:    readPaths,
 		Limits:       limits,
 		Mode:         mode,
@@ -265,6 +300,9 @@ func decideNetwork(s *skill.Skill, g Grants) ([]sandbox.HostPort, []string, erro
 	used := make([]bool, len(grants))
 	for _, raw := range s.Bundle.Manifest.Permissions.Network {
 		req, err := ParseHostPort(raw)
+		if err == nil {
+			err = proxyCanParse(req)
+		}
 		if err != nil {
 			return nil, nil, errdefs.New(errdefs.Invalid, "manifest.yaml: permissions.network: %q: %v", raw, err)
 		}

@@ -70,3 +70,13 @@ func (c Capabilities) CheckRequire(driver string, require []Feature) error {
 	}
 	return errdefs.New(errdefs.Unsupported, "backend %q cannot enforce %s", driver, strings.Join(missing, ", "))
 }
+
+// AllFeatures returns every Feature this package defines, in a fixed order
+// (for doctor output and for tests that check refusals).
+func AllFeatures() []Feature {
+	return []Feature{
+		FeatureTimeout, FeatureMemory, FeaturePids, FeatureCPU, FeatureOutputCap,
+		FeatureEnvScrub, FeatureNoNetwork, FeatureNetAllowlist, FeatureSecretBinding,
+		FeatureFSIsolation, FeatureProcIsolation, FeatureKernelHardened,
+	}
+}

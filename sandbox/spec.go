@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -34,6 +36,11 @@ const (
 	FeatureFSIsolation    Feature = "fs-isolation"     // no host files beyond bundle, runtime and scratch
 	FeatureProcIsolation  Feature = "proc-isolation"   // cannot see or signal host processes
 	FeatureKernelHardened Feature = "kernel-hardening" // seccomp / syscall filtering
+	// FeatureSecretBinding: Spec.Secrets are honoured — the sandbox sees only
+	// each placeholder, and a host-side egress proxy substitutes the value in
+	// requests to the bound hosts only. A backend without such a proxy must
+	// not claim it (it would have to leak the value or break the skill).
+	FeatureSecretBinding Feature = "secret-binding"
 )
 
 // Limits bounds one call. A zero field means "the backend's default".
@@ -95,6 +102,32 @@ func (h HostPort) String() string {
 	return net.JoinHostPort(h.Host, strconv.Itoa(h.Port))
 }
 
+// SecretBinding is a granted secret that never enters the sandbox. The
+// sandbox sees Placeholder, as the value of the variable Name (Spec.Env and
+// Request.Config hold Name=Placeholder); the backend's egress proxy puts
+// Value in its place in requests to Hosts only (egress.FromSpec).
+//
+// Value is never serialised (json:"-") and never printed by the fmt verbs.
+type SecretBinding struct {
+	// Name is the variable name; it names the secret in audit records.
+	Name string `json:"name"`
+	// Placeholder is what the skill sees (egress.NewPlaceholder).
+	Placeholder string `json:"placeholder"`
+	// Value is the real secret, for the host-side proxy only.
+	Value string `json:"-"`
+	// Hosts are the destinations the value may be sent to; each is covered
+	// by Spec.Network.
+	Hosts []HostPort `json:"hosts"`
+}
+
+// String describes b without its value.
+func (b SecretBinding) String() string {
+	return fmt.Sprintf("secret %s (placeholder %s, hosts %v)", b.Name, b.Placeholder, b.Hosts)
+}
+
+// GoString is String, so that %#v does not print the value either.
+func (b SecretBinding) GoString() string { return b.String() }
+
 // Spec is everything a backend needs to run calls of one skill under one
 // effective grant. Policy builds it; backends read it and never re-decide.
 type Spec struct {
@@ -116,11 +149,24 @@ type Spec struct {
 	// (see CheckRequirements) and fails with errdefs.Unavailable listing
 	// what is missing.
 	Requirements []string `json:"requirements,omitempty"`
-	// Env holds exactly the environment variables granted to the skill.
-	// Backends add only fixed, non-secret variables (PATH, HOME, LANG, ...).
+	// Env holds exactly the environment variables granted to the skill; a
+	// bound secret (see Secrets) appears with its placeholder, never its
+	// value. Backends add only fixed, non-secret variables (PATH, HOME,
+	// LANG, ...) and, with a network grant, the proxy's (egress Proxy.Env).
 	Env map[string]string `json:"-"`
-	// Network lists the granted destinations; empty means no network.
+	// Network lists the granted destinations; empty means no network. A
+	// backend that cannot limit the network to exactly these refuses (the
+	// policy requires FeatureNetAllowlist when it is not empty).
 	Network []HostPort `json:"network,omitempty"`
+	// Resolve maps host names to fixed addresses (--egress-resolve
+	// HOST=IP, policy egress_resolve). A mapped name is never looked up, and
+	// the mapping grants those addresses even in ranges the proxy otherwise
+	// refuses (loopback, private...). Only names covered by Network appear.
+	Resolve map[string][]netip.Addr `json:"resolve,omitempty"`
+	// Secrets are granted variables bound to hosts by the policy file. Env
+	// holds their placeholders; the values are here only, for the egress
+	// proxy. A Spec with Secrets requires FeatureSecretBinding.
+	Secrets []SecretBinding `json:"secrets,omitempty"`
 	// ReadPaths are host paths (absolute, cleaned, symlinks resolved) the
 	// operator granted read-only (--allow-read, policy "read"). Backends
 	// expose each read-only at the same path inside the sandbox; a backend
@@ -143,7 +189,11 @@ type Request struct {
 	// Params is the JSON object given to execute(params); already validated.
 	Params json.RawMessage
 	// Config is given to the skill's constructor as BaseSkill.config (and is
-	// what credential(name) reads); it holds only granted values.
+	// what credential(name) reads); it holds only granted values, and the
+	// placeholder (never the value) of each bound secret.
+	//
+	// The call's egress audit sink is not here but in the context given to
+	// Call: egress.AuditFrom(ctx).
 	Config map[string]string
 }
 

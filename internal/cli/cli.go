@@ -11,11 +11,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/policy"
 )
 
 // Env is what the CLI reads from its surroundings; tests replace it.
@@ -51,6 +53,7 @@ func commands() []command {
 		{"inspect", "show a skill's manifest, tier, digest and requests", cmdInspect},
 		{"schema", "print a skill's tool schema for claude|openai|gemini|ollama|mcp", cmdSchema},
 		{"doctor", "show which backends and isolation layers this host offers", cmdDoctor},
+		{"setup", "install a backend's runtime (pyodide: Deno + Pyodide from npm)", cmdSetup},
 		{"trust", "review a skill's requests and pin its digest; or trust a publisher key", cmdTrust},
 		{"untrust", "remove a skill or publisher key from the trust store", cmdUntrust},
 		{"keygen", "make a minisign key pair for signing skills", cmdKeygen},
@@ -221,6 +224,17 @@ func wantArgs(pos []string, n int, what string) error {
 		return errdefs.New(errdefs.Invalid, "want %s, got %d argument(s): %s", what, len(pos), strings.Join(pos, " "))
 	}
 	return nil
+}
+
+// resolveFlags checks --egress-resolve values (HOST=IP) when the flags are
+// parsed, so that a typo fails at once rather than on the first call.
+func resolveFlags(vals []string) ([]string, error) {
+	for _, v := range vals {
+		if _, _, err := policy.ParseResolve(v); err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "--egress-resolve %q: %v", v, err)
+		}
+	}
+	return slices.Clone(vals), nil
 }
 
 // listFlag is a repeatable string flag.

@@ -37,7 +37,7 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 		trust, jsonOut, bestEffort                   bool
 		allowNet, allowEnv                           listFlag
 		sf                                           secretFlags
-		allowRead                                    listFlag
+		allowRead, egressResolve                     listFlag
 		locked                                       bool
 		lockPath                                     string
 	)
@@ -50,6 +50,7 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 	fs.Var(&allowNet, "allow-net", "grant network access to `HOST[:PORT]` the skill requests (repeatable)")
 	fs.Var(&allowEnv, "allow-env", "grant the environment variable `NAME` the skill requests (repeatable)")
 	fs.Var(&allowRead, "allow-read", "let the skill read the host `PATH` (read-only; repeatable)")
+	fs.Var(&egressResolve, "egress-resolve", "send a granted host name to a fixed address, `HOST=IP`, granting that address (repeatable)")
 	fs.StringVar(&c.policyPath, "policy", "", "policy `FILE` (default $XDG_CONFIG_HOME/skillbox/policy.yaml if it exists)")
 	sf.register(fs)
 	fs.BoolVar(&locked, "locked", false, "refuse to run unless the skill, its digest and its grants match the lockfile")
@@ -71,6 +72,9 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 		BestEffort:      bestEffort,
 	}
 	if opts.AllowRead, err = absPaths(allowRead, "--allow-read"); err != nil {
+		return err
+	}
+	if opts.EgressResolve, err = resolveFlags(egressResolve); err != nil {
 		return err
 	}
 	if lockPath != "" && !locked {

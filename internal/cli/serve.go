@@ -18,6 +18,7 @@ type grantFlags struct {
 	backend, timeout, memory string
 	trust, bestEffort        bool
 	allowNet, allowEnv       listFlag
+	egressResolve            listFlag
 }
 
 func (g *grantFlags) register(fs *flagSet) {
@@ -27,12 +28,17 @@ func (g *grantFlags) register(fs *flagSet) {
 	fs.StringVar(&g.memory, "memory", "", "memory limit per call, e.g. 256MiB, 1GiB, 512M, 64k")
 	fs.Var(&g.allowNet, "allow-net", "grant network access to `HOST[:PORT]` skills request (repeatable)")
 	fs.Var(&g.allowEnv, "allow-env", "grant the environment variable `NAME` skills request (repeatable)")
+	fs.Var(&g.egressResolve, "egress-resolve", "send a granted host name to a fixed address, `HOST=IP`, granting that address (repeatable)")
 	fs.BoolVar(&g.bestEffort, "best-effort", false, "run even if isolation layers are missing (each is reported on every call)")
 }
 
 func (g *grantFlags) options() (skillbox.CallOptions, error) {
 	opts := skillbox.CallOptions{
 		Backend: g.backend, TrustRemoteCode: g.trust, AllowNet: g.allowNet, AllowEnv: g.allowEnv, BestEffort: g.bestEffort,
+	}
+	var err error
+	if opts.EgressResolve, err = resolveFlags(g.egressResolve); err != nil {
+		return opts, err
 	}
 	if g.timeout != "" {
 		d, err := time.ParseDuration(g.timeout)

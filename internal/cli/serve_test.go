@@ -62,6 +62,7 @@ func TestServeFlags(t *testing.T) {
 		{"bad level", []string{"serve", "--stdio", "--log-level", "loud"}, "--log-level"},
 		{"bad format", []string{"serve", "--stdio", "--log-format", "xml"}, "--log-format"},
 		{"bad token", []string{"serve", "--http", "127.0.0.1:0", "--token", "a b"}, "white space"},
+		{"bad egress-resolve", []string{"serve", "--stdio", "--egress-resolve", "a.test=not-an-ip"}, `--egress-resolve "a.test=not-an-ip": "not-an-ip" is not an IP address`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := h.run(tc.args...)

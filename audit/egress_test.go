@@ -1,0 +1,60 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/skillbox-dev/skillbox/egress"
+)
+
+func TestEgressRecord(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	allow := EgressRecord(egress.Event{
+		Time: at, Method: "CONNECT", Host: "api.example.com", Port: 443, Addr: "93.184.216.34:443",
+		Decision: egress.DecisionAllow, Intercepted: true, BytesUp: 10, BytesDown: 20, Secrets: []string{"API_KEY"},
+	})
+	want := Record{
+		Time: at, Event: EventEgress, Outcome: "ok",
+		Detail: "allow CONNECT api.example.com:443 (up 10 B, down 20 B)",
+		Egress: &Egress{Method: "CONNECT", Host: "api.example.com", Port: 443, Addr: "93.184.216.34:443",
+			Decision: "allow", Intercepted: true, BytesUp: 10, BytesDown: 20, Secrets: []string{"API_KEY"}},
+	}
+	if diff := cmp.Diff(want, allow); diff != "" {
+		t.Errorf("allow (-want +got):\n%s", diff)
+	}
+	for _, tt := range []struct {
+		decision, kind, err string
+	}{
+		{egress.DecisionDeny, "denied", "not allowed (grant with --allow-net evil.test:80)"},
+		{egress.DecisionLimit, "limit", "not allowed (grant with --allow-net evil.test:80)"},
+		{egress.DecisionError, "unavailable", "not allowed (grant with --allow-net evil.test:80)"},
+	} {
+		r := EgressRecord(egress.Event{Method: "GET", Host: "evil.test", Port: 80, Decision: tt.decision, Reason: "not allowed", Grant: "--allow-net evil.test:80", Status: 403})
+		if r.Outcome != "error" || r.ErrorKind != tt.kind || r.Error != tt.err || r.Egress.Status != 403 {
+			t.Errorf("%s: %+v", tt.decision, r)
+		}
+	}
+	// Written and read back like any record; the time is stamped when zero.
+	var buf bytes.Buffer
+	l := New(&buf)
+	if err := l.Write(EgressRecord(egress.Event{Method: "GET", Host: "h.test", Port: 80, Decision: egress.DecisionDeny})); err != nil {
+		t.Fatal(err)
+	}
+	recs, problems, err := Read(strings.NewReader(buf.String()), Filter{})
+	if err != nil || len(problems) != 0 || len(recs) != 1 {
+		t.Fatalf("read back: %v %v %v", recs, problems, err)
+	}
+	if r := recs[0]; r.Event != EventEgress || r.Time.IsZero() || r.Egress == nil || r.Egress.Host != "h.test" || r.Error != "deny" {
+		t.Errorf("read back %+v", r)
+	}
+	var raw map[string]any
+	json.Unmarshal(buf.Bytes(), &raw)
+	if e, _ := raw["egress"].(map[string]any); e["decision"] != "deny" || e["bytes_up"] != 0.0 {
+		t.Errorf("JSON form: %s", buf.String())
+	}
+}
