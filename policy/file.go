@@ -19,6 +19,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/secrets"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -516,7 +517,7 @@ func (p *fileParser) skills(n *yaml.Node) map[string]SkillGrants {
 			switch e.key {
 			case "env":
 				for i, name := range p.strings(e.val, ff) {
-					if !validEnvName(name) {
+					if !secrets.ValidName(name) {
 						p.errorf(e.val.Content[i], ff, "%q is not a valid variable name", name)
 						continue
 					}
@@ -556,7 +557,7 @@ func (p *fileParser) skills(n *yaml.Node) map[string]SkillGrants {
 func (p *fileParser) secrets(n *yaml.Node) map[string]SecretBinding {
 	out := map[string]SecretBinding{}
 	for _, kv := range p.mapping(n, "secrets") {
-		if !validEnvName(kv.key) {
+		if !secrets.ValidName(kv.key) {
 			p.errorf(kv.keyNode, "secrets", "%q is not a valid variable name", kv.key)
 			continue
 		}

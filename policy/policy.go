@@ -24,6 +24,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/secrets"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -234,7 +235,7 @@ func decideEnv(s *skill.Skill, g Grants, lookup LookupEnv) (map[string]string, [
 	}
 	granted := map[string]bool{}
 	for _, name := range g.Env {
-		if !validEnvName(name) {
+		if !secrets.ValidName(name) {
 			return nil, nil, errdefs.New(errdefs.Invalid, "--allow-env %q: not a valid variable name", name)
 		}
 		granted[name] = true
@@ -267,21 +268,6 @@ func decideEnv(s *skill.Skill, g Grants, lookup LookupEnv) (map[string]string, [
 		}
 	}
 	return env, warnings, nil
-}
-
-func validEnvName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // decideNetwork intersects requested hosts with --allow-net grants. Every

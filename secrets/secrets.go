@@ -113,7 +113,7 @@ func ParseEnvFile(data []byte) (Map, error) {
 		if !ok {
 			return nil, fmt.Errorf("%d: want NAME=VALUE", n)
 		}
-		if !validName(name) {
+		if !ValidName(name) {
 			return nil, fmt.Errorf("%d: %q is not a valid variable name", n, name)
 		}
 		if prev, dup := first[name]; dup {
@@ -195,7 +195,9 @@ func trailing(s string) error {
 	return errors.New("unexpected text after the closing quote")
 }
 
-func validName(s string) bool {
+// ValidName reports whether s is a valid environment variable name: a
+// letter or underscore, then letters, digits and underscores.
+func ValidName(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -221,7 +223,7 @@ type Dir string
 
 // Lookup implements Provider.
 func (d Dir) Lookup(name string) (string, bool, error) {
-	if !validName(name) {
+	if !ValidName(name) {
 		return "", false, nil
 	}
 	root, err := filepath.EvalSymlinks(string(d))

@@ -110,7 +110,7 @@ func FuzzParseEnvFile(f *testing.F) {
 			return
 		}
 		for k := range m {
-			if !validName(k) {
+			if !ValidName(k) {
 				t.Fatalf("accepted name %q", k)
 			}
 		}
