@@ -8,16 +8,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/yamlerr"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/secrets"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -239,43 +237,17 @@ func (p *Policy) CheckBackend(name string) error {
 // fileParser collects the errors of one policy file.
 type fileParser struct {
 	name string
-	errs []fieldError
-}
-
-type fieldError struct {
-	line int
-	msg  string
+	errs yamlerr.List
 }
 
 func (p *fileParser) errorf(n *yaml.Node, field, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	msg := fmt.Sprintf(format, args...)
-	if field != "" {
-		msg = field + ": " + msg
-	}
-	p.errs = append(p.errs, fieldError{line, msg})
+	p.errs.Add(n, field, format, args...)
 }
 
 func (p *fileParser) err() error {
-	if len(p.errs) == 0 {
-		return nil
-	}
-	sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].line < p.errs[j].line })
-	lines := make([]string, 0, len(p.errs))
-	for _, e := range p.errs {
-		if e.line > 0 {
-			lines = append(lines, fmt.Sprintf("policy %s:%d: %s", p.name, e.line, e.msg))
-		} else {
-			lines = append(lines, fmt.Sprintf("policy %s: %s", p.name, e.msg))
-		}
-	}
-	return errdefs.New(errdefs.Invalid, "%s", strings.Join(lines, "\n"))
+	p.errs.File = "policy " + p.name
+	return p.errs.Err()
 }
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (p *fileParser) decode(data []byte) (root *yaml.Node) {
 	defer func() {
@@ -289,15 +261,7 @@ func (p *fileParser) decode(data []byte) (root *yaml.Node) {
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"} // only comments
 	} else if err != nil {
-		for _, l := range strings.Split(err.Error(), "\n") {
-			l = strings.TrimSpace(l)
-			if m := yamlLine.FindStringSubmatch(l); m != nil {
-				n, _ := strconv.Atoi(m[1])
-				p.errs = append(p.errs, fieldError{n, "YAML syntax error: " + m[2]})
-			} else if l = strings.TrimPrefix(l, "yaml: "); l != "" {
-				p.errorf(nil, "", "YAML syntax error: %s", l)
-			}
-		}
+		p.errs.Syntax(err)
 		return nil
 	}
 	var next yaml.Node

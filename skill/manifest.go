@@ -9,14 +9,13 @@ import (
 	"math"
 	"path"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/yamlerr"
 )
 
 // ManifestFile is the name of the manifest inside a bundle.
@@ -195,60 +194,23 @@ func ParseManifest(data []byte) (*Manifest, error) {
 }
 
 // fieldError is one validation problem at a line (0: no line).
-type fieldError struct {
-	line int
-	msg  string
-}
 
 // parser collects the errors of one manifest.
 type parser struct {
 	file   string
-	errs   []fieldError
+	errs   yamlerr.List
 	budget int
 	spent  bool // budget exhaustion already reported
 }
 
 func (p *parser) errorf(n *yaml.Node, field, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	msg := fmt.Sprintf(format, args...)
-	if field != "" {
-		msg = field + ": " + msg
-	}
-	p.errs = append(p.errs, fieldError{line, msg})
+	p.errs.Add(n, field, format, args...)
 }
 
 func (p *parser) err() error {
-	if len(p.errs) == 0 {
-		return nil
-	}
-	sort.SliceStable(p.errs, func(i, j int) bool {
-		if p.errs[i].line != p.errs[j].line {
-			return p.errs[i].line < p.errs[j].line
-		}
-		return p.errs[i].msg < p.errs[j].msg
-	})
-	lines := make([]string, 0, len(p.errs))
-	var joined []error
-	for _, e := range p.errs {
-		var s string
-		if e.line > 0 {
-			s = fmt.Sprintf("%s:%d: %s", p.file, e.line, e.msg)
-		} else {
-			s = fmt.Sprintf("%s: %s", p.file, e.msg)
-		}
-		if len(lines) > 0 && lines[len(lines)-1] == s {
-			continue
-		}
-		lines = append(lines, s)
-		joined = append(joined, errdefs.New(errdefs.Invalid, "%s", s))
-	}
-	return &errdefs.Error{Kind: errdefs.Invalid, Msg: strings.Join(lines, "\n"), Err: errors.Join(joined...)}
+	p.errs.File = p.file
+	return p.errs.Err()
 }
-
-var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // decodeYAML parses data into a document node, turning yaml's errors (and,
 // defensively, its panics) into line-numbered messages.
@@ -282,20 +244,7 @@ func (p *parser) decodeYAML(data []byte) (doc *yaml.Node, ok bool) {
 	return &d, true
 }
 
-func (p *parser) yamlError(err error) {
-	for _, line := range strings.Split(err.Error(), "\n") {
-		line = strings.TrimSpace(line)
-		if m := yamlLineErr.FindStringSubmatch(line); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			p.errs = append(p.errs, fieldError{n, "YAML syntax error: " + m[2]})
-			continue
-		}
-		line = strings.TrimPrefix(line, "yaml: ")
-		if line != "" && line != "unmarshal errors:" {
-			p.errs = append(p.errs, fieldError{0, "YAML syntax error: " + line})
-		}
-	}
-}
+func (p *parser) yamlError(err error) { p.errs.Syntax(err) }
 
 func parseManifest(file string, data []byte) (*Manifest, error) {
 	p := &parser{file: file, budget: maxYAMLNodes}
