@@ -364,7 +364,21 @@ func LockGrants(d *policy.Decision) lockfile.Grants {
 	for _, hp := range d.Spec.Network {
 		g.Network = append(g.Network, hp.String())
 	}
+	g.Resolve = resolveGrants(d.Spec)
+	g.Secrets = slices.Clone(d.SecretNames)
 	return g
+}
+
+// resolveGrants lists a Spec's egress mappings as sorted "HOST=IP" strings.
+func resolveGrants(spec sandbox.Spec) []string {
+	var out []string
+	for host, addrs := range spec.Resolve {
+		for _, a := range addrs {
+			out = append(out, host+"="+a.String())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // run sends one call to an open sandbox and fills the audit record.
@@ -375,12 +389,7 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 		rec.Grants.Network = append(rec.Grants.Network, hp.String())
 	}
 	rec.Grants.Secrets = p.decision.SecretNames
-	for host, addrs := range spec.Resolve {
-		for _, a := range addrs {
-			rec.Grants.Resolve = append(rec.Grants.Resolve, host+"="+a.String())
-		}
-	}
-	slices.Sort(rec.Grants.Resolve)
+	rec.Grants.Resolve = resolveGrants(spec)
 	rec.Backend = osb.backend
 	warnings := slices.Clone(p.warnings)
 	if !osb.caps.Isolating {

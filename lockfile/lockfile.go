@@ -60,6 +60,10 @@ type Grants struct {
 	Env     []string `json:"env"`
 	Network []string `json:"network"`
 	Read    []string `json:"read"`
+	// Resolve are the egress name→address mappings ("HOST=IP") and Secrets
+	// the names of host-bound secrets (never values).
+	Resolve []string `json:"resolve,omitempty"`
+	Secrets []string `json:"secrets,omitempty"`
 	// Timeout and Memory are the effective limits (defaults applied).
 	Timeout string `json:"timeout"`
 	Memory  int64  `json:"memory"`
@@ -174,6 +178,8 @@ func (l *Lock) Set(id string, e Entry) {
 			*s = []string{}
 		}
 	}
+	e.Grants.Resolve = slices.Sorted(slices.Values(e.Grants.Resolve))
+	e.Grants.Secrets = slices.Sorted(slices.Values(e.Grants.Secrets))
 	l.Skills[id] = e
 }
 
@@ -218,7 +224,10 @@ func (l *Lock) Check(id, ver, digest, tier string, g Grants) error {
 	for _, c := range []struct {
 		what        string
 		got, locked []string
-	}{{"env", g.Env, e.Grants.Env}, {"network", g.Network, e.Grants.Network}, {"read", g.Read, e.Grants.Read}} {
+	}{
+		{"env", g.Env, e.Grants.Env}, {"network", g.Network, e.Grants.Network}, {"read", g.Read, e.Grants.Read},
+		{"resolve", g.Resolve, e.Grants.Resolve}, {"secrets", g.Secrets, e.Grants.Secrets},
+	} {
 		var extra []string
 		for _, x := range c.got {
 			if !slices.Contains(c.locked, x) {

@@ -47,6 +47,8 @@ func TestRoundTripAndCheck(t *testing.T) {
 		{"wider env", "cat/name", "1.0", dg, "project", Grants{Env: []string{"A", "C"}}, "env grant C is wider"},
 		{"wider net", "cat/name", "1.0", dg, "project", Grants{Network: []string{"evil.com"}}, "network grant evil.com"},
 		{"wider read", "cat/name", "1.0", dg, "project", Grants{Read: []string{"/etc"}}, "read grant /etc"},
+		{"new egress mapping", "cat/name", "1.0", dg, "project", Grants{Resolve: []string{"api.example.com=127.0.0.1"}}, "resolve grant api.example.com=127.0.0.1 is wider"},
+		{"new bound secret", "cat/name", "1.0", dg, "project", Grants{Secrets: []string{"TOKEN"}}, "secrets grant TOKEN is wider"},
 		{"longer timeout", "cat/name", "1.0", dg, "project", Grants{Timeout: "1m"}, "timeout 1m0s is longer"},
 		{"more memory", "cat/name", "1.0", dg, "project", Grants{Memory: 1 << 30}, "memory"},
 	}
