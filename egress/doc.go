@@ -23,10 +23,13 @@
 //   - Each request is checked, including every request on a kept-alive
 //     client connection and every redirect the client follows.
 //   - [Config.MaxConns] bounds the upstream connections over the proxy's life
-//     (and the client connections served at once), [Config.MaxBytes] the
-//     upstream bytes; past them requests are refused (429) and running
-//     exchanges are cut.
-//   - Every decision is reported to [Config.Audit] as an [Event]: allowed
+//     or since [Proxy.ResetBudget] (and the client connections served at
+//     once), [Config.MaxBytes] the upstream bytes; past them requests are
+//     refused (429) and running exchanges are cut. A proxy serving one call
+//     after another resets the budget and sets the call's audit sink
+//     ([Proxy.SetAudit]) as each begins.
+//   - Every decision is reported to [Config.Audit] (or the sink [Proxy.SetAudit]
+//     set when the client connection was accepted) as an [Event]: allowed
 //     exchanges when they end, with byte counts; refusals at once. Refusals
 //     answer 403 with a line naming the grant that would allow the request.
 //

@@ -60,13 +60,13 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tun *tunnel) {
 		t, scheme, err = tun.t, "https", checkTunnelRequest(r, tun.t)
 	}
 	if err != nil {
-		p.finishDenied(w, &ev, &denial{status: http.StatusBadRequest, decision: DecisionDeny, reason: err.Error()})
+		p.finishDenied(r.Context(), w, &ev, &denial{status: http.StatusBadRequest, decision: DecisionDeny, reason: err.Error()})
 		return
 	}
 	ev.Host, ev.Port = t.host(), t.port
 	addrs, d := p.authorize(r.Context(), t)
 	if d != nil {
-		p.finishDenied(w, &ev, d)
+		p.finishDenied(r.Context(), w, &ev, d)
 		return
 	}
 	st := &reqState{t: t, scheme: scheme, addrs: addrs, bound: p.bound(t)}
@@ -80,7 +80,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tun *tunnel) {
 	out.RequestURI = ""
 	used, d := p.substitute(out, t, scheme)
 	if d != nil {
-		p.finishDenied(w, &ev, d)
+		p.finishDenied(r.Context(), w, &ev, d)
 		return
 	}
 	for _, s := range used {
@@ -90,13 +90,13 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tun *tunnel) {
 		out.Body = &countReader{r: out.Body, n: &st.up}
 	}
 	st.ev = ev
-	defer p.finishForward(st)
+	defer p.finishForward(ctx, st)
 	p.rp.ServeHTTP(w, out)
 }
 
 // finishForward audits a forwarded request once it is over (it also runs
 // when the response copy is aborted).
-func (p *Proxy) finishForward(st *reqState) {
+func (p *Proxy) finishForward(ctx context.Context, st *reqState) {
 	ev := st.ev
 	ev.Status = int(st.status.Load())
 	if a, ok := st.addr.Load().(string); ok {
@@ -117,7 +117,7 @@ func (p *Proxy) finishForward(st *reqState) {
 	default:
 		ev.Decision = DecisionAllow
 	}
-	p.emit(ev)
+	p.emit(ctx, ev)
 }
 
 func (st *reqState) fail(d *denial) {
@@ -378,13 +378,13 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, t target, ev *
 	ev.Intercepted = true
 	leaf, err := p.ca.leaf(t.host())
 	if err != nil {
-		p.finishDenied(w, ev, &denial{status: http.StatusInternalServerError, decision: DecisionError, reason: err.Error()})
+		p.finishDenied(r.Context(), w, ev, &denial{status: http.StatusInternalServerError, decision: DecisionError, reason: err.Error()})
 		return
 	}
 	client, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		ev.Decision, ev.Reason = DecisionError, "hijack: "+err.Error()
-		p.emit(*ev)
+		p.emit(r.Context(), *ev)
 		return
 	}
 	if !p.track(client) {
@@ -394,7 +394,7 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, t target, ev *
 	defer p.untrack(client)
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		ev.Decision, ev.Reason = DecisionError, err.Error()
-		p.emit(*ev)
+		p.emit(r.Context(), *ev)
 		return
 	}
 	tc := tls.Server(bufConn(client, buf), &tls.Config{
@@ -407,7 +407,7 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, t target, ev *
 	cancel()
 	if err != nil {
 		ev.Decision, ev.Reason = DecisionError, "TLS handshake with the sandbox failed (does it trust the egress CA?): "+err.Error()
-		p.emit(*ev)
+		p.emit(r.Context(), *ev)
 		return
 	}
 	tun := &tunnel{t: t}
@@ -418,10 +418,13 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, t target, ev *
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          p.srv.ErrorLog,
+		// Requests read inside the tunnel report to the audit sink of the
+		// client connection that carries it.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(r.Context()) },
 	}
 	srv.Serve(l)
 	ev.Decision = DecisionAllow
-	p.emit(*ev)
+	p.emit(r.Context(), *ev)
 }
 
 // oneConnListener hands out one connection, then blocks until it is closed.

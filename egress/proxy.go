@@ -36,6 +36,11 @@ type Proxy struct {
 	conns atomic.Int64 // upstream connections opened
 	bytes atomic.Int64 // upstream bytes, both directions
 
+	// audit is the sink given to client connections accepted from now on
+	// (Config.Audit, replaced by SetAudit); each connection keeps the sink
+	// it was accepted with, in its context.
+	audit atomic.Pointer[func(Event)]
+
 	mu     sync.Mutex
 	closed bool
 	hijack map[net.Conn]struct{} // tunnels, closed by Close
@@ -91,8 +96,36 @@ func New(cfg Config) (*Proxy, error) {
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          discard,
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, sinkKey{}, *p.audit.Load())
+		},
 	}
+	p.audit.Store(&cfg.Audit)
 	return p, nil
+}
+
+// sinkKey is the context key of a client connection's audit sink.
+type sinkKey struct{}
+
+// SetAudit replaces the audit sink for client connections accepted from
+// now on; connections already accepted keep reporting to the sink they
+// were accepted with. A proxy that serves a sequence of calls, one at a
+// time (a pre-forked interpreter's), calls it as each call begins, so that
+// every event goes to the call whose connection caused it. nil discards.
+func (p *Proxy) SetAudit(audit func(Event)) {
+	if audit == nil {
+		audit = func(Event) {}
+	}
+	p.audit.Store(&audit)
+}
+
+// ResetBudget starts MaxConns and MaxBytes over: the upstream connections
+// and bytes used so far no longer count. A proxy serving a sequence of
+// calls calls it as each call begins, making the limits per call.
+// Exchanges still running keep counting, against the new budget.
+func (p *Proxy) ResetBudget() {
+	p.conns.Store(0)
+	p.bytes.Store(0)
 }
 
 // Serve serves proxy clients on l until l fails or Close is called (then it
@@ -183,11 +216,17 @@ func (p *Proxy) CABundle() ([]byte, error) {
 // Stats reports the upstream connections and bytes used so far.
 func (p *Proxy) Stats() (conns, bytes int64) { return p.conns.Load(), p.bytes.Load() }
 
-func (p *Proxy) emit(ev Event) {
+// emit reports ev to the audit sink of the client connection ctx belongs
+// to (or the current one).
+func (p *Proxy) emit(ctx context.Context, ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
-	p.cfg.Audit(ev)
+	if f, ok := ctx.Value(sinkKey{}).(func(Event)); ok && f != nil {
+		f(ev)
+		return
+	}
+	(*p.audit.Load())(ev)
 }
 
 func (p *Proxy) bytesExceeded() bool { return p.bytes.Load() > p.cfg.MaxBytes }
@@ -426,13 +465,13 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 	t, _, err := parseTarget(r.Method, r.RequestURI)
 	if err != nil {
 		d := &denial{status: http.StatusBadRequest, decision: DecisionDeny, reason: err.Error()}
-		p.finishDenied(w, &ev, d)
+		p.finishDenied(r.Context(), w, &ev, d)
 		return
 	}
 	ev.Host, ev.Port = t.host(), t.port
 	addrs, d := p.authorize(r.Context(), t)
 	if d != nil {
-		p.finishDenied(w, &ev, d)
+		p.finishDenied(r.Context(), w, &ev, d)
 		return
 	}
 	if p.ca != nil && p.bound(t) != nil {
@@ -441,7 +480,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	up, err := p.dial(r.Context(), addrs, t.port)
 	if err != nil {
-		p.finishDenied(w, &ev, dialDenial(err))
+		p.finishDenied(r.Context(), w, &ev, dialDenial(err))
 		return
 	}
 	ev.Addr = up.RemoteAddr().String()
@@ -449,7 +488,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		up.Close()
 		ev.Decision, ev.Reason = DecisionError, "hijack: "+err.Error()
-		p.emit(ev)
+		p.emit(r.Context(), ev)
 		return
 	}
 	if !p.track(client) {
@@ -462,7 +501,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 		client.Close()
 		up.Close()
 		ev.Decision, ev.Reason = DecisionError, err.Error()
-		p.emit(ev)
+		p.emit(r.Context(), ev)
 		return
 	}
 	pipe(bufConn(client, buf), up)
@@ -471,7 +510,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 	if up.limited.Load() {
 		ev.Decision, ev.Reason = DecisionLimit, p.limitDenial("bytes").reason
 	}
-	p.emit(ev)
+	p.emit(r.Context(), ev)
 }
 
 func dialDenial(err error) *denial {
@@ -482,10 +521,10 @@ func dialDenial(err error) *denial {
 	return &denial{status: http.StatusBadGateway, decision: DecisionError, reason: "connect: " + err.Error()}
 }
 
-func (p *Proxy) finishDenied(w http.ResponseWriter, ev *Event, d *denial) {
+func (p *Proxy) finishDenied(ctx context.Context, w http.ResponseWriter, ev *Event, d *denial) {
 	ev.Decision, ev.Reason, ev.Grant, ev.Status = d.decision, d.reason, d.grant, d.status
 	refuse(w, d)
-	p.emit(*ev)
+	p.emit(ctx, *ev)
 }
 
 func (p *Proxy) track(c net.Conn) bool {

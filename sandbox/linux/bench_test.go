@@ -7,9 +7,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -294,24 +300,45 @@ func TestNoLeaks(t *testing.T) {
 			t.Fatalf("SKILLBOX_LEAK_CALLS=%q: %v", s, err)
 		}
 	}
+	// A loopback server the network-granted runs reach through their
+	// jails' egress proxies; started before the baseline.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	srvPort := srv.Listener.Addr().(*net.TCPAddr).Port
+	goroutines := runtime.NumGoroutine
+	goBefore := goroutines()
 	fds := func() int { e, _ := os.ReadDir("/proc/self/fd"); return len(e) }
 	mounts := func() int { b, _ := os.ReadFile("/proc/self/mountinfo"); return strings.Count(string(b), "\n") }
 	fdsBefore, mountsBefore := fds(), mounts()
-	body := `        import subprocess
+	body := `        import subprocess, urllib.request
         if params.get("bg"):
             subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        if params.get("url"):
+            with urllib.request.urlopen(params["url"], timeout=10) as r:
+                assert r.read() == b"ok"
         return {}`
 	total := 0
 	for _, c := range []struct {
 		opts  Options
 		mode  sandbox.Mode
 		calls int
-	}{{Options{}, "", n}, {Options{NoPrefork: true}, "", max(n/20, 10)}, {Options{Exec: ExecCold}, "", max(n/20, 10)},
-		{Options{}, sandbox.ModeSession, max(n/20, 10)}} {
-		sb := openBox(t, c.opts, sandbox.Spec{BundleDir: bundle(t, body), Mode: c.mode})
+		net   bool
+	}{{Options{}, "", n, false}, {Options{NoPrefork: true}, "", max(n/20, 10), false}, {Options{Exec: ExecCold}, "", max(n/20, 10), false},
+		{Options{}, sandbox.ModeSession, max(n/20, 10), false},
+		// With a network grant: every jail has an egress proxy to close.
+		{Options{}, "", max(n/4, 10), true}, {Options{Exec: ExecCold}, "", max(n/20, 10), true},
+		{Options{}, sandbox.ModeSession, max(n/20, 10), true}} {
+		spec := sandbox.Spec{BundleDir: bundle(t, body), Mode: c.mode}
+		url := ""
+		if c.net {
+			spec.Network = []sandbox.HostPort{{Host: "api.test"}}
+			spec.Resolve = map[string][]netip.Addr{"api.test": {netip.MustParseAddr("127.0.0.1")}}
+			url = fmt.Sprintf("http://api.test:%d/", srvPort)
+		}
+		sb := openBox(t, c.opts, spec)
 		for i := 0; i < c.calls; i++ {
 			bg := i%10 == 0 && c.mode != sandbox.ModeSession
-			p, _ := json.Marshal(map[string]any{"bg": bg})
+			p, _ := json.Marshal(map[string]any{"bg": bg, "url": url})
 			if _, err := sb.Call(context.Background(), sandbox.Request{Params: p}); err != nil {
 				t.Fatal(err)
 			}
@@ -319,14 +346,14 @@ func TestNoLeaks(t *testing.T) {
 		total += c.calls
 		sb.Close()
 	}
-	var fdsAfter, mountsAfter int
+	var fdsAfter, mountsAfter, goAfter int
 	var leftCg, kids []string
 	h, err := cgroup.Detect()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		fdsAfter, mountsAfter, leftCg, kids = fds(), mounts(), nil, nil
+		fdsAfter, mountsAfter, goAfter, leftCg, kids = fds(), mounts(), goroutines(), nil, nil
 		for _, c := range []string{cgroup.Memory, cgroup.Pids} {
 			_, dir := h.Where(c)
 			ents, _ := filepath.Glob(filepath.Join(dir, cgroup.Parent, fmt.Sprintf("%d-*", os.Getpid())))
@@ -335,12 +362,16 @@ func TestNoLeaks(t *testing.T) {
 		for _, k := range children(os.Getpid()) {
 			kids = append(kids, strconv.Itoa(k))
 		}
-		if (fdsAfter <= fdsBefore && mountsAfter <= mountsBefore && len(leftCg) == 0 && len(kids) == 0) || time.Now().After(deadline) {
+		if (fdsAfter <= fdsBefore && mountsAfter <= mountsBefore && goAfter <= goBefore && len(leftCg) == 0 && len(kids) == 0) || time.Now().After(deadline) {
 			break
 		}
 	}
-	t.Logf("%d calls: descriptors %d -> %d, host mounts %d -> %d, jail cgroups left %d, child processes left %d",
-		total, fdsBefore, fdsAfter, mountsBefore, mountsAfter, len(leftCg), len(kids))
+	t.Logf("%d calls: descriptors %d -> %d, host mounts %d -> %d, goroutines %d -> %d, jail cgroups left %d, child processes left %d",
+		total, fdsBefore, fdsAfter, mountsBefore, mountsAfter, goBefore, goAfter, len(leftCg), len(kids))
+	if goAfter > goBefore {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines: %d before, %d after (egress proxies not closed?)\n%s", goBefore, goAfter, buf[:runtime.Stack(buf, true)])
+	}
 	if fdsAfter > fdsBefore {
 		t.Errorf("descriptors: %d before, %d after", fdsBefore, fdsAfter)
 	}

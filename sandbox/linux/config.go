@@ -27,6 +27,24 @@ type jailConfig struct {
 	// NoNetwork makes Landlock deny TCP bind/connect (belt to the empty
 	// network namespace).
 	NoNetwork bool `json:"no_network"`
+	// Egress, with a network grant, makes the init stage listen for the
+	// host's egress proxy on the jail's loopback (NoNetwork is false).
+	Egress *egressJail `json:"egress,omitempty"`
+}
+
+// egressJail is the jail's side of a network grant. It never holds a
+// secret's value: the proxy (host side) has those; the jail only the CA
+// certificates it must trust.
+type egressJail struct {
+	// Port is the loopback port (127.0.0.1) the init stage listens on and
+	// whose listening socket it passes to the host over the config socket.
+	// Landlock allows TCP connect to this port only.
+	Port int `json:"port"`
+	// CAFile is where CA is written (read-only) in the jail's root; empty
+	// when the proxy intercepts nothing.
+	CAFile string `json:"ca_file,omitempty"`
+	// CA is the bundle the sandbox trusts (egress Proxy.CABundle).
+	CA []byte `json:"ca,omitempty"`
 }
 
 // Descriptors the jail's program starts with (besides 0, 1, 2).

@@ -7,9 +7,15 @@
 //     (worker.StartWith with a Launch hook for cgroup + config), zygotes
 //     worker.Zygote; the interpreter is internal/pyinterp's (same rule as
 //     the process backend).
+//   - Network grants (egress_linux.go): the init stage listens on
+//     127.0.0.1:3128 in the jail's netns and passes the socket to the host
+//     (SCM_RIGHTS on the config socket); one egress.Proxy per jail serves
+//     it, per-call audit sink and budget; Landlock allows connect to 3128
+//     only; the CA bundle (bound secrets) is written read-only in the root.
+//     Tested as root (egress_test.go, sandboxtest net/egress-bypass).
 //   - Untested here: cgroup v2 / CLONE_INTO_CGROUP path, the user-namespace
-//     path for non-root hosts. Not built: user namespace on request as
-//     root; network allowlist (refused until the egress proxy exists).
+//     path for non-root hosts (egress included). Not built: user namespace
+//     on request as root.
 //   - Perf (scripts/bench): single-use ~2.7 ms p50, pre-forked ~1.9 ms,
 //     cold ~1.0-1.5x bare python depending on host load.
 
@@ -37,12 +43,15 @@
 //     the new pid namespace with /proc/sys, sysrq-trigger, irq, bus and fs
 //     read-only, and /dev with only null, zero, random, urandom; no host
 //     /sys, /dev/shm, /run, /tmp or /etc; the root is then read-only;
-//   - brings up loopback (the network namespace has nothing else), sets the
-//     hostname and rlimits (core 0, fsize, nofile);
+//   - brings up loopback (the network namespace has nothing else) and, with
+//     a network grant, listens on 127.0.0.1:3128 and hands that socket to
+//     the host's egress proxy; sets the hostname and rlimits (core 0,
+//     fsize, nofile);
 //   - restricts itself with Landlock via go-landlock, every right the
 //     kernel's ABI knows, never best-effort (read-only runtime, read
 //     paths, bundle and /proc;
-//     read-write scratch and the four devices; TCP bind/connect denied;
+//     read-write scratch and the four devices; TCP bind denied, connect
+//     denied except to the egress proxy's port with a network grant;
 //     abstract unix sockets and signals scoped on ABI >= 6);
 //   - drops the bounding, ambient and inheritable capabilities, switches to
 //     uid/gid 65534, sets no_new_privs and installs the seccomp filter;

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
@@ -58,6 +59,9 @@ type Driver struct {
 	opts Options
 	// fakeMissing marks layers missing, for tests of the refusal path.
 	fakeMissing map[string]string
+	// egressTweak edits every proxy config (tests: a fake resolver, the
+	// test servers' roots).
+	egressTweak func(*egress.Config)
 }
 
 // New returns a driver with opts.
@@ -98,10 +102,6 @@ func (d *Driver) Probe(ctx context.Context) sandbox.Capabilities {
 // mode it starts the pool's first zygote, so a skill that fails to import
 // fails here, as a skill error of type load.
 func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
-	if len(spec.Network) > 0 {
-		return nil, errdefs.New(errdefs.Unsupported,
-			"backend linux: network allowlist needs the egress proxy (not built yet); refusing rather than granting full network to %s", spec.SkillID)
-	}
 	if spec.Mode != "" && spec.Mode != sandbox.ModeSingleUse && spec.Mode != sandbox.ModeSession {
 		return nil, errdefs.New(errdefs.Invalid, "unknown mode %q", spec.Mode)
 	}
@@ -154,6 +154,14 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "plan jail mounts")
 	}
+	if b.egress, err = d.egressConfig(spec, mounts); err != nil {
+		return nil, err
+	}
+	if b.egress != nil {
+		if err := checkEgressHost(pr, spec); err != nil {
+			return nil, err
+		}
+	}
 	b.base = jailConfig{
 		Mounts:       mounts,
 		Bundle:       spec.BundleDir,
@@ -164,7 +172,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		Env:          worker.Environ(jailScratch, spec.Env),
 		Landlock:     pr.layer(LayerLandlock).Available,
 		Seccomp:      pr.layer(LayerSeccomp).Available,
-		NoNetwork:    true,
+		NoNetwork:    b.egress == nil,
 	}
 	if !pr.layer(LayerPids).Available {
 		b.base.Nproc = lim.Pids
@@ -220,9 +228,11 @@ type box struct {
 	cgHost      *cgroup.Host
 	controllers []string
 	base        jailConfig
-	run         runner
-	closeOnce   sync.Once
-	closed      chan struct{}
+	// egress is the proxy config of a network grant (nil: no network).
+	egress    *egress.Config
+	run       runner
+	closeOnce sync.Once
+	closed    chan struct{}
 }
 
 // Call runs one call.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/worker"
@@ -32,6 +34,11 @@ var jailSeq atomic.Uint64
 type jail struct {
 	*worker.Process
 	cg *cgroup.Group
+	// proxy serves the jail's network grant (nil without one); served is
+	// closed when its Serve returned.
+	proxy     *egress.Proxy
+	served    chan struct{}
+	idleAudit func(egress.Event) // the proxy's sink between calls
 }
 
 // startJail creates the jail's cgroup, forks the init stage into it from a
@@ -65,6 +72,23 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 	defer child.Close()
 	cfg := b.base
 	cfg.Argv = worker.Argv(b.interp.Executable)
+	var proxy *egress.Proxy
+	var proxyListener *os.File
+	if b.egress != nil {
+		// The proxy's first sink is that of the context starting the jail
+		// (the call's for a cold jail); calls set their own.
+		if proxy, err = b.newProxy(&cfg, egress.AuditFrom(ctx)); err != nil {
+			return fail(err)
+		}
+		defer func() {
+			if proxy != nil { // not handed to the jail
+				proxy.Close()
+			}
+			if proxyListener != nil {
+				proxyListener.Close()
+			}
+		}()
+	}
 	cmd := &exec.Cmd{
 		Path: "/proc/self/exe",
 		Args: []string{initArg0},
@@ -98,11 +122,13 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 			return err
 		}
 		child.Close()
-		if err := sendConfig(parent, &cfg); err != nil {
+		lf, err := sendConfig(parent, &cfg)
+		if err != nil {
 			cmd.Process.Kill()
 			cmd.Wait()
 			return err
 		}
+		proxyListener = lf
 		return nil
 	}
 	p, err := worker.StartWith(ctx, cmd, stdioCap, worker.StartOptions{Launch: launch, Zygote: zygote})
@@ -110,26 +136,94 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 		return fail(err)
 	}
 	j.Process = p
+	if proxy != nil {
+		lf := proxyListener
+		proxyListener = nil
+		if err := j.serveProxy(proxy, lf, egress.AuditFrom(ctx)); err != nil {
+			j.Close()
+			return fail(fmt.Errorf("egress listener: %w", err))
+		}
+		proxy = nil // the jail's now
+	}
 	return j, nil
 }
 
 // sendConfig hands the init stage its config and waits until it exec'd the
 // program: EOF without a message. Anything else is the reason it could not.
-func sendConfig(sock *os.File, cfg *jailConfig) error {
+// With cfg.Egress, the init stage first sends one zero byte carrying the
+// proxy's listening socket (SCM_RIGHTS), which sendConfig returns.
+func sendConfig(sock *os.File, cfg *jailConfig) (*os.File, error) {
 	b, _ := json.Marshal(cfg)
 	msg := binary.BigEndian.AppendUint32(nil, uint32(len(b)))
 	if _, err := sock.Write(append(msg, b...)); err != nil {
-		return fmt.Errorf("send jail config: %w", err)
+		return nil, fmt.Errorf("send jail config: %w", err)
 	}
 	sock.SetReadDeadline(time.Now().Add(30 * time.Second))
-	why, err := io.ReadAll(io.LimitReader(sock, 4096))
+	var lf *os.File
+	var why []byte
+	if cfg.Egress != nil {
+		var err error
+		if lf, why, err = recvListener(sock); err != nil {
+			return nil, fmt.Errorf("jail setup: %w", err)
+		}
+	}
+	rest, err := io.ReadAll(io.LimitReader(sock, 4096))
+	why = append(why, rest...)
+	if err == nil && len(why) == 0 && cfg.Egress != nil && lf == nil {
+		err = errors.New("no egress listener from the init stage")
+	}
+	if err != nil || len(why) > 0 {
+		if lf != nil {
+			lf.Close()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jail setup: %w", err)
+		}
+		return nil, fmt.Errorf("jail setup: %s", why)
+	}
+	return lf, nil
+}
+
+// recvListener reads the init stage's first message: a zero byte with the
+// proxy's listening socket, or (when setup failed first) the start of an
+// error message, returned as why.
+func recvListener(sock *os.File) (lf *os.File, why []byte, err error) {
+	rc, err := sock.SyscallConn()
 	if err != nil {
-		return fmt.Errorf("jail setup: %w", err)
+		return nil, nil, err
 	}
-	if len(why) > 0 {
-		return fmt.Errorf("jail setup: %s", why)
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	var n, oobn int
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return rerr != unix.EAGAIN
+	}); err != nil {
+		return nil, nil, err
 	}
-	return nil
+	if rerr != nil {
+		return nil, nil, rerr
+	}
+	var fds []int
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, m := range msgs {
+			if r, err := unix.ParseUnixRights(&m); err == nil {
+				fds = append(fds, r...)
+			}
+		}
+	}
+	if n >= 1 && buf[0] == 0 && len(fds) == 1 {
+		return os.NewFile(uintptr(fds[0]), "egress-listener"), buf[1:n], nil
+	}
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	return nil, buf[:n], nil
 }
 
 // startInGroup starts cmd from an OS thread attached to cg (v1), so the
@@ -155,9 +249,11 @@ func startInGroup(cmd *exec.Cmd, cg *cgroup.Group) error {
 	return err
 }
 
-// destroy kills the jail, waits for it and removes its cgroup.
+// destroy kills the jail, waits for it, stops its egress proxy and removes
+// its cgroup.
 func (j *jail) destroy() {
 	j.Close()
+	j.closeProxy()
 	if j.cg != nil {
 		j.cg.Remove()
 	}

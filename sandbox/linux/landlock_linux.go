@@ -34,18 +34,27 @@ type fsRules struct {
 	// RWDirs may be read and written, RWFiles (device nodes) read and
 	// written but not ioctl'ed.
 	RWDirs, RWFiles []string
+	// ConnectTCP are the TCP ports connect(2) may reach (ABI >= 4; below
+	// it Landlock restricts no TCP at all).
+	ConnectTCP []uint16
 }
 
 // restrictLandlock enforces, on every thread of the process and what it
 // execs, exactly the rights the kernel's ABI can restrict (never
-// best-effort): the file system beyond r is denied; with ABI >= 4 no TCP
-// port is granted, so bind and connect are denied; with ABI >= 6 abstract
-// unix sockets and signals are scoped to the jail. It also sets
-// no_new_privs.
+// best-effort): the file system beyond r is denied; with ABI >= 4 bind is
+// denied on every TCP port and connect on every port but r.ConnectTCP;
+// with ABI >= 6 abstract unix sockets and signals are scoped to the jail.
+// It also sets no_new_privs.
 func restrictLandlock(abi int, r fsRules) error {
 	cfg := landlockConfigs[min(abi, len(landlockConfigs)-1)]
-	return cfg.Restrict(landlock.RODirs(r.RODirs...), landlock.ROFiles(r.ROFiles...),
-		landlock.RWDirs(r.RWDirs...), landlock.RWFiles(r.RWFiles...))
+	rules := []landlock.Rule{landlock.RODirs(r.RODirs...), landlock.ROFiles(r.ROFiles...),
+		landlock.RWDirs(r.RWDirs...), landlock.RWFiles(r.RWFiles...)}
+	if abi >= 4 {
+		for _, p := range r.ConnectTCP {
+			rules = append(rules, landlock.ConnectTCP(p))
+		}
+	}
+	return cfg.Restrict(rules...)
 }
 
 // applyLandlock restricts the init stage (and the exec'd program) to
@@ -56,12 +65,19 @@ func applyLandlock(cfg *jailConfig) error {
 	if err != nil {
 		return err
 	}
-	if !cfg.NoNetwork {
-		// Network grants are refused before a jail starts (no egress
-		// proxy yet), so this cannot happen; fail closed if it does.
-		return fmt.Errorf("network grants are not supported")
-	}
 	var r fsRules
+	switch {
+	case cfg.NoNetwork && cfg.Egress == nil:
+	case !cfg.NoNetwork && cfg.Egress != nil:
+		// The only TCP connect allowed is to the egress proxy's socket.
+		r.ConnectTCP = []uint16{uint16(cfg.Egress.Port)}
+		if cfg.Egress.CAFile != "" {
+			r.ROFiles = append(r.ROFiles, cfg.Egress.CAFile)
+		}
+	default:
+		// Network without the proxy is never granted; fail closed.
+		return fmt.Errorf("inconsistent network config")
+	}
 	for _, op := range cfg.Mounts {
 		if op.Kind != "bind" {
 			continue

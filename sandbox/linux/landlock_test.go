@@ -3,6 +3,7 @@
 package linux
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -16,7 +17,8 @@ import (
 // TestLandlockLayer applies the jail's Landlock layer in a subprocess (the
 // restriction is irreversible) and checks that a read outside the granted
 // paths and a TCP connect to a listening port are both denied, while the
-// granted paths stay usable.
+// granted paths and a connect to the granted (egress proxy) port stay
+// usable, and bind stays denied.
 func TestLandlockLayer(t *testing.T) {
 	abi, err := landlockABI()
 	if err != nil {
@@ -35,7 +37,15 @@ func TestLandlockLayer(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		if err := restrictLandlock(abi, fsRules{RODirs: []string{allowed}, RWFiles: []string{"/dev/null"}}); err != nil {
+		// The egress proxy's port is the one connect a network grant allows.
+		proxy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer proxy.Close()
+		proxyPort := uint16(proxy.Addr().(*net.TCPAddr).Port)
+		if err := restrictLandlock(abi, fsRules{RODirs: []string{allowed}, RWFiles: []string{"/dev/null"},
+			ConnectTCP: []uint16{proxyPort}}); err != nil {
 			t.Fatalf("restrict: %v", err)
 		}
 		if b, err := os.ReadFile(filepath.Join(allowed, "ok")); err != nil || string(b) != "ok" {
@@ -57,6 +67,21 @@ func TestLandlockLayer(t *testing.T) {
 		}
 		if !errors.Is(err, syscall.EACCES) {
 			t.Errorf("TCP connect: err = %v, want EACCES", err)
+		}
+		c, err = net.Dial("tcp", proxy.Addr().String())
+		if err != nil {
+			t.Errorf("TCP connect to the granted (proxy) port: %v", err)
+		} else {
+			c.Close()
+		}
+		// Plain TCP, as Python's sockets are (Go's Listen defaults to MPTCP).
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
+		if l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0"); err == nil {
+			l.Close()
+			t.Errorf("TCP bind allowed after restriction")
+		} else if !errors.Is(err, syscall.EACCES) {
+			t.Errorf("TCP bind: err = %v, want EACCES", err)
 		}
 	})
 }

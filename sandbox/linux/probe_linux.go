@@ -174,7 +174,9 @@ func (r *probeResult) enforces() []sandbox.Feature {
 		f = append(f, sandbox.FeatureCPU)
 	}
 	if has(LayerNetNS) {
-		f = append(f, sandbox.FeatureNoNetwork)
+		// A network grant keeps the empty namespace and reaches only the
+		// host-side egress proxy, which holds the secrets' values.
+		f = append(f, sandbox.FeatureNoNetwork, sandbox.FeatureNetAllowlist, sandbox.FeatureSecretBinding)
 	}
 	if has(LayerMountNS, LayerLandlock) {
 		f = append(f, sandbox.FeatureFSIsolation)

@@ -39,8 +39,9 @@ func TestRefusals(t *testing.T) {
 		kind errdefs.Kind
 		want string
 	}{
-		{"network grant", nil, sandbox.Spec{Network: []sandbox.HostPort{{Host: "example.com", Port: 443}}},
-			errdefs.Unsupported, "egress proxy"},
+		{"network grant without a network namespace", map[string]string{LayerNetNS: "fake"},
+			sandbox.Spec{Network: []sandbox.HostPort{{Host: "example.com", Port: 443}}, BestEffort: true},
+			errdefs.Unsupported, "network namespace"},
 		{"landlock missing", map[string]string{LayerLandlock: "fake: not compiled in"}, sandbox.Spec{},
 			errdefs.Unavailable, "landlock"},
 		{"seccomp missing", map[string]string{LayerSeccomp: "fake"}, sandbox.Spec{}, errdefs.Unavailable, "seccomp"},

@@ -48,6 +48,8 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 		}
 	}
 	j := s.j
+	j.beginCall(ctx)
+	defer j.endCall()
 	j.Stdout.Reset()
 	j.Stderr.Reset()
 	s.id++

@@ -20,6 +20,11 @@ func setup(cfg *jailConfig) error {
 	if err := loopbackUp(); err != nil {
 		return fmt.Errorf("loopback: %w", err)
 	}
+	if cfg.Egress != nil {
+		if err := passProxyListener(cfg.Egress.Port); err != nil {
+			return fmt.Errorf("egress listener: %w", err)
+		}
+	}
 	if err := unix.Sethostname([]byte("skillbox")); err != nil {
 		return fmt.Errorf("hostname: %w", err)
 	}
@@ -74,7 +79,11 @@ func buildRoot(cfg *jailConfig) error {
 		return err
 	}
 	const root = "/newroot"
-	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m,mode=0755"); err != nil {
+	size := 1 << 20
+	if cfg.Egress != nil {
+		size += len(cfg.Egress.CA)
+	}
+	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, fmt.Sprintf("size=%d,mode=0755", size)); err != nil {
 		return fmt.Errorf("root tmpfs: %w", err)
 	}
 	for _, op := range cfg.Mounts {
@@ -100,6 +109,16 @@ func buildRoot(cfg *jailConfig) error {
 	}
 	if err := buildDev(root); err != nil {
 		return err
+	}
+	if cfg.Egress != nil && cfg.Egress.CAFile != "" {
+		// On the root tmpfs, read-only once the root is remounted.
+		dst := filepath.Join(root, cfg.Egress.CAFile)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("egress CA: %w", err)
+		}
+		if err := os.WriteFile(dst, cfg.Egress.CA, 0o444); err != nil {
+			return fmt.Errorf("egress CA: %w", err)
+		}
 	}
 	if err := mountProc(root); err != nil {
 		return err
@@ -311,4 +330,24 @@ func loopbackUp() error {
 	}
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// passProxyListener listens on 127.0.0.1:port in the jail's network
+// namespace and sends the listening socket to the host over the config
+// socket (one zero byte with SCM_RIGHTS); the host's egress proxy serves
+// it. The jail keeps no copy. It runs before Landlock, which then denies
+// every bind.
+func passProxyListener(port int) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return err
+	}
+	if err := unix.Listen(fd, 128); err != nil {
+		return err
+	}
+	return unix.Sendmsg(fdConfig, []byte{0}, unix.UnixRights(fd), nil, 0)
 }

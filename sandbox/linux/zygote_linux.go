@@ -79,6 +79,8 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	defer func() { z.lastUsed = time.Now() }()
+	z.j.beginCall(ctx)
+	defer z.j.endCall()
 	b := z.b
 	before := snapshot(z.j.cg)
 	c := z.pre

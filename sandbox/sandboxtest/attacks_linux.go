@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -277,6 +280,9 @@ var attacks = []attack{
 				t.Errorf("NOT CONTAINED: the host TCP listener accepted %d connection(s); probes: %v", n, okProbes(r))
 			}
 		}},
+	{name: "net/egress-bypass", proves: "with a network grant (api.test on one loopback port, by --egress-resolve), the host's other loopback ports are unreachable: directly (host listener, the proxy port's neighbours) and through the proxy (address literals, localhost, the granted name on another port, CONNECT)",
+		needs: sandbox.FeatureNetAllowlist,
+		run:   func(t *testing.T, e *attackEnv) { egressBypass(t, e) }},
 	{name: "net/udp-loopback", proves: "a host UDP listener on 127.0.0.1, ::1 and host addresses receives no datagram",
 		run: func(t *testing.T, e *attackEnv) {
 			before := e.udpHits.Load()
@@ -714,5 +720,69 @@ func hostResponsive(t *testing.T) {
 	defer cancel()
 	if err := exec.CommandContext(ctx, "true").Run(); err != nil {
 		t.Errorf("HOST HARMED: cannot start a process on the host: %v", err)
+	}
+}
+
+// proxyPort is where the linux backend's jails find the egress proxy; the
+// probes also aim at its neighbours (harmless for other backends).
+const proxyPort = 3128
+
+// egressBypass runs the netprobe skill with a grant for one loopback port
+// (a listener of this test) and asserts that the granted port is reachable
+// through the proxy (so the probes are meaningful) and nothing else is.
+func egressBypass(t *testing.T, e *attackEnv) {
+	granted, err := net.Listen("tcp4", "127.0.0.1:0")
+	must(t, err)
+	defer granted.Close()
+	go func() {
+		for {
+			c, err := granted.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 4096)
+				c.Read(buf)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\ngranted")
+			}()
+		}
+	}()
+	gp := granted.Addr().(*net.TCPAddr).Port
+	spec := SpecFor(FunctionalSkill(t, "netprobe"), e.opts)
+	spec.SkillID = "net/egress-bypass"
+	spec.Network = []sandbox.HostPort{{Host: "api.test", Port: gp}}
+	spec.Resolve = map[string][]netip.Addr{"api.test": {netip.MustParseAddr("127.0.0.1")}}
+	sb, err := e.d.Open(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	hp := e.tcpPort
+	var urls, connects []string
+	for _, h := range []string{"127.0.0.1", "[::1]", "localhost", "api.test", "127.1", "2130706433", "[::ffff:127.0.0.1]"} {
+		urls = append(urls, fmt.Sprintf("http://%s:%d/", h, hp), fmt.Sprintf("https://%s:%d/", h, hp))
+		connects = append(connects, fmt.Sprintf("%s:%d", h, hp))
+	}
+	var direct [][]any
+	for _, h := range []string{"127.0.0.1", "::1"} {
+		for _, p := range []int{hp, gp, proxyPort - 1, proxyPort + 1} {
+			direct = append(direct, []any{h, p})
+		}
+	}
+	control := fmt.Sprintf("http://api.test:%d/", gp)
+	before := e.tcpHits.Load()
+	o := e.call(t, sb, map[string]any{"urls": append(urls, control), "connect": connects, "direct": direct})
+	r := mustReport(t, o)
+	closeNow(t, sb)
+	if p := r.Probes["get:"+control]; !p.OK || !strings.Contains(string(p.Data), "granted") {
+		t.Fatalf("the granted destination is not reachable through the proxy (%s), so the probes prove nothing", p.Err)
+	}
+	delete(r.Probes, "get:"+control)
+	mustFail(t, r)
+	time.Sleep(200 * time.Millisecond)
+	if n := e.tcpHits.Load() - before; n > 0 {
+		t.Errorf("NOT CONTAINED: the host TCP listener accepted %d connection(s); probes: %v", n, okProbes(r))
 	}
 }

@@ -15,14 +15,6 @@ import (
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
-// allFeatures lists every Feature, for the refusal test.
-var allFeatures = []sandbox.Feature{
-	sandbox.FeatureTimeout, sandbox.FeatureMemory, sandbox.FeaturePids, sandbox.FeatureCPU,
-	sandbox.FeatureOutputCap, sandbox.FeatureEnvScrub, sandbox.FeatureNoNetwork,
-	sandbox.FeatureNetAllowlist, sandbox.FeatureFSIsolation, sandbox.FeatureProcIsolation,
-	sandbox.FeatureKernelHardened,
-}
-
 // fixedEnv are variables a backend may set itself (DESIGN: PATH, HOME,
 // LANG, ...); equal values on host and jail are not a leak for these.
 var fixedEnv = map[string]bool{
@@ -270,7 +262,7 @@ func RunFunctional(t *testing.T, d sandbox.Driver, opts Options) {
 
 	t.Run("RefusesUnenforceable", func(t *testing.T) {
 		var missing sandbox.Feature
-		for _, f := range allFeatures {
+		for _, f := range sandbox.AllFeatures() {
 			if !opts.Has(f) {
 				missing = f
 				break

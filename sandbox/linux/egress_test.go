@@ -1,0 +1,650 @@
+//go:build linux
+
+package linux
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/egress"
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/pyinterp"
+	"github.com/skillbox-dev/skillbox/sandbox"
+)
+
+// The egress acceptance tests (issue 5): real jails, and only loopback
+// servers run by the test. Names resolve through Spec.Resolve or a fake
+// resolver (Driver.egressTweak); nothing asks a real DNS server.
+
+// netSkill runs a list of network operations and reports each outcome.
+const netSkill = `        import socket, ssl, urllib.request, urllib.error
+        out = []
+        for op in params["ops"]:
+            r = {"op": op["op"]}
+            try:
+                if op["op"] == "get":
+                    ctx = ssl.create_default_context(cafile=op.get("cafile"))
+                    req = urllib.request.Request(op["url"], headers=op.get("headers", {}))
+                    try:
+                        with urllib.request.urlopen(req, context=ctx, timeout=10) as res:
+                            r["status"], r["body"] = res.status, res.read().decode()
+                    except urllib.error.HTTPError as e:
+                        r["status"], r["body"] = e.code, e.read().decode()
+                elif op["op"] == "tcp":
+                    fam = socket.AF_INET6 if ":" in op["host"] else socket.AF_INET
+                    s = socket.socket(fam, socket.SOCK_STREAM, op.get("proto", 0))
+                    s.settimeout(2)
+                    try:
+                        s.connect((op["host"], op["port"]))
+                        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                        r["status"] = "connected"
+                    finally:
+                        s.close()
+                elif op["op"] == "udp":
+                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    s.settimeout(1)
+                    try:
+                        s.sendto(b"ping", (op["host"], op["port"]))
+                        r["body"] = s.recv(100).decode()
+                        r["status"] = "answered"
+                    finally:
+                        s.close()
+                elif op["op"] == "dns":
+                    r["body"] = str(socket.getaddrinfo(op["name"], 80))
+                    r["status"] = "resolved"
+                elif op["op"] == "view":
+                    env = dict(os.environ)
+                    r["env"] = env
+                    r["config"] = dict(self.config)
+                    files = {}
+                    for p in ("/proc/self/environ", "/proc/1/environ", "/proc/1/cmdline"):
+                        try:
+                            files[p] = open(p, "rb").read().decode("latin-1")
+                        except OSError as e:
+                            files[p] = "ERR " + str(e)
+                    r["files"] = files
+                    ca = env.get("SSL_CERT_FILE")
+                    if ca:
+                        r["ca"] = open(ca).read()
+                        try:
+                            open(ca, "a").close()
+                            r["ca_writable"] = True
+                        except OSError:
+                            r["ca_writable"] = False
+            except Exception as e:
+                r["err"] = "%s: %s" % (type(e).__name__, e)
+            out.append(r)
+        return {"out": out}`
+
+type netResult struct {
+	Op         string            `json:"op"`
+	Status     any               `json:"status"`
+	Body       string            `json:"body"`
+	Err        string            `json:"err"`
+	Env        map[string]string `json:"env"`
+	Config     map[string]string `json:"config"`
+	Files      map[string]string `json:"files"`
+	CA         string            `json:"ca"`
+	CAWritable bool              `json:"ca_writable"`
+}
+
+// runOps makes one call with ops and returns their results.
+func runOps(t *testing.T, sb sandbox.Sandbox, ctx context.Context, config map[string]string, ops ...map[string]any) []netResult {
+	t.Helper()
+	p, _ := json.Marshal(map[string]any{"ops": ops})
+	res, err := sb.Call(ctx, sandbox.Request{Params: p, Config: config})
+	if err != nil {
+		t.Fatalf("call: %v", err)
+	}
+	var v struct{ Out []netResult }
+	if err := json.Unmarshal(res.Value, &v); err != nil || len(v.Out) != len(ops) {
+		t.Fatalf("result %s: %v", res.Value, err)
+	}
+	return v.Out
+}
+
+// testPKI is a CA and a leaf for the given names, for the loopback TLS
+// server; the jail trusts caFile (granted as a read path) explicitly.
+type testPKI struct {
+	pool   *x509.CertPool
+	leaf   tls.Certificate
+	caFile string
+}
+
+func newPKI(t *testing.T, names ...string) *testPKI {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "skillbox egress test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &testPKI{pool: x509.NewCertPool(), leaf: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+	p.pool.AddCert(ca)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	p.caFile = filepath.Join(dir, "test-ca.pem")
+	if err := os.WriteFile(p.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// seen records what a loopback test server received.
+type seen struct {
+	mu   sync.Mutex
+	reqs []*http.Request
+}
+
+func (s *seen) handler(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.reqs = append(s.reqs, r.Clone(context.Background()))
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"server": name, "host": r.Host, "path": r.URL.Path,
+			"key_seen": strconv.FormatBool(r.Header.Get("X-Api-Key") != "")})
+	})
+}
+
+func (s *seen) all() []*http.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*http.Request(nil), s.reqs...)
+}
+
+// audit collects egress events of one call.
+type auditLog struct {
+	mu  sync.Mutex
+	evs []egress.Event
+}
+
+func (a *auditLog) add(e egress.Event) {
+	a.mu.Lock()
+	a.evs = append(a.evs, e)
+	a.mu.Unlock()
+}
+
+// wait returns the first event matching ok, waiting a little (allowed
+// exchanges are reported just after they end).
+func (a *auditLog) wait(t *testing.T, what string, ok func(egress.Event) bool) egress.Event {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		a.mu.Lock()
+		for _, e := range a.evs {
+			if ok(e) {
+				a.mu.Unlock()
+				return e
+			}
+		}
+		a.mu.Unlock()
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t.Fatalf("no audit event for %s; have %+v", what, a.evs)
+	return egress.Event{}
+}
+
+func (a *auditLog) ctx() context.Context { return egress.WithAudit(context.Background(), a.add) }
+
+func portOfURL(t testing.TB, u string) int {
+	t.Helper()
+	pu, _ := url.Parse(u)
+	p, err := strconv.Atoi(pu.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// fakeDNS answers from a map: the DNS-rebinding test's resolver.
+type fakeDNS map[string][]netip.Addr
+
+func (f fakeDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := f[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// egressDriver returns a driver whose proxies use a fake resolver (and
+// trust roots for intercepted upstreams).
+func egressDriver(opts Options, roots *x509.CertPool) *Driver {
+	d := New(opts)
+	d.egressTweak = func(c *egress.Config) {
+		c.Resolver = fakeDNS{"rebind.test": {loopback}}
+		c.UpstreamRootCAs = roots
+	}
+	return d
+}
+
+func openWith(t *testing.T, d *Driver, spec sandbox.Spec) sandbox.Sandbox {
+	t.Helper()
+	requireRoot(t)
+	if spec.SkillID == "" {
+		spec.SkillID = "test/egress"
+	}
+	sb, err := d.Open(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	return sb
+}
+
+// TestEgressAllowlist: with a grant for api.test (mapped to 127.0.0.1 by
+// Spec.Resolve), the skill reaches the loopback test servers over HTTP and
+// HTTPS (CONNECT, tunnelled untouched) through the proxy, and nothing else:
+// an unlisted host gets 403 and an audit event, an address literal to
+// loopback and a name that resolves to 127.0.0.1 without an explicit grant
+// are refused, and direct TCP (to the server, to the proxy port's
+// neighbours), UDP and DNS fail. It runs in each exec mode.
+func TestEgressAllowlist(t *testing.T) {
+	requireRoot(t)
+	var hits seen
+	plain := httptest.NewServer(hits.handler("plain"))
+	defer plain.Close()
+	pki := newPKI(t, "api.test")
+	tlsSrv := httptest.NewUnstartedServer(hits.handler("tls"))
+	tlsSrv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.leaf}}
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	udpGot := make(chan struct{}, 10)
+	go func() {
+		buf := make([]byte, 100)
+		for {
+			if _, _, err := udp.ReadFrom(buf); err != nil {
+				return
+			}
+			udpGot <- struct{}{}
+		}
+	}()
+	hp, tp := portOfURL(t, plain.URL), portOfURL(t, tlsSrv.URL)
+	udpPort := udp.LocalAddr().(*net.UDPAddr).Port
+
+	for _, mode := range []struct {
+		name string
+		opts Options
+		mode sandbox.Mode
+	}{{"zygote", Options{}, ""}, {"cold", Options{Exec: ExecCold}, ""}, {"session", Options{}, sandbox.ModeSession}} {
+		t.Run(mode.name, func(t *testing.T) {
+			before := len(hits.all())
+			d := egressDriver(mode.opts, nil)
+			sb := openWith(t, d, sandbox.Spec{
+				BundleDir: bundle(t, netSkill), Mode: mode.mode,
+				Network: []sandbox.HostPort{{Host: "api.test"}, {Host: "rebind.test"}},
+				Resolve: map[string][]netip.Addr{"api.test": {loopback}},
+				// The skill trusts the test server's CA explicitly.
+				ReadPaths: []string{filepath.Dir(pki.caFile)},
+			})
+			var log auditLog
+			out := runOps(t, sb, log.ctx(), nil,
+				map[string]any{"op": "get", "url": fmt.Sprintf("http://api.test:%d/plain", hp)},
+				map[string]any{"op": "get", "url": fmt.Sprintf("https://api.test:%d/tls", tp), "cafile": pki.caFile},
+				map[string]any{"op": "get", "url": fmt.Sprintf("http://other.test:%d/", hp)},
+				map[string]any{"op": "get", "url": fmt.Sprintf("http://127.0.0.1:%d/", hp)},
+				map[string]any{"op": "get", "url": fmt.Sprintf("https://127.0.0.1:%d/", tp)},
+				map[string]any{"op": "get", "url": fmt.Sprintf("http://rebind.test:%d/", hp)},
+				map[string]any{"op": "get", "url": fmt.Sprintf("https://rebind.test:%d/", tp)},
+				map[string]any{"op": "tcp", "host": "127.0.0.1", "port": hp},
+				map[string]any{"op": "tcp", "host": "127.0.0.1", "port": tp},
+				map[string]any{"op": "tcp", "host": "::1", "port": hp},
+				map[string]any{"op": "tcp", "host": "127.0.0.1", "port": proxyPort - 1},
+				map[string]any{"op": "tcp", "host": "127.0.0.1", "port": proxyPort + 1},
+				map[string]any{"op": "tcp", "host": "::1", "port": proxyPort},
+				// Multipath TCP (IPPROTO_MPTCP), which Landlock's TCP rules
+				// do not cover on every kernel: the namespace still has no
+				// route.
+				map[string]any{"op": "tcp", "host": "127.0.0.1", "port": hp, "proto": 262},
+				map[string]any{"op": "udp", "host": "127.0.0.1", "port": udpPort},
+				map[string]any{"op": "dns", "name": "api.test"},
+				map[string]any{"op": "dns", "name": "localhost"},
+			)
+			for i := 3; i < len(out); i++ {
+				t.Logf("refused %s: status %v err %q body %.100q", out[i].Op, out[i].Status, out[i].Err, out[i].Body)
+			}
+			if o := out[0]; o.Status != float64(200) || !strings.Contains(o.Body, `"server":"plain"`) {
+				t.Errorf("HTTP to an allowlisted host: %+v", o)
+			}
+			if o := out[1]; o.Status != float64(200) || !strings.Contains(o.Body, `"server":"tls"`) {
+				t.Errorf("HTTPS (CONNECT) to an allowlisted host: %+v", o)
+			}
+			if o := out[2]; o.Status != float64(403) || !strings.Contains(o.Body, "not in the allowlist") {
+				t.Errorf("unlisted host: %+v", o)
+			}
+			log.wait(t, "unlisted host", func(e egress.Event) bool {
+				return e.Host == "other.test" && e.Decision == egress.DecisionDeny && e.Status == 403
+			})
+			for i, what := range map[int]string{3: "HTTP to an IP literal", 4: "CONNECT to an IP literal"} {
+				if o := out[i]; !refused(o) || !strings.Contains(o.Body+o.Err, "403") && o.Status != float64(403) {
+					t.Errorf("%s: %+v", what, o)
+				}
+			}
+			log.wait(t, "IP literal", func(e egress.Event) bool { return e.Host == "127.0.0.1" && e.Decision == egress.DecisionDeny })
+			for _, i := range []int{5, 6} {
+				if o := out[i]; !refused(o) {
+					t.Errorf("DNS rebinding (name resolving to 127.0.0.1 without a grant): %+v", o)
+				}
+			}
+			ev := log.wait(t, "rebinding", func(e egress.Event) bool { return e.Host == "rebind.test" })
+			if ev.Decision != egress.DecisionDeny || !strings.Contains(ev.Grant, "--egress-resolve rebind.test=127.0.0.1") {
+				t.Errorf("rebinding event: %+v", ev)
+			}
+			// Everything from op 7 on bypasses the proxy: TCP, UDP, DNS.
+			for _, o := range out[7:] {
+				if o.Status != nil || o.Err == "" {
+					t.Errorf("direct %s bypassing the proxy succeeded: %+v", o.Op, o)
+				}
+			}
+			select {
+			case <-udpGot:
+				t.Errorf("the host UDP listener received a datagram from the jail")
+			case <-time.After(100 * time.Millisecond):
+			}
+			// Only the two allowed requests reached the servers, both
+			// through the proxy.
+			if got := len(hits.all()) - before; got != 2 {
+				t.Errorf("servers saw %d requests, want 2", got)
+			}
+			log.wait(t, "allowed HTTP", func(e egress.Event) bool {
+				return e.Method == "GET" && e.Host == "api.test" && e.Decision == egress.DecisionAllow && e.Addr == fmt.Sprintf("127.0.0.1:%d", hp)
+			})
+			log.wait(t, "allowed CONNECT", func(e egress.Event) bool {
+				return e.Method == "CONNECT" && e.Host == "api.test" && e.Decision == egress.DecisionAllow && !e.Intercepted
+			})
+			// A second call works too, and reports to its own sink.
+			var log2 auditLog
+			out = runOps(t, sb, log2.ctx(), nil, map[string]any{"op": "get", "url": fmt.Sprintf("http://api.test:%d/again", hp)})
+			if out[0].Status != float64(200) {
+				t.Errorf("second call: %+v", out[0])
+			}
+			log2.wait(t, "second call", func(e egress.Event) bool { return e.Host == "api.test" })
+			for _, e := range log.evs {
+				if strings.Contains(e.Host, "again") {
+					t.Errorf("second call's event went to the first call: %+v", e)
+				}
+			}
+		})
+	}
+}
+
+// refused reports whether a request was refused: a 403 from the proxy, or
+// (for CONNECT, where urllib raises on a non-200 answer) an error naming it.
+func refused(o netResult) bool {
+	if o.Status == float64(403) {
+		return true
+	}
+	return o.Status == nil && strings.Contains(o.Err, "403")
+}
+
+// TestEgressSecretBinding: a secret bound to api.test reaches that host as
+// its real value (over HTTPS, intercepted by the proxy's ephemeral CA that
+// the jail trusts through SSL_CERT_FILE), while the skill only ever sees
+// the placeholder — in its environment, its config, its processes'
+// environ and the answers it gets; the placeholder sent to another
+// allowlisted host is blocked and audited; the jail config never carries
+// the value.
+func TestEgressSecretBinding(t *testing.T) {
+	requireRoot(t)
+	const value = "sk-live-REAL-SECRET-0123456789"
+	placeholder := egress.NewPlaceholder()
+	pki := newPKI(t, "api.test", "other.test")
+	var hits seen
+	srv := httptest.NewUnstartedServer(hits.handler("tls"))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.leaf}}
+	srv.StartTLS()
+	defer srv.Close()
+	port := portOfURL(t, srv.URL)
+	plain := httptest.NewServer(hits.handler("plain"))
+	defer plain.Close()
+	hp := portOfURL(t, plain.URL)
+	for _, mode := range []struct {
+		name string
+		opts Options
+		mode sandbox.Mode
+	}{{"zygote", Options{}, ""}, {"cold", Options{Exec: ExecCold}, ""}, {"session", Options{}, sandbox.ModeSession}} {
+		t.Run(mode.name, func(t *testing.T) {
+			before := len(hits.all())
+			d := egressDriver(mode.opts, pki.pool)
+			spec := sandbox.Spec{
+				BundleDir: bundle(t, netSkill), Mode: mode.mode,
+				Network: []sandbox.HostPort{{Host: "api.test"}, {Host: "other.test"}},
+				Resolve: map[string][]netip.Addr{"api.test": {loopback}, "other.test": {loopback}},
+				Env:     map[string]string{"API_KEY": placeholder},
+				Secrets: []sandbox.SecretBinding{{Name: "API_KEY", Placeholder: placeholder, Value: value,
+					Hosts: []sandbox.HostPort{{Host: "api.test"}}}},
+				ReadPaths: []string{filepath.Dir(pki.caFile)},
+			}
+			sb := openWith(t, d, spec)
+			b := sb.(*box)
+			cfgJSON, _ := json.Marshal(b.base)
+			if strings.Contains(string(cfgJSON), value) {
+				t.Fatal("LEAK: the jail config carries the secret's value")
+			}
+			var log auditLog
+			hdr := map[string]string{"X-Api-Key": placeholder}
+			out := runOps(t, sb, log.ctx(), map[string]string{"API_KEY": placeholder},
+				map[string]any{"op": "view"},
+				map[string]any{"op": "get", "url": fmt.Sprintf("https://api.test:%d/bound?key=%s", port, placeholder), "headers": hdr},
+				map[string]any{"op": "get", "url": fmt.Sprintf("http://other.test:%d/unbound", hp), "headers": hdr},
+				map[string]any{"op": "get", "url": fmt.Sprintf("http://other.test:%d/unbound?key=%s", hp, placeholder)},
+				// HTTPS to a host without a bound secret is tunnelled
+				// untouched: the proxy cannot see the placeholder, and the
+				// host gets just that, never the value.
+				map[string]any{"op": "get", "url": fmt.Sprintf("https://other.test:%d/tunnelled", port), "headers": hdr, "cafile": pki.caFile},
+				// The value is only ever sent over TLS by default.
+				map[string]any{"op": "get", "url": fmt.Sprintf("http://api.test:%d/plain", hp), "headers": hdr},
+			)
+			raw, _ := json.Marshal(out)
+			if strings.Contains(string(raw), value) {
+				t.Errorf("LEAK: the skill saw the secret's value: %s", raw)
+			}
+			view := out[0]
+			if view.Env["API_KEY"] != placeholder || view.Config["API_KEY"] != placeholder {
+				t.Errorf("skill's view: env %q config %q, want the placeholder", view.Env["API_KEY"], view.Config["API_KEY"])
+			}
+			for k, want := range map[string]string{"HTTPS_PROXY": "http://" + proxyAddr, "http_proxy": "http://" + proxyAddr,
+				"ALL_PROXY": "http://" + proxyAddr, "SSL_CERT_FILE": egress.DefaultCAFile, "REQUESTS_CA_BUNDLE": egress.DefaultCAFile} {
+				if view.Env[k] != want {
+					t.Errorf("env %s = %q, want %q", k, view.Env[k], want)
+				}
+			}
+			if _, ok := view.Env["NO_PROXY"]; ok {
+				t.Errorf("NO_PROXY set: %q", view.Env["NO_PROXY"])
+			}
+			if !strings.Contains(view.CA, "BEGIN CERTIFICATE") || view.CAWritable {
+				t.Errorf("CA bundle in the jail: %d bytes, writable %v", len(view.CA), view.CAWritable)
+			}
+			if o := out[1]; o.Status != float64(200) || !strings.Contains(o.Body, `"key_seen":"true"`) {
+				t.Errorf("request to the bound host: %+v", o)
+			}
+			if o := out[2]; !refused(o) {
+				t.Errorf("placeholder in a header to an unbound host: %+v", o)
+			}
+			if o := out[3]; !refused(o) {
+				t.Errorf("placeholder in the query to an unbound host: %+v", o)
+			}
+			if o := out[4]; o.Status != float64(200) || !strings.Contains(o.Body, `"key_seen":"true"`) {
+				t.Errorf("tunnelled request to an unbound host: %+v", o)
+			}
+			if o := out[5]; !refused(o) {
+				t.Errorf("placeholder over plain HTTP to the bound host: %+v", o)
+			}
+			reqs := hits.all()[before:]
+			if len(reqs) != 2 {
+				t.Fatalf("servers saw %d requests, want 2 (the bound one, the tunnelled one)", len(reqs))
+			}
+			if got := reqs[1].Header.Get("X-Api-Key"); got != placeholder || reqs[1].URL.Path != "/tunnelled" {
+				t.Errorf("unbound host received X-Api-Key %q at %s, want the placeholder", got, reqs[1].URL.Path)
+			}
+			if got := reqs[0].Header.Get("X-Api-Key"); got != value {
+				t.Errorf("server received X-Api-Key %q, want the real value", got)
+			}
+			if got := reqs[0].URL.Query().Get("key"); got != value {
+				t.Errorf("server received key=%q, want the real value", got)
+			}
+			ev := log.wait(t, "bound request", func(e egress.Event) bool { return e.Host == "api.test" && e.Method == "GET" })
+			if ev.Decision != egress.DecisionAllow || !ev.Intercepted || len(ev.Secrets) != 1 || ev.Secrets[0] != "API_KEY" {
+				t.Errorf("bound request event: %+v", ev)
+			}
+			log.wait(t, "placeholder to unbound host", func(e egress.Event) bool {
+				return e.Host == "other.test" && e.Decision == egress.DecisionDeny && strings.Contains(e.Reason, "API_KEY")
+			})
+		})
+	}
+}
+
+// TestEgressRefusals: a Spec the proxy cannot honour is refused before a
+// jail starts.
+func TestEgressRefusals(t *testing.T) {
+	requireRoot(t)
+	dir := bundle(t, "        return {}")
+	for name, spec := range map[string]sandbox.Spec{
+		"secret without network": {Secrets: []sandbox.SecretBinding{{Name: "K", Placeholder: egress.NewPlaceholder(), Value: "v",
+			Hosts: []sandbox.HostPort{{Host: "api.test"}}}}},
+		"bad rule": {Network: []sandbox.HostPort{{Host: "api.test", Port: 70000}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			spec.BundleDir = dir
+			_, err := New(Options{}).Open(context.Background(), spec)
+			if errdefs.KindOf(err) != errdefs.Invalid {
+				t.Fatalf("got %v (kind %s), want invalid", err, errdefs.KindOf(err))
+			}
+		})
+	}
+}
+
+// BenchmarkEgressLatency measures the proxy's added latency per request as
+// a jailed skill sees it: each iteration the skill times N requests to the
+// loopback server through the proxy; the same Python client timed on the
+// host without a proxy is the baseline (direct loopback).
+func BenchmarkEgressLatency(b *testing.B) {
+	requireRoot(b)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	defer srv.Close()
+	port := portOfURL(b, srv.URL)
+	const body = `        import http.client, time, os
+        host, port, n = params["host"], params["port"], params["n"]
+        proxy = os.environ.get("HTTP_PROXY")
+        if proxy:
+            ph, pp = proxy[len("http://"):].split(":")
+            c = http.client.HTTPConnection(ph, int(pp), timeout=10)
+            target = "http://%s:%d/" % (host, port)
+        else:
+            c = http.client.HTTPConnection(host, port, timeout=10)
+            target = "/"
+        ts = []
+        for i in range(n + 20):
+            t0 = time.perf_counter()
+            c.request("GET", target, headers={"Host": "%s:%d" % (host, port)})
+            r = c.getresponse(); r.read()
+            if r.status != 200:
+                raise Exception("status %d" % r.status)
+            if i >= 20:
+                ts.append(time.perf_counter() - t0)
+        ts.sort()
+        return {"p50": ts[len(ts)//2], "p99": ts[len(ts)*99//100]}`
+	d := New(Options{})
+	proxied, err := d.Open(context.Background(), sandbox.Spec{SkillID: "bench/egress", BundleDir: bundle(b, body),
+		Network: []sandbox.HostPort{{Host: "api.test"}}, Resolve: map[string][]netip.Addr{"api.test": {loopback}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer proxied.Close()
+	// The baseline: the same client code on the host's interpreter (same
+	// binary), straight to the loopback server.
+	direct := pythonOnHost(b, body)
+	var p50p, p50d, p99p float64
+	for i := 0; i < b.N; i++ {
+		p, _ := json.Marshal(map[string]any{"host": "api.test", "port": port, "n": 500})
+		res, err := proxied.Call(context.Background(), sandbox.Request{Params: p})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var v struct{ P50, P99 float64 }
+		json.Unmarshal(res.Value, &v)
+		p50p, p99p = v.P50, v.P99
+		dv := direct(map[string]any{"host": "127.0.0.1", "port": port, "n": 500})
+		p50d = dv["p50"]
+	}
+	b.ReportMetric(p50d*1e6, "direct-p50-µs")
+	b.ReportMetric(p50p*1e6, "proxied-p50-µs")
+	b.ReportMetric((p50p-p50d)*1e6, "added-p50-µs")
+	b.ReportMetric(p99p*1e6, "proxied-p99-µs")
+}
+
+// pythonOnHost returns a function running execute's body (as written for
+// skillSrc) on the host's interpreter, outside any jail and proxy.
+func pythonOnHost(b *testing.B, body string) func(params map[string]any) map[string]float64 {
+	in, err := pyinterp.Resolve(context.Background(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var src strings.Builder
+	src.WriteString("import json, sys, os\nos.environ.pop('HTTP_PROXY', None)\ndef f(params):\n")
+	for _, l := range strings.Split(body, "\n") {
+		src.WriteString(strings.TrimPrefix(l, "    ") + "\n")
+	}
+	src.WriteString("print(json.dumps(f(json.loads(sys.argv[1]))))\n")
+	return func(params map[string]any) map[string]float64 {
+		p, _ := json.Marshal(params)
+		cmd := exec.Command(in.Executable, "-c", src.String(), string(p))
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("host python: %v %s", err, out)
+		}
+		var v map[string]float64
+		if err := json.Unmarshal(out, &v); err != nil {
+			b.Fatalf("host python: %s", out)
+		}
+		return v
+	}
+}
