@@ -537,7 +537,7 @@ func (r *Runtime) sandboxFor(ctx context.Context, backend string, spec sandbox.S
 // policy's backend ceilings are checked against the chosen backend, so that
 // "auto" cannot pick one the policy forbids.
 func (osb *openSandbox) open(ctx context.Context, backend string, spec sandbox.Spec, pol *policy.Policy) {
-	d, err := sandbox.Choose(ctx, backend)
+	d, err := sandbox.Choose(ctx, backend, spec.BestEffort)
 	if err != nil {
 		osb.err = err
 		return

@@ -37,6 +37,10 @@ type Capabilities struct {
 	Available bool `json:"available"`
 	// Reason says why not, when not available.
 	Reason string `json:"reason,omitempty"`
+	// BestEffort says that, although not Available, the driver could run a
+	// Spec with BestEffort set, without the missing layers (each reported
+	// on every call). Only an explicit operator opt-in uses it.
+	BestEffort bool `json:"best_effort,omitempty"`
 	// Isolating is false for drivers that isolate nothing (process).
 	Isolating bool `json:"isolating"`
 	// Enforces lists the features the driver enforces on this host.

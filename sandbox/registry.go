@@ -91,10 +91,11 @@ func Lookup(name string) (Driver, error) {
 }
 
 // Choose resolves name to a driver; "auto" (or "") picks the strongest
-// isolating driver whose Probe says it is available. If none is, the error
-// (errdefs.Unavailable) says why each one is not, and that the process
-// backend must be chosen explicitly.
-func Choose(ctx context.Context, name string) (Driver, error) {
+// isolating driver whose Probe says it is available — or, when bestEffort
+// (the operator's explicit opt-in), that could run without the layers it
+// lacks. If none can, the error (errdefs.Unavailable) says why each one
+// cannot, and that the process backend must be chosen explicitly.
+func Choose(ctx context.Context, name string, bestEffort bool) (Driver, error) {
 	if name != "" && name != Auto {
 		return Lookup(name)
 	}
@@ -109,7 +110,7 @@ func Choose(ctx context.Context, name string) (Driver, error) {
 			continue
 		}
 		c := d.Probe(ctx)
-		if c.Available {
+		if c.Available || bestEffort && c.BestEffort {
 			return d, nil
 		}
 		why = append(why, r.Name+": "+c.Reason)

@@ -36,11 +36,11 @@ func TestChooseAuto(t *testing.T) {
 	register(t, "weak", 10, Capabilities{Available: true, Isolating: true})
 	register(t, "strong", 100, Capabilities{Available: false, Reason: "no landlock"})
 
-	d, err := Choose(context.Background(), Auto)
+	d, err := Choose(context.Background(), Auto, false)
 	if err != nil || d.Name() != "weak" {
 		t.Fatalf("auto chose %v, %v; want weak (strong is unavailable)", d, err)
 	}
-	if d, err := Choose(context.Background(), "plain"); err != nil || d.Name() != "plain" {
+	if d, err := Choose(context.Background(), "plain", false); err != nil || d.Name() != "plain" {
 		t.Fatalf("explicit plain: %v, %v", d, err)
 	}
 }
@@ -48,7 +48,7 @@ func TestChooseAuto(t *testing.T) {
 func TestChooseAutoNeverPicksNonIsolating(t *testing.T) {
 	register(t, "plain", 0, Capabilities{Available: true})
 	register(t, "strong", 100, Capabilities{Available: false, Reason: "no landlock"})
-	_, err := Choose(context.Background(), "")
+	_, err := Choose(context.Background(), "", false)
 	if !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Fatalf("err = %v, want unavailable", err)
 	}
@@ -56,6 +56,20 @@ func TestChooseAutoNeverPicksNonIsolating(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
+	}
+}
+
+// auto takes a driver that lacks layers only with the operator's explicit
+// best-effort opt-in, and only if the driver says it can run without them.
+func TestChooseAutoBestEffort(t *testing.T) {
+	register(t, "degraded", 100, Capabilities{Available: false, Reason: "no cgroups", BestEffort: true, Isolating: true})
+	register(t, "broken", 200, Capabilities{Available: false, Reason: "no namespaces", Isolating: true})
+	if _, err := Choose(context.Background(), Auto, false); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("without the opt-in: err = %v, want unavailable", err)
+	}
+	d, err := Choose(context.Background(), Auto, true)
+	if err != nil || d.Name() != "degraded" {
+		t.Fatalf("with the opt-in: %v, %v; want degraded (broken cannot run at all)", d, err)
 	}
 }
 

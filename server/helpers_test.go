@@ -34,7 +34,7 @@ func testBackend() string {
 func newServer(t *testing.T, cfg server.Config) *server.Server {
 	t.Helper()
 	ctx := context.Background()
-	d, err := sandbox.Choose(ctx, testBackend())
+	d, err := sandbox.Choose(ctx, testBackend(), false)
 	if err != nil {
 		t.Skipf("backend %s: %v", testBackend(), err)
 	}

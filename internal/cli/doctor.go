@@ -42,7 +42,7 @@ func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
 		}
 		env.Backends = append(env.Backends, b)
 	}
-	if d, err := sandbox.Choose(ctx, sandbox.Auto); err == nil {
+	if d, err := sandbox.Choose(ctx, sandbox.Auto, false); err == nil {
 		env.Auto = d.Name()
 	} else {
 		env.AutoErr = err.Error()

@@ -126,7 +126,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	for _, l := range pr.missing() {
 		if !spec.BestEffort || l.Name == LayerPython {
 			return nil, errdefs.New(errdefs.Unavailable,
-				"backend linux: isolation layer %s is missing: %s (best-effort mode would run without it)", l.Name, l.Detail)
+				"backend linux: isolation layer %s is missing: %s (--best-effort runs without it, with a warning on every call)", l.Name, l.Detail)
 		}
 		warnings = append(warnings, fmt.Sprintf("best-effort: running without %s (%s)", l.Name, l.Detail))
 	}

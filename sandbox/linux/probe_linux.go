@@ -148,6 +148,17 @@ func (d *Driver) probe(ctx context.Context, python string) *probeResult {
 			names = append(names, l.Name+" ("+l.Detail+")")
 		}
 		r.caps.Reason = "missing " + strings.Join(names, ", ")
+		// With the operator's best-effort opt-in, Open runs without the
+		// kernel-hardening and cgroup layers; without a namespace or the
+		// interpreter there is no jail to run at all.
+		r.caps.BestEffort = true
+		for _, l := range miss {
+			switch l.Name {
+			case LayerSeccomp, LayerLandlock, LayerMemory, LayerPids:
+			default:
+				r.caps.BestEffort = false
+			}
+		}
 	}
 	r.caps.Enforces = r.enforces()
 	return r

@@ -25,7 +25,7 @@ func TestLoad(t *testing.T) {
 		backend, calls = b, 200
 	}
 	ctx := context.Background()
-	d, err := sandbox.Choose(ctx, backend)
+	d, err := sandbox.Choose(ctx, backend, false)
 	if err != nil {
 		t.Skipf("backend %s: %v", backend, err)
 	}
