@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -105,6 +107,11 @@ type Process struct {
 	done    chan struct{} // closed when Cmd.Wait returned
 	waitErr error
 	stopCtx func() bool
+
+	// output is closed when the captured stdout and stderr reached EOF;
+	// outR are their read ends (nil when the caller set Cmd.Stdout/Stderr).
+	output chan struct{}
+	outR   []*os.File
 }
 
 // StartOptions adjust how StartWith launches a worker.
@@ -150,12 +157,29 @@ func StartWith(ctx context.Context, cmd *exec.Cmd, stdioCap int64, opts StartOpt
 			}
 		}
 	}
-	p := &Process{Cmd: cmd, Stdout: NewCapture(stdioCap), Stderr: NewCapture(stdioCap), done: make(chan struct{})}
-	if cmd.Stdout == nil {
-		cmd.Stdout = p.Stdout
-	}
-	if cmd.Stderr == nil {
-		cmd.Stderr = p.Stderr
+	p := &Process{Cmd: cmd, Stdout: NewCapture(stdioCap), Stderr: NewCapture(stdioCap), done: make(chan struct{}), output: make(chan struct{})}
+	// Captured output goes through pipes of our own rather than exec's
+	// copying goroutines, so that its end (EOF: the worker closed its
+	// descriptors on exit) can be awaited without waiting for the process
+	// to be reaped, which for a jail includes tearing down its namespaces.
+	var outW []*os.File
+	var captures []*Capture
+	for _, c := range []struct {
+		w   *io.Writer
+		cap *Capture
+	}{{&cmd.Stdout, p.Stdout}, {&cmd.Stderr, p.Stderr}} {
+		if *c.w != nil {
+			continue
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			for _, f := range append(p.outR, outW...) {
+				f.Close()
+			}
+			return nil, err
+		}
+		*c.w = w
+		p.outR, outW, captures = append(p.outR, r), append(outW, w), append(captures, c.cap)
 	}
 	if cmd.WaitDelay == 0 {
 		cmd.WaitDelay = time.Second
@@ -172,10 +196,24 @@ func StartWith(ctx context.Context, cmd *exec.Cmd, stdioCap int64, opts StartOpt
 			f.Close()
 		}
 	}
+	for _, f := range outW {
+		f.Close()
+	}
 	if err != nil {
 		hostEnds()
+		for _, f := range p.outR {
+			f.Close()
+		}
 		return nil, err
 	}
+	var copying sync.WaitGroup
+	for i, r := range p.outR {
+		copying.Go(func() { io.Copy(captures[i], r) })
+	}
+	go func() {
+		copying.Wait()
+		close(p.output)
+	}()
 	if opts.Zygote {
 		if p.Zygote, err = NewZygote(ctrl); err != nil {
 			cmd.Process.Kill()
@@ -269,11 +307,35 @@ func (p *Process) Wait() (*os.ProcessState, error) {
 	}
 	<-p.done
 	p.stopCtx()
+	// A process the worker left behind may still hold the output open; it
+	// gets as long as exec's WaitDelay would give it.
+	select {
+	case <-p.output:
+	case <-time.After(p.Cmd.WaitDelay):
+		for _, f := range p.outR {
+			f.Close()
+		}
+		<-p.output
+	}
 	var ee *exec.ExitError
 	if errors.As(p.waitErr, &ee) {
 		return p.Cmd.ProcessState, nil
 	}
 	return p.Cmd.ProcessState, p.waitErr
+}
+
+// WaitOutput waits until the worker's captured stdout and stderr are
+// complete (every process holding them has closed them), without waiting
+// for the worker to be reaped. A jail's exit tears down its namespaces
+// before it can be reaped, which takes milliseconds the caller need not
+// wait for.
+func (p *Process) WaitOutput(ctx context.Context) error {
+	select {
+	case <-p.output:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Close kills the worker and waits for it.

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"context"
+	"sync"
 
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/worker"
@@ -9,7 +10,11 @@ import (
 
 // cold runs every call in a new jail with a single-mode harness: the
 // slowest way, kept for benchmarks and as the simplest reference.
-type cold struct{ b *box }
+type cold struct {
+	b *box
+	// teardown tracks jails being destroyed after their call returned.
+	teardown sync.WaitGroup
+}
 
 func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
 	b := c.b
@@ -17,7 +22,16 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	if err != nil {
 		return nil, err
 	}
-	defer j.destroy()
+	// The jail is destroyed after the call returns: its exit tears down
+	// its namespaces (about 10 ms on these machines) before it can be
+	// reaped, and the caller need not wait for that. close waits for it.
+	c.teardown.Add(1)
+	defer func() {
+		go func() {
+			defer c.teardown.Done()
+			j.destroy()
+		}()
+	}()
 	j.Conn.SetMaxResult(int(b.lim.Output))
 	before := snapshot(j.cg)
 	if err := b.initWorker(ctx, j.Process, worker.ModeSingle); err != nil {
@@ -27,8 +41,12 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	if err != nil {
 		return nil, b.callError(ctx, err, j.cg, before)
 	}
-	j.Wait() // stdout and stderr complete
+	// The harness exits after its reply; stdout and stderr are complete
+	// once every process in the jail closed them.
+	if err := j.WaitOutput(ctx); err != nil {
+		return nil, b.timeoutErr(ctx)
+	}
 	return result(value, j.Stdout, j.Stderr, j.cg), nil
 }
 
-func (c *cold) close() {}
+func (c *cold) close() { c.teardown.Wait() }
