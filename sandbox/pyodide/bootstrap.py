@@ -76,6 +76,14 @@ def prepare(env_json, scratch):
         sys.path.remove("")
     os._exit = _exit
     os.kill = _kill
+    # Emscripten's os has getuid (the worker answers 65534) but no geteuid
+    # or getegid, and a getgid of 0: give skills one consistent,
+    # unprivileged identity (nobody/nogroup), as the linux jail does.
+    uid = os.getuid()
+    for name, v in (("geteuid", uid), ("getgid", 65534), ("getegid", 65534)):
+        setattr(os, name, lambda v=v: v)
+    if not hasattr(os, "getgroups"):
+        os.getgroups = lambda: []
 
 
 def init(text):

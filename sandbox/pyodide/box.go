@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -101,6 +102,7 @@ type box struct {
 	lim      sandbox.Limits
 	reqNames []string
 	setup    []byte
+	cg       cgroups // controllers for each worker's group (Linux)
 
 	life   context.Context // workers live at most as long as the box
 	cancel context.CancelFunc
@@ -153,6 +155,7 @@ type proc struct {
 	*worker.Process
 	out, err *stream
 	once     sync.Once
+	cg       *workerGroup // nil without cgroups
 }
 
 // stream copies one of a worker's output pipes into a Capture.
@@ -230,10 +233,25 @@ func (p *proc) closeStreams() {
 	})
 }
 
-// Close kills the worker, waits for it and releases its pipes.
+// Close kills the worker, waits for it and releases its pipes and cgroup.
 func (p *proc) Close() error {
 	err := p.Process.Close()
 	p.closeStreams()
+	p.cg.remove()
+	return err
+}
+
+// limitErr names the cgroup limit a worker that failed ran into, or
+// returns err. An OOM kill or a refused thread looks like a dead worker.
+func (b *box) limitErr(p *proc, err error) error {
+	if p.cg.oomKilled() {
+		return &errdefs.LimitError{Resource: "memory", Limit: fmt.Sprintf("%dMiB", b.lim.Memory>>20),
+			Detail: fmt.Sprintf("the kernel OOM killer stopped the worker (cgroup limit %d MiB: %d MiB worker baseline + the budget)",
+				(memBaseline+b.lim.Memory)>>20, memBaseline>>20)}
+	}
+	if p.cg.pidsRefused() {
+		return &errdefs.LimitError{Resource: "pids", Limit: fmt.Sprint(b.lim.Pids), Detail: "thread creation was refused"}
+	}
 	return err
 }
 
@@ -242,8 +260,12 @@ func (p *proc) Close() error {
 func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout+startAllowance)
 	defer cancel()
+	cg, err := b.cg.newGroup(b.lim)
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Internal, err, "start deno")
+	}
 	args := denoArgs(b.f.rt, b.f.dir,
-		[]string{"--allow-read=/dev/fd/3,/dev/fd/5", "--allow-write=/dev/fd/4"}, v8Flags(b.lim))
+		[]string{"--allow-read=/dev/fd/3,/dev/fd/5", "--allow-write=/dev/fd/4"}, v8Flags(b.lim, cg != nil && b.cg.has("memory")))
 	args = append(args, "run")
 	cmd := exec.Command(b.f.rt.Deno, args...)
 	cmd.Env = denoEnv(b.f.rt)
@@ -255,6 +277,7 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 				f.Close()
 			}
 		}
+		cg.remove()
 	}
 	for i := 0; i < 6; i += 2 {
 		r, w, err := os.Pipe()
@@ -267,7 +290,7 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 	setupR, setupW, outR, outW, errR, errW := pipes[0], pipes[1], pipes[2], pipes[3], pipes[4], pipes[5]
 	cmd.ExtraFiles = []*os.File{setupR} // fd 5, after the protocol's 3 and 4
 	cmd.Stdout, cmd.Stderr = outW, errW
-	wp, err := worker.StartWith(b.life, cmd, b.lim.Stdio, worker.StartOptions{Launch: b.launcher()})
+	wp, err := worker.StartWith(b.life, cmd, b.lim.Stdio, worker.StartOptions{Launch: cg.launch})
 	setupR.Close()
 	outW.Close()
 	errW.Close()
@@ -275,9 +298,10 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		setupW.Close()
 		outR.Close()
 		errR.Close()
+		cg.remove()
 		return nil, errdefs.Wrap(errdefs.Internal, err, "start deno")
 	}
-	p := &proc{Process: wp}
+	p := &proc{Process: wp, cg: cg}
 	p.Stdout, p.Stderr = worker.NewCapture(b.lim.Stdio), worker.NewCapture(b.lim.Stdio)
 	p.out, p.err = newStream(outR, p.Stdout), newStream(errR, p.Stderr)
 	go func() {
@@ -305,6 +329,7 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		}
 	}
 	if err != nil {
+		err = b.limitErr(p, err) // before Close removes the group
 		p.Close()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
 			return nil, errdefs.New(errdefs.Timeout, "worker did not load the skill within %s", b.lim.Timeout+startAllowance)
@@ -343,10 +368,12 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	defer cancel()
 	value, err := p.Call(cctx, b.nextID.Add(1), req.Params, req.Config)
 	if err != nil {
+		err = b.limitErr(p, err) // before Close removes the group
 		p.Close()
 		return nil, timeoutOr(cctx, b.lim, err)
 	}
 	p.drainOutput(false)
+	peak := p.cg.peak()
 	// The worker exits on its own after its one call; reap it in the
 	// background (Close kills whatever is left).
 	b.wg.Add(1)
@@ -354,8 +381,11 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 		defer b.wg.Done()
 		p.Wait()
 		p.closeStreams()
+		p.cg.remove()
 	}()
-	return result(value, p, nil), nil
+	r := result(value, p, nil)
+	r.Usage.MaxRSS = peak
+	return r, nil
 }
 
 // take returns an idle worker, or starts one, and has a replacement
@@ -421,6 +451,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 	value, err := p.Call(cctx, b.nextID.Add(1), req.Params, req.Config)
 	if err != nil {
 		// A failed session call leaves the worker in an unknown state.
+		err = b.limitErr(p, err) // before Close removes the group
 		p.Close()
 		b.session = nil
 		return nil, timeoutOr(cctx, b.lim, err)

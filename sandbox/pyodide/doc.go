@@ -48,10 +48,27 @@
 // worker is ever shared between sandboxes (skills or trust domains).
 // Session mode keeps one worker per sandbox.
 //
-// Limits. The wall-clock timeout kills the worker's process group. Python's
-// heap is capped with the WebAssembly memory limit (MemoryError beyond it)
-// and the JavaScript heap with V8's old-space limit, but the process as a
-// whole is not cgroup-limited yet, so memory-limit is not claimed. Network
-// grants are refused (errdefs.Unsupported) until the egress proxy is
-// integrated; so are operator read paths.
+// Limits. The wall-clock timeout kills the worker's process group. On
+// Linux, when the memory (and pids) cgroup controllers are usable (v1, v2
+// or hybrid, under this process's own group + "skillbox/", as the linux
+// backend does), each worker is born in its own cgroup with memory =
+// memBaseline (192 MiB, an idle skill-loaded worker) + Limits.Memory and
+// pids = 48 + Limits.Pids; an OOM kill in it ends the call as
+// errdefs.LimitError{Resource: "memory"}, and memory-limit and pids-limit
+// are claimed only then (see limits.go; RLIMIT_AS breaks Deno). Without
+// the controllers, Python's heap is capped by the WebAssembly memory limit
+// (MemoryError beyond it) and the JavaScript heap by V8's old-space limit,
+// which bound the heaps but not the process, so memory-limit is not
+// claimed and a Spec requiring it is refused.
+//
+// Network grants are refused (errdefs.Unsupported): Deno's --allow-net
+// checks names, not where they resolve (DNS rebinding), and the route
+// through the egress proxy is not wired yet; so are operator read paths.
+//
+// Emulation. The skill's Python is not a host process: Emscripten answers
+// its system calls from an in-memory emulation. There is no fork, no
+// threads, no raw system calls; getaddrinfo makes up 172.29.x.x addresses
+// without asking any resolver (nothing can connect to them); writes to
+// /proc or /sys land in the in-memory file system. The worker presents the
+// identity nobody/nogroup (uid, euid, gid, egid 65534).
 package pyodide

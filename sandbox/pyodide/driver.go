@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -39,6 +40,8 @@ type Options struct {
 type Driver struct {
 	opts Options
 	mu   sync.Mutex
+	// fakeMissing marks cgroup controllers missing, for refusal tests.
+	fakeMissing map[string]bool
 }
 
 // New returns a driver with opts.
@@ -74,10 +77,18 @@ var enforces = []sandbox.Feature{
 	sandbox.FeatureNoNetwork, sandbox.FeatureFSIsolation, sandbox.FeatureProcIsolation,
 }
 
+// enforces adds what the usable cgroup controllers enforce: memory-limit
+// and pids-limit are claimed only when each worker can be put in a group
+// with that controller.
+func (d *Driver) enforces(cg cgroups) []sandbox.Feature {
+	return append(slices.Clone(enforces), cg.features()...)
+}
+
 // Probe reports whether Deno and Pyodide are installed. It does not
 // install them nor start Deno.
 func (d *Driver) Probe(ctx context.Context) sandbox.Capabilities {
-	c := sandbox.Capabilities{Isolating: true, Enforces: enforces}
+	cg := detectCgroups(d.fakeMissing)
+	c := sandbox.Capabilities{Isolating: true, Enforces: d.enforces(cg)}
 	rt, err := Locate(d.opts.CacheDir)
 	if err != nil {
 		c.Reason = err.Error()
@@ -90,6 +101,7 @@ func (d *Driver) Probe(ctx context.Context) sandbox.Capabilities {
 		{Name: "pyodide", Available: true, Detail: PyodideVersion + " " + rt.Pyodide},
 		{Name: "deno-permissions", Available: true, Detail: "read: pyodide + worker only; write, net, env, run, sys, ffi, import denied"},
 	}
+	c.Layers = append(c.Layers, cg.layers()...)
 	return c
 }
 
@@ -114,7 +126,8 @@ func (d *Driver) runtime(ctx context.Context) (files, error) {
 // the bundle and starts the first worker, so a skill that fails to import
 // fails here.
 func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
-	if err := (sandbox.Capabilities{Enforces: enforces}).CheckRequire(Name, spec.Require); err != nil {
+	cg := detectCgroups(d.fakeMissing)
+	if err := (sandbox.Capabilities{Enforces: d.enforces(cg)}).CheckRequire(Name, spec.Require); err != nil {
 		return nil, err
 	}
 	if len(spec.Network) > 0 {
@@ -140,6 +153,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		return nil, err
 	}
 	b := newBox(d, f, spec, reqNames, setup)
+	b.cg = cg
 	if err := b.warm(ctx); err != nil {
 		b.Close()
 		return nil, err

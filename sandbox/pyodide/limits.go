@@ -4,33 +4,62 @@ package pyodide
 
 import (
 	"fmt"
-	"os/exec"
 
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
-// v8Flags caps the WebAssembly memory, where all of Python's heap lives, at
-// the call's memory limit (a skill that allocates more gets MemoryError),
-// and the JavaScript heap a skill can fill through the js module. These are
-// per-heap caps, not a limit on the process, so the backend does not claim
-// memory-limit for them.
-func v8Flags(l sandbox.Limits) []string {
+// Memory rule. On Linux, when the memory controller is usable, each worker
+// (the Deno process: V8, the Pyodide runtime, the restored snapshot, the
+// skill) runs in its own cgroup whose limit is
+//
+//	memBaseline + Spec.Limits.Memory
+//
+// so the skill's budget is what it may add on top of an idle, skill-loaded
+// worker, and a worker past it is killed by the kernel's OOM killer and
+// reported as errdefs.LimitError{Resource: "memory"}. memBaseline is what
+// a started, snapshot-restored worker with a small skill imported uses:
+// its cgroup peak measured 151-157 MiB on cgroup v1 (page cache of the
+// runtime files included), about 190 MB RSS with Deno's shared mappings;
+// 192 MiB leaves the difference as headroom. RLIMIT_AS cannot be used: V8 reserves far more address space
+// than it uses and Deno fails to start under it (DESIGN §5).
+//
+// The WebAssembly memory (Python's whole heap) and V8's old space are then
+// capped at the cgroup limit, so the cgroup is what binds. Without the
+// controller (macOS, or no delegated memory cgroup) Python's heap is capped
+// at the budget by the WebAssembly limit (MemoryError beyond it) and the
+// JavaScript heap at jsHeapMiB; that bounds the heaps, not the process, so
+// memory-limit is not claimed.
+const memBaseline = 192 << 20
+
+// denoTasks is what a worker's pids limit allows on top of the Spec's:
+// Deno's own threads (V8 platform workers, tokio, the GC) number about 20.
+// Python in WebAssembly cannot fork or start threads; a skill could start
+// JavaScript Workers, which are threads, and the pids limit bounds them.
+const denoTasks = 48
+
+// v8Flags caps the WebAssembly memory, where all of Python's heap lives,
+// and the JavaScript heap a skill can fill through the js module. grouped
+// says the worker runs in a memory cgroup, which then is the limit.
+func v8Flags(l sandbox.Limits, grouped bool) []string {
 	pages := l.Memory >> 16
-	if pages < minWasmPages {
-		pages = minWasmPages
+	heap := int64(jsHeapMiB)
+	if grouped {
+		pages = (memBaseline + l.Memory) >> 16
+		heap = max(heap, (memBaseline+l.Memory)>>20)
 	}
+	pages = min(max(pages, minWasmPages), maxWasmPages)
 	return []string{
 		fmt.Sprintf("--wasm-max-mem-pages=%d", pages),
-		fmt.Sprintf("--max-old-space-size=%d", jsHeapMiB),
+		fmt.Sprintf("--max-old-space-size=%d", heap),
 	}
 }
 
 // minWasmPages keeps room for the restored snapshot (about 31 MB) and the
-// interpreter's working set: 64 MiB.
-const minWasmPages = 1024
+// interpreter's working set: 64 MiB. maxWasmPages is wasm32's 4 GiB.
+const (
+	minWasmPages = 1024
+	maxWasmPages = 65536
+)
 
 // jsHeapMiB bounds the JavaScript heap; Pyodide itself needs well under it.
 const jsHeapMiB = 256
-
-// launcher starts a worker; nil is exec.Cmd.Start.
-func (b *box) launcher() func(*exec.Cmd) error { return nil }

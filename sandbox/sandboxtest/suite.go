@@ -61,6 +61,15 @@ type Options struct {
 	// NoHostChecks disables the final leak checks (processes, mounts,
 	// cgroups, descriptors), for hosts where another process shares them.
 	NoHostChecks bool
+	// Emulated says the skill's Python is not a host process but runs on
+	// an emulated operating system (WebAssembly: Pyodide on Deno). Its
+	// system calls are answered by an in-memory emulation (file system,
+	// made-up DNS answers, no fork or threads, no raw system calls), so a
+	// probe can "succeed" against the emulation without touching the host.
+	// The few attack assertions that read such a success as an escape
+	// then check the host instead (see attacks_linux.go); every host-side
+	// check is kept.
+	Emulated bool
 }
 
 // OptionsFromProbe derives Options from what d.Probe says it enforces.

@@ -1,0 +1,166 @@
+package pyodide
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/sandbox"
+)
+
+// cgroups is where this host offers the memory and pids controllers to
+// this process; avail lists the usable ones.
+type cgroups struct {
+	host   *cgroup.Host
+	avail  []string
+	detail map[string]string
+}
+
+// detectCgroups finds the memory and pids controllers (v1, v2 or hybrid)
+// and whether this user may create groups there. fake marks controllers
+// missing, for the refusal tests.
+func detectCgroups(fake map[string]bool) cgroups {
+	c := cgroups{detail: map[string]string{}}
+	h, err := cgroup.Detect()
+	for _, ctl := range []string{cgroup.Memory, cgroup.Pids} {
+		switch {
+		case fake[ctl]:
+			c.detail[ctl] = "fake: controller missing"
+		case err != nil:
+			c.detail[ctl] = err.Error()
+		default:
+			v, dir := h.Where(ctl)
+			c.detail[ctl] = h.Describe(ctl)
+			if v == 0 {
+				continue
+			}
+			if aerr := unix.Access(dir, unix.W_OK); aerr != nil {
+				c.detail[ctl] += ": not writable by this user"
+				continue
+			}
+			c.avail = append(c.avail, ctl)
+		}
+	}
+	if err == nil {
+		c.host = h
+	}
+	return c
+}
+
+func (c cgroups) has(ctl string) bool {
+	for _, a := range c.avail {
+		if a == ctl {
+			return true
+		}
+	}
+	return false
+}
+
+// features are the limits the controllers let the backend enforce.
+func (c cgroups) features() []sandbox.Feature {
+	var f []sandbox.Feature
+	if c.has(cgroup.Memory) {
+		f = append(f, sandbox.FeatureMemory)
+	}
+	if c.has(cgroup.Pids) {
+		f = append(f, sandbox.FeaturePids)
+	}
+	return f
+}
+
+func (c cgroups) layers() []sandbox.Layer {
+	return []sandbox.Layer{
+		{Name: "cgroup-memory", Available: c.has(cgroup.Memory), Detail: c.detail[cgroup.Memory]},
+		{Name: "cgroup-pids", Available: c.has(cgroup.Pids), Detail: c.detail[cgroup.Pids]},
+	}
+}
+
+var groupSeq atomic.Uint64
+
+// workerGroup is one worker's cgroup.
+type workerGroup struct{ g *cgroup.Group }
+
+// newGroup creates a worker's group, named like the linux backend's jails
+// (<pid>-<seq> under skillbox/ in this process's own group), with
+// memory = memBaseline + the Spec's budget and pids = denoTasks + its
+// pids limit. nil when no controller is usable.
+func (c cgroups) newGroup(l sandbox.Limits) (*workerGroup, error) {
+	if c.host == nil || len(c.avail) == 0 {
+		return nil, nil
+	}
+	name := strconv.Itoa(os.Getpid()) + "-pyodide" + strconv.FormatUint(groupSeq.Add(1), 10)
+	lim := cgroup.Limits{}
+	if c.has(cgroup.Memory) {
+		lim.Memory = memBaseline + l.Memory
+	}
+	if c.has(cgroup.Pids) {
+		lim.Pids = denoTasks + l.Pids
+	}
+	g, err := c.host.New(name, lim, c.avail)
+	if err != nil {
+		return nil, fmt.Errorf("worker cgroup: %w", err)
+	}
+	return &workerGroup{g: g}, nil
+}
+
+// launch starts cmd inside the group: born there from a thread attached
+// to the v1 hierarchies, and with CLONE_INTO_CGROUP on v2, so no
+// cgroup.procs migration is needed.
+func (w *workerGroup) launch(cmd *exec.Cmd) error {
+	if w == nil {
+		return cmd.Start()
+	}
+	fd, err := w.g.FD()
+	if err != nil {
+		return err
+	}
+	if fd >= 0 {
+		defer unix.Close(fd)
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
+	runtime.LockOSThread()
+	restore, err := w.g.Attach()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	err = cmd.Start()
+	if rerr := restore(); rerr != nil {
+		// Leave the thread locked: the runtime discards a thread that is
+		// still in the worker's group when this goroutine ends.
+		return fmt.Errorf("%v (and %w)", err, rerr)
+	}
+	runtime.UnlockOSThread()
+	return err
+}
+
+// oomKilled reports whether the kernel's OOM killer killed in the group.
+func (w *workerGroup) oomKilled() bool { return w != nil && w.g.OOMKills() > 0 }
+
+// pidsRefused reports whether a fork or thread was refused by pids.max.
+func (w *workerGroup) pidsRefused() bool { return w != nil && w.g.PidsMaxHits() > 0 }
+
+// peak is the group's peak memory use in bytes.
+func (w *workerGroup) peak() int64 {
+	if w == nil {
+		return 0
+	}
+	return w.g.PeakMemory()
+}
+
+// remove kills what is left in the group and removes it.
+func (w *workerGroup) remove() {
+	if w != nil {
+		w.g.Remove()
+	}
+}
