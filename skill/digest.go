@@ -262,10 +262,13 @@ func Digest(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return digestEntries(entries), nil
+	return DigestEntries(entries), nil
 }
 
-func digestEntries(entries []FileEntry) string {
+// DigestEntries is the digest of a file list as Files returns it (sorted by
+// path), in the format documented on Digest. The trust store uses it to
+// check a pinned file list against its digest.
+func DigestEntries(entries []FileEntry) string {
 	h := sha256.New()
 	io.WriteString(h, digestMagic)
 	var n [8]byte

@@ -1,11 +1,7 @@
 package trust
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -32,37 +28,28 @@ func FilesOf(entries []skill.FileEntry) []File {
 	return out
 }
 
-// DigestFiles computes the bundle digest of a file list, exactly as
-// skill.Digest does (the format is documented there; a test keeps the two
-// in step). It lets the store check that a file list matches its digest,
+// DigestFiles computes the bundle digest of a file list with
+// skill.DigestEntries, as skill.Digest does. It lets the store check that a file list matches its digest,
 // and lets signatures cover a bundle without its own signature file.
 func DigestFiles(files []File) string {
-	h := sha256.New()
-	io.WriteString(h, "skillbox-bundle-digest-v1\n")
-	var n [8]byte
-	u64 := func(v uint64) {
-		binary.BigEndian.PutUint64(n[:], v)
-		h.Write(n[:])
-	}
+	entries := make([]skill.FileEntry, 0, len(files))
 	for _, f := range files {
-		u64(uint64(len(f.Path)))
-		io.WriteString(h, f.Path)
-		if len(f.Kind) != 1 {
-			h.Write([]byte{'?'}) // never a valid digest input; validated lists have one-letter kinds
-		} else {
-			h.Write([]byte(f.Kind))
-		}
+		e := skill.FileEntry{Path: f.Path, Size: f.Size, SHA256: f.SHA256, Target: f.Target}
 		switch f.Kind {
+		case "d":
+			e.Mode = skill.ModeDir
 		case "l":
-			u64(uint64(len(f.Target)))
-			io.WriteString(h, f.Target)
-		case "f", "x":
-			u64(uint64(f.Size))
-			sum, _ := hex.DecodeString(f.SHA256)
-			h.Write(sum)
+			e.Mode = skill.ModeSymlink
+		case "x":
+			e.Mode = skill.ModeExec
+		case "f":
+			e.Mode = skill.ModeFile
+		default:
+			return "sha256:invalid-file-kind" // never a bundle's digest; validated lists have none
 		}
+		entries = append(entries, e)
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	return skill.DigestEntries(entries)
 }
 
 // Changes lists how a bundle differs from a pinned file list.
