@@ -112,6 +112,22 @@ def _flush_stdio():
             pass
 
 
+def _end_output():
+    """Flush stdout and stderr and point descriptors 1 and 2 at /dev/null,
+    closing this process's ends of the host's output pipes."""
+    _flush_stdio()
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    for fd in (1, 2):
+        try:
+            os.dup2(null, fd)
+        except OSError:
+            pass
+    os.close(null)
+
+
 # ---------------------------------------------------------------- errors
 
 def _type_name(t):
@@ -502,14 +518,21 @@ def _invoke(cls, params, config):
 
 # ---------------------------------------------------------------- modes
 
-def _serve_one(cls, max_tb):
-    """Read one call on the request fd and answer it. False on EOF."""
+def _serve_one(cls, max_tb, last=False):
+    """Read one call on the request fd and answer it. False on EOF.
+
+    When this is the worker's last call, its stdout and stderr are ended
+    before the reply goes out, so the host has the complete output as soon
+    as it has the reply (output written after that, say by a thread, goes
+    to /dev/null)."""
     msg = _read_frame(_state["req"])
     if msg is None:
         return False
     if msg.get("type") != "call":
         raise ValueError("expected a call frame, got %r" % msg.get("type"))
     reply = _run_call(cls, msg, max_tb)
+    if last:
+        _end_output()
     try:
         _send_raw(reply)
     except (BrokenPipeError, ConnectionError):
@@ -698,7 +721,7 @@ class _Zygote:
                 if fd > 2:
                     os.close(fd)
             _close_inherited()
-            _serve_one(self.cls, self.max_tb)
+            _serve_one(self.cls, self.max_tb, last=True)
             code = 0
         except BaseException:
             try:
@@ -903,7 +926,7 @@ def _main():
         ready["dumpable"] = not _set_nondumpable()
     _send(ready)
     if mode == "single":
-        _serve_one(cls, max_tb)
+        _serve_one(cls, max_tb, last=True)
     elif mode == "session":
         while _serve_one(cls, max_tb):
             pass

@@ -381,6 +381,20 @@ func (c *ZygoteChild) Wait(ctx context.Context) (ExitStatus, error) {
 	return c.status, nil
 }
 
+// WaitOutput waits until the child's stdout and stderr are complete (every
+// process holding them closed them), without waiting for the zygote's
+// exited message. A harness child ends its output before it replies.
+func (c *ZygoteChild) WaitOutput(ctx context.Context) error {
+	drained := make(chan struct{})
+	go func() { c.stdio.Wait(); close(drained) }()
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return ctxError(ctx)
+	}
+}
+
 // Close closes the host ends of the child's pipes. A child still waiting for
 // its call sees EOF and exits; its exited message is still consumed.
 func (c *ZygoteChild) Close() {

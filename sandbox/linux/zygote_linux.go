@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -21,11 +22,14 @@ type zygote struct {
 	b *box
 	j *jail
 
-	mu       sync.Mutex // held for a call or a pre-fork
-	nextID   uint64
-	pre      *worker.ZygoteChild // a child waiting for its call
-	broken   bool                // the zygote must not be used again
-	lastUsed time.Time
+	mu     sync.Mutex // held for a call (and its cleanup) or a pre-fork
+	nextID uint64
+	pre    *worker.ZygoteChild // a child waiting for its call
+	// broken says the zygote must not be used again; lastUsed is when it
+	// last finished a call (unix nanoseconds). Both are read by the pool
+	// without z.mu, which a call's background cleanup may hold.
+	broken   atomic.Bool
+	lastUsed atomic.Int64
 }
 
 // startZygote starts a jail with the harness in zygote mode and waits for
@@ -42,7 +46,9 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 		j.destroy()
 		return nil, err
 	}
-	return &zygote{b: b, j: j, lastUsed: time.Now()}, nil
+	z := &zygote{b: b, j: j}
+	z.lastUsed.Store(time.Now().UnixNano())
+	return z, nil
 }
 
 // fork asks the zygote for the next child.
@@ -61,14 +67,14 @@ func (z *zygote) fork(ctx context.Context) (*worker.ZygoteChild, error) {
 func (z *zygote) prefork() {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	if z.broken || z.pre != nil {
+	if z.broken.Load() || z.pre != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := z.fork(ctx)
 	if err != nil {
-		z.broken = true
+		z.broken.Store(true)
 		return
 	}
 	z.pre = c
@@ -77,8 +83,13 @@ func (z *zygote) prefork() {
 // call runs req in a fresh child of the zygote.
 func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
 	z.mu.Lock()
-	defer z.mu.Unlock()
-	defer func() { z.lastUsed = time.Now() }()
+	cleaning := false // z.mu handed to the background cleanup
+	defer func() {
+		z.lastUsed.Store(time.Now().UnixNano())
+		if !cleaning {
+			z.mu.Unlock()
+		}
+	}()
 	z.j.beginCall(ctx)
 	defer z.j.endCall()
 	b := z.b
@@ -113,19 +124,38 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 		c.Close()
 		return nil, b.callError(ctx, err, z.j.cg, before)
 	}
-	// The zygote reports the child reaped once it killed every other
-	// process of the call and emptied the scratch. Allow cleanup some slack
-	// even when the call's deadline is near.
+	if err == nil && c.WaitOutput(ctx) == nil {
+		// The result is complete once the child's output is (the harness
+		// ends it before replying): return it now. The zygote's cleanup
+		// (killing what the call left behind, emptying /scratch) finishes
+		// in the background, holding z.mu so that no pre-fork or call uses
+		// the zygote before it reports the child reaped.
+		res := result(value, c.Stdout, c.Stderr, z.j.cg)
+		cleaning = true
+		go func() {
+			defer z.mu.Unlock()
+			z.awaitCleanup(context.WithoutCancel(ctx), c)
+		}()
+		return res, nil
+	}
+	z.awaitCleanup(ctx, c)
+	if err != nil {
+		return nil, b.callError(ctx, err, z.j.cg, before)
+	}
+	return result(value, c.Stdout, c.Stderr, z.j.cg), nil
+}
+
+// awaitCleanup waits until the zygote reports c reaped, which it does once
+// it killed every other process of the call and emptied the scratch; a
+// zygote that does not is broken. z.mu is held.
+func (z *zygote) awaitCleanup(ctx context.Context, c *worker.ZygoteChild) {
+	// Allow cleanup some slack even when the call's deadline is near.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, werr := c.Wait(wctx); werr != nil {
 		z.breakJail()
 		c.Close()
 	}
-	if err != nil {
-		return nil, b.callError(ctx, err, z.j.cg, before)
-	}
-	return result(value, c.Stdout, c.Stderr, z.j.cg), nil
 }
 
 // exited reports whether err says the call's child is gone.
@@ -136,22 +166,20 @@ func exited(err error) bool {
 
 // breakJail marks the zygote unusable and kills its jail. z.mu is held.
 func (z *zygote) breakJail() {
-	z.broken = true
+	z.broken.Store(true)
 	z.j.Kill()
 }
 
 // usable reports whether the zygote can take another call.
 func (z *zygote) usable() bool {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	return !z.broken && !z.j.Exited() && z.j.Zygote.Err() == nil
+	return !z.broken.Load() && !z.j.Exited() && z.j.Zygote.Err() == nil
 }
 
 // destroy kills the zygote's jail and releases everything it holds.
 func (z *zygote) destroy() {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	z.broken = true
+	z.broken.Store(true)
 	if z.pre != nil {
 		z.pre.Close()
 		z.pre = nil
@@ -161,7 +189,5 @@ func (z *zygote) destroy() {
 
 // lastUsedAt returns when the zygote last finished a call.
 func (z *zygote) lastUsedAt() time.Time {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	return z.lastUsed
+	return time.Unix(0, z.lastUsed.Load())
 }
