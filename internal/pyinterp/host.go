@@ -97,3 +97,40 @@ func (in *Interpreter) HostPaths() []string {
 	slices.Sort(paths)
 	return slices.Compact(paths)
 }
+
+// ELFDeps lists what the dynamically linked ELF binary exe needs to run in
+// an otherwise empty root: its loader (PT_INTERP) and the libraries of
+// DT_NEEDED, transitively, as real paths (symlinks resolved). A static
+// binary, or one that is not ELF, needs nothing.
+func ELFDeps(exe string) []string {
+	var out []string
+	seen := map[string]bool{}
+	queue := []string{exe}
+	for len(queue) > 0 {
+		bin := queue[0]
+		queue = queue[1:]
+		loader, libs := linkage(bin)
+		if loader != "" {
+			libs = append(libs, loader)
+		}
+		for _, l := range libs {
+			real, err := filepath.EvalSymlinks(l)
+			if err != nil || seen[real] {
+				continue
+			}
+			seen[real] = true
+			out = append(out, real)
+			if l != loader {
+				queue = append(queue, real)
+			}
+		}
+		if loader != "" && !seen["loader:"+loader] {
+			// The loader is found by the path compiled into the binary
+			// (/lib64/ld-linux-x86-64.so.2), symlinks included.
+			seen["loader:"+loader] = true
+			out = append(out, loader)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -27,6 +27,11 @@ type jailConfig struct {
 	// NoNetwork makes Landlock deny TCP bind/connect (belt to the empty
 	// network namespace).
 	NoNetwork bool `json:"no_network"`
+	// OwnFDs, when set, gives the program's descriptors 3 up to the config
+	// socket (pipes the host created) to UID and GID, so that a program
+	// which reopens them through /dev/fd (Deno) may (not with UserNS,
+	// where the host user owns them already).
+	OwnFDs bool `json:"own_fds,omitempty"`
 	// Egress, with a network grant, makes the init stage listen for the
 	// host's egress proxy on the jail's loopback (NoNetwork is false).
 	Egress *egressJail `json:"egress,omitempty"`
@@ -51,5 +56,10 @@ type egressJail struct {
 const (
 	fdRequest = 3 // host -> worker frames (zygote: the control socket)
 	fdReply   = 4 // worker -> host frames (zygote: unused)
-	fdConfig  = 5 // init stage only: config in, setup error out; closed on exec
 )
+
+// fdConfig is the init stage's config socket (config in, setup error out;
+// closed on exec): fd 5 for the Python harness, or the descriptor named by
+// the init stage's argv[1] when a program jailed with Jail.Wrap keeps
+// descriptors of its own from 5 on.
+var fdConfig = 5

@@ -88,7 +88,10 @@ func applyLandlock(cfg *jailConfig) error {
 			r.RODirs = append(r.RODirs, op.Dst)
 		}
 	}
-	r.RODirs = append(r.RODirs, jailSkill, "/proc")
+	if cfg.Bundle != "" {
+		r.RODirs = append(r.RODirs, jailSkill)
+	}
+	r.RODirs = append(r.RODirs, "/proc")
 	r.RWDirs = []string{jailScratch}
 	r.RWFiles = []string{"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}
 	return restrictLandlock(abi, r)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,7 +31,16 @@ func jailInit() {
 	// Every per-thread attribute (seccomp, Landlock, credentials) is set
 	// on this thread, which then execs.
 	runtime.LockOSThread()
-	sock := os.NewFile(fdConfig, "config")
+	if len(os.Args) > 1 {
+		// A program jailed with Jail.Wrap keeps descriptors of its own
+		// after the protocol's: the config socket follows them.
+		n, err := strconv.Atoi(os.Args[1])
+		if err != nil || n < 3 {
+			os.Exit(125)
+		}
+		fdConfig = n
+	}
+	sock := os.NewFile(uintptr(fdConfig), "config")
 	fail := func(err error) {
 		fmt.Fprintf(sock, "%v", err)
 		os.Exit(125)
@@ -46,9 +56,9 @@ func jailInit() {
 	if err := setup(&cfg); err != nil {
 		fail(err)
 	}
-	// Descriptors beyond the protocol pair, including the Go runtime's
-	// own and the config socket, close on exec.
-	if err := unix.CloseRange(fdConfig, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+	// Descriptors from the config socket on, including the Go runtime's
+	// own, close on exec; those below it are the program's.
+	if err := unix.CloseRange(uint(fdConfig), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		fail(fmt.Errorf("close_range: %w", err))
 	}
 	err = unix.Exec(cfg.Argv[0], cfg.Argv, cfg.Env)

@@ -39,6 +39,13 @@ func setup(cfg *jailConfig) error {
 			return fmt.Errorf("landlock: %w", err)
 		}
 	}
+	if cfg.OwnFDs && !cfg.UserNS {
+		for fd := 3; fd < fdConfig; fd++ {
+			if err := unix.Fchown(fd, cfg.UID, cfg.GID); err != nil && err != unix.EBADF {
+				return fmt.Errorf("hand descriptor %d to the program: %w", fd, err)
+			}
+		}
+	}
 	if err := dropPrivileges(cfg); err != nil {
 		return err
 	}

@@ -102,7 +102,9 @@ type box struct {
 	lim      sandbox.Limits
 	reqNames []string
 	setup    []byte
-	cg       cgroups // controllers for each worker's group (Linux)
+	cg       cgroups     // controllers for each worker's group (Linux)
+	jail     *workerJail // nil: workers run unjailed
+	warnings []string    // added to every result
 
 	life   context.Context // workers live at most as long as the box
 	cancel context.CancelFunc
@@ -156,6 +158,7 @@ type proc struct {
 	out, err *stream
 	once     sync.Once
 	cg       *workerGroup // nil without cgroups
+	release  func()       // the jail's host side (egress proxy)
 }
 
 // stream copies one of a worker's output pipes into a Capture.
@@ -238,6 +241,7 @@ func (p *proc) Close() error {
 	err := p.Process.Close()
 	p.closeStreams()
 	p.cg.remove()
+	p.release()
 	return err
 }
 
@@ -264,8 +268,16 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "start deno")
 	}
-	args := denoArgs(b.f.rt, b.f.dir,
-		[]string{"--allow-read=/dev/fd/3,/dev/fd/5", "--allow-write=/dev/fd/4"}, v8Flags(b.lim, cg != nil && b.cg.has("memory")))
+	allow := []string{"--allow-read=/dev/fd/3,/dev/fd/5", "--allow-write=/dev/fd/4"}
+	if len(b.spec.Network) > 0 {
+		// Only with the jail (Open): the proxy is the only route out.
+		var hosts []string
+		for _, h := range b.spec.Network {
+			hosts = append(hosts, h.String())
+		}
+		allow = append(allow, "--allow-net="+strings.Join(hosts, ","))
+	}
+	args := denoArgs(b.f.rt, b.f.dir, allow, v8Flags(b.lim, cg != nil && b.cg.has("memory")))
 	args = append(args, "run")
 	cmd := exec.Command(b.f.rt.Deno, args...)
 	cmd.Env = denoEnv(b.f.rt)
@@ -290,7 +302,8 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 	setupR, setupW, outR, outW, errR, errW := pipes[0], pipes[1], pipes[2], pipes[3], pipes[4], pipes[5]
 	cmd.ExtraFiles = []*os.File{setupR} // fd 5, after the protocol's 3 and 4
 	cmd.Stdout, cmd.Stderr = outW, errW
-	wp, err := worker.StartWith(b.life, cmd, b.lim.Stdio, worker.StartOptions{Launch: cg.launch})
+	launch, release := b.jail.wrap(ctx, cmd, cg.launch)
+	wp, err := worker.StartWith(b.life, cmd, b.lim.Stdio, worker.StartOptions{Launch: launch})
 	setupR.Close()
 	outW.Close()
 	errW.Close()
@@ -299,9 +312,10 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		outR.Close()
 		errR.Close()
 		cg.remove()
+		release()
 		return nil, errdefs.Wrap(errdefs.Internal, err, "start deno")
 	}
-	p := &proc{Process: wp, cg: cg}
+	p := &proc{Process: wp, cg: cg, release: release}
 	p.Stdout, p.Stderr = worker.NewCapture(b.lim.Stdio), worker.NewCapture(b.lim.Stdio)
 	p.out, p.err = newStream(outR, p.Stdout), newStream(errR, p.Stderr)
 	go func() {
@@ -382,9 +396,11 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 		p.Wait()
 		p.closeStreams()
 		p.cg.remove()
+		p.release()
 	}()
 	r := result(value, p, nil)
 	r.Usage.MaxRSS = peak
+	r.Warnings = append(r.Warnings, b.warnings...)
 	return r, nil
 }
 
@@ -457,7 +473,9 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 		return nil, timeoutOr(cctx, b.lim, err)
 	}
 	p.drainOutput(true)
-	return result(value, p, nil), nil
+	r := result(value, p, nil)
+	r.Warnings = append(r.Warnings, b.warnings...)
+	return r, nil
 }
 
 func result(value []byte, p *proc, state *os.ProcessState) *sandbox.Result {

@@ -61,9 +61,26 @@
 // which bound the heaps but not the process, so memory-limit is not
 // claimed and a Spec requiring it is refused.
 //
-// Network grants are refused (errdefs.Unsupported): Deno's --allow-net
-// checks names, not where they resolve (DNS rebinding), and the route
-// through the egress proxy is not wired yet; so are operator read paths.
+// Linux jail (defence in depth, jail_linux.go). When the linux backend's
+// jail can be built (root, or unprivileged user namespaces), each worker
+// runs in one (linux.Jail): own pid, mount, network, ipc, uts and cgroup
+// namespaces, a tmpfs root with read-only binds of only the Deno binary and
+// its ELF dependencies, the Pyodide folder, the worker folder and Deno's
+// cache, a private /scratch, uid 65534, Landlock, seccomp, no host
+// environment, an empty network namespace. The jail's config socket goes
+// after fd 5 (the setup channel), named by the init stage's argv[1].
+// Without the jail workers run as before, and every result carries the
+// warning "pyodide: running without the linux jail (reason)"; Probe lists
+// the layer linux-jail.
+//
+// Network grants need the jail: an egress proxy (one per worker) listens
+// on 127.0.0.1:3128 in the worker's empty network namespace, Deno gets
+// --allow-net=<granted host:port> and HTTP(S)_PROXY, so fetch to a granted
+// host goes through the proxy (which checks the grant again, on the
+// resolved address) and nothing else has a route; net-allowlist is
+// claimed only then. Without the jail a grant is refused
+// (errdefs.Unsupported), as are bound secrets (Deno would have to trust
+// the proxy's CA) and operator read paths.
 //
 // Emulation. The skill's Python is not a host process: Emscripten answers
 // its system calls from an in-memory emulation. There is no fork, no

@@ -42,6 +42,8 @@ type Driver struct {
 	mu   sync.Mutex
 	// fakeMissing marks cgroup controllers missing, for refusal tests.
 	fakeMissing map[string]bool
+	// fakeNoJail, when set, is why the linux jail is "missing" (tests).
+	fakeNoJail string
 }
 
 // New returns a driver with opts.
@@ -80,15 +82,22 @@ var enforces = []sandbox.Feature{
 // enforces adds what the usable cgroup controllers enforce: memory-limit
 // and pids-limit are claimed only when each worker can be put in a group
 // with that controller.
-func (d *Driver) enforces(cg cgroups) []sandbox.Feature {
-	return append(slices.Clone(enforces), cg.features()...)
+// A network allowlist is enforced only with the linux jail: Deno inside an
+// empty network namespace reaches only the egress proxy.
+func (d *Driver) enforces(cg cgroups, jailed bool) []sandbox.Feature {
+	f := append(slices.Clone(enforces), cg.features()...)
+	if jailed {
+		f = append(f, sandbox.FeatureNetAllowlist)
+	}
+	return f
 }
 
 // Probe reports whether Deno and Pyodide are installed. It does not
 // install them nor start Deno.
 func (d *Driver) Probe(ctx context.Context) sandbox.Capabilities {
 	cg := detectCgroups(d.fakeMissing)
-	c := sandbox.Capabilities{Isolating: true, Enforces: d.enforces(cg)}
+	jailed, jailWhy := jailState(d.fakeNoJail)
+	c := sandbox.Capabilities{Isolating: true, Enforces: d.enforces(cg, jailed)}
 	rt, err := Locate(d.opts.CacheDir)
 	if err != nil {
 		c.Reason = err.Error()
@@ -102,6 +111,8 @@ func (d *Driver) Probe(ctx context.Context) sandbox.Capabilities {
 		{Name: "deno-permissions", Available: true, Detail: "read: pyodide + worker only; write, net, env, run, sys, ffi, import denied"},
 	}
 	c.Layers = append(c.Layers, cg.layers()...)
+	// Defence in depth: without it workers run (with a warning per call).
+	c.Layers = append(c.Layers, sandbox.Layer{Name: "linux-jail", Available: jailed, Detail: jailWhy})
 	return c
 }
 
@@ -127,12 +138,16 @@ func (d *Driver) runtime(ctx context.Context) (files, error) {
 // fails here.
 func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
 	cg := detectCgroups(d.fakeMissing)
-	if err := (sandbox.Capabilities{Enforces: d.enforces(cg)}).CheckRequire(Name, spec.Require); err != nil {
+	jailed, jailWhy := jailState(d.fakeNoJail)
+	if err := (sandbox.Capabilities{Enforces: d.enforces(cg, jailed)}).CheckRequire(Name, spec.Require); err != nil {
 		return nil, err
 	}
-	if len(spec.Network) > 0 {
+	if len(spec.Network) > 0 && !jailed {
 		return nil, errdefs.New(errdefs.Unsupported,
-			"backend pyodide: network allowlist needs the egress proxy (not integrated yet); refusing rather than granting network to %s", spec.SkillID)
+			"backend pyodide: a network allowlist needs the linux jail and its egress proxy (%s); refusing rather than granting network to %s", jailWhy, spec.SkillID)
+	}
+	if len(spec.Secrets) > 0 {
+		return nil, errdefs.New(errdefs.Unsupported, "backend pyodide cannot bind secrets (Deno would have to trust the egress proxy's CA)")
 	}
 	if len(spec.ReadPaths) > 0 {
 		return nil, errdefs.New(errdefs.Unsupported, "backend pyodide cannot expose host paths %v (only the bundle is copied in)", spec.ReadPaths)
@@ -154,6 +169,18 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	}
 	b := newBox(d, f, spec, reqNames, setup)
 	b.cg = cg
+	if jailed {
+		w, missing, err := newWorkerJail(f, spec)
+		if err != nil {
+			return nil, errdefs.Wrap(errdefs.KindOf(err), err, "backend pyodide: linux jail")
+		}
+		b.jail = w
+		for _, m := range missing {
+			b.warnings = append(b.warnings, "pyodide: the linux jail runs without "+m)
+		}
+	} else {
+		b.warnings = append(b.warnings, "pyodide: running without the linux jail ("+jailWhy+")")
+	}
 	if err := b.warm(ctx); err != nil {
 		b.Close()
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -57,8 +58,8 @@ class Probe(BaseSkill):
         if p == "command":
             return D.Command.new("/bin/sh", js.Object.fromEntries([["args", ["-c", "id"]]])).outputSync().code
         if p == "kill":
-            D.kill(1, "SIGKILL")
-            return "signalled 1"
+            D.kill(int(arg), "SIGKILL")
+            return "signalled " + arg
         if p == "hostname":
             return D.hostname()
         if p == "dlopen":
@@ -146,7 +147,8 @@ func TestEscapes(t *testing.T) {
 		{"ReadDirRoot", "read_dir", "/", "Requires read"},
 		{"WriteTmp", "write", filepath.Join(t.TempDir(), "written"), "Requires write"},
 		{"Command", "command", "", "Requires run"},
-		{"Kill", "kill", "", "Requires run"},
+		// This test process: outside the jail, Deno's own pid (1) inside.
+		{"Kill", "kill", strconv.Itoa(os.Getpid()), "Requires run"},
 		{"Hostname", "hostname", "", "Requires sys"},
 		{"FFI", "dlopen", "", "Requires ffi"},
 		{"FetchLoopback", "fetch", url, "Requires net"},
@@ -187,16 +189,20 @@ func TestEscapes(t *testing.T) {
 	}
 }
 
-// TestNetworkRefused checks that a network grant is refused (the egress
-// proxy is not integrated yet) rather than run without it.
-func TestNetworkRefused(t *testing.T) {
+// TestSecretsRefused checks that bound secrets are refused (Deno would
+// have to trust the egress proxy's CA) rather than run without binding.
+// Network grants are tested in jail_test.go (granted with the linux jail,
+// refused without it).
+func TestSecretsRefused(t *testing.T) {
 	d := driver(t)
 	spec := sandboxtest.SpecFor(sandboxtest.FunctionalSkill(t, "hello"), sandboxtest.Options{})
 	spec.Network = []sandbox.HostPort{{Host: "api.example.com", Port: 443}}
+	spec.Secrets = []sandbox.SecretBinding{{Name: "TOKEN", Placeholder: "skillbox-secret-x", Value: "v",
+		Hosts: []sandbox.HostPort{{Host: "api.example.com", Port: 443}}}}
 	sb, err := d.Open(context.Background(), spec)
 	if err == nil {
 		sb.Close()
-		t.Fatal("Open with a network grant succeeded")
+		t.Fatal("Open with a bound secret succeeded")
 	}
 	sandboxtest.AssertKind(t, err, "unsupported")
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,8 @@ var snapshotMu sync.Mutex
 func prepare(ctx context.Context, rt Runtime) (files, error) {
 	f := files{rt: rt, dir: filepath.Join(rt.Dir, "worker-"+workerKey())}
 	if _, err := os.Stat(filepath.Join(f.dir, "snapshot.bin")); err == nil {
+		// The jailed worker (uid 65534) reads the folder.
+		_ = os.Chmod(f.dir, 0o755)
 		return f, nil
 	}
 	snapshotMu.Lock()
@@ -66,6 +69,9 @@ func prepare(ctx context.Context, rt Runtime) (files, error) {
 		return f, errdefs.Wrap(errdefs.Internal, err, "pyodide worker folder")
 	}
 	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil { // read by jailed workers (uid 65534)
+		return f, errdefs.Wrap(errdefs.Internal, err, "pyodide worker folder")
+	}
 	for name, src := range map[string]string{"worker.mjs": workerScript, "bootstrap.py": bootstrapPy, "harness.py": worker.Harness} {
 		if err := os.WriteFile(filepath.Join(tmp, name), []byte(src), 0o444); err != nil {
 			return f, errdefs.Wrap(errdefs.Internal, err, "write pyodide worker")
@@ -151,7 +157,10 @@ func denoArgs(rt Runtime, dir string, allow []string, v8 []string) []string {
 	if !hasWrite {
 		args = append(args, "--deny-write")
 	}
-	args = append(args, "--deny-net", "--deny-env", "--deny-run", "--deny-sys", "--deny-ffi", "--deny-import")
+	if !slices.ContainsFunc(allow, func(a string) bool { return strings.HasPrefix(a, "--allow-net=") }) {
+		args = append(args, "--deny-net")
+	}
+	args = append(args, "--deny-env", "--deny-run", "--deny-sys", "--deny-ffi", "--deny-import")
 	if len(v8) > 0 {
 		args = append(args, "--v8-flags="+strings.Join(v8, ","))
 	}

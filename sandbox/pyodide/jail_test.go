@@ -1,0 +1,193 @@
+//go:build linux
+
+package pyodide
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/sandbox/sandboxtest"
+)
+
+// netSkill fetches params["url"] through Deno's fetch and reports the
+// body, or the error, plus Deno.pid.
+const netSkill = `import js
+from skillware.core.base_skill import BaseSkill
+
+
+class Net(BaseSkill):
+    async def execute(self, params):
+        out = {"pid": int(js.Deno.pid)}
+        url = params.get("url")
+        if url:
+            try:
+                r = await js.fetch(url)
+                out["body"] = await r.text()
+            except BaseException as e:
+                out["error"] = type(e).__name__ + ": " + str(e)[:300]
+        return out
+`
+
+func netBundle(t *testing.T) string {
+	dir := filepath.Join(t.TempDir(), "net")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: net\nversion: 0.1.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(netSkill), 0o644)
+	return dir
+}
+
+func jailedDriver(t *testing.T) *Driver {
+	d := testDriver(t)
+	if ok, why := jailState(""); !ok {
+		t.Skipf("linux jail unavailable: %s", why)
+	}
+	return d
+}
+
+type netReply struct {
+	Pid   int    `json:"pid"`
+	Body  string `json:"body"`
+	Error string `json:"error"`
+}
+
+// TestJailed checks from the host that an idle worker runs in the jail:
+// another network and pid namespace than this process, uid 65534, none of
+// the host's environment, and that calls work there (Deno is pid 1).
+func TestJailed(t *testing.T) {
+	d := jailedDriver(t)
+	t.Setenv("SKILLBOX_HOST_CANARY", "host-env-value")
+	spec := sandboxtest.SpecFor(netBundle(t), sandboxtest.Options{})
+	sb := sandboxtest.Open(t, d, spec)
+	b := sb.(*box)
+	p := <-b.idle
+	pid := p.Cmd.Process.Pid
+	for _, ns := range []string{"net", "pid", "mnt", "ipc", "uts"} {
+		host, _ := os.Readlink("/proc/self/ns/" + ns)
+		jailed, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+		if err != nil || jailed == host {
+			t.Errorf("worker %s namespace %q (%v), host's %q", ns, jailed, err, host)
+		}
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil || strings.Contains(string(env), "host-env-value") || strings.Contains(string(env), "PATH=") {
+		t.Errorf("worker environment %q (%v) holds host variables", env, err)
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if os.Geteuid() == 0 && !strings.Contains(string(status), "Uid:\t65534\t65534\t65534\t65534") {
+		t.Errorf("worker is not uid 65534:\n%s", status)
+	}
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); !strings.HasSuffix(exe, "/deno") {
+		t.Errorf("worker runs %q, want deno", exe)
+	}
+	b.idle <- p
+	res, err := sb.Call(context.Background(), sandbox.Request{Params: []byte(`{}`)})
+	var got netReply
+	sandboxtest.MustResult(t, res, err, &got)
+	if got.Pid != 1 {
+		t.Errorf("Deno.pid = %d in the jail, want 1", got.Pid)
+	}
+	for _, w := range res.Warnings {
+		if strings.Contains(w, "without the linux jail") {
+			t.Errorf("jailed call warns %q", w)
+		}
+	}
+}
+
+// TestNoJailWarns checks that a host without the jail runs workers
+// unjailed, says so on every result and in Probe, and refuses network.
+func TestNoJailWarns(t *testing.T) {
+	d := testDriver(t)
+	d.fakeNoJail = "fake: no namespaces"
+	defer func() { d.fakeNoJail = "" }()
+	c := d.Probe(context.Background())
+	found := false
+	for _, l := range c.Layers {
+		if l.Name == "linux-jail" {
+			found = !l.Available && strings.Contains(l.Detail, "fake")
+		}
+	}
+	if !found || !c.Available {
+		t.Errorf("Probe available %v, layers %+v: want available with linux-jail missing", c.Available, c.Layers)
+	}
+	for _, f := range c.Enforces {
+		if f == sandbox.FeatureNetAllowlist {
+			t.Error("net-allowlist claimed without the jail")
+		}
+	}
+	spec := sandboxtest.SpecFor(netBundle(t), sandboxtest.Options{})
+	sb := sandboxtest.Open(t, d, spec)
+	for range 2 {
+		res, err := sb.Call(context.Background(), sandbox.Request{Params: []byte(`{}`)})
+		var got netReply
+		sandboxtest.MustResult(t, res, err, &got)
+		if got.Pid == 1 {
+			t.Error("unjailed worker is pid 1")
+		}
+		if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "pyodide: running without the linux jail (fake: no namespaces)") {
+			t.Errorf("warnings %q", res.Warnings)
+		}
+	}
+	spec.Network = []sandbox.HostPort{{Host: "api.test", Port: 80}}
+	if sb, err := d.Open(context.Background(), spec); err == nil {
+		sb.Close()
+		t.Fatal("network grant accepted without the jail")
+	} else if errdefs.KindOf(err) != errdefs.Unsupported {
+		t.Fatalf("error %v, want unsupported", err)
+	}
+}
+
+// TestNetworkGrant: a granted host (mapped to a loopback test server with
+// Spec.Resolve) is reached through the jail's egress proxy; a host not
+// granted, and the server's address itself, are refused by Deno; the
+// server sees only the granted requests.
+func TestNetworkGrant(t *testing.T) {
+	d := jailedDriver(t)
+	var hits []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits = append(hits, r.Host+r.URL.Path)
+		fmt.Fprint(w, "granted-body")
+	}))
+	defer srv.Close()
+	_, portS, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	port, _ := strconv.Atoi(portS)
+	loop := netip.MustParseAddr("127.0.0.1")
+	spec := sandboxtest.SpecFor(netBundle(t), sandboxtest.Options{})
+	spec.Network = []sandbox.HostPort{{Host: "api.test", Port: port}}
+	spec.Resolve = map[string][]netip.Addr{"api.test": {loop}}
+	sb := sandboxtest.Open(t, d, spec)
+	call := func(url string) netReply {
+		t.Helper()
+		params := fmt.Sprintf(`{"url": %q}`, url)
+		res, err := sb.Call(context.Background(), sandbox.Request{Params: []byte(params)})
+		var got netReply
+		sandboxtest.MustResult(t, res, err, &got)
+		return got
+	}
+	if got := call(fmt.Sprintf("http://api.test:%d/ok", port)); got.Body != "granted-body" {
+		t.Errorf("granted fetch: %+v", got)
+	}
+	for _, url := range []string{
+		fmt.Sprintf("http://other.test:%d/no", port),
+		fmt.Sprintf("http://127.0.0.1:%d/no", port),
+		fmt.Sprintf("http://api.test:%d/no", port+1),
+		"http://127.0.0.1:3128/",
+	} {
+		if got := call(url); got.Body != "" || !strings.Contains(got.Error, "Requires net") {
+			t.Errorf("fetch %s not refused by Deno: %+v", url, got)
+		}
+	}
+	if len(hits) != 1 || hits[0] != fmt.Sprintf("api.test:%d/ok", port) {
+		t.Errorf("server saw %q, want only the granted request", hits)
+	}
+}
