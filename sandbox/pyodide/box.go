@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/worker"
@@ -276,6 +277,12 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 			hosts = append(hosts, h.String())
 		}
 		allow = append(allow, "--allow-net="+strings.Join(hosts, ","))
+	}
+	if len(b.spec.Secrets) > 0 {
+		// The jail's proxy intercepts TLS to the hosts a secret is bound
+		// to (it substitutes the placeholder on the wire); Deno trusts its
+		// ephemeral CA, written read-only in the jail.
+		allow = append(allow, "--cert="+egress.DefaultCAFile)
 	}
 	args := denoArgs(b.f.rt, b.f.dir, allow, v8Flags(b.lim, cg != nil && b.cg.has("memory")))
 	args = append(args, "run")

@@ -78,9 +78,10 @@
 // --allow-net=<granted host:port> and HTTP(S)_PROXY, so fetch to a granted
 // host goes through the proxy (which checks the grant again, on the
 // resolved address) and nothing else has a route; net-allowlist is
-// claimed only then. Without the jail a grant is refused
-// (errdefs.Unsupported), as are bound secrets (Deno would have to trust
-// the proxy's CA) and operator read paths.
+// claimed only then. Bound secrets use the same proxy: Deno trusts its
+// interception CA (--cert, written read-only in the jail) and the skill
+// holds only the placeholder. Without the jail a grant or a bound secret
+// is refused (errdefs.Unsupported), as are operator read paths.
 //
 // Emulation. The skill's Python is not a host process: Emscripten answers
 // its system calls from an in-memory emulation. There is no fork, no

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/worker"
@@ -44,6 +45,9 @@ type Driver struct {
 	fakeMissing map[string]bool
 	// fakeNoJail, when set, is why the linux jail is "missing" (tests).
 	fakeNoJail string
+	// egressTweak adjusts each worker's egress proxy config (tests: trust
+	// roots for intercepted test upstreams).
+	egressTweak func(*egress.Config)
 }
 
 // New returns a driver with opts.
@@ -87,7 +91,7 @@ var enforces = []sandbox.Feature{
 func (d *Driver) enforces(cg cgroups, jailed bool) []sandbox.Feature {
 	f := append(slices.Clone(enforces), cg.features()...)
 	if jailed {
-		f = append(f, sandbox.FeatureNetAllowlist)
+		f = append(f, sandbox.FeatureNetAllowlist, sandbox.FeatureSecretBinding)
 	}
 	return f
 }
@@ -146,8 +150,9 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		return nil, errdefs.New(errdefs.Unsupported,
 			"backend pyodide: a network allowlist needs the linux jail and its egress proxy (%s); refusing rather than granting network to %s", jailWhy, spec.SkillID)
 	}
-	if len(spec.Secrets) > 0 {
-		return nil, errdefs.New(errdefs.Unsupported, "backend pyodide cannot bind secrets (Deno would have to trust the egress proxy's CA)")
+	if len(spec.Secrets) > 0 && !jailed {
+		return nil, errdefs.New(errdefs.Unsupported,
+			"backend pyodide: bound secrets need the linux jail and its egress proxy (%s)", jailWhy)
 	}
 	if len(spec.ReadPaths) > 0 {
 		return nil, errdefs.New(errdefs.Unsupported, "backend pyodide cannot expose host paths %v (only the bundle is copied in)", spec.ReadPaths)
@@ -170,7 +175,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	b := newBox(d, f, spec, reqNames, setup)
 	b.cg = cg
 	if jailed {
-		w, missing, err := newWorkerJail(f, spec)
+		w, missing, err := newWorkerJail(f, spec, d.egressTweak)
 		if err != nil {
 			return nil, errdefs.Wrap(errdefs.KindOf(err), err, "backend pyodide: linux jail")
 		}

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/sandbox/sandboxtest"
 )
 
@@ -187,22 +186,4 @@ func TestEscapes(t *testing.T) {
 	if n := accepted.Load(); n != 0 {
 		t.Errorf("the loopback listener accepted %d connections from the sandbox", n)
 	}
-}
-
-// TestSecretsRefused checks that bound secrets are refused (Deno would
-// have to trust the egress proxy's CA) rather than run without binding.
-// Network grants are tested in jail_test.go (granted with the linux jail,
-// refused without it).
-func TestSecretsRefused(t *testing.T) {
-	d := driver(t)
-	spec := sandboxtest.SpecFor(sandboxtest.FunctionalSkill(t, "hello"), sandboxtest.Options{})
-	spec.Network = []sandbox.HostPort{{Host: "api.example.com", Port: 443}}
-	spec.Secrets = []sandbox.SecretBinding{{Name: "TOKEN", Placeholder: "skillbox-secret-x", Value: "v",
-		Hosts: []sandbox.HostPort{{Host: "api.example.com", Port: 443}}}}
-	sb, err := d.Open(context.Background(), spec)
-	if err == nil {
-		sb.Close()
-		t.Fatal("Open with a bound secret succeeded")
-	}
-	sandboxtest.AssertKind(t, err, "unsupported")
 }

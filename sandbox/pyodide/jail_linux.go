@@ -43,15 +43,21 @@ func jailState(fake string) (ok bool, detail string) {
 
 // newWorkerJail prepares the jail for f's workers and spec's network
 // grant; missing lists the jail's hardening layers this host lacks.
-func newWorkerJail(f files, spec sandbox.Spec) (w *workerJail, missing []string, err error) {
+func newWorkerJail(f files, spec sandbox.Spec, tweak func(*egress.Config)) (w *workerJail, missing []string, err error) {
 	js := linux.JailSpec{
 		Program:  f.rt.Deno,
 		ReadOnly: []string{f.rt.Pyodide, f.dir, filepath.Join(f.rt.Dir, "deno-dir")},
 	}
-	if len(spec.Network) > 0 {
+	if len(spec.Network) > 0 || len(spec.Secrets) > 0 {
 		cfg, err := egress.FromSpec(spec, nil)
 		if err != nil {
 			return nil, nil, err
+		}
+		// Deno is told to trust the proxy's interception CA at this path
+		// (--cert), which nothing the jail mounts covers.
+		cfg.CAFile = egress.DefaultCAFile
+		if tweak != nil {
+			tweak(&cfg)
 		}
 		js.Egress = &cfg
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os/exec"
 
+	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -15,7 +16,7 @@ type workerJail struct{}
 
 func jailState(fake string) (bool, string) { return false, "not Linux" }
 
-func newWorkerJail(files, sandbox.Spec) (*workerJail, []string, error) {
+func newWorkerJail(files, sandbox.Spec, func(*egress.Config)) (*workerJail, []string, error) {
 	return nil, nil, errors.New("not Linux")
 }
 

@@ -4,7 +4,9 @@ package pyodide
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
+	"github.com/skillbox-dev/skillbox/egress"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -189,5 +191,91 @@ func TestNetworkGrant(t *testing.T) {
 	}
 	if len(hits) != 1 || hits[0] != fmt.Sprintf("api.test:%d/ok", port) {
 		t.Errorf("server saw %q, want only the granted request", hits)
+	}
+}
+
+// secretSkill fetches params["url"] + the placeholder it holds for TOKEN.
+const secretSkill = `import js, os
+from skillware.core.base_skill import BaseSkill
+
+
+class Secret(BaseSkill):
+    async def execute(self, params):
+        token = os.environ.get("TOKEN")
+        out = {"env": token, "config": self.credential("TOKEN")}
+        try:
+            r = await js.fetch(params["url"] + token)
+            out["body"] = await r.text()
+        except BaseException as e:
+            out["error"] = type(e).__name__ + ": " + str(e)[:300]
+        return out
+`
+
+// TestSecretBinding: a secret bound to a host reaches the server as its
+// real value (the jail's proxy intercepts TLS to the bound host and
+// substitutes it), while the skill only ever holds the placeholder — in its
+// environment, its config and the response, which echoes the value.
+func TestSecretBinding(t *testing.T) {
+	d := jailedDriver(t)
+	const real = "real-secret-value-123"
+	var seen []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.URL.Query().Get("key"))
+		fmt.Fprint(w, "echo:"+r.URL.Query().Get("key"))
+	}))
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	d.egressTweak = func(c *egress.Config) { c.UpstreamRootCAs = roots }
+	_, portS, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	port, _ := strconv.Atoi(portS)
+	dir := filepath.Join(t.TempDir(), "secret")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: secret\nversion: 0.1.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(secretSkill), 0o644)
+	placeholder := egress.NewPlaceholder()
+	// httptest's certificate is for example.com: the name the skill uses.
+	api := sandbox.HostPort{Host: "example.com", Port: port}
+	spec := sandboxtest.SpecFor(dir, sandboxtest.Options{})
+	spec.Network = []sandbox.HostPort{api}
+	spec.Resolve = map[string][]netip.Addr{"example.com": {netip.MustParseAddr("127.0.0.1")}}
+	spec.Secrets = []sandbox.SecretBinding{{Name: "TOKEN", Placeholder: placeholder, Value: real, Hosts: []sandbox.HostPort{api}}}
+	spec.Env = map[string]string{"TOKEN": placeholder}
+	sb := sandboxtest.Open(t, d, spec)
+	params := fmt.Sprintf(`{"url": "https://example.com:%d/s?key="}`, port)
+	res, err := sb.Call(context.Background(), sandbox.Request{Params: []byte(params), Config: map[string]string{"TOKEN": placeholder}})
+	var got struct{ Env, Config, Body, Error string }
+	sandboxtest.MustResult(t, res, err, &got)
+	if got.Error != "" {
+		t.Fatalf("fetch failed: %s", got.Error)
+	}
+	if len(seen) != 1 || seen[0] != real {
+		t.Errorf("server saw %q, want the real value once", seen)
+	}
+	if got.Env != placeholder || got.Config != placeholder {
+		t.Errorf("skill saw env %q, config %q; want the placeholder", got.Env, got.Config)
+	}
+	if strings.Contains(string(res.Value), real) || got.Body != "echo:"+placeholder {
+		t.Errorf("the real value reached the skill: %s", res.Value)
+	}
+}
+
+// Without the linux jail there is no egress proxy to substitute a bound
+// secret, so a Spec that binds one is refused, naming why.
+func TestSecretsRefusedWithoutJail(t *testing.T) {
+	d := testDriver(t)
+	d.fakeNoJail = "test: no jail here"
+	spec := sandboxtest.SpecFor(netBundle(t), sandboxtest.Options{})
+	spec.Network = []sandbox.HostPort{{Host: "api.example.com", Port: 443}}
+	spec.Secrets = []sandbox.SecretBinding{{Name: "TOKEN", Placeholder: "skillbox-secret-x", Value: "v",
+		Hosts: []sandbox.HostPort{{Host: "api.example.com", Port: 443}}}}
+	sb, err := d.Open(context.Background(), spec)
+	if err == nil {
+		sb.Close()
+		t.Fatal("Open with a bound secret succeeded without the jail")
+	}
+	sandboxtest.AssertKind(t, err, "unsupported")
+	if !strings.Contains(err.Error(), "no jail here") {
+		t.Errorf("refusal does not say why: %v", err)
 	}
 }
