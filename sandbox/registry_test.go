@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
@@ -96,5 +97,22 @@ func TestLimitsDefaults(t *testing.T) {
 	l := Limits{Memory: 1 << 20}.WithDefaults()
 	if l.Memory != 1<<20 || l.Timeout != DefaultTimeout || l.Pids != DefaultPids || l.Output != DefaultOutput || l.Stdio != DefaultStdio {
 		t.Fatalf("got %+v", l)
+	}
+}
+
+func TestTimeoutErrorNamesTheLimit(t *testing.T) {
+	l := Limits{Timeout: 2 * time.Second}
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	err := l.TimeoutError(ctx, errdefs.New(errdefs.Timeout, "read timed out"))
+	if !errors.Is(err, errdefs.ErrTimeout) || !strings.Contains(err.Error(), "2s timeout") {
+		t.Errorf("past the deadline: %v", err)
+	}
+	other := errdefs.New(errdefs.Skill, "boom")
+	if got := l.TimeoutError(ctx, other); got != other {
+		t.Errorf("a non-timeout error changed: %v", got)
+	}
+	if got := l.TimeoutError(context.Background(), errdefs.New(errdefs.Timeout, "x")); !strings.Contains(got.Error(), "x") {
+		t.Errorf("a timeout not caused by the deadline was renamed: %v", got)
 	}
 }

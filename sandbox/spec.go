@@ -1,12 +1,16 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
 )
 
 // Mode says whether calls share a worker.
@@ -219,4 +223,32 @@ type Result struct {
 	// Warnings are notes the caller must see, such as each isolation layer a
 	// best-effort run went without.
 	Warnings []string
+}
+
+// Captured is a call's captured stdout or stderr (worker.Capture is one).
+type Captured interface {
+	Bytes() []byte
+	Truncated() bool
+}
+
+// NewResult assembles the Result of a call that returned value, with its
+// captured output; backends add what they know of usage.
+func NewResult(value json.RawMessage, stdout, stderr Captured) *Result {
+	return &Result{
+		Value:           value,
+		Stdout:          stdout.Bytes(),
+		Stderr:          stderr.Bytes(),
+		StdoutTruncated: stdout.Truncated(),
+		StderrTruncated: stderr.Truncated(),
+	}
+}
+
+// TimeoutError names the limit when the call's deadline (ctx) caused err,
+// a timeout error without a cause backends can name; other errors pass
+// through unchanged.
+func (l Limits) TimeoutError(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
+		return errdefs.New(errdefs.Timeout, "call exceeded its %s timeout", l.Timeout)
+	}
+	return err
 }

@@ -95,11 +95,7 @@ func (b *box) callError(ctx context.Context, err error, cg *cgroup.Group, before
 
 // result is a successful call's Result.
 func result(value json.RawMessage, stdout, stderr *worker.Capture, cg *cgroup.Group) *sandbox.Result {
-	res := &sandbox.Result{
-		Value:  value,
-		Stdout: stdout.Bytes(), Stderr: stderr.Bytes(),
-		StdoutTruncated: stdout.Truncated(), StderrTruncated: stderr.Truncated(),
-	}
+	res := sandbox.NewResult(value, stdout, stderr)
 	if cg != nil {
 		res.Usage.MaxRSS = cg.PeakMemory()
 	}

@@ -11,7 +11,6 @@ package process
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"sync"
@@ -101,13 +100,13 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	}
 	r, err := b.start(ctx, worker.ModeSingle)
 	if err != nil {
-		return nil, timeoutOr(ctx, b.limits, err)
+		return nil, b.limits.TimeoutError(ctx, err)
 	}
 	defer os.RemoveAll(r.scratch)
 	value, err := r.proc.Call(ctx, b.nextID.Add(1), req.Params, req.Config)
 	if err != nil {
 		r.proc.Close()
-		return nil, timeoutOr(ctx, b.limits, err)
+		return nil, b.limits.TimeoutError(ctx, err)
 	}
 	state, _ := r.proc.Wait()
 	return result(value, r.proc, state), nil
@@ -120,7 +119,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 		// The session worker outlives this call's context.
 		r, err := b.start(context.WithoutCancel(ctx), worker.ModeSession)
 		if err != nil {
-			return nil, timeoutOr(ctx, b.limits, err)
+			return nil, b.limits.TimeoutError(ctx, err)
 		}
 		b.session = r
 	}
@@ -131,7 +130,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 	if err != nil {
 		// A failed session call leaves the worker in an unknown state.
 		b.stopSession()
-		return nil, timeoutOr(ctx, b.limits, err)
+		return nil, b.limits.TimeoutError(ctx, err)
 	}
 	return result(value, r.proc, nil), nil
 }
@@ -175,25 +174,11 @@ func (b *box) start(ctx context.Context, mode string) (*running, error) {
 }
 
 func result(value []byte, p *worker.Process, state *os.ProcessState) *sandbox.Result {
-	r := &sandbox.Result{
-		Value:           value,
-		Stdout:          p.Stdout.Bytes(),
-		Stderr:          p.Stderr.Bytes(),
-		StdoutTruncated: p.Stdout.Truncated(),
-		StderrTruncated: p.Stderr.Truncated(),
-	}
+	r := sandbox.NewResult(value, p.Stdout, p.Stderr)
 	if state != nil {
 		r.Usage.MaxRSS, r.Usage.CPUTime = worker.Usage(state)
 	}
 	return r
-}
-
-// timeoutOr names the limit when the call's deadline caused err.
-func timeoutOr(ctx context.Context, l sandbox.Limits, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
-		return errdefs.New(errdefs.Timeout, "call exceeded its %s timeout", l.Timeout)
-	}
-	return err
 }
 
 func (b *box) stopSession() {

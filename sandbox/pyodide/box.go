@@ -391,7 +391,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	if err != nil {
 		err = b.limitErr(p, err) // before Close removes the group
 		p.Close()
-		return nil, timeoutOr(cctx, b.lim, err)
+		return nil, b.lim.TimeoutError(cctx, err)
 	}
 	p.drainOutput(false)
 	peak := p.cg.peak()
@@ -477,7 +477,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 		err = b.limitErr(p, err) // before Close removes the group
 		p.Close()
 		b.session = nil
-		return nil, timeoutOr(cctx, b.lim, err)
+		return nil, b.lim.TimeoutError(cctx, err)
 	}
 	p.drainOutput(true)
 	r := result(value, p, nil)
@@ -486,25 +486,11 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 }
 
 func result(value []byte, p *proc, state *os.ProcessState) *sandbox.Result {
-	r := &sandbox.Result{
-		Value:           value,
-		Stdout:          p.Stdout.Bytes(),
-		Stderr:          p.Stderr.Bytes(),
-		StdoutTruncated: p.Stdout.Truncated(),
-		StderrTruncated: p.Stderr.Truncated(),
-	}
+	r := sandbox.NewResult(value, p.Stdout, p.Stderr)
 	if state != nil {
 		r.Usage.MaxRSS, r.Usage.CPUTime = worker.Usage(state)
 	}
 	return r
-}
-
-// timeoutOr names the limit when the call's deadline caused err.
-func timeoutOr(ctx context.Context, l sandbox.Limits, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
-		return errdefs.New(errdefs.Timeout, "call exceeded its %s timeout", l.Timeout)
-	}
-	return err
 }
 
 func ctxErr(ctx context.Context, l sandbox.Limits) error {
