@@ -23,12 +23,13 @@ func TestGrantFlagsEgressResolve(t *testing.T) {
 		{[]string{"--egress-resolve", "a.test=0.0.0.0"}, nil, "unspecified"},
 	} {
 		var g grantFlags
-		fs := newFlags(&cmdContext{}, "serve", "")
-		g.register(fs)
+		c := &cmdContext{env: Env{LookupEnv: func(string) (string, bool) { return "", false }}}
+		fs := newFlags(c, "serve", "")
+		g.register(c, fs, "skills")
 		if _, err := parse(fs, tt.args); err != nil {
 			t.Fatal(err)
 		}
-		opts, err := g.options()
+		opts, _, err := g.options(c)
 		if tt.err != "" {
 			if errdefs.KindOf(err) != errdefs.Invalid || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%v: err = %v; want invalid containing %q", tt.args, err, tt.err)

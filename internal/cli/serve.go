@@ -13,50 +13,6 @@ import (
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
-// grantFlags are the operator grants `run` and `serve` share.
-type grantFlags struct {
-	backend, timeout, memory string
-	trust, bestEffort        bool
-	allowNet, allowEnv       listFlag
-	egressResolve            listFlag
-}
-
-func (g *grantFlags) register(fs *flagSet) {
-	fs.StringVar(&g.backend, "backend", "auto", "backend `NAME`: auto (strongest available), linux, process, ...")
-	fs.BoolVar(&g.trust, "trust-remote-code", false, "let skills from external roots run")
-	fs.StringVar(&g.timeout, "timeout", "", "wall-clock limit per call, e.g. 2s or 500ms")
-	fs.StringVar(&g.memory, "memory", "", "memory limit per call, e.g. 256MiB, 1GiB, 512M, 64k")
-	fs.Var(&g.allowNet, "allow-net", "grant network access to `HOST[:PORT]` skills request (repeatable)")
-	fs.Var(&g.allowEnv, "allow-env", "grant the environment variable `NAME` skills request (repeatable)")
-	fs.Var(&g.egressResolve, "egress-resolve", "send a granted host name to a fixed address, `HOST=IP`, granting that address (repeatable)")
-	fs.BoolVar(&g.bestEffort, "best-effort", false, "run even if isolation layers are missing (each is reported on every call)")
-}
-
-func (g *grantFlags) options() (skillbox.CallOptions, error) {
-	opts := skillbox.CallOptions{
-		Backend: g.backend, TrustRemoteCode: g.trust, AllowNet: g.allowNet, AllowEnv: g.allowEnv, BestEffort: g.bestEffort,
-	}
-	var err error
-	if opts.EgressResolve, err = resolveFlags(g.egressResolve); err != nil {
-		return opts, err
-	}
-	if g.timeout != "" {
-		d, err := time.ParseDuration(g.timeout)
-		if err != nil || d <= 0 {
-			return opts, errdefs.New(errdefs.Invalid, "--timeout %q: want a positive duration such as 2s or 500ms", g.timeout)
-		}
-		opts.Timeout = d
-	}
-	if g.memory != "" {
-		n, err := skill.ParseSize(g.memory)
-		if err != nil || n <= 0 {
-			return opts, errdefs.New(errdefs.Invalid, "--memory %q: want a positive size such as 256MiB, 1GiB, 512M or 64k", g.memory)
-		}
-		opts.Memory = n
-	}
-	return opts, nil
-}
-
 func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	fs := newFlags(c, "serve", "--stdio | --http ADDR [flags]")
 	var (
@@ -67,7 +23,7 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 		maxConcurrent                   int
 		shutdownTimeout, progressPeriod time.Duration
 	)
-	g.register(fs)
+	g.register(c, fs, "skills")
 	fs.BoolVar(&stdio, "stdio", false, "serve MCP on standard input and output")
 	fs.StringVar(&addr, "http", "", "serve MCP at /mcp and the HTTP API at /v1/ on `ADDR` (e.g. 127.0.0.1:8080)")
 	fs.StringVar(&token, "token", "", "bearer `TOKEN` HTTP clients must send (default $SKILLBOX_TOKEN); required beyond loopback")
@@ -87,7 +43,7 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	if stdio == (addr != "") {
 		return errdefs.New(errdefs.Invalid, "give exactly one of --stdio or --http ADDR")
 	}
-	opts, err := g.options()
+	opts, provider, err := g.options(c)
 	if err != nil {
 		return err
 	}
@@ -106,7 +62,7 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 
-	rt, closeRT, err := c.runtime(true)
+	rt, closeRT, err := c.runtime(true, skillbox.WithSecrets(provider))
 	if err != nil {
 		return err
 	}

@@ -63,6 +63,11 @@ func TestServeFlags(t *testing.T) {
 		{"bad format", []string{"serve", "--stdio", "--log-format", "xml"}, "--log-format"},
 		{"bad token", []string{"serve", "--http", "127.0.0.1:0", "--token", "a b"}, "white space"},
 		{"bad egress-resolve", []string{"serve", "--stdio", "--egress-resolve", "a.test=not-an-ip"}, `--egress-resolve "a.test=not-an-ip": "not-an-ip" is not an IP address`},
+		// serve takes run's grant flags, policy and secret sources included.
+		{"missing env file", []string{"serve", "--stdio", "--env-file", "/nonexistent/skillbox.env"}, "/nonexistent/skillbox.env"},
+		{"missing secrets dir", []string{"serve", "--stdio", "--secrets-dir", "/nonexistent/dir"}, "--secrets-dir"},
+		{"empty read path", []string{"serve", "--stdio", "--allow-read", ""}, "--allow-read: empty path"},
+		{"missing policy", []string{"serve", "--stdio", "--policy", "/nonexistent/policy.yaml"}, "/nonexistent/policy.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := h.run(tc.args...)

@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"time"
+
+	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/secrets"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+// grantFlags are the operator's grants and choices that `run` and `serve`
+// share, so both take exactly the same flags.
+type grantFlags struct {
+	backend, timeout, memory                     string
+	trust, bestEffort                            bool
+	allowNet, allowEnv, allowRead, egressResolve listFlag
+	secrets                                      secretFlags
+}
+
+// register adds the flags to fs; who names the grantee in the help ("the
+// skill" for run, "skills" for serve). --policy sets c.policyPath.
+func (g *grantFlags) register(c *cmdContext, fs *flagSet, who string) {
+	fs.StringVar(&g.backend, "backend", "auto", "backend `NAME`: auto (strongest available), linux, pyodide, process")
+	fs.BoolVar(&g.trust, "trust-remote-code", false, "let "+who+" from external roots run")
+	fs.StringVar(&g.timeout, "timeout", "", "wall-clock limit per call, e.g. 2s or 500ms")
+	fs.StringVar(&g.memory, "memory", "", "memory limit per call, e.g. 256MiB, 1GiB, 512M, 64k")
+	fs.Var(&g.allowNet, "allow-net", "grant network access to `HOST[:PORT]` "+who+" request (repeatable)")
+	fs.Var(&g.allowEnv, "allow-env", "grant the environment variable `NAME` "+who+" request (repeatable)")
+	fs.Var(&g.allowRead, "allow-read", "let "+who+" read the host `PATH` (read-only; repeatable)")
+	fs.Var(&g.egressResolve, "egress-resolve", "send a granted host name to a fixed address, `HOST=IP`, granting that address (repeatable)")
+	fs.StringVar(&c.policyPath, "policy", "", "policy `FILE` (default $XDG_CONFIG_HOME/skillbox/policy.yaml if it exists)")
+	g.secrets.register(fs)
+	fs.BoolVar(&g.bestEffort, "best-effort", false, "run even if isolation layers are missing (each is reported on every call)")
+}
+
+// options checks the flags and turns them into call options, plus the
+// provider that granted variables get their values from.
+func (g *grantFlags) options(c *cmdContext) (skillbox.CallOptions, secrets.Provider, error) {
+	opts := skillbox.CallOptions{
+		Backend: g.backend, TrustRemoteCode: g.trust, AllowNet: g.allowNet, AllowEnv: g.allowEnv, BestEffort: g.bestEffort,
+	}
+	var err error
+	if opts.AllowRead, err = absPaths(g.allowRead, "--allow-read"); err != nil {
+		return opts, nil, err
+	}
+	if opts.EgressResolve, err = resolveFlags(g.egressResolve); err != nil {
+		return opts, nil, err
+	}
+	if g.timeout != "" {
+		d, err := time.ParseDuration(g.timeout)
+		if err != nil || d <= 0 {
+			return opts, nil, errdefs.New(errdefs.Invalid, "--timeout %q: want a positive duration such as 2s or 500ms", g.timeout)
+		}
+		opts.Timeout = d
+	}
+	if g.memory != "" {
+		n, err := skill.ParseSize(g.memory)
+		if err != nil || n <= 0 {
+			return opts, nil, errdefs.New(errdefs.Invalid, "--memory %q: want a positive size such as 256MiB, 1GiB, 512M or 64k", g.memory)
+		}
+		opts.Memory = n
+	}
+	provider, err := g.secrets.provider(c)
+	if err != nil {
+		return opts, nil, err
+	}
+	return opts, provider, nil
+}
