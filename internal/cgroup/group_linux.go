@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -288,4 +290,42 @@ func (g *Group) Remove() error {
 		}
 	}
 	return nil
+}
+
+// Start starts cmd so that the process is born in g, with no migration
+// after the fact: with CLONE_INTO_CGROUP for the v2 part, and for the v1
+// hierarchies from an OS thread attached to g for the fork (attaching a
+// thread to a new v1 group waits for an RCU grace period, as writing
+// cgroup.procs would, but the child is never outside g). A nil g just
+// starts cmd.
+func (g *Group) Start(cmd *exec.Cmd) error {
+	if g == nil {
+		return cmd.Start()
+	}
+	fd, err := g.FD()
+	if err != nil {
+		return err
+	}
+	if fd >= 0 {
+		defer unix.Close(fd)
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
+	runtime.LockOSThread()
+	restore, err := g.Attach()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	err = cmd.Start()
+	if rerr := restore(); rerr != nil {
+		// Leave the thread locked to this goroutine: a thread stuck in the
+		// group must not run other goroutines, and the runtime discards it
+		// when this goroutine exits still locked.
+		return fmt.Errorf("%v (and %w)", err, rerr)
+	}
+	runtime.UnlockOSThread()
+	return err
 }

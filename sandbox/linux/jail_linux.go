@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -107,18 +106,8 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = false
 	}
-	if j.cg != nil {
-		fd, err := j.cg.FD()
-		if err != nil {
-			return fail(err)
-		}
-		if fd >= 0 {
-			defer unix.Close(fd)
-			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
-		}
-	}
 	launch := func(cmd *exec.Cmd) error {
-		if err := startInGroup(cmd, j.cg); err != nil {
+		if err := j.cg.Start(cmd); err != nil {
 			return err
 		}
 		child.Close()
@@ -224,29 +213,6 @@ func recvListener(sock *os.File) (lf *os.File, why []byte, err error) {
 		unix.Close(fd)
 	}
 	return nil, buf[:n], nil
-}
-
-// startInGroup starts cmd from an OS thread attached to cg (v1), so the
-// child is born in the group without a cgroup.procs migration.
-func startInGroup(cmd *exec.Cmd, cg *cgroup.Group) error {
-	if cg == nil {
-		return cmd.Start()
-	}
-	runtime.LockOSThread()
-	restore, err := cg.Attach()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	err = cmd.Start()
-	if rerr := restore(); rerr != nil {
-		// Leave the thread locked to this goroutine: a thread stuck in a
-		// jail's cgroup must not run other goroutines, and the runtime
-		// discards it when this goroutine exits still locked.
-		return fmt.Errorf("%v (and %w)", err, rerr)
-	}
-	runtime.UnlockOSThread()
-	return err
 }
 
 // destroy kills the jail, waits for it, stops its egress proxy and removes

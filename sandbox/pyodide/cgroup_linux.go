@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -117,31 +115,7 @@ func (w *workerGroup) launch(cmd *exec.Cmd) error {
 	if w == nil {
 		return cmd.Start()
 	}
-	fd, err := w.g.FD()
-	if err != nil {
-		return err
-	}
-	if fd >= 0 {
-		defer unix.Close(fd)
-		if cmd.SysProcAttr == nil {
-			cmd.SysProcAttr = &syscall.SysProcAttr{}
-		}
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
-	}
-	runtime.LockOSThread()
-	restore, err := w.g.Attach()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	err = cmd.Start()
-	if rerr := restore(); rerr != nil {
-		// Leave the thread locked: the runtime discards a thread that is
-		// still in the worker's group when this goroutine ends.
-		return fmt.Errorf("%v (and %w)", err, rerr)
-	}
-	runtime.UnlockOSThread()
-	return err
+	return w.g.Start(cmd)
 }
 
 // oomKilled reports whether the kernel's OOM killer killed in the group.
