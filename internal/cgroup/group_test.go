@@ -4,8 +4,12 @@ package cgroup
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -47,5 +51,71 @@ func TestMissingController(t *testing.T) {
 	h := &Host{V1: map[string]string{}, self: map[string]string{}}
 	if _, err := h.New("x", Limits{}, []string{Memory}); err == nil {
 		t.Fatal("want an error naming the missing controller")
+	}
+}
+
+// TestStartBornInGroup proves Group.Start: the child is a member of the
+// group in every controller from its first instruction, and the launching
+// thread is back in its own groups afterwards (so later goroutines on it
+// are not counted against, or killed with, the jail).
+func TestStartBornInGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create cgroups")
+	}
+	h, err := Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{Memory, Pids} {
+		if v, _ := h.Where(c); v == 0 {
+			t.Skipf("controller %s not mounted: %s", c, h.Describe(c))
+		}
+	}
+	before, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "test-start-" + strconv.Itoa(os.Getpid())
+	g, err := h.New(name, Limits{Memory: 64 << 20, Pids: 8}, []string{Memory, Pids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Remove()
+	// The child prints its own membership before anything could move it.
+	cmd := exec.Command("/bin/cat", "/proc/self/cgroup")
+	var out strings.Builder
+	cmd.Stdout = &out
+	runtime.LockOSThread()
+	err = g.Start(cmd)
+	after, rerr := os.ReadFile("/proc/thread-self/cgroup")
+	runtime.UnlockOSThread()
+	if err != nil || rerr != nil {
+		t.Fatal(err, rerr)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if string(after) != string(before) {
+		t.Errorf("launching thread not moved back:\nbefore %s\nafter  %s", before, after)
+	}
+	for _, c := range []string{Memory, Pids} {
+		v, _ := h.Where(c)
+		want := filepath.Join(h.self[c], Parent, name)
+		if v == 2 {
+			want = filepath.Join(h.self[""], Parent, name)
+		}
+		found := false
+		for _, line := range strings.Split(out.String(), "\n") {
+			parts := strings.SplitN(line, ":", 3)
+			if len(parts) != 3 || parts[2] != want {
+				continue
+			}
+			if v == 2 && parts[0] == "0" || slices.Contains(strings.Split(parts[1], ","), c) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("child not born in %s group %s:\n%s", c, want, out.String())
+		}
 	}
 }

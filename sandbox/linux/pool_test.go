@@ -76,3 +76,45 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestZygoteSurvivesSignals: a call child sends every catchable signal to
+// its zygote (pid 1 of the jail, and its parent); the zygote must neither
+// die nor be replaced, and serves the next call.
+func TestZygoteSurvivesSignals(t *testing.T) {
+	sb := openBox(t, Options{PoolSize: 1, MinIdle: 1}, sandbox.Spec{BundleDir: bundle(t, `        import os, signal
+        sent = []
+        for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2",
+                     "SIGALRM", "SIGPIPE", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCHLD"):
+            for pid in {1, os.getppid()}:
+                os.kill(pid, getattr(signal, name))
+                sent.append(name)
+        import time
+        time.sleep(0.05)
+        return {"sent": len(sent)}`)})
+	p := sb.(*box).run.(*pool)
+	zygotes := func() []*zygote {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		var out []*zygote
+		for z := range p.all {
+			out = append(out, z)
+		}
+		return out
+	}
+	before := zygotes()
+	if len(before) != 1 {
+		t.Fatalf("want 1 warm zygote, have %d", len(before))
+	}
+	for i := range 3 {
+		if _, err := sb.Call(context.Background(), sandbox.Request{}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	// Let a killed zygote be noticed before looking.
+	time.Sleep(100 * time.Millisecond)
+	after := zygotes()
+	if len(after) != 1 || after[0] != before[0] || !after[0].usable() {
+		t.Errorf("the zygote did not survive its children's signals (before %p, after %v, usable %v)",
+			before[0], after, len(after) == 1 && after[0].usable())
+	}
+}
