@@ -41,7 +41,10 @@ type Group struct {
 
 // New creates group name under Parent for the controllers in use, applies
 // l, and fails naming the controller when one of need is not offered.
+// Names start with the creating process's pid and a dash ("<pid>-…"), which
+// is how Sweep knows a group's owner; the first New of a process sweeps.
 func (h *Host) New(name string, l Limits, need []string) (*Group, error) {
+	sweepOnce.Do(func() { h.Sweep() })
 	g := &Group{host: h, dirs: map[string]string{}}
 	for _, c := range need {
 		v, base := h.Where(c)

@@ -1,0 +1,88 @@
+//go:build linux
+
+package cgroup
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// deadPid returns the pid of a process that has exited and been reaped.
+func deadPid(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+		t.Skipf("pid %d was reused at once", pid)
+	}
+	return pid
+}
+
+// TestSweep: groups of a dead owner are removed, nested ones included;
+// a live owner's group, a dead owner's group with a process in it, and a
+// dead owner's group younger than staleAge are kept.
+func TestSweep(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create cgroups")
+	}
+	h, err := Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := h.Where(Pids); v == 0 {
+		t.Skipf("controller pids not mounted: %s", h.Describe(Pids))
+	}
+	dead := strconv.Itoa(deadPid(t))
+	stale := dead + "-sweep1"
+	busy := dead + "-sweep2"
+	live := strconv.Itoa(os.Getpid()) + "-sweep3"
+	var groups []*Group
+	for _, name := range []string{stale, busy, live} {
+		g, err := h.New(name, Limits{}, []string{Pids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups = append(groups, g)
+	}
+	defer func() {
+		for _, g := range groups {
+			g.Remove()
+		}
+	}()
+	_, base := h.Where(Pids)
+	dir := func(name string) string { return filepath.Join(base, Parent, name) }
+	if err := os.Mkdir(filepath.Join(dir(stale), "nested"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sleeper := exec.Command("/bin/sleep", "30")
+	if err := groups[1].Start(sleeper); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+
+	// Young groups are spared whoever owns them.
+	if n := h.Sweep(); n != 0 {
+		t.Errorf("swept %d young groups", n)
+	}
+	defer func(old time.Duration) { staleAge = old }(staleAge)
+	staleAge = 0
+	time.Sleep(10 * time.Millisecond)
+	if n := h.Sweep(); n != 2 {
+		t.Errorf("swept %d groups, want 2 (the stale one and its nested group)", n)
+	}
+	if _, err := os.Stat(dir(stale)); !os.IsNotExist(err) {
+		t.Errorf("stale group %s kept: %v", stale, err)
+	}
+	for _, name := range []string{busy, live} {
+		if _, err := os.Stat(dir(name)); err != nil {
+			t.Errorf("group %s removed: %v", name, err)
+		}
+	}
+}
