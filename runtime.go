@@ -20,6 +20,7 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/examples"
 	"github.com/skillbox-dev/skillbox/internal/bundled"
+	"github.com/skillbox-dev/skillbox/internal/cachedir"
 	"github.com/skillbox-dev/skillbox/lockfile"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -103,8 +104,9 @@ func WithAudit(l *audit.Log) Option { return func(c *config) { c.audit = l } }
 // WithLogger sets a structured logger for operational messages.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// WithCacheDir sets where the bundled skills are materialised
-// (os.UserCacheDir()/skillbox by default).
+// WithCacheDir sets skillbox's cache folder, where the bundled skills are
+// materialised and sealed bundles are kept (see skill.Seal); by default
+// $XDG_CACHE_HOME/skillbox or ~/.cache/skillbox (internal/cachedir).
 func WithCacheDir(dir string) Option { return func(c *config) { c.cacheDir = dir } }
 
 // New returns a Runtime.
@@ -135,11 +137,10 @@ func New(opts ...Option) (*Runtime, error) {
 // user cache directory when empty) and returns the folder.
 func BundledRoot(cacheDir string) (string, error) {
 	if cacheDir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			base = os.TempDir()
+		var err error
+		if cacheDir, err = cachedir.Dir(os.Getenv); err != nil {
+			return "", err
 		}
-		cacheDir = filepath.Join(base, "skillbox")
 	}
 	sub, err := fs.Sub(examples.Skills, "skills")
 	if err != nil {
@@ -330,12 +331,30 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 			return nil, err
 		}
 	}
+	// The backend runs the sealed copy whose digest was just checked, not
+	// the skill's folder, which may change at any time.
+	if p.decision.Spec.BundleDir, err = r.seal(s); err != nil {
+		return nil, err
+	}
 	p.warnings = append(p.warnings, p.decision.Warnings...)
 	rec.Warnings = p.warnings
 	if p.validator, err = r.validator(s); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// seal returns the sealed copy of s's bundle (skill.Seal) in the cache
+// folder's "bundles".
+func (r *Runtime) seal(s *skill.Skill) (string, error) {
+	dir := r.cfg.cacheDir
+	if dir == "" {
+		var err error
+		if dir, err = cachedir.Dir(os.Getenv); err != nil {
+			return "", errdefs.Wrap(errdefs.Unavailable, err, "sealed bundles")
+		}
+	}
+	return skill.Seal(s, filepath.Join(dir, "bundles"))
 }
 
 // lookup returns the function policy uses for variable values, and where

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,7 @@ func newTestRuntime(t *testing.T, opts ...skillbox.Option) *skillbox.Runtime {
 	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: counter\nversion: \"1\"\ndescription: counts\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(counterSkill), 0o644)
-	opts = append([]skillbox.Option{skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject})}, opts...)
+	opts = append([]skillbox.Option{skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(t.TempDir())}, opts...)
 	rt, err := skillbox.New(opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -142,5 +143,53 @@ class S(BaseSkill):
 				}
 			})
 		}
+	}
+}
+
+// TestCallRunsSealedCopy: the backend runs the sealed copy of the bundle
+// (skill.Seal) in the cache folder, named by the digest the call was
+// checked against, and a change to the skill's folder makes a new copy
+// for the next call instead of altering the one a sandbox already runs.
+func TestCallRunsSealedCopy(t *testing.T) {
+	root, cache := t.TempDir(), t.TempDir()
+	dir := filepath.Join(root, "test", "where")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: where\nversion: \"1\"\ndescription: says where it runs\n"), 0o644)
+	code := `from skillware.core.base_skill import BaseSkill
+class Where(BaseSkill):
+    def execute(self, params):
+        return {"file": __file__, "v": %d}
+`
+	os.WriteFile(filepath.Join(dir, "skill.py"), fmt.Appendf(nil, code, 1), 0o644)
+	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	where := func() (string, int, string) {
+		t.Helper()
+		res, err := rt.Call(context.Background(), "test/where", nil, skillbox.CallOptions{Backend: "process"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			File string
+			V    int
+		}
+		json.Unmarshal(res.Value, &v)
+		return v.File, v.V, res.Skill.Digest
+	}
+	file, v, digest := where()
+	want := filepath.Join(cache, "bundles", strings.TrimPrefix(digest, "sha256:"), "skill.py")
+	if file != want || v != 1 {
+		t.Fatalf("ran %s (v%d), want %s (v1)", file, v, want)
+	}
+	os.WriteFile(filepath.Join(dir, "skill.py"), fmt.Appendf(nil, code, 2), 0o644)
+	file2, v2, digest2 := where()
+	if digest2 == digest || v2 != 2 || file2 == file {
+		t.Errorf("after the change: ran %s v%d digest %s; want a new copy running v2", file2, v2, digest2)
+	}
+	if b, _ := os.ReadFile(file); !strings.Contains(string(b), `"v": 1`) {
+		t.Errorf("the first copy changed: %s", b)
 	}
 }

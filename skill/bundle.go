@@ -2,6 +2,7 @@ package skill
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +38,10 @@ type Bundle struct {
 	Instructions string
 	// Card is card.json (valid JSON), or nil if the bundle has none.
 	Card json.RawMessage
+
+	// read holds the SHA-256 of each file Load read (manifest, instructions,
+	// card), so that Seal can prove the copy it runs holds the same bytes.
+	read map[string][32]byte
 }
 
 // Load reads the bundle in dir: manifest.yaml and skill.py are required,
@@ -59,11 +64,14 @@ func Load(dir string) (*Bundle, error) {
 	case !fi.IsDir():
 		return nil, errdefs.New(errdefs.Invalid, "skill folder %s is not a directory", abs)
 	}
-	b := &Bundle{Dir: abs}
+	b := &Bundle{Dir: abs, read: map[string][32]byte{}}
 
 	data, err := readBundleFile(abs, ManifestFile, maxManifestSize)
 	if err != nil {
 		return nil, err
+	}
+	if data != nil {
+		b.read[ManifestFile] = sha256.Sum256(data)
 	}
 	if data == nil {
 		return nil, errdefs.New(errdefs.Invalid, "%s is not a skill folder: no %s", abs, ManifestFile)
@@ -85,12 +93,16 @@ func Load(dir string) (*Bundle, error) {
 		return nil, err
 	}
 	b.Instructions = string(instr)
+	if instr != nil {
+		b.read[InstructionsFile] = sha256.Sum256(instr)
+	}
 
 	card, err := readBundleFile(abs, CardFile, maxAuxFile)
 	if err != nil {
 		return nil, err
 	}
 	if card != nil {
+		b.read[CardFile] = sha256.Sum256(card)
 		if err := checkJSON(card); err != nil {
 			return nil, errdefs.New(errdefs.Invalid, "%s: %v", filepath.Join(abs, CardFile), err)
 		}

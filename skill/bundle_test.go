@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
@@ -23,7 +24,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Bundle{Dir: dir, Instructions: "Use this tool to screen wallets.\n", Card: []byte(`{"title": "Wallet"}`)}
-	if diff := cmp.Diff(want, b, cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "Manifest" }, cmp.Ignore())); diff != "" {
+	if diff := cmp.Diff(want, b, cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "Manifest" }, cmp.Ignore()), cmpopts.IgnoreUnexported(Bundle{})); diff != "" {
 		t.Errorf("bundle (-want +got):\n%s", diff)
 	}
 	if b.Manifest == nil || b.Manifest.Name != "wallet" {

@@ -65,7 +65,14 @@ func ignored(name string, isDir bool) bool {
 // (directly, with "..", or through other symlinks), more than 10,000 entries
 // or more than 256 MiB of file contents. A dir that does not exist is
 // errdefs.NotFound.
-func Files(dir string) ([]FileEntry, error) {
+func Files(dir string) ([]FileEntry, error) { return files(dir, "") }
+
+// files is Files; when dst is not "", it also copies the bundle into the
+// existing, empty directory dst as it reads it, so that the entries (and so
+// the digest) describe exactly the bytes written there (see Seal).
+// Directories are created 0755; regular files 0644, or 0755 with an execute
+// bit; symlinks with the same target.
+func files(dir, dst string) ([]FileEntry, error) {
 	root, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, errdefs.New(errdefs.Invalid, "bundle %q: %v", dir, err)
@@ -99,6 +106,10 @@ func Files(dir string) ([]FileEntry, error) {
 		if err != nil {
 			return errdefs.New(errdefs.Invalid, "bundle %s: %v", root, err)
 		}
+		out := ""
+		if dst != "" {
+			out = filepath.Join(dst, rel)
+		}
 		rel = filepath.ToSlash(rel)
 		if ignored(d.Name(), d.IsDir()) {
 			if d.IsDir() {
@@ -113,6 +124,15 @@ func Files(dir string) ([]FileEntry, error) {
 		switch t := d.Type(); {
 		case t.IsDir():
 			e.Mode = ModeDir
+			if out != "" {
+				// Chmod: the umask must not hide the copy from the jail's user.
+				if err := os.Mkdir(out, 0o755); err != nil {
+					return copyErr(err)
+				}
+				if err := os.Chmod(out, 0o755); err != nil {
+					return copyErr(err)
+				}
+			}
 		case t&fs.ModeSymlink != 0:
 			target, err := os.Readlink(p)
 			if err != nil {
@@ -122,6 +142,11 @@ func Files(dir string) ([]FileEntry, error) {
 				return err
 			}
 			e.Mode, e.Target = ModeSymlink, target
+			if out != "" {
+				if err := os.Symlink(target, out); err != nil {
+					return copyErr(err)
+				}
+			}
 		case t.IsRegular():
 			info, err := d.Info()
 			if err != nil {
@@ -134,7 +159,7 @@ func Files(dir string) ([]FileEntry, error) {
 			if info.Size() > maxTotalBytes-total {
 				return tooBig(root)
 			}
-			sum, n, err := hashFile(p, info, maxTotalBytes-total)
+			sum, n, err := copyFile(p, info, maxTotalBytes-total, out, e.Mode.Perm())
 			if err != nil {
 				return err
 			}
@@ -157,9 +182,35 @@ func tooBig(root string) error {
 	return errdefs.New(errdefs.Invalid, "bundle %s is larger than %d MiB", root, maxTotalBytes>>20)
 }
 
+// copyErr reports a failure to write a bundle's copy.
+func copyErr(err error) error {
+	return errdefs.New(errdefs.Internal, "copy bundle: %v", err)
+}
+
+// copyFile hashes the regular file at p as hashFile does and, when out is
+// not "", writes the hashed bytes to a new file out with permission perm.
+func copyFile(p string, info fs.FileInfo, limit int64, out string, perm fs.FileMode) (string, int64, error) {
+	if out == "" {
+		return hashFile(p, info, limit, io.Discard)
+	}
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return "", 0, copyErr(err)
+	}
+	if err := f.Chmod(perm); err != nil { // whatever the umask
+		f.Close()
+		return "", 0, copyErr(err)
+	}
+	sum, n, err := hashFile(p, info, limit, f)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		return "", 0, copyErr(cerr)
+	}
+	return sum, n, err
+}
+
 // hashFile hashes the regular file at p, which Lstat described as info,
-// reading at most limit bytes.
-func hashFile(p string, info fs.FileInfo, limit int64) (string, int64, error) {
+// reading at most limit bytes and writing what it hashes to w.
+func hashFile(p string, info fs.FileInfo, limit int64, w io.Writer) (string, int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", 0, errdefs.New(errdefs.Invalid, "bundle file %s: %v", p, err)
@@ -170,7 +221,7 @@ func hashFile(p string, info fs.FileInfo, limit int64) (string, int64, error) {
 		return "", 0, errdefs.New(errdefs.Invalid, "bundle file %s changed while it was being read", p)
 	}
 	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(f, limit+1))
+	n, err := io.Copy(io.MultiWriter(h, w), io.LimitReader(f, limit+1))
 	if err != nil {
 		return "", 0, errdefs.New(errdefs.Invalid, "bundle file %s: %v", p, err)
 	}

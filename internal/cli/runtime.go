@@ -2,31 +2,33 @@ package cli
 
 import (
 	"os"
-	"path/filepath"
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/cachedir"
 	"github.com/skillbox-dev/skillbox/skill"
 
 	_ "github.com/skillbox-dev/skillbox/sandbox/all" // register every backend
 )
 
-// cacheDir is $XDG_CACHE_HOME/skillbox or ~/.cache/skillbox.
-func (c *cmdContext) cacheDir() string {
-	if d := c.env.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "skillbox")
+// cacheDir is $XDG_CACHE_HOME/skillbox or ~/.cache/skillbox, read from the
+// CLI's environment (internal/cachedir).
+func (c *cmdContext) cacheDir() (string, error) {
+	dir, err := cachedir.Dir(c.env.Getenv)
+	if err != nil {
+		return "", errdefs.Wrap(errdefs.Unavailable, err, "cache folder")
 	}
-	home := c.env.Getenv("HOME")
-	if home == "" {
-		home, _ = os.UserHomeDir()
-	}
-	return filepath.Join(home, ".cache", "skillbox")
+	return dir, nil
 }
 
 // roots are the default skill roots, read from the CLI's environment.
 func (c *cmdContext) roots() ([]skill.Root, error) {
-	bundledRoot, err := skillbox.BundledRoot(c.cacheDir())
+	cache, err := c.cacheDir()
+	if err != nil {
+		return nil, err
+	}
+	bundledRoot, err := skillbox.BundledRoot(cache)
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "bundled skills")
 	}
@@ -46,7 +48,11 @@ func (c *cmdContext) runtime(withAudit bool, extra ...skillbox.Option) (*skillbo
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []skillbox.Option{skillbox.WithRoots(roots...), skillbox.WithLookupEnv(c.env.LookupEnv)}
+	cache, err := c.cacheDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []skillbox.Option{skillbox.WithRoots(roots...), skillbox.WithLookupEnv(c.env.LookupEnv), skillbox.WithCacheDir(cache)}
 	var log *audit.Log
 	if withAudit {
 		pol, err := c.policy()

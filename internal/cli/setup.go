@@ -29,7 +29,11 @@ func cmdSetup(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	dir := *cache
 	if dir == "" {
-		dir = filepath.Join(c.cacheDir(), "pyodide")
+		base, err := c.cacheDir()
+		if err != nil {
+			return err
+		}
+		dir = filepath.Join(base, "pyodide")
 	}
 	rt, err := pyodide.Setup(ctx, dir, c.stderr)
 	if err != nil {

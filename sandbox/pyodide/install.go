@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/cachedir"
 )
 
 // Pinned versions. Changing one means updating the integrity strings below
@@ -52,16 +54,26 @@ var denoPkgs = map[string]npmPkg{
 // incomplete and ignored.
 const installMarker = "skillbox-installed.json"
 
-// DefaultCacheDir is $XDG_CACHE_HOME/skillbox/pyodide (or the platform's
-// user cache folder), where Install puts Deno and Pyodide.
+// DefaultCacheDir is the "pyodide" folder of skillbox's cache folder
+// (internal/cachedir: $XDG_CACHE_HOME/skillbox or ~/.cache/skillbox), where
+// Install puts Deno and Pyodide; "" when there is no cache folder, which
+// Locate and Install refuse naming why. Never a shared temporary folder:
+// what is installed there is executed.
 func DefaultCacheDir() string {
-	if d := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "skillbox", "pyodide")
+	d, err := cachedir.Dir(os.Getenv)
+	if err != nil {
+		return ""
 	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "skillbox", "pyodide")
+	return filepath.Join(d, "pyodide")
+}
+
+// noCache is the error for an empty cache folder.
+func noCache() error {
+	_, err := cachedir.Dir(os.Getenv)
+	if err == nil {
+		err = errors.New("no cache folder given")
 	}
-	return filepath.Join(os.TempDir(), "skillbox-pyodide")
+	return errdefs.Wrap(errdefs.Unavailable, err, "pyodide")
 }
 
 // Runtime is an installed Deno + Pyodide pair.
@@ -95,6 +107,9 @@ func platformPkg() (npmPkg, error) {
 // Locate returns the runtime installed in cache, or an errdefs.Unavailable
 // error naming what is missing and how to install it.
 func Locate(cache string) (Runtime, error) {
+	if cache == "" {
+		return Runtime{}, noCache()
+	}
 	pkg, err := platformPkg()
 	if err != nil {
 		return Runtime{}, err
@@ -131,6 +146,9 @@ func Locate(cache string) (Runtime, error) {
 func Install(ctx context.Context, cache string, progress io.Writer) (Runtime, error) {
 	if progress == nil {
 		progress = io.Discard
+	}
+	if cache == "" {
+		return Runtime{}, noCache()
 	}
 	if r, err := Locate(cache); err == nil {
 		fmt.Fprintf(progress, "skillbox: %s already installed\n", r)
