@@ -2,6 +2,11 @@ package skillbox_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,11 +15,11 @@ import (
 	"testing"
 )
 
-// TestNonRootUser runs the real binary as an unprivileged user: the linux
-// jail then needs a user namespace. Without writable cgroups it must refuse
-// with a message naming the missing layers, and run with --best-effort,
-// reporting each missing layer.
-func TestNonRootUser(t *testing.T) {
+// nonRoot builds the real binary where an unprivileged user can run it and
+// returns a function running it as uid 65534 (HOME and cwd a folder of that
+// user's, returned too) that decodes its --json output and exit code.
+func nonRoot(t *testing.T) (run func(args ...string) (map[string]any, int), home string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to switch to an unprivileged user (this test is the non-root path)")
 	}
@@ -25,16 +30,16 @@ func TestNonRootUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
 	bin := filepath.Join(dir, "skillbox")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/skillbox").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	home := filepath.Join(dir, "home")
+	home = filepath.Join(dir, "home")
 	os.Mkdir(home, 0o755)
 	os.Chown(home, 65534, 65534)
-	run := func(args ...string) (map[string]any, int) {
+	return func(args ...string) (map[string]any, int) {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = home
 		cmd.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin", "SKILLBOX_PYTHON=/usr/bin/python3"}
@@ -45,7 +50,15 @@ func TestNonRootUser(t *testing.T) {
 			t.Fatalf("%v: not JSON: %q", args, out)
 		}
 		return m, cmd.ProcessState.ExitCode()
-	}
+	}, home
+}
+
+// TestNonRootUser runs the real binary as an unprivileged user: the linux
+// jail then needs a user namespace. Without writable cgroups it must refuse
+// with a message naming the missing layers, and run with --best-effort,
+// reporting each missing layer.
+func TestNonRootUser(t *testing.T) {
+	run, _ := nonRoot(t)
 	args := []string{"run", "text/word_stats", "--params", `{"text":"one two"}`, "--backend", "linux", "--json"}
 	m, code := run(args...)
 	if code == 0 {
@@ -68,5 +81,55 @@ func TestNonRootUser(t *testing.T) {
 	}
 	if res := m["result"].(map[string]any); res["words"] != float64(2) {
 		t.Errorf("result %v", res)
+	}
+}
+
+// TestNonRootNetworkGrant: as an unprivileged user (user namespace) a
+// network grant works through the egress proxy: the granted host:port is
+// reached (a loopback server of this test, by --egress-resolve) and another
+// port on the same address is refused.
+func TestNonRootNetworkGrant(t *testing.T) {
+	run, home := nonRoot(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from the host") }))
+	defer srv.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedPort := closed.Listener.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	dir := filepath.Join(home, "skills", "test", "fetch")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "manifest.yaml"), fmt.Appendf(nil, `name: fetch
+version: "1"
+description: fetches a page
+permissions:
+  network: ["a.test:%d"]
+`, port), 0o644)
+	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(`from skillware.core.base_skill import BaseSkill
+class S(BaseSkill):
+    def execute(self, params):
+        import urllib.request
+        try:
+            return {"body": urllib.request.urlopen(params["url"], timeout=5).read().decode()}
+        except Exception as e:
+            return {"error": str(e)}
+`), 0o644)
+	filepath.Walk(filepath.Join(home, "skills"), func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	call := func(url string) map[string]any {
+		t.Helper()
+		m, code := run("run", "test/fetch", "--params", fmt.Sprintf(`{"url":%q}`, url), "--backend", "linux", "--best-effort",
+			"--allow-net", fmt.Sprintf("a.test:%d", port), "--egress-resolve", "a.test=127.0.0.1", "--json")
+		if code != 0 || m["backend"] != "linux" {
+			t.Fatalf("exit %d: %v", code, m)
+		}
+		return m["result"].(map[string]any)
+	}
+	if res := call(fmt.Sprintf("http://a.test:%d/", port)); res["body"] != "hello from the host" {
+		t.Errorf("granted host: %v", res)
+	}
+	if res := call(fmt.Sprintf("http://a.test:%d/", closedPort)); res["body"] != nil || res["error"] == nil {
+		t.Errorf("ungranted port reached: %v", res)
+	}
+	if res := call(fmt.Sprintf("http://127.0.0.1:%d/", port)); res["body"] != nil || res["error"] == nil {
+		t.Errorf("loopback address reached directly: %v", res)
 	}
 }
