@@ -24,8 +24,10 @@ import (
 // or card Load parsed differ from the copy's, the skill changed while it
 // was being read and Seal refuses with errdefs.Denied. Folders are named by
 // the digest's hex digits and created atomically (a rename), so concurrent
-// sealers agree. Nothing in store is ever changed after it is created;
-// deleting store (or one of its folders) is always safe between calls.
+// sealers agree. Nothing in store is ever changed or removed by skillbox
+// after it is created (one folder per digest ever run: it grows). Deleting
+// store is safe while no skillbox process runs; a long-lived sandbox (a
+// zygote of `skillbox serve`) keeps reading its folder.
 func Seal(s *Skill, store string) (string, error) {
 	hexd, ok := strings.CutPrefix(s.Digest, "sha256:")
 	if _, err := hex.DecodeString(hexd); !ok || err != nil || len(hexd) != 64 {
