@@ -13,7 +13,10 @@ import (
 	"testing"
 )
 
-func TestGroupLifecycle(t *testing.T) {
+// rootHost returns the host's cgroup layout, skipping the test unless it
+// runs as root on a host that mounts every controller of need.
+func rootHost(t *testing.T, need ...string) *Host {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create cgroups")
 	}
@@ -21,12 +24,17 @@ func TestGroupLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []string{Memory, Pids} {
+	for _, c := range need {
 		if v, _ := h.Where(c); v == 0 {
 			t.Skipf("controller %s not mounted: %s", c, h.Describe(c))
 		}
 	}
-	name := "test-" + strconv.Itoa(os.Getpid())
+	return h
+}
+
+func TestGroupLifecycle(t *testing.T) {
+	h := rootHost(t, Memory, Pids)
+	name := strconv.Itoa(os.Getpid()) + "-lifecycle"
 	g, err := h.New(name, Limits{Memory: 64 << 20, Pids: 8}, []string{Memory, Pids})
 	if err != nil {
 		t.Fatal(err)
@@ -59,18 +67,7 @@ func TestMissingController(t *testing.T) {
 // thread is back in its own groups afterwards (so later goroutines on it
 // are not counted against, or killed with, the jail).
 func TestStartBornInGroup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
-	h, err := Detect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []string{Memory, Pids} {
-		if v, _ := h.Where(c); v == 0 {
-			t.Skipf("controller %s not mounted: %s", c, h.Describe(c))
-		}
-	}
+	h := rootHost(t, Memory, Pids)
 	before, err := os.ReadFile("/proc/thread-self/cgroup")
 	if err != nil {
 		t.Fatal(err)

@@ -29,16 +29,7 @@ func deadPid(t *testing.T) int {
 // a live owner's group, a dead owner's group with a process in it, and a
 // dead owner's group younger than staleAge are kept.
 func TestSweep(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
-	h, err := Detect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := h.Where(Pids); v == 0 {
-		t.Skipf("controller pids not mounted: %s", h.Describe(Pids))
-	}
+	h := rootHost(t, Pids)
 	dead := strconv.Itoa(deadPid(t))
 	stale := dead + "-sweep1"
 	busy := dead + "-sweep2"

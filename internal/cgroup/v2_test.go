@@ -73,13 +73,7 @@ func TestV2Files(t *testing.T) {
 // in its group (CLONE_INTO_CGROUP), Kill ends it, and
 // Remove removes the group.
 func TestV2Birth(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
-	h, err := Detect()
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := rootHost(t)
 	if h.V2 == "" {
 		t.Skip("no cgroup v2 hierarchy mounted")
 	}
