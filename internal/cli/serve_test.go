@@ -68,6 +68,10 @@ func TestServeFlags(t *testing.T) {
 		{"missing secrets dir", []string{"serve", "--stdio", "--secrets-dir", "/nonexistent/dir"}, "--secrets-dir"},
 		{"empty read path", []string{"serve", "--stdio", "--allow-read", ""}, "--allow-read: empty path"},
 		{"missing policy", []string{"serve", "--stdio", "--policy", "/nonexistent/policy.yaml"}, "/nonexistent/policy.yaml"},
+		// and run's --locked: a lockfile that cannot be loaded stops the start.
+		{"lockfile without locked", []string{"serve", "--stdio", "--lockfile", "x.lock"}, "--lockfile is used only with --locked"},
+		{"missing lockfile", []string{"serve", "--stdio", "--locked", "--lockfile", "/nonexistent/skills.lock"}, "no lockfile at /nonexistent/skills.lock; create one with 'skillbox lock'"},
+		{"missing default lockfile", []string{"serve", "--stdio", "--locked"}, "no lockfile at skills.lock"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := h.run(tc.args...)
@@ -176,6 +180,134 @@ func TestServeHTTP(t *testing.T) {
 	wantJSON, _ := json.Marshal(want)
 	if !bytes.Equal(gotJSON, wantJSON) {
 		t.Errorf("HTTP envelope differs from run --json:\n got %s\nwant %s", gotJSON, wantJSON)
+	}
+}
+
+// startServeHTTP starts `serve --http 127.0.0.1:0 args...` and returns its
+// URL; the server stops when the test ends.
+func (h *harness) startServeHTTP(args ...string) string {
+	h.t.Helper()
+	var stderr syncBuffer
+	env := Env{Getenv: func(k string) string { return h.env[k] }, LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok }}
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() {
+		code <- RunContext(ctx, append([]string{"serve", "--http", "127.0.0.1:0"}, args...), strings.NewReader(""), io.Discard, &stderr, env)
+	}()
+	h.t.Cleanup(func() {
+		cancel()
+		if c := <-code; c != 0 {
+			h.t.Errorf("serve exited %d: %s", c, stderr.String())
+		}
+	})
+	addr := regexp.MustCompile(`msg="serving HTTP" addr=(\S+)`)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(stderr.String()); m != nil {
+			return "http://" + m[1]
+		}
+		select {
+		case c := <-code:
+			code <- c
+			h.t.Fatalf("serve exited %d: %s", c, stderr.String())
+		default:
+		}
+	}
+	h.t.Fatalf("server did not start: %s", stderr.String())
+	return ""
+}
+
+// TestServeLocked: with --locked every call, over the HTTP API and over
+// MCP, is checked against the lockfile as run --locked checks it.
+func TestServeLocked(t *testing.T) {
+	h := newHarness(t)
+	if o := h.run("lock", "test/echo"); o.code != 0 {
+		t.Fatalf("lock: %d %s", o.code, o.stderr)
+	}
+	url := h.startServeHTTP("--backend", "process", "--locked")
+	api := func(id string) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Post(url+"/v1/skills/"+id+"/call", "application/json", strings.NewReader(`{"msg":"hi"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, m
+	}
+	if code, m := api("test/echo"); code != http.StatusOK || m["ok"] != true {
+		t.Errorf("locked skill over the API: %d %v", code, m)
+	}
+	// A skill missing from the lockfile: refused with run --locked's error.
+	code, m := api("test/raises")
+	runErr := h.run("run", "test/raises", "--backend", "process", "--locked", "--json").envelope(t)["error"]
+	if code != http.StatusForbidden || toJSON(m["error"]) != toJSON(runErr) || !strings.Contains(toJSON(runErr), "not in the lockfile") {
+		t.Errorf("unlocked skill over the API: %d %v; want 403 and run --locked's error %v", code, m, runErr)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_echo", Arguments: map[string]any{"msg": "hi"}})
+	if err != nil || res.IsError {
+		t.Errorf("locked skill over MCP: %v %+v", err, res)
+	}
+	res, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_raises"})
+	if err != nil || !res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, `"kind":"denied"`) ||
+		!strings.Contains(res.Content[0].(*mcp.TextContent).Text, "not in the lockfile") {
+		t.Errorf("unlocked skill over MCP: %v %+v", err, res)
+	}
+	// The lockfile was read at start: a skill locked later is still refused.
+	if o := h.run("lock", "test/raises"); o.code != 0 {
+		t.Fatalf("lock: %d %s", o.code, o.stderr)
+	}
+	if code, m := api("test/raises"); code != http.StatusForbidden {
+		t.Errorf("skill locked after the start: %d %v", code, m)
+	}
+	// The locked skill's content drifts: refused from its next call.
+	os.WriteFile(filepath.Join(h.project, "skills", "test", "echo", "new.txt"), []byte("x"), 0o644)
+	if code, m := api("test/echo"); code != http.StatusForbidden || !strings.Contains(toJSON(m), "lockfile digest") {
+		t.Errorf("changed locked skill: %d %v", code, m)
+	}
+}
+
+// TestServeLockedGrants: grants wider than the locked ones are refused,
+// here over MCP on stdio; a broken lockfile stops the start.
+func TestServeLockedGrants(t *testing.T) {
+	h := newHarness(t)
+	if o := h.run("lock", "test/echo"); o.code != 0 {
+		t.Fatalf("lock: %d %s", o.code, o.stderr)
+	}
+	h.env["ECHO_TOKEN"] = "t"
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	var stderr syncBuffer
+	env := Env{Getenv: func(k string) string { return h.env[k] }, LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok }}
+	code := make(chan int, 1)
+	go func() {
+		code <- RunContext(context.Background(), []string{"serve", "--stdio", "--backend", "process", "--locked", "--allow-env", "ECHO_TOKEN"}, inR, outW, &stderr, env)
+		outW.Close()
+	}()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(context.Background(), &mcp.IOTransport{Reader: outR, Writer: inW}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_echo", Arguments: map[string]any{"msg": "hi"}})
+	if err != nil || !res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "lockfile grants.env") {
+		t.Errorf("grant wider than the lock over MCP stdio: %v %+v", err, res)
+	}
+	cs.Close()
+	inW.Close()
+	if c := <-code; c != 0 {
+		t.Errorf("serve exited %d: %s", c, stderr.String())
+	}
+
+	os.WriteFile(filepath.Join(h.project, "skills.lock"), []byte(`{"version": 1, "skills": {"test/echo": {"digest": "nope"}}}`), 0o644)
+	if o := h.run("serve", "--stdio", "--locked"); o.code != 2 || !strings.Contains(o.stderr, "lockfile skills.lock") {
+		t.Errorf("broken lockfile: exit %d %s", o.code, o.stderr)
 	}
 }
 

@@ -270,10 +270,15 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		fmt.Fprintln(c.stdout, "Not trusted.")
 		return nil
 	}
-	e, err := store.Trust(s, time.Now())
-	if err == nil {
-		err = store.Save()
-	}
+	// The review above read the store without a lock (the operator may take
+	// their time); the change is made on the store as it is now, under its
+	// lock, so that a concurrent trust or untrust is not lost.
+	var e trust.Entry
+	err = trust.Update(path, func(st *trust.Store) error {
+		var err error
+		e, err = st.Trust(s, time.Now())
+		return err
+	})
 	if err != nil {
 		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
 		c.record(rec)
@@ -337,8 +342,9 @@ func (c *cmdContext) trustPublisher(path, file, name string, yes, jsonOut bool) 
 	if err != nil {
 		return err
 	}
-	store, err := trust.Open(path)
-	if err != nil {
+	// A broken store is reported before the question; the change itself is
+	// made under the store's lock.
+	if _, err := trust.Open(path); err != nil {
 		return err
 	}
 	if name == "" {
@@ -360,8 +366,11 @@ func (c *cmdContext) trustPublisher(path, file, name string, yes, jsonOut bool) 
 		fmt.Fprintln(c.stdout, "Not trusted.")
 		return nil
 	}
-	p := store.AddPublisher(name, key, time.Now())
-	if err := store.Save(); err != nil {
+	var p trust.Publisher
+	if err := trust.Update(path, func(st *trust.Store) error {
+		p = st.AddPublisher(name, key, time.Now())
+		return nil
+	}); err != nil {
 		return err
 	}
 	if err := c.record(rec); err != nil {
@@ -408,19 +417,17 @@ func cmdUntrust(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 	path := c.trustStorePath()
-	store, err := trust.Open(path)
-	if err != nil {
-		return err
-	}
 	if *pub != "" {
 		if err := wantArgs(pos, 0, "no SKILL with --publisher"); err != nil {
 			return err
 		}
-		gone := store.RemovePublisher(*pub)
-		if len(gone) == 0 {
-			return errdefs.New(errdefs.NotFound, "no trusted publisher %q in %s", *pub, path)
-		}
-		if err := store.Save(); err != nil {
+		var gone []trust.Publisher
+		if err := trust.Update(path, func(st *trust.Store) error {
+			if gone = st.RemovePublisher(*pub); len(gone) == 0 {
+				return errdefs.New(errdefs.NotFound, "no trusted publisher %q in %s", *pub, path)
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
 		for _, p := range gone {
@@ -432,6 +439,12 @@ func cmdUntrust(ctx context.Context, c *cmdContext, args []string) error {
 		return nil
 	}
 	if err := wantArgs(pos, 1, "one SKILL id (or --publisher KEYID)"); err != nil {
+		return err
+	}
+	// Whether the argument names an entry or a path is decided on the store
+	// as read now; the removal itself is made under the store's lock.
+	store, err := trust.Open(path)
+	if err != nil {
 		return err
 	}
 	id := pos[0]
@@ -448,12 +461,15 @@ func cmdUntrust(ctx context.Context, c *cmdContext, args []string) error {
 		}
 		id = s.ID
 	}
-	e, ok := store.Lookup(id)
-	if !ok {
-		return errdefs.New(errdefs.NotFound, "skill %s is not in the trust store %s", id, path)
-	}
-	store.Remove(id)
-	if err := store.Save(); err != nil {
+	var e trust.Entry
+	if err := trust.Update(path, func(st *trust.Store) error {
+		var ok bool
+		if e, ok = st.Lookup(id); !ok {
+			return errdefs.New(errdefs.NotFound, "skill %s is not in the trust store %s", id, path)
+		}
+		st.Remove(id)
+		return nil
+	}); err != nil {
 		return err
 	}
 	if err := c.record(audit.Record{Event: audit.EventUntrust, Skill: id, Version: e.Version, Digest: e.Digest}); err != nil {

@@ -1,13 +1,19 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/trust"
 )
 
 // external moves the test skills to an external root and returns it.
@@ -383,4 +389,85 @@ func (h *harness) runStdin(stdin string, args ...string) outcome {
 	}
 	code := RunContext(context.Background(), args, strings.NewReader(stdin), &out, &errb, env)
 	return outcome{code, out.String(), errb.String()}
+}
+
+// TestTrustCommandsWaitForTheStoreLock holds the trust store's lock while
+// trust, untrust and the publisher commands run: none may change the store
+// until it is released, and then every change is in it, none lost.
+func TestTrustCommandsWaitForTheStoreLock(t *testing.T) {
+	h := newHarness(t)
+	h.external()
+	keys := t.TempDir()
+	for _, k := range []string{"k1", "k2"} {
+		if o := h.run("keygen", "--out", filepath.Join(keys, k)); o.code != 0 {
+			t.Fatalf("keygen: %d %s", o.code, o.stderr)
+		}
+	}
+	for _, args := range [][]string{
+		{"trust", "test/raises", "--yes"},
+		{"trust", "--publisher", filepath.Join(keys, "k2.pub"), "--name", "k2", "--yes"},
+	} {
+		if o := h.run(args...); o.code != 0 {
+			t.Fatalf("%v: %d %s", args, o.code, o.stderr)
+		}
+	}
+	storePath := filepath.Join(h.env["XDG_CONFIG_HOME"], "skillbox", "trust.json")
+	before, err := os.ReadFile(storePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := [][]string{
+		{"trust", "test/echo", "--yes"},
+		{"untrust", "test/raises"},
+		{"trust", "--publisher", filepath.Join(keys, "k1.pub"), "--name", "k1", "--yes"},
+		{"untrust", "--publisher", "k2"},
+	}
+	type done struct {
+		i int
+		o outcome
+	}
+	results := make(chan done, len(cmds))
+	errHold := errors.New("held")
+	err = trust.Update(storePath, func(*trust.Store) error {
+		for i, args := range cmds {
+			go func() { results <- done{i, h.run(args...)} }()
+		}
+		select {
+		case d := <-results:
+			t.Errorf("%v finished while another process held the store's lock: %d %s", cmds[d.i], d.o.code, d.o.stderr)
+			results <- d
+		case <-time.After(1500 * time.Millisecond):
+		}
+		if now, _ := os.ReadFile(storePath); !bytes.Equal(now, before) {
+			t.Errorf("the store changed while its lock was held:\n%s", now)
+		}
+		return errHold // change nothing
+	})
+	if !errors.Is(err, errHold) {
+		t.Fatalf("holding the lock: %v", err)
+	}
+	for range cmds {
+		select {
+		case d := <-results:
+			if d.o.code != 0 {
+				t.Errorf("%v: exit %d %s", cmds[d.i], d.o.code, d.o.stderr)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("a command did not finish after the lock was released")
+		}
+	}
+	st, err := trust.Open(storePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var skills, pubs []string
+	for _, e := range st.Skills {
+		skills = append(skills, e.ID)
+	}
+	for _, p := range st.Publishers {
+		pubs = append(pubs, p.Name)
+	}
+	if !slices.Equal(skills, []string{"test/echo"}) || !slices.Equal(pubs, []string{"k1"}) {
+		t.Errorf("after the commands the store holds skills %v and publishers %v; want [test/echo] and [k1]", skills, pubs)
+	}
 }

@@ -263,6 +263,8 @@ func (b *box) limitErr(p *proc, err error) error {
 // start launches a worker and loads the skill into it. ctx bounds the
 // start; the worker itself lives until the box closes (or its call ends).
 func (b *box) start(ctx context.Context, mode string) (*proc, error) {
+	begun := time.Now()
+	callerDeadline, callerHas := ctx.Deadline()
 	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout+startAllowance)
 	defer cancel()
 	cg, err := b.cg.newGroup(b.lim)
@@ -353,11 +355,27 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		err = b.limitErr(p, err) // before Close removes the group
 		p.Close()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
-			return nil, errdefs.New(errdefs.Timeout, "worker did not load the skill within %s", b.lim.Timeout+startAllowance)
+			return nil, startTimeoutError(b.lim.Timeout, begun, callerDeadline, callerHas)
 		}
 		return nil, err
 	}
 	return p, nil
+}
+
+// startTimeoutError says which deadline a worker's start ran out of, begun
+// at begun under a call timeout of timeout: the caller's (callerDeadline,
+// when callerHas), if it came before the backend's own allowance of
+// timeout+startAllowance, or that allowance.
+func startTimeoutError(timeout time.Duration, begun, callerDeadline time.Time, callerHas bool) error {
+	own := timeout + startAllowance
+	if callerHas && callerDeadline.Before(begun.Add(own)) {
+		left := callerDeadline.Sub(begun)
+		if left <= 0 {
+			return errdefs.New(errdefs.Timeout, "worker did not load the skill: the caller's deadline had passed before the worker's start began (the backend alone allows a start %s)", own)
+		}
+		return errdefs.New(errdefs.Timeout, "worker did not load the skill before the caller's deadline, %s after the worker's start began (the backend alone allows a start %s)", left.Round(time.Millisecond), own)
+	}
+	return errdefs.New(errdefs.Timeout, "worker did not load the skill within the backend's start allowance of %s (the %s call timeout + %s to start Deno and Pyodide)", own, timeout, startAllowance)
 }
 
 // frame prefixes payload with its 4-byte big-endian length.

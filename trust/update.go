@@ -1,0 +1,86 @@
+package trust
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+// LockSuffix names the lock file next to a store: "<store>.lock".
+const LockSuffix = ".lock"
+
+// Update is the one way to change the store at path: it takes an exclusive
+// advisory lock on the sibling file path+LockSuffix (created 0600, with its
+// folder 0700, if missing), reads the store afresh, runs fn on it and, if
+// fn returns nil, saves it; then it unlocks. Two processes (or goroutines)
+// updating the same store so run one after the other, and neither loses
+// the other's change. fn's error is returned as it is, and nothing is
+// saved. A store that cannot be read is refused as Open refuses it.
+//
+// The lock is on a sibling because Save replaces the store by renaming a
+// new file over it: a lock on the store itself would be lost with the file
+// it was taken on. Readers (Open, then Trusted or Lookup) take no lock:
+// they see the store before or after an update, never a mix.
+//
+// Everything fn does happens while other writers wait: it must not ask
+// the operator anything (ask first, then Update), and it must not call
+// Update on the same store, which would wait for itself.
+func Update(path string, fn func(*Store) error) error {
+	if path == "" {
+		return errdefs.New(errdefs.Internal, "trust store has no path")
+	}
+	unlock, err := lockStore(path + LockSuffix)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s, err := Open(path)
+	if err != nil {
+		return err
+	}
+	if err := fn(s); err != nil {
+		return err
+	}
+	return s.Save()
+}
+
+// lockStore takes the exclusive lock on the file lockPath and returns the
+// function that releases it.
+func lockStore(lockPath string) (func(), error) {
+	fail := func(err error) error {
+		return errdefs.Wrap(errdefs.Internal, err, fmt.Sprintf("lock trust store (lock file %s)", lockPath))
+	}
+	if err := os.MkdirAll(filepath.Dir(lockPath), 0o700); err != nil {
+		return nil, fail(err)
+	}
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE|lockOpenFlags, 0o600)
+	if err != nil {
+		if fi, lerr := os.Lstat(lockPath); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, errdefs.New(errdefs.Invalid, "trust store lock file %s is a symbolic link; remove it", lockPath)
+		}
+		return nil, fail(err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			return nil, errdefs.New(errdefs.Invalid, "trust store lock file %s is not a regular file; remove it", lockPath)
+		}
+		return nil, fail(err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		var known *errdefs.Error // already says what is wrong (unsupported platform)
+		if errors.As(err, &known) {
+			return nil, err
+		}
+		return nil, fail(err)
+	}
+	return func() {
+		_ = unlockFile(f)
+		f.Close() // closing also releases the lock
+	}, nil
+}
