@@ -20,7 +20,7 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/examples"
 	"github.com/skillbox-dev/skillbox/internal/bundled"
-	"github.com/skillbox-dev/skillbox/internal/cachedir"
+	"github.com/skillbox-dev/skillbox/internal/userdir"
 	"github.com/skillbox-dev/skillbox/lockfile"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -106,7 +106,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 
 // WithCacheDir sets skillbox's cache folder, where the bundled skills are
 // materialised and sealed bundles are kept (see skill.Seal); by default
-// $XDG_CACHE_HOME/skillbox or ~/.cache/skillbox (internal/cachedir).
+// $XDG_CACHE_HOME/skillbox or ~/.cache/skillbox (internal/userdir).
 func WithCacheDir(dir string) Option { return func(c *config) { c.cacheDir = dir } }
 
 // New returns a Runtime.
@@ -138,7 +138,7 @@ func New(opts ...Option) (*Runtime, error) {
 func BundledRoot(cacheDir string) (string, error) {
 	if cacheDir == "" {
 		var err error
-		if cacheDir, err = cachedir.Dir(os.Getenv); err != nil {
+		if cacheDir, err = userdir.Cache(os.Getenv); err != nil {
 			return "", err
 		}
 	}
@@ -350,7 +350,7 @@ func (r *Runtime) seal(s *skill.Skill) (string, error) {
 	dir := r.cfg.cacheDir
 	if dir == "" {
 		var err error
-		if dir, err = cachedir.Dir(os.Getenv); err != nil {
+		if dir, err = userdir.Cache(os.Getenv); err != nil {
 			return "", errdefs.Wrap(errdefs.Unavailable, err, "sealed bundles")
 		}
 	}

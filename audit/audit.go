@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/skillbox-dev/skillbox/internal/userdir"
 )
 
 // Events in Record.Event.
@@ -98,6 +100,9 @@ func New(w io.Writer) *Log { return &Log{w: w} }
 // Open returns a Log appending to the file at path, creating it (mode 0600)
 // and its directory (0700) if needed.
 func Open(path string) (*Log, error) {
+	if path == "" {
+		return nil, fmt.Errorf("audit log: no path (set %s, XDG_STATE_HOME or HOME)", PathEnv)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
@@ -114,20 +119,18 @@ const PathEnv = "SKILLBOX_AUDIT_LOG"
 
 // DefaultPath is $SKILLBOX_AUDIT_LOG if it is an absolute path, else
 // $XDG_STATE_HOME/skillbox/audit.jsonl, falling back to
-// ~/.local/state/skillbox/audit.jsonl.
+// ~/.local/state/skillbox/audit.jsonl, then (no HOME) to the private
+// temporary folder of internal/userdir; "" if that cannot be made, which
+// Open refuses.
 func DefaultPath(getenv func(string) string) string {
 	if p := getenv(PathEnv); filepath.IsAbs(p) {
 		return p
 	}
-	dir := getenv("XDG_STATE_HOME")
-	if dir == "" || !filepath.IsAbs(dir) {
-		home := getenv("HOME")
-		if home == "" {
-			home, _ = os.UserHomeDir()
-		}
-		dir = filepath.Join(home, ".local", "state")
+	dir, err := userdir.State(getenv)
+	if err != nil {
+		return ""
 	}
-	return filepath.Join(dir, "skillbox", "audit.jsonl")
+	return filepath.Join(dir, "audit.jsonl")
 }
 
 // Write appends r. A nil Log discards records.

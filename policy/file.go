@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/userdir"
 	"github.com/skillbox-dev/skillbox/internal/yamlerr"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/secrets"
@@ -109,29 +110,28 @@ type SecretBinding struct {
 }
 
 // DefaultPath is $XDG_CONFIG_HOME/skillbox/policy.yaml, falling back to
-// ~/.config/skillbox/policy.yaml.
+// ~/.config/skillbox/policy.yaml; "" when there is no configuration folder
+// (see ConfigDir), which Load reads as no policy file.
 func DefaultPath(getenv func(string) string) string {
-	return filepath.Join(ConfigDir(getenv), "policy.yaml")
+	if dir := ConfigDir(getenv); dir != "" {
+		return filepath.Join(dir, "policy.yaml")
+	}
+	return ""
 }
 
 // ConfigDir is $XDG_CONFIG_HOME/skillbox (an absolute XDG_CONFIG_HOME only,
-// as the XDG spec says), else ~/.config/skillbox.
-func ConfigDir(getenv func(string) string) string {
-	dir := getenv("XDG_CONFIG_HOME")
-	if dir == "" || !filepath.IsAbs(dir) {
-		home := getenv("HOME")
-		if home == "" {
-			home, _ = os.UserHomeDir()
-		}
-		dir = filepath.Join(home, ".config")
-	}
-	return filepath.Join(dir, "skillbox")
-}
+// as the XDG spec says), else ~/.config/skillbox, else "" when HOME is not
+// absolute either: never a folder relative to the working directory, which
+// could ship a policy granting its own skills.
+func ConfigDir(getenv func(string) string) string { return userdir.Config(getenv) }
 
 // Load reads the policy file at path. A missing file is the empty policy
 // when optional is true (the default location) and errdefs.Invalid
 // otherwise (a file the operator named must exist).
 func Load(path string, optional bool) (*Policy, error) {
+	if path == "" && optional {
+		return &Policy{}, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && optional {

@@ -83,15 +83,28 @@ type Publisher struct {
 	AddedAt time.Time `json:"added_at"`
 }
 
-// DefaultPath is $XDG_CONFIG_HOME/skillbox/trust.json (see policy.ConfigDir).
+// DefaultPath is $XDG_CONFIG_HOME/skillbox/trust.json (see policy.ConfigDir);
+// "" when there is no configuration folder: Open then gives an empty store
+// and Update refuses.
 func DefaultPath(getenv func(string) string) string {
-	return filepath.Join(policy.ConfigDir(getenv), "trust.json")
+	if dir := policy.ConfigDir(getenv); dir != "" {
+		return filepath.Join(dir, "trust.json")
+	}
+	return ""
 }
 
-// Open reads the store at path. A missing file is an empty store; anything
+// noPath is the error for changing a store that has no path.
+func noPath() error {
+	return errdefs.New(errdefs.Unavailable, "no trust store: neither XDG_CONFIG_HOME nor HOME is set to an absolute path")
+}
+
+// Open reads the store at path. A missing file (or path "") is an empty store; anything
 // else wrong with it is errdefs.Invalid naming the file and the problem.
 func Open(path string) (*Store, error) {
 	s := &Store{Version: storeVersion, path: path}
+	if path == "" {
+		return s, nil
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -318,7 +331,7 @@ func KeyID(id uint64) string { return fmt.Sprintf("%016X", id) }
 // fsynced, then renamed) with mode 0600, creating the folder with 0700.
 func (s *Store) Save() error {
 	if s.path == "" {
-		return errdefs.New(errdefs.Internal, "trust store has no path")
+		return noPath()
 	}
 	s.Version = storeVersion
 	if s.Skills == nil {

@@ -31,7 +31,7 @@ const LockSuffix = ".lock"
 // Update on the same store, which would wait for itself.
 func Update(path string, fn func(*Store) error) error {
 	if path == "" {
-		return errdefs.New(errdefs.Internal, "trust store has no path")
+		return noPath()
 	}
 	unlock, err := lockStore(path + LockSuffix)
 	if err != nil {

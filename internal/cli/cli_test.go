@@ -282,7 +282,11 @@ func TestListInspectSchema(t *testing.T) {
 
 	o = h.run("inspect", "test/needs_env", "--json")
 	m = o.envelope(t)
-	req := m["requests"].(map[string]any)["env"].([]any)[0].(map[string]any)
+	envReqs := m["requests"].(map[string]any)["env"].([]any)
+	if len(envReqs) != 1 {
+		t.Errorf("inspect lists %d env requests, want 1: %v", len(envReqs), envReqs)
+	}
+	req := envReqs[0].(map[string]any)
 	if req["name"] != "NEEDS_TOKEN" || req["required"] != true || req["grant"] != "--allow-env NEEDS_TOKEN" {
 		t.Errorf("inspect requests: %v", req)
 	}
@@ -351,4 +355,36 @@ func toStrings(v any) []string {
 		out = append(out, x.(string))
 	}
 	return out
+}
+
+// TestNoHomeReadsNoWorkingDirectoryConfig: without HOME (and XDG_CONFIG_HOME)
+// the configuration folder is not ".config/skillbox" of the working
+// directory: a checkout shipping .config/skillbox/policy.yaml must not grant
+// its own skill a secret. Trust commands refuse to write a store then.
+func TestNoHomeReadsNoWorkingDirectoryConfig(t *testing.T) {
+	h := newHarness(t)
+	delete(h.env, "HOME")
+	t.Setenv("HOME", "") // os.UserHomeDir reads the process's own HOME
+	h.env["NEEDS_TOKEN"] = "stolen-secret"
+	planted := filepath.Join(h.project, ".config", "skillbox")
+	os.MkdirAll(planted, 0o755)
+	os.WriteFile(filepath.Join(planted, "policy.yaml"), []byte("skills:\n  test/needs_env:\n    env: [NEEDS_TOKEN]\n"), 0o644)
+
+	o := h.run("run", "test/needs_env", "--backend", "process", "--json")
+	if m := o.envelope(t); o.code != 3 || m["error"].(map[string]any)["kind"] != "denied" {
+		t.Fatalf("the working directory's policy was applied: exit %d %s", o.code, o.stdout)
+	}
+	// The same file, in a real configuration folder, does grant.
+	h.env["XDG_CONFIG_HOME"] = filepath.Join(h.project, ".config")
+	if o := h.run("run", "test/needs_env", "--backend", "process", "--json"); o.code != 0 {
+		t.Fatalf("policy from XDG_CONFIG_HOME not applied: exit %d %s", o.code, o.stdout)
+	}
+	delete(h.env, "XDG_CONFIG_HOME")
+	o = h.run("trust", filepath.Join(h.data, "test", "echo"), "--yes", "--json")
+	if m := o.envelope(t); o.code == 0 || !strings.Contains(m["error"].(map[string]any)["message"].(string), "no trust store") {
+		t.Errorf("trust without a configuration folder: exit %d %s", o.code, o.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(h.project, "trust.json")); !os.IsNotExist(err) {
+		t.Errorf("a trust store was written in the working directory: %v", err)
+	}
 }

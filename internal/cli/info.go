@@ -118,13 +118,9 @@ func describeRequests(m *skill.Manifest) requests {
 	for _, v := range m.EnvVars {
 		required[v.Name] = v.Required
 	}
-	names := m.Permissions.Env
-	if !m.Permissions.EnvSet {
-		for _, v := range m.EnvVars {
-			names = append(names, v.Name)
-		}
-	}
-	for _, n := range names {
+	// Permissions.Env already holds the env_vars names when the manifest
+	// has no permissions.env (the parser merges them).
+	for _, n := range m.Permissions.Env {
 		r.Env = append(r.Env, envRequest{Name: n, Required: required[n], Grant: "--allow-env " + n})
 	}
 	r.Network = append(r.Network, m.Permissions.Network...)

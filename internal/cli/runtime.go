@@ -6,16 +6,16 @@ import (
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/internal/cachedir"
+	"github.com/skillbox-dev/skillbox/internal/userdir"
 	"github.com/skillbox-dev/skillbox/skill"
 
 	_ "github.com/skillbox-dev/skillbox/sandbox/all" // register every backend
 )
 
 // cacheDir is $XDG_CACHE_HOME/skillbox or ~/.cache/skillbox, read from the
-// CLI's environment (internal/cachedir).
+// CLI's environment (internal/userdir).
 func (c *cmdContext) cacheDir() (string, error) {
-	dir, err := cachedir.Dir(c.env.Getenv)
+	dir, err := userdir.Cache(c.env.Getenv)
 	if err != nil {
 		return "", errdefs.Wrap(errdefs.Unavailable, err, "cache folder")
 	}

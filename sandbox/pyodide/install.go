@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/internal/cachedir"
+	"github.com/skillbox-dev/skillbox/internal/userdir"
 )
 
 // Pinned versions. Changing one means updating the integrity strings below
@@ -55,12 +55,12 @@ var denoPkgs = map[string]npmPkg{
 const installMarker = "skillbox-installed.json"
 
 // DefaultCacheDir is the "pyodide" folder of skillbox's cache folder
-// (internal/cachedir: $XDG_CACHE_HOME/skillbox or ~/.cache/skillbox), where
+// (internal/userdir: $XDG_CACHE_HOME/skillbox or ~/.cache/skillbox), where
 // Install puts Deno and Pyodide; "" when there is no cache folder, which
 // Locate and Install refuse naming why. Never a shared temporary folder:
 // what is installed there is executed.
 func DefaultCacheDir() string {
-	d, err := cachedir.Dir(os.Getenv)
+	d, err := userdir.Cache(os.Getenv)
 	if err != nil {
 		return ""
 	}
@@ -69,7 +69,7 @@ func DefaultCacheDir() string {
 
 // noCache is the error for an empty cache folder.
 func noCache() error {
-	_, err := cachedir.Dir(os.Getenv)
+	_, err := userdir.Cache(os.Getenv)
 	if err == nil {
 		err = errors.New("no cache folder given")
 	}

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package cachedir
+package userdir
 
 import "fmt"
 
