@@ -136,6 +136,14 @@ func New(rt *skillbox.Runtime, cfg Config) (*Server, error) {
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	for _, sk := range list {
+		// Under a lockfile only locked skills are offered: the others would
+		// be refused on every call.
+		if l := cfg.Call.Lock; l != nil {
+			if _, ok := l.Skills[sk.ID]; !ok {
+				s.log.Info("skill not served: not in the lockfile", "skill", sk.ID)
+				continue
+			}
+		}
 		e := &entry{skill: sk, tool: toolOf(sk), name: schema.ToolName(sk.ID)}
 		if prev, ok := s.byTool[e.name]; ok {
 			s.log.Warn("skill not served: tool name taken", "skill", sk.ID, "tool", e.name, "by", prev.skill.ID)
@@ -186,6 +194,9 @@ func (s *Server) Skills() []string {
 func (s *Server) lookup(id string) (*entry, error) {
 	if e, ok := s.byID[id]; ok {
 		return e, nil
+	}
+	if s.cfg.Call.Lock != nil {
+		return nil, errdefs.New(errdefs.NotFound, "skill %q is not served here (this server serves only the skills in its lockfile)", id)
 	}
 	return nil, errdefs.New(errdefs.NotFound, "skill %q is not served here", id)
 }

@@ -240,11 +240,20 @@ func TestServeLocked(t *testing.T) {
 	if code, m := api("test/echo"); code != http.StatusOK || m["ok"] != true {
 		t.Errorf("locked skill over the API: %d %v", code, m)
 	}
-	// A skill missing from the lockfile: refused with run --locked's error.
+	// A skill missing from the lockfile is not offered: not listed, and a
+	// call to it is not_found, saying why.
 	code, m := api("test/raises")
-	runErr := h.run("run", "test/raises", "--backend", "process", "--locked", "--json").envelope(t)["error"]
-	if code != http.StatusForbidden || toJSON(m["error"]) != toJSON(runErr) || !strings.Contains(toJSON(runErr), "not in the lockfile") {
-		t.Errorf("unlocked skill over the API: %d %v; want 403 and run --locked's error %v", code, m, runErr)
+	if code != http.StatusNotFound || !strings.Contains(toJSON(m), "only the skills in its lockfile") {
+		t.Errorf("unlocked skill over the API: %d %v; want 404 naming the lockfile", code, m)
+	}
+	resp, err := http.Get(url + "/v1/skills")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(listing), "test/echo") || strings.Contains(string(listing), "test/raises") {
+		t.Errorf("listing under --locked: %s", listing)
 	}
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url + "/mcp"}, nil)
 	if err != nil {
@@ -255,16 +264,24 @@ func TestServeLocked(t *testing.T) {
 	if err != nil || res.IsError {
 		t.Errorf("locked skill over MCP: %v %+v", err, res)
 	}
-	res, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_raises"})
-	if err != nil || !res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, `"kind":"denied"`) ||
-		!strings.Contains(res.Content[0].(*mcp.TextContent).Text, "not in the lockfile") {
-		t.Errorf("unlocked skill over MCP: %v %+v", err, res)
+	tools, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The lockfile was read at start: a skill locked later is still refused.
+	for _, tool := range tools.Tools {
+		if tool.Name == "test_raises" {
+			t.Errorf("MCP lists the unlocked skill %s", tool.Name)
+		}
+	}
+	if res, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_raises"}); err == nil && !res.IsError {
+		t.Errorf("unlocked skill over MCP ran: %+v", res)
+	}
+	// The lockfile was read at start: a skill locked later is still not
+	// served.
 	if o := h.run("lock", "test/raises"); o.code != 0 {
 		t.Fatalf("lock: %d %s", o.code, o.stderr)
 	}
-	if code, m := api("test/raises"); code != http.StatusForbidden {
+	if code, m := api("test/raises"); code != http.StatusNotFound {
 		t.Errorf("skill locked after the start: %d %v", code, m)
 	}
 	// The locked skill's content drifts: refused from its next call.
