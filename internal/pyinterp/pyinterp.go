@@ -4,6 +4,50 @@
 // are shell scripts that re-exec the selected version. Backends need the real
 // binary (a jail mounts exactly it and its prefix), so Resolve asks the
 // interpreter itself for sys.executable and its installation prefixes.
+//
+// # Persistent cache
+//
+// Asking costs a Python start (~20 ms) and, through a pyenv shim, pyenv's
+// bash on top (~150-200 ms), in every CLI invocation. So answers are kept in
+// os.UserCacheDir()/skillbox/pyinterp.json (mode 0600, replaced atomically,
+// at most 16 entries) and reused only while everything they depend on is
+// unchanged. A file is identified by device, inode, mode, owner, size, mtime
+// and ctime (fileID); a path that does not exist is recorded as absent.
+//
+// An entry's key is a hash of what decides which interpreter runs, computed
+// before running anything: the name asked for, the path exec.LookPath finds
+// and that file (link and target), and, when that file is a pyenv shim
+// (recognised byte for byte against pyenv-rehash's template), what pyenv
+// consults (pyenvKey): HOME, PYENV_ROOT and PYENV_VERSION (the probe gets
+// no other variables), pyenv's code and hooks, the installed versions, the
+// PATH directories, and the `.python-version` pyenv would pick from the
+// working directory and $PYENV_ROOT/version, by content. pyenv is a program
+// and its choice could in principle depend on anything its hooks read; the
+// key covers what pyenv's own scripts and the standard plugins read. Any
+// other script on PATH is a launcher that could run anything and is never
+// cached, nor is a binary that turns out to start another interpreter
+// (Python reports another sys.executable than the path run, as behind a
+// version manager's compiled shim), nor are version names that are paths.
+//
+// An entry's value is the Interpreter and the files its facts were derived
+// from, with their identities: the path Python was started by and its
+// pyvenv.cfg candidates, the real executable, the prefixes, every sys.path
+// and site directory (existing or not) and the .pth and sitecustomize files
+// in them. A hit re-checks every one and re-reads the ELF linkage; any
+// difference is a miss, and a miss runs the probe and replaces the entry.
+// Nothing is stored when the key changed while the probe ran, or when a file
+// involved changed less than two seconds before the resolution started (it
+// could change again within one timestamp tick and keep its identity).
+//
+// The cache is read only when it belongs to the user running skillbox and
+// no one else can write it: whoever could write it could equally change the
+// shim, ~/.pyenv/version or PATH, so it grants nothing re-resolving would
+// not. A missing, foreign, oversized or malformed file is ignored and
+// replaced at the next miss.
+//
+// Set SKILLBOX_NO_INTERP_CACHE=1 to neither read nor write it (to debug a
+// resolution, or where a pyenv hook decides from state the key does not
+// cover); deleting the file is always safe.
 package pyinterp
 
 import (
@@ -43,12 +87,21 @@ type Interpreter struct {
 
 // probe prints the interpreter's facts as JSON. -I keeps PYTHON* variables
 // and the user's site-packages out; -S is not used because Debian adds its
-// dist-packages (where python3-yaml lives) through site.
-const probe = `import sys, json, os
+// dist-packages (where python3-yaml lives) through site. "invoked" and
+// "watch" are for the persistent cache (probeResult).
+const probe = `import sys, json, os, site
 paths = [os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)]
+try:
+    sites = list(site.getsitepackages())
+except Exception:
+    sites = []
 print(json.dumps({"executable": os.path.realpath(sys.executable),
   "version": "%d.%d.%d" % sys.version_info[:3],
-  "prefix": sys.prefix, "base_prefix": sys.base_prefix, "paths": paths}))`
+  "prefix": sys.prefix, "base_prefix": sys.base_prefix, "paths": paths,
+  "invoked": sys.executable, "watch": [p for p in sys.path + sites if p]}))`
+
+// childPATH is the PATH the probe runs with (pyenv's shim needs one).
+const childPATH = "/usr/local/bin:/usr/bin:/bin"
 
 var (
 	cacheMu sync.Mutex
@@ -64,8 +117,9 @@ func Default() string {
 }
 
 // Resolve finds name (a path or a command on PATH; empty means Default())
-// and asks it for its real executable and paths. Results are cached per name.
-// A missing or broken interpreter is errdefs.Unavailable.
+// and asks it for its real executable and paths. Results are cached per name
+// in memory and, keyed by what they depend on, on disk (see the package
+// comment). A missing or broken interpreter is errdefs.Unavailable.
 func Resolve(ctx context.Context, name string) (*Interpreter, error) {
 	if name == "" {
 		name = Default()
@@ -81,10 +135,54 @@ func Resolve(ctx context.Context, name string) (*Interpreter, error) {
 	if err != nil {
 		return nil, errdefs.New(errdefs.Unavailable, "python interpreter %q not found (set %s or install python3): %v", name, EnvVar, err)
 	}
+	in, err := resolvePath(ctx, name, path)
+	if err != nil {
+		return nil, err
+	}
+	cacheMu.Lock()
+	cache[name] = in
+	cacheMu.Unlock()
+	return in, nil
+}
+
+// resolvePath answers from the persistent cache when it holds a valid
+// entry for what name and path depend on, and otherwise runs the probe and
+// stores its answer if nothing it depends on changed meanwhile.
+func resolvePath(ctx context.Context, name, path string) (*Interpreter, error) {
+	start := time.Now()
+	file := cachePath()
+	var key, direct string
+	if file != "" {
+		key, _, direct = lookupKey(name, path)
+		if key != "" {
+			if in := cacheLookup(file, key); in != nil {
+				return in, nil
+			}
+		}
+	}
+	r, err := runProbe(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	in := r.Interpreter
+	in.Loader, in.Libs = linkage(in.Executable)
+	if key != "" {
+		// What the probe saw must be what the key describes: if the key
+		// changed while it ran, its answer is not stored (cacheStore also
+		// refuses files changed since shortly before start).
+		if again, newest, _ := lookupKey(name, path); again == key {
+			cacheStore(file, key, direct, r, start.Add(-racyWindow), newest)
+		}
+	}
+	return &in, nil
+}
+
+// runProbe runs the interpreter at path once with the probe.
+func runProbe(ctx context.Context, path string) (*probeResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, "-I", "-c", probe)
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"}
+	cmd.Env = []string{"PATH=" + childPATH, "LANG=C.UTF-8"}
 	if home := os.Getenv("HOME"); home != "" {
 		// pyenv's shim needs HOME to find its versions.
 		cmd.Env = append(cmd.Env, "HOME="+home)
@@ -98,18 +196,14 @@ func Resolve(ctx context.Context, name string) (*Interpreter, error) {
 	if err != nil {
 		return nil, errdefs.New(errdefs.Unavailable, "python interpreter %s does not run: %v", path, err)
 	}
-	var in Interpreter
-	if err := json.Unmarshal(out, &in); err != nil || in.Executable == "" {
+	var r probeResult
+	if err := json.Unmarshal(out, &r); err != nil || r.Executable == "" {
 		return nil, errdefs.New(errdefs.Unavailable, "python interpreter %s: unexpected probe output %q", path, out)
 	}
-	if !filepath.IsAbs(in.Executable) {
-		return nil, errdefs.New(errdefs.Unavailable, "python interpreter %s reports a relative executable %q", path, in.Executable)
+	if !filepath.IsAbs(r.Executable) {
+		return nil, errdefs.New(errdefs.Unavailable, "python interpreter %s reports a relative executable %q", path, r.Executable)
 	}
-	in.Loader, in.Libs = linkage(in.Executable)
-	cacheMu.Lock()
-	cache[name] = &in
-	cacheMu.Unlock()
-	return &in, nil
+	return &r, nil
 }
 
 // String describes the interpreter for messages.
