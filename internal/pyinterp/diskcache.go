@@ -22,7 +22,7 @@ import (
 const NoCacheEnvVar = "SKILLBOX_NO_INTERP_CACHE"
 
 const (
-	cacheFormat     = "skillbox-pyinterp-cache/1"
+	cacheFormat     = "skillbox-pyinterp-cache/2"
 	cacheFileName   = "pyinterp.json"
 	cacheMaxEntries = 16
 	cacheMaxBytes   = 1 << 20
@@ -221,7 +221,7 @@ func cacheLookup(path, key string) *Interpreter {
 // dependency still has the identity recorded.
 func (e *cacheEntry) valid() bool {
 	in := &e.Interp
-	if in.Version == "" || !filepath.IsAbs(in.Executable) {
+	if in.Version == "" || !filepath.IsAbs(in.Executable) || !filepath.IsAbs(in.Command) {
 		return false
 	}
 	followed := map[string]bool{}
@@ -233,7 +233,7 @@ func (e *cacheEntry) valid() bool {
 			followed[d.Path] = true
 		}
 	}
-	for _, p := range append([]string{in.Executable, in.Prefix, in.BasePrefix}, in.Paths...) {
+	for _, p := range append([]string{in.Executable, in.Command, in.Prefix, in.BasePrefix}, in.Paths...) {
 		if p != "" && !followed[p] {
 			return false
 		}
@@ -327,6 +327,7 @@ func cacheStore(path, key, direct string, r *probeResult, racyFrom time.Time, ke
 		return
 	}
 	in := r.Interpreter
+	in.Command = command(r)
 	in.Loader, in.Libs = "", nil
 	c := readCache(path)
 	entries := []cacheEntry{{Key: key, Interp: in, Deps: deps}}

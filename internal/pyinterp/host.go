@@ -73,6 +73,9 @@ var systemPrefixes = []string{"/", "/usr", "/usr/local", "/opt"}
 // Nested entries are left in; callers merge them.
 func (in *Interpreter) HostPaths() []string {
 	paths := []string{in.Executable}
+	if in.Command != "" {
+		paths = append(paths, in.Command) // a venv's python and pyvenv.cfg
+	}
 	for _, p := range []string{in.BasePrefix, in.Prefix} {
 		if p == "" || slices.Contains(systemPrefixes, filepath.Clean(p)) {
 			continue

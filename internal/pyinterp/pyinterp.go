@@ -70,6 +70,10 @@ const EnvVar = "SKILLBOX_PYTHON"
 type Interpreter struct {
 	// Executable is the real interpreter binary (symlinks resolved).
 	Executable string `json:"executable"`
+	// Command is what backends run: Executable, or for a virtual
+	// environment the environment's own python (symlinks kept, next to its
+	// pyvenv.cfg), without which its site-packages are not on sys.path.
+	Command string `json:"command"`
 	// Version is sys.version_info as "3.11.2".
 	Version string `json:"version"`
 	// Prefix and BasePrefix are sys.prefix and sys.base_prefix.
@@ -165,6 +169,7 @@ func resolvePath(ctx context.Context, name, path string) (*Interpreter, error) {
 		return nil, err
 	}
 	in := r.Interpreter
+	in.Command = command(r)
 	in.Loader, in.Libs = linkage(in.Executable)
 	if key != "" {
 		// What the probe saw must be what the key describes: if the key
@@ -206,7 +211,17 @@ func runProbe(ctx context.Context, path string) (*probeResult, error) {
 	return &r, nil
 }
 
+// command is what to run for the probed interpreter: a virtual
+// environment's own python (the path it was invoked by), else the real
+// binary.
+func command(r *probeResult) string {
+	if r.Prefix != r.BasePrefix && filepath.IsAbs(r.Invoked) {
+		return filepath.Clean(r.Invoked)
+	}
+	return r.Executable
+}
+
 // String describes the interpreter for messages.
 func (in *Interpreter) String() string {
-	return fmt.Sprintf("%s (Python %s)", in.Executable, in.Version)
+	return fmt.Sprintf("%s (Python %s)", in.Command, in.Version)
 }

@@ -34,6 +34,22 @@ func TestResolveRealInterpreter(t *testing.T) {
 	}
 }
 
+// TestCommand: a virtual environment runs as its own python (next to its
+// pyvenv.cfg); anything else as the real binary.
+func TestCommand(t *testing.T) {
+	venv := &probeResult{Interpreter: Interpreter{Executable: "/usr/bin/python3.11", Prefix: "/srv/venv", BasePrefix: "/usr"}, Invoked: "/srv/venv/bin/python"}
+	if c := command(venv); c != "/srv/venv/bin/python" {
+		t.Errorf("venv command %q", c)
+	}
+	plain := &probeResult{Interpreter: Interpreter{Executable: "/usr/bin/python3.11", Prefix: "/usr", BasePrefix: "/usr"}, Invoked: "/usr/bin/python3"}
+	if c := command(plain); c != "/usr/bin/python3.11" {
+		t.Errorf("plain command %q", c)
+	}
+	if in := (Interpreter{Executable: "/usr/bin/python3.11", Command: "/srv/venv/bin/python"}); !slices.Contains(in.HostPaths(), "/srv/venv/bin/python") {
+		t.Errorf("HostPaths lacks the command: %v", in.HostPaths())
+	}
+}
+
 func TestResolveMissing(t *testing.T) {
 	_, err := Resolve(context.Background(), "/nonexistent/python9")
 	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "SKILLBOX_PYTHON") {

@@ -98,7 +98,7 @@ func BenchmarkBarePython(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		argv := worker.Argv(in.Executable)
+		argv := worker.Argv(in.Command)
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Dir = dir
 		cmd.Env = worker.Environ(dir, nil)

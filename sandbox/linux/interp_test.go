@@ -4,7 +4,9 @@ package linux
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -60,5 +62,37 @@ func TestInterpreters(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestVirtualEnv: with a virtual environment's python as the interpreter,
+// the jail runs that python (not the base binary it links to), so the
+// environment's own site-packages are importable, in both exec modes.
+func TestVirtualEnv(t *testing.T) {
+	venv := filepath.Join(t.TempDir(), "venv")
+	if out, err := exec.Command("/usr/bin/python3", "-m", "venv", "--without-pip", venv).CombinedOutput(); err != nil {
+		t.Fatalf("python3 -m venv (scripts/setup installs python3-venv): %v\n%s", err, out)
+	}
+	os.Chmod(filepath.Dir(venv), 0o755)
+	sites, _ := filepath.Glob(filepath.Join(venv, "lib", "python3*", "site-packages"))
+	if len(sites) != 1 {
+		t.Fatalf("venv site-packages: %v", sites)
+	}
+	os.WriteFile(filepath.Join(sites[0], "venvonly.py"), []byte("VALUE = 'from the venv'\n"), 0o644)
+	python := filepath.Join(venv, "bin", "python")
+	for _, mode := range execModes {
+		t.Run(mode, func(t *testing.T) {
+			sb := openBox(t, Options{Exec: mode}, sandbox.Spec{Python: python, Requirements: []string{"venvonly"},
+				BundleDir: bundle(t, `        import venvonly
+        return {"value": venvonly.VALUE, "prefix": sys.prefix, "exe": sys.executable}`)})
+			res, err := call(t, sb, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := value(t, res)
+			if v["value"] != "from the venv" || v["prefix"] != venv || v["exe"] != python {
+				t.Errorf("in the jail: %v; want venvonly from %s run as %s", v, venv, python)
+			}
+		})
 	}
 }

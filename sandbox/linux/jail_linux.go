@@ -70,7 +70,7 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 	defer parent.Close()
 	defer child.Close()
 	cfg := b.base
-	cfg.Argv = worker.Argv(b.interp.Executable)
+	cfg.Argv = worker.Argv(b.interp.Command)
 	var proxy *egress.Proxy
 	var proxyListener *os.File
 	if b.egress != nil {

@@ -141,7 +141,7 @@ func (b *box) start(ctx context.Context, mode string) (*running, error) {
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "scratch folder")
 	}
-	argv := worker.Argv(b.python.Executable)
+	argv := worker.Argv(b.python.Command)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = scratch
 	cmd.Env = worker.Environ(scratch, b.spec.Env)
