@@ -1,14 +1,6 @@
 package trust
 
-import (
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-
-	"github.com/skillbox-dev/skillbox/errdefs"
-)
+import "github.com/skillbox-dev/skillbox/internal/filelock"
 
 // LockSuffix names the lock file next to a store: "<store>.lock".
 const LockSuffix = ".lock"
@@ -33,7 +25,7 @@ func Update(path string, fn func(*Store) error) error {
 	if path == "" {
 		return noPath()
 	}
-	unlock, err := lockStore(path + LockSuffix)
+	unlock, err := filelock.Lock(path+LockSuffix, "trust store")
 	if err != nil {
 		return err
 	}
@@ -46,41 +38,4 @@ func Update(path string, fn func(*Store) error) error {
 		return err
 	}
 	return s.Save()
-}
-
-// lockStore takes the exclusive lock on the file lockPath and returns the
-// function that releases it.
-func lockStore(lockPath string) (func(), error) {
-	fail := func(err error) error {
-		return errdefs.Wrap(errdefs.Internal, err, fmt.Sprintf("lock trust store (lock file %s)", lockPath))
-	}
-	if err := os.MkdirAll(filepath.Dir(lockPath), 0o700); err != nil {
-		return nil, fail(err)
-	}
-	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE|lockOpenFlags, 0o600)
-	if err != nil {
-		if fi, lerr := os.Lstat(lockPath); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			return nil, errdefs.New(errdefs.Invalid, "trust store lock file %s is a symbolic link; remove it", lockPath)
-		}
-		return nil, fail(err)
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		if err == nil {
-			return nil, errdefs.New(errdefs.Invalid, "trust store lock file %s is not a regular file; remove it", lockPath)
-		}
-		return nil, fail(err)
-	}
-	if err := lockFile(f); err != nil {
-		f.Close()
-		var known *errdefs.Error // already says what is wrong (unsupported platform)
-		if errors.As(err, &known) {
-			return nil, err
-		}
-		return nil, fail(err)
-	}
-	return func() {
-		_ = unlockFile(f)
-		f.Close() // closing also releases the lock
-	}, nil
 }

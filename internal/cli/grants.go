@@ -5,6 +5,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/lockfile"
 	"github.com/skillbox-dev/skillbox/secrets"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -66,4 +67,30 @@ func (g *grantFlags) options(c *cmdContext) (skillbox.CallOptions, secrets.Provi
 		return opts, nil, err
 	}
 	return opts, provider, nil
+}
+
+// lockFlags are --locked and --lockfile, shared by run and serve.
+type lockFlags struct {
+	locked bool
+	path   string
+}
+
+// register adds the flags; what says what is refused on drift.
+func (l *lockFlags) register(fs *flagSet, what string) {
+	fs.BoolVar(&l.locked, "locked", false, what)
+	fs.StringVar(&l.path, "lockfile", "", "lockfile `FILE` for --locked (default ./"+lockfile.Name+")")
+}
+
+// load returns the lockfile --locked asks for, or nil without --locked.
+func (l *lockFlags) load() (*lockfile.Lock, error) {
+	if l.path != "" && !l.locked {
+		return nil, errdefs.New(errdefs.Invalid, "--lockfile is used only with --locked")
+	}
+	if !l.locked {
+		return nil, nil
+	}
+	if l.path == "" {
+		l.path = lockfile.Name
+	}
+	return lockfile.Load(l.path)
 }

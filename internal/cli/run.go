@@ -9,7 +9,6 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/lockfile"
 )
 
 // runEnvelope is the --json success shape; part of the CLI contract.
@@ -31,15 +30,15 @@ const maxParamsFile = 16 << 20
 func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 	fs := newFlags(c, "run", "SKILL [flags]")
 	var (
-		params, paramsFile, lockPath string
-		jsonOut, locked              bool
-		g                            grantFlags
+		params, paramsFile string
+		jsonOut            bool
+		g                  grantFlags
+		lf                 lockFlags
 	)
 	fs.StringVar(&params, "params", "", "call parameters as a JSON object")
 	fs.StringVar(&paramsFile, "params-file", "", "read the parameters from `FILE` (- for standard input)")
 	g.register(c, fs, "the skill")
-	fs.BoolVar(&locked, "locked", false, "refuse to run unless the skill, its digest and its grants match the lockfile")
-	fs.StringVar(&lockPath, "lockfile", "", "lockfile `FILE` for --locked (default ./"+lockfile.Name+")")
+	lf.register(fs, "refuse to run unless the skill, its digest and its grants match the lockfile")
 	fs.BoolVar(&jsonOut, "json", false, "print one JSON object on stdout")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -52,16 +51,8 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	if lockPath != "" && !locked {
-		return errdefs.New(errdefs.Invalid, "--lockfile is used only with --locked")
-	}
-	if locked {
-		if lockPath == "" {
-			lockPath = lockfile.Name
-		}
-		if opts.Lock, err = lockfile.Load(lockPath); err != nil {
-			return err
-		}
+	if opts.Lock, err = lf.load(); err != nil {
+		return err
 	}
 	raw, err := readParams(c, params, paramsFile)
 	if err != nil {

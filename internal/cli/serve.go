@@ -9,7 +9,6 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/lockfile"
 	"github.com/skillbox-dev/skillbox/server"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -20,14 +19,13 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 		g                               grantFlags
 		stdio                           bool
 		addr, token, logLevel, logFmt   string
-		maxBody, lockPath               string
-		locked                          bool
+		maxBody                         string
+		lf                              lockFlags
 		maxConcurrent                   int
 		shutdownTimeout, progressPeriod time.Duration
 	)
 	g.register(c, fs, "skills")
-	fs.BoolVar(&locked, "locked", false, "refuse every call unless the skill, its digest and its grants match the lockfile (read once, at start)")
-	fs.StringVar(&lockPath, "lockfile", "", "lockfile `FILE` for --locked (default ./"+lockfile.Name+")")
+	lf.register(fs, "serve only the skills in the lockfile, and refuse a call unless the skill, its digest and its grants match it (read once, at start)")
 	fs.BoolVar(&stdio, "stdio", false, "serve MCP on standard input and output")
 	fs.StringVar(&addr, "http", "", "serve MCP at /mcp and the HTTP API at /v1/ on `ADDR` (e.g. 127.0.0.1:8080)")
 	fs.StringVar(&token, "token", "", "bearer `TOKEN` HTTP clients must send (default $SKILLBOX_TOKEN); required beyond loopback")
@@ -54,16 +52,8 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	// As for run --locked: every call, through any transport, is checked
 	// against the lockfile, which is loaded once here; a missing or broken
 	// one stops the server from starting.
-	if lockPath != "" && !locked {
-		return errdefs.New(errdefs.Invalid, "--lockfile is used only with --locked")
-	}
-	if locked {
-		if lockPath == "" {
-			lockPath = lockfile.Name
-		}
-		if opts.Lock, err = lockfile.Load(lockPath); err != nil {
-			return err
-		}
+	if opts.Lock, err = lf.load(); err != nil {
+		return err
 	}
 	if token == "" {
 		token = c.env.Getenv("SKILLBOX_TOKEN")
@@ -93,7 +83,7 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 	if opts.Lock != nil {
-		logger.Info("locked: calls of skills that drift from the lockfile are refused", "lockfile", lockPath, "skills", len(opts.Lock.Skills))
+		logger.Info("locked: calls of skills that drift from the lockfile are refused", "lockfile", lf.path, "skills", len(opts.Lock.Skills))
 	}
 	if stdio {
 		// Standard output is the MCP channel: nothing else writes to it.

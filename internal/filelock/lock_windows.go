@@ -1,6 +1,6 @@
 //go:build windows
 
-package trust
+package filelock
 
 import (
 	"os"
