@@ -18,9 +18,11 @@ type cold struct {
 
 func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
 	b := c.b
-	j, err := b.startJail(ctx, false, b.lim.Stdio)
+	sctx, scancel := b.startContext(ctx)
+	defer scancel()
+	j, err := b.startJail(sctx, false, b.lim.Stdio)
 	if err != nil {
-		return nil, err
+		return nil, b.startErr(ctx, sctx, err)
 	}
 	// The jail is destroyed after the call returns: its exit tears down
 	// its namespaces (about 10 ms on these machines) before it can be
@@ -34,9 +36,11 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	}()
 	j.Conn.SetMaxResult(int(b.lim.Output))
 	before := snapshot(j.cg)
-	if err := b.initWorker(ctx, j.Process, worker.ModeSingle); err != nil {
-		return nil, b.callError(ctx, err, j.cg, before)
+	if err := b.initWorker(sctx, j.Process, worker.ModeSingle); err != nil {
+		return nil, b.startErr(ctx, sctx, b.callError(sctx, err, j.cg, before))
 	}
+	ctx, cancel := b.callContext(ctx)
+	defer cancel()
 	value, err := j.Call(ctx, 1, req.Params, req.Config)
 	if err != nil {
 		return nil, b.callError(ctx, err, j.cg, before)

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -235,20 +236,53 @@ type box struct {
 	closed    chan struct{}
 }
 
-// Call runs one call.
+// Call runs one call. The runner bounds the skill's call by Limits.Timeout
+// and, apart from it, whatever has to happen first (waiting for a zygote,
+// starting a jail, the skill's import) by startBound.
 func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
 	select {
 	case <-b.closed:
 		return nil, errdefs.New(errdefs.Invalid, "sandbox for %s is closed", b.spec.SkillID)
 	default:
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout)
-	defer cancel()
 	res, err := b.run.call(ctx, req)
 	if res != nil {
 		res.Warnings = append(res.Warnings, b.warnings...)
 	}
 	return res, err
+}
+
+// startAllowance is what a call may spend before the skill's own call
+// begins (a free zygote, or a new jail, interpreter and skill import) beyond
+// Limits.Timeout. The timeout is the skill's: a zygote that the previous
+// call's hostility killed, or a machine too loaded to start one quickly,
+// must not eat into it; but a start that hangs must still end.
+var startAllowance = 15 * time.Second // a variable for tests
+
+// startContext bounds what happens before the skill's call.
+func (b *box) startContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.startBound())
+}
+
+func (b *box) startBound() time.Duration { return b.lim.Timeout + startAllowance }
+
+// callContext bounds the skill's call.
+func (b *box) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.lim.Timeout)
+}
+
+// startErr is what the caller sees when getting a sandbox for the call
+// failed: a timeout naming the start when startContext ran out, the call's
+// timeout when the caller's own deadline did, else err.
+func (b *box) startErr(ctx, sctx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		return errdefs.New(errdefs.Timeout, "call to %s: no sandbox was ready within %v (a jail, Python and the skill's import, or a free one); the skill was not called",
+			b.spec.SkillID, b.startBound())
+	}
+	if ctx.Err() != nil {
+		return b.timeoutErr(ctx)
+	}
+	return err
 }
 
 // Close stops every jail of the sandbox and removes their cgroups.

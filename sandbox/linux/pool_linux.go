@@ -39,30 +39,47 @@ func newPool(b *box) *pool {
 // in the skill, a jail that cannot start) is Open's error.
 func (p *pool) warm(ctx context.Context) error {
 	for i := 0; i < p.b.d.opts.MinIdle; i++ {
+		// Counted as starting, so that the reaper, finding the pool short
+		// of MinIdle meanwhile, does not start another beyond PoolSize.
+		p.mu.Lock()
+		if len(p.all)+p.starting >= cap(p.slots) {
+			p.mu.Unlock()
+			return nil
+		}
+		p.starting++
+		p.mu.Unlock()
 		z, err := p.b.startZygote(ctx)
+		p.mu.Lock()
+		p.starting--
+		if err == nil {
+			p.all[z] = true
+		}
+		p.changed.Broadcast()
+		p.mu.Unlock()
 		if err != nil {
 			return err
 		}
-		p.mu.Lock()
-		p.all[z] = true
-		p.mu.Unlock()
 		p.put(z)
 	}
 	return nil
 }
 
 func (p *pool) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
+	sctx, scancel := p.b.startContext(ctx)
+	defer scancel()
 	select {
 	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, p.b.timeoutErr(ctx)
+	case <-sctx.Done():
+		return nil, p.b.startErr(ctx, sctx, sctx.Err())
 	}
 	defer func() { <-p.slots }()
-	z, err := p.get(ctx)
+	z, err := p.get(sctx)
 	if err != nil {
-		return nil, err
+		return nil, p.b.startErr(ctx, sctx, err)
 	}
-	res, err := z.call(ctx, req)
+	cctx, cancel := p.b.callContext(ctx)
+	defer cancel()
+	res, err := z.call(cctx, req)
 	p.put(z)
 	return res, err
 }
@@ -71,6 +88,13 @@ func (p *pool) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 // slot, so at most PoolSize-1 zygotes are busy elsewhere: when there is no
 // room to start one, a zygote the reaper is starting is about to arrive.
 func (p *pool) get(ctx context.Context) (*zygote, error) {
+	// Waiting for a zygote ends with ctx too.
+	stop := context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		p.changed.Broadcast()
+		p.mu.Unlock()
+	})
+	defer stop()
 	p.mu.Lock()
 	for {
 		for len(p.idle) > 0 {
@@ -88,6 +112,10 @@ func (p *pool) get(ctx context.Context) (*zygote, error) {
 		}
 		if len(p.all)+p.starting < cap(p.slots) {
 			break
+		}
+		if err := ctx.Err(); err != nil {
+			p.mu.Unlock()
+			return nil, err
 		}
 		p.changed.Wait()
 	}

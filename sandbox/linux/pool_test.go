@@ -4,10 +4,14 @@ package linux
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -116,5 +120,52 @@ func TestZygoteSurvivesSignals(t *testing.T) {
 	if len(after) != 1 || after[0] != before[0] || !after[0].usable() {
 		t.Errorf("the zygote did not survive its children's signals (before %p, after %v, usable %v)",
 			before[0], after, len(after) == 1 && after[0].usable())
+	}
+}
+
+// TestStartOutsideCallTimeout: when the call's zygote must be started anew
+// (its predecessor was killed), the start does not count against the
+// call's timeout, which is the skill's; a start slower than the timeout
+// plus startAllowance is a timeout that says the skill was not called.
+func TestStartOutsideCallTimeout(t *testing.T) {
+	dir := bundle(t, `        return {"ok": True}`)
+	// The skill's import takes longer than its call's timeout.
+	src, _ := os.ReadFile(filepath.Join(dir, "skill.py"))
+	os.WriteFile(filepath.Join(dir, "skill.py"), append([]byte("import time\ntime.sleep(2.5)\n"), src...), 0o644)
+	sb := openBox(t, Options{PoolSize: 1, MinIdle: 1}, sandbox.Spec{BundleDir: dir, Limits: sandbox.Limits{Timeout: time.Second}})
+	p := sb.(*box).run.(*pool)
+	// Open warmed one zygote and the reaper, ticking meanwhile, must not
+	// have started another beyond PoolSize 1.
+	p.mu.Lock()
+	if n := len(p.all) + p.starting; n != 1 {
+		t.Errorf("after Open: %d zygotes, want PoolSize 1", n)
+	}
+	p.mu.Unlock()
+	// As a hostile call's breakJail does: the zygote is killed and known
+	// unusable before the next call.
+	kill := func() {
+		p.mu.Lock()
+		for z := range p.all {
+			z.breakJail()
+		}
+		p.mu.Unlock()
+	}
+	if _, err := sb.Call(context.Background(), sandbox.Request{}); err != nil {
+		t.Fatalf("warm call: %v", err)
+	}
+	kill()
+	start := time.Now()
+	if _, err := sb.Call(context.Background(), sandbox.Request{}); err != nil {
+		t.Fatalf("call that had to start a zygote (%v): %v", time.Since(start), err)
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("the call took %v: it did not start its zygote (a 2.5 s import)", d)
+	}
+	defer func(old time.Duration) { startAllowance = old }(startAllowance)
+	startAllowance = 0
+	kill()
+	_, err := sb.Call(context.Background(), sandbox.Request{})
+	if errdefs.KindOf(err) != errdefs.Timeout || !strings.Contains(err.Error(), "no sandbox was ready") {
+		t.Fatalf("start beyond its allowance: %v; want a timeout saying no sandbox was ready", err)
 	}
 }

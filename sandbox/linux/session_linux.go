@@ -43,10 +43,15 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 		s.stop()
 	}
 	if s.j == nil {
-		if err := s.start(ctx); err != nil {
-			return nil, err
+		sctx, scancel := b.startContext(ctx)
+		err := s.start(sctx)
+		scancel()
+		if err != nil {
+			return nil, b.startErr(ctx, sctx, err)
 		}
 	}
+	ctx, cancel := b.callContext(ctx)
+	defer cancel()
 	j := s.j
 	j.beginCall(ctx)
 	defer j.endCall()
