@@ -623,6 +623,7 @@ var attacks = []attack{
 			sb, _ := e.openAttack(t, "protocol/junk-frames", func(s *sandbox.Spec) { s.Limits.Timeout = 3 * time.Second })
 			for _, mode := range []string{"junk", "huge_len", "zero_len", "partial"} {
 				o := e.call(t, sb, map[string]any{"mode": mode, "value": "real-" + mode, "stall": 30})
+				t.Logf("%s: ended after %v: %v", mode, o.elapsed, o.err)
 				if o.elapsed > 3*time.Second+e.opts.grace() {
 					t.Errorf("%s: call took %v (timeout 3s)", mode, o.elapsed)
 				}
@@ -640,7 +641,7 @@ var attacks = []attack{
 				}
 				next := e.call(t, sb, map[string]any{"mode": "echo", "value": "next-" + mode})
 				if next.err != nil || next.rep == nil || string(next.rep.Echo) != `"next-`+mode+`"` {
-					t.Errorf("%s: the next call got %v / %.300s", mode, next.err, resValue(next.res))
+					t.Errorf("%s: the next call got, after %v, %v / %.300s", mode, next.elapsed, next.err, resValue(next.res))
 				}
 			}
 			closeNow(t, sb)

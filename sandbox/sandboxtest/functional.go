@@ -239,21 +239,36 @@ func RunFunctional(t *testing.T, d sandbox.Driver, opts Options) {
 
 	t.Run("Concurrent", func(t *testing.T) {
 		sb := open(t, "echo")
+		const n = 8
+		// The calls may queue for the backend's workers (and start some):
+		// a backend is free to run them one at a time, so the guard
+		// against a hang allows each call its own bound, one after the
+		// other. One call's bound (Call's) would end the last ones while
+		// they legitimately wait for the first ones (pyodide: calls beyond
+		// MaxWorkers wait, then start a worker, under load for longer than
+		// timeout+grace+5s).
+		ctx, cancel := context.WithTimeout(context.Background(), n*callBound(opts))
+		defer cancel()
 		var wg sync.WaitGroup
-		for i := range 8 {
+		for i := range n {
+			params := marshalParams(t, map[string]any{"i": float64(i)})
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, err, _ := Call(t, sb, opts, map[string]any{"i": float64(i)}, nil)
+				c, hung := callUnder(ctx, sb, params, nil)
+				switch {
+				case hung:
+					t.Errorf("concurrent call %d did not return %v after its context expired: the backend hangs", i, hangSlack)
+					return
+				case c.err != nil:
+					t.Errorf("concurrent call %d failed after %v: %v", i, c.elapsed, c.err)
+					return
+				}
 				var got struct {
 					Params map[string]any `json:"params"`
 				}
-				if err != nil {
-					t.Errorf("concurrent call %d: %v", i, err)
-					return
-				}
-				if json.Unmarshal(res.Value, &got) != nil || got.Params["i"] != float64(i) {
-					t.Errorf("concurrent call %d got another call's result: %s", i, res.Value)
+				if json.Unmarshal(c.res.Value, &got) != nil || got.Params["i"] != float64(i) {
+					t.Errorf("concurrent call %d got another call's result: %s", i, c.res.Value)
 				}
 			}()
 		}

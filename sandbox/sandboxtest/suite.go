@@ -269,32 +269,67 @@ func Open(t testing.TB, d sandbox.Driver, spec sandbox.Spec) sandbox.Sandbox {
 // elapsed time.
 func Call(t testing.TB, sb sandbox.Sandbox, opts Options, params any, config map[string]string) (*sandbox.Result, error, time.Duration) {
 	t.Helper()
+	p := marshalParams(t, params)
+	ctx, cancel := context.WithTimeout(context.Background(), callBound(opts))
+	defer cancel()
+	c, hung := callUnder(ctx, sb, p, config)
+	if hung {
+		t.Fatalf("Call did not return %v after its context expired: the backend hangs", hangSlack)
+	}
+	return c.res, c.err, c.elapsed
+}
+
+// callBound is the deadline Call gives one call: its timeout, the grace to
+// end it, and 5s more.
+func callBound(opts Options) time.Duration {
+	return opts.limits().Timeout + opts.grace() + 5*time.Second
+}
+
+// hangSlack is how long past its context's deadline a call may take to
+// return before the suite calls the backend hung.
+const hangSlack = 5 * time.Second
+
+// marshalParams encodes a call's params (nil is {}).
+func marshalParams(t testing.TB, params any) json.RawMessage {
+	t.Helper()
+	if params == nil {
+		return json.RawMessage(`{}`)
+	}
 	p, err := json.Marshal(params)
 	if err != nil {
 		t.Fatalf("marshal params: %v", err)
 	}
-	if params == nil {
-		p = []byte(`{}`)
+	return p
+}
+
+// called is what one call returned, and after how long.
+type called struct {
+	res     *sandbox.Result
+	err     error
+	elapsed time.Duration
+}
+
+// callUnder runs one call under ctx, which must have a deadline, and waits
+// for it until hangSlack past that deadline; hung says it had not returned
+// by then. It fails nothing itself, so any goroutine may use it.
+func callUnder(ctx context.Context, sb sandbox.Sandbox, params json.RawMessage, config map[string]string) (c called, hung bool) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		panic("sandboxtest: callUnder needs a context with a deadline")
 	}
-	hard := opts.limits().Timeout + opts.grace() + 5*time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), hard)
-	defer cancel()
-	type out struct {
-		res *sandbox.Result
-		err error
-	}
-	ch := make(chan out, 1)
+	ch := make(chan called, 1)
 	start := time.Now()
 	go func() {
-		r, e := sb.Call(ctx, sandbox.Request{Params: p, Config: config})
-		ch <- out{r, e}
+		r, e := sb.Call(ctx, sandbox.Request{Params: params, Config: config})
+		ch <- called{r, e, time.Since(start)}
 	}()
+	wait := time.NewTimer(time.Until(dl) + hangSlack)
+	defer wait.Stop()
 	select {
-	case o := <-ch:
-		return o.res, o.err, time.Since(start)
-	case <-time.After(hard + 5*time.Second):
-		t.Fatalf("Call did not return %v after its context expired: the backend hangs", hard)
-		return nil, nil, 0
+	case c := <-ch:
+		return c, false
+	case <-wait.C:
+		return called{}, true
 	}
 }
 
