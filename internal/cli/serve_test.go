@@ -82,25 +82,33 @@ func TestServeFlags(t *testing.T) {
 	}
 }
 
+// serveStdio runs `serve --stdio` with args in the harness and connects an
+// MCP client to it. Closing inW ends the server, which then sends its exit
+// code on code; stderr collects its logs.
+func (h *harness) serveStdio(args ...string) (cs *mcp.ClientSession, inW *io.PipeWriter, code chan int, stderr *syncBuffer) {
+	h.t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	stderr = &syncBuffer{}
+	env := Env{Getenv: func(k string) string { return h.env[k] }, LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok }}
+	code = make(chan int, 1)
+	go func() {
+		code <- RunContext(context.Background(), append([]string{"serve", "--stdio"}, args...), inR, outW, stderr, env)
+		outW.Close()
+	}()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(context.Background(), &mcp.IOTransport{Reader: outR, Writer: inW}, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return cs, inW, code, stderr
+}
+
 // TestServeStdio speaks MCP to `serve --stdio` over its standard input and
 // output; its logs must stay on standard error.
 func TestServeStdio(t *testing.T) {
 	h := newHarness(t)
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	var stderr syncBuffer
-	env := Env{Getenv: func(k string) string { return h.env[k] }, LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok }}
-	code := make(chan int, 1)
-	go func() {
-		code <- RunContext(context.Background(), []string{"serve", "--stdio", "--backend", "process"}, inR, outW, &stderr, env)
-		outW.Close()
-	}()
+	cs, inW, code, stderr := h.serveStdio("--backend", "process")
 	ctx := context.Background()
-	c := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil)
-	cs, err := c.Connect(ctx, &mcp.IOTransport{Reader: outR, Writer: inW}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tools, err := cs.ListTools(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -299,19 +307,7 @@ func TestServeLockedGrants(t *testing.T) {
 		t.Fatalf("lock: %d %s", o.code, o.stderr)
 	}
 	h.env["ECHO_TOKEN"] = "t"
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	var stderr syncBuffer
-	env := Env{Getenv: func(k string) string { return h.env[k] }, LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok }}
-	code := make(chan int, 1)
-	go func() {
-		code <- RunContext(context.Background(), []string{"serve", "--stdio", "--backend", "process", "--locked", "--allow-env", "ECHO_TOKEN"}, inR, outW, &stderr, env)
-		outW.Close()
-	}()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(context.Background(), &mcp.IOTransport{Reader: outR, Writer: inW}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs, inW, code, stderr := h.serveStdio("--backend", "process", "--locked", "--allow-env", "ECHO_TOKEN")
 	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_echo", Arguments: map[string]any{"msg": "hi"}})
 	if err != nil || !res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "lockfile grants.env") {
 		t.Errorf("grant wider than the lock over MCP stdio: %v %+v", err, res)

@@ -48,14 +48,7 @@ func (p *pool) warm(ctx context.Context) error {
 		}
 		p.starting++
 		p.mu.Unlock()
-		z, err := p.b.startZygote(ctx)
-		p.mu.Lock()
-		p.starting--
-		if err == nil {
-			p.all[z] = true
-		}
-		p.changed.Broadcast()
-		p.mu.Unlock()
+		z, err := p.launch(ctx)
 		if err != nil {
 			return err
 		}
@@ -121,6 +114,12 @@ func (p *pool) get(ctx context.Context) (*zygote, error) {
 	}
 	p.starting++
 	p.mu.Unlock()
+	return p.launch(ctx)
+}
+
+// launch starts a zygote already counted in p.starting and adds it to the
+// pool (not to the idle list), or destroys it if the pool closed meanwhile.
+func (p *pool) launch(ctx context.Context) (*zygote, error) {
 	z, err := p.b.startZygote(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -190,15 +189,7 @@ func (p *pool) reaper() {
 		}
 		p.mu.Unlock()
 		for ; short > 0; short-- {
-			z, err := p.b.startZygote(context.Background())
-			p.mu.Lock()
-			p.starting--
-			if err == nil {
-				p.all[z] = true
-			}
-			p.changed.Broadcast()
-			p.mu.Unlock()
-			if err == nil {
+			if z, err := p.launch(context.Background()); err == nil {
 				p.put(z)
 			}
 		}
