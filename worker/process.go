@@ -263,17 +263,27 @@ func (p *Process) Call(ctx context.Context, id uint64, params json.RawMessage, c
 }
 
 // exitError waits (briefly) for the worker to end and describes how it did.
+// Its stderr may still be in the pipe when it has been reaped: the tail is
+// taken once the capture reached EOF, or after a short wait if a process
+// the worker left behind still holds the pipe.
 func (p *Process) exitError(ctx context.Context, err error) error {
 	t := time.NewTimer(5 * time.Second)
 	defer t.Stop()
 	select {
 	case <-p.done:
-		return ExitError(p.Cmd.ProcessState, p.Stderr.Tail(stderrTailSize))
 	case <-ctx.Done():
 		return ctxError(ctx)
 	case <-t.C:
 		return err
 	}
+	drained := time.NewTimer(250 * time.Millisecond)
+	defer drained.Stop()
+	select {
+	case <-p.output:
+	case <-drained.C:
+	case <-ctx.Done():
+	}
+	return ExitError(p.Cmd.ProcessState, p.Stderr.Tail(stderrTailSize))
 }
 
 // Done is closed once the worker process has exited and been reaped.
