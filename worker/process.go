@@ -108,6 +108,12 @@ type Process struct {
 	waitErr error
 	stopCtx func() bool
 
+	// reapMu orders Kill before the reaping: once the worker is reaped its
+	// pid, and so its process group's id, may be another process's, and
+	// signalling it would hit a stranger.
+	reapMu sync.Mutex
+	reaped bool
+
 	// output is closed when the captured stdout and stderr reached EOF;
 	// outR are their read ends (nil when the caller set Cmd.Stdout/Stderr).
 	output chan struct{}
@@ -224,7 +230,22 @@ func StartWith(ctx context.Context, cmd *exec.Cmd, stdioCap int64, opts StartOpt
 		p.Conn = NewConn(w, r, 0)
 	}
 	go func() {
-		p.waitErr = cmd.Wait()
+		pid := cmd.Process.Pid
+		if waitExit(pid) {
+			// Exited, not yet reaped: the pid is still the worker's. What
+			// it left in its process group goes with it, then Kill stops
+			// signalling before the pid is released.
+			p.reapMu.Lock()
+			killGroup(pid)
+			p.reaped = true
+			p.reapMu.Unlock()
+			p.waitErr = cmd.Wait()
+		} else {
+			p.waitErr = cmd.Wait()
+			p.reapMu.Lock()
+			p.reaped = true
+			p.reapMu.Unlock()
+		}
 		close(p.done)
 	}()
 	p.stopCtx = context.AfterFunc(ctx, p.Kill)
@@ -299,8 +320,14 @@ func (p *Process) Exited() bool {
 	}
 }
 
-// Kill sends SIGKILL to the worker's process group.
+// Kill sends SIGKILL to the worker's process group, unless the worker has
+// already exited (its group was killed then).
 func (p *Process) Kill() {
+	p.reapMu.Lock()
+	defer p.reapMu.Unlock()
+	if p.reaped {
+		return
+	}
 	killGroup(p.Cmd.Process.Pid)
 	p.Cmd.Process.Kill()
 }

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -66,10 +67,23 @@ func (p *pool) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 		return nil, p.b.startErr(ctx, sctx, sctx.Err())
 	}
 	defer func() { <-p.slots }()
-	z, err := p.get(sctx)
-	if err != nil {
-		return nil, p.b.startErr(ctx, sctx, err)
+	for retried := false; ; retried = true {
+		z, err := p.get(sctx)
+		if err != nil {
+			return nil, p.b.startErr(ctx, sctx, err)
+		}
+		res, err := p.callOn(ctx, z, req)
+		// A zygote found dead before the call reached it: once more, on
+		// another (p.put dropped this one).
+		if !retried && errors.Is(err, errZygoteLost) {
+			continue
+		}
+		return res, err
 	}
+}
+
+// callOn runs req on z within the call's timeout and gives z back.
+func (p *pool) callOn(ctx context.Context, z *zygote, req sandbox.Request) (*sandbox.Result, error) {
 	cctx, cancel := p.b.callContext(ctx)
 	defer cancel()
 	res, err := z.call(cctx, req)

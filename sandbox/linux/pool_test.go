@@ -169,3 +169,21 @@ func TestStartOutsideCallTimeout(t *testing.T) {
 		t.Fatalf("start beyond its allowance: %v; want a timeout saying no sandbox was ready", err)
 	}
 }
+
+// TestZygoteLostIsRetried: a zygote killed from outside (not by a call:
+// the OOM killer, an operator) just before a call is not the call's
+// failure: the call never reached it, and runs on a new zygote.
+func TestZygoteLostIsRetried(t *testing.T) {
+	sb := openBox(t, Options{PoolSize: 1, MinIdle: 1, NoPrefork: true}, sandbox.Spec{BundleDir: bundle(t, `        return {"pid": os.getpid()}`)})
+	p := sb.(*box).run.(*pool)
+	for i := range 3 {
+		p.mu.Lock()
+		for z := range p.all {
+			z.j.Kill() // unlike breakJail, the pool does not know yet
+		}
+		p.mu.Unlock()
+		if _, err := sb.Call(context.Background(), sandbox.Request{}); err != nil {
+			t.Fatalf("call %d after its zygote was killed: %v", i, err)
+		}
+	}
+}

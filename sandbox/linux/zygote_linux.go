@@ -3,6 +3,7 @@ package linux
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,10 @@ import (
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/worker"
 )
+
+// errZygoteLost marks a call that got no child from its zygote: nothing of
+// the call reached any process, so the pool may retry it on another zygote.
+var errZygoteLost = errors.New("the zygote was gone before the call was sent")
 
 // zygoteLog caps the zygote's own stdout and stderr (its load errors).
 const zygoteLog = 16 << 10
@@ -96,6 +101,13 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	before := snapshot(z.j.cg)
 	c := z.pre
 	z.pre = nil
+	if c != nil && !z.usable() {
+		// Died while idle (killed from outside: the OOM killer, an
+		// operator), and its pre-forked child with it.
+		c.Close()
+		z.breakJail()
+		return nil, errdefs.Wrap(errdefs.Internal, errZygoteLost, "zygote")
+	}
 	if c == nil {
 		var err error
 		if c, err = z.fork(ctx); err != nil {
@@ -106,7 +118,7 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 			if lerr := b.limitHit(z.j.cg, before); lerr != nil {
 				return nil, lerr
 			}
-			return nil, errdefs.Wrap(errdefs.Internal, err, "zygote")
+			return nil, errdefs.Wrap(errdefs.Internal, fmt.Errorf("%w: %w", errZygoteLost, err), "zygote")
 		}
 	}
 	value, err := c.Call(ctx, req.Params, req.Config)
