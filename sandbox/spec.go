@@ -182,6 +182,17 @@ type Spec struct {
 	Mode Mode `json:"mode,omitempty"`
 	// Require lists the guarantees the backend must enforce or refuse.
 	Require []Feature `json:"require,omitempty"`
+	// Warm lets the backend import the skill once, in a process that serves
+	// several calls (a linux zygote), instead of in each call's own
+	// process: faster, but calls of this skill may share state that its
+	// import created. Only an explicit operator opt-in for this one skill
+	// sets it (serve --warm ID, policy "warm: true"); results say so.
+	Warm bool `json:"warm,omitempty"`
+	// TrustedEnvironments are the operator's trusted_environments: the
+	// environment keys (as backends list them) and image digests whose code
+	// a backend may import in a process that serves several calls. Code
+	// from any other environment runs only in a call's own process.
+	TrustedEnvironments []string `json:"trusted_environments,omitempty"`
 	// BestEffort lets a backend run with isolation layers the host lacks
 	// (each missing layer is reported in Result.Warnings on every call).
 	// Only an explicit operator opt-in sets it.
