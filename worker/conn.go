@@ -102,14 +102,28 @@ func (c *Conn) Init(ctx context.Context, in Init) (*Reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	return checkReady(rep, func(err error) error { return c.fail(err) })
+	return checkReady(rep, true, func(err error) error { return c.fail(err) })
+}
+
+// Ready reads the ready reply (or load error) a worker sends without being
+// asked: a zygote's call child, once it imported the skill. Like Init, a
+// load failure is a *LoadError.
+func (c *Conn) Ready(ctx context.Context) (*Reply, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rep, err := c.roundTrip(ctx, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	return checkReady(rep, true, func(err error) error { return c.fail(err) })
 }
 
 // checkReady validates a reply to init. fail marks the transport broken.
-func checkReady(rep *Reply, fail func(error) error) (*Reply, error) {
+// needClass is false only for a zygote that does not import the skill.
+func checkReady(rep *Reply, needClass bool, fail func(error) error) (*Reply, error) {
 	switch rep.Type {
 	case TypeReady:
-		if rep.Class == "" {
+		if needClass && rep.Class == "" {
 			return nil, fail(violation("ready frame without a class"))
 		}
 		return rep, nil
@@ -197,8 +211,10 @@ func (c *Conn) roundTrip(ctx context.Context, req any, inCall bool) (*Reply, err
 	}
 	stop := watchDeadline(ctx, c.w, c.r)
 	defer stop()
-	if err := WriteFrame(c.w, req); err != nil {
-		return nil, c.fail(ioError(ctx, err, inCall))
+	if req != nil {
+		if err := WriteFrame(c.w, req); err != nil {
+			return nil, c.fail(ioError(ctx, err, inCall))
+		}
 	}
 	payload, err := ReadFrame(c.r, c.maxFrame)
 	if err != nil {

@@ -1,5 +1,10 @@
 # skillbox worker harness. Embedded in the skillbox binary (worker.Harness) and
-# run as:  python3 -I -B -c "$HARNESS" skillbox-worker
+# run as:  python3 -I -S -B -c "$HARNESS" skillbox-worker
+#
+# -S: no site processing at start. The harness runs site itself (_site) in the
+# process where the skill's code runs: a .pth file or sitecustomize of an
+# environment the operator did not trust is the skill's code too, and never
+# runs in a zygote, which serves many calls.
 #
 # Speaks the host<->worker protocol of docs/PROTOCOL.md. Standard library only,
 # Python >= 3.8. Everything the skill does happens in this process (or, in
@@ -13,7 +18,19 @@ PKG = "skillbox_bundle"
 MAX_REQUEST = 256 << 20
 PRIVATE_FD_MIN = 100
 
-_state = {"req": None, "rep": None, "ctrl": None}
+_state = {"req": None, "rep": None, "ctrl": None, "site": False}
+
+
+def _site():
+    """Process site (site-packages, .pth files, sitecustomize) once, as a
+    plain interpreter would have at start. A no-op where the interpreter
+    already did (started without -S, as Pyodide is)."""
+    if _state["site"] or not sys.flags.no_site:
+        return
+    _state["site"] = True
+    import site
+
+    site.main()
 
 
 def _privatize(fd):
@@ -568,44 +585,94 @@ def _set_nondumpable():
         return False
 
 
-def _empty_dir(path):
-    """Remove everything inside path without following symlinks."""
+def _wipe(path):
+    """Empty the directory path for good, or raise.
+
+    Works on descriptors, never on paths below path, so no depth, name or
+    permission stops it: each directory met is opened (O_NOFOLLOW) from its
+    parent, its files unlinked and its sub-directories moved up to path
+    itself, so the walk never holds more than two descriptors and never
+    recurses. Everything below path belongs to the jail's uid, whose
+    processes are all gone when this runs. The directory's own extended
+    attributes, mode and times are reset too: they would carry bits as well
+    as a file does."""
     import stat
 
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    os.chmod(path, 0o700)
+    top = os.open(path, flags)
     try:
-        st = os.lstat(path)
-        if not stat.S_ISDIR(st.st_mode):
-            return
-        if stat.S_IMODE(st.st_mode) & 0o700 != 0o700:
-            os.chmod(path, stat.S_IMODE(st.st_mode) | 0o700)
-        entries = list(os.scandir(path))
-    except OSError:
+        moved = [0]
+        while True:
+            names = os.listdir(top)
+            if not names:
+                break
+            for name in names:
+                _wipe_entry(top, name, flags, moved)
+        for attr in os.listxattr(top):
+            os.removexattr(top, attr)
+        os.utime(top, ns=(0, 0))
+    finally:
+        os.close(top)
+
+
+def _wipe_entry(top, name, flags, moved):
+    """Remove top/name: a file at once; a directory once its files are gone
+    and its sub-directories moved up into top (the caller's loop meets them
+    there)."""
+    import stat
+
+    st = os.stat(name, dir_fd=top, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=top)
         return
-    for e in entries:
-        p = os.path.join(path, e.name)
-        try:
-            if e.is_dir(follow_symlinks=False):
-                _empty_dir(p)
-                os.rmdir(p)
-            else:
-                os.unlink(p)
-        except OSError:
-            pass
+    _own_dir(top, name, st)
+    d = os.open(name, flags, dir_fd=top)
+    try:
+        for sub in os.listdir(d):
+            sst = os.stat(sub, dir_fd=d, follow_symlinks=False)
+            if not stat.S_ISDIR(sst.st_mode):
+                os.unlink(sub, dir_fd=d)
+                continue
+            _own_dir(d, sub, sst)  # moving a directory rewrites its ".."
+            while True:
+                moved[0] += 1
+                dst = ".skillbox-wipe-%d" % moved[0]
+                try:
+                    os.stat(dst, dir_fd=top, follow_symlinks=False)
+                except FileNotFoundError:
+                    break
+            os.rename(sub, dst, src_dir_fd=d, dst_dir_fd=top)
+    finally:
+        os.close(d)
+    os.rmdir(name, dir_fd=top)
+
+
+def _own_dir(parent, name, st):
+    """Give the owner full access to a directory the skill locked (chmod 0)."""
+    import stat
+
+    if stat.S_IMODE(st.st_mode) & 0o700 != 0o700:
+        os.chmod(name, stat.S_IMODE(st.st_mode) | 0o700, dir_fd=parent)
 
 
 class _Zygote:
-    def __init__(self, cls, max_tb, scratch):
+    def __init__(self, init, base_cls, cls, max_tb):
         import socket
 
-        self.cls = cls
+        self.init = init
+        self.base_cls = base_cls
+        self.cls = cls  # the skill class in a warm zygote, else None
         self.max_tb = max_tb
-        self.scratch = scratch
+        self.scratch = init.get("scratch") or ""
         self.sock = _state["ctrl"]
         self.buf = b""
         self.fds = []
         self.children = {}  # pid -> call id
         self.pending = set()  # pids forked but not yet exited
         self.exits = []  # exited messages to send after cleanup
+        self.forks = 0
+        self.retire = None  # why the zygote must not serve another call
         self.socket = socket
 
     def run(self):
@@ -623,7 +690,8 @@ class _Zygote:
         # skill) out of the collector's reach: a collection in a call child
         # would otherwise write to the header of each of them, copying the
         # zygote's pages one by one into the child.
-        _takes_config(self.cls)
+        if self.cls is not None:
+            _takes_config(self.cls)
         gc.collect()
         gc.freeze()
 
@@ -652,6 +720,11 @@ class _Zygote:
             while True:
                 self._reap()
                 self._flush_exits()
+                if self.retire:
+                    # Cleanup failed: this zygote's state is unknown, so it
+                    # serves no other call. The host starts a fresh one.
+                    sys.stderr.write("skillbox-worker: zygote retired: %s\n" % self.retire)
+                    break
                 ready = dict(poller.poll())
                 if rfd in ready:
                     try:
@@ -713,7 +786,16 @@ class _Zygote:
         if len(self.fds) < 4:
             raise ValueError("fork frame without its 4 descriptors")
         fds, self.fds = self.fds[:4], self.fds[4:]
+        if self.pending:
+            # One call's process at a time: the next child exists only once
+            # the previous call is gone and cleaned up after.
+            for fd in fds:
+                os.close(fd)
+            _send({"type": "error", "id": cid, "error": {
+                "kind": "fork", "type": "ZygoteBusy", "message": "a call child is still running"}})
+            return
         _flush_stdio()
+        self.forks += 1
         try:
             pid = os.fork()
         except OSError as e:
@@ -722,14 +804,14 @@ class _Zygote:
             _send({"type": "error", "id": cid, "error": _error_info("fork", e, self.max_tb)})
             return
         if pid == 0:
-            self._child(fds)  # never returns
+            self._child(fds, self.forks == 1)  # never returns
         for fd in fds:
             os.close(fd)
         self.children[pid] = cid
         self.pending.add(pid)
         _send({"type": "forked", "id": cid, "pid": pid})
 
-    def _child(self, fds):
+    def _child(self, fds, first):
         code = EX_SOFTWARE
         try:
             import signal
@@ -754,7 +836,21 @@ class _Zygote:
                 if fd > 2:
                     os.close(fd)
             _close_inherited()
-            _serve_one(self.cls, self.max_tb, last=True)
+            cls = self.cls
+            if cls is None:
+                # The skill's code, its environment's site included, runs
+                # here only: in this process, which serves one call.
+                _site()
+                # The first child reports the requirements for the host.
+                cls, ready = _import_skill(self.init, self.base_cls, self.max_tb, first)
+            else:
+                ready = {"type": "ready", "class": cls.__name__}
+            try:
+                _send(ready)
+            except (BrokenPipeError, ConnectionError):
+                cls = None  # the host abandoned this child before its call
+            if cls is not None:
+                _serve_one(cls, self.max_tb, last=True)
             code = 0
         except BaseException:
             try:
@@ -802,11 +898,18 @@ class _Zygote:
             _send(self.exits.pop(0))
 
     def _cleanup(self):
+        """Kill every process the call left and empty the scratch; any
+        failure retires the zygote."""
         reaped = []
         if os.getpid() == 1:
-            reaped = _kill_namespace(self.pending)
+            reaped, ok = _kill_namespace()
+            if not ok:
+                self.retire = "processes of the call survived SIGKILL"
         if self.scratch:
-            _empty_dir(self.scratch)
+            try:
+                _wipe(self.scratch)
+            except BaseException as e:
+                self.retire = "emptying %s failed: %s: %s" % (self.scratch, type(e).__name__, e)
         return reaped
 
     def _shutdown(self):
@@ -818,7 +921,7 @@ class _Zygote:
             except OSError:
                 pass
         if os.getpid() == 1:
-            _kill_namespace(set())
+            _kill_namespace()
         while True:
             try:
                 os.waitpid(-1, 0)
@@ -838,44 +941,17 @@ def _namespace_pids():
         return None
 
 
-def _kill_namespace(keep):
-    """As pid 1: kill every other process of the namespace except keep (all
-    of them when /proc is not this namespace's). Returns the (pid, status)
-    pairs it reaped."""
+def _kill_namespace():
+    """As pid 1: kill every other process of the namespace and reap them.
+    Returns the (pid, status) pairs it reaped and whether none is left."""
     import signal
     import time
 
     me = os.getpid()
-    if not keep:
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except OSError:
-            pass
-    else:
-        # Freeze everyone (atomic against fork), then kill all but keep.
-        try:
-            os.kill(-1, signal.SIGSTOP)
-        except OSError:
-            pass
-        pids = _namespace_pids()
-        if pids is None:
-            try:
-                os.kill(-1, signal.SIGKILL)
-            except OSError:
-                pass
-        else:
-            for pid in pids:
-                if pid != me and pid not in keep:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-        for pid in keep:
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except OSError:
-                pass
-    # Reap until only keep is left (bounded).
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
     reaped = []
     deadline = time.monotonic() + 2.0
     while True:
@@ -886,14 +962,15 @@ def _kill_namespace(keep):
                     break
                 reaped.append((pid, status))
         except ChildProcessError:
-            return reaped
+            pids = _namespace_pids()
+            return reaped, pids is None or pids == [me]
         except InterruptedError:
             pass
         pids = _namespace_pids()
-        if pids is not None and all(p == me or p in keep for p in pids):
-            return reaped
+        if pids is not None and pids == [me]:
+            return reaped, True
         if time.monotonic() > deadline:
-            return reaped
+            return reaped, False
         time.sleep(0.001)
 
 
@@ -904,28 +981,38 @@ def _load(init):
     skill class and its ready reply, or None and the load-error reply. Also
     used by the Pyodide worker, which has no descriptors of its own."""
     max_tb = init.get("max_traceback") or 8192
+    _site()
+    base_cls = _make_shim(_manifest_of(init))
+    cls, reply = _import_skill(init, base_cls, max_tb, True)
+    return cls, reply, max_tb
+
+
+def _manifest_of(init):
     manifest = init.get("manifest")
-    if not isinstance(manifest, dict):
-        manifest = {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def _import_skill(init, base_cls, max_tb, report_packages):
+    """Import the skill (site already processed). Returns (cls, reply): the
+    class and its ready reply, or None and the load-error reply."""
     import platform
 
     # Requirements are reported before the import, so that a skill that
     # imports a missing package is reported as an unmet requirement.
-    packages = _packages(init.get("requirements") or [])
-    base_cls = _make_shim(manifest)
+    packages = _packages(init.get("requirements") or []) if report_packages else {}
     try:
         cls = _load_skill(init.get("bundle") or ".", base_cls)
     except LoadError as e:
         _flush_stdio()
         return None, {"type": "error", "id": 0, "packages": packages,
-                      "error": {"kind": "load", "type": e.type_, "message": str(e)}}, max_tb
+                      "error": {"kind": "load", "type": e.type_, "message": str(e)}}
     except BaseException as e:
         _flush_stdio()
         return None, {"type": "error", "id": 0, "packages": packages,
-                      "error": _error_info("load", e, max_tb, 2)}, max_tb
+                      "error": _error_info("load", e, max_tb, 2)}
     _flush_stdio()
     return cls, {"type": "ready", "class": cls.__name__, "python": platform.python_version(),
-                 "packages": packages}, max_tb
+                 "packages": packages}
 
 
 def _main():
@@ -951,21 +1038,114 @@ def _main():
         if _state["rep"] is not None:
             os.close(_state["rep"])
             _state["rep"] = None
-    cls, ready, max_tb = _load(init)
-    if cls is None:
-        _send(ready)
-        return 0
     if mode == "zygote":
-        ready["dumpable"] = not _set_nondumpable()
+        return _zygote_main(init)
+    cls, ready, max_tb = _load(init)
     _send(ready)
+    if cls is None:
+        return 0
     if mode == "single":
         _serve_one(cls, max_tb, last=True)
-    elif mode == "session":
+    else:
         while _serve_one(cls, max_tb):
             pass
-    else:
-        _Zygote(cls, max_tb, init.get("scratch") or "").run()
     return 0
+
+
+def _zygote_main(init):
+    """Zygote mode. Unless init says warm, the zygote holds only trusted
+    code: the harness, the Skillware stand-in, the standard library (the
+    modules the skill's files import, found without running them) and, when
+    the operator trusts the interpreter's environment, its site and the
+    skill's third-party imports. The skill is imported in each call's child."""
+    import platform
+
+    max_tb = init.get("max_traceback") or 8192
+    warm = bool(init.get("warm"))
+    if warm or init.get("trusted_env"):
+        _site()
+    base_cls = _make_shim(_manifest_of(init))
+    if warm:
+        cls, ready = _import_skill(init, base_cls, max_tb, True)
+        if cls is None:
+            _send(ready)
+            return 0
+    else:
+        cls = None
+        _preimport(init.get("bundle") or ".", bool(init.get("trusted_env")))
+        ready = {"type": "ready", "class": "", "python": platform.python_version()}
+    ready["dumpable"] = not _set_nondumpable()
+    _send(ready)
+    _Zygote(init, base_cls, cls, max_tb).run()
+    return 0
+
+
+# Standard-library modules a zygote never imports: they do something at
+# import (open a browser, print, talk to a display or a terminal) or are the
+# interpreter's own start-up hooks.
+_NO_PREIMPORT = frozenset((
+    "antigravity", "this", "tkinter", "_tkinter", "turtle", "turtledemo", "idlelib",
+    "__hello__", "__phello__", "readline", "site", "__main__", "webbrowser",
+))
+_MAX_SCAN_FILES = 256
+_MAX_SCAN_BYTES = 1 << 20
+
+
+def _preimport(bundle, trusted_env):
+    """Import, in the zygote, the top-level modules the bundle's Python
+    files name in import statements, so a call's child finds them loaded.
+    The files are read as text, never run. Only standard-library modules
+    qualify, or any module when the operator trusts the environment; a name
+    the bundle defines itself (utils.py, a package folder) never does, so a
+    skill that puts its folder on sys.path still gets its own module."""
+    import importlib
+
+    names, local = _scan_imports(bundle)
+    stdlib = getattr(sys, "stdlib_module_names", None)  # Python >= 3.10
+    for name in sorted(names - local - _NO_PREIMPORT):
+        if name in sys.modules:
+            continue
+        if not (trusted_env or (stdlib is not None and name in stdlib)):
+            continue
+        try:
+            importlib.import_module(name)
+        except BaseException:
+            pass
+    _flush_stdio()
+
+
+def _scan_imports(bundle):
+    """(names a bundle's .py files import at top level, names it defines)."""
+    import re
+
+    pattern = re.compile(
+        rb"^[ \t]*(?:from[ \t]+([A-Za-z_][A-Za-z0-9_]*)[A-Za-z0-9_.]*[ \t]+import\b"
+        rb"|import[ \t]+([^\n#;]+))", re.M)
+    names, local = set(), set()
+    seen = 0
+    for root, dirs, files in os.walk(bundle):
+        local.update(dirs)
+        for f in files:
+            if not f.endswith(".py"):
+                continue
+            local.add(f[:-3])
+            seen += 1
+            if seen > _MAX_SCAN_FILES:
+                return names, local
+            try:
+                with open(os.path.join(root, f), "rb") as fh:
+                    text = fh.read(_MAX_SCAN_BYTES)
+            except OSError:
+                continue
+            for m in pattern.finditer(text):
+                if m.group(1):
+                    names.add(m.group(1).decode())
+                    continue
+                for part in m.group(2).split(b","):
+                    word = part.strip().split(b" ")[0].split(b".")[0]
+                    if re.match(rb"^[A-Za-z_][A-Za-z0-9_]*$", word):
+                        names.add(word.decode())
+    return names, local
 
 
 def _fatal(exc):

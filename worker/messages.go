@@ -42,6 +42,16 @@ type Init struct {
 	Requirements []string `json:"requirements,omitempty"`
 	// Scratch, in zygote mode, is the directory emptied after every call.
 	Scratch string `json:"scratch,omitempty"`
+	// Warm, in zygote mode, imports the skill in the zygote itself (calls
+	// may then share state its import created); otherwise each call's child
+	// imports it and the zygote holds only trusted code.
+	Warm bool `json:"warm,omitempty"`
+	// TrustedEnv, in zygote mode, says the operator trusts the
+	// interpreter's environment: the zygote processes site (its .pth files
+	// and sitecustomize) and may pre-import the skill's third-party
+	// imports. Otherwise only the standard library is pre-imported and site
+	// is processed in each call's child.
+	TrustedEnv bool `json:"trusted_env,omitempty"`
 }
 
 // Call asks the worker to run execute(params).

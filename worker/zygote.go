@@ -185,7 +185,9 @@ func (z *Zygote) deadErr() error {
 }
 
 // Init sends init (Mode is forced to zygote) and waits for ready. A load
-// failure is a *LoadError, as with Conn.Init.
+// failure is a *LoadError, as with Conn.Init. Unless in.Warm, the zygote
+// does not import the skill (its ready has no class): each child does, and
+// says so in its own ready (ZygoteChild.Ready).
 func (z *Zygote) Init(ctx context.Context, in Init) (*Reply, error) {
 	in.Type, in.Mode = TypeInit, ModeZygote
 	if err := z.send(ctx, in, nil); err != nil {
@@ -193,7 +195,7 @@ func (z *Zygote) Init(ctx context.Context, in Init) (*Reply, error) {
 	}
 	select {
 	case rep := <-z.readyCh:
-		return checkReady(rep, func(err error) error {
+		return checkReady(rep, in.Warm, func(err error) error {
 			z.mu.Lock()
 			if z.err == nil {
 				z.err = err
@@ -223,7 +225,11 @@ type ZygoteChild struct {
 	exited  chan struct{}
 	status  ExitStatus
 	forkErr error
-	stdio   sync.WaitGroup
+	// The child's ready answer, once read (Ready).
+	ready     *Reply
+	readyErr  error
+	readyDone bool
+	stdio     sync.WaitGroup
 	readers []*os.File
 }
 
@@ -328,9 +334,55 @@ func (c *ZygoteChild) forget() {
 	c.z.mu.Unlock()
 }
 
-// Call runs the child's one call (see Conn.Call). A child that dies before
+// Ready waits for the child's ready reply: the skill imported in the
+// child (or, in a warm zygote, already in the zygote). A skill that fails to
+// import is a *LoadError; a child that dies first is WorkerExited. The
+// reply is read once; later calls return the first answer.
+func (c *ZygoteChild) Ready(ctx context.Context) (*Reply, error) {
+	if c.readyDone {
+		return c.ready, c.readyErr
+	}
+	rep, err := c.Conn.Ready(ctx)
+	if err != nil && errors.Is(err, ErrWorkerClosed) && !isLoadError(err) {
+		st, werr := c.waitExited(ctx, 5*time.Second)
+		switch {
+		case werr == nil:
+			err = exitStatusError(st, c.Stderr.Tail(stderrTailSize))
+		case c.z.Err() != nil || isClosed(c.z.dead):
+			err = fmt.Errorf("%w: %w", ErrZygoteGone, err)
+		}
+	}
+	if err != nil && ctx.Err() != nil && !isLoadError(err) {
+		return nil, err // not an answer: the caller's deadline ran out
+	}
+	c.ready, c.readyErr, c.readyDone = rep, err, true
+	return rep, err
+}
+
+// ErrZygoteGone matches (with errors.Is) a child's failure to get ready
+// because its zygote died: nothing of a call reached it yet.
+var ErrZygoteGone = errors.New("worker: the zygote died before its child was ready")
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// ReadyReply is the child's ready reply once Ready returned one (nil
+// before, or when the child answered with a load error: see PackagesOf).
+func (c *ZygoteChild) ReadyReply() *Reply { return c.ready }
+
+// Call runs the child's one call (see Conn.Call), after its ready (Ready)
+// if that was not read yet. A child that dies before
 // replying is reported as WorkerExited with its exit code or signal.
 func (c *ZygoteChild) Call(ctx context.Context, params json.RawMessage, config map[string]string) (json.RawMessage, error) {
+	if _, err := c.Ready(ctx); err != nil {
+		return nil, err
+	}
 	res, err := c.Conn.Call(ctx, c.ID, params, config)
 	if err != nil && errors.Is(err, ErrWorkerClosed) {
 		st, werr := c.waitExited(ctx, 5*time.Second)

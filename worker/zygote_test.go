@@ -24,10 +24,10 @@ type testZygote struct {
 
 func startZygote(t *testing.T, bundle, scratch string, attr *syscall.SysProcAttr) (*testZygote, *Reply) {
 	t.Helper()
-	return startZygoteArgv(t, Argv(testPython), bundle, scratch, attr)
+	return startZygoteArgv(t, Argv(testPython), Init{Bundle: bundle, Scratch: scratch}, attr)
 }
 
-func startZygoteArgv(t *testing.T, argv []string, bundle, scratch string, attr *syscall.SysProcAttr) (*testZygote, *Reply) {
+func startZygoteArgv(t *testing.T, argv []string, in Init, attr *syscall.SysProcAttr) (*testZygote, *Reply) {
 	t.Helper()
 	needPython(t)
 	host, child, err := ZygotePair()
@@ -60,7 +60,8 @@ func startZygoteArgv(t *testing.T, argv []string, bundle, scratch string, attr *
 			t.Errorf("zygote did not exit on control EOF")
 		}
 	})
-	rep, err := z.Init(tctx(t, 20*time.Second), Init{Bundle: bundle, Scratch: scratch, MaxTraceback: 4096})
+	in.MaxTraceback = 4096
+	rep, err := z.Init(tctx(t, 20*time.Second), in)
 	if err != nil {
 		t.Fatalf("zygote init: %v (stderr %s)", err, stderr.Bytes())
 	}
@@ -82,12 +83,11 @@ func forkCall(t *testing.T, z *testZygote, id uint64, params string) (string, Ex
 	return string(res), st, c, cerr
 }
 
-func TestZygoteFreshChildren(t *testing.T) {
-	bundle := writeBundle(t, map[string]string{"skill.py": `
+const importOnceSkill = `
 import os
 from skillware.core.base_skill import BaseSkill
 COUNT = 0
-print("imported once")
+print("imported")
 class Counter(BaseSkill):
     def execute(self, params):
         global COUNT
@@ -98,71 +98,125 @@ class Counter(BaseSkill):
         if params.get("kill"):
             os.kill(os.getpid(), 9)
         return {"count": COUNT, "pid": os.getpid()}
-`})
-	z, rep := startZygote(t, bundle, "", nil)
-	if rep.Class != "Counter" || rep.Dumpable == nil || *rep.Dumpable {
-		t.Fatalf("ready = %+v", rep)
-	}
-	pids := map[int]bool{z.cmd.Process.Pid: true}
-	for i := uint64(1); i <= 3; i++ {
-		res, st, c, err := forkCall(t, z, i, `{}`)
-		if err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
-		var r struct{ Count, PID int }
-		json.Unmarshal([]byte(res), &r)
-		if r.Count != 1 || r.PID != c.PID || pids[r.PID] {
-			t.Fatalf("call %d: %s (child pid %d, seen %v)", i, res, c.PID, pids)
-		}
-		pids[r.PID] = true
-		if st != (ExitStatus{}) {
-			t.Fatalf("call %d: status %+v", i, st)
-		}
-		if out := string(c.Stdout.Bytes()); !strings.HasPrefix(out, "call in ") || strings.Contains(out, "imported") {
-			t.Fatalf("call %d stdout %q", i, out)
-		}
-	}
-	_, st, _, err := forkCall(t, z, 4, `{"exit":3}`)
-	var se *errdefs.SkillError
-	if !errors.As(err, &se) || se.Type != TypeWorkerExited || se.Message != "worker exited with code 3" || st.Code != 3 {
-		t.Fatalf("os._exit(3): %v, status %+v", err, st)
-	}
-	_, st, _, err = forkCall(t, z, 5, `{"kill":1}`)
-	if !errors.As(err, &se) || se.Message != "worker killed by signal 9 (SIGKILL)" || st.Signal != 9 {
-		t.Fatalf("SIGKILL: %v, status %+v", err, st)
-	}
-	// Still serving.
-	if res, _, _, err := forkCall(t, z, 6, `{}`); err != nil || !strings.Contains(res, `"count":1`) {
-		t.Fatalf("after deaths: %s %v", res, err)
-	}
-	if got := string(z.stderr.Bytes()); got != "imported once\n" {
-		t.Fatalf("zygote output %q", got)
+`
+
+// TestZygoteFreshChildren: every call runs in a fresh child. By default
+// the skill is imported in each child, never in the zygote; warm, it is
+// imported once, in the zygote.
+func TestZygoteFreshChildren(t *testing.T) {
+	for _, warm := range []bool{false, true} {
+		t.Run(map[bool]string{false: "default", true: "warm"}[warm], func(t *testing.T) {
+			z, rep := startZygoteArgv(t, Argv(testPython), Init{Bundle: writeBundle(t, map[string]string{"skill.py": importOnceSkill}), Warm: warm}, nil)
+			wantClass := map[bool]string{false: "", true: "Counter"}[warm]
+			if rep.Class != wantClass || rep.Dumpable == nil || *rep.Dumpable {
+				t.Fatalf("ready = %+v", rep)
+			}
+			wantOut := map[bool]string{false: "imported\ncall in ", true: "call in "}[warm]
+			pids := map[int]bool{z.cmd.Process.Pid: true}
+			for i := uint64(1); i <= 3; i++ {
+				res, st, c, err := forkCall(t, z, i, `{}`)
+				if err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				var r struct{ Count, PID int }
+				json.Unmarshal([]byte(res), &r)
+				if r.Count != 1 || r.PID != c.PID || pids[r.PID] {
+					t.Fatalf("call %d: %s (child pid %d, seen %v)", i, res, c.PID, pids)
+				}
+				pids[r.PID] = true
+				if st != (ExitStatus{}) {
+					t.Fatalf("call %d: status %+v", i, st)
+				}
+				if out := string(c.Stdout.Bytes()); !strings.HasPrefix(out, wantOut) || strings.Count(out, "imported") > 1 {
+					t.Fatalf("call %d stdout %q", i, out)
+				}
+			}
+			_, st, _, err := forkCall(t, z, 4, `{"exit":3}`)
+			var se *errdefs.SkillError
+			if !errors.As(err, &se) || se.Type != TypeWorkerExited || se.Message != "worker exited with code 3" || st.Code != 3 {
+				t.Fatalf("os._exit(3): %v, status %+v", err, st)
+			}
+			_, st, _, err = forkCall(t, z, 5, `{"kill":1}`)
+			if !errors.As(err, &se) || se.Message != "worker killed by signal 9 (SIGKILL)" || st.Signal != 9 {
+				t.Fatalf("SIGKILL: %v, status %+v", err, st)
+			}
+			// Still serving.
+			if res, _, _, err := forkCall(t, z, 6, `{}`); err != nil || !strings.Contains(res, `"count":1`) {
+				t.Fatalf("after deaths: %s %v", res, err)
+			}
+			if got, want := string(z.stderr.Bytes()), map[bool]string{false: "", true: "imported\n"}[warm]; got != want {
+				t.Fatalf("zygote output %q, want %q", got, want)
+			}
+		})
 	}
 }
 
-func TestZygotePreForkAndAbandon(t *testing.T) {
+// TestZygoteImportsNoSkillCode: the zygote's own interpreter never runs the
+// skill's code, nor a .pth file of an untrusted site directory; it
+// pre-imports the standard-library modules the skill's files name, and
+// never a name the bundle defines itself.
+func TestZygoteImportsNoSkillCode(t *testing.T) {
+	// skill.py's first line snapshots sys.modules: what the child had from
+	// the zygote (copied at fork) before the skill imported anything.
+	bundle := writeBundle(t, map[string]string{
+		"skill.py": `import sys; HAD = sorted(sys.modules)
+import json, calendar
+import email.mime.text as emt, decimal
+from fractions import Fraction
+from skillware.core.base_skill import BaseSkill
+class Probe(BaseSkill):
+    def execute(self, params):
+        return HAD
+`,
+		"calendar.py": "# the bundle's own module of a stdlib name\n",
+	})
+	z, _ := startZygote(t, bundle, "", nil)
+	res, _, _, err := forkCall(t, z, 1, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var had []string
+	if err := json.Unmarshal([]byte(res), &had); err != nil {
+		t.Fatal(err)
+	}
+	mods := map[string]bool{}
+	for _, m := range had {
+		mods[m] = true
+	}
+	for _, m := range []string{"json", "email", "decimal", "fractions"} {
+		if !mods[m] {
+			t.Errorf("zygote did not pre-import %s (had %v)", m, had)
+		}
+	}
+	for _, m := range []string{"calendar", "antigravity"} {
+		if mods[m] {
+			t.Errorf("zygote imported %s", m)
+		}
+	}
+}
+
+func TestZygotePreForkOneAtATime(t *testing.T) {
 	z, _ := startZygote(t, writeBundle(t, map[string]string{"skill.py": counterSkill}), "", nil)
 	ctx := tctx(t, 20*time.Second)
 	a, err := z.Fork(ctx, 1, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := z.Fork(ctx, 2, 1024) // pre-forked while a is idle
-	if err != nil {
-		t.Fatal(err)
+	// A call's process and the next child never exist at once.
+	var se *errdefs.SkillError
+	if _, err := z.Fork(ctx, 2, 1024); !errors.As(err, &se) || !strings.Contains(se.Message, "ZygoteBusy") {
+		t.Fatalf("second fork while a child lives: %v", err)
+	}
+	res, err := a.Call(ctx, nil, nil)
+	if err != nil || !strings.Contains(string(res), `"count":1`) {
+		t.Fatalf("child: %s %v", res, err)
+	}
+	if st, err := a.Wait(ctx); err != nil || st != (ExitStatus{}) {
+		t.Fatalf("child wait: %+v %v", st, err)
 	}
 	abandoned, err := z.Fork(ctx, 3, 1024)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, c := range []*ZygoteChild{b, a} { // out of order on purpose
-		res, err := c.Call(ctx, nil, nil)
-		if err != nil || !strings.Contains(string(res), `"count":1`) {
-			t.Fatalf("child %d: %s %v", c.ID, res, err)
-		}
-		if st, err := c.Wait(ctx); err != nil || st != (ExitStatus{}) {
-			t.Fatalf("child %d wait: %+v %v", c.ID, st, err)
-		}
 	}
 	abandoned.Close() // EOF on its request pipe: it exits without a call
 	if st, err := abandoned.Wait(ctx); err != nil || st.Code != 0 {
@@ -210,28 +264,47 @@ class Scratch(BaseSkill):
 
 func TestZygoteLoadError(t *testing.T) {
 	needPython(t)
-	host, child, _ := ZygotePair()
-	cmd := exec.Command(testPython, Argv(testPython)[1:]...)
-	cmd.ExtraFiles = []*os.File{child}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	child.Close()
-	z, _ := NewZygote(host)
-	defer z.Close()
-	_, err := z.Init(tctx(t, 20*time.Second), Init{Bundle: writeBundle(t, map[string]string{"skill.py": "x = 1\n"})})
-	if errdefs.KindOf(err) != errdefs.Invalid {
-		t.Fatalf("err = %v", err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("zygote exit after load error: %v", err)
+	bundle := writeBundle(t, map[string]string{"skill.py": "x = 1\n"})
+	for _, warm := range []bool{false, true} {
+		host, child, _ := ZygotePair()
+		cmd := exec.Command(testPython, Argv(testPython)[1:]...)
+		cmd.ExtraFiles = []*os.File{child}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		child.Close()
+		z, _ := NewZygote(host)
+		ctx := tctx(t, 20*time.Second)
+		_, err := z.Init(ctx, Init{Bundle: bundle, Warm: warm})
+		if !warm {
+			// The zygote never imports the skill: its child reports.
+			if err != nil {
+				t.Fatalf("init: %v", err)
+			}
+			c, ferr := z.Fork(ctx, 1, 1024)
+			if ferr != nil {
+				t.Fatal(ferr)
+			}
+			_, err = c.Ready(ctx)
+			if _, cerr := c.Call(ctx, nil, nil); cerr != err {
+				t.Errorf("Call after a load error: %v, want the load error", cerr)
+			}
+			c.Wait(ctx)
+			z.Close()
+		}
+		if errdefs.KindOf(err) != errdefs.Invalid {
+			t.Fatalf("warm=%v: err = %v", warm, err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("zygote exit after load error: %v", err)
+		}
+		z.Close()
 	}
 }
 
 // TestZygotePid1 runs the zygote as pid 1 of a new pid namespace (needs
 // root) and checks that a background process a call leaves behind is killed
-// before exited is reported. With the namespace's own /proc a pre-forked
-// child survives the cleanup; without it, it is killed and reported.
+// before exited is reported, whether /proc is the namespace's or not.
 func TestZygotePid1(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: needs root for a pid namespace (the linux backend tests this too)")
@@ -253,31 +326,17 @@ class Bg(BaseSkill):
 				if _, err := exec.LookPath("unshare"); err != nil {
 					t.Skip("skipping: no unshare(1)")
 				}
-				z, _ = startZygoteArgv(t, append([]string{"unshare", "--pid", "--fork", "--mount-proc"}, Argv(testPython)...), bundle, "", nil)
+				z, _ = startZygoteArgv(t, append([]string{"unshare", "--pid", "--fork", "--mount-proc"}, Argv(testPython)...), Init{Bundle: bundle}, nil)
 			} else {
 				z, _ = startZygote(t, bundle, "", &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID})
 			}
-			ctx := tctx(t, 20*time.Second)
-			pre, err := z.Fork(ctx, 100, 1024)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res, _, _, err := forkCall(t, z, 1, `{}`); err != nil || res == "1" {
-				t.Fatalf("call: %s %v", res, err)
-			}
-			if sleepers := findCmdline(marker); len(sleepers) != 0 {
-				t.Fatalf("background process survived the call: %v", sleepers)
-			}
-			res, err := pre.Call(ctx, nil, nil)
-			st, _ := pre.Wait(ctx)
-			if ownProc && err != nil {
-				t.Fatalf("pre-forked child killed by the cleanup: %s %v", res, err)
-			}
-			if !ownProc && (err == nil || st.Signal != 9) {
-				t.Fatalf("without its /proc the zygote should kill and report the pre-forked child: %s %v %+v", res, err, st)
-			}
-			if sleepers := findCmdline(marker); len(sleepers) != 0 {
-				t.Fatalf("background process survived: %v", sleepers)
+			for i := uint64(1); i <= 2; i++ {
+				if res, _, _, err := forkCall(t, z, i, `{}`); err != nil || res == "1" {
+					t.Fatalf("call %d: %s %v", i, res, err)
+				}
+				if sleepers := findCmdline(marker); len(sleepers) != 0 {
+					t.Fatalf("background process survived call %d: %v", i, sleepers)
+				}
 			}
 		})
 	}

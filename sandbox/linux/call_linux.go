@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/worker"
 )
@@ -21,23 +23,39 @@ func (b *box) initMsg(mode string) worker.Init {
 		Requirements: b.reqNames}
 	if mode == worker.ModeZygote {
 		in.Scratch = jailScratch
+		in.Warm = b.spec.Warm
+		in.TrustedEnv = slices.Contains(b.spec.TrustedEnvironments, EnvironmentKey(b.interp))
 	}
 	return in
 }
 
+// EnvironmentKey names the interpreter environment a jail runs for the
+// policy file's trusted_environments: "python:" and the interpreter the
+// jail runs (a virtual environment's own python for a venv).
+func EnvironmentKey(in *pyinterp.Interpreter) string { return "python:" + in.Command }
+
 // initWorker sends init and checks the skill's requirements against what
-// the interpreter reported.
+// the interpreter reported. A zygote that does not import the skill
+// reports none: its first child does (checkReady).
 func (b *box) initWorker(ctx context.Context, p *worker.Process, mode string) error {
 	rep, err := p.Init(ctx, b.initMsg(mode))
-	if pk, ok := worker.PackagesOf(rep, err); ok {
-		// An unmet requirement explains an import error better than the
-		// import error does.
-		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.interp.String()); rerr != nil {
-			return rerr
-		}
+	if mode != worker.ModeZygote || b.spec.Warm {
+		err = b.checkReady(rep, err)
 	}
 	if err != nil && ctx.Err() != nil {
 		return b.timeoutErr(ctx)
+	}
+	return err
+}
+
+// checkReady turns a worker's ready answer into the call's error: unmet
+// requirements first (they explain an import error better than the import
+// error does), then the load error itself.
+func (b *box) checkReady(rep *worker.Reply, err error) error {
+	if pk, ok := worker.PackagesOf(rep, err); ok {
+		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.interp.String()); rerr != nil {
+			return rerr
+		}
 	}
 	return err
 }

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -53,6 +54,38 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 	}
 	z := &zygote{b: b, j: j}
 	z.lastUsed.Store(time.Now().UnixNano())
+	if !b.spec.Warm {
+		// The zygote never imports the skill: its first child does, now,
+		// so that a skill that cannot load fails here as it always did,
+		// with the requirements report. That child serves the first call.
+		c, err := z.fork(ictx)
+		if err == nil {
+			_, err = c.Ready(ictx)
+			err = b.checkReady(c.ReadyReply(), err)
+		}
+		if err != nil {
+			if c != nil {
+				c.Close()
+			}
+			j.destroy()
+			if ictx.Err() != nil && ctx.Err() == nil {
+				return nil, b.timeoutErr(ictx)
+			}
+			return nil, err
+		}
+		z.pre = c
+		if b.d.opts.NoPrefork {
+			// No child waits between calls: this one only checked the
+			// import. Its exit must be reported (and cleaned up after)
+			// before the zygote forks again.
+			z.pre = nil
+			c.Close()
+			if _, err := c.Wait(ictx); err != nil {
+				j.destroy()
+				return nil, err
+			}
+		}
+	}
 	return z, nil
 }
 
@@ -121,7 +154,28 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 			return nil, errdefs.Wrap(errdefs.Internal, fmt.Errorf("%w: %w", errZygoteLost, err), "zygote")
 		}
 	}
-	value, err := c.Call(ctx, req.Params, req.Config)
+	// The child imports the skill before its call (a pre-forked one has
+	// usually done so already); a skill that fails to import fails here.
+	var value json.RawMessage
+	_, err := c.Ready(ctx)
+	if errors.Is(err, worker.ErrZygoteGone) {
+		// Killed from outside while idle, its pre-forked child with it;
+		// the call's params were never sent.
+		c.Close()
+		z.breakJail()
+		return nil, errdefs.Wrap(errdefs.Internal, fmt.Errorf("%w: %w", errZygoteLost, err), "zygote")
+	}
+	if err == nil {
+		value, err = c.Call(ctx, req.Params, req.Config)
+	}
+	return z.finish(ctx, c, value, err, before, &cleaning)
+}
+
+// finish turns the child's answer into the call's result and has the
+// zygote clean up after it. *cleaning is set when the cleanup went on in
+// the background, holding z.mu.
+func (z *zygote) finish(ctx context.Context, c *worker.ZygoteChild, value json.RawMessage, err error, before counters, cleaning *bool) (*sandbox.Result, error) {
+	b := z.b
 	if err != nil && ctx.Err() != nil {
 		// Past the deadline: the child may spin forever. Killing pid 1
 		// kills the whole jail; the pool replaces the zygote.
@@ -129,7 +183,8 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 		c.Close()
 		return nil, b.timeoutErr(ctx)
 	}
-	if err != nil && c.Conn.Broken() && !exited(err) {
+	var le *worker.LoadError
+	if err != nil && c.Conn.Broken() && !exited(err) && !errors.As(err, &le) {
 		// A frame we refused: the child is hostile and may go on writing
 		// for as long as it likes. Only killing the jail stops it.
 		z.breakJail()
@@ -143,7 +198,7 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 		// in the background, holding z.mu so that no pre-fork or call uses
 		// the zygote before it reports the child reaped.
 		res := result(value, c.Stdout, c.Stderr, z.j.cg)
-		cleaning = true
+		*cleaning = true
 		go func() {
 			defer z.mu.Unlock()
 			z.awaitCleanup(context.WithoutCancel(ctx), c)
