@@ -230,7 +230,7 @@ type ZygoteChild struct {
 	readyErr  error
 	readyDone bool
 	stdio     sync.WaitGroup
-	readers []*os.File
+	readers   []*os.File
 }
 
 // Fork asks the zygote for a child that will serve call id, with its own
