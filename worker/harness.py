@@ -1072,7 +1072,7 @@ def _zygote_main(init):
             return 0
     else:
         cls = None
-        _preimport(init.get("bundle") or ".", bool(init.get("trusted_env")))
+        _preimport(init, bool(init.get("trusted_env")))
         ready = {"type": "ready", "class": "", "python": platform.python_version()}
     ready["dumpable"] = not _set_nondumpable()
     _send(ready)
@@ -1087,25 +1087,32 @@ _NO_PREIMPORT = frozenset((
     "antigravity", "this", "tkinter", "_tkinter", "turtle", "turtledemo", "idlelib",
     "__hello__", "__phello__", "readline", "site", "__main__", "webbrowser",
 ))
-_MAX_SCAN_FILES = 256
-_MAX_SCAN_BYTES = 1 << 20
+# What a zygote reads to find its pre-imports, bundle and environment
+# together: enough for a skill and a few packages, small beside a start.
+_MAX_SCAN_FILES = 400
+_MAX_SCAN_BYTES = 8 << 20
 
 
-def _preimport(bundle, trusted_env):
-    """Import, in the zygote, the top-level modules the bundle's Python
-    files name in import statements, so a call's child finds them loaded.
-    The files are read as text, never run. Only standard-library modules
-    qualify, or any module when the operator trusts the environment; a name
-    the bundle defines itself (utils.py, a package folder) never does, so a
-    skill that puts its folder on sys.path still gets its own module."""
+def _preimport(init, trusted_env):
+    """Import, in the zygote, the modules the skill will need, found without
+    running anything: the top-level names that import statements in the
+    bundle's Python files name, and, followed through the interpreter's
+    site directories, those that the environment's .pth files,
+    sitecustomize and the third-party packages the skill imports name in
+    turn. Files are read as text, never run. Only standard-library modules
+    are imported, or any module when the operator trusts the environment; a
+    name the bundle defines itself (utils.py, a package folder) never is, so
+    a skill that puts its folder on sys.path still gets its own module."""
     import importlib
 
-    names, local = _scan_imports(bundle)
+    budget = [_MAX_SCAN_FILES, _MAX_SCAN_BYTES]
+    names, local = _scan_tree(init.get("bundle") or ".", budget)
     stdlib = getattr(sys, "stdlib_module_names", None)  # Python >= 3.10
+    if stdlib is None and not trusted_env:
+        return  # no way to tell the standard library from the rest
+    names |= _scan_environment(names - local, _site_dirs(init), stdlib or frozenset(), budget)
     for name in sorted(names - local - _NO_PREIMPORT):
-        if name in sys.modules:
-            continue
-        if not (trusted_env or (stdlib is not None and name in stdlib)):
+        if name in sys.modules or not (trusted_env or name in stdlib):
             continue
         try:
             importlib.import_module(name)
@@ -1114,38 +1121,93 @@ def _preimport(bundle, trusted_env):
     _flush_stdio()
 
 
-def _scan_imports(bundle):
-    """(names a bundle's .py files import at top level, names it defines)."""
-    import re
+def _site_dirs(init):
+    """The interpreter's site directories (init's site_paths as the host
+    probed them, which covers a virtual environment), minus what is already
+    on sys.path (the standard library)."""
+    dirs = init.get("site_paths")
+    if not isinstance(dirs, list):
+        import site
 
-    pattern = re.compile(
-        rb"^[ \t]*(?:from[ \t]+([A-Za-z_][A-Za-z0-9_]*)[A-Za-z0-9_.]*[ \t]+import\b"
-        rb"|import[ \t]+([^\n#;]+))", re.M)
+        dirs = site.getsitepackages()
+    return [d for d in dirs if isinstance(d, str) and d not in sys.path and os.path.isdir(d)]
+
+
+_IMPORT_LINE = (rb"^[ \t]*(?:from[ \t]+([A-Za-z_][A-Za-z0-9_]*)[A-Za-z0-9_.]*[ \t]+import\b"
+                rb"|import[ \t]+([^\n#;]+))")
+# .pth lines run as code, often with the import inside an exec string.
+_IMPORT_ANYWHERE = rb"(?:\bimport[ \t]+|__import__\([ \t]*['\"])([A-Za-z_][A-Za-z0-9_]*)"
+
+
+def _scan_tree(top, budget):
+    """(names the .py files under top import at top level, module names
+    they define), within budget [files, bytes] (shared, decremented)."""
     names, local = set(), set()
-    seen = 0
-    for root, dirs, files in os.walk(bundle):
+    for root, dirs, files in os.walk(top):
         local.update(dirs)
         for f in files:
-            if not f.endswith(".py"):
-                continue
-            local.add(f[:-3])
-            seen += 1
-            if seen > _MAX_SCAN_FILES:
-                return names, local
-            try:
-                with open(os.path.join(root, f), "rb") as fh:
-                    text = fh.read(_MAX_SCAN_BYTES)
-            except OSError:
-                continue
-            for m in pattern.finditer(text):
-                if m.group(1):
-                    names.add(m.group(1).decode())
-                    continue
-                for part in m.group(2).split(b","):
-                    word = part.strip().split(b" ")[0].split(b".")[0]
-                    if re.match(rb"^[A-Za-z_][A-Za-z0-9_]*$", word):
-                        names.add(word.decode())
+            if f.endswith(".py"):
+                local.add(f[:-3])
+                names |= _scan_file(os.path.join(root, f), _IMPORT_LINE, budget)
+        if budget[0] <= 0:
+            break
     return names, local
+
+
+def _scan_file(path, pattern, budget):
+    """The top-level module names pattern finds in the file at path."""
+    import re
+
+    if budget[0] <= 0 or budget[1] <= 0:
+        return set()
+    budget[0] -= 1
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read(min(budget[1], 1 << 20))
+    except OSError:
+        return set()
+    budget[1] -= len(text)
+    out = set()
+    for m in re.finditer(pattern, text, re.M):
+        for group in m.groups():
+            for part in (group or b"").split(b","):
+                word = part.strip().split(b" ")[0].split(b".")[0]
+                if re.match(rb"^[A-Za-z_][A-Za-z0-9_]*$", word):
+                    out.add(word.decode())
+    return out
+
+
+def _scan_environment(names, site_dirs, stdlib, budget):
+    """The names the environment's start-up code (.pth files, sitecustomize)
+    and the third-party packages among names import, followed transitively
+    through site_dirs within budget."""
+    found = set()
+    queue = list(names) + ["sitecustomize"]
+    for d in site_dirs:
+        try:
+            pths = sorted(f for f in os.listdir(d) if f.endswith(".pth"))
+        except OSError:
+            continue
+        for f in pths:
+            queue.extend(_scan_file(os.path.join(d, f), _IMPORT_ANYWHERE, budget))
+    seen = set()
+    while queue and budget[0] > 0:
+        name = queue.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        found.add(name)
+        if name in stdlib:
+            continue
+        for d in site_dirs + [p for p in sys.path if p]:
+            pkg, mod = os.path.join(d, name), os.path.join(d, name + ".py")
+            if os.path.isdir(pkg):
+                queue.extend(_scan_tree(pkg, budget)[0])
+                break
+            if os.path.isfile(mod):
+                queue.extend(_scan_file(mod, _IMPORT_LINE, budget))
+                break
+    return found
 
 
 def _fatal(exc):

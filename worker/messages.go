@@ -52,6 +52,11 @@ type Init struct {
 	// imports. Otherwise only the standard library is pre-imported and site
 	// is processed in each call's child.
 	TrustedEnv bool `json:"trusted_env,omitempty"`
+	// SitePaths, in zygote mode, are the interpreter's sys.path directories
+	// as a plain start would have them (site-packages included): where the
+	// zygote looks, without running anything, for the standard-library
+	// modules the environment's start-up code and packages import.
+	SitePaths []string `json:"site_paths,omitempty"`
 }
 
 // Call asks the worker to run execute(params).

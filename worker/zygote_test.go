@@ -195,6 +195,55 @@ class Probe(BaseSkill):
 	}
 }
 
+// TestZygotePreimportsFromEnvironment: the standard-library modules that
+// an environment's .pth files and the third-party packages the skill
+// imports name (read, never run) are pre-imported; the packages are not.
+func TestZygotePreimportsFromEnvironment(t *testing.T) {
+	site := t.TempDir()
+	write := func(rel, text string) {
+		p := filepath.Join(site, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("hook.pth", "import os;exec(\"try:\\n import pthdep\\nexcept Exception: pass\")\n")
+	write("pthdep.py", "import wave\nraise SystemExit('pthdep ran in the zygote')\n")
+	write("thirdparty/__init__.py", "from . import inner\nimport sys\nsys.exit('thirdparty ran in the zygote')\n")
+	write("thirdparty/inner.py", "import chunk as _c, colorsys\n")
+	bundle := writeBundle(t, map[string]string{"skill.py": `import sys; HAD = sorted(sys.modules)
+try:
+    import thirdparty
+except BaseException:
+    pass
+from skillware.core.base_skill import BaseSkill
+class Probe(BaseSkill):
+    def execute(self, params):
+        return HAD
+`})
+	z, _ := startZygoteArgv(t, Argv(testPython), Init{Bundle: bundle, SitePaths: []string{site}}, nil)
+	res, _, _, err := forkCall(t, z, 1, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var had []string
+	json.Unmarshal([]byte(res), &had)
+	mods := map[string]bool{}
+	for _, m := range had {
+		mods[m] = true
+	}
+	for _, m := range []string{"wave", "chunk", "colorsys"} {
+		if !mods[m] {
+			t.Errorf("zygote did not pre-import %s", m)
+		}
+	}
+	for _, m := range []string{"pthdep", "thirdparty", "thirdparty.inner"} {
+		if mods[m] {
+			t.Errorf("zygote imported %s, which the operator did not trust", m)
+		}
+	}
+}
+
 func TestZygotePreForkOneAtATime(t *testing.T) {
 	z, _ := startZygote(t, writeBundle(t, map[string]string{"skill.py": counterSkill}), "", nil)
 	ctx := tctx(t, 20*time.Second)

@@ -167,6 +167,53 @@ func waitPreforked(b testing.TB, sb sandbox.Sandbox) {
 	b.Fatal("no pre-forked child after 2s")
 }
 
+// importSets are the skills of BenchmarkImports: the echo skill with
+// nothing more, with a heavy set of standard-library imports, and with a
+// third-party import (PyYAML, in the interpreter's site-packages).
+var importSets = []struct{ name, imports string }{
+	{"stdlib", ""},
+	{"heavy-stdlib", "import asyncio, decimal, email.mime.multipart, http.client, urllib.request, " +
+		"xml.etree.ElementTree, sqlite3, csv, logging, argparse, dataclasses, typing, datetime, uuid, hashlib"},
+	{"third-party", "import yaml"},
+}
+
+// BenchmarkImports is single-use with the skill imported in each call's
+// child (the default), against warm (imported once in the zygote) and
+// against the interpreter's environment trusted (its site and the skill's
+// third-party imports pre-imported in the zygote). "prefork" waits between
+// calls, outside the timer, for the next child to have imported the skill;
+// "back-to-back" does not.
+func BenchmarkImports(b *testing.B) {
+	in, err := pyinterp.Resolve(context.Background(), "")
+	if err != nil {
+		b.Skip(err)
+	}
+	for _, set := range importSets {
+		for _, mode := range []string{"default", "trusted-env", "warm"} {
+			for _, timing := range []string{"back-to-back", "prefork"} {
+				b.Run(set.name+"/"+mode+"/"+timing, func(b *testing.B) {
+					spec := sandbox.Spec{BundleDir: bundle(b, echoBody), Warm: mode == "warm"}
+					if set.imports != "" {
+						src := set.imports + "\n" + skillSrc(echoBody)
+						if err := os.WriteFile(filepath.Join(spec.BundleDir, "skill.py"), []byte(src), 0o644); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if mode == "trusted-env" {
+						spec.TrustedEnvironments = []string{EnvironmentKey(in)}
+					}
+					sb := openBox(b, Options{}, spec)
+					var pause func()
+					if timing == "prefork" {
+						pause = func() { waitPreforked(b, sb) }
+					}
+					runBench(b, sb, pause)
+				})
+			}
+		}
+	}
+}
+
 // BenchmarkThroughput runs single-use calls from 1, 2, 8 and 32 concurrent
 // callers (goroutines) against one Sandbox with the default pool.
 func BenchmarkThroughput(b *testing.B) {

@@ -25,6 +25,7 @@ func (b *box) initMsg(mode string) worker.Init {
 		in.Scratch = jailScratch
 		in.Warm = b.spec.Warm
 		in.TrustedEnv = slices.Contains(b.spec.TrustedEnvironments, EnvironmentKey(b.interp))
+		in.SitePaths = b.interp.Paths
 	}
 	return in
 }

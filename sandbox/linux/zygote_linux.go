@@ -101,7 +101,7 @@ func (z *zygote) fork(ctx context.Context) (*worker.ZygoteChild, error) {
 }
 
 // prefork forks the next child while the zygote is idle, so a call finds
-// one waiting.
+// one waiting with the skill imported.
 func (z *zygote) prefork() {
 	z.mu.Lock()
 	defer z.mu.Unlock()
@@ -115,6 +115,9 @@ func (z *zygote) prefork() {
 		z.broken.Store(true)
 		return
 	}
+	// The child imports the skill now, before its call (PROTOCOL.md); its
+	// answer waits for the call if this runs out first.
+	c.Ready(ctx)
 	z.pre = c
 }
 
