@@ -11,4 +11,8 @@ const nativeArch = unix.AUDIT_ARCH_X86_64
 const x32Bit = 0x40000000
 
 // archOnly lists denied syscalls that exist only on this architecture.
-var archOnly = []uintptr{unix.SYS_IOPL, unix.SYS_IOPERM, unix.SYS_USELIB}
+// modify_ldt installs code and data segments of the process's own: the
+// base of several kernel exploits (and of 16-bit code), needed by nothing
+// a skill runs. x86_64 has no ipc(2) multiplexer (SysV IPC has its own
+// calls, denied in the common list).
+var archOnly = []uintptr{unix.SYS_IOPL, unix.SYS_IOPERM, unix.SYS_USELIB, unix.SYS_MODIFY_LDT}

@@ -4,7 +4,8 @@
 //
 // The filter is a deny list on top of namespaces, Landlock and an
 // unprivileged uid: it removes kernel attack surface an unprivileged process
-// could still reach (ptrace, user namespaces, keyrings, bpf, io_uring, ...).
+// could still reach (ptrace, user namespaces, keyrings, bpf, io_uring,
+// memfd exec, SysV IPC, seccomp listeners, ...).
 // Denied calls fail with EPERM so skills see clean errors; clone3 fails with
 // ENOSYS so libc falls back to clone, whose flags the filter can inspect; a
 // foreign architecture (i386 via int 0x80) kills the process.

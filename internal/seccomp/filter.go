@@ -39,6 +39,9 @@ var denied = []uintptr{
 	unix.SYS_UNSHARE, unix.SYS_SETNS,
 	unix.SYS_OPEN_TREE, unix.SYS_MOVE_MOUNT, unix.SYS_FSOPEN, unix.SYS_FSCONFIG,
 	unix.SYS_FSMOUNT, unix.SYS_FSPICK, unix.SYS_MOUNT_SETATTR, unix.SYS_OPEN_TREE_ATTR,
+	// Reading the mount table by id: statmount shows every mount's source
+	// and root, the host paths that /proc's mountinfo no longer does.
+	unix.SYS_LISTMOUNT, unix.SYS_STATMOUNT,
 	// Keyrings.
 	unix.SYS_KEYCTL, unix.SYS_ADD_KEY, unix.SYS_REQUEST_KEY,
 	// Large kernel attack surfaces.
@@ -53,7 +56,27 @@ var denied = []uintptr{
 	unix.SYS_SETTIMEOFDAY, unix.SYS_CLOCK_SETTIME, unix.SYS_CLOCK_ADJTIME, unix.SYS_ADJTIMEX,
 	// NUMA page moves across processes.
 	unix.SYS_MOVE_PAGES, unix.SYS_MIGRATE_PAGES,
+	// Running code that is on no file system: an anonymous memory file
+	// and exec by descriptor are how a dropped binary runs where every
+	// writable mount is noexec.
+	unix.SYS_MEMFD_CREATE, unix.SYS_EXECVEAT,
+	// SysV IPC and POSIX message queues: objects of the IPC namespace
+	// that outlive the process that made them, so one call could leave
+	// them for the next call forked from the same zygote. Python's
+	// multiprocessing uses neither (its semaphores are POSIX ones, in
+	// /dev/shm, which the jail does not have).
+	unix.SYS_SHMGET, unix.SYS_SHMAT, unix.SYS_SHMDT, unix.SYS_SHMCTL,
+	unix.SYS_MSGGET, unix.SYS_MSGSND, unix.SYS_MSGRCV, unix.SYS_MSGCTL,
+	unix.SYS_SEMGET, unix.SYS_SEMOP, unix.SYS_SEMTIMEDOP, unix.SYS_SEMCTL,
+	unix.SYS_MQ_OPEN, unix.SYS_MQ_UNLINK, unix.SYS_MQ_TIMEDSEND, unix.SYS_MQ_TIMEDRECEIVE,
+	unix.SYS_MQ_NOTIFY, unix.SYS_MQ_GETSETATTR,
 }
+
+// deniedSeccompFlags are seccomp(2) flags refused: a user-notification
+// listener lets a process answer the system calls of its children in
+// their place, a kernel interface with a history of bugs that no skill
+// needs. Installing further filters (which only restrict) stays allowed.
+const deniedSeccompFlags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
 
 // deniedIoctls are terminal ioctls that inject input or reach the console.
 var deniedIoctls = []uint32{unix.TIOCSTI, unix.TIOCLINUX}
@@ -101,6 +124,13 @@ func Filter() []bpf.Instruction {
 	)...)
 	p = append(p, block(unix.SYS_IOCTL, append([]bpf.Instruction{loadArg(1)},
 		denyValues(deniedIoctls)...)...)...)
+	// seccomp's flags are an unsigned int: the low half is all the kernel reads.
+	p = append(p, block(unix.SYS_SECCOMP,
+		loadArg(1),
+		bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: deniedSeccompFlags, SkipFalse: 1},
+		bpf.RetConstant{Val: RetEPERM},
+		bpf.RetConstant{Val: RetAllow},
+	)...)
 	p = append(p, block(unix.SYS_PERSONALITY, append([]bpf.Instruction{loadArg(0)},
 		allowValues(allowedPersonalities)...)...)...)
 	p = append(p, block(unix.SYS_SOCKET, socketCheck()...)...)

@@ -73,6 +73,26 @@ func TestFilterVM(t *testing.T) {
 		{"netlink uevent", data(nativeArch, unix.SYS_SOCKET, unix.AF_NETLINK, unix.SOCK_DGRAM, unix.NETLINK_KOBJECT_UEVENT), RetEPERM},
 		{"socketpair unix", data(nativeArch, unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM), RetAllow},
 		{"socketpair inet", data(nativeArch, unix.SYS_SOCKETPAIR, unix.AF_INET, unix.SOCK_STREAM), RetEPERM},
+		{"memfd_create", data(nativeArch, unix.SYS_MEMFD_CREATE, 0, unix.MFD_CLOEXEC), RetEPERM},
+		{"execveat", data(nativeArch, unix.SYS_EXECVEAT, 3, 0, 0, 0, unix.AT_EMPTY_PATH), RetEPERM},
+		{"execve", data(nativeArch, unix.SYS_EXECVE), RetAllow},
+		{"listmount", data(nativeArch, unix.SYS_LISTMOUNT), RetEPERM},
+		{"statmount", data(nativeArch, unix.SYS_STATMOUNT), RetEPERM},
+		{"shmget", data(nativeArch, unix.SYS_SHMGET, unix.IPC_PRIVATE, 4096, unix.IPC_CREAT|0o600), RetEPERM},
+		{"shmat", data(nativeArch, unix.SYS_SHMAT), RetEPERM},
+		{"msgget", data(nativeArch, unix.SYS_MSGGET, unix.IPC_PRIVATE, unix.IPC_CREAT|0o600), RetEPERM},
+		{"semget", data(nativeArch, unix.SYS_SEMGET, unix.IPC_PRIVATE, 1, unix.IPC_CREAT|0o600), RetEPERM},
+		{"semtimedop", data(nativeArch, unix.SYS_SEMTIMEDOP), RetEPERM},
+		{"mq_open", data(nativeArch, unix.SYS_MQ_OPEN), RetEPERM},
+		{"mq_getsetattr", data(nativeArch, unix.SYS_MQ_GETSETATTR), RetEPERM},
+		{"seccomp filter", data(nativeArch, unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0), RetAllow},
+		{"seccomp filter tsync", data(nativeArch, unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC), RetAllow},
+		{"seccomp action avail", data(nativeArch, unix.SYS_SECCOMP, unix.SECCOMP_GET_ACTION_AVAIL, 0), RetAllow},
+		{"seccomp listener", data(nativeArch, unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER), RetEPERM},
+		{"seccomp listener and more", data(nativeArch, unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+			unix.SECCOMP_FILTER_FLAG_NEW_LISTENER|unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH|unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV), RetEPERM},
+		// The kernel reads flags as an unsigned int: high bits set alone are no listener.
+		{"seccomp high bits only", data(nativeArch, unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 1<<35), RetAllow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +114,28 @@ func TestEveryDeniedNumber(t *testing.T) {
 	}
 	for _, nr := range Denied() {
 		got, _ := vm.Run(data(nativeArch, int32(nr)))
+		if uint32(got) != RetEPERM {
+			t.Errorf("syscall %d: got %#x, want EPERM", nr, uint32(got))
+		}
+	}
+}
+
+// TestHardeningDenied: memfd exec, mount-table reads by id, SysV IPC,
+// POSIX message queues and modify_ldt are refused whatever their arguments.
+func TestHardeningDenied(t *testing.T) {
+	want := []uintptr{unix.SYS_MEMFD_CREATE, unix.SYS_EXECVEAT, unix.SYS_LISTMOUNT, unix.SYS_STATMOUNT,
+		unix.SYS_SHMGET, unix.SYS_SHMAT, unix.SYS_SHMDT, unix.SYS_SHMCTL,
+		unix.SYS_MSGGET, unix.SYS_MSGSND, unix.SYS_MSGRCV, unix.SYS_MSGCTL,
+		unix.SYS_SEMGET, unix.SYS_SEMOP, unix.SYS_SEMTIMEDOP, unix.SYS_SEMCTL,
+		unix.SYS_MQ_OPEN, unix.SYS_MQ_UNLINK, unix.SYS_MQ_TIMEDSEND, unix.SYS_MQ_TIMEDRECEIVE,
+		unix.SYS_MQ_NOTIFY, unix.SYS_MQ_GETSETATTR}
+	want = append(want, archHardening...)
+	vm, err := bpf.NewVM(Filter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nr := range want {
+		got, _ := vm.Run(data(nativeArch, int32(nr), 1, 2, 3, 4, 5, 6))
 		if uint32(got) != RetEPERM {
 			t.Errorf("syscall %d: got %#x, want EPERM", nr, uint32(got))
 		}

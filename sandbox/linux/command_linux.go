@@ -26,9 +26,9 @@ import (
 // network, ipc, uts and cgroup namespaces (and a user namespace when the
 // host process is not root), a tmpfs root holding read-only binds of the
 // program, its ELF dependencies and JailSpec.ReadOnly only, a private
-// /scratch (cwd and HOME), /proc of the jail, the unprivileged uid,
-// Landlock and seccomp when the kernel has them, and exactly the
-// environment the program is given. Its network namespace is empty; with
+// noexec /scratch (cwd and HOME), a /proc of the jail's processes only, the
+// unprivileged uid (JailID), Landlock and seccomp when the kernel has
+// them, and exactly the environment the program is given. Its network namespace is empty; with
 // JailSpec.Egress the init stage listens on ProxyAddr there and an
 // egress.Proxy in the host process serves it (as for the harness).
 
@@ -47,7 +47,7 @@ type JailSpec struct {
 	// ScratchBytes caps the /scratch tmpfs; 0 means 64 MiB.
 	ScratchBytes int64
 	// UID and GID the program runs as when the host process is root; 0
-	// means 65534 (nobody).
+	// means JailID, which owns nothing on the host.
 	UID, GID int
 	// Egress, when not nil, grants the network through an egress proxy
 	// that listens on ProxyAddr in the jail (one proxy per started jail);
@@ -104,10 +104,10 @@ func NewJail(spec JailSpec) (*Jail, error) {
 		spec.ScratchBytes = 64 << 20
 	}
 	if spec.UID == 0 {
-		spec.UID = 65534
+		spec.UID = JailID
 	}
 	if spec.GID == 0 {
-		spec.GID = 65534
+		spec.GID = JailID
 	}
 	j := &Jail{base: jailConfig{
 		Mounts: mounts, ScratchBytes: spec.ScratchBytes, UID: spec.UID, GID: spec.GID,
@@ -122,6 +122,10 @@ func NewJail(spec JailSpec) (*Jail, error) {
 		j.missing = append(j.missing, LayerSeccomp+" ("+err.Error()+")")
 	} else {
 		j.base.Seccomp = true
+	}
+	for _, f := range kernelFallbacks(false, nil) {
+		j.missing = append(j.missing, f.name+" ("+f.detail+")")
+		f.apply(&j.base)
 	}
 	if spec.Egress != nil {
 		ec := *spec.Egress

@@ -1,5 +1,15 @@
 package linux
 
+// JailID is the uid and gid a jail's program runs as when the host process
+// is root (a non-root host maps its own id to 0 in a user namespace
+// instead). It must own nothing on the host: the host's nobody (65534)
+// may own files, and whatever an id owns, a program running as it may
+// chmod, chown away or signal. 0x7FFE0000 lies below 2^31 (ids above are
+// mishandled by tools that read them as signed) and above systemd's
+// ranges for container ids (524288-1879048191) and dynamic users
+// (61184-65519), where no distribution, useradd or idmap hands out ids.
+const JailID = 0x7FFE0000
+
 // jailConfig is what the host sends the init stage (as JSON on fd 5).
 type jailConfig struct {
 	// Mounts build the read-only runtime part of the root.
@@ -24,6 +34,13 @@ type jailConfig struct {
 	// in best-effort runs on hosts without them).
 	Landlock bool `json:"landlock"`
 	Seccomp  bool `json:"seccomp"`
+	// ProcFull mounts all of /proc, host facts included, instead of its
+	// process subset (best effort on kernels before 5.8).
+	ProcFull bool `json:"proc_full,omitempty"`
+	// BundleBind binds the bundle at /skill instead of showing it through
+	// an overlay, so its host path shows in /proc/self/mountinfo (best
+	// effort on kernels without overlayfs).
+	BundleBind bool `json:"bundle_bind,omitempty"`
 	// NoNetwork makes Landlock deny TCP bind/connect (belt to the empty
 	// network namespace).
 	NoNetwork bool `json:"no_network"`

@@ -38,11 +38,14 @@
 //     prefix when not a shared one such as /usr, its real binary, ld.so,
 //     the directories of its shared libraries, its sys.path directories,
 //     /etc/ld.so.cache), the operator's read paths at the same paths, the
-//     bundle read-only and noexec at /skill, a
-//     size-capped private tmpfs at /scratch (cwd, HOME, TMPDIR), a /proc of
-//     the new pid namespace with /proc/sys, sysrq-trigger, irq, bus and fs
-//     read-only, and /dev with only null, zero, random, urandom; no host
-//     /sys, /dev/shm, /run, /tmp or /etc; the root is then read-only;
+//     bundle read-only and noexec at /skill (through an overlay whose only
+//     real layer it is, so no mount table shows its host path), a
+//     size-capped private noexec tmpfs at /scratch (cwd, HOME, TMPDIR), a
+//     /proc of the new pid namespace with subset=pid and hidepid=invisible
+//     (processes only: no cmdline, kallsyms, meminfo, sys, ...), and /dev
+//     with only null, zero, random, urandom, bound read-only (usable, but
+//     their mode and owner cannot change); no host /sys, /dev/shm, /run,
+//     /tmp or /etc; the root is then read-only;
 //   - brings up loopback (the network namespace has nothing else) and, with
 //     a network grant, listens on 127.0.0.1:3128 and hands that socket to
 //     the host's egress proxy; sets the hostname and rlimits (core 0,
@@ -54,7 +57,8 @@
 //     denied except to the egress proxy's port with a network grant;
 //     abstract unix sockets and signals scoped on ABI >= 6);
 //   - drops the bounding, ambient and inheritable capabilities, switches to
-//     uid/gid 65534, sets no_new_privs and installs the seccomp filter;
+//     uid/gid JailID (2147352576, which owns nothing on the host), sets
+//     no_new_privs and installs the seccomp filter;
 //   - marks every descriptor but 0-4 close-on-exec and execs Python with a
 //     fixed environment plus exactly the granted variables.
 //
@@ -73,7 +77,9 @@
 //
 // # Requirements
 //
-// Root, or unprivileged user namespaces plus writable cgroups. The bundle
-// must be readable by uid 65534 (other-readable files), because the jail
-// does not run as the bundle's owner.
+// Root, or unprivileged user namespaces plus writable cgroups; Linux 5.8
+// for /proc's process subset and overlayfs for the bundle (a best-effort
+// run goes without either, with a warning). The bundle must be readable by
+// JailID (other-readable files), because the jail does not run as the
+// bundle's owner.
 package linux

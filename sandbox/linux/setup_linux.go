@@ -59,8 +59,9 @@ func setup(cfg *jailConfig) error {
 	return nil
 }
 
-// buildRoot makes a tmpfs the root, with the runtime and bundle bound
-// read-only, a scratch tmpfs, a fresh /proc and a minimal /dev.
+// buildRoot makes a tmpfs the root, with the runtime bound and the bundle
+// shown read-only, a noexec scratch tmpfs, a /proc of processes only and a
+// minimal /dev.
 //
 // It pivots twice (as bubblewrap does): first into a small staging tmpfs,
 // where the host root stays reachable at /oldroot whatever paths the
@@ -99,20 +100,12 @@ func buildRoot(cfg *jailConfig) error {
 		}
 	}
 	if cfg.Bundle != "" {
-		if err := bindRO(filepath.Join("/oldroot", cfg.Bundle), filepath.Join(root, jailSkill), false, unix.MS_NOEXEC); err != nil {
-			return fmt.Errorf("bind bundle: %w", err)
+		if err := mountBundle(cfg, filepath.Join(root, jailSkill)); err != nil {
+			return err
 		}
 	}
-	scratch := filepath.Join(root, jailScratch)
-	if err := os.Mkdir(scratch, 0o755); err != nil {
+	if err := mountScratch(cfg, filepath.Join(root, jailScratch)); err != nil {
 		return err
-	}
-	opts := fmt.Sprintf("size=%d,mode=0700,uid=%d,gid=%d", cfg.ScratchBytes, cfg.UID, cfg.GID)
-	if cfg.UserNS {
-		opts = fmt.Sprintf("size=%d,mode=0700", cfg.ScratchBytes)
-	}
-	if err := unix.Mount("tmpfs", scratch, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		return fmt.Errorf("scratch tmpfs: %w", err)
 	}
 	if err := buildDev(root); err != nil {
 		return err
@@ -127,7 +120,7 @@ func buildRoot(cfg *jailConfig) error {
 			return fmt.Errorf("egress CA: %w", err)
 		}
 	}
-	if err := mountProc(root); err != nil {
+	if err := mountProc(root, cfg.ProcFull); err != nil {
 		return err
 	}
 	// Into the finished root; the staging tmpfs with the host root below
@@ -146,6 +139,64 @@ func buildRoot(cfg *jailConfig) error {
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
 		return fmt.Errorf("remount root read-only: %w", err)
+	}
+	return nil
+}
+
+// mountBundle shows the bundle read-only and noexec at dst.
+//
+// A bind mount would show the bundle's host folder (the host's cache
+// folder, say /root/.cache/skillbox/bundles/<digest>) in the jail's
+// /proc/self/mountinfo: a bind's root field is its source's path within
+// the source's file system, whatever path it is bound from, and no file of
+// /proc/<pid> can be hidden for every pid (Landlock grants per inode, and
+// pids come and go). So the bundle is the only real layer of a read-only
+// overlay, whose root is its own: mountinfo shows "/" and the layers as
+// they were named at mount time, here "." (the bundle, the init stage's
+// cwd while mounting) and an empty folder of the staging tmpfs. Nothing is
+// copied, so bundles of any size cost the same. Overlay options stop it
+// from following redirects and metacopy attributes stored in the bundle.
+func mountBundle(cfg *jailConfig, dst string) error {
+	src := filepath.Join("/oldroot", cfg.Bundle)
+	if cfg.BundleBind {
+		// Best effort without overlayfs: the host path shows.
+		if err := bindRO(src, dst, false, unix.MS_NOEXEC); err != nil {
+			return fmt.Errorf("bind bundle: %w", err)
+		}
+		return nil
+	}
+	const empty = "/empty" // in the staging tmpfs, detached with it
+	if err := os.Mkdir(empty, 0o700); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Chdir(src); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	defer unix.Chdir("/")
+	flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	if err := unix.Mount("overlay", dst, "overlay", flags, "lowerdir=.:"+empty+",redirect_dir=nofollow,metacopy=off"); err != nil {
+		return fmt.Errorf("show the bundle at %s through a read-only overlay (keeps its host path out of /proc/self/mountinfo; --best-effort binds it without, on kernels lacking overlayfs): %w", jailSkill, err)
+	}
+	return nil
+}
+
+// mountScratch mounts the scratch tmpfs, owned by the jail's ids. It is
+// noexec: a file the skill writes or downloads there must not run as a
+// program or be mapped executable (which also stops ld.so from loading
+// it), so code that is on no read-only mount never execs.
+func mountScratch(cfg *jailConfig, dst string) error {
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	opts := fmt.Sprintf("size=%d,mode=0700,uid=%d,gid=%d", cfg.ScratchBytes, cfg.UID, cfg.GID)
+	if cfg.UserNS {
+		opts = fmt.Sprintf("size=%d,mode=0700", cfg.ScratchBytes)
+	}
+	if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+		return fmt.Errorf("scratch tmpfs: %w", err)
 	}
 	return nil
 }
@@ -199,7 +250,10 @@ func mountPoint(dst string, file bool) error {
 }
 
 // buildDev binds the four harmless host devices into a /dev on the root
-// tmpfs; no tty, no shm, no pts.
+// tmpfs; no tty, no shm, no pts. The binds are read-only: a device node is
+// still read and written (the mount's read-only flag does not apply to
+// device I/O), but its mode, owner and times cannot change, whoever owns
+// it on the host.
 func buildDev(root string) error {
 	dev := filepath.Join(root, "dev")
 	if err := os.Mkdir(dev, 0o755); err != nil {
@@ -213,7 +267,7 @@ func buildDev(root string) error {
 		if err := unix.Mount("/oldroot/dev/"+n, dst, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind /dev/%s: %w", n, err)
 		}
-		if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
+		if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
 			return fmt.Errorf("remount /dev/%s: %w", n, err)
 		}
 	}
@@ -226,14 +280,29 @@ func buildDev(root string) error {
 	return nil
 }
 
+// procOptions make /proc show processes only: subset=pid drops every
+// file that is not a process's (cmdline, config.gz, kallsyms, meminfo,
+// sys, sysrq-trigger, ...: host facts and kernel knobs), hidepid=invisible
+// hides processes the reader may not ptrace. Both need Linux 5.8.
+const procOptions = "subset=pid,hidepid=invisible"
+
 // mountProc mounts a procfs of the new pid namespace (so only the jail's
-// processes are visible) and makes the kernel-tuning parts read-only.
-func mountProc(root string) error {
+// processes are visible) with procOptions. With full (best effort on older
+// kernels) it mounts all of it and makes the kernel-tuning parts
+// read-only; the masks find nothing to mask under procOptions.
+func mountProc(root string, full bool) error {
 	proc := filepath.Join(root, "proc")
 	if err := os.Mkdir(proc, 0o555); err != nil {
 		return err
 	}
-	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	opts := procOptions
+	if full {
+		opts = ""
+	}
+	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+		if !full {
+			return fmt.Errorf("mount /proc with %s (Linux 5.8 or later; --best-effort mounts it without): %w", procOptions, err)
+		}
 		return fmt.Errorf("mount /proc: %w", err)
 	}
 	for _, p := range []string{"sys", "sysrq-trigger", "irq", "bus", "fs"} {

@@ -66,7 +66,8 @@
 // runs in one (linux.Jail): own pid, mount, network, ipc, uts and cgroup
 // namespaces, a tmpfs root with read-only binds of only the Deno binary and
 // its ELF dependencies, the Pyodide folder, the worker folder and Deno's
-// cache, a private /scratch, uid 65534, Landlock, seccomp, no host
+// cache, a private noexec /scratch, a /proc of the jail's processes only,
+// the unprivileged uid linux.JailID, Landlock, seccomp, no host
 // environment, an empty network namespace. The jail's config socket goes
 // after fd 5 (the setup channel), named by the init stage's argv[1].
 // Without the jail workers run as before, and every result carries the

@@ -2,6 +2,7 @@ package pyodide
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,8 +18,9 @@ import (
 // own pid, mount, network, ipc, uts and cgroup namespaces, a tmpfs root
 // holding only read-only binds of the Deno binary and its ELF
 // dependencies, the Pyodide folder, the worker folder and Deno's cache, a
-// private /scratch, uid 65534, Landlock and seccomp, no host environment
-// and an empty network namespace. A network grant is served by an egress
+// private noexec /scratch, a /proc of the jail's processes only, the
+// unprivileged uid linux.JailID (which owns nothing on the host), Landlock
+// and seccomp, no host environment and an empty network namespace. A network grant is served by an egress
 // proxy listening on 127.0.0.1:3128 inside that namespace; Deno gets
 // --allow-net for the granted hosts and HTTP(S)_PROXY, so fetch goes
 // through the proxy, which enforces the grant again on the resolved
@@ -38,7 +40,7 @@ func jailState(fake string) (ok bool, detail string) {
 	if err := linux.JailUsable(); err != nil {
 		return false, err.Error()
 	}
-	return true, "namespaces, read-only root (deno, pyodide, worker), uid 65534, Landlock, seccomp, empty network namespace"
+	return true, fmt.Sprintf("namespaces, read-only root (deno, pyodide, worker), uid %d, Landlock, seccomp, empty network namespace", linux.JailID)
 }
 
 // newWorkerJail prepares the jail for f's workers and spec's network

@@ -19,6 +19,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/sandbox/linux"
 	"github.com/skillbox-dev/skillbox/sandbox/sandboxtest"
 )
 
@@ -64,8 +65,8 @@ type netReply struct {
 }
 
 // TestJailed checks from the host that an idle worker runs in the jail:
-// another network and pid namespace than this process, uid 65534, none of
-// the host's environment, and that calls work there (Deno is pid 1).
+// another network and pid namespace than this process, uid linux.JailID,
+// none of the host's environment, and that calls work there (Deno is pid 1).
 func TestJailed(t *testing.T) {
 	d := jailedDriver(t)
 	t.Setenv("SKILLBOX_HOST_CANARY", "host-env-value")
@@ -86,8 +87,8 @@ func TestJailed(t *testing.T) {
 		t.Errorf("worker environment %q (%v) holds host variables", env, err)
 	}
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if os.Geteuid() == 0 && !strings.Contains(string(status), "Uid:\t65534\t65534\t65534\t65534") {
-		t.Errorf("worker is not uid 65534:\n%s", status)
+	if id := linux.JailID; os.Geteuid() == 0 && !strings.Contains(string(status), fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", id, id, id, id)) {
+		t.Errorf("worker is not uid %d:\n%s", id, status)
 	}
 	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); !strings.HasSuffix(exe, "/deno") {
 		t.Errorf("worker runs %q, want deno", exe)
