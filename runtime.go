@@ -32,6 +32,15 @@ import (
 // Runtime loads skills and runs calls. It is safe for concurrent use and
 // keeps prepared sandboxes (for example zygote pools) between calls of the
 // same skill under the same grant; Close releases them.
+//
+// Lifecycle of a cached sandbox: the first call that needs it starts its
+// opening, detached from that caller (every caller waits for it on its own
+// context, and an opening outlives a caller that gives up); it serves every
+// later call of the same Spec; once the skill's folder no longer has the
+// digest it was opened for (a watcher checks each skill's folder about
+// once a second: file sizes and times, then a digest only if they
+// changed), it is evicted and closed as soon as no call uses it. Close
+// stops openings in progress, waits for them and closes every sandbox.
 type Runtime struct {
 	cfg      config
 	resolver *skill.Resolver
@@ -40,18 +49,50 @@ type Runtime struct {
 	// that the same grant maps to the same Spec and cached sandbox.
 	placeholders policy.Placeholders
 
+	// openCtx is the parent of every sandbox opening: no caller's, and
+	// cancelled by Close.
+	openCtx    context.Context
+	cancelOpen context.CancelFunc
+	// opening counts the openings in progress (cached sandboxes and
+	// sessions), which Close waits for; background closes counts the
+	// sandboxes being closed after eviction.
+	opening, closing sync.WaitGroup
+
 	mu         sync.Mutex
-	sandboxes  map[string]*openSandbox
-	validators map[string]*schema.Validator // by bundle digest
+	sandboxes  map[string]*openSandbox     // current ones, by sandboxKey
+	live       map[*openSandbox]struct{}   // every one not yet closed, evicted ones too
+	validators map[string]*cachedValidator // by bundle digest
+	watches    map[string]*skillWatch      // by skill folder
+	sessions   map[*Session]struct{}       // open sessions
+	watching   bool                        // the watcher runs
+	stopWatch  chan struct{}               // closed by Close
 	closed     bool
 }
 
+// openSandbox is a cached sandbox: opened once, shared by the calls of one
+// (backend, Spec).
 type openSandbox struct {
-	once    sync.Once
+	key    string
+	dir    string // the skill folder the Spec was decided from
+	digest string // the bundle digest it runs
+	// done is closed when the opening finished; sb, backend, caps and err
+	// are set before and never change after.
+	done    chan struct{}
 	sb      sandbox.Sandbox
 	backend string
 	caps    sandbox.Capabilities
 	err     error
+	// Guarded by Runtime.mu:
+	refs    int  // calls using it or waiting for it
+	evicted bool // no longer the skill's current digest: close at refs 0
+	closing bool // taken to be closed (by eviction, Close or a late opening)
+}
+
+// cachedValidator is a compiled parameter schema and the folder it came
+// from, so that it is dropped with the digest it belongs to.
+type cachedValidator struct {
+	v   *schema.Validator
+	dir string
 }
 
 type config struct {
@@ -125,12 +166,18 @@ func New(opts ...Option) (*Runtime, error) {
 		}
 		cfg.roots = roots
 	}
-	return &Runtime{
+	r := &Runtime{
 		cfg:        cfg,
 		resolver:   &skill.Resolver{Roots: cfg.roots},
 		sandboxes:  map[string]*openSandbox{},
-		validators: map[string]*schema.Validator{},
-	}, nil
+		live:       map[*openSandbox]struct{}{},
+		validators: map[string]*cachedValidator{},
+		watches:    map[string]*skillWatch{},
+		sessions:   map[*Session]struct{}{},
+		stopWatch:  make(chan struct{}),
+	}
+	r.openCtx, r.cancelOpen = context.WithCancel(context.Background())
+	return r, nil
 }
 
 // BundledRoot materialises the embedded example skills under cacheDir (the
@@ -198,6 +245,12 @@ type CallOptions struct {
 	// BestEffort runs even if the host lacks isolation layers; each missing
 	// layer is reported in Result.Warnings.
 	BestEffort bool
+	// Warm lists the ids of skills whose calls may run warm (serve --warm
+	// ID): the backend may import such a skill once, in a process that
+	// serves several of its calls, so calls of this skill may share state
+	// that its import created. The policy file's "warm: true" in a skill's
+	// entry does the same. Never a default; other skills are unaffected.
+	Warm []string
 }
 
 // SkillInfo identifies the skill a call ran.
@@ -222,13 +275,19 @@ type Result struct {
 	Stdout, Stderr []byte
 	// Warnings must be shown to the operator.
 	Warnings []string
+	// Warm says the call ran warm (CallOptions.Warm, policy "warm: true"):
+	// calls of this skill may share state that its import created.
+	Warm bool
 }
 
 // Call runs one call of the skill ref with params (a JSON object; nil means
 // {}). Errors carry an errdefs kind; a skill that raised is *errdefs.SkillError.
 // Every call is single-use: use OpenSession for calls that share a worker.
+//
+// A call whose ctx is cancelled before it finished fails with
+// errdefs.Canceled (whatever the killed worker left behind).
 func (r *Runtime) Call(ctx context.Context, ref string, params json.RawMessage, opts CallOptions) (*Result, error) {
-	return r.audited(ref, params, func(rec *audit.Record) (*Result, error) {
+	return r.audited(ctx, ref, params, func(rec *audit.Record) (*Result, error) {
 		if opts.Mode == sandbox.ModeSession {
 			return nil, errdefs.New(errdefs.Invalid, "session mode needs Runtime.OpenSession, so that one caller owns the worker")
 		}
@@ -239,22 +298,24 @@ func (r *Runtime) Call(ctx context.Context, ref string, params json.RawMessage, 
 		if err := p.validator.Validate(params); err != nil {
 			return nil, err
 		}
-		osb, err := r.sandboxFor(ctx, p.backend, p.decision.Spec)
+		osb, err := r.sandboxFor(ctx, p)
 		if err != nil {
 			return nil, err
 		}
+		defer r.release(osb)
 		return p.run(ctx, osb, params, rec)
 	})
 }
 
 // audited runs fn and writes its audit record, whatever the outcome.
-func (r *Runtime) audited(ref string, params json.RawMessage, fn func(*audit.Record) (*Result, error)) (*Result, error) {
+func (r *Runtime) audited(ctx context.Context, ref string, params json.RawMessage, fn func(*audit.Record) (*Result, error)) (*Result, error) {
 	start := time.Now()
 	if len(params) == 0 {
 		params = json.RawMessage(`{}`)
 	}
 	rec := audit.Record{Event: audit.EventCall, Skill: ref, ParamsSHA256: audit.HashParams(params)}
 	res, err := fn(&rec)
+	err = callError(ctx, err)
 	rec.DurationMS = time.Since(start).Milliseconds()
 	if err != nil {
 		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
@@ -274,6 +335,29 @@ func (r *Runtime) audited(ref string, params json.RawMessage, fn func(*audit.Rec
 		}
 	}
 	return res, err
+}
+
+// callError classifies the error of a call made under ctx. A call whose
+// caller cancelled it is errdefs.Canceled, unless it had already failed for
+// a reason of its own (a denial, bad input, its timeout); a cancellation
+// that is not the caller's (the sandbox was closed under the call) is
+// errdefs.Unavailable, not the caller's Canceled.
+func callError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	k := errdefs.KindOf(err)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		switch k {
+		case errdefs.Canceled, errdefs.Denied, errdefs.Invalid, errdefs.NotFound, errdefs.Timeout:
+			return err
+		}
+		return errdefs.Wrap(errdefs.Canceled, err, "call cancelled")
+	}
+	if k == errdefs.Canceled {
+		return errdefs.Wrap(errdefs.Unavailable, err, "call stopped: its sandbox was closed")
+	}
+	return err
 }
 
 // prepared is a skill resolved, loaded and checked by policy: everything
@@ -316,6 +400,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		Memory:          opts.Memory,
 		Mode:            opts.Mode,
 		BestEffort:      opts.BestEffort,
+		Warm:            slices.Contains(opts.Warm, s.ID),
 		Policy:          r.cfg.policy,
 		Trust:           r.cfg.trust,
 	}, lookup)
@@ -338,6 +423,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 	}
 	p.warnings = append(p.warnings, p.decision.Warnings...)
 	rec.Warnings = p.warnings
+	r.watch(s)
 	if p.validator, err = r.validator(s); err != nil {
 		return nil, err
 	}
@@ -410,6 +496,7 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 	rec.Grants.Secrets = p.decision.SecretNames
 	rec.Grants.Resolve = resolveGrants(spec)
 	rec.Backend = osb.backend
+	rec.Warm = spec.Warm
 	warnings := slices.Clone(p.warnings)
 	if !osb.caps.Isolating {
 		warnings = append(warnings, fmt.Sprintf("backend %s isolates nothing: the skill can read your files and reach the network", osb.backend))
@@ -421,6 +508,7 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 	out, err := osb.sb.Call(ctx, sandbox.Request{Params: params, Config: p.decision.Config})
 	if out != nil {
 		warnings = append(warnings, out.Warnings...)
+		rec.Warm = out.Warm // what the backend did, not only what was asked
 	}
 	rec.Warnings = warnings
 	if err != nil {
@@ -435,6 +523,7 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 		Stdout:   out.Stdout,
 		Stderr:   out.Stderr,
 		Warnings: warnings,
+		Warm:     out.Warm,
 	}, nil
 }
 
@@ -453,14 +542,35 @@ func (p *prepared) egressAudit(call audit.Record) func(egress.Event) {
 	}
 }
 
+// sandboxAudit returns the sink for the egress events of a sandbox of this
+// skill on backend that no call caused: those made while it starts (a warm
+// skill's import, a zygote's start) and between calls. Each becomes an
+// audit record naming the skill, version, digest, tier and backend, marked
+// outside_call, without a params hash. It is put in the context given to
+// Driver.Open (egress.AuditFrom), and stays valid for the sandbox's life.
+func (p *prepared) sandboxAudit(backend string) func(egress.Event) {
+	s, m := p.skill, p.skill.Bundle.Manifest
+	return func(ev egress.Event) {
+		rec := audit.EgressRecord(ev)
+		rec.Skill, rec.Version, rec.Digest, rec.Tier = s.ID, m.Version, s.Digest, string(s.Tier)
+		rec.Backend = backend
+		rec.Egress.OutsideCall = true
+		if err := p.audit.Write(rec); err != nil && p.logger != nil {
+			p.logger.Error("audit write failed", "err", err)
+		}
+	}
+}
+
 // Session runs many calls of one skill on one worker, so module state
 // persists between them (ModeSession). It belongs to one caller; Close it
-// when the caller's session ends.
+// when the caller's session ends (Runtime.Close closes it too).
 type Session struct {
-	rt  *Runtime
-	ref string
-	p   *prepared
-	osb *openSandbox
+	rt        *Runtime
+	ref       string
+	p         *prepared
+	osb       *openSandbox
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // OpenSession checks policy for ref once and starts a session worker.
@@ -477,17 +587,43 @@ func (r *Runtime) OpenSession(ctx context.Context, ref string, opts CallOptions)
 		}
 		return nil, err
 	}
-	osb := &openSandbox{}
-	osb.open(ctx, p.backend, p.decision.Spec, r.cfg.policy)
-	if osb.err != nil {
-		return nil, osb.err
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, errRuntimeClosed()
 	}
-	return &Session{rt: r, ref: ref, p: p, osb: osb}, nil
+	r.opening.Add(1)
+	r.mu.Unlock()
+	defer r.opening.Done()
+	// The session is its caller's: its start ends with the caller's ctx,
+	// and with Close.
+	octx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(r.openCtx, stop)()
+	osb := &openSandbox{dir: p.skill.Dir, digest: p.skill.Digest, done: make(chan struct{})}
+	osb.open(octx, p, r.cfg.policy)
+	close(osb.done)
+	if osb.err != nil {
+		if r.openCtx.Err() != nil {
+			return nil, errRuntimeClosed()
+		}
+		return nil, callError(ctx, osb.err)
+	}
+	s := &Session{rt: r, ref: ref, p: p, osb: osb}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		osb.sb.Close()
+		return nil, errRuntimeClosed()
+	}
+	r.sessions[s] = struct{}{}
+	r.mu.Unlock()
+	return s, nil
 }
 
 // Call runs one call in the session.
 func (s *Session) Call(ctx context.Context, params json.RawMessage) (*Result, error) {
-	return s.rt.audited(s.ref, params, func(rec *audit.Record) (*Result, error) {
+	return s.rt.audited(ctx, s.ref, params, func(rec *audit.Record) (*Result, error) {
 		m := s.p.skill.Bundle.Manifest
 		rec.Skill, rec.Version, rec.Digest, rec.Tier = s.p.skill.ID, m.Version, s.p.skill.Digest, string(s.p.skill.Tier)
 		if err := s.p.validator.Validate(params); err != nil {
@@ -497,66 +633,196 @@ func (s *Session) Call(ctx context.Context, params json.RawMessage) (*Result, er
 	})
 }
 
-// Close stops the session's worker.
-func (s *Session) Close() error { return s.osb.sb.Close() }
+// Close stops the session's worker. Calling it again does nothing.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		s.rt.mu.Lock()
+		delete(s.rt.sessions, s)
+		s.rt.mu.Unlock()
+		s.closeErr = s.osb.sb.Close()
+	})
+	return s.closeErr
+}
 
 // validator compiles the skill's parameter schema once per bundle digest.
+// The watcher drops it when the skill's folder no longer has that digest.
 func (r *Runtime) validator(s *skill.Skill) (*schema.Validator, error) {
 	r.mu.Lock()
-	v, ok := r.validators[s.Digest]
+	cv, ok := r.validators[s.Digest]
 	r.mu.Unlock()
 	if ok {
-		return v, nil
+		return cv.v, nil
 	}
 	v, err := schema.Compile(s.Bundle.Manifest.Parameters)
 	if err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
-	r.validators[s.Digest] = v
+	if !r.closed {
+		r.validators[s.Digest] = &cachedValidator{v: v, dir: s.Dir}
+	}
 	r.mu.Unlock()
 	return v, nil
 }
 
-// sandboxFor returns the prepared sandbox for spec on backend, opening it
-// once. Specs are keyed by a hash of their JSON (which holds the digest and
-// the whole effective grant, placeholders included) plus the granted values
-// and the values of bound secrets, so a changed bundle, grant or secret
-// never reuses a sandbox, and no value is kept in cleartext in the key.
-func (r *Runtime) sandboxFor(ctx context.Context, backend string, spec sandbox.Spec) (*openSandbox, error) {
-	key, err := sandboxKey(backend, spec)
+func errRuntimeClosed() error { return errdefs.New(errdefs.Unavailable, "runtime is closed") }
+
+// openBound bounds the opening of a sandbox (which may start a jail, an
+// interpreter and the skill's import) apart from any caller: it is no
+// caller's, so it needs its own end.
+var openBound = 2 * time.Minute
+
+// sandboxFor returns the cached sandbox for p's Spec on p's backend,
+// opening it once, and holds it for the caller until r.release. Specs are
+// keyed by a hash of their JSON (which holds the digest and the whole
+// effective grant, placeholders included) plus the granted values and the
+// values of bound secrets, so a changed bundle, grant or secret never
+// reuses a sandbox, and no value is kept in cleartext in the key.
+//
+// The opening belongs to no caller: it runs under the Runtime's own
+// context (bounded by openBound, cancelled by Close), so a caller that
+// gives up (ctx) stops waiting without failing the others waiting for the
+// same sandbox; it ends with ctx's error.
+func (r *Runtime) sandboxFor(ctx context.Context, p *prepared) (*openSandbox, error) {
+	spec := p.decision.Spec
+	key, err := sandboxKey(p.backend, spec)
 	if err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return nil, errdefs.New(errdefs.Unavailable, "runtime is closed")
+		return nil, errRuntimeClosed()
 	}
 	osb, ok := r.sandboxes[key]
 	if !ok {
-		osb = &openSandbox{}
+		osb = &openSandbox{key: key, dir: p.skill.Dir, digest: spec.Digest, done: make(chan struct{})}
 		r.sandboxes[key] = osb
+		r.live[osb] = struct{}{}
+		r.opening.Add(1)
+		go r.openShared(osb, p)
 	}
+	osb.refs++
 	r.mu.Unlock()
-	osb.once.Do(func() { osb.open(ctx, backend, spec, r.cfg.policy) })
+	select {
+	case <-osb.done:
+	case <-ctx.Done():
+		r.release(osb)
+		return nil, errdefs.Wrap(errdefs.KindOf(ctx.Err()), ctx.Err(), "waiting for the sandbox of "+p.skill.ID)
+	}
 	if osb.err != nil {
-		// Do not cache failures: the host or the grant may change.
-		r.mu.Lock()
-		if r.sandboxes[key] == osb {
-			delete(r.sandboxes, key)
-		}
-		r.mu.Unlock()
+		r.release(osb)
 		return nil, osb.err
 	}
 	return osb, nil
 }
 
-// open chooses the backend and opens spec on it, recording the outcome. The
-// policy's backend ceilings are checked against the chosen backend, so that
-// "auto" cannot pick one the policy forbids.
-func (osb *openSandbox) open(ctx context.Context, backend string, spec sandbox.Spec, pol *policy.Policy) {
-	d, err := sandbox.Choose(ctx, backend, spec.BestEffort)
+// openShared opens osb for every caller that will wait for it.
+func (r *Runtime) openShared(osb *openSandbox, p *prepared) {
+	defer r.opening.Done()
+	ctx, cancel := context.WithTimeout(r.openCtx, openBound)
+	defer cancel()
+	osb.open(ctx, p, r.cfg.policy)
+	if osb.err != nil && ctx.Err() != nil {
+		if r.openCtx.Err() != nil {
+			osb.err = errRuntimeClosed()
+		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			osb.err = errdefs.Wrap(errdefs.Timeout, osb.err, fmt.Sprintf("opening a sandbox for %s took longer than %v", p.skill.ID, openBound))
+		}
+	}
+	r.mu.Lock()
+	var toClose sandbox.Sandbox
+	switch {
+	case osb.err != nil:
+		// Do not cache failures: the host or the grant may change.
+		if r.sandboxes[osb.key] == osb {
+			delete(r.sandboxes, osb.key)
+		}
+		delete(r.live, osb)
+	case r.closed:
+		// Close came while this was opening: the sandbox is nobody's.
+		toClose = osb.take()
+		osb.err = errRuntimeClosed()
+		delete(r.live, osb)
+	case osb.evicted && osb.refs == 0:
+		toClose = osb.take()
+		delete(r.live, osb)
+	}
+	close(osb.done)
+	r.mu.Unlock()
+	if toClose != nil {
+		toClose.Close()
+	}
+}
+
+// release ends a caller's hold on osb (sandboxFor); the last hold on an
+// evicted sandbox closes it, in the background.
+func (r *Runtime) release(osb *openSandbox) {
+	r.mu.Lock()
+	osb.refs--
+	var toClose sandbox.Sandbox
+	if osb.evicted && osb.refs == 0 && osb.opened() {
+		toClose = osb.take()
+		delete(r.live, osb)
+	}
+	r.mu.Unlock()
+	r.closeLater(toClose)
+}
+
+// closeLater closes sb (if any) in the background; Close waits for it.
+func (r *Runtime) closeLater(sb sandbox.Sandbox) {
+	if sb == nil {
+		return
+	}
+	r.closing.Add(1)
+	go func() {
+		defer r.closing.Done()
+		sb.Close()
+	}()
+}
+
+// evictLocked takes osb out of the cache: no new call gets it, and it is
+// closed once no call uses it. It returns the sandbox to close now, if
+// any. r.mu is held.
+func (r *Runtime) evictLocked(osb *openSandbox) sandbox.Sandbox {
+	if r.sandboxes[osb.key] == osb {
+		delete(r.sandboxes, osb.key)
+	}
+	osb.evicted = true
+	if osb.refs == 0 && osb.opened() {
+		delete(r.live, osb)
+		return osb.take()
+	}
+	return nil
+}
+
+// opened reports whether osb's opening has finished.
+func (osb *openSandbox) opened() bool {
+	select {
+	case <-osb.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// take returns osb's sandbox for closing, once. Runtime.mu is held.
+func (osb *openSandbox) take() sandbox.Sandbox {
+	if osb.sb == nil || osb.closing {
+		return nil
+	}
+	osb.closing = true
+	return osb.sb
+}
+
+// open chooses the backend and opens the Spec on it, recording the
+// outcome. The policy's backend ceilings are checked against the chosen
+// backend, so that "auto" cannot pick one the policy forbids. The context
+// given to Driver.Open carries the sink for the egress decisions no call
+// causes (prepared.sandboxAudit).
+func (osb *openSandbox) open(ctx context.Context, p *prepared, pol *policy.Policy) {
+	spec := p.decision.Spec
+	d, err := sandbox.Choose(ctx, p.backend, spec.BestEffort)
 	if err != nil {
 		osb.err = err
 		return
@@ -566,7 +832,7 @@ func (osb *openSandbox) open(ctx context.Context, backend string, spec sandbox.S
 		return
 	}
 	osb.backend, osb.caps = d.Name(), d.Probe(ctx)
-	osb.sb, osb.err = d.Open(ctx, spec)
+	osb.sb, osb.err = d.Open(egress.WithAudit(ctx, p.sandboxAudit(d.Name())), spec)
 }
 
 func sandboxKey(backend string, spec sandbox.Spec) (string, error) {
@@ -587,18 +853,44 @@ func sandboxKey(backend string, spec sandbox.Spec) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// Close releases every prepared sandbox. Calls in flight fail.
+// Close releases every prepared sandbox and open session. Calls in
+// flight fail; sandboxes still opening are stopped (their openings'
+// context is cancelled) and closed once their Open returns, before Close
+// returns. Calls after Close fail with errdefs.Unavailable.
 func (r *Runtime) Close() error {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.opening.Wait()
+		r.closing.Wait()
+		return nil
+	}
 	r.closed = true
-	sbs := r.sandboxes
+	close(r.stopWatch)
+	r.cancelOpen()
 	r.sandboxes = map[string]*openSandbox{}
+	r.validators = map[string]*cachedValidator{}
+	sessions := r.sessions
+	r.sessions = map[*Session]struct{}{}
 	r.mu.Unlock()
-	var errs []error
-	for _, osb := range sbs {
-		if osb.sb != nil {
-			errs = append(errs, osb.sb.Close())
+	// An opening that finishes from now on closes its own sandbox.
+	r.opening.Wait()
+	r.mu.Lock()
+	var sbs []sandbox.Sandbox
+	for osb := range r.live {
+		if sb := osb.take(); sb != nil {
+			sbs = append(sbs, sb)
 		}
 	}
+	r.live = map[*openSandbox]struct{}{}
+	r.mu.Unlock()
+	var errs []error
+	for _, sb := range sbs {
+		errs = append(errs, sb.Close())
+	}
+	for s := range sessions {
+		errs = append(errs, s.Close())
+	}
+	r.closing.Wait()
 	return errors.Join(errs...)
 }

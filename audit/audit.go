@@ -46,6 +46,10 @@ type Record struct {
 	Backend string    `json:"backend,omitempty"`
 	// Grants is the effective grant the call ran with.
 	Grants *Grants `json:"grants,omitempty"`
+	// Warm is set when the call ran warm (the operator's opt-in for this
+	// skill, serve --warm or the policy's "warm: true"): calls of this
+	// skill may share state that its import created.
+	Warm bool `json:"warm,omitempty"`
 	// Trust says why an external skill was allowed to run.
 	Trust string `json:"trust,omitempty"`
 	// Key is a publisher key id (sign, verify, publisher events).

@@ -129,3 +129,19 @@ func TestDefaultPathOverride(t *testing.T) {
 		t.Errorf("DefaultPath = %s", got)
 	}
 }
+
+// A warm call's record says so; any other record has no "warm" key.
+func TestWarmField(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(&buf)
+	l.Write(Record{Event: EventCall, Skill: "a/b", Outcome: "ok", Warm: true})
+	l.Write(Record{Event: EventCall, Skill: "a/b", Outcome: "ok"})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"warm":true`) || strings.Contains(lines[1], `"warm"`) {
+		t.Fatalf("records:\n%s", buf.String())
+	}
+	recs, _, _ := Read(strings.NewReader(buf.String()), Filter{})
+	if len(recs) != 2 || !recs[0].Warm || recs[1].Warm {
+		t.Errorf("read back: %+v", recs)
+	}
+}

@@ -33,6 +33,10 @@ type Egress struct {
 	BytesDown   int64  `json:"bytes_down"`
 	// Secrets names the bound secrets substituted into the request.
 	Secrets []string `json:"secrets,omitempty"`
+	// OutsideCall marks a decision no call caused: made while the sandbox
+	// started (a warm skill's import, say) or between calls. Such a record
+	// names the skill, digest and backend but carries no params hash.
+	OutsideCall bool `json:"outside_call,omitempty"`
 }
 
 // EgressRecord maps an egress.Event to an audit record (Event "egress").

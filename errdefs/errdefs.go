@@ -35,6 +35,9 @@ const (
 	Unsupported Kind = "unsupported"
 	// Internal: a bug or an unexpected host failure.
 	Internal Kind = "internal"
+	// Canceled: the caller cancelled the call (Ctrl-C on the CLI, a client
+	// that went away, a cancelled context) before it finished.
+	Canceled Kind = "canceled"
 )
 
 // ExitCode is the CLI exit status for errors of kind k.
@@ -50,6 +53,9 @@ func ExitCode(k Kind) int {
 		return 4
 	case Unavailable, Unsupported:
 		return 5
+	case Canceled:
+		// 128+SIGINT, what a shell reports for a command stopped by Ctrl-C.
+		return 130
 	default:
 		return 6
 	}
@@ -95,6 +101,7 @@ var (
 	ErrUnavailable error = sentinel(Unavailable)
 	ErrUnsupported error = sentinel(Unsupported)
 	ErrInternal    error = sentinel(Internal)
+	ErrCanceled    error = sentinel(Canceled)
 )
 
 // New returns an *Error of kind k with a formatted message.
@@ -114,8 +121,8 @@ func Wrap(k Kind, err error, msg string) error {
 }
 
 // KindOf classifies err: the kind of the outermost *Error in its chain, or of a
-// typed error with a Kind method; a context deadline is Timeout; anything else
-// is Internal. KindOf(nil) is "".
+// typed error with a Kind method; a context deadline is Timeout, a cancelled
+// context Canceled; anything else is Internal. KindOf(nil) is "".
 func KindOf(err error) Kind {
 	if err == nil {
 		return ""
@@ -130,6 +137,9 @@ func KindOf(err error) Kind {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return Timeout
+	}
+	if errors.Is(err, context.Canceled) {
+		return Canceled
 	}
 	return Internal
 }

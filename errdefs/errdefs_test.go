@@ -18,6 +18,8 @@ func TestKindOf(t *testing.T) {
 		{"new", New(Invalid, "bad %s", "thing"), Invalid},
 		{"wrapped twice", fmt.Errorf("ctx: %w", New(Denied, "no")), Denied},
 		{"deadline", fmt.Errorf("read: %w", context.DeadlineExceeded), Timeout},
+		{"canceled", fmt.Errorf("read: %w", context.Canceled), Canceled},
+		{"canceled sentinel", fmt.Errorf("call: %w", New(Canceled, "call cancelled")), Canceled},
 		{"skill", &SkillError{Type: "ValueError", Message: "m"}, Skill},
 		{"limit", fmt.Errorf("call: %w", &LimitError{Resource: "memory"}), Limit},
 		{"denied", &DeniedError{Permission: "env X", Grant: "--allow-env X"}, Denied},
@@ -40,6 +42,9 @@ func TestSentinels(t *testing.T) {
 	if errors.Is(err, ErrDenied) {
 		t.Error("errors.Is(err, ErrDenied) = true for an unavailable error")
 	}
+	if !errors.Is(Wrap(Canceled, context.Canceled, "call cancelled"), ErrCanceled) {
+		t.Error("a Canceled error does not match ErrCanceled")
+	}
 	if !errors.Is(&LimitError{Resource: "pids"}, ErrLimit) {
 		t.Error("LimitError does not match ErrLimit")
 	}
@@ -57,7 +62,7 @@ func TestNewWrapsCause(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
-	want := map[Kind]int{Skill: 1, Invalid: 2, NotFound: 2, Denied: 3, Timeout: 4, Limit: 4, Unavailable: 5, Unsupported: 5, Internal: 6}
+	want := map[Kind]int{Skill: 1, Invalid: 2, NotFound: 2, Denied: 3, Timeout: 4, Limit: 4, Unavailable: 5, Unsupported: 5, Internal: 6, Canceled: 130}
 	for k, code := range want {
 		if got := ExitCode(k); got != code {
 			t.Errorf("ExitCode(%q) = %d, want %d", k, got, code)

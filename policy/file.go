@@ -45,9 +45,13 @@ const maxPolicyFile = 1 << 20
 //	    timeout: 10s                 # like --timeout
 //	    memory: 128MiB               # like --memory
 //	    egress_resolve: ["api.test=127.0.0.1"] # like --egress-resolve
+//	    warm: true                   # like serve --warm ID (see SkillGrants.Warm)
 //	secrets:
 //	  ETHERSCAN_API_KEY: {hosts: [api.etherscan.io]}
 //	egress_resolve: ["mirror.internal=10.0.0.7"] # for every skill
+//	trusted_environments:            # code a shared process may import
+//	  - python:/usr/bin/python3.12   # an environment key, as skillbox lists it
+//	  - sha256:<64 hex digits>       # an image digest
 //
 // Parsing is strict: an unknown key, a wrong type or a duplicate key is an
 // error naming FILE:LINE, so that a typo in a security policy can never
@@ -69,6 +73,15 @@ type Policy struct {
 	Resolve []string
 	// ResolveLine is where egress_resolve is in the file (0: not set).
 	ResolveLine int
+	// TrustedEnvironments (trusted_environments) lists the environments
+	// whose code a backend may import in a process that serves more than
+	// one call (sandbox.Spec.TrustedEnvironments): environment keys
+	// "python:/abs/path/of/interpreter" and image digests
+	// "sha256:<64 hex>". Default none: only the standard library and
+	// skillbox's own code are trusted there.
+	TrustedEnvironments []string
+	// TrustedEnvironmentsLine is where trusted_environments is (0: not set).
+	TrustedEnvironmentsLine int
 }
 
 // Ceilings are global upper bounds. Zero fields mean "no ceiling".
@@ -98,6 +111,11 @@ type SkillGrants struct {
 	Memory  int64
 	// Resolve lists HOST=IP mappings, like --egress-resolve.
 	Resolve []string
+	// Warm ("warm: true", like serve --warm ID) lets the backend import the
+	// skill once in a process that serves several of its calls, for speed:
+	// calls of this skill may share state that its import created
+	// (sandbox.Spec.Warm). Never a default.
+	Warm bool
 	// Line is where the skill's entry starts in the file.
 	Line int
 }
@@ -180,8 +198,10 @@ func Parse(name string, data []byte) (*Policy, error) {
 			pol.Secrets = p.secrets(kv.val)
 		case "egress_resolve":
 			pol.Resolve, pol.ResolveLine = p.resolve(kv.val, "egress_resolve"), kv.keyNode.Line
+		case "trusted_environments":
+			pol.TrustedEnvironments, pol.TrustedEnvironmentsLine = p.environments(kv.val, "trusted_environments"), kv.keyNode.Line
 		default:
-			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve)", kv.key)
+			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, trusted_environments)", kv.key)
 		}
 	}
 	if err := p.err(); err != nil {
@@ -509,8 +529,10 @@ func (p *fileParser) skills(n *yaml.Node) map[string]SkillGrants {
 				g.Memory = p.size(e.val, ff)
 			case "egress_resolve":
 				g.Resolve = p.resolve(e.val, ff)
+			case "warm":
+				g.Warm, _ = p.bool(e.val, ff)
 			default:
-				p.errorf(e.keyNode, f, "unknown field %q (known: env, net, read, timeout, memory, egress_resolve)", e.key)
+				p.errorf(e.keyNode, f, "unknown field %q (known: env, net, read, timeout, memory, egress_resolve, warm)", e.key)
 			}
 		}
 		out[kv.key] = g
@@ -565,4 +587,50 @@ func (p *fileParser) resolve(n *yaml.Node, field string) []string {
 		out = append(out, r)
 	}
 	return out
+}
+
+// environments reads trusted_environments: a list of environment keys
+// ("python:" and the absolute, clean path of an interpreter) and image
+// digests ("sha256:" and 64 lower-case hex digits). Anything else — a
+// relative path, a short or upper-case digest, an unknown scheme — is an
+// error, so that a typo can never trust something else.
+func (p *fileParser) environments(n *yaml.Node, field string) []string {
+	var out []string
+	for i, e := range p.strings(n, field) {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if err := CheckEnvironment(e); err != nil {
+			p.errorf(n.Content[i], f, "%q: %v", e, err)
+			continue
+		}
+		if slices.Contains(out, e) {
+			p.errorf(n.Content[i], f, "%q is listed twice", e)
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// CheckEnvironment checks one trusted_environments entry: an environment
+// key "python:/absolute/clean/path" or an image digest "sha256:<64 hex>".
+func CheckEnvironment(e string) error {
+	switch {
+	case strings.HasPrefix(e, "sha256:"):
+		hexPart := strings.TrimPrefix(e, "sha256:")
+		if len(hexPart) != 64 || strings.Trim(hexPart, "0123456789abcdef") != "" {
+			return fmt.Errorf("an image digest is sha256: and 64 lower-case hex digits")
+		}
+		return nil
+	case strings.HasPrefix(e, "python:"):
+		path := strings.TrimPrefix(e, "python:")
+		if !filepath.IsAbs(path) || filepath.Clean(path) != path || path == "/" {
+			return fmt.Errorf("an environment key is python: and the absolute, clean path of an interpreter")
+		}
+		if strings.ContainsAny(path, "\x00\n\r") {
+			return fmt.Errorf("the interpreter path holds a control character")
+		}
+		return nil
+	default:
+		return fmt.Errorf("want an environment key python:/PATH/OF/INTERPRETER or an image digest sha256:<64 hex>")
+	}
 }

@@ -77,6 +77,17 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"secret without hosts", "secrets:\n  TOKEN: {}\n", "hosts is required"},
 		{"secret unknown field", "secrets:\n  TOKEN: {hosts: [a.com], host: b}\n", `unknown field "host"`},
 		{"two documents", "version: 1\n---\nversion: 1\n", "more than one YAML document"},
+		{"warm not bool", "skills:\n  a/b:\n    warm: \"yes\"\n", `p.yaml:3: skills["a/b"].warm: must be true or false`},
+		{"warm at top level", "warm: true\n", `p.yaml:1: unknown field "warm"`},
+		{"trusted env as a string", "trusted_environments: python:/usr/bin/python3\n", "p.yaml:1: trusted_environments: must be a list"},
+		{"trusted env relative", "version: 1\ntrusted_environments:\n  - python:usr/bin/python3\n", `p.yaml:3: trusted_environments[0]: "python:usr/bin/python3": an environment key is python: and the absolute`},
+		{"trusted env unclean", "trusted_environments: [\"python:/usr/bin/../bin/python3\"]\n", `p.yaml:1: trusted_environments[0]`},
+		{"trusted env unknown scheme", "trusted_environments:\n  - venv:/srv/venv\n", `p.yaml:2: trusted_environments[0]: "venv:/srv/venv": want an environment key`},
+		{"trusted env bare path", "trusted_environments: [/usr/bin/python3]\n", "want an environment key"},
+		{"trusted env short digest", "trusted_environments: [\"sha256:abc\"]\n", "64 lower-case hex digits"},
+		{"trusted env upper-case digest", "trusted_environments: [\"sha256:" + strings.Repeat("AB", 32) + "\"]\n", "64 lower-case hex digits"},
+		{"trusted env twice", "trusted_environments:\n  - python:/usr/bin/python3\n  - python:/usr/bin/python3\n", `p.yaml:3: trusted_environments[1]: "python:/usr/bin/python3" is listed twice`},
+		{"trusted env empty", "trusted_environments: [\"\"]\n", "must not be empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +96,26 @@ func TestParsePolicyErrors(t *testing.T) {
 				t.Errorf("err = %v; want invalid containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// warm (per skill) and trusted_environments (top level) parse into the
+// policy; both are absent unless written.
+func TestParseWarmAndTrustedEnvironments(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("0f", 32)
+	p, err := Parse("p.yaml", []byte("skills:\n  a/b:\n    warm: true\n  a/c:\n    warm: false\ntrusted_environments:\n  - python:/usr/bin/python3.12\n  - "+digest+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Skills["a/b"].Warm || p.Skills["a/c"].Warm {
+		t.Errorf("warm: %+v", p.Skills)
+	}
+	if diff := cmp.Diff([]string{"python:/usr/bin/python3.12", digest}, p.TrustedEnvironments); diff != "" || p.TrustedEnvironmentsLine != 6 {
+		t.Errorf("trusted_environments (line %d) (-want +got):\n%s", p.TrustedEnvironmentsLine, diff)
+	}
+	p, err = Parse("p.yaml", []byte(fullPolicy))
+	if err != nil || p.Skills["cat/name"].Warm || p.TrustedEnvironments != nil {
+		t.Errorf("defaults: warm %v, trusted_environments %v (%v)", p.Skills["cat/name"].Warm, p.TrustedEnvironments, err)
 	}
 }
 
@@ -140,6 +171,32 @@ func TestStandingGrants(t *testing.T) {
 	d, err = Decide(s, Grants{Policy: pol, Timeout: 3 * time.Second}, env(map[string]string{"REQ": "r"}))
 	if err != nil || d.Spec.Limits.Timeout != 3*time.Second {
 		t.Errorf("flag timeout: %v %v", d, err)
+	}
+}
+
+// Spec.Warm is set only by an opt-in for this skill (the grant or its
+// policy entry), only for single-use calls; Spec.TrustedEnvironments is the
+// policy's list for every skill.
+func TestWarmAndTrustedEnvironmentsInSpec(t *testing.T) {
+	s := testSkill(t, skill.TierProject, base)
+	none := func(string) (string, bool) { return "", false }
+	d, err := Decide(s, Grants{}, none)
+	if err != nil || d.Spec.Warm || d.Spec.TrustedEnvironments != nil {
+		t.Fatalf("default: warm %v, trusted %v, %v", d.Spec.Warm, d.Spec.TrustedEnvironments, err)
+	}
+	if d, _ := Decide(s, Grants{Warm: true}, none); !d.Spec.Warm {
+		t.Error("Grants.Warm did not set Spec.Warm")
+	}
+	pol := mustPolicy(t, "skills:\n  cat/name: {warm: true}\n  cat/other: {warm: true}\ntrusted_environments: [python:/opt/py/bin/python3]\n")
+	d, err = Decide(s, Grants{Policy: pol}, none)
+	if err != nil || !d.Spec.Warm || strings.Join(d.Spec.TrustedEnvironments, ",") != "python:/opt/py/bin/python3" {
+		t.Errorf("policy: warm %v, trusted %v, %v", d.Spec.Warm, d.Spec.TrustedEnvironments, err)
+	}
+	if d, _ := Decide(s, Grants{Policy: mustPolicy(t, "skills:\n  cat/other: {warm: true}\n")}, none); d.Spec.Warm {
+		t.Error("another skill's warm: true made this one warm")
+	}
+	if d, _ := Decide(s, Grants{Policy: pol, Mode: sandbox.ModeSession}, none); d.Spec.Warm {
+		t.Error("a session Spec is warm")
 	}
 }
 

@@ -54,6 +54,13 @@ type Grants struct {
 	Mode sandbox.Mode
 	// BestEffort lets a backend run without isolation layers the host lacks.
 	BestEffort bool
+	// Warm is the operator's opt-in for this one skill (serve --warm ID):
+	// the backend may import the skill once in a process that serves
+	// several of its calls, so calls of this skill may share state that
+	// its import created. The policy file's "warm: true" for the skill
+	// does the same. It applies to single-use calls only (a session shares
+	// everything anyway).
+	Warm bool
 	// Policy adds the standing grants and ceilings of a policy file; nil is
 	// the empty policy.
 	Policy *Policy
@@ -200,6 +207,10 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 	if mode == "" {
 		mode = sandbox.ModeSingleUse
 	}
+	var trustedEnvs []string
+	if g.Policy != nil {
+		trustedEnvs = slices.Clone(g.Policy.TrustedEnvironments)
+	}
 	d.Spec = sandbox.Spec{
 		SkillID:      s.ID,
 		Digest:       s.Digest,
@@ -215,6 +226,10 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 		Require:      require,
 		BestEffort:   g.BestEffort,
 		Requirements: slices.Clone(m.Requirements),
+		// Only an explicit opt-in for this skill, and only where calls
+		// would otherwise each get a fresh import.
+		Warm:                (g.Warm || pg.Warm) && mode == sandbox.ModeSingleUse,
+		TrustedEnvironments: trustedEnvs,
 	}
 	return d, nil
 }

@@ -234,6 +234,10 @@ type Result struct {
 	// Warnings are notes the caller must see, such as each isolation layer a
 	// best-effort run went without.
 	Warnings []string
+	// Warm says the call ran in a process forked from one that had
+	// imported the skill (Spec.Warm, honoured): it may share state that
+	// the import created. A backend that ignores Spec.Warm leaves it false.
+	Warm bool
 }
 
 // Captured is a call's captured stdout or stderr (worker.Capture is one).

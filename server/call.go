@@ -12,17 +12,22 @@ import (
 
 // Envelope is a call's answer, the shape of `skillbox run --json`: on
 // success OK, Result, Skill, Backend and DurationMS (plus the extensions
-// Warnings, Stdout and Stderr when not empty); on failure OK false and Error.
+// Warm, Warnings, Stdout and Stderr when not empty); on failure OK false
+// and Error.
 type Envelope struct {
 	OK         bool                `json:"ok"`
 	Result     json.RawMessage     `json:"result,omitempty"`
 	Skill      *skillbox.SkillInfo `json:"skill,omitempty"`
 	Backend    string              `json:"backend,omitempty"`
 	DurationMS *int64              `json:"duration_ms,omitempty"`
-	Warnings   []string            `json:"warnings,omitempty"`
-	Stdout     string              `json:"stdout,omitempty"`
-	Stderr     string              `json:"stderr,omitempty"`
-	Error      *ErrorBody          `json:"error,omitempty"`
+	// Warm is set when the call ran warm (serve --warm ID, or the policy's
+	// "warm: true"): calls of this skill may share state that its import
+	// created.
+	Warm     bool       `json:"warm,omitempty"`
+	Warnings []string   `json:"warnings,omitempty"`
+	Stdout   string     `json:"stdout,omitempty"`
+	Stderr   string     `json:"stderr,omitempty"`
+	Error    *ErrorBody `json:"error,omitempty"`
 }
 
 // ErrorBody describes a failed call: the errdefs kind and message, and for
@@ -39,7 +44,7 @@ func okEnvelope(res *skillbox.Result) *Envelope {
 	ms := res.Duration.Milliseconds()
 	info := res.Skill
 	return &Envelope{
-		OK: true, Result: res.Value, Skill: &info, Backend: res.Backend, DurationMS: &ms,
+		OK: true, Result: res.Value, Skill: &info, Backend: res.Backend, DurationMS: &ms, Warm: res.Warm,
 		Warnings: res.Warnings, Stdout: string(res.Stdout), Stderr: string(res.Stderr),
 	}
 }
@@ -56,22 +61,41 @@ func errorEnvelope(err error) *Envelope {
 
 // call runs one call of e with the server's grants. It is cancelled by ctx
 // and by a shutdown that outlived its deadline.
-func (s *Server) call(ctx context.Context, e *entry, params json.RawMessage, via string) (*skillbox.Result, error) {
-	ctx, cancel := context.WithCancel(ctx)
+func (s *Server) call(parent context.Context, e *entry, params json.RawMessage, via string) (*skillbox.Result, error) {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	defer context.AfterFunc(s.stopCtx, cancel)()
 	start := time.Now()
 	res, err := s.rt.Call(ctx, e.skill.ID, params, s.cfg.Call)
 	if err != nil {
-		if ctx.Err() != nil && errdefs.KindOf(err) != errdefs.Timeout {
-			// The client went away or the server is stopping: say so
-			// rather than reporting whatever the killed worker left.
-			err = errdefs.Wrap(errdefs.Unavailable, err, "call cancelled")
-		}
+		err = cancelError(parent, s.stopCtx, err)
 		s.log.Info("call", "via", via, "skill", e.skill.ID, "outcome", "error",
 			"kind", string(errdefs.KindOf(err)), "err", err.Error(), "ms", time.Since(start).Milliseconds())
 		return nil, err
 	}
 	s.log.Debug("call", "via", via, "skill", e.skill.ID, "outcome", "ok", "backend", res.Backend, "ms", time.Since(start).Milliseconds())
 	return res, nil
+}
+
+// cancelError says why a call whose context ended failed, rather than
+// whatever the killed worker left: a server that is stopping is
+// unavailable (retry elsewhere or later); a client that went away or
+// cancelled gets canceled (the Runtime's kind for a cancelled call).
+// Errors of calls that ended on their own, and timeouts, pass unchanged.
+func cancelError(client, stop context.Context, err error) error {
+	if client.Err() == nil && stop.Err() == nil || errdefs.KindOf(err) == errdefs.Timeout {
+		return err
+	}
+	switch {
+	case stop.Err() != nil:
+		return errdefs.Wrap(errdefs.Unavailable, err, "call cancelled: the server is shutting down")
+	case errors.Is(client.Err(), context.Canceled):
+		if errdefs.KindOf(err) == errdefs.Canceled {
+			return err
+		}
+		return errdefs.Wrap(errdefs.Canceled, err, "call cancelled")
+	case client.Err() != nil:
+		return errdefs.Wrap(errdefs.Unavailable, err, "call cancelled")
+	}
+	return err
 }

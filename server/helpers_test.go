@@ -15,7 +15,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/sandbox"
-	_ "github.com/skillbox-dev/skillbox/sandbox/process"
+	_ "github.com/skillbox-dev/skillbox/sandbox/all"
 	"github.com/skillbox-dev/skillbox/server"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -34,12 +34,16 @@ func testBackend() string {
 func newServer(t *testing.T, cfg server.Config) *server.Server {
 	t.Helper()
 	ctx := context.Background()
-	d, err := sandbox.Choose(ctx, testBackend(), false)
+	backend := testBackend()
+	if cfg.Call.Backend != "" {
+		backend = cfg.Call.Backend
+	}
+	d, err := sandbox.Choose(ctx, backend, false)
 	if err != nil {
-		t.Skipf("backend %s: %v", testBackend(), err)
+		t.Skipf("backend %s: %v", backend, err)
 	}
 	if c := d.Probe(ctx); !c.Available {
-		t.Skipf("backend %s unavailable here: %s", testBackend(), c.Reason)
+		t.Skipf("backend %s unavailable here: %s", backend, c.Reason)
 	}
 	bundled, err := skillbox.BundledRoot(t.TempDir())
 	if err != nil {
@@ -48,7 +52,7 @@ func newServer(t *testing.T, cfg server.Config) *server.Server {
 	rt, err := skillbox.New(skillbox.WithRoots(
 		skill.Root{Path: "testdata/skills", Tier: skill.TierExternal},
 		skill.Root{Path: bundled, Tier: skill.TierBundled},
-	), skillbox.WithBackend(testBackend()))
+	), skillbox.WithBackend(backend))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,6 +175,10 @@ func (s *Server) busy(w http.ResponseWriter) {
 	}})
 }
 
+// StatusClientClosedRequest (499, nginx's) answers a call cancelled by its
+// client: nobody may be left to read it, but logs and proxies see why.
+const StatusClientClosedRequest = 499
+
 // StatusOf maps an error kind to the HTTP status of a failed API request.
 func StatusOf(k errdefs.Kind) int {
 	switch k {
@@ -192,6 +196,8 @@ func StatusOf(k errdefs.Kind) int {
 		return http.StatusServiceUnavailable
 	case errdefs.Unsupported:
 		return http.StatusNotImplemented
+	case errdefs.Canceled:
+		return StatusClientClosedRequest
 	default:
 		return http.StatusInternalServerError
 	}

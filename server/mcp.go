@@ -9,6 +9,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/schema"
 )
@@ -68,7 +69,7 @@ func (s *Server) toolHandler(e *entry, wait bool) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if wait {
 			if err := s.calls.acquire(ctx); err != nil {
-				return toolError(errdefs.Wrap(errdefs.Unavailable, err, "call cancelled")), nil
+				return toolError(cancelError(ctx, s.stopCtx, errdefs.Wrap(errdefs.Unavailable, err, "waiting for a call slot"))), nil
 			}
 			defer s.calls.release()
 		}
@@ -82,10 +83,7 @@ func (s *Server) toolHandler(e *entry, wait bool) mcp.ToolHandler {
 		}
 		r := &mcp.CallToolResult{
 			Content: []mcp.Content{&mcp.TextContent{Text: string(res.Value)}},
-			Meta: mcp.Meta{MetaKey: map[string]any{
-				"skill": res.Skill, "backend": res.Backend, "duration_ms": res.Duration.Milliseconds(),
-				"warnings": res.Warnings, "stdout": string(res.Stdout), "stderr": string(res.Stderr),
-			}},
+			Meta:    mcp.Meta{MetaKey: callMeta(res)},
 		}
 		if e.out != nil {
 			// A tool with an output schema must return conforming
@@ -99,6 +97,20 @@ func (s *Server) toolHandler(e *entry, wait bool) mcp.ToolHandler {
 		}
 		return r, nil
 	}
+}
+
+// callMeta is what ran, under MetaKey: the skill's own result stays the
+// structured content, untouched. "warm" is there only when the call ran
+// warm (calls of this skill may share state that its import created).
+func callMeta(res *skillbox.Result) map[string]any {
+	m := map[string]any{
+		"skill": res.Skill, "backend": res.Backend, "duration_ms": res.Duration.Milliseconds(),
+		"warnings": res.Warnings, "stdout": string(res.Stdout), "stderr": string(res.Stderr),
+	}
+	if res.Warm {
+		m["warm"] = true
+	}
+	return m
 }
 
 // toolError is err as a tool result: isError, and the failure envelope of

@@ -164,6 +164,13 @@ func New(rt *skillbox.Runtime, cfg Config) (*Server, error) {
 		s.byID[sk.ID] = e
 		s.byTool[e.name] = e
 	}
+	for _, id := range cfg.Call.Warm {
+		if _, ok := s.byID[id]; !ok {
+			s.log.Warn("--warm names a skill that is not served", "skill", id)
+			continue
+		}
+		s.log.Warn("skill runs warm: calls of this skill may share state that its import created", "skill", id)
+	}
 	s.log.Info("skills loaded", "count", len(s.skills))
 	return s, nil
 }

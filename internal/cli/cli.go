@@ -109,7 +109,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'skillbox COMMAND -h' for a command's flags. Exit codes: 1 skill failed, 2 invalid,\n3 denied, 4 timeout or limit, 5 unavailable or unsupported, 6 internal.")
+	fmt.Fprintln(w, "\nRun 'skillbox COMMAND -h' for a command's flags. Exit codes: 1 skill failed, 2 invalid,\n3 denied, 4 timeout or limit, 5 unavailable or unsupported, 6 internal, 130 canceled.")
 }
 
 // errorEnvelope is the --json error shape; part of the CLI contract.

@@ -19,10 +19,17 @@ type runEnvelope struct {
 	Skill      skillbox.SkillInfo `json:"skill"`
 	Backend    string             `json:"backend"`
 	DurationMS int64              `json:"duration_ms"`
-	Warnings   []string           `json:"warnings,omitempty"`
-	Stdout     string             `json:"stdout,omitempty"`
-	Stderr     string             `json:"stderr,omitempty"`
+	// Warm is set when the call ran warm (the policy's "warm: true" for
+	// the skill): calls of this skill may share state that its import
+	// created.
+	Warm     bool     `json:"warm,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Stdout   string   `json:"stdout,omitempty"`
+	Stderr   string   `json:"stderr,omitempty"`
 }
+
+// warmMeaning is what running warm gives up, in the words of the docs.
+const warmMeaning = "calls of this skill may share state that its import created"
 
 // maxParamsFile bounds --params-file and stdin params.
 const maxParamsFile = 16 << 20
@@ -71,12 +78,15 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 	if jsonOut {
 		return writeJSON(c.stdout, runEnvelope{
 			OK: true, Result: res.Value, Skill: res.Skill, Backend: res.Backend,
-			DurationMS: res.Duration.Milliseconds(), Warnings: res.Warnings,
+			DurationMS: res.Duration.Milliseconds(), Warm: res.Warm, Warnings: res.Warnings,
 			Stdout: string(res.Stdout), Stderr: string(res.Stderr),
 		}, false)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
+	}
+	if res.Warm {
+		fmt.Fprintln(c.stderr, "skillbox: ran warm: "+warmMeaning)
 	}
 	c.stderr.Write(res.Stdout)
 	c.stderr.Write(res.Stderr)

@@ -21,11 +21,13 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 		addr, token, logLevel, logFmt   string
 		maxBody                         string
 		lf                              lockFlags
+		warm                            listFlag
 		maxConcurrent                   int
 		shutdownTimeout, progressPeriod time.Duration
 	)
 	g.register(c, fs, "skills")
 	lf.register(fs, "serve only the skills in the lockfile, and refuse a call unless the skill, its digest and its grants match it (read once, at start)")
+	fs.Var(&warm, "warm", "let calls of the skill `ID` run warm: imported once in a process that serves several of its calls, faster, but "+warmMeaning+" (repeatable; never a default)")
 	fs.BoolVar(&stdio, "stdio", false, "serve MCP on standard input and output")
 	fs.StringVar(&addr, "http", "", "serve MCP at /mcp and the HTTP API at /v1/ on `ADDR` (e.g. 127.0.0.1:8080)")
 	fs.StringVar(&token, "token", "", "bearer `TOKEN` HTTP clients must send (default $SKILLBOX_TOKEN); required beyond loopback")
@@ -49,6 +51,12 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
+	for _, id := range warm {
+		if !skill.ValidID(id) {
+			return errdefs.New(errdefs.Invalid, "--warm %q: want a skill id (category/name)", id)
+		}
+	}
+	opts.Warm = warm
 	// As for run --locked: every call, through any transport, is checked
 	// against the lockfile, which is loaded once here; a missing or broken
 	// one stops the server from starting.

@@ -72,6 +72,10 @@ func TestServeFlags(t *testing.T) {
 		{"lockfile without locked", []string{"serve", "--stdio", "--lockfile", "x.lock"}, "--lockfile is used only with --locked"},
 		{"missing lockfile", []string{"serve", "--stdio", "--locked", "--lockfile", "/nonexistent/skills.lock"}, "no lockfile at /nonexistent/skills.lock; create one with 'skillbox lock'"},
 		{"missing default lockfile", []string{"serve", "--stdio", "--locked"}, "no lockfile at skills.lock"},
+		// --warm names one skill id per flag.
+		{"warm without id", []string{"serve", "--stdio", "--warm"}, "flag needs an argument: -warm"},
+		{"warm not an id", []string{"serve", "--stdio", "--warm", "echo"}, `--warm "echo": want a skill id (category/name)`},
+		{"warm path", []string{"serve", "--stdio", "--warm", "./skills/test/echo"}, "want a skill id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := h.run(tc.args...)

@@ -48,7 +48,7 @@ type Options struct {
 	// NoPrefork disables forking the next child while a zygote is idle.
 	NoPrefork bool
 	// UID and GID the skill runs as when the host process is root; 0 means
-	// 65534 (nobody).
+	// JailID, which owns nothing on the host.
 	UID, GID int
 	// ScratchBytes caps the /scratch tmpfs; 0 means 64 MiB.
 	ScratchBytes int64
@@ -80,10 +80,10 @@ func New(opts Options) *Driver {
 		opts.MinIdle = 1
 	}
 	if opts.UID == 0 {
-		opts.UID = 65534
+		opts.UID = JailID
 	}
 	if opts.GID == 0 {
-		opts.GID = 65534
+		opts.GID = JailID
 	}
 	if opts.ScratchBytes <= 0 {
 		opts.ScratchBytes = 64 << 20
@@ -139,7 +139,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	}
 	b := &box{
 		d: d, spec: spec, lim: lim, warnings: warnings, interp: pr.interp,
-		cgHost: pr.cg, reqNames: reqNames, closed: make(chan struct{}),
+		cgHost: pr.cg, reqNames: reqNames, closed: make(chan struct{}), outsideAudit: egress.AuditFrom(ctx),
 	}
 	for _, c := range []struct{ layer, ctl string }{{LayerMemory, cgroup.Memory}, {LayerPids, cgroup.Pids}, {LayerCPU, cgroup.CPU}} {
 		if pr.layer(c.layer).Available && (c.ctl != cgroup.CPU || lim.CPU > 0) {
@@ -177,6 +177,14 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	}
 	if !pr.layer(LayerPids).Available {
 		b.base.Nproc = lim.Pids
+	}
+	for _, f := range kernelFallbacks(true, d.fakeMissing) {
+		if !spec.BestEffort {
+			return nil, errdefs.New(errdefs.Unavailable,
+				"backend linux: %s is missing: %s (--best-effort runs without it, with a warning on every call)", f.name, f.detail)
+		}
+		b.warnings = append(b.warnings, fmt.Sprintf("best-effort: running without %s (%s)", f.name, f.detail))
+		f.apply(&b.base)
 	}
 	switch {
 	case spec.Mode == sandbox.ModeSession:
@@ -230,10 +238,13 @@ type box struct {
 	controllers []string
 	base        jailConfig
 	// egress is the proxy config of a network grant (nil: no network).
-	egress    *egress.Config
-	run       runner
-	closeOnce sync.Once
-	closed    chan struct{}
+	egress *egress.Config
+	// outsideAudit receives the egress decisions made outside any call
+	// (egress.AuditFrom of Open's context, valid for the sandbox's life).
+	outsideAudit func(egress.Event)
+	run          runner
+	closeOnce    sync.Once
+	closed       chan struct{}
 }
 
 // Call runs one call. The runner bounds the skill's call by Limits.Timeout

@@ -648,3 +648,42 @@ func pythonOnHost(b *testing.B, body string) func(params map[string]any) map[str
 		return v
 	}
 }
+
+// TestEgressOutsideCallsGoToOpenSink: what a skill's import does outside a
+// call (in a zygote's first child, in a pre-forked child) is audited to the
+// sink given to Open, not to the call that happened to start the zygote:
+// here no zygote exists at Open and the first call starts one.
+func TestEgressOutsideCallsGoToOpenSink(t *testing.T) {
+	requireRoot(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	port := portOfURL(t, srv.URL)
+	dir := bundle(t, `        return {"pid": os.getpid()}`)
+	src := fmt.Sprintf("import urllib.request\nurllib.request.urlopen('http://api.test:%d/import', timeout=10).read()\n", port)
+	old, _ := os.ReadFile(filepath.Join(dir, "skill.py"))
+	if err := os.WriteFile(filepath.Join(dir, "skill.py"), append([]byte(src), old...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var open, call auditLog
+	sb, err := New(Options{MinIdle: -1, PoolSize: 1}).Open(open.ctx(), sandbox.Spec{
+		SkillID: "test/egress", BundleDir: dir,
+		Network: []sandbox.HostPort{{Host: "api.test"}},
+		Resolve: map[string][]netip.Addr{"api.test": {loopback}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if _, err := sb.Call(call.ctx(), sandbox.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	// The zygote the call started checked the import in its first child
+	// before the call began, and the next child (pre-forked after the
+	// call) imports outside any call too: both are the sandbox's.
+	open.wait(t, "the imports outside the call", func(e egress.Event) bool { return e.Host == "api.test" })
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	if len(call.evs) != 0 {
+		t.Errorf("the call's sink got what happened outside it: %+v", call.evs)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/worker"
 	"golang.org/x/sys/unix"
 )
@@ -73,10 +74,16 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 	cfg.Argv = worker.Argv(b.interp.Command)
 	var proxy *egress.Proxy
 	var proxyListener *os.File
+	// Decisions outside a call go to the sandbox's own sink (given to
+	// Open), whoever started the jail: a zygote or session jail outlives the
+	// call that started it, and a reaper-started one has no call at all.
+	// A cold jail lives for its one call.
+	outside := b.outsideAudit
+	if !zygote && b.spec.Mode != sandbox.ModeSession {
+		outside = egress.AuditFrom(ctx)
+	}
 	if b.egress != nil {
-		// The proxy's first sink is that of the context starting the jail
-		// (the call's for a cold jail); calls set their own.
-		if proxy, err = b.newProxy(&cfg, egress.AuditFrom(ctx)); err != nil {
+		if proxy, err = b.newProxy(&cfg, outside); err != nil {
 			return fail(err)
 		}
 		defer func() {
@@ -128,7 +135,7 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 	if proxy != nil {
 		lf := proxyListener
 		proxyListener = nil
-		if err := j.serveProxy(proxy, lf, egress.AuditFrom(ctx)); err != nil {
+		if err := j.serveProxy(proxy, lf, outside); err != nil {
 			j.Close()
 			return fail(fmt.Errorf("egress listener: %w", err))
 		}
