@@ -468,6 +468,22 @@ var attacks = []attack{
 				}
 			}
 		}},
+	// Hardening: hardening_linux.go.
+	{name: "kernel/ldt-memfd-exec", proves: "modify_ldt, memfd_create, exec of a memfd copy of the interpreter and execveat of a descriptor all fail",
+		needs: sandbox.FeatureKernelHardened,
+		run:   ldtMemfdExec},
+	{name: "kernel/seccomp-listener", proves: "seccomp(2) hands out no user-notification listener (with or without TSYNC), while a plain filter still installs",
+		needs: sandbox.FeatureKernelHardened,
+		run:   seccompListener},
+	{name: "kernel/sysv-ipc", proves: "SysV shared memory, message queues and semaphores and POSIX message queues can be neither created nor enumerated",
+		needs: sandbox.FeatureKernelHardened,
+		run:   sysvIPC},
+	{name: "kernel/proc-host-facts", proves: "/proc holds processes only (no cmdline, config.gz, kallsyms, meminfo, sys, ...) and no mount table (mountinfo, mounts, mountstats of any visible pid) names the bundle's host folder",
+		run: procHostFacts},
+	{name: "write/scratch-exec", proves: "a program, script or library written to the scratch runs neither directly nor through the dynamic loader, and is neither mapped executable nor dlopen'ed",
+		run: scratchExec},
+	{name: "kernel/chown-devices", proves: "the device nodes, bundle, runtime and root cannot be chmod'ed, chown'ed, touched, renamed or added to; the host's devices are unchanged; the skill's ids are no host user's or group's",
+		run: chownDevices},
 	// --- resource exhaustion ---
 	{name: "dos/fork-bomb", proves: "a fork bomb ends with a pids limit (or stays under it) and the host can still fork",
 		needs: sandbox.FeaturePids,
@@ -580,6 +596,21 @@ var attacks = []attack{
 				}
 			}
 		}},
+	// Cross-call attacks (crosscall_linux.go): call 1 plants with a secret,
+	// call 2 of the same opened sandbox (other params) must see none of it.
+	// Emulated (pyodide): every call runs in a fresh worker; fork, threads,
+	// SysV IPC and dir_fd may not exist there, which the skills report as
+	// refused probes and which counts as contained.
+	{name: "state/import-mmap", proves: "a MAP_SHARED anonymous mapping made at the skill's import does not carry call 1's secret to call 2, and the two calls do not share one import",
+		run: func(t *testing.T, e *attackEnv) { crossCallAttack(t, e, "state/import-mmap") }},
+	{name: "state/harness-override", proves: "a skill that replaces the harness's cleanup (and os.kill/unlink/rmdir) at import cannot keep a background process or scratch files for call 2; calls do not share one import",
+		run: func(t *testing.T, e *attackEnv) { crossCallAttack(t, e, "state/harness-override") }},
+	{name: "state/sysv-ipc", proves: "SysV shared memory, message queues, semaphores (by key, IPC_PRIVATE, enumerated) and POSIX message queues of call 1 are refused or gone for call 2",
+		run: func(t *testing.T, e *attackEnv) { crossCallAttack(t, e, "state/sysv-ipc") }},
+	{name: "state/deep-scratch", proves: "scratch trees deeper than PATH_MAX, 5000 levels deep (past Python's recursion limit), mode 0, read-only or with non-UTF-8/newline names are gone for call 2, and the skill's next call still works",
+		run: func(t *testing.T, e *attackEnv) { crossCallAttack(t, e, "state/deep-scratch") }},
+	{name: "state/leftovers", proves: "a double-forked setsid process, a child forked from a thread, signal dispositions and mask, environment changes and descriptors (leaked, or opened at import without CLOEXEC) do not reach call 2",
+		run: func(t *testing.T, e *attackEnv) { crossCallAttack(t, e, "state/leftovers") }},
 	// --- protocol abuse ---
 	{name: "protocol/forge-frames", proves: "forged frames on every descriptor end as a skill error or the call's own result, never another call's",
 		run: func(t *testing.T, e *attackEnv) {
