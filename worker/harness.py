@@ -931,23 +931,17 @@ class _Zygote:
                 continue
 
 
-def _namespace_pids():
-    """Pids of our pid namespace per /proc, or None if /proc is not ours."""
-    try:
-        if os.readlink("/proc/self") != str(os.getpid()):
-            return None
-        return [int(n) for n in os.listdir("/proc") if n.isdigit()]
-    except OSError:
-        return None
-
-
 def _kill_namespace():
     """As pid 1: kill every other process of the namespace and reap them.
-    Returns the (pid, status) pairs it reaped and whether none is left."""
+    Returns the (pid, status) pairs it reaped and whether none is left.
+
+    Every process of a pid namespace descends from its pid 1 and is
+    re-parented to it when its parent dies, so "no child left" means "no
+    other process left": no need to read /proc (where hidepid hides a
+    process that made itself non-dumpable)."""
     import signal
     import time
 
-    me = os.getpid()
     try:
         os.kill(-1, signal.SIGKILL)
     except OSError:
@@ -956,19 +950,14 @@ def _kill_namespace():
     deadline = time.monotonic() + 2.0
     while True:
         try:
-            while True:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-                if pid == 0:
-                    break
-                reaped.append((pid, status))
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            pids = _namespace_pids()
-            return reaped, pids is None or pids == [me]
-        except InterruptedError:
-            pass
-        pids = _namespace_pids()
-        if pids is not None and pids == [me]:
             return reaped, True
+        except InterruptedError:
+            continue
+        if pid != 0:
+            reaped.append((pid, status))
+            continue
         if time.monotonic() > deadline:
             return reaped, False
         time.sleep(0.001)
@@ -1081,11 +1070,11 @@ def _zygote_main(init):
 
 
 # Standard-library modules a zygote never imports: they do something at
-# import (open a browser, print, talk to a display or a terminal) or are the
-# interpreter's own start-up hooks.
+# import (open a browser, print, talk to a display or a terminal). site is
+# imported only where -S keeps it from processing anything.
 _NO_PREIMPORT = frozenset((
     "antigravity", "this", "tkinter", "_tkinter", "turtle", "turtledemo", "idlelib",
-    "__hello__", "__phello__", "readline", "site", "__main__", "webbrowser",
+    "__hello__", "__phello__", "readline", "__main__", "webbrowser",
 ))
 # What a zygote reads to find its pre-imports, bundle and environment
 # together: enough for a skill and a few packages, small beside a start.
@@ -1110,14 +1099,26 @@ def _preimport(init, trusted_env):
     stdlib = getattr(sys, "stdlib_module_names", None)  # Python >= 3.10
     if stdlib is None and not trusted_env:
         return  # no way to tell the standard library from the rest
-    names |= _scan_environment(names - local, _site_dirs(init), stdlib or frozenset(), budget)
-    for name in sorted(names - local - _NO_PREIMPORT):
-        if name in sys.modules or not (trusted_env or name in stdlib):
+    names |= _scan_environment(names, local, _site_dirs(init), stdlib or frozenset(), budget)
+    if sys.flags.no_site:
+        # What each child's own site processing runs first. With -S,
+        # importing site does not process it.
+        names |= {"site", "_sitebuiltins"}
+    for name in sorted(names):
+        top = name.partition(".")[0]
+        if name in sys.modules or top in local or top in _NO_PREIMPORT:
+            continue
+        if not (trusted_env or top in stdlib):
             continue
         try:
             importlib.import_module(name)
         except BaseException:
             pass
+    # A module the bundle defines that came in with another (email brings
+    # calendar) is forgotten: the skill's own import finds it afresh.
+    for name in list(sys.modules):
+        if name.partition(".")[0] in local:
+            del sys.modules[name]
     _flush_stdio()
 
 
@@ -1133,10 +1134,10 @@ def _site_dirs(init):
     return [d for d in dirs if isinstance(d, str) and d not in sys.path and os.path.isdir(d)]
 
 
-_IMPORT_LINE = (rb"^[ \t]*(?:from[ \t]+([A-Za-z_][A-Za-z0-9_]*)[A-Za-z0-9_.]*[ \t]+import\b"
+_IMPORT_LINE = (rb"^[ \t]*(?:from[ \t]+([A-Za-z_][A-Za-z0-9_.]*)[ \t]+import\b"
                 rb"|import[ \t]+([^\n#;]+))")
 # .pth lines run as code, often with the import inside an exec string.
-_IMPORT_ANYWHERE = rb"(?:\bimport[ \t]+|__import__\([ \t]*['\"])([A-Za-z_][A-Za-z0-9_]*)"
+_IMPORT_ANYWHERE = rb"(?:\bimport[ \t]+|__import__\([ \t]*['\"])([A-Za-z_][A-Za-z0-9_.]*)"
 
 
 def _scan_tree(top, budget):
@@ -1155,7 +1156,8 @@ def _scan_tree(top, budget):
 
 
 def _scan_file(path, pattern, budget):
-    """The top-level module names pattern finds in the file at path."""
+    """The module names (dotted: a submodule is imported with its parents)
+    pattern finds in the file at path."""
     import re
 
     if budget[0] <= 0 or budget[1] <= 0:
@@ -1171,18 +1173,18 @@ def _scan_file(path, pattern, budget):
     for m in re.finditer(pattern, text, re.M):
         for group in m.groups():
             for part in (group or b"").split(b","):
-                word = part.strip().split(b" ")[0].split(b".")[0]
-                if re.match(rb"^[A-Za-z_][A-Za-z0-9_]*$", word):
+                word = part.strip().split(b" ")[0].strip(b".")
+                if re.match(rb"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", word):
                     out.add(word.decode())
     return out
 
 
-def _scan_environment(names, site_dirs, stdlib, budget):
+def _scan_environment(names, local, site_dirs, stdlib, budget):
     """The names the environment's start-up code (.pth files, sitecustomize)
-    and the third-party packages among names import, followed transitively
-    through site_dirs within budget."""
+    and the third-party packages among names (not the bundle's own, local)
+    import, followed transitively through site_dirs within budget."""
     found = set()
-    queue = list(names) + ["sitecustomize"]
+    queue = [n for n in names if n.partition(".")[0] not in local] + ["sitecustomize"]
     for d in site_dirs:
         try:
             pths = sorted(f for f in os.listdir(d) if f.endswith(".pth"))
@@ -1190,17 +1192,19 @@ def _scan_environment(names, site_dirs, stdlib, budget):
             continue
         for f in pths:
             queue.extend(_scan_file(os.path.join(d, f), _IMPORT_ANYWHERE, budget))
-    seen = set()
+    seen, scanned = set(), set()
     while queue and budget[0] > 0:
         name = queue.pop()
         if name in seen:
             continue
         seen.add(name)
         found.add(name)
-        if name in stdlib:
+        top = name.partition(".")[0]
+        if top in stdlib or top in scanned:
             continue
+        scanned.add(top)  # a package's files are scanned once
         for d in site_dirs + [p for p in sys.path if p]:
-            pkg, mod = os.path.join(d, name), os.path.join(d, name + ".py")
+            pkg, mod = os.path.join(d, top), os.path.join(d, top + ".py")
             if os.path.isdir(pkg):
                 queue.extend(_scan_tree(pkg, budget)[0])
                 break

@@ -214,7 +214,10 @@ func StartWith(ctx context.Context, cmd *exec.Cmd, stdioCap int64, opts StartOpt
 	}
 	var copying sync.WaitGroup
 	for i, r := range p.outR {
-		copying.Go(func() { io.Copy(captures[i], r) })
+		copying.Go(func() {
+			io.Copy(captures[i], r)
+			r.Close() // not left to the garbage collector
+		})
 	}
 	go func() {
 		copying.Wait()

@@ -70,7 +70,7 @@ func nsLayer(name, file string) sandbox.Layer {
 func userNSLayer(root bool) sandbox.Layer {
 	l := nsLayer(LayerUserNS, "user")
 	if root {
-		l.Available, l.Detail = true, "not needed: running as root (jails drop to uid 65534)"
+		l.Available, l.Detail = true, fmt.Sprintf("not needed: running as root (jails drop to uid %d, which owns nothing here)", JailID)
 		return l
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(b)) == "0" {
@@ -129,7 +129,8 @@ func (d *Driver) probe(ctx context.Context, python string) *probeResult {
 		layers = append(layers, sandbox.Layer{Name: LayerPython, Detail: perr.Error()})
 	} else {
 		r.interp = in
-		layers = append(layers, sandbox.Layer{Name: LayerPython, Available: true, Detail: in.String()})
+		layers = append(layers, sandbox.Layer{Name: LayerPython, Available: true,
+			Detail: in.String() + "; its environment's key for trusted_environments: " + EnvironmentKey(in)})
 	}
 	if d.fakeMissing != nil {
 		for i := range layers {
@@ -199,6 +200,68 @@ func (r *probeResult) enforces() []sandbox.Feature {
 		f = append(f, sandbox.FeatureKernelHardened)
 	}
 	return f
+}
+
+// fallback is a hardening of the jail that this kernel lacks, which a
+// best-effort run goes without (apply weakens the config accordingly). Not
+// probe layers: any kernel with Landlock (5.13) has them, so only hosts
+// that are best-effort already can miss them.
+type fallback struct {
+	name, detail string
+	apply        func(*jailConfig)
+}
+
+// Names of the fallbacks (fakeMissing keys in tests).
+const (
+	hardProcSubset = "proc-subset"
+	hardOverlay    = "overlayfs"
+)
+
+// kernelFallbacks lists what this kernel lacks of the jail's hardening;
+// bundle says whether the jail shows a bundle (through overlayfs).
+func kernelFallbacks(bundle bool, fake map[string]string) []fallback {
+	var out []fallback
+	if why, ok := fake[hardProcSubset]; ok || !kernelAtLeast(5, 8) {
+		if !ok {
+			why = "/proc with " + procOptions + " needs Linux 5.8; without it the skill reads host facts such as /proc/cmdline and /proc/meminfo"
+		}
+		out = append(out, fallback{hardProcSubset, why, func(c *jailConfig) { c.ProcFull = true }})
+	}
+	if why, ok := fake[hardOverlay]; bundle && (ok || !overlayKnown()) {
+		if !ok {
+			why = "the kernel has no overlay file system; without it /proc/self/mountinfo shows the bundle's host path"
+		}
+		out = append(out, fallback{hardOverlay, why, func(c *jailConfig) { c.BundleBind = true }})
+	}
+	return out
+}
+
+// kernelAtLeast reports whether the running kernel is major.minor or later.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// overlayKnown reports whether the kernel has overlayfs, loaded or as a
+// module it loads on the first mount.
+func overlayKnown() bool {
+	if b, err := os.ReadFile("/proc/filesystems"); err == nil && strings.Contains(string(b), "\toverlay\n") {
+		return true
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	mods := "/lib/modules/" + unix.ByteSliceToString(u.Release[:]) + "/kernel/fs/overlayfs"
+	_, err := os.Stat(mods)
+	return err == nil
 }
 
 // unixAccess reports whether this user may create groups in dir.

@@ -200,7 +200,7 @@ func (z *zygote) finish(ctx context.Context, c *worker.ZygoteChild, value json.R
 		// (killing what the call left behind, emptying /scratch) finishes
 		// in the background, holding z.mu so that no pre-fork or call uses
 		// the zygote before it reports the child reaped.
-		res := result(value, c.Stdout, c.Stderr, z.j.cg)
+		res := z.result(value, c)
 		*cleaning = true
 		go func() {
 			defer z.mu.Unlock()
@@ -212,7 +212,15 @@ func (z *zygote) finish(ctx context.Context, c *worker.ZygoteChild, value json.R
 	if err != nil {
 		return nil, b.callError(ctx, err, z.j.cg, before)
 	}
-	return result(value, c.Stdout, c.Stderr, z.j.cg), nil
+	return z.result(value, c), nil
+}
+
+// result is the call's result; it ran warm when the zygote imported the
+// skill.
+func (z *zygote) result(value json.RawMessage, c *worker.ZygoteChild) *sandbox.Result {
+	res := result(value, c.Stdout, c.Stderr, z.j.cg)
+	res.Warm = z.b.spec.Warm
+	return res
 }
 
 // awaitCleanup waits until the zygote reports c reaped, which it does once
