@@ -311,6 +311,34 @@ class Scratch(BaseSkill):
 	}
 }
 
+// TestZygoteRetiresOnFailedCleanup: a cleanup that cannot finish (here the
+// scratch folder is gone) ends the zygote after it reported the call: it
+// never serves another call in an unknown state.
+func TestZygoteRetiresOnFailedCleanup(t *testing.T) {
+	scratch := filepath.Join(t.TempDir(), "scratch")
+	os.Mkdir(scratch, 0o755)
+	z, _ := startZygote(t, writeBundle(t, map[string]string{"skill.py": `
+import os
+from skillware.core.base_skill import BaseSkill
+class Gone(BaseSkill):
+    def execute(self, params):
+        os.rmdir(params["dir"])
+        return "removed"
+`}), scratch, nil)
+	res, st, _, err := forkCall(t, z, 1, `{"dir":"`+scratch+`"}`)
+	if err != nil || res != `"removed"` || st != (ExitStatus{}) {
+		t.Fatalf("call: %s %+v %v", res, st, err)
+	}
+	select {
+	case <-z.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the zygote serves on after a failed cleanup")
+	}
+	if log := string(z.stderr.Bytes()); !strings.Contains(log, "zygote retired: emptying "+scratch+" failed") {
+		t.Errorf("zygote stderr %q", log)
+	}
+}
+
 func TestZygoteLoadError(t *testing.T) {
 	needPython(t)
 	bundle := writeBundle(t, map[string]string{"skill.py": "x = 1\n"})
