@@ -364,6 +364,7 @@ def _make_shim(manifest):
     root.SkillwareParamValidationError = SkillwareParamValidationError
     for m in (root, core, base, env):
         sys.modules[m.__name__] = m
+    _state["base_init"] = BaseSkill.__dict__["__init__"]
     return BaseSkill
 
 
@@ -515,6 +516,13 @@ def _takes_config(cls):
 
 
 def _signature_takes_config(cls):
+    # The usual case, without inspect: the class keeps the stand-in's
+    # __init__(self, config=None), __new__ and metaclass (a child that
+    # imported the skill itself computes this once per call).
+    init = next((k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__), None)
+    if (init is not None and init is _state.get("base_init")
+            and cls.__new__ is object.__new__ and type(cls).__call__ is type.__call__):
+        return True
     import inspect
 
     try:

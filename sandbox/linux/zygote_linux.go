@@ -171,14 +171,6 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	if err == nil {
 		value, err = c.Call(ctx, req.Params, req.Config)
 	}
-	return z.finish(ctx, c, value, err, before, &cleaning)
-}
-
-// finish turns the child's answer into the call's result and has the
-// zygote clean up after it. *cleaning is set when the cleanup went on in
-// the background, holding z.mu.
-func (z *zygote) finish(ctx context.Context, c *worker.ZygoteChild, value json.RawMessage, err error, before counters, cleaning *bool) (*sandbox.Result, error) {
-	b := z.b
 	if err != nil && ctx.Err() != nil {
 		// Past the deadline: the child may spin forever. Killing pid 1
 		// kills the whole jail; the pool replaces the zygote.
@@ -201,7 +193,7 @@ func (z *zygote) finish(ctx context.Context, c *worker.ZygoteChild, value json.R
 		// in the background, holding z.mu so that no pre-fork or call uses
 		// the zygote before it reports the child reaped.
 		res := z.result(value, c)
-		*cleaning = true
+		cleaning = true
 		go func() {
 			defer z.mu.Unlock()
 			z.awaitCleanup(context.WithoutCancel(ctx), c)
