@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -19,7 +20,16 @@ const (
 	DefaultMaxConns    = 256
 	DefaultMaxBytes    = 256 << 20
 	DefaultDialTimeout = 10 * time.Second
-	DefaultMaxBodyScan = 1 << 20
+	DefaultMaxBodyScan = 64 << 10
+	// DefaultMaxClientConns is the default of Config.MaxClientConns.
+	DefaultMaxClientConns = 256
+	// DefaultMaxBuffer is the default of Config.MaxBuffer.
+	DefaultMaxBuffer = 16 << 20
+	// DefaultHeaderTimeout, DefaultIdleTimeout and DefaultStallTimeout are
+	// the defaults of the Config fields of those names.
+	DefaultHeaderTimeout = 30 * time.Second
+	DefaultIdleTimeout   = 90 * time.Second
+	DefaultStallTimeout  = 60 * time.Second
 	// DefaultCAFile is where the sandbox is expected to see CABundle.
 	DefaultCAFile = "/etc/skillbox/egress-ca.pem"
 	// PlaceholderPrefix starts every placeholder NewPlaceholder makes.
@@ -45,9 +55,30 @@ type Config struct {
 	// Resolver looks up names not in Resolve; nil means net.DefaultResolver.
 	Resolver Resolver
 	// MaxConns bounds the upstream connections the proxy opens over its
-	// life, and the client connections it serves at once (further clients
-	// wait to be accepted). 0 means DefaultMaxConns.
+	// life (or since ResetBudget). 0 means DefaultMaxConns.
 	MaxConns int
+	// MaxClientConns bounds the client connections served at once; one
+	// more is answered 429 and closed, and audited as a limit. 0 means
+	// DefaultMaxClientConns.
+	MaxClientConns int
+	// MaxBuffer bounds the bytes the proxy holds at once on behalf of its
+	// clients: request bodies read whole (up to MaxBodyScan each), the
+	// windows of streamed substitution and redaction, and decompression
+	// windows. A request that would go over it fails (429), audited as a
+	// limit. 0 means DefaultMaxBuffer.
+	MaxBuffer int64
+	// HeaderTimeout bounds reading a request's header from a client.
+	// 0 means DefaultHeaderTimeout.
+	HeaderTimeout time.Duration
+	// IdleTimeout closes a kept-alive client connection that sends no new
+	// request, and a tunnel in which no byte moved either way, for this
+	// long. 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// StallTimeout cuts a client connection when reading its request body,
+	// or writing a response to it, makes no progress for this long. It
+	// bounds no whole transfer: a slow upload or download that keeps
+	// moving is never cut. 0 means DefaultStallTimeout.
+	StallTimeout time.Duration
 	// MaxBytes bounds the bytes sent and received upstream (both
 	// directions, as on the wire, TLS included) over the proxy's life.
 	// 0 means DefaultMaxBytes.
@@ -55,9 +86,13 @@ type Config struct {
 	// DialTimeout bounds resolving and connecting to one destination.
 	// 0 means DefaultDialTimeout.
 	DialTimeout time.Duration
-	// MaxBodyScan bounds the request bodies in which placeholders are looked
-	// for and substituted; larger bodies pass unmodified. 0 means
-	// DefaultMaxBodyScan.
+	// MaxBodyScan bounds the request bodies (JSON, form, text) read whole
+	// before they are forwarded: a placeholder in them is refused or
+	// substituted before anything reaches the host, and the body keeps an
+	// exact Content-Length. Larger bodies are substituted as they stream
+	// (sent chunked when a value's encoding differs in length from its
+	// placeholder); a placeholder that may not go to the host cuts the
+	// request there. 0 means DefaultMaxBodyScan.
 	MaxBodyScan int64
 	// Secrets are substituted into requests to their hosts.
 	Secrets []Secret
@@ -104,7 +139,7 @@ func NewPlaceholder() string {
 const (
 	DecisionAllow = "allow" // the exchange was allowed and took place
 	DecisionDeny  = "deny"  // refused by policy (allowlist, address range, secret binding)
-	DecisionLimit = "limit" // refused or cut short by MaxConns or MaxBytes
+	DecisionLimit = "limit" // refused or cut short by MaxConns, MaxBytes, MaxClientConns or MaxBuffer
 	DecisionError = "error" // allowed, but failed upstream (DNS, connect, TLS)
 )
 
@@ -163,7 +198,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if c.MaxConns < 0 || c.MaxBytes < 0 || c.DialTimeout < 0 || c.MaxBodyScan < 0 || c.CAValidity < 0 {
+	if c.MaxConns < 0 || c.MaxBytes < 0 || c.DialTimeout < 0 || c.MaxBodyScan < 0 || c.CAValidity < 0 ||
+		c.MaxClientConns < 0 || c.MaxBuffer < 0 || c.HeaderTimeout < 0 || c.IdleTimeout < 0 || c.StallTimeout < 0 {
 		return bad("limits must not be negative")
 	}
 	names := map[string]bool{}
@@ -237,6 +273,11 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyScan == 0 {
 		c.MaxBodyScan = DefaultMaxBodyScan
 	}
+	c.MaxClientConns = cmp.Or(c.MaxClientConns, DefaultMaxClientConns)
+	c.MaxBuffer = cmp.Or(c.MaxBuffer, DefaultMaxBuffer)
+	c.HeaderTimeout = cmp.Or(c.HeaderTimeout, DefaultHeaderTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.StallTimeout = cmp.Or(c.StallTimeout, DefaultStallTimeout)
 	if c.CAFile == "" {
 		c.CAFile = DefaultCAFile
 	}

@@ -23,11 +23,19 @@
 //   - Each request is checked, including every request on a kept-alive
 //     client connection and every redirect the client follows.
 //   - [Config.MaxConns] bounds the upstream connections over the proxy's life
-//     or since [Proxy.ResetBudget] (and the client connections served at
-//     once), [Config.MaxBytes] the upstream bytes; past them requests are
-//     refused (429) and running exchanges are cut. A proxy serving one call
-//     after another resets the budget and sets the call's audit sink
-//     ([Proxy.SetAudit]) as each begins.
+//     or since [Proxy.ResetBudget], [Config.MaxBytes] the upstream bytes;
+//     past them requests are refused (429) and running exchanges are cut. A
+//     proxy serving one call after another resets the budget and sets the
+//     call's audit sink ([Proxy.SetAudit]) as each begins.
+//   - What the proxy holds lives outside the sandbox's cgroup, so the proxy
+//     bounds it: [Config.MaxClientConns] client connections at once (one more
+//     is answered 429 and closed), [Config.MaxBuffer] bytes buffered at once
+//     for all its requests (bodies read whole, stream and decoder windows;
+//     a request that would go over fails with 429), and progress deadlines
+//     on every client connection ([Config.HeaderTimeout],
+//     [Config.IdleTimeout], [Config.StallTimeout]) that cut a stalled
+//     connection but never a slow transfer that keeps moving. Each refusal
+//     is audited as a limit.
 //   - Every decision is reported to [Config.Audit] (or the sink [Proxy.SetAudit]
 //     set when the client connection was accepted) as an [Event]: allowed
 //     exchanges when they end, with byte counts; refusals at once. Refusals
@@ -39,8 +47,9 @@
 // ([NewPlaceholder]). In requests to the secret's hosts the proxy replaces
 // the placeholder with the real value in headers, the URL path and query,
 // and bodies of type application/json (and +json), x-www-form-urlencoded and
-// text/* up to [Config.MaxBodyScan] bytes, each time encoded for where it
-// appears. A placeholder sent to any other host is refused (403) and
+// text/*, each time encoded for where it appears; bodies up to
+// [Config.MaxBodyScan] are read whole first, larger ones substituted as
+// they stream. A placeholder sent to any other host is refused (403) and
 // audited, as is a placeholder in plain HTTP unless [Secret.AllowHTTP].
 //
 // HTTPS to a host that carries a bound secret is intercepted: the proxy
@@ -52,12 +61,15 @@
 // [Proxy.CABundle] at [Config.CAFile]. Hosts without a bound secret are
 // tunnelled untouched.
 //
-// The value never flows back: responses from bound hosts have the value
-// (raw, JSON-escaped once or twice, URL-escaped) replaced by the placeholder
-// in headers, trailers and body; gzip bodies are decoded to do so, other
-// encodings are refused (Accept-Encoding is not forwarded to bound hosts),
-// and so are protocol upgrades. This is a safety net against a bound host
-// echoing the value in an error message, not a guarantee against a bound
-// host that transforms it further (base64, hashing...): a secret is bound
-// only to hosts trusted with it.
+// The value never flows back: in every response from a bound host — 1xx
+// informational headers, headers, redirects, trailers, bodies of any size —
+// the value (raw, JSON-escaped, percent-encoded, base64 alone or inside
+// longer base64) is replaced by the placeholder. Bound hosts are asked for
+// identity encoding; gzip, deflate, br and zstd answers are decoded to be
+// redacted, other encodings refused. Range requests are not forwarded to
+// them and partial (206) answers are refused, as are protocol upgrades.
+// This is a safety net against a bound host echoing the value, not a
+// guarantee against one that transforms it (hashing, reversing, other
+// encodings; docs/EGRESS.md lists them): a secret is bound only to hosts
+// trusted with it.
 package egress

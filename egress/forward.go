@@ -2,7 +2,6 @@ package egress
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,8 +33,10 @@ type reqState struct {
 	down    atomic.Int64
 	status  atomic.Int64
 	bodyEOF atomic.Bool
+	held    atomic.Int64 // bytes of the buffer budget held (Proxy.hold)
 	errMu   sync.Mutex
 	err     *denial
+	used    []string // secrets substituted while the body streamed
 }
 
 type stateKey struct{}
@@ -70,6 +72,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tun *tunnel) {
 		return
 	}
 	st := &reqState{t: t, scheme: scheme, addrs: addrs, bound: p.bound(t)}
+	defer p.release(st)
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) { st.addr.Store(info.Conn.RemoteAddr().String()) },
@@ -78,7 +81,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tun *tunnel) {
 	out.URL = &url.URL{Scheme: scheme, Host: urlHost(t, scheme), Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	out.Host = ""
 	out.RequestURI = ""
-	used, d := p.substitute(out, t, scheme)
+	if out.Body != nil && out.Body != http.NoBody {
+		out.Body = &stallReader{r: out.Body, rc: http.NewResponseController(w), d: p.cfg.StallTimeout, st: st}
+	}
+	used, d := p.substitute(out, st)
 	if d != nil {
 		p.finishDenied(r.Context(), w, &ev, d)
 		return
@@ -91,8 +97,72 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tun *tunnel) {
 	}
 	st.ev = ev
 	defer p.finishForward(ctx, st)
-	p.rp.ServeHTTP(w, out)
+	pw := &progressWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: p.cfg.StallTimeout, bound: st.bound}
+	p.rp.ServeHTTP(pw, out)
+	// Trailers are written once the handler returns, from the header map:
+	// redact them now, including those announced only after the body.
+	redactHeader(w.Header(), st.bound)
 }
+
+// progressWriter is the response writer a forwarded request is answered
+// through. Each write gives the client StallTimeout to take it, and for a
+// host with a bound secret every header it sends, 1xx informational ones
+// included (ReverseProxy forwards those from its own Got1xxResponse
+// trace, past ModifyResponse), is redacted first.
+type progressWriter struct {
+	http.ResponseWriter
+	rc    *http.ResponseController
+	d     time.Duration
+	bound []*secret
+	sent  bool // the final header was sent
+}
+
+func (w *progressWriter) WriteHeader(code int) {
+	redactHeader(w.Header(), w.bound)
+	if code >= 200 {
+		w.sent = true
+	}
+	w.rc.SetWriteDeadline(time.Now().Add(w.d))
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *progressWriter) Write(b []byte) (int, error) {
+	if !w.sent {
+		redactHeader(w.Header(), w.bound)
+		w.sent = true
+	}
+	w.rc.SetWriteDeadline(time.Now().Add(w.d))
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController (flushes) reach the server's writer.
+func (w *progressWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// stallReader reads a request body from the client, giving each read
+// StallTimeout to make progress; a trickle that keeps moving is never cut.
+type stallReader struct {
+	r  io.ReadCloser
+	rc *http.ResponseController
+	d  time.Duration
+	st *reqState
+}
+
+func (s *stallReader) Read(b []byte) (int, error) {
+	s.rc.SetReadDeadline(time.Now().Add(s.d))
+	n, err := s.r.Read(b)
+	if isTimeoutErr(err) {
+		s.st.fail(&denial{status: http.StatusRequestTimeout, decision: DecisionLimit,
+			reason: fmt.Sprintf("the request body made no progress for %v (StallTimeout)", s.d)})
+	}
+	if err != nil {
+		// The server reads on after the body (to notice the client going
+		// away); that read must not inherit the deadline.
+		s.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+func (s *stallReader) Close() error { return s.r.Close() }
 
 // finishForward audits a forwarded request once it is over (it also runs
 // when the response copy is aborted).
@@ -105,6 +175,11 @@ func (p *Proxy) finishForward(ctx context.Context, st *reqState) {
 	ev.BytesUp, ev.BytesDown = st.up.Load(), st.down.Load()
 	st.errMu.Lock()
 	d := st.err
+	for _, n := range st.used {
+		if !slices.Contains(ev.Secrets, n) {
+			ev.Secrets = append(ev.Secrets, n)
+		}
+	}
 	st.errMu.Unlock()
 	switch {
 	case d != nil:
@@ -166,9 +241,11 @@ func checkTunnelRequest(r *http.Request, t target) error {
 }
 
 // substitute replaces placeholders in the request with the values of the
-// secrets bound to t, and refuses placeholders of secrets not bound to t
-// (or bound, but not to be sent over plain HTTP).
-func (p *Proxy) substitute(out *http.Request, t target, scheme string) ([]*secret, *denial) {
+// secrets bound to its host, and refuses placeholders of secrets not bound
+// to it (or bound, but not to be sent over plain HTTP). A JSON, form or
+// text body up to MaxBodyScan is read whole first (held against
+// MaxBuffer); a larger one is substituted as it streams.
+func (p *Proxy) substitute(out *http.Request, st *reqState) ([]*secret, *denial) {
 	if len(p.secrets) == 0 {
 		return nil, nil
 	}
@@ -189,39 +266,23 @@ func (p *Proxy) substitute(out *http.Request, t target, scheme string) ([]*secre
 	look(escPath)
 	look(out.URL.RawQuery)
 
-	var body []byte
 	kind := bodyKind(out.Header.Get("Content-Type"))
 	ce := strings.ToLower(out.Header.Get("Content-Encoding"))
-	scanBody := kind != "" && (ce == "" || ce == "identity") && out.Body != nil && out.Body != http.NoBody &&
-		out.ContentLength <= p.cfg.MaxBodyScan
-	if scanBody {
-		b, err := io.ReadAll(io.LimitReader(out.Body, p.cfg.MaxBodyScan+1))
-		if err != nil {
-			return nil, &denial{status: http.StatusBadRequest, decision: DecisionError, reason: "reading the request body: " + err.Error()}
-		}
-		if int64(len(b)) > p.cfg.MaxBodyScan {
-			// Too large to scan: pass it on untouched.
-			out.Body = struct {
-				io.Reader
-				io.Closer
-			}{io.MultiReader(bytes.NewReader(b), out.Body), out.Body}
-			scanBody = false
-		} else {
-			body = b
-			look(string(b))
-		}
+	scan := kind != "" && (ce == "" || ce == "identity") && out.Body != nil && out.Body != http.NoBody
+	body, streamed, d := p.readBody(out, st, scan)
+	if d != nil {
+		return nil, d
+	}
+	if body != nil {
+		look(string(body))
 	}
 	var used []*secret
 	for _, sec := range p.secrets {
 		if !present[sec] {
 			continue
 		}
-		if !sec.boundTo(t) {
-			return nil, deny(fmt.Sprintf("the placeholder of secret %s was sent to %s, which it is not bound to", sec.Name, t),
-				"bind secret "+sec.Name+" to "+t.String())
-		}
-		if scheme != "https" && !sec.AllowHTTP {
-			return nil, deny(fmt.Sprintf("secret %s is only sent over https, not in plain http to %s", sec.Name, t), "")
+		if d := p.mayUse(sec, st); d != nil {
+			return nil, d
 		}
 		used = append(used, sec)
 	}
@@ -242,7 +303,12 @@ func (p *Proxy) substitute(out *http.Request, t target, scheme string) ([]*secre
 			body = bytes.ReplaceAll(body, []byte(sec.Placeholder), []byte(encodeFor(sec.Value, kind)))
 		}
 	}
-	if scanBody {
+	switch {
+	case streamed:
+		if d := p.streamBody(out, st, kind); d != nil {
+			return nil, d
+		}
+	case body != nil:
 		out.Body = io.NopCloser(bytes.NewReader(body))
 		out.ContentLength = int64(len(body))
 		out.TransferEncoding = nil
@@ -254,62 +320,153 @@ func (p *Proxy) substitute(out *http.Request, t target, scheme string) ([]*secre
 	return used, nil
 }
 
+// mayUse refuses a secret's placeholder in a request it may not be
+// substituted into.
+func (p *Proxy) mayUse(sec *secret, st *reqState) *denial {
+	if !sec.boundTo(st.t) {
+		return deny(fmt.Sprintf("the placeholder of secret %s was sent to %s, which it is not bound to", sec.Name, st.t),
+			"bind secret "+sec.Name+" to "+st.t.String())
+	}
+	if st.scheme != "https" && !sec.AllowHTTP {
+		return deny(fmt.Sprintf("secret %s is only sent over https, not in plain http to %s", sec.Name, st.t), "")
+	}
+	return nil
+}
+
+// readBody reads a body to be scanned whole if it is at most MaxBodyScan
+// bytes. A longer one is left to stream (streamed), with what was read
+// put back in front of it.
+func (p *Proxy) readBody(out *http.Request, st *reqState, scan bool) (body []byte, streamed bool, d *denial) {
+	if !scan {
+		return nil, false, nil
+	}
+	if out.ContentLength > p.cfg.MaxBodyScan {
+		return nil, true, nil
+	}
+	want := p.cfg.MaxBodyScan + 1
+	if out.ContentLength >= 0 {
+		want = out.ContentLength + 1
+	}
+	if d := p.hold(st, want, "a request body read whole"); d != nil {
+		return nil, false, d
+	}
+	b, err := io.ReadAll(io.LimitReader(out.Body, want))
+	if err != nil {
+		return nil, false, &denial{status: http.StatusBadRequest, decision: DecisionError, reason: "reading the request body: " + err.Error()}
+	}
+	if int64(len(b)) > p.cfg.MaxBodyScan {
+		out.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(b), out.Body), out.Body}
+		return nil, true, nil
+	}
+	return b, false, nil
+}
+
+// streamBody substitutes placeholders in a body as it is sent: the
+// placeholders of secrets that may be used here become their values,
+// encoded for kind; any other ends the request before it is sent (the
+// host sees the body up to it, never the placeholder). The body keeps its
+// length unless a substitution may change it (then it is sent chunked).
+func (p *Proxy) streamBody(out *http.Request, st *reqState, kind string) *denial {
+	var pats []pattern
+	sameLen := true // no substitution changes the body's length
+	for _, sec := range p.secrets {
+		pat := pattern{from: []byte(sec.Placeholder)}
+		if d := p.mayUse(sec, st); d != nil {
+			pat.hit = func() error { st.fail(d); return d }
+		} else {
+			name := sec.Name
+			pat.to = []byte(encodeFor(sec.Value, kind))
+			sameLen = sameLen && len(pat.to) == len(pat.from)
+			pat.hit = func() error {
+				st.errMu.Lock()
+				if !slices.Contains(st.used, name) {
+					st.used = append(st.used, name)
+				}
+				st.errMu.Unlock()
+				return nil
+			}
+		}
+		pats = append(pats, pat)
+	}
+	r := newReplacer(out.Body, pats)
+	if d := p.hold(st, r.cost(), "substituting in a streamed request body"); d != nil {
+		return d
+	}
+	out.Body = r
+	if !sameLen {
+		out.ContentLength = -1
+		out.Header.Del("Content-Length")
+	}
+	return nil
+}
+
 // rewrite is the ReverseProxy hook; the request was prepared by forward.
-// For hosts with a bound secret it refuses compression it could not
-// inspect and protocol upgrades it could not redact.
+// A host with a bound secret is asked for an uncompressed answer, gets no
+// ranges (partial answers could piece an echoed value together past the
+// redaction) and no protocol upgrade.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.Out.Context())
 	pr.Out.Host = ""
 	if st != nil && len(st.bound) > 0 {
-		pr.Out.Header.Del("Accept-Encoding")
-		pr.Out.Header.Del("Upgrade")
-		pr.Out.Header.Del("Connection")
+		h := pr.Out.Header
+		h.Set("Accept-Encoding", "identity")
+		h.Del("Range")
+		h.Del("If-Range")
+		h.Del("Upgrade")
+		h.Del("Connection")
 	}
 }
 
 // modifyResponse counts the response body and, for hosts with a bound
-// secret, redacts the secret's value from the headers and body.
+// secret, refuses what cannot be redacted and redacts the secret's value
+// from the headers and body.
 func (p *Proxy) modifyResponse(res *http.Response) error {
 	st := stateFrom(res.Request.Context())
 	if st == nil {
 		return errors.New("egress: lost request state")
 	}
 	st.status.Store(int64(res.StatusCode))
+	st.errMu.Lock()
+	failed := st.err
+	st.errMu.Unlock()
+	if failed != nil {
+		return failed // the request body was cut while it streamed
+	}
 	if len(st.bound) > 0 {
-		if res.StatusCode == http.StatusSwitchingProtocols {
-			return &denial{status: http.StatusBadGateway, decision: DecisionDeny, reason: "protocol upgrades are refused for hosts with a bound secret"}
+		if err := p.redactResponse(res, st); err != nil {
+			return err
 		}
-		for k, vs := range res.Header {
-			for i, v := range vs {
-				res.Header[k][i] = redactString(v, st.bound)
-			}
-		}
-		for k, vs := range res.Trailer {
-			for i, v := range vs {
-				res.Trailer[k][i] = redactString(v, st.bound)
-			}
-		}
-		switch ce := strings.ToLower(strings.TrimSpace(res.Header.Get("Content-Encoding"))); ce {
-		case "", "identity":
-		case "gzip", "x-gzip":
-			zr, err := gzip.NewReader(res.Body)
-			if err != nil {
-				return &denial{status: http.StatusBadGateway, decision: DecisionError, reason: "bad gzip response: " + err.Error()}
-			}
-			res.Body = struct {
-				io.Reader
-				io.Closer
-			}{zr, res.Body}
-			res.Header.Del("Content-Encoding")
-		default:
-			return &denial{status: http.StatusBadGateway, decision: DecisionError,
-				reason: fmt.Sprintf("response Content-Encoding %q cannot be inspected for secrets", ce)}
-		}
-		res.Body = newRedactor(res.Body, st.bound)
-		res.ContentLength = -1
-		res.Header.Del("Content-Length")
 	}
 	res.Body = &countReader{r: res.Body, n: &st.down, eof: &st.bodyEOF}
+	return nil
+}
+
+// redactResponse makes a bound host's response safe to pass on.
+func (p *Proxy) redactResponse(res *http.Response, st *reqState) *denial {
+	refused := func(why string) *denial {
+		return &denial{status: http.StatusBadGateway, decision: DecisionDeny, reason: why}
+	}
+	switch res.StatusCode {
+	case http.StatusSwitchingProtocols:
+		return refused("protocol upgrades are refused for hosts with a bound secret")
+	case http.StatusPartialContent:
+		return refused("partial (206) responses are refused for hosts with a bound secret: ranges could piece an echoed secret together")
+	}
+	redactHeader(res.Header, st.bound)
+	redactHeader(res.Trailer, st.bound)
+	if d := p.decodeBody(res, st); d != nil {
+		return d
+	}
+	red := newRedactor(res.Body, st.bound)
+	if d := p.hold(st, red.cost(), "redacting a response"); d != nil {
+		return d
+	}
+	res.Body = red
+	res.ContentLength = -1
+	res.Header.Del("Content-Length")
 	return nil
 }
 
@@ -318,7 +475,13 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	st := stateFrom(r.Context())
 	var d *denial
 	var le *errLimit
+	if st != nil {
+		st.errMu.Lock()
+		d = st.err
+		st.errMu.Unlock()
+	}
 	switch {
+	case d != nil:
 	case errors.As(err, &le):
 		d = le.d
 	case errors.As(err, &d):
@@ -328,6 +491,12 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		d = &denial{status: 499, decision: DecisionError, reason: "client went away"}
 	default:
 		d = &denial{status: http.StatusBadGateway, decision: DecisionError, reason: "upstream: " + err.Error()}
+	}
+	if st != nil && len(st.bound) > 0 {
+		// Transport errors may quote what the host sent.
+		dd := *d
+		dd.reason = redactString(d.reason, st.bound)
+		d = &dd
 	}
 	if st != nil {
 		st.fail(d)
@@ -392,6 +561,7 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, t target, ev *
 		return
 	}
 	defer p.untrack(client)
+	client.SetDeadline(time.Time{}) // the outer server's; the inner one sets its own
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		ev.Decision, ev.Reason = DecisionError, err.Error()
 		p.emit(r.Context(), *ev)
@@ -413,9 +583,14 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, t target, ev *
 	tun := &tunnel{t: t}
 	l := newOneConnListener(tc)
 	srv := &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.forward(w, r, tun) }),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p.stallWrites(w)
+			defer p.stallReads(w)
+			defer p.stallWrites(w)
+			p.forward(w, r, tun)
+		}),
+		ReadHeaderTimeout: p.cfg.HeaderTimeout,
+		IdleTimeout:       p.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          p.srv.ErrorLog,
 		// Requests read inside the tunnel report to the audit sink of the

@@ -32,6 +32,8 @@ type Proxy struct {
 	srv       *http.Server
 	dialer    net.Dialer
 	sem       chan struct{} // client connections being served
+	refusing  chan struct{} // client connections being refused
+	buf       budget        // bytes held for clients (MaxBuffer)
 
 	conns atomic.Int64 // upstream connections opened
 	bytes atomic.Int64 // upstream bytes, both directions
@@ -55,10 +57,12 @@ func New(cfg Config) (*Proxy, error) {
 	cfg = cfg.withDefaults()
 	cfg.Allow = append([]Rule(nil), cfg.Allow...)
 	p := &Proxy{
-		cfg:    cfg,
-		sem:    make(chan struct{}, cfg.MaxConns),
-		hijack: map[net.Conn]struct{}{},
+		cfg:      cfg,
+		sem:      make(chan struct{}, cfg.MaxClientConns),
+		refusing: make(chan struct{}, 16),
+		hijack:   map[net.Conn]struct{}{},
 	}
+	p.buf.max = cfg.MaxBuffer
 	for _, s := range cfg.Secrets {
 		p.secrets = append(p.secrets, prepareSecret(s))
 	}
@@ -92,8 +96,8 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.srv = &http.Server{
 		Handler:           http.HandlerFunc(p.serveHTTP),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		ReadHeaderTimeout: cfg.HeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          discard,
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
@@ -130,8 +134,8 @@ func (p *Proxy) ResetBudget() {
 
 // Serve serves proxy clients on l until l fails or Close is called (then it
 // returns nil). It may be called for several listeners at once. At most
-// MaxConns client connections are served at a time; more wait in l's
-// backlog.
+// MaxClientConns client connections are served at a time; one more is
+// answered 429, closed and audited as a limit.
 func (p *Proxy) Serve(l net.Listener) error {
 	p.mu.Lock()
 	closed := p.closed
@@ -140,7 +144,7 @@ func (p *Proxy) Serve(l net.Listener) error {
 		l.Close()
 		return ErrClosed
 	}
-	err := p.srv.Serve(&limitListener{Listener: l, sem: p.sem, done: make(chan struct{})})
+	err := p.srv.Serve(&limitListener{Listener: l, p: p})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -390,31 +394,56 @@ func (c *countConn) CloseWrite() error {
 	return nil
 }
 
-// limitListener serves at most cap(sem) client connections at once.
+// limitListener serves at most MaxClientConns client connections at once
+// and refuses the others.
 type limitListener struct {
 	net.Listener
-	sem  chan struct{}
-	once sync.Once
-	done chan struct{}
+	p *Proxy
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.p.sem <- struct{}{}:
+			return &clientConn{Conn: c, release: func() { <-l.p.sem }}, nil
+		default:
+			l.p.refuseConn(c)
+		}
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
-	}
-	return &clientConn{Conn: c, release: func() { <-l.sem }}, nil
 }
 
-func (l *limitListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return l.Listener.Close()
+// refuseConn answers a client connection over MaxClientConns with a 429
+// and closes it, and audits the refusal. The answer is written in the
+// background, at most a few at a time, so that a flood of connections
+// cannot hold the accept loop.
+func (p *Proxy) refuseConn(c net.Conn) {
+	d := &denial{status: http.StatusTooManyRequests, decision: DecisionLimit,
+		reason: fmt.Sprintf("client connection limit reached (%d connections at once)", p.cfg.MaxClientConns)}
+	p.emit(context.Background(), Event{Decision: d.decision, Reason: d.reason, Status: d.status})
+	select {
+	case p.refusing <- struct{}{}:
+	default:
+		c.Close()
+		return
+	}
+	go func() {
+		defer func() { <-p.refusing }()
+		defer c.Close()
+		msg := "skillbox egress: " + d.decision + ": " + d.reason + "\n"
+		c.SetDeadline(time.Now().Add(time.Second))
+		fmt.Fprintf(c, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\nX-Skillbox-Egress: limit\r\n"+
+			"Connection: close\r\nContent-Length: %d\r\n\r\n%s", len(msg), msg)
+		// Read a little of the request so that closing does not reset the
+		// connection before the client has read the answer.
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	}()
 }
 
 type clientConn struct {
@@ -451,6 +480,9 @@ func refuse(w http.ResponseWriter, d *denial) {
 }
 
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p.stallWrites(w)
+	defer p.stallReads(w)
+	defer p.stallWrites(w)
 	if r.Method == http.MethodConnect {
 		p.connect(w, r)
 		return
@@ -497,6 +529,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer p.untrack(client)
+	client.SetDeadline(time.Time{}) // the server's deadlines; the tunnel has its own
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		client.Close()
 		up.Close()
@@ -504,7 +537,8 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 		p.emit(r.Context(), ev)
 		return
 	}
-	pipe(bufConn(client, buf), up)
+	idle := &idleClock{d: p.cfg.IdleTimeout}
+	pipe(&idleConn{Conn: bufConn(client, buf), clock: idle}, &idleConn{Conn: up, clock: idle})
 	ev.BytesUp, ev.BytesDown = up.up.Load(), up.down.Load()
 	ev.Decision = DecisionAllow
 	if up.limited.Load() {
@@ -601,4 +635,73 @@ func (p *Proxy) bound(t target) []*secret {
 		}
 	}
 	return out
+}
+
+// stallWrites gives the response to the client StallTimeout to make
+// progress (it is renewed at each write: see progressWriter).
+func (p *Proxy) stallWrites(w http.ResponseWriter) {
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(p.cfg.StallTimeout))
+}
+
+// stallReads gives what the server still reads of a request once the
+// handler is done (the rest of a body the host did not want) StallTimeout
+// to make progress.
+func (p *Proxy) stallReads(w http.ResponseWriter) {
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(p.cfg.StallTimeout))
+}
+
+// idleClock is when a tunnel last moved a byte, in either direction.
+type idleClock struct {
+	d    time.Duration
+	last atomic.Int64 // unix nanoseconds
+}
+
+func (c *idleClock) touch() { c.last.Store(time.Now().UnixNano()) }
+
+func (c *idleClock) idle() bool {
+	return time.Since(time.Unix(0, c.last.Load())) >= c.d
+}
+
+// idleConn is one side of a tunnel, cut once no byte has moved either way
+// for the clock's duration. A read that times out while the other
+// direction is busy waits again.
+type idleConn struct {
+	net.Conn
+	clock *idleClock
+}
+
+func (c *idleConn) Read(b []byte) (int, error) {
+	c.clock.touch()
+	for {
+		c.Conn.SetReadDeadline(time.Now().Add(c.clock.d))
+		n, err := c.Conn.Read(b)
+		if n > 0 {
+			c.clock.touch()
+		}
+		if n == 0 && isTimeoutErr(err) && !c.clock.idle() {
+			continue
+		}
+		return n, err
+	}
+}
+
+func (c *idleConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.clock.d))
+	n, err := c.Conn.Write(b)
+	if n > 0 {
+		c.clock.touch()
+	}
+	return n, err
+}
+
+func (c *idleConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+func isTimeoutErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -2,10 +2,12 @@ package egress
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
-	"io"
 	"mime"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -20,19 +22,78 @@ type secret struct {
 func prepareSecret(s Secret) *secret {
 	ps := &secret{Secret: s}
 	seen := map[string]bool{}
-	// The value as written raw, in a JSON string (Go's and PHP's escaping),
-	// in a JSON string inside a JSON string, and URL-escaped. Values made
-	// only of [A-Za-z0-9._~-] (most API keys) read the same in all of them.
-	j := jsonEscape(s.Value)
-	jh := jsonEscapeHTML(s.Value)
-	for _, f := range []string{s.Value, j, jh, strings.ReplaceAll(j, "/", `\/`), strings.ReplaceAll(jh, "/", `\/`),
-		jsonEscape(j), jsonEscapeHTML(j), jsonEscape(jh), jsonEscapeHTML(jh), url.QueryEscape(s.Value), url.PathEscape(s.Value)} {
-		if !seen[f] {
+	for _, f := range valueForms(s.Value) {
+		if f != "" && !seen[f] {
 			seen[f] = true
 			ps.forms = append(ps.forms, []byte(f))
 		}
 	}
+	// Longest first, so that redactString never breaks a longer form by
+	// replacing a shorter one inside it.
+	slices.SortStableFunc(ps.forms, func(a, b []byte) int { return len(b) - len(a) })
 	return ps
+}
+
+// minBase64Core is the shortest base64 run of a value embedded in a longer
+// base64 text that is redacted: shorter runs would match unrelated data.
+const minBase64Core = 8
+
+// valueForms are the forms of v redacted from responses: v raw; in a JSON
+// string (Go's and PHP's escaping, and a JSON string inside a JSON
+// string); percent-encoded as a query or a path, with upper- and
+// lower-case hex; base64 (standard and URL alphabets, with and without
+// padding); and the runs of base64 that v yields inside a longer base64
+// text (as in "Basic base64(user:token)"), at each of its three possible
+// alignments. Values made only of [A-Za-z0-9._~-] (most API keys) read the
+// same in the raw, JSON and percent forms.
+func valueForms(v string) []string {
+	j, jh := jsonEscape(v), jsonEscapeHTML(v)
+	q, pe := url.QueryEscape(v), url.PathEscape(v)
+	forms := []string{v, j, jh, strings.ReplaceAll(j, "/", `\/`), strings.ReplaceAll(jh, "/", `\/`),
+		jsonEscape(j), jsonEscapeHTML(j), jsonEscape(jh), jsonEscapeHTML(jh), q, pe, lowerHex(q), lowerHex(pe)}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		forms = append(forms, enc.EncodeToString([]byte(v)))
+	}
+	return append(forms, base64Runs(v)...)
+}
+
+// base64Runs are the base64 characters made of v's bits alone when v
+// follows a bytes (mod 3) of other data in a base64 text: characters
+// shared with the data around v differ with that data and are left out,
+// so at most 5 bits of v at each end survive redaction.
+func base64Runs(v string) []string {
+	var out []string
+	for a := range 3 {
+		b := append(make([]byte, a), v...)
+		first := (8*a + 5) / 6         // first character wholly within v
+		last := (8*(a+len(v)) - 6) / 6 // last one
+		if last-first+1 < minBase64Core {
+			continue
+		}
+		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+			out = append(out, enc.EncodeToString(b)[first:last+1])
+		}
+	}
+	return out
+}
+
+// lowerHex is s with the hex digits of its percent escapes in lower case.
+func lowerHex(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			b[i+1], b[i+2] = lowerASCII(b[i+1]), lowerASCII(b[i+2])
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func (s *secret) boundTo(t target) bool {
@@ -93,81 +154,6 @@ func encodeFor(value, where string) string {
 	return value
 }
 
-// redactor rewrites a response body stream, replacing every form of every
-// secret value with that secret's placeholder. It holds back len(longest
-// form)-1 bytes so that a value split across reads is still found.
-type redactor struct {
-	src     io.ReadCloser
-	secrets []*secret
-	maxLen  int
-	in      []byte // read, not yet examined
-	out     []byte // ready to return
-	eof     bool
-	err     error
-}
-
-func newRedactor(src io.ReadCloser, secrets []*secret) *redactor {
-	r := &redactor{src: src, secrets: secrets}
-	for _, s := range secrets {
-		for _, f := range s.forms {
-			r.maxLen = max(r.maxLen, len(f))
-		}
-	}
-	return r
-}
-
-func (r *redactor) Read(p []byte) (int, error) {
-	for len(r.out) == 0 {
-		if r.eof {
-			return 0, r.err
-		}
-		var buf [32 << 10]byte
-		n, err := r.src.Read(buf[:])
-		r.in = append(r.in, buf[:n]...)
-		if err != nil {
-			r.eof, r.err = true, err
-		}
-		r.process()
-	}
-	n := copy(p, r.out)
-	r.out = r.out[n:]
-	if len(r.out) == 0 {
-		r.out = nil
-	}
-	return n, nil
-}
-
-// process moves what is settled from in to out.
-func (r *redactor) process() {
-	for {
-		at, length, ph := -1, 0, ""
-		for _, s := range r.secrets {
-			for _, f := range s.forms {
-				if i := bytes.Index(r.in, f); i >= 0 && (at < 0 || i < at || i == at && len(f) > length) {
-					at, length, ph = i, len(f), s.Placeholder
-				}
-			}
-		}
-		if at < 0 {
-			break
-		}
-		r.out = append(r.out, r.in[:at]...)
-		r.out = append(r.out, ph...)
-		r.in = r.in[at+length:]
-	}
-	keep := r.maxLen - 1
-	if r.eof || keep < 0 {
-		keep = 0
-	}
-	if len(r.in) > keep {
-		cut := len(r.in) - keep
-		r.out = append(r.out, r.in[:cut]...)
-		r.in = append([]byte(nil), r.in[cut:]...)
-	}
-}
-
-func (r *redactor) Close() error { return r.src.Close() }
-
 // redactString replaces every form of every secret value in v.
 func redactString(v string, secrets []*secret) string {
 	for _, s := range secrets {
@@ -178,4 +164,18 @@ func redactString(v string, secrets []*secret) string {
 		}
 	}
 	return v
+}
+
+// redactHeader redacts every value in h, and drops any field whose name
+// carries a form of a value.
+func redactHeader(h http.Header, secrets []*secret) {
+	for k, vs := range h {
+		if redactString(k, secrets) != k {
+			delete(h, k)
+			continue
+		}
+		for i, v := range vs {
+			vs[i] = redactString(v, secrets)
+		}
+	}
 }

@@ -35,7 +35,7 @@ func TestSetAuditAndResetBudget(t *testing.T) {
 	}
 	first.wait(t, func(e Event) bool { return e.Decision == DecisionLimit && e.Host == "x.api.test" })
 	h.p.ResetBudget()
-	// MaxConns also bounds the client connections served at once.
+	// A new client connection, accepted after SetAudit, reports to the second sink.
 	c1.CloseIdleConnections()
 	c2 := h.client(nil)
 	if code, _, _ := get(t, c2, fmt.Sprintf("http://x.api.test:%d/", port)); code != 200 {
