@@ -20,9 +20,15 @@
 //	POST /v1/skills/{category}/{name}/call   (body: the params object)
 //
 // A call answers with the envelope of `skillbox run --json`. The handler
-// checks a bearer token when one is configured, bounds request bodies,
-// answers 429 when [Config.MaxConcurrent] calls are in flight, refuses
+// checks a bearer token when one is configured; on a loopback connection it
+// refuses a Host or Origin that is not a loopback name or one of
+// [Config.AllowHosts] (DNS rebinding). It answers 429 when
+// [Config.MaxConcurrent] calls are in flight, taking a call's slot before
+// reading its body; bounds each body in size ([Config.MaxBodyBytes]) and
+// time ([Config.BodyReadTimeout], [MinBodyRate]) and all bodies held at
+// once ([Config.MaxBodyMemory]); refuses JSON-RPC batches on /mcp; refuses
 // cross-origin browser requests and logs every request with log/slog.
-// [Server.Serve] refuses to listen beyond loopback without a token and
-// shuts down gracefully.
+// [Server.Serve] refuses to listen beyond loopback without a token, bounds
+// header reads ([Config.ReadHeaderTimeout]) and open connections
+// ([Config.MaxConns]), and shuts down gracefully.
 package server

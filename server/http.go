@@ -27,6 +27,9 @@ func (s *Server) Handler() http.Handler {
 		Logger:              s.log,
 		MaxRequestBodyBytes: s.cfg.MaxBodyBytes,
 		SessionTimeout:      mcpSessionTimeout,
+		// checkHost guards every endpoint, /mcp included, and honours
+		// AllowHosts, which the SDK's own check would not.
+		DisableLocalhostProtection: true,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", s.limitMCP(streamable))
@@ -42,7 +45,7 @@ func (s *Server) Handler() http.Handler {
 	protect.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.New(errdefs.Denied, "cross-origin browser requests are refused"))
 	}))
-	return s.logRequests(protect.Handler(s.authenticate(s.limitBody(mux))))
+	return s.logRequests(s.guardBody(s.checkHost(protect.Handler(s.authenticate(mux)))))
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -140,16 +143,18 @@ func (s *Server) callSkill(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, bodyError(err))
-		return
-	}
+	// The slot comes first: a body is read only for a call that can run.
 	if !s.calls.tryAcquire() {
 		s.busy(w)
 		return
 	}
 	defer s.calls.release()
+	body, release, err := s.readBody(r, 1, s.cfg.MaxBodyBytes, s.tooBig(), nil)
+	defer release()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	res, err := s.call(r.Context(), e, body, "http")
 	if err != nil {
 		writeError(w, err)
@@ -161,19 +166,24 @@ func (s *Server) callSkill(w http.ResponseWriter, r *http.Request) {
 // bodyError classifies a failure to read a request body.
 func bodyError(err error) error {
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
+	var slow *bodyTimeoutError
+	switch {
+	case errors.As(err, &tooBig):
 		return &errdefs.LimitError{Resource: "request body", Limit: byteSize(tooBig.Limit)}
+	case errors.As(err, &slow):
+		return slow
 	}
 	return errdefs.Wrap(errdefs.Invalid, err, "read request body")
 }
 
-// busy answers 429: every call slot is taken.
-func (s *Server) busy(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", "1")
-	writeJSON(w, http.StatusTooManyRequests, &Envelope{Error: &ErrorBody{
-		Kind: string(errdefs.Limit), Message: "server busy: all call slots are in use; retry later",
-	}})
+// tooBig is the error for a body over MaxBodyBytes.
+func (s *Server) tooBig() error {
+	return &errdefs.LimitError{Resource: "request body", Limit: byteSize(s.cfg.MaxBodyBytes)}
 }
+
+// busy answers 429 without reading the request body: every call slot is
+// taken.
+func (s *Server) busy(w http.ResponseWriter) { writeError(w, errSlotsBusy) }
 
 // StatusClientClosedRequest (499, nginx's) answers a call cancelled by its
 // client: nobody may be left to read it, but logs and proxies see why.
@@ -206,9 +216,24 @@ func StatusOf(k errdefs.Kind) int {
 func writeError(w http.ResponseWriter, err error) {
 	env := errorEnvelope(err)
 	status := StatusOf(errdefs.Kind(env.Error.Kind))
-	var le *errdefs.LimitError
-	if errors.As(err, &le) && le.Resource == "request body" {
+	var (
+		le   *errdefs.LimitError
+		busy *busyError
+		slow *bodyTimeoutError
+	)
+	switch {
+	case errors.As(err, &le) && le.Resource == "request body":
 		status = http.StatusRequestEntityTooLarge
+		w.Header().Set("Connection", "close")
+	case errors.As(err, &busy):
+		// Answered before (or instead of) reading the body: closing the
+		// connection spares draining it.
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Connection", "close")
+	case errors.As(err, &slow):
+		status = http.StatusRequestTimeout
+		w.Header().Set("Connection", "close")
 	}
 	writeJSON(w, status, env)
 }

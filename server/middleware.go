@@ -37,68 +37,63 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody bounds every request body.
-func (s *Server) limitBody(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.cfg.MaxBodyBytes {
-			writeError(w, &errdefs.LimitError{Resource: "request body", Limit: byteSize(s.cfg.MaxBodyBytes)})
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-		next.ServeHTTP(w, r)
-	})
-}
-
 // limitMCP takes a call slot for an MCP POST that carries a tools/call, or
 // answers 429. Other messages (initialize, lists, cancellations) always
-// pass, so a full server can still be told to cancel.
+// pass, so a full server can still be told to cancel. The slot is taken
+// before the body is read; while none is free only a message of up to
+// 64KiB is read (a larger one is answered 429 unread). A JSON-RPC batch is
+// refused with -32600 as soon as its '[' is read.
 func (s *Server) limitMCP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
+		slot := s.calls.tryAcquire()
+		defer func() {
+			if slot {
+				s.calls.release()
+			}
+		}()
+		limit, tooBig := s.cfg.MaxBodyBytes, s.tooBig()
+		if !slot && limit > mcpBusyBody {
+			limit, tooBig = mcpBusyBody, &busyError{"server busy: all call slots are in use, and while they are only MCP messages up to " + byteSize(mcpBusyBody) + " are read; retry later"}
+		}
+		// The SDK reads its own copy of the body: it counts twice.
+		body, release, err := s.readBody(r, 2, limit, tooBig, batchStop())
+		defer release()
 		if err != nil {
-			writeError(w, bodyError(err))
+			writeError(w, err)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if !callsTool(body) {
-			next.ServeHTTP(w, r)
+		if isBatch(body) {
+			refuseBatch(w)
 			return
 		}
-		if !s.calls.tryAcquire() {
+		call := callsTool(body)
+		switch {
+		case call && !slot:
 			s.busy(w)
 			return
+		case !call && slot:
+			s.calls.release()
+			slot = false
 		}
-		defer s.calls.release()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
 }
 
-// callsTool reports whether a JSON-RPC message or batch holds a tools/call.
+// callsTool reports whether a JSON-RPC message is a tools/call.
 func callsTool(body []byte) bool {
 	if !bytes.Contains(body, []byte("tools/call")) {
 		return false
 	}
-	type msg struct {
+	var m struct {
 		Method string `json:"method"`
 	}
-	var batch []msg
-	if json.Unmarshal(body, &batch) != nil {
-		var m msg
-		if json.Unmarshal(body, &m) != nil {
-			return false
-		}
-		batch = []msg{m}
-	}
-	for _, m := range batch {
-		if m.Method == "tools/call" {
-			return true
-		}
-	}
-	return false
+	return json.Unmarshal(body, &m) == nil && m.Method == "tools/call"
 }
 
 // logRequests logs every request once it is answered.
@@ -108,7 +103,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		level := s.log.Debug
-		if rec.status >= 500 || rec.status == http.StatusTooManyRequests || rec.status == http.StatusUnauthorized {
+		if rec.status >= 500 || rec.status == http.StatusTooManyRequests || rec.status == http.StatusUnauthorized || rec.status == http.StatusRequestTimeout {
 			level = s.log.Warn
 		}
 		level("http", "method", r.Method, "path", r.URL.Path, "status", rec.status,

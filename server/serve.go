@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
 
@@ -59,10 +61,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	hs := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
 	}
-	s.log.Info("serving HTTP", "addr", ln.Addr().String(), "mcp", "/mcp", "api", "/v1/", "skills", len(s.skills), "token", s.cfg.Token != "")
+	s.log.Info("serving HTTP", "addr", ln.Addr().String(), "mcp", "/mcp", "api", "/v1/", "skills", len(s.skills), "token", s.cfg.Token != "",
+		"max_conns", s.cfg.MaxConns, "max_body_memory", byteSize(s.cfg.MaxBodyMemory))
+	// Beyond MaxConns, clients wait in the kernel's listen backlog.
+	ln = netutil.LimitListener(ln, s.cfg.MaxConns)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -22,6 +22,16 @@ const (
 	DefaultMaxConcurrent    = 64
 	DefaultProgressInterval = time.Second
 	DefaultShutdownTimeout  = 10 * time.Second
+	// DefaultReadHeaderTimeout bounds the reading of a request's headers.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultBodyReadTimeout is the longest pause in a request body, and
+	// the grace before MinBodyRate applies.
+	DefaultBodyReadTimeout = 10 * time.Second
+	// DefaultMaxConns bounds the open HTTP connections.
+	DefaultMaxConns = 1024
+	// DefaultMaxBodyMemory bounds the bytes of request bodies held at once
+	// (raised to twice MaxBodyBytes when that is more).
+	DefaultMaxBodyMemory = 64 << 20
 )
 
 // Config configures a Server. The zero value serves with the defaults and
@@ -35,6 +45,27 @@ type Config struct {
 	Token string
 	// MaxBodyBytes bounds an HTTP request body (DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// MaxBodyMemory bounds the bytes of HTTP request bodies the server
+	// holds at once, over all requests (an MCP message counts twice: the
+	// SDK keeps its own copy). A body that does not fit is answered 429
+	// (DefaultMaxBodyMemory, or 2*MaxBodyBytes when that is more; at least
+	// 2*MaxBodyBytes when set).
+	MaxBodyMemory int64
+	// ReadHeaderTimeout bounds the reading of a request's headers; the
+	// connection is closed when it passes (DefaultReadHeaderTimeout).
+	ReadHeaderTimeout time.Duration
+	// BodyReadTimeout is the longest pause while a request body arrives,
+	// and the grace after which it must average MinBodyRate; past either
+	// the request is answered 408 and its connection closed
+	// (DefaultBodyReadTimeout).
+	BodyReadTimeout time.Duration
+	// MaxConns bounds the open HTTP connections Serve accepts; further
+	// clients wait in the listen backlog (DefaultMaxConns).
+	MaxConns int
+	// AllowHosts are names, besides localhost, 127.0.0.1, [::1] and the
+	// listener's own address, that requests to a loopback listener may
+	// carry in Host and Origin (see ValidHostName).
+	AllowHosts []string
 	// MaxConcurrent bounds the calls in flight over HTTP; more are answered
 	// with 429 (DefaultMaxConcurrent). Over stdio calls wait for a slot.
 	MaxConcurrent int
@@ -59,8 +90,23 @@ func (c *Config) Validate() error {
 	if c.MaxConcurrent < 0 {
 		errs = append(errs, errdefs.New(errdefs.Invalid, "max concurrent calls %d: want >= 0", c.MaxConcurrent))
 	}
-	if c.ProgressInterval < 0 || c.ShutdownTimeout < 0 {
-		errs = append(errs, errdefs.New(errdefs.Invalid, "progress interval and shutdown timeout must not be negative"))
+	if c.ProgressInterval < 0 || c.ShutdownTimeout < 0 || c.ReadHeaderTimeout < 0 || c.BodyReadTimeout < 0 {
+		errs = append(errs, errdefs.New(errdefs.Invalid, "progress interval, shutdown timeout and read timeouts must not be negative"))
+	}
+	if c.MaxConns < 0 {
+		errs = append(errs, errdefs.New(errdefs.Invalid, "max connections %d: want >= 0", c.MaxConns))
+	}
+	body := c.MaxBodyBytes
+	if body == 0 {
+		body = DefaultMaxBodyBytes
+	}
+	if c.MaxBodyMemory < 0 || c.MaxBodyMemory > 0 && c.MaxBodyMemory < 2*body {
+		errs = append(errs, errdefs.New(errdefs.Invalid, "max body memory %s: want at least twice the largest body (%s), since an MCP message counts twice", byteSize(c.MaxBodyMemory), byteSize(body)))
+	}
+	for _, h := range c.AllowHosts {
+		if err := ValidHostName(h); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if strings.ContainsAny(c.Token, " \t\r\n") {
 		errs = append(errs, errdefs.New(errdefs.Invalid, "token must not contain white space"))
@@ -75,6 +121,23 @@ func (c *Config) setDefaults() {
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent
 	}
+	if c.MaxBodyMemory == 0 {
+		c.MaxBodyMemory = max(DefaultMaxBodyMemory, 2*c.MaxBodyBytes)
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.BodyReadTimeout == 0 {
+		c.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	hosts := make([]string, len(c.AllowHosts))
+	for i, h := range c.AllowHosts {
+		hosts[i] = canonHost(h)
+	}
+	c.AllowHosts = hosts
 	if c.ProgressInterval == 0 {
 		c.ProgressInterval = DefaultProgressInterval
 	}
@@ -101,6 +164,8 @@ type Server struct {
 
 	// calls counts the calls in flight and bounds them.
 	calls *limiter
+	// bodies bounds the bytes of request bodies held.
+	bodies *budget
 	// stop cancels every call in flight when a shutdown deadline passes.
 	stopCtx  context.Context
 	stopOnce sync.Once
@@ -127,7 +192,8 @@ func New(rt *skillbox.Runtime, cfg Config) (*Server, error) {
 	s := &Server{
 		rt: rt, cfg: cfg, log: cfg.Logger,
 		byID: map[string]*entry{}, byTool: map[string]*entry{},
-		calls: newLimiter(cfg.MaxConcurrent),
+		calls:  newLimiter(cfg.MaxConcurrent),
+		bodies: &budget{max: cfg.MaxBodyMemory},
 	}
 	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	list, errs := rt.List()
@@ -181,7 +247,7 @@ func toolOf(sk *skill.Skill) schema.Tool {
 	return schema.Tool{
 		ID:           sk.ID,
 		Name:         m.Name,
-		Description:  strings.TrimSpace(m.Description),
+		Description:  m.Description, // byte for byte, as `skillbox schema` and Skillware give it
 		Parameters:   m.Parameters,
 		Outputs:      m.Outputs,
 		Instructions: sk.Bundle.Instructions,

@@ -7,6 +7,14 @@
 //
 //	skillbox-load -backend linux -clients 64 -calls 5000
 //	skillbox-load -url http://127.0.0.1:8080 -token T   # an existing server serving load/echo
+//
+// With -attack batch|trickle|all it attacks the server instead (a big
+// JSON-RPC batch on /mcp; many clients trickling large bodies) while
+// -clients normal clients keep calling, and reports the server's RSS
+// before, during (the highest sample) and after each attack, and how the
+// normal calls fared. The server then runs with the default limits.
+//
+//	skillbox-load -backend linux -attack all -clients 8
 package main
 
 import (
@@ -38,7 +46,16 @@ func main() {
 		clients, calls      int
 		serveRole           bool
 		warmup              int
+		attack, serverLog   string
+		atk                 attackConfig
 	)
+	flag.StringVar(&attack, "attack", "", "attack the server: batch, trickle or all (with -clients normal clients calling meanwhile)")
+	flag.DurationVar(&atk.duration, "attack-duration", 40*time.Second, "how long each attack lasts")
+	flag.IntVar(&atk.batchAttackers, "batch-attackers", 4, "clients sending JSON-RPC batches")
+	flag.IntVar(&atk.batchCalls, "batch-calls", 20000, "tools/call messages per batch")
+	flag.IntVar(&atk.trickleClients, "trickle-clients", 150, "clients trickling bodies")
+	flag.Int64Var(&atk.trickleSize, "trickle-size", 4<<20, "bytes of each trickled body")
+	flag.Int64Var(&atk.trickleRate, "trickle-rate", 128<<10, "bytes per second each trickling client sends")
 	flag.StringVar(&backend, "backend", "linux", "backend the server runs calls on")
 	flag.StringVar(&url, "url", "", "drive an existing server at `URL` instead of starting one (it must serve load/echo)")
 	flag.StringVar(&token, "token", os.Getenv("SKILLBOX_TOKEN"), "bearer token for -url")
@@ -46,12 +63,20 @@ func main() {
 	flag.IntVar(&calls, "calls", 5000, "calls per client")
 	flag.IntVar(&warmup, "warmup", 2, "calls per client before measuring")
 	flag.BoolVar(&serveRole, "serve", false, "internal: be the server")
+	flag.StringVar(&serverLog, "server-log", "warn", "internal: the server's log level")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if serveRole {
-		if err := serve(ctx, backend, clients); err != nil {
+		if err := serve(ctx, backend, clients, serverLog); err != nil {
 			fmt.Fprintln(os.Stderr, "skillbox-load server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if attack != "" {
+		if err := runAttacks(ctx, backend, attack, clients, atk); err != nil {
+			fmt.Fprintln(os.Stderr, "skillbox-load:", err)
 			os.Exit(1)
 		}
 		return
@@ -63,7 +88,7 @@ func main() {
 }
 
 // serve is the child: a server on a loopback port, printed on stdout.
-func serve(ctx context.Context, backend string, slots int) error {
+func serve(ctx context.Context, backend string, slots int, level string) error {
 	dir, err := os.MkdirTemp("", "skillbox-load-")
 	if err != nil {
 		return err
@@ -78,7 +103,11 @@ func serve(ctx context.Context, backend string, slots int) error {
 		return err
 	}
 	defer rt.Close()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	s, err := server.New(rt, server.Config{
 		Call:          skillbox.CallOptions{Backend: backend, TrustRemoteCode: true},
 		MaxConcurrent: slots, Logger: log,
@@ -94,31 +123,43 @@ func serve(ctx context.Context, backend string, slots int) error {
 	return s.Serve(ctx, ln)
 }
 
+// startServer starts this binary as a server child with slots call slots
+// (0: the default) and returns its URL, its pid and a func that stops it.
+func startServer(ctx context.Context, backend string, slots int, logLevel string) (string, int, func(), error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, "-serve", "-backend", backend, "-clients", strconv.Itoa(slots), "-server-log", logLevel)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", 0, nil, err
+	}
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", 0, nil, fmt.Errorf("server did not start: %v", err)
+	}
+	return "http://" + strings.TrimSpace(line), cmd.Process.Pid, stop, nil
+}
+
 func run(ctx context.Context, backend, url, token string, clients, calls, warmup int) error {
 	pid := 0
 	if url == "" {
-		self, err := os.Executable()
-		if err != nil {
+		var stop func()
+		var err error
+		if url, pid, stop, err = startServer(ctx, backend, clients, "warn"); err != nil {
 			return err
 		}
-		cmd := exec.CommandContext(ctx, self, "-serve", "-backend", backend, "-clients", strconv.Itoa(clients))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return err
-		}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		defer func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-		}()
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil {
-			return fmt.Errorf("server did not start: %v", err)
-		}
-		url, pid = "http://"+strings.TrimSpace(line), cmd.Process.Pid
+		defer stop()
 	}
 	if warmup > 0 {
 		rep, err := loadtest.Run(ctx, loadtest.Config{URL: url, Token: token, Clients: clients, Calls: warmup})
