@@ -72,6 +72,14 @@ func TestNonRootUser(t *testing.T) {
 	if code != 5 || e["kind"] != "unavailable" || !strings.Contains(e["message"].(string), "--best-effort") {
 		t.Fatalf("without --best-effort: exit %d, %v", code, m)
 	}
+	// auto refuses too, and offers --best-effort (a jail without the
+	// missing layers) before the process backend (no jail at all).
+	m, code = run("run", "text/word_stats", "--params", `{"text":"one two"}`, "--json")
+	e, _ = m["error"].(map[string]any)
+	msg, _ := e["message"].(string)
+	if be, proc := strings.Index(msg, "--best-effort"), strings.Index(msg, "--backend process"); code != 5 || be < 0 || proc < be {
+		t.Errorf("auto without --best-effort: exit %d, want --best-effort offered before --backend process: %q", code, msg)
+	}
 	m, code = run(append(args, "--best-effort")...)
 	if code != 0 || m["backend"] != "linux" {
 		t.Fatalf("with --best-effort: exit %d, %v", code, m)

@@ -242,6 +242,12 @@ type CallOptions struct {
 	Lock *lockfile.Lock
 	// Mode is single-use (default) or session.
 	Mode sandbox.Mode
+	// OneShot says the caller makes this one call and closes the Runtime
+	// (the CLI's run): the backend prepares nothing for later calls (on
+	// linux, a new jail runs the call; no zygote, no pre-forked child).
+	// The walls and the fresh interpreter state are the same; later calls
+	// with it set still work, each as costly as the first.
+	OneShot bool
 	// BestEffort runs even if the host lacks isolation layers; each missing
 	// layer is reported in Result.Warnings.
 	BestEffort bool
@@ -421,6 +427,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 	if p.decision.Spec.BundleDir, err = r.seal(s); err != nil {
 		return nil, err
 	}
+	p.decision.Spec.OneShot = opts.OneShot && opts.Mode != sandbox.ModeSession
 	p.warnings = append(p.warnings, p.decision.Warnings...)
 	rec.Warnings = p.warnings
 	r.watch(s)
@@ -489,7 +496,9 @@ func resolveGrants(spec sandbox.Spec) []string {
 // run sends one call to an open sandbox and fills the audit record.
 func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMessage, rec *audit.Record) (*Result, error) {
 	spec := p.decision.Spec
-	rec.Grants = &audit.Grants{Env: p.decision.EnvNames, Read: p.decision.ReadPaths, Timeout: spec.Limits.Timeout.String(), Memory: spec.Limits.Memory}
+	// The timeout every backend applies: a call without one set ran under
+	// sandbox.DefaultTimeout, never without a limit ("0s").
+	rec.Grants = &audit.Grants{Env: p.decision.EnvNames, Read: p.decision.ReadPaths, Timeout: spec.Limits.WithDefaults().Timeout.String(), Memory: spec.Limits.Memory}
 	for _, hp := range spec.Network {
 		rec.Grants.Network = append(rec.Grants.Network, hp.String())
 	}

@@ -75,8 +75,12 @@ type Grants struct {
 	Env     []string `json:"env,omitempty"` // names only, never values
 	Network []string `json:"network,omitempty"`
 	Read    []string `json:"read,omitempty"` // host paths granted read-only
-	Timeout string   `json:"timeout,omitempty"`
-	Memory  int64    `json:"memory,omitempty"`
+	// Timeout is the wall-clock limit the call ran under, the backends'
+	// default (30s) when neither the manifest nor the operator set one.
+	Timeout string `json:"timeout,omitempty"`
+	// Memory is the memory limit asked for; 0 (omitted) means the
+	// backend's default, where it enforces one.
+	Memory int64 `json:"memory,omitempty"`
 	// Secrets names the granted variables bound to hosts (the skill saw
 	// placeholders); names only.
 	Secrets []string `json:"secrets,omitempty"`

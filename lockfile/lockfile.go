@@ -25,6 +25,8 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/atomicfile"
+	"github.com/skillbox-dev/skillbox/internal/shellquote"
+	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -45,6 +47,8 @@ type Lock struct {
 	Skills map[string]Entry `json:"skills"`
 
 	path string
+	// refs are how the operator named skills (Refer), for hints.
+	refs map[string]string
 }
 
 // Entry pins one skill.
@@ -79,7 +83,7 @@ func New(path string) *Lock {
 func Load(path string) (*Lock, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errdefs.New(errdefs.NotFound, "no lockfile at %s; create one with 'skillbox lock'", path)
+		return nil, errdefs.New(errdefs.NotFound, "no lockfile at %s; create one with '%s'", path, strings.Join(lockCommand("", path), " "))
 	}
 	if err != nil {
 		return nil, errdefs.New(errdefs.Invalid, "lockfile %s: %v", path, err)
@@ -170,6 +174,96 @@ func sortedIDs(m map[string]Entry) []string {
 // Path is the file the lock was read from or will be saved to.
 func (l *Lock) Path() string { return l.path }
 
+// Refer records that the operator names the skill id as ref (a path to its
+// folder, say): the commands that Check's denials suggest then name it so,
+// and work as printed. Without it they use the id, which resolves only for
+// skills in a skill root.
+func (l *Lock) Refer(id, ref string) {
+	if ref == "" || ref == id {
+		return
+	}
+	if l.refs == nil {
+		l.refs = map[string]string{}
+	}
+	l.refs[id] = ref
+}
+
+// Repin moves the pin of id from the digest old to now, in memory (Save
+// would write it), and reports whether id was pinned at old. It is for a
+// bundle pinned by its digest from before bundle digests left the
+// signature file out (trust.LegacyDigest): same files, new digest.
+func (l *Lock) Repin(id, old, now string) bool {
+	e, ok := l.Skills[id]
+	if !ok || e.Digest != old || !digestRE.MatchString(now) {
+		return false
+	}
+	e.Digest = now
+	l.Skills[id] = e
+	return true
+}
+
+// union is the grant covering both a and b: their lists merged, the
+// longer timeout and the larger memory.
+func union(a, b Grants) Grants {
+	merge := func(x, y []string) []string {
+		return slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(x), y...))))
+	}
+	u := Grants{Env: merge(a.Env, b.Env), Network: merge(a.Network, b.Network), Read: merge(a.Read, b.Read),
+		Resolve: merge(a.Resolve, b.Resolve), Secrets: merge(a.Secrets, b.Secrets), Timeout: a.Timeout, Memory: max(a.Memory, b.Memory)}
+	ta, errA := time.ParseDuration(a.Timeout)
+	tb, errB := time.ParseDuration(b.Timeout)
+	if errA != nil || (errB == nil && tb > ta) {
+		u.Timeout = b.Timeout
+	}
+	return u
+}
+
+// ref is how the operator names id (Refer), else id.
+func (l *Lock) ref(id string) string {
+	if r, ok := l.refs[id]; ok {
+		return r
+	}
+	return id
+}
+
+// lockCommand is the argv of "skillbox lock [REF] [--lockfile PATH]" that
+// writes the lockfile at path, each word shell-quoted where needed.
+func lockCommand(ref, path string) []string {
+	cmd := []string{"skillbox", "lock"}
+	if ref != "" {
+		cmd = append(cmd, shellquote.Word(ref))
+	}
+	if path != "" && path != Name {
+		cmd = append(cmd, "--lockfile", shellquote.Word(path))
+	}
+	return cmd
+}
+
+// RelockCommand is the command that locks id in this lockfile with the
+// grants g (those of a call that drifted, so that the same call then passes
+// under --locked; or the locked ones, to re-pin them): the grant flags name
+// g's lists, and --timeout and --memory its limits unless they are the
+// defaults (a bare lock would drop a 5s timeout the call ran with). The
+// skill is named as Refer recorded, and words are shell-quoted where needed.
+func (l *Lock) RelockCommand(id string, g Grants) string {
+	cmd := lockCommand(l.ref(id), l.path)
+	for _, f := range []struct {
+		flag   string
+		values []string
+	}{{"--allow-env", g.Env}, {"--allow-net", g.Network}, {"--allow-read", g.Read}} {
+		for _, v := range slices.Sorted(slices.Values(f.values)) {
+			cmd = append(cmd, f.flag, shellquote.Word(v))
+		}
+	}
+	if d, err := time.ParseDuration(g.Timeout); err == nil && d > 0 && d != sandbox.DefaultTimeout {
+		cmd = append(cmd, "--timeout", d.String())
+	}
+	if g.Memory > 0 && g.Memory != sandbox.DefaultMemory {
+		cmd = append(cmd, "--memory", skill.FormatSize(g.Memory))
+	}
+	return strings.Join(cmd, " ")
+}
+
 // Set pins id to e (lists are sorted and never null).
 func (l *Lock) Set(id string, e Entry) {
 	for _, s := range []*[]string{&e.Grants.Env, &e.Grants.Network, &e.Grants.Read} {
@@ -201,14 +295,22 @@ func (l *Lock) Save() error {
 // id (at version, digest and tier) with grants g that the lock does not
 // cover.
 func (l *Lock) Check(id, ver, digest, tier string, g Grants) error {
-	deny := func(what, reason string) error {
+	e, ok := l.Skills[id]
+	// deny suggests re-locking with the locked grants and this call's
+	// (so the call passes and nothing reviewed before is dropped), or else
+	// what.
+	deny := func(what, reason string, orElse ...string) error {
+		relock := g
+		if ok {
+			relock = union(e.Grants, g)
+		}
+		or := append(orElse, "run without --locked")
 		return &errdefs.DeniedError{
 			Permission: "lockfile " + what,
 			Reason:     fmt.Sprintf("skill %s drifted from %s: %s", id, l.path, reason),
-			Grant:      fmt.Sprintf("'skillbox lock %s' after reviewing the change (or run without --locked)", id),
+			Grant:      fmt.Sprintf("'%s' after reviewing the change (or %s)", l.RelockCommand(id, relock), strings.Join(or, ", or ")),
 		}
 	}
-	e, ok := l.Skills[id]
 	if !ok {
 		return deny("entry", "it is not in the lockfile")
 	}
@@ -234,19 +336,29 @@ func (l *Lock) Check(id, ver, digest, tier string, g Grants) error {
 				extra = append(extra, x)
 			}
 		}
-		if len(extra) > 0 {
-			return deny("grants."+c.what, fmt.Sprintf("%s grant %s is wider than the locked [%s]", c.what, strings.Join(extra, ", "), strings.Join(c.locked, ", ")))
+		if len(extra) == 0 {
+			continue
 		}
+		reason := fmt.Sprintf("%s grant %s is wider than the locked [%s]", c.what, strings.Join(extra, ", "), strings.Join(c.locked, ", "))
+		if c.what == "resolve" {
+			// lock has no --egress-resolve: it locks the policy file's.
+			return &errdefs.DeniedError{
+				Permission: "lockfile grants.resolve",
+				Reason:     fmt.Sprintf("skill %s drifted from %s: %s", id, l.path, reason),
+				Grant:      fmt.Sprintf("egress_resolve: [%s] in the policy file, then '%s' (or run without --egress-resolve %s, or without --locked)", strings.Join(extra, ", "), strings.Join(lockCommand(l.ref(id), l.path), " "), shellquote.Word(extra[0])),
+			}
+		}
+		return deny("grants."+c.what, reason)
 	}
 	if e.Grants.Timeout != "" && g.Timeout != "" {
 		got, _ := time.ParseDuration(g.Timeout)
 		locked, _ := time.ParseDuration(e.Grants.Timeout)
 		if got > locked {
-			return deny("grants.timeout", fmt.Sprintf("timeout %s is longer than the locked %s", got, locked))
+			return deny("grants.timeout", fmt.Sprintf("timeout %s is longer than the locked %s", got, locked), fmt.Sprintf("--timeout %s or less", locked))
 		}
 	}
 	if e.Grants.Memory > 0 && g.Memory > e.Grants.Memory {
-		return deny("grants.memory", fmt.Sprintf("memory %d bytes is more than the locked %d", g.Memory, e.Grants.Memory))
+		return deny("grants.memory", fmt.Sprintf("memory %s is more than the locked %s", skill.FormatSize(g.Memory), skill.FormatSize(e.Grants.Memory)), fmt.Sprintf("--memory %s or less", skill.FormatSize(e.Grants.Memory)))
 	}
 	return nil
 }

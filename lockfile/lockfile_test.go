@@ -1,6 +1,7 @@
 package lockfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,4 +111,62 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("accepted a lock without skills")
 		}
 	})
+}
+
+// The command a drift denial suggests works as printed: it names the skill
+// as the operator did (Refer), quoted for a shell, writes this lockfile,
+// and locks the grants and limits of the call that drifted — never a bare
+// 'skillbox lock ID' that would re-lock a 5s timeout at the default 30s.
+func TestDriftHintCommands(t *testing.T) {
+	l := New(filepath.Join(t.TempDir(), "my locks", Name))
+	l.Set("cat/name", Entry{Version: "1.0", Digest: dg, Tier: "external", Grants: Grants{Env: []string{"A"}, Timeout: "5s", Memory: 128 << 20}})
+	grant := func(err error) string {
+		t.Helper()
+		var d *errdefs.DeniedError
+		if !errors.As(err, &d) {
+			t.Fatalf("err = %v; want a denial", err)
+		}
+		return d.Grant
+	}
+	locked := Grants{Env: []string{"A"}, Timeout: "5s", Memory: 128 << 20}
+	lockfileFlag := `--lockfile "` + l.Path() + `"`
+
+	// By id: the id, and this lockfile.
+	if got, want := grant(l.Check("cat/name", "1.0", dg2, "external", locked)), "'skillbox lock cat/name "+lockfileFlag+" --allow-env A --timeout 5s --memory 128MiB' after reviewing the change (or run without --locked)"; got != want {
+		t.Errorf("digest drift by id:\n got %s\nwant %s", got, want)
+	}
+	// By path: the path as given, quoted.
+	l.Refer("cat/name", "./my skills/cat/name")
+	if got, want := grant(l.Check("cat/name", "1.0", dg2, "external", locked)), `'skillbox lock "./my skills/cat/name" `+lockfileFlag+" --allow-env A --timeout 5s --memory 128MiB'"; !strings.HasPrefix(got, want) {
+		t.Errorf("digest drift by path:\n got %s\nwant %s...", got, want)
+	}
+	// A longer timeout than locked: re-lock with it, or ask for less.
+	got := grant(l.Check("cat/name", "1.0", dg, "external", Grants{Timeout: "1m0s", Memory: 128 << 20}))
+	if !strings.Contains(got, "--timeout 1m0s --memory 128MiB'") || !strings.Contains(got, "or --timeout 5s or less") {
+		t.Errorf("timeout drift: %s", got)
+	}
+	got = grant(l.Check("cat/name", "1.0", dg, "external", Grants{Timeout: "5s", Memory: 1 << 30}))
+	if !strings.Contains(got, "--memory 1GiB'") || !strings.Contains(got, "or --memory 128MiB or less") {
+		t.Errorf("memory drift: %s", got)
+	}
+	// Default limits are left out; a mapping lock cannot take is explained.
+	got = grant(l.Check("cat/name", "1.0", dg, "external", Grants{Resolve: []string{"a.test=127.0.0.1"}, Timeout: "30s", Memory: 256 << 20}))
+	if !strings.Contains(got, "egress_resolve: [a.test=127.0.0.1] in the policy file, then 'skillbox lock \"./my skills/cat/name\" "+lockfileFlag+"'") {
+		t.Errorf("resolve drift: %s", got)
+	}
+	// A missing lockfile other than ./skills.lock is created where it was looked for.
+	other := filepath.Join(t.TempDir(), "ci.lock")
+	if _, err := Load(other); err == nil || !strings.Contains(err.Error(), "create one with 'skillbox lock --lockfile "+other+"'") {
+		t.Errorf("missing lockfile: %v", err)
+	}
+}
+
+func TestRepin(t *testing.T) {
+	l := sample(t)
+	if l.Repin("cat/name", dg2, dg) || l.Repin("cat/other", dg, dg2) || l.Repin("cat/name", dg, "sha256:nope") {
+		t.Error("Repin moved a pin it should not have")
+	}
+	if !l.Repin("cat/name", dg, dg2) || l.Skills["cat/name"].Digest != dg2 {
+		t.Errorf("Repin: %+v", l.Skills["cat/name"])
+	}
 }

@@ -248,7 +248,7 @@ func (p *Policy) CheckBackend(name string) error {
 		return &errdefs.DeniedError{
 			Permission: "backend " + name,
 			Reason:     fmt.Sprintf("the policy allows only %s (ceilings.backends at %s)", strings.Join(c.Backends, ", "), p.At(c.BackendsLine)),
-			Grant:      fmt.Sprintf("adding %s to ceilings.backends in %s", name, p.At(c.BackendsLine)),
+			Grant:      fmt.Sprintf("%s in ceilings.backends at %s", name, p.At(c.BackendsLine)),
 		}
 	}
 	return nil
@@ -443,7 +443,8 @@ func (p *fileParser) duration(n *yaml.Node, field string) time.Duration {
 	return d
 }
 
-func (p *fileParser) size(n *yaml.Node, field string) int64 {
+// memory reads a memory limit: a size no smaller than sandbox.MinMemory.
+func (p *fileParser) memory(n *yaml.Node, field string) int64 {
 	s, ok := p.str(n, field)
 	if !ok {
 		return 0
@@ -451,6 +452,10 @@ func (p *fileParser) size(n *yaml.Node, field string) int64 {
 	v, err := skill.ParseSize(s)
 	if err != nil || v <= 0 {
 		p.errorf(n, field, "%q is not a positive size such as 256MiB or 1GiB", s)
+		return 0
+	}
+	if v < sandbox.MinMemory {
+		p.errorf(n, field, "%s is below the floor of %s, the least memory a jail needs to start Python", skill.FormatSize(v), skill.FormatSize(sandbox.MinMemory))
 		return 0
 	}
 	return v
@@ -462,7 +467,7 @@ func (p *fileParser) ceilings(n *yaml.Node) Ceilings {
 		f := "ceilings." + kv.key
 		switch kv.key {
 		case "max_memory":
-			c.MaxMemory, c.MaxMemoryLine = p.size(kv.val, f), kv.keyNode.Line
+			c.MaxMemory, c.MaxMemoryLine = p.memory(kv.val, f), kv.keyNode.Line
 		case "max_timeout":
 			c.MaxTimeout, c.MaxTimeoutLine = p.duration(kv.val, f), kv.keyNode.Line
 		case "backends":
@@ -526,7 +531,7 @@ func (p *fileParser) skills(n *yaml.Node) map[string]SkillGrants {
 			case "timeout":
 				g.Timeout = p.duration(e.val, ff)
 			case "memory":
-				g.Memory = p.size(e.val, ff)
+				g.Memory = p.memory(e.val, ff)
 			case "egress_resolve":
 				g.Resolve = p.resolve(e.val, ff)
 			case "warm":

@@ -65,6 +65,8 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"bad host", "skills:\n  a/b:\n    net: [\"http://x\"]\n", `p.yaml:3`},
 		{"relative read", "skills:\n  a/b:\n    read: [data]\n", "must be an absolute host path"},
 		{"bad size", "ceilings:\n  max_memory: lots\n", `p.yaml:2: ceilings.max_memory: "lots" is not a positive size`},
+		{"ceiling below the memory floor", "ceilings:\n  max_memory: 1k\n", `p.yaml:2: ceilings.max_memory: 1KiB is below the floor of 16MiB`},
+		{"grant below the memory floor", "skills:\n  a/b:\n    memory: 8MiB\n", `p.yaml:3: skills["a/b"].memory: 8MiB is below the floor of 16MiB`},
 		{"bad duration", "ceilings:\n  max_timeout: forever\n", "ceilings.max_timeout"},
 		{"allow_process not bool", "ceilings:\n  allow_process: \"no\"\n", "must be true or false"},
 		{"auto in backends", "ceilings:\n  backends: [auto]\n", "not auto"},

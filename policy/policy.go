@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/secrets"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -197,6 +198,14 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 		return nil, err
 	}
 	d.Warnings = append(d.Warnings, ceilWarnings...)
+	if limits.Memory > 0 && limits.Memory < sandbox.MinMemory {
+		from := memoryFrom
+		if g.Memory == 0 {
+			from = "the manifest's permissions.limits.memory"
+		}
+		return nil, errdefs.New(errdefs.Invalid, "%s asks for %s of memory, below the floor of %s: the least a jail needs to start Python",
+			from, skill.FormatSize(limits.Memory), skill.FormatSize(sandbox.MinMemory))
+	}
 	if len(network) > 0 {
 		require = append(require, sandbox.FeatureNetAllowlist)
 	}
@@ -421,7 +430,7 @@ func trusted(s *skill.Skill, g Grants) (string, error) {
 	return "", &errdefs.DeniedError{
 		Permission: "trust",
 		Reason:     fmt.Sprintf("skill %s comes from an external root (%s) and is not trusted", s.ID, s.Dir),
-		Grant:      fmt.Sprintf("--trust-remote-code for this call, or 'skillbox trust %s' to pin its digest", ref),
+		Grant:      fmt.Sprintf("--trust-remote-code for this call, or 'skillbox trust %s' to pin its digest", shellquote.Word(ref)),
 	}
 }
 
@@ -479,7 +488,7 @@ func applyCeilings(p *Policy, l sandbox.Limits, require []sandbox.Feature, g Gra
 			return l, nil, nil, &errdefs.DeniedError{
 				Permission: "timeout " + g.Timeout.String(),
 				Reason:     fmt.Sprintf("%s exceeds the policy ceiling max_timeout %s (%s)", timeoutFrom, c.MaxTimeout, p.At(c.MaxTimeoutLine)),
-				Grant:      "raising ceilings.max_timeout at " + p.At(c.MaxTimeoutLine),
+				Grant:      "a higher ceilings.max_timeout at " + p.At(c.MaxTimeoutLine),
 			}
 		case l.Timeout > c.MaxTimeout:
 			warnings = append(warnings, fmt.Sprintf("manifest timeout %s lowered to the policy ceiling max_timeout %s (%s)", l.Timeout, c.MaxTimeout, p.At(c.MaxTimeoutLine)))
@@ -492,12 +501,12 @@ func applyCeilings(p *Policy, l sandbox.Limits, require []sandbox.Feature, g Gra
 		switch {
 		case g.Memory > c.MaxMemory:
 			return l, nil, nil, &errdefs.DeniedError{
-				Permission: "memory " + formatSize(g.Memory),
-				Reason:     fmt.Sprintf("%s exceeds the policy ceiling max_memory %s (%s)", memoryFrom, formatSize(c.MaxMemory), p.At(c.MaxMemoryLine)),
-				Grant:      "raising ceilings.max_memory at " + p.At(c.MaxMemoryLine),
+				Permission: "memory " + skill.FormatSize(g.Memory),
+				Reason:     fmt.Sprintf("%s exceeds the policy ceiling max_memory %s (%s)", memoryFrom, skill.FormatSize(c.MaxMemory), p.At(c.MaxMemoryLine)),
+				Grant:      "a higher ceilings.max_memory at " + p.At(c.MaxMemoryLine),
 			}
 		case l.Memory > c.MaxMemory:
-			warnings = append(warnings, fmt.Sprintf("manifest memory %s lowered to the policy ceiling max_memory %s (%s)", formatSize(l.Memory), formatSize(c.MaxMemory), p.At(c.MaxMemoryLine)))
+			warnings = append(warnings, fmt.Sprintf("manifest memory %s lowered to the policy ceiling max_memory %s (%s)", skill.FormatSize(l.Memory), skill.FormatSize(c.MaxMemory), p.At(c.MaxMemoryLine)))
 			l.Memory = c.MaxMemory
 		case l.Memory == 0:
 			l.Memory = min(int64(sandbox.DefaultMemory), c.MaxMemory)
@@ -507,17 +516,4 @@ func applyCeilings(p *Policy, l sandbox.Limits, require []sandbox.Feature, g Gra
 		}
 	}
 	return l, require, warnings, nil
-}
-
-// formatSize renders bytes in the largest binary unit that divides them.
-func formatSize(n int64) string {
-	for _, u := range []struct {
-		unit  string
-		bytes int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n >= u.bytes && n%u.bytes == 0 {
-			return strconv.FormatInt(n/u.bytes, 10) + u.unit
-		}
-	}
-	return strconv.FormatInt(n, 10) + "B"
 }

@@ -171,6 +171,31 @@ func TestLimitsAndRequire(t *testing.T) {
 	}
 }
 
+// TestMemoryFloor: a memory limit below sandbox.MinMemory is invalid,
+// naming where it came from, whether a flag or the manifest asked for it.
+func TestMemoryFloor(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		manifest string
+		g        Grants
+		want     string
+	}{
+		{"flag", base, Grants{Memory: 1024}, "--memory asks for 1KiB of memory, below the floor of 16MiB"},
+		{"flag one byte short", base, Grants{Memory: sandbox.MinMemory - 1}, "--memory asks for 16777215B of memory"},
+		{"manifest", base + "permissions: {limits: {memory: 4MiB}}\n", Grants{}, "the manifest's permissions.limits.memory asks for 4MiB"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decide(testSkill(t, skill.TierProject, tt.manifest), tt.g, env(nil))
+			if errdefs.KindOf(err) != errdefs.Invalid || err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want invalid: %s", err, tt.want)
+			}
+		})
+	}
+	if _, err := Decide(testSkill(t, skill.TierProject, base), Grants{Memory: sandbox.MinMemory}, env(nil)); err != nil {
+		t.Errorf("the floor itself: %v", err)
+	}
+}
+
 func TestParseHostPort(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -99,7 +99,7 @@ func Choose(ctx context.Context, name string, bestEffort bool) (Driver, error) {
 	if name != "" && name != Auto {
 		return Lookup(name)
 	}
-	var why []string
+	var why, degraded []string
 	for _, r := range List() {
 		if r.Strength <= 0 {
 			continue
@@ -113,11 +113,28 @@ func Choose(ctx context.Context, name string, bestEffort bool) (Driver, error) {
 		if c.Available || bestEffort && c.BestEffort {
 			return d, nil
 		}
-		why = append(why, r.Name+": "+c.Reason)
+		if c.BestEffort {
+			degraded = append(degraded, r.Name)
+		}
+		// A reason that already names its backend is not prefixed again.
+		why = append(why, r.Name+": "+strings.TrimPrefix(c.Reason, "backend "+r.Name+": "))
 	}
 	msg := "no isolating backend is available on this host"
 	if len(why) > 0 {
 		msg += " (" + strings.Join(why, "; ") + ")"
 	}
-	return nil, errdefs.New(errdefs.Unavailable, "%s; --backend process runs without isolation, for trusted skills only", msg)
+	return nil, errdefs.New(errdefs.Unavailable, "%s; %s", msg, Fallbacks(degraded))
+}
+
+// Fallbacks says what an operator can do when no isolating backend is
+// fully available, weakest isolation last: --best-effort, when some
+// backends (degraded, by name) can run without the layers they lack and
+// keep the others; then the process backend, which isolates nothing.
+func Fallbacks(degraded []string) string {
+	process := "--backend process runs without any isolation, for trusted skills only"
+	if len(degraded) == 0 {
+		return process
+	}
+	return fmt.Sprintf("--best-effort runs %s without the missing layers and keeps the others (each missing one is reported on every call); as a last resort, %s",
+		strings.Join(degraded, " or "), process)
 }

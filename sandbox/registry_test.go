@@ -74,6 +74,33 @@ func TestChooseAutoBestEffort(t *testing.T) {
 	}
 }
 
+// With no isolating backend fully available, the refusal offers
+// --best-effort first when a backend can run without the layers it lacks
+// (it keeps the other walls), and the process backend (no walls) last.
+func TestChooseRefusalOffersBestEffortFirst(t *testing.T) {
+	register(t, "degraded", 100, Capabilities{Available: false, Reason: "missing cgroup-memory", BestEffort: true, Isolating: true})
+	register(t, "wasm", 50, Capabilities{Available: false, Reason: "backend wasm: not installed", Isolating: true})
+	_, err := Choose(context.Background(), Auto, false)
+	if !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("err = %v, want unavailable", err)
+	}
+	msg := err.Error()
+	be, proc := strings.Index(msg, "--best-effort runs degraded"), strings.Index(msg, "--backend process")
+	if be < 0 || proc < 0 || be > proc {
+		t.Errorf("want --best-effort (for degraded) before --backend process: %q", msg)
+	}
+	if !strings.Contains(msg, "without any isolation, for trusted skills only") {
+		t.Errorf("the process fallback lost its warning: %q", msg)
+	}
+	if strings.Contains(msg, "wasm: backend wasm:") {
+		t.Errorf("a reason naming its backend is prefixed twice: %q", msg)
+	}
+	// Without a backend that can run degraded, only the process fallback.
+	if got := Fallbacks(nil); strings.Contains(got, "--best-effort") || !strings.Contains(got, "--backend process") {
+		t.Errorf("Fallbacks(nil) = %q", got)
+	}
+}
+
 func TestLookupUnknown(t *testing.T) {
 	register(t, "plain", 0, Capabilities{Available: true})
 	_, err := Lookup("nope")
@@ -104,15 +131,15 @@ func TestTimeoutErrorNamesTheLimit(t *testing.T) {
 	l := Limits{Timeout: 2 * time.Second}
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
-	err := l.TimeoutError(ctx, errdefs.New(errdefs.Timeout, "read timed out"))
-	if !errors.Is(err, errdefs.ErrTimeout) || !strings.Contains(err.Error(), "2s timeout") {
+	err := l.TimeoutError(ctx, "a/b", errdefs.New(errdefs.Timeout, "read timed out"))
+	if !errors.Is(err, errdefs.ErrTimeout) || err.Error() != "call to a/b timed out after 2s" {
 		t.Errorf("past the deadline: %v", err)
 	}
 	other := errdefs.New(errdefs.Skill, "boom")
-	if got := l.TimeoutError(ctx, other); got != other {
+	if got := l.TimeoutError(ctx, "a/b", other); got != other {
 		t.Errorf("a non-timeout error changed: %v", got)
 	}
-	if got := l.TimeoutError(context.Background(), errdefs.New(errdefs.Timeout, "x")); !strings.Contains(got.Error(), "x") {
+	if got := l.TimeoutError(context.Background(), "a/b", errdefs.New(errdefs.Timeout, "x")); !strings.Contains(got.Error(), "x") {
 		t.Errorf("a timeout not caused by the deadline was renamed: %v", got)
 	}
 }

@@ -72,6 +72,20 @@ const (
 	DefaultStdio   = 64 << 10
 )
 
+// MinMemory is the smallest memory limit a call may ask for: below it no
+// interpreter starts, so a smaller limit is refused as invalid rather than
+// failing every call. Between it and what the skill really needs, calls
+// fail with a memory limit error.
+const MinMemory = 16 << 20
+
+// Check refuses limits no call could run under.
+func (l Limits) Check() error {
+	if l.Memory > 0 && l.Memory < MinMemory {
+		return errdefs.New(errdefs.Invalid, "memory limit of %d bytes is below the floor of %d MiB (sandbox.MinMemory), the least memory a jail needs to start Python", l.Memory, MinMemory>>20)
+	}
+	return nil
+}
+
 // WithDefaults returns l with every zero field set to its default.
 func (l Limits) WithDefaults() Limits {
 	if l.Timeout <= 0 {
@@ -180,6 +194,13 @@ type Spec struct {
 	Limits Limits `json:"limits"`
 	// Mode is single-use (default when empty) or session.
 	Mode Mode `json:"mode,omitempty"`
+	// OneShot says the sandbox serves one single-use call and is then
+	// closed (the CLI's run): a backend may skip what pays off only across
+	// calls (the linux backend starts a jail for the call instead of a
+	// zygote and a pre-forked child). Not a security setting: every
+	// single-use call gets fresh interpreter state behind the same walls
+	// either way.
+	OneShot bool `json:"one_shot,omitempty"`
 	// Require lists the guarantees the backend must enforce or refuse.
 	Require []Feature `json:"require,omitempty"`
 	// Warm lets the backend import the skill once, in a process that serves
@@ -260,10 +281,17 @@ func NewResult(value json.RawMessage, stdout, stderr Captured) *Result {
 
 // TimeoutError names the limit when the call's deadline (ctx) caused err,
 // a timeout error without a cause backends can name; other errors pass
-// through unchanged.
-func (l Limits) TimeoutError(ctx context.Context, err error) error {
+// through unchanged. The message is [TimedOut]'s.
+func (l Limits) TimeoutError(ctx context.Context, skillID string, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
-		return errdefs.New(errdefs.Timeout, "call exceeded its %s timeout", l.Timeout)
+		return TimedOut(skillID, l.Timeout)
 	}
 	return err
+}
+
+// TimedOut is the error of a call of skillID that ran past its timeout:
+// one wording for every backend (the linux backend spells the same format
+// in sandbox/linux/call_linux.go; the conformance suite checks both).
+func TimedOut(skillID string, timeout time.Duration) error {
+	return errdefs.New(errdefs.Timeout, "call to %s timed out after %v", skillID, timeout)
 }

@@ -82,21 +82,26 @@ func Export(t Tool, format string) (any, error) {
 	params := parametersOf(t.Parameters)
 	switch format {
 	case FormatClaude:
-		return map[string]any{"name": name, "description": t.Description, "input_schema": params}, nil
+		// Anthropic's input_schema must be an object schema.
+		return map[string]any{"name": name, "description": t.Description, "input_schema": objectSchema(params)}, nil
 	case FormatOpenAI:
+		// OpenAI's function parameters must be an object schema.
 		return map[string]any{
 			"type":     "function",
-			"function": map[string]any{"name": name, "description": t.Description, "parameters": params},
+			"function": map[string]any{"name": name, "description": t.Description, "parameters": objectSchema(params)},
 		}, nil
 	case FormatGemini:
-		return map[string]any{"name": name, "description": t.Description, "parameters": upperTypes(params)}, nil
+		out := map[string]any{"name": name, "description": t.Description}
+		// Gemini rejects an OBJECT without properties; a function without
+		// parameters leaves "parameters" out.
+		if p := geminiSchema(inlineRefs(objectSchema(params), deepCopy(params).(map[string]any), 0)); len(p.(map[string]any)["properties"].(map[string]any)) > 0 {
+			out["parameters"] = p
+		}
+		return out, nil
 	case FormatOllama:
 		return ollamaText(name, t, params), nil
 	case FormatMCP:
-		if _, ok := params["type"]; !ok {
-			params["type"] = "object"
-		}
-		out := map[string]any{"name": name, "description": t.Description, "inputSchema": params}
+		out := map[string]any{"name": name, "description": t.Description, "inputSchema": objectSchema(params)}
 		if o, ok := t.Outputs.(map[string]any); ok && o["type"] == "object" {
 			out["outputSchema"] = deepCopy(o)
 		}
@@ -133,53 +138,205 @@ func deepCopy(v any) any {
 	}
 }
 
-// upperTypes upper-cases every "type" in schema s and in its subschemas
-// (Gemini's OpenAPI dialect wants "STRING", "OBJECT", ...). It walks only
-// keywords that hold schemas, so an enum value or default that happens to
-// be an object with a "type" key is left alone. It modifies s in place.
-func upperTypes(s any) any {
+// objectSchema gives p, a top-level parameters schema, the "type":
+// "object" every agent API requires there (a manifest may leave it out),
+// and a "properties" map when it has none.
+func objectSchema(p map[string]any) map[string]any {
+	if _, ok := p["type"]; !ok {
+		p["type"] = "object"
+	}
+	if _, ok := p["properties"].(map[string]any); !ok && p["type"] == "object" {
+		p["properties"] = map[string]any{}
+	}
+	return p
+}
+
+// maxRefDepth bounds how deep inlineRefs follows $ref into $ref; a
+// recursive schema is cut there (to an empty schema).
+const maxRefDepth = 8
+
+// inlineRefs replaces, in s (a copy; it is changed), every local "$ref"
+// ("#/$defs/x", any JSON pointer into root) by a copy of what it points
+// to, for formats without $ref. A reference that does not resolve, or that
+// recurses past maxRefDepth, becomes an empty schema.
+func inlineRefs(s any, root map[string]any, depth int) any {
+	switch v := s.(type) {
+	case map[string]any:
+		if ref, ok := v["$ref"].(string); ok {
+			target, ok := resolvePointer(root, ref)
+			if !ok || depth >= maxRefDepth {
+				return map[string]any{}
+			}
+			resolved, _ := inlineRefs(deepCopy(target), root, depth+1).(map[string]any)
+			if resolved == nil {
+				return map[string]any{}
+			}
+			// Siblings of $ref (a description, say) win over the target's.
+			for k, x := range v {
+				if k != "$ref" {
+					resolved[k] = inlineRefs(x, root, depth)
+				}
+			}
+			return resolved
+		}
+		for k, x := range v {
+			v[k] = inlineRefs(x, root, depth)
+		}
+		return v
+	case []any:
+		for i, x := range v {
+			v[i] = inlineRefs(x, root, depth)
+		}
+		return v
+	default:
+		return v
+	}
+}
+
+// resolvePointer resolves a local JSON pointer reference ("#/a/b") in root.
+func resolvePointer(root map[string]any, ref string) (any, bool) {
+	rest, ok := strings.CutPrefix(ref, "#")
+	if !ok {
+		return nil, false
+	}
+	var cur any = root
+	if rest == "" {
+		return cur, true
+	}
+	if !strings.HasPrefix(rest, "/") {
+		return nil, false
+	}
+	for _, tok := range strings.Split(rest[1:], "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[tok]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// geminiKeywords are the fields of the Gemini API's Schema object, the
+// "select subset of an OpenAPI 3.0 schema object" its function
+// declarations accept (ai.google.dev/api/caching#Schema). Everything else
+// — additionalProperties, $ref and $defs, oneOf, allOf, not, const,
+// exclusiveMinimum, patternProperties, ... — is rejected by the API.
+var geminiKeywords = map[string]bool{
+	"type": true, "format": true, "title": true, "description": true, "nullable": true, "enum": true,
+	"maxItems": true, "minItems": true, "properties": true, "required": true, "minProperties": true,
+	"maxProperties": true, "minLength": true, "maxLength": true, "pattern": true, "example": true,
+	"anyOf": true, "propertyOrdering": true, "default": true, "items": true, "minimum": true, "maximum": true,
+}
+
+// geminiSchema returns s in Gemini's subset (s is a copy; it is changed):
+// types upper-cased ("STRING", "OBJECT", ...); a list of types becomes one
+// type plus "nullable" or an anyOf of single types; oneOf becomes anyOf; a
+// string const becomes a one-value enum; an enum that is not all strings,
+// tuple items and every keyword outside the subset are dropped. What is
+// dropped only loosens the description the model reads: skillbox still
+// validates every call's params against the manifest's whole schema.
+func geminiSchema(s any) any {
 	m, ok := s.(map[string]any)
 	if !ok {
-		return s
+		return map[string]any{} // a boolean schema: no constraint Gemini can say
+	}
+	if c, ok := m["const"].(string); ok {
+		if _, has := m["enum"]; !has {
+			m["enum"] = []any{c}
+		}
+		if _, has := m["type"]; !has {
+			m["type"] = "string"
+		}
+	}
+	if o, ok := m["oneOf"]; ok {
+		if _, has := m["anyOf"]; !has {
+			m["anyOf"] = o
+		}
 	}
 	switch t := m["type"].(type) {
 	case string:
-		m["type"] = strings.ToUpper(t)
+		// The API's Type enum has no NULL in every version: "null" is
+		// said with nullable.
+		if t == "null" {
+			delete(m, "type")
+			m["nullable"] = true
+		} else {
+			m["type"] = strings.ToUpper(t)
+		}
 	case []any:
-		for i, x := range t {
-			if xs, ok := x.(string); ok {
-				t[i] = strings.ToUpper(xs)
+		var types []string
+		for _, x := range t {
+			switch x := x.(type) {
+			case string:
+				if x == "null" {
+					m["nullable"] = true
+				} else {
+					types = append(types, strings.ToUpper(x))
+				}
+			}
+		}
+		delete(m, "type")
+		switch len(types) {
+		case 0:
+		case 1:
+			m["type"] = types[0]
+		default:
+			if _, has := m["anyOf"]; !has {
+				alts := make([]any, len(types))
+				for i, t := range types {
+					alts[i] = map[string]any{"type": t}
+				}
+				m["anyOf"] = alts
+			}
+		}
+	default:
+		delete(m, "type")
+	}
+	for k := range m {
+		if !geminiKeywords[k] {
+			delete(m, k)
+		}
+	}
+	if e, ok := m["enum"].([]any); ok {
+		for _, x := range e {
+			if _, ok := x.(string); !ok {
+				delete(m, "enum")
+				break
 			}
 		}
 	}
-	// Keywords whose value is a schema.
-	for _, kw := range []string{"items", "additionalProperties", "not", "contains", "propertyNames",
-		"if", "then", "else", "unevaluatedItems", "unevaluatedProperties", "additionalItems"} {
-		if x, ok := m[kw]; ok {
-			if arr, ok := x.([]any); ok && kw == "items" { // draft-04 tuple form
-				for _, e := range arr {
-					upperTypes(e)
-				}
+	if props, ok := m["properties"].(map[string]any); ok {
+		for k, p := range props {
+			props[k] = geminiSchema(p)
+		}
+	} else {
+		delete(m, "properties")
+	}
+	if items, ok := m["items"].(map[string]any); ok {
+		m["items"] = geminiSchema(items)
+	} else {
+		delete(m, "items") // absent, boolean or the draft-04 tuple form
+	}
+	if alts, ok := m["anyOf"].([]any); ok {
+		kept := make([]any, 0, len(alts))
+		for _, a := range alts {
+			g := geminiSchema(a).(map[string]any)
+			if len(g) == 1 && g["nullable"] == true { // was {"type": "null"}
+				m["nullable"] = true
 				continue
 			}
-			upperTypes(x)
+			kept = append(kept, g)
 		}
-	}
-	// Keywords whose value is an array of schemas.
-	for _, kw := range []string{"anyOf", "oneOf", "allOf", "prefixItems"} {
-		if arr, ok := m[kw].([]any); ok {
-			for _, e := range arr {
-				upperTypes(e)
-			}
+		if len(kept) > 0 {
+			m["anyOf"] = kept
+		} else {
+			delete(m, "anyOf")
 		}
-	}
-	// Keywords whose value maps names to schemas.
-	for _, kw := range []string{"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"} {
-		if props, ok := m[kw].(map[string]any); ok {
-			for _, e := range props {
-				upperTypes(e)
-			}
-		}
+	} else {
+		delete(m, "anyOf")
 	}
 	return m
 }

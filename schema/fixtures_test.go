@@ -57,9 +57,12 @@ func TestSkillwareFixtures(t *testing.T) {
 				}
 			}
 			for _, f := range Formats() {
-				if _, err := Export(Tool{ID: id, Name: m.Name, Description: m.Description, Parameters: m.Parameters, Outputs: m.Outputs}, f); err != nil {
+				out, err := Export(Tool{ID: id, Name: m.Name, Description: m.Description, Parameters: m.Parameters, Outputs: m.Outputs}, f)
+				if err != nil {
 					t.Errorf("%s: %v", f, err)
+					continue
 				}
+				checkFormat(t, f, out, m.Description)
 			}
 		})
 	}

@@ -49,16 +49,31 @@ type FileEntry struct {
 	Target string
 }
 
+// SignatureFile is the name of a bundle's minisign signature (written by
+// `skillbox sign`, checked by package trust), at the bundle root.
+const SignatureFile = "skill.minisig"
+
 // ignored reports whether a directory entry is left out of a bundle's file
 // list: bytecode caches and version-control data are not part of a skill.
 func ignored(name string, isDir bool) bool {
 	return name == ".git" || (isDir && name == "__pycache__")
 }
 
+// isSignature reports whether the entry at rel (slash-separated, relative
+// to the bundle root) of type t is the bundle's signature, which Files
+// leaves out: a signature must not change the digest it signs. Only a
+// regular file at the root counts; anything else of that name is listed
+// (and so pinned) like any other file.
+func isSignature(rel string, t fs.FileMode) bool {
+	return rel == SignatureFile && t.IsRegular()
+}
+
 // Files lists the entries of the bundle in dir, sorted by Path (byte order),
 // hashing every regular file. The root itself is not listed; "__pycache__"
 // directories and ".git" (directory or file) are skipped with everything in
-// them.
+// them, and so is the signature, a regular file SignatureFile at the root:
+// signing a bundle does not change its digest (nor its sealed copy, which
+// runs without it).
 //
 // It refuses, with errdefs.Invalid, bundles holding special files (fifo,
 // device, socket), symlinks that are absolute or resolve outside the bundle
@@ -115,6 +130,9 @@ func files(dir, dst string) ([]FileEntry, error) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
+			return nil
+		}
+		if isSignature(rel, d.Type()) {
 			return nil
 		}
 		if len(entries) >= maxFiles {
@@ -293,7 +311,8 @@ const digestMagic = "skillbox-bundle-digest-v1\n"
 // Digest returns the content digest of the bundle in dir, "sha256:" and 64
 // hex digits. It changes when any file's contents, kind or executable bit,
 // any path, or any symlink target changes, and is independent of file times,
-// owners, other permission bits and creation order.
+// owners, other permission bits and creation order. The bundle's signature
+// (SignatureFile) is not part of it, so signing leaves it unchanged.
 //
 // It is the SHA-256 of the following bytes (u64 is an 8-byte big-endian
 // unsigned integer), using the entries of Files in their order:

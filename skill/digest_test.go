@@ -266,3 +266,36 @@ func TestDigestMissing(t *testing.T) {
 		t.Fatalf("want NotFound, got %v", err)
 	}
 }
+
+// A signature at the bundle root is not part of the bundle: writing one
+// must not change the digest it signs (nor what trust stores and lockfiles
+// pinned). Anything else of that name, or a signature elsewhere, is.
+func TestDigestLeavesOutTheSignature(t *testing.T) {
+	dir := makeBundle(t, bundleFiles)
+	before := mustDigest(t, dir)
+	writeFiles(t, dir, map[string]string{SignatureFile: "untrusted comment: x\nRWQ...\n"})
+	if got := mustDigest(t, dir); got != before {
+		t.Errorf("writing %s changed the digest: %s -> %s", SignatureFile, before, got)
+	}
+	entries, err := Files(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Path == SignatureFile {
+			t.Errorf("Files lists the signature: %+v", e)
+		}
+	}
+	for name, files := range map[string]map[string]string{
+		"nested signature":    {"data/" + SignatureFile: "x"},
+		"signature directory": {SignatureFile + "/x.py": "X = 1\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := makeBundle(t, bundleFiles)
+			writeFiles(t, dir, files)
+			if got := mustDigest(t, dir); got == before {
+				t.Errorf("%v left the digest unchanged", files)
+			}
+		})
+	}
+}

@@ -2,12 +2,15 @@ package trust
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"aead.dev/minisign"
@@ -19,10 +22,11 @@ import (
 // SignatureFile is the name of a skill's signature, at the bundle root.
 //
 // The signature lives inside the bundle so that it travels with it, and is
-// left out of the digest it signs (SignedDigest), which would otherwise have
-// to contain itself. skill.Digest does include it, so the digests in the
-// trust store and lockfile pin the signature file too.
-const SignatureFile = "skill.minisig"
+// not part of the bundle's digest (skill.Files leaves it out), so signing
+// changes neither the digest it signs nor the digests that the trust store
+// and lockfile pin. Entries pinned before that change include the
+// signature file; LegacyDigest and Entry.Matches keep them working.
+const SignatureFile = skill.SignatureFile
 
 // maxSignatureFile bounds skill.minisig (a real one is about 300 bytes).
 const maxSignatureFile = 8 << 10
@@ -31,7 +35,7 @@ const maxSignatureFile = 8 << 10
 const signedPrefix = "skillbox-skill "
 
 // SignedDigest is the digest of the bundle in dir without its SignatureFile:
-// what a signature covers. For an unsigned bundle it equals skill.Digest.
+// what a signature covers. It equals skill.Digest.
 func SignedDigest(dir string) (string, error) {
 	entries, err := skill.Files(dir)
 	if err != nil {
@@ -40,6 +44,9 @@ func SignedDigest(dir string) (string, error) {
 	return signedDigest(FilesOf(entries)), nil
 }
 
+// signedDigest is the digest of files without a SignatureFile: for a file
+// list pinned before skill.Files left the signature out, the digest that
+// skill.Digest now gives the same bundle.
 func signedDigest(files []File) string {
 	var out []File
 	for _, f := range files {
@@ -48,6 +55,39 @@ func signedDigest(files []File) string {
 		}
 	}
 	return DigestFiles(out)
+}
+
+// LegacyDigest is the digest the bundle in dir had before skill.Digest left
+// its signature out: the digest of its files with the SignatureFile, as
+// lockfiles and trust stores written by earlier versions pinned it. ok is
+// false when dir has no signature file (the two digests are then equal).
+func LegacyDigest(dir string) (digest string, ok bool, err error) {
+	entries, err := skill.Files(dir)
+	if err != nil {
+		return "", false, err
+	}
+	path := filepath.Join(dir, SignatureFile)
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", false, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false, errdefs.New(errdefs.Invalid, "signature %s: %v", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, maxSignatureFile+1))
+	if err != nil || n > maxSignatureFile {
+		return "", false, errdefs.New(errdefs.Invalid, "signature %s: unreadable or too large", path)
+	}
+	mode := skill.ModeFile
+	if fi.Mode()&0o111 != 0 {
+		mode = skill.ModeExec
+	}
+	entries = append(entries, skill.FileEntry{Path: SignatureFile, Mode: mode, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+	slices.SortFunc(entries, func(a, b skill.FileEntry) int { return strings.Compare(a.Path, b.Path) })
+	return skill.DigestEntries(entries), true, nil
 }
 
 // HasSignature reports whether the bundle in dir has a SignatureFile.

@@ -27,6 +27,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/atomicfile"
+	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -275,6 +276,33 @@ func (s *Store) Trust(sk *skill.Skill, now time.Time) (Entry, error) {
 	return e, nil
 }
 
+// Matches reports whether e pins a bundle whose digest is digest. An entry
+// made before bundle digests left out the signature file (its file list
+// holds SignatureFile) pins the same content under its old digest: it
+// matches the digest of its files without the signature, so that signing a
+// trusted skill, or upgrading skillbox, does not untrust it.
+func (e Entry) Matches(digest string) bool {
+	if e.Digest == digest {
+		return true
+	}
+	if !slices.ContainsFunc(e.Files, isSignatureEntry) {
+		return false
+	}
+	return signedDigest(e.Files) == digest
+}
+
+// Changes lists how the bundle files now differ from e's. The signature
+// file an old entry lists is not compared: bundles no longer include it.
+func (e Entry) Changes(now []File) Changes {
+	return Diff(slices.DeleteFunc(slices.Clone(e.Files), isSignatureEntry), now)
+}
+
+// isSignatureEntry reports whether f is a bundle's signature, which bundle
+// digests leave out (skill.Files).
+func isSignatureEntry(f File) bool {
+	return f.Path == SignatureFile && (f.Kind == "f" || f.Kind == "x")
+}
+
 // Remove deletes the entry for id and reports whether there was one.
 func (s *Store) Remove(id string) bool {
 	n := len(s.Skills)
@@ -362,7 +390,7 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 // changed (unless a trusted publisher signed the new content).
 func (s *Store) Trusted(sk *skill.Skill) (string, error) {
 	e, pinned := s.Lookup(sk.ID)
-	if pinned && e.Digest == sk.Digest {
+	if pinned && e.Matches(sk.Digest) {
 		return fmt.Sprintf("trust store entry of %s", e.TrustedAt.Format(time.RFC3339)), nil
 	}
 	if len(s.Publishers) > 0 && HasSignature(sk.Dir) {
@@ -372,7 +400,7 @@ func (s *Store) Trusted(sk *skill.Skill) (string, error) {
 		}
 		files := FilesOf(entries)
 		if DigestFiles(files) != sk.Digest {
-			return "", &errdefs.DeniedError{Permission: "trust", Reason: fmt.Sprintf("skill %s changed while it was being checked", sk.ID), Grant: "running it again once it stops changing"}
+			return "", &errdefs.DeniedError{Permission: "trust", Reason: fmt.Sprintf("skill %s changed while it was being checked; run it again once it stops changing", sk.ID)}
 		}
 		v, err := verifyFiles(sk.Dir, files, s.Keys())
 		if err == nil {
@@ -383,7 +411,7 @@ func (s *Store) Trusted(sk *skill.Skill) (string, error) {
 			return "", &errdefs.DeniedError{
 				Permission: "trust",
 				Reason:     fmt.Sprintf("skill %s is signed, but %v", sk.ID, err),
-				Grant:      "a bundle whose signature verifies; re-download it from its publisher",
+				Grant:      "a bundle whose signature verifies (re-download it from its publisher)",
 			}
 		}
 	}
@@ -406,7 +434,7 @@ func (s *Store) publisherName(keyID string) string {
 func changedError(sk *skill.Skill, e Entry) error {
 	reason := fmt.Sprintf("skill %s changed since it was trusted on %s (digest %s, now %s)", sk.ID, e.TrustedAt.Format(time.RFC3339), short(e.Digest), short(sk.Digest))
 	if entries, err := skill.Files(sk.Dir); err == nil {
-		if d := Diff(e.Files, FilesOf(entries)); !d.Empty() {
+		if d := e.Changes(FilesOf(entries)); !d.Empty() {
 			reason += ": " + d.String()
 		}
 	}
@@ -417,7 +445,7 @@ func changedError(sk *skill.Skill, e Entry) error {
 	return &errdefs.DeniedError{
 		Permission: "trust",
 		Reason:     reason,
-		Grant:      fmt.Sprintf("'skillbox trust %s' after reviewing the changes, or --trust-remote-code for this call", ref),
+		Grant:      fmt.Sprintf("'skillbox trust %s' after reviewing the changes, or --trust-remote-code for this call", shellquote.Word(ref)),
 	}
 }
 

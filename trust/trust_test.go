@@ -1,9 +1,12 @@
 package trust
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -244,5 +247,69 @@ func TestDiff(t *testing.T) {
 	got := Diff(a, b).String()
 	if got != "added: d; removed: b; modified: a, c" {
 		t.Errorf("Diff = %q", got)
+	}
+}
+
+// Signing does not change the bundle's digest, so a skill trusted before it
+// was signed stays trusted, and the signed digest is the one inspect shows.
+func TestSigningKeepsTheDigest(t *testing.T) {
+	s := bundle(t)
+	_, priv := keyPair(t)
+	st := &Store{path: filepath.Join(t.TempDir(), "t.json")}
+	if _, err := st.Trust(s, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := Sign(s, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := reload(t, s.Dir)
+	if after.Digest != s.Digest || signed != s.Digest {
+		t.Fatalf("digest before %s, after signing %s, signed %s: want all equal", s.Digest, after.Digest, signed)
+	}
+	if _, err := st.Trusted(after); err != nil {
+		t.Errorf("trusted skill refused after signing: %v", err)
+	}
+}
+
+// An entry pinned when bundle digests still included skill.minisig (its
+// file list holds it) keeps trusting the same files; changed files are
+// still refused, and the diff does not list the signature.
+func TestLegacySignedEntries(t *testing.T) {
+	s := bundle(t)
+	_, priv := keyPair(t)
+	if _, err := Sign(s, priv); err != nil {
+		t.Fatal(err)
+	}
+	legacy, ok, err := LegacyDigest(s.Dir)
+	if err != nil || !ok || legacy == s.Digest {
+		t.Fatalf("LegacyDigest = %s, %v, %v (digest %s)", legacy, ok, err, s.Digest)
+	}
+	entries, err := skill.Files(s.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := os.ReadFile(filepath.Join(s.Dir, SignatureFile))
+	sum := sha256.Sum256(sig)
+	files := append(FilesOf(entries), File{Path: SignatureFile, Kind: "f", Size: int64(len(sig)), SHA256: hex.EncodeToString(sum[:])})
+	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	if DigestFiles(files) != legacy {
+		t.Fatalf("LegacyDigest %s is not the digest of the files with the signature %s", legacy, DigestFiles(files))
+	}
+	st := &Store{Version: storeVersion, path: filepath.Join(t.TempDir(), "t.json")}
+	st.Skills = []Entry{{ID: s.ID, Version: "1.0", Path: s.Dir, Digest: legacy, Files: files, TrustedAt: time.Now()}}
+	if err := st.validate(); err != nil {
+		t.Fatalf("a store written by an earlier version no longer validates: %v", err)
+	}
+	if how, err := st.Trusted(s); err != nil || !strings.Contains(how, "trust store entry") {
+		t.Errorf("legacy entry of the same files: %q, %v", how, err)
+	}
+	os.WriteFile(filepath.Join(s.Dir, "data", "a.txt"), []byte("changed"), 0o644)
+	_, err = st.Trusted(reload(t, s.Dir))
+	if errdefs.KindOf(err) != errdefs.Denied || !strings.Contains(err.Error(), "modified: data/a.txt") || strings.Contains(err.Error(), SignatureFile) {
+		t.Errorf("legacy entry, changed files: %v", err)
+	}
+	if _, ok, err := LegacyDigest(bundle(t).Dir); ok || err != nil {
+		t.Errorf("LegacyDigest of an unsigned bundle: ok %v, %v", ok, err)
 	}
 }

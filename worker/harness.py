@@ -536,8 +536,6 @@ def _signature_takes_config(cls):
 
 
 def _invoke(cls, params, config):
-    import inspect
-
     config = dict(config)
     if _takes_config(cls):
         inst = cls(config)
@@ -547,8 +545,10 @@ def _invoke(cls, params, config):
             inst.config = config
     result = inst.execute(params)
     # Plain JSON values skip inspect.isawaitable, whose ABC check costs
-    # ~0.1 ms of copy-on-write faults in a fresh zygote child.
-    if type(result) not in _PLAIN and inspect.isawaitable(result):  # an `async def execute`
+    # ~0.1 ms of copy-on-write faults in a fresh zygote child, and inspect
+    # itself, whose import (dis, ast, tokenize...) costs a one-shot call
+    # several ms.
+    if type(result) not in _PLAIN and _isawaitable(result):  # an `async def execute`
         import asyncio
 
         async def _await(aw):
@@ -556,6 +556,18 @@ def _invoke(cls, params, config):
 
         result = asyncio.run(_await(result))
     return result
+
+
+def _isawaitable(obj):
+    import inspect
+
+    return inspect.isawaitable(obj)
+
+
+def _python_version():
+    """platform.python_version() without importing platform (~1 ms of a
+    one-shot start): the first word of sys.version, which it parses."""
+    return sys.version.split()[0]
 
 
 # ---------------------------------------------------------------- modes
@@ -992,8 +1004,6 @@ def _manifest_of(init):
 def _import_skill(init, base_cls, max_tb, report_packages):
     """Import the skill (site already processed). Returns (cls, reply): the
     class and its ready reply, or None and the load-error reply."""
-    import platform
-
     # Requirements are reported before the import, so that a skill that
     # imports a missing package is reported as an unmet requirement.
     packages = _packages(init.get("requirements") or []) if report_packages else {}
@@ -1008,7 +1018,7 @@ def _import_skill(init, base_cls, max_tb, report_packages):
         return None, {"type": "error", "id": 0, "packages": packages,
                       "error": _error_info("load", e, max_tb, 2)}
     _flush_stdio()
-    return cls, {"type": "ready", "class": cls.__name__, "python": platform.python_version(),
+    return cls, {"type": "ready", "class": cls.__name__, "python": _python_version(),
                  "packages": packages}
 
 
@@ -1055,8 +1065,6 @@ def _zygote_main(init):
     modules the skill's files import, found without running them) and, when
     the operator trusts the interpreter's environment, its site and the
     skill's third-party imports. The skill is imported in each call's child."""
-    import platform
-
     max_tb = init.get("max_traceback") or 8192
     warm = bool(init.get("warm"))
     if warm or init.get("trusted_env"):
@@ -1070,7 +1078,7 @@ def _zygote_main(init):
     else:
         cls = None
         _preimport(init, bool(init.get("trusted_env")))
-        ready = {"type": "ready", "class": "", "python": platform.python_version()}
+        ready = {"type": "ready", "class": "", "python": _python_version()}
     ready["dumpable"] = not _set_nondumpable()
     _send(ready)
     _Zygote(init, base_cls, cls, max_tb).run()

@@ -13,4 +13,11 @@
 // "tasks", which the kernel migrates without that lock; see [Group.Attach])
 // before it forks, so the child is born inside; on v2 the child is created
 // there with CLONE_INTO_CGROUP (see [Group.FD]).
+//
+// A group gets its limits only once its first process is born and the
+// launching thread has left it ([Group.Start]): a thread of skillbox that
+// sits in a limited group while it forks is charged for what it touches
+// and can be OOM-killed with the jail (a memory limit of 1k killed the
+// CLI). The jail's first process is skillbox's own init stage, which waits
+// for its config, sent after Start returns, before it runs anything else.
 package cgroup

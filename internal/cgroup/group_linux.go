@@ -20,7 +20,9 @@ import (
 // that holds every jail group.
 const Parent = "skillbox"
 
-// Limits are applied when a group is created. A zero field is left unset.
+// Limits are what a group allows; [Group.Start] writes them once the child
+// is born, and the launching thread has left the group. A zero field is
+// left unset.
 type Limits struct {
 	// Memory caps RAM and, where the host accounts swap separately, RAM+swap.
 	Memory int64
@@ -33,19 +35,26 @@ type Limits struct {
 // Group is one jail's control group, possibly spread over several v1
 // hierarchies and the v2 one.
 type Group struct {
-	host *Host
-	dirs map[string]string // controller -> directory
-	v1   []string          // distinct v1 directories
-	v2   string            // the v2 directory, if any controller lives there
+	host   *Host
+	limits Limits
+	dirs   map[string]string // controller -> directory
+	v1     []string          // distinct v1 directories
+	v2     string            // the v2 directory, if any controller lives there
 }
 
-// New creates group name under Parent for the controllers in use, applies
-// l, and fails naming the controller when one of need is not offered.
+// ErrOverLimit is wrapped by the error of a limit the kernel refused
+// because the group already uses more than it allows.
+var ErrOverLimit = errors.New("the group already uses more than the limit")
+
+// New creates group name under Parent for the controllers in use, and
+// fails naming the controller when one of need is not offered. The group
+// has no limits until [Group.Start] (or [Group.Limit]) writes l: a
+// launching thread is never charged to a limited group.
 // Names start with the creating process's pid and a dash ("<pid>-…"), which
 // is how Sweep knows a group's owner; the first New of a process sweeps.
 func (h *Host) New(name string, l Limits, need []string) (*Group, error) {
 	sweepOnce.Do(func() { h.Sweep() })
-	g := &Group{host: h, dirs: map[string]string{}}
+	g := &Group{host: h, limits: l, dirs: map[string]string{}}
 	for _, c := range need {
 		v, base := h.Where(c)
 		if v == 0 {
@@ -65,10 +74,6 @@ func (h *Host) New(name string, l Limits, need []string) (*Group, error) {
 			return nil, fmt.Errorf("cgroup controller %s: %w", c, err)
 		}
 		g.dirs[c] = dir
-	}
-	if err := g.apply(l); err != nil {
-		g.Remove()
-		return nil, err
 	}
 	return g, nil
 }
@@ -107,11 +112,19 @@ func (g *Group) isV1(c string) bool {
 	return v == 1
 }
 
-func (g *Group) apply(l Limits) error {
+// Limit writes the group's limits. Start calls it after the fork; call it
+// directly only for a group no thread of this process will join.
+func (g *Group) Limit() error {
+	l := g.limits
 	if l.Memory > 0 {
 		mem := strconv.FormatInt(l.Memory, 10)
 		if g.isV1(Memory) {
+			// v1 refuses (EBUSY) a limit below what the group already
+			// uses once reclaim fails; v2 OOM-kills instead.
 			if err := g.write(Memory, "memory.limit_in_bytes", mem); err != nil {
+				if errors.Is(err, unix.EBUSY) {
+					return fmt.Errorf("%w: %w", ErrOverLimit, err)
+				}
 				return err
 			}
 			// Swap counts too when the kernel accounts it; memsw >= mem.
@@ -305,6 +318,13 @@ func (g *Group) Remove() error {
 // hierarchies from an OS thread attached to g for the fork (see Attach for
 // why that costs microseconds where moving the child would cost an RCU
 // grace period). The child is never outside g. A nil g just starts cmd.
+//
+// Then, with the launching thread back in its own groups, Start writes the
+// limits: nothing of skillbox is ever charged to a limited group, so even
+// a limit of one page can only fail the child. The child must not run
+// anything the limits are meant for before Start returns; when writing them
+// fails, the error wraps ErrOverLimit if the child already used more, and
+// the child was killed and waited for.
 func (g *Group) Start(cmd *exec.Cmd) error {
 	if g == nil {
 		return cmd.Start()
@@ -330,9 +350,22 @@ func (g *Group) Start(cmd *exec.Cmd) error {
 	if rerr := restore(); rerr != nil {
 		// Leave the thread locked to this goroutine: a thread stuck in the
 		// group must not run other goroutines, and the runtime discards it
-		// when this goroutine exits still locked.
+		// when this goroutine exits still locked. No limit was written, so
+		// the group cannot harm it.
+		if err == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
 		return fmt.Errorf("%v (and %w)", err, rerr)
 	}
 	runtime.UnlockOSThread()
-	return err
+	if err != nil {
+		return err
+	}
+	if err := g.Limit(); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return err
+	}
+	return nil
 }

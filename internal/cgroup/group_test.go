@@ -3,6 +3,7 @@
 package cgroup
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,9 +41,22 @@ func TestGroupLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, dir := h.Where(Pids)
-	b, err := os.ReadFile(filepath.Join(dir, Parent, name, "pids.max"))
-	if err != nil || string(b) != "8\n" {
-		t.Errorf("pids.max = %q, %v", b, err)
+	pidsMax := func() string {
+		b, err := os.ReadFile(filepath.Join(dir, Parent, name, "pids.max"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	// No limit until the child is born (Start, or Limit by hand).
+	if got := pidsMax(); got != "max\n" {
+		t.Errorf("pids.max after New = %q, want max", got)
+	}
+	if err := g.Limit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pidsMax(); got != "8\n" {
+		t.Errorf("pids.max = %q, want 8", got)
 	}
 	if oom, pids := g.Counters(); oom != 0 || pids != 0 {
 		t.Errorf("fresh counters %d %d", oom, pids)
@@ -113,6 +127,40 @@ func TestStartBornInGroup(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("child not born in %s group %s:\n%s", c, want, out.String())
+		}
+	}
+}
+
+// TestTinyLimitSparesLauncher: a memory limit far below what any process
+// needs fails only the child. The launching thread is in the group while
+// it forks (Attach), and a limit written before the fork got the whole
+// test binary OOM-killed (skillbox itself, exit 137, with --memory 1k).
+func TestTinyLimitSparesLauncher(t *testing.T) {
+	h := rootHost(t, Memory, Pids)
+	for _, limit := range []int64{1, 4096, 64 << 10, 1 << 20} {
+		name := strconv.Itoa(os.Getpid()) + "-tiny-" + strconv.FormatInt(limit, 10)
+		g, err := h.New(name, Limits{Memory: limit, Pids: 8}, []string{Memory, Pids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The child is a Go-sized process: this test binary, asked to
+		// run no test.
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		err = g.Start(cmd)
+		switch {
+		case err == nil:
+			// Born under its limit before using more: the OOM killer or the
+			// allocator stops it, never this process.
+			if werr := cmd.Wait(); werr == nil && limit < 1<<20 {
+				t.Errorf("limit %d: the child ran to completion", limit)
+			}
+		case !errors.Is(err, ErrOverLimit):
+			t.Errorf("limit %d: %v, want an error wrapping ErrOverLimit", limit, err)
+		case cmd.ProcessState == nil:
+			t.Errorf("limit %d: the child was not waited for", limit)
+		}
+		if err := g.Remove(); err != nil {
+			t.Errorf("limit %d: %v", limit, err)
 		}
 	}
 }

@@ -21,15 +21,15 @@ var sweepOnce sync.Once
 // Sweep removes the groups under Parent that skillbox processes left behind
 // when they died without cleaning up (killed, or crashed): groups named
 // "<pid>-…" whose owner pid no longer exists, that hold no process, and
-// that are older than a minute. Groups inside them go first. It returns how
-// many groups it removed; one that cannot be removed is left as it is.
+// that are older than a minute. Groups inside them go first. It returns the
+// directories it removed; one that cannot be removed is left as it is.
 //
 // Sweep never kills. A group with a process in it is kept whoever owns it,
 // and the age rule spares a group that a live skillbox in another pid
 // namespace (sharing this cgroup, its pid unknown here) just created and is
 // about to fill.
-func (h *Host) Sweep() int {
-	removed := 0
+func (h *Host) Sweep() []string {
+	var removed []string
 	seen := map[string]bool{}
 	for _, c := range []string{Memory, Pids, CPU} {
 		v, base := h.Where(c)
@@ -44,7 +44,7 @@ func (h *Host) Sweep() int {
 		}
 		for _, e := range ents {
 			if e.IsDir() && ownerGone(e.Name()) {
-				removed += removeTree(filepath.Join(dir, e.Name()), time.Now().Add(-staleAge))
+				removed = removeTree(filepath.Join(dir, e.Name()), time.Now().Add(-staleAge), removed)
 			}
 		}
 	}
@@ -63,28 +63,27 @@ func ownerGone(name string) bool {
 }
 
 // removeTree removes the group at dir and the groups inside it, deepest
-// first, when each is empty and was created before cutoff. It returns how
-// many it removed.
-func removeTree(dir string, cutoff time.Time) int {
-	n := 0
+// first, when each is empty and was created before cutoff, and appends
+// what it removed to removed.
+func removeTree(dir string, cutoff time.Time, removed []string) []string {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return 0
+		return removed
 	}
 	for _, e := range ents {
 		if e.IsDir() {
-			n += removeTree(filepath.Join(dir, e.Name()), cutoff)
+			removed = removeTree(filepath.Join(dir, e.Name()), cutoff, removed)
 		}
 	}
 	fi, err := os.Stat(dir)
 	if err != nil || fi.ModTime().After(cutoff) {
-		return n
+		return removed
 	}
 	if procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err != nil || len(strings.TrimSpace(string(procs))) > 0 {
-		return n
+		return removed
 	}
 	if unix.Rmdir(dir) == nil {
-		n++
+		removed = append(removed, dir)
 	}
-	return n
+	return removed
 }

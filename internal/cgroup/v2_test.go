@@ -29,6 +29,9 @@ func TestV2Files(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := g.Limit(); err != nil {
+		t.Fatal(err)
+	}
 	dir := filepath.Join(root, Parent, "1-v2files")
 	read := func(p string) string {
 		b, err := os.ReadFile(p)

@@ -62,7 +62,7 @@ func commands() []command {
 		{"lock", "pin skills, digests and grants in skills.lock", cmdLock},
 		{"audit", "read the audit log", cmdAudit},
 		{"serve", "serve skills to agents over MCP (--stdio or --http ADDR) and an HTTP API", cmdServe},
-		{"version", "print the version", cmdVersion},
+		{"version", "print the module version and the commit it was built from (also --version)", cmdVersion},
 	}
 }
 
@@ -79,6 +79,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // RunContext is Run with a context and an environment.
 func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env Env) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -140,7 +143,7 @@ func (c *cmdContext) fail(err error) int {
 		}
 		writeJSON(c.stdout, errorEnvelope{OK: false, Error: body}, false)
 	} else {
-		fmt.Fprintf(c.stderr, "skillbox: %s: %s\n", kind, oneLine(err.Error()))
+		fmt.Fprintf(c.stderr, "skillbox: %s: %s\n", kind, oneLine(withoutKind(err.Error(), kind)))
 		var se *errdefs.SkillError
 		if errors.As(err, &se) && se.Traceback != "" {
 			fmt.Fprint(c.stderr, se.Traceback)
@@ -150,6 +153,17 @@ func (c *cmdContext) fail(err error) int {
 		}
 	}
 	return errdefs.ExitCode(kind)
+}
+
+// withoutKind drops a leading "KIND: " from msg: the text line already
+// starts with the kind, and a message that names it too (a denial's
+// "denied: env X: ...") would read "denied: denied: ...". The --json
+// message keeps it (scripts match on it).
+func withoutKind(msg string, kind errdefs.Kind) string {
+	if rest, ok := strings.CutPrefix(msg, string(kind)+": "); ok && rest != "" {
+		return rest
+	}
+	return msg
 }
 
 // oneLine folds a multi-line message (several manifest errors) onto one line
@@ -178,6 +192,8 @@ func writeJSON(w io.Writer, v any, indent bool) error {
 type flagSet struct {
 	*flag.FlagSet
 	usage func()
+	// name and line are the command and its usage line, for errors.
+	name, line string
 }
 
 // newFlags returns a flagSet whose errors are returned, not printed.
@@ -187,11 +203,11 @@ func newFlags(c *cmdContext, name, usageLine string) *flagSet {
 	// "invalid" line instead, and print the usage only for -h.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	return &flagSet{fs, func() {
+	return &flagSet{FlagSet: fs, usage: func() {
 		fmt.Fprintf(c.stderr, "Usage: skillbox %s %s\n\nFlags:\n", name, usageLine)
 		fs.SetOutput(c.stderr)
 		fs.PrintDefaults()
-	}}
+	}, name: name, line: usageLine}
 }
 
 // parse parses flags anywhere among args (Go's flag package stops at the
@@ -220,8 +236,21 @@ func parse(fs *flagSet, args []string) ([]string, error) {
 
 // wantArgs checks the number of positional arguments.
 func wantArgs(pos []string, n int, what string) error {
-	if len(pos) != n {
-		return errdefs.New(errdefs.Invalid, "want %s, got %d argument(s): %s", what, len(pos), strings.Join(pos, " "))
+	switch {
+	case len(pos) == n:
+		return nil
+	case len(pos) == 0:
+		return errdefs.New(errdefs.Invalid, "want %s, got none", what)
+	default:
+		return errdefs.New(errdefs.Invalid, "want %s, got %d: %s", what, len(pos), strings.Join(pos, " "))
+	}
+}
+
+// wantArgs is wantArgs followed by the command's usage line, for the
+// commands whose arguments a newcomer is most likely to leave out.
+func (fs *flagSet) wantArgs(pos []string, n int, what string) error {
+	if err := wantArgs(pos, n, what); err != nil {
+		return errdefs.New(errdefs.Invalid, "%v (usage: skillbox %s %s; 'skillbox %s -h' lists the flags)", err, fs.name, fs.line, fs.name)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
@@ -50,13 +52,21 @@ func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
 	if *jsonOut {
 		return writeJSON(c.stdout, env, false)
 	}
-	w := c.stdout
+	printDoctor(c.stdout, env)
+	return nil
+}
+
+// printDoctor writes the text report of env.
+func printDoctor(w io.Writer, env doctorEnvelope) {
 	for _, b := range env.Backends {
 		state := "available"
 		if !b.Available {
-			state = "unavailable: " + b.Reason
+			state = "unavailable: " + strings.TrimPrefix(b.Reason, "backend "+b.Name+": ")
 		}
 		fmt.Fprintf(w, "%s — %s\n  %s\n", b.Name, b.Summary, state)
+		if !b.Available && b.BestEffort {
+			fmt.Fprintf(w, "  --best-effort runs it without the missing layers and keeps the others (each missing one is reported on every call)\n")
+		}
 		for _, l := range b.Layers {
 			mark := "ok  "
 			if !l.Available {
@@ -73,5 +83,4 @@ func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
 	} else {
 		fmt.Fprintf(w, "\nauto → none: %s\n", env.AutoErr)
 	}
-	return nil
 }

@@ -26,13 +26,13 @@ func (g *grantFlags) register(c *cmdContext, fs *flagSet, who string) {
 	fs.BoolVar(&g.trust, "trust-remote-code", false, "let "+who+" from external roots run")
 	fs.StringVar(&g.timeout, "timeout", "", "wall-clock limit per call, e.g. 2s or 500ms")
 	fs.StringVar(&g.memory, "memory", "", "memory limit per call, e.g. 256MiB, 1GiB, 512M, 64k")
-	fs.Var(&g.allowNet, "allow-net", "grant network access to `HOST[:PORT]` "+who+" request (repeatable)")
-	fs.Var(&g.allowEnv, "allow-env", "grant the environment variable `NAME` "+who+" request (repeatable)")
+	fs.Var(&g.allowNet, "allow-net", "grant network access to `HOST[:PORT]`, if requested by "+who+" (repeatable)")
+	fs.Var(&g.allowEnv, "allow-env", "grant the environment variable `NAME`, if requested by "+who+" (repeatable)")
 	fs.Var(&g.allowRead, "allow-read", "let "+who+" read the host `PATH` (read-only; repeatable)")
 	fs.Var(&g.egressResolve, "egress-resolve", "send a granted host name to a fixed address, `HOST=IP`, granting that address (repeatable)")
 	fs.StringVar(&c.policyPath, "policy", "", "policy `FILE` (default $XDG_CONFIG_HOME/skillbox/policy.yaml if it exists)")
 	g.secrets.register(fs)
-	fs.BoolVar(&g.bestEffort, "best-effort", false, "run even if isolation layers are missing (each is reported on every call)")
+	fs.BoolVar(&g.bestEffort, "best-effort", false, "run without the isolation layers this host lacks, keeping the others (each missing one is reported on every call)")
 }
 
 // options checks the flags and turns them into call options, plus the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 
@@ -128,7 +129,22 @@ func describeRequests(m *skill.Manifest) requests {
 	r.Requirements = append(r.Requirements, m.Requirements...)
 	l := m.Permissions.Limits
 	if l.Timeout != 0 || l.Memory != 0 || l.Pids != 0 || l.Output != 0 {
-		r.Limits = map[string]any{"timeout": l.Timeout.String(), "memory": l.Memory, "pids": l.Pids, "output": l.Output}
+		// Only what the manifest asks for: an unset limit is the
+		// backend's default, not "0s" or 0.
+		lim := map[string]any{}
+		if l.Timeout != 0 {
+			lim["timeout"] = l.Timeout.String()
+		}
+		if l.Memory != 0 {
+			lim["memory"] = l.Memory
+		}
+		if l.Pids != 0 {
+			lim["pids"] = l.Pids
+		}
+		if l.Output != 0 {
+			lim["output"] = l.Output
+		}
+		r.Limits = lim
 	}
 	return r
 }
@@ -227,20 +243,88 @@ func cmdSchema(ctx context.Context, c *cmdContext, args []string) error {
 	return writeJSON(c.stdout, out, true)
 }
 
-// ToolOf describes s for schema export.
+// ToolOf describes s for schema export. The description is the
+// manifest's byte for byte, as Skillware's own adapters pass it.
 func ToolOf(s *skill.Skill) schema.Tool {
 	m := s.Bundle.Manifest
 	return schema.Tool{
 		ID:           s.ID,
 		Name:         m.Name,
-		Description:  strings.TrimSpace(m.Description),
+		Description:  m.Description,
 		Parameters:   m.Parameters,
 		Outputs:      m.Outputs,
 		Instructions: s.Bundle.Instructions,
 	}
 }
 
+// versionInfo is `version --json`.
+type versionInfo struct {
+	// Version is the module version: a tag such as v0.4.0 for a binary
+	// installed with `go install ...@version`, "(devel)" for one built
+	// from a checkout, or what -ldflags set in Version.
+	Version string `json:"version"`
+	// Commit is the VCS revision a checkout build was made from, and
+	// Modified says its work tree had uncommitted changes.
+	Commit   string `json:"commit,omitempty"`
+	Time     string `json:"commit_time,omitempty"`
+	Modified bool   `json:"modified,omitempty"`
+	Go       string `json:"go,omitempty"`
+}
+
+// buildVersion reads the version from bi, the binary's build information
+// (nil when there is none); Version, when set with -ldflags, wins.
+func buildVersion(bi *debug.BuildInfo) versionInfo {
+	v := versionInfo{Version: Version}
+	if bi == nil {
+		return v
+	}
+	if v.Version == "dev" && bi.Main.Version != "" {
+		v.Version = bi.Main.Version
+	}
+	v.Go = bi.GoVersion
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.Commit = s.Value
+		case "vcs.time":
+			v.Time = s.Value
+		case "vcs.modified":
+			v.Modified = s.Value == "true"
+		}
+	}
+	return v
+}
+
+// String is the one line `skillbox version` prints.
+func (v versionInfo) String() string {
+	s := "skillbox " + v.Version
+	if v.Commit != "" {
+		s += " commit " + v.Commit
+		if v.Modified {
+			s += " (modified)"
+		}
+	}
+	if v.Go != "" {
+		s += " " + v.Go
+	}
+	return s
+}
+
 func cmdVersion(ctx context.Context, c *cmdContext, args []string) error {
-	fmt.Fprintf(c.stdout, "skillbox %s\n", Version)
-	return nil
+	fs := newFlags(c, "version", "[--json]")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	bi, _ := debug.ReadBuildInfo()
+	v := buildVersion(bi)
+	if *jsonOut {
+		return writeJSON(c.stdout, v, false)
+	}
+	_, err = fmt.Fprintln(c.stdout, v)
+	return err
 }

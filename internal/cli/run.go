@@ -51,13 +51,14 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(pos, 1, "one SKILL (an id like text/word_stats or a folder path)"); err != nil {
+	if err := fs.wantArgs(pos, 1, "one SKILL (an id like text/word_stats or a folder path)"); err != nil {
 		return err
 	}
 	opts, provider, err := g.options(c)
 	if err != nil {
 		return err
 	}
+	opts.OneShot = true // one call, then the process ends: nothing to keep warm
 	if opts.Lock, err = lf.load(); err != nil {
 		return err
 	}
@@ -71,6 +72,7 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 	defer closeRT()
+	c.lockedDefaults(rt, pos[0], &opts) // --locked: the lockfile's limits are the defaults
 	res, err := rt.Call(ctx, pos[0], raw, opts)
 	if err != nil {
 		return err

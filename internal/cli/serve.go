@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -24,6 +25,10 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 		warm                            listFlag
 		maxConcurrent                   int
 		shutdownTimeout, progressPeriod time.Duration
+		maxBodyMemory                   string
+		headerTimeout, bodyTimeout      time.Duration
+		maxConns                        int
+		allowHosts                      listFlag
 	)
 	g.register(c, fs, "skills")
 	lf.register(fs, "serve only the skills in the lockfile, and refuse a call unless the skill, its digest and its grants match it (read once, at start)")
@@ -33,6 +38,11 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	fs.StringVar(&token, "token", "", "bearer `TOKEN` HTTP clients must send (default $SKILLBOX_TOKEN); required beyond loopback")
 	fs.StringVar(&maxBody, "max-body", "4MiB", "largest HTTP request body")
 	fs.IntVar(&maxConcurrent, "max-concurrent", server.DefaultMaxConcurrent, "calls in flight over HTTP before answering 429")
+	fs.StringVar(&maxBodyMemory, "max-body-memory", "", "`SIZE` of the HTTP request bodies held at once over all requests, beyond which requests are answered 429 (default 64MiB, or twice --max-body when that is more; an MCP message counts twice)")
+	fs.DurationVar(&headerTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "time a client has to send a request's headers before its connection is closed")
+	fs.DurationVar(&bodyTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "longest pause while a request body arrives, and the grace after which it must average 64KiB/s (else 408 and the connection is closed)")
+	fs.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "open HTTP connections; more clients wait to be accepted")
+	fs.Var(&allowHosts, "allow-host", "also answer requests whose Host or Origin names `NAME` on a loopback listener (repeatable; localhost, 127.0.0.1, [::1] and the listen address always are)")
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long calls in flight may finish before they are cancelled")
 	fs.DurationVar(&progressPeriod, "progress-interval", server.DefaultProgressInterval, "how often long MCP calls report progress")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -46,6 +56,13 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	if stdio == (addr != "") {
 		return errdefs.New(errdefs.Invalid, "give exactly one of --stdio or --http ADDR")
+	}
+	if addr != "" {
+		// A bad address is a usage error found before anything starts,
+		// not a listener that fails (unavailable) after the skills load.
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			return errdefs.New(errdefs.Invalid, "--http %q: want HOST:PORT, e.g. 127.0.0.1:8765 (port 0 picks a free one)", addr)
+		}
 	}
 	opts, provider, err := g.options(c)
 	if err != nil {
@@ -73,6 +90,20 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	if maxConcurrent <= 0 || shutdownTimeout <= 0 || progressPeriod <= 0 {
 		return errdefs.New(errdefs.Invalid, "--max-concurrent, --shutdown-timeout and --progress-interval must be positive")
 	}
+	var bodyMemory int64
+	if maxBodyMemory != "" {
+		if bodyMemory, err = skill.ParseSize(maxBodyMemory); err != nil || bodyMemory < 2*body {
+			return errdefs.New(errdefs.Invalid, "--max-body-memory %q: want a size of at least twice --max-body (an MCP message counts twice), such as 64MiB", maxBodyMemory)
+		}
+	}
+	if headerTimeout <= 0 || bodyTimeout <= 0 || maxConns <= 0 {
+		return errdefs.New(errdefs.Invalid, "--read-header-timeout, --body-read-timeout and --max-conns must be positive")
+	}
+	for _, h := range allowHosts {
+		if server.ValidHostName(h) != nil {
+			return errdefs.New(errdefs.Invalid, "--allow-host %q: want a host name or IP address, without scheme or port", h)
+		}
+	}
 	logger, err := newLogger(c.stderr, logLevel, logFmt)
 	if err != nil {
 		return err
@@ -85,6 +116,8 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	defer closeRT()
 	srv, err := server.New(rt, server.Config{
 		Call: opts, Token: token, MaxBodyBytes: body, MaxConcurrent: maxConcurrent,
+		MaxBodyMemory: bodyMemory, ReadHeaderTimeout: headerTimeout, BodyReadTimeout: bodyTimeout,
+		MaxConns: maxConns, AllowHosts: allowHosts,
 		ProgressInterval: progressPeriod, ShutdownTimeout: shutdownTimeout, Logger: logger, Version: Version,
 	})
 	if err != nil {

@@ -59,6 +59,14 @@ func TestServeFlags(t *testing.T) {
 		{"bad memory", []string{"serve", "--stdio", "--memory", "lots"}, "--memory"},
 		{"bad body", []string{"serve", "--stdio", "--max-body", "0"}, "--max-body"},
 		{"bad slots", []string{"serve", "--stdio", "--max-concurrent", "0"}, "must be positive"},
+		{"bad body memory", []string{"serve", "--stdio", "--max-body-memory", "lots"}, `--max-body-memory "lots"`},
+		{"body memory under two bodies", []string{"serve", "--stdio", "--max-body", "4MiB", "--max-body-memory", "6MiB"}, "at least twice --max-body"},
+		{"bad header timeout", []string{"serve", "--stdio", "--read-header-timeout", "0s"}, "--read-header-timeout"},
+		{"bad body timeout", []string{"serve", "--stdio", "--body-read-timeout", "-1s"}, "--body-read-timeout"},
+		{"bad conns", []string{"serve", "--stdio", "--max-conns", "0"}, "--max-conns"},
+		{"allow-host with port", []string{"serve", "--http", "127.0.0.1:0", "--allow-host", "agent.test:8080"}, `--allow-host "agent.test:8080": want a host name or IP address`},
+		{"allow-host url", []string{"serve", "--http", "127.0.0.1:0", "--allow-host", "http://agent.test"}, `--allow-host "http://agent.test"`},
+		{"allow-host empty", []string{"serve", "--http", "127.0.0.1:0", "--allow-host", ""}, `--allow-host ""`},
 		{"bad level", []string{"serve", "--stdio", "--log-level", "loud"}, "--log-level"},
 		{"bad format", []string{"serve", "--stdio", "--log-format", "xml"}, "--log-format"},
 		{"bad token", []string{"serve", "--http", "127.0.0.1:0", "--token", "a b"}, "white space"},
@@ -70,7 +78,7 @@ func TestServeFlags(t *testing.T) {
 		{"missing policy", []string{"serve", "--stdio", "--policy", "/nonexistent/policy.yaml"}, "/nonexistent/policy.yaml"},
 		// and run's --locked: a lockfile that cannot be loaded stops the start.
 		{"lockfile without locked", []string{"serve", "--stdio", "--lockfile", "x.lock"}, "--lockfile is used only with --locked"},
-		{"missing lockfile", []string{"serve", "--stdio", "--locked", "--lockfile", "/nonexistent/skills.lock"}, "no lockfile at /nonexistent/skills.lock; create one with 'skillbox lock'"},
+		{"missing lockfile", []string{"serve", "--stdio", "--locked", "--lockfile", "/nonexistent/skills.lock"}, "no lockfile at /nonexistent/skills.lock; create one with 'skillbox lock --lockfile /nonexistent/skills.lock'"},
 		{"missing default lockfile", []string{"serve", "--stdio", "--locked"}, "no lockfile at skills.lock"},
 		// --warm names one skill id per flag.
 		{"warm without id", []string{"serve", "--stdio", "--warm"}, "flag needs an argument: -warm"},
@@ -192,6 +200,37 @@ func TestServeHTTP(t *testing.T) {
 	wantJSON, _ := json.Marshal(want)
 	if !bytes.Equal(gotJSON, wantJSON) {
 		t.Errorf("HTTP envelope differs from run --json:\n got %s\nwant %s", gotJSON, wantJSON)
+	}
+}
+
+// TestServeAllowHost: serve --http refuses a Host that is no loopback
+// name (DNS rebinding) on the API as on /mcp, naming --allow-host, and
+// --allow-host adds a name.
+func TestServeAllowHost(t *testing.T) {
+	h := newHarness(t)
+	url := h.startServeHTTP("--backend", "process", "--allow-host", "agent.test", "--max-body-memory", "16MiB", "--max-conns", "64",
+		"--read-header-timeout", "5s", "--body-read-timeout", "5s")
+	get := func(path, host string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url+path, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, path := range []string{"/v1/health", "/v1/skills", "/mcp"} {
+		if code, body := get(path, "rebound.example"); code != http.StatusForbidden || !strings.Contains(body, `"kind":"denied"`) || !strings.Contains(body, "--allow-host rebound.example") {
+			t.Errorf("%s with Host rebound.example: %d %s; want 403 naming --allow-host", path, code, body)
+		}
+	}
+	for _, host := range []string{"agent.test", "localhost"} {
+		if code, body := get("/v1/skills", host); code != http.StatusOK {
+			t.Errorf("/v1/skills with Host %s: %d %s", host, code, body)
+		}
 	}
 }
 

@@ -6,10 +6,26 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/sandbox/pyodide"
 )
+
+// setupNotNeeded is the error for `setup NAME` of any backend but pyodide:
+// a backend of this binary needs no setup step; any other name is not a
+// backend here at all.
+func setupNotNeeded(name string) error {
+	var names []string
+	for _, r := range sandbox.List() {
+		if r.Name == name {
+			return errdefs.New(errdefs.Invalid, "backend %s has no setup step: it uses what the host already has ('skillbox doctor' shows what is missing); only pyodide is set up", name)
+		}
+		names = append(names, r.Name)
+	}
+	return errdefs.New(errdefs.Invalid, "there is no backend %q (this skillbox has %s); only pyodide is set up", name, strings.Join(names, ", "))
+}
 
 // cmdSetup installs what a backend needs beyond the skillbox binary.
 // Today only the pyodide backend has such a step: Deno and Pyodide from the
@@ -21,11 +37,11 @@ func cmdSetup(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(pos, 1, "the backend to set up (pyodide)"); err != nil {
+	if err := fs.wantArgs(pos, 1, "the backend to set up (pyodide)"); err != nil {
 		return err
 	}
 	if pos[0] != pyodide.Name {
-		return errdefs.New(errdefs.Invalid, "backend %q needs no setup (only pyodide does)", pos[0])
+		return setupNotNeeded(pos[0])
 	}
 	dir := *cache
 	if dir == "" {

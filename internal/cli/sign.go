@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"aead.dev/minisign"
 
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/shellquote"
+	"github.com/skillbox-dev/skillbox/skill"
 	"github.com/skillbox-dev/skillbox/trust"
 )
 
@@ -113,7 +116,10 @@ func cmdSign(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	defer closeRT()
 	rec := audit.Record{Event: audit.EventSign, Skill: s.ID, Version: s.Bundle.Manifest.Version, Tier: string(s.Tier), Key: trust.KeyID(key.ID()), Detail: s.Dir}
-	digest, err := trust.Sign(s, key)
+	digest, err := "", c.signable(s, *keyFile)
+	if err == nil {
+		digest, err = trust.Sign(s, key)
+	}
 	rec.Digest = digest
 	if err != nil {
 		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
@@ -128,6 +134,40 @@ func cmdSign(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "Signed %s (%s) with key %s: %s/%s\n", s.ID, digest, rec.Key, s.Dir, trust.SignatureFile)
 	return nil
+}
+
+// signable refuses to sign a skill whose folder is skillbox's own cache: a
+// bundled skill (extracted there from the skillbox binary) or a path into
+// the cache. Signing writes the signature into the folder; the cache is
+// rewritten by skillbox, and a bundled skill runs without trust anyway. The
+// error says how to sign a copy instead.
+func (c *cmdContext) signable(s *skill.Skill, keyFile string) error {
+	cache, err := c.cacheDir()
+	if err != nil {
+		return err
+	}
+	if s.Tier != skill.TierBundled && !inside(cache, s.Dir) {
+		return nil
+	}
+	name := filepath.Base(s.Dir)
+	category := filepath.Base(filepath.Dir(s.Dir))
+	return errdefs.New(errdefs.Invalid,
+		"%s is in skillbox's cache (%s), which skillbox rewrites: sign writes %s into the skill's folder, so sign a copy of it instead: 'mkdir -p %s && cp -R %s %s/ && skillbox sign %s --key %s' (a bundled skill runs without trust, so only a copy you publish needs a signature)",
+		s.ID, s.Dir, trust.SignatureFile, shellquote.Word(category), shellquote.Word(s.Dir), shellquote.Word(category),
+		shellquote.Word("./"+category+"/"+name), shellquote.Word(keyFile))
+}
+
+// inside reports whether path is dir or under it, after resolving symlinks
+// in both (a cache reached through a link is still the cache).
+func inside(dir, path string) bool {
+	if d, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = d
+	}
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 func cmdVerify(ctx context.Context, c *cmdContext, args []string) error {
@@ -166,9 +206,9 @@ func cmdVerify(ctx context.Context, c *cmdContext, args []string) error {
 		var unknown *trust.UnknownKeyError
 		if errors.As(err, &unknown) {
 			rec.Key = unknown.KeyID
-			hint := "trust the publisher with 'skillbox trust --publisher KEYFILE'"
+			hint := "'skillbox trust --publisher KEYFILE' (the publisher's public key)"
 			if *pubFile != "" {
-				hint = "is it the right --pubkey?"
+				hint = "--pubkey naming the public key that made the signature"
 			}
 			err = &errdefs.DeniedError{Permission: "signature", Reason: fmt.Sprintf("skill %s: %v", s.ID, unknown), Grant: hint}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/secrets"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -124,8 +125,7 @@ var isTerminal = func(r io.Reader) bool {
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return isatty(f) // not just a character device: /dev/null is one
 }
 
 // confirm asks question on a terminal. Without a terminal it refuses unless
@@ -140,7 +140,8 @@ func (c *cmdContext) confirm(question string, yes bool) (bool, error) {
 	fmt.Fprintf(c.stderr, "%s [y/N] ", question)
 	line, err := bufio.NewReader(c.stdin).ReadString('\n')
 	if err != nil && line == "" {
-		return false, nil
+		// No answer is not "no": the caller must not report success.
+		return false, errdefs.New(errdefs.Invalid, "no answer: standard input ended before y or n, so nothing was changed; answer y or n, or pass --yes")
 	}
 	a := strings.ToLower(strings.TrimSpace(line))
 	return a == "y" || a == "yes", nil
@@ -222,7 +223,7 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
 	}
 	if s.Tier != skill.TierExternal {
-		env.Action, env.Note = "unchanged", fmt.Sprintf("%s is a %s skill: it runs without trust, so nothing was recorded (pin it with 'skillbox lock')", s.ID, s.Tier)
+		env.Action, env.Note = "unchanged", fmt.Sprintf("%s is a %s skill: it runs without trust, so nothing was recorded (pin it with 'skillbox lock %s')", s.ID, s.Tier, shellquote.Word(pos[0]))
 		if *jsonOut {
 			return writeJSON(c.stdout, env, false)
 		}
@@ -230,7 +231,7 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		return nil
 	}
 	prev, had := store.Lookup(s.ID)
-	if had && prev.Digest == s.Digest {
+	if had && prev.Matches(s.Digest) {
 		env.Action, env.Note = "unchanged", fmt.Sprintf("%s is already trusted with this digest (since %s)", s.ID, prev.TrustedAt.Format(time.RFC3339))
 		if *jsonOut {
 			return writeJSON(c.stdout, env, false)
@@ -239,14 +240,14 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		return nil
 	}
 	if !*jsonOut || !*yes {
-		printReview(out, s, req)
+		printReview(out, s, req, pos[0])
 	}
 	if had {
 		now, err := skill.Files(s.Dir)
 		if err != nil {
 			return err
 		}
-		d := trust.Diff(prev.Files, trust.FilesOf(now))
+		d := prev.Changes(trust.FilesOf(now))
 		env.Changes = &trustDiff{Added: nonNil(d.Added), Removed: nonNil(d.Removed), Modified: nonNil(d.Modified)}
 		fmt.Fprintf(out, "\nChanged since you trusted it on %s: %s\n", prev.TrustedAt.Format(time.RFC3339), d)
 	}
@@ -302,15 +303,16 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// printReview shows what trusting s means: where it is and what it asks for.
-func printReview(w io.Writer, s *skill.Skill, r requests) {
+// printReview shows what trusting s means: where it is and what it asks
+// for. ref is how the operator named it, for the commands it prints.
+func printReview(w io.Writer, s *skill.Skill, r requests, ref string) {
 	m := s.Bundle.Manifest
 	fmt.Fprintf(w, "%s %s (%s)\n  path:   %s\n  digest: %s\n", s.ID, m.Version, s.Tier, s.Dir, s.Digest)
 	if m.Issuer != nil {
 		fmt.Fprintf(w, "  issuer: %v (as the manifest claims; unverified)\n", m.Issuer)
 	}
 	if trust.HasSignature(s.Dir) {
-		fmt.Fprintf(w, "  signed: yes (%s; check it with 'skillbox verify')\n", trust.SignatureFile)
+		fmt.Fprintf(w, "  signed: yes (%s; check it with 'skillbox verify %s')\n", trust.SignatureFile, shellquote.Word(ref))
 	}
 	fmt.Fprintln(w, "\nTrusting lets it run; it still gets only what you grant. It requests:")
 	if len(r.Env)+len(r.Network)+len(r.Read)+len(r.Requirements) == 0 && r.Limits == nil {

@@ -22,7 +22,7 @@ import (
 const NoCacheEnvVar = "SKILLBOX_NO_INTERP_CACHE"
 
 const (
-	cacheFormat     = "skillbox-pyinterp-cache/2"
+	cacheFormat     = "skillbox-pyinterp-cache/3"
 	cacheFileName   = "pyinterp.json"
 	cacheMaxEntries = 16
 	cacheMaxBytes   = 1 << 20
@@ -171,7 +171,48 @@ type cacheEntry struct {
 type cacheDep struct {
 	Path   string `json:"path"`
 	Follow bool   `json:"follow,omitempty"`
-	ID     string `json:"id"`
+	// Site marks a site directory, identified by siteID: packages come
+	// and go there without changing the interpreter's facts.
+	Site bool   `json:"site,omitempty"`
+	ID   string `json:"id"`
+}
+
+// id is d's identity now.
+func (d cacheDep) id() fileStat {
+	if d.Site {
+		return siteID(d.Path)
+	}
+	return fileID(d.Path, d.Follow)
+}
+
+// siteID identifies a site directory by what decides sys.path: the folder
+// itself (device, inode, mode, owner) and the names of the .pth and
+// sitecustomize files in it (each also a dependency of its own, by
+// content), not its mtime, which every package installed there changes.
+// What is not a folder is identified by fileID.
+func siteID(path string) fileStat {
+	st := fileID(path, true)
+	if !st.dir {
+		return st
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return fileStat{id: "error " + err.Error()}
+	}
+	f := strings.Fields(st.id) // dev ino mode uid size mtime ctime
+	id := "site " + strings.Join(f[:4], " ")
+	for _, e := range entries { // sorted by name
+		if startsSite(e.Name()) {
+			id += " " + strconv.Quote(e.Name())
+		}
+	}
+	return fileStat{id: id, dir: true, ctime: st.ctime}
+}
+
+// startsSite reports whether a file of this name in a site directory is
+// run or read by site at start: a .pth file or sitecustomize.
+func startsSite(name string) bool {
+	return strings.HasSuffix(name, ".pth") || strings.HasPrefix(name, "sitecustomize")
 }
 
 // readCache returns the cache at path; a missing, unreadable, foreign
@@ -226,7 +267,7 @@ func (e *cacheEntry) valid() bool {
 	}
 	followed := map[string]bool{}
 	for _, d := range e.Deps {
-		if !filepath.IsAbs(d.Path) || fileID(d.Path, d.Follow).id != d.ID {
+		if !filepath.IsAbs(d.Path) || d.id().id != d.ID {
 			return false
 		}
 		if d.Follow {
@@ -251,40 +292,55 @@ type probeResult struct {
 	// Watch are sys.path and site.getsitepackages(), existing or not: a
 	// site directory that appears joins sys.path.
 	Watch []string `json:"watch"`
+	// Sites are site.getsitepackages(), as reported and resolved.
+	Sites []string `json:"sites"`
 }
 
 // factsDeps lists the files an interpreter's facts come from: how it was
-// invoked (the link and its target, its folder, a pyvenv.cfg beside it or
-// one level up), its real executable and folder, its prefixes, every
-// sys.path and site directory (whether or not it exists; a folder's
-// identity changes when an entry is added, removed or renamed) and the
-// .pth and sitecustomize files in them, whose edits change sys.path.
+// invoked (the link and its target), its real executable, the landmarks
+// Python's start looks for beside either (pyvenv.cfg there or one level
+// up, pybuilddir.txt, a ._pth file), its prefixes, every sys.path and site
+// directory (whether or not it exists) and the .pth and sitecustomize
+// files in them, whose edits change sys.path. A folder's identity changes
+// when an entry is added, removed or renamed, except a site directory's,
+// which changes only with its .pth and sitecustomize names (siteID). The
+// folders holding the executables are not dependencies: any install puts
+// programs in /usr/bin, and only the landmarks there change the facts.
 func factsDeps(r *probeResult) ([]cacheDep, int64, bool) {
 	if !filepath.IsAbs(r.Invoked) {
 		return nil, 0, false
 	}
 	var deps []cacheDep
 	var newest int64
+	sites := map[string]bool{}
+	for _, p := range r.Sites {
+		sites[filepath.Clean(p)] = true
+	}
 	seen := map[cacheDep]bool{}
 	add := func(p string, follow bool) {
 		d := cacheDep{Path: filepath.Clean(p), Follow: follow}
+		d.Site = follow && sites[d.Path]
 		if seen[d] {
 			return
 		}
 		seen[d] = true
-		st := fileID(d.Path, follow)
+		st := d.id()
 		d.ID, newest = st.id, max(newest, st.ctime)
 		deps = append(deps, d)
 	}
+	landmarks := func(exe string) {
+		dir := filepath.Dir(exe)
+		add(filepath.Join(dir, "pyvenv.cfg"), true)
+		add(filepath.Join(filepath.Dir(dir), "pyvenv.cfg"), true)
+		add(filepath.Join(dir, "pybuilddir.txt"), true)
+		add(strings.TrimSuffix(exe, filepath.Ext(exe))+"._pth", true)
+	}
 	in := &r.Interpreter
-	dir := filepath.Dir(r.Invoked)
 	add(r.Invoked, false)
 	add(r.Invoked, true)
-	add(dir, true)
-	add(filepath.Join(dir, "pyvenv.cfg"), true)
-	add(filepath.Join(filepath.Dir(dir), "pyvenv.cfg"), true)
+	landmarks(r.Invoked)
 	add(in.Executable, true)
-	add(filepath.Dir(in.Executable), true)
+	landmarks(in.Executable)
 	for _, p := range append([]string{in.Prefix, in.BasePrefix}, in.Paths...) {
 		if !filepath.IsAbs(p) || p != filepath.Clean(p) {
 			return nil, 0, false
@@ -303,7 +359,7 @@ func factsDeps(r *probeResult) ([]cacheDep, int64, bool) {
 			return nil, 0, false
 		}
 		for _, e := range entries {
-			if n := e.Name(); strings.HasSuffix(n, ".pth") || strings.HasPrefix(n, "sitecustomize") {
+			if n := e.Name(); startsSite(n) {
 				add(filepath.Join(p, n), true)
 			}
 		}

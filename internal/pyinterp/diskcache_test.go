@@ -42,7 +42,8 @@ func TestMain(m *testing.M) {
 
 // fakePython answers the probe for an interpreter installed by fakeInterp:
 // its prefix is two levels above the binary, its sys.path is prefix/lib
-// and it would add prefix/share/site-packages if that existed.
+// and it would add prefix/share/site-packages if that existed; both are its
+// site directories (as Debian's dist-packages is on sys.path).
 // Each run appends a byte to the file named in <binary>.counter, which
 // lies outside everything the cache watches.
 func fakePython() {
@@ -70,6 +71,7 @@ func fakePython() {
 		"executable": exe, "version": "3.99.0", "prefix": prefix, "base_prefix": prefix,
 		"paths": paths, "invoked": invoked,
 		"watch": []string{lib, filepath.Join(prefix, "share", "site-packages")},
+		"sites": []string{lib, filepath.Join(prefix, "share", "site-packages")},
 	})
 }
 
@@ -203,6 +205,21 @@ func TestCacheInvalidation(t *testing.T) {
 			f.WriteString("/elsewhere\n")
 			f.Close()
 		}},
+		{"pth file appears", func(t *testing.T, prefix, _, _ string) {
+			if err := os.WriteFile(filepath.Join(prefix, "lib", "more.pth"), []byte("/elsewhere\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"sitecustomize appears", func(t *testing.T, prefix, _, _ string) {
+			if err := os.WriteFile(filepath.Join(prefix, "lib", "sitecustomize.py"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"pybuilddir.txt appears", func(t *testing.T, _, _, exe string) {
+			if err := os.WriteFile(filepath.Join(filepath.Dir(exe), "pybuilddir.txt"), []byte("build\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"site dir appears", func(t *testing.T, prefix, _, _ string) {
 			if err := os.Mkdir(filepath.Join(prefix, "share", "site-packages"), 0o755); err != nil {
 				t.Fatal(err)
@@ -262,6 +279,49 @@ func TestCacheInvalidation(t *testing.T) {
 				t.Fatalf("the new answer was not cached: %d runs, want 2", n)
 			}
 		})
+	}
+}
+
+// TestCacheSurvivesUnrelatedInstalls changes what installing other
+// programs and packages changes, and expects the cached answer to stay:
+// programs beside the interpreter (any package install adds to /usr/bin)
+// and packages in a site directory do not change the interpreter's facts.
+func TestCacheSurvivesUnrelatedInstalls(t *testing.T) {
+	freshCache(t)
+	prefix := t.TempDir()
+	exe, runs := fakeInterp(t, prefix)
+	venv := t.TempDir()
+	py := filepath.Join(venv, "bin", "python3")
+	if err := os.Mkdir(filepath.Dir(py), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(exe, py); err != nil {
+		t.Fatal(err)
+	}
+	resolveFresh(t, py)
+	for _, f := range []string{
+		filepath.Join(prefix, "bin", "some-tool"),        // a program beside the interpreter
+		filepath.Join(venv, "bin", "some-script"),        // a console script beside the link
+		filepath.Join(prefix, "lib", "somepkg.py"),       // a module in a site directory
+		filepath.Join(prefix, "lib", "otherpkg", "x.py"), // a package there
+	} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("#\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A later timestamp on the folders, as a real install leaves.
+	later := time.Now().Add(time.Minute)
+	for _, d := range []string{filepath.Join(prefix, "bin"), filepath.Join(venv, "bin"), filepath.Join(prefix, "lib")} {
+		if err := os.Chtimes(d, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resolveFresh(t, py)
+	if n := runs(); n != 1 {
+		t.Fatalf("the interpreter ran %d times, want 1: an unrelated install threw the cached answer away", n)
 	}
 }
 

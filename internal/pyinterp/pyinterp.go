@@ -33,8 +33,13 @@
 // from, with their identities: the path Python was started by and its
 // pyvenv.cfg candidates, the real executable, the prefixes, every sys.path
 // and site directory (existing or not) and the .pth and sitecustomize files
-// in them. A hit re-checks every one and re-reads the ELF linkage; any
-// difference is a miss, and a miss runs the probe and replaces the entry.
+// in them. Neither the folder holding the interpreter (any package install
+// adds programs to /usr/bin) nor a package added to a site directory
+// invalidates an entry: only the landmarks Python's start looks for beside
+// its executable (pyvenv.cfg, pybuilddir.txt, a ._pth file) and a site
+// directory's .pth and sitecustomize names count. A hit re-checks every
+// one and re-reads the ELF linkage; any difference is a miss, and a miss
+// runs the probe and replaces the entry.
 // Nothing is stored when the key changed while the probe ran, or when a file
 // involved changed less than two seconds before the resolution started (it
 // could change again within one timestamp tick and keep its identity).
@@ -92,7 +97,7 @@ type Interpreter struct {
 // probe prints the interpreter's facts as JSON. -I keeps PYTHON* variables
 // and the user's site-packages out; -S is not used because Debian adds its
 // dist-packages (where python3-yaml lives) through site. "invoked" and
-// "watch" are for the persistent cache (probeResult).
+// "watch" and "sites" are for the persistent cache (probeResult).
 const probe = `import sys, json, os, site
 paths = [os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)]
 try:
@@ -102,7 +107,8 @@ except Exception:
 print(json.dumps({"executable": os.path.realpath(sys.executable),
   "version": "%d.%d.%d" % sys.version_info[:3],
   "prefix": sys.prefix, "base_prefix": sys.base_prefix, "paths": paths,
-  "invoked": sys.executable, "watch": [p for p in sys.path + sites if p]}))`
+  "invoked": sys.executable, "watch": [p for p in sys.path + sites if p],
+  "sites": [p for p in sites + [os.path.realpath(s) for s in sites] if p]}))`
 
 // childPATH is the PATH the probe runs with (pyenv's shim needs one).
 const childPATH = "/usr/local/bin:/usr/bin:/bin"

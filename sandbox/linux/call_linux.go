@@ -11,6 +11,7 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/skill"
 	"github.com/skillbox-dev/skillbox/worker"
 )
 
@@ -77,7 +78,7 @@ func snapshot(cg *cgroup.Group) counters {
 func (b *box) limitHit(cg *cgroup.Group, before counters) error {
 	after := snapshot(cg)
 	if after.oom > before.oom {
-		return &errdefs.LimitError{Resource: "memory", Limit: fmt.Sprintf("%dMiB", b.lim.Memory>>20),
+		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
 			Detail: "the kernel OOM killer stopped the skill"}
 	}
 	if after.pids > before.pids {
@@ -87,10 +88,28 @@ func (b *box) limitHit(cg *cgroup.Group, before counters) error {
 	return nil
 }
 
+// startLimit is the error for a jail that failed before the skill was
+// ready (err): the limit it ran into if its cgroup, fresh when the jail
+// started, counted one (the jail must not be destroyed yet), or err.
+func (b *box) startLimit(cg *cgroup.Group, err error) error {
+	if errors.Is(err, cgroup.ErrOverLimit) {
+		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
+			Detail: "the jail's init stage already used more before Python started"}
+	}
+	if lerr := b.limitHit(cg, counters{}); lerr != nil {
+		var le *errdefs.LimitError
+		if errors.As(lerr, &le) && le.Resource == "memory" {
+			le.Detail = "the jail ran out of memory before the skill was ready (Python, the harness and the skill's imports need more)"
+		}
+		return lerr
+	}
+	return err
+}
+
 // timeoutErr is the error for a call past its deadline (or cancelled).
 func (b *box) timeoutErr(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return errdefs.New(errdefs.Timeout, "call to %s timed out after %v; its processes were killed", b.spec.SkillID, b.lim.Timeout)
+		return errdefs.New(errdefs.Timeout, "call to %s timed out after %v", b.spec.SkillID, b.lim.Timeout)
 	}
 	return ctx.Err()
 }

@@ -30,8 +30,10 @@
 // The host binary re-executes itself (/proc/self/exe) with argv[0]
 // "skillbox-jail-init" in new pid, mount, network, ipc, uts and cgroup
 // namespaces (plus a user namespace when not root), born inside the jail's
-// cgroup. The package's init function recognises the marker, reads its
-// config from fd 5 and:
+// cgroup, whose limits are written only then (the launching thread has left
+// the group: skillbox is never charged to it). The package's init function
+// recognises the marker, reads its config from fd 5 (sent once the limits
+// are in place) and:
 //
 //   - makes mounts private, pivots into a tmpfs root holding read-only binds
 //     of exactly the interpreter's needs (pyinterp's HostPaths: its own
@@ -68,12 +70,15 @@
 // # Modes
 //
 // Single-use (default): a pool of zygotes per Sandbox, each a jail whose
-// harness imported the skill once; each call gets a fresh fork (pre-forked
-// while idle), after which the zygote kills every leftover process and
-// empties /scratch. Limits on memory, pids and CPU apply to the whole jail
+// harness holds only trusted code (the standard library modules the skill's
+// source names, read but never run; docs/PROTOCOL.md); each call gets a
+// fresh fork (pre-forked while idle) that imports the skill, after which
+// the zygote kills every leftover process and empties /scratch. Limits on memory, pids and CPU apply to the whole jail
 // cgroup (zygote plus the call's child), not to the child alone.
-// Options.Exec = ExecCold starts a new jail per call instead. ModeSession
-// keeps one worker for the Sandbox's lifetime.
+// Options.Exec = ExecCold starts a new jail per call instead, and so does a
+// one-shot Spec (Spec.OneShot: the CLI's run), unless the skill is warm,
+// whose zygote then pre-forks nothing. ModeSession keeps one worker for the
+// Sandbox's lifetime.
 //
 // # Requirements
 //

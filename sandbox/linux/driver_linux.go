@@ -118,6 +118,9 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	if err := pr.caps.CheckRequire(Name, spec.Require); err != nil {
 		return nil, err
 	}
+	if err := spec.Limits.Check(); err != nil {
+		return nil, err
+	}
 	lim := spec.Limits.WithDefaults()
 	reqNames, err := sandbox.RequirementNames(spec.Requirements)
 	if err != nil {
@@ -189,7 +192,11 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	switch {
 	case spec.Mode == sandbox.ModeSession:
 		b.run = &session{b: b}
-	case d.opts.Exec == ExecCold:
+	case d.opts.Exec == ExecCold || spec.OneShot && !spec.Warm:
+		// One call (spec.OneShot): a zygote would import the standard
+		// library for calls that never come, and pre-fork a child after
+		// it. A warm skill keeps its zygote (the operator asked for its
+		// import there), without the pre-fork (pool.preforks).
 		b.run = &cold{b: b}
 	default:
 		p := newPool(b)

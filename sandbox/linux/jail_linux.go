@@ -59,7 +59,11 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 	}
 	fail := func(err error) (*jail, error) {
 		if j.cg != nil {
+			lerr := b.startLimit(j.cg, err)
 			j.cg.Remove()
+			if lerr != err {
+				return nil, lerr
+			}
 		}
 		return nil, errdefs.Wrap(errdefs.Internal, err, "start jail")
 	}

@@ -26,6 +26,9 @@ type pool struct {
 	closed   bool
 	stop     chan struct{}
 	wg       sync.WaitGroup
+	// dying counts zygotes being destroyed in the background; close waits
+	// for them, so no jail or cgroup outlives the pool.
+	dying sync.WaitGroup
 }
 
 func newPool(b *box) *pool {
@@ -143,7 +146,7 @@ func (p *pool) launch(ctx context.Context) (*zygote, error) {
 		return nil, err
 	}
 	if p.closed {
-		go z.destroy()
+		p.destroyLater(z)
 		return nil, context.Canceled
 	}
 	p.all[z] = true
@@ -153,8 +156,17 @@ func (p *pool) launch(ctx context.Context) (*zygote, error) {
 // drop forgets z and destroys it in the background. p.mu is held.
 func (p *pool) drop(z *zygote) {
 	delete(p.all, z)
-	go z.destroy()
+	p.destroyLater(z)
 	p.changed.Broadcast()
+}
+
+// destroyLater destroys z in the background; close waits for it.
+func (p *pool) destroyLater(z *zygote) {
+	p.dying.Add(1)
+	go func() {
+		defer p.dying.Done()
+		z.destroy()
+	}()
 }
 
 // put returns z to the idle list (or destroys it) and pre-forks its next
@@ -168,10 +180,15 @@ func (p *pool) put(z *zygote) {
 	}
 	p.idle = append(p.idle, z)
 	p.changed.Broadcast()
-	if !p.b.d.opts.NoPrefork {
+	if p.preforks() {
 		go z.prefork()
 	}
 }
+
+// preforks reports whether an idle zygote forks its next child ahead of
+// the call: not when disabled, nor for a one-shot sandbox, whose one call
+// is over.
+func (p *pool) preforks() bool { return !p.b.d.opts.NoPrefork && !p.b.spec.OneShot }
 
 func (p *pool) reaper() {
 	defer p.wg.Done()
@@ -232,4 +249,5 @@ func (p *pool) close() {
 	for _, z := range zs {
 		z.destroy()
 	}
+	p.dying.Wait()
 }

@@ -28,6 +28,7 @@ func (s *session) start(ctx context.Context) error {
 	}
 	j.Conn.SetMaxResult(int(b.lim.Output))
 	if err := b.initWorker(ctx, j.Process, worker.ModeSession); err != nil {
+		err = b.startLimit(j.cg, err)
 		j.destroy()
 		return err
 	}
@@ -61,10 +62,12 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 	before := snapshot(j.cg)
 	value, err := j.Call(ctx, s.id, req.Params, req.Config)
 	if err != nil {
+		// Judged before the jail (and its cgroup counters) may go.
+		err = b.callError(ctx, err, j.cg, before)
 		if j.Conn.Broken() {
 			s.stop() // dead, too slow or out of step: start over next time
 		}
-		return nil, b.callError(ctx, err, j.cg, before)
+		return nil, err
 	}
 	return result(value, j.Stdout, j.Stderr, j.cg), nil
 }

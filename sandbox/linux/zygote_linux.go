@@ -49,6 +49,7 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := b.initWorker(ictx, j.Process, worker.ModeZygote); err != nil {
+		err = b.startLimit(j.cg, err)
 		j.destroy()
 		return nil, err
 	}
@@ -67,6 +68,7 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 			if c != nil {
 				c.Close()
 			}
+			err = b.startLimit(j.cg, err)
 			j.destroy()
 			if ictx.Err() != nil && ctx.Err() == nil {
 				return nil, b.timeoutErr(ictx)
@@ -81,6 +83,7 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 			z.pre = nil
 			c.Close()
 			if _, err := c.Wait(ictx); err != nil {
+				err = b.startLimit(j.cg, err)
 				j.destroy()
 				return nil, err
 			}

@@ -100,13 +100,13 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	}
 	r, err := b.start(ctx, worker.ModeSingle)
 	if err != nil {
-		return nil, b.limits.TimeoutError(ctx, err)
+		return nil, b.limits.TimeoutError(ctx, b.spec.SkillID, err)
 	}
 	defer os.RemoveAll(r.scratch)
 	value, err := r.proc.Call(ctx, b.nextID.Add(1), req.Params, req.Config)
 	if err != nil {
 		r.proc.Close()
-		return nil, b.limits.TimeoutError(ctx, err)
+		return nil, b.limits.TimeoutError(ctx, b.spec.SkillID, err)
 	}
 	state, _ := r.proc.Wait()
 	return result(value, r.proc, state), nil
@@ -119,7 +119,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 		// The session worker outlives this call's context.
 		r, err := b.start(context.WithoutCancel(ctx), worker.ModeSession)
 		if err != nil {
-			return nil, b.limits.TimeoutError(ctx, err)
+			return nil, b.limits.TimeoutError(ctx, b.spec.SkillID, err)
 		}
 		b.session = r
 	}
@@ -130,7 +130,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 	if err != nil {
 		// A failed session call leaves the worker in an unknown state.
 		b.stopSession()
-		return nil, b.limits.TimeoutError(ctx, err)
+		return nil, b.limits.TimeoutError(ctx, b.spec.SkillID, err)
 	}
 	return result(value, r.proc, nil), nil
 }

@@ -409,7 +409,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	if err != nil {
 		err = b.limitErr(p, err) // before Close removes the group
 		p.Close()
-		return nil, b.lim.TimeoutError(cctx, err)
+		return nil, b.lim.TimeoutError(cctx, b.spec.SkillID, err)
 	}
 	p.drainOutput(false)
 	peak := p.cg.peak()
@@ -495,7 +495,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 		err = b.limitErr(p, err) // before Close removes the group
 		p.Close()
 		b.session = nil
-		return nil, b.lim.TimeoutError(cctx, err)
+		return nil, b.lim.TimeoutError(cctx, b.spec.SkillID, err)
 	}
 	p.drainOutput(true)
 	r := result(value, p, nil)

@@ -155,6 +155,10 @@ func RunFunctional(t *testing.T, d sandbox.Driver, opts Options) {
 		if el > to+opts.grace() {
 			t.Errorf("timeout %v reported after %v", to, el)
 		}
+		// One wording on every backend.
+		if want := sandbox.TimedOut("sandboxtest/sleeper", to); err != nil && err.Error() != want.Error() {
+			t.Errorf("timeout message %q, want %q", err, want)
+		}
 		// A normal call still works afterwards.
 		res, err, _ := Call(t, sb, opts, map[string]any{"seconds": 0}, nil)
 		MustResult(t, res, err, nil)

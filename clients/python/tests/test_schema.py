@@ -1,8 +1,9 @@
 import json
+import os
 import subprocess
 import unittest
 
-from support import binary, env
+from support import REPO, binary, env
 
 from skillbox import SkillLoader, CLIClient, tool_name
 from skillbox import schema
@@ -37,18 +38,36 @@ class SchemaTest(unittest.TestCase):
 
     def test_no_parameters(self):
         b = {"id": "x/y", "manifest": {"name": "y", "description": " d "}}
-        self.assertEqual(schema.to_claude_tool(b), {"name": "x_y", "description": "d", "input_schema": {"type": "object", "properties": {}}})
+        self.assertEqual(schema.to_claude_tool(b), {"name": "x_y", "description": " d ", "input_schema": {"type": "object", "properties": {}}})
+        self.assertNotIn("parameters", schema.to_gemini_tool(b))
         self.assertIn("  (none)\n", schema.to_ollama_prompt(b))
 
     def test_gemini_nested(self):
         b = {"id": "x/y", "manifest": {"parameters": {"type": "object", "properties": {
-            "a": {"type": "array", "items": {"type": "string", "enum": [{"type": "keep"}]}},
+            "a": {"type": "array", "items": {"type": "string", "default": {"type": "keep"}}},
             "b": {"anyOf": [{"type": "integer"}, {"type": ["null", "number"]}]}}}}}
         p = schema.to_gemini_tool(b)["parameters"]
         self.assertEqual(p["properties"]["a"]["items"]["type"], "STRING")
-        self.assertEqual(p["properties"]["a"]["items"]["enum"], [{"type": "keep"}])
-        self.assertEqual(p["properties"]["b"]["anyOf"][1]["type"], ["NULL", "NUMBER"])
+        self.assertEqual(p["properties"]["a"]["items"]["default"], {"type": "keep"})
+        self.assertEqual(p["properties"]["b"]["anyOf"][1], {"type": "NUMBER", "nullable": True})
         self.assertEqual(b["manifest"]["parameters"]["type"], "object", "the bundle was modified")
+
+    def test_matches_go_golden(self):
+        """The Python exports equal the Go package's golden files for every
+        fixture in schema/testdata (no binary needed)."""
+        data = os.path.join(REPO, "schema", "testdata")
+        for fixture, prefix in (("tool.json", ""), ("keywords.json", "keywords_"), ("noparams.json", "noparams_")):
+            with open(os.path.join(data, fixture), encoding="utf-8") as f:
+                t = json.load(f)
+            bundle = {"id": t.get("ID") or "", "instructions": t.get("Instructions") or "", "manifest": {
+                "name": t.get("Name"), "description": t.get("Description") or "",
+                "parameters": t.get("Parameters"), "outputs": t.get("Outputs")}}
+            for fmt, fn in FORMATS.items():
+                with self.subTest(fixture=fixture, format=fmt):
+                    path = os.path.join(data, "golden", prefix + fmt + (".txt" if fmt == "ollama" else ".json"))
+                    with open(path, encoding="utf-8") as f:
+                        want = f.read() if fmt == "ollama" else json.load(f)
+                    self.assertEqual(fn(bundle), want)
 
 
 if __name__ == "__main__":
