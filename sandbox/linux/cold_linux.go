@@ -35,7 +35,9 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 		}()
 	}()
 	j.Conn.SetMaxResult(int(b.lim.Output))
-	before := snapshot(j.cg)
+	// The jail's cgroup is new: whatever it counted is this call's, from
+	// the start (Python may already have run out of memory).
+	before := counters{}
 	if err := b.initWorker(sctx, j.Process, worker.ModeSingle); err != nil {
 		return nil, b.startErr(ctx, sctx, b.callError(sctx, err, j.cg, before))
 	}

@@ -1,24 +1,3 @@
-// NOTES (progress, kept current by the backend's author):
-//   - Working and tested as root: init stage (re-exec), namespaces, tmpfs
-//     root + double pivot_root, Landlock (go-landlock, all threads),
-//     seccomp, cgroups v1, zygote pool with pre-fork, cold and session
-//     modes, limits, caps, refusals, operator read paths, leak check.
-//   - The protocol is worker's alone: jails are worker.Process values
-//     (worker.StartWith with a Launch hook for cgroup + config), zygotes
-//     worker.Zygote; the interpreter is internal/pyinterp's (same rule as
-//     the process backend).
-//   - Network grants (egress_linux.go): the init stage listens on
-//     127.0.0.1:3128 in the jail's netns and passes the socket to the host
-//     (SCM_RIGHTS on the config socket); one egress.Proxy per jail serves
-//     it, per-call audit sink and budget; Landlock allows connect to 3128
-//     only; the CA bundle (bound secrets) is written read-only in the root.
-//     Tested as root (egress_test.go, sandboxtest net/egress-bypass).
-//   - Untested here: cgroup v2 / CLONE_INTO_CGROUP path, the user-namespace
-//     path for non-root hosts (egress included). Not built: user namespace
-//     on request as root.
-//   - Perf (scripts/bench): single-use ~2.7 ms p50, pre-forked ~1.9 ms,
-//     cold ~1.0-1.5x bare python depending on host load.
-
 // Package linux is the "linux" sandbox backend: every call runs in a jail
 // built from Linux namespaces, a minimal read-only root, Landlock, a
 // seccomp filter, an unprivileged uid and cgroup limits, and — by default —

@@ -31,6 +31,9 @@ type zygote struct {
 	mu     sync.Mutex // held for a call (and its cleanup) or a pre-fork
 	nextID uint64
 	pre    *worker.ZygoteChild // a child waiting for its call
+	// preCounters are the cgroup's counters from before pre was forked: a
+	// limit its import ran into counts against its call.
+	preCounters counters
 	// broken says the zygote must not be used again; lastUsed is when it
 	// last finished a call (unix nanoseconds). Both are read by the pool
 	// without z.mu, which a call's background cleanup may hold.
@@ -113,6 +116,7 @@ func (z *zygote) prefork() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	z.preCounters = snapshot(z.j.cg)
 	c, err := z.fork(ctx)
 	if err != nil {
 		z.broken.Store(true)
@@ -140,6 +144,9 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	before := snapshot(z.j.cg)
 	c := z.pre
 	z.pre = nil
+	if c != nil {
+		before = z.preCounters
+	}
 	if c != nil && !z.usable() {
 		// Died while idle (killed from outside: the OOM killer, an
 		// operator), and its pre-forked child with it.
