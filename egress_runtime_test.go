@@ -33,7 +33,7 @@ type egressDriver struct {
 var fakeEgress = &egressDriver{}
 
 func init() {
-	sandbox.Register(sandbox.Registration{Name: "test-egress", New: func() (sandbox.Driver, error) { return fakeEgress, nil }})
+	sandbox.Register(sandbox.Registration{Name: "test-egress", New: func(sandbox.Config) (sandbox.Driver, error) { return fakeEgress, nil }})
 }
 
 func (d *egressDriver) Name() string { return "test-egress" }

@@ -1,6 +1,10 @@
 package skillbox
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/skillbox-dev/skillbox/sandbox"
+)
 
 // CachedDigests lists the digests the Runtime holds a current sandbox and
 // a validator for (tests of eviction).
@@ -20,3 +24,7 @@ func CachedDigests(r *Runtime) (sandboxes, validators []string) {
 
 // WatchInterval is how often the Runtime checks skill folders.
 var WatchInterval = watchInterval
+
+// Driver returns the driver the Runtime uses for backend name (tests of
+// the policy file's backends section).
+func Driver(r *Runtime, name string) (sandbox.Driver, error) { return r.backends.Lookup(name) }

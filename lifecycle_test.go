@@ -61,7 +61,7 @@ var (
 
 func init() {
 	for _, d := range []*fakeDriver{evictDriver, cancelDriver, closeDriver, egressDriver2, specDriver} {
-		sandbox.Register(sandbox.Registration{Name: d.name, New: func() (sandbox.Driver, error) { return d, nil }})
+		sandbox.Register(sandbox.Registration{Name: d.name, New: func(sandbox.Config) (sandbox.Driver, error) { return d, nil }})
 	}
 }
 

@@ -44,6 +44,9 @@ import (
 type Runtime struct {
 	cfg      config
 	resolver *skill.Resolver
+	// backends are the drivers, built with the policy file's backends
+	// section (the registry's shared ones for backends it does not name).
+	backends *sandbox.Backends
 
 	// placeholders keeps the placeholder of each bound secret stable, so
 	// that the same grant maps to the same Spec and cached sandbox.
@@ -127,7 +130,8 @@ func WithLookupEnv(f func(string) (string, bool)) Option {
 }
 
 // WithPolicy sets the operator's policy file: standing per-skill grants and
-// ceilings for every call (none by default).
+// ceilings for every call (none by default), and the settings of each
+// backend it names under backends (every backend's defaults otherwise).
 func WithPolicy(p *policy.Policy) Option { return func(c *config) { c.policy = p } }
 
 // WithTrust sets what vouches for external skills, usually a *trust.Store
@@ -159,6 +163,14 @@ func New(opts ...Option) (*Runtime, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
 	}
+	var backendConfigs map[string]sandbox.Config
+	if cfg.policy != nil {
+		backendConfigs = cfg.policy.Backends
+	}
+	backends, err := sandbox.NewBackends(backendConfigs)
+	if err != nil {
+		return nil, err
+	}
 	if !cfg.rootsSet {
 		roots, err := defaultRoots(cfg.cacheDir)
 		if err != nil {
@@ -169,6 +181,7 @@ func New(opts ...Option) (*Runtime, error) {
 	r := &Runtime{
 		cfg:        cfg,
 		resolver:   &skill.Resolver{Roots: cfg.roots},
+		backends:   backends,
 		sandboxes:  map[string]*openSandbox{},
 		live:       map[*openSandbox]struct{}{},
 		validators: map[string]*cachedValidator{},
@@ -610,7 +623,7 @@ func (r *Runtime) OpenSession(ctx context.Context, ref string, opts CallOptions)
 	defer stop()
 	defer context.AfterFunc(r.openCtx, stop)()
 	osb := &openSandbox{dir: p.skill.Dir, digest: p.skill.Digest, done: make(chan struct{})}
-	osb.open(octx, p, r.cfg.policy)
+	osb.open(octx, p, r.cfg.policy, r.backends)
 	close(osb.done)
 	if osb.err != nil {
 		if r.openCtx.Err() != nil {
@@ -731,7 +744,7 @@ func (r *Runtime) openShared(osb *openSandbox, p *prepared) {
 	defer r.opening.Done()
 	ctx, cancel := context.WithTimeout(r.openCtx, openBound)
 	defer cancel()
-	osb.open(ctx, p, r.cfg.policy)
+	osb.open(ctx, p, r.cfg.policy, r.backends)
 	if osb.err != nil && ctx.Err() != nil {
 		if r.openCtx.Err() != nil {
 			osb.err = errRuntimeClosed()
@@ -824,14 +837,14 @@ func (osb *openSandbox) take() sandbox.Sandbox {
 	return osb.sb
 }
 
-// open chooses the backend and opens the Spec on it, recording the
-// outcome. The policy's backend ceilings are checked against the chosen
+// open chooses the backend among backends and opens the Spec on it,
+// recording the outcome. The policy's backend ceilings are checked against the chosen
 // backend, so that "auto" cannot pick one the policy forbids. The context
 // given to Driver.Open carries the sink for the egress decisions no call
 // causes (prepared.sandboxAudit).
-func (osb *openSandbox) open(ctx context.Context, p *prepared, pol *policy.Policy) {
+func (osb *openSandbox) open(ctx context.Context, p *prepared, pol *policy.Policy, backends *sandbox.Backends) {
 	spec := p.decision.Spec
-	d, err := sandbox.Choose(ctx, p.backend, spec.BestEffort)
+	d, err := backends.Choose(ctx, p.backend, spec.BestEffort)
 	if err != nil {
 		osb.err = err
 		return

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/hostport"
 )
 
 // Defaults applied by New when a Config field is zero.
@@ -185,7 +186,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for name, addrs := range c.Resolve {
-		n, err := normalizeName(name)
+		n, err := hostport.Name(name)
 		if err != nil || n != name {
 			return bad("resolve %q: want a lower-case host name", name)
 		}

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/skillbox-dev/skillbox/internal/hostport"
 )
 
 func FuzzParseRule(f *testing.F) {
@@ -64,7 +66,7 @@ func FuzzParseTarget(f *testing.F) {
 			t.Fatalf("address %v not normalised", tg.addr)
 		}
 		if tg.name != "" {
-			if n, err := normalizeName(tg.name); err != nil || n != tg.name {
+			if n, err := hostport.Name(tg.name); err != nil || n != tg.name {
 				t.Fatalf("name %q not normalised (%v)", tg.name, err)
 			}
 		}

@@ -45,7 +45,7 @@ func (r *recorder) add(e Event) {
 // exchanges are audited just after the response is sent).
 func (r *recorder) wait(t testing.TB, ok func(Event) bool) Event {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		r.mu.Lock()
 		for _, e := range r.evs {

@@ -809,7 +809,8 @@ func TestParseRule(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "a.test:0", "a.test:65536", "a.test:+80", "a..test", "-a.test", "a_b.test", "*.", "*", "a.*.test",
-		"127.1", "2130706433", "a.test:80:90", "fe80::1%eth0", "[a.test]:80", "a test", "a.test/x", "@a.test"} {
+		"127.1", "2130706433", "a.test:80:90", "fe80::1%eth0", "[a.test]:80", "a test", "a.test/x", "@a.test",
+		"[a.test]", "[10.0.0.1]", "[::1]:", "a.test:"} {
 		if r, err := ParseRule(in); err == nil {
 			t.Errorf("ParseRule(%q) = %+v, want an error", in, r)
 		}

@@ -7,16 +7,15 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
-	"golang.org/x/net/idna"
+	"github.com/skillbox-dev/skillbox/internal/hostport"
 )
 
 // Rule is one allowlist entry: a host name, "*.domain" (strict subdomains of
 // domain), or an IP address literal, and a port; Port 0 means any port.
 //
-// The syntax is the one of policy.ParseHostPort and sandbox.HostPort, so a
-// sandbox.Spec's Network converts field by field.
+// The syntax is internal/hostport's, which policy.ParseHostPort reads too,
+// so a sandbox.Spec's Network converts field by field.
 type Rule struct {
 	Host string
 	Port int
@@ -24,151 +23,22 @@ type Rule struct {
 
 // String is the rule in the syntax ParseRule reads ("host", "host:port",
 // "*.domain:port", "[::1]:443").
-func (r Rule) String() string {
-	if r.Port == 0 {
-		if strings.Contains(r.Host, ":") {
-			return "[" + r.Host + "]"
-		}
-		return r.Host
-	}
-	return net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
-}
+func (r Rule) String() string { return hostport.HostPort{Host: r.Host, Port: r.Port}.String() }
 
 // IsAddr reports whether the rule names an IP address rather than a name.
-func (r Rule) IsAddr() bool {
-	_, err := netip.ParseAddr(r.Host)
-	return err == nil
-}
+func (r Rule) IsAddr() bool { return hostport.IsAddr(r.Host) }
 
-// ParseRule parses HOST, HOST:PORT, [IPv6]:PORT, a bare IPv6 address or
-// *.DOMAIN[:PORT]. Names are lower-cased, a trailing dot is dropped, and
-// internationalised names are converted to their ASCII (punycode) form;
-// addresses are written in canonical form.
+// ParseRule parses HOST, HOST:PORT, [IPv6]:PORT, a bare or bracketed IPv6
+// address or *.DOMAIN[:PORT], in the one syntax of internal/hostport. Names
+// are lower-cased, a trailing dot is dropped, and internationalised names
+// are converted to their ASCII (punycode) form; addresses are written in
+// canonical form.
 func ParseRule(s string) (Rule, error) {
-	if s == "" {
-		return Rule{}, errors.New("empty host")
+	hp, err := hostport.Parse(s)
+	if err != nil {
+		return Rule{}, err
 	}
-	host, portStr := s, ""
-	if h, p, err := net.SplitHostPort(s); err == nil {
-		host, portStr = h, p
-		if strings.HasPrefix(s, "[") && !strings.Contains(h, ":") {
-			return Rule{}, fmt.Errorf("brackets around %q, which is not an IPv6 address", h)
-		}
-	} else if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		host = s[1 : len(s)-1]
-	} else if strings.Count(s, ":") > 1 {
-		host = s // bare IPv6 address; checked below
-	} else if strings.Contains(s, ":") {
-		return Rule{}, errors.New("want HOST or HOST:PORT")
-	}
-	r := Rule{}
-	if a, err := netip.ParseAddr(host); err == nil {
-		if a.Zone() != "" {
-			return Rule{}, fmt.Errorf("address %q: zones are not allowed", host)
-		}
-		r.Host = a.String()
-	} else if strings.Contains(host, ":") {
-		return Rule{}, fmt.Errorf("bad address %q", host)
-	} else {
-		wild := false
-		if rest, ok := strings.CutPrefix(host, "*."); ok {
-			wild, host = true, rest
-		}
-		name, err := normalizeName(host)
-		if err != nil {
-			return Rule{}, err
-		}
-		if wild {
-			name = "*." + name
-		}
-		r.Host = name
-	}
-	if portStr != "" {
-		p, err := parsePort(portStr)
-		if err != nil {
-			return Rule{}, err
-		}
-		r.Port = p
-	}
-	return r, nil
-}
-
-// parsePort accepts 1-65535 written in decimal digits only.
-func parsePort(s string) (int, error) {
-	if s == "" || len(s) > 5 {
-		return 0, fmt.Errorf("port %q is not in 1-65535", s)
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("port %q is not in 1-65535", s)
-		}
-	}
-	p, _ := strconv.Atoi(s)
-	if p < 1 || p > 65535 {
-		return 0, fmt.Errorf("port %q is not in 1-65535", s)
-	}
-	return p, nil
-}
-
-// normalizeName lower-cases a host name, drops one trailing dot, converts an
-// internationalised name to ASCII and checks LDH syntax (letters, digits,
-// hyphens; labels of 1-63 bytes; 253 bytes in all). A name whose last label is
-// all digits is refused: resolvers and clients disagree on whether "127.1" or
-// "2130706433" are addresses.
-func normalizeName(h string) (string, error) {
-	orig := h
-	h = strings.TrimSuffix(h, ".")
-	if h == "" {
-		return "", fmt.Errorf("bad host name %q", orig)
-	}
-	if !isASCII(h) {
-		if !utf8.ValidString(h) {
-			return "", fmt.Errorf("bad host name %q", orig)
-		}
-		a, err := idna.Lookup.ToASCII(h)
-		if err != nil {
-			return "", fmt.Errorf("bad host name %q: %v", orig, err)
-		}
-		h = a
-	}
-	h = strings.ToLower(h)
-	if len(h) > 253 {
-		return "", fmt.Errorf("bad host name %q", orig)
-	}
-	labels := strings.Split(h, ".")
-	for _, label := range labels {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return "", fmt.Errorf("bad host name %q", orig)
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c == '-' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-				return "", fmt.Errorf("bad host name %q", orig)
-			}
-		}
-	}
-	if allDigits(labels[len(labels)-1]) {
-		return "", fmt.Errorf("bad host name %q: numeric top-level label", orig)
-	}
-	return h, nil
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
+	return Rule{Host: hp.Host, Port: hp.Port}, nil
 }
 
 // target is a normalised destination: a name (addr invalid) or an address
@@ -209,7 +79,7 @@ func parseHost(h string) (target, error) {
 	if strings.ContainsAny(h, ":[]") {
 		return target{}, fmt.Errorf("bad host %q", h)
 	}
-	n, err := normalizeName(h)
+	n, err := hostport.Name(h)
 	if err != nil {
 		return target{}, err
 	}
@@ -300,7 +170,7 @@ func parseAuthority(h, p string, needPort bool) (target, error) {
 		}
 		return t, nil
 	}
-	t.port, err = parsePort(p)
+	t.port, err = hostport.ParsePort(p)
 	return t, err
 }
 

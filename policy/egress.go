@@ -10,6 +10,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/hostport"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -62,11 +63,11 @@ func ParseResolve(s string) (string, netip.Addr, error) {
 	if strings.ContainsAny(host, ":[]/@ ") || strings.HasPrefix(host, "*") {
 		return "", netip.Addr{}, fmt.Errorf("%q: want a plain host name (no port, pattern or address)", host)
 	}
-	r, err := egress.ParseRule(host)
+	r, err := hostport.Parse(host)
 	if err != nil {
 		return "", netip.Addr{}, err
 	}
-	if r.IsAddr() || r.Port != 0 || strings.HasPrefix(r.Host, "*.") {
+	if r.IsAddr() || r.Port != 0 || r.IsPattern() {
 		return "", netip.Addr{}, fmt.Errorf("%q: want a plain host name (no port, pattern or address)", host)
 	}
 	a, err := netip.ParseAddr(ip)
@@ -220,6 +221,8 @@ func hostList(network []sandbox.HostPort) string {
 
 // proxyCanParse checks that the egress proxy reads hp as written, so that a
 // grant accepted here cannot fail (or mean something else) in the backend.
+// Both read hosts with internal/hostport, so this holds by construction;
+// the check stays as a guard against the two drifting apart again.
 func proxyCanParse(hp sandbox.HostPort) error {
 	r, err := egress.ParseRule(hp.String())
 	if err != nil {

@@ -52,6 +52,8 @@ const maxPolicyFile = 1 << 20
 //	trusted_environments:            # code a shared process may import
 //	  - python:/usr/bin/python3.12   # an environment key, as skillbox lists it
 //	  - sha256:<64 hex digits>       # an image digest
+//	backends:                        # each backend's settings (Backends)
+//	  linux: {pool_size: 4, min_idle: 1, idle_timeout: 5m, exec: zygote}
 //
 // Parsing is strict: an unknown key, a wrong type or a duplicate key is an
 // error naming FILE:LINE, so that a typo in a security policy can never
@@ -82,6 +84,12 @@ type Policy struct {
 	TrustedEnvironments []string
 	// TrustedEnvironmentsLine is where trusted_environments is (0: not set).
 	TrustedEnvironmentsLine int
+	// Backends holds each backend's section of backends (by backend name):
+	// settings as written, with their lines. Parse checks only their shape
+	// (a mapping of single values); the backend named decodes and validates
+	// them when the Runtime builds its drivers (sandbox.NewBackends), so
+	// that this package knows no backend. Nil: every backend's defaults.
+	Backends map[string]sandbox.Config
 }
 
 // Ceilings are global upper bounds. Zero fields mean "no ceiling".
@@ -200,8 +208,10 @@ func Parse(name string, data []byte) (*Policy, error) {
 			pol.Resolve, pol.ResolveLine = p.resolve(kv.val, "egress_resolve"), kv.keyNode.Line
 		case "trusted_environments":
 			pol.TrustedEnvironments, pol.TrustedEnvironmentsLine = p.environments(kv.val, "trusted_environments"), kv.keyNode.Line
+		case "backends":
+			pol.Backends = p.backends(kv.val, name)
 		default:
-			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, trusted_environments)", kv.key)
+			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, trusted_environments, backends)", kv.key)
 		}
 	}
 	if err := p.err(); err != nil {
@@ -577,6 +587,38 @@ func (p *fileParser) secrets(n *yaml.Node) map[string]SecretBinding {
 			p.errorf(kv.keyNode, f, "hosts is required (the hosts this secret may be sent to)")
 		}
 		out[kv.key] = b
+	}
+	return out
+}
+
+// backends reads the backends section: per backend name a mapping of
+// settings, each a single value (integer, boolean, string or number). What
+// a backend's settings mean is its own business (sandbox.Config); here only
+// the shape is checked.
+func (p *fileParser) backends(n *yaml.Node, file string) map[string]sandbox.Config {
+	out := map[string]sandbox.Config{}
+	for _, kv := range p.mapping(n, "backends") {
+		if kv.key == sandbox.Auto || strings.TrimSpace(kv.key) == "" {
+			p.errorf(kv.keyNode, "backends", "%q is not a backend: name a concrete one (linux, pyodide, process, ...)", kv.key)
+			continue
+		}
+		f := "backends." + kv.key
+		cfg := sandbox.Config{Backend: kv.key, File: file, Line: kv.keyNode.Line}
+		for _, e := range p.mapping(kv.val, f) {
+			ff := f + "." + e.key
+			kind := strings.TrimPrefix(e.val.ShortTag(), "!!")
+			switch {
+			case e.val.Kind != yaml.ScalarNode:
+				p.errorf(e.val, ff, "must be a single value, got %s", nodeKind(e.val))
+			case kind == "null":
+				p.errorf(e.val, ff, "needs a value (remove the key for the default)")
+			case kind != "int" && kind != "bool" && kind != "str" && kind != "float":
+				p.errorf(e.val, ff, "must be a number, true/false or a string, got %s", e.val.Tag)
+			default:
+				cfg.Settings = append(cfg.Settings, sandbox.Setting{Key: e.key, Value: e.val.Value, Kind: kind, Line: e.keyNode.Line})
+			}
+		}
+		out[kv.key] = cfg
 	}
 	return out
 }

@@ -337,6 +337,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(fullPolicy))
 	f.Add([]byte("skills: {a/b: {env: [X]}}"))
 	f.Add([]byte("x: &a [1]\ny: *a"))
+	f.Add([]byte("backends:\n  linux: {pool_size: 4, exec: cold, prefork: false, r: 1.5}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse("f.yaml", data)
 		if err != nil {
@@ -350,5 +351,62 @@ func FuzzParsePolicy(f *testing.F) {
 				t.Fatalf("accepted bad id %q", id)
 			}
 		}
+		for name, cfg := range p.Backends {
+			if name == sandbox.Auto || cfg.Backend != name {
+				t.Fatalf("accepted backend section %q as %q", name, cfg.Backend)
+			}
+			for _, s := range cfg.Settings {
+				if s.Line <= 0 || (s.Kind != "int" && s.Kind != "bool" && s.Kind != "str" && s.Kind != "float") {
+					t.Fatalf("accepted setting %+v", s)
+				}
+			}
+		}
 	})
+}
+
+// The backends section keeps each backend's settings as written, with their
+// lines, for the backend to decode (sandbox.Config); only the shape is
+// checked here.
+func TestParseBackends(t *testing.T) {
+	in := "version: 1\nbackends:\n  linux: {pool_size: 4, idle_timeout: 5m}\n  pyodide:\n    install: false\n    ratio: 1.5\n  process:\n"
+	p, err := Parse("p.yaml", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]sandbox.Config{
+		"linux": {Backend: "linux", File: "p.yaml", Line: 3, Settings: []sandbox.Setting{
+			{Key: "pool_size", Value: "4", Kind: "int", Line: 3}, {Key: "idle_timeout", Value: "5m", Kind: "str", Line: 3}}},
+		"pyodide": {Backend: "pyodide", File: "p.yaml", Line: 4, Settings: []sandbox.Setting{
+			{Key: "install", Value: "false", Kind: "bool", Line: 5}, {Key: "ratio", Value: "1.5", Kind: "float", Line: 6}}},
+		"process": {Backend: "process", File: "p.yaml", Line: 7},
+	}
+	if diff := cmp.Diff(want, p.Backends); diff != "" {
+		t.Errorf("backends (-want +got):\n%s", diff)
+	}
+	if p, err := Parse("p.yaml", []byte("version: 1\n")); err != nil || p.Backends != nil {
+		t.Errorf("no section: %v, %v; want nil Backends", p.Backends, err)
+	}
+}
+
+func TestParseBackendsErrors(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"not a mapping", "backends: [linux]\n", "p.yaml:1: backends must be a mapping, got a list"},
+		{"auto", "backends:\n  auto: {pool_size: 1}\n", `p.yaml:2: backends: "auto" is not a backend`},
+		{"section a list", "backends:\n  linux: [pool_size]\n", "p.yaml:2: backends.linux must be a mapping, got a list"},
+		{"list value", "backends:\n  linux:\n    exec: [cold]\n", "p.yaml:3: backends.linux.exec: must be a single value, got a list"},
+		{"mapping value", "backends:\n  linux:\n    pool: {size: 1}\n", "p.yaml:3: backends.linux.pool: must be a single value, got a mapping"},
+		{"null value", "backends:\n  linux:\n    pool_size:\n", "p.yaml:3: backends.linux.pool_size: needs a value"},
+		{"duplicate setting", "backends:\n  linux:\n    exec: cold\n    exec: zygote\n", "p.yaml:4: backends.linux.exec: duplicate key (first at line 3)"},
+		{"duplicate backend", "backends:\n  linux: {}\n  linux: {}\n", "p.yaml:3: backends.linux: duplicate key (first at line 2)"},
+		{"alias", "x: &a {pool_size: 1}\nbackends:\n  linux: *a\n", "anchors and aliases"},
+		{"odd tag", "backends:\n  linux:\n    pool_size: !!binary aGk=\n", "p.yaml:3: backends.linux.pool_size: must be a number, true/false or a string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("p.yaml", []byte(tt.in))
+			if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse: %v; want invalid containing %q", err, tt.want)
+			}
+		})
+	}
 }

@@ -14,15 +14,14 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/hostport"
 	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/secrets"
@@ -359,54 +358,17 @@ func covers(g, r sandbox.HostPort) bool {
 	return false
 }
 
-// ParseHostPort parses HOST, HOST:PORT, [IPv6]:PORT or *.DOMAIN[:PORT].
-// Host names are lower-cased.
+// ParseHostPort parses HOST, HOST:PORT, [IPv6]:PORT, a bare or bracketed
+// IPv6 address or *.DOMAIN[:PORT] (internal/hostport, the syntax every
+// other reader of hosts shares). Host names are lower-cased, a trailing dot
+// dropped, internationalised names converted to punycode; addresses are in
+// canonical form.
 func ParseHostPort(s string) (sandbox.HostPort, error) {
-	if s == "" {
-		return sandbox.HostPort{}, fmt.Errorf("empty host")
-	}
-	host, portStr := s, ""
-	if h, p, err := net.SplitHostPort(s); err == nil {
-		host, portStr = h, p
-	} else if strings.Count(s, ":") > 1 && net.ParseIP(s) != nil {
-		host = s // bare IPv6 address
-	} else if strings.Contains(s, ":") {
-		return sandbox.HostPort{}, fmt.Errorf("want HOST or HOST:PORT")
-	}
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if err := checkHost(host); err != nil {
+	hp, err := hostport.Parse(s)
+	if err != nil {
 		return sandbox.HostPort{}, err
 	}
-	hp := sandbox.HostPort{Host: host}
-	if portStr != "" {
-		p, err := strconv.Atoi(portStr)
-		if err != nil || p < 1 || p > 65535 {
-			return sandbox.HostPort{}, fmt.Errorf("port %q is not in 1-65535", portStr)
-		}
-		hp.Port = p
-	}
-	return hp, nil
-}
-
-func checkHost(h string) error {
-	if net.ParseIP(h) != nil {
-		return nil
-	}
-	name := strings.TrimPrefix(h, "*.")
-	if name == "" || len(name) > 253 {
-		return fmt.Errorf("bad host name %q", h)
-	}
-	for _, label := range strings.Split(name, ".") {
-		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
-			return fmt.Errorf("bad host name %q", h)
-		}
-		for _, r := range label {
-			if !(r == '-' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
-				return fmt.Errorf("bad host name %q", h)
-			}
-		}
-	}
-	return nil
+	return sandbox.HostPort{Host: hp.Host, Port: hp.Port}, nil
 }
 
 // trusted applies the trust gate to an external skill.

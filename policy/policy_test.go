@@ -213,6 +213,18 @@ func TestParseHostPort(t *testing.T) {
 		{"a:b:c", sandbox.HostPort{}, true},
 		{"-bad.com", sandbox.HostPort{}, true},
 		{"*.", sandbox.HostPort{}, true},
+		// One syntax with the manifest and the egress proxy (internal/hostport).
+		{"[::1]", sandbox.HostPort{Host: "::1"}, false},
+		{"[2001:DB8:0::1]:443", sandbox.HostPort{Host: "2001:db8::1", Port: 443}, false},
+		{"bücher.example", sandbox.HostPort{Host: "xn--bcher-kva.example"}, false},
+		{"example.com.", sandbox.HostPort{Host: "example.com"}, false},
+		{"127.1", sandbox.HostPort{}, true},
+		{"010.0.0.1", sandbox.HostPort{}, true},
+		{"example.com:+80", sandbox.HostPort{}, true},
+		{"example.com:", sandbox.HostPort{}, true},
+		{"[example.com]:80", sandbox.HostPort{}, true},
+		{"[10.0.0.1]:80", sandbox.HostPort{}, true},
+		{"a_b.example.com", sandbox.HostPort{}, true},
 	}
 	for _, tt := range tests {
 		got, err := ParseHostPort(tt.in)

@@ -11,6 +11,12 @@
 // enforced; a driver that cannot enforce one of them returns an error of kind
 // errdefs.Unsupported naming it, before any skill code runs.
 //
+// A backend's settings come from the policy file's backends section as a
+// [Config] that the backend decodes and validates itself
+// ([Registration.New], [Config.Decode]); [NewBackends] builds one user's
+// drivers from those sections, and a backend without one is the shared
+// default ([Lookup]).
+//
 // The conformance suite in sandbox/sandboxtest runs the same calls and attacks
 // against every driver.
 package sandbox

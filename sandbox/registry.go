@@ -23,8 +23,12 @@ type Registration struct {
 	Strength int
 	// Summary is one line for `doctor`.
 	Summary string
-	// New constructs the driver. It should not probe the host; Probe does.
-	New func() (Driver, error)
+	// New constructs the driver from its section of the policy file
+	// (cfg.Settings is empty when there is none: every default). It decodes
+	// and validates cfg itself (Config.Decode), returning errdefs.Invalid
+	// naming FILE:LINE for a bad setting, and offers only settings that
+	// cannot weaken isolation. It should not probe the host; Probe does.
+	New func(cfg Config) (Driver, error)
 }
 
 var (
@@ -64,7 +68,8 @@ func List() []Registration {
 	return out
 }
 
-// Lookup returns the driver registered as name, constructing it once.
+// Lookup returns the driver registered as name, constructed once with no
+// settings (its defaults) and shared by every caller in the process.
 // An unknown name is errdefs.Invalid and lists the known ones.
 func Lookup(name string) (Driver, error) {
 	mu.Lock()
@@ -74,20 +79,94 @@ func Lookup(name string) (Driver, error) {
 	}
 	r, ok := registry[name]
 	if !ok {
-		names := make([]string, 0, len(registry)+1)
-		for n := range registry {
-			names = append(names, n)
-		}
-		names = append(names, Auto)
-		slices.Sort(names)
-		return nil, errdefs.New(errdefs.Invalid, "unknown backend %q (known: %s)", name, strings.Join(names, ", "))
+		return nil, unknown(name, true)
 	}
-	d, err := r.New()
+	d, err := r.New(Config{Backend: name})
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Unavailable, err, "backend "+name)
 	}
 	drivers[name] = d
 	return d, nil
+}
+
+// unknown is the error for a name no backend registered, listing the
+// known ones (and auto, where it may be given). mu is held.
+func unknown(name string, auto bool) error {
+	names := make([]string, 0, len(registry)+1)
+	for n := range registry {
+		names = append(names, n)
+	}
+	if auto {
+		names = append(names, Auto)
+	}
+	slices.Sort(names)
+	return errdefs.New(errdefs.Invalid, "unknown backend %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// Backends are the drivers of one user of the registry (a skillbox
+// Runtime): each backend with a section in the policy file is constructed
+// once, by its own New, with that section; every other backend is the
+// process-wide default driver (Lookup). A nil *Backends has no sections.
+type Backends struct {
+	configured map[string]Driver
+}
+
+// NewBackends constructs a driver for each section of configs (by backend
+// name; the policy file's backends section), so that an unknown backend or
+// a bad setting is an errdefs.Invalid error now, naming FILE:LINE, rather
+// than on the first call. No driver probes the host here.
+func NewBackends(configs map[string]Config) (*Backends, error) {
+	b := &Backends{configured: map[string]Driver{}}
+	names := make([]string, 0, len(configs))
+	for n := range configs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var errs []error
+	for _, name := range names {
+		cfg := configs[name]
+		cfg.Backend = name
+		r, err := registration(name)
+		if err != nil {
+			errs = append(errs, cfg.Errorf("", "%v", err))
+			continue
+		}
+		d, err := r.New(cfg)
+		if err != nil {
+			if errdefs.KindOf(err) != errdefs.Invalid {
+				err = errdefs.Wrap(errdefs.Unavailable, err, "backend "+name)
+			}
+			errs = append(errs, err)
+			continue
+		}
+		b.configured[name] = d
+	}
+	if err := joinInvalid(errs); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// registration returns the registration of name, or the error for an
+// unknown backend in a policy file (auto is no backend there).
+func registration(name string) (Registration, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if r, ok := registry[name]; ok {
+		return r, nil
+	}
+	return Registration{}, unknown(name, false)
+}
+
+// Lookup returns the driver registered as name: the one built with its
+// section, else the shared default (the package's Lookup).
+func (b *Backends) Lookup(name string) (Driver, error) {
+	if b != nil {
+		if d, ok := b.configured[name]; ok {
+			return d, nil
+		}
+	}
+	return Lookup(name)
 }
 
 // Choose resolves name to a driver; "auto" (or "") picks the strongest
@@ -96,15 +175,20 @@ func Lookup(name string) (Driver, error) {
 // lacks. If none can, the error (errdefs.Unavailable) says why each one
 // cannot, and that the process backend must be chosen explicitly.
 func Choose(ctx context.Context, name string, bestEffort bool) (Driver, error) {
+	return (*Backends)(nil).Choose(ctx, name, bestEffort)
+}
+
+// Choose is the package's Choose over b's drivers.
+func (b *Backends) Choose(ctx context.Context, name string, bestEffort bool) (Driver, error) {
 	if name != "" && name != Auto {
-		return Lookup(name)
+		return b.Lookup(name)
 	}
 	var why, degraded []string
 	for _, r := range List() {
 		if r.Strength <= 0 {
 			continue
 		}
-		d, err := Lookup(r.Name)
+		d, err := b.Lookup(r.Name)
 		if err != nil {
 			why = append(why, err.Error())
 			continue

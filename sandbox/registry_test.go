@@ -21,7 +21,7 @@ func (f *fakeDriver) Open(context.Context, Spec) (Sandbox, error) { return nil, 
 
 func register(t *testing.T, name string, strength int, caps Capabilities) {
 	t.Helper()
-	Register(Registration{Name: name, Strength: strength, Summary: "fake", New: func() (Driver, error) {
+	Register(Registration{Name: name, Strength: strength, Summary: "fake", New: func(Config) (Driver, error) {
 		return &fakeDriver{name: name, caps: caps}, nil
 	}})
 	t.Cleanup(func() {

@@ -72,6 +72,12 @@ const (
 	DefaultStdio   = 64 << 10
 )
 
+// StartAllowance is how long getting a call's sandbox ready (a jail, an
+// interpreter, the skill's import) may take beyond the call's timeout: the
+// timeout is the skill's call; the start is bounded by timeout +
+// StartAllowance.
+const StartAllowance = 15 * time.Second
+
 // MinMemory is the smallest memory limit a call may ask for: below it no
 // interpreter starts, so a smaller limit is refused as invalid rather than
 // failing every call. Between it and what the skill really needs, calls

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/hostport"
+	"github.com/skillbox-dev/skillbox/skill"
 )
 
 // MinBodyRate is the slowest average rate, in bytes per second, at which a
@@ -92,7 +94,7 @@ func (s *Server) guardBody(next http.Handler) http.Handler {
 		}
 		if r.ContentLength > s.cfg.MaxBodyBytes {
 			w.Header().Set("Connection", "close")
-			writeError(w, &errdefs.LimitError{Resource: "request body", Limit: byteSize(s.cfg.MaxBodyBytes)})
+			writeError(w, &errdefs.LimitError{Resource: "request body", Limit: skill.FormatSize(s.cfg.MaxBodyBytes)})
 			return
 		}
 		rc := http.NewResponseController(w)
@@ -137,7 +139,7 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		b.rc.SetReadDeadline(time.Time{})
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = &bodyTimeoutError{fmt.Sprintf("request body too slow: it must keep arriving (no pause over %v) at %s/s on average after the first %v (serve --body-read-timeout)",
-			b.grace, byteSize(MinBodyRate), b.grace)}
+			b.grace, skill.FormatSize(MinBodyRate), b.grace)}
 	}
 	return n, err
 }
@@ -155,7 +157,7 @@ func (s *Server) readBody(r *http.Request, weight, max int64, tooBig error, stop
 	grow := func(size int64) error {
 		if need := weight*size - held; need > 0 {
 			if !s.bodies.reserve(need, weight*size) {
-				return &busyError{fmt.Sprintf("server busy: request bodies being read fill the body budget (%s, serve --max-body-memory); retry later", byteSize(s.bodies.max))}
+				return &busyError{fmt.Sprintf("server busy: request bodies being read fill the body budget (%s, serve --max-body-memory); retry later", skill.FormatSize(s.bodies.max))}
 			}
 			held += need
 		}
@@ -308,14 +310,16 @@ func orName(n string) string {
 	return n
 }
 
-// hostAllowed reports whether hostport (a Host header or an Origin's host)
+// hostAllowed reports whether hostPort (a Host header or an Origin's host)
 // names this loopback server, and returns its host name.
-func (s *Server) hostAllowed(hostport string, local net.Addr) (string, bool) {
-	name := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
+func (s *Server) hostAllowed(hostPort string, local net.Addr) (string, bool) {
+	name := hostPort
+	if h, _, err := net.SplitHostPort(hostPort); err == nil {
 		name = h
 	}
-	name = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"))
+	// A trailing dot names the same host (and canonHost drops it from the
+	// allowed names).
+	name = strings.TrimSuffix(strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")), ".")
 	if name == "" {
 		return "", false
 	}
@@ -341,21 +345,22 @@ func (s *Server) hostAllowed(hostport string, local net.Addr) (string, bool) {
 }
 
 // ValidHostName checks a name for Config.AllowHosts: a host name or an IP
-// address, without scheme or port.
+// address (an IPv6 address bare or in brackets), without scheme, port or
+// pattern, in the syntax of internal/hostport.
 func ValidHostName(name string) error {
-	n := strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
-	if _, err := netip.ParseAddr(n); err == nil {
-		return nil
-	}
-	if n == "" || strings.ContainsAny(n, ":/@?#*[] \t\r\n") {
-		return errdefs.New(errdefs.Invalid, "allowed host %q: want a host name or IP address, without scheme or port", name)
+	if _, err := hostport.ParseHost(name); err != nil {
+		return errdefs.New(errdefs.Invalid, "allowed host %q: want a host name or IP address, without scheme or port (%v)", name, err)
 	}
 	return nil
 }
 
-// canonHost is name as hostAllowed compares it.
+// canonHost is name as hostAllowed compares it: lower-case, punycode, no
+// trailing dot, an address unbracketed, canonical and unmapped.
 func canonHost(name string) string {
-	n := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(name, "["), "]"))
+	n, err := hostport.ParseHost(name)
+	if err != nil {
+		return strings.ToLower(name) // never matches a valid Host; Validate refuses it first
+	}
 	if ip, err := netip.ParseAddr(n); err == nil {
 		return ip.Unmap().String()
 	}

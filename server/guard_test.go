@@ -364,6 +364,8 @@ func TestHTTPHostCheck(t *testing.T) {
 			{"localhost:" + port, "http://localhost:" + port, true, ""},
 			{"agent.internal:" + port, "", true, ""},
 			{"agent.internal:" + port, "http://agent.internal:" + port, true, ""},
+			{"Agent.Internal.:" + port, "", true, ""},
+			{"evil.example.:" + port, "", false, "--allow-host evil.example"},
 		} {
 			t.Run(r.method+" "+r.path+" host="+tc.host+" origin="+tc.origin, func(t *testing.T) {
 				status, body := do(r, tc.host, tc.origin)
@@ -379,7 +381,7 @@ func TestHTTPHostCheck(t *testing.T) {
 			})
 		}
 	}
-	for _, bad := range []string{"", "evil.example:80", "http://evil.example", "*", "a b"} {
+	for _, bad := range []string{"", "evil.example:80", "http://evil.example", "*", "a b", "a..b", "-a.test", "127.1", "fe80::1%eth0", "[::1"} {
 		if _, err := server.New(nil, server.Config{AllowHosts: []string{bad}}); err == nil {
 			t.Errorf("allowed host %q was accepted", bad)
 		}

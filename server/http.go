@@ -12,6 +12,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/schema"
+	"github.com/skillbox-dev/skillbox/skill"
 )
 
 // mcpSessionTimeout closes MCP sessions idle this long, so clients that
@@ -169,7 +170,7 @@ func bodyError(err error) error {
 	var slow *bodyTimeoutError
 	switch {
 	case errors.As(err, &tooBig):
-		return &errdefs.LimitError{Resource: "request body", Limit: byteSize(tooBig.Limit)}
+		return &errdefs.LimitError{Resource: "request body", Limit: skill.FormatSize(tooBig.Limit)}
 	case errors.As(err, &slow):
 		return slow
 	}
@@ -178,7 +179,7 @@ func bodyError(err error) error {
 
 // tooBig is the error for a body over MaxBodyBytes.
 func (s *Server) tooBig() error {
-	return &errdefs.LimitError{Resource: "request body", Limit: byteSize(s.cfg.MaxBodyBytes)}
+	return &errdefs.LimitError{Resource: "request body", Limit: skill.FormatSize(s.cfg.MaxBodyBytes)}
 }
 
 // busy answers 429 without reading the request body: every call slot is

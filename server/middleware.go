@@ -5,13 +5,13 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/skill"
 )
 
 // authenticate checks the bearer token, when one is configured, on every
@@ -57,7 +57,7 @@ func (s *Server) limitMCP(next http.Handler) http.Handler {
 		}()
 		limit, tooBig := s.cfg.MaxBodyBytes, s.tooBig()
 		if !slot && limit > mcpBusyBody {
-			limit, tooBig = mcpBusyBody, &busyError{"server busy: all call slots are in use, and while they are only MCP messages up to " + byteSize(mcpBusyBody) + " are read; retry later"}
+			limit, tooBig = mcpBusyBody, &busyError{"server busy: all call slots are in use, and while they are only MCP messages up to " + skill.FormatSize(mcpBusyBody) + " are read; retry later"}
 		}
 		// The SDK reads its own copy of the body: it counts twice.
 		body, release, err := s.readBody(r, 2, limit, tooBig, batchStop())
@@ -145,15 +145,4 @@ func firstLine(s string) string {
 		s = s[:i]
 	}
 	return s
-}
-
-func byteSize(n int64) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	default:
-		return fmt.Sprintf("%d bytes", n)
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/skill"
 )
 
 // cancelGrace is how long cancelled calls get to answer before a shutdown
@@ -66,7 +67,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 	}
 	s.log.Info("serving HTTP", "addr", ln.Addr().String(), "mcp", "/mcp", "api", "/v1/", "skills", len(s.skills), "token", s.cfg.Token != "",
-		"max_conns", s.cfg.MaxConns, "max_body_memory", byteSize(s.cfg.MaxBodyMemory))
+		"max_conns", s.cfg.MaxConns, "max_body_memory", skill.FormatSize(s.cfg.MaxBodyMemory))
 	// Beyond MaxConns, clients wait in the kernel's listen backlog.
 	ln = netutil.LimitListener(ln, s.cfg.MaxConns)
 	errc := make(chan error, 1)

@@ -101,7 +101,7 @@ func (c *Config) Validate() error {
 		body = DefaultMaxBodyBytes
 	}
 	if c.MaxBodyMemory < 0 || c.MaxBodyMemory > 0 && c.MaxBodyMemory < 2*body {
-		errs = append(errs, errdefs.New(errdefs.Invalid, "max body memory %s: want at least twice the largest body (%s), since an MCP message counts twice", byteSize(c.MaxBodyMemory), byteSize(body)))
+		errs = append(errs, errdefs.New(errdefs.Invalid, "max body memory %s: want at least twice the largest body (%s), since an MCP message counts twice", skill.FormatSize(c.MaxBodyMemory), skill.FormatSize(body)))
 	}
 	for _, h := range c.AllowHosts {
 		if err := ValidHostName(h); err != nil {

@@ -9,12 +9,12 @@ import (
 	"math"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/skillbox-dev/skillbox/internal/hostport"
 	"github.com/skillbox-dev/skillbox/internal/yamlerr"
 )
 
@@ -665,57 +665,13 @@ func (p *parser) size(v *yaml.Node, field string) int64 {
 	return n
 }
 
-// checkHost validates a network entry: host, host:port, *.domain[:port] or
-// [ipv6]:port. It returns a problem, or "".
+// checkHost validates a network entry: host, host:port, *.domain[:port],
+// an IPv6 address bare or in brackets, [ipv6]:port — the syntax of
+// internal/hostport, which policy and the egress proxy read too. It
+// returns a problem, or "".
 func checkHost(s string) string {
-	if s == "" {
-		return "must not be empty"
-	}
-	if strings.Contains(s, "://") {
-		return "give host or host:port, not a URL"
-	}
-	if strings.ContainsAny(s, "/?#@ \t") {
-		return "give host or host:port, without a path, user or spaces"
-	}
-	host, port := s, ""
-	if strings.HasPrefix(s, "[") {
-		end := strings.Index(s, "]")
-		if end < 0 {
-			return "unclosed [ in IPv6 address"
-		}
-		host, port = s[1:end], strings.TrimPrefix(s[end+1:], ":")
-		if s[end+1:] != "" && !strings.HasPrefix(s[end+1:], ":") {
-			return "junk after ]"
-		}
-		if host == "" || strings.Trim(host, "0123456789abcdefABCDEF:.") != "" {
-			return "bad IPv6 address"
-		}
-	} else if i := strings.LastIndex(s, ":"); i >= 0 {
-		host, port = s[:i], s[i+1:]
-		if strings.Contains(host, ":") {
-			return "write IPv6 addresses as [addr]:port"
-		}
-	}
-	if strings.Contains(s, ":") && !strings.HasPrefix(s, "[") || port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
-			return "port must be a number from 1 to 65535"
-		}
-	}
-	if strings.HasPrefix(s, "[") {
-		return ""
-	}
-	name := strings.TrimPrefix(host, "*.")
-	if name == "" || strings.Contains(name, "*") {
-		return "a wildcard is only allowed as a leading \"*.\" label"
-	}
-	for _, label := range strings.Split(name, ".") {
-		if label == "" {
-			return "empty label in host name"
-		}
-		if strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
-			return "host names use letters, digits, '-' and '.'"
-		}
+	if _, err := hostport.Parse(s); err != nil {
+		return err.Error()
 	}
 	return ""
 }

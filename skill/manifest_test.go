@@ -257,6 +257,11 @@ func TestPermissions(t *testing.T) {
 			want: Permissions{Limits: Limits{Timeout: 5 * time.Second, Memory: 1 << 20, Output: 64 << 10}},
 		},
 		{
+			name: "network as operators write it",
+			src:  "permissions: {network: [\"Example.COM.\", \"bücher.example:443\", \"::1\", \"[::1]\"]}\n",
+			want: Permissions{Network: []string{"Example.COM.", "bücher.example:443", "::1", "[::1]"}},
+		},
+		{
 			name: "single network string",
 			src:  "permissions: {network: example.com}\n",
 			want: Permissions{Network: []string{"example.com"}},
@@ -323,6 +328,11 @@ func TestManifestErrors(t *testing.T) {
 		{"network port", head + "permissions:\n  network:\n    - a.org:99999\n", []string{"manifest.yaml:6: permissions.network[0]: \"a.org:99999\": port must be a number from 1 to 65535"}},
 		{"network wildcard", head + "permissions: {network: [\"a.*.org\"]}\n", []string{"permissions.network[0]", "wildcard"}},
 		{"network type", head + "permissions: {network: {a: 1}}\n", []string{"manifest.yaml:4: permissions.network: must be a list of strings, got a mapping"}},
+		{"network underscore", head + "permissions: {network: [\"a_b.org\"]}\n", []string{"manifest.yaml:4: permissions.network[0]: \"a_b.org\": bad host name"}},
+		{"network numeric top label", head + "permissions: {network: [\"127.1\"]}\n", []string{"permissions.network[0]", "numeric top-level label"}},
+		{"network bracketed IPv4", head + "permissions: {network: [\"[10.0.0.1]:80\"]}\n", []string{"permissions.network[0]", "not an IPv6 address"}},
+		{"network zone", head + "permissions: {network: [\"[fe80::1%25eth0]:80\"]}\n", []string{"permissions.network[0]", "zones"}},
+		{"network empty port", head + "permissions: {network: [\"[::1]:\"]}\n", []string{"permissions.network[0]", "port must be a number"}},
 		{"env bad name", head + "permissions: {env: [\"1X\"]}\n", []string{"manifest.yaml:4: permissions.env[0]: \"1X\" is not a valid environment variable name"}},
 		{"filesystem absolute", head + "permissions:\n  filesystem:\n    read: [/etc]\n", []string{"manifest.yaml:6: permissions.filesystem.read[0]: \"/etc\": must be relative to the bundle"}},
 		{"filesystem escape", head + "permissions: {filesystem: {read: [\"data/../../x\"]}}\n", []string{"permissions.filesystem.read[0]: \"data/../../x\": escapes the bundle"}},

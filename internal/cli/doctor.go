@@ -13,6 +13,9 @@ type doctorBackend struct {
 	Name     string `json:"name"`
 	Summary  string `json:"summary"`
 	Strength int    `json:"strength"`
+	// Config is the backend's effective settings: its defaults merged with
+	// the policy file's backends section ({} for a backend with none).
+	Config map[string]any `json:"config"`
 	sandbox.Capabilities
 }
 
@@ -21,11 +24,16 @@ type doctorEnvelope struct {
 	Auto     string          `json:"auto"`
 	AutoErr  string          `json:"auto_error,omitempty"`
 	Backends []doctorBackend `json:"backends"`
+	// PolicyErr says why the policy file could not be used (it does not
+	// load, or its backends section is wrong); the report then shows every
+	// backend's defaults, and run and serve refuse until it is fixed.
+	PolicyErr string `json:"policy_error,omitempty"`
 }
 
 func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
-	fs := newFlags(c, "doctor", "[--json]")
+	fs := newFlags(c, "doctor", "[--json] [--policy FILE]")
 	jsonOut := fs.Bool("json", false, "print JSON")
+	fs.StringVar(&c.policyPath, "policy", "", "policy `FILE` whose backends section is shown (default $XDG_CONFIG_HOME/skillbox/policy.yaml if it exists)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -34,17 +42,31 @@ func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 	var env doctorEnvelope
+	// The drivers the Runtime of run and serve would build; a policy file
+	// that cannot be used is reported, not fatal: doctor is for finding
+	// what is wrong.
+	var backends *sandbox.Backends
+	pol, err := c.policy()
+	if err == nil {
+		backends, err = sandbox.NewBackends(pol.Backends)
+	}
+	if err != nil {
+		env.PolicyErr = err.Error()
+	}
 	for _, r := range sandbox.List() {
-		b := doctorBackend{Name: r.Name, Summary: r.Summary, Strength: r.Strength}
-		d, err := sandbox.Lookup(r.Name)
+		b := doctorBackend{Name: r.Name, Summary: r.Summary, Strength: r.Strength, Config: map[string]any{}}
+		d, err := backends.Lookup(r.Name)
 		if err != nil {
 			b.Capabilities = sandbox.Capabilities{Reason: err.Error()}
 		} else {
 			b.Capabilities = d.Probe(ctx)
+			if cd, ok := d.(sandbox.Configurable); ok {
+				b.Config = cd.Config()
+			}
 		}
 		env.Backends = append(env.Backends, b)
 	}
-	if d, err := sandbox.Choose(ctx, sandbox.Auto, false); err == nil {
+	if d, err := backends.Choose(ctx, sandbox.Auto, false); err == nil {
 		env.Auto = d.Name()
 	} else {
 		env.AutoErr = err.Error()
@@ -77,6 +99,16 @@ func printDoctor(w io.Writer, env doctorEnvelope) {
 		if len(b.Enforces) > 0 {
 			fmt.Fprintf(w, "  enforces: %v\n", b.Enforces)
 		}
+		if len(b.Config) > 0 {
+			kv := make([]string, 0, len(b.Config))
+			for _, k := range sortedKeys(b.Config) {
+				kv = append(kv, fmt.Sprintf("%s=%v", k, b.Config[k]))
+			}
+			fmt.Fprintf(w, "  config: %s\n", strings.Join(kv, " "))
+		}
+	}
+	if env.PolicyErr != "" {
+		fmt.Fprintf(w, "\npolicy file not used (defaults shown): %s\n", env.PolicyErr)
 	}
 	if env.Auto != "" {
 		fmt.Fprintf(w, "\nauto → %s\n", env.Auto)

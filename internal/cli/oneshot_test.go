@@ -18,7 +18,7 @@ type specRecorder struct {
 var oneShotBackend = &specRecorder{}
 
 func init() {
-	sandbox.Register(sandbox.Registration{Name: "test-cli-spec", New: func() (sandbox.Driver, error) { return oneShotBackend, nil }})
+	sandbox.Register(sandbox.Registration{Name: "test-cli-spec", New: func(sandbox.Config) (sandbox.Driver, error) { return oneShotBackend, nil }})
 }
 
 func (d *specRecorder) Name() string { return "test-cli-spec" }

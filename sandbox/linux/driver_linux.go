@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -31,21 +30,31 @@ const (
 )
 
 // Options configure the driver. The zero value is ready to use.
+//
+// An operator sets Exec, PoolSize, MinIdle, IdleTimeout and NoPrefork in
+// the policy file's backends section (backends: linux: {exec, pool_size,
+// min_idle, idle_timeout, prefork}; docs/PERMISSIONS.md), which the
+// registry decodes into Options; the other fields are code-only.
 type Options struct {
 	// Python is the interpreter used when a Spec names none; empty means
 	// $SKILLBOX_PYTHON, else python3 on PATH, resolved to the real binary
 	// (internal/pyinterp: the same rule as every backend).
 	Python string
-	// Exec is ExecZygote (default) or ExecCold, for single-use Specs.
+	// Exec is ExecZygote (default) or ExecCold, for single-use Specs
+	// (policy file: exec).
 	Exec string
-	// PoolSize bounds the zygotes per Sandbox; 0 means 2×NumCPU.
+	// PoolSize bounds the zygotes per Sandbox; 0 means 2×NumCPU (policy
+	// file: pool_size, 1 to 1024).
 	PoolSize int
-	// IdleTimeout is how long a surplus idle zygote lives; 0 means 30s.
+	// IdleTimeout is how long a surplus idle zygote lives; 0 means 30s
+	// (policy file: idle_timeout).
 	IdleTimeout time.Duration
 	// MinIdle zygotes are kept warm (started at Open, replaced when they
-	// die); 0 means 1, negative means none.
+	// die); 0 means 1, negative means none (policy file: min_idle, where 0
+	// means none and the value may not exceed the pool size).
 	MinIdle int
-	// NoPrefork disables forking the next child while a zygote is idle.
+	// NoPrefork disables forking the next child while a zygote is idle
+	// (policy file: prefork: false).
 	NoPrefork bool
 	// UID and GID the skill runs as when the host process is root; 0 means
 	// JailID, which owns nothing on the host.
@@ -71,7 +80,7 @@ func New(opts Options) *Driver {
 		opts.Exec = ExecZygote
 	}
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = 2 * runtime.NumCPU()
+		opts.PoolSize = defaultPoolSize()
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Second
@@ -275,7 +284,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 // Limits.Timeout. The timeout is the skill's: a zygote that the previous
 // call's hostility killed, or a machine too loaded to start one quickly,
 // must not eat into it; but a start that hangs must still end.
-var startAllowance = 15 * time.Second // a variable for tests
+var startAllowance = sandbox.StartAllowance // a variable for tests
 
 // startContext bounds what happens before the skill's call.
 func (b *box) startContext(ctx context.Context) (context.Context, context.CancelFunc) {

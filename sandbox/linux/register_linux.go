@@ -8,6 +8,12 @@ func init() {
 		Name:     Name,
 		Strength: 100,
 		Summary:  "Linux namespaces, read-only minimal root, Landlock, seccomp, cgroups; zygote-forked single-use calls",
-		New:      func() (sandbox.Driver, error) { return New(Options{}), nil },
+		New: func(cfg sandbox.Config) (sandbox.Driver, error) {
+			opts, err := optionsFrom(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return New(opts), nil
+		},
 	})
 }

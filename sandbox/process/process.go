@@ -11,6 +11,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"sync"
@@ -93,16 +94,20 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	if b.closed.Load() {
 		return nil, errdefs.New(errdefs.Unavailable, "sandbox is closed")
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.limits.Timeout)
-	defer cancel()
 	if b.spec.Mode == sandbox.ModeSession {
 		return b.callSession(ctx, req)
 	}
-	r, err := b.start(ctx, worker.ModeSingle)
+	// Starting Python and importing the skill has its own bound (as on
+	// every backend); the timeout is the skill's call.
+	sctx, scancel := context.WithTimeout(ctx, b.limits.Timeout+sandbox.StartAllowance)
+	defer scancel()
+	r, err := b.start(sctx, sctx, worker.ModeSingle)
 	if err != nil {
-		return nil, b.limits.TimeoutError(ctx, b.spec.SkillID, err)
+		return nil, b.startErr(ctx, sctx, err)
 	}
 	defer os.RemoveAll(r.scratch)
+	ctx, cancel := context.WithTimeout(ctx, b.limits.Timeout)
+	defer cancel()
 	value, err := r.proc.Call(ctx, b.nextID.Add(1), req.Params, req.Config)
 	if err != nil {
 		r.proc.Close()
@@ -116,13 +121,18 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.session == nil {
-		// The session worker outlives this call's context.
-		r, err := b.start(context.WithoutCancel(ctx), worker.ModeSession)
+		// The session worker outlives this call's context; its start is
+		// bounded by a context of its own.
+		sctx, scancel := context.WithTimeout(ctx, b.limits.Timeout+sandbox.StartAllowance)
+		r, err := b.start(context.WithoutCancel(ctx), sctx, worker.ModeSession)
+		scancel()
 		if err != nil {
-			return nil, b.limits.TimeoutError(ctx, b.spec.SkillID, err)
+			return nil, b.startErr(ctx, sctx, err)
 		}
 		b.session = r
 	}
+	ctx, cancel := context.WithTimeout(ctx, b.limits.Timeout)
+	defer cancel()
 	r := b.session
 	r.proc.Stdout.Reset()
 	r.proc.Stderr.Reset()
@@ -135,8 +145,9 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 	return result(value, r.proc, nil), nil
 }
 
-// start launches a worker in a fresh scratch folder and loads the skill.
-func (b *box) start(ctx context.Context, mode string) (*running, error) {
+// start launches a worker in a fresh scratch folder and loads the skill
+// before ready is done; the worker is killed when life is.
+func (b *box) start(life, ready context.Context, mode string) (*running, error) {
 	scratch, err := os.MkdirTemp("", "skillbox-scratch-*")
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "scratch folder")
@@ -145,20 +156,20 @@ func (b *box) start(ctx context.Context, mode string) (*running, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = scratch
 	cmd.Env = worker.Environ(scratch, b.spec.Env)
-	proc, err := worker.Start(ctx, cmd, b.limits.Stdio)
+	proc, err := worker.Start(life, cmd, b.limits.Stdio)
 	if err != nil {
 		os.RemoveAll(scratch)
 		return nil, errdefs.Wrap(errdefs.Internal, err, "start worker")
 	}
 	proc.Conn.SetMaxResult(int(b.limits.Output))
-	ready, err := proc.Init(ctx, worker.Init{
+	rep, err := proc.Init(ready, worker.Init{
 		Type:         worker.TypeInit,
 		Bundle:       b.spec.BundleDir,
 		Manifest:     b.spec.Manifest,
 		Mode:         mode,
 		Requirements: b.reqNames,
 	})
-	if pk, ok := worker.PackagesOf(ready, err); ok {
+	if pk, ok := worker.PackagesOf(rep, err); ok {
 		// An unmet requirement explains an import error better than the
 		// import error does.
 		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.python.String()); rerr != nil {
@@ -196,4 +207,15 @@ func (b *box) Close() error {
 	defer b.mu.Unlock()
 	b.stopSession()
 	return nil
+}
+
+// startErr is the error of a start that failed: a timeout naming the start
+// when its own bound ran out, the call's when the caller's deadline did,
+// else err.
+func (b *box) startErr(ctx, sctx context.Context, err error) error {
+	if ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		return errdefs.New(errdefs.Timeout, "call to %s: Python did not load the skill within %v (the %v timeout + %v to start); the skill was not called",
+			b.spec.SkillID, b.limits.Timeout+sandbox.StartAllowance, b.limits.Timeout, sandbox.StartAllowance)
+	}
+	return b.limits.TimeoutError(ctx, b.spec.SkillID, err)
 }

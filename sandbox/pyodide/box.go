@@ -21,6 +21,7 @@ import (
 	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/skill"
 	"github.com/skillbox-dev/skillbox/worker"
 )
 
@@ -35,7 +36,7 @@ const maxBundle = 64 << 20
 
 // startAllowance is how long a worker may take to start (Deno, snapshot
 // restore) on top of the call timeout that bounds the skill's import.
-const startAllowance = 15 * time.Second
+const startAllowance = sandbox.StartAllowance
 
 // setupFrame is what the host sends a worker on fd 5 before init: the
 // bundle's files and the environment Python sees.
@@ -250,9 +251,9 @@ func (p *proc) Close() error {
 // returns err. An OOM kill or a refused thread looks like a dead worker.
 func (b *box) limitErr(p *proc, err error) error {
 	if p.cg.oomKilled() {
-		return &errdefs.LimitError{Resource: "memory", Limit: fmt.Sprintf("%dMiB", b.lim.Memory>>20),
-			Detail: fmt.Sprintf("the kernel OOM killer stopped the worker (cgroup limit %d MiB: %d MiB worker baseline + the budget)",
-				(memBaseline+b.lim.Memory)>>20, memBaseline>>20)}
+		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
+			Detail: fmt.Sprintf("the kernel OOM killer stopped the worker (cgroup limit %s: %s worker baseline + the budget)",
+				skill.FormatSize(memBaseline+b.lim.Memory), skill.FormatSize(memBaseline))}
 	}
 	if p.cg.pidsRefused() {
 		return &errdefs.LimitError{Resource: "pids", Limit: fmt.Sprint(b.lim.Pids), Detail: "thread creation was refused"}

@@ -19,23 +19,34 @@ import (
 const Name = "pyodide"
 
 // Options configure the driver. The zero value is usable.
+//
+// An operator sets Idle, MaxWorkers and Install in the policy file's
+// backends section (backends: pyodide: {idle, max_workers, install};
+// docs/PERMISSIONS.md), which the registry decodes over its defaults
+// (Install on); the other fields are code-only.
 type Options struct {
 	// CacheDir holds the Deno + Pyodide install and the snapshots;
 	// "" means DefaultCacheDir().
 	CacheDir string
 	// Install, when true, lets Open install Deno and Pyodide with npm if
 	// they are missing (progress to Progress). When false, Open fails with
-	// errdefs.Unavailable naming what is missing.
+	// errdefs.Unavailable naming what is missing. The registered driver
+	// has it on unless the policy file says install: false.
 	Install bool
 	// Progress receives install progress; nil means os.Stderr.
 	Progress interface{ Write([]byte) (int, error) }
 	// Idle is how many workers each single-use sandbox keeps started,
-	// snapshot-restored and skill-loaded, waiting for a call (0 means 1).
+	// snapshot-restored and skill-loaded, waiting for a call (0 means 1;
+	// policy file: idle, at most max_workers).
 	Idle int
 	// MaxWorkers bounds the live workers (calls in flight plus idle) of one
-	// sandbox; further calls wait (0 means 4). A worker holds about 200 MB.
+	// sandbox; further calls wait (0 means 4; policy file: max_workers).
+	// A worker holds about 200 MB.
 	MaxWorkers int
 }
+
+// defaultMaxWorkers is MaxWorkers when unset.
+const defaultMaxWorkers = 4
 
 // Driver is the Pyodide-on-Deno backend.
 type Driver struct {
@@ -59,7 +70,7 @@ func New(opts Options) *Driver {
 		opts.Idle = 1
 	}
 	if opts.MaxWorkers <= 0 {
-		opts.MaxWorkers = 4
+		opts.MaxWorkers = defaultMaxWorkers
 	}
 	if opts.MaxWorkers < opts.Idle {
 		opts.MaxWorkers = opts.Idle

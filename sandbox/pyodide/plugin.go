@@ -9,8 +9,12 @@ func init() {
 		Name:     Name,
 		Strength: 50, // between process (0) and linux (100)
 		Summary:  "Python in WebAssembly (Pyodide) on Deno with every permission denied; single-use workers",
-		New: func() (sandbox.Driver, error) {
-			return New(Options{Install: true}), nil
+		New: func(cfg sandbox.Config) (sandbox.Driver, error) {
+			opts, err := optionsFrom(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return New(opts), nil
 		},
 	})
 }

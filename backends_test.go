@@ -1,0 +1,109 @@
+package skillbox_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/policy"
+	"github.com/skillbox-dev/skillbox/sandbox"
+)
+
+// sizedDriver is a backend with one setting, "size", that tells from Open
+// which configuration the driver running a call was built with.
+type sizedDriver struct{ size string }
+
+func (d *sizedDriver) Name() string { return "test-configured" }
+func (d *sizedDriver) Probe(context.Context) sandbox.Capabilities {
+	return sandbox.Capabilities{Available: false, Reason: "test double"}
+}
+func (d *sizedDriver) Open(context.Context, sandbox.Spec) (sandbox.Sandbox, error) {
+	return nil, errdefs.New(errdefs.Unavailable, "opened by the driver of size %s", d.size)
+}
+
+func init() {
+	sandbox.Register(sandbox.Registration{Name: "test-configured", New: func(cfg sandbox.Config) (sandbox.Driver, error) {
+		d := &sizedDriver{size: "default"}
+		return d, cfg.Decode(map[string]func(sandbox.Setting) error{
+			"size": func(s sandbox.Setting) error { d.size = s.Value; return nil },
+		})
+	}})
+}
+
+func policyFile(t *testing.T, text string) *policy.Policy {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Load(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A backend's section of the policy file reaches the driver that runs the
+// Runtime's calls; without a section the backend keeps its defaults.
+func TestPolicyBackendsReachTheDriver(t *testing.T) {
+	pol := policyFile(t, "backends:\n  test-configured: {size: 3}\n")
+	rt, _ := lifecycleRuntime(t, skillbox.WithPolicy(pol))
+	_, err := rt.Call(context.Background(), "test/life", nil, skillbox.CallOptions{Backend: "test-configured"})
+	if err == nil || !strings.Contains(err.Error(), "opened by the driver of size 3") {
+		t.Fatalf("call: %v; want it opened by the configured driver", err)
+	}
+	plain, _ := lifecycleRuntime(t, skillbox.WithPolicy(policyFile(t, "version: 1\n")))
+	_, err = plain.Call(context.Background(), "test/life", nil, skillbox.CallOptions{Backend: "test-configured"})
+	if err == nil || !strings.Contains(err.Error(), "size default") {
+		t.Fatalf("call without a section: %v; want the default driver", err)
+	}
+}
+
+// The linux backend's options set in the policy file are the driver's.
+func TestPolicyBackendsReachLinuxOptions(t *testing.T) {
+	if _, err := sandbox.Lookup("linux"); err != nil {
+		t.Skipf("no linux backend in this build: %v", err)
+	}
+	pol := policyFile(t, "backends:\n  linux:\n    pool_size: 3\n    min_idle: 2\n    idle_timeout: 5m\n    exec: cold\n")
+	rt, _ := lifecycleRuntime(t, skillbox.WithPolicy(pol))
+	d, err := skillbox.Driver(rt, "linux")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d.(sandbox.Configurable).Config()
+	for k, want := range map[string]any{"pool_size": 3, "min_idle": 2, "idle_timeout": "5m0s", "exec": "cold", "prefork": true} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v (config %v)", k, got[k], want, got)
+		}
+	}
+	// Without a section, the Runtime uses the process-wide default driver,
+	// as before the section existed.
+	plain, _ := lifecycleRuntime(t)
+	d, err = skillbox.Driver(plain, "linux")
+	shared, _ := sandbox.Lookup("linux")
+	if err != nil || d != shared {
+		t.Errorf("no section: %v, %v; want the shared default driver", d, err)
+	}
+}
+
+// A bad backends entry stops New with errdefs.Invalid naming FILE:LINE.
+func TestPolicyBackendsErrors(t *testing.T) {
+	pol := policyFile(t, "version: 1\nbackends:\n  test-configured: {colour: red}\n  nosuch: {}\n")
+	_, err := skillbox.New(skillbox.WithPolicy(pol), skillbox.WithRoots(), skillbox.WithCacheDir(t.TempDir()))
+	if !errors.Is(err, errdefs.ErrInvalid) {
+		t.Fatalf("New: %v; want invalid", err)
+	}
+	for _, want := range []string{
+		pol.Path + `:3: backends.test-configured: unknown setting "colour" (known: size)`,
+		pol.Path + `:4: backends.nosuch: unknown backend "nosuch"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
