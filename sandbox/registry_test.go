@@ -142,4 +142,19 @@ func TestTimeoutErrorNamesTheLimit(t *testing.T) {
 	if got := l.TimeoutError(context.Background(), "a/b", errdefs.New(errdefs.Timeout, "x")); !strings.Contains(got.Error(), "x") {
 		t.Errorf("a timeout not caused by the deadline was renamed: %v", got)
 	}
+	// The worker's copy of the deadline may fire before ctx's timer: the
+	// deadline has passed, ctx.Err() is still nil ("call timed out" leaked).
+	early := lateTimer{Context: context.Background(), d: time.Now().Add(-time.Millisecond)}
+	if err := l.TimeoutError(early, "a/b", errdefs.New(errdefs.Timeout, "call timed out")); err.Error() != "call to a/b timed out after 2s" {
+		t.Errorf("deadline passed, timer not fired yet: %v", err)
+	}
 }
+
+// lateTimer is a context whose deadline has passed but whose timer has not
+// fired yet.
+type lateTimer struct {
+	context.Context
+	d time.Time
+}
+
+func (c lateTimer) Deadline() (time.Time, bool) { return c.d, true }

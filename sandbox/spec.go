@@ -289,10 +289,21 @@ func NewResult(value json.RawMessage, stdout, stderr Captured) *Result {
 // a timeout error without a cause backends can name; other errors pass
 // through unchanged. The message is [TimedOut]'s.
 func (l Limits) TimeoutError(ctx context.Context, skillID string, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
+	if errdefs.KindOf(err) == errdefs.Timeout && PastDeadline(ctx) {
 		return TimedOut(skillID, l.Timeout)
 	}
 	return err
+}
+
+// PastDeadline reports whether ctx's deadline has passed. It can be true
+// before ctx.Err() is: the worker's copy of the deadline, set on its
+// pipes, may fire before ctx's own timer does.
+func PastDeadline(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && ctx.Err() == nil && !time.Now().Before(d)
 }
 
 // TimedOut is the error of a call of skillID that ran past its timeout:

@@ -44,7 +44,7 @@ func (b *box) initWorker(ctx context.Context, p *worker.Process, mode string) er
 	if mode != worker.ModeZygote || b.spec.Warm {
 		err = b.checkReady(rep, err)
 	}
-	if err != nil && ctx.Err() != nil {
+	if err != nil && timedOut(ctx, err) {
 		return b.timeoutErr(ctx)
 	}
 	return err
@@ -106,19 +106,27 @@ func (b *box) startLimit(cg *cgroup.Group, err error) error {
 	return err
 }
 
-// timeoutErr is the error for a call past its deadline (or cancelled).
+// timedOut reports whether a failed call ran out of time: its context's
+// deadline passed (or it was cancelled), or the worker's copy of that
+// deadline, set on the protocol pipes, fired first.
+func timedOut(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errdefs.KindOf(err) == errdefs.Timeout && sandbox.PastDeadline(ctx)
+}
+
+// timeoutErr is the error for a call past its deadline (or cancelled), in
+// the one wording every backend uses.
 func (b *box) timeoutErr(ctx context.Context) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return errdefs.New(errdefs.Timeout, "call to %s timed out after %v", b.spec.SkillID, b.lim.Timeout)
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
 	}
-	return ctx.Err()
+	return sandbox.TimedOut(b.spec.SkillID, b.lim.Timeout)
 }
 
 // callError turns a failed call's error into what the caller sees: the
 // timeout, or the cgroup limit the skill ran into (an OOM kill looks like a
 // dead worker, a refused fork like an exception), or err itself.
 func (b *box) callError(ctx context.Context, err error, cg *cgroup.Group, before counters) error {
-	if ctx.Err() != nil {
+	if timedOut(ctx, err) {
 		return b.timeoutErr(ctx)
 	}
 	if lerr := b.limitHit(cg, before); lerr != nil {

@@ -181,7 +181,7 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	if err == nil {
 		value, err = c.Call(ctx, req.Params, req.Config)
 	}
-	if err != nil && ctx.Err() != nil {
+	if err != nil && timedOut(ctx, err) {
 		// Past the deadline: the child may spin forever. Killing pid 1
 		// kills the whole jail; the pool replaces the zygote.
 		z.breakJail()
