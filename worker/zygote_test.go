@@ -329,8 +329,12 @@ class Gone(BaseSkill):
 	if err != nil || res != `"removed"` || st != (ExitStatus{}) {
 		t.Fatalf("call: %s %+v %v", res, st, err)
 	}
+	// The zygote exits; its stderr is complete once the process is
+	// reaped (Done only says the control socket closed).
+	exited := make(chan struct{})
+	go func() { z.cmd.Wait(); close(exited) }()
 	select {
-	case <-z.Done():
+	case <-exited:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the zygote serves on after a failed cleanup")
 	}
