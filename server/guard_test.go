@@ -278,9 +278,12 @@ func TestHTTPBodyBudget(t *testing.T) {
 	s := newServer(t, server.Config{MaxBodyBytes: 1 << 10, MaxBodyMemory: 4 << 10, MaxConcurrent: 16, BodyReadTimeout: time.Minute})
 	hs := httptest.NewServer(s.Handler())
 	defer hs.Close()
+	stall := func() net.Conn {
+		return rawRequest(t, hostOf(hs.URL), "POST /v1/skills/test/echo/call HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n{")
+	}
 	var stalled []net.Conn
 	for range 4 {
-		stalled = append(stalled, rawRequest(t, hostOf(hs.URL), "POST /v1/skills/test/echo/call HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n{"))
+		stalled = append(stalled, stall())
 	}
 	call := httpCase{method: "POST", path: "/v1/skills/test/echo/call", body: `{"msg":"hi"}`}
 	var status int
@@ -288,6 +291,18 @@ func TestHTTPBodyBudget(t *testing.T) {
 	for deadline := time.Now().Add(hangGuard); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if status, body = doHTTP(t, hs.URL, call); status == 429 {
 			break
+		}
+		// A stalled request the server reached while a probe held part of
+		// the budget was refused (429) instead of held: stall it again.
+		for i, c := range stalled {
+			c.SetReadDeadline(time.Now().Add(time.Millisecond))
+			var b [1]byte
+			if n, _ := c.Read(b[:]); n > 0 {
+				c.Close()
+				stalled[i] = stall()
+			} else {
+				c.SetReadDeadline(time.Now().Add(hangGuard))
+			}
 		}
 	}
 	if status != 429 || !strings.Contains(body, "--max-body-memory") || !strings.Contains(body, `"kind":"limit"`) {
