@@ -16,16 +16,14 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/audit"
-	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/examples"
 	"github.com/skillbox-dev/skillbox/internal/bundled"
+	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/schema"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
-	"github.com/skillbox-dev/skillbox/lockfile"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
-	"github.com/skillbox-dev/skillbox/schema"
-	"github.com/skillbox-dev/skillbox/secrets"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -108,7 +106,7 @@ type config struct {
 	cacheDir  string
 	policy    *policy.Policy
 	trust     policy.Trust
-	secrets   secrets.Provider
+	secrets   Secrets
 }
 
 // Option configures a Runtime.
@@ -138,9 +136,17 @@ func WithPolicy(p *policy.Policy) Option { return func(c *config) { c.policy = p
 // (nothing by default: external skills need --trust-remote-code).
 func WithTrust(t policy.Trust) Option { return func(c *config) { c.trust = t } }
 
+// Secrets looks up the values of granted variables by name.
+type Secrets interface {
+	// Lookup returns the value of name and whether it has one. An error
+	// means the source is broken (an unreadable file); the call stops
+	// rather than run without the value.
+	Lookup(name string) (value string, ok bool, err error)
+}
+
 // WithSecrets sets where granted variables get their values; it replaces
 // WithLookupEnv. A provider error stops the call before any code runs.
-func WithSecrets(p secrets.Provider) Option { return func(c *config) { c.secrets = p } }
+func WithSecrets(p Secrets) Option { return func(c *config) { c.secrets = p } }
 
 // WithAudit sets the audit log (none by default for the Go API; the CLI
 // opens the default log file).
@@ -250,9 +256,10 @@ type CallOptions struct {
 	// EgressResolve maps granted host names to fixed addresses, HOST=IP
 	// (--egress-resolve); each mapping also grants its address.
 	EgressResolve []string
-	// Lock, when set, refuses a call that drifts from the lockfile
-	// (run --locked).
-	Lock *lockfile.Lock
+	// Lock, when set, refuses a call that drifts from the lockfile (run
+	// --locked), and the limits it pinned for the skill are the call's
+	// defaults.
+	Lock *Lock
 	// Mode is single-use (default) or session.
 	Mode sandbox.Mode
 	// OneShot says the caller makes this one call and closes the Runtime
@@ -408,7 +415,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		return nil, err
 	}
 	lookup, lookupErr := r.lookup()
-	p.decision, err = policy.Decide(s, policy.Grants{
+	grants := policy.Grants{
 		TrustRemoteCode: opts.TrustRemoteCode,
 		Net:             opts.AllowNet,
 		Env:             opts.AllowEnv,
@@ -422,7 +429,8 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		Warm:            slices.Contains(opts.Warm, s.ID),
 		Policy:          r.cfg.policy,
 		Trust:           r.cfg.trust,
-	}, lookup)
+	}
+	p.decision, err = policy.Decide(s, grants, lookup)
 	if *lookupErr != nil {
 		return nil, *lookupErr
 	}
@@ -431,7 +439,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 	}
 	rec.Trust = p.decision.TrustedBy
 	if opts.Lock != nil {
-		if err := opts.Lock.Check(s.ID, m.Version, s.Digest, string(s.Tier), LockGrants(p.decision)); err != nil {
+		if err := p.checkLock(opts.Lock, ref, grants, lookup); err != nil {
 			return nil, err
 		}
 	}
@@ -448,6 +456,31 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		return nil, err
 	}
 	return p, nil
+}
+
+// checkLock refuses a call that drifts from lock. The limits the lock
+// pinned for the skill are the call's defaults: a limit the caller did not
+// give takes the locked value, so that 'lock --timeout 5s' then 'run
+// --locked' runs with 5s, not the manifest's 30s. It is left out where the
+// call gets the same value anyway (an explicit memory limit needs a
+// backend that enforces it), and where a policy ceiling below the locked
+// value refuses it (the ceiling wins, and the check reports the drift).
+// Limits given explicitly stay, and the check refuses them if they exceed
+// the lock's.
+func (p *prepared) checkLock(lock *Lock, ref string, g policy.Grants, lookup policy.LookupEnv) error {
+	e, ok, warning := lock.entry(p.skill, ref)
+	if warning != "" {
+		p.warnings = append(p.warnings, warning)
+	}
+	if ok {
+		if t, m, changed := lockedLimits(e, g, p.decision); changed {
+			g.Timeout, g.Memory = t, m
+			if d, err := policy.Decide(p.skill, g, lookup); err == nil {
+				p.decision = d
+			}
+		}
+	}
+	return lock.check(p.skill, p.decision)
 }
 
 // seal returns the sealed copy of s's bundle (skill.Seal) in the cache
@@ -482,30 +515,6 @@ func (r *Runtime) lookup() (policy.LookupEnv, *error) {
 	}, &first
 }
 
-// LockGrants is the effective grant of d as a lockfile records it.
-func LockGrants(d *policy.Decision) lockfile.Grants {
-	l := d.Spec.Limits.WithDefaults()
-	g := lockfile.Grants{Env: slices.Clone(d.EnvNames), Read: slices.Clone(d.ReadPaths), Timeout: l.Timeout.String(), Memory: l.Memory}
-	for _, hp := range d.Spec.Network {
-		g.Network = append(g.Network, hp.String())
-	}
-	g.Resolve = resolveGrants(d.Spec)
-	g.Secrets = slices.Clone(d.SecretNames)
-	return g
-}
-
-// resolveGrants lists a Spec's egress mappings as sorted "HOST=IP" strings.
-func resolveGrants(spec sandbox.Spec) []string {
-	var out []string
-	for host, addrs := range spec.Resolve {
-		for _, a := range addrs {
-			out = append(out, host+"="+a.String())
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 // run sends one call to an open sandbox and fills the audit record.
 func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMessage, rec *audit.Record) (*Result, error) {
 	spec := p.decision.Spec
@@ -516,7 +525,7 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 		rec.Grants.Network = append(rec.Grants.Network, hp.String())
 	}
 	rec.Grants.Secrets = p.decision.SecretNames
-	rec.Grants.Resolve = resolveGrants(spec)
+	rec.Grants.Resolve = spec.ResolveList()
 	rec.Backend = osb.backend
 	rec.Warm = spec.Warm
 	warnings := slices.Clone(p.warnings)
@@ -555,7 +564,7 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 // concurrently and after the call returned.
 func (p *prepared) egressAudit(call audit.Record) func(egress.Event) {
 	return func(ev egress.Event) {
-		rec := audit.EgressRecord(ev)
+		rec := egressRecord(ev)
 		rec.Skill, rec.Version, rec.Digest, rec.Tier = call.Skill, call.Version, call.Digest, call.Tier
 		rec.Backend, rec.ParamsSHA256 = call.Backend, call.ParamsSHA256
 		if err := p.audit.Write(rec); err != nil && p.logger != nil {
@@ -573,7 +582,7 @@ func (p *prepared) egressAudit(call audit.Record) func(egress.Event) {
 func (p *prepared) sandboxAudit(backend string) func(egress.Event) {
 	s, m := p.skill, p.skill.Bundle.Manifest
 	return func(ev egress.Event) {
-		rec := audit.EgressRecord(ev)
+		rec := egressRecord(ev)
 		rec.Skill, rec.Version, rec.Digest, rec.Tier = s.ID, m.Version, s.Digest, string(s.Tier)
 		rec.Backend = backend
 		rec.Egress.OutsideCall = true

@@ -12,7 +12,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/examples"
 	"github.com/skillbox-dev/skillbox/internal/pep440"
-	"github.com/skillbox-dev/skillbox/schema"
+	"github.com/skillbox-dev/skillbox/internal/schema"
 )
 
 // Walk the bundled tree and list the skill IDs (folders with a manifest).

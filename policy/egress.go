@@ -8,8 +8,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/hostport"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"

@@ -22,9 +22,9 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/hostport"
+	"github.com/skillbox-dev/skillbox/internal/secrets"
 	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/sandbox"
-	"github.com/skillbox-dev/skillbox/secrets"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 

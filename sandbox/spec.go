@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -311,4 +312,17 @@ func PastDeadline(ctx context.Context) bool {
 // in sandbox/linux/call_linux.go; the conformance suite checks both).
 func TimedOut(skillID string, timeout time.Duration) error {
 	return errdefs.New(errdefs.Timeout, "call to %s timed out after %v", skillID, timeout)
+}
+
+// ResolveList lists Resolve as sorted "HOST=IP" strings, as the audit log
+// and lockfiles record them.
+func (s *Spec) ResolveList() []string {
+	var out []string
+	for host, addrs := range s.Resolve {
+		for _, a := range addrs {
+			out = append(out, host+"="+a.String())
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/skillbox-dev/skillbox/server/loadtest"
+	"github.com/skillbox-dev/skillbox/internal/server/loadtest"
 )
 
 type attackConfig struct {

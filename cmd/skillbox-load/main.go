@@ -33,10 +33,10 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/internal/server"
+	"github.com/skillbox-dev/skillbox/internal/server/loadtest"
 	_ "github.com/skillbox-dev/skillbox/sandbox/all"
 	_ "github.com/skillbox-dev/skillbox/sandbox/linux"
-	"github.com/skillbox-dev/skillbox/server"
-	"github.com/skillbox-dev/skillbox/server/loadtest"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 

@@ -5,8 +5,8 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/lockfile"
-	"github.com/skillbox-dev/skillbox/secrets"
+	"github.com/skillbox-dev/skillbox/internal/lockfile"
+	"github.com/skillbox-dev/skillbox/internal/secrets"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -82,7 +82,7 @@ func (l *lockFlags) register(fs *flagSet, what string) {
 }
 
 // load returns the lockfile --locked asks for, or nil without --locked.
-func (l *lockFlags) load() (*lockfile.Lock, error) {
+func (l *lockFlags) load() (*skillbox.Lock, error) {
 	if l.path != "" && !l.locked {
 		return nil, errdefs.New(errdefs.Invalid, "--lockfile is used only with --locked")
 	}
@@ -92,5 +92,5 @@ func (l *lockFlags) load() (*lockfile.Lock, error) {
 	if l.path == "" {
 		l.path = lockfile.Name
 	}
-	return lockfile.Load(l.path)
+	return skillbox.LoadLock(l.path)
 }

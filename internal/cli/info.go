@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/schema"
+	"github.com/skillbox-dev/skillbox/internal/schema"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/lockfile"
+	"github.com/skillbox-dev/skillbox/internal/lockfile"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/skill"
-	"github.com/skillbox-dev/skillbox/trust"
 )
 
 func cmdLock(ctx context.Context, c *cmdContext, args []string) error {
@@ -95,7 +93,7 @@ func cmdLock(ctx context.Context, c *cmdContext, args []string) error {
 			}
 			return fmt.Errorf("lock %s: %w", s.ID, err)
 		}
-		e := lockfile.Entry{Version: s.Bundle.Manifest.Version, Digest: s.Digest, Tier: string(s.Tier), Grants: skillbox.LockGrants(d)}
+		e := lockfile.Entry{Version: s.Bundle.Manifest.Version, Digest: s.Digest, Tier: string(s.Tier), Grants: lockfile.GrantsOf(d)}
 		lock.Set(s.ID, e)
 		out = append(out, locked{s.ID, lock.Skills[s.ID]})
 	}
@@ -118,83 +116,4 @@ func cmdLock(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "wrote %s (%d skills)\n", lockPath, len(lock.Skills))
 	return nil
-}
-
-// lockedDefaults prepares opts for a --locked call of ref (nothing without
-// opts.Lock):
-//
-//   - The limits the lockfile pinned for the skill are the call's defaults:
-//     a limit not given on the command line (zero in opts) takes the locked
-//     value, so that 'lock --timeout 5s' then 'run --locked' runs with 5s,
-//     not the manifest's 30s. It is left out where the call would get the
-//     same value anyway (an explicit --memory needs a backend that enforces
-//     memory), and where a policy ceiling below the locked value refuses it
-//     (the ceiling wins; the call runs under it). Limits given explicitly
-//     stay, and Check refuses them if they exceed the lock.
-//   - The lock's hints name the skill as the operator did (a path), so the
-//     commands they print work.
-//   - An entry that pinned a signed bundle by its digest from before bundle
-//     digests left the signature out is accepted when the files are the
-//     same, with a warning saying how to record the current digest.
-//
-// Errors are left to the call, which reports (and audits) them.
-func (c *cmdContext) lockedDefaults(rt *skillbox.Runtime, ref string, opts *skillbox.CallOptions) {
-	lock := opts.Lock
-	if lock == nil {
-		return
-	}
-	s, err := rt.Resolve(ref)
-	if err != nil {
-		return
-	}
-	lock.Refer(s.ID, ref)
-	e, ok := lock.Skills[s.ID]
-	if !ok {
-		return
-	}
-	if e.Digest != s.Digest {
-		if old, signed, err := trust.LegacyDigest(s.Dir); err == nil && signed && lock.Repin(s.ID, old, s.Digest) {
-			e = lock.Skills[s.ID]
-			fmt.Fprintf(c.stderr, "skillbox: warning: %s pins %s at %s, its digest from before signatures (%s) were left out of bundle digests; the files are the same, so it runs: '%s' records its digest %s\n",
-				lock.Path(), s.ID, old, trust.SignatureFile, lock.RelockCommand(s.ID, e.Grants), s.Digest)
-		}
-	}
-	if opts.Timeout > 0 && opts.Memory > 0 {
-		return
-	}
-	pol, err := c.policy()
-	if err != nil {
-		return
-	}
-	// The limits a call with timeout t and memory m (0: not given) gets.
-	limits := func(t time.Duration, m int64) (lockfile.Grants, bool) {
-		d, err := policy.Decide(s, policy.Grants{
-			TrustRemoteCode: true, // only the limits matter here; the call checks trust
-			Net:             opts.AllowNet, Env: opts.AllowEnv, Read: opts.AllowRead, Resolve: opts.EgressResolve,
-			Timeout: t, Memory: m, BestEffort: opts.BestEffort, Policy: pol,
-		}, func(string) (string, bool) { return "", true })
-		if err != nil {
-			return lockfile.Grants{}, false
-		}
-		return skillbox.LockGrants(d), true
-	}
-	now, ok := limits(opts.Timeout, opts.Memory)
-	if !ok {
-		return
-	}
-	t, m := opts.Timeout, opts.Memory
-	if locked, err := time.ParseDuration(e.Grants.Timeout); t == 0 && err == nil && locked > 0 {
-		if got, err := time.ParseDuration(now.Timeout); err != nil || got != locked {
-			t = locked
-		}
-	}
-	if m == 0 && e.Grants.Memory > 0 && e.Grants.Memory != now.Memory {
-		m = e.Grants.Memory
-	}
-	if t == opts.Timeout && m == opts.Memory {
-		return
-	}
-	if _, ok := limits(t, m); ok {
-		opts.Timeout, opts.Memory = t, m
-	}
 }

@@ -72,7 +72,6 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 	defer closeRT()
-	c.lockedDefaults(rt, pos[0], &opts) // --locked: the lockfile's limits are the defaults
 	res, err := rt.Call(ctx, pos[0], raw, opts)
 	if err != nil {
 		return err

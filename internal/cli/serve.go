@@ -10,7 +10,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/server"
+	"github.com/skillbox-dev/skillbox/internal/server"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -124,7 +124,7 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 	if opts.Lock != nil {
-		logger.Info("locked: calls of skills that drift from the lockfile are refused", "lockfile", lf.path, "skills", len(opts.Lock.Skills))
+		logger.Info("locked: calls of skills that drift from the lockfile are refused", "lockfile", lf.path, "skills", len(opts.Lock.IDs()))
 	}
 	if stdio {
 		// Standard output is the MCP channel: nothing else writes to it.

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/skillbox-dev/skillbox/internal/schema"
 	"github.com/skillbox-dev/skillbox/sandbox/sandboxtest"
-	"github.com/skillbox-dev/skillbox/schema"
 )
 
 // TestServeCrossCallAttacks runs the corpus's cross-call attacks through

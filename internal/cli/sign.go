@@ -13,8 +13,8 @@ import (
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/shellquote"
+	"github.com/skillbox-dev/skillbox/internal/trust"
 	"github.com/skillbox-dev/skillbox/skill"
-	"github.com/skillbox-dev/skillbox/trust"
 )
 
 // KeyPasswordEnv holds the password of an encrypted secret key, for scripts.

@@ -12,11 +12,11 @@ import (
 
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/secrets"
 	"github.com/skillbox-dev/skillbox/internal/shellquote"
+	"github.com/skillbox-dev/skillbox/internal/trust"
 	"github.com/skillbox-dev/skillbox/policy"
-	"github.com/skillbox-dev/skillbox/secrets"
 	"github.com/skillbox-dev/skillbox/skill"
-	"github.com/skillbox-dev/skillbox/trust"
 )
 
 // policy loads the --policy file, or the default one if it exists.

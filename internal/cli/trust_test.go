@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skillbox-dev/skillbox/trust"
+	"github.com/skillbox-dev/skillbox/internal/trust"
 )
 
 // external moves the test skills to an external root and returns it.

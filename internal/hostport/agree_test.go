@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/skillbox-dev/skillbox/egress"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/hostport"
+	"github.com/skillbox-dev/skillbox/internal/server"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
-	"github.com/skillbox-dev/skillbox/server"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 

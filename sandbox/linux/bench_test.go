@@ -26,8 +26,8 @@ import (
 
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
+	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
-	"github.com/skillbox-dev/skillbox/worker"
 )
 
 // The benchmarks behind docs/PERFORMANCE.md (scripts/bench prints them as a

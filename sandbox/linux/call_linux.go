@@ -10,9 +10,9 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
+	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
-	"github.com/skillbox-dev/skillbox/worker"
 )
 
 // What the three ways of running a call (zygote, cold, session) share; the

@@ -4,8 +4,8 @@ import (
 	"context"
 	"sync"
 
+	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
-	"github.com/skillbox-dev/skillbox/worker"
 )
 
 // cold runs every call in a new jail with a single-mode harness: the

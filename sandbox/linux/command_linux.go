@@ -14,7 +14,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/skillbox-dev/skillbox/egress"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/internal/seccomp"
 	"github.com/skillbox-dev/skillbox/sandbox"

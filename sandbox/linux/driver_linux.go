@@ -10,12 +10,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
+	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
-	"github.com/skillbox-dev/skillbox/worker"
 )
 
 // Name is the driver's registered name.

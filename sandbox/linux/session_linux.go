@@ -4,8 +4,8 @@ import (
 	"context"
 	"sync"
 
+	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
-	"github.com/skillbox-dev/skillbox/worker"
 )
 
 // session runs every call of the Sandbox in one session-mode worker (module

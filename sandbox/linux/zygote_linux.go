@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
-	"github.com/skillbox-dev/skillbox/worker"
 )
 
 // errZygoteLost marks a call that got no child from its zygote: nothing of

@@ -19,8 +19,8 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
+	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
-	"github.com/skillbox-dev/skillbox/worker"
 )
 
 // Name is the backend's registered name.

@@ -1,5 +1,5 @@
 # skillbox Pyodide bootstrap. Run once, while the memory snapshot is made:
-# it imports the worker harness (worker/harness.py, as module
+# it imports the worker harness (internal/worker/harness.py, as module
 # skillbox_harness; its main only runs as __main__) and defines module
 # skillbox_pyodide, which the worker script drives. Every call runs in a
 # fresh worker restored from the snapshot, so nothing here persists between

@@ -18,11 +18,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/skillbox-dev/skillbox/egress"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
-	"github.com/skillbox-dev/skillbox/worker"
 )
 
 // Paths inside Pyodide's in-memory file system.

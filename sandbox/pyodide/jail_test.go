@@ -6,7 +6,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"github.com/skillbox-dev/skillbox/egress"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"net"
 	"net/http"
 	"net/http/httptest"

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/worker"
+	"github.com/skillbox-dev/skillbox/internal/worker"
 )
 
 // workerScript is the Deno side of a worker; bootstrapPy, run once while

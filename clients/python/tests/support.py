@@ -12,7 +12,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-TEST_SKILLS = os.path.join(REPO, "server", "testdata", "skills")
+TEST_SKILLS = os.path.join(REPO, "internal", "server", "testdata", "skills")
 BACKEND = os.environ.get("SKILLBOX_TEST_BACKEND", "process")
 RUN_ARGS = ["--backend", BACKEND, "--trust-remote-code"]
 

@@ -54,8 +54,8 @@ class SchemaTest(unittest.TestCase):
 
     def test_matches_go_golden(self):
         """The Python exports equal the Go package's golden files for every
-        fixture in schema/testdata (no binary needed)."""
-        data = os.path.join(REPO, "schema", "testdata")
+        fixture in internal/schema/testdata (no binary needed)."""
+        data = os.path.join(REPO, "internal", "schema", "testdata")
         for fixture, prefix in (("tool.json", ""), ("keywords.json", "keywords_"), ("noparams.json", "noparams_")):
             with open(os.path.join(data, fixture), encoding="utf-8") as f:
                 t = json.load(f)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/skillbox-dev/skillbox/server"
+	"github.com/skillbox-dev/skillbox/internal/server"
 )
 
 func TestMCP(t *testing.T) {

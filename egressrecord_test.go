@@ -1,4 +1,4 @@
-package audit
+package skillbox
 
 import (
 	"bytes"
@@ -9,19 +9,20 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/skillbox-dev/skillbox/egress"
+	"github.com/skillbox-dev/skillbox/audit"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 )
 
 func TestEgressRecord(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	allow := EgressRecord(egress.Event{
+	allow := egressRecord(egress.Event{
 		Time: at, Method: "CONNECT", Host: "api.example.com", Port: 443, Addr: "93.184.216.34:443",
 		Decision: egress.DecisionAllow, Intercepted: true, BytesUp: 10, BytesDown: 20, Secrets: []string{"API_KEY"},
 	})
-	want := Record{
-		Time: at, Event: EventEgress, Outcome: "ok",
+	want := audit.Record{
+		Time: at, Event: audit.EventEgress, Outcome: "ok",
 		Detail: "allow CONNECT api.example.com:443 (up 10 B, down 20 B)",
-		Egress: &Egress{Method: "CONNECT", Host: "api.example.com", Port: 443, Addr: "93.184.216.34:443",
+		Egress: &audit.Egress{Method: "CONNECT", Host: "api.example.com", Port: 443, Addr: "93.184.216.34:443",
 			Decision: "allow", Intercepted: true, BytesUp: 10, BytesDown: 20, Secrets: []string{"API_KEY"}},
 	}
 	if diff := cmp.Diff(want, allow); diff != "" {
@@ -34,22 +35,22 @@ func TestEgressRecord(t *testing.T) {
 		{egress.DecisionLimit, "limit", "not allowed (grant with --allow-net evil.test:80)"},
 		{egress.DecisionError, "unavailable", "not allowed (grant with --allow-net evil.test:80)"},
 	} {
-		r := EgressRecord(egress.Event{Method: "GET", Host: "evil.test", Port: 80, Decision: tt.decision, Reason: "not allowed", Grant: "--allow-net evil.test:80", Status: 403})
+		r := egressRecord(egress.Event{Method: "GET", Host: "evil.test", Port: 80, Decision: tt.decision, Reason: "not allowed", Grant: "--allow-net evil.test:80", Status: 403})
 		if r.Outcome != "error" || r.ErrorKind != tt.kind || r.Error != tt.err || r.Egress.Status != 403 {
 			t.Errorf("%s: %+v", tt.decision, r)
 		}
 	}
 	// Written and read back like any record; the time is stamped when zero.
 	var buf bytes.Buffer
-	l := New(&buf)
-	if err := l.Write(EgressRecord(egress.Event{Method: "GET", Host: "h.test", Port: 80, Decision: egress.DecisionDeny})); err != nil {
+	l := audit.New(&buf)
+	if err := l.Write(egressRecord(egress.Event{Method: "GET", Host: "h.test", Port: 80, Decision: egress.DecisionDeny})); err != nil {
 		t.Fatal(err)
 	}
-	recs, problems, err := Read(strings.NewReader(buf.String()), Filter{})
+	recs, problems, err := audit.Read(strings.NewReader(buf.String()), audit.Filter{})
 	if err != nil || len(problems) != 0 || len(recs) != 1 {
 		t.Fatalf("read back: %v %v %v", recs, problems, err)
 	}
-	if r := recs[0]; r.Event != EventEgress || r.Time.IsZero() || r.Egress == nil || r.Egress.Host != "h.test" || r.Error != "deny" {
+	if r := recs[0]; r.Event != audit.EventEgress || r.Time.IsZero() || r.Egress == nil || r.Egress.Host != "h.test" || r.Error != "deny" {
 		t.Errorf("read back %+v", r)
 	}
 	var raw map[string]any

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox"
-	"github.com/skillbox-dev/skillbox/server"
-	"github.com/skillbox-dev/skillbox/server/loadtest"
+	"github.com/skillbox-dev/skillbox/internal/server"
+	"github.com/skillbox-dev/skillbox/internal/server/loadtest"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 

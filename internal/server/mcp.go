@@ -11,7 +11,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/schema"
+	"github.com/skillbox-dev/skillbox/internal/schema"
 )
 
 // MetaKey is the _meta key under which tool results carry what ran

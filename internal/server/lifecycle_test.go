@@ -15,7 +15,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/server"
+	"github.com/skillbox-dev/skillbox/internal/server"
 )
 
 // --warm is per skill: the HTTP envelope and the MCP _meta of a call of a

@@ -14,9 +14,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/internal/server"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	_ "github.com/skillbox-dev/skillbox/sandbox/all"
-	"github.com/skillbox-dev/skillbox/server"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skillbox-dev/skillbox/schema"
-	"github.com/skillbox-dev/skillbox/server"
+	"github.com/skillbox-dev/skillbox/internal/schema"
+	"github.com/skillbox-dev/skillbox/internal/server"
 )
 
 type httpCase struct {

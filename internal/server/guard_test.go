@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/skillbox-dev/skillbox/server"
+	"github.com/skillbox-dev/skillbox/internal/server"
 )
 
 // hangGuard bounds every wait on a raw connection: a refusal that never

@@ -11,7 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/schema"
+	"github.com/skillbox-dev/skillbox/internal/schema"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 

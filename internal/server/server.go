@@ -12,7 +12,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/schema"
+	"github.com/skillbox-dev/skillbox/internal/schema"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -205,7 +205,7 @@ func New(rt *skillbox.Runtime, cfg Config) (*Server, error) {
 		// Under a lockfile only locked skills are offered: the others would
 		// be refused on every call.
 		if l := cfg.Call.Lock; l != nil {
-			if _, ok := l.Skills[sk.ID]; !ok {
+			if !l.Has(sk.ID) {
 				s.log.Info("skill not served: not in the lockfile", "skill", sk.ID)
 				continue
 			}

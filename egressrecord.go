@@ -1,0 +1,50 @@
+package skillbox
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+
+	"github.com/skillbox-dev/skillbox/audit"
+	"github.com/skillbox-dev/skillbox/internal/egress"
+)
+
+// egressRecord maps an egress.Event to an audit record (Event "egress").
+// The caller fills in what the proxy does not know: the skill, version,
+// digest, tier, backend and the call's params hash, which ties the record
+// to its call record.
+func egressRecord(ev egress.Event) audit.Record {
+	r := audit.Record{
+		Time:  ev.Time.UTC(),
+		Event: audit.EventEgress,
+		Egress: &audit.Egress{
+			Method: ev.Method, Host: ev.Host, Port: ev.Port, Addr: ev.Addr,
+			Decision: ev.Decision, Reason: ev.Reason, Grant: ev.Grant, Status: ev.Status,
+			Intercepted: ev.Intercepted, BytesUp: ev.BytesUp, BytesDown: ev.BytesDown,
+			Secrets: slices.Clone(ev.Secrets),
+		},
+	}
+	dest := net.JoinHostPort(ev.Host, strconv.Itoa(ev.Port))
+	r.Detail = fmt.Sprintf("%s %s %s (up %d B, down %d B)", ev.Decision, ev.Method, dest, ev.BytesUp, ev.BytesDown)
+	switch ev.Decision {
+	case egress.DecisionAllow:
+		r.Outcome = "ok"
+	case egress.DecisionDeny:
+		r.Outcome, r.ErrorKind = "error", "denied"
+	case egress.DecisionLimit:
+		r.Outcome, r.ErrorKind = "error", "limit"
+	default:
+		r.Outcome, r.ErrorKind = "error", "unavailable"
+	}
+	if r.Outcome == "error" {
+		r.Error = ev.Reason
+		if ev.Grant != "" {
+			r.Error += " (grant with " + ev.Grant + ")"
+		}
+		if r.Error == "" {
+			r.Error = ev.Decision
+		}
+	}
+	return r
+}
