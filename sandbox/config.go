@@ -37,6 +37,52 @@ type Setting struct {
 	Value, Kind string
 	// Line is where the key is.
 	Line int
+	// Flag is the command-line argument the setting came from
+	// (--backend-setting NAME.KEY=VALUE), "" for one from the file.
+	Flag string
+}
+
+// ParseSetting parses a command-line setting, NAME.KEY=VALUE, for the
+// backend NAME. VALUE is typed as YAML would type it in the policy file
+// (an integer, true or false, a number, or else a string), so that a flag
+// and a file entry with the same text mean the same.
+func ParseSetting(arg string) (backend string, s Setting, err error) {
+	name, value, ok := strings.Cut(arg, "=")
+	backend, key, dot := strings.Cut(name, ".")
+	if !ok || !dot || backend == "" || key == "" || strings.ContainsAny(key, ". ") {
+		return "", Setting{}, errdefs.New(errdefs.Invalid, "--backend-setting %q: want NAME.KEY=VALUE, e.g. linux.pool_size=4", arg)
+	}
+	if _, err := registration(backend); err != nil {
+		return "", Setting{}, errdefs.New(errdefs.Invalid, "--backend-setting %s: %v", arg, err)
+	}
+	return backend, Setting{Key: key, Value: value, Kind: scalarKind(value), Flag: arg}, nil
+}
+
+// scalarKind is how YAML 1.2 (core schema) types a plain scalar.
+func scalarKind(v string) string {
+	switch v {
+	case "true", "True", "TRUE", "false", "False", "FALSE":
+		return "bool"
+	}
+	if _, err := strconv.ParseInt(v, 0, 64); err == nil {
+		return "int"
+	}
+	if _, err := strconv.ParseFloat(v, 64); err == nil && strings.ContainsAny(v, "0123456789") {
+		return "float"
+	}
+	return "str"
+}
+
+// Set puts s in the section, in place of a setting with the same key (a
+// flag overrides the file).
+func (c *Config) Set(s Setting) {
+	for i := range c.Settings {
+		if c.Settings[i].Key == s.Key {
+			c.Settings[i] = s
+			return
+		}
+	}
+	c.Settings = append(c.Settings, s)
 }
 
 // Configurable is implemented by a driver that has settings an operator may
@@ -67,11 +113,11 @@ func (c Config) Decode(fields map[string]func(Setting) error) error {
 			if len(known) > 0 {
 				what = strings.Join(known, ", ")
 			}
-			errs = append(errs, c.errorAt(s.Line, "", "unknown setting %q (known: %s)", s.Key, what))
+			errs = append(errs, c.settingError(s, "", "unknown setting %q (known: %s)", s.Key, what))
 			continue
 		}
 		if err := f(s); err != nil {
-			errs = append(errs, c.errorAt(s.Line, s.Key, "%v", err))
+			errs = append(errs, c.settingError(s, s.Key, "%v", err))
 		}
 	}
 	return joinInvalid(errs)
@@ -80,11 +126,18 @@ func (c Config) Decode(fields map[string]func(Setting) error) error {
 // Errorf returns an errdefs.Invalid error about key, at its line (the
 // section's when key is not set): for checks across settings.
 func (c Config) Errorf(key, format string, args ...any) error {
-	line := c.Line
 	if s, ok := c.Lookup(key); ok {
-		line = s.Line
+		return c.settingError(s, key, format, args...)
 	}
-	return c.errorAt(line, key, format, args...)
+	return c.errorAt(c.Line, key, format, args...)
+}
+
+// settingError is an error about key at s: its flag, or its line.
+func (c Config) settingError(s Setting, key, format string, args ...any) error {
+	if s.Flag != "" {
+		return errdefs.New(errdefs.Invalid, "--backend-setting %s: %s", s.Flag, fmt.Sprintf(format, args...))
+	}
+	return c.errorAt(s.Line, key, format, args...)
 }
 
 // Lookup returns the setting for key, if the section has it.

@@ -184,3 +184,38 @@ func FuzzSettingDecode(f *testing.F) {
 		}
 	})
 }
+
+// A flag's value is typed as the policy file's YAML would type it, and a
+// flag's setting replaces the file's for the same key.
+func TestParseSetting(t *testing.T) {
+	registerSized(t, "flagged")
+	for _, tt := range []struct{ arg, key, value, kind string }{
+		{"flagged.n=4", "n", "4", "int"},
+		{"flagged.on=true", "on", "true", "bool"},
+		{"flagged.on=False", "on", "False", "bool"},
+		{"flagged.f=1.5", "f", "1.5", "float"},
+		{"flagged.d=30s", "d", "30s", "str"},
+		{"flagged.s=", "s", "", "str"},
+		{"flagged.s=a=b", "s", "a=b", "str"},
+	} {
+		name, s, err := ParseSetting(tt.arg)
+		if err != nil || name != "flagged" || s.Key != tt.key || s.Value != tt.value || s.Kind != tt.kind || s.Flag != tt.arg {
+			t.Errorf("ParseSetting(%q) = %q %+v %v", tt.arg, name, s, err)
+		}
+	}
+	for _, arg := range []string{"flagged", "flagged.n", ".n=1", "flagged.=1", "flagged.a.b=1", "nosuch.n=1"} {
+		if _, _, err := ParseSetting(arg); errdefs.KindOf(err) != errdefs.Invalid || !strings.Contains(err.Error(), "--backend-setting") {
+			t.Errorf("ParseSetting(%q) = %v, want invalid naming the flag", arg, err)
+		}
+	}
+	c := Config{Backend: "flagged", File: "p.yaml", Settings: []Setting{{Key: "n", Value: "1", Kind: "int", Line: 3}}}
+	_, s, _ := ParseSetting("flagged.n=lots")
+	c.Set(s)
+	if len(c.Settings) != 1 || c.Settings[0].Value != "lots" {
+		t.Fatalf("Set did not replace: %+v", c.Settings)
+	}
+	err := c.Decode(map[string]func(Setting) error{"n": func(s Setting) error { _, err := s.Int(0, 9); return err }})
+	if err == nil || err.Error() != `--backend-setting flagged.n=lots: must be an integer, got "lots"` {
+		t.Errorf("Decode = %v", err)
+	}
+}

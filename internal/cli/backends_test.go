@@ -107,3 +107,37 @@ func TestBackendsPolicyErrors(t *testing.T) {
 		t.Errorf("doctor text: exit %d\n%s", o.code, o.stdout)
 	}
 }
+
+// --backend-setting NAME.KEY=VALUE sets a backend's setting as the policy
+// file would, over the file's value for the same key; run, serve and doctor
+// take it, and a bad one is invalid naming the flag.
+func TestBackendSettingFlag(t *testing.T) {
+	h := newHarness(t)
+	path := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(path, []byte("backends:\n  pyodide: {max_workers: 2, idle: 3}\n"), 0o600)
+	o := h.run("doctor", "--json", "--policy", path, "--backend-setting", "pyodide.max_workers=5", "--backend-setting", "pyodide.install=false")
+	m := o.envelope(t)
+	if _, ok := m["policy_error"]; ok || o.code != 0 {
+		t.Fatalf("doctor: exit %d, policy_error %v", o.code, m["policy_error"])
+	}
+	if cfg := doctorConfig(t, m)["pyodide"]; cfg["max_workers"] != float64(5) || cfg["idle"] != float64(3) || cfg["install"] != false {
+		t.Errorf("pyodide config %v, want max_workers 5 (flag over file), idle 3 (file), install false (flag)", cfg)
+	}
+	for _, tt := range []struct{ arg, want string }{
+		{"pyodide.max_workers=lots", `--backend-setting pyodide.max_workers=lots: must be an integer, got "lots"`},
+		{"pyodide.colour=red", `--backend-setting pyodide.colour=red: unknown setting "colour" (known: idle, install, max_workers)`},
+		{"nosuch.x=1", `--backend-setting nosuch.x=1: unknown backend "nosuch"`},
+		{"pyodide=1", `--backend-setting "pyodide=1": want NAME.KEY=VALUE`},
+	} {
+		o := h.run("run", "test/needs_env", "--backend", "process", "--json", "--backend-setting", tt.arg)
+		m := o.envelope(t)
+		e, _ := m["error"].(map[string]any)
+		if o.code != 2 || e["kind"] != "invalid" || !strings.Contains(e["message"].(string), tt.want) {
+			t.Errorf("run --backend-setting %s: exit %d %v; want invalid naming %q", tt.arg, o.code, m, tt.want)
+		}
+		// serve has no --json: the same error on stderr, before it listens.
+		if o := h.run("serve", "--http", "127.0.0.1:0", "--backend-setting", tt.arg); o.code != 2 || !strings.Contains(o.stderr, "invalid: "+tt.want) {
+			t.Errorf("serve --backend-setting %s: exit %d %s; want invalid naming %q", tt.arg, o.code, o.stderr, tt.want)
+		}
+	}
+}

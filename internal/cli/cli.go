@@ -44,6 +44,9 @@ type cmdContext struct {
 	// policyPath is the --policy file; "" means the default location,
 	// where a missing file is the empty policy.
 	policyPath string
+	// backendSettings are the --backend-setting NAME.KEY=VALUE arguments,
+	// laid over the policy file's backends section.
+	backendSettings listFlag
 }
 
 func commands() []command {

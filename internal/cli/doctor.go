@@ -31,9 +31,10 @@ type doctorEnvelope struct {
 }
 
 func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
-	fs := newFlags(c, "doctor", "[--json] [--policy FILE]")
+	fs := newFlags(c, "doctor", "[--json] [--policy FILE] [--backend-setting NAME.KEY=VALUE]...")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	fs.StringVar(&c.policyPath, "policy", "", "policy `FILE` whose backends section is shown (default $XDG_CONFIG_HOME/skillbox/policy.yaml if it exists)")
+	c.registerBackendSettings(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err

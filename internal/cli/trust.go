@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,15 +17,39 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/internal/trust"
 	"github.com/skillbox-dev/skillbox/policy"
+	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
 // policy loads the --policy file, or the default one if it exists.
 func (c *cmdContext) policy() (*policy.Policy, error) {
-	if c.policyPath != "" {
-		return policy.Load(c.policyPath, false)
+	path, optional := c.policyPath, false
+	if path == "" {
+		path, optional = policy.DefaultPath(c.env.Getenv), true
 	}
-	return policy.Load(policy.DefaultPath(c.env.Getenv), true)
+	pol, err := policy.Load(path, optional)
+	if err != nil {
+		return nil, err
+	}
+	for _, arg := range c.backendSettings {
+		name, s, err := sandbox.ParseSetting(arg)
+		if err != nil {
+			return nil, err
+		}
+		if pol.Backends == nil {
+			pol.Backends = map[string]sandbox.Config{}
+		}
+		cfg := pol.Backends[name]
+		cfg.Settings = slices.Clone(cfg.Settings)
+		cfg.Set(s)
+		pol.Backends[name] = cfg
+	}
+	return pol, nil
+}
+
+// registerBackendSettings adds --backend-setting to fs.
+func (c *cmdContext) registerBackendSettings(fs *flagSet) {
+	fs.Var(&c.backendSettings, "backend-setting", "set a backend's setting, `NAME.KEY=VALUE`, as under backends: in the policy file (overrides it; repeatable)")
 }
 
 // trustStorePath is where the trust store lives.
