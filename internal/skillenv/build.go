@@ -1,0 +1,204 @@
+package skillenv
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/pep440"
+)
+
+// buildScript is the program a build runs as pid 1 of its jail.
+//
+//go:embed build.py
+var buildScript string
+
+// Defaults of a build's bounds.
+const (
+	DefaultMaxBytes = 2 << 30 // the environment's tmpfs
+	DefaultMaxFiles = 200_000
+	DefaultTimeout  = 10 * time.Minute
+)
+
+// PipWheels are where Debian's python3-pip-whl puts pip's wheel: skillbox
+// runs that pip, from the zip, never one a skill or an environment brings.
+var PipWheels = "/usr/share/python-wheels"
+
+// PipWheel returns the newest pip wheel in PipWheels, or an
+// errdefs.Unavailable error saying how to install it.
+func PipWheel() (string, error) {
+	m, _ := filepath.Glob(filepath.Join(PipWheels, "pip-*-py3-none-any.whl"))
+	if len(m) == 0 {
+		return "", errdefs.New(errdefs.Unavailable, "no pip wheel in %s, which building a skill's environment needs: install Debian's python3-pip-whl (apt-get install python3-pip-whl)", PipWheels)
+	}
+	slices.SortFunc(m, func(a, b string) int { return compareWheelVersions(a, b) })
+	return m[len(m)-1], nil
+}
+
+func compareWheelVersions(a, b string) int {
+	va, erra := pep440.ParseVersion(strings.Split(filepath.Base(a), "-")[1])
+	vb, errb := pep440.ParseVersion(strings.Split(filepath.Base(b), "-")[1])
+	if erra != nil || errb != nil {
+		return strings.Compare(a, b)
+	}
+	return va.Compare(vb)
+}
+
+// Job is one build, as a Builder runs it.
+type Job struct {
+	// Argv runs the build script with the base interpreter, in isolated
+	// mode; the script gets the descriptor of Out at OutFD.
+	Argv []string
+	// Env is the build's whole environment.
+	Env []string
+	// Dir is the environment's final path: the Builder mounts an empty
+	// tmpfs of MaxBytes there, the only place the build can write besides
+	// its scratch space.
+	Dir      string
+	MaxBytes int64
+	// Out is the host folder that receives the environment, open; the
+	// script finds it at descriptor OutFD.
+	Out   *os.File
+	OutFD int
+	// ReadOnly are host paths the build reads at the same paths: the pip
+	// wheel, pip's configuration files, local find-links folders.
+	ReadOnly []string
+	// Sources are the index URLs pip may fetch from; a Builder gives the
+	// build network access to exactly their hosts, through its egress
+	// proxy.
+	Sources []string
+	Timeout time.Duration
+}
+
+// A Builder runs a build job inside a jail and returns what the script
+// printed on stdout. pip's output (stderr) goes to progress.
+type Builder interface {
+	Build(ctx context.Context, job Job, progress func(line string)) ([]byte, error)
+}
+
+// pipArgs are pip install's arguments for req.
+func pipArgs(req Request, reqs []string) []string {
+	args := []string{
+		"--no-cache-dir", "--disable-pip-version-check", "--no-input",
+		"--progress-bar", "off", "--no-warn-script-location",
+		"--require-virtualenv",
+	}
+	if !req.Sdists {
+		args = append(args, "--only-binary", ":all:")
+	}
+	return append(args, reqs...)
+}
+
+// job prepares the build of req into out, for the environment at dir.
+func job(req Request, reqs []string, dir string, out *os.File, pip string, src sources, b Bounds) (Job, error) {
+	const outFD = 3
+	spec, err := json.Marshal(map[string]any{
+		"dir": dir, "out_fd": outFD, "pip": pip, "args": pipArgs(req, reqs), "max_files": b.MaxFiles,
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	env := append(slices.Clone(req.Index.Vars), "PATH=/usr/bin:/bin", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1")
+	env = append(env, req.Index.Locate...)
+	ro := []string{pip}
+	for _, f := range req.Index.Files {
+		ro = append(ro, f.Path)
+	}
+	ro = append(ro, src.paths...)
+	return Job{
+		Argv: []string{req.Python, "-I", "-S", "-c", buildScript, string(spec)},
+		Env:  env, Dir: dir, MaxBytes: b.MaxBytes, Out: out, OutFD: outFD,
+		ReadOnly: ro, Sources: src.urls, Timeout: b.Timeout,
+	}, nil
+}
+
+// Bounds cap one build.
+type Bounds struct {
+	MaxBytes int64
+	MaxFiles int
+	Timeout  time.Duration
+}
+
+func (b Bounds) withDefaults() Bounds {
+	if b.MaxBytes <= 0 {
+		b.MaxBytes = DefaultMaxBytes
+	}
+	if b.MaxFiles <= 0 {
+		b.MaxFiles = DefaultMaxFiles
+	}
+	if b.Timeout <= 0 {
+		b.Timeout = DefaultTimeout
+	}
+	return b
+}
+
+// Package is one distribution pip installed.
+type Package struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// Hash is the archive's hash as pip reports it ("sha256=..."), empty
+	// for a package built from a local folder.
+	Hash string `json:"hash,omitempty"`
+}
+
+func (p Package) String() string { return p.Name + "==" + p.Version }
+
+// parseResult reads the build script's stdout: pip's installation report
+// (the resolved set), or the script's error.
+func parseResult(out []byte) ([]Package, error) {
+	var res struct {
+		Error  string `json:"error"`
+		Report *struct {
+			Install []struct {
+				Metadata struct {
+					Name    string `json:"name"`
+					Version string `json:"version"`
+				} `json:"metadata"`
+				DownloadInfo struct {
+					ArchiveInfo struct {
+						Hash   string            `json:"hash"`
+						Hashes map[string]string `json:"hashes"`
+					} `json:"archive_info"`
+				} `json:"download_info"`
+			} `json:"install"`
+		} `json:"report"`
+	}
+	line := bytes.TrimSpace(out)
+	if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
+	if err := json.Unmarshal(line, &res); err != nil {
+		return nil, fmt.Errorf("the build printed no result (%v)", err)
+	}
+	if res.Error != "" {
+		return nil, errors.New(res.Error)
+	}
+	if res.Report == nil {
+		return nil, errors.New("the build printed no report")
+	}
+	pkgs := make([]Package, 0, len(res.Report.Install))
+	for _, in := range res.Report.Install {
+		p := Package{Name: pep440.Normalize(in.Metadata.Name), Version: in.Metadata.Version}
+		if p.Name == "" || p.Version == "" {
+			return nil, errors.New("pip's report names a package without a name or version")
+		}
+		ai := in.DownloadInfo.ArchiveInfo
+		if h := ai.Hashes["sha256"]; h != "" {
+			p.Hash = "sha256=" + h
+		} else {
+			p.Hash = ai.Hash
+		}
+		pkgs = append(pkgs, p)
+	}
+	slices.SortFunc(pkgs, func(a, b Package) int { return strings.Compare(a.Name, b.Name) })
+	return pkgs, nil
+}

@@ -1,0 +1,123 @@
+# skillbox environment build: runs as pid 1 of a fresh jail (see build.go).
+#
+# argv: build.py SPEC_JSON
+#   dir        the environment's final path (an empty, size-capped tmpfs)
+#   out_fd     a descriptor of the host folder that receives the result;
+#              never inherited by pip, and this process is not dumpable,
+#              so nothing pip runs can reach it through /proc
+#   pip        pip's wheel (Debian's python3-pip-whl), run from the zip
+#   args       pip install's options and requirements, decided by skillbox
+#   max_files  the most entries the environment may have
+#
+# Creates a virtual environment at dir with the stdlib's venv (no pip in
+# it), installs into it with pip (whose --report says what was resolved),
+# then, as pid 1, kills every other process of the jail, so that nothing a
+# package ran is still writing, and copies the environment into out_fd:
+# directories, regular files and symbolic links only, setuid, setgid and
+# sticky bits dropped. Prints one JSON line on stdout: {"report": ...} or
+# {"error": ...}; pip's own output goes to stderr.
+import ctypes
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import venv
+
+
+def _nondumpable():
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE)")
+
+
+def _kill_others():
+    # Only pid 1 of a pid namespace may do this: kill(-1) from it reaches
+    # every other process of the namespace and nothing outside it.
+    if os.getpid() != 1:
+        return
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _copy(src, dst_fd, budget):
+    # Copies the tree at src into the directory dst_fd without following
+    # any link in src and without writing outside dst_fd.
+    with os.scandir(src) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for e in entries:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _TooMany()
+        st = os.lstat(e.path)
+        mode = stat.S_IMODE(st.st_mode) & 0o755
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(e.path), e.name, dir_fd=dst_fd)
+        elif stat.S_ISDIR(st.st_mode):
+            os.mkdir(e.name, 0o700, dir_fd=dst_fd)
+            fd = os.open(e.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dst_fd)
+            try:
+                _copy(e.path, fd, budget)
+                os.chmod(fd, mode | 0o500)
+            finally:
+                os.close(fd)
+        elif stat.S_ISREG(st.st_mode):
+            src_fd = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                out = os.open(e.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dst_fd)
+                try:
+                    while True:
+                        n = os.sendfile(out, src_fd, None, 1 << 20)
+                        if n == 0:
+                            break
+                    os.chmod(out, mode | 0o400)
+                finally:
+                    os.close(out)
+            finally:
+                os.close(src_fd)
+        # Anything else (a device node, a fifo, a socket) is left out.
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    _nondumpable()
+    out_fd = spec["out_fd"]
+    os.set_inheritable(out_fd, False)
+    env_dir = spec["dir"]
+    try:
+        venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
+        report = os.path.join(os.environ.get("TMPDIR", "/tmp"), "skillbox-pip-report.json")
+        python = os.path.join(env_dir, "bin", "python")
+        pip = subprocess.run([python, os.path.join(spec["pip"], "pip"), "install", "--report", report] + spec["args"],
+                             stdin=subprocess.DEVNULL, stdout=sys.stderr, close_fds=True)
+        _kill_others()
+        if pip.returncode != 0:
+            raise RuntimeError("pip install exited with status %d" % pip.returncode)
+        with open(report, "rb") as f:
+            data = json.load(f)
+        _copy(env_dir, out_fd, [spec["max_files"]])
+    except _TooMany:
+        print(json.dumps({"error": "the environment has more than %d files" % spec["max_files"]}))
+        return 1
+    except Exception as e:  # reported, not raised: the host reads stdout
+        _kill_others()
+        print(json.dumps({"error": "%s: %s" % (type(e).__name__, e)}))
+        return 1
+    print(json.dumps({"report": data}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+package skillenv
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+// wheel writes a pure-Python wheel of name and version into dir, whose
+// module name.py holds body and which requires deps; it returns its path.
+func wheel(t testing.TB, dir, name, version, body string, deps ...string) string {
+	t.Helper()
+	info := name + "-" + version + ".dist-info"
+	files := [][2]string{
+		{name + ".py", body},
+		{info + "/METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n" + requiresDist(deps)},
+		{info + "/WHEEL", "Wheel-Version: 1.0\nGenerator: skillbox-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+	}
+	var buf bytes.Buffer
+	z := zip.NewWriter(&buf)
+	var record strings.Builder
+	for _, f := range files {
+		w, _ := z.Create(f[0])
+		w.Write([]byte(f[1]))
+		sum := sha256.Sum256([]byte(f[1]))
+		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", f[0], base64.RawURLEncoding.EncodeToString(sum[:]), len(f[1]))
+	}
+	record.WriteString(info + "/RECORD,,\n")
+	w, _ := z.Create(info + "/RECORD")
+	w.Write([]byte(record.String()))
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+"-"+version+"-py3-none-any.whl")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func requiresDist(deps []string) string {
+	var s string
+	for _, d := range deps {
+		s += "Requires-Dist: " + d + "\n"
+	}
+	return s
+}
+
+// index serves the wheels in dir as a PEP 503 simple index on loopback and
+// counts the files fetched.
+func index(t testing.TB, dir string) (url string, fetched *atomic.Int64) {
+	t.Helper()
+	fetched = new(atomic.Int64)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/simple/{project}/", func(w http.ResponseWriter, r *http.Request) {
+		project := r.PathValue("project")
+		m, _ := filepath.Glob(filepath.Join(dir, strings.ReplaceAll(project, "-", "_")+"-*.whl"))
+		if len(m) == 0 {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, "<!DOCTYPE html><html><body>")
+		for _, f := range m {
+			data, _ := os.ReadFile(f)
+			sum := sha256.Sum256(data)
+			fmt.Fprintf(w, `<a href="/files/%s#sha256=%x">%s</a>`, filepath.Base(f), sum, filepath.Base(f))
+		}
+		fmt.Fprint(w, "</body></html>")
+	})
+	mux.HandleFunc("/files/{file}", func(w http.ResponseWriter, r *http.Request) {
+		fetched.Add(1)
+		http.ServeFile(w, r, filepath.Join(dir, filepath.Base(r.PathValue("file"))))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/simple", fetched
+}
+
+// hostBuilder runs a build job's script directly on the host, without a
+// jail: it tests the script and the cache's bookkeeping, never isolation
+// (the jailed builder's tests do that). It is not pid 1, so the script
+// does not kill other processes.
+type hostBuilder struct {
+	mu     sync.Mutex
+	builds int
+}
+
+func (h *hostBuilder) Build(ctx context.Context, j Job, progress func(string)) ([]byte, error) {
+	h.mu.Lock()
+	h.builds++
+	h.mu.Unlock()
+	if err := os.MkdirAll(j.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(j.Dir) // the tmpfs a jail would drop
+	cmd := exec.CommandContext(ctx, j.Argv[0], j.Argv[1:]...)
+	cmd.Env = append(j.Env, "TMPDIR="+filepath.Dir(j.Dir))
+	cmd.ExtraFiles = []*os.File{j.Out}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if progress != nil {
+		for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+			progress(l)
+		}
+	}
+	if err != nil && len(out) == 0 {
+		return nil, fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	return out, nil
+}
+
+func needPip(t *testing.T) string {
+	t.Helper()
+	pip, err := PipWheel()
+	if err != nil {
+		t.Skipf("%v (scripts/setup installs it)", err)
+	}
+	return pip
+}
+
+func newCache(t *testing.T, b Builder) (*Cache, Request, *atomic.Int64) {
+	t.Helper()
+	wheels := t.TempDir()
+	wheel(t, wheels, "alpha", "1.0", "VERSION = '1.0'\nimport beta\n", "beta>=2")
+	wheel(t, wheels, "beta", "2.0", "VERSION = '2.0'\n")
+	wheel(t, wheels, "beta", "2.1", "VERSION = '2.1'\n")
+	url, fetched := index(t, wheels)
+	idx, err := IndexFromEnv(func(k string) string {
+		return map[string]string{"PIP_INDEX_URL": url, "PIP_CONFIG_FILE": os.DevNull}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := Request{Python: "/usr/bin/python3", PythonVersion: "3", Requirements: []string{"Alpha"}, Index: idx}
+	return &Cache{Dir: filepath.Join(t.TempDir(), "envs"), Builder: b, PipWheel: needPip(t)}, req, fetched
+}
+
+// An environment is built from a loopback index with pip, recorded with
+// what pip resolved, and found again without a build.
+func TestEnsureBuildsOnce(t *testing.T) {
+	hb := &hostBuilder{}
+	c, req, fetched := newCache(t, hb)
+	var lines []string
+	e, err := c.Ensure(context.Background(), req, func(l string) { lines = append(lines, l) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Package{{Name: "alpha", Version: "1.0"}, {Name: "beta", Version: "2.1"}}
+	if len(e.Resolved) != 2 || e.Resolved[0].Name != want[0].Name || e.Resolved[1].String() != want[1].String() ||
+		!strings.HasPrefix(e.Resolved[0].Hash, "sha256=") {
+		t.Errorf("resolved %+v, want %v with hashes", e.Resolved, want)
+	}
+	if fetched.Load() != 2 {
+		t.Errorf("%d files fetched from the index, want 2", fetched.Load())
+	}
+	out, err := exec.Command(e.Python, "-c", "import alpha, beta, sys; print(alpha.VERSION, beta.VERSION, sys.prefix)").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "1.0 2.1 "+e.Dir {
+		t.Errorf("the environment's python: %s %v", out, err)
+	}
+	if e.Dir != c.path(e.Key) || e.Requirements[0] != "alpha" {
+		t.Errorf("env %+v", e)
+	}
+	// Nothing in it is writable by others, or owned by another user.
+	filepath.Walk(e.Dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode()&os.ModeSymlink == 0 && info.Mode().Perm()&0o022 != 0 {
+			t.Errorf("%s is writable by others: %v", p, info.Mode())
+		}
+		return nil
+	})
+
+	again, err := c.Ensure(context.Background(), req, nil)
+	if err != nil || hb.builds != 1 || again.Key != e.Key {
+		t.Errorf("second Ensure: %v, %d builds", err, hb.builds)
+	}
+	if got, err := c.Lookup(req); err != nil || got == nil || got.Key != e.Key {
+		t.Errorf("Lookup = %v, %v", got, err)
+	}
+	if len(lines) == 0 {
+		t.Error("no progress from the build")
+	}
+}
+
+// Callers that need the same environment at once get one build.
+func TestEnsureConcurrent(t *testing.T) {
+	hb := &hostBuilder{}
+	c, req, _ := newCache(t, hb)
+	var wg sync.WaitGroup
+	keys := make([]string, 4)
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, err := c.Ensure(context.Background(), req, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			keys[i] = e.Key
+		}()
+	}
+	wg.Wait()
+	if hb.builds != 1 || keys[0] == "" || keys[0] != keys[3] {
+		t.Errorf("%d builds, keys %v", hb.builds, keys)
+	}
+}
+
+// A requirement the index cannot satisfy is unavailable with pip's reason,
+// and leaves nothing behind.
+func TestEnsureFails(t *testing.T) {
+	c, req, _ := newCache(t, &hostBuilder{})
+	req.Requirements = []string{"alpha", "gamma>=9"}
+	_, err := c.Ensure(context.Background(), req, nil)
+	if errdefs.KindOf(err) != errdefs.Unavailable || !strings.Contains(err.Error(), "alpha gamma>=9") || !strings.Contains(err.Error(), "pip install exited") {
+		t.Errorf("err = %v", err)
+	}
+	ents, _ := os.ReadDir(c.Dir)
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+	// An sdist is refused without the operator's opt-in: wheels only.
+	req.Requirements = []string{"alpha"}
+	c.Builder = builderFunc(func(ctx context.Context, j Job, _ func(string)) ([]byte, error) {
+		if !strings.Contains(strings.Join(j.Argv, " "), `"--only-binary",":all:"`) {
+			return nil, errors.New("the build allows sdists")
+		}
+		return nil, errors.New("stop")
+	})
+	if _, err := c.Ensure(context.Background(), req, nil); err == nil || strings.Contains(err.Error(), "allows sdists") {
+		t.Errorf("wheels only: %v", err)
+	}
+}
+
+type builderFunc func(context.Context, Job, func(string)) ([]byte, error)
+
+func (f builderFunc) Build(ctx context.Context, j Job, p func(string)) ([]byte, error) { return f(ctx, j, p) }
+
+// Prune removes what keep refuses and spares the rest.
+func TestPrune(t *testing.T) {
+	c, req, _ := newCache(t, &hostBuilder{})
+	a, err := c.Ensure(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req2 := req
+	req2.Requirements = []string{"beta==2.0"}
+	b, err := c.Ensure(context.Background(), req2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := c.List(); len(l) != 2 {
+		t.Fatalf("List = %d environments", len(l))
+	}
+	removed, err := c.Prune(func(e *Env) bool { return e.Key == b.Key })
+	if err != nil || len(removed) != 1 || removed[0].Key != a.Key {
+		t.Fatalf("Prune removed %v, %v", removed, err)
+	}
+	if _, err := os.Stat(a.Dir); !os.IsNotExist(err) {
+		t.Errorf("%s still there", a.Dir)
+	}
+	if l, _ := c.List(); len(l) != 1 || l[0].Key != b.Key {
+		t.Errorf("after prune: %v", l)
+	}
+}
+
+// The build script copies only folders, files and links, and never
+// follows a link out of the environment.
+func TestScriptCopiesSafely(t *testing.T) {
+	pip := needPip(t)
+	dir := filepath.Join(t.TempDir(), "env")
+	outDir := t.TempDir()
+	out, _ := os.Open(outDir)
+	defer out.Close()
+	wheels := t.TempDir()
+	// A wheel whose module is fine, plus what a hostile package could leave
+	// in the environment: a link to a host file and a fifo.
+	wheel(t, wheels, "alpha", "1.0", "x = 1\n")
+	req := Request{Python: "/usr/bin/python3", Requirements: []string{"alpha"}}
+	idx, _ := IndexFromEnv(func(k string) string { return map[string]string{"PIP_CONFIG_FILE": os.DevNull}[k] })
+	req.Index = idx
+	j, err := job(req, []string{"alpha", "--no-index", "--find-links", wheels}, dir, out, pip, sources{}, Bounds{}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "planted"), 0o755)
+	os.Symlink("/etc/passwd", filepath.Join(dir, "planted", "passwd"))
+	exec.Command("mkfifo", filepath.Join(dir, "planted", "fifo")).Run()
+	os.WriteFile(filepath.Join(dir, "planted", "suid"), []byte("x"), 0o4755)
+	res, err := (&hostBuilder{}).Build(context.Background(), j, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseResult(res); err != nil {
+		t.Fatalf("%v: %s", err, res)
+	}
+	if l, err := os.Readlink(filepath.Join(outDir, "planted", "passwd")); err != nil || l != "/etc/passwd" {
+		t.Errorf("the link was not copied as a link: %q %v", l, err)
+	}
+	if _, err := os.Lstat(filepath.Join(outDir, "planted", "fifo")); !os.IsNotExist(err) {
+		t.Errorf("a fifo was copied: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(outDir, "planted", "suid")); err != nil || fi.Mode()&os.ModeSetuid != 0 {
+		t.Errorf("setuid kept: %v %v", fi.Mode(), err)
+	}
+	if _, err := os.Stat(filepath.Join(outDir, "bin", "python")); err != nil {
+		t.Errorf("no bin/python: %v", err)
+	}
+}

@@ -1,0 +1,253 @@
+package skillenv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/filelock"
+)
+
+// metaFile is the record of a built environment, inside it.
+const metaFile = "skillbox-env.json"
+
+// Env is a built environment.
+type Env struct {
+	Key string `json:"key"`
+	// Dir is the environment's folder (a virtual environment) and Python
+	// its interpreter (Dir/bin/python).
+	Dir    string `json:"dir"`
+	Python string `json:"python"`
+	// Base is the interpreter it was made from.
+	Base string `json:"base"`
+	// Requirements are the normalised requirements it was built from, and
+	// Resolved what pip installed for them.
+	Requirements []string  `json:"requirements"`
+	Resolved     []Package `json:"resolved"`
+	Index        Index     `json:"index"`
+	Sdists       bool      `json:"sdists,omitempty"`
+	Built        time.Time `json:"built"`
+}
+
+// Cache is the folder of built environments (the cache folder's "envs"):
+// one folder per key, built once and then only read. Builds of one key are
+// serialised across processes by a lock file beside the folder.
+type Cache struct {
+	Dir     string
+	Builder Builder
+	Bounds  Bounds
+	// PipWheel is pip's wheel; empty means PipWheel().
+	PipWheel string
+}
+
+// path is the folder of the environment with key.
+func (c *Cache) path(key string) string { return filepath.Join(c.Dir, dirName(key)) }
+
+// Lookup returns the built environment of req, or nil when there is none.
+func (c *Cache) Lookup(req Request) (*Env, error) {
+	key, err := req.Key()
+	if err != nil {
+		return nil, err
+	}
+	return c.read(key)
+}
+
+// read returns the environment with key, nil if it is not built.
+func (c *Cache) read(key string) (*Env, error) {
+	data, err := os.ReadFile(filepath.Join(c.path(key), metaFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+	}
+	var e Env
+	if err := json.Unmarshal(data, &e); err != nil || e.Key != key || e.Dir != c.path(key) {
+		return nil, nil // a leftover of another layout: rebuilt
+	}
+	return &e, nil
+}
+
+// Ensure returns the environment of req, building it first when it is not
+// built (progress gets pip's output, line by line). Two builds of one key
+// never run at once: a second caller waits for the first and uses its
+// environment. A failed build leaves nothing behind and is an
+// errdefs.Unavailable error with pip's reason.
+func (c *Cache) Ensure(ctx context.Context, req Request, progress func(string)) (*Env, error) {
+	key, err := req.Key()
+	if err != nil {
+		return nil, err
+	}
+	if e, err := c.read(key); e != nil || err != nil {
+		return e, err
+	}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environments")
+	}
+	unlock, err := filelock.Lock(c.path(key)+".lock", "skill environment")
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+	}
+	defer unlock()
+	if e, err := c.read(key); e != nil || err != nil {
+		return e, err
+	}
+	return c.build(ctx, req, key, progress)
+}
+
+func (c *Cache) build(ctx context.Context, req Request, key string, progress func(string)) (*Env, error) {
+	if c.Builder == nil {
+		return nil, errdefs.New(errdefs.Unavailable, "no backend here can build a skill's environment in a jail")
+	}
+	reqs, err := Normalized(req.Requirements)
+	if err != nil {
+		return nil, err
+	}
+	pip := c.PipWheel
+	if pip == "" {
+		if pip, err = PipWheel(); err != nil {
+			return nil, err
+		}
+	}
+	b := c.Bounds.withDefaults()
+	src, err := resolveSources(ctx, req.Python, pip, req.Index)
+	if err != nil {
+		return nil, err
+	}
+	dir := c.path(key)
+	os.RemoveAll(dir) // an interrupted build's leftovers
+	stage, err := os.MkdirTemp(c.Dir, ".build-")
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+	}
+	defer os.RemoveAll(stage)
+	out, err := os.Open(stage)
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+	}
+	defer out.Close()
+	j, err := job(req, reqs, dir, out, pip, src, b)
+	if err != nil {
+		return nil, err
+	}
+	bctx, cancel := context.WithTimeout(ctx, b.Timeout)
+	defer cancel()
+	stdout, err := c.Builder.Build(bctx, j, progress)
+	if bctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s took longer than %s", strings.Join(reqs, " "), b.Timeout)
+	}
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "building the environment for "+strings.Join(reqs, " "))
+	}
+	resolved, err := parseResult(stdout)
+	if err != nil {
+		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s: %v", strings.Join(reqs, " "), err)
+	}
+	if err := seal(stage); err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+	}
+	e := &Env{
+		Key: key, Dir: dir, Python: filepath.Join(dir, "bin", "python"), Base: req.Python,
+		Requirements: reqs, Resolved: resolved, Index: req.Index, Sdists: req.Sdists, Built: time.Now().UTC(),
+	}
+	meta, _ := json.MarshalIndent(e, "", "  ")
+	if err := os.WriteFile(filepath.Join(stage, metaFile), append(meta, '\n'), 0o644); err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+	}
+	if err := os.Chmod(stage, 0o755); err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+	}
+	if err := os.Rename(stage, dir); err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+	}
+	return e, nil
+}
+
+// seal makes the built tree the host's: owned by this process's user (the
+// build wrote it as the jail's), nothing writable by others, no
+// set-id bits, nothing but folders, regular files and symbolic links.
+func seal(root string) error {
+	uid, gid := os.Geteuid(), os.Getegid()
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := os.Lchown(p, uid, gid); err != nil {
+			return err
+		}
+		switch t := d.Type(); {
+		case t&fs.ModeSymlink != 0:
+			return nil
+		case t.IsDir(), t.IsRegular():
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return os.Chmod(p, info.Mode().Perm()&0o755)
+		default:
+			return fmt.Errorf("%s: not a folder, file or link", p)
+		}
+	})
+}
+
+// List returns the built environments, sorted by key.
+func (c *Cache) List() ([]*Env, error) {
+	ents, err := os.ReadDir(c.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environments")
+	}
+	var envs []*Env
+	for _, d := range ents {
+		if !d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(c.Dir, d.Name(), metaFile))
+		if err != nil {
+			continue
+		}
+		var e Env
+		if json.Unmarshal(data, &e) == nil && e.Dir == filepath.Join(c.Dir, d.Name()) {
+			envs = append(envs, &e)
+		}
+	}
+	slices.SortFunc(envs, func(a, b *Env) int { return strings.Compare(a.Key, b.Key) })
+	return envs, nil
+}
+
+// Prune removes the built environments for which keep is false, and the
+// leftovers of interrupted builds, and returns what it removed. An
+// environment being built (its lock is held) is never touched.
+func (c *Cache) Prune(keep func(*Env) bool) ([]*Env, error) {
+	envs, err := c.List()
+	if err != nil {
+		return nil, err
+	}
+	var removed []*Env
+	for _, e := range envs {
+		if keep(e) {
+			continue
+		}
+		unlock, err := filelock.Lock(e.Dir+".lock", "skill environment")
+		if err != nil {
+			return removed, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+		}
+		err = os.RemoveAll(e.Dir)
+		unlock()
+		if err != nil {
+			return removed, errdefs.Wrap(errdefs.Unavailable, err, "remove skill environment")
+		}
+		removed = append(removed, e)
+	}
+	return removed, nil
+}

@@ -1,0 +1,207 @@
+package skillenv
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/pep440"
+)
+
+// keyVersion changes whenever the layout of an environment or what its key
+// covers changes, so that no environment built by an older skillbox is
+// taken for a new one.
+const keyVersion = "skillbox-env/1"
+
+// Request is what an environment is built from.
+type Request struct {
+	// Python is the base interpreter's real executable (symlinks
+	// resolved); the environment's python links to it.
+	Python string
+	// PythonVersion is its version ("3.11.2"): a new patch release of the
+	// same path makes a new environment.
+	PythonVersion string
+	// Requirements are the manifest's requirement strings, as written.
+	Requirements []string
+	// Index is pip's configuration as the operator set it.
+	Index Index
+	// Sdists lets pip build from source distributions, whose setup
+	// scripts run during the build (the operator's opt-in; wheels only
+	// otherwise).
+	Sdists bool
+}
+
+// Normalized returns the requirements in canonical spelling (PEP 503 names,
+// specifiers as pep440 writes them), sorted and without duplicates, or an
+// errdefs.Invalid error naming the first one that does not parse.
+func Normalized(reqs []string) ([]string, error) {
+	out := make([]string, 0, len(reqs))
+	for _, r := range reqs {
+		p, err := pep440.ParseRequirement(r)
+		if err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "requirement %q: %v", r, err)
+		}
+		p.Name = p.Normalized
+		for i, e := range p.Extras {
+			p.Extras[i] = pep440.Normalize(e)
+		}
+		slices.Sort(p.Extras)
+		out = append(out, p.String())
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// Key identifies the environment req builds: a digest of the interpreter,
+// the normalised requirements, pip's configuration and the sdist choice.
+// Skills whose requests have the same key share one environment.
+func (req Request) Key() (string, error) {
+	reqs, err := Normalized(req.Requirements)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(struct {
+		Version       string   `json:"v"`
+		Python        string   `json:"python"`
+		PythonVersion string   `json:"python_version"`
+		Requirements  []string `json:"requirements"`
+		Index         string   `json:"index"`
+		Sdists        bool     `json:"sdists"`
+	}{keyVersion, req.Python, req.PythonVersion, reqs, req.Index.digest(), req.Sdists})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// dirName is the folder name of the environment with key.
+func dirName(key string) string { return strings.TrimPrefix(key, "sha256:")[:32] }
+
+// pipVars are the environment variables of pip's own configuration that
+// decide where packages come from (pip reads every PIP_<OPTION>; these are
+// the ones that name sources, and the ones a build passes on).
+var pipVars = []string{
+	"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX",
+	"PIP_TRUSTED_HOST", "PIP_CERT", "PIP_CLIENT_CERT", "PIP_PRE",
+	"PIP_ONLY_BINARY", "PIP_NO_BINARY", "PIP_CONSTRAINT", "PIP_DEFAULT_TIMEOUT",
+}
+
+// Index is pip's configuration as the operator set it: the PIP_* variables
+// that name sources, and the configuration files pip reads (pip.conf), by
+// path and content. skillbox never interprets the files: pip does, inside
+// the build; the key changes whenever any of them does.
+type Index struct {
+	// Vars are the set PIP_* variables of pipVars, "NAME=VALUE".
+	Vars []string `json:"vars,omitempty"`
+	// Locate are the variables by which pip finds its configuration files
+	// (HOME, XDG_CONFIG_HOME, XDG_CONFIG_DIRS, PIP_CONFIG_FILE), as set: a
+	// build gets them, and the files at the same paths, so that its pip
+	// reads what the operator's would.
+	Locate []string `json:"locate,omitempty"`
+	// Files are the configuration files that exist, in pip's order of
+	// precedence (lowest first), with a digest of their content.
+	Files []ConfigFile `json:"files,omitempty"`
+}
+
+// ConfigFile is one pip configuration file.
+type ConfigFile struct {
+	Path   string `json:"path"`
+	Digest string `json:"digest"`
+}
+
+// IndexFromEnv reads pip's configuration as pip finds it for a build run
+// by this user (pip's Configuration on Linux): the PIP_* variables, and the
+// files pip reads, lowest precedence first — global
+// ($XDG_CONFIG_DIRS/pip/pip.conf, /etc/pip.conf), then user
+// (~/.pip/pip.conf, $XDG_CONFIG_HOME/pip/pip.conf) unless $PIP_CONFIG_FILE
+// names a file that exists, then $PIP_CONFIG_FILE; $PIP_CONFIG_FILE set to
+// os.devnull means no file at all. A file that exists but cannot be read
+// is an error: the build would not see what the operator configured.
+func IndexFromEnv(getenv func(string) string) (Index, error) {
+	var idx Index
+	for _, v := range pipVars {
+		if val := getenv(v); val != "" {
+			idx.Vars = append(idx.Vars, v+"="+val)
+		}
+	}
+	for _, v := range []string{"HOME", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "PIP_CONFIG_FILE"} {
+		if val := getenv(v); val != "" {
+			idx.Locate = append(idx.Locate, v+"="+val)
+		}
+	}
+	for _, p := range configPaths(getenv) {
+		data, err := os.ReadFile(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return Index{}, errdefs.Wrap(errdefs.Unavailable, err, "pip configuration")
+		}
+		sum := sha256.Sum256(data)
+		idx.Files = append(idx.Files, ConfigFile{Path: p, Digest: hex.EncodeToString(sum[:])})
+	}
+	return idx, nil
+}
+
+// configPaths are the configuration files pip may read, lowest precedence
+// first; see IndexFromEnv.
+func configPaths(getenv func(string) string) []string {
+	env := getenv("PIP_CONFIG_FILE")
+	if env == os.DevNull {
+		return nil
+	}
+	var paths []string
+	dirs := getenv("XDG_CONFIG_DIRS")
+	if dirs == "" {
+		dirs = "/etc/xdg"
+	}
+	for _, d := range filepath.SplitList(dirs) {
+		if filepath.IsAbs(d) {
+			paths = append(paths, filepath.Join(d, "pip", "pip.conf"))
+		}
+	}
+	paths = append(paths, "/etc/pip.conf")
+	if _, err := os.Stat(env); env == "" || err != nil {
+		home := getenv("HOME")
+		if home != "" {
+			paths = append(paths, filepath.Join(home, ".pip", "pip.conf"))
+		}
+		cfg := getenv("XDG_CONFIG_HOME")
+		if cfg == "" && home != "" {
+			cfg = filepath.Join(home, ".config")
+		}
+		if cfg != "" {
+			paths = append(paths, filepath.Join(cfg, "pip", "pip.conf"))
+		}
+	}
+	if env != "" {
+		paths = append(paths, env)
+	}
+	return paths
+}
+
+// digest is the part of the key that the configuration contributes.
+func (idx Index) digest() string {
+	b, _ := json.Marshal(idx)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// String describes the configuration for messages.
+func (idx Index) String() string {
+	if len(idx.Vars) == 0 && len(idx.Files) == 0 {
+		return "pip's defaults"
+	}
+	var parts []string
+	parts = append(parts, idx.Vars...)
+	for _, f := range idx.Files {
+		parts = append(parts, f.Path)
+	}
+	return strings.Join(parts, ", ")
+}
