@@ -25,8 +25,14 @@ func egressRecord(ev egress.Event) audit.Record {
 			Secrets: slices.Clone(ev.Secrets),
 		},
 	}
-	dest := net.JoinHostPort(ev.Host, strconv.Itoa(ev.Port))
-	r.Detail = fmt.Sprintf("%s %s %s (up %d B, down %d B)", ev.Decision, ev.Method, dest, ev.BytesUp, ev.BytesDown)
+	if ev.Host == "" {
+		// Refused before a request was read (a client connection over the
+		// limit): there is no destination to name.
+		r.Detail = fmt.Sprintf("%s a connection before any request: %s", ev.Decision, ev.Reason)
+	} else {
+		dest := net.JoinHostPort(ev.Host, strconv.Itoa(ev.Port))
+		r.Detail = fmt.Sprintf("%s %s %s (up %d B, down %d B)", ev.Decision, ev.Method, dest, ev.BytesUp, ev.BytesDown)
+	}
 	switch ev.Decision {
 	case egress.DecisionAllow:
 		r.Outcome = "ok"

@@ -58,4 +58,9 @@ func TestEgressRecord(t *testing.T) {
 	if e, _ := raw["egress"].(map[string]any); e["decision"] != "deny" || e["bytes_up"] != 0.0 {
 		t.Errorf("JSON form: %s", buf.String())
 	}
+	// A connection refused before any request names no destination.
+	r := egressRecord(egress.Event{Decision: egress.DecisionLimit, Reason: "client connection limit reached (256 connections at once)", Status: 429})
+	if want := "limit a connection before any request: client connection limit reached (256 connections at once)"; r.Detail != want || r.ErrorKind != "limit" {
+		t.Errorf("refused connection: detail %q kind %q, want %q", r.Detail, r.ErrorKind, want)
+	}
 }
