@@ -402,3 +402,70 @@ func TestHTTPHostCheck(t *testing.T) {
 		}
 	}
 }
+
+// Live MCP sessions over HTTP are bounded: an initialize beyond MaxSessions
+// is answered 503 naming the flag, and ending a session makes room.
+func TestMCPSessionsBounded(t *testing.T) {
+	s := newServer(t, server.Config{MaxSessions: 2})
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	post := func(body, sid string) *http.Response {
+		req, _ := http.NewRequest("POST", hs.URL+"/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	const initMsg = `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	var sids []string
+	for range 2 {
+		resp := post(initMsg, "")
+		sid := resp.Header.Get("Mcp-Session-Id")
+		if resp.StatusCode != http.StatusOK || sid == "" {
+			t.Fatalf("initialize: %d, session %q", resp.StatusCode, sid)
+		}
+		sids = append(sids, sid)
+	}
+	req, _ := http.NewRequest("POST", hs.URL+"/mcp", strings.NewReader(initMsg))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "2 MCP sessions are open") || !strings.Contains(string(body), "--max-sessions") {
+		t.Fatalf("third session: %d %s", resp.StatusCode, body)
+	}
+	// Messages of open sessions still go through.
+	if resp := post(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, sids[0]); resp.StatusCode != http.StatusOK {
+		t.Errorf("tools/list on an open session: %d", resp.StatusCode)
+	}
+	del, _ := http.NewRequest("DELETE", hs.URL+"/mcp", nil)
+	del.Header.Set("Mcp-Session-Id", sids[1])
+	del.Header.Set("MCP-Protocol-Version", "2025-06-18")
+	if resp, err := http.DefaultClient.Do(del); err != nil || resp.StatusCode >= 300 {
+		t.Fatalf("DELETE: %v %v", resp, err)
+	}
+	deadline := time.Now().Add(hangGuard)
+	for {
+		resp := post(initMsg, "")
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no room after ending a session: %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

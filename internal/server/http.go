@@ -33,7 +33,7 @@ func (s *Server) Handler() http.Handler {
 		DisableLocalhostProtection: true,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", s.limitMCP(streamable))
+	mux.Handle("/mcp", s.limitMCP(m, streamable))
 	mux.HandleFunc("GET /v1/health", s.health)
 	mux.HandleFunc("GET /v1/skills", s.listSkills)
 	mux.HandleFunc("GET /v1/skills/{category}/{name}", s.getSkill)

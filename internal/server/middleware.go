@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -43,7 +45,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 // before the body is read; while none is free only a message of up to
 // 64KiB is read (a larger one is answered 429 unread). A JSON-RPC batch is
 // refused with -32600 as soon as its '[' is read.
-func (s *Server) limitMCP(next http.Handler) http.Handler {
+func (s *Server) limitMCP(m *mcp.Server, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
@@ -81,19 +83,50 @@ func (s *Server) limitMCP(next http.Handler) http.Handler {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+		if r.Header.Get("Mcp-Session-Id") == "" && isMethod(body, "initialize") {
+			// A new session: counted and started one at a time, so that
+			// the cap is exact.
+			s.sessions.Lock()
+			defer s.sessions.Unlock()
+			if n := countSessions(m); n >= s.cfg.MaxSessions {
+				writeError(w, &unavailableError{fmt.Sprintf("server busy: %d MCP sessions are open, the most it keeps (serve --max-sessions); end unused sessions (HTTP DELETE) or retry later", n)})
+				return
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
 }
 
+// countSessions is the number of m's live sessions.
+func countSessions(m *mcp.Server) int {
+	n := 0
+	for range m.Sessions() {
+		n++
+	}
+	return n
+}
+
+// unavailableError is a refusal for want of capacity the client cannot
+// free by waiting for its own calls: 503.
+type unavailableError struct{ msg string }
+
+func (e *unavailableError) Error() string { return e.msg }
+
+// ErrorKind reports Unavailable.
+func (e *unavailableError) ErrorKind() errdefs.Kind { return errdefs.Unavailable }
+
 // callsTool reports whether a JSON-RPC message is a tools/call.
-func callsTool(body []byte) bool {
-	if !bytes.Contains(body, []byte("tools/call")) {
+func callsTool(body []byte) bool { return isMethod(body, "tools/call") }
+
+// isMethod reports whether body is a JSON-RPC message calling method.
+func isMethod(body []byte, method string) bool {
+	if !bytes.Contains(body, []byte(method)) {
 		return false
 	}
 	var m struct {
 		Method string `json:"method"`
 	}
-	return json.Unmarshal(body, &m) == nil && m.Method == "tools/call"
+	return json.Unmarshal(body, &m) == nil && m.Method == method
 }
 
 // logRequests logs every request once it is answered.

@@ -29,6 +29,8 @@ const (
 	DefaultBodyReadTimeout = 10 * time.Second
 	// DefaultMaxConns bounds the open HTTP connections.
 	DefaultMaxConns = 1024
+	// DefaultMaxSessions bounds the live MCP sessions over HTTP.
+	DefaultMaxSessions = 1024
 	// DefaultMaxBodyMemory bounds the bytes of request bodies held at once
 	// (raised to twice MaxBodyBytes when that is more).
 	DefaultMaxBodyMemory = 64 << 20
@@ -62,6 +64,11 @@ type Config struct {
 	// MaxConns bounds the open HTTP connections Serve accepts; further
 	// clients wait in the listen backlog (DefaultMaxConns).
 	MaxConns int
+	// MaxSessions bounds the live MCP sessions over HTTP (each holds a
+	// little memory until its client ends it or it has been idle 30
+	// minutes); an initialize beyond it is answered 503
+	// (DefaultMaxSessions).
+	MaxSessions int
 	// AllowHosts are names, besides localhost, 127.0.0.1, [::1] and the
 	// listener's own address, that requests to a loopback listener may
 	// carry in Host and Origin (see ValidHostName).
@@ -133,6 +140,9 @@ func (c *Config) setDefaults() {
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
 	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
 	hosts := make([]string, len(c.AllowHosts))
 	for i, h := range c.AllowHosts {
 		hosts[i] = canonHost(h)
@@ -166,6 +176,9 @@ type Server struct {
 	calls *limiter
 	// bodies bounds the bytes of request bodies held.
 	bodies *budget
+	// sessions serialises the start of MCP sessions over HTTP, which are
+	// counted against MaxSessions.
+	sessions sync.Mutex
 	// stop cancels every call in flight when a shutdown deadline passes.
 	stopCtx  context.Context
 	stopOnce sync.Once
