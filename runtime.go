@@ -322,7 +322,7 @@ func (r *Runtime) Call(ctx context.Context, ref string, params json.RawMessage, 
 			return nil, err
 		}
 		if err := p.validator.Validate(params); err != nil {
-			return nil, err
+			return nil, paramsError{err}
 		}
 		osb, err := r.sandboxFor(ctx, p)
 		if err != nil {
@@ -331,6 +331,28 @@ func (r *Runtime) Call(ctx context.Context, ref string, params json.RawMessage, 
 		defer r.release(osb)
 		return p.run(ctx, osb, params, rec)
 	})
+}
+
+// paramsError marks an error of parameter validation: its message may
+// quote the parameters, so the audit log does not keep it.
+type paramsError struct{ error }
+
+func (e paramsError) Unwrap() error { return e.error }
+
+// auditMessage is what the audit log records of a failed call's error: its
+// message, except where that may quote the call's parameters, which the
+// log never holds (only their hash) — a parameter validation error, and a
+// skill's exception, whose message is the skill's to fill.
+func auditMessage(err error) string {
+	var pe paramsError
+	if errors.As(err, &pe) {
+		return "params do not match the skill's parameters schema (the details are not logged: they may quote the parameters)"
+	}
+	var se *errdefs.SkillError
+	if errors.As(err, &se) {
+		return "skill failed: " + se.Type + " (its message is not logged: it may quote the parameters)"
+	}
+	return err.Error()
 }
 
 // audited runs fn and writes its audit record, whatever the outcome.
@@ -344,7 +366,7 @@ func (r *Runtime) audited(ctx context.Context, ref string, params json.RawMessag
 	err = callError(ctx, err)
 	rec.DurationMS = time.Since(start).Milliseconds()
 	if err != nil {
-		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
+		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), auditMessage(err)
 		var denied *errdefs.DeniedError
 		if errors.As(err, &denied) {
 			rec.Event = audit.EventDenied
@@ -658,7 +680,7 @@ func (s *Session) Call(ctx context.Context, params json.RawMessage) (*Result, er
 		m := s.p.skill.Bundle.Manifest
 		rec.Skill, rec.Version, rec.Digest, rec.Tier = s.p.skill.ID, m.Version, s.p.skill.Digest, string(s.p.skill.Tier)
 		if err := s.p.validator.Validate(params); err != nil {
-			return nil, err
+			return nil, paramsError{err}
 		}
 		return s.p.run(ctx, s.osb, params, rec)
 	})

@@ -239,16 +239,29 @@ func TestAuditRecordsCallsAndDenials(t *testing.T) {
 	h := newHarness(t)
 	h.run("run", "test/echo", "--backend", "process", "--params", `{"msg":"very private"}`)
 	h.run("run", "test/needs_env", "--backend", "process")
+	// Failed calls whose messages quote the params: a schema violation and
+	// a skill's exception.
+	h.run("run", "test/echo", "--backend", "process", "--params", `{"msg":["very private"]}`)
+	h.run("run", "test/raises", "--backend", "process", "--params", `{"msg":"very private"}`)
 	data, err := os.ReadFile(filepath.Join(h.env["XDG_STATE_HOME"], "skillbox", "audit.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(data), "very private") {
-		t.Error("audit log contains call params")
+	if strings.Contains(string(data), "very private") || strings.Contains(string(data), "bad wallet address") {
+		t.Errorf("audit log contains call params or a skill's message:\n%s", data)
 	}
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("want 2 audit records, got %d:\n%s", len(lines), data)
+	if len(lines) != 4 {
+		t.Fatalf("want 4 audit records, got %d:\n%s", len(lines), data)
+	}
+	var invalid, raised map[string]any
+	json.Unmarshal([]byte(lines[2]), &invalid)
+	json.Unmarshal([]byte(lines[3]), &raised)
+	if invalid["error_kind"] != "invalid" || !strings.Contains(invalid["error"].(string), "parameters schema") {
+		t.Errorf("bad invalid-params record %v", invalid)
+	}
+	if raised["error_kind"] != "skill" || raised["error"] != "skill failed: ValueError (its message is not logged: it may quote the parameters)" {
+		t.Errorf("bad skill-error record %v", raised)
 	}
 	var ok, denied map[string]any
 	json.Unmarshal([]byte(lines[0]), &ok)
