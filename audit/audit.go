@@ -4,7 +4,9 @@
 //
 // Records never contain call parameters or results, only a hash of the
 // parameters, so the log can be kept and shared without leaking what users
-// asked their agents to do.
+// asked their agents to do. A failed call's error is kept except where it
+// may quote the parameters: a schema violation and a skill's exception are
+// recorded by kind and exception type only (the Runtime writes them so).
 package audit
 
 import (

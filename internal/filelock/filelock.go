@@ -1,5 +1,5 @@
 // Package filelock serialises read-modify-write updates of skillbox's
-// files (the trust store, the lockfile) across processes with an advisory
+// files (today the trust store) across processes with an advisory
 // lock on a sibling file: flock on Unix, LockFileEx on Windows.
 package filelock
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/internal/atomicfile"
+	"github.com/skillbox-dev/skillbox/internal/userdir"
 )
 
 // NoCacheEnvVar names the variable that turns the persistent cache off:
@@ -38,8 +39,9 @@ var racyWindow = 2 * time.Second
 // to act as a file system with coarse timestamps.
 var timeResolution int64 = 1
 
-// userCacheDir is os.UserCacheDir; tests point it elsewhere.
-var userCacheDir = os.UserCacheDir
+// userCacheDir is skillbox's cache folder (userdir.Cache: never a
+// relative path); tests point it elsewhere.
+var userCacheDir = func() (string, error) { return userdir.Cache(os.Getenv) }
 
 // cachePath is the persistent cache file, or "" when the cache is off.
 func cachePath() string {
@@ -53,7 +55,7 @@ func cachePath() string {
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(base, "skillbox", cacheFileName)
+	return filepath.Join(base, cacheFileName)
 }
 
 // fileStat is what fileID reports about a path.

@@ -138,7 +138,7 @@ func freshCache(t *testing.T) string {
 	oldWindow := racyWindow
 	racyWindow = 0
 	t.Cleanup(func() { racyWindow = oldWindow })
-	return filepath.Join(dir, "skillbox", cacheFileName)
+	return filepath.Join(dir, cacheFileName)
 }
 
 func setCacheDir(dir string) { userCacheDir = func() (string, error) { return dir, nil } }

@@ -7,10 +7,10 @@
 //
 // # Persistent cache
 //
-// Asking costs a Python start (~20 ms) and, through a pyenv shim, pyenv's
-// bash on top (~150-200 ms), in every CLI invocation. So answers are kept in
-// os.UserCacheDir()/skillbox/pyinterp.json (mode 0600, replaced atomically,
-// at most 16 entries) and reused only while everything they depend on is
+// Asking costs a Python start and, through a pyenv shim, pyenv's bash on
+// top, in every CLI invocation (docs/PERFORMANCE.md). So answers are kept
+// in the cache folder's pyinterp.json (internal/userdir; mode 0600,
+// replaced atomically, at most 16 entries) and reused only while everything they depend on is
 // unchanged. A file is identified by device, inode, mode, owner, size, mtime
 // and ctime (fileID); a path that does not exist is recorded as absent.
 //
