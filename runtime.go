@@ -132,8 +132,9 @@ func WithLookupEnv(f func(string) (string, bool)) Option {
 // backend it names under backends (every backend's defaults otherwise).
 func WithPolicy(p *policy.Policy) Option { return func(c *config) { c.policy = p } }
 
-// WithTrust sets what vouches for external skills, usually a *trust.Store
-// (nothing by default: external skills need --trust-remote-code).
+// WithTrust sets what vouches for external skills: any policy.Trust (the
+// CLI's is its trust store, $XDG_CONFIG_HOME/skillbox/trust.json). Nothing
+// by default: external skills need CallOptions.TrustRemoteCode.
 func WithTrust(t policy.Trust) Option { return func(c *config) { c.trust = t } }
 
 // Secrets looks up the values of granted variables by name.
