@@ -42,6 +42,8 @@ import (
 type Runtime struct {
 	cfg      config
 	resolver *skill.Resolver
+	// refs are the resolutions calls reuse while nothing they read changed.
+	refs *refCache
 	// backends are the drivers, built with the policy file's backends
 	// section (the registry's shared ones for backends it does not name).
 	backends *sandbox.Backends
@@ -196,6 +198,7 @@ func New(opts ...Option) (*Runtime, error) {
 		sessions:   map[*Session]struct{}{},
 		stopWatch:  make(chan struct{}),
 	}
+	r.refs = newRefCache(cfg.roots, r.resolver.Resolve)
 	r.openCtx, r.cancelOpen = context.WithCancel(context.Background())
 	return r, nil
 }
@@ -423,7 +426,7 @@ type prepared struct {
 }
 
 func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*prepared, error) {
-	s, err := r.Resolve(ref)
+	s, err := r.refs.get(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -921,6 +924,7 @@ func (r *Runtime) Close() error {
 	}
 	r.closed = true
 	close(r.stopWatch)
+	r.refs.close()
 	r.cancelOpen()
 	r.sandboxes = map[string]*openSandbox{}
 	r.validators = map[string]*cachedValidator{}

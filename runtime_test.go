@@ -32,7 +32,7 @@ class Counter(BaseSkill):
         return {"count": COUNT}
 `
 
-func newTestRuntime(t *testing.T, opts ...skillbox.Option) *skillbox.Runtime {
+func newTestRuntime(t testing.TB, opts ...skillbox.Option) *skillbox.Runtime {
 	t.Helper()
 	root := t.TempDir()
 	dir := filepath.Join(root, "test", "counter")
