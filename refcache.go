@@ -35,7 +35,8 @@ type notifier interface {
 // every call resolves, as Runtime.Resolve does.
 type refCache struct {
 	mu      sync.Mutex
-	n       notifier // nil: no caching
+	n       notifier // nil: no caching (yet, until started)
+	started bool     // newNotifier was called
 	gen     uint64   // changes seen
 	entries map[string]refEntry
 	roots   []skill.Root
@@ -48,9 +49,7 @@ type refEntry struct {
 }
 
 func newRefCache(roots []skill.Root, resolve func(string) (*skill.Skill, error)) *refCache {
-	c := &refCache{entries: map[string]refEntry{}, roots: roots, resolve: resolve}
-	c.n, _ = newNotifier()
-	return c
+	return &refCache{entries: map[string]refEntry{}, roots: roots, resolve: resolve}
 }
 
 // poll notes changes reported since the last poll; c.mu is held.
@@ -64,6 +63,12 @@ func (c *refCache) poll() {
 // read has changed, else a new one.
 func (c *refCache) get(ref string) (*skill.Skill, error) {
 	c.mu.Lock()
+	if !c.started {
+		// On first use: a Runtime that makes one call (the CLI's run)
+		// never asks, and holds no inotify instance.
+		c.started = true
+		c.n, _ = newNotifier()
+	}
 	if c.n == nil {
 		c.mu.Unlock()
 		return c.resolve(ref)
@@ -171,5 +176,6 @@ func (c *refCache) disable() {
 func (c *refCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.started = true // no notifier after Close
 	c.disable()
 }

@@ -426,7 +426,11 @@ type prepared struct {
 }
 
 func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*prepared, error) {
-	s, err := r.refs.get(ref)
+	get := r.refs.get
+	if opts.OneShot {
+		get = r.Resolve // one call: nothing to reuse
+	}
+	s, err := get(ref)
 	if err != nil {
 		return nil, err
 	}
