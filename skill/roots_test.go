@@ -468,3 +468,39 @@ func TestResolverRootWarnings(t *testing.T) {
 		t.Errorf("error %v, want not_found naming the category folder", err)
 	}
 }
+
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{"", "# c\n", "paths:\n  project: auto\n  external: [/a, b]\n", "resolution:\n  order: [external, project]\n",
+		"legacy:\n  honor_skillware_skill_path: off\n", "- a", "{", "paths: &p {external: [*p]}", "<<: {paths: {project: x}}", "mail: {a: 1}\nx: 2\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cf, err := parseConfig("f.yaml", data)
+		if err != nil {
+			if k := errdefs.KindOf(err); k != errdefs.Invalid {
+				t.Fatalf("error kind %q, want invalid: %v", k, err)
+			}
+			if cf != nil || !strings.HasPrefix(err.Error(), "f.yaml") {
+				t.Fatalf("file returned with an error, or the error does not name it: %v", err)
+			}
+			return
+		}
+		for _, e := range cf.external {
+			if strings.TrimSpace(e.Value) == "" || e.Line <= 0 {
+				t.Fatalf("accepted external entry %+v", e)
+			}
+		}
+		if cf.orderSet && len(cf.order) > 0 {
+			seen := map[Tier]bool{}
+			for _, tier := range cf.order {
+				if seen[tier] || (tier != TierProject && tier != TierExternal && tier != TierBundled) {
+					t.Fatalf("accepted order %v", cf.order)
+				}
+				seen[tier] = true
+			}
+			if !seen[TierBundled] {
+				t.Fatalf("order %v lacks bundled", cf.order)
+			}
+		}
+	})
+}
