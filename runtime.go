@@ -109,15 +109,27 @@ type config struct {
 	policy    *policy.Policy
 	trust     policy.Trust
 	secrets   Secrets
+	// rootWarnings are the problems skill.FindRoots found with the roots.
+	rootWarnings []string
 }
 
 // Option configures a Runtime.
 type Option func(*config)
 
-// WithRoots replaces the default skill roots (SKILLWARE_SKILL_PATH, ./skills
-// and its parents, the bundled examples).
+// WithRoots replaces the default skill roots (those skill.FindRoots builds
+// as Skillware does: .skillware.yaml, SKILLWARE_SKILL_PATH, ./skills and its
+// parents, the bundled examples).
 func WithRoots(roots ...skill.Root) Option {
-	return func(c *config) { c.roots, c.rootsSet = roots, true }
+	return func(c *config) { c.roots, c.rootsSet, c.rootWarnings = roots, true, nil }
+}
+
+// WithFoundRoots uses the roots skill.FindRoots found (those that exist),
+// and reports its warnings (missing or wrong-level roots) on every skill the
+// Runtime resolves, in Result.Warnings and in not-found errors.
+func WithFoundRoots(f *skill.FoundRoots) Option {
+	return func(c *config) {
+		c.roots, c.rootsSet, c.rootWarnings = f.Roots(), true, append([]string(nil), f.Warnings...)
+	}
 }
 
 // WithBackend sets the default backend ("auto" when unset).
@@ -181,15 +193,15 @@ func New(opts ...Option) (*Runtime, error) {
 		return nil, err
 	}
 	if !cfg.rootsSet {
-		roots, err := defaultRoots(cfg.cacheDir)
+		found, err := defaultRoots(cfg.cacheDir)
 		if err != nil {
 			return nil, err
 		}
-		cfg.roots = roots
+		cfg.roots, cfg.rootWarnings = found.Roots(), found.Warnings
 	}
 	r := &Runtime{
 		cfg:        cfg,
-		resolver:   &skill.Resolver{Roots: cfg.roots},
+		resolver:   &skill.Resolver{Roots: cfg.roots, Warnings: cfg.rootWarnings},
 		backends:   backends,
 		sandboxes:  map[string]*openSandbox{},
 		live:       map[*openSandbox]struct{}{},
@@ -219,7 +231,7 @@ func BundledRoot(cacheDir string) (string, error) {
 	return bundled.Materialize(sub, cacheDir)
 }
 
-func defaultRoots(cacheDir string) ([]skill.Root, error) {
+func defaultRoots(cacheDir string) (*skill.FoundRoots, error) {
 	root, err := BundledRoot(cacheDir)
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "materialise bundled skills")
@@ -228,11 +240,17 @@ func defaultRoots(cacheDir string) ([]skill.Root, error) {
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "working directory")
 	}
-	return skill.DefaultRoots(os.Getenv, cwd, root), nil
+	return skill.FindRoots(skill.RootsEnv{Getenv: os.Getenv, Cwd: cwd, Bundled: root})
 }
 
 // Roots returns the ordered skill roots.
 func (r *Runtime) Roots() []skill.Root { return r.cfg.roots }
+
+// RootWarnings returns the problems found with the default roots (none when
+// they were given with WithRoots): missing SKILLWARE_SKILL_PATH or
+// .skillware.yaml entries, or entries naming a skill or category folder
+// instead of a root. Resolve adds them to every skill's Warnings.
+func (r *Runtime) RootWarnings() []string { return r.cfg.rootWarnings }
 
 // Resolve finds and loads a skill by id (category/name) or folder path.
 func (r *Runtime) Resolve(ref string) (*skill.Skill, error) { return r.resolver.Resolve(ref) }

@@ -31,9 +31,16 @@
 // # Resolution
 //
 // Skills live in roots as <root>/<category>/<name>/ and are named by the id
-// "category/name". [DefaultRoots] builds Skillware's search order
-// (SKILLWARE_SKILL_PATH, then ./skills in the working directory or up to six
-// parents, then the bundled skills); a [Resolver] searches them in order and
-// the first match wins. Because a local skill can silently shadow an official
-// one, every shadowing is reported in Skill.Warnings.
+// "category/name". [FindRoots] builds the roots as Skillware does: without a
+// configuration file, SKILLWARE_SKILL_PATH, then ./skills in the working
+// directory and its first five parents, then the bundled skills; with
+// Skillware's global config.yaml or a project .skillware.yaml, the tiers in
+// resolution.order from paths.project, paths.external and
+// SKILLWARE_SKILL_PATH (legacy.honor_skillware_skill_path). A wrong
+// configuration file is an errdefs.Invalid error naming FILE:LINE; a root
+// that is missing or names a skill or category folder instead of a root is
+// reported in FoundRoots.Warnings, with what to write instead. A [Resolver]
+// searches the roots in order and the first match wins. Because a local skill
+// can silently shadow an official one, every shadowing is reported in
+// Skill.Warnings, as are the roots' warnings. docs/ROOTS.md has the details.
 package skill

@@ -20,9 +20,11 @@ type Tier string
 const (
 	// TierBundled: shipped with skillbox.
 	TierBundled Tier = "bundled"
-	// TierProject: found in ./skills of the working directory or a parent.
+	// TierProject: found in ./skills of the working directory or a parent, or
+	// in paths.project of .skillware.yaml.
 	TierProject Tier = "project"
-	// TierExternal: from SKILLWARE_SKILL_PATH, or a path outside every root.
+	// TierExternal: from SKILLWARE_SKILL_PATH or paths.external of
+	// .skillware.yaml, or a path outside every root.
 	TierExternal Tier = "external"
 )
 
@@ -36,58 +38,6 @@ type Root struct {
 
 // SkillPathEnv is the environment variable listing external skill roots.
 const SkillPathEnv = "SKILLWARE_SKILL_PATH"
-
-// projectParents is how many parents of the working directory are searched
-// for ./skills, after the working directory itself (Skillware's rule).
-const projectParents = 6
-
-// DefaultRoots returns the Skillware search order: each non-empty entry of
-// SKILLWARE_SKILL_PATH (split with filepath.SplitList) as external; then the
-// "skills" folder of cwd and of up to six of its parents, those that exist,
-// nearest first, as project; then bundled, if non-empty, as bundled. A folder
-// listed twice is kept only at its first place. getenv is usually os.Getenv.
-func DefaultRoots(getenv func(string) string, cwd string, bundled string) []Root {
-	var roots []Root
-	seen := map[string]bool{}
-	add := func(p string, t Tier) {
-		if abs, err := filepath.Abs(p); err == nil {
-			p = abs
-		}
-		p = filepath.Clean(p)
-		if !seen[p] {
-			seen[p] = true
-			roots = append(roots, Root{Path: p, Tier: t})
-		}
-	}
-	if getenv != nil {
-		for _, p := range filepath.SplitList(getenv(SkillPathEnv)) {
-			if p != "" {
-				add(p, TierExternal)
-			}
-		}
-	}
-	if cwd != "" {
-		dir, err := filepath.Abs(cwd)
-		if err != nil {
-			dir = filepath.Clean(cwd)
-		}
-		for i := 0; i <= projectParents; i++ {
-			cand := filepath.Join(dir, "skills")
-			if fi, err := os.Stat(cand); err == nil && fi.IsDir() {
-				add(cand, TierProject)
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	if bundled != "" {
-		add(bundled, TierBundled)
-	}
-	return roots
-}
 
 // Skill is a resolved, loaded skill.
 type Skill struct {
@@ -113,6 +63,10 @@ type Skill struct {
 type Resolver struct {
 	// Roots are searched in order; the first match wins.
 	Roots []Root
+	// Warnings are problems with the roots (FoundRoots.Warnings): Resolve
+	// adds them to the Warnings of every skill it returns and to its
+	// not-found errors, since a misplaced root is a likely reason.
+	Warnings []string
 }
 
 var idSegment = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
@@ -143,6 +97,18 @@ func validSegment(s string) bool {
 // made of its last two path elements. Not found is errdefs.NotFound and lists
 // the roots searched; a broken bundle is errdefs.Invalid.
 func (r *Resolver) Resolve(ref string) (*Skill, error) {
+	s, err := r.resolve(ref)
+	if err != nil {
+		if len(r.Warnings) > 0 && errdefs.KindOf(err) == errdefs.NotFound {
+			err = errdefs.New(errdefs.NotFound, "%v; check the roots: %s", err, strings.Join(r.Warnings, "; "))
+		}
+		return nil, err
+	}
+	s.Warnings = append(s.Warnings, r.Warnings...)
+	return s, nil
+}
+
+func (r *Resolver) resolve(ref string) (*Skill, error) {
 	if ref == "" {
 		return nil, errdefs.New(errdefs.Invalid, "empty skill reference; want category/name or a path to a skill folder")
 	}

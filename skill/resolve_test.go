@@ -39,9 +39,9 @@ func TestDefaultRoots(t *testing.T) {
 		{filepath.Join(levels[5], "skills"), TierProject}, // p2
 		// p3 has no skills folder
 		{filepath.Join(levels[3], "skills"), TierProject}, // p4
-		{filepath.Join(levels[2], "skills"), TierProject}, // p5
-		{filepath.Join(levels[1], "skills"), TierProject}, // p6 (6th parent)
-		// p7 is the 7th parent: not searched
+		{filepath.Join(levels[2], "skills"), TierProject}, // p5 (5th parent)
+		// p6 is the 6th parent: not searched (Skillware's loop looks at
+		// six folders, the working directory and five parents)
 		{bundled, TierBundled},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -54,6 +54,7 @@ func commands() []command {
 		{"run", "run a skill once and print its result", cmdRun},
 		{"list", "list the skills in every root", cmdList},
 		{"inspect", "show a skill's manifest, tier, digest and requests", cmdInspect},
+		{"paths", "show the skill roots in search order, their tier, where each comes from and problems", cmdPaths},
 		{"schema", "print a skill's tool schema for claude|openai|gemini|ollama|mcp", cmdSchema},
 		{"doctor", "show which backends and isolation layers this host offers", cmdDoctor},
 		{"setup", "install a backend's runtime (pyodide: Deno + Pyodide from npm)", cmdSetup},

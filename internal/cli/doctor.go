@@ -28,6 +28,11 @@ type doctorEnvelope struct {
 	// load, or its backends section is wrong); the report then shows every
 	// backend's defaults, and run and serve refuse until it is fixed.
 	PolicyErr string `json:"policy_error,omitempty"`
+	// RootWarnings are problems with the skill roots (skillbox paths
+	// shows them all); RootsErr says why the roots cannot be built (a
+	// wrong .skillware.yaml), which list, run and serve refuse.
+	RootWarnings []string `json:"root_warnings,omitempty"`
+	RootsErr     string   `json:"roots_error,omitempty"`
 }
 
 func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
@@ -66,6 +71,11 @@ func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
 			}
 		}
 		env.Backends = append(env.Backends, b)
+	}
+	if found, err := c.roots(); err != nil {
+		env.RootsErr = err.Error()
+	} else {
+		env.RootWarnings = found.Warnings
 	}
 	if d, err := backends.Choose(ctx, sandbox.Auto, false); err == nil {
 		env.Auto = d.Name()
@@ -110,6 +120,12 @@ func printDoctor(w io.Writer, env doctorEnvelope) {
 	}
 	if env.PolicyErr != "" {
 		fmt.Fprintf(w, "\npolicy file not used (defaults shown): %s\n", env.PolicyErr)
+	}
+	if env.RootsErr != "" {
+		fmt.Fprintf(w, "\nskill roots cannot be built: %s\n", oneLine(env.RootsErr))
+	}
+	for _, rw := range env.RootWarnings {
+		fmt.Fprintf(w, "\nskill roots: warning: %s\n", rw)
 	}
 	if env.Auto != "" {
 		fmt.Fprintf(w, "\nauto → %s\n", env.Auto)

@@ -27,6 +27,9 @@ type skillSummary struct {
 type listEnvelope struct {
 	Skills []skillSummary `json:"skills"`
 	Errors []string       `json:"errors,omitempty"`
+	// Warnings are problems with the roots (a SKILLWARE_SKILL_PATH entry
+	// that is missing or names a skill or category folder, ...).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func summarize(s *skill.Skill) skillSummary {
@@ -69,6 +72,7 @@ func cmdList(ctx context.Context, c *cmdContext, args []string) error {
 	for _, e := range errs {
 		env.Errors = append(env.Errors, e.Error())
 	}
+	env.Warnings = rt.RootWarnings()
 	if *jsonOut {
 		return writeJSON(c.stdout, env, false)
 	}
@@ -82,6 +86,9 @@ func cmdList(ctx context.Context, c *cmdContext, args []string) error {
 		for _, w := range s.Warnings {
 			fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
 		}
+	}
+	for _, w := range env.Warnings {
+		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
 	}
 	for _, e := range env.Errors {
 		fmt.Fprintf(c.stderr, "skillbox: error: %s\n", oneLine(e))

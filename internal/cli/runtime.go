@@ -22,8 +22,10 @@ func (c *cmdContext) cacheDir() (string, error) {
 	return dir, nil
 }
 
-// roots are the default skill roots, read from the CLI's environment.
-func (c *cmdContext) roots() ([]skill.Root, error) {
+// roots are the default skill roots, found as Skillware finds them
+// (.skillware.yaml, SKILLWARE_SKILL_PATH, ./skills and its parents, the
+// bundled examples) from the CLI's environment.
+func (c *cmdContext) roots() (*skill.FoundRoots, error) {
 	cache, err := c.cacheDir()
 	if err != nil {
 		return nil, err
@@ -36,7 +38,7 @@ func (c *cmdContext) roots() ([]skill.Root, error) {
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "working directory")
 	}
-	return skill.DefaultRoots(c.env.Getenv, cwd, bundledRoot), nil
+	return skill.FindRoots(skill.RootsEnv{Getenv: c.env.Getenv, Cwd: cwd, Bundled: bundledRoot})
 }
 
 // runtime opens a Runtime over the default roots; withAudit (a runtime that
@@ -52,7 +54,7 @@ func (c *cmdContext) runtime(withAudit bool, extra ...skillbox.Option) (*skillbo
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []skillbox.Option{skillbox.WithRoots(roots...), skillbox.WithLookupEnv(c.env.LookupEnv), skillbox.WithCacheDir(cache)}
+	opts := []skillbox.Option{skillbox.WithFoundRoots(roots), skillbox.WithLookupEnv(c.env.LookupEnv), skillbox.WithCacheDir(cache)}
 	var log *audit.Log
 	if withAudit {
 		pol, err := c.policy()

@@ -124,6 +124,9 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range rt.RootWarnings() {
+		logger.Warn("skill roots: "+w, "see", "skillbox paths")
+	}
 	if opts.Lock != nil {
 		logger.Info("locked: calls of skills that drift from the lockfile are refused", "lockfile", lf.path, "skills", len(opts.Lock.IDs()))
 	}
