@@ -99,9 +99,12 @@ def _sdk_text(value):
 def _sdk_run_sync(coro):
     """Run a coroutine to completion from synchronous code. When this thread
     already runs an event loop, the coroutine gets its own loop in a worker
-    thread (asyncio.run refuses to nest), as Skillware does."""
+    thread (asyncio.run refuses to nest), as Skillware does. Pyodide has no
+    threads, and its asyncio.run works from a running loop (JSPI)."""
     import asyncio
 
+    if sys.platform == "emscripten":
+        return asyncio.run(coro)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
