@@ -357,7 +357,9 @@ def _sdk_mail_config(mod):
         xdg = os.environ.get("XDG_CONFIG_HOME", "").strip()
         if xdg:
             return Path(xdg).expanduser() / "skillware"
-        return Path.home() / ".config" / "skillware"
+        # expanduser, unlike Path.home, never raises for a uid without a
+        # home (a jail's); ~ then stays as it is.
+        return Path(os.path.expanduser("~")) / ".config" / "skillware"
 
     def _project_config_file():
         current = Path.cwd().resolve()
