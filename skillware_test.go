@@ -42,27 +42,37 @@ func backendsUnderTest(t *testing.T) []string {
 
 // TestSkillwareFixtures runs skills that reproduce real Skillware loading
 // patterns (relative imports, importlib of siblings, sys.path insertion,
-// data folders, yaml) on every available backend and compares each result
-// with what Skillware's own in-process loader returned
-// (testdata/skillware/README.md says how expected.json was made).
+// data folders, yaml, skillware.core.* imports, aexecute-only skills,
+// credentials granted or not) on every available backend and compares each
+// result with what Skillware's own in-process loader returned
+// (testdata/skillware/README.md says how expected.json was made). A case's
+// env is what the host had: those variables are granted for the call.
 func TestSkillwareFixtures(t *testing.T) {
 	root, err := filepath.Abs("testdata/skillware")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(t.TempDir()))
+	var caseEnv map[string]string // the running case's variables
+	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(t.TempDir()),
+		skillbox.WithLookupEnv(func(name string) (string, bool) { v, ok := caseEnv[name]; return v, ok }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	for _, id := range []string{"optimization/prompt_rewriter", "monitoring/token_limiter", "security/prompt_injection_firewall"} {
-		data, err := os.ReadFile(filepath.Join(root, id, "expected.json"))
+	files, err := filepath.Glob(filepath.Join(root, "*", "*", "expected.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures under %s: %v", root, err)
+	}
+	for _, file := range files {
+		id := filepath.ToSlash(strings.TrimPrefix(filepath.Dir(file), root+string(filepath.Separator)))
+		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var cases []struct {
-			Params json.RawMessage `json:"params"`
-			Result any             `json:"result"`
+			Env    map[string]string `json:"env"`
+			Params json.RawMessage   `json:"params"`
+			Result any               `json:"result"`
 		}
 		if err := json.Unmarshal(data, &cases); err != nil {
 			t.Fatalf("%s/expected.json: %v", id, err)
@@ -70,7 +80,12 @@ func TestSkillwareFixtures(t *testing.T) {
 		for _, backend := range backendsUnderTest(t) {
 			t.Run(id+"/"+backend, func(t *testing.T) {
 				for i, c := range cases {
-					res, err := rt.Call(context.Background(), id, c.Params, skillbox.CallOptions{Backend: backend})
+					caseEnv = c.Env
+					opts := skillbox.CallOptions{Backend: backend}
+					for name := range c.Env {
+						opts.AllowEnv = append(opts.AllowEnv, name)
+					}
+					res, err := rt.Call(context.Background(), id, c.Params, opts)
 					if errors.Is(err, errdefs.ErrUnavailable) && strings.Contains(err.Error(), "lacks requirements") {
 						// e.g. PyYAML on Pyodide, which cannot install packages offline.
 						t.Skipf("backend %s cannot run this skill here: %v", backend, err)
@@ -83,7 +98,7 @@ func TestSkillwareFixtures(t *testing.T) {
 						t.Fatal(err)
 					}
 					if diff := cmp.Diff(c.Result, got); diff != "" {
-						t.Errorf("case %d (params %s): result differs from Skillware's in-process loader (-want +got):\n%s", i, c.Params, diff)
+						t.Errorf("case %d (params %s, env %v): result differs from Skillware's in-process loader (-want +got):\n%s", i, c.Params, c.Env, diff)
 					}
 				}
 			})

@@ -1,12 +1,31 @@
 package worker
 
-import _ "embed"
+import (
+	_ "embed"
+	"strings"
+)
 
-// Harness is the source of the Python worker harness (harness.py). It is run
-// with `python3 -I -S -B -c Harness skillbox-worker`; see [Argv].
-//
 //go:embed harness.py
-var Harness string
+var harnessSource string
+
+//go:embed sdk.py
+var sdkSource string
+
+// sdkMarker is the line of harness.py that sdk.py replaces.
+const sdkMarker = "# @@SDK@@ worker.Harness puts sdk.py (the Skillware stand-in) here.\n"
+
+// Harness is the source of the Python worker harness: harness.py with
+// sdk.py, the stand-in for the Skillware SDK, spliced in (one script, so
+// that `python3 -c` runs it). It is run with
+// `python3 -I -S -B -c Harness skillbox-worker`; see [Argv].
+var Harness = splice(harnessSource, sdkMarker, sdkSource)
+
+func splice(into, marker, text string) string {
+	if strings.Count(into, marker) != 1 {
+		panic("worker: harness.py must hold the SDK marker line exactly once")
+	}
+	return strings.Replace(into, marker, text, 1)
+}
 
 // Argv returns the argument vector that starts the harness with the given
 // interpreter: python -I -S -B -c <Harness> skillbox-worker. -S: the

@@ -24,13 +24,15 @@ _state = {"req": None, "rep": None, "ctrl": None, "site": False}
 def _site():
     """Process site (site-packages, .pth files, sitecustomize) once, as a
     plain interpreter would have at start. A no-op where the interpreter
-    already did (started without -S, as Pyodide is)."""
+    already did (started without -S, as Pyodide is). Returns whether it
+    processed site now."""
     if _state["site"] or not sys.flags.no_site:
-        return
+        return False
     _state["site"] = True
     import site
 
     site.main()
+    return True
 
 
 def _privatize(fd):
@@ -190,182 +192,9 @@ def _error_info(kind, exc, max_tb, skip_frames=0):
     }
 
 
-# ---------------------------------------------------------------- shim
+# ---------------------------------------------------------------- sdk
 
-class SkillwareParamValidationError(ValueError):
-    """Raised by BaseSkill.validate_params for params the schema refuses."""
-
-
-_JSON_TYPES = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "object": (dict,),
-    "array": (list, tuple),
-    "null": (type(None),),
-}
-
-
-def _type_ok(value, typ):
-    if isinstance(typ, list):
-        return any(_type_ok(value, t) for t in typ)
-    py = _JSON_TYPES.get(typ)
-    if py is None:
-        return True
-    if typ in ("integer", "number") and isinstance(value, bool):
-        return False
-    if typ == "integer" and isinstance(value, float):
-        return value.is_integer()
-    return isinstance(value, py)
-
-
-class _Invalid(Exception):
-    def __init__(self, path, message):
-        Exception.__init__(self, message)
-        self.path = path
-
-
-def _simple_validate(params, schema, path=()):
-    """A small JSON Schema subset (type, enum, required, properties,
-    additionalProperties: false, items) for when jsonschema is not installed.
-    The host already validated the params against the full schema; this only
-    serves skills that call validate_params themselves."""
-    if not isinstance(schema, dict):
-        return
-    typ = schema.get("type")
-    if typ is not None and not _type_ok(params, typ):
-        raise _Invalid(path, "%r is not of type %r" % (params, typ))
-    if "enum" in schema and isinstance(schema["enum"], list) and params not in schema["enum"]:
-        raise _Invalid(path, "%r is not one of %r" % (params, schema["enum"]))
-    if isinstance(params, dict):
-        for name in schema.get("required") or []:
-            if name not in params:
-                raise _Invalid(path, "%r is a required property" % (name,))
-        props = schema.get("properties") or {}
-        if not isinstance(props, dict):
-            props = {}
-        for name, sub in props.items():
-            if name in params:
-                _simple_validate(params[name], sub, path + (name,))
-        if schema.get("additionalProperties") is False:
-            extra = sorted(k for k in params if k not in props)
-            if extra:
-                raise _Invalid(path, "Additional properties are not allowed (%s %s unexpected)"
-                               % (", ".join(repr(k) for k in extra), "was" if len(extra) == 1 else "were"))
-    if isinstance(params, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(params):
-            _simple_validate(item, schema["items"], path + (i,))
-
-
-def _make_shim(manifest):
-    import abc
-    import types
-
-    class BaseSkill(abc.ABC):
-        """Skillware BaseSkill, as provided by skillbox."""
-
-        def __init__(self, config=None):
-            self.config = config or {}
-
-        @property
-        def manifest(self):
-            return self.__dict__.get("_skillbox_manifest", manifest)
-
-        @manifest.setter
-        def manifest(self, value):
-            self.__dict__["_skillbox_manifest"] = value
-
-        def credential(self, key):
-            value = None
-            try:
-                value = self.config.get(key)
-            except Exception:
-                value = None
-            if isinstance(value, str):
-                value = value.strip()
-            if value:
-                return value
-            env = os.environ.get(key)
-            if env is not None and env.strip():
-                return env.strip()
-            return None
-
-        def execute(self, params):
-            if type(self).aexecute is not BaseSkill.aexecute:
-                import asyncio
-
-                return asyncio.run(self.aexecute(params))
-            raise NotImplementedError("%s implements neither execute nor aexecute" % type(self).__name__)
-
-        async def aexecute(self, params):
-            import asyncio
-
-            if hasattr(asyncio, "to_thread"):  # 3.9+, as Skillware
-                return await asyncio.to_thread(self.execute, params)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, self.execute, params)
-
-        def validate_params(self, params):
-            try:
-                schema = (self.manifest or {}).get("parameters")
-            except Exception:
-                schema = None
-            if not schema or not isinstance(schema, dict):
-                return True
-            try:
-                name = (self.manifest or {}).get("name", "unknown_skill")
-            except Exception:
-                name = "unknown_skill"
-            if not isinstance(params, dict):
-                raise SkillwareParamValidationError(
-                    "Skill '%s' expects parameter arguments as a JSON object (dict), got %s."
-                    % (name, type(params).__name__))
-            # Skillware's own wording, so skills that match on it keep working.
-            try:
-                import jsonschema
-            except ImportError:
-                jsonschema = None
-            try:
-                if jsonschema is not None:
-                    try:
-                        jsonschema.validate(instance=params, schema=schema)
-                    except jsonschema.ValidationError as e:
-                        raise _Invalid(tuple(e.absolute_path), e.message)
-                else:
-                    _simple_validate(params, schema)
-            except _Invalid as e:
-                where = ".".join(str(p) for p in e.path) or "(root)"
-                raise SkillwareParamValidationError(
-                    "Skill '%s' parameter validation failed at '%s': %s" % (name, where, e)) from None
-            return True
-
-    def load_env_file(*args, **kwargs):
-        """No-op: in skillbox, environment comes only from the operator's grant."""
-        return {}
-
-    root = types.ModuleType("skillware")
-    root.__path__ = []
-    core = types.ModuleType("skillware.core")
-    core.__path__ = []
-    base = types.ModuleType("skillware.core.base_skill")
-    env = types.ModuleType("skillware.core.env")
-    BaseSkill.__module__ = base.__name__
-    SkillwareParamValidationError.__module__ = base.__name__
-    base.BaseSkill = BaseSkill
-    base.SkillwareParamValidationError = SkillwareParamValidationError
-    env.load_env_file = load_env_file
-    core.base_skill = base
-    core.env = env
-    core.BaseSkill = BaseSkill
-    core.SkillwareParamValidationError = SkillwareParamValidationError
-    root.core = core
-    root.BaseSkill = BaseSkill
-    root.SkillwareParamValidationError = SkillwareParamValidationError
-    for m in (root, core, base, env):
-        sys.modules[m.__name__] = m
-    _state["base_init"] = BaseSkill.__dict__["__init__"]
-    return BaseSkill
+# @@SDK@@ worker.Harness puts sdk.py (the Skillware stand-in) here.
 
 
 # ---------------------------------------------------------------- load
@@ -425,7 +254,8 @@ class LoadError(Exception):
         self.type_ = type_
 
 
-def _load_skill(bundle, base_cls):
+def _load_skill(bundle):
+    import importlib
     import importlib.util
     import types
 
@@ -446,6 +276,9 @@ def _load_skill(bundle, base_cls):
     sys.modules[name] = mod
     pkg.skill = mod
     spec.loader.exec_module(mod)
+    # BaseSkill of the SDK in use (the real one or the stand-in); the skill
+    # has most likely imported it already.
+    base_cls = importlib.import_module("skillware.core.base_skill").BaseSkill
 
     # The skill class: classes in the module namespace that subclass BaseSkill
     # (not BaseSkill itself) and were defined in skill.py or in another module
@@ -520,7 +353,7 @@ def _signature_takes_config(cls):
     # __init__(self, config=None), __new__ and metaclass (a child that
     # imported the skill itself computes this once per call).
     init = next((k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__), None)
-    if (init is not None and init is _state.get("base_init")
+    if (init is not None and init is _sdk_state["base_init"]
             and cls.__new__ is object.__new__ and type(cls).__call__ is type.__call__):
         return True
     import inspect
@@ -677,11 +510,10 @@ def _own_dir(parent, name, st):
 
 
 class _Zygote:
-    def __init__(self, init, base_cls, cls, max_tb):
+    def __init__(self, init, cls, max_tb):
         import socket
 
         self.init = init
-        self.base_cls = base_cls
         self.cls = cls  # the skill class in a warm zygote, else None
         self.max_tb = max_tb
         self.scratch = init.get("scratch") or ""
@@ -860,9 +692,11 @@ class _Zygote:
             if cls is None:
                 # The skill's code, its environment's site included, runs
                 # here only: in this process, which serves one call.
-                _site()
+                if _site():
+                    # The environment may hold the real Skillware SDK.
+                    _sdk_install(_manifest_of(self.init))
                 # The first child reports the requirements for the host.
-                cls, ready = _import_skill(self.init, self.base_cls, self.max_tb, first)
+                cls, ready = _import_skill(self.init, self.max_tb, first)
             else:
                 ready = {"type": "ready", "class": cls.__name__}
             try:
@@ -991,8 +825,8 @@ def _load(init):
     used by the Pyodide worker, which has no descriptors of its own."""
     max_tb = init.get("max_traceback") or 8192
     _site()
-    base_cls = _make_shim(_manifest_of(init))
-    cls, reply = _import_skill(init, base_cls, max_tb, True)
+    _sdk_install(_manifest_of(init))
+    cls, reply = _import_skill(init, max_tb, True)
     return cls, reply, max_tb
 
 
@@ -1001,14 +835,14 @@ def _manifest_of(init):
     return manifest if isinstance(manifest, dict) else {}
 
 
-def _import_skill(init, base_cls, max_tb, report_packages):
+def _import_skill(init, max_tb, report_packages):
     """Import the skill (site already processed). Returns (cls, reply): the
     class and its ready reply, or None and the load-error reply."""
     # Requirements are reported before the import, so that a skill that
     # imports a missing package is reported as an unmet requirement.
     packages = _packages(init.get("requirements") or []) if report_packages else {}
     try:
-        cls = _load_skill(init.get("bundle") or ".", base_cls)
+        cls = _load_skill(init.get("bundle") or ".")
     except LoadError as e:
         _flush_stdio()
         return None, {"type": "error", "id": 0, "packages": packages,
@@ -1069,9 +903,11 @@ def _zygote_main(init):
     warm = bool(init.get("warm"))
     if warm or init.get("trusted_env"):
         _site()
-    base_cls = _make_shim(_manifest_of(init))
+    # Before site (an untrusted environment's), this is the stand-in; each
+    # call child checks again once it has processed site.
+    _sdk_install(_manifest_of(init))
     if warm:
-        cls, ready = _import_skill(init, base_cls, max_tb, True)
+        cls, ready = _import_skill(init, max_tb, True)
         if cls is None:
             _send(ready)
             return 0
@@ -1081,7 +917,7 @@ def _zygote_main(init):
         ready = {"type": "ready", "class": "", "python": _python_version()}
     ready["dumpable"] = not _set_nondumpable()
     _send(ready)
-    _Zygote(init, base_cls, cls, max_tb).run()
+    _Zygote(init, cls, max_tb).run()
     return 0
 
 

@@ -1,0 +1,128 @@
+"""Makes the expected.json files of the Skillware fixtures: each case's
+result as the skill returns it when run in-process the way Skillware runs
+it, not through skillbox.
+
+    python3 -B reference_runner.py [--check] [CATEGORY/NAME ...]
+
+With no names it runs every folder here that has an expected.json. The
+cases (params, and env: the variables the host has) are read back from
+each expected.json and their results written anew; --check only compares
+and exits 1 on a difference. Every case runs in a fresh
+`python3 -B -I` process whose environment is PATH, LANG and the case's env.
+
+In that process:
+1. the SDK: a real `skillware` package when the interpreter has one, else
+   skillbox's stand-in (internal/worker/sdk.py, the file the harness
+   embeds) installed as `skillware`; stderr says which;
+2. Skillware's loader: manifest.yaml read with PyYAML; the skill folder
+   registered as a package (a module named skillware_skill_<category>_<name>
+   with __path__ = [folder]) and skill.py executed as its `skill`
+   submodule; the one class defined there that subclasses BaseSkill;
+3. Skillware's host (SkillContext with the environment as secret
+   provider): config is the manifest's env_vars that have a non-blank value
+   in the environment, stripped; a fresh instance cls(config=config);
+   validate_params(params); execute(params).
+
+Standard library and PyYAML only.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SDK = os.path.join(HERE, "..", "..", "internal", "worker", "sdk.py")
+
+
+def run_case(folder):
+    """Child side: run one case (params on stdin) and print its outcome."""
+    import importlib
+    import importlib.util
+    import types
+
+    import yaml
+
+    with open(os.path.join(folder, "manifest.yaml"), encoding="utf-8") as f:
+        manifest = yaml.safe_load(f) or {}
+
+    sdk = types.ModuleType("skillbox_sdk")
+    with open(SDK, encoding="utf-8") as f:
+        exec(compile(f.read(), SDK, "exec"), sdk.__dict__)
+    stand_in = sdk._sdk_install(manifest)
+    base = importlib.import_module("skillware.core.base_skill")
+    sys.stderr.write("sdk: %s\n" % ("skillbox stand-in" if stand_in else "skillware at " + base.__file__))
+
+    category, name = folder.rstrip(os.sep).split(os.sep)[-2:]
+    pkg_name = "skillware_skill_%s_%s" % (category, name)
+    pkg = types.ModuleType(pkg_name)
+    pkg.__path__ = [folder]
+    sys.modules[pkg_name] = pkg
+    spec = importlib.util.spec_from_file_location(pkg_name + ".skill", os.path.join(folder, "skill.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    classes = [c for c in vars(module).values()
+               if isinstance(c, type) and issubclass(c, base.BaseSkill) and c is not base.BaseSkill
+               and c.__module__ == module.__name__]
+    if len(classes) != 1:
+        raise SystemExit("%s: %d BaseSkill subclasses" % (folder, len(classes)))
+
+    config = {}
+    env_vars = manifest.get("env_vars")
+    for key in env_vars if isinstance(env_vars, dict) else ():
+        value = os.environ.get(key, "").strip()
+        if value:
+            config[key] = value
+    params = json.load(sys.stdin)
+    skill = classes[0](config=config)
+    skill.validate_params(params)
+    result = skill.execute(params)
+    sys.stdout.write(json.dumps({"result": result}, allow_nan=False))
+
+
+def run(folder, case):
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    env.update(case.get("env") or {})
+    proc = subprocess.run([sys.executable, "-B", "-I", os.path.abspath(__file__), "--case", folder],
+                          input=json.dumps(case["params"]), capture_output=True, text=True, env=env,
+                          cwd=HERE)
+    sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        raise SystemExit("%s: case %s failed" % (folder, json.dumps(case["params"])))
+    return json.loads(proc.stdout)["result"]
+
+
+def main(argv):
+    if argv[:1] == ["--case"]:
+        run_case(argv[1])
+        return 0
+    check = argv[:1] == ["--check"]
+    names = argv[1:] if check else argv
+    if not names:
+        names = sorted(os.path.relpath(root, HERE) for root, _, files in os.walk(HERE)
+                       if "expected.json" in files)
+    status = 0
+    for name in names:
+        folder = os.path.join(HERE, name)
+        path = os.path.join(folder, "expected.json")
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+        cases = json.loads(old)
+        for case in cases:
+            case["result"] = run(folder, case)
+        new = json.dumps(cases, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        if new == old:
+            print("%s: unchanged" % name)
+        elif check:
+            print("%s: differs from expected.json" % name)
+            status = 1
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(new)
+            print("%s: written" % name)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
