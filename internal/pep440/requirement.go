@@ -3,6 +3,7 @@ package pep440
 import (
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
@@ -57,17 +58,22 @@ func (r Requirement) String() string {
 
 const maxRequirementLen = 1024
 
+// The patterns are compiled on first use (see versionPattern).
 var (
-	namePattern      = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?`)
-	extraNamePattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$`)
-	separatorRuns    = regexp.MustCompile(`[-_.]+`)
+	namePattern      = lazyRegexp(`^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?`)
+	extraNamePattern = lazyRegexp(`^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$`)
+	separatorRuns    = lazyRegexp(`[-_.]+`)
 	// Longest operators first.
 	operators = []string{"===", "~=", "==", "!=", "<=", ">=", "<", ">"}
 )
 
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
+
 // Normalize returns the PEP 503 normalised form of a project name.
 func Normalize(name string) string {
-	return strings.ToLower(separatorRuns.ReplaceAllString(name, "-"))
+	return strings.ToLower(separatorRuns().ReplaceAllString(name, "-"))
 }
 
 // ParseRequirement parses a PEP 508 requirement without a URL:
@@ -90,7 +96,7 @@ func ParseRequirement(s string) (Requirement, error) {
 		}
 	}
 	rest = strings.TrimSpace(rest)
-	r.Name = namePattern.FindString(rest)
+	r.Name = namePattern().FindString(rest)
 	if r.Name == "" {
 		return bad("must start with a project name (letters, digits, \".\", \"-\", \"_\")")
 	}
@@ -107,7 +113,7 @@ func ParseRequirement(s string) (Requirement, error) {
 			if e == "" && strings.TrimSpace(rest[1:end]) == "" {
 				break // "name[]" has no extras
 			}
-			if !extraNamePattern.MatchString(e) {
+			if !extraNamePattern().MatchString(e) {
 				return bad("invalid extra name %q", e)
 			}
 			r.Extras = append(r.Extras, e)

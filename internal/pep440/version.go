@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
@@ -28,15 +29,19 @@ type Version struct {
 }
 
 // versionPattern is the pattern of PEP 440's appendix, which accepts the
-// non-normalised spellings ("1.0-alpha.1", "v2", "1.0-1") as well.
-var versionPattern = regexp.MustCompile(`(?i)^\s*v?` +
-	`(?:(?P<epoch>[0-9]+)!)?` +
-	`(?P<release>[0-9]+(?:\.[0-9]+)*)` +
-	`(?P<pre>[-_.]?(?P<pre_l>alpha|a|beta|b|preview|pre|c|rc)[-_.]?(?P<pre_n>[0-9]+)?)?` +
-	`(?P<post>(?:-(?P<post_n1>[0-9]+))|(?:[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?))?` +
-	`(?P<dev>[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?` +
-	`(?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?` +
-	`\s*$`)
+// non-normalised spellings ("1.0-alpha.1", "v2", "1.0-1") as well. It is
+// compiled on first use, not in the package's init: every skillbox process
+// start (the CLI and the jail's init stage alike) would pay for it.
+var versionPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)^\s*v?` +
+		`(?:(?P<epoch>[0-9]+)!)?` +
+		`(?P<release>[0-9]+(?:\.[0-9]+)*)` +
+		`(?P<pre>[-_.]?(?P<pre_l>alpha|a|beta|b|preview|pre|c|rc)[-_.]?(?P<pre_n>[0-9]+)?)?` +
+		`(?P<post>(?:-(?P<post_n1>[0-9]+))|(?:[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?))?` +
+		`(?P<dev>[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?` +
+		`(?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?` +
+		`\s*$`)
+})
 
 // maxVersionLen bounds the input; real versions are far shorter.
 const maxVersionLen = 256
@@ -47,11 +52,12 @@ func ParseVersion(s string) (Version, error) {
 	if len(s) > maxVersionLen {
 		return Version{}, errdefs.New(errdefs.Invalid, "invalid version: longer than %d bytes", maxVersionLen)
 	}
-	m := versionPattern.FindStringSubmatch(s)
+	re := versionPattern()
+	m := re.FindStringSubmatch(s)
 	if m == nil {
 		return Version{}, errdefs.New(errdefs.Invalid, "invalid version %q: not a PEP 440 version", s)
 	}
-	g := func(name string) string { return m[versionPattern.SubexpIndex(name)] }
+	g := func(name string) string { return m[re.SubexpIndex(name)] }
 	v := Version{Post: -1, Dev: -1}
 	var err error
 	if e := g("epoch"); e != "" {

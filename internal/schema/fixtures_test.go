@@ -14,7 +14,7 @@ import (
 // exports each skill in every format.
 func TestSkillwareFixtures(t *testing.T) {
 	var manifests []string
-	for _, glob := range []string{"../testdata/skillware/*/*/manifest.yaml", "../examples/skills/*/*/manifest.yaml"} {
+	for _, glob := range []string{"../../testdata/skillware/*/*/manifest.yaml", "../../examples/skills/*/*/manifest.yaml"} {
 		m, err := filepath.Glob(glob)
 		if err != nil {
 			t.Fatal(err)
