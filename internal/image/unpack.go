@@ -140,9 +140,10 @@ type unpacker struct {
 	// cleared whenever an entry is removed or a link made, the only
 	// changes that can alter a resolution.
 	resolved map[string]string
-	// layerPaths are the paths written by the current layer: an opaque
-	// whiteout removes everything else in its folder.
-	layerPaths map[string]bool
+	// layerPaths are the paths written by the current layer, layerAnc
+	// their ancestors: an opaque whiteout removes everything else under
+	// its folder.
+	layerPaths, layerAnc map[string]bool
 }
 
 // budgetReader counts the layer stream's bytes against the raw cap.
@@ -196,7 +197,7 @@ func classify(err error, what string) error {
 }
 
 func (u *unpacker) apply(tr *tar.Reader) error {
-	u.layerPaths = map[string]bool{}
+	u.layerPaths, u.layerAnc = map[string]bool{}, map[string]bool{}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -280,7 +281,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 	case err == nil && old.IsDir() && hdr.Typeflag == tar.TypeDir:
 		// A folder over a folder merges: only its metadata changes.
 		u.dirs[target] = dirMeta{mode: dirMode(hdr.Mode), mtime: hdr.ModTime}
-		u.layerPaths[target] = true
+		u.mark(target)
 		return nil
 	case err == nil:
 		if err := u.root.RemoveAll(target); err != nil {
@@ -290,7 +291,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return u.fsErr(err, target)
 	}
-	u.layerPaths[target] = true
+	u.mark(target)
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		if err := u.root.Mkdir(target, 0o700); err != nil {
@@ -396,35 +397,59 @@ func (u *unpacker) whiteout(dir, name, entry string) error {
 	return nil
 }
 
-// opaque empties folder dir of what lower layers put there; what this layer
-// wrote stays (entries of a layer are not ordered against its whiteouts).
+// opaque empties folder dir of what lower layers put there, at any depth;
+// what this layer wrote stays, whatever the order of its entries (a layer's
+// entries are not ordered against its whiteouts).
 func (u *unpacker) opaque(dir string) error {
 	parent, err := u.resolveDir(dir, true)
 	if err != nil {
 		return err
 	}
-	d, err := u.root.Open(orDot(parent))
+	if err := u.hideLower(parent); err != nil {
+		return err
+	}
+	u.mark(parent)
+	return nil
+}
+
+// hideLower removes the entries under folder p that this layer did not
+// write, keeping (and descending into) the folders on the way to those it
+// did.
+func (u *unpacker) hideLower(p string) error {
+	d, err := u.root.Open(orDot(p))
 	if err != nil {
-		return u.fsErr(err, parent)
+		return u.fsErr(err, p)
 	}
 	names, err := d.Readdirnames(-1)
 	d.Close()
 	if err != nil {
-		return u.fsErr(err, parent)
+		return u.fsErr(err, p)
 	}
 	for _, n := range names {
-		p := join(parent, n)
-		if u.layerPaths[p] {
+		c := join(p, n)
+		if u.layerPaths[c] || u.layerAnc[c] {
+			if fi, err := u.root.Lstat(c); err == nil && fi.IsDir() {
+				if err := u.hideLower(c); err != nil {
+					return err
+				}
+			}
 			continue
 		}
-		if err := u.root.RemoveAll(p); err != nil {
-			return u.fsErr(err, p)
+		if err := u.root.RemoveAll(c); err != nil {
+			return u.fsErr(err, c)
 		}
-		delete(u.dirs, p)
+		delete(u.dirs, c)
 		u.changed()
 	}
-	u.layerPaths[parent] = true
 	return nil
+}
+
+// mark records p as written by this layer.
+func (u *unpacker) mark(p string) {
+	u.layerPaths[p] = true
+	for q := path.Dir(p); q != "." && q != "/" && !u.layerAnc[q]; q = path.Dir(q) {
+		u.layerAnc[q] = true
+	}
 }
 
 // resolveDir resolves folder dir (relative, clean, "" for the root) inside
@@ -488,7 +513,7 @@ func (u *unpacker) mkdirAll(rel string) error {
 			return u.fsErr(err, p)
 		}
 		u.dirs[p] = dirMeta{mode: 0o755}
-		u.layerPaths[p] = true
+		u.mark(p)
 	}
 	return nil
 }
@@ -526,7 +551,7 @@ func (u *unpacker) fsErr(err error, p string) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	if strings.Contains(err.Error(), "escapes from parent") {
+	if strings.Contains(err.Error(), "escapes from parent") || errors.Is(err, syscall.ENAMETOOLONG) {
 		return errdefs.Wrap(errdefs.Invalid, err, "entry "+p)
 	}
 	return errdefs.Wrap(errdefs.Internal, err, "unpack "+p)

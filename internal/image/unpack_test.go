@@ -281,6 +281,16 @@ func TestUnpackOpaqueDirs(t *testing.T) {
 			t.Errorf("%s exists = %v, want %v", p, !want, want)
 		}
 	}
+	// The layer's own entries deeper down stay, even in a folder a lower
+	// layer made and even before the marker; the lower layer's go.
+	root, _ = mustUnpack(t,
+		layer(t, dir("d"), dir("d/sub"), file("d/sub/old", "o"), dir("d/sub/deeper"), file("d/sub/deeper/old", "o")),
+		layer(t, file("d/sub/deeper/new", "n"), file("d/.wh..wh..opq", ""), file("d/sub/after", "a")))
+	for p, want := range map[string]bool{"d/sub/old": false, "d/sub/deeper/old": false, "d/sub/deeper/new": true, "d/sub/after": true} {
+		if exists(filepath.Join(root, p)) != want {
+			t.Errorf("%s exists = %v, want %v", p, !want, want)
+		}
+	}
 }
 
 func TestUnpackHardLinks(t *testing.T) {
