@@ -59,7 +59,9 @@ type Image struct {
 // (unpacking and pruning of that image exclude each other) and NAME.use
 // (held shared by every jail running on the image; see Use).
 type Cache struct {
-	Dir    string
+	// Dir is the cache's folder, absolute (records name it).
+	Dir string
+	// Limits bound each unpack; zero fields take the defaults.
 	Limits Limits
 	// Progress, when not nil, gets a line per step of a pull (stderr in
 	// the CLI).
@@ -159,6 +161,9 @@ func (c *Cache) ensure(ctx context.Context, s *source) (*Image, error) {
 	lim := c.Limits.withDefaults()
 	if n := s.declaredSize(); n > lim.MaxBytes {
 		return nil, errdefs.New(errdefs.Limit, "image %s: its layers declare %s, over the unpack cap of %s (image.Limits.MaxBytes)", s.pinned.Ref, skill.FormatSize(n), skill.FormatSize(lim.MaxBytes))
+	}
+	if n := s.declaredSize(); n >= 0 {
+		c.progress("pulling %s: layers of %s", d.Short(), skill.FormatSize(n))
 	}
 	stage, err := os.MkdirTemp(c.Dir, ".unpack-"+dirName(d)+"-")
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -510,4 +511,35 @@ func TestEnsureRefusesBadPins(t *testing.T) {
 		_, err := c.Ensure(context.Background(), p)
 		wantKind(t, err, errdefs.Invalid, "")
 	}
+}
+
+func TestPinnedRecordsAsJSON(t *testing.T) {
+	p := Pinned{Ref: Ref{OCIArchive, "/bundles/pdf/image.tar"}, Digest: Digest("sha256:" + strings.Repeat("ab", 32)), Platform: "linux/amd64"}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"ref":"oci-archive:/bundles/pdf/image.tar","digest":"sha256:` + strings.Repeat("ab", 32) + `","platform":"linux/amd64"}`; string(b) != want {
+		t.Fatalf("JSON %s, want %s", b, want)
+	}
+	var back Pinned
+	if err := json.Unmarshal(b, &back); err != nil || back != p || back.Validate() != nil {
+		t.Fatalf("read back %+v, %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`{"ref":"oci:relative","digest":"sha256:00"}`), &back); err == nil {
+		t.Fatal("a relative path in a record was accepted")
+	}
+	if p.String() != "oci-archive:/bundles/pdf/image.tar@sha256:"+strings.Repeat("ab", 32) {
+		t.Fatalf("String %s", p)
+	}
+}
+
+func TestDockerArchiveWithTwoImagesIsInvalid(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "two.tar")
+	refs := map[name.Reference]v1.Image{name.MustParseReference("a:1"): pythonish(t, "a"), name.MustParseReference("b:1"): pythonish(t, "b")}
+	if err := tarball.MultiRefWriteToFile(f, refs); err != nil {
+		t.Fatal(err)
+	}
+	_, err := newCache(t).Resolve(context.Background(), Ref{DockerArchive, f})
+	wantKind(t, err, errdefs.Invalid, "one image")
 }
