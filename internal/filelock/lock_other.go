@@ -11,11 +11,11 @@ import (
 
 const lockOpenFlags = 0
 
-// lockFile has no implementation here (golang.org/x/sys offers no flock on
+// lockFileMode has no implementation here (golang.org/x/sys offers no flock on
 // this platform), so Lock refuses, and skillbox changes no file rather than risk a
 // lost update (an untrust silently undone by a concurrent trust would leave
 // a skill trusted). Reading those files still works.
-func lockFile(*os.File) error {
+func lockFileMode(*os.File, bool, bool) error {
 	return errdefs.New(errdefs.Unsupported, "file locking is not implemented on %s/%s, so skillbox does not change its files here", runtime.GOOS, runtime.GOARCH)
 }
 

@@ -1,0 +1,45 @@
+package image
+
+import (
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+)
+
+// PlainHTTPAllowed reports whether a registry at host (a URL's host, with
+// or without a port) may be reached over plain HTTP: only on loopback —
+// "localhost", 127.0.0.0/8 and ::1 — as docker does without an
+// insecure-registries entry. go-containerregistry would also fall back to
+// HTTP for private (RFC 1918) addresses and *.local names; skillbox does
+// not, because anyone on such a network could then serve the image.
+func PlainHTTPAllowed(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.TrimSuffix(strings.Trim(h, "[]"), ".")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// httpGuard refuses any plain-HTTP request to a host that is not loopback:
+// the registry's own, its token service's and every redirect's (blobs are
+// often redirected to a CDN), since the http.Client calls the transport for
+// each. It sits under go-containerregistry's transports, so no request
+// leaves without passing it.
+type httpGuard struct{ next http.RoundTripper }
+
+func (g httpGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" && !PlainHTTPAllowed(req.URL.Host) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errdefs.New(errdefs.Denied, "refusing plain %s to %s: only loopback registries may be reached without TLS", req.URL.Scheme, req.URL.Host)
+	}
+	return g.next.RoundTrip(req)
+}
