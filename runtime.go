@@ -22,6 +22,7 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/schema"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
+	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -269,12 +270,23 @@ type CallOptions struct {
 	// enforce them or refuse.
 	Timeout time.Duration
 	Memory  int64
-	// AllowNet grants HOST or HOST:PORT destinations the skill requests.
+	// AllowNet grants HOST or HOST:PORT destinations the skill requests
+	// (see GrantUndeclared).
 	AllowNet []string
-	// AllowEnv grants variables the skill requests.
+	// AllowEnv grants variables the skill requests (see GrantUndeclared).
 	AllowEnv []string
 	// AllowRead grants absolute host paths, read-only.
 	AllowRead []string
+	// GrantUndeclared says AllowNet, AllowEnv and AllowRead are meant for
+	// this one skill (skillbox run SKILL): a skill whose manifest has no
+	// permissions block — an unmodified Skillware manifest, which cannot
+	// request anything — gets them as they are, and the audit record says
+	// so (grants.operator_only). A manifest with a block still gets only
+	// what it requests of them. Leave it false where the same options
+	// serve many skills (skillbox serve): a skill without a block then
+	// gets network access and variables beyond its env_vars only from its
+	// entry in the policy file (policy.Grants.GrantUndeclared).
+	GrantUndeclared bool
 	// EgressResolve maps granted host names to fixed addresses, HOST=IP
 	// (--egress-resolve); each mapping also grants its address.
 	EgressResolve []string
@@ -330,6 +342,8 @@ type Result struct {
 
 // Call runs one call of the skill ref with params (a JSON object; nil means
 // {}). Errors carry an errdefs kind; a skill that raised is *errdefs.SkillError.
+// A failed call's error carries the warnings a Result would have had
+// (errdefs.Warnings): they often say why it failed.
 // Every call is single-use: use OpenSession for calls that share a worker.
 //
 // A call whose ctx is cancelled before it finished fails with
@@ -402,9 +416,13 @@ func (r *Runtime) audited(ctx context.Context, ref string, params json.RawMessag
 		if err == nil {
 			// The call did run, but the operator must know the log is broken.
 			res.Warnings = append(res.Warnings, "audit log: "+aerr.Error())
+		} else {
+			rec.Warnings = append(slices.Clone(rec.Warnings), "audit log: "+aerr.Error())
 		}
 	}
-	return res, err
+	// A failed call's warnings often say why it failed (a variable or a
+	// destination that was not granted): they go with its error.
+	return res, errdefs.WithWarnings(err, rec.Warnings)
 }
 
 // callError classifies the error of a call made under ctx. A call whose
@@ -438,6 +456,9 @@ type prepared struct {
 	validator *schema.Validator
 	backend   string
 	warnings  []string
+	// grants are what the call was decided with (for the hints of
+	// warnings about egress that was not granted).
+	grants policy.Grants
 	// audit and logger receive the egress records of the calls.
 	audit  *audit.Log
 	logger *slog.Logger
@@ -468,6 +489,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		Net:             opts.AllowNet,
 		Env:             opts.AllowEnv,
 		Read:            opts.AllowRead,
+		GrantUndeclared: opts.GrantUndeclared,
 		Resolve:         opts.EgressResolve,
 		Placeholders:    &r.placeholders,
 		Timeout:         opts.Timeout,
@@ -478,6 +500,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		Policy:          r.cfg.policy,
 		Trust:           r.cfg.trust,
 	}
+	p.grants = grants
 	p.decision, err = policy.Decide(s, grants, lookup)
 	if *lookupErr != nil {
 		return nil, *lookupErr
@@ -574,6 +597,7 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 	}
 	rec.Grants.Secrets = p.decision.SecretNames
 	rec.Grants.Resolve = spec.ResolveList()
+	rec.Grants.OperatorOnly = p.decision.OperatorOnly
 	rec.Backend = osb.backend
 	rec.Warm = spec.Warm
 	warnings := slices.Clone(p.warnings)
@@ -583,12 +607,22 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 	if len(params) == 0 {
 		params = json.RawMessage(`{}`)
 	}
-	ctx = egress.WithAudit(ctx, p.egressAudit(*rec))
+	// Egress the skill attempted and was not granted becomes warnings:
+	// the proxy's denials, or, in a sandbox without network (no proxy),
+	// the harness's hints.
+	denied := &deniedEgress{}
+	ctx = egress.WithAudit(ctx, p.egressAudit(*rec, denied))
+	if len(spec.Network) == 0 && osb.caps.Has(sandbox.FeatureNoNetwork) {
+		ctx = worker.WithNetAttempts(ctx, denied.attempts)
+	}
 	out, err := osb.sb.Call(ctx, sandbox.Request{Params: params, Config: p.decision.Config})
 	if out != nil {
 		warnings = append(warnings, out.Warnings...)
 		rec.Warm = out.Warm // what the backend did, not only what was asked
 	}
+	warnings = append(warnings, denied.warnings(func(dest string) string {
+		return policy.NetGrantHint(p.skill, p.grants, dest)
+	})...)
 	rec.Warnings = warnings
 	if err != nil {
 		return nil, err
@@ -608,10 +642,12 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 
 // egressAudit returns the sink for the egress events of one call: each
 // becomes an audit record (audit.EventEgress) carrying the call's skill,
-// version, digest, tier, backend and params hash. It may be called
-// concurrently and after the call returned.
-func (p *prepared) egressAudit(call audit.Record) func(egress.Event) {
+// version, digest, tier, backend and params hash, and each denial goes to
+// denied too (the call's warnings). It may be called concurrently and
+// after the call returned.
+func (p *prepared) egressAudit(call audit.Record, denied *deniedEgress) func(egress.Event) {
 	return func(ev egress.Event) {
+		denied.event(ev)
 		rec := egressRecord(ev)
 		rec.Skill, rec.Version, rec.Digest, rec.Tier = call.Skill, call.Version, call.Digest, call.Tier
 		rec.Backend, rec.ParamsSHA256 = call.Backend, call.ParamsSHA256

@@ -88,6 +88,10 @@ type Grants struct {
 	Secrets []string `json:"secrets,omitempty"`
 	// Resolve lists the egress name mappings granted, as HOST=IP.
 	Resolve []string `json:"resolve,omitempty"`
+	// OperatorOnly says the skill's manifest has no permissions block
+	// and Network or Env hold grants the operator gave this skill as they
+	// are (run's flags, its policy entry), not intersected with a request.
+	OperatorOnly bool `json:"operator_only,omitempty"`
 }
 
 // HashParams returns the hex sha256 of params.

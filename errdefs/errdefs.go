@@ -227,3 +227,34 @@ func (e *DeniedError) ErrorKind() Kind { return Denied }
 
 // Is matches ErrDenied.
 func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
+
+// warned is an error that comes with the warnings of the call that failed.
+type warned struct {
+	err      error
+	warnings []string
+}
+
+func (w *warned) Error() string { return w.err.Error() }
+func (w *warned) Unwrap() error { return w.err }
+
+// WithWarnings returns err carrying warnings, the notes the caller must see
+// even though the call failed (a required variable that was not granted,
+// egress that was refused): Warnings returns them, and the error's text,
+// kind and chain are err's. It returns err itself when there are no
+// warnings, and nil for a nil err.
+func WithWarnings(err error, warnings []string) error {
+	if err == nil || len(warnings) == 0 {
+		return err
+	}
+	return &warned{err: err, warnings: warnings}
+}
+
+// Warnings returns the warnings WithWarnings attached to err or to an
+// error it wraps, or nil.
+func Warnings(err error) []string {
+	var w *warned
+	if errors.As(err, &w) {
+		return w.warnings
+	}
+	return nil
+}

@@ -80,3 +80,18 @@ func TestMessages(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestWithWarnings(t *testing.T) {
+	denied := &DeniedError{Permission: "env X", Grant: "--allow-env X"}
+	err := WithWarnings(fmt.Errorf("call: %w", denied), []string{"w1", "w2"})
+	var d *DeniedError
+	if KindOf(err) != Denied || !errors.As(err, &d) || !errors.Is(err, ErrDenied) || err.Error() != "call: "+denied.Error() {
+		t.Errorf("the warned error lost its kind, chain or text: %v", err)
+	}
+	if got := Warnings(Wrap(Skill, err, "more")); len(got) != 2 || got[1] != "w2" {
+		t.Errorf("Warnings through a wrap = %v", got)
+	}
+	if WithWarnings(denied, nil) != error(denied) || WithWarnings(nil, []string{"w"}) != nil || Warnings(denied) != nil {
+		t.Error("WithWarnings without warnings or error, or Warnings of a plain error")
+	}
+}

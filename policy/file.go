@@ -46,9 +46,11 @@ const maxPolicyFile = 1 << 20
 //	    memory: 128MiB               # like --memory
 //	    egress_resolve: ["api.test=127.0.0.1"] # like --egress-resolve
 //	    warm: true                   # like serve --warm ID (see SkillGrants.Warm)
+//	    missing_env: refuse          # overrides the top-level missing_env
 //	secrets:
 //	  ETHERSCAN_API_KEY: {hosts: [api.etherscan.io]}
 //	egress_resolve: ["mirror.internal=10.0.0.7"] # for every skill
+//	missing_env: refuse              # deny a call missing a required env_vars entry (default: warn)
 //	trusted_environments:            # code a shared process may import
 //	  - python:/usr/bin/python3.12   # an environment key, as skillbox lists it
 //	  - sha256:<64 hex digits>       # an image digest
@@ -84,6 +86,14 @@ type Policy struct {
 	TrustedEnvironments []string
 	// TrustedEnvironmentsLine is where trusted_environments is (0: not set).
 	TrustedEnvironmentsLine int
+	// MissingEnv (missing_env) says what a call of a skill gets when a
+	// required variable of its env_vars is not granted: MissingEnvWarn
+	// (the default, also for ""): it runs without it, with a warning
+	// naming the flag that grants it; MissingEnvRefuse: it is denied, as
+	// before there was a choice. A skill's own entry may override it.
+	MissingEnv string
+	// MissingEnvLine is where missing_env is in the file (0: not set).
+	MissingEnvLine int
 	// Backends holds each backend's section of backends (by backend name):
 	// settings as written, with their lines. Parse checks only their shape
 	// (a mapping of single values); the backend named decodes and validates
@@ -110,7 +120,10 @@ type Ceilings struct {
 }
 
 // SkillGrants are the standing grants for one skill; they add to the flags
-// of each call. Like flags, they grant only what the skill requests.
+// of each call. Like flags, they grant only what the skill requests, except
+// to a skill whose manifest has no permissions block (which cannot request
+// anything): being made for this skill alone, its Env and Net are given to
+// it as they are, in run and serve alike.
 type SkillGrants struct {
 	Env     []string
 	Net     []string
@@ -124,9 +137,19 @@ type SkillGrants struct {
 	// calls of this skill may share state that its import created
 	// (sandbox.Spec.Warm). Never a default.
 	Warm bool
+	// MissingEnv overrides Policy.MissingEnv for this skill ("" = not set).
+	MissingEnv string
+	// MissingEnvLine is where the skill's missing_env is (0: not set).
+	MissingEnvLine int
 	// Line is where the skill's entry starts in the file.
 	Line int
 }
+
+// The values of missing_env.
+const (
+	MissingEnvWarn   = "warn"
+	MissingEnvRefuse = "refuse"
+)
 
 // SecretBinding restricts where a secret may be sent.
 type SecretBinding struct {
@@ -210,8 +233,10 @@ func Parse(name string, data []byte) (*Policy, error) {
 			pol.TrustedEnvironments, pol.TrustedEnvironmentsLine = p.environments(kv.val, "trusted_environments"), kv.keyNode.Line
 		case "backends":
 			pol.Backends = p.backends(kv.val, name)
+		case "missing_env":
+			pol.MissingEnv, pol.MissingEnvLine = p.missingEnv(kv.val, "missing_env"), kv.keyNode.Line
 		default:
-			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, trusted_environments, backends)", kv.key)
+			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, missing_env, trusted_environments, backends)", kv.key)
 		}
 	}
 	if err := p.err(); err != nil {
@@ -229,6 +254,31 @@ func (p *Policy) At(line int) string {
 		return p.Path
 	}
 	return fmt.Sprintf("%s:%d", p.Path, line)
+}
+
+// refusesMissingEnv reports whether a call of skill id that lacks a
+// required variable of its env_vars is denied (missing_env: refuse, the
+// skill's own setting first).
+func (p *Policy) refusesMissingEnv(id string) bool {
+	if p == nil {
+		return false
+	}
+	if v := p.Skills[id].MissingEnv; v != "" {
+		return v == MissingEnvRefuse
+	}
+	return p.MissingEnv == MissingEnvRefuse
+}
+
+// missingEnvLine is the line of the missing_env setting that applies to
+// skill id (0 when none does).
+func (p *Policy) missingEnvLine(id string) int {
+	if p == nil {
+		return 0
+	}
+	if sg := p.Skills[id]; sg.MissingEnv != "" {
+		return sg.MissingEnvLine
+	}
+	return p.MissingEnvLine
 }
 
 // ForSkill returns the standing grants for id (zero if none).
@@ -546,8 +596,10 @@ func (p *fileParser) skills(n *yaml.Node) map[string]SkillGrants {
 				g.Resolve = p.resolve(e.val, ff)
 			case "warm":
 				g.Warm, _ = p.bool(e.val, ff)
+			case "missing_env":
+				g.MissingEnv, g.MissingEnvLine = p.missingEnv(e.val, ff), e.keyNode.Line
 			default:
-				p.errorf(e.keyNode, f, "unknown field %q (known: env, net, read, timeout, memory, egress_resolve, warm)", e.key)
+				p.errorf(e.keyNode, f, "unknown field %q (known: env, net, read, timeout, memory, egress_resolve, warm, missing_env)", e.key)
 			}
 		}
 		out[kv.key] = g
@@ -621,6 +673,19 @@ func (p *fileParser) backends(n *yaml.Node, file string) map[string]sandbox.Conf
 		out[kv.key] = cfg
 	}
 	return out
+}
+
+// missingEnv reads a missing_env setting: warn or refuse.
+func (p *fileParser) missingEnv(n *yaml.Node, field string) string {
+	v, ok := p.str(n, field)
+	if !ok {
+		return ""
+	}
+	if v != MissingEnvWarn && v != MissingEnvRefuse {
+		p.errorf(n, field, "%q: want warn (run without the variable, with a warning) or refuse (deny the call)", v)
+		return ""
+	}
+	return v
 }
 
 // resolve reads a list of HOST=IP mappings (ParseResolve).

@@ -90,6 +90,9 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"trusted env upper-case digest", "trusted_environments: [\"sha256:" + strings.Repeat("AB", 32) + "\"]\n", "64 lower-case hex digits"},
 		{"trusted env twice", "trusted_environments:\n  - python:/usr/bin/python3\n  - python:/usr/bin/python3\n", `p.yaml:3: trusted_environments[1]: "python:/usr/bin/python3" is listed twice`},
 		{"trusted env empty", "trusted_environments: [\"\"]\n", "must not be empty"},
+		{"missing_env unknown value", "missing_env: deny\n", `p.yaml:1: missing_env: "deny": want warn`},
+		{"missing_env not a string", "missing_env: [refuse]\n", "p.yaml:1: missing_env: must be a string"},
+		{"skill missing_env unknown value", "skills:\n  a/b:\n    missing_env: no\n", `p.yaml:3: skills["a/b"].missing_env`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,8 +166,9 @@ func TestStandingGrants(t *testing.T) {
 	if d.Spec.Env["REQ"] != "r" || len(d.Spec.Network) != 1 || d.Spec.Limits.Timeout != 7*time.Second {
 		t.Errorf("standing grants not applied: %+v", d.Spec)
 	}
-	// Another skill's standing grant does not apply.
-	other := mustPolicy(t, "skills:\n  cat/other:\n    env: [REQ]\n")
+	// Another skill's standing grant does not apply (and missing_env:
+	// refuse makes the missing required variable a denial).
+	other := mustPolicy(t, "missing_env: refuse\nskills:\n  cat/other:\n    env: [REQ]\n")
 	_, err = Decide(s, Grants{Policy: other}, env(map[string]string{"REQ": "r"}))
 	if errdefs.KindOf(err) != errdefs.Denied || !strings.Contains(err.Error(), `env: [REQ] under skills["cat/name"] in /etc/p.yaml`) {
 		t.Errorf("denial should name the flag and the policy entry: %v", err)

@@ -3,12 +3,21 @@
 // grant and a sandbox.Spec — or a clear denial before any code runs.
 //
 // The rule is deny by default: the effective grant is the intersection of the
-// request and the grant. A required request that is not granted is a
+// request and the grant. A requested host that is not granted is a
 // *errdefs.DeniedError naming the permission and the exact flag (or policy
-// line) that grants it; an optional request is simply not given; a grant the
-// skill did not request is not given either (and noted in the warnings).
-// Host paths are the one grant a manifest cannot request: they come only
-// from the operator (--allow-read, policy "read").
+// line) that grants it; a variable of env_vars that is not granted is not
+// given (with a warning naming the flag when it is required, or a denial
+// under the policy's "missing_env: refuse"); a grant the skill did not
+// request is not given either (and noted in the warnings). Host paths are
+// the one grant a manifest cannot request: they come only from the operator
+// (--allow-read, policy "read").
+//
+// A skill whose manifest has no permissions block (an unmodified Skillware
+// manifest) cannot request network access or variables beyond its env_vars.
+// It gets the operator's grants made for it alone as they are: its entry in
+// the policy file always, and the call's own grants when
+// Grants.GrantUndeclared says they are meant for this one skill (skillbox
+// run). The Decision marks such a grant (OperatorOnly).
 package policy
 
 import (
@@ -54,6 +63,17 @@ type Grants struct {
 	Mode sandbox.Mode
 	// BestEffort lets a backend run without isolation layers the host lacks.
 	BestEffort bool
+	// GrantUndeclared says that Net, Env and Read are the operator's
+	// grants to this one skill (skillbox run SKILL --allow-net ...): a
+	// skill whose manifest has no permissions block
+	// (skill.Permissions.HasBlock; an unmodified Skillware manifest, which
+	// cannot request anything) gets them as they are, and the Decision
+	// says so (OperatorOnly). A manifest with a block still gets only what
+	// it requests of them. Leave it false where the grants are meant for
+	// every skill (serve's flags): a skill without a block then gets
+	// network access and variables beyond its env_vars only from its own
+	// entry in the policy file, which applies this way whatever this says.
+	GrantUndeclared bool
 	// Warm is the operator's opt-in for this one skill (serve --warm ID):
 	// the backend may import the skill once in a process that serves
 	// several of its calls, so calls of this skill may share state that
@@ -101,6 +121,11 @@ type Decision struct {
 	// TrustedBy says why an external skill was allowed to run ("" for
 	// bundled and project skills).
 	TrustedBy string
+	// OperatorOnly says the manifest has no permissions block and the
+	// grant holds network destinations or variables (beyond its env_vars)
+	// that the operator gave this skill as they are, not intersected with
+	// a request (Grants.GrantUndeclared, the skill's policy entry).
+	OperatorOnly bool
 	// Warnings are notes for the caller.
 	Warnings []string
 }
@@ -121,23 +146,35 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 	}
 	// Standing grants from the policy file add to the flags.
 	pg := g.Policy.ForSkill(s.ID)
+	flagEnv, flagNet := len(g.Env), len(g.Net)
 	g.Env = append(slices.Clone(g.Env), pg.Env...)
 	g.Net = append(slices.Clone(g.Net), pg.Net...)
 	g.Read = append(slices.Clone(g.Read), pg.Read...)
 	flagResolve := len(g.Resolve)
 	g.Resolve = append(slices.Clone(g.Resolve), pg.Resolve...)
+	// A manifest without a permissions block requests nothing: the grants
+	// made for this skill alone (from index direct on) are given as they
+	// are. With a block, none are (direct = all of them).
+	directEnv, directNet := len(g.Env), len(g.Net)
+	if !m.Permissions.HasBlock() {
+		directEnv, directNet = flagEnv, flagNet
+		if g.GrantUndeclared {
+			directEnv, directNet = 0, 0
+		}
+	}
 
-	env, warnings, err := decideEnv(s, g, lookup)
+	env, operatorEnv, warnings, err := decideEnv(s, g, directEnv, lookup)
 	if err != nil {
 		return nil, err
 	}
 	d.Warnings = append(d.Warnings, warnings...)
 
-	network, warnings, err := decideNetwork(s, g)
+	network, operatorNet, warnings, err := decideNetwork(s, g, directNet)
 	if err != nil {
 		return nil, err
 	}
 	d.Warnings = append(d.Warnings, warnings...)
+	d.OperatorOnly = operatorEnv || operatorNet
 
 	resolve, warnings, err := decideResolve(s, g, flagResolve, network)
 	if err != nil {
@@ -243,7 +280,12 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 }
 
 // decideEnv intersects the variables the skill requests with the grant.
-func decideEnv(s *skill.Skill, g Grants, lookup LookupEnv) (map[string]string, []string, error) {
+// The grants from index direct of g.Env on are given even unrequested
+// (a manifest without a permissions block); operator reports whether one
+// was. A variable of env_vars that is not granted is not given: when it is
+// required, a warning names the flag that grants it, or, under the
+// policy's "missing_env: refuse", the call is denied.
+func decideEnv(s *skill.Skill, g Grants, direct int, lookup LookupEnv) (env map[string]string, operator bool, warnings []string, err error) {
 	m := s.Bundle.Manifest
 	required := map[string]bool{}
 	for _, v := range m.EnvVars {
@@ -259,53 +301,70 @@ func decideEnv(s *skill.Skill, g Grants, lookup LookupEnv) (map[string]string, [
 	granted := map[string]bool{}
 	for _, name := range g.Env {
 		if !secrets.ValidName(name) {
-			return nil, nil, errdefs.New(errdefs.Invalid, "--allow-env %q: not a valid variable name", name)
+			return nil, false, nil, errdefs.New(errdefs.Invalid, "--allow-env %q: not a valid variable name", name)
 		}
 		granted[name] = true
 	}
-	env := map[string]string{}
-	var warnings []string
-	for _, name := range requested {
+	given := slices.Clone(requested)
+	for _, name := range g.Env[direct:] {
+		if !slices.Contains(given, name) {
+			given = append(given, name)
+			operator = true
+		}
+	}
+	env = map[string]string{}
+	for _, name := range given {
 		if !granted[name] {
 			if required[name] {
-				return nil, nil, &errdefs.DeniedError{
-					Permission: "env " + name,
-					Reason:     fmt.Sprintf("skill %s requires it and it is not granted", s.ID),
-					Grant:      grantHint(g.Policy, s.ID, "--allow-env", "env", name),
+				if g.Policy.refusesMissingEnv(s.ID) {
+					return nil, false, nil, &errdefs.DeniedError{
+						Permission: "env " + name,
+						Reason:     fmt.Sprintf("skill %s requires it and it is not granted (missing_env: refuse at %s)", s.ID, g.Policy.At(g.Policy.missingEnvLine(s.ID))),
+						Grant:      grantHint(g.Policy, s.ID, "--allow-env", "env", name),
+					}
 				}
+				warnings = append(warnings, fmt.Sprintf("env %s: skill %s requires it (env_vars) and it is not granted, so the skill runs without it (grant with %s)",
+					name, s.ID, grantHint(g.Policy, s.ID, "--allow-env", "env", name)))
 			}
 			continue
 		}
 		v, ok := lookup(name)
 		if !ok {
 			if required[name] {
-				return nil, nil, errdefs.New(errdefs.Invalid, "env %s is granted and required by skill %s, but it is not set", name, s.ID)
+				return nil, false, nil, errdefs.New(errdefs.Invalid, "env %s is granted and required by skill %s, but it is not set", name, s.ID)
 			}
 			continue
 		}
 		env[name] = v
 	}
-	for _, name := range g.Env {
-		if !slices.Contains(requested, name) {
-			warnings = append(warnings, fmt.Sprintf("--allow-env %s: skill %s does not request it, so it is not given", name, s.ID))
+	for i, name := range g.Env {
+		if slices.Contains(given, name) || slices.Index(g.Env, name) != i {
+			continue
 		}
+		if !m.Permissions.HasBlock() {
+			warnings = append(warnings, fmt.Sprintf("--allow-env %s: skill %s does not request it, so it is not given (its manifest has no permissions block: grant it to this skill alone with env: [%s] under skills[%q] in %s)",
+				name, s.ID, name, s.ID, policyName(g.Policy)))
+			continue
+		}
+		warnings = append(warnings, fmt.Sprintf("--allow-env %s: skill %s does not request it, so it is not given", name, s.ID))
 	}
-	return env, warnings, nil
+	return env, operator, warnings, nil
 }
 
 // decideNetwork intersects requested hosts with --allow-net grants. Every
 // requested host is required: a skill that declares a host it needs cannot
-// run until the operator grants it.
-func decideNetwork(s *skill.Skill, g Grants) ([]sandbox.HostPort, []string, error) {
+// run until the operator grants it. The grants from index direct of g.Net
+// on are given as they are, without a request (a manifest without a
+// permissions block); operator reports whether one was.
+func decideNetwork(s *skill.Skill, g Grants, direct int) (out []sandbox.HostPort, operator bool, warnings []string, err error) {
 	var grants []sandbox.HostPort
 	for _, raw := range g.Net {
 		hp, err := ParseHostPort(raw)
 		if err != nil {
-			return nil, nil, errdefs.New(errdefs.Invalid, "--allow-net %q: %v", raw, err)
+			return nil, false, nil, errdefs.New(errdefs.Invalid, "--allow-net %q: %v", raw, err)
 		}
 		grants = append(grants, hp)
 	}
-	var out []sandbox.HostPort
 	used := make([]bool, len(grants))
 	for _, raw := range s.Bundle.Manifest.Permissions.Network {
 		req, err := ParseHostPort(raw)
@@ -313,7 +372,7 @@ func decideNetwork(s *skill.Skill, g Grants) ([]sandbox.HostPort, []string, erro
 			err = proxyCanParse(req)
 		}
 		if err != nil {
-			return nil, nil, errdefs.New(errdefs.Invalid, "manifest.yaml: permissions.network: %q: %v", raw, err)
+			return nil, false, nil, errdefs.New(errdefs.Invalid, "manifest.yaml: permissions.network: %q: %v", raw, err)
 		}
 		ok := false
 		for i, gr := range grants {
@@ -323,7 +382,7 @@ func decideNetwork(s *skill.Skill, g Grants) ([]sandbox.HostPort, []string, erro
 			}
 		}
 		if !ok {
-			return nil, nil, &errdefs.DeniedError{
+			return nil, false, nil, &errdefs.DeniedError{
 				Permission: "network " + req.String(),
 				Reason:     fmt.Sprintf("skill %s requests it and it is not granted", s.ID),
 				Grant:      grantHint(g.Policy, s.ID, "--allow-net", "net", req.String()),
@@ -331,13 +390,54 @@ func decideNetwork(s *skill.Skill, g Grants) ([]sandbox.HostPort, []string, erro
 		}
 		out = append(out, req)
 	}
-	var warnings []string
-	for i, gr := range grants {
-		if !used[i] {
-			warnings = append(warnings, fmt.Sprintf("--allow-net %s: skill %s does not request it, so it is not given", gr, s.ID))
+	for i := direct; i < len(grants); i++ {
+		gr := grants[i]
+		if err := proxyCanParse(gr); err != nil {
+			return nil, false, nil, errdefs.New(errdefs.Invalid, "--allow-net %q: %v", g.Net[i], err)
+		}
+		used[i] = true
+		if !slices.Contains(out, gr) {
+			out = append(out, gr)
+			operator = true
 		}
 	}
-	return out, warnings, nil
+	for i, gr := range grants {
+		if used[i] {
+			continue
+		}
+		if !s.Bundle.Manifest.Permissions.HasBlock() {
+			warnings = append(warnings, fmt.Sprintf("--allow-net %s: skill %s does not request it, so it is not given (its manifest has no permissions block: grant it to this skill alone with net: [%s] under skills[%q] in %s)",
+				gr, s.ID, gr, s.ID, policyName(g.Policy)))
+			continue
+		}
+		warnings = append(warnings, fmt.Sprintf("--allow-net %s: skill %s does not request it, so it is not given", gr, s.ID))
+	}
+	return out, operator, warnings, nil
+}
+
+// NetGrantHint names what would give skill s, decided with g, network
+// access to dest (HOST:PORT): for a manifest with a permissions block, the
+// request the manifest lacks and the flag; for one without, the flag when
+// g's grants are for this skill alone (GrantUndeclared), and the skill's
+// entry in the policy file.
+func NetGrantHint(s *skill.Skill, g Grants, dest string) string {
+	switch {
+	case s.Bundle.Manifest.Permissions.HasBlock():
+		return fmt.Sprintf("%s in permissions.network of the skill's manifest, and %s", dest, grantHint(g.Policy, s.ID, "--allow-net", "net", dest))
+	case g.GrantUndeclared:
+		return grantHint(g.Policy, s.ID, "--allow-net", "net", dest)
+	default:
+		return fmt.Sprintf("net: [%s] under skills[%q] in %s", dest, s.ID, policyName(g.Policy))
+	}
+}
+
+// policyName names the policy file in hints: its path, or where the
+// default one would be read from.
+func policyName(p *Policy) string {
+	if p != nil && p.Path != "" {
+		return p.Path
+	}
+	return "the policy file (--policy FILE)"
 }
 
 // covers reports whether grant g allows request r. A grant without a port

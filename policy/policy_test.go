@@ -59,7 +59,7 @@ func TestEnvIntersection(t *testing.T) {
 		errKind  errdefs.Kind
 		errMatch string
 	}{
-		{"nothing granted", nil, host, nil, "", errdefs.Denied, "--allow-env REQ"},
+		{"nothing granted", nil, host, nil, "env REQ: skill cat/name requires it (env_vars) and it is not granted, so the skill runs without it (grant with --allow-env REQ)", "", ""},
 		{"required only", []string{"REQ"}, host, map[string]string{"REQ": "r"}, "", "", ""},
 		{"both", []string{"REQ", "OPT"}, host, map[string]string{"REQ": "r", "OPT": "o"}, "", "", ""},
 		{"unrequested grant not given", []string{"REQ", "OTHER"}, host, map[string]string{"REQ": "r"}, "--allow-env OTHER: skill cat/name does not request it", "", ""},

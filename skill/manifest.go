@@ -90,6 +90,9 @@ type EnvVar struct {
 // It grants nothing by itself; policy intersects it with operator grants.
 // The zero value asks for nothing.
 type Permissions struct {
+	// Block reports whether the manifest has a "permissions" key at all
+	// (even an empty one). Skillware manifests have none; see HasBlock.
+	Block bool
 	// Network lists requested destinations: "host", "host:port" or
 	// "*.domain[:port]".
 	Network []string
@@ -103,6 +106,15 @@ type Permissions struct {
 	FilesystemRead []string
 	// Limits holds the requested resource limits; zero fields mean "default".
 	Limits Limits
+}
+
+// HasBlock reports whether the manifest has a permissions block: Block, or,
+// for a manifest made in code (which leaves Block unset), any field of one.
+// A skill without a block (an unmodified Skillware manifest) requests
+// nothing, so policy gives it the operator's grants for it as they are
+// (policy.Grants.Undeclared) instead of intersecting them with a request.
+func (p Permissions) HasBlock() bool {
+	return p.Block || p.EnvSet || len(p.Network) > 0 || len(p.FilesystemRead) > 0 || p.Limits != (Limits{})
 }
 
 // Limits are resource limits requested by a manifest. Zero means unset.
@@ -329,6 +341,7 @@ func parseManifest(file string, data []byte) (*Manifest, error) {
 			}
 		case "permissions":
 			m.Permissions = p.permissions(v)
+			m.Permissions.Block = true
 		default:
 			if m.Extra == nil {
 				m.Extra = map[string]any{}

@@ -234,11 +234,14 @@ func TestPermissions(t *testing.T) {
 		want Permissions
 	}{
 		{name: "absent", src: "", want: Permissions{}},
+		{name: "empty block", src: "permissions: {}\n", want: Permissions{Block: true}},
+		{name: "null block", src: "permissions:\n", want: Permissions{Block: true}},
 		{
 			name: "full",
 			src: "permissions:\n  network: [api.etherscan.io, \"api.coingecko.com:443\", \"*.example.org\", \"[::1]:8080\"]\n" +
 				"  env: [K]\n  filesystem: {read: [data/, ./a/../b, .]}\n  limits: {timeout: 30s, memory: 256MiB, pids: 64, output: 1MiB}\n",
 			want: Permissions{
+				Block:          true,
 				Network:        []string{"api.etherscan.io", "api.coingecko.com:443", "*.example.org", "[::1]:8080"},
 				Env:            []string{"K"},
 				EnvSet:         true,
@@ -249,22 +252,22 @@ func TestPermissions(t *testing.T) {
 		{
 			name: "explicit empty env",
 			src:  "env_vars: [K]\npermissions: {env: []}\n",
-			want: Permissions{Env: []string{}, EnvSet: true},
+			want: Permissions{Block: true, Env: []string{}, EnvSet: true},
 		},
 		{
 			name: "integer limits",
 			src:  "permissions: {limits: {timeout: 5, memory: 1048576, output: 64k}}\n",
-			want: Permissions{Limits: Limits{Timeout: 5 * time.Second, Memory: 1 << 20, Output: 64 << 10}},
+			want: Permissions{Block: true, Limits: Limits{Timeout: 5 * time.Second, Memory: 1 << 20, Output: 64 << 10}},
 		},
 		{
 			name: "network as operators write it",
 			src:  "permissions: {network: [\"Example.COM.\", \"bücher.example:443\", \"::1\", \"[::1]\"]}\n",
-			want: Permissions{Network: []string{"Example.COM.", "bücher.example:443", "::1", "[::1]"}},
+			want: Permissions{Block: true, Network: []string{"Example.COM.", "bücher.example:443", "::1", "[::1]"}},
 		},
 		{
 			name: "single network string",
 			src:  "permissions: {network: example.com}\n",
-			want: Permissions{Network: []string{"example.com"}},
+			want: Permissions{Block: true, Network: []string{"example.com"}},
 		},
 	}
 	for _, tt := range tests {

@@ -124,6 +124,9 @@ func usage(w io.Writer) {
 type errorEnvelope struct {
 	OK    bool      `json:"ok"`
 	Error errorBody `json:"error"`
+	// Warnings are those of the call that failed (an extension; only
+	// when there are some).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type errorBody struct {
@@ -146,7 +149,7 @@ func (c *cmdContext) fail(err error) int {
 		if errors.As(err, &se) {
 			body.Type, body.Traceback = se.Type, se.Traceback
 		}
-		writeJSON(c.stdout, errorEnvelope{OK: false, Error: body}, false)
+		writeJSON(c.stdout, errorEnvelope{OK: false, Error: body, Warnings: errdefs.Warnings(err)}, false)
 	} else {
 		fmt.Fprintf(c.stderr, "skillbox: %s: %s\n", kind, oneLine(withoutKind(err.Error(), kind)))
 		var se *errdefs.SkillError
@@ -155,6 +158,10 @@ func (c *cmdContext) fail(err error) int {
 			if !strings.HasSuffix(se.Traceback, "\n") {
 				fmt.Fprintln(c.stderr)
 			}
+		}
+		// After the error line, which stays the first.
+		for _, w := range errdefs.Warnings(err) {
+			fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
 		}
 	}
 	return errdefs.ExitCode(kind)

@@ -155,7 +155,6 @@ func TestRunErrorKinds(t *testing.T) {
 		{"not found", []string{"run", "test/nope", "--backend", "process"}, nil, "not_found", 2, "test/nope"},
 		{"bad manifest", []string{"run", "test/bad_manifest", "--backend", "process"}, nil, "invalid", 2, "parameters"},
 		{"two classes", []string{"run", "test/two_classes", "--backend", "process"}, nil, "invalid", 2, "One"},
-		{"required env not granted", []string{"run", "test/needs_env", "--backend", "process"}, nil, "denied", 3, "--allow-env NEEDS_TOKEN"},
 		{"required env granted but unset", []string{"run", "test/needs_env", "--backend", "process", "--allow-env", "NEEDS_TOKEN"}, nil, "invalid", 2, "not set"},
 		{"network not granted", []string{"run", "test/wants_net", "--backend", "process"}, nil, "denied", 3, "--allow-net api.example.com:443"},
 		{"network granted but unenforceable", []string{"run", "test/wants_net", "--backend", "process", "--allow-net", "api.example.com"}, nil, "unsupported", 5, "net-allowlist"},
@@ -238,7 +237,7 @@ func TestRunParamsFromStdinAndFile(t *testing.T) {
 func TestAuditRecordsCallsAndDenials(t *testing.T) {
 	h := newHarness(t)
 	h.run("run", "test/echo", "--backend", "process", "--params", `{"msg":"very private"}`)
-	h.run("run", "test/needs_env", "--backend", "process")
+	h.run("run", "test/wants_net", "--backend", "process")
 	// Failed calls whose messages quote the params: a schema violation and
 	// a skill's exception.
 	h.run("run", "test/echo", "--backend", "process", "--params", `{"msg":["very private"]}`)
@@ -269,7 +268,7 @@ func TestAuditRecordsCallsAndDenials(t *testing.T) {
 	if ok["event"] != "call" || ok["outcome"] != "ok" || ok["backend"] != "process" || ok["params_sha256"] == nil {
 		t.Errorf("bad call record %v", ok)
 	}
-	if denied["event"] != "denied" || denied["error_kind"] != "denied" || denied["skill"] != "test/needs_env" {
+	if denied["event"] != "denied" || denied["error_kind"] != "denied" || denied["skill"] != "test/wants_net" {
 		t.Errorf("bad denial record %v", denied)
 	}
 }
@@ -383,13 +382,16 @@ func TestNoHomeReadsNoWorkingDirectoryConfig(t *testing.T) {
 	os.MkdirAll(planted, 0o755)
 	os.WriteFile(filepath.Join(planted, "policy.yaml"), []byte("skills:\n  test/needs_env:\n    env: [NEEDS_TOKEN]\n"), 0o644)
 
+	// The skill runs without the variable it requires (a warning names
+	// the flag): the planted file granted nothing.
 	o := h.run("run", "test/needs_env", "--backend", "process", "--json")
-	if m := o.envelope(t); o.code != 3 || m["error"].(map[string]any)["kind"] != "denied" {
+	if m := o.envelope(t); o.code != 0 || m["result"].(map[string]any)["token_length"] != float64(0) ||
+		!strings.Contains(strings.Join(toStrings(m["warnings"]), "\n"), "grant with --allow-env NEEDS_TOKEN") {
 		t.Fatalf("the working directory's policy was applied: exit %d %s", o.code, o.stdout)
 	}
 	// The same file, in a real configuration folder, does grant.
 	h.env["XDG_CONFIG_HOME"] = filepath.Join(h.project, ".config")
-	if o := h.run("run", "test/needs_env", "--backend", "process", "--json"); o.code != 0 {
+	if o := h.run("run", "test/needs_env", "--backend", "process", "--json"); o.code != 0 || o.envelope(t)["result"].(map[string]any)["token_length"] != float64(len("stolen-secret")) {
 		t.Fatalf("policy from XDG_CONFIG_HOME not applied: exit %d %s", o.code, o.stdout)
 	}
 	delete(h.env, "XDG_CONFIG_HOME")

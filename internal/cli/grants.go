@@ -22,12 +22,19 @@ type grantFlags struct {
 // register adds the flags to fs; who names the grantee in the help ("the
 // skill" for run, "skills" for serve). --policy sets c.policyPath.
 func (g *grantFlags) register(c *cmdContext, fs *flagSet, who string) {
+	// run's grants are for its one skill, and given as they are to a skill
+	// whose manifest has no permissions block (CallOptions.GrantUndeclared);
+	// serve's are for every skill, and give only what a skill requests.
+	requested := "if requested by " + who + " (a skill without a permissions block gets it only from its entry in the policy file)"
+	if who == "the skill" {
+		requested = "if requested by the skill (or as given, if its manifest has no permissions block)"
+	}
 	fs.StringVar(&g.backend, "backend", "auto", "backend `NAME`: auto (strongest available), linux, pyodide, process")
 	fs.BoolVar(&g.trust, "trust-remote-code", false, "let "+who+" from external roots run")
 	fs.StringVar(&g.timeout, "timeout", "", "wall-clock limit per call, e.g. 2s or 500ms")
 	fs.StringVar(&g.memory, "memory", "", "memory limit per call, e.g. 256MiB, 1GiB, 512M, 64k")
-	fs.Var(&g.allowNet, "allow-net", "grant network access to `HOST[:PORT]`, if requested by "+who+" (repeatable)")
-	fs.Var(&g.allowEnv, "allow-env", "grant the environment variable `NAME`, if requested by "+who+" (repeatable)")
+	fs.Var(&g.allowNet, "allow-net", "grant network access to `HOST[:PORT]`, "+requested+" (repeatable)")
+	fs.Var(&g.allowEnv, "allow-env", "grant the environment variable `NAME`, "+requested+" (repeatable)")
 	fs.Var(&g.allowRead, "allow-read", "let "+who+" read the host `PATH` (read-only; repeatable)")
 	fs.Var(&g.egressResolve, "egress-resolve", "send a granted host name to a fixed address, `HOST=IP`, granting that address (repeatable)")
 	fs.StringVar(&c.policyPath, "policy", "", "policy `FILE` (default $XDG_CONFIG_HOME/skillbox/policy.yaml if it exists)")

@@ -30,7 +30,11 @@ func cmdLock(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	g := policy.Grants{Net: allowNet, Env: allowEnv, TrustRemoteCode: true} // locking records; trust is checked on every run
+	// Locking records; trust is checked on every run. Flags given with
+	// named skills are for those skills, as run's are for its one: a skill
+	// without a permissions block gets them as given. Locking every skill
+	// treats them as serve does.
+	g := policy.Grants{Net: allowNet, Env: allowEnv, TrustRemoteCode: true, GrantUndeclared: len(pos) > 0}
 	if g.Read, err = absPaths(allowRead, "--allow-read"); err != nil {
 		return err
 	}

@@ -59,6 +59,9 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 	opts.OneShot = true // one call, then the process ends: nothing to keep warm
+	// The flags are for this one skill: one whose manifest has no
+	// permissions block (it cannot request anything) gets them as given.
+	opts.GrantUndeclared = true
 	if opts.Lock, err = lf.load(); err != nil {
 		return err
 	}

@@ -250,11 +250,16 @@ func TestLockAndLocked(t *testing.T) {
 	}
 	// lock with no arguments locks every loadable skill.
 	o := h.run("lock")
-	if o.code != 0 || !strings.Contains(o.stdout, "text/word_stats") || !strings.Contains(o.stderr, "not locked: test/needs_env") {
+	if o.code != 0 || !strings.Contains(o.stdout, "text/word_stats") || !strings.Contains(o.stderr, "not locked: test/wants_net") {
 		t.Errorf("lock all: %d %s %s", o.code, o.stdout, o.stderr)
 	}
-	if o := h.run("lock", "test/needs_env"); o.code != 3 || !strings.Contains(o.stderr, "--allow-env NEEDS_TOKEN") {
+	if o := h.run("lock", "test/wants_net"); o.code != 3 || !strings.Contains(o.stderr, "--allow-net api.example.com:443") {
 		t.Errorf("lock a skill that would be denied: %d %s", o.code, o.stderr)
+	}
+	// A required variable that is not granted no longer denies a call
+	// (it runs without it, with a warning), so the skill is locked.
+	if o := h.run("lock", "test/needs_env"); o.code != 0 || !strings.Contains(o.stdout, "locked test/needs_env") {
+		t.Errorf("lock a skill missing a required variable: %d %s %s", o.code, o.stdout, o.stderr)
 	}
 }
 
@@ -292,8 +297,11 @@ func TestSecretsNeverLeakBeyondGrant(t *testing.T) {
 	if o := h.run("run", "test/needs_env", "--backend", "process", "--secrets-dir", sd, "--allow-env", "NEEDS_TOKEN"); o.code != 0 {
 		t.Errorf("secret from a folder: %d %s", o.code, o.stderr)
 	}
-	if o := h.run("run", "test/needs_env", "--backend", "process", "--secrets-dir", sd, "--json"); o.code != 3 {
-		t.Errorf("a value without a grant must still be denied: %d", o.code)
+	// A value without a grant is not given: the call runs without it.
+	o = h.run("run", "test/needs_env", "--backend", "process", "--secrets-dir", sd, "--json")
+	if m := o.envelope(t); o.code != 0 || m["result"].(map[string]any)["token_length"] != float64(0) ||
+		!strings.Contains(strings.Join(toStrings(m["warnings"]), "\n"), "grant with --allow-env NEEDS_TOKEN") {
+		t.Errorf("a value without a grant must not be given: %d %s", o.code, o.stdout)
 	}
 	bad := filepath.Join(dir, "bad.env")
 	os.WriteFile(bad, []byte("ECHO_TOKEN=\"unterminated\n"), 0o600)
@@ -351,7 +359,7 @@ func TestAuditCommand(t *testing.T) {
 		t.Fatalf("empty log: %d %s", o.code, o.stdout)
 	}
 	h.run("run", "test/echo", "--backend", "process")
-	h.run("run", "test/needs_env", "--backend", "process")
+	h.run("run", "test/wants_net", "--backend", "process")
 	path := filepath.Join(h.env["XDG_STATE_HOME"], "skillbox", "audit.jsonl")
 	data, _ := os.ReadFile(path)
 	lines := strings.SplitAfter(string(data), "\n")
@@ -368,7 +376,7 @@ func TestAuditCommand(t *testing.T) {
 	if !strings.Contains(o.stderr, "line 2: malformed") || !strings.Contains(o.stderr, "torn") {
 		t.Errorf("problems not reported on stderr: %s", o.stderr)
 	}
-	o = h.run("audit", "--skill", "test/needs_env", "--json")
+	o = h.run("audit", "--skill", "test/wants_net", "--json")
 	if recs := o.envelope(t)["records"].([]any); len(recs) != 1 || recs[0].(map[string]any)["event"] != "denied" {
 		t.Errorf("--skill: %v", recs)
 	}

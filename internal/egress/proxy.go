@@ -555,10 +555,13 @@ func dialDenial(err error) *denial {
 	return &denial{status: http.StatusBadGateway, decision: DecisionError, reason: "connect: " + err.Error()}
 }
 
+// finishDenied reports a refusal, then answers it: the call's sink has
+// the event before the skill can see the refusal and end its call (the
+// Runtime turns a call's denials into its warnings when the call returns).
 func (p *Proxy) finishDenied(ctx context.Context, w http.ResponseWriter, ev *Event, d *denial) {
 	ev.Decision, ev.Reason, ev.Grant, ev.Status = d.decision, d.reason, d.grant, d.status
-	refuse(w, d)
 	p.emit(ctx, *ev)
+	refuse(w, d)
 }
 
 func (p *Proxy) track(c net.Conn) bool {

@@ -160,9 +160,15 @@ func (c *Conn) Call(ctx context.Context, id uint64, params json.RawMessage, conf
 	if len(params) == 0 {
 		params = json.RawMessage("{}")
 	}
-	rep, err := c.roundTrip(ctx, Call{Type: TypeCall, ID: id, Params: params, Config: config}, true)
+	report := netAttemptsFrom(ctx)
+	rep, err := c.roundTrip(ctx, Call{Type: TypeCall, ID: id, Params: params, Config: config, NetHint: report != nil}, true)
 	if err != nil {
 		return nil, err
+	}
+	if report != nil && len(rep.NetAttempts) > 0 && rep.ID == id {
+		if a := ParseNetAttempts(rep.NetAttempts); len(a) > 0 {
+			report(a)
+		}
 	}
 	switch rep.Type {
 	case TypeResult:

@@ -316,21 +316,101 @@ def _run_call(cls, msg, max_tb):
         raise ValueError("call frame without a positive id")
     params = msg.get("params")
     config = msg.get("config") or {}
+    _net_begin(msg)
     try:
         result = _invoke(cls, params, config)
     except BaseException as e:  # includes SystemExit and KeyboardInterrupt
         _flush_stdio()
-        return _encode({"type": "error", "id": cid, "error": _error_info("exception", e, max_tb, 2)})
+        return _encode(_net_end({"type": "error", "id": cid, "error": _error_info("exception", e, max_tb, 2)}))
     _flush_stdio()
+    reply = _net_end({"type": "result", "id": cid, "result": result})
     try:
-        return _encode({"type": "result", "id": cid, "result": result})
+        return _encode(reply)
     except BaseException as e:
         try:
             message = str(e)
         except BaseException:
             message = type(e).__name__
-        return _encode({"type": "error", "id": cid,
-                        "error": {"kind": "result", "type": "ResultNotJSON", "message": message}})
+        bad = {"type": "error", "id": cid,
+               "error": {"kind": "result", "type": "ResultNotJSON", "message": message}}
+        if "net_attempts" in reply:
+            bad["net_attempts"] = reply["net_attempts"]
+        return _encode(bad)
+
+
+# ---------------------------------------------------------------- network hint
+#
+# When a call frame says "net_hint" (the host runs the call in a sandbox
+# without network, where every attempt fails), an audit hook records the
+# destinations the skill tries to reach during the call: names it resolves
+# and addresses it connects to. They go back in the reply's "net_attempts"
+# for the operator's warnings. A hint, not a control: the skill can evade
+# or forge it; the walls are the sandbox's. The hook never raises, and is
+# installed only in a process that served such a call.
+
+_NET = {"hook": False, "seen": None}
+_NET_MAX = 32
+_NET_EVENTS = frozenset((
+    "socket.getaddrinfo", "socket.connect", "socket.gethostbyname", "socket.gethostbyname_ex",
+))
+_NET_SERVICES = {"http": 80, "https": 443}
+_NET_LOCAL = frozenset(("localhost", "localhost.", "::1", "::", "0.0.0.0", "ip6-localhost"))
+
+
+def _net_begin(msg):
+    _NET["seen"] = None
+    if not msg.get("net_hint"):
+        return
+    if not _NET["hook"]:
+        try:
+            sys.addaudithook(_net_hook)
+        except Exception:
+            return
+        _NET["hook"] = True
+    _NET["seen"] = []
+
+
+def _net_end(reply):
+    """reply with the call's attempts added (as net_attempts), if any."""
+    seen, _NET["seen"] = _NET["seen"], None
+    if seen:
+        reply["net_attempts"] = [{"host": h, "port": p} for h, p in seen]
+    return reply
+
+
+def _net_hook(event, args):
+    if event not in _NET_EVENTS:
+        return
+    seen = _NET["seen"]
+    if seen is None or len(seen) >= _NET_MAX:
+        return
+    try:
+        if event == "socket.connect":
+            addr = args[1]
+            if not isinstance(addr, tuple) or len(addr) < 2:
+                return  # a unix socket
+            host, port = addr[0], addr[1]
+        elif event == "socket.getaddrinfo":
+            host, port = args[0], args[1]
+        else:
+            host, port = args[0], 0
+        if isinstance(host, (bytes, bytearray)):
+            host = bytes(host).decode("ascii", "replace")
+        if not isinstance(host, str) or not host or len(host) > 253:
+            return
+        host = host.lower()
+        if host in _NET_LOCAL or host.startswith("127.") or host.endswith(".localhost"):
+            return  # the sandbox's own loopback, which no grant is about
+        if isinstance(port, (bytes, bytearray)):
+            port = bytes(port).decode("ascii", "replace")
+        if isinstance(port, str):
+            port = int(port) if port.isdigit() and len(port) <= 5 else _NET_SERVICES.get(port, 0)
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            port = 0
+        if (host, port) not in seen:
+            seen.append((host, port))
+    except Exception:
+        pass
 
 
 _TAKES_CONFIG = {}

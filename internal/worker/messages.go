@@ -65,6 +65,10 @@ type Call struct {
 	ID     uint64            `json:"id"`
 	Params json.RawMessage   `json:"params"`
 	Config map[string]string `json:"config,omitempty"`
+	// NetHint asks the harness to record the destinations the skill tries
+	// to reach during the call and return them in Reply.NetAttempts (set
+	// when the call's context has WithNetAttempts).
+	NetHint bool `json:"net_hint,omitempty"`
 }
 
 // Fork asks a zygote to fork a child for call ID (descriptors ride along as
@@ -88,6 +92,10 @@ type Reply struct {
 	Dumpable *bool `json:"dumpable,omitempty"`
 	// result
 	Result json.RawMessage `json:"result,omitempty"`
+	// NetAttempts (result or error of a call with NetHint) lists the
+	// destinations the skill tried to reach, [{"host":..,"port":..}]; kept
+	// raw so that a malformed list never fails the reply (ParseNetAttempts).
+	NetAttempts json.RawMessage `json:"net_attempts,omitempty"`
 	// error
 	Error *ErrorInfo `json:"error,omitempty"`
 	// forked / exited (zygote control)
