@@ -52,6 +52,8 @@ type Row struct {
 	// CPUP50MS is the median CPU time (user and system, reaped descendants
 	// included) of a Process row.
 	CPUP50MS float64 `json:"cpu_p50_ms,omitempty"`
+	// CPUVsProcess is CPUP50MS divided by the Process baseline's.
+	CPUVsProcess float64 `json:"cpu_vs_process,omitempty"`
 	// VsProcess and VsCall are P50 divided by the P50 of the Process and
 	// of the Call baseline; OverCallMS is P50 minus the Call baseline's.
 	// Zero when that baseline is missing.
@@ -80,12 +82,12 @@ type Report struct {
 // rows computes every mode's row and the ratios to the baselines.
 func rows(results []*result) []Row {
 	out := make([]Row, 0, len(results))
-	var baseProc, baseCall time.Duration
+	var baseProc, baseCall, baseCPU time.Duration
 	for _, r := range results {
 		if r.mode.Baseline && r.skip == "" {
 			st := Summarize(r.lat)
 			if r.mode.Kind == Process {
-				baseProc = st.P50
+				baseProc, baseCPU = st.P50, Summarize(r.cpu).P50
 			} else {
 				baseCall = st.P50
 			}
@@ -96,8 +98,11 @@ func rows(results []*result) []Row {
 		if r.skip == "" {
 			st := Summarize(r.lat)
 			row.N, row.P50MS, row.P90MS, row.MeanMS = st.N, ms(st.P50), ms(st.P90), ms(st.Mean)
-			if r.mode.Kind == Process {
-				row.CPUP50MS = ms(Summarize(r.cpu).P50)
+			if cpu := Summarize(r.cpu).P50; r.mode.Kind == Process {
+				row.CPUP50MS = ms(cpu)
+				if baseCPU > 0 {
+					row.CPUVsProcess = round(float64(cpu) / float64(baseCPU))
+				}
 			}
 			if baseProc > 0 {
 				row.VsProcess = round(float64(st.P50) / float64(baseProc))
@@ -162,24 +167,25 @@ func (rep *Report) Header() string {
 // mode as a row with its reason) without the header line.
 func (rep *Report) Markdown() string {
 	var b strings.Builder
-	b.WriteString("| mode | per call | p50 ms | p90 ms | CPU p50 ms | p50 / bare process | p50 / in-process server | p50 − in-process server, ms |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| mode | per call | p50 ms | p90 ms | p50 / bare process | p50 / in-process server | p50 − in-process server, ms | CPU p50 ms | CPU / bare |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.Rows {
 		name := r.label()
 		if r.Skipped != "" {
-			fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | |\n", name, r.kindText(), mdEscape(r.Skipped))
+			fmt.Fprintf(&b, "| %s | %s | skipped: %s | | | | | | |\n", name, r.kindText(), mdEscape(r.Skipped))
 			continue
 		}
 		cpu := "—"
 		if r.CPUP50MS > 0 {
 			cpu = num(r.CPUP50MS)
 		}
+		cpuRatio := ratio(r.CPUVsProcess)
 		over := "—"
 		if r.VsCall > 0 {
 			over = fmt.Sprintf("%+.2f", r.OverCallMS)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", name, r.kindText(), num(r.P50MS), num(r.P90MS), cpu,
-			ratio(r.VsProcess), ratio(r.VsCall), over)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, r.kindText(), num(r.P50MS), num(r.P90MS),
+			ratio(r.VsProcess), ratio(r.VsCall), over, cpu, cpuRatio)
 	}
 	return b.String()
 }

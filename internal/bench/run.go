@@ -60,6 +60,11 @@ type Config struct {
 	Calls  int
 	// Progress, when set, gets a line per round.
 	Progress io.Writer
+	// Reap makes this process the reaper of orphaned descendants (Linux)
+	// so that a Process mode's CPU time includes the sandbox processes its
+	// wrapper did not wait for. For a program that does nothing else: the
+	// process then reaps every orphan of its descendants.
+	Reap bool
 }
 
 // result is a mode's measurements.
@@ -119,6 +124,7 @@ func Run(ctx context.Context, cfg Config, modes []Mode) (*Report, error) {
 		}
 		r.caller = c
 	}
+	reap := cfg.Reap && subreaper() == nil
 	load0 := Loadavg()
 	var want json.RawMessage
 	for round := -1; round < cfg.Rounds; round++ {
@@ -137,7 +143,7 @@ func Run(ctx context.Context, cfg Config, modes []Mode) (*Report, error) {
 				n = cfg.Calls
 			}
 			for range n {
-				d, cpu, out, err := r.once(ctx)
+				d, cpu, out, err := r.once(ctx, reap)
 				if err == nil && round < 0 {
 					if want == nil {
 						want = out
@@ -185,14 +191,22 @@ func baselinesFirst(res []*result) []*result {
 }
 
 // once makes one call and returns its wall time, CPU time (Process modes)
-// and result.
-func (r *result) once(ctx context.Context) (time.Duration, time.Duration, json.RawMessage, error) {
+// and result; reap adds the CPU time of the orphans the process left.
+func (r *result) once(ctx context.Context, reap bool) (time.Duration, time.Duration, json.RawMessage, error) {
 	if r.mode.Kind == Call {
 		t0 := time.Now()
 		out, err := r.caller.Call(ctx)
 		return time.Since(t0), 0, out, err
 	}
-	return timeProcess(ctx, r.mode.Argv, r.mode.Env, r.mode.Dir)
+	var since int64
+	if reap {
+		since = uptimeTicks()
+	}
+	d, cpu, out, err := timeProcess(ctx, r.mode.Argv, r.mode.Env, r.mode.Dir)
+	if reap {
+		cpu += orphansCPU(since)
+	}
+	return d, cpu, out, err
 }
 
 // timeProcess runs argv to completion and returns its wall time, its CPU

@@ -106,7 +106,7 @@ func run(ctx context.Context, rounds, calls int, sbExe, python, skillID, skillDi
 		sb.ServeHTTPMode("skillbox serve --http, HTTP API (default backend, single-use)"),
 		sb.MCPStdioMode("skillbox serve --stdio, MCP tools/call (same)", schema.ToolName(skillID)),
 	)
-	rep, err := bench.Run(ctx, bench.Config{Rounds: rounds, Calls: calls, Progress: os.Stderr}, modes)
+	rep, err := bench.Run(ctx, bench.Config{Rounds: rounds, Calls: calls, Progress: os.Stderr, Reap: true}, modes)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package bench
+
+import (
+	"errors"
+	"time"
+)
+
+func subreaper() error { return errors.New("no child subreaper on this system") }
+
+func uptimeTicks() int64 { return 0 }
+
+func orphansCPU(int64) time.Duration { return 0 }
