@@ -115,6 +115,7 @@ func (p Python) Version() string {
 func (p Python) LinesMode(name string) Mode {
 	return Mode{Name: name, Kind: Call, Open: func(ctx context.Context) (Caller, error) {
 		cmd := exec.Command(p.Exe, "-I", "-B", "-c", Driver, "lines", p.Dir)
+		ownSession(cmd)
 		return startPipe(cmd, []byte(oneLine(p.Params)+"\n"), func(line []byte) (json.RawMessage, error) {
 			return json.RawMessage(bytes.TrimSpace(line)), nil
 		})
@@ -127,6 +128,7 @@ func (p Python) LinesMode(name string) Mode {
 func (p Python) HTTPMode(name string) Mode {
 	return Mode{Name: name, Kind: Call, Open: func(ctx context.Context) (Caller, error) {
 		cmd := exec.Command(p.Exe, "-I", "-B", "-c", Driver, "http", p.Dir)
+		ownSession(cmd)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return nil, err

@@ -46,6 +46,10 @@ type Mode struct {
 	Dir  string
 	// Open starts a Call mode; the Caller is closed when the run ends.
 	Open func(ctx context.Context) (Caller, error)
+	// Gap is a pause before each call of a Call mode, not timed: time for
+	// the server to make ready for the next call (a pre-forked child that
+	// has imported the skill). Zero: calls back to back.
+	Gap time.Duration
 	// Skip, when set, says why the mode cannot run here: it is reported
 	// as a row with that note and not run.
 	Skip string
@@ -143,6 +147,13 @@ func Run(ctx context.Context, cfg Config, modes []Mode) (*Report, error) {
 				n = cfg.Calls
 			}
 			for range n {
+				if r.mode.Gap > 0 {
+					select {
+					case <-ctx.Done():
+						return nil, ctx.Err()
+					case <-time.After(r.mode.Gap):
+					}
+				}
 				d, cpu, out, err := r.once(ctx, reap)
 				if err == nil && round < 0 {
 					if want == nil {
@@ -217,6 +228,7 @@ func timeProcess(ctx context.Context, argv, env []string, dir string) (time.Dura
 		return 0, 0, nil, errors.New("no command")
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	ownSession(cmd)
 	cmd.Env, cmd.Dir = env, dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

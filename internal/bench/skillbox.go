@@ -39,6 +39,7 @@ func (s Skillbox) RunMode(name, backend string) Mode {
 func (s Skillbox) ServeHTTPMode(name string) Mode {
 	return Mode{Name: name, Kind: Call, Open: func(ctx context.Context) (Caller, error) {
 		cmd := exec.Command(s.Exe, "serve", "--http", "127.0.0.1:0", "--log-format", "json")
+		ownSession(cmd)
 		cmd.Env, cmd.Dir = s.Env, s.Dir
 		logs, err := cmd.StderrPipe()
 		if err != nil {
@@ -101,6 +102,7 @@ func serveAddr(logs interface{ Read([]byte) (int, error) }, d time.Duration) (st
 func (s Skillbox) MCPStdioMode(name, tool string) Mode {
 	return Mode{Name: name, Kind: Call, Open: func(ctx context.Context) (Caller, error) {
 		cmd := exec.Command(s.Exe, "serve", "--stdio", "--log-level", "warn")
+		ownSession(cmd)
 		cmd.Env, cmd.Dir = s.Env, s.Dir
 		call := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":%q,"arguments":%s}}`+"\n", tool, oneLine(s.Params))
 		p, err := startPipe(cmd, []byte(call), mcpResult)

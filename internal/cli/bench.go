@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -23,6 +25,10 @@ const (
 	benchParams = `{"text":"The quick brown fox. The lazy dog!","top":3}`
 )
 
+// benchGap spaces the calls of one row per backend: time for a pool to
+// make the next single-use worker ready, as between an agent's tool calls.
+const benchGap = 250 * time.Millisecond
+
 // benchEnvelope is the --json shape of bench; part of the CLI contract.
 type benchEnvelope struct {
 	OK bool `json:"ok"`
@@ -36,8 +42,8 @@ var benchExe = os.Executable
 func cmdBench(ctx context.Context, c *cmdContext, args []string) error {
 	fs := newFlags(c, "bench", "[--n ROUNDS] [--calls N] [--backend NAME]... [--json]")
 	var backends listFlag
-	rounds := fs.Int("n", 10, "rounds: each runs every whole-process row once and makes --calls calls of every other row")
-	calls := fs.Int("calls", 10, "calls per round to each running worker")
+	rounds := fs.Int("n", 5, "rounds: each runs every whole-process row once and makes --calls calls of every other row")
+	calls := fs.Int("calls", 5, "calls per round of each row that calls a running worker")
 	fs.Var(&backends, "backend", "measure only backend `NAME` (repeatable; default every backend)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args)
@@ -122,14 +128,16 @@ func cmdBench(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	for _, name := range names {
 		run := sb.RunMode("skillbox run --backend "+name, name)
-		call := bench.Mode{Name: "Runtime.Call, " + name + ", single-use", Kind: bench.Call,
+		call := bench.Mode{Name: "Runtime.Call, " + name + ", single-use, back to back", Kind: bench.Call,
 			Open: func(context.Context) (bench.Caller, error) {
 				return runtimeCaller{rt: rt, opts: skillbox.CallOptions{Backend: name}}, nil
 			}}
+		spaced := call
+		spaced.Name, spaced.Gap = fmt.Sprintf("Runtime.Call, %s, single-use, %v apart", name, benchGap), benchGap
 		if reason := unavailable(ctx, name); reason != "" {
-			run.Skip, call.Skip = reason, reason
+			run.Skip, call.Skip, spaced.Skip = reason, reason, reason
 		}
-		modes = append(modes, run, call)
+		modes = append(modes, run, call, spaced)
 	}
 	cfg := bench.Config{Rounds: *rounds, Calls: *calls}
 	if !*jsonOut {

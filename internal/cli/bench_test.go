@@ -47,7 +47,7 @@ func TestBenchJSON(t *testing.T) {
 		}
 	}
 	wantNames := []string{"bare python3, skill in-process", "python3 worker, skill imported once, over a pipe",
-		"skillbox run --backend process", "Runtime.Call, process, single-use"}
+		"skillbox run --backend process", "Runtime.Call, process, single-use, back to back", "Runtime.Call, process, single-use, 250ms apart"}
 	if !slices.Equal(names, wantNames) {
 		t.Errorf("rows %q, want %q", names, wantNames)
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/internal/bench"
 	"github.com/skillbox-dev/skillbox/internal/schema"
@@ -41,6 +42,7 @@ func main() {
 		doc      = flag.String("doc", "", "update this file's \""+heading+"\" section with the table")
 		label    = flag.String("label", "", "a note put under the table")
 		command  = flag.String("command", "scripts/compare", "the command line the table says it came from")
+		gapFlag  = flag.Duration("gap", 250*time.Millisecond, "pause before each call of the spaced serve row")
 	)
 	flag.Parse()
 	if *skillbox == "" {
@@ -49,13 +51,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *rounds, *calls, *skillbox, *python, *skillID, *skillDir, *params, *peerList, *doc, *label, *command); err != nil {
+	if err := run(ctx, *rounds, *calls, *skillbox, *python, *skillID, *skillDir, *params, *peerList, *doc, *label, *command, *gapFlag); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, rounds, calls int, sbExe, python, skillID, skillDir, params, peerList, doc, label, command string) error {
+func run(ctx context.Context, rounds, calls int, sbExe, python, skillID, skillDir, params, peerList, doc, label, command string, gap time.Duration) error {
 	tmp, err := os.MkdirTemp("", "compare")
 	if err != nil {
 		return err
@@ -99,12 +101,15 @@ func run(ctx context.Context, rounds, calls int, sbExe, python, skillID, skillDi
 		sb.RunMode("skillbox run (default backend)", ""),
 	}
 	modes = append(modes, bench.PeerModes(host, names)...)
+	spaced := sb.ServeHTTPMode(fmt.Sprintf("same, calls %v apart (the next child ready)", gap))
+	spaced.Gap = gap
 	server := py.HTTPMode("in-process Python HTTP server (http.server, kept-alive)")
 	server.Baseline = true
 	modes = append(modes, server,
 		py.LinesMode("python3 worker over a pipe, skill imported once"),
-		sb.ServeHTTPMode("skillbox serve --http, HTTP API (default backend, single-use)"),
-		sb.MCPStdioMode("skillbox serve --stdio, MCP tools/call (same)", schema.ToolName(skillID)),
+		sb.ServeHTTPMode("skillbox serve --http, HTTP API (default backend, single-use), back to back"),
+		spaced,
+		sb.MCPStdioMode("skillbox serve --stdio, MCP tools/call, back to back", schema.ToolName(skillID)),
 	)
 	rep, err := bench.Run(ctx, bench.Config{Rounds: rounds, Calls: calls, Progress: os.Stderr, Reap: true}, modes)
 	if err != nil {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -107,4 +108,17 @@ func startTicks(pid int) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(f[19], 10, 64)
 	return n, err == nil
+}
+
+// ownSession starts cmd in a session of its own. With the kernel's
+// autogroup scheduling (sched_autogroup_enabled) each session gets an even
+// share of the CPU, so on a loaded machine a process that calls setsid
+// itself (bubblewrap --new-session) would run faster than one that does
+// not; giving every measured process and server its own session evens
+// that out.
+func ownSession(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setsid = true
 }
