@@ -45,14 +45,14 @@ func TestRowsRatios(t *testing.T) {
 		{mode: Mode{Name: "bare", Kind: Process, Baseline: true}, lat: []time.Duration{40 * msec, 40 * msec}, cpu: []time.Duration{30 * msec, 30 * msec}},
 		{mode: Mode{Name: "server", Kind: Call, Baseline: true}, lat: []time.Duration{msec / 2, msec / 2}},
 		{mode: Mode{Name: "sandbox", Kind: Process}, lat: []time.Duration{60 * msec, 60 * msec}, cpu: []time.Duration{45 * msec, 45 * msec}},
-		{mode: Mode{Name: "served", Kind: Call}, lat: []time.Duration{2 * msec, 2 * msec}},
+		{mode: Mode{Name: "served", Kind: Call}, lat: []time.Duration{2 * msec, 2 * msec}, callCPU: 10 * msec, callN: 4},
 		{mode: Mode{Name: "missing", Kind: Process}, skip: "not installed"},
 	}
 	want := []Row{
-		{Name: "bare", Kind: Process, Baseline: true, N: 2, P50MS: 40, P90MS: 40, MeanMS: 40, CPUP50MS: 30, CPUVsProcess: 1, VsProcess: 1, VsCall: 80, OverCallMS: 39.5},
+		{Name: "bare", Kind: Process, Baseline: true, N: 2, P50MS: 40, P90MS: 40, MeanMS: 40, CPUMS: 30, CPUVsProcess: 1, VsProcess: 1, VsCall: 80, OverCallMS: 39.5},
 		{Name: "server", Kind: Call, Baseline: true, N: 2, P50MS: 0.5, P90MS: 0.5, MeanMS: 0.5, VsProcess: 0.0125, VsCall: 1},
-		{Name: "sandbox", Kind: Process, N: 2, P50MS: 60, P90MS: 60, MeanMS: 60, CPUP50MS: 45, CPUVsProcess: 1.5, VsProcess: 1.5, VsCall: 120, OverCallMS: 59.5},
-		{Name: "served", Kind: Call, N: 2, P50MS: 2, P90MS: 2, MeanMS: 2, VsProcess: 0.05, VsCall: 4, OverCallMS: 1.5},
+		{Name: "sandbox", Kind: Process, N: 2, P50MS: 60, P90MS: 60, MeanMS: 60, CPUMS: 45, CPUVsProcess: 1.5, VsProcess: 1.5, VsCall: 120, OverCallMS: 59.5},
+		{Name: "served", Kind: Call, N: 2, P50MS: 2, P90MS: 2, MeanMS: 2, CPUMS: 2.5, CPUVsProcess: 0.08333, VsProcess: 0.05, VsCall: 4, OverCallMS: 1.5},
 		{Name: "missing", Kind: Process, Skipped: "not installed"},
 	}
 	if diff := cmp.Diff(want, rows(res)); diff != "" {
@@ -266,7 +266,7 @@ func TestMarkdown(t *testing.T) {
 		{mode: Mode{Name: "server", Kind: Call, Baseline: true}, lat: []time.Duration{msec / 4}},
 		{mode: Mode{Name: "runsc", Kind: Process}, skip: "runsc needs root | here"},
 	})}
-	want := `| mode | per call | p50 ms | p90 ms | p50 / bare process | p50 / in-process server | p50 − in-process server, ms | CPU p50 ms | CPU / bare |
+	want := `| mode | per call | p50 ms | p90 ms | p50 / bare process | p50 / in-process server | p50 − in-process server, ms | CPU ms per call | CPU / bare |
 |---|---|---:|---:|---:|---:|---:|---:|---:|
 | bare (baseline) | whole process | 40.0 | 40.0 | 1.00× | 160× | +39.75 | 30.0 | 1.00× |
 | server (baseline) | call to a running process | 0.250 | 0.250 | 0.0063× | 1.00× | +0.00 | — | — |

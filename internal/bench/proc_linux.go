@@ -122,3 +122,58 @@ func ownSession(cmd *exec.Cmd) {
 	}
 	cmd.SysProcAttr.Setsid = true
 }
+
+// treeCPU is the CPU time (user and system) that pid and every process
+// below it have used, the children they reaped included; 0 if pid is gone.
+// Precision is the clock tick (10 ms): compare sums over many calls.
+func treeCPU(pid int) time.Duration {
+	type proc struct {
+		ppid  int
+		ticks int64
+	}
+	procs := map[int]proc{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// After the parenthesised name: ppid is the 2nd field, utime,
+		// stime, cutime and cstime the 12th to 15th.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 15 {
+			continue
+		}
+		var pr proc
+		pr.ppid, _ = strconv.Atoi(f[1])
+		for _, s := range f[11:15] {
+			n, _ := strconv.ParseInt(s, 10, 64)
+			pr.ticks += n
+		}
+		procs[p] = pr
+	}
+	if _, ok := procs[pid]; !ok {
+		return 0
+	}
+	var ticks int64
+	for p, pr := range procs {
+		for q := p; q > 0; q = procs[q].ppid {
+			if q == pid {
+				ticks += pr.ticks
+				break
+			}
+			if _, ok := procs[q]; !ok {
+				break
+			}
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTick
+}

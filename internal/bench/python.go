@@ -144,7 +144,7 @@ func (p Python) HTTPMode(name string) Mode {
 			stop()
 			return nil, fmt.Errorf("python http server did not start: %v %s", err, clip(errb.Bytes()))
 		}
-		return &httpCaller{url: "http://127.0.0.1:" + strings.TrimSpace(port) + "/", params: p.Params, stop: stop}, nil
+		return &httpCaller{url: "http://127.0.0.1:" + strings.TrimSpace(port) + "/", params: p.Params, stop: stop, pid: cmd.Process.Pid}, nil
 	}}
 }
 
@@ -174,7 +174,10 @@ type httpCaller struct {
 	envelope    bool
 	client      http.Client
 	stop        func() error
+	pid         int // the server's
 }
+
+func (h *httpCaller) Pid() int { return h.pid }
 
 func (h *httpCaller) Call(ctx context.Context) (json.RawMessage, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, strings.NewReader(h.params))
@@ -243,6 +246,8 @@ func startPipe(cmd *exec.Cmd, req []byte, parse func([]byte) (json.RawMessage, e
 	}
 	return &pipeCaller{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<16), req: req, parse: parse, errb: errb}, nil
 }
+
+func (p *pipeCaller) Pid() int { return p.cmd.Process.Pid }
 
 func (p *pipeCaller) Call(ctx context.Context) (json.RawMessage, error) {
 	if _, err := p.in.Write(p.req); err != nil {

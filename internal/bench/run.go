@@ -32,6 +32,13 @@ type Caller interface {
 	Close() error
 }
 
+// A Caller with a Pid names the process that serves its calls (this
+// process for calls made in it): the CPU time of that process and all
+// below it, over a round's calls, is the row's CPU per call. Linux only.
+type pidder interface {
+	Pid() int
+}
+
 // Mode is one way of making the call.
 type Mode struct {
 	Name string
@@ -76,8 +83,11 @@ type result struct {
 	mode   Mode
 	caller Caller
 	lat    []time.Duration
-	cpu    []time.Duration
-	skip   string
+	cpu    []time.Duration // per process (Process modes)
+	// callCPU over callN calls: a Call mode's server, summed over rounds.
+	callCPU time.Duration
+	callN   int
+	skip    string
 }
 
 // Run measures modes and returns the report; the caller fills in what the
@@ -108,7 +118,7 @@ func Run(ctx context.Context, cfg Config, modes []Mode) (*Report, error) {
 			return fmt.Errorf("%s: %w", r.mode.Name, err)
 		}
 		r.skip = oneLine(err.Error())
-		r.lat, r.cpu = nil, nil
+		r.lat, r.cpu, r.callCPU, r.callN = nil, nil, 0, 0
 		if r.caller != nil {
 			r.caller.Close()
 			r.caller = nil
@@ -143,8 +153,14 @@ func Run(ctx context.Context, cfg Config, modes []Mode) (*Report, error) {
 				continue
 			}
 			n := 1
+			var pid int
+			var cpu0 time.Duration
 			if r.mode.Kind == Call && round >= 0 {
 				n = cfg.Calls
+				if p, ok := r.caller.(pidder); ok {
+					pid = p.Pid()
+					cpu0 = treeCPU(pid)
+				}
 			}
 			for range n {
 				if r.mode.Gap > 0 {
@@ -173,6 +189,12 @@ func Run(ctx context.Context, cfg Config, modes []Mode) (*Report, error) {
 					if r.mode.Kind == Process {
 						r.cpu = append(r.cpu, cpu)
 					}
+				}
+			}
+			if pid > 0 && r.skip == "" {
+				if cpu1 := treeCPU(pid); cpu1 > 0 {
+					r.callCPU += cpu1 - cpu0
+					r.callN += n
 				}
 			}
 		}

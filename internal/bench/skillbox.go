@@ -58,7 +58,7 @@ func (s Skillbox) ServeHTTPMode(name string) Mode {
 			cmd.Wait()
 			return nil, err
 		}
-		return &httpCaller{url: "http://" + addr + "/v1/skills/" + s.ID + "/call", params: s.Params, envelope: true, stop: stop}, nil
+		return &httpCaller{url: "http://" + addr + "/v1/skills/" + s.ID + "/call", params: s.Params, envelope: true, stop: stop, pid: cmd.Process.Pid}, nil
 	}}
 }
 

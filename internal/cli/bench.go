@@ -186,3 +186,7 @@ func (r runtimeCaller) Call(ctx context.Context) (json.RawMessage, error) {
 }
 
 func (runtimeCaller) Close() error { return nil }
+
+// Pid is this process: the Runtime, its pools and their sandboxes are
+// below it (as is the idle baseline worker).
+func (runtimeCaller) Pid() int { return os.Getpid() }
