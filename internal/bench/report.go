@@ -207,14 +207,18 @@ func (rep *Report) WriteText(w io.Writer) error {
 	for _, r := range rep.Rows {
 		width = max(width, len(r.label()))
 	}
-	fmt.Fprintf(w, "%-*s  %-7s  %8s  %8s  %14s  %14s\n", width, "mode", "kind", "p50 ms", "p90 ms", "/ bare process", "/ in-process")
+	fmt.Fprintf(w, "%-*s  %-7s  %8s  %8s  %14s  %14s  %12s\n", width, "mode", "kind", "p50 ms", "p90 ms", "/ bare process", "/ in-process", "CPU ms/call")
 	var skipped []Row
 	for _, r := range rep.Rows {
 		if r.Skipped != "" {
 			skipped = append(skipped, r)
 			continue
 		}
-		fmt.Fprintf(w, "%-*s  %-7s  %8s  %8s  %14s  %14s\n", width, r.label(), r.Kind, num(r.P50MS), num(r.P90MS), ratio(r.VsProcess), ratio(r.VsCall))
+		cpu := "—"
+		if r.CPUMS > 0 {
+			cpu = num(r.CPUMS)
+		}
+		fmt.Fprintf(w, "%-*s  %-7s  %8s  %8s  %14s  %14s  %12s\n", width, r.label(), r.Kind, num(r.P50MS), num(r.P90MS), ratio(r.VsProcess), ratio(r.VsCall), cpu)
 	}
 	for _, r := range skipped {
 		fmt.Fprintf(w, "skipped %s: %s\n", r.Name, r.Skipped)
