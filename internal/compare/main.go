@@ -1,0 +1,130 @@
+// Command compare runs the same stdlib skill through a bare python3,
+// `skillbox run`, `skillbox serve` (HTTP API and MCP over stdio) and the
+// peer sandboxes found on this host (bubblewrap, firejail, runc, gVisor's
+// runsc), each as it is normally used, alternated round by round in one
+// run (issue 17, target 5), and writes the table into docs/PERFORMANCE.md.
+// scripts/compare builds and runs it; it reports and never fails on
+// slowness, and a peer that is missing or fails is a row with a note.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/skillbox-dev/skillbox/internal/bench"
+	"github.com/skillbox-dev/skillbox/internal/schema"
+)
+
+const (
+	heading = "## Peers (issue 17)"
+	begin   = "<!-- compare: begin (scripts/compare writes between these lines) -->"
+	end     = "<!-- compare: end -->"
+)
+
+func main() {
+	var (
+		rounds   = flag.Int("n", 20, "rounds: each runs every whole-process mode once and makes -calls calls of every served mode")
+		calls    = flag.Int("calls", 10, "calls per round to each running server")
+		skillbox = flag.String("skillbox", "", "the skillbox binary (required)")
+		python   = flag.String("python", "/usr/bin/python3", "the interpreter, for every mode (exported as SKILLBOX_PYTHON)")
+		skillID  = flag.String("skill", "text/word_stats", "the skill id skillbox runs")
+		skillDir = flag.String("dir", "examples/skills/text/word_stats", "the same skill's folder, for the bare runs and the peers")
+		params   = flag.String("params", `{"text":"The quick brown fox. The lazy dog!","top":3}`, "the call's params")
+		peerList = flag.String("peers", strings.Join(bench.PeerNames(), ","), "peers to run, comma-separated (empty: none)")
+		doc      = flag.String("doc", "", "update this file's \""+heading+"\" section with the table")
+		label    = flag.String("label", "", "a note put under the table")
+		command  = flag.String("command", "scripts/compare", "the command line the table says it came from")
+		gapFlag  = flag.Duration("gap", 250*time.Millisecond, "pause before each call of the spaced serve row")
+	)
+	flag.Parse()
+	if *skillbox == "" {
+		fmt.Fprintln(os.Stderr, "compare: -skillbox is required")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *rounds, *calls, *skillbox, *python, *skillID, *skillDir, *params, *peerList, *doc, *label, *command, *gapFlag); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, rounds, calls int, sbExe, python, skillID, skillDir, params, peerList, doc, label, command string, gap time.Duration) error {
+	tmp, err := os.MkdirTemp("", "compare")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	dir, err := filepath.Abs(skillDir)
+	if err != nil {
+		return err
+	}
+	if sbExe, err = filepath.Abs(sbExe); err != nil {
+		return err
+	}
+	py := bench.Python{Exe: python, Dir: dir, Params: params}
+	// The CLI's cache, state and config live in the run's own folders
+	// (the audit log does not grow in the user's), warmed by the first
+	// round; SKILLWARE_SKILL_PATH is dropped so that the id resolves to
+	// the bundled skill.
+	env := []string{"SKILLBOX_PYTHON=" + python,
+		"XDG_CACHE_HOME=" + filepath.Join(tmp, "cache"),
+		"XDG_STATE_HOME=" + filepath.Join(tmp, "state"),
+		"XDG_CONFIG_HOME=" + filepath.Join(tmp, "config")}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SKILLWARE_SKILL_PATH=") && !strings.HasPrefix(kv, "SKILLBOX_PYTHON=") && !strings.HasPrefix(kv, "XDG_") {
+			env = append(env, kv)
+		}
+	}
+	sb := bench.Skillbox{Exe: sbExe, Env: env, Dir: tmp, ID: skillID, Params: params}
+	var names []string
+	for _, n := range strings.Split(peerList, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	host := bench.PeerHost{Python: py, Tmp: tmp, LookPath: exec.LookPath, Root: os.Geteuid() == 0}
+	if out, err := exec.Command(python, "-I", "-c", "import sys; print(sys.base_prefix)").Output(); err == nil {
+		host.Prefixes = []string{strings.TrimSpace(string(out))}
+	}
+
+	modes := []bench.Mode{
+		{Name: "bare python3, skill in-process", Kind: bench.Process, Baseline: true, Argv: py.Argv()},
+		sb.RunMode("skillbox run (default backend)", ""),
+	}
+	modes = append(modes, bench.PeerModes(host, names)...)
+	spaced := sb.ServeHTTPMode(fmt.Sprintf("same, calls %v apart (the next child ready)", gap))
+	spaced.Gap = gap
+	server := py.HTTPMode("in-process Python HTTP server (http.server, kept-alive)")
+	server.Baseline = true
+	modes = append(modes, server,
+		py.LinesMode("python3 worker over a pipe, skill imported once"),
+		sb.ServeHTTPMode("skillbox serve --http, HTTP API (default backend, single-use), back to back"),
+		spaced,
+		sb.MCPStdioMode("skillbox serve --stdio, MCP tools/call, back to back", schema.ToolName(skillID)),
+	)
+	rep, err := bench.Run(ctx, bench.Config{Rounds: rounds, Calls: calls, Progress: os.Stderr, Reap: true}, modes)
+	if err != nil {
+		return err
+	}
+	rep.Skill, rep.Python, rep.PythonVersion = skillID, python, py.Version()
+	var b strings.Builder
+	fmt.Fprintf(&b, "`%s`, %s.\n\n", command, rep.Header())
+	b.WriteString(rep.Markdown())
+	if label != "" {
+		fmt.Fprintf(&b, "\n%s\n", label)
+	}
+	fmt.Print(b.String())
+	if doc != "" {
+		return bench.UpdateDoc(doc, heading, begin, end, b.String())
+	}
+	return nil
+}
