@@ -15,9 +15,8 @@ import (
 
 // watchInterval is how often the watcher checks each skill folder the
 // Runtime has prepared: one stat walk per folder per interval, whatever the
-// number of calls, and a digest only when the walk saw a change. A
-// variable for tests.
-var watchInterval = time.Second
+// number of calls, and a digest only when the walk saw a change.
+const watchInterval = time.Second
 
 // skillWatch is what the watcher knows of one skill folder.
 type skillWatch struct {

@@ -24,6 +24,9 @@ import (
 type Env struct {
 	Getenv    func(string) string
 	LookupEnv func(string) (string, bool)
+	// IsTerminal reports whether r is an interactive terminal; nil is the
+	// real check (a tty, not just a character device such as /dev/null).
+	IsTerminal func(r io.Reader) bool
 }
 
 // OSEnv is the real process environment.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,20 @@ type harness struct {
 	project string // holds skills/ (the project root)
 	data    string // absolute path of testdata/skills
 	env     map[string]string
+	// terminal makes standard input count as a terminal (Env.IsTerminal).
+	terminal bool
+}
+
+// cliEnv is the Env of the harness's runs.
+func (h *harness) cliEnv() Env {
+	env := Env{
+		Getenv:    func(k string) string { return h.env[k] },
+		LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok },
+	}
+	if h.terminal {
+		env.IsTerminal = func(io.Reader) bool { return true }
+	}
+	return env
 }
 
 func newHarness(t *testing.T) *harness {
@@ -49,10 +64,7 @@ type outcome struct {
 func (h *harness) run(args ...string) outcome {
 	h.t.Helper()
 	var out, errb bytes.Buffer
-	env := Env{
-		Getenv:    func(k string) string { return h.env[k] },
-		LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok },
-	}
+	env := h.cliEnv()
 	code := RunContext(context.Background(), args, strings.NewReader(""), &out, &errb, env)
 	return outcome{code, out.String(), errb.String()}
 }

@@ -19,10 +19,7 @@ import (
 func (h *harness) runWith(stdin io.Reader, args ...string) outcome {
 	h.t.Helper()
 	var out, errb bytes.Buffer
-	env := Env{
-		Getenv:    func(k string) string { return h.env[k] },
-		LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok },
-	}
+	env := h.cliEnv()
 	code := RunContext(context.Background(), args, stdin, &out, &errb, env)
 	return outcome{code, out.String(), errb.String()}
 }
@@ -194,9 +191,7 @@ func TestTrustWithoutAnswer(t *testing.T) {
 		t.Errorf("trust </dev/null: exit %d, stdout %q, stderr %q", o.code, o.stdout, o.stderr)
 	}
 	// On a terminal, input that ends before an answer is no answer either.
-	old := isTerminal
-	isTerminal = func(io.Reader) bool { return true }
-	defer func() { isTerminal = old }()
+	h.terminal = true
 	o = h.runWith(strings.NewReader(""), "trust", "test/echo")
 	if o.code != 2 || !strings.Contains(o.stderr, "no answer") || strings.Contains(o.stdout, "Not trusted") {
 		t.Errorf("trust with input ending: exit %d, stdout %q, stderr %q", o.code, o.stdout, o.stderr)

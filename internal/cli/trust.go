@@ -144,8 +144,11 @@ func absPaths(paths []string, flagName string) ([]string, error) {
 	return out, nil
 }
 
-// isTerminal reports whether r is an interactive terminal; tests replace it.
-var isTerminal = func(r io.Reader) bool {
+// isTerminal reports whether r is an interactive terminal (Env.IsTerminal).
+func (c *cmdContext) isTerminal(r io.Reader) bool {
+	if c.env.IsTerminal != nil {
+		return c.env.IsTerminal(r)
+	}
 	f, ok := r.(*os.File)
 	if !ok {
 		return false
@@ -159,7 +162,7 @@ func (c *cmdContext) confirm(question string, yes bool) (bool, error) {
 	if yes {
 		return true, nil
 	}
-	if !isTerminal(c.stdin) {
+	if !c.isTerminal(c.stdin) {
 		return false, errdefs.New(errdefs.Invalid, "standard input is not a terminal, so skillbox cannot ask; review the above and pass --yes")
 	}
 	fmt.Fprintf(c.stderr, "%s [y/N] ", question)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,9 +117,7 @@ func TestTrustStoreGate(t *testing.T) {
 func TestTrustPrompt(t *testing.T) {
 	h := newHarness(t)
 	h.external()
-	old := isTerminal
-	isTerminal = func(io.Reader) bool { return true }
-	defer func() { isTerminal = old }()
+	h.terminal = true
 	o := h.runStdin("n\n", "trust", "test/echo")
 	if o.code != 0 || !strings.Contains(o.stdout, "Not trusted") {
 		t.Fatalf("answer n: %d %s %s", o.code, o.stdout, o.stderr)
@@ -391,10 +388,7 @@ func TestAuditCommand(t *testing.T) {
 func (h *harness) runStdin(stdin string, args ...string) outcome {
 	h.t.Helper()
 	var out, errb strings.Builder
-	env := Env{
-		Getenv:    func(k string) string { return h.env[k] },
-		LookupEnv: func(k string) (string, bool) { v, ok := h.env[k]; return v, ok },
-	}
+	env := h.cliEnv()
 	code := RunContext(context.Background(), args, strings.NewReader(stdin), &out, &errb, env)
 	return outcome{code, out.String(), errb.String()}
 }

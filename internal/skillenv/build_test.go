@@ -250,7 +250,9 @@ func TestEnsureFails(t *testing.T) {
 
 type builderFunc func(context.Context, Job, func(string)) ([]byte, error)
 
-func (f builderFunc) Build(ctx context.Context, j Job, p func(string)) ([]byte, error) { return f(ctx, j, p) }
+func (f builderFunc) Build(ctx context.Context, j Job, p func(string)) ([]byte, error) {
+	return f(ctx, j, p)
+}
 
 // Prune removes what keep refuses and spares the rest.
 func TestPrune(t *testing.T) {
