@@ -190,7 +190,7 @@ func (j *Jail) Launch(ctx context.Context, opts LaunchOptions) (launch func(*exe
 				}
 			}()
 		}
-		cfg := j.config(cmd.Args[1:], proxy)
+		cfg := j.startConfig(cmd.Args[1:], proxy)
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
@@ -242,10 +242,10 @@ func (j *Jail) Launch(ctx context.Context, opts LaunchOptions) (launch func(*exe
 	return launch, r
 }
 
-// config is the init stage's config for one start: the root's program
+// startConfig is the init stage's config for one start: the root's program
 // with args, and with a network grant (proxy not nil) the listener to make
 // for it and the CA to trust. The secrets' values stay in the proxy.
-func (j *Jail) config(args []string, proxy *egress.Proxy) config {
+func (j *Jail) startConfig(args []string, proxy *egress.Proxy) config {
 	cfg := j.base
 	cfg.Argv = append([]string{j.root.Program()}, args...)
 	env := maps.Clone(j.env)

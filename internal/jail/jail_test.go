@@ -47,7 +47,7 @@ func TestConfigHoldsNoSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	cfg := j.config([]string{"-c", "true"}, p)
+	cfg := j.startConfig([]string{"-c", "true"}, p)
 	b, _ := json.Marshal(cfg)
 	if strings.Contains(string(b), value) {
 		t.Fatalf("LEAK: the jail config carries the secret's value: %s", b)
