@@ -16,6 +16,7 @@ import (
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -43,7 +44,7 @@ func (d *egressDriver) Probe(context.Context) sandbox.Capabilities {
 	return sandbox.Capabilities{Available: false, Reason: "test double", Isolating: true, Enforces: sandbox.AllFeatures()}
 }
 func (d *egressDriver) Open(_ context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
-	if _, err := egress.FromSpec(spec, nil); err != nil {
+	if _, err := jail.EgressConfig(spec, nil); err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
@@ -55,7 +56,7 @@ func (d *egressDriver) Open(_ context.Context, spec sandbox.Spec) (sandbox.Sandb
 type egressBox struct{ spec sandbox.Spec }
 
 func (b egressBox) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
-	cfg, err := egress.FromSpec(b.spec, egress.AuditFrom(ctx))
+	cfg, err := jail.EgressConfig(b.spec, egress.AuditFrom(ctx))
 	if err != nil {
 		return nil, err
 	}

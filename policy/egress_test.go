@@ -12,6 +12,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -99,7 +100,7 @@ func TestSecretBindingGivesPlaceholder(t *testing.T) {
 		}
 	}
 	// The Spec converts to a valid proxy config carrying the value.
-	cfg, err := egress.FromSpec(spec, nil)
+	cfg, err := jail.EgressConfig(spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +293,7 @@ egress_resolve: ["api.test=10.0.0.9", "unrelated.test=10.0.0.4"]
 	if strings.Contains(warnings, "unrelated.test") {
 		t.Errorf("a global mapping the skill does not use warned: %q", warnings)
 	}
-	cfg, err := egress.FromSpec(d.Spec, nil)
+	cfg, err := jail.EgressConfig(d.Spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

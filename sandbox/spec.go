@@ -130,7 +130,7 @@ func (h HostPort) String() string {
 // SecretBinding is a granted secret that never enters the sandbox. The
 // sandbox sees Placeholder, as the value of the variable Name (Spec.Env and
 // Request.Config hold Name=Placeholder); the backend's egress proxy puts
-// Value in its place in requests to Hosts only (egress.FromSpec).
+// Value in its place in requests to Hosts only (internal/jail.EgressConfig).
 //
 // Value is never serialised (json:"-") and never printed by the fmt verbs.
 type SecretBinding struct {

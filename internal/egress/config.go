@@ -42,8 +42,8 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// Config is one proxy's grant. It is normally built from a sandbox.Spec and
-// serves the calls of one sandbox.
+// Config is one proxy's grant. It is normally built from a sandbox.Spec
+// (internal/jail.EgressConfig) and serves the calls of one sandbox.
 type Config struct {
 	// Allow lists the destinations a request may name. Empty allows nothing.
 	Allow []Rule

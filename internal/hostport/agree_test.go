@@ -7,6 +7,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/hostport"
+	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/internal/server"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -93,9 +94,9 @@ func TestCallersAgree(t *testing.T) {
 			if len(d.Spec.Network) != 1 || d.Spec.Network[0] != (sandbox.HostPort{Host: want.Host, Port: want.Port}) {
 				t.Fatalf("Spec.Network = %+v; want %+v", d.Spec.Network, want)
 			}
-			cfg, err := egress.FromSpec(d.Spec, nil)
+			cfg, err := jail.EgressConfig(d.Spec, nil)
 			if err != nil {
-				t.Fatalf("egress.FromSpec: %v", err)
+				t.Fatalf("jail.EgressConfig: %v", err)
 			}
 			if len(cfg.Allow) != 1 || cfg.Allow[0] != (egress.Rule{Host: want.Host, Port: want.Port}) {
 				t.Errorf("egress allows %+v; want %+v", cfg.Allow, want)

@@ -200,7 +200,7 @@ func BenchmarkImports(b *testing.B) {
 						}
 					}
 					if mode == "trusted-env" {
-						spec.TrustedEnvironments = []string{EnvironmentKey(in)}
+						spec.TrustedEnvironments = []string{environmentKey(in)}
 					}
 					sb := openBox(b, Options{}, spec)
 					var pause func()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -20,21 +21,21 @@ import (
 
 // initMsg is the harness's init message for mode.
 func (b *box) initMsg(mode string) worker.Init {
-	in := worker.Init{Type: worker.TypeInit, Bundle: jailSkill, Manifest: b.spec.Manifest, Mode: mode,
+	in := worker.Init{Type: worker.TypeInit, Bundle: jail.SkillDir, Manifest: b.spec.Manifest, Mode: mode,
 		Requirements: b.reqNames}
 	if mode == worker.ModeZygote {
-		in.Scratch = jailScratch
+		in.Scratch = jail.ScratchDir
 		in.Warm = b.spec.Warm
-		in.TrustedEnv = slices.Contains(b.spec.TrustedEnvironments, EnvironmentKey(b.interp))
+		in.TrustedEnv = slices.Contains(b.spec.TrustedEnvironments, environmentKey(b.interp))
 		in.SitePaths = b.interp.Paths
 	}
 	return in
 }
 
-// EnvironmentKey names the interpreter environment a jail runs for the
+// environmentKey names the interpreter environment a jail runs for the
 // policy file's trusted_environments: "python:" and the interpreter the
 // jail runs (a virtual environment's own python for a venv).
-func EnvironmentKey(in *pyinterp.Interpreter) string { return "python:" + in.Command }
+func environmentKey(in *pyinterp.Interpreter) string { return "python:" + in.Command }
 
 // initWorker sends init and checks the skill's requirements against what
 // the interpreter reported. A zygote that does not import the skill

@@ -6,42 +6,17 @@
 //
 // # The jail
 //
-// The host binary re-executes itself (/proc/self/exe) with argv[0]
-// "skillbox-jail-init" in new pid, mount, network, ipc, uts and cgroup
-// namespaces (plus a user namespace when not root), born inside the jail's
-// cgroup, whose limits are written only then (the launching thread has left
-// the group: skillbox is never charged to it). The package's init function
-// recognises the marker, reads its config from fd 5 (sent once the limits
-// are in place) and:
-//
-//   - makes mounts private, pivots into a tmpfs root holding read-only binds
-//     of exactly the interpreter's needs (pyinterp's HostPaths: its own
-//     prefix when not a shared one such as /usr, its real binary, ld.so,
-//     the directories of its shared libraries, its sys.path directories,
-//     /etc/ld.so.cache), the operator's read paths at the same paths, the
-//     bundle read-only and noexec at /skill (through an overlay whose only
-//     real layer it is, so no mount table shows its host path), a
-//     size-capped private noexec tmpfs at /scratch (cwd, HOME, TMPDIR), a
-//     /proc of the new pid namespace with subset=pid and hidepid=invisible
-//     (processes only: no cmdline, kallsyms, meminfo, sys, ...), and /dev
-//     with only null, zero, random, urandom, bound read-only (usable, but
-//     their mode and owner cannot change); no host /sys, /dev/shm, /run,
-//     /tmp or /etc; the root is then read-only;
-//   - brings up loopback (the network namespace has nothing else) and, with
-//     a network grant, listens on 127.0.0.1:3128 and hands that socket to
-//     the host's egress proxy; sets the hostname and rlimits (core 0,
-//     fsize, nofile);
-//   - restricts itself with Landlock via go-landlock, every right the
-//     kernel's ABI knows, never best-effort (read-only runtime, read
-//     paths, bundle and /proc;
-//     read-write scratch and the four devices; TCP bind denied, connect
-//     denied except to the egress proxy's port with a network grant;
-//     abstract unix sockets and signals scoped on ABI >= 6);
-//   - drops the bounding, ambient and inheritable capabilities, switches to
-//     uid/gid JailID (2147352576, which owns nothing on the host), sets
-//     no_new_privs and installs the seccomp filter;
-//   - marks every descriptor but 0-4 close-on-exec and execs Python with a
-//     fixed environment plus exactly the granted variables.
+// The jail is internal/jail's, with the host Python interpreter as its
+// root (jail.HostPython: the interpreter's real binary, ld.so, its shared
+// libraries, its prefix when not a shared one such as /usr, its sys.path,
+// /etc/ld.so.cache), the operator's read paths at the same paths, and the
+// bundle read-only and noexec at /skill. Its pid 1 is Python (-I -S)
+// running the harness (internal/worker) with a fixed environment plus
+// exactly the granted variables, as uid 2147352576 (which owns nothing on
+// the host), behind Landlock and seccomp, in an empty network namespace
+// whose only route out, with a network grant, is an egress proxy in this
+// process. Each jail is born in its own cgroup, whose limits (memory,
+// pids, CPU) are written only then: skillbox is never charged to it.
 //
 // Python is pid 1 of the jail's pid namespace, so killing it kills the
 // whole jail; the harness's zygote relies on that to clean up after calls.
@@ -49,21 +24,31 @@
 // # Modes
 //
 // Single-use (default): a pool of zygotes per Sandbox, each a jail whose
-// harness holds only trusted code (the standard library modules the skill's
-// source names, read but never run; docs/PROTOCOL.md); each call gets a
-// fresh fork (pre-forked while idle) that imports the skill, after which
-// the zygote kills every leftover process and empties /scratch. Limits on memory, pids and CPU apply to the whole jail
-// cgroup (zygote plus the call's child), not to the child alone.
-// Options.Exec = ExecCold starts a new jail per call instead, and so does a
-// one-shot Spec (Spec.OneShot: the CLI's run), unless the skill is warm,
-// whose zygote then pre-forks nothing. ModeSession keeps one worker for the
-// Sandbox's lifetime.
+// harness holds only trusted code (the standard library modules the
+// skill's source names, read but never run; docs/PROTOCOL.md); each call
+// gets a fresh fork (pre-forked while idle) that imports the skill, after
+// which the zygote kills every leftover process and empties /scratch.
+// Limits on memory, pids and CPU apply to the whole jail cgroup (zygote
+// plus the call's child), not to the child alone. Options.Exec = ExecCold
+// starts a new jail per call instead, and so does a one-shot Spec
+// (Spec.OneShot: the CLI's run), unless the skill is warm, whose zygote
+// then pre-forks nothing. ModeSession keeps one worker for the Sandbox's
+// lifetime.
+//
+// # Capabilities
+//
+// Probe reports each layer (the namespaces, seccomp, Landlock, the memory,
+// pids and CPU cgroup controllers, the interpreter) and what they enforce
+// together. Open refuses a Spec when a layer is missing, unless the Spec
+// is best-effort: then the jail runs without the kernel-hardening and
+// cgroup layers it lacks (never without a namespace), and every result
+// says so.
 //
 // # Requirements
 //
 // Root, or unprivileged user namespaces plus writable cgroups; Linux 5.8
 // for /proc's process subset and overlayfs for the bundle (a best-effort
 // run goes without either, with a warning). The bundle must be readable by
-// JailID (other-readable files), because the jail does not run as the
-// bundle's owner.
+// the jail's uid (other-readable files), because the jail does not run as
+// the bundle's owner.
 package linux

@@ -2,6 +2,7 @@ package linux
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -13,8 +14,8 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
-	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -57,7 +58,7 @@ type Options struct {
 	// (policy file: prefork: false).
 	NoPrefork bool
 	// UID and GID the skill runs as when the host process is root; 0 means
-	// JailID, which owns nothing on the host.
+	// the jail's own id (2147352576), which owns nothing on the host.
 	UID, GID int
 	// ScratchBytes caps the /scratch tmpfs; 0 means 64 MiB.
 	ScratchBytes int64
@@ -66,16 +67,33 @@ type Options struct {
 // Driver is the linux backend: namespaces, a minimal read-only root,
 // Landlock, seccomp, cgroups, and a pool of pre-imported zygotes.
 type Driver struct {
-	opts Options
-	// fakeMissing marks layers missing, for tests of the refusal path.
-	fakeMissing map[string]string
-	// egressTweak edits every proxy config (tests: a fake resolver, the
-	// test servers' roots).
-	egressTweak func(*egress.Config)
+	opts  Options
+	seams seams
+}
+
+// seams are the driver's view of the host and of the network, fixed when
+// it is built: New uses the real ones; the package's tests build drivers
+// with others (export_test.go).
+type seams struct {
+	// missing marks probe layers and kernel hardenings (jail.Fallbacks)
+	// missing, with the reason, as on a host that lacks them.
+	missing map[string]string
+	// resolver looks up names for the egress proxies (nil: the system's).
+	resolver egress.Resolver
+	// upstreamRoots verify intercepted upstreams (nil: the host's roots).
+	upstreamRoots *x509.CertPool
+	// startAllowance is what a call may spend before the skill's own call
+	// begins (a free zygote, or a new jail, interpreter and skill import)
+	// beyond Limits.Timeout: sandbox.StartAllowance.
+	startAllowance time.Duration
 }
 
 // New returns a driver with opts.
 func New(opts Options) *Driver {
+	return newDriver(opts, seams{startAllowance: sandbox.StartAllowance})
+}
+
+func newDriver(opts Options, s seams) *Driver {
 	if opts.Exec == "" {
 		opts.Exec = ExecZygote
 	}
@@ -89,15 +107,15 @@ func New(opts Options) *Driver {
 		opts.MinIdle = 1
 	}
 	if opts.UID == 0 {
-		opts.UID = JailID
+		opts.UID = jail.ID
 	}
 	if opts.GID == 0 {
-		opts.GID = JailID
+		opts.GID = jail.ID
 	}
 	if opts.ScratchBytes <= 0 {
 		opts.ScratchBytes = 64 << 20
 	}
-	return &Driver{opts: opts}
+	return &Driver{opts: opts, seams: s}
 }
 
 // Name returns "linux".
@@ -163,40 +181,40 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 			return nil, err
 		}
 	}
-	mounts, err := plan(append(pr.interp.HostPaths(), spec.ReadPaths...))
+	eg, err := d.egressConfig(spec)
 	if err != nil {
-		return nil, errdefs.Wrap(errdefs.Internal, err, "plan jail mounts")
-	}
-	if b.egress, err = d.egressConfig(spec, mounts); err != nil {
 		return nil, err
 	}
-	if b.egress != nil {
-		if err := checkEgressHost(pr, spec); err != nil {
+	if eg != nil {
+		if err := checkEgressHost(pr); err != nil {
 			return nil, err
 		}
 	}
-	b.base = jailConfig{
-		Mounts:       mounts,
+	js := jail.Spec{
+		Root:         jail.HostPython{Interp: pr.interp},
+		ReadPaths:    spec.ReadPaths,
 		Bundle:       spec.BundleDir,
 		ScratchBytes: d.opts.ScratchBytes,
 		UID:          d.opts.UID,
 		GID:          d.opts.GID,
-		UserNS:       pr.userNS,
-		Env:          worker.Environ(jailScratch, spec.Env),
-		Landlock:     pr.layer(LayerLandlock).Available,
-		Seccomp:      pr.layer(LayerSeccomp).Available,
-		NoNetwork:    b.egress == nil,
+		Env:          spec.Env,
+		Egress:       eg,
+		NoLandlock:   !pr.layer(LayerLandlock).Available,
+		NoSeccomp:    !pr.layer(LayerSeccomp).Available,
 	}
 	if !pr.layer(LayerPids).Available {
-		b.base.Nproc = lim.Pids
+		js.Nproc = lim.Pids
 	}
-	for _, f := range kernelFallbacks(true, d.fakeMissing) {
+	for _, f := range jail.Fallbacks(true, d.seams.missing) {
 		if !spec.BestEffort {
 			return nil, errdefs.New(errdefs.Unavailable,
-				"backend linux: %s is missing: %s (--best-effort runs without it, with a warning on every call)", f.name, f.detail)
+				"backend linux: %s is missing: %s (--best-effort runs without it, with a warning on every call)", f.Name, f.Detail)
 		}
-		b.warnings = append(b.warnings, fmt.Sprintf("best-effort: running without %s (%s)", f.name, f.detail))
-		f.apply(&b.base)
+		b.warnings = append(b.warnings, fmt.Sprintf("best-effort: running without %s (%s)", f.Name, f.Detail))
+		f.Apply(&js)
+	}
+	if b.jail, err = jail.New(js); err != nil {
+		return nil, err
 	}
 	switch {
 	case spec.Mode == sandbox.ModeSession:
@@ -225,7 +243,7 @@ func checkReadPath(p string) error {
 	if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
 		return errdefs.New(errdefs.Invalid, "read path %q: must be an absolute, clean path other than /", p)
 	}
-	for _, own := range []string{jailSkill, jailScratch, "/proc", "/dev"} {
+	for _, own := range jail.OwnDirs() {
 		if p == own || strings.HasPrefix(p, own+"/") {
 			return errdefs.New(errdefs.Unsupported, "backend linux: read path %s would sit in the jail's own %s", p, own)
 		}
@@ -252,9 +270,8 @@ type box struct {
 	reqNames    []string
 	cgHost      *cgroup.Host
 	controllers []string
-	base        jailConfig
-	// egress is the proxy config of a network grant (nil: no network).
-	egress *egress.Config
+	// jail is the jail every zygote, session or cold worker starts in.
+	jail *jail.Jail
 	// outsideAudit receives the egress decisions made outside any call
 	// (egress.AuditFrom of Open's context, valid for the sandbox's life).
 	outsideAudit func(egress.Event)
@@ -279,19 +296,16 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	return res, err
 }
 
-// startAllowance is what a call may spend before the skill's own call
-// begins (a free zygote, or a new jail, interpreter and skill import) beyond
-// Limits.Timeout. The timeout is the skill's: a zygote that the previous
-// call's hostility killed, or a machine too loaded to start one quickly,
-// must not eat into it; but a start that hangs must still end.
-var startAllowance = sandbox.StartAllowance // a variable for tests
-
-// startContext bounds what happens before the skill's call.
+// startContext bounds what happens before the skill's call: the call's
+// timeout plus the start allowance. The timeout is the skill's: a zygote
+// that the previous call's hostility killed, or a machine too loaded to
+// start one quickly, must not eat into it; but a start that hangs must
+// still end.
 func (b *box) startContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, b.startBound())
 }
 
-func (b *box) startBound() time.Duration { return b.lim.Timeout + startAllowance }
+func (b *box) startBound() time.Duration { return b.lim.Timeout + b.d.seams.startAllowance }
 
 // callContext bounds the skill's call.
 func (b *box) callContext(ctx context.Context) (context.Context, context.CancelFunc) {

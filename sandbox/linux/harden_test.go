@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -78,7 +79,7 @@ const hardenBody = `        out = {}
 
 // TestJailHardening checks in a real jail: nothing written to /scratch
 // executes; /proc shows processes only (no host facts) and its mount
-// tables no host path of the bundle; the skill's uid is JailID; the
+// tables no host path of the bundle; the skill's uid is jail.ID; the
 // device nodes cannot be changed; and what skills need (subprocess,
 // multiprocessing with fork, ctypes callbacks, writing /dev/null) works.
 func TestJailHardening(t *testing.T) {
@@ -141,7 +142,7 @@ func checkMountinfo(t *testing.T, v map[string]any, bundleDir string) {
 		if text == "" || strings.HasPrefix(text, "ERR") {
 			t.Fatalf("%s unreadable: %v", n, v[n])
 		}
-		if !strings.Contains(text, " "+jailSkill+" ") {
+		if !strings.Contains(text, " "+jail.SkillDir+" ") {
 			t.Errorf("%s has no /skill mount:\n%s", n, text)
 		}
 		if strings.Contains(text, bundleDir) || strings.Contains(text, filepath.Dir(bundleDir)) {
@@ -156,7 +157,7 @@ func checkMountinfo(t *testing.T, v map[string]any, bundleDir string) {
 				t.Fatalf("odd mountinfo line %q", l)
 			}
 			root, at := f[3], f[4]
-			if at == jailSkill && root != "/" {
+			if at == jail.SkillDir && root != "/" {
 				t.Errorf("%s: /skill is not the root of its own file system: %s", n, l)
 			}
 			if root != "/" && root != at && !strings.HasSuffix(at, root) {
@@ -167,9 +168,9 @@ func checkMountinfo(t *testing.T, v map[string]any, bundleDir string) {
 }
 
 func checkIDs(t *testing.T, v map[string]any) {
-	want := fmt.Sprint([]any{float64(JailID), float64(JailID), float64(JailID), float64(JailID)})
+	want := fmt.Sprint([]any{float64(jail.ID), float64(jail.ID), float64(jail.ID), float64(jail.ID)})
 	if got := fmt.Sprint(v["ids"]); got != want {
-		t.Errorf("ids %s, want %d everywhere", got, JailID)
+		t.Errorf("ids %s, want %d everywhere", got, jail.ID)
 	}
 }
 
@@ -224,13 +225,12 @@ func TestKernelFallbacks(t *testing.T) {
 		fake     string
 		weakened func(v map[string]any, bundleDir string) bool
 	}{
-		{hardProcSubset, func(v map[string]any, _ string) bool { return !strings.HasPrefix(str(v["cmdline"]), "ERR") }},
-		{hardOverlay, func(v map[string]any, dir string) bool { return strings.Contains(str(v["mountinfo"]), dir) }},
+		{jail.FallbackProcSubset, func(v map[string]any, _ string) bool { return !strings.HasPrefix(str(v["cmdline"]), "ERR") }},
+		{jail.FallbackOverlay, func(v map[string]any, dir string) bool { return strings.Contains(str(v["mountinfo"]), dir) }},
 	} {
 		t.Run(tt.fake, func(t *testing.T) {
 			dir := bundle(t, body)
-			d := New(Options{Exec: ExecCold})
-			d.fakeMissing = map[string]string{tt.fake: "fake: old kernel"}
+			d := newTestDriver(Options{Exec: ExecCold}, testSeams{missing: map[string]string{tt.fake: "fake: old kernel"}})
 			_, err := d.Open(context.Background(), sandbox.Spec{BundleDir: dir})
 			if errdefs.KindOf(err) != errdefs.Unavailable || !strings.Contains(err.Error(), tt.fake) {
 				t.Fatalf("Open: %v (kind %s), want unavailable naming %s", err, errdefs.KindOf(err), tt.fake)

@@ -132,7 +132,9 @@ func TestStartOutsideCallTimeout(t *testing.T) {
 	// The skill's import takes longer than its call's timeout.
 	src, _ := os.ReadFile(filepath.Join(dir, "skill.py"))
 	os.WriteFile(filepath.Join(dir, "skill.py"), append([]byte("import time\ntime.sleep(2.5)\n"), src...), 0o644)
-	sb := openBox(t, Options{PoolSize: 1, MinIdle: 1}, sandbox.Spec{BundleDir: dir, Limits: sandbox.Limits{Timeout: time.Second}})
+	opts := Options{PoolSize: 1, MinIdle: 1}
+	spec := sandbox.Spec{BundleDir: dir, Limits: sandbox.Limits{Timeout: time.Second}}
+	sb := openBox(t, opts, spec)
 	p := sb.(*box).run.(*pool)
 	// Open warmed one zygote and the reaper, ticking meanwhile, must not
 	// have started another beyond PoolSize 1.
@@ -143,7 +145,7 @@ func TestStartOutsideCallTimeout(t *testing.T) {
 	p.mu.Unlock()
 	// As a hostile call's breakJail does: the zygote is killed and known
 	// unusable before the next call.
-	kill := func() {
+	kill := func(p *pool) {
 		p.mu.Lock()
 		for z := range p.all {
 			z.breakJail()
@@ -153,7 +155,7 @@ func TestStartOutsideCallTimeout(t *testing.T) {
 	if _, err := sb.Call(context.Background(), sandbox.Request{}); err != nil {
 		t.Fatalf("warm call: %v", err)
 	}
-	kill()
+	kill(p)
 	start := time.Now()
 	if _, err := sb.Call(context.Background(), sandbox.Request{}); err != nil {
 		t.Fatalf("call that had to start a zygote (%v): %v", time.Since(start), err)
@@ -161,10 +163,16 @@ func TestStartOutsideCallTimeout(t *testing.T) {
 	if d := time.Since(start); d < 2*time.Second {
 		t.Errorf("the call took %v: it did not start its zygote (a 2.5 s import)", d)
 	}
-	defer func(old time.Duration) { startAllowance = old }(startAllowance)
-	startAllowance = 0
-	kill()
-	_, err := sb.Call(context.Background(), sandbox.Request{})
+	// The same with no allowance: Open still warms a zygote (its start is
+	// bounded apart), but a call that must start one runs out of time.
+	spec.SkillID = "test/skill"
+	sb, err := newTestDriver(opts, testSeams{noStartAllowance: true}).Open(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer sb.Close()
+	kill(sb.(*box).run.(*pool))
+	_, err = sb.Call(context.Background(), sandbox.Request{})
 	if errdefs.KindOf(err) != errdefs.Timeout || !strings.Contains(err.Error(), "no sandbox was ready") {
 		t.Fatalf("start beyond its allowance: %v; want a timeout saying no sandbox was ready", err)
 	}

@@ -3,10 +3,10 @@ package linux
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/internal/seccomp"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -14,6 +14,7 @@ import (
 )
 
 // Layer names, as Probe reports them and as Unavailable errors name them.
+// The namespaces' are internal/jail's (jail.Namespaces).
 const (
 	LayerUserNS   = "user-namespace"
 	LayerPidNS    = "pid-namespace"
@@ -35,7 +36,6 @@ type probeResult struct {
 	caps   sandbox.Capabilities
 	interp *pyinterp.Interpreter
 	cg     *cgroup.Host
-	userNS bool // the host process is not root: jails need a user namespace
 }
 
 func (r *probeResult) layer(name string) sandbox.Layer {
@@ -60,42 +60,19 @@ func (r *probeResult) missing() []sandbox.Layer {
 	return out
 }
 
-func nsLayer(name, file string) sandbox.Layer {
-	if _, err := os.Stat("/proc/self/ns/" + file); err != nil {
-		return sandbox.Layer{Name: name, Detail: "kernel lacks it: " + err.Error()}
-	}
-	return sandbox.Layer{Name: name, Available: true, Detail: "/proc/self/ns/" + file}
-}
-
-func userNSLayer(root bool) sandbox.Layer {
-	l := nsLayer(LayerUserNS, "user")
-	if root {
-		l.Available, l.Detail = true, fmt.Sprintf("not needed: running as root (jails drop to uid %d, which owns nothing here)", JailID)
-		return l
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(b)) == "0" {
-		l.Available, l.Detail = false, "unprivileged user namespaces disabled (kernel.unprivileged_userns_clone=0)"
-	}
-	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
-		l.Available, l.Detail = false, "user namespaces disabled (user.max_user_namespaces=0)"
-	}
-	return l
-}
-
 // probe inspects the host; python is the interpreter to resolve.
 func (d *Driver) probe(ctx context.Context, python string) *probeResult {
-	r := &probeResult{userNS: os.Geteuid() != 0}
-	layers := []sandbox.Layer{
-		userNSLayer(!r.userNS),
-		nsLayer(LayerPidNS, "pid"), nsLayer(LayerMountNS, "mnt"), nsLayer(LayerNetNS, "net"),
-		nsLayer(LayerIPCNS, "ipc"), nsLayer(LayerUTSNS, "uts"), nsLayer(LayerCgroupNS, "cgroup"),
+	r := &probeResult{}
+	var layers []sandbox.Layer
+	for _, n := range jail.Namespaces() {
+		layers = append(layers, sandbox.Layer{Name: n.Name, Available: n.Available, Detail: n.Detail})
 	}
 	if err := seccomp.Available(); err != nil {
 		layers = append(layers, sandbox.Layer{Name: LayerSeccomp, Detail: err.Error()})
 	} else {
 		layers = append(layers, sandbox.Layer{Name: LayerSeccomp, Available: true, Detail: "seccomp-bpf filters"})
 	}
-	if abi, err := landlockABI(); err != nil {
+	if abi, err := jail.LandlockABI(); err != nil {
 		layers = append(layers, sandbox.Layer{Name: LayerLandlock, Detail: err.Error()})
 	} else {
 		detail := fmt.Sprintf("ABI %d", abi)
@@ -130,11 +107,11 @@ func (d *Driver) probe(ctx context.Context, python string) *probeResult {
 	} else {
 		r.interp = in
 		layers = append(layers, sandbox.Layer{Name: LayerPython, Available: true,
-			Detail: in.String() + "; its environment's key for trusted_environments: " + EnvironmentKey(in)})
+			Detail: in.String() + "; its environment's key for trusted_environments: " + environmentKey(in)})
 	}
-	if d.fakeMissing != nil {
+	if d.seams.missing != nil {
 		for i := range layers {
-			if why, ok := d.fakeMissing[layers[i].Name]; ok {
+			if why, ok := d.seams.missing[layers[i].Name]; ok {
 				layers[i].Available, layers[i].Detail = false, why
 			}
 		}
@@ -200,68 +177,6 @@ func (r *probeResult) enforces() []sandbox.Feature {
 		f = append(f, sandbox.FeatureKernelHardened)
 	}
 	return f
-}
-
-// fallback is a hardening of the jail that this kernel lacks, which a
-// best-effort run goes without (apply weakens the config accordingly). Not
-// probe layers: any kernel with Landlock (5.13) has them, so only hosts
-// that are best-effort already can miss them.
-type fallback struct {
-	name, detail string
-	apply        func(*jailConfig)
-}
-
-// Names of the fallbacks (fakeMissing keys in tests).
-const (
-	hardProcSubset = "proc-subset"
-	hardOverlay    = "overlayfs"
-)
-
-// kernelFallbacks lists what this kernel lacks of the jail's hardening;
-// bundle says whether the jail shows a bundle (through overlayfs).
-func kernelFallbacks(bundle bool, fake map[string]string) []fallback {
-	var out []fallback
-	if why, ok := fake[hardProcSubset]; ok || !kernelAtLeast(5, 8) {
-		if !ok {
-			why = "/proc with " + procOptions + " needs Linux 5.8; without it the skill reads host facts such as /proc/cmdline and /proc/meminfo"
-		}
-		out = append(out, fallback{hardProcSubset, why, func(c *jailConfig) { c.ProcFull = true }})
-	}
-	if why, ok := fake[hardOverlay]; bundle && (ok || !overlayKnown()) {
-		if !ok {
-			why = "the kernel has no overlay file system; without it /proc/self/mountinfo shows the bundle's host path"
-		}
-		out = append(out, fallback{hardOverlay, why, func(c *jailConfig) { c.BundleBind = true }})
-	}
-	return out
-}
-
-// kernelAtLeast reports whether the running kernel is major.minor or later.
-func kernelAtLeast(major, minor int) bool {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return false
-	}
-	var ma, mi int
-	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
-		return false
-	}
-	return ma > major || ma == major && mi >= minor
-}
-
-// overlayKnown reports whether the kernel has overlayfs, loaded or as a
-// module it loads on the first mount.
-func overlayKnown() bool {
-	if b, err := os.ReadFile("/proc/filesystems"); err == nil && strings.Contains(string(b), "\toverlay\n") {
-		return true
-	}
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return false
-	}
-	mods := "/lib/modules/" + unix.ByteSliceToString(u.Release[:]) + "/kernel/fs/overlayfs"
-	_, err := os.Stat(mods)
-	return err == nil
 }
 
 // unixAccess reports whether this user may create groups in dir.

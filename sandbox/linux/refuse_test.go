@@ -55,8 +55,7 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := New(Options{})
-			d.fakeMissing = tt.fake
+			d := newTestDriver(Options{}, testSeams{missing: tt.fake})
 			if tt.spec.BundleDir == "" {
 				tt.spec.BundleDir = dir
 			}
@@ -70,8 +69,7 @@ func TestRefusals(t *testing.T) {
 
 func TestBestEffortWarns(t *testing.T) {
 	requireRoot(t)
-	d := New(Options{})
-	d.fakeMissing = map[string]string{LayerLandlock: "fake: missing"}
+	d := newTestDriver(Options{}, testSeams{missing: map[string]string{LayerLandlock: "fake: missing"}})
 	sb, err := d.Open(context.Background(), sandbox.Spec{BundleDir: bundle(t, "        return {}"), BestEffort: true})
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 type session struct {
 	b  *box
 	mu sync.Mutex
-	j  *jail
+	j  *jailProc
 	id uint64
 }
 
@@ -54,8 +54,8 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 	ctx, cancel := b.callContext(ctx)
 	defer cancel()
 	j := s.j
-	j.beginCall(ctx)
-	defer j.endCall()
+	j.run.BeginCall(ctx)
+	defer j.run.EndCall()
 	j.Stdout.Reset()
 	j.Stderr.Reset()
 	s.id++

@@ -26,7 +26,7 @@ const zygoteLog = 16 << 10
 // "Zygote mode"; worker.Zygote speaks it). One call at a time.
 type zygote struct {
 	b *box
-	j *jail
+	j *jailProc
 
 	mu     sync.Mutex // held for a call (and its cleanup) or a pre-fork
 	nextID uint64
@@ -138,8 +138,8 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 			z.mu.Unlock()
 		}
 	}()
-	z.j.beginCall(ctx)
-	defer z.j.endCall()
+	z.j.run.BeginCall(ctx)
+	defer z.j.run.EndCall()
 	b := z.b
 	before := snapshot(z.j.cg)
 	c := z.pre

@@ -34,10 +34,6 @@ const (
 // maxBundle caps the bundle copied into every worker's memory.
 const maxBundle = 64 << 20
 
-// startAllowance is how long a worker may take to start (Deno, snapshot
-// restore) on top of the call timeout that bounds the skill's import.
-const startAllowance = sandbox.StartAllowance
-
 // setupFrame is what the host sends a worker on fd 5 before init: the
 // bundle's files and the environment Python sees.
 type setupFrame struct {
@@ -266,7 +262,9 @@ func (b *box) limitErr(p *proc, err error) error {
 func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 	begun := time.Now()
 	callerDeadline, callerHas := ctx.Deadline()
-	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout+startAllowance)
+	// The start allowance covers Deno and the snapshot's restore; the
+	// call's timeout bounds the skill's import.
+	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout+sandbox.StartAllowance)
 	defer cancel()
 	cg, err := b.cg.newGroup(b.lim)
 	if err != nil {
@@ -312,7 +310,7 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 	setupR, setupW, outR, outW, errR, errW := pipes[0], pipes[1], pipes[2], pipes[3], pipes[4], pipes[5]
 	cmd.ExtraFiles = []*os.File{setupR} // fd 5, after the protocol's 3 and 4
 	cmd.Stdout, cmd.Stderr = outW, errW
-	launch, release := b.jail.wrap(ctx, cmd, cg.launch)
+	launch, release := b.jail.wrap(ctx, cmd, cg)
 	wp, err := worker.StartWith(b.life, cmd, b.lim.Stdio, worker.StartOptions{Launch: launch})
 	setupR.Close()
 	outW.Close()
@@ -366,9 +364,9 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 // startTimeoutError says which deadline a worker's start ran out of, begun
 // at begun under a call timeout of timeout: the caller's (callerDeadline,
 // when callerHas), if it came before the backend's own allowance of
-// timeout+startAllowance, or that allowance.
+// timeout+sandbox.StartAllowance, or that allowance.
 func startTimeoutError(timeout time.Duration, begun, callerDeadline time.Time, callerHas bool) error {
-	own := timeout + startAllowance
+	own := timeout + sandbox.StartAllowance
 	if callerHas && callerDeadline.Before(begun.Add(own)) {
 		left := callerDeadline.Sub(begun)
 		if left <= 0 {
@@ -376,7 +374,7 @@ func startTimeoutError(timeout time.Duration, begun, callerDeadline time.Time, c
 		}
 		return errdefs.New(errdefs.Timeout, "worker did not load the skill before the caller's deadline, %s after the worker's start began (the backend alone allows a start %s)", left.Round(time.Millisecond), own)
 	}
-	return errdefs.New(errdefs.Timeout, "worker did not load the skill within the backend's start allowance of %s (the %s call timeout + %s to start Deno and Pyodide)", own, timeout, startAllowance)
+	return errdefs.New(errdefs.Timeout, "worker did not load the skill within the backend's start allowance of %s (the %s call timeout + %s to start Deno and Pyodide)", own, timeout, sandbox.StartAllowance)
 }
 
 // frame prefixes payload with its 4-byte big-endian length.

@@ -88,15 +88,14 @@ func TestMemoryLimit(t *testing.T) {
 // does not claim the limit, refuses a Spec that requires it, and still
 // runs other Specs (workers started without a group).
 func TestCgroupMissing(t *testing.T) {
-	d := testDriver(t)
+	testDriver(t)
 	for _, tc := range []struct {
 		ctl     string
 		feature sandbox.Feature
 		layer   string
 	}{{"memory", sandbox.FeatureMemory, "cgroup-memory"}, {"pids", sandbox.FeaturePids, "cgroup-pids"}} {
 		t.Run(tc.ctl, func(t *testing.T) {
-			d.fakeMissing = map[string]bool{tc.ctl: true}
-			defer func() { d.fakeMissing = nil }()
+			d := newTestDriver(seams{missing: map[string]bool{tc.ctl: true}})
 			c := d.Probe(context.Background())
 			if c.Has(tc.feature) {
 				t.Fatalf("Probe claims %s with the %s controller missing", tc.feature, tc.ctl)
@@ -119,8 +118,7 @@ func TestCgroupMissing(t *testing.T) {
 			sandboxtest.MustResult(t, res, err, nil)
 		})
 	}
-	d.fakeMissing = map[string]bool{"memory": true, "pids": true}
-	defer func() { d.fakeMissing = nil }()
+	d := newTestDriver(seams{missing: map[string]bool{"memory": true, "pids": true}})
 	spec := sandboxtest.SpecFor(bombBundle(t), sandboxtest.Options{})
 	sb := sandboxtest.Open(t, d, spec)
 	if _, err, _ := sandboxtest.Call(t, sb, sandboxtest.Options{}, map[string]any{"mib": 0}, nil); err != nil {

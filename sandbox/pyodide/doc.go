@@ -61,21 +61,21 @@
 // which bound the heaps but not the process, so memory-limit is not
 // claimed and a Spec requiring it is refused.
 //
-// Linux jail (defence in depth, jail_linux.go). When the linux backend's
-// jail can be built (root, or unprivileged user namespaces), each worker
-// runs in one (linux.Jail): own pid, mount, network, ipc, uts and cgroup
-// namespaces, a tmpfs root with read-only binds of only the Deno binary and
-// its ELF dependencies, the Pyodide folder, the worker folder and Deno's
+// Linux jail (defence in depth, jail_linux.go). When a jail can be built
+// (root, or unprivileged user namespaces), each worker runs in one: the
+// jail of internal/jail, which the linux backend uses too, with a root of
+// its own (jail.Binary): read-only binds of only the Deno binary and its
+// ELF dependencies, the Pyodide folder, the worker folder and Deno's
 // cache, a private noexec /scratch, a /proc of the jail's processes only,
-// the unprivileged uid linux.JailID, Landlock, seccomp, no host
-// environment, an empty network namespace. The jail's config socket goes
-// after fd 5 (the setup channel), named by the init stage's argv[1].
-// Without the jail workers run as before, and every result carries the
-// warning "pyodide: running without the linux jail (reason)"; Probe lists
-// the layer linux-jail.
+// the unprivileged uid jail.ID, Landlock and seccomp (when the kernel has
+// them; Open warns of what it lacks), no host environment, an empty
+// network namespace, in the worker's cgroup. The jail's config socket
+// goes after fd 5 (the setup channel). Without the jail workers run on the
+// host, and every result carries the warning "pyodide: running without the
+// linux jail (reason)"; Probe lists the layer linux-jail.
 //
 // Network grants need the jail: an egress proxy (one per worker) listens
-// on 127.0.0.1:3128 in the worker's empty network namespace, Deno gets
+// on jail.ProxyAddr in the worker's empty network namespace, Deno gets
 // --allow-net=<granted host:port> and HTTP(S)_PROXY, so fetch to a granted
 // host goes through the proxy (which checks the grant again, on the
 // resolved address) and nothing else has a route; net-allowlist is

@@ -4,13 +4,13 @@ package pyodide
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"slices"
 	"sync"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
@@ -50,19 +50,29 @@ const defaultMaxWorkers = 4
 
 // Driver is the Pyodide-on-Deno backend.
 type Driver struct {
-	opts Options
-	mu   sync.Mutex
-	// fakeMissing marks cgroup controllers missing, for refusal tests.
-	fakeMissing map[string]bool
-	// fakeNoJail, when set, is why the linux jail is "missing" (tests).
-	fakeNoJail string
-	// egressTweak adjusts each worker's egress proxy config (tests: trust
-	// roots for intercepted test upstreams).
-	egressTweak func(*egress.Config)
+	opts  Options
+	seams seams
+	mu    sync.Mutex
+}
+
+// seams are the driver's view of the host and of the network, fixed when
+// it is built: New uses the real ones; the package's tests build drivers
+// with others (export_test.go).
+type seams struct {
+	// missing marks cgroup controllers missing, as on a host without them.
+	missing map[string]bool
+	// noJail, when set, is why the linux jail is missing, as on a host
+	// without namespaces.
+	noJail string
+	// upstreamRoots verify the upstreams the egress proxy intercepts (nil:
+	// the host's roots).
+	upstreamRoots *x509.CertPool
 }
 
 // New returns a driver with opts.
-func New(opts Options) *Driver {
+func New(opts Options) *Driver { return newDriver(opts, seams{}) }
+
+func newDriver(opts Options, s seams) *Driver {
 	if opts.CacheDir == "" {
 		opts.CacheDir = DefaultCacheDir()
 	}
@@ -78,7 +88,7 @@ func New(opts Options) *Driver {
 	if opts.Progress == nil {
 		opts.Progress = os.Stderr
 	}
-	return &Driver{opts: opts}
+	return &Driver{opts: opts, seams: s}
 }
 
 // Name returns "pyodide".
@@ -110,8 +120,8 @@ func (d *Driver) enforces(cg cgroups, jailed bool) []sandbox.Feature {
 // Probe reports whether Deno and Pyodide are installed. It does not
 // install them nor start Deno.
 func (d *Driver) Probe(ctx context.Context) sandbox.Capabilities {
-	cg := detectCgroups(d.fakeMissing)
-	jailed, jailWhy := jailState(d.fakeNoJail)
+	cg := detectCgroups(d.seams.missing)
+	jailed, jailWhy := jailState(d.seams.noJail)
 	c := sandbox.Capabilities{Isolating: true, Enforces: d.enforces(cg, jailed)}
 	rt, err := Locate(d.opts.CacheDir)
 	if err != nil {
@@ -152,8 +162,8 @@ func (d *Driver) runtime(ctx context.Context) (files, error) {
 // the bundle and starts the first worker, so a skill that fails to import
 // fails here.
 func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
-	cg := detectCgroups(d.fakeMissing)
-	jailed, jailWhy := jailState(d.fakeNoJail)
+	cg := detectCgroups(d.seams.missing)
+	jailed, jailWhy := jailState(d.seams.noJail)
 	if err := (sandbox.Capabilities{Enforces: d.enforces(cg, jailed)}).CheckRequire(Name, spec.Require); err != nil {
 		return nil, err
 	}
@@ -186,7 +196,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	b := newBox(d, f, spec, reqNames, setup)
 	b.cg = cg
 	if jailed {
-		w, missing, err := newWorkerJail(f, spec, d.egressTweak)
+		w, missing, err := newWorkerJail(f, spec, d.seams.upstreamRoots)
 		if err != nil {
 			return nil, errdefs.Wrap(errdefs.KindOf(err), err, "backend pyodide: linux jail")
 		}

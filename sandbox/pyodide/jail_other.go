@@ -4,22 +4,22 @@ package pyodide
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"os/exec"
 
-	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
-// workerJail: there is no linux jail off Linux.
+// workerJail: there is no jail off Linux.
 type workerJail struct{}
 
-func jailState(fake string) (bool, string) { return false, "not Linux" }
+func jailState(noJail string) (bool, string) { return false, "not Linux" }
 
-func newWorkerJail(files, sandbox.Spec, func(*egress.Config)) (*workerJail, []string, error) {
+func newWorkerJail(files, sandbox.Spec, *x509.CertPool) (*workerJail, []string, error) {
 	return nil, nil, errors.New("not Linux")
 }
 
-func (w *workerJail) wrap(_ context.Context, _ *exec.Cmd, start func(*exec.Cmd) error) (func(*exec.Cmd) error, func()) {
-	return start, func() {}
+func (w *workerJail) wrap(_ context.Context, _ *exec.Cmd, cg *workerGroup) (func(*exec.Cmd) error, func()) {
+	return cg.launch, func() {}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"github.com/skillbox-dev/skillbox/internal/egress"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,8 +17,9 @@ import (
 	"testing"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/sandbox"
-	"github.com/skillbox-dev/skillbox/sandbox/linux"
 	"github.com/skillbox-dev/skillbox/sandbox/sandboxtest"
 )
 
@@ -65,7 +65,7 @@ type netReply struct {
 }
 
 // TestJailed checks from the host that an idle worker runs in the jail:
-// another network and pid namespace than this process, uid linux.JailID,
+// another network and pid namespace than this process, uid jail.ID,
 // none of the host's environment, and that calls work there (Deno is pid 1).
 func TestJailed(t *testing.T) {
 	d := jailedDriver(t)
@@ -87,7 +87,7 @@ func TestJailed(t *testing.T) {
 		t.Errorf("worker environment %q (%v) holds host variables", env, err)
 	}
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if id := linux.JailID; os.Geteuid() == 0 && !strings.Contains(string(status), fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", id, id, id, id)) {
+	if id := jail.ID; os.Geteuid() == 0 && !strings.Contains(string(status), fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", id, id, id, id)) {
 		t.Errorf("worker is not uid %d:\n%s", id, status)
 	}
 	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); !strings.HasSuffix(exe, "/deno") {
@@ -110,9 +110,8 @@ func TestJailed(t *testing.T) {
 // TestNoJailWarns checks that a host without the jail runs workers
 // unjailed, says so on every result and in Probe, and refuses network.
 func TestNoJailWarns(t *testing.T) {
-	d := testDriver(t)
-	d.fakeNoJail = "fake: no namespaces"
-	defer func() { d.fakeNoJail = "" }()
+	testDriver(t)
+	d := newTestDriver(seams{noJail: "fake: no namespaces"})
 	c := d.Probe(context.Background())
 	found := false
 	for _, l := range c.Layers {
@@ -217,7 +216,7 @@ class Secret(BaseSkill):
 // substitutes it), while the skill only ever holds the placeholder — in its
 // environment, its config and the response, which echoes the value.
 func TestSecretBinding(t *testing.T) {
-	d := jailedDriver(t)
+	jailedDriver(t)
 	const real = "real-secret-value-123"
 	var seen []string
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -227,7 +226,7 @@ func TestSecretBinding(t *testing.T) {
 	defer srv.Close()
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
-	d.egressTweak = func(c *egress.Config) { c.UpstreamRootCAs = roots }
+	d := newTestDriver(seams{upstreamRoots: roots})
 	_, portS, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	port, _ := strconv.Atoi(portS)
 	dir := filepath.Join(t.TempDir(), "secret")
@@ -264,8 +263,8 @@ func TestSecretBinding(t *testing.T) {
 // Without the linux jail there is no egress proxy to substitute a bound
 // secret, so a Spec that binds one is refused, naming why.
 func TestSecretsRefusedWithoutJail(t *testing.T) {
-	d := testDriver(t)
-	d.fakeNoJail = "test: no jail here"
+	testDriver(t)
+	d := newTestDriver(seams{noJail: "test: no jail here"})
 	spec := sandboxtest.SpecFor(netBundle(t), sandboxtest.Options{})
 	spec.Network = []sandbox.HostPort{{Host: "api.example.com", Port: 443}}
 	spec.Secrets = []sandbox.SecretBinding{{Name: "TOKEN", Placeholder: "skillbox-secret-x", Value: "v",

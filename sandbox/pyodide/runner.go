@@ -55,7 +55,7 @@ var snapshotMu sync.Mutex
 func prepare(ctx context.Context, rt Runtime) (files, error) {
 	f := files{rt: rt, dir: filepath.Join(rt.Dir, "worker-"+workerKey())}
 	if _, err := os.Stat(filepath.Join(f.dir, "snapshot.bin")); err == nil {
-		// The jailed worker (linux.JailID, not the owner) reads the folder.
+		// The jailed worker (jail.ID, not the owner) reads the folder.
 		_ = os.Chmod(f.dir, 0o755)
 		return f, nil
 	}
@@ -69,7 +69,7 @@ func prepare(ctx context.Context, rt Runtime) (files, error) {
 		return f, errdefs.Wrap(errdefs.Internal, err, "pyodide worker folder")
 	}
 	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil { // read by jailed workers (linux.JailID)
+	if err := os.Chmod(tmp, 0o755); err != nil { // read by jailed workers (jail.ID)
 		return f, errdefs.Wrap(errdefs.Internal, err, "pyodide worker folder")
 	}
 	for name, src := range map[string]string{"worker.mjs": workerScript, "bootstrap.py": bootstrapPy, "harness.py": worker.Harness} {

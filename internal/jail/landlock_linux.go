@@ -1,4 +1,4 @@
-package linux
+package jail
 
 import (
 	"errors"
@@ -60,7 +60,7 @@ func restrictLandlock(abi int, r fsRules) error {
 // applyLandlock restricts the init stage (and the exec'd program) to
 // reading the jail's runtime, bundle and /proc, and writing only /scratch
 // and the /dev nodes.
-func applyLandlock(cfg *jailConfig) error {
+func applyLandlock(cfg *config) error {
 	abi, err := landlockABI()
 	if err != nil {
 		return err
@@ -89,10 +89,10 @@ func applyLandlock(cfg *jailConfig) error {
 		}
 	}
 	if cfg.Bundle != "" {
-		r.RODirs = append(r.RODirs, jailSkill)
+		r.RODirs = append(r.RODirs, SkillDir)
 	}
 	r.RODirs = append(r.RODirs, "/proc")
-	r.RWDirs = []string{jailScratch}
+	r.RWDirs = []string{ScratchDir}
 	r.RWFiles = []string{"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}
 	return restrictLandlock(abi, r)
 }

@@ -1,22 +1,39 @@
-package linux
+package jail
 
-// JailID is the uid and gid a jail's program runs as when the host process
-// is root (a non-root host maps its own id to 0 in a user namespace
-// instead). It must own nothing on the host: the host's nobody (65534)
-// may own files, and whatever an id owns, a program running as it may
-// chmod, chown away or signal. 0x7FFE0000 lies below 2^31 (ids above are
-// mishandled by tools that read them as signed) and above systemd's
-// ranges for container ids (524288-1879048191) and dynamic users
-// (61184-65519), where no distribution, useradd or idmap hands out ids.
-const JailID = 0x7FFE0000
+// ID is the uid and gid a jail's program runs as when the host process is
+// root (a non-root host maps its own id to 0 in a user namespace instead).
+// It must own nothing on the host: the host's nobody (65534) may own
+// files, and whatever an id owns, a program running as it may chmod, chown
+// away or signal. 0x7FFE0000 lies below 2^31 (ids above are mishandled by
+// tools that read them as signed) and above systemd's ranges for container
+// ids (524288-1879048191) and dynamic users (61184-65519), where no
+// distribution, useradd or idmap hands out ids.
+const ID = 0x7FFE0000
 
-// jailConfig is what the host sends the init stage (as JSON on fd 5).
-type jailConfig struct {
-	// Mounts build the read-only runtime part of the root.
+// Paths inside every jail.
+const (
+	// SkillDir shows Spec.Bundle, read-only and noexec.
+	SkillDir = "/skill"
+	// ScratchDir is the private noexec tmpfs: the program's cwd, and the
+	// HOME and TMPDIR a root provider gives it.
+	ScratchDir = "/scratch"
+)
+
+// ProxyAddr is where a jail's egress proxy listens, inside the jail (its
+// loopback; the jail's network namespace has nothing else).
+const ProxyAddr = "127.0.0.1:3128"
+
+// OwnDirs are the jail's own folders: no bind may cover or sit in them.
+func OwnDirs() []string { return []string{SkillDir, ScratchDir, "/proc", "/dev"} }
+
+// config is what the host sends the init stage (as one frame on its
+// config socket).
+type config struct {
+	// Mounts build the read-only part of the root.
 	Mounts []mountOp `json:"mounts"`
-	// Bundle is the host path bound read-only at /skill.
+	// Bundle is the host path shown read-only at SkillDir ("": none).
 	Bundle string `json:"bundle"`
-	// ScratchBytes caps the /scratch tmpfs.
+	// ScratchBytes caps the ScratchDir tmpfs.
 	ScratchBytes int64 `json:"scratch_bytes"`
 	// UID and GID are the unprivileged ids the program runs as. In a user
 	// namespace (non-root host user) they are ignored: the only mapped id
@@ -37,9 +54,9 @@ type jailConfig struct {
 	// ProcFull mounts all of /proc, host facts included, instead of its
 	// process subset (best effort on kernels before 5.8).
 	ProcFull bool `json:"proc_full,omitempty"`
-	// BundleBind binds the bundle at /skill instead of showing it through
-	// an overlay, so its host path shows in /proc/self/mountinfo (best
-	// effort on kernels without overlayfs).
+	// BundleBind binds the bundle at SkillDir instead of showing it
+	// through an overlay, so its host path shows in /proc/self/mountinfo
+	// (best effort on kernels without overlayfs).
 	BundleBind bool `json:"bundle_bind,omitempty"`
 	// NoNetwork makes Landlock deny TCP bind/connect (belt to the empty
 	// network namespace).
@@ -58,9 +75,9 @@ type jailConfig struct {
 // secret's value: the proxy (host side) has those; the jail only the CA
 // certificates it must trust.
 type egressJail struct {
-	// Port is the loopback port (127.0.0.1) the init stage listens on and
-	// whose listening socket it passes to the host over the config socket.
-	// Landlock allows TCP connect to this port only.
+	// Port is the loopback port (of ProxyAddr) the init stage listens on
+	// and whose listening socket it passes to the host over the config
+	// socket. Landlock allows TCP connect to this port only.
 	Port int `json:"port"`
 	// CAFile is where CA is written (read-only) in the jail's root; empty
 	// when the proxy intercepts nothing.
@@ -68,15 +85,3 @@ type egressJail struct {
 	// CA is the bundle the sandbox trusts (egress Proxy.CABundle).
 	CA []byte `json:"ca,omitempty"`
 }
-
-// Descriptors the jail's program starts with (besides 0, 1, 2).
-const (
-	fdRequest = 3 // host -> worker frames (zygote: the control socket)
-	fdReply   = 4 // worker -> host frames (zygote: unused)
-)
-
-// fdConfig is the init stage's config socket (config in, setup error out;
-// closed on exec): fd 5 for the Python harness, or the descriptor named by
-// the init stage's argv[1] when a program jailed with Jail.Wrap keeps
-// descriptors of its own from 5 on.
-var fdConfig = 5

@@ -1,4 +1,4 @@
-package linux
+package jail
 
 import (
 	"fmt"
@@ -6,12 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-)
-
-// Paths inside every jail.
-const (
-	jailSkill   = "/skill"   // the bundle, read-only
-	jailScratch = "/scratch" // private tmpfs: cwd, HOME, TMPDIR
 )
 
 // mountOp is one step that builds the jail's root. Paths are as seen in the

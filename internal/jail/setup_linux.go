@@ -1,4 +1,4 @@
-package linux
+package jail
 
 import (
 	"fmt"
@@ -12,8 +12,9 @@ import (
 
 // setup runs in the init stage, as root of the new namespaces, and leaves
 // the thread ready to exec the jailed program: new root, loopback, limits,
-// Landlock, unprivileged ids, no capabilities, no_new_privs, seccomp.
-func setup(cfg *jailConfig) error {
+// Landlock, unprivileged ids, no capabilities, no_new_privs, seccomp. sock
+// is the config socket's descriptor.
+func setup(cfg *config, sock int) error {
 	if err := buildRoot(cfg); err != nil {
 		return err
 	}
@@ -21,7 +22,7 @@ func setup(cfg *jailConfig) error {
 		return fmt.Errorf("loopback: %w", err)
 	}
 	if cfg.Egress != nil {
-		if err := passProxyListener(cfg.Egress.Port); err != nil {
+		if err := passProxyListener(sock, cfg.Egress.Port); err != nil {
 			return fmt.Errorf("egress listener: %w", err)
 		}
 	}
@@ -31,7 +32,7 @@ func setup(cfg *jailConfig) error {
 	if err := setRlimits(cfg); err != nil {
 		return err
 	}
-	if err := unix.Chdir(jailScratch); err != nil {
+	if err := unix.Chdir(ScratchDir); err != nil {
 		return err
 	}
 	if cfg.Landlock {
@@ -40,7 +41,7 @@ func setup(cfg *jailConfig) error {
 		}
 	}
 	if cfg.OwnFDs && !cfg.UserNS {
-		for fd := 3; fd < fdConfig; fd++ {
+		for fd := 3; fd < sock; fd++ {
 			if err := unix.Fchown(fd, cfg.UID, cfg.GID); err != nil && err != unix.EBADF {
 				return fmt.Errorf("hand descriptor %d to the program: %w", fd, err)
 			}
@@ -66,7 +67,7 @@ func setup(cfg *jailConfig) error {
 // It pivots twice (as bubblewrap does): first into a small staging tmpfs,
 // where the host root stays reachable at /oldroot whatever paths the
 // sources have, then into the finished jail root, detaching the rest.
-func buildRoot(cfg *jailConfig) error {
+func buildRoot(cfg *config) error {
 	// Nothing we mount may propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
@@ -100,11 +101,11 @@ func buildRoot(cfg *jailConfig) error {
 		}
 	}
 	if cfg.Bundle != "" {
-		if err := mountBundle(cfg, filepath.Join(root, jailSkill)); err != nil {
+		if err := mountBundle(cfg, filepath.Join(root, SkillDir)); err != nil {
 			return err
 		}
 	}
-	if err := mountScratch(cfg, filepath.Join(root, jailScratch)); err != nil {
+	if err := mountScratch(cfg, filepath.Join(root, ScratchDir)); err != nil {
 		return err
 	}
 	if err := buildDev(root); err != nil {
@@ -156,7 +157,7 @@ func buildRoot(cfg *jailConfig) error {
 // cwd while mounting) and an empty folder of the staging tmpfs. Nothing is
 // copied, so bundles of any size cost the same. Overlay options stop it
 // from following redirects and metacopy attributes stored in the bundle.
-func mountBundle(cfg *jailConfig, dst string) error {
+func mountBundle(cfg *config, dst string) error {
 	src := filepath.Join("/oldroot", cfg.Bundle)
 	if cfg.BundleBind {
 		// Best effort without overlayfs: the host path shows.
@@ -178,7 +179,7 @@ func mountBundle(cfg *jailConfig, dst string) error {
 	defer unix.Chdir("/")
 	flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 	if err := unix.Mount("overlay", dst, "overlay", flags, "lowerdir=.:"+empty+",redirect_dir=nofollow,metacopy=off"); err != nil {
-		return fmt.Errorf("show the bundle at %s through a read-only overlay (keeps its host path out of /proc/self/mountinfo; --best-effort binds it without, on kernels lacking overlayfs): %w", jailSkill, err)
+		return fmt.Errorf("show the bundle at %s through a read-only overlay (keeps its host path out of /proc/self/mountinfo; --best-effort binds it without, on kernels lacking overlayfs): %w", SkillDir, err)
 	}
 	return nil
 }
@@ -187,7 +188,7 @@ func mountBundle(cfg *jailConfig, dst string) error {
 // noexec: a file the skill writes or downloads there must not run as a
 // program or be mapped executable (which also stops ld.so from loading
 // it), so code that is on no read-only mount never execs.
-func mountScratch(cfg *jailConfig, dst string) error {
+func mountScratch(cfg *config, dst string) error {
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		return err
 	}
@@ -318,7 +319,7 @@ func mountProc(root string, full bool) error {
 	return nil
 }
 
-func setRlimits(cfg *jailConfig) error {
+func setRlimits(cfg *config) error {
 	lim := map[int]uint64{
 		unix.RLIMIT_CORE:   0,
 		unix.RLIMIT_NOFILE: 1024,
@@ -346,7 +347,7 @@ func setRlimits(cfg *jailConfig) error {
 // dropPrivileges clears the bounding and ambient capability sets while
 // still privileged, switches to the unprivileged ids on this thread, and
 // clears what remains (inheritable).
-func dropPrivileges(cfg *jailConfig) error {
+func dropPrivileges(cfg *config) error {
 	last := 63
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
 		if n, err := strconv.Atoi(string(trimNL(b))); err == nil {
@@ -410,10 +411,10 @@ func loopbackUp() error {
 
 // passProxyListener listens on 127.0.0.1:port in the jail's network
 // namespace and sends the listening socket to the host over the config
-// socket (one zero byte with SCM_RIGHTS); the host's egress proxy serves
-// it. The jail keeps no copy. It runs before Landlock, which then denies
-// every bind.
-func passProxyListener(port int) error {
+// socket sock (one zero byte with SCM_RIGHTS); the host's egress proxy
+// serves it. The jail keeps no copy. It runs before Landlock, which then
+// denies every bind.
+func passProxyListener(sock, port int) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -425,5 +426,5 @@ func passProxyListener(port int) error {
 	if err := unix.Listen(fd, 128); err != nil {
 		return err
 	}
-	return unix.Sendmsg(fdConfig, []byte{0}, unix.UnixRights(fd), nil, 0)
+	return unix.Sendmsg(sock, []byte{0}, unix.UnixRights(fd), nil, 0)
 }

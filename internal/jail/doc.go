@@ -1,0 +1,70 @@
+// Package jail builds and starts Linux jails: the one jail every isolating
+// backend runs its programs in (the linux backend's Python harness,
+// pyodide's Deno workers), whatever root those programs need.
+//
+// # A jail
+//
+// Launch re-executes the host binary (/proc/self/exe) with argv[0]
+// "skillbox-jail-init" in new pid, mount, network, ipc, uts and cgroup
+// namespaces (plus a user namespace when the host process is not root),
+// born inside the cgroup it is given (LaunchOptions.Cgroup). This
+// package's init function recognises the marker in any binary that links
+// it, reads one config frame from the config socket (whose descriptor is
+// argv[1], after the program's own descriptors), and:
+//
+//   - makes mounts private and pivots into a tmpfs root holding read-only
+//     binds of what the root provider names (Root.Binds) and of the
+//     Spec's ReadPaths, each at its host path (symlinks on the way
+//     recreated); the bundle, if any, read-only and noexec at SkillDir
+//     through an overlay whose only real layer it is (no mount table shows
+//     its host path); a size-capped private noexec tmpfs at ScratchDir; a
+//     /proc of the new pid namespace with subset=pid and hidepid=invisible;
+//     a /dev of null, zero, random and urandom bound read-only; then makes
+//     the root read-only;
+//   - brings up loopback and, with a network grant, listens on ProxyAddr
+//     and hands the listening socket back over the config socket: an
+//     egress proxy (internal/egress) in the host process serves it, so the
+//     jail's only route out is the proxy; the proxy's CA is written
+//     read-only in the root when it intercepts TLS;
+//   - sets the hostname and rlimits, restricts itself with Landlock (every
+//     right the kernel's ABI knows; TCP connect only to the proxy's port),
+//     drops every capability, switches to ID (which owns nothing on the
+//     host), sets no_new_privs and installs the seccomp filter
+//     (internal/seccomp);
+//   - execs the root's program (Root.Program) as the jail's pid 1, in
+//     ScratchDir, with the environment the root makes of the granted
+//     variables (Root.Env).
+//
+// The host waits until the program was exec'd or the init stage reported
+// why it could not be. Weakening is explicit: a Spec applies every layer
+// unless a field says otherwise (NoLandlock, NoSeccomp, ProcFull,
+// BundleBind), set by a backend on the operator's best-effort opt-in
+// (Fallbacks) or, for a jail that is defence in depth, by BestEffort.
+//
+// # Root providers
+//
+// A Root provider says what a jail's root holds and what runs in it: the
+// host paths to bind read-only, the program to exec and its environment.
+// Two exist:
+//
+//   - HostPython: the host's Python interpreter (internal/pyinterp: its
+//     binary, loader, libraries, prefix and sys.path), running the
+//     worker's environment. The linux backend's zygote, session and cold
+//     jails use it.
+//   - Binary: one host binary with its ELF dependencies, further
+//     read-only folders and a fixed environment. The pyodide backend's
+//     Deno workers use it (Deno, the Pyodide folder, the worker folder,
+//     Deno's cache).
+//
+// Backends choose a provider and otherwise share everything above, so a
+// new provider changes no backend. A per-skill Python environment would be
+// a provider binding the environment's folder read-only beside the
+// interpreter's paths and running its python. An OCI image's root file
+// system would be a provider whose folder is the root itself rather than
+// binds into a tmpfs; the init stage would learn to use such a folder as
+// its base (an optional method of the provider), the backends would not
+// change.
+//
+// Everything here but the provider types, EgressConfig and the paths is
+// Linux only.
+package jail
