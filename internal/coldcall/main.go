@@ -21,44 +21,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/skillbox-dev/skillbox/internal/bench"
 )
-
-// driver runs a skill in-process the way Skillware's loader does
-// (testdata/skillware/README.md): a stand-in BaseSkill under
-// skillware.core.base_skill, the skill folder registered as a package,
-// skill.py loaded from it, the one BaseSkill subclass instantiated and
-// execute(params) called; the result printed as JSON.
-const driver = `import importlib.util, json, sys, types, abc, os
-
-class BaseSkill(abc.ABC):
-    def __init__(self, config=None):
-        self.config = config or {}
-    def credential(self, key):
-        v = self.config.get(key) or os.environ.get(key)
-        return v or None
-    @property
-    @abc.abstractmethod
-    def manifest(self): ...
-    @abc.abstractmethod
-    def execute(self, params): ...
-
-for name in ("skillware", "skillware.core", "skillware.core.base_skill"):
-    m = types.ModuleType(name)
-    m.__path__ = []
-    sys.modules[name] = m
-sys.modules["skillware.core.base_skill"].BaseSkill = BaseSkill
-
-skill_dir, params = sys.argv[1], json.loads(sys.argv[2])
-pkg = types.ModuleType("skillware_skill")
-pkg.__path__ = [skill_dir]
-sys.modules["skillware_skill"] = pkg
-spec = importlib.util.spec_from_file_location("skillware_skill.skill", os.path.join(skill_dir, "skill.py"))
-mod = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = mod
-spec.loader.exec_module(mod)
-cls = [c for c in vars(mod).values() if isinstance(c, type) and issubclass(c, BaseSkill) and c is not BaseSkill]
-print(json.dumps(cls[0]().execute(params), indent=2, sort_keys=True))
-`
 
 type mode struct {
 	name string
@@ -99,7 +64,7 @@ func run(rounds int, skillbox, compare, python, skillID, skillDir, params string
 	}
 	defer os.RemoveAll(tmp)
 	drv := filepath.Join(tmp, "driver.py")
-	if err := os.WriteFile(drv, []byte(driver), 0o644); err != nil {
+	if err := os.WriteFile(drv, []byte(bench.Driver), 0o644); err != nil {
 		return err
 	}
 	dir, err := filepath.Abs(skillDir)
@@ -114,7 +79,7 @@ func run(rounds int, skillbox, compare, python, skillID, skillDir, params string
 		"XDG_CONFIG_HOME="+filepath.Join(tmp, "config"))
 	// -I as the harness's interpreter (no PYTHON* variables, no user
 	// site); site is processed, as the harness does for the skill.
-	bare := []string{python, "-I", "-B", drv, dir, params}
+	bare := []string{python, "-I", "-B", drv, "once", dir, params}
 	modes := []*mode{
 		{name: "bare python3, in-process (baseline)", argv: bare},
 		{name: "skillbox run (linux, default)", argv: []string{skillbox, "run", skillID, "--params", params}},
@@ -168,7 +133,7 @@ func run(rounds int, skillbox, compare, python, skillID, skillDir, params string
 	}
 	fmt.Print(b.String())
 	if doc != "" {
-		return updateDoc(doc, b.String())
+		return bench.UpdateDoc(doc, heading, begin, end, b.String())
 	}
 	return nil
 }
@@ -216,30 +181,3 @@ const (
 	begin   = "<!-- coldcall: begin (scripts/coldcall writes between these lines) -->"
 	end     = "<!-- coldcall: end -->"
 )
-
-// updateDoc replaces what lies between the markers of the section, or
-// appends the section when the file has none; the rest of the file, the
-// section's own prose included, is left as it is (others edit it too).
-func updateDoc(path, table string) error {
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	s := string(old)
-	block := begin + "\n" + table + end
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	switch {
-	case i >= 0 && j > i:
-		s = s[:i] + block + s[j+len(end):]
-	case strings.Contains(s, heading+"\n"):
-		k := strings.Index(s, heading+"\n") + len(heading) + 1
-		s = s[:k] + "\n" + block + "\n" + s[k:]
-	default:
-		s = strings.TrimRight(s, "\n") + "\n\n" + heading + "\n\n" + block + "\n"
-	}
-	info, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(s), info.Mode().Perm())
-}
