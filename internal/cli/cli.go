@@ -250,6 +250,18 @@ func parse(fs *flagSet, args []string) ([]string, error) {
 	}
 }
 
+// jsonOnly parses the flags of a command that takes only --json and no
+// arguments, and says whether --json was given.
+func (c *cmdContext) jsonOnly(name string, args []string) (bool, error) {
+	fs := newFlags(c, name, "[--json]")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return false, err
+	}
+	return *jsonOut, wantArgs(pos, 0, "no arguments")
+}
+
 // wantArgs checks the number of positional arguments.
 func wantArgs(pos []string, n int, what string) error {
 	switch {

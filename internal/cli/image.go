@@ -55,13 +55,8 @@ func (c *cmdContext) imageCache() (*image.Cache, error) {
 }
 
 func (c *cmdContext) imageList(args []string) error {
-	fs := newFlags(c, "image list", "[--json]")
-	jsonOut := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	jsonOut, err := c.jsonOnly("image list", args)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
 		return err
 	}
 	cache, err := c.imageCache()
@@ -75,7 +70,7 @@ func (c *cmdContext) imageList(args []string) error {
 	if imgs == nil {
 		imgs = []*image.Image{}
 	}
-	if *jsonOut {
+	if jsonOut {
 		return writeJSON(c.stdout, imageListEnvelope{Cache: cache.Dir, Images: imgs}, false)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
@@ -87,13 +82,8 @@ func (c *cmdContext) imageList(args []string) error {
 }
 
 func (c *cmdContext) imagePrune(args []string) error {
-	fs := newFlags(c, "image prune", "[--json]")
-	jsonOut := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	jsonOut, err := c.jsonOnly("image prune", args)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
 		return err
 	}
 	cache, err := c.imageCache()
@@ -108,7 +98,7 @@ func (c *cmdContext) imagePrune(args []string) error {
 	for _, img := range res.Removed {
 		env.Freed += img.Size
 	}
-	if *jsonOut {
+	if jsonOut {
 		return writeJSON(c.stdout, env, false)
 	}
 	for _, img := range res.Removed {

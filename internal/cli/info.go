@@ -50,13 +50,8 @@ func firstLine(s string) string {
 }
 
 func cmdList(ctx context.Context, c *cmdContext, args []string) error {
-	fs := newFlags(c, "list", "[--json]")
-	jsonOut := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	jsonOut, err := c.jsonOnly("list", args)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
 		return err
 	}
 	rt, closeRT, err := c.runtime(false)
@@ -73,7 +68,7 @@ func cmdList(ctx context.Context, c *cmdContext, args []string) error {
 		env.Errors = append(env.Errors, e.Error())
 	}
 	env.Warnings = rt.RootWarnings()
-	if *jsonOut {
+	if jsonOut {
 		return writeJSON(c.stdout, env, false)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
@@ -318,18 +313,13 @@ func (v versionInfo) String() string {
 }
 
 func cmdVersion(ctx context.Context, c *cmdContext, args []string) error {
-	fs := newFlags(c, "version", "[--json]")
-	jsonOut := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	jsonOut, err := c.jsonOnly("version", args)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
 		return err
 	}
 	bi, _ := debug.ReadBuildInfo()
 	v := buildVersion(bi)
-	if *jsonOut {
+	if jsonOut {
 		return writeJSON(c.stdout, v, false)
 	}
 	_, err = fmt.Fprintln(c.stdout, v)

@@ -58,13 +58,8 @@ type pathsRoot struct {
 }
 
 func cmdPaths(ctx context.Context, c *cmdContext, args []string) error {
-	fs := newFlags(c, "paths", "[--json]")
-	jsonOut := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	jsonOut, err := c.jsonOnly("paths", args)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0, "no arguments"); err != nil {
 		return err
 	}
 	found, err := c.roots()
@@ -72,7 +67,7 @@ func cmdPaths(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 	env := describeRoots(found)
-	if *jsonOut {
+	if jsonOut {
 		return writeJSON(c.stdout, env, false)
 	}
 	printPaths(c.stdout, env)
