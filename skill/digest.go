@@ -17,8 +17,8 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
 
-// Bundle size caps; variables so tests can lower them.
-var (
+// Bundle size caps.
+const (
 	// maxFiles bounds the entries (files, directories, symlinks) of a bundle.
 	maxFiles = 10_000
 	// maxTotalBytes bounds the summed size of a bundle's regular files.

@@ -3,6 +3,7 @@ package skill
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -238,23 +239,30 @@ func TestDigestSymlinkedRoot(t *testing.T) {
 	}
 }
 
+// The caps are the real ones: a bundle one entry over maxFiles, and one
+// whose files (sparse: nothing is written) add up to more than
+// maxTotalBytes, the second file refused by its size before it is read.
 func TestDigestCaps(t *testing.T) {
 	t.Run("files", func(t *testing.T) {
-		old := maxFiles
-		maxFiles = 3
-		t.Cleanup(func() { maxFiles = old })
-		_, err := Digest(makeBundle(t, map[string]string{"a": "", "b": "", "c": "", "d": ""}))
-		if err == nil || !strings.Contains(err.Error(), "more than 3 files") || errdefs.KindOf(err) != errdefs.Invalid {
+		dir := t.TempDir()
+		for i := range maxFiles + 1 {
+			must(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%05d", i)), nil, 0o644))
+		}
+		_, err := Digest(dir)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("more than %d files", maxFiles)) || errdefs.KindOf(err) != errdefs.Invalid {
 			t.Fatalf("want file-count error, got %v", err)
 		}
 	})
 	t.Run("bytes", func(t *testing.T) {
-		old := maxTotalBytes
-		maxTotalBytes = 10 << 20
-		t.Cleanup(func() { maxTotalBytes = old })
-		big := strings.Repeat("x", 6<<20)
-		_, err := Digest(makeBundle(t, map[string]string{"a": big, "b": big}))
-		if err == nil || !strings.Contains(err.Error(), "larger than 10 MiB") || errdefs.KindOf(err) != errdefs.Invalid {
+		dir := t.TempDir()
+		for _, name := range []string{"a", "b"} {
+			f, err := os.Create(filepath.Join(dir, name))
+			must(t, err)
+			must(t, f.Truncate(maxTotalBytes/2+1))
+			f.Close()
+		}
+		_, err := Digest(dir)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("larger than %d MiB", maxTotalBytes>>20)) || errdefs.KindOf(err) != errdefs.Invalid {
 			t.Fatalf("want size error, got %v", err)
 		}
 	})
