@@ -19,9 +19,7 @@ func BenchmarkResolve(b *testing.B) {
 				if _, err := exec.LookPath(name); err != nil {
 					b.Skipf("%s not found", name)
 				}
-				old := userCacheDir
-				setCacheDir(b.TempDir())
-				b.Cleanup(func() { userCacheDir = old })
+				b.Setenv("XDG_CACHE_HOME", b.TempDir())
 				if mode == "nocache" {
 					b.Setenv(NoCacheEnvVar, "1")
 				}

@@ -39,9 +39,6 @@ var racyWindow = 2 * time.Second
 // to act as a file system with coarse timestamps.
 var timeResolution int64 = 1
 
-// userCacheDir is skillbox's cache folder (userdir.Cache: never a
-// relative path); tests point it elsewhere.
-var userCacheDir = func() (string, error) { return userdir.Cache(os.Getenv) }
 
 // cachePath is the persistent cache file, or "" when the cache is off.
 func cachePath() string {
@@ -51,7 +48,7 @@ func cachePath() string {
 	if !statSupported {
 		return ""
 	}
-	base, err := userCacheDir()
+	base, err := userdir.Cache(os.Getenv) // never a relative folder
 	if err != nil {
 		return ""
 	}

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	setCacheDir(dir)
+	os.Setenv("XDG_CACHE_HOME", dir) // the tests' own cache folder, never the user's
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -131,17 +131,13 @@ func freshCache(t *testing.T) string {
 		t.Skip("no persistent cache on this platform")
 	}
 	dir := t.TempDir()
-	old := userCacheDir
-	setCacheDir(dir)
-	t.Cleanup(func() { userCacheDir = old })
+	t.Setenv("XDG_CACHE_HOME", dir)
 	t.Setenv(NoCacheEnvVar, "")
 	oldWindow := racyWindow
 	racyWindow = 0
 	t.Cleanup(func() { racyWindow = oldWindow })
-	return filepath.Join(dir, cacheFileName)
+	return filepath.Join(dir, "skillbox", cacheFileName)
 }
-
-func setCacheDir(dir string) { userCacheDir = func() (string, error) { return dir, nil } }
 
 // resolveFresh resolves name as a new CLI process would: with an empty
 // in-memory cache.
