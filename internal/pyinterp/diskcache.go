@@ -29,15 +29,20 @@ const (
 	cacheMaxBytes   = 1 << 20
 )
 
-// racyWindow: a file whose ctime is this close before a resolution started,
-// or later, may change again within the same timestamp tick without its
-// identity changing, so such a resolution is not stored (git's "racily
-// clean" rule). Tests lower it.
-var racyWindow = 2 * time.Second
+// tuning is how the disk cache treats time; Resolve uses defaultTuning,
+// and the cache's tests pass their own.
+type tuning struct {
+	// racyWindow: a file whose ctime is this close before a resolution
+	// started, or later, may change again within the same timestamp tick
+	// without its identity changing, so such a resolution is not stored
+	// (git's "racily clean" rule).
+	racyWindow time.Duration
+	// timeResolution truncates the times fileID reports, in ns (a file
+	// system with coarse timestamps has a larger one).
+	timeResolution int64
+}
 
-// timeResolution truncates the times fileID reports, in ns: tests use it
-// to act as a file system with coarse timestamps.
-var timeResolution int64 = 1
+var defaultTuning = tuning{racyWindow: 2 * time.Second, timeResolution: 1}
 
 
 // cachePath is the persistent cache file, or "" when the cache is off.
@@ -64,14 +69,15 @@ type fileStat struct {
 
 // keyBuilder hashes the facts an answer depends on into a cache key.
 type keyBuilder struct {
+	res     int64 // tuning.timeResolution
 	h       hash.Hash
 	newest  int64  // the latest ctime seen, ns
 	bad     string // why this answer cannot be cached; "" if it can
 	entries int
 }
 
-func newKeyBuilder() *keyBuilder {
-	k := &keyBuilder{h: sha256.New()}
+func newKeyBuilder(res int64) *keyBuilder {
+	k := &keyBuilder{h: sha256.New(), res: res}
 	sum := sha256.Sum256([]byte(probe))
 	k.line(cacheFormat, "probe", hex.EncodeToString(sum[:]), "env", childPATH)
 	return k
@@ -86,7 +92,7 @@ func (k *keyBuilder) line(fields ...string) {
 }
 
 func (k *keyBuilder) record(path string, follow bool) fileStat {
-	st := fileID(path, follow)
+	st := fileID(path, follow, k.res)
 	k.newest = max(k.newest, st.ctime)
 	k.line("stat", path, strconv.FormatBool(follow), st.id)
 	return st
@@ -116,12 +122,12 @@ func (k *keyBuilder) sum() string {
 // not cached (key ""). newest is the latest ctime among the files. direct
 // is the absolute path when it is not a shim: Python must then report
 // having been started as exactly that (see cacheStore).
-func lookupKey(name, path string) (key string, newest int64, direct string) {
+func lookupKey(name, path string, res int64) (key string, newest int64, direct string) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", 0, ""
 	}
-	k := newKeyBuilder()
+	k := newKeyBuilder(res)
 	k.line("name", name, "path", abs)
 	k.lstat(abs)
 	if st := k.stat(abs); !st.regular {
@@ -177,11 +183,11 @@ type cacheDep struct {
 }
 
 // id is d's identity now.
-func (d cacheDep) id() fileStat {
+func (d cacheDep) id(res int64) fileStat {
 	if d.Site {
-		return siteID(d.Path)
+		return siteID(d.Path, res)
 	}
-	return fileID(d.Path, d.Follow)
+	return fileID(d.Path, d.Follow, res)
 }
 
 // siteID identifies a site directory by what decides sys.path: the folder
@@ -189,8 +195,8 @@ func (d cacheDep) id() fileStat {
 // sitecustomize files in it (each also a dependency of its own, by
 // content), not its mtime, which every package installed there changes.
 // What is not a folder is identified by fileID.
-func siteID(path string) fileStat {
-	st := fileID(path, true)
+func siteID(path string, res int64) fileStat {
+	st := fileID(path, true, res)
 	if !st.dir {
 		return st
 	}
@@ -239,13 +245,13 @@ func readCache(path string) cacheFile {
 
 // cacheLookup returns the interpreter stored under key if every file it was
 // derived from is still the version it was then.
-func cacheLookup(path, key string) *Interpreter {
+func cacheLookup(path, key string, res int64) *Interpreter {
 	c := readCache(path)
 	for _, e := range c.Entries {
 		if e.Key != key {
 			continue
 		}
-		if !e.valid() {
+		if !e.valid(res) {
 			return nil
 		}
 		in := e.Interp
@@ -259,14 +265,14 @@ func cacheLookup(path, key string) *Interpreter {
 // valid checks an entry against the file system: its interpreter is well
 // formed, every path it names is among its dependencies, and every
 // dependency still has the identity recorded.
-func (e *cacheEntry) valid() bool {
+func (e *cacheEntry) valid(res int64) bool {
 	in := &e.Interp
 	if in.Version == "" || !filepath.IsAbs(in.Executable) || !filepath.IsAbs(in.Command) {
 		return false
 	}
 	followed := map[string]bool{}
 	for _, d := range e.Deps {
-		if !filepath.IsAbs(d.Path) || d.id().id != d.ID {
+		if !filepath.IsAbs(d.Path) || d.id(res).id != d.ID {
 			return false
 		}
 		if d.Follow {
@@ -305,7 +311,7 @@ type probeResult struct {
 // which changes only with its .pth and sitecustomize names (siteID). The
 // folders holding the executables are not dependencies: any install puts
 // programs in /usr/bin, and only the landmarks there change the facts.
-func factsDeps(r *probeResult) ([]cacheDep, int64, bool) {
+func factsDeps(r *probeResult, res int64) ([]cacheDep, int64, bool) {
 	if !filepath.IsAbs(r.Invoked) {
 		return nil, 0, false
 	}
@@ -323,7 +329,7 @@ func factsDeps(r *probeResult) ([]cacheDep, int64, bool) {
 			return
 		}
 		seen[d] = true
-		st := d.id()
+		st := d.id(res)
 		d.ID, newest = st.id, max(newest, st.ctime)
 		deps = append(deps, d)
 	}
@@ -373,11 +379,11 @@ func factsDeps(r *probeResult) ([]cacheDep, int64, bool) {
 // the key does not know; only a pyenv shim may stand between the name and
 // the interpreter.
 // Failures are ignored: the cache only saves time.
-func cacheStore(path, key, direct string, r *probeResult, racyFrom time.Time, keyNewest int64) {
+func cacheStore(path, key, direct string, r *probeResult, racyFrom time.Time, keyNewest, res int64) {
 	if direct != "" && filepath.Clean(r.Invoked) != direct {
 		return
 	}
-	deps, newest, ok := factsDeps(r)
+	deps, newest, ok := factsDeps(r, res)
 	if !ok || max(newest, keyNewest) >= racyFrom.UnixNano() {
 		return
 	}

@@ -133,9 +133,7 @@ func freshCache(t *testing.T) string {
 	dir := t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", dir)
 	t.Setenv(NoCacheEnvVar, "")
-	oldWindow := racyWindow
-	racyWindow = 0
-	t.Cleanup(func() { racyWindow = oldWindow })
+	testTuning = tuning{racyWindow: 0, timeResolution: 1}
 	return filepath.Join(dir, "skillbox", cacheFileName)
 }
 
@@ -146,12 +144,17 @@ func resolveFresh(t *testing.T, name string) *Interpreter {
 	cacheMu.Lock()
 	clear(cache)
 	cacheMu.Unlock()
-	in, err := Resolve(context.Background(), name)
+	in, err := resolve(context.Background(), name, testTuning)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return in
 }
+
+// testTuning is the disk cache's tuning in resolveFresh: freshCache sets
+// it to trust identities at once (files here are created just before they
+// are resolved); a test may change it after that.
+var testTuning = defaultTuning
 
 // expectRuns resolves name and checks the interpreter it gets and how
 // often the fake interpreter has run by then.
@@ -417,7 +420,7 @@ func TestCacheBypass(t *testing.T) {
 // second change within the same timestamp tick could go unseen.
 func TestCacheRacy(t *testing.T) {
 	freshCache(t)
-	racyWindow = time.Hour
+	testTuning.racyWindow = time.Hour
 	py, runs := fakeInterp(t, t.TempDir())
 	resolveFresh(t, py)
 	resolveFresh(t, py)
@@ -638,8 +641,7 @@ func TestCachePyenvStandIn(t *testing.T) {
 // key being computed again after the probe) tells the states apart.
 func TestCacheChangeDuringProbe(t *testing.T) {
 	freshCache(t)
-	timeResolution = int64(24 * time.Hour)
-	t.Cleanup(func() { timeResolution = 1 })
+	testTuning.timeResolution = int64(24 * time.Hour)
 	root, shim, exe, _ := fakePyenv(t, "")
 	t.Setenv("PYENV_VERSION", "")
 	work := t.TempDir()

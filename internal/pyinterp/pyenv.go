@@ -175,7 +175,7 @@ func pyenvKey(k *keyBuilder, sh pyenvShim) {
 func localVersionFile(dir string) string {
 	for {
 		p := filepath.Join(dir, ".python-version")
-		if fileID(p, true).regular {
+		if fileID(p, true, 1).regular {
 			return p
 		}
 		parent := filepath.Dir(dir)

@@ -131,6 +131,11 @@ func Default() string {
 // in memory and, keyed by what they depend on, on disk (see the package
 // comment). A missing or broken interpreter is errdefs.Unavailable.
 func Resolve(ctx context.Context, name string) (*Interpreter, error) {
+	return resolve(ctx, name, defaultTuning)
+}
+
+// resolve is Resolve with the disk cache's tuning.
+func resolve(ctx context.Context, name string, tn tuning) (*Interpreter, error) {
 	if name == "" {
 		name = Default()
 	}
@@ -145,7 +150,7 @@ func Resolve(ctx context.Context, name string) (*Interpreter, error) {
 	if err != nil {
 		return nil, errdefs.New(errdefs.Unavailable, "python interpreter %q not found (set %s or install python3): %v", name, EnvVar, err)
 	}
-	in, err := resolvePath(ctx, name, path)
+	in, err := resolvePath(ctx, name, path, tn)
 	if err != nil {
 		return nil, err
 	}
@@ -158,14 +163,14 @@ func Resolve(ctx context.Context, name string) (*Interpreter, error) {
 // resolvePath answers from the persistent cache when it holds a valid
 // entry for what name and path depend on, and otherwise runs the probe and
 // stores its answer if nothing it depends on changed meanwhile.
-func resolvePath(ctx context.Context, name, path string) (*Interpreter, error) {
+func resolvePath(ctx context.Context, name, path string, tn tuning) (*Interpreter, error) {
 	start := time.Now()
 	file := cachePath()
 	var key, direct string
 	if file != "" {
-		key, _, direct = lookupKey(name, path)
+		key, _, direct = lookupKey(name, path, tn.timeResolution)
 		if key != "" {
-			if in := cacheLookup(file, key); in != nil {
+			if in := cacheLookup(file, key, tn.timeResolution); in != nil {
 				return in, nil
 			}
 		}
@@ -181,8 +186,8 @@ func resolvePath(ctx context.Context, name, path string) (*Interpreter, error) {
 		// What the probe saw must be what the key describes: if the key
 		// changed while it ran, its answer is not stored (cacheStore also
 		// refuses files changed since shortly before start).
-		if again, newest, _ := lookupKey(name, path); again == key {
-			cacheStore(file, key, direct, r, start.Add(-racyWindow), newest)
+		if again, newest, _ := lookupKey(name, path, tn.timeResolution); again == key {
+			cacheStore(file, key, direct, r, start.Add(-tn.racyWindow), newest, tn.timeResolution)
 		}
 	}
 	return &in, nil

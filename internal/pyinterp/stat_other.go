@@ -11,6 +11,6 @@ import (
 // be told reliably, so the persistent cache is off.
 const statSupported = false
 
-func fileID(string, bool) fileStat { return fileStat{id: "unsupported"} }
+func fileID(string, bool, int64) fileStat { return fileStat{id: "unsupported"} }
 func ownedPrivately(*os.File) bool { return false }
 func physicalWd() (string, error)  { return "", errors.New("unsupported") }

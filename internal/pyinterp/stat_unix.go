@@ -16,7 +16,7 @@ import (
 // mtime and ctime. Any write, chmod, chown, rename over or re-creation
 // changes it; the ctime cannot be set back by the file's owner. A missing
 // path is "absent".
-func fileID(path string, follow bool) fileStat {
+func fileID(path string, follow bool, res int64) fileStat {
 	var st syscall.Stat_t
 	var err error
 	if follow {
@@ -31,8 +31,8 @@ func fileID(path string, follow bool) fileStat {
 		return fileStat{id: "error " + err.Error()}
 	}
 	mtime, ctime := statTimes(&st)
-	mtime -= mtime % timeResolution
-	ctime -= ctime % timeResolution
+	mtime -= mtime % res
+	ctime -= ctime % res
 	format := uint32(st.Mode) & syscall.S_IFMT
 	return fileStat{
 		id:      fmt.Sprintf("%d %d %o %d %d %d %d", st.Dev, st.Ino, st.Mode, st.Uid, st.Size, mtime, ctime),
