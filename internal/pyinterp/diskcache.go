@@ -44,7 +44,6 @@ type tuning struct {
 
 var defaultTuning = tuning{racyWindow: 2 * time.Second, timeResolution: 1}
 
-
 // cachePath is the persistent cache file, or "" when the cache is off.
 func cachePath() string {
 	if v := os.Getenv(NoCacheEnvVar); v != "" && v != "0" {

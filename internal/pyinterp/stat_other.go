@@ -12,5 +12,5 @@ import (
 const statSupported = false
 
 func fileID(string, bool, int64) fileStat { return fileStat{id: "unsupported"} }
-func ownedPrivately(*os.File) bool { return false }
-func physicalWd() (string, error)  { return "", errors.New("unsupported") }
+func ownedPrivately(*os.File) bool        { return false }
+func physicalWd() (string, error)         { return "", errors.New("unsupported") }
