@@ -16,7 +16,8 @@ const maxCachedRefs = 4096
 // notifier reports changes in watched folders (inotify on Linux).
 type notifier interface {
 	// watch starts watching the folder dir (its entries, not below); a
-	// folder that does not exist is not an error.
+	// folder that does not exist is not an error. Every method is safe
+	// for concurrent use; after close, watch fails and changed is false.
 	watch(dir string) error
 	// changed reports whether anything watched changed since the last
 	// call, without blocking.
@@ -78,10 +79,11 @@ func (c *refCache) get(ref string) (*skill.Skill, error) {
 		c.mu.Unlock()
 		return e.s, nil
 	}
+	n := c.n // watched outside c.mu: the notifier guards itself
 	c.mu.Unlock()
 
 	// Watch first, then read: a change after this point is reported.
-	if err := c.watchFor(ref); err != nil {
+	if err := c.watchFor(n, ref); err != nil {
 		c.mu.Lock()
 		c.disable()
 		c.mu.Unlock()
@@ -113,7 +115,7 @@ func (c *refCache) get(ref string) (*skill.Skill, error) {
 // watchFor watches every folder resolving ref reads: the roots, and for an
 // id each root's category folder and skill folder; for a path, the folder
 // and its parent; and below each skill folder that exists, every folder.
-func (c *refCache) watchFor(ref string) error {
+func (c *refCache) watchFor(n notifier, ref string) error {
 	var dirs, trees []string
 	if skill.ValidID(ref) {
 		cat, _, _ := strings.Cut(ref, "/")
@@ -127,7 +129,7 @@ func (c *refCache) watchFor(ref string) error {
 		trees = append(trees, abs)
 	}
 	for _, d := range dirs {
-		if err := c.n.watch(d); err != nil {
+		if err := n.watch(d); err != nil {
 			return err
 		}
 	}
@@ -142,7 +144,7 @@ func (c *refCache) watchFor(ref string) error {
 			if p != t && !d.IsDir() {
 				return nil
 			}
-			return c.n.watch(p)
+			return n.watch(p)
 		})
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package skillbox
 
 import (
 	"errors"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,8 +18,10 @@ const inotifyMask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MODIFY | unix.IN_A
 const maxWatches = 8192
 
 // inotify is a notifier over one inotify instance, read without blocking.
+// Calls resolving different skills watch at once: mu guards it all.
 type inotify struct {
-	fd      int
+	mu      sync.Mutex
+	fd      int // -1 once closed
 	watches map[string]bool
 	buf     [4096]byte
 }
@@ -32,6 +35,11 @@ func newNotifier() (notifier, error) {
 }
 
 func (n *inotify) watch(dir string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fd < 0 {
+		return errors.New("notifier closed")
+	}
 	if n.watches[dir] {
 		return nil
 	}
@@ -54,6 +62,11 @@ func (n *inotify) watch(dir string) error {
 // changed drains the queued events. Any event, an overflow included,
 // counts: the cache is dropped whole.
 func (n *inotify) changed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fd < 0 {
+		return false
+	}
 	any := false
 	for {
 		k, err := unix.Read(n.fd, n.buf[:])
@@ -68,4 +81,11 @@ func (n *inotify) changed() bool {
 	}
 }
 
-func (n *inotify) close() { unix.Close(n.fd) }
+func (n *inotify) close() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fd >= 0 {
+		unix.Close(n.fd)
+		n.fd = -1
+	}
+}

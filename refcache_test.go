@@ -1,9 +1,11 @@
 package skillbox
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/skillbox-dev/skillbox/skill"
@@ -77,4 +79,50 @@ func TestRefCache(t *testing.T) {
 	if _, err := c.get("cat/name"); err == nil || resolves != 8 {
 		t.Errorf("after removal: %v (%d resolutions)", err, resolves)
 	}
+}
+
+// Calls resolving different skills at once, while the cache is closed
+// under them, share one notifier safely (run with -race) and each gets its
+// own skill.
+func TestRefCacheConcurrent(t *testing.T) {
+	root := t.TempDir()
+	roots := []skill.Root{{Path: root, Tier: skill.TierExternal}}
+	res := &skill.Resolver{Roots: roots}
+	c := newRefCache(roots, res.Resolve)
+	const skills = 8
+	for i := range skills {
+		writeSkill(t, filepath.Join(root, "cat", fmt.Sprintf("s%d", i)), "1")
+	}
+	var wg sync.WaitGroup
+	for i := range skills {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ref := fmt.Sprintf("cat/s%d", i)
+			for range 20 {
+				s, err := c.get(ref)
+				if err != nil {
+					t.Errorf("get %s: %v", ref, err)
+					return
+				}
+				if s.Bundle.Manifest.Name != fmt.Sprintf("s%d", i) {
+					t.Errorf("get %s gave %s", ref, s.Bundle.Manifest.Name)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// Close while calls still resolve: they fall back to resolving.
+	wg.Add(skills)
+	for i := range skills {
+		go func() {
+			defer wg.Done()
+			if _, err := c.get(fmt.Sprintf("cat/s%d", i)); err != nil {
+				t.Errorf("get after close: %v", err)
+			}
+		}()
+	}
+	c.close()
+	wg.Wait()
 }
