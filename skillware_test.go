@@ -105,3 +105,61 @@ func TestSkillwareFixtures(t *testing.T) {
 		}
 	}
 }
+
+// TestSkillwareRoots finds skills the way Skillware does — from
+// .skillware.yaml (paths.project, paths.external, resolution.order, the
+// legacy switch), the global config.yaml and SKILLWARE_SKILL_PATH — and
+// checks that the copy that runs, on every available backend, is the one
+// Skillware's loader runs (testdata/skillware-roots/expected.json, made by
+// testdata/skillware/reference_runner.py ../skillware-roots).
+func TestSkillwareRoots(t *testing.T) {
+	fixture, err := filepath.Abs("testdata/skillware-roots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(fixture, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Cwd    string            `json:"cwd"`
+		Skill  string            `json:"skill"`
+		Env    map[string]string `json:"roots_env"`
+		Params json.RawMessage   `json:"params"`
+		Result any               `json:"result"`
+	}
+	if err := json.Unmarshal(data, &cases); err != nil || len(cases) == 0 {
+		t.Fatalf("expected.json: %v (%d cases)", err, len(cases))
+	}
+	backends := backendsUnderTest(t)
+	for i, c := range cases {
+		env := map[string]string{}
+		for k, v := range c.Env {
+			env[k] = strings.ReplaceAll(v, "{fixture}", fixture)
+		}
+		found, err := skill.FindRoots(skill.RootsEnv{Getenv: func(k string) string { return env[k] }, Cwd: filepath.Join(fixture, c.Cwd)})
+		if err != nil {
+			t.Fatalf("case %d: roots: %v", i, err)
+		}
+		rt, err := skillbox.New(skillbox.WithFoundRoots(found), skillbox.WithCacheDir(t.TempDir()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, backend := range backends {
+			// Some copies come from an external root: trusted for the test.
+			res, err := rt.Call(context.Background(), c.Skill, c.Params, skillbox.CallOptions{Backend: backend, TrustRemoteCode: true})
+			if err != nil {
+				t.Errorf("case %d (%s from %s, %v) on %s: %v", i, c.Skill, c.Cwd, c.Env, backend, err)
+				continue
+			}
+			var got any
+			if err := json.Unmarshal(res.Value, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.Result, got); diff != "" {
+				t.Errorf("case %d (%s from %s, %v) on %s: not the copy Skillware runs (-want +got):\n%s", i, c.Skill, c.Cwd, c.Env, backend, diff)
+			}
+		}
+		rt.Close()
+	}
+}

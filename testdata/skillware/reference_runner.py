@@ -23,6 +23,17 @@ In that process:
    in the environment, stripped; a fresh instance cls(config=config);
    validate_params(params); execute(params).
 
+A folder's expected.json may instead hold cases that name a skill by id
+("skill": "category/name"), run from a working directory ("cwd", relative
+to that folder) with extra variables ("roots_env"; "{fixture}" in a value
+is that folder's absolute path). The child then finds the skill as
+Skillware 0.5's loader does (resolve_skill_id): the roots come from the
+global config.yaml and the project .skillware.yaml when either exists
+(paths.project, paths.external, resolution.order,
+legacy.honor_skillware_skill_path), else from SKILLWARE_SKILL_PATH and the
+./skills walk; the first root holding category/name/skill.py wins. Those
+folders are run with `reference_runner.py ../skillware-roots` (a path).
+
 Standard library and PyYAML only.
 """
 
@@ -33,6 +44,115 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SDK = os.path.join(HERE, "..", "..", "internal", "worker", "sdk.py")
+
+
+WALK = 6  # Skillware looks at the working directory and its first five parents
+
+
+def _walk_up(start):
+    current = os.path.realpath(start)
+    for _ in range(WALK):
+        yield current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return
+        current = parent
+
+
+def _config_files():
+    """The configuration files Skillware would read, global first."""
+    import yaml
+
+    override = os.environ.get("SKILLWARE_CONFIG_DIR", "").strip()
+    xdg = os.environ.get("XDG_CONFIG_HOME", "").strip()
+    if override:
+        gdir = os.path.expanduser(override)
+    elif xdg:
+        gdir = os.path.join(os.path.expanduser(xdg), "skillware")
+    else:
+        gdir = os.path.join(os.path.expanduser("~"), ".config", "skillware")
+    files = []
+    if os.path.isfile(os.path.join(gdir, "config.yaml")):
+        files.append(os.path.realpath(os.path.join(gdir, "config.yaml")))
+    for d in _walk_up(os.getcwd()):
+        f = os.path.join(d, ".skillware.yaml")
+        if os.path.isfile(f):
+            if os.path.realpath(f) not in files:
+                files.append(os.path.realpath(f))
+            break
+    layers = []
+    for f in files:
+        with open(f, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+        layers.append(data if isinstance(data, dict) else {})
+    return layers
+
+
+def _dirs(entries):
+    """Existing folders of entries (read from the working directory), each once."""
+    out = []
+    for e in entries:
+        p = os.path.expanduser(e)
+        if os.path.isdir(p):
+            p = os.path.realpath(p)
+            if p not in out:
+                out.append(p)
+    return out
+
+
+def skill_roots():
+    """The skill roots, in Skillware's search order (bundled left out:
+    the fixtures never resolve to it)."""
+    env_path = [e.strip() for e in os.environ.get("SKILLWARE_SKILL_PATH", "").strip().split(os.pathsep)]
+    env_path = [e for e in env_path if e]
+    skills_walk = [os.path.join(d, "skills") for d in _walk_up(os.getcwd())]
+    layers = _config_files()
+    if not layers:
+        return _dirs(env_path + skills_walk)
+    project, external, order, honor = None, [], ["project", "external", "bundled"], True
+    for data in layers:
+        paths = data.get("paths")
+        if isinstance(paths, dict):
+            if "project" in paths:
+                project = "auto" if paths["project"] is None else (str(paths["project"]).strip() or "auto")
+            if isinstance(paths.get("external"), list):
+                for e in paths["external"]:
+                    t = str(e).strip()
+                    if t and t not in external:
+                        external.append(t)
+        res = data.get("resolution")
+        if isinstance(res, dict) and "order" in res:
+            raw = res["order"]
+            tiers = []
+            if isinstance(raw, list):
+                for t in raw:
+                    t = str(t).strip().lower()
+                    if t in ("project", "external", "bundled") and t not in tiers:
+                        tiers.append(t)
+            if tiers and "bundled" not in tiers:
+                tiers.append("bundled")
+            order = tiers or ["project", "external", "bundled"]
+        legacy = data.get("legacy")
+        if isinstance(legacy, dict) and "honor_skillware_skill_path" in legacy:
+            honor = bool(legacy["honor_skillware_skill_path"])
+    roots = []
+    for tier in order:
+        if tier == "project":
+            found = _dirs(skills_walk if project is None or project.lower() == "auto" else [project])
+        elif tier == "external":
+            found = _dirs(external + (env_path if honor else []))
+        else:
+            found = []
+        roots += [r for r in found if r not in roots]
+    return roots
+
+
+def resolve_skill_id(skill_id):
+    for root in skill_roots():
+        folder = os.path.join(root, *skill_id.split("/"))
+        if os.path.isfile(os.path.join(folder, "skill.py")):
+            return folder
+    raise SystemExit("skill %s not found in %s" % (skill_id, skill_roots()))
 
 
 def run_case(folder):
@@ -84,9 +204,14 @@ def run_case(folder):
 def run(folder, case):
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     env.update(case.get("env") or {})
-    proc = subprocess.run([sys.executable, "-B", "-I", os.path.abspath(__file__), "--case", folder],
+    argv, cwd = ["--case", folder], HERE
+    if "skill" in case:
+        argv, cwd = ["--case-id", case["skill"]], os.path.join(folder, case.get("cwd", "."))
+        for k, v in (case.get("roots_env") or {}).items():
+            env[k] = v.replace("{fixture}", folder)
+    proc = subprocess.run([sys.executable, "-B", "-I", os.path.abspath(__file__)] + argv,
                           input=json.dumps(case["params"]), capture_output=True, text=True, env=env,
-                          cwd=HERE)
+                          cwd=cwd)
     sys.stderr.write(proc.stderr)
     if proc.returncode != 0:
         raise SystemExit("%s: case %s failed" % (folder, json.dumps(case["params"])))
@@ -97,6 +222,9 @@ def main(argv):
     if argv[:1] == ["--case"]:
         run_case(argv[1])
         return 0
+    if argv[:1] == ["--case-id"]:
+        run_case(resolve_skill_id(argv[1]))
+        return 0
     check = argv[:1] == ["--check"]
     names = argv[1:] if check else argv
     if not names:
@@ -104,7 +232,7 @@ def main(argv):
                        if "expected.json" in files)
     status = 0
     for name in names:
-        folder = os.path.join(HERE, name)
+        folder = os.path.realpath(os.path.join(HERE, name))
         path = os.path.join(folder, "expected.json")
         with open(path, encoding="utf-8") as f:
             old = f.read()
