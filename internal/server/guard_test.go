@@ -140,13 +140,7 @@ func TestHTTPBodyNotReadWhileBusy(t *testing.T) {
 	s := newServer(t, server.Config{MaxConcurrent: 1})
 	hs := httptest.NewServer(s.Handler())
 	defer hs.Close()
-	pf := pidFile(t)
-	done := make(chan int, 1)
-	go func() {
-		st, _ := doHTTP(t, hs.URL, httpCase{method: "POST", path: "/v1/skills/test/sleep/call", body: `{"seconds":3,"pidfile":"` + pf + `"}`})
-		done <- st
-	}()
-	waitPID(t, pf)
+	done := holdSlot(t, hs.URL, 3)
 	for _, tc := range []struct{ name, path, length string }{
 		{"api call", "/v1/skills/test/echo/call", "1000"},
 		{"mcp message over 64KiB", "/mcp", "1000000"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -146,13 +147,7 @@ func TestHTTPBusy(t *testing.T) {
 	s := newServer(t, server.Config{MaxConcurrent: 1})
 	hs := httptest.NewServer(s.Handler())
 	defer hs.Close()
-	pf := pidFile(t)
-	done := make(chan int, 1)
-	go func() {
-		st, _ := doHTTP(t, hs.URL, httpCase{method: "POST", path: "/v1/skills/test/sleep/call", body: `{"seconds":1.5,"pidfile":"` + pf + `"}`})
-		done <- st
-	}()
-	waitPID(t, pf)
+	done := holdSlot(t, hs.URL, 1.5)
 	runCases(t, hs.URL, []httpCase{
 		{"call", "POST", "/v1/skills/test/echo/call", `{}`, nil, 429, `"kind":"limit"`},
 		{"mcp call", "POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"test_echo"}}`, nil, 429, `"kind":"limit"`},
@@ -162,6 +157,21 @@ func TestHTTPBusy(t *testing.T) {
 		t.Errorf("the call holding the slot ended %d", st)
 	}
 	runCases(t, hs.URL, []httpCase{{"call after", "POST", "/v1/skills/test/echo/call", `{}`, nil, 200, `"ok":true`}})
+}
+
+// holdSlot starts a call of test/sleep that takes the server's one call
+// slot for the given seconds, waits until its skill runs, and returns where
+// the call's HTTP status arrives.
+func holdSlot(t *testing.T, url string, seconds float64) <-chan int {
+	t.Helper()
+	pf := pidFile(t)
+	done := make(chan int, 1)
+	go func() {
+		st, _ := doHTTP(t, url, httpCase{method: "POST", path: "/v1/skills/test/sleep/call", body: fmt.Sprintf(`{"seconds":%g,"pidfile":%q}`, seconds, pf)})
+		done <- st
+	}()
+	waitPID(t, pf)
+	return done
 }
 
 // serve runs s.Serve on a loopback port and returns its URL, a stop func
