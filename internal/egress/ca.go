@@ -149,4 +149,3 @@ func keyID(pub *ecdsa.PublicKey) []byte {
 	sum := sha1.Sum(b)
 	return sum[:]
 }
-
