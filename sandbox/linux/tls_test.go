@@ -18,7 +18,8 @@ import (
 
 // tlsSkill fetches params["url"] with urllib's defaults (no context, no
 // cafile: what an unmodified skill does), then again trusting only the
-// usual bundle path, and reports what it saw of its trust.
+// usual bundle path, then with requests (REQUESTS_CA_BUNDLE, where the
+// interpreter has it), and reports what it saw of its trust.
 const tlsSkill = `        import ssl, urllib.request
         usual = "/etc/ssl/certs/ca-certificates.crt"
         out = {"env": {k: os.environ.get(k) for k in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}}
@@ -35,6 +36,15 @@ const tlsSkill = `        import ssl, urllib.request
         except Exception as e:
             out["usual_err"] = "%s: %s" % (type(e).__name__, e)
         try:
+            import requests
+        except ImportError:
+            out["requests"] = "absent"
+        else:
+            try:
+                out["requests"] = requests.get(params["url"], headers=hdr, timeout=10).status_code
+            except Exception as e:
+                out["requests"] = "%s: %s" % (type(e).__name__, e)
+        try:
             open(usual, "a").close()
             out["writable"] = True
         except OSError:
@@ -49,6 +59,7 @@ type tlsResult struct {
 	UsualStat int               `json:"usual_status"`
 	UsualErr  string            `json:"usual_err"`
 	Writable  bool              `json:"writable"`
+	Requests  any               `json:"requests"`
 }
 
 // TestEgressOperatorCA (issue 15 part 4): a skill granted a loopback
@@ -119,6 +130,11 @@ func TestEgressOperatorCA(t *testing.T) {
 			if r.Writable {
 				t.Errorf("the skill can write %s", egress.DefaultCAFile)
 			}
+			if r.Requests == "absent" {
+				t.Log("the interpreter has no requests: only urllib is checked")
+			} else if tc.ok != (r.Requests == float64(200)) || !tc.ok && !strings.Contains(fmt.Sprint(r.Requests), "CERTIFICATE_VERIFY_FAILED") {
+				t.Errorf("requests: %v (want ok %v)", r.Requests, tc.ok)
+			}
 			if !tc.ok {
 				if r.Status != 0 || !strings.Contains(r.Err, "CERTIFICATE_VERIFY_FAILED") || !strings.Contains(r.UsualErr, "CERTIFICATE_VERIFY_FAILED") {
 					t.Errorf("without the operator's CA: %+v, want a certificate error", r)
@@ -131,8 +147,12 @@ func TestEgressOperatorCA(t *testing.T) {
 			if tc.secrets && !strings.Contains(r.Body, `"key_seen":"true"`) {
 				t.Errorf("intercepted request: %s", r.Body)
 			}
-			if got := len(hits.all()) - before; got != 2 {
-				t.Errorf("server saw %d requests, want 2", got)
+			want := 3
+			if r.Requests == "absent" {
+				want = 2
+			}
+			if got := len(hits.all()) - before; got != want {
+				t.Errorf("server saw %d requests, want %d", got, want)
 			}
 			log.wait(t, "the CONNECT", func(e egress.Event) bool {
 				return e.Host == "api.test" && e.Decision == egress.DecisionAllow && e.Intercepted == tc.secrets
