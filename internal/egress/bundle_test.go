@@ -8,7 +8,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
+	"io"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,5 +129,36 @@ func TestValidateCACerts(t *testing.T) {
 	c.CACerts = testCAPEM(t, "ok")
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInterceptionTrustsCACerts: the proxy verifies an intercepted
+// upstream with Config.CACerts too (added to UpstreamRootCAs, here an empty
+// pool standing for a host whose roots lack the server's CA), and still
+// refuses it without them.
+func TestInterceptionTrustsCACerts(t *testing.T) {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "private") }))
+	defer ts.Close()
+	// httptest's certificate is its own issuer: Go accepts it as a root.
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+	for _, tc := range []struct {
+		name string
+		ca   []byte
+		want int
+	}{{"with CACerts", caPEM, 200}, {"without", nil, http.StatusBadGateway}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ph := NewPlaceholder()
+			h := start(t, Config{
+				Allow:           rules(t, "example.com"),
+				Resolve:         map[string][]netip.Addr{"example.com": {loop4}},
+				Secrets:         []Secret{{Name: "K", Placeholder: ph, Value: "v-0001", Hosts: rules(t, "example.com")}},
+				UpstreamRootCAs: x509.NewCertPool(),
+				CACerts:         tc.ca,
+			})
+			code, body, _ := get(t, h.client(h.caPool(t)), fmt.Sprintf("https://example.com:%d/?k=%s", portOf(t, ts), ph))
+			if code != tc.want || tc.want == 200 && body != "private" {
+				t.Fatalf("got %d %q, want %d", code, body, tc.want)
+			}
+		})
 	}
 }
