@@ -1,9 +1,17 @@
 package skillbox_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +21,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // nonRoot builds the real binary where an unprivileged user can run it and
@@ -95,11 +104,18 @@ func TestNonRootUser(t *testing.T) {
 // TestNonRootNetworkGrant: as an unprivileged user (user namespace) a
 // network grant works through the egress proxy: the granted host:port is
 // reached (a loopback server of this test, by --egress-resolve) and another
-// port on the same address is refused.
+// port on the same address is refused; HTTPS to a server of a test CA
+// verifies with urllib's defaults once --ca-file names that CA.
 func TestNonRootNetworkGrant(t *testing.T) {
 	run, home := nonRoot(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from the host") }))
 	defer srv.Close()
+	caFile, leaf := testCA(t, home, "a.test")
+	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello over tls") }))
+	tlsSrv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}}
+	tlsSrv.StartTLS()
+	defer tlsSrv.Close()
+	tlsPort := tlsSrv.Listener.Addr().(*net.TCPAddr).Port
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closedPort := closed.Listener.Addr().(*net.TCPAddr).Port
 	closed.Close()
@@ -110,8 +126,8 @@ func TestNonRootNetworkGrant(t *testing.T) {
 version: "1"
 description: fetches a page
 permissions:
-  network: ["a.test:%d"]
-`, port), 0o644)
+  network: ["a.test:%d", "a.test:%d"]
+`, port, tlsPort), 0o644)
 	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(`from skillware.core.base_skill import BaseSkill
 class S(BaseSkill):
     def execute(self, params):
@@ -122,10 +138,10 @@ class S(BaseSkill):
             return {"error": str(e)}
 `), 0o644)
 	filepath.Walk(filepath.Join(home, "skills"), func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
-	call := func(url string) map[string]any {
+	call := func(url string, extra ...string) map[string]any {
 		t.Helper()
-		m, code := run("run", "test/fetch", "--params", fmt.Sprintf(`{"url":%q}`, url), "--backend", "linux", "--best-effort",
-			"--allow-net", fmt.Sprintf("a.test:%d", port), "--egress-resolve", "a.test=127.0.0.1", "--json")
+		m, code := run(append([]string{"run", "test/fetch", "--params", fmt.Sprintf(`{"url":%q}`, url), "--backend", "linux", "--best-effort",
+			"--allow-net", fmt.Sprintf("a.test:%d", port), "--allow-net", fmt.Sprintf("a.test:%d", tlsPort), "--egress-resolve", "a.test=127.0.0.1", "--json"}, extra...)...)
 		if code != 0 || m["backend"] != "linux" {
 			t.Fatalf("exit %d: %v", code, m)
 		}
@@ -140,4 +156,38 @@ class S(BaseSkill):
 	if res := call(fmt.Sprintf("http://127.0.0.1:%d/", port)); res["body"] != nil || res["error"] == nil {
 		t.Errorf("loopback address reached directly: %v", res)
 	}
+	tlsURL := fmt.Sprintf("https://a.test:%d/", tlsPort)
+	if res := call(tlsURL, "--ca-file", caFile); res["body"] != "hello over tls" {
+		t.Errorf("HTTPS with --ca-file: %v", res)
+	}
+	if res := call(tlsURL); res["body"] != nil || !strings.Contains(fmt.Sprint(res["error"]), "CERTIFICATE_VERIFY_FAILED") {
+		t.Errorf("HTTPS without --ca-file: %v", res)
+	}
+}
+
+// testCA writes a fresh CA certificate to dir/ca.pem (readable by anyone)
+// and returns its path and a server certificate it issued for name.
+func testCA(t *testing.T, dir, name string) (string, tls.Certificate) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "skillbox test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

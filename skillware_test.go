@@ -1,17 +1,25 @@
 package skillbox_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	_ "github.com/skillbox-dev/skillbox/sandbox/all"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -43,7 +51,8 @@ func backendsUnderTest(t *testing.T) []string {
 // TestSkillwareFixtures runs skills that reproduce real Skillware loading
 // patterns (relative imports, importlib of siblings, sys.path insertion,
 // data folders, yaml, skillware.core.* imports, aexecute-only skills,
-// credentials granted or not) on every available backend and compares each
+// credentials granted or not, HTTPS to a service of an operator-trusted CA
+// through the egress proxy) on every available backend and compares each
 // result with what Skillware's own in-process loader returned
 // (testdata/skillware/README.md says how expected.json was made). A case's
 // env is what the host had: those variables are granted for the call.
@@ -53,7 +62,14 @@ func TestSkillwareFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	var caseEnv map[string]string // the running case's variables
+	// The operator trusts the fixture service's CA (ca_file), as the
+	// reference runner's host does.
+	pol := &policy.Policy{}
+	if err := pol.AddCAFile(filepath.Join(filepath.Dir(root), "skillware-tls", "ca.pem")); err != nil {
+		t.Fatal(err)
+	}
 	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(t.TempDir()),
+		skillbox.WithPolicy(pol),
 		skillbox.WithLookupEnv(func(name string) (string, bool) { v, ok := caseEnv[name]; return v, ok }))
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +101,22 @@ func TestSkillwareFixtures(t *testing.T) {
 					for name := range c.Env {
 						opts.AllowEnv = append(opts.AllowEnv, name)
 					}
-					res, err := rt.Call(context.Background(), id, c.Params, opts)
+					params := c.Params
+					if bytes.Contains(params, []byte(httpsOrigin)) {
+						if backend != "linux" {
+							// process grants no network; Pyodide has no
+							// sockets for urllib or requests.
+							t.Skipf("backend %s cannot run a skill's own HTTPS client", backend)
+						}
+						origin := fixtureService(t)
+						params = bytes.ReplaceAll(params, []byte(httpsOrigin), []byte(origin))
+						// The grant an operator gives this unmodified
+						// manifest with run: --allow-net, --egress-resolve.
+						opts.AllowNet = []string{strings.TrimPrefix(origin, "https://")}
+						opts.EgressResolve = []string{"localhost=127.0.0.1"}
+						opts.GrantUndeclared = true
+					}
+					res, err := rt.Call(context.Background(), id, params, opts)
 					if errors.Is(err, errdefs.ErrUnavailable) && strings.Contains(err.Error(), "lacks requirements") {
 						// e.g. PyYAML on Pyodide, which cannot install packages offline.
 						t.Skipf("backend %s cannot run this skill here: %v", backend, err)
@@ -162,4 +193,46 @@ func TestSkillwareRoots(t *testing.T) {
 		}
 		rt.Close()
 	}
+}
+
+// httpsOrigin in a fixture's params stands for the origin of the loopback
+// HTTPS service of fixtureService (reference_runner.py serves the same).
+const httpsOrigin = "$HTTPS_ORIGIN"
+
+var fixtureServiceOnce struct {
+	sync.Once
+	origin string
+	err    error
+}
+
+// fixtureService starts (once per test binary) the loopback HTTPS service
+// of the network fixtures, with the certificate testdata/skillware-tls's
+// CA issued for localhost, and returns its origin: GET /v1/status answers
+// 200 {"path", "service"}, anything else 404 {"error": "not found"}.
+func fixtureService(t *testing.T) string {
+	t.Helper()
+	s := &fixtureServiceOnce
+	s.Do(func() {
+		cert, err := tls.LoadX509KeyPair("testdata/skillware-tls/server.pem", "testdata/skillware-tls/server.key")
+		if err != nil {
+			s.err = err
+			return
+		}
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			code, body := http.StatusNotFound, map[string]string{"error": "not found"}
+			if r.Method == http.MethodGet && r.URL.Path == "/v1/status" {
+				code, body = http.StatusOK, map[string]string{"path": r.URL.Path, "service": "skillware-fixture"}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			json.NewEncoder(w).Encode(body)
+		}))
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		srv.StartTLS() // lives as long as the test binary
+		s.origin = "https://localhost:" + strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+	})
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	return s.origin
 }

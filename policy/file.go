@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/secrets"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
 	"github.com/skillbox-dev/skillbox/internal/yamlerr"
@@ -50,6 +51,7 @@ const maxPolicyFile = 1 << 20
 //	secrets:
 //	  ETHERSCAN_API_KEY: {hosts: [api.etherscan.io]}
 //	egress_resolve: ["mirror.internal=10.0.0.7"] # for every skill
+//	ca_file: /etc/skillbox/corp-ca.pem # CAs a skill granted network trusts too (CAFile)
 //	missing_env: refuse              # deny a call missing a required env_vars entry (default: warn)
 //	trusted_environments:            # code a shared process may import
 //	  - python:/usr/bin/python3.12   # an environment key, as skillbox lists it
@@ -77,6 +79,18 @@ type Policy struct {
 	Resolve []string
 	// ResolveLine is where egress_resolve is in the file (0: not set).
 	ResolveLine int
+	// CAFile (ca_file) is an absolute path to a PEM file of one or more
+	// CA certificates the operator trusts beyond the host's roots (a
+	// company CA, a private service's): with any network grant a skill's
+	// sandbox trusts them (sandbox.Spec.CACerts: its CA bundle, after the
+	// host's), and so does the egress proxy for the upstreams it
+	// verifies. Parse reads and checks the file; AddCAFile adds another
+	// (--ca-file).
+	CAFile string
+	// CAFileLine is where ca_file is in the file (0: not set).
+	CAFileLine int
+	// CACerts are the PEM certificates of CAFile and of every AddCAFile.
+	CACerts []byte
 	// TrustedEnvironments (trusted_environments) lists the environments
 	// whose code a backend may import in a process that serves more than
 	// one call (sandbox.Spec.TrustedEnvironments): environment keys
@@ -235,8 +249,10 @@ func Parse(name string, data []byte) (*Policy, error) {
 			pol.Backends = p.backends(kv.val, name)
 		case "missing_env":
 			pol.MissingEnv, pol.MissingEnvLine = p.missingEnv(kv.val, "missing_env"), kv.keyNode.Line
+		case "ca_file":
+			pol.CAFile, pol.CAFileLine = p.caFile(kv.val, pol), kv.keyNode.Line
 		default:
-			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, missing_env, trusted_environments, backends)", kv.key)
+			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, missing_env, trusted_environments, ca_file, backends)", kv.key)
 		}
 	}
 	if err := p.err(); err != nil {
@@ -686,6 +702,69 @@ func (p *fileParser) missingEnv(n *yaml.Node, field string) string {
 		return ""
 	}
 	return v
+}
+
+// caFile reads ca_file: an absolute path to a PEM file of certificates,
+// read and checked now (ReadCAFile) into pol.CACerts.
+func (p *fileParser) caFile(n *yaml.Node, pol *Policy) string {
+	path, ok := p.str(n, "ca_file")
+	if !ok {
+		return ""
+	}
+	data, err := ReadCAFile(path)
+	if err != nil {
+		p.errorf(n, "ca_file", "%v", err)
+		return ""
+	}
+	pol.CACerts = egress.JoinPEM(pol.CACerts, data)
+	return path
+}
+
+// maxCAFile bounds an operator's CA file; the largest system bundles are
+// about 200 KiB.
+const maxCAFile = 4 << 20
+
+// ReadCAFile reads an operator's CA file (ca_file, --ca-file): an
+// absolute path to PEM holding one or more CA certificates and nothing
+// else (egress.ParseCAs). Errors are errdefs.Invalid and say what is
+// wrong.
+func ReadCAFile(path string) ([]byte, error) {
+	if !filepath.IsAbs(path) {
+		return nil, errdefs.New(errdefs.Invalid, "CA file %q: want an absolute path", path)
+	}
+	// Not a FIFO or a device, which could block or never end.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "CA file: %v", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, errdefs.New(errdefs.Invalid, "CA file %s: not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "CA file: %v", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))
+	if err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "CA file %s: %v", path, err)
+	}
+	if len(data) > maxCAFile {
+		return nil, errdefs.New(errdefs.Invalid, "CA file %s: larger than %d bytes", path, maxCAFile)
+	}
+	if _, err := egress.ParseCAs("CA file "+path, data); err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "%v", err)
+	}
+	return data, nil
+}
+
+// AddCAFile adds the certificates of an operator's CA file (--ca-file)
+// to p.CACerts, after the policy file's ca_file.
+func (p *Policy) AddCAFile(path string) error {
+	data, err := ReadCAFile(path)
+	if err != nil {
+		return err
+	}
+	p.CACerts = egress.JoinPEM(p.CACerts, data)
+	return nil
 }
 
 // resolve reads a list of HOST=IP mappings (ParseResolve).

@@ -271,6 +271,7 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 		Require:      require,
 		BestEffort:   g.BestEffort,
 		Requirements: slices.Clone(m.Requirements),
+		CACerts:      caCerts(g.Policy, network),
 		// Only an explicit opt-in for this skill, and only where calls
 		// would otherwise each get a fresh import.
 		Warm:                (g.Warm || pg.Warm) && mode == sandbox.ModeSingleUse,
@@ -578,4 +579,14 @@ func applyCeilings(p *Policy, l sandbox.Limits, require []sandbox.Feature, g Gra
 		}
 	}
 	return l, require, warnings, nil
+}
+
+// caCerts are the operator's CA certificates (ca_file, --ca-file) a
+// sandbox trusts with a network grant; none without one (nothing there
+// reads them).
+func caCerts(p *Policy, network []sandbox.HostPort) []byte {
+	if p == nil || len(network) == 0 || len(p.CACerts) == 0 {
+		return nil
+	}
+	return slices.Clone(p.CACerts)
 }

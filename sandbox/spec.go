@@ -192,6 +192,12 @@ type Spec struct {
 	// holds their placeholders; the values are here only, for the egress
 	// proxy. A Spec with Secrets requires FeatureSecretBinding.
 	Secrets []SecretBinding `json:"secrets,omitempty"`
+	// CACerts are PEM certificates the operator trusts beyond the host's
+	// roots (the policy file's ca_file, --ca-file), set only with a
+	// network grant. The sandbox trusts them (its CA bundle, with the
+	// host's and the interception CA: docs/EGRESS.md) and so does the
+	// egress proxy for the upstreams it verifies.
+	CACerts []byte `json:"ca_certs,omitempty"`
 	// ReadPaths are host paths (absolute, cleaned, symlinks resolved) the
 	// operator granted read-only (--allow-read, policy "read"). Backends
 	// expose each read-only at the same path inside the sandbox; a backend

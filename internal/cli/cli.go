@@ -50,6 +50,9 @@ type cmdContext struct {
 	// backendSettings are the --backend-setting NAME.KEY=VALUE arguments,
 	// laid over the policy file's backends section.
 	backendSettings listFlag
+	// caFile is the --ca-file (run, serve), added to the policy file's
+	// ca_file.
+	caFile string
 }
 
 func commands() []command {

@@ -38,6 +38,7 @@ func (g *grantFlags) register(c *cmdContext, fs *flagSet, who string) {
 	fs.Var(&g.allowRead, "allow-read", "let "+who+" read the host `PATH` (read-only; repeatable)")
 	fs.Var(&g.egressResolve, "egress-resolve", "send a granted host name to a fixed address, `HOST=IP`, granting that address (repeatable)")
 	fs.StringVar(&c.policyPath, "policy", "", "policy `FILE` (default $XDG_CONFIG_HOME/skillbox/policy.yaml if it exists)")
+	fs.StringVar(&c.caFile, "ca-file", "", "also trust the CA certificates of the PEM `FILE` in sandboxes granted network (added to the policy file's ca_file)")
 	c.registerBackendSettings(fs)
 	g.secrets.register(fs)
 	fs.BoolVar(&g.bestEffort, "best-effort", false, "run without the isolation layers this host lacks, keeping the others (each missing one is reported on every call)")

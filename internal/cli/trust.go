@@ -31,6 +31,15 @@ func (c *cmdContext) policy() (*policy.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.caFile != "" {
+		abs, err := filepath.Abs(c.caFile)
+		if err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "--ca-file %q: %v", c.caFile, err)
+		}
+		if err := pol.AddCAFile(abs); err != nil {
+			return nil, errdefs.Wrap(errdefs.Invalid, err, "--ca-file")
+		}
+	}
 	for _, arg := range c.backendSettings {
 		name, s, err := sandbox.ParseSetting(arg)
 		if err != nil {

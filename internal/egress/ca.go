@@ -9,12 +9,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -150,29 +148,4 @@ func keyID(pub *ecdsa.PublicKey) []byte {
 	b, _ := x509.MarshalPKIXPublicKey(pub)
 	sum := sha1.Sum(b)
 	return sum[:]
-}
-
-// systemBundles are where Linux distributions keep their CA bundle (the list
-// crypto/x509 reads).
-var systemBundles = []string{
-	"/etc/ssl/certs/ca-certificates.crt",
-	"/etc/pki/tls/certs/ca-bundle.crt",
-	"/etc/ssl/ca-bundle.pem",
-	"/etc/pki/tls/cacert.pem",
-	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-	"/etc/ssl/cert.pem",
-}
-
-// readSystemBundle returns the host's CA bundle (SSL_CERT_FILE first).
-func readSystemBundle() ([]byte, error) {
-	paths := systemBundles
-	if f := os.Getenv("SSL_CERT_FILE"); f != "" {
-		paths = append([]string{f}, paths...)
-	}
-	for _, p := range paths {
-		if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
-			return b, nil
-		}
-	}
-	return nil, errors.New("egress: no system CA bundle found")
 }

@@ -31,8 +31,10 @@ const (
 	DefaultHeaderTimeout = 30 * time.Second
 	DefaultIdleTimeout   = 90 * time.Second
 	DefaultStallTimeout  = 60 * time.Second
-	// DefaultCAFile is where the sandbox is expected to see CABundle.
-	DefaultCAFile = "/etc/skillbox/egress-ca.pem"
+	// DefaultCAFile is where the sandbox is expected to see CABundle: the
+	// path Debian's OpenSSL, Python, requests (through certifi's
+	// replacements) and curl read, and crypto/x509's first.
+	DefaultCAFile = "/etc/ssl/certs/ca-certificates.crt"
 	// PlaceholderPrefix starts every placeholder NewPlaceholder makes.
 	PlaceholderPrefix = "skillbox-secret-"
 )
@@ -103,6 +105,11 @@ type Config struct {
 	// UpstreamRootCAs verifies the upstream servers of intercepted HTTPS
 	// requests (and of absolute https:// URLs); nil means the host's roots.
 	UpstreamRootCAs *x509.CertPool
+	// CACerts are PEM certificates the operator trusts beyond the host's
+	// roots (the policy file's ca_file, --ca-file): the sandbox trusts
+	// them (CABundle) and so does the proxy for the upstreams it verifies.
+	// Validate requires one certificate or more when it is set.
+	CACerts []byte
 	// CAFile is the path at which the sandbox sees CABundle(); Env points
 	// SSL_CERT_FILE and friends at it. Empty means DefaultCAFile.
 	CAFile string
@@ -183,6 +190,11 @@ func (c *Config) Validate() error {
 	for _, r := range c.Allow {
 		if err := checkRule(r); err != nil {
 			return bad("allow %q: %v", r.String(), err)
+		}
+	}
+	if len(c.CACerts) > 0 {
+		if _, err := ParseCAs("CACerts", c.CACerts); err != nil {
+			return bad("%v", err)
 		}
 	}
 	for name, addrs := range c.Resolve {

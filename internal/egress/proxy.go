@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -73,10 +74,14 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		p.ca = c
 	}
+	roots, err := upstreamRoots(cfg)
+	if err != nil {
+		return nil, err
+	}
 	p.transport = &http.Transport{
 		Proxy:                 nil,
 		DialContext:           p.transportDial,
-		TLSClientConfig:       &tls.Config{RootCAs: cfg.UpstreamRootCAs, MinVersion: tls.VersionTLS12},
+		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   cfg.DialTimeout,
 		DisableCompression:    true,
 		MaxIdleConns:          32,
@@ -169,20 +174,19 @@ func (p *Proxy) Close() error {
 
 // Env returns the environment that points a sandbox's HTTP clients at the
 // proxy listening at addr ("127.0.0.1:PORT" as seen inside the sandbox):
-// HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and their lower-case forms and, when
-// the proxy intercepts TLS, SSL_CERT_FILE, REQUESTS_CA_BUNDLE,
-// CURL_CA_BUNDLE and NODE_EXTRA_CA_CERTS pointing at Config.CAFile, where
-// the sandbox must find CABundle().
+// HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and their lower-case forms, and
+// SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and
+// NODE_EXTRA_CA_CERTS pointing at Config.CAFile, where the sandbox must
+// find CABundle() (with any network grant: the host's roots, the
+// operator's CACerts and, when the proxy intercepts TLS, its CA).
 func (p *Proxy) Env(addr string) map[string]string {
 	u := "http://" + addr
 	env := map[string]string{}
 	for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"} {
 		env[k] = u
 	}
-	if p.ca != nil {
-		for _, k := range []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"} {
-			env[k] = p.cfg.CAFile
-		}
+	for _, k := range []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"} {
+		env[k] = p.cfg.CAFile
 	}
 	return env
 }
@@ -200,21 +204,19 @@ func (p *Proxy) CACertPEM() []byte {
 	return append([]byte(nil), p.ca.pem...)
 }
 
-// CABundle returns what the sandbox should trust: the host's CA bundle
-// followed by the ephemeral CA (tunnelled hosts present their real
-// certificates, intercepted ones a certificate of the ephemeral CA). It is
-// nil when the proxy intercepts nothing. Without a host bundle it returns
-// the CA alone and an error saying so.
+// CABundle returns what the sandbox should trust: Config.TrustBundle (the
+// host's CA bundle, then Config.CACerts) followed by the ephemeral CA when
+// the proxy intercepts TLS (tunnelled hosts present their real
+// certificates, intercepted ones a certificate of the ephemeral CA).
+// Without a host bundle it returns the rest and an error saying so. A
+// jail builds the TrustBundle part once and adds CACertPEM per proxy.
 func (p *Proxy) CABundle() ([]byte, error) {
-	if p.ca == nil {
-		return nil, nil
+	base, note := p.cfg.TrustBundle()
+	var err error
+	if note != "" {
+		err = errors.New(note)
 	}
-	sys, err := readSystemBundle()
-	out := append([]byte(nil), sys...)
-	if len(out) > 0 && out[len(out)-1] != '\n' {
-		out = append(out, '\n')
-	}
-	return append(out, p.ca.pem...), err
+	return JoinPEM(base, p.CACertPEM()), err
 }
 
 // Stats reports the upstream connections and bytes used so far.
@@ -707,4 +709,30 @@ func (c *idleConn) CloseWrite() error {
 func isTimeoutErr(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// upstreamRoots is the pool that verifies upstream servers:
+// Config.UpstreamRootCAs (nil: the host's roots) plus Config.CACerts.
+func upstreamRoots(cfg Config) (*x509.CertPool, error) {
+	if len(cfg.CACerts) == 0 {
+		return cfg.UpstreamRootCAs, nil
+	}
+	pool := cfg.UpstreamRootCAs
+	if pool == nil {
+		sys, err := x509.SystemCertPool()
+		if err != nil || sys == nil {
+			sys = x509.NewCertPool()
+		}
+		pool = sys
+	} else {
+		pool = pool.Clone()
+	}
+	certs, err := ParseCAs("egress: CACerts", cfg.CACerts)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
 }

@@ -743,7 +743,9 @@ func TestCANameConstraints(t *testing.T) {
 func TestEnv(t *testing.T) {
 	p, _ := New(Config{})
 	env := p.Env("127.0.0.1:3128")
-	if env["HTTPS_PROXY"] != "http://127.0.0.1:3128" || env["all_proxy"] != "http://127.0.0.1:3128" || env["SSL_CERT_FILE"] != "" {
+	// The trust bundle is there with any network grant, not only with
+	// interception.
+	if env["HTTPS_PROXY"] != "http://127.0.0.1:3128" || env["all_proxy"] != "http://127.0.0.1:3128" || env["SSL_CERT_FILE"] != DefaultCAFile {
 		t.Fatalf("env %v", env)
 	}
 	if p.CACertPEM() != nil {

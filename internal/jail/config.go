@@ -79,9 +79,12 @@ type egressJail struct {
 	// and whose listening socket it passes to the host over the config
 	// socket. Landlock allows TCP connect to this port only.
 	Port int `json:"port"`
-	// CAFile is where CA is written (read-only) in the jail's root; empty
-	// when the proxy intercepts nothing.
+	// CAFile is where CA is written (read-only) on the jail's root tmpfs.
 	CAFile string `json:"ca_file,omitempty"`
-	// CA is the bundle the sandbox trusts (egress Proxy.CABundle).
+	// CAOver, when set, is a file of a bind (the usual bundle path, in a
+	// folder the binds cover) that CAFile is bound over, read-only.
+	CAOver string `json:"ca_over,omitempty"`
+	// CA is the bundle the sandbox trusts: the host's, the operator's
+	// CAs and the proxy's interception CA (egress Proxy.CABundle).
 	CA []byte `json:"ca,omitempty"`
 }

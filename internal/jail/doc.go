@@ -24,8 +24,10 @@
 //   - brings up loopback and, with a network grant, listens on ProxyAddr
 //     and hands the listening socket back over the config socket: an
 //     egress proxy (internal/egress) in the host process serves it, so the
-//     jail's only route out is the proxy; the proxy's CA is written
-//     read-only in the root when it intercepts TLS;
+//     jail's only route out is the proxy; one CA bundle (the host's, the
+//     operator's CACerts, the proxy's CA when it intercepts TLS) is
+//     written read-only at /etc/ssl/certs/ca-certificates.crt (or at a
+//     fallback bound over it when a bind covers that folder);
 //   - sets the hostname and rlimits, restricts itself with Landlock (every
 //     right the kernel's ABI knows; TCP connect only to the proxy's port),
 //     drops every capability, switches to ID (which owns nothing on the

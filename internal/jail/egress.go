@@ -11,16 +11,16 @@ import (
 
 // EgressConfig is the egress proxy's Config for a sandbox Spec: Allow from
 // spec.Network, Resolve from spec.Resolve, Secrets from spec.Secrets (with
-// their values), and audit as Config.Audit (nil discards events). Limits
-// and CAFile are left at their defaults. The result is validated; a Spec
+// their values), CACerts from spec.CACerts, and audit as Config.Audit (nil
+// discards events). Limits and CAFile are left at their defaults. The result is validated; a Spec
 // the proxy cannot honour is errdefs.Invalid. It lives here, not in
 // internal/egress, so that the proxy knows nothing of sandbox Specs.
 //
-// New places the CA file and Launch sets the audit sink of each jail's
+// New places the CA bundle and Launch sets the audit sink of each jail's
 // proxy; a caller without a jail (a test double) passes its own sink, such
 // as egress.AuditFrom(ctx).
 func EgressConfig(spec sandbox.Spec, audit func(egress.Event)) (egress.Config, error) {
-	cfg := egress.Config{Audit: audit}
+	cfg := egress.Config{Audit: audit, CACerts: spec.CACerts}
 	for _, hp := range spec.Network {
 		r, err := ruleOf(hp)
 		if err != nil {

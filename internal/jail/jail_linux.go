@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -28,8 +29,10 @@ import (
 const cloneFlags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET |
 	syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP
 
-// caFileFallback is where the proxy's CA goes when a bind covers the
-// folder of egress.DefaultCAFile.
+// caFileFallback is where the trust bundle goes when a bind (or a
+// symlink the root recreates) covers the folder of the CA file's usual
+// path; the bundle is then also bound over that path when a bind shows a
+// file there (caOver).
 const caFileFallback = "/.skillbox-egress/ca.pem"
 
 // Spec describes a jail. The zero value of every hardening field is the
@@ -59,8 +62,12 @@ type Spec struct {
 	// Egress, when not nil, grants the network through an egress proxy in
 	// the host process (one per started jail) that serves a listener on
 	// ProxyAddr inside the jail; the proxy's variables (HTTP_PROXY, ...)
-	// are granted too, and NO_PROXY is not. Its CAFile, where the jail
-	// sees the proxy's CA, defaults to egress.DefaultCAFile.
+	// are granted too, and NO_PROXY is not. The jail trusts one CA
+	// bundle, read-only at its CAFile (default egress.DefaultCAFile,
+	// /etc/ssl/certs/ca-certificates.crt), where SSL_CERT_FILE,
+	// REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE point: the host's bundle, the
+	// operator's CACerts and, when the proxy intercepts TLS, its CA. New
+	// builds all but the last once; each start adds its proxy's CA.
 	Egress *egress.Config
 	// OwnFDs gives the program's descriptors from 3 on (pipes the host
 	// made) to UID and GID, for a program that reopens them through
@@ -83,6 +90,12 @@ type Jail struct {
 	root   Root
 	env    map[string]string
 	egress *egress.Config
+	// trust is the CA bundle without a proxy's CA (egress
+	// Config.TrustBundle); caOver, when set, is a file of a bind that the
+	// bundle is bound over; notes say what the bundle lacks.
+	trust  []byte
+	caOver string
+	notes  []string
 }
 
 // New plans the jail of spec.
@@ -123,26 +136,65 @@ func New(spec Spec) (*Jail, error) {
 		if ec.CAFile == "" {
 			ec.CAFile = egress.DefaultCAFile
 		}
-		// The CA is written on the root tmpfs: not below a bind.
-		if dir := filepath.Dir(ec.CAFile); under(dir, mountDsts(mounts)) || under(dir, spec.ReadPaths) {
-			ec.CAFile = caFileFallback
-		}
 		if err := ec.Validate(); err != nil {
 			return nil, err
+		}
+		// The bundle is written on the root tmpfs: not below a bind, nor
+		// through a symlink the root recreates.
+		if dir := filepath.Dir(ec.CAFile); under(dir, mountDsts(mounts)) {
+			if coveredFile(ec.CAFile, mounts) {
+				j.caOver = ec.CAFile
+			} else {
+				j.notes = append(j.notes, fmt.Sprintf("the jail's binds cover %s and hold no file %s: the CA bundle is only at %s (SSL_CERT_FILE)", dir, ec.CAFile, caFileFallback))
+			}
+			ec.CAFile = caFileFallback
+		}
+		var note string
+		j.trust, note = ec.TrustBundle()
+		if note != "" {
+			j.notes = append(j.notes, note)
 		}
 		j.egress = &ec
 	}
 	return j, nil
 }
 
+// TrustNotes says what the CA bundle of a jail with a network grant
+// lacks, or where it could not be shown (none: it is complete, at its
+// usual path).
+func (j *Jail) TrustNotes() []string { return slices.Clone(j.notes) }
+
+// CAFile is where a jail with a network grant sees its CA bundle (the
+// proxy's Config.CAFile, or caFileFallback when binds cover its folder);
+// "" without a grant.
+func (j *Jail) CAFile() string {
+	if j.egress == nil {
+		return ""
+	}
+	return j.egress.CAFile
+}
+
+// mountDsts are the paths the root's binds and symlinks occupy.
 func mountDsts(ops []mountOp) []string {
 	var out []string
 	for _, op := range ops {
-		if op.Kind == "bind" {
-			out = append(out, op.Dst)
-		}
+		out = append(out, op.Dst)
 	}
 	return out
+}
+
+// coveredFile reports whether p, in a folder a bind covers, is a regular
+// file of that bind reached without symlinks (so the jail shows it at p,
+// and a file bound over it shows there).
+func coveredFile(p string, ops []mountOp) bool {
+	for _, op := range ops {
+		if op.Kind == "bind" && !op.File && under(p, []string{op.Dst}) {
+			real, err := filepath.EvalSymlinks(p)
+			fi, serr := os.Lstat(p)
+			return err == nil && real == p && serr == nil && fi.Mode().IsRegular()
+		}
+	}
+	return false
 }
 
 // LaunchOptions adjust one start of a jail.
@@ -253,14 +305,9 @@ func (j *Jail) startConfig(args []string, proxy *egress.Proxy) config {
 		env = map[string]string{}
 	}
 	if proxy != nil {
-		cfg.Egress = &egressJail{Port: proxyPort()}
-		if proxy.Intercepts() {
-			// Without a host CA bundle this is the ephemeral CA alone:
-			// hosts tunnelled untouched then fail verification unless the
-			// program brings its own trust; intercepted ones work.
-			bundle, _ := proxy.CABundle()
-			cfg.Egress.CAFile, cfg.Egress.CA = j.egress.CAFile, bundle
-		}
+		// The bundle planned once, plus this start's interception CA.
+		cfg.Egress = &egressJail{Port: proxyPort(), CAFile: j.egress.CAFile, CAOver: j.caOver,
+			CA: egress.JoinPEM(j.trust, proxy.CACertPEM())}
 		// Every request goes through the proxy.
 		delete(env, "NO_PROXY")
 		delete(env, "no_proxy")

@@ -74,6 +74,9 @@ func applyLandlock(cfg *config) error {
 		if cfg.Egress.CAFile != "" {
 			r.ROFiles = append(r.ROFiles, cfg.Egress.CAFile)
 		}
+		if cfg.Egress.CAOver != "" {
+			r.ROFiles = append(r.ROFiles, cfg.Egress.CAOver)
+		}
 	default:
 		// Network without the proxy is never granted; fail closed.
 		return fmt.Errorf("inconsistent network config")

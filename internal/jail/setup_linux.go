@@ -120,6 +120,12 @@ func buildRoot(cfg *config) error {
 		if err := os.WriteFile(dst, cfg.Egress.CA, 0o444); err != nil {
 			return fmt.Errorf("egress CA: %w", err)
 		}
+		if cfg.Egress.CAOver != "" {
+			// The usual path is a file of a bind: show the bundle there.
+			if err := bindRO(dst, filepath.Join(root, cfg.Egress.CAOver), true, 0); err != nil {
+				return fmt.Errorf("egress CA at %s: %w", cfg.Egress.CAOver, err)
+			}
+		}
 	}
 	if err := mountProc(root, cfg.ProcFull); err != nil {
 		return err

@@ -216,6 +216,9 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	if b.jail, err = jail.New(js); err != nil {
 		return nil, err
 	}
+	for _, n := range b.jail.TrustNotes() {
+		b.warnings = append(b.warnings, "tls: "+n)
+	}
 	switch {
 	case spec.Mode == sandbox.ModeSession:
 		b.run = &session{b: b}

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
-	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -279,11 +278,13 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		}
 		allow = append(allow, "--allow-net="+strings.Join(hosts, ","))
 	}
-	if len(b.spec.Secrets) > 0 {
-		// The jail's proxy intercepts TLS to the hosts a secret is bound
-		// to (it substitutes the placeholder on the wire); Deno trusts its
-		// ephemeral CA, written read-only in the jail.
-		allow = append(allow, "--cert="+egress.DefaultCAFile)
+	if cert := b.jail.certFile(); cert != "" {
+		// With a network grant the jail holds one CA bundle, read-only:
+		// the host's, the operator's ca_file and, with secrets bound, the
+		// proxy's interception CA (it substitutes the placeholder on the
+		// wire). Deno adds it to its own root store (Mozilla's); fetch,
+		// and with it the skill's HTTP from Pyodide, verifies against both.
+		allow = append(allow, "--cert="+cert)
 	}
 	args := denoArgs(b.f.rt, b.f.dir, allow, v8Flags(b.lim, cg != nil && b.cg.has("memory")))
 	args = append(args, "run")

@@ -79,9 +79,10 @@
 // --allow-net=<granted host:port> and HTTP(S)_PROXY, so fetch to a granted
 // host goes through the proxy (which checks the grant again, on the
 // resolved address) and nothing else has a route; net-allowlist is
-// claimed only then. Bound secrets use the same proxy: Deno trusts its
-// interception CA (--cert, written read-only in the jail) and the skill
-// holds only the placeholder. Without the jail a grant or a bound secret
+// claimed only then. Deno trusts the jail's CA bundle (--cert, written
+// read-only in the jail: the host's, the operator's ca_file and, with
+// bound secrets, the proxy's interception CA) besides its own roots.
+// Bound secrets use the same proxy; the skill holds only the placeholder. Without the jail a grant or a bound secret
 // is refused (errdefs.Unsupported), as are operator read paths.
 //
 // Emulation. The skill's Python is not a host process: Emscripten answers

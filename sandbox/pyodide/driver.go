@@ -204,6 +204,9 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		for _, m := range missing {
 			b.warnings = append(b.warnings, "pyodide: the linux jail runs without "+m)
 		}
+		for _, n := range w.trustNotes() {
+			b.warnings = append(b.warnings, "pyodide: tls: "+n)
+		}
 	} else {
 		b.warnings = append(b.warnings, "pyodide: running without the linux jail ("+jailWhy+")")
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
-	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
@@ -70,9 +69,9 @@ func newWorkerJail(f files, spec sandbox.Spec, roots *x509.CertPool) (w *workerJ
 		if err != nil {
 			return nil, nil, err
 		}
-		// Deno is told to trust the proxy's interception CA at this path
-		// (--cert), which nothing the jail mounts covers.
-		cfg.CAFile = egress.DefaultCAFile
+		// The jail shows its CA bundle (the host's, the operator's
+		// ca_file, the interception CA) at jail.CAFile; Deno is told to
+		// trust it (--cert, box.start).
 		cfg.UpstreamRootCAs = roots
 		js.Egress = &cfg
 	}
@@ -82,6 +81,23 @@ func newWorkerJail(f files, spec sandbox.Spec, roots *x509.CertPool) (w *workerJ
 		return nil, nil, err
 	}
 	return &workerJail{j: j}, missing, nil
+}
+
+// certFile is where the workers' jail shows its CA bundle: "" without a
+// network grant (or a jail).
+func (w *workerJail) certFile() string {
+	if w == nil {
+		return ""
+	}
+	return w.j.CAFile()
+}
+
+// trustNotes says what that bundle lacks (jail.TrustNotes).
+func (w *workerJail) trustNotes() []string {
+	if w == nil {
+		return nil
+	}
+	return w.j.TrustNotes()
 }
 
 // wrap makes cmd start in a fresh jail born in cg; release stops what the

@@ -20,6 +20,9 @@ func newWorkerJail(files, sandbox.Spec, *x509.CertPool) (*workerJail, []string, 
 	return nil, nil, errors.New("not Linux")
 }
 
+func (w *workerJail) certFile() string     { return "" }
+func (w *workerJail) trustNotes() []string { return nil }
+
 func (w *workerJail) wrap(_ context.Context, _ *exec.Cmd, cg *workerGroup) (func(*exec.Cmd) error, func()) {
 	return cg.launch, func() {}
 }

@@ -201,16 +201,67 @@ def run_case(folder):
     sys.stdout.write(json.dumps({"result": result}, allow_nan=False))
 
 
+# HTTPS_ORIGIN in a case's params stands for the origin of a loopback
+# HTTPS service (fixture_service): its certificate comes from the test CA
+# of ../skillware-tls, which the case's host trusts (SSL_CERT_FILE and
+# REQUESTS_CA_BUNDLE name it: where a Skillware host would install it).
+# TestSkillwareFixtures serves the same answers and substitutes the same
+# placeholder, with that CA as the operator's ca_file.
+HTTPS_ORIGIN = "$HTTPS_ORIGIN"
+TLS = os.path.join(HERE, "..", "skillware-tls")
+_service = []
+
+
+def fixture_service():
+    """Starts (once) the loopback HTTPS service and returns its origin:
+    GET /v1/status answers 200 {"path", "service"}, anything else 404
+    {"error": "not found"}."""
+    if _service:
+        return _service[0]
+    import http.server
+    import ssl
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/v1/status":
+                code, body = 200, {"path": self.path, "service": "skillware-fixture"}
+            else:
+                code, body = 404, {"error": "not found"}
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(TLS, "server.pem"), os.path.join(TLS, "server.key"))
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    _service.append("https://localhost:%d" % srv.server_address[1])
+    return _service[0]
+
+
 def run(folder, case):
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     env.update(case.get("env") or {})
+    params = json.dumps(case["params"])
+    if HTTPS_ORIGIN in params:
+        params = params.replace(HTTPS_ORIGIN, fixture_service())
+        ca = os.path.abspath(os.path.join(TLS, "ca.pem"))
+        env.update({"SSL_CERT_FILE": ca, "REQUESTS_CA_BUNDLE": ca})
     argv, cwd = ["--case", folder], HERE
     if "skill" in case:
         argv, cwd = ["--case-id", case["skill"]], os.path.join(folder, case.get("cwd", "."))
         for k, v in (case.get("roots_env") or {}).items():
             env[k] = v.replace("{fixture}", folder)
     proc = subprocess.run([sys.executable, "-B", "-I", os.path.abspath(__file__)] + argv,
-                          input=json.dumps(case["params"]), capture_output=True, text=True, env=env,
+                          input=params, capture_output=True, text=True, env=env,
                           cwd=cwd)
     sys.stderr.write(proc.stderr)
     if proc.returncode != 0:
