@@ -62,7 +62,7 @@ func Builders(ctx context.Context) []Builder {
 			// root skillbox can clean), its RUN steps run as the
 			// daemon's root unless the daemon remaps users, and it
 			// cannot read oci-archive: bases.
-			b.Usable, b.Reason = false, "docker builds in its daemon's storage, which skillbox cannot keep private or clean, and reads no oci-archive: base; "+installHint
+			b.Usable, b.Reason = false, "docker builds in its daemon's storage, which skillbox cannot keep private or clean, and reads no oci-archive: base"
 		}
 		if b.Usable && n != "docker" {
 			if _, err := exec.LookPath("runc"); err != nil {
@@ -77,7 +77,11 @@ func Builders(ctx context.Context) []Builder {
 // DetectBuilder returns the builder skillbox builds with: the first usable
 // one of Builders. None is Unavailable, saying what to install.
 func DetectBuilder(ctx context.Context) (Builder, error) {
-	bs := Builders(ctx)
+	return DetectBuilderFrom(Builders(ctx))
+}
+
+// DetectBuilderFrom is DetectBuilder over a list Builders returned.
+func DetectBuilderFrom(bs []Builder) (Builder, error) {
 	var why []string
 	for _, b := range bs {
 		if b.Usable {
@@ -94,7 +98,8 @@ func DetectBuilder(ctx context.Context) (Builder, error) {
 // BuildOptions say what to build.
 type BuildOptions struct {
 	// Context is the build's context folder; Dockerfile the Dockerfile's
-	// path relative to it (default "Dockerfile"), which must stay inside it.
+	// path relative to it (default "Dockerfile"), or absolute, and must
+	// stay inside it.
 	Context    string
 	Dockerfile string
 	// Timeout bounds the whole build (default 30 minutes).
@@ -242,6 +247,12 @@ func buildInputs(opts BuildOptions) (ctxDir, dockerfile, text string, err error)
 		df = "Dockerfile"
 	}
 	if filepath.IsAbs(df) {
+		// Compared with the resolved context folder: resolve the
+		// Dockerfile's folder too (not the file: a link out of the
+		// context is checked below).
+		if d, err := filepath.EvalSymlinks(filepath.Dir(df)); err == nil {
+			df = filepath.Join(d, filepath.Base(df))
+		}
 		rel, err := filepath.Rel(ctxDir, df)
 		if err != nil {
 			return "", "", "", errdefs.New(errdefs.Invalid, "build: Dockerfile %s: %v", df, err)
