@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/filelock"
 )
 
 // Builder is an image builder installed on this host.
@@ -24,6 +25,8 @@ type Builder struct {
 	// Path is the program's path and Version what it says of itself.
 	Path    string `json:"path"`
 	Version string `json:"version,omitempty"`
+	// Runtime is the runc the builder runs RUN steps with.
+	Runtime string `json:"runtime,omitempty"`
 	// Usable says whether skillbox builds with it; Reason why not.
 	Usable bool   `json:"usable"`
 	Reason string `json:"reason,omitempty"`
@@ -65,13 +68,27 @@ func Builders(ctx context.Context) []Builder {
 			b.Usable, b.Reason = false, "docker builds in its daemon's storage, which skillbox cannot keep private or clean, and reads no oci-archive: base"
 		}
 		if b.Usable && n != "docker" {
-			if _, err := exec.LookPath("runc"); err != nil {
+			if b.Runtime = findRunc(); b.Runtime == "" {
 				b.Usable, b.Reason = false, "runc is not installed (crun, the usual default, fails on hybrid cgroups; chroot isolation would run RUN steps as host root): apt-get install runc"
 			}
 		}
 		out = append(out, b)
 	}
 	return out
+}
+
+// findRunc is runc's path: on PATH, else where Debian puts it (sbin,
+// which a user's PATH may lack).
+func findRunc() string {
+	if p, err := exec.LookPath("runc"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/sbin/runc", "/usr/bin/runc", "/sbin/runc"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 // DetectBuilder returns the builder skillbox builds with: the first usable
@@ -117,9 +134,10 @@ const buildUIDBase = 1_500_000_000
 
 // Build builds the Dockerfile with an installed builder and imports the
 // result into the cache, where it is pinned by digest like any image: the
-// returned Image's Pinned is what a trust entry or lockfile records, and
-// Ensure of it unpacks it again after a prune (the built image is kept as
-// an OCI archive, the cache folder's .built/NAME.tar).
+// returned Image's Pinned is what a trust entry or lockfile records. The
+// built image is kept as an OCI archive, the cache folder's
+// .built/NAME.tar, its Pinned.Ref, so Ensure unpacks it again as long as
+// Prune has not removed the image (which removes the archive with it).
 //
 // Every Dockerfile is treated as hostile. Before the builder runs,
 // checkDockerfile refuses an image from anywhere but the context folder
@@ -153,6 +171,11 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	if b.Name != "buildah" && b.Name != "podman" {
 		return nil, errdefs.New(errdefs.Unsupported, "image builder %s: skillbox builds with buildah or podman; %s", b.Name, installHint)
 	}
+	if b.Runtime == "" {
+		if b.Runtime = findRunc(); b.Runtime == "" {
+			return nil, errdefs.New(errdefs.Unavailable, "image builder %s: runc is not installed: apt-get install runc", b.Name)
+		}
+	}
 	if os.Geteuid() != 0 {
 		// Rootless buildah needs the user's /etc/subuid range for its
 		// user namespace; not wired yet.
@@ -172,8 +195,18 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Unavailable, err, "image cache")
 	}
+	// Held for the build's life: Prune cleans up a build folder whose
+	// lock it can take (its process died).
+	unlock, err := filelock.Lock(filepath.Join(work, "lock"), "image build")
+	if err != nil {
+		os.RemoveAll(work)
+		return nil, err
+	}
 	r := &buildRun{b: b, work: work, ctxDir: ctxDir, progress: c.Progress}
-	defer r.cleanup()
+	defer func() {
+		r.cleanup()
+		unlock()
+	}()
 	if err := r.setup(pulls); err != nil {
 		return nil, err
 	}
@@ -195,7 +228,7 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	}
 	uidmap := fmt.Sprintf("0:%d:65536", buildUIDBase)
 	build := []string{
-		"--isolation", "oci", "--runtime", "runc",
+		"--isolation", "oci", "--runtime", b.Runtime,
 		"--network", "none", pull,
 		"--userns-uid-map", uidmap, "--userns-gid-map", uidmap,
 		"--format", "oci", "--layers=false", "--rm", "--force-rm",
@@ -316,6 +349,9 @@ func (r *buildRun) setup(pulls []Ref) error {
 		return errdefs.Wrap(errdefs.Unavailable, err, "build folder")
 	}
 	r.tmp = tmp
+	if err := os.WriteFile(r.path("tmpdir"), []byte(tmp), 0o600); err != nil {
+		return errdefs.Wrap(errdefs.Unavailable, err, "build folder")
+	}
 	if err := os.Chmod(tmp, 0o711); err != nil {
 		return errdefs.Wrap(errdefs.Unavailable, err, "build folder")
 	}
@@ -432,29 +468,108 @@ func (r *buildRun) run(ctx context.Context, step, sub string, args ...string) er
 	return nil
 }
 
-// cleanup kills what a cut-short build left running, removes every image
-// and container from the private storage, then the storage itself.
+// cleanup kills what a cut-short build left running, removes every
+// container and image from the private storage, then the storage itself.
 func (r *buildRun) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	runc := []string{"--root", r.path("runc")}
-	if out, err := exec.CommandContext(ctx, "runc", append(runc, "list", "-q")...).Output(); err == nil {
-		for _, id := range strings.Fields(string(out)) {
-			exec.CommandContext(ctx, "runc", append(runc, "kill", id, "KILL")...).Run()
-			exec.CommandContext(ctx, "runc", append(runc, "delete", "--force", id)...).Run()
+	killContainers(ctx, r.b.Runtime, r.path("runc"))
+	for _, args := range [][]string{{"rm", "--all"}, {"rmi", "--all", "--force"}} {
+		rm := exec.CommandContext(ctx, r.b.Path, append(r.global(), args...)...)
+		rm.Env = r.env
+		rm.Run()
+	}
+	if err := removeBuildFolder(r.work); err != nil && r.progress != nil {
+		fmt.Fprintf(r.progress, "image: %v\n", err)
+	}
+}
+
+// killContainers kills and deletes the runc containers whose state is in
+// root: a build's, never another's.
+func killContainers(ctx context.Context, runc, root string) {
+	if _, err := os.Stat(root); err != nil {
+		return
+	}
+	if runc == "" {
+		if runc = findRunc(); runc == "" {
+			return
 		}
 	}
-	rm := exec.CommandContext(ctx, r.b.Path, append(r.global(), "rmi", "--all", "--force")...)
-	rm.Env = r.env
-	rm.Run()
-	for _, d := range []string{r.work, r.tmp} {
-		if d == "" {
+	flags := []string{"--root", root}
+	out, err := exec.CommandContext(ctx, runc, append(flags, "list", "-q")...).Output()
+	if err != nil {
+		return
+	}
+	for _, id := range strings.Fields(string(out)) {
+		exec.CommandContext(ctx, runc, append(flags, "kill", id, "KILL")...).Run()
+		exec.CommandContext(ctx, runc, append(flags, "delete", "--force", id)...).Run()
+	}
+}
+
+// removeBuildFolder removes a build's folder and its TMPDIR.
+func removeBuildFolder(work string) error {
+	var errs []error
+	if b, err := os.ReadFile(filepath.Join(work, "tmpdir")); err == nil {
+		tmp := string(b)
+		// Only a folder setup made (os.MkdirTemp("", "skillbox-build-")).
+		if filepath.Dir(tmp) == filepath.Clean(os.TempDir()) && strings.HasPrefix(filepath.Base(tmp), "skillbox-build-") {
+			if err := os.RemoveAll(tmp); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := os.RemoveAll(work); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("could not remove the build folder %s: %w", work, err)
+	}
+	return nil
+}
+
+// pruneBuilds cleans up after builds whose process died: the build
+// folders in dir whose lock is free (containers killed, storage removed),
+// and built archives in dir/.built older than an hour that no unpacked
+// image came from.
+func (c *Cache) pruneBuilds() {
+	ents, _ := os.ReadDir(c.Dir)
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".build-") || !e.IsDir() {
 			continue
 		}
-		if err := os.RemoveAll(d); err != nil && r.progress != nil {
-			fmt.Fprintf(r.progress, "image: could not remove the build folder %s: %v\n", d, err)
+		work := filepath.Join(c.Dir, e.Name())
+		unlock, ok, err := filelock.TryLock(filepath.Join(work, "lock"), "image build")
+		if err != nil || !ok {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		killContainers(ctx, "", filepath.Join(work, "runc"))
+		cancel()
+		removeBuildFolder(work)
+		unlock()
+	}
+	built, _ := os.ReadDir(filepath.Join(c.Dir, ".built"))
+	for _, e := range built {
+		name, ok := strings.CutSuffix(e.Name(), ".tar")
+		if !ok {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(c.Dir, name, metaFile)); err == nil {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			os.Remove(filepath.Join(c.Dir, ".built", e.Name()))
 		}
 	}
+}
+
+// builtArchive reports whether img was built here (Build): its source is
+// an archive in the cache's .built folder, removed with it.
+func (c *Cache) builtArchive(img *Image) (string, bool) {
+	if img.Ref.Transport != OCIArchive || filepath.Dir(img.Ref.Name) != filepath.Join(c.Dir, ".built") {
+		return "", false
+	}
+	return img.Ref.Name, true
 }
 
 // lastLines keeps the last max lines written.

@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/filelock"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 )
 
@@ -179,17 +180,23 @@ func TestBuildFromOCIArchiveIsPinnedAndCached(t *testing.T) {
 	}
 	checkNoBuildLeftovers(t, c)
 
-	// Pinned like any image: pruned, then unpacked again from the pin.
+	// Pinned like any image: Ensure finds it; the archive it came from
+	// stays beside the cache until the image is pruned, then goes with it.
+	again, err := c.Ensure(context.Background(), img.Pinned)
+	if err != nil || again.Digest != img.Digest || again.Rootfs != img.Rootfs {
+		t.Fatalf("ensure: %v, %v", again, err)
+	}
+	if !exists(img.Ref.Name) {
+		t.Fatalf("built archive %s missing", img.Ref.Name)
+	}
 	if res, err := c.Prune(nil); err != nil || len(res.Removed) != 1 {
 		t.Fatalf("prune: %+v, %v", res, err)
 	}
-	again, err := c.Ensure(context.Background(), img.Pinned)
-	if err != nil || again.Digest != img.Digest {
-		t.Fatalf("ensure after prune: %v, %v", again, err)
+	if exists(img.Ref.Name) || exists(img.Dir) {
+		t.Error("prune left the built image or its archive")
 	}
-	if got := readFile(t, filepath.Join(again.Rootfs, "marker")); got != "built\n" {
-		t.Errorf("marker after ensure = %q", got)
-	}
+	_, err = c.Ensure(context.Background(), img.Pinned)
+	wantKind(t, err, errdefs.NotFound, "")
 }
 
 func TestBuildFromLoopbackRegistry(t *testing.T) {
@@ -239,6 +246,7 @@ func TestBuildHostileRunSteps(t *testing.T) {
 RUN bash -c 'echo hi > /dev/tcp/127.0.0.1/%d' && echo reached > /net || echo unreachable > /nonet
 RUN if [ -e %s ]; then echo visible > /leak; else echo absent > /noleak; fi
 RUN read -r inside host n < /proc/self/uid_map; echo "$host" > /uidmap
+RUN while read -r k v; do case "$k" in Seccomp:|CapEff:) echo "$k $v";; esac; done < /proc/self/status > /status
 `, port, secret))
 	c := newCache(t)
 	var progress syncBuffer
@@ -256,6 +264,11 @@ RUN read -r inside host n < /proc/self/uid_map; echo "$host" > /uidmap
 	}
 	if got := strings.TrimSpace(readFile(t, filepath.Join(root, "uidmap"))); got != strconv.Itoa(buildUIDBase) {
 		t.Errorf("RUN steps' root is host uid %q, want %d", got, buildUIDBase)
+	}
+	// A seccomp filter (buildah's default profile), and capabilities
+	// only in the build's user namespace (checked above).
+	if got := readFile(t, filepath.Join(root, "status")); !strings.Contains(got, "Seccomp: 2\n") {
+		t.Errorf("RUN steps' /proc/self/status: %q, want a seccomp filter", got)
 	}
 	checkNoBuildLeftovers(t, c)
 
@@ -352,6 +365,43 @@ func TestBuildRefusedBeforeTheBuilderRuns(t *testing.T) {
 		}
 	}
 	checkNoBuildLeftovers(t, c)
+}
+
+// A build whose process died leaves its folder; Prune removes it (and
+// its TMPDIR) once its lock is free, never while the build runs.
+func TestPruneRemovesDeadBuilds(t *testing.T) {
+	c := newCache(t)
+	mk := func() (work, tmp string) {
+		os.MkdirAll(c.Dir, 0o755)
+		work, err := os.MkdirTemp(c.Dir, ".build-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp, err = os.MkdirTemp("", "skillbox-build-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(tmp) })
+		os.WriteFile(filepath.Join(work, "tmpdir"), []byte(tmp), 0o600)
+		os.Mkdir(filepath.Join(work, "root"), 0o700)
+		return work, tmp
+	}
+	dead, deadTmp := mk()
+	live, liveTmp := mk()
+	unlock, err := filelock.Lock(filepath.Join(live, "lock"), "test build")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if _, err := c.Prune(nil); err != nil {
+		t.Fatal(err)
+	}
+	if exists(dead) || exists(deadTmp) {
+		t.Error("prune left a dead build's folders")
+	}
+	if !exists(live) || !exists(liveTmp) {
+		t.Error("prune removed a running build's folders")
+	}
 }
 
 func TestNoBuilderIsUnavailable(t *testing.T) {
