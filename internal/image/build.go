@@ -123,7 +123,19 @@ type BuildOptions struct {
 	Timeout time.Duration
 	// Builder builds; the zero Builder is DetectBuilder's.
 	Builder Builder
+	// Memory caps each RUN step's memory (a cgroup limit; default
+	// DefaultBuildMemory), Processes the processes of all RUN steps
+	// running at once (RLIMIT_NPROC of the build's host uid; default
+	// DefaultBuildProcesses).
+	Memory    int64
+	Processes int
 }
+
+// The default limits of a build's RUN steps.
+const (
+	DefaultBuildMemory    = 2 << 30
+	DefaultBuildProcesses = 4096
+)
 
 // DefaultBuildTimeout bounds a build when BuildOptions.Timeout is zero.
 const DefaultBuildTimeout = 30 * time.Minute
@@ -148,8 +160,8 @@ const buildUIDBase = 1_500_000_000
 // chroot, which would run RUN steps as host root), a user namespace
 // mapping the build's root to an unprivileged host uid, no network, no
 // pulls (loopback registry bases are pulled before), no host volumes, no
-// credentials, the docker format's ONBUILD ignored (OCI format), and the
-// Timeout. Its output goes to c.Progress as lines.
+// credentials, the docker format's ONBUILD ignored (OCI format), memory
+// and process limits, and the Timeout. Its output goes to c.Progress as lines.
 func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	ctxDir, dockerfile, text, err := buildInputs(opts)
 	if err != nil {
@@ -226,11 +238,19 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	if len(pulls) > 0 {
 		pull = "--pull=missing"
 	}
+	mem, procs := opts.Memory, opts.Processes
+	if mem <= 0 {
+		mem = DefaultBuildMemory
+	}
+	if procs <= 0 {
+		procs = DefaultBuildProcesses
+	}
 	uidmap := fmt.Sprintf("0:%d:65536", buildUIDBase)
 	build := []string{
 		"--isolation", "oci", "--runtime", b.Runtime,
 		"--network", "none", pull,
 		"--userns-uid-map", uidmap, "--userns-gid-map", uidmap,
+		"--memory", fmt.Sprintf("%db", mem), "--ulimit", fmt.Sprintf("nproc=%d:%d", procs, procs),
 		"--format", "oci", "--layers=false", "--rm", "--force-rm",
 		"-f", dockerfile, "-t", tag, ctxDir,
 	}

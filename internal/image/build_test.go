@@ -247,11 +247,12 @@ RUN bash -c 'echo hi > /dev/tcp/127.0.0.1/%d' && echo reached > /net || echo unr
 RUN if [ -e %s ]; then echo visible > /leak; else echo absent > /noleak; fi
 RUN read -r inside host n < /proc/self/uid_map; echo "$host" > /uidmap
 RUN while read -r k v; do case "$k" in Seccomp:|CapEff:) echo "$k $v";; esac; done < /proc/self/status > /status
+RUN while read -r a b c d; do case "$a $b" in "Max processes") echo "$c" > /nproc;; esac; done < /proc/self/limits
 `, port, secret))
 	c := newCache(t)
 	var progress syncBuffer
 	c.Progress = &progress
-	img, err := c.Build(context.Background(), BuildOptions{Context: dir, Timeout: 10 * time.Minute})
+	img, err := c.Build(context.Background(), BuildOptions{Context: dir, Timeout: 10 * time.Minute, Processes: 100, Memory: 256 << 20})
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, progress.String())
 	}
@@ -269,6 +270,9 @@ RUN while read -r k v; do case "$k" in Seccomp:|CapEff:) echo "$k $v";; esac; do
 	// only in the build's user namespace (checked above).
 	if got := readFile(t, filepath.Join(root, "status")); !strings.Contains(got, "Seccomp: 2\n") {
 		t.Errorf("RUN steps' /proc/self/status: %q, want a seccomp filter", got)
+	}
+	if got := strings.TrimSpace(readFile(t, filepath.Join(root, "nproc"))); got != "100" {
+		t.Errorf("RUN steps' process limit = %q, want 100 (BuildOptions.Processes)", got)
 	}
 	checkNoBuildLeftovers(t, c)
 
@@ -293,8 +297,28 @@ func TestBuildTimeoutKillsTheBuild(t *testing.T) {
 	c := newCache(t)
 	var progress syncBuffer
 	c.Progress = &progress
+	// While the step runs, runc's state is in the build's folder, where
+	// cleanup finds what outlives the builder.
+	var seen atomic.Bool
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			if m, _ := filepath.Glob(filepath.Join(c.Dir, ".build-*", "runc", "*", "state.json")); len(m) > 0 {
+				seen.Store(true)
+			}
+		}
+	}()
 	_, err := c.Build(context.Background(), BuildOptions{Context: dir, Timeout: 30 * time.Second})
+	close(stop)
 	wantKind(t, err, errdefs.Timeout, "did not finish in time")
+	if !seen.Load() {
+		t.Error("runc's state was never in the build folder (--runtime-flag root)")
+	}
 	checkNoBuildLeftovers(t, c)
 	// Nothing of the build runs on.
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
@@ -314,6 +338,7 @@ func TestBuildRefusedBeforeTheBuilderRuns(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "outside.tar"), []byte("x"), 0o644)
 	os.WriteFile(filepath.Join(dir, "Dockerfile.out"), []byte("FROM scratch\n"), 0o644)
 	os.Symlink(filepath.Join(dir, "outside.tar"), filepath.Join(ctxDir, "link.tar"))
+	os.Symlink(filepath.Join(dir, "Dockerfile.out"), filepath.Join(ctxDir, "Dockerfile.link"))
 	os.WriteFile(filepath.Join(ctxDir, "base.tar"), []byte("x"), 0o644)
 	c := newCache(t)
 	noBuilder := Builder{Name: "buildah", Path: filepath.Join(dir, "no-such-buildah"), Usable: true}
@@ -340,6 +365,8 @@ func TestBuildRefusedBeforeTheBuilderRuns(t *testing.T) {
 		{name: "backtick escape", dockerfile: "# escape=`\nFROM `\n registry.example/x\n", kind: errdefs.Denied, msg: "loopback"},
 		{name: "no from", dockerfile: "RUN true\n", kind: errdefs.Invalid, msg: "no FROM"},
 		{name: "dockerfile outside", file: "../Dockerfile.out", kind: errdefs.Denied, msg: "outside the context"},
+		{name: "dockerfile linked outside", file: "Dockerfile.link", kind: errdefs.Denied, msg: "outside the context"},
+		{name: "dockerfile absolute outside", file: filepath.Join(dir, "Dockerfile.out"), kind: errdefs.Denied, msg: "outside the context"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := tc.file
