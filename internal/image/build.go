@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -170,6 +169,9 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	pulls, err := checkDockerfile(text, ctxDir)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", dockerfile, err)
+	}
+	if !buildsSupported {
+		return nil, errdefs.New(errdefs.Unsupported, "image builds run Linux containers: build on Linux")
 	}
 	b := opts.Builder
 	if b.Name == "" {
@@ -437,7 +439,7 @@ func (r *buildRun) run(ctx context.Context, step, sub string, args ...string) er
 	cmd := exec.Command(r.b.Path, full...)
 	cmd.Dir = r.ctxDir
 	cmd.Env = r.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	startGroup(cmd)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	tail := &lastLines{max: 20}
@@ -468,7 +470,7 @@ func (r *buildRun) run(ctx context.Context, step, sub string, args ...string) er
 		case <-ctx.Done():
 			// The whole process group: the builder and the runc it
 			// started; containers runc left are killed in cleanup.
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			killGroup(cmd)
 		case <-done:
 		}
 	}()
