@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -125,6 +126,9 @@ func TestImageUsageErrors(t *testing.T) {
 }
 
 func TestImageBuild(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("image builds run on Linux only")
+	}
 	if _, err := image.DetectBuilder(context.Background()); err != nil {
 		t.Skipf("no image builder: %v", err)
 	}
