@@ -158,9 +158,11 @@ const buildUIDBase = 1_500_000_000
 // afterwards, with everything it built), OCI isolation with runc (never
 // chroot, which would run RUN steps as host root), a user namespace
 // mapping the build's root to an unprivileged host uid, no network, no
-// pulls (loopback registry bases are pulled before), no host volumes, no
-// credentials, the docker format's ONBUILD ignored (OCI format), memory
-// and process limits, and the Timeout. Its output goes to c.Progress as lines.
+// pulls but of the loopback registry bases the Dockerfile names, no host
+// volumes, no credentials, the docker format's ONBUILD ignored (OCI
+// format), memory and process limits, and the Timeout. Its output goes to
+// c.Progress as lines. A RUN step that fails is Invalid, a build over
+// its Timeout Timeout.
 func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	ctxDir, dockerfile, text, err := buildInputs(opts)
 	if err != nil {
