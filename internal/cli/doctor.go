@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -33,6 +34,13 @@ type doctorEnvelope struct {
 	// wrong .skillware.yaml), which list, run and serve refuse.
 	RootWarnings []string `json:"root_warnings,omitempty"`
 	RootsErr     string   `json:"roots_error,omitempty"`
+	// Builders are the image builders found on PATH, in the order
+	// skillbox prefers them; Builder is the one `skillbox image build`
+	// uses, empty when none is usable, and BuilderErr then says why and
+	// what to install.
+	Builders   []image.Builder `json:"builders"`
+	Builder    string          `json:"builder"`
+	BuilderErr string          `json:"builder_error,omitempty"`
 }
 
 func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
@@ -76,6 +84,15 @@ func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
 		env.RootsErr = err.Error()
 	} else {
 		env.RootWarnings = found.Warnings
+	}
+	env.Builders = image.Builders(ctx)
+	if env.Builders == nil {
+		env.Builders = []image.Builder{}
+	}
+	if b, err := image.DetectBuilderFrom(env.Builders); err == nil {
+		env.Builder = b.Name
+	} else {
+		env.BuilderErr = err.Error()
 	}
 	if d, err := backends.Choose(ctx, sandbox.Auto, false); err == nil {
 		env.Auto = d.Name()
@@ -126,6 +143,19 @@ func printDoctor(w io.Writer, env doctorEnvelope) {
 	}
 	for _, rw := range env.RootWarnings {
 		fmt.Fprintf(w, "\nskill roots: warning: %s\n", rw)
+	}
+	fmt.Fprintf(w, "\nimage builders (skillbox image build):\n")
+	for _, b := range env.Builders {
+		state := "usable"
+		if !b.Usable {
+			state = "not used: " + b.Reason
+		}
+		fmt.Fprintf(w, "  %-8s %s (%s): %s\n", b.Name, b.Version, b.Path, state)
+	}
+	if env.Builder != "" {
+		fmt.Fprintf(w, "  builds with → %s\n", env.Builder)
+	} else {
+		fmt.Fprintf(w, "  builds with → none: %s\n", env.BuilderErr)
 	}
 	if env.Auto != "" {
 		fmt.Fprintf(w, "\nauto → %s\n", env.Auto)

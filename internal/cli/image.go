@@ -27,12 +27,22 @@ type imagePruneEnvelope struct {
 	Freed int64 `json:"freed"`
 }
 
+// imageBuildEnvelope is `image build --json`.
+type imageBuildEnvelope struct {
+	Cache string `json:"cache"`
+	// Builder is the builder that built it.
+	Builder image.Builder `json:"builder"`
+	// Image is the built image, unpacked in the cache and pinned by
+	// digest (its ref is the OCI archive the cache keeps of it).
+	Image *image.Image `json:"image"`
+}
+
 func cmdImage(ctx context.Context, c *cmdContext, args []string) error {
-	const line = "list|prune [--json]"
+	const line = "list|prune|build [--json]"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(c.stderr, "Usage: skillbox image %s\n\n  list   the unpacked OCI images in the cache: reference, digest, platform, size\n  prune  remove every unpacked image no running jail uses\n", line)
+		fmt.Fprintf(c.stderr, "Usage: skillbox image %s\n\n  list   the unpacked OCI images in the cache: reference, digest, platform, size\n  prune  remove every unpacked image no running jail uses\n  build  build a Dockerfile with an installed builder (buildah, podman) into the cache\n", line)
 		if len(args) == 0 {
-			return errdefs.New(errdefs.Invalid, "want a subcommand: list or prune (usage: skillbox image %s)", line)
+			return errdefs.New(errdefs.Invalid, "want a subcommand: list, prune or build (usage: skillbox image %s)", line)
 		}
 		return nil
 	}
@@ -41,8 +51,59 @@ func cmdImage(ctx context.Context, c *cmdContext, args []string) error {
 		return c.imageList(args[1:])
 	case "prune":
 		return c.imagePrune(args[1:])
+	case "build":
+		return c.imageBuild(ctx, args[1:])
 	}
-	return errdefs.New(errdefs.Invalid, "unknown image subcommand %q: want list or prune (usage: skillbox image %s)", args[0], line)
+	return errdefs.New(errdefs.Invalid, "unknown image subcommand %q: want list, prune or build (usage: skillbox image %s)", args[0], line)
+}
+
+// imageBuild is `skillbox image build --file DOCKERFILE [--context DIR]`:
+// the Dockerfile built by the detected builder, its digest on stdout, the
+// builder's output on stderr.
+func (c *cmdContext) imageBuild(ctx context.Context, args []string) error {
+	fs := newFlags(c, "image build", "--file DOCKERFILE [--context DIR] [--timeout DURATION] [--json]")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	file := fs.String("file", "", "the `DOCKERFILE` to build (required)")
+	dir := fs.String("context", "", "the build's context `DIR`, which holds the Dockerfile and every file it uses (default: the Dockerfile's folder)")
+	timeout := fs.Duration("timeout", image.DefaultBuildTimeout, "stop the build after `DURATION`")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, "no arguments (name the Dockerfile with --file)"); err != nil {
+		return err
+	}
+	if *file == "" {
+		return errdefs.New(errdefs.Invalid, "want --file DOCKERFILE (usage: skillbox image build %s)", fs.line)
+	}
+	if *timeout <= 0 {
+		return errdefs.New(errdefs.Invalid, "--timeout %s: want a positive duration", *timeout)
+	}
+	df, err := filepath.Abs(*file)
+	if err != nil {
+		return errdefs.Wrap(errdefs.Invalid, err, "--file")
+	}
+	ctxDir := filepath.Dir(df)
+	if *dir != "" {
+		ctxDir = *dir
+	}
+	cache, err := c.imageCache()
+	if err != nil {
+		return err
+	}
+	b, err := image.DetectBuilder(ctx)
+	if err != nil {
+		return err
+	}
+	img, err := cache.Build(ctx, image.BuildOptions{Context: ctxDir, Dockerfile: df, Timeout: *timeout, Builder: b})
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return writeJSON(c.stdout, imageBuildEnvelope{Cache: cache.Dir, Builder: b, Image: img}, false)
+	}
+	fmt.Fprintln(c.stdout, img.Digest)
+	return nil
 }
 
 // imageCache is the cache folder's "images".

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -121,5 +122,96 @@ func TestImageUsageErrors(t *testing.T) {
 	}
 	if o := h.run("image", "-h"); o.code != 0 || !strings.Contains(o.stderr, "prune") {
 		t.Errorf("image -h: %+v", o)
+	}
+}
+
+func TestImageBuild(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("image builds run on Linux only")
+	}
+	if _, err := image.DetectBuilder(context.Background()); err != nil {
+		t.Skipf("no image builder: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("image builds need root (rootless builds are not supported yet)")
+	}
+	h := imageHarness(t)
+	dir := t.TempDir()
+	// No RUN step: the builder copies, nothing runs (the image package's
+	// tests run hostile RUN steps).
+	os.WriteFile(filepath.Join(dir, "hello"), []byte("hello\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY hello /hello\n"), 0o644)
+	o := h.run("image", "build", "--file", filepath.Join(dir, "Dockerfile"), "--json")
+	env := o.envelope(t)
+	img, _ := env["image"].(map[string]any)
+	if o.code != 0 || img == nil || env["builder"].(map[string]any)["name"] == "" {
+		t.Fatalf("build --json: %+v", o)
+	}
+	if !strings.Contains(o.stderr, "build: STEP 2/2: COPY hello /hello") {
+		t.Errorf("stderr lacks the builder's progress: %s", o.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(img["rootfs"].(string), "hello"))
+	if err != nil || string(b) != "hello\n" {
+		t.Errorf("built rootfs: %q, %v", b, err)
+	}
+	o = h.run("image", "list")
+	if o.code != 0 || !strings.Contains(o.stdout, img["digest"].(string)[len("sha256:"):][:12]) {
+		t.Errorf("list after build: %+v", o)
+	}
+	// Text output: the digest alone; --context names the folder.
+	o = h.run("image", "build", "--file", filepath.Join(dir, "Dockerfile"), "--context", dir)
+	if o.code != 0 || !strings.HasPrefix(o.stdout, "sha256:") || strings.Count(o.stdout, "\n") != 1 {
+		t.Errorf("build text: %+v", o)
+	}
+}
+
+func TestImageBuildErrors(t *testing.T) {
+	h := imageHarness(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM registry.example/x\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		code int
+		kind string
+	}{
+		{[]string{"image", "build"}, 2, "invalid"},
+		{[]string{"image", "build", "extra", "--file", "x"}, 2, "invalid"},
+		{[]string{"image", "build", "--file", filepath.Join(dir, "Dockerfile"), "--timeout", "0s"}, 2, "invalid"},
+	} {
+		o := h.run(append(tc.args, "--json")...)
+		env := o.envelope(t)
+		if o.code != tc.code || env["error"].(map[string]any)["kind"] != tc.kind {
+			t.Errorf("%v: %+v", tc.args, o)
+		}
+	}
+	if _, err := image.DetectBuilder(context.Background()); err == nil {
+		// A remote FROM is refused before the builder runs.
+		o := h.run("image", "build", "--file", filepath.Join(dir, "Dockerfile"), "--json")
+		if env := o.envelope(t); env["error"].(map[string]any)["kind"] != "denied" || !strings.Contains(o.stdout, "loopback") {
+			t.Errorf("remote FROM: %+v", o)
+		}
+	}
+}
+
+func TestDoctorListsImageBuilders(t *testing.T) {
+	h := imageHarness(t)
+	o := h.run("doctor", "--json")
+	env := o.envelope(t)
+	bs, ok := env["builders"].([]any)
+	if !ok {
+		t.Fatalf("doctor --json: no builders: %s", o.stdout)
+	}
+	want := ""
+	if b, err := image.DetectBuilder(context.Background()); err == nil {
+		want = b.Name
+	} else if env["builder_error"] == nil {
+		t.Errorf("no builder and no builder_error: %s", o.stdout)
+	}
+	if env["builder"] != want {
+		t.Errorf("builder = %v, want %q (%v)", env["builder"], want, bs)
+	}
+	o = h.run("doctor")
+	if !strings.Contains(o.stdout, "image builders") || !strings.Contains(o.stdout, "builds with →") {
+		t.Errorf("doctor text lacks the builders: %s", o.stdout)
 	}
 }

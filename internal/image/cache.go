@@ -308,7 +308,8 @@ type PruneResult struct {
 }
 
 // Prune removes every unpacked image for which keep is false (nil: all)
-// and no jail holds in use, and the leftovers of interrupted unpacks. An
+// and no jail holds in use (a built image's archive with it), and the
+// leftovers of interrupted unpacks and builds. An
 // image is first renamed out of place, so a reader sees it whole or not
 // at all. Lock files stay (a lock file removed while another process waits
 // on it would let two holders of "one" lock run at once).
@@ -327,11 +328,15 @@ func (c *Cache) Prune(keep func(*Image) bool) (PruneResult, error) {
 			return res, err
 		}
 		if removed {
+			if a, ok := c.builtArchive(img); ok {
+				os.Remove(a)
+			}
 			res.Removed = append(res.Removed, img)
 		} else {
 			res.InUse = append(res.InUse, img)
 		}
 	}
+	c.pruneBuilds()
 	// Interrupted unpacks whose lock is free, and archives extracted by
 	// a process that died (an extraction takes minutes, not a day).
 	ents, _ := os.ReadDir(c.Dir)
