@@ -66,6 +66,11 @@ type config struct {
 	// which reopens them through /dev/fd (Deno) may (not with UserNS,
 	// where the host user owns them already).
 	OwnFDs bool `json:"own_fds,omitempty"`
+	// Tmpfs are further writable tmpfs mounts, owned by UID and GID.
+	Tmpfs []TmpfsMount `json:"tmpfs,omitempty"`
+	// WriteFDs are the program's descriptors of host folders Landlock lets
+	// it write beneath.
+	WriteFDs []int `json:"write_fds,omitempty"`
 	// Egress, with a network grant, makes the init stage listen for the
 	// host's egress proxy on the jail's loopback (NoNetwork is false).
 	Egress *egressJail `json:"egress,omitempty"`
