@@ -71,6 +71,9 @@ type Runtime struct {
 	watching   bool                        // the watcher runs
 	stopWatch  chan struct{}               // closed by Close
 	closed     bool
+
+	// envs are the per-skill environments calls use (environment.go).
+	envs envState
 }
 
 // openSandbox is a cached sandbox: opened once, shared by the calls of one
@@ -112,6 +115,9 @@ type config struct {
 	secrets   Secrets
 	// rootWarnings are the problems skill.FindRoots found with the roots.
 	rootWarnings []string
+	// envProgress and envSdists: WithEnvProgress, WithEnvSdists.
+	envProgress func(string)
+	envSdists   bool
 }
 
 // Option configures a Runtime.
@@ -359,6 +365,9 @@ func (r *Runtime) Call(ctx context.Context, ref string, params json.RawMessage, 
 		}
 		if err := p.validator.Validate(params); err != nil {
 			return nil, paramsError{err}
+		}
+		if err := r.environment(ctx, p); err != nil {
+			return nil, err
 		}
 		osb, err := r.sandboxFor(ctx, p)
 		if err != nil {
@@ -702,6 +711,9 @@ func (r *Runtime) OpenSession(ctx context.Context, ref string, opts CallOptions)
 		}
 		return nil, err
 	}
+	if err := r.environment(ctx, p); err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -1008,5 +1020,6 @@ func (r *Runtime) Close() error {
 		errs = append(errs, s.Close())
 	}
 	r.closing.Wait()
+	r.releaseEnvironments()
 	return errors.Join(errs...)
 }

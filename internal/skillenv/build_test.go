@@ -201,15 +201,27 @@ func TestPrune(t *testing.T) {
 	if l, _ := c.List(); len(l) != 2 {
 		t.Fatalf("List = %d environments", len(l))
 	}
-	removed, err := c.Prune(func(e *Env) bool { return e.Key == b.Key })
-	if err != nil || len(removed) != 1 || removed[0].Key != a.Key {
-		t.Fatalf("Prune removed %v, %v", removed, err)
+	// An environment in use (a call holds Use) is spared, not waited for.
+	release, err := c.Use(b.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, inUse, err := c.Prune(func(e *Env) bool { return false })
+	if err != nil || len(removed) != 1 || removed[0].Key != a.Key || len(inUse) != 1 || inUse[0].Key != b.Key {
+		t.Fatalf("Prune removed %v, spared %v, %v", removed, inUse, err)
+	}
+	release()
+	if _, err := c.Use("sha256:../../x"); errdefs.KindOf(err) != errdefs.Invalid {
+		t.Errorf("Use of a bad key: %v", err)
 	}
 	if _, err := os.Stat(a.Dir); !os.IsNotExist(err) {
 		t.Errorf("%s still there", a.Dir)
 	}
 	if l, _ := c.List(); len(l) != 1 || l[0].Key != b.Key {
 		t.Errorf("after prune: %v", l)
+	}
+	if removed, inUse, err := c.Prune(func(e *Env) bool { return false }); err != nil || len(removed) != 1 || len(inUse) != 0 {
+		t.Errorf("once released: removed %v, spared %v, %v", removed, inUse, err)
 	}
 }
 

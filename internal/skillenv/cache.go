@@ -225,29 +225,52 @@ func (c *Cache) List() ([]*Env, error) {
 	return envs, nil
 }
 
-// Prune removes the built environments for which keep is false, and the
-// leftovers of interrupted builds, and returns what it removed. An
-// environment being built (its lock is held) is never touched.
-func (c *Cache) Prune(keep func(*Env) bool) ([]*Env, error) {
+// Use marks the environment with key as in use until release is called:
+// a shared lock on its lock file, which Prune never waits for and never
+// removes an environment under. Take it after Ensure and check with
+// Lookup that the environment is still there (a prune may have come
+// between).
+func (c *Cache) Use(key string) (release func(), err error) {
+	if strings.ContainsAny(key, "/\\") || !strings.HasPrefix(key, "sha256:") || len(key) < len("sha256:")+32 {
+		return nil, errdefs.New(errdefs.Invalid, "environment key %q", key)
+	}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environments")
+	}
+	release, err = filelock.Shared(c.path(key)+".lock", "skill environment")
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+	}
+	return release, nil
+}
+
+// Prune removes the built environments for which keep is false, and
+// returns what it removed and what it spared because it is in use (Use)
+// or being built: Prune never waits for either.
+func (c *Cache) Prune(keep func(*Env) bool) (removed, inUse []*Env, err error) {
 	envs, err := c.List()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var removed []*Env
 	for _, e := range envs {
 		if keep(e) {
 			continue
 		}
-		unlock, err := filelock.Lock(e.Dir+".lock", "skill environment")
+		unlock, ok, err := filelock.TryLock(e.Dir+".lock", "skill environment")
 		if err != nil {
-			return removed, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+			return removed, inUse, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
 		}
+		if !ok {
+			inUse = append(inUse, e)
+			continue
+		}
+		// The lock file stays: a process may be waiting on it.
 		err = os.RemoveAll(e.Dir)
 		unlock()
 		if err != nil {
-			return removed, errdefs.Wrap(errdefs.Unavailable, err, "remove skill environment")
+			return removed, inUse, errdefs.Wrap(errdefs.Unavailable, err, "remove skill environment")
 		}
 		removed = append(removed, e)
 	}
-	return removed, nil
+	return removed, inUse, nil
 }

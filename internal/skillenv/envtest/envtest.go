@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -30,6 +31,14 @@ func Wheel(t testing.TB, dir, name, version, body string, deps ...string) string
 		{info + "/METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n" + requiresDist(deps)},
 		{info + "/WHEEL", "Wheel-Version: 1.0\nGenerator: skillbox-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
 	}
+	path := filepath.Join(dir, name+"-"+version+"-py3-none-any.whl")
+	return writeWheel(t, path, info, files)
+}
+
+// writeWheel writes a wheel at path of files (name, content) plus RECORD
+// in the folder info.
+func writeWheel(t testing.TB, path, info string, files [][2]string) string {
+	t.Helper()
 	var buf bytes.Buffer
 	z := zip.NewWriter(&buf)
 	var record strings.Builder
@@ -45,7 +54,6 @@ func Wheel(t testing.TB, dir, name, version, body string, deps ...string) string
 	if err := z.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, name+"-"+version+"-py3-none-any.whl")
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -121,4 +129,62 @@ func Index(t testing.TB, dir string) (url string, fetched *atomic.Int64) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv.URL + "/simple", fetched
+}
+
+// InstalledWheel packs the package the host's python imports as module
+// (its folder, __pycache__ left out) into a py3-none-any wheel of the
+// distribution dist at the module's __version__, in dir: an offline
+// stand-in for that distribution's real wheel (PyYAML from Debian's
+// python3-yaml, say). It skips the test when python lacks the module.
+func InstalledWheel(t testing.TB, dir, python, module, dist string) string {
+	t.Helper()
+	out, err := exec.Command(python, "-I", "-c", "import os, sys, "+module+" as m; print(os.path.dirname(m.__file__)); print(getattr(m, '__version__', '0'))").Output()
+	if err != nil {
+		t.Skipf("%s has no %s module to pack: %v", python, module, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	src, version := lines[0], lines[len(lines)-1]
+	norm := strings.ToLower(strings.ReplaceAll(dist, "-", "_"))
+	info := norm + "-" + version + ".dist-info"
+	var files [][2]string
+	err = filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "__pycache__" {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(filepath.Dir(src), p)
+		files = append(files, [2]string{filepath.ToSlash(rel), string(b)})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files,
+		[2]string{info + "/METADATA", "Metadata-Version: 2.1\nName: " + dist + "\nVersion: " + version + "\n"},
+		[2]string{info + "/WHEEL", "Wheel-Version: 1.0\nGenerator: skillbox-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"})
+	return writeWheel(t, filepath.Join(dir, norm+"-"+version+"-py3-none-any.whl"), info, files)
+}
+
+// WheelOf writes a py3-none-any wheel of name and version into dir
+// holding files (path in site-packages → content), and returns its path.
+func WheelOf(t testing.TB, dir, name, version string, files map[string]string) string {
+	t.Helper()
+	info := name + "-" + version + ".dist-info"
+	fs := [][2]string{
+		{info + "/METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"},
+		{info + "/WHEEL", "Wheel-Version: 1.0\nGenerator: skillbox-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+	}
+	for p, body := range files {
+		fs = append(fs, [2]string{p, body})
+	}
+	return writeWheel(t, filepath.Join(dir, name+"-"+version+"-py3-none-any.whl"), info, fs)
 }
