@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/pyinterp"
+	"github.com/skillbox-dev/skillbox/internal/skillenv/envtest"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	_ "github.com/skillbox-dev/skillbox/sandbox/all"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -53,8 +55,23 @@ func TestSkillwareFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	var caseEnv map[string]string // the running case's variables
+	// Skills that declare requirements get their environment on the
+	// linux backend: from a loopback index holding PyYAML packed from
+	// the host's (offline, and the same code Skillware's run used).
+	wheels := t.TempDir()
+	if in, err := pyinterp.Resolve(context.Background(), ""); err == nil {
+		envtest.InstalledWheel(t, wheels, in.Executable, "yaml", "PyYAML")
+	}
+	url, _ := envtest.Index(t, wheels)
+	pip := map[string]string{"PIP_INDEX_URL": url, "PIP_CONFIG_FILE": os.DevNull}
 	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(t.TempDir()),
-		skillbox.WithLookupEnv(func(name string) (string, bool) { v, ok := caseEnv[name]; return v, ok }))
+		skillbox.WithLookupEnv(func(name string) (string, bool) {
+			if v, ok := pip[name]; ok {
+				return v, ok
+			}
+			v, ok := caseEnv[name]
+			return v, ok
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}

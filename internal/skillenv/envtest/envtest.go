@@ -135,12 +135,12 @@ func Index(t testing.TB, dir string) (url string, fetched *atomic.Int64) {
 // (its folder, __pycache__ left out) into a py3-none-any wheel of the
 // distribution dist at the module's __version__, in dir: an offline
 // stand-in for that distribution's real wheel (PyYAML from Debian's
-// python3-yaml, say). It skips the test when python lacks the module.
+// python3-yaml, say). It returns "" when python lacks the module.
 func InstalledWheel(t testing.TB, dir, python, module, dist string) string {
 	t.Helper()
 	out, err := exec.Command(python, "-I", "-c", "import os, sys, "+module+" as m; print(os.path.dirname(m.__file__)); print(getattr(m, '__version__', '0'))").Output()
 	if err != nil {
-		t.Skipf("%s has no %s module to pack: %v", python, module, err)
+		return ""
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	src, version := lines[0], lines[len(lines)-1]
