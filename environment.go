@@ -195,3 +195,88 @@ func (r *Runtime) releaseEnvironments() {
 		delete(r.envs.used, k)
 	}
 }
+
+// EnvironmentStatus says which interpreter and which environment a skill
+// runs on with a backend.
+type EnvironmentStatus struct {
+	Skill   string `json:"skill"`
+	Backend string `json:"backend"`
+	// Requirements are the manifest's requirement strings.
+	Requirements []string `json:"requirements,omitempty"`
+	// RunsEnvironments is whether the backend runs a skill on its own
+	// environment; when false, it checks Requirements against Python.
+	RunsEnvironments bool `json:"runs_environments"`
+	// Python is the interpreter calls run on (the environment's base).
+	Python string `json:"python,omitempty"`
+	// Key and Dir name the skill's environment (with requirements, on a
+	// backend that runs environments); Built says whether it exists, and
+	// Resolved is what pip installed in it ("name==version").
+	Key      string   `json:"key,omitempty"`
+	Dir      string   `json:"dir,omitempty"`
+	Built    bool     `json:"built"`
+	Resolved []string `json:"resolved,omitempty"`
+}
+
+// Environment reports the environment of the skill ref on backend (""
+// means the Runtime's default), without building it.
+func (r *Runtime) Environment(ctx context.Context, ref, backend string) (*EnvironmentStatus, error) {
+	return r.environmentStatus(ctx, ref, backend, false)
+}
+
+// BuildEnvironment builds the environment of the skill ref on backend
+// unless it is built, and reports it (`skillbox env build`).
+func (r *Runtime) BuildEnvironment(ctx context.Context, ref, backend string) (*EnvironmentStatus, error) {
+	return r.environmentStatus(ctx, ref, backend, true)
+}
+
+func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, build bool) (*EnvironmentStatus, error) {
+	s, err := r.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	if backend == "" {
+		backend = r.cfg.backend
+	}
+	d, err := r.backends.Choose(ctx, backend, false)
+	if err != nil {
+		return nil, err
+	}
+	st := &EnvironmentStatus{Skill: s.ID, Backend: d.Name(), Requirements: s.Bundle.Manifest.Requirements}
+	er, ok := d.(sandbox.EnvironmentRunner)
+	st.RunsEnvironments = ok && er.RunsEnvironments()
+	if !st.RunsEnvironments {
+		return st, nil
+	}
+	spec := sandbox.Spec{Requirements: st.Requirements}
+	req, err := r.envRequest(ctx, er, spec)
+	if err != nil {
+		return nil, err
+	}
+	st.Python = req.Python
+	if len(st.Requirements) == 0 {
+		return st, nil
+	}
+	c, err := r.envCache()
+	if err != nil {
+		return nil, err
+	}
+	if st.Key, err = req.Key(); err != nil {
+		return nil, err
+	}
+	e, err := c.Lookup(req)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil && build {
+		if e, err = r.buildEnvironment(ctx, c, req, s.ID, strings.Join(st.Requirements, ", ")); err != nil {
+			return nil, err
+		}
+	}
+	if e != nil {
+		st.Built, st.Dir = true, e.Dir
+		for _, p := range e.Resolved {
+			st.Resolved = append(st.Resolved, p.String())
+		}
+	}
+	return st, nil
+}
