@@ -133,7 +133,7 @@ func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.E
 		if err := r.useEnvironment(c, e.Key); err != nil {
 			return nil, err
 		}
-		// A prune may have come between the build and the lock.
+		// A prune may have come between the build and the hold.
 		if again, err := c.Lookup(req); err == nil && again != nil {
 			return &sandbox.Environment{Key: e.Key, Dir: e.Dir, Base: e.Base}, nil
 		}

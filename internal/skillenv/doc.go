@@ -28,5 +28,7 @@
 //
 // Layout under Cache.Dir: one folder per key (the first 32 hex digits),
 // a lock file beside it (builds of one key exclude each other across
-// processes), and .build-* folders of builds in progress.
+// processes), a use file (shared locks of the processes that run it:
+// Cache.Use, which Prune respects), and .build-* folders of builds in
+// progress.
 package skillenv
