@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -84,12 +85,33 @@ func (r *Runtime) environment(ctx context.Context, p *prepared) error {
 	if !ok || !er.RunsEnvironments() {
 		return nil
 	}
-	env, err := r.ensureEnvironment(ctx, p.skill.ID, er, *spec)
+	env, resolved, err := r.ensureEnvironment(ctx, p.skill.ID, er, *spec)
 	if err != nil {
 		return err
 	}
+	if p.lock != nil {
+		if err := p.lock.checkEnvironment(p.skill, resolved); err != nil {
+			return err
+		}
+	}
 	spec.Environment = env
 	return nil
+}
+
+// lockedSet is an environment's resolved set as a lockfile records it:
+// "name==version sha256=HEX" (the hash left out when pip reported none),
+// sorted.
+func lockedSet(pkgs []skillenv.Package) []string {
+	out := make([]string, 0, len(pkgs))
+	for _, p := range pkgs {
+		x := p.String()
+		if p.Hash != "" {
+			x += " " + p.Hash
+		}
+		out = append(out, x)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // envRequest is the build request of spec's requirements on er's
@@ -110,35 +132,35 @@ func (r *Runtime) envRequest(ctx context.Context, er sandbox.EnvironmentRunner, 
 		Index: idx, Sdists: r.cfg.envSdists}, nil
 }
 
-func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.EnvironmentRunner, spec sandbox.Spec) (*sandbox.Environment, error) {
+func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.EnvironmentRunner, spec sandbox.Spec) (*sandbox.Environment, []string, error) {
 	req, err := r.envRequest(ctx, er, spec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := r.envCache()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	reqs := strings.Join(spec.Requirements, ", ")
 	for attempt := 0; ; attempt++ {
 		e, err := c.Lookup(req)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if e == nil {
 			if e, err = r.buildEnvironment(ctx, c, req, id, reqs); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		if err := r.useEnvironment(c, e.Key); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// A prune may have come between the build and the hold.
 		if again, err := c.Lookup(req); err == nil && again != nil {
-			return &sandbox.Environment{Key: e.Key, Dir: e.Dir, Base: e.Base}, nil
+			return &sandbox.Environment{Key: e.Key, Dir: e.Dir, Base: e.Base}, lockedSet(again.Resolved), nil
 		}
 		if attempt > 0 {
-			return nil, errdefs.New(errdefs.Unavailable, "skill %s: its environment was removed while it was being prepared", id)
+			return nil, nil, errdefs.New(errdefs.Unavailable, "skill %s: its environment was removed while it was being prepared", id)
 		}
 	}
 }
@@ -215,6 +237,9 @@ type EnvironmentStatus struct {
 	Dir      string   `json:"dir,omitempty"`
 	Built    bool     `json:"built"`
 	Resolved []string `json:"resolved,omitempty"`
+	// Locked is the resolved set as a lockfile records it ("name==version
+	// sha256=HEX").
+	Locked []string `json:"locked,omitempty"`
 }
 
 // Environment reports the environment of the skill ref on backend (""
@@ -277,6 +302,7 @@ func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, bu
 		for _, p := range e.Resolved {
 			st.Resolved = append(st.Resolved, p.String())
 		}
+		st.Locked = lockedSet(e.Resolved)
 	}
 	return st, nil
 }

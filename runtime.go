@@ -471,6 +471,9 @@ type prepared struct {
 	// audit and logger receive the egress records of the calls.
 	audit  *audit.Log
 	logger *slog.Logger
+	// lock is the call's lockfile (CallOptions.Lock), checked again once
+	// the skill's environment is known.
+	lock *Lock
 }
 
 func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*prepared, error) {
@@ -522,6 +525,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		if err := p.checkLock(opts.Lock, ref, grants, lookup); err != nil {
 			return nil, err
 		}
+		p.lock = opts.Lock
 	}
 	// The backend runs the sealed copy whose digest was just checked, not
 	// the skill's folder, which may change at any time.

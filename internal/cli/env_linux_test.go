@@ -70,6 +70,23 @@ class S(BaseSkill):
 		t.Errorf("doctor: %v", d)
 	}
 
+	// lock records the resolved set; another resolution is a drift.
+	if o = h.run("lock", "test/withreq"); o.code != 0 {
+		t.Fatalf("lock: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	lockPath := filepath.Join(h.project, "skills.lock")
+	data, err := os.ReadFile(lockPath)
+	if err != nil || !strings.Contains(string(data), `"alpha==1.0 sha256=`) {
+		t.Fatalf("the lockfile lacks the resolved set: %v\n%s", err, data)
+	}
+	if o = h.run("run", "test/withreq", "--backend", "linux", "--locked", "--json"); o.code != 0 {
+		t.Errorf("run --locked: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	os.WriteFile(lockPath, []byte(strings.Replace(string(data), `"alpha==1.0 sha256=`, `"alpha==0.9 sha256=`, 1)), 0o644)
+	if o = h.run("run", "test/withreq", "--backend", "linux", "--locked", "--json"); o.code != 3 || !strings.Contains(o.stdout, "lockfile environment") || !strings.Contains(o.stdout, "alpha==1.0") {
+		t.Errorf("run --locked with another resolution: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+
 	// A running call holds its environment: prune spares it.
 	c := &skillenv.Cache{Dir: filepath.Join(h.env["XDG_CACHE_HOME"], "skillbox", "envs")}
 	release, err := c.Use(e["key"].(string))
