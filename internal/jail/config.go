@@ -26,6 +26,12 @@ const ProxyAddr = "127.0.0.1:3128"
 // OwnDirs are the jail's own folders: no bind may cover or sit in them.
 func OwnDirs() []string { return []string{SkillDir, ScratchDir, "/proc", "/dev"} }
 
+// TmpfsMount is an empty, writable tmpfs of at most Bytes at Path.
+type TmpfsMount struct {
+	Path  string `json:"path"`
+	Bytes int64  `json:"bytes"`
+}
+
 // config is what the host sends the init stage (as one frame on its
 // config socket).
 type config struct {

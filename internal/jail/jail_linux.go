@@ -152,12 +152,6 @@ func New(spec Spec) (*Jail, error) {
 	return j, nil
 }
 
-// TmpfsMount is an empty, writable tmpfs of at most Bytes at Path.
-type TmpfsMount struct {
-	Path  string `json:"path"`
-	Bytes int64  `json:"bytes"`
-}
-
 // checkTmpfs checks Spec.Tmpfs against the read-only paths ro.
 func checkTmpfs(mounts []TmpfsMount, ro []string) error {
 	for i, m := range mounts {
