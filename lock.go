@@ -85,6 +85,14 @@ func (k *Lock) check(s *skill.Skill, d *policy.Decision) error {
 	return k.l.Check(s.ID, s.Bundle.Manifest.Version, s.Digest, string(s.Tier), lockfile.GrantsOf(d))
 }
 
+// checkEnvironment refuses a call of s whose environment resolved to a set
+// (skillenv's "name==version sha256=HEX") other than the one locked.
+func (k *Lock) checkEnvironment(s *skill.Skill, resolved []string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.l.CheckEnvironment(s.ID, resolved)
+}
+
 // lockedLimits returns the limits a locked call of an entry e takes where
 // the caller gave none (zero): the locked ones, where they differ from
 // what decided gives. ok is false when nothing changes.

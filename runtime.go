@@ -71,6 +71,9 @@ type Runtime struct {
 	watching   bool                        // the watcher runs
 	stopWatch  chan struct{}               // closed by Close
 	closed     bool
+
+	// envs are the per-skill environments calls use (environment.go).
+	envs envState
 }
 
 // openSandbox is a cached sandbox: opened once, shared by the calls of one
@@ -112,6 +115,9 @@ type config struct {
 	secrets   Secrets
 	// rootWarnings are the problems skill.FindRoots found with the roots.
 	rootWarnings []string
+	// envProgress and envSdists: WithEnvProgress, WithEnvSdists.
+	envProgress func(string)
+	envSdists   bool
 }
 
 // Option configures a Runtime.
@@ -360,6 +366,9 @@ func (r *Runtime) Call(ctx context.Context, ref string, params json.RawMessage, 
 		if err := p.validator.Validate(params); err != nil {
 			return nil, paramsError{err}
 		}
+		if err := r.environment(ctx, p); err != nil {
+			return nil, err
+		}
 		osb, err := r.sandboxFor(ctx, p)
 		if err != nil {
 			return nil, err
@@ -462,6 +471,9 @@ type prepared struct {
 	// audit and logger receive the egress records of the calls.
 	audit  *audit.Log
 	logger *slog.Logger
+	// lock is the call's lockfile (CallOptions.Lock), checked again once
+	// the skill's environment is known.
+	lock *Lock
 }
 
 func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*prepared, error) {
@@ -513,6 +525,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		if err := p.checkLock(opts.Lock, ref, grants, lookup); err != nil {
 			return nil, err
 		}
+		p.lock = opts.Lock
 	}
 	// The backend runs the sealed copy whose digest was just checked, not
 	// the skill's folder, which may change at any time.
@@ -700,6 +713,9 @@ func (r *Runtime) OpenSession(ctx context.Context, ref string, opts CallOptions)
 		if errdefs.KindOf(err) == errdefs.Denied {
 			r.cfg.audit.Write(rec)
 		}
+		return nil, err
+	}
+	if err := r.environment(ctx, p); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -1008,5 +1024,6 @@ func (r *Runtime) Close() error {
 		errs = append(errs, s.Close())
 	}
 	r.closing.Wait()
+	r.releaseEnvironments()
 	return errors.Join(errs...)
 }

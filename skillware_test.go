@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/pyinterp"
+	"github.com/skillbox-dev/skillbox/internal/skillenv/envtest"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	_ "github.com/skillbox-dev/skillbox/sandbox/all"
@@ -68,9 +70,24 @@ func TestSkillwareFixtures(t *testing.T) {
 	if err := pol.AddCAFile(filepath.Join(filepath.Dir(root), "skillware-tls", "ca.pem")); err != nil {
 		t.Fatal(err)
 	}
+	// Skills that declare requirements get their environment on the
+	// linux backend: from a loopback index holding PyYAML packed from
+	// the host's (offline, and the same code Skillware's run used).
+	wheels := t.TempDir()
+	if in, err := pyinterp.Resolve(context.Background(), ""); err == nil {
+		envtest.InstalledWheel(t, wheels, in.Executable, "yaml", "PyYAML")
+	}
+	url, _ := envtest.Index(t, wheels)
+	pip := map[string]string{"PIP_INDEX_URL": url, "PIP_CONFIG_FILE": os.DevNull}
 	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(t.TempDir()),
 		skillbox.WithPolicy(pol),
-		skillbox.WithLookupEnv(func(name string) (string, bool) { v, ok := caseEnv[name]; return v, ok }))
+		skillbox.WithLookupEnv(func(name string) (string, bool) {
+			if v, ok := pip[name]; ok {
+				return v, ok
+			}
+			v, ok := caseEnv[name]
+			return v, ok
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}

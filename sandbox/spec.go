@@ -174,6 +174,12 @@ type Spec struct {
 	// (see CheckRequirements) and fails with errdefs.Unavailable listing
 	// what is missing.
 	Requirements []string `json:"requirements,omitempty"`
+	// Environment, when not nil, is the skill's own Python environment,
+	// built from Requirements: a backend that runs environments
+	// (EnvironmentRunner) runs the skill on it, read-only, its packages
+	// imported only in a call's own process unless TrustedEnvironments
+	// lists its Key. Other backends ignore it.
+	Environment *Environment `json:"environment,omitempty"`
 	// Env holds exactly the environment variables granted to the skill; a
 	// bound secret (see Secrets) appears with its placeholder, never its
 	// value. Backends add only fixed, non-secret variables (PATH, HOME,
@@ -231,6 +237,30 @@ type Spec struct {
 	// (each missing layer is reported in Result.Warnings on every call).
 	// Only an explicit operator opt-in sets it.
 	BestEffort bool `json:"best_effort,omitempty"`
+}
+
+// Environment is a built per-skill Python environment: a virtual
+// environment at Dir made from the interpreter Base.
+type Environment struct {
+	// Key is the environment's key ("sha256:..."), as trusted_environments
+	// and `skillbox env list` name it.
+	Key string `json:"key"`
+	// Dir is the environment's folder, shown read-only at the same path.
+	Dir string `json:"dir"`
+	// Base is the real executable of the interpreter it was made from.
+	Base string `json:"base"`
+}
+
+// EnvironmentRunner is implemented by a Driver that runs a skill on its
+// own environment (Spec.Environment) rather than checking its
+// requirements against the Driver's interpreter.
+type EnvironmentRunner interface {
+	// RunsEnvironments reports whether it does.
+	RunsEnvironments() bool
+	// EnvironmentBase returns the interpreter (its real executable and
+	// version) the environment of a skill opened with spec must be made
+	// from.
+	EnvironmentBase(ctx context.Context, spec Spec) (executable, version string, err error)
 }
 
 // Request is one call into a sandbox.

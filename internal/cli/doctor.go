@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/skillbox-dev/skillbox/internal/image"
+	"github.com/skillbox-dev/skillbox/internal/pyinterp"
+	"github.com/skillbox-dev/skillbox/internal/skillenv"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -20,7 +22,20 @@ type doctorBackend struct {
 	sandbox.Capabilities
 }
 
+// doctorEnvironments is what doctor says of per-skill environments.
+type doctorEnvironments struct {
+	Cache string `json:"cache"`
+	Built int    `json:"built"`
+	// PipWheel is the pip that builds them, or PipErr why there is none.
+	PipWheel string `json:"pip_wheel,omitempty"`
+	PipErr   string `json:"pip_error,omitempty"`
+	// Index is pip's configuration builds use (PIP_* and pip.conf).
+	Index string `json:"index"`
+}
+
 type doctorEnvelope struct {
+	// Environments: per-skill Python environments.
+	Environments doctorEnvironments `json:"environments"`
 	// Auto is the backend "auto" picks, empty when none.
 	Auto     string          `json:"auto"`
 	AutoErr  string          `json:"auto_error,omitempty"`
@@ -99,6 +114,7 @@ func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
 	} else {
 		env.AutoErr = err.Error()
 	}
+	env.Environments = c.doctorEnvironments()
 	if *jsonOut {
 		return writeJSON(c.stdout, env, false)
 	}
@@ -162,4 +178,34 @@ func printDoctor(w io.Writer, env doctorEnvelope) {
 	} else {
 		fmt.Fprintf(w, "\nauto → none: %s\n", env.AutoErr)
 	}
+	e := env.Environments
+	fmt.Fprintf(w, "\nskill environments (linux: a skill with requirements runs on its own, built with pip in a jail):\n  %d built in %s\n  index: %s\n", e.Built, e.Cache, e.Index)
+	if e.PipErr != "" {
+		fmt.Fprintf(w, "  [ ] pip: %s\n", e.PipErr)
+	} else {
+		fmt.Fprintf(w, "  [x] pip: %s\n", e.PipWheel)
+	}
+	fmt.Fprintf(w, "  build ahead with 'skillbox env build SKILL'; %s names the interpreter they are made from\n", pyinterp.EnvVar)
+}
+
+// doctorEnvironments reports the environments' cache, pip and index.
+func (c *cmdContext) doctorEnvironments() doctorEnvironments {
+	var e doctorEnvironments
+	if cache, err := c.envCache(); err == nil {
+		e.Cache = cache.Dir
+		if envs, err := cache.List(); err == nil {
+			e.Built = len(envs)
+		}
+	}
+	if p, err := skillenv.PipWheel(); err != nil {
+		e.PipErr = err.Error()
+	} else {
+		e.PipWheel = p
+	}
+	if idx, err := skillenv.IndexFromEnv(c.env.Getenv); err != nil {
+		e.Index = err.Error()
+	} else {
+		e.Index = idx.String()
+	}
+	return e
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/internal/schema"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -98,6 +101,9 @@ type inspectEnvelope struct {
 	Instructions string          `json:"instructions"`
 	Card         json.RawMessage `json:"card,omitempty"`
 	Requests     requests        `json:"requests"`
+	// Environment is which interpreter and environment a call would use
+	// (absent when no backend is available).
+	Environment *skillbox.EnvironmentStatus `json:"environment,omitempty"`
 }
 
 // requests is what the skill asks for; nothing is granted by asking.
@@ -161,13 +167,21 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 	if err := wantArgs(pos, 1, "one SKILL"); err != nil {
 		return err
 	}
-	s, closeRT, err := c.resolve(pos[0])
+	rt, closeRT, err := c.runtime(false)
 	if err != nil {
 		return err
 	}
 	defer closeRT()
+	s, err := rt.Resolve(pos[0])
+	if err != nil {
+		return err
+	}
 	m := s.Bundle.Manifest
+	// Which interpreter and environment a call would use (never built
+	// here); a host without a backend still shows the rest.
+	envStatus, envErr := rt.Environment(ctx, s.ID, "")
 	env := inspectEnvelope{
+		Environment:  envStatus,
 		skillSummary: summarize(s),
 		Manifest:     m.JSON(),
 		Instructions: s.Bundle.Instructions,
@@ -203,10 +217,31 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 	if len(m.Requirements) > 0 {
 		fmt.Fprintf(w, "  python packages: %s\n", strings.Join(m.Requirements, ", "))
 	}
+	fmt.Fprintln(w, "\nInterpreter:")
+	printEnvironment(w, envStatus, envErr)
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", warn)
 	}
 	return nil
+}
+
+// printEnvironment says which interpreter and environment a skill runs
+// on, and how to build or choose one.
+func printEnvironment(w io.Writer, st *skillbox.EnvironmentStatus, err error) {
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "  unknown: %v\n", err)
+	case !st.RunsEnvironments:
+		fmt.Fprintf(w, "  backend %s runs the skill on its interpreter, which must have the requirements (%s selects another)\n", st.Backend, pyinterp.EnvVar)
+	case len(st.Requirements) == 0:
+		fmt.Fprintf(w, "  %s on backend %s (%s selects another)\n", st.Python, st.Backend, pyinterp.EnvVar)
+	case st.Built:
+		fmt.Fprintf(w, "  %s on backend %s, with environment %s (%s) at %s;\n  its packages are imported in each call's own process unless trusted_environments lists %s\n",
+			st.Python, st.Backend, shortKey(st.Key), strings.Join(st.Resolved, " "), st.Dir, st.Key)
+	default:
+		fmt.Fprintf(w, "  %s on backend %s, with an environment not built yet (key %s): the first call builds it, or 'skillbox env build %s'\n",
+			st.Python, st.Backend, shortKey(st.Key), st.Skill)
+	}
 }
 
 func cmdSchema(ctx context.Context, c *cmdContext, args []string) error {

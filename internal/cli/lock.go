@@ -98,6 +98,19 @@ func cmdLock(ctx context.Context, c *cmdContext, args []string) error {
 			return fmt.Errorf("lock %s: %w", s.ID, err)
 		}
 		e := lockfile.Entry{Version: s.Bundle.Manifest.Version, Digest: s.Digest, Tier: string(s.Tier), Grants: lockfile.GrantsOf(d)}
+		if len(s.Bundle.Manifest.Requirements) > 0 {
+			// The environment's resolved set (built now if it is not):
+			// another resolution is a drift under --locked.
+			st, err := rt.BuildEnvironment(ctx, s.ID, "")
+			switch {
+			case err != nil && len(pos) > 0:
+				return fmt.Errorf("lock %s: %w", s.ID, err)
+			case err != nil:
+				fmt.Fprintf(c.stderr, "skillbox: warning: %s locked without its environment's resolved set: %s\n", s.ID, oneLine(err.Error()))
+			default:
+				e.Environment = st.Locked
+			}
+		}
 		lock.Set(s.ID, e)
 		out = append(out, locked{s.ID, lock.Skills[s.ID]})
 	}

@@ -54,7 +54,7 @@ func (c *cmdContext) runtime(withAudit bool, extra ...skillbox.Option) (*skillbo
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []skillbox.Option{skillbox.WithFoundRoots(roots), skillbox.WithLookupEnv(c.env.LookupEnv), skillbox.WithCacheDir(cache)}
+	opts := []skillbox.Option{skillbox.WithFoundRoots(roots), skillbox.WithLookupEnv(c.env.LookupEnv), skillbox.WithCacheDir(cache), c.envProgress()}
 	var log *audit.Log
 	if withAudit {
 		pol, err := c.policy()

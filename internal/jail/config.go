@@ -26,6 +26,12 @@ const ProxyAddr = "127.0.0.1:3128"
 // OwnDirs are the jail's own folders: no bind may cover or sit in them.
 func OwnDirs() []string { return []string{SkillDir, ScratchDir, "/proc", "/dev"} }
 
+// TmpfsMount is an empty, writable tmpfs of at most Bytes at Path.
+type TmpfsMount struct {
+	Path  string `json:"path"`
+	Bytes int64  `json:"bytes"`
+}
+
 // config is what the host sends the init stage (as one frame on its
 // config socket).
 type config struct {
@@ -66,6 +72,11 @@ type config struct {
 	// which reopens them through /dev/fd (Deno) may (not with UserNS,
 	// where the host user owns them already).
 	OwnFDs bool `json:"own_fds,omitempty"`
+	// Tmpfs are further writable tmpfs mounts, owned by UID and GID.
+	Tmpfs []TmpfsMount `json:"tmpfs,omitempty"`
+	// WriteFDs are the program's descriptors of host folders Landlock lets
+	// it write beneath.
+	WriteFDs []int `json:"write_fds,omitempty"`
 	// Egress, with a network grant, makes the init stage listen for the
 	// host's egress proxy on the jail's loopback (NoNetwork is false).
 	Egress *egressJail `json:"egress,omitempty"`

@@ -73,6 +73,15 @@ type Spec struct {
 	// made) to UID and GID, for a program that reopens them through
 	// /dev/fd.
 	OwnFDs bool
+	// Tmpfs are further empty, writable tmpfs file systems (nosuid,
+	// nodev, noexec), owned by UID and GID, each at its Path: absolute,
+	// clean, not /, outside the jail's own folders, and neither below nor
+	// above a read-only path (the root's binds and ReadPaths).
+	Tmpfs []TmpfsMount
+	// WriteFDs are descriptors of the program (3 on: cmd.ExtraFiles) that
+	// are host folders it may write beneath, though no path in the jail
+	// reaches them: Landlock allows writing under exactly those folders.
+	WriteFDs []int
 
 	// NoLandlock and NoSeccomp run without those layers (hosts that lack
 	// them, by the operator's best-effort opt-in).
@@ -116,6 +125,14 @@ func New(spec Spec) (*Jail, error) {
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "plan jail mounts")
 	}
+	if err := checkTmpfs(spec.Tmpfs, append(mountDsts(mounts), spec.ReadPaths...)); err != nil {
+		return nil, err
+	}
+	for _, fd := range spec.WriteFDs {
+		if fd < 3 {
+			return nil, errdefs.New(errdefs.Invalid, "jail: writable descriptor %d is not one of the program's extra files (3 on)", fd)
+		}
+	}
 	if spec.ScratchBytes <= 0 {
 		spec.ScratchBytes = 64 << 20
 	}
@@ -129,7 +146,7 @@ func New(spec Spec) (*Jail, error) {
 		Mounts: mounts, Bundle: spec.Bundle, ScratchBytes: spec.ScratchBytes,
 		UID: spec.UID, GID: spec.GID, UserNS: os.Geteuid() != 0, Nproc: spec.Nproc,
 		Landlock: !spec.NoLandlock, Seccomp: !spec.NoSeccomp, ProcFull: spec.ProcFull, BundleBind: spec.BundleBind,
-		NoNetwork: spec.Egress == nil, OwnFDs: spec.OwnFDs,
+		NoNetwork: spec.Egress == nil, OwnFDs: spec.OwnFDs, Tmpfs: spec.Tmpfs, WriteFDs: spec.WriteFDs,
 	}}
 	if spec.Egress != nil {
 		ec := *spec.Egress
@@ -172,6 +189,30 @@ func (j *Jail) CAFile() string {
 		return ""
 	}
 	return j.egress.CAFile
+}
+
+// checkTmpfs checks Spec.Tmpfs against the read-only paths ro.
+func checkTmpfs(mounts []TmpfsMount, ro []string) error {
+	for i, m := range mounts {
+		p := m.Path
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" || under(p, OwnDirs()) {
+			return errdefs.New(errdefs.Invalid, "jail: tmpfs %q must be absolute, clean, not / and outside the jail's own folders", p)
+		}
+		if m.Bytes <= 0 {
+			return errdefs.New(errdefs.Invalid, "jail: tmpfs %q has no size", p)
+		}
+		for _, r := range ro {
+			if under(p, []string{r}) || under(r, []string{p}) {
+				return errdefs.New(errdefs.Invalid, "jail: tmpfs %q overlaps the read-only path %q", p, r)
+			}
+		}
+		for _, o := range mounts[:i] {
+			if under(p, []string{o.Path}) || under(o.Path, []string{p}) {
+				return errdefs.New(errdefs.Invalid, "jail: tmpfs %q overlaps tmpfs %q", p, o.Path)
+			}
+		}
+	}
+	return nil
 }
 
 // mountDsts are the paths the root's binds and symlinks occupy.

@@ -3,6 +3,7 @@ package jail
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -96,6 +97,14 @@ func applyLandlock(cfg *config) error {
 	}
 	r.RODirs = append(r.RODirs, "/proc")
 	r.RWDirs = []string{ScratchDir}
+	for _, t := range cfg.Tmpfs {
+		r.RWDirs = append(r.RWDirs, t.Path)
+	}
+	for _, fd := range cfg.WriteFDs {
+		// The folder the descriptor holds (the magic link resolves to
+		// it), though no path of the jail reaches it.
+		r.RWDirs = append(r.RWDirs, "/proc/self/fd/"+strconv.Itoa(fd))
+	}
 	r.RWFiles = []string{"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}
 	return restrictLandlock(abi, r)
 }

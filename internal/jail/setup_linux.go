@@ -100,6 +100,11 @@ func buildRoot(cfg *config) error {
 			return err
 		}
 	}
+	for _, t := range cfg.Tmpfs {
+		if err := mountTmpfs(cfg, filepath.Join(root, t.Path), t.Bytes); err != nil {
+			return fmt.Errorf("tmpfs %s: %w", t.Path, err)
+		}
+	}
 	if cfg.Bundle != "" {
 		if err := mountBundle(cfg, filepath.Join(root, SkillDir)); err != nil {
 			return err
@@ -206,6 +211,19 @@ func mountScratch(cfg *config, dst string) error {
 		return fmt.Errorf("scratch tmpfs: %w", err)
 	}
 	return nil
+}
+
+// mountTmpfs mounts an empty tmpfs of at most size bytes at dst, owned by
+// the jail's ids, noexec like the scratch tmpfs.
+func mountTmpfs(cfg *config, dst string, size int64) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	opts := fmt.Sprintf("size=%d,mode=0755,uid=%d,gid=%d", size, cfg.UID, cfg.GID)
+	if cfg.UserNS {
+		opts = fmt.Sprintf("size=%d,mode=0755", size)
+	}
+	return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts)
 }
 
 func applyOp(root string, op mountOp) error {

@@ -57,6 +57,11 @@ type Entry struct {
 	Digest  string `json:"digest"`
 	Tier    string `json:"tier"`
 	Grants  Grants `json:"grants"`
+	// Environment is the resolved set of the skill's own environment when
+	// it was locked ("name==version sha256=HEX", sorted), for a skill with
+	// requirements on a backend that runs environments: another
+	// resolution of the same requirements is a drift.
+	Environment []string `json:"environment,omitempty"`
 }
 
 // Grants is an effective grant: what the skill was allowed when locked.
@@ -274,7 +279,39 @@ func (l *Lock) Set(id string, e Entry) {
 	}
 	e.Grants.Resolve = slices.Sorted(slices.Values(e.Grants.Resolve))
 	e.Grants.Secrets = slices.Sorted(slices.Values(e.Grants.Secrets))
+	e.Environment = slices.Sorted(slices.Values(e.Environment))
 	l.Skills[id] = e
+}
+
+// CheckEnvironment refuses, with a *errdefs.DeniedError naming the first
+// difference, a call of id whose environment resolved to resolved
+// ("name==version sha256=HEX") when the lock recorded another set. An
+// entry without a recorded set checks nothing.
+func (l *Lock) CheckEnvironment(id string, resolved []string) error {
+	e, ok := l.Skills[id]
+	if !ok || len(e.Environment) == 0 || slices.Equal(e.Environment, resolved) {
+		return nil
+	}
+	diff := "the sets differ"
+	for _, x := range resolved {
+		if !slices.Contains(e.Environment, x) {
+			diff = fmt.Sprintf("it has %s, not locked", x)
+			break
+		}
+	}
+	if diff == "the sets differ" {
+		for _, x := range e.Environment {
+			if !slices.Contains(resolved, x) {
+				diff = fmt.Sprintf("it lacks the locked %s", x)
+				break
+			}
+		}
+	}
+	return &errdefs.DeniedError{
+		Permission: "lockfile environment",
+		Reason:     fmt.Sprintf("skill %s drifted from %s: its environment resolved differently (%s)", id, l.path, diff),
+		Grant:      fmt.Sprintf("'%s' after reviewing the change (or run without --locked)", l.RelockCommand(id, e.Grants)),
+	}
 }
 
 // Save writes the lock to its path atomically (mode 0644: it is meant to be

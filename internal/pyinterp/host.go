@@ -137,3 +137,29 @@ func ELFDeps(exe string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// InEnvironment returns the interpreter of the virtual environment at dir
+// made from in (created by the standard library's venv without system
+// site packages, its bin/python a link to in's binary), without running
+// it: an environment's packages are untrusted, and a start of its python
+// on the host (site, .pth files) would run their code there. Its sys.path
+// is in's without in's site directories, plus the environment's
+// site-packages.
+func (in *Interpreter) InEnvironment(dir string) *Interpreter {
+	e := *in
+	e.Command = filepath.Join(dir, "bin", "python")
+	e.Prefix = dir
+	e.Paths = nil
+	for _, p := range in.Paths {
+		if b := filepath.Base(p); b != "site-packages" && b != "dist-packages" {
+			e.Paths = append(e.Paths, p)
+		}
+	}
+	mm := in.Version
+	if parts := strings.SplitN(mm, ".", 3); len(parts) >= 2 {
+		mm = parts[0] + "." + parts[1]
+	}
+	e.Paths = append(e.Paths, filepath.Join(dir, "lib", "python"+mm, "site-packages"))
+	e.Libs = slices.Clone(in.Libs)
+	return &e
+}

@@ -1,15 +1,10 @@
 package skillenv
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,77 +14,13 @@ import (
 	"testing"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/skillenv/envtest"
 )
 
-// wheel writes a pure-Python wheel of name and version into dir, whose
-// module name.py holds body and which requires deps; it returns its path.
-func wheel(t testing.TB, dir, name, version, body string, deps ...string) string {
-	t.Helper()
-	info := name + "-" + version + ".dist-info"
-	files := [][2]string{
-		{name + ".py", body},
-		{info + "/METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n" + requiresDist(deps)},
-		{info + "/WHEEL", "Wheel-Version: 1.0\nGenerator: skillbox-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
-	}
-	var buf bytes.Buffer
-	z := zip.NewWriter(&buf)
-	var record strings.Builder
-	for _, f := range files {
-		w, _ := z.Create(f[0])
-		w.Write([]byte(f[1]))
-		sum := sha256.Sum256([]byte(f[1]))
-		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", f[0], base64.RawURLEncoding.EncodeToString(sum[:]), len(f[1]))
-	}
-	record.WriteString(info + "/RECORD,,\n")
-	w, _ := z.Create(info + "/RECORD")
-	w.Write([]byte(record.String()))
-	if err := z.Close(); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name+"-"+version+"-py3-none-any.whl")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func requiresDist(deps []string) string {
-	var s string
-	for _, d := range deps {
-		s += "Requires-Dist: " + d + "\n"
-	}
-	return s
-}
-
-// index serves the wheels in dir as a PEP 503 simple index on loopback and
-// counts the files fetched.
-func index(t testing.TB, dir string) (url string, fetched *atomic.Int64) {
-	t.Helper()
-	fetched = new(atomic.Int64)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/simple/{project}/", func(w http.ResponseWriter, r *http.Request) {
-		project := r.PathValue("project")
-		m, _ := filepath.Glob(filepath.Join(dir, strings.ReplaceAll(project, "-", "_")+"-*.whl"))
-		if len(m) == 0 {
-			http.NotFound(w, r)
-			return
-		}
-		fmt.Fprint(w, "<!DOCTYPE html><html><body>")
-		for _, f := range m {
-			data, _ := os.ReadFile(f)
-			sum := sha256.Sum256(data)
-			fmt.Fprintf(w, `<a href="/files/%s#sha256=%x">%s</a>`, filepath.Base(f), sum, filepath.Base(f))
-		}
-		fmt.Fprint(w, "</body></html>")
-	})
-	mux.HandleFunc("/files/{file}", func(w http.ResponseWriter, r *http.Request) {
-		fetched.Add(1)
-		http.ServeFile(w, r, filepath.Join(dir, filepath.Base(r.PathValue("file"))))
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv.URL + "/simple", fetched
-}
+var (
+	wheel = envtest.Wheel
+	index = envtest.Index
+)
 
 // hostBuilder runs a build job's script directly on the host, without a
 // jail: it tests the script and the cache's bookkeeping, never isolation
@@ -270,15 +201,27 @@ func TestPrune(t *testing.T) {
 	if l, _ := c.List(); len(l) != 2 {
 		t.Fatalf("List = %d environments", len(l))
 	}
-	removed, err := c.Prune(func(e *Env) bool { return e.Key == b.Key })
-	if err != nil || len(removed) != 1 || removed[0].Key != a.Key {
-		t.Fatalf("Prune removed %v, %v", removed, err)
+	// An environment in use (a call holds Use) is spared, not waited for.
+	release, err := c.Use(b.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, inUse, err := c.Prune(func(e *Env) bool { return false })
+	if err != nil || len(removed) != 1 || removed[0].Key != a.Key || len(inUse) != 1 || inUse[0].Key != b.Key {
+		t.Fatalf("Prune removed %v, spared %v, %v", removed, inUse, err)
+	}
+	release()
+	if _, err := c.Use("sha256:../../x"); errdefs.KindOf(err) != errdefs.Invalid {
+		t.Errorf("Use of a bad key: %v", err)
 	}
 	if _, err := os.Stat(a.Dir); !os.IsNotExist(err) {
 		t.Errorf("%s still there", a.Dir)
 	}
 	if l, _ := c.List(); len(l) != 1 || l[0].Key != b.Key {
 		t.Errorf("after prune: %v", l)
+	}
+	if removed, inUse, err := c.Prune(func(e *Env) bool { return false }); err != nil || len(removed) != 1 || len(inUse) != 0 {
+		t.Errorf("once released: removed %v, spared %v, %v", removed, inUse, err)
 	}
 }
 

@@ -225,29 +225,66 @@ func (c *Cache) List() ([]*Env, error) {
 	return envs, nil
 }
 
-// Prune removes the built environments for which keep is false, and the
-// leftovers of interrupted builds, and returns what it removed. An
-// environment being built (its lock is held) is never touched.
-func (c *Cache) Prune(keep func(*Env) bool) ([]*Env, error) {
+// Use marks the environment with key as in use until release is called:
+// a shared lock on its use file (KEY.use beside the folder), which Prune
+// never waits for and never removes an environment under. It is not the
+// build lock, so a holder never blocks a build. Take it after Ensure and
+// check with Lookup that the environment is still there (a prune may have
+// come between).
+func (c *Cache) Use(key string) (release func(), err error) {
+	if strings.ContainsAny(key, "/\\") || !strings.HasPrefix(key, "sha256:") || len(key) < len("sha256:")+32 {
+		return nil, errdefs.New(errdefs.Invalid, "environment key %q", key)
+	}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environments")
+	}
+	release, err = filelock.Shared(c.path(key)+".use", "skill environment")
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+	}
+	return release, nil
+}
+
+// Prune removes the built environments for which keep is false, and
+// returns what it removed and what it spared because it is in use (Use)
+// or being built: Prune never waits for either.
+func (c *Cache) Prune(keep func(*Env) bool) (removed, inUse []*Env, err error) {
 	envs, err := c.List()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var removed []*Env
 	for _, e := range envs {
 		if keep(e) {
 			continue
 		}
-		unlock, err := filelock.Lock(e.Dir+".lock", "skill environment")
+		ok, err := c.remove(e)
 		if err != nil {
-			return removed, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+			return removed, inUse, err
 		}
-		err = os.RemoveAll(e.Dir)
-		unlock()
-		if err != nil {
-			return removed, errdefs.Wrap(errdefs.Unavailable, err, "remove skill environment")
+		if ok {
+			removed = append(removed, e)
+		} else {
+			inUse = append(inUse, e)
 		}
-		removed = append(removed, e)
 	}
-	return removed, nil
+	return removed, inUse, nil
+}
+
+// remove removes e unless it is in use or being built (ok false). The
+// lock files stay: a process may be waiting on them.
+func (c *Cache) remove(e *Env) (ok bool, err error) {
+	for _, lock := range []string{e.Dir + ".use", e.Dir + ".lock"} {
+		unlock, ok, err := filelock.TryLock(lock, "skill environment")
+		if err != nil {
+			return false, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+		}
+		if !ok {
+			return false, nil
+		}
+		defer unlock()
+	}
+	if err := os.RemoveAll(e.Dir); err != nil {
+		return false, errdefs.Wrap(errdefs.Unavailable, err, "remove skill environment")
+	}
+	return true, nil
 }

@@ -7,7 +7,7 @@
 // What is trusted and what is not. pip is Debian's wheel
 // (python3-pip-whl), run from its zip by the base interpreter; the
 // environment's packages are the skill's, hostile like the skill. A build
-// runs as pid 1 of a jail (a Builder: the linux backend's) where the
+// runs as pid 1 of a jail (a Builder: internal/skillenv/jailbuild's) where the
 // environment's final path is an empty tmpfs of Bounds.MaxBytes, the only
 // place it can write besides its scratch space, and only the configured
 // index's hosts are reachable, through the egress proxy. Wheels only by
@@ -28,5 +28,7 @@
 //
 // Layout under Cache.Dir: one folder per key (the first 32 hex digits),
 // a lock file beside it (builds of one key exclude each other across
-// processes), and .build-* folders of builds in progress.
+// processes), a use file (shared locks of the processes that run it:
+// Cache.Use, which Prune respects), and .build-* folders of builds in
+// progress.
 package skillenv

@@ -26,7 +26,8 @@ func (b *box) initMsg(mode string) worker.Init {
 	if mode == worker.ModeZygote {
 		in.Scratch = jail.ScratchDir
 		in.Warm = b.spec.Warm
-		in.TrustedEnv = slices.Contains(b.spec.TrustedEnvironments, environmentKey(b.interp))
+		in.TrustedEnv = slices.Contains(b.spec.TrustedEnvironments, environmentKey(b.interp)) ||
+			b.spec.Environment != nil && slices.Contains(b.spec.TrustedEnvironments, b.spec.Environment.Key)
 		in.SitePaths = b.interp.Paths
 	}
 	return in

@@ -141,6 +141,9 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	if python == "" {
 		python = d.opts.Python
 	}
+	if spec.Environment != nil {
+		python = spec.Environment.Base
+	}
 	pr := d.probe(ctx, python)
 	if err := pr.caps.CheckRequire(Name, spec.Require); err != nil {
 		return nil, err
@@ -167,8 +170,14 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		}
 		warnings = append(warnings, "best-effort: CPU limit not enforced ("+pr.layer(LayerCPU).Detail+")")
 	}
+	interp := pr.interp
+	if env := spec.Environment; env != nil {
+		if interp, err = environmentInterp(pr.interp, env); err != nil {
+			return nil, err
+		}
+	}
 	b := &box{
-		d: d, spec: spec, lim: lim, warnings: warnings, interp: pr.interp,
+		d: d, spec: spec, lim: lim, warnings: warnings, interp: interp,
 		cgHost: pr.cg, reqNames: reqNames, closed: make(chan struct{}), outsideAudit: egress.AuditFrom(ctx),
 	}
 	for _, c := range []struct{ layer, ctl string }{{LayerMemory, cgroup.Memory}, {LayerPids, cgroup.Pids}, {LayerCPU, cgroup.CPU}} {
@@ -191,7 +200,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		}
 	}
 	js := jail.Spec{
-		Root:         jail.HostPython{Interp: pr.interp},
+		Root:         jail.HostPython{Interp: interp},
 		ReadPaths:    spec.ReadPaths,
 		Bundle:       spec.BundleDir,
 		ScratchBytes: d.opts.ScratchBytes,
@@ -237,6 +246,43 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		b.run = p
 	}
 	return b, nil
+}
+
+// RunsEnvironments reports that the linux backend runs a skill on its own
+// environment (Spec.Environment).
+func (d *Driver) RunsEnvironments() bool { return true }
+
+// EnvironmentBase returns the interpreter a skill's environment is made
+// from for spec: the one its calls would run on (Spec.Python, else the
+// backend's python setting, else pyinterp's default).
+func (d *Driver) EnvironmentBase(ctx context.Context, spec sandbox.Spec) (executable, version string, err error) {
+	python := spec.Python
+	if python == "" {
+		python = d.opts.Python
+	}
+	in, err := pyinterp.Resolve(ctx, python)
+	if err != nil {
+		return "", "", err
+	}
+	return in.Executable, in.Version, nil
+}
+
+// environmentInterp is the interpreter of env, made from base: checked,
+// never run on the host (pyinterp's InEnvironment).
+func environmentInterp(base *pyinterp.Interpreter, env *sandbox.Environment) (*pyinterp.Interpreter, error) {
+	if base.Executable != env.Base {
+		return nil, errdefs.New(errdefs.Invalid, "backend linux: environment %s was made from %s, not %s", env.Key, env.Base, base.Executable)
+	}
+	if !filepath.IsAbs(env.Dir) || filepath.Clean(env.Dir) != env.Dir {
+		return nil, errdefs.New(errdefs.Invalid, "backend linux: environment folder %q is not an absolute, clean path", env.Dir)
+	}
+	if err := checkReadPath(env.Dir); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(env.Dir, "pyvenv.cfg")); err != nil {
+		return nil, errdefs.New(errdefs.Unavailable, "backend linux: environment %s: %v", env.Key, err)
+	}
+	return base.InEnvironment(env.Dir), nil
 }
 
 // checkReadPath refuses an operator-granted read path the jail cannot show

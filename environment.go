@@ -1,0 +1,308 @@
+package skillbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/skillenv"
+	"github.com/skillbox-dev/skillbox/internal/skillenv/jailbuild"
+	"github.com/skillbox-dev/skillbox/internal/userdir"
+	"github.com/skillbox-dev/skillbox/sandbox"
+)
+
+// Per-skill environments (docs/SKILLWARE.md, "Requirements"): a skill
+// whose manifest declares requirements runs, on a backend that runs
+// environments (sandbox.EnvironmentRunner: linux), on a virtual
+// environment built from exactly those requirements with pip in a jail
+// (internal/skillenv, internal/skillenv/jailbuild), found or built before
+// its sandbox opens. Other backends check the requirements against their
+// interpreter, as before.
+
+// WithEnvProgress sets where the progress of an environment build goes,
+// line by line: one line when a build starts, then pip's output. The CLI
+// prints to stderr; nil discards.
+func WithEnvProgress(f func(line string)) Option { return func(c *config) { c.envProgress = f } }
+
+// WithEnvSdists lets environment builds install source distributions,
+// whose build scripts run (in the build's jail) — the operator's opt-in;
+// builds take wheels only otherwise.
+func WithEnvSdists(on bool) Option { return func(c *config) { c.envSdists = on } }
+
+// EnvCacheDir returns the folder of built environments: "envs" in the
+// cache folder (cacheDir, or the user's cache folder when empty).
+func EnvCacheDir(cacheDir string) (string, error) {
+	if cacheDir == "" {
+		var err error
+		if cacheDir, err = userdir.Cache(os.Getenv); err != nil {
+			return "", errdefs.Wrap(errdefs.Unavailable, err, "skill environments")
+		}
+	}
+	return filepath.Join(cacheDir, "envs"), nil
+}
+
+// envState is the Runtime's part in environments: the cache, and the
+// environments its calls use (held with skillenv's Use until Close, so a
+// prune spares them while this Runtime may still run them).
+type envState struct {
+	mu    sync.Mutex
+	cache *skillenv.Cache
+	used  map[string]func()
+}
+
+func (r *Runtime) envCache() (*skillenv.Cache, error) {
+	r.envs.mu.Lock()
+	defer r.envs.mu.Unlock()
+	if r.envs.cache == nil {
+		dir, err := EnvCacheDir(r.cfg.cacheDir)
+		if err != nil {
+			return nil, err
+		}
+		r.envs.cache = &skillenv.Cache{Dir: dir, Builder: jailbuild.Builder{}}
+	}
+	return r.envs.cache, nil
+}
+
+// environment finds or builds the environment of p's skill when it
+// declares requirements and p's backend runs environments, and puts it in
+// the Spec. A build that fails is errdefs.Unavailable naming the
+// requirements and pip's reason.
+func (r *Runtime) environment(ctx context.Context, p *prepared) error {
+	spec := &p.decision.Spec
+	if len(spec.Requirements) == 0 {
+		return nil
+	}
+	d, err := r.backends.Choose(ctx, p.backend, spec.BestEffort)
+	if err != nil {
+		return nil // the opening reports it
+	}
+	er, ok := d.(sandbox.EnvironmentRunner)
+	if !ok || !er.RunsEnvironments() {
+		return nil
+	}
+	env, resolved, err := r.ensureEnvironment(ctx, p.skill.ID, er, *spec)
+	if err != nil {
+		return err
+	}
+	if p.lock != nil {
+		if err := p.lock.checkEnvironment(p.skill, resolved); err != nil {
+			return err
+		}
+	}
+	spec.Environment = env
+	return nil
+}
+
+// lockedSet is an environment's resolved set as a lockfile records it:
+// "name==version sha256=HEX" (the hash left out when pip reported none),
+// sorted.
+func lockedSet(pkgs []skillenv.Package) []string {
+	out := make([]string, 0, len(pkgs))
+	for _, p := range pkgs {
+		x := p.String()
+		if p.Hash != "" {
+			x += " " + p.Hash
+		}
+		out = append(out, x)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// envRequest is the build request of spec's requirements on er's
+// interpreter, with pip's configuration from the Runtime's environment.
+func (r *Runtime) envRequest(ctx context.Context, er sandbox.EnvironmentRunner, spec sandbox.Spec) (skillenv.Request, error) {
+	exe, version, err := er.EnvironmentBase(ctx, spec)
+	if err != nil {
+		return skillenv.Request{}, err
+	}
+	idx, err := skillenv.IndexFromEnv(func(k string) string {
+		v, _ := r.cfg.lookupEnv(k)
+		return v
+	})
+	if err != nil {
+		return skillenv.Request{}, err
+	}
+	return skillenv.Request{Python: exe, PythonVersion: version, Requirements: spec.Requirements,
+		Index: idx, Sdists: r.cfg.envSdists}, nil
+}
+
+func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.EnvironmentRunner, spec sandbox.Spec) (*sandbox.Environment, []string, error) {
+	req, err := r.envRequest(ctx, er, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := r.envCache()
+	if err != nil {
+		return nil, nil, err
+	}
+	reqs := strings.Join(spec.Requirements, ", ")
+	for attempt := 0; ; attempt++ {
+		e, err := c.Lookup(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		if e == nil {
+			if e, err = r.buildEnvironment(ctx, c, req, id, reqs); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := r.useEnvironment(c, e.Key); err != nil {
+			return nil, nil, err
+		}
+		// A prune may have come between the build and the hold.
+		if again, err := c.Lookup(req); err == nil && again != nil {
+			return &sandbox.Environment{Key: e.Key, Dir: e.Dir, Base: e.Base}, lockedSet(again.Resolved), nil
+		}
+		if attempt > 0 {
+			return nil, nil, errdefs.New(errdefs.Unavailable, "skill %s: its environment was removed while it was being prepared", id)
+		}
+	}
+}
+
+// buildEnvironment builds req's environment, telling the progress sink.
+func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req skillenv.Request, id, reqs string) (*skillenv.Env, error) {
+	progress := r.cfg.envProgress
+	if progress == nil {
+		progress = func(string) {}
+	}
+	progress(fmt.Sprintf("building the environment of %s (requirements: %s) with pip in a jail, once", id, reqs))
+	var pipErrors []string
+	e, err := c.Ensure(ctx, req, func(line string) {
+		if strings.HasPrefix(line, "ERROR:") && len(pipErrors) < 5 {
+			pipErrors = append(pipErrors, strings.TrimSpace(strings.TrimPrefix(line, "ERROR:")))
+		}
+		progress(line)
+	})
+	if err != nil {
+		why := ""
+		if len(pipErrors) > 0 {
+			why = "; pip: " + strings.Join(pipErrors, "; ")
+		}
+		return nil, errdefs.Wrap(errdefs.KindOf(err), fmt.Errorf("%w%s", err, why),
+			fmt.Sprintf("skill %s needs %s, and its environment could not be built (index: %s; `skillbox env build %s` retries)", id, reqs, req.Index, id))
+	}
+	return e, nil
+}
+
+// useEnvironment holds key's environment in use until Close.
+func (r *Runtime) useEnvironment(c *skillenv.Cache, key string) error {
+	r.envs.mu.Lock()
+	defer r.envs.mu.Unlock()
+	if _, ok := r.envs.used[key]; ok {
+		return nil
+	}
+	release, err := c.Use(key)
+	if err != nil {
+		return err
+	}
+	if r.envs.used == nil {
+		r.envs.used = map[string]func(){}
+	}
+	r.envs.used[key] = release
+	return nil
+}
+
+// releaseEnvironments ends every hold of useEnvironment (Close).
+func (r *Runtime) releaseEnvironments() {
+	r.envs.mu.Lock()
+	defer r.envs.mu.Unlock()
+	for k, release := range r.envs.used {
+		release()
+		delete(r.envs.used, k)
+	}
+}
+
+// EnvironmentStatus says which interpreter and which environment a skill
+// runs on with a backend.
+type EnvironmentStatus struct {
+	Skill   string `json:"skill"`
+	Backend string `json:"backend"`
+	// Requirements are the manifest's requirement strings.
+	Requirements []string `json:"requirements,omitempty"`
+	// RunsEnvironments is whether the backend runs a skill on its own
+	// environment; when false, it checks Requirements against Python.
+	RunsEnvironments bool `json:"runs_environments"`
+	// Python is the interpreter calls run on (the environment's base).
+	Python string `json:"python,omitempty"`
+	// Key and Dir name the skill's environment (with requirements, on a
+	// backend that runs environments); Built says whether it exists, and
+	// Resolved is what pip installed in it ("name==version").
+	Key      string   `json:"key,omitempty"`
+	Dir      string   `json:"dir,omitempty"`
+	Built    bool     `json:"built"`
+	Resolved []string `json:"resolved,omitempty"`
+	// Locked is the resolved set as a lockfile records it ("name==version
+	// sha256=HEX").
+	Locked []string `json:"locked,omitempty"`
+}
+
+// Environment reports the environment of the skill ref on backend (""
+// means the Runtime's default), without building it.
+func (r *Runtime) Environment(ctx context.Context, ref, backend string) (*EnvironmentStatus, error) {
+	return r.environmentStatus(ctx, ref, backend, false)
+}
+
+// BuildEnvironment builds the environment of the skill ref on backend
+// unless it is built, and reports it (`skillbox env build`).
+func (r *Runtime) BuildEnvironment(ctx context.Context, ref, backend string) (*EnvironmentStatus, error) {
+	return r.environmentStatus(ctx, ref, backend, true)
+}
+
+func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, build bool) (*EnvironmentStatus, error) {
+	s, err := r.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	if backend == "" {
+		backend = r.cfg.backend
+	}
+	d, err := r.backends.Choose(ctx, backend, false)
+	if err != nil {
+		return nil, err
+	}
+	st := &EnvironmentStatus{Skill: s.ID, Backend: d.Name(), Requirements: s.Bundle.Manifest.Requirements}
+	er, ok := d.(sandbox.EnvironmentRunner)
+	st.RunsEnvironments = ok && er.RunsEnvironments()
+	if !st.RunsEnvironments {
+		return st, nil
+	}
+	spec := sandbox.Spec{Requirements: st.Requirements}
+	req, err := r.envRequest(ctx, er, spec)
+	if err != nil {
+		return nil, err
+	}
+	st.Python = req.Python
+	if len(st.Requirements) == 0 {
+		return st, nil
+	}
+	c, err := r.envCache()
+	if err != nil {
+		return nil, err
+	}
+	if st.Key, err = req.Key(); err != nil {
+		return nil, err
+	}
+	e, err := c.Lookup(req)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil && build {
+		if e, err = r.buildEnvironment(ctx, c, req, s.ID, strings.Join(st.Requirements, ", ")); err != nil {
+			return nil, err
+		}
+	}
+	if e != nil {
+		st.Built, st.Dir = true, e.Dir
+		for _, p := range e.Resolved {
+			st.Resolved = append(st.Resolved, p.String())
+		}
+		st.Locked = lockedSet(e.Resolved)
+	}
+	return st, nil
+}

@@ -1,0 +1,147 @@
+package skillbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/skillenv"
+	"github.com/skillbox-dev/skillbox/internal/skillenv/envtest"
+	"github.com/skillbox-dev/skillbox/policy"
+	"github.com/skillbox-dev/skillbox/skill"
+)
+
+// envSkill imports its requirement and reports where it came from and
+// which process ran the requirement's .pth file.
+const envSkill = `import os, sys
+import alpha
+from skillware.core.base_skill import BaseSkill
+
+
+class S(BaseSkill):
+    def execute(self, params):
+        return {"version": alpha.VERSION, "file": alpha.__file__, "pid": os.getpid(),
+                "pth_pid": int(os.environ.get("SKILLBOX_TEST_PTH_PID", "0"))}
+`
+
+// pipEnv is a Runtime's environment lookup naming only the loopback
+// index (pip's configuration files out of the way).
+func pipEnv(url string) skillbox.Option {
+	return skillbox.WithLookupEnv(func(k string) (string, bool) {
+		v, ok := map[string]string{"PIP_INDEX_URL": url, "PIP_CONFIG_FILE": os.DevNull}[k]
+		return v, ok
+	})
+}
+
+// TestSkillEnvironment: on the linux backend a skill that declares
+// requirements runs on its own environment, built once (in a jail, from a
+// loopback index) with a progress line, and used by later calls; its
+// packages' start-up code (.pth) runs in each call's own process, not in
+// the zygote, unless the operator lists the environment's key in
+// trusted_environments. A requirement pip cannot satisfy is unavailable,
+// naming it and pip's reason.
+func TestSkillEnvironment(t *testing.T) {
+	requireBackend(t, "linux")
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: environments are built in a jail")
+	}
+	if _, err := skillenv.PipWheel(); err != nil {
+		t.Skip(err)
+	}
+	wheels := t.TempDir()
+	envtest.WheelOf(t, wheels, "alpha", "1.0", map[string]string{
+		"alpha.py":          "VERSION = '1.0'\n",
+		"alpha_startup.pth": "import os; os.environ['SKILLBOX_TEST_PTH_PID'] = str(os.getpid())\n",
+	})
+	url, _ := envtest.Index(t, wheels)
+	root, cache := t.TempDir(), t.TempDir()
+	for name, reqs := range map[string]string{"uses": `["alpha"]`, "missing": `["gamma>=9"]`} {
+		dir := filepath.Join(root, "test", name)
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: "+name+"\nversion: \"1\"\ndescription: d\nrequirements: "+reqs+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "skill.py"), []byte(envSkill), 0o644)
+	}
+	var mu sync.Mutex
+	var lines []string
+	newRT := func(opts ...skillbox.Option) *skillbox.Runtime {
+		opts = append([]skillbox.Option{skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}),
+			skillbox.WithCacheDir(cache), pipEnv(url), skillbox.WithEnvProgress(func(l string) {
+				mu.Lock()
+				lines = append(lines, l)
+				mu.Unlock()
+			})}, opts...)
+		rt, err := skillbox.New(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rt.Close() })
+		return rt
+	}
+	type out struct {
+		Version string `json:"version"`
+		File    string `json:"file"`
+		PID     int    `json:"pid"`
+		PthPID  int    `json:"pth_pid"`
+	}
+	call := func(rt *skillbox.Runtime) out {
+		t.Helper()
+		res, err := rt.Call(context.Background(), "test/uses", nil, skillbox.CallOptions{Backend: "linux"})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, strings.Join(lines, "\n"))
+		}
+		var o out
+		if err := json.Unmarshal(res.Value, &o); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	rt := newRT()
+	first, second := call(rt), call(rt)
+	envs := filepath.Join(cache, "envs")
+	for _, o := range []out{first, second} {
+		if o.Version != "1.0" || !strings.HasPrefix(o.File, envs+"/") {
+			t.Errorf("the skill imported %+v, want alpha 1.0 from its environment under %s", o, envs)
+		}
+		if o.PthPID != o.PID {
+			t.Errorf("the environment's .pth ran in process %d, not the call's own %d (the zygote processed site)", o.PthPID, o.PID)
+		}
+	}
+	building := 0
+	for _, l := range lines {
+		if strings.HasPrefix(l, "building the environment of test/uses") {
+			building++
+		}
+	}
+	if building != 1 {
+		t.Errorf("%d build announcements, want 1: %q", building, lines)
+	}
+
+	_, err := rt.Call(context.Background(), "test/missing", nil, skillbox.CallOptions{Backend: "linux"})
+	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "gamma>=9") ||
+		!strings.Contains(err.Error(), "No matching distribution found for gamma>=9") {
+		t.Errorf("err = %v; want unavailable naming the requirement and pip's reason", err)
+	}
+
+	// Trusted by key: the zygote processes the environment's site.
+	c := &skillenv.Cache{Dir: envs}
+	list, err := c.List()
+	if err != nil || len(list) != 1 {
+		t.Fatalf("environments: %v %v", list, err)
+	}
+	pol, err := policy.Parse("/etc/p.yaml", []byte(fmt.Sprintf("trusted_environments: [%q]\n", list[0].Key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := call(newRT(skillbox.WithPolicy(pol)))
+	if trusted.PthPID == 0 || trusted.PthPID == trusted.PID {
+		t.Errorf("trusted environment: the .pth ran in %d, the call in %d; want the zygote's", trusted.PthPID, trusted.PID)
+	}
+}
