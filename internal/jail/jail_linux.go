@@ -99,8 +99,14 @@ func New(spec Spec) (*Jail, error) {
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Invalid, err, "jail root")
 	}
-	mounts, err := plan(append(binds, spec.ReadPaths...))
-	if err != nil {
+	var mounts []mountOp
+	tree, isTree := spec.Root.(Tree)
+	if isTree {
+		// The root is a folder of the root provider's (an image).
+		if mounts, err = treeMounts(tree.Tree(), append(binds, spec.ReadPaths...)); err != nil {
+			return nil, err
+		}
+	} else if mounts, err = plan(append(binds, spec.ReadPaths...)); err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "plan jail mounts")
 	}
 	if spec.ScratchBytes <= 0 {
@@ -124,7 +130,8 @@ func New(spec Spec) (*Jail, error) {
 			ec.CAFile = egress.DefaultCAFile
 		}
 		// The CA is written on the root tmpfs: not below a bind.
-		if dir := filepath.Dir(ec.CAFile); under(dir, mountDsts(mounts)) || under(dir, spec.ReadPaths) {
+		// A tree's top-level symbolic links could lead it anywhere.
+		if dir := filepath.Dir(ec.CAFile); isTree || under(dir, mountDsts(mounts)) || under(dir, spec.ReadPaths) {
 			ec.CAFile = caFileFallback
 		}
 		if err := ec.Validate(); err != nil {
