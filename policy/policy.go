@@ -276,6 +276,9 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 		Warm:                (g.Warm || pg.Warm) && mode == sandbox.ModeSingleUse,
 		TrustedEnvironments: trustedEnvs,
 	}
+	if c := m.Container; m.Containerized() && c != nil {
+		d.Spec.Container = &sandbox.Container{Image: c.Image, Dockerfile: c.Dockerfile, Python: c.Python}
+	}
 	return d, nil
 }
 
