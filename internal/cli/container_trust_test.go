@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
+	"github.com/skillbox-dev/skillbox/internal/trust"
+)
+
+// TestTrustPinsImage: trusting an external container skill pins the
+// digest its image reference resolves to (a loopback registry's tag); a
+// tag moved since is untrusted like an edited bundle: the call is denied
+// naming both digests, and trusting again pins the new one.
+func TestTrustPinsImage(t *testing.T) {
+	h := newHarness(t)
+	ext := h.external()
+	t.Setenv("XDG_CACHE_HOME", h.env["XDG_CACHE_HOME"]) // the linux backend's image cache
+	host := imagetest.Registry(t)
+	ref := host + "/skills/tiny:1"
+	first := imagetest.Push(t, ref, imagetest.Tiny(t, "first"))
+	dir := filepath.Join(ext, "test", "boxed")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := "name: boxed\nversion: '1.0.0'\ndescription: Runs in an image.\nexecution: container\ncontainer:\n  image: " + ref + "\n"
+	skillPy := "from skillware.core.base_skill import BaseSkill\n\nclass Boxed(BaseSkill):\n    def execute(self, params):\n        return {}\n"
+	for name, text := range map[string]string{"manifest.yaml": manifest, "skill.py": skillPy} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := h.run("trust", "test/boxed", "--yes", "--json")
+	if o.code != 0 {
+		t.Fatalf("trust: exit %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	sk := o.envelope(t)["skill"].(map[string]any)
+	if img, _ := sk["image"].(map[string]any); img["digest"] != first || img["ref"] != ref {
+		t.Errorf("trust --json skill: %v, want image %s at %s", sk, ref, first)
+	}
+	st, err := trust.Open(filepath.Join(h.env["XDG_CONFIG_HOME"], "skillbox", "trust.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := st.Lookup("test/boxed"); !ok || e.Image == nil || e.Image.Digest != first {
+		t.Fatalf("trust store entry %+v, want the image pinned at %s", e, first)
+	}
+	if o := h.run("trust", "test/boxed", "--yes", "--json"); o.envelope(t)["action"] != "unchanged" {
+		t.Errorf("trusting again with the same image: %s", o.stdout)
+	}
+
+	moved := imagetest.Push(t, ref, imagetest.Tiny(t, "moved"))
+	if os.Geteuid() == 0 {
+		o = h.run("run", "test/boxed", "--backend", "linux", "--json")
+		if o.code == 0 || !strings.Contains(o.stdout+o.stderr, "is now "+moved+", not the "+first) {
+			t.Errorf("run after the tag moved: exit %d %s %s; want a denial naming both digests", o.code, o.stdout, o.stderr)
+		}
+	}
+	o = h.run("trust", "test/boxed", "--yes", "--json")
+	env := o.envelope(t)
+	if env["action"] != "trusted" {
+		t.Fatalf("trusting the moved image: %s %s", o.stdout, o.stderr)
+	}
+	if img, _ := env["skill"].(map[string]any)["image"].(map[string]any); img["digest"] != moved {
+		t.Errorf("re-trusted with image %v, want %s", img, moved)
+	}
+}
