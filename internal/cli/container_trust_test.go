@@ -67,3 +67,44 @@ func TestTrustPinsImage(t *testing.T) {
 		t.Errorf("re-trusted with image %v, want %s", img, moved)
 	}
 }
+
+// TestLockPinsImage: `skillbox lock` records a container skill's image
+// digest beside its bundle digest; once the tag moves, a --locked call is
+// denied, and locking again records the new image.
+func TestLockPinsImage(t *testing.T) {
+	h := newHarness(t)
+	t.Setenv("XDG_CACHE_HOME", h.env["XDG_CACHE_HOME"]) // the linux backend's image cache
+	host := imagetest.Registry(t)
+	ref := host + "/skills/tiny:1"
+	first := imagetest.Push(t, ref, imagetest.Tiny(t, "first"))
+	dir := filepath.Join(h.project, "skills", "test", "boxed")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := "name: boxed\nversion: '1.0.0'\ndescription: Runs in an image.\nexecution: container\ncontainer:\n  image: " + ref + "\n"
+	skillPy := "from skillware.core.base_skill import BaseSkill\n\nclass Boxed(BaseSkill):\n    def execute(self, params):\n        return {}\n"
+	for name, text := range map[string]string{"manifest.yaml": manifest, "skill.py": skillPy} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := h.run("lock", "test/boxed", "--json")
+	if o.code != 0 {
+		t.Fatalf("lock: exit %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	locked := o.envelope(t)["locked"].([]any)[0].(map[string]any)
+	if img, _ := locked["image"].(map[string]any); img["digest"] != first || img["ref"] != ref {
+		t.Errorf("locked entry %v, want image %s at %s", locked, ref, first)
+	}
+	moved := imagetest.Push(t, ref, imagetest.Tiny(t, "moved"))
+	if os.Geteuid() == 0 {
+		o = h.run("run", "test/boxed", "--backend", "linux", "--locked", "--json")
+		if o.code == 0 || !strings.Contains(o.stdout+o.stderr, "is now "+moved+", not the "+first) {
+			t.Errorf("locked run after the tag moved: exit %d %s %s; want a denial naming both digests", o.code, o.stdout, o.stderr)
+		}
+	}
+	o = h.run("lock", "test/boxed", "--json")
+	if img, _ := o.envelope(t)["locked"].([]any)[0].(map[string]any)["image"].(map[string]any); img["digest"] != moved {
+		t.Errorf("locked again with image %v, want %s", img, moved)
+	}
+}
