@@ -60,7 +60,7 @@ func (d *Driver) openContainer(ctx context.Context, spec sandbox.Spec) (*contain
 		return nil, err
 	}
 	if c.Digest != "" && string(pinned.Digest) != c.Digest {
-		return nil, errdefs.New(errdefs.Denied, "image %s of %s is now %s, not the %s that was trusted or locked; trust the skill again to run the new image",
+		return nil, errdefs.New(errdefs.Denied, "image %s of %s is now %s, not the %s that was trusted or locked; review the new image, then 'skillbox trust' or 'skillbox lock' the skill again",
 			c.Image, spec.SkillID, pinned.Digest, c.Digest)
 	}
 	if _, err := cache.Ensure(ctx, pinned); err != nil {
