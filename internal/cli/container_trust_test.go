@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
+	"github.com/skillbox-dev/skillbox/internal/lockfile"
 	"github.com/skillbox-dev/skillbox/internal/trust"
 )
 
@@ -106,5 +107,33 @@ func TestLockPinsImage(t *testing.T) {
 	o = h.run("lock", "test/boxed", "--json")
 	if img, _ := o.envelope(t)["locked"].([]any)[0].(map[string]any)["image"].(map[string]any); img["digest"] != moved {
 		t.Errorf("locked again with image %v, want %s", img, moved)
+	}
+}
+
+// TestImagePruneKeepsPinned: prune keeps an image ./skills.lock pins (a
+// locked skill runs exactly it) and says why; it removes the others.
+func TestImagePruneKeepsPinned(t *testing.T) {
+	h := imageHarness(t)
+	t.Chdir(t.TempDir())
+	a := pullTestImage(t, h, "a")
+	b := pullTestImage(t, h, "b")
+	l := lockfile.New(lockfile.Name)
+	l.Set("test/boxed", lockfile.Entry{Version: "1", Digest: string(b.Digest), Tier: "project",
+		Grants: lockfile.Grants{Timeout: "30s"}, Image: &lockfile.Image{Ref: "oci:image", Digest: string(a.Digest)}})
+	if err := l.Save(); err != nil {
+		t.Fatal(err)
+	}
+	o := h.run("image", "prune", "--json")
+	env := o.envelope(t)
+	removed, pinned := env["removed"].([]any), env["pinned"].([]any)
+	if o.code != 0 || len(removed) != 1 || removed[0].(map[string]any)["digest"] != string(b.Digest) ||
+		len(pinned) != 1 || pinned[0].(map[string]any)["digest"] != string(a.Digest) {
+		t.Fatalf("prune with a pinned by the lockfile: %+v", o)
+	}
+	if _, err := os.Stat(a.Rootfs); err != nil {
+		t.Fatal("prune removed a pinned image")
+	}
+	if o := h.run("image", "prune"); !strings.Contains(o.stdout, "kept "+a.Digest.Short()) || !strings.Contains(o.stdout, "pinned by skills.lock (test/boxed)") {
+		t.Errorf("prune text: %s", o.stdout)
 	}
 }
