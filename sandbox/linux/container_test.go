@@ -31,11 +31,18 @@ func TestContainer(t *testing.T) {
 	if err := os.WriteFile(canary, []byte("host"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dir := bundle(t, `        import subprocess, stat
+	dir := bundle(t, `        import subprocess, stat, ctypes
         st = os.stat("/usr/local/bin/suid-id")
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        walls = {"unshare_user": libc.unshare(0x10000000), "mount": libc.mount(b"none", b"/scratch", b"tmpfs", 0, None)}
+        try:
+            open("/usr/bin/planted", "w")
+            walls["write_image"] = "written"
+        except OSError as e:
+            walls["write_image"] = type(e).__name__
         seen = {p: os.path.exists(p) for p in ["/image-marker", "/work", "/root", "/home", "/var", "/tmp", "/etc/passwd", `+"\""+canary+"\""+`, "/skill/skill.py"]}
         return {"executable": sys.executable, "prefix": sys.prefix, "pid": os.getpid(), "uid": os.getuid(),
-                "marker": open("/image-marker").read(), "seen": seen, "env": dict(os.environ),
+                "marker": open("/image-marker").read(), "seen": seen, "env": dict(os.environ), "walls": walls,
                 "usr_bin": sorted(os.listdir("/usr/bin")),
                 "suid_bit": bool(st.st_mode & stat.S_ISUID),
                 "suid_uid": subprocess.run(["/usr/local/bin/suid-id", "-u"], capture_output=True, text=True).stdout.strip()}`)
@@ -78,6 +85,9 @@ func TestContainer(t *testing.T) {
 					t.Errorf("the image's %s reached the skill: %v", k, env)
 				}
 			}
+			if w := v["walls"].(map[string]any); w["unshare_user"] != float64(-1) || w["mount"] != float64(-1) || w["write_image"] == "written" {
+				t.Errorf("the walls do not hold in the image's jail: %v", w)
+			}
 			if !slices.Contains(toStrings(v["usr_bin"]), "python3.11") || slices.Contains(toStrings(v["usr_bin"]), "go") {
 				t.Errorf("/usr/bin is not the image's: %v", v["usr_bin"])
 			}
@@ -98,6 +108,24 @@ func TestContainer(t *testing.T) {
 		}
 		if v := value(t, res); v["pid"] == float64(1) || v["marker"] != imagetest.Marker {
 			t.Errorf("trusted image: pid %v (want a zygote's child), marker %q", v["pid"], v["marker"])
+		}
+	})
+
+	t.Run("pulled from a loopback registry", func(t *testing.T) {
+		img, err := imagetest.FromLayout(filepath.Join(dir, "image"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := imagetest.Registry(t) + "/skills/python:3.11"
+		digest := imagetest.Push(t, ref, img)
+		s := spec(sandbox.Container{Image: ref, Digest: digest})
+		sb := openBox(t, Options{ImageCache: filepath.Join(t.TempDir(), "images")}, s)
+		res, err := call(t, sb, map[string]any{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := value(t, res); v["marker"] != imagetest.Marker || v["executable"] != "/usr/bin/python3" {
+			t.Errorf("registry image: %v", v)
 		}
 	})
 

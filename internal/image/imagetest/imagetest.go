@@ -314,3 +314,19 @@ func Push(t testing.TB, ref string, img v1.Image) string {
 	}
 	return d.String()
 }
+
+// FromLayout is the one image of the OCI layout at dir.
+func FromLayout(dir string) (v1.Image, error) {
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Manifests) != 1 {
+		return nil, errors.New("want one image")
+	}
+	return idx.Image(m.Manifests[0].Digest)
+}
