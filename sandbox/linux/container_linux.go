@@ -2,14 +2,17 @@ package linux
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
+	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -83,4 +86,25 @@ func (d *Driver) openContainer(ctx context.Context, spec sandbox.Spec) (*contain
 // (a zygote) run its interpreter and standard library.
 func (c *containerRoot) trusted(spec sandbox.Spec) bool {
 	return slices.Contains(spec.TrustedEnvironments, string(c.pinned.Digest))
+}
+
+// exitedErr explains a worker in the image that exited before its
+// harness was ready: the image's python may be unable to run the harness
+// (not CPython, or older than 3.8), or the skill's import exited. The kind
+// stays the worker's (a skill error): which of the two it was only the
+// worker's stderr, quoted (its last 1 KiB), can tell.
+func (c *containerRoot) exitedErr(err error, stderr []byte) error {
+	var se *errdefs.SkillError
+	if !errors.As(err, &se) || se.Type != worker.TypeWorkerExited {
+		return err
+	}
+	msg := se.Message + " before it was ready, in image " + c.pinned.String() + ": its python " + c.root.Python +
+		" may not run skillbox's harness (CPython 3.8 or later), or the skill's import exited"
+	if tail := strings.TrimSpace(string(stderr)); tail != "" {
+		if len(tail) > 1024 {
+			tail = "…" + tail[len(tail)-1024:]
+		}
+		msg += "; stderr: " + tail
+	}
+	return &errdefs.SkillError{Type: se.Type, Message: msg, Traceback: se.Traceback}
 }

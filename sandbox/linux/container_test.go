@@ -129,6 +129,15 @@ func TestContainer(t *testing.T) {
 		}
 	})
 
+	t.Run("not a python", func(t *testing.T) {
+		sb := openBox(t, Options{ImageCache: cache}, spec(sandbox.Container{Image: "oci:image", Python: "/usr/local/bin/suid-id"}))
+		_, err := call(t, sb, map[string]any{})
+		if err == nil || !strings.Contains(err.Error(), "its python /usr/local/bin/suid-id may not run skillbox's harness") ||
+			!strings.Contains(err.Error(), "stderr: ") {
+			t.Fatalf("a call with id(1) as the image's python: %v; want the worker's exit explained, with its stderr", err)
+		}
+	})
+
 	refusals := []struct {
 		name string
 		c    sandbox.Container
