@@ -4,7 +4,12 @@ package linux
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
 	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -126,6 +132,46 @@ func TestContainer(t *testing.T) {
 		}
 		if v := value(t, res); v["marker"] != imagetest.Marker || v["executable"] != "/usr/bin/python3" {
 			t.Errorf("registry image: %v", v)
+		}
+	})
+
+	t.Run("egress and a bound secret", func(t *testing.T) {
+		const value = "sk-live-REAL-SECRET-in-image-0123456789"
+		placeholder := egress.NewPlaceholder()
+		pki := newPKI(t, "api.test")
+		var hits seen
+		srv := httptest.NewUnstartedServer(hits.handler("tls"))
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.leaf}}
+		srv.StartTLS()
+		defer srv.Close()
+		d := newTestDriver(Options{ImageCache: cache}, testSeams{roots: pki.pool})
+		sb := openWith(t, d, sandbox.Spec{
+			BundleDir: bundle(t, netSkill),
+			Container: &sandbox.Container{Image: "oci:" + filepath.Join(dir, "image")},
+			Network:   []sandbox.HostPort{{Host: "api.test"}},
+			Resolve:   map[string][]netip.Addr{"api.test": {loopback}},
+			Env:       map[string]string{"API_KEY": placeholder},
+			Secrets: []sandbox.SecretBinding{{Name: "API_KEY", Placeholder: placeholder, Value: value,
+				Hosts: []sandbox.HostPort{{Host: "api.test"}}}},
+		})
+		var log auditLog
+		out := runOps(t, sb, log.ctx(), map[string]string{"API_KEY": placeholder},
+			map[string]any{"op": "view"},
+			map[string]any{"op": "get", "url": fmt.Sprintf("https://api.test:%d/bound", portOfURL(t, srv.URL)),
+				"headers": map[string]string{"X-Api-Key": placeholder}},
+		)
+		raw, _ := json.Marshal(out)
+		if strings.Contains(string(raw), value) {
+			t.Errorf("LEAK: the skill saw the secret's value: %s", raw)
+		}
+		if ca := out[0].Env["SSL_CERT_FILE"]; ca != "/.skillbox-egress/ca.pem" || !strings.Contains(out[0].CA, "BEGIN CERTIFICATE") {
+			t.Errorf("the proxy's CA in the image's jail: SSL_CERT_FILE %q, %d bytes", ca, len(out[0].CA))
+		}
+		if o := out[1]; o.Status != float64(200) || !strings.Contains(o.Body, `"key_seen":"true"`) {
+			t.Errorf("request to the bound host from the image: %+v", o)
+		}
+		if reqs := hits.all(); len(reqs) != 1 || reqs[0].Header.Get("X-Api-Key") != value {
+			t.Errorf("the server did not get the value in place of the placeholder: %d requests", len(reqs))
 		}
 	})
 
