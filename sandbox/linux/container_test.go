@@ -117,6 +117,27 @@ func TestContainer(t *testing.T) {
 		}
 	})
 
+	t.Run("session", func(t *testing.T) {
+		s := spec(sandbox.Container{Image: "oci:image"})
+		s.Mode = sandbox.ModeSession
+		sb := openBox(t, Options{ImageCache: cache}, s)
+		var pids []any
+		for range 2 {
+			res, err := call(t, sb, map[string]any{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := value(t, res)
+			if v["marker"] != imagetest.Marker {
+				t.Fatalf("session call not in the image: %v", v)
+			}
+			pids = append(pids, v["pid"])
+		}
+		if pids[0] != pids[1] {
+			t.Errorf("session calls ran in pids %v: want one worker", pids)
+		}
+	})
+
 	t.Run("pulled from a loopback registry", func(t *testing.T) {
 		img, err := imagetest.FromLayout(filepath.Join(dir, "image"))
 		if err != nil {
