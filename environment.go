@@ -74,7 +74,9 @@ func (r *Runtime) envCache() (*skillenv.Cache, error) {
 // requirements and pip's reason.
 func (r *Runtime) environment(ctx context.Context, p *prepared) error {
 	spec := &p.decision.Spec
-	if len(spec.Requirements) == 0 {
+	if len(spec.Requirements) == 0 || spec.Container != nil {
+		// A container skill's packages are its image's: the backend
+		// checks them against the image's python.
 		return nil
 	}
 	d, err := r.backends.Choose(ctx, p.backend, spec.BestEffort)
@@ -268,7 +270,7 @@ func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, bu
 	}
 	st := &EnvironmentStatus{Skill: s.ID, Backend: d.Name(), Requirements: s.Bundle.Manifest.Requirements}
 	er, ok := d.(sandbox.EnvironmentRunner)
-	st.RunsEnvironments = ok && er.RunsEnvironments()
+	st.RunsEnvironments = ok && er.RunsEnvironments() && !s.Bundle.Manifest.Containerized()
 	if !st.RunsEnvironments {
 		return st, nil
 	}

@@ -79,10 +79,26 @@ func (k *Lock) entry(s *skill.Skill, ref string) (e lockfile.Entry, ok bool, war
 }
 
 // check refuses a call of s with decision d that the lock does not cover.
+// A container skill's locked image becomes the decision's pinned image
+// (Spec.Container.Digest), so the backend runs that image or refuses.
 func (k *Lock) check(s *skill.Skill, d *policy.Decision) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.l.Check(s.ID, s.Bundle.Manifest.Version, s.Digest, string(s.Tier), lockfile.GrantsOf(d))
+	if err := k.l.Check(s.ID, s.Bundle.Manifest.Version, s.Digest, string(s.Tier), lockfile.GrantsOf(d)); err != nil {
+		return err
+	}
+	if c := d.Spec.Container; c != nil {
+		digest, err := k.l.CheckImage(s.ID, c.Digest)
+		if err != nil {
+			return err
+		}
+		if digest != "" {
+			pinned := *c
+			pinned.Digest = digest
+			d.Spec.Container = &pinned
+		}
+	}
+	return nil
 }
 
 // checkEnvironment refuses a call of s whose environment resolved to a set

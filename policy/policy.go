@@ -100,6 +100,15 @@ type Trust interface {
 	Trusted(s *skill.Skill) (string, error)
 }
 
+// ImagePins is a Trust that also pins the image of a container skill it
+// trusts (the trust store: trust.Entry.Image). Decide puts the digest in
+// Spec.Container.Digest, and the backend runs that image only: a tag that
+// moved since is denied like an edited bundle.
+type ImagePins interface {
+	// TrustedImage returns the image digest pinned for s, if any.
+	TrustedImage(s *skill.Skill) (digest string, ok bool)
+}
+
 // ErrNotTrusted is returned by a Trust that has nothing to say about a skill.
 var ErrNotTrusted = errors.New("not trusted")
 
@@ -276,6 +285,16 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 		// would otherwise each get a fresh import.
 		Warm:                (g.Warm || pg.Warm) && mode == sandbox.ModeSingleUse,
 		TrustedEnvironments: trustedEnvs,
+	}
+	if c := m.Container; m.Containerized() && c != nil {
+		d.Spec.Container = &sandbox.Container{Image: c.Image, Dockerfile: c.Dockerfile, Python: c.Python}
+		// The image the trust store pinned, when the store is what trusts
+		// the skill (not --trust-remote-code).
+		if pins, ok := g.Trust.(ImagePins); ok && s.Tier == skill.TierExternal && !g.TrustRemoteCode {
+			if digest, ok := pins.TrustedImage(s); ok {
+				d.Spec.Container.Digest = digest
+			}
+		}
 	}
 	return d, nil
 }

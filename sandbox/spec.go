@@ -233,6 +233,12 @@ type Spec struct {
 	// a backend may import in a process that serves several calls. Code
 	// from any other environment runs only in a call's own process.
 	TrustedEnvironments []string `json:"trusted_environments,omitempty"`
+	// Container, when not nil, runs the skill in the root file system of
+	// an OCI image (a manifest's execution: container) instead of with a
+	// host interpreter. A backend that cannot refuses with
+	// errdefs.Unavailable naming what is missing; it never runs the skill
+	// otherwise.
+	Container *Container `json:"container,omitempty"`
 	// BestEffort lets a backend run with isolation layers the host lacks
 	// (each missing layer is reported in Result.Warnings on every call).
 	// Only an explicit operator opt-in sets it.
@@ -261,6 +267,24 @@ type EnvironmentRunner interface {
 	// version) the environment of a skill opened with spec must be made
 	// from.
 	EnvironmentBase(ctx context.Context, spec Spec) (executable, version string, err error)
+}
+
+// Container is the image a containerised skill runs in (the manifest's
+// container block, skill.Container).
+type Container struct {
+	// Image is the reference as the manifest wrote it: a registry
+	// reference, or oci-archive:PATH, docker-archive:PATH or oci:DIR with
+	// PATH relative to BundleDir.
+	Image string `json:"image,omitempty"`
+	// Dockerfile is the bundle-relative path of a Dockerfile to build.
+	Dockerfile string `json:"dockerfile,omitempty"`
+	// Python is the interpreter's absolute path inside the image; empty
+	// means python3 on the image's PATH.
+	Python string `json:"python,omitempty"`
+	// Digest, when set, is the image digest ("sha256:...") the operator
+	// trusted or locked: a backend runs that image only, and refuses
+	// (errdefs.Denied) when Image now names another.
+	Digest string `json:"digest,omitempty"`
 }
 
 // Request is one call into a sandbox.
@@ -361,4 +385,20 @@ func (s *Spec) ResolveList() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// NoContainer is the error of a backend that cannot run a skill in an
+// image: errdefs.Unavailable naming the skill, the image and the backend
+// that can, or nil when spec asks for no container.
+func NoContainer(backend string, spec Spec) error {
+	if spec.Container == nil {
+		return nil
+	}
+	what := spec.Container.Image
+	if what == "" {
+		what = "built from " + spec.Container.Dockerfile
+	}
+	return errdefs.New(errdefs.Unavailable,
+		"backend %s cannot run %s in its container image (%s): it has no image root file system; only the linux backend runs execution: container skills (--backend linux)",
+		backend, spec.SkillID, what)
 }

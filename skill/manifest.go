@@ -2,6 +2,7 @@ package skill
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,12 @@ type Manifest struct {
 	Presentation map[string]any
 	// Permissions is skillbox's extension block; zero when absent.
 	Permissions Permissions
+	// Execution is "execution" as written: "" (absent), ExecInProcess or
+	// ExecContainer.
+	Execution string
+	// Container is the "container" block, set exactly when Execution is
+	// ExecContainer.
+	Container *Container
 	// Extra holds the unknown top-level fields, kept and otherwise ignored.
 	Extra map[string]any
 
@@ -185,6 +192,19 @@ func (m *Manifest) fieldsMap() map[string]any {
 	set("constitution", m.Constitution, m.Constitution != "")
 	set("requirements", m.Requirements, m.Requirements != nil)
 	set("presentation", m.Presentation, m.Presentation != nil)
+	set("execution", m.Execution, m.Execution != "")
+	if c := m.Container; c != nil {
+		block := map[string]any{}
+		set := func(k, v string) {
+			if v != "" {
+				block[k] = v
+			}
+		}
+		set("image", c.Image)
+		set("dockerfile", c.Dockerfile)
+		set("python", c.Python)
+		doc["container"] = block
+	}
 	if len(m.EnvVars) > 0 {
 		ev := make(map[string]any, len(m.EnvVars))
 		for _, e := range m.EnvVars {
@@ -342,6 +362,10 @@ func parseManifest(file string, data []byte) (*Manifest, error) {
 		case "permissions":
 			m.Permissions = p.permissions(v)
 			m.Permissions.Block = true
+		case "execution":
+			m.Execution = p.execution(v)
+		case "container":
+			m.Container = p.container(v)
 		default:
 			if m.Extra == nil {
 				m.Extra = map[string]any{}
@@ -356,6 +380,12 @@ func parseManifest(file string, data []byte) (*Manifest, error) {
 		if _, ok := seen[f.name]; !ok || (f.value == "" && isNull(valueOf(root, f.name))) {
 			p.errorf(root, f.name, "required field is missing")
 		}
+	}
+	switch c := valueOf(root, "container"); {
+	case m.Execution == ExecContainer && (c == nil || isNull(deref(c))):
+		p.errorf(valueOf(root, "execution"), "execution", "container needs a container block naming image or dockerfile")
+	case m.Execution != ExecContainer && c != nil && !isNull(deref(c)):
+		p.errorf(c, "container", "is only read with execution: container (execution is %q)", cmp.Or(m.Execution, ExecInProcess))
 	}
 	if !m.Permissions.EnvSet {
 		for _, e := range m.EnvVars {

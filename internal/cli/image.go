@@ -3,12 +3,16 @@ package cli
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/image"
+	"github.com/skillbox-dev/skillbox/internal/lockfile"
+	"github.com/skillbox-dev/skillbox/internal/trust"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -23,6 +27,9 @@ type imagePruneEnvelope struct {
 	Cache   string         `json:"cache"`
 	Removed []*image.Image `json:"removed"`
 	InUse   []*image.Image `json:"in_use"`
+	// Pinned are the images kept because the trust store or ./skills.lock
+	// pins them (a trusted or locked skill runs exactly that image).
+	Pinned []*image.Image `json:"pinned"`
 	// Freed is the file content removed, in bytes.
 	Freed int64 `json:"freed"`
 }
@@ -151,11 +158,22 @@ func (c *cmdContext) imagePrune(args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := cache.Prune(nil)
+	pins, err := c.imagePins()
 	if err != nil {
 		return err
 	}
-	env := imagePruneEnvelope{Cache: cache.Dir, Removed: res.Removed, InUse: res.InUse}
+	res, err := cache.Prune(func(img *image.Image) bool { return pins[string(img.Digest)] != "" })
+	if err != nil {
+		return err
+	}
+	env := imagePruneEnvelope{Cache: cache.Dir, Removed: res.Removed, InUse: res.InUse, Pinned: []*image.Image{}}
+	if left, err := cache.List(); err == nil {
+		for _, img := range left {
+			if pins[string(img.Digest)] != "" {
+				env.Pinned = append(env.Pinned, img)
+			}
+		}
+	}
 	for _, img := range res.Removed {
 		env.Freed += img.Size
 	}
@@ -168,6 +186,40 @@ func (c *cmdContext) imagePrune(args []string) error {
 	for _, img := range res.InUse {
 		fmt.Fprintf(c.stdout, "kept %s %s: in use by a running jail\n", img.Digest.Short(), img.Ref)
 	}
+	for _, img := range env.Pinned {
+		fmt.Fprintf(c.stdout, "kept %s %s: pinned by %s\n", img.Digest.Short(), img.Ref, pins[string(img.Digest)])
+	}
 	fmt.Fprintf(c.stdout, "freed %s\n", skill.FormatSize(env.Freed))
 	return nil
+}
+
+// imagePins are the image digests prune keeps, each with who pins it: the
+// trust store's entries and those of ./skills.lock (when there is one). A
+// store or lockfile that cannot be read stops the prune: removing what
+// they may pin is not the safe way to fail.
+func (c *cmdContext) imagePins() (map[string]string, error) {
+	pins := map[string]string{}
+	if path := c.trustStorePath(); path != "" {
+		st, err := trust.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range st.Skills {
+			if e.Image != nil {
+				pins[e.Image.Digest] = "the trust store (" + e.ID + ")"
+			}
+		}
+	}
+	l, err := lockfile.Load(lockfile.Name)
+	switch {
+	case err == nil:
+		for _, id := range slices.Sorted(maps.Keys(l.Skills)) {
+			if e := l.Skills[id]; e.Image != nil && pins[e.Image.Digest] == "" {
+				pins[e.Image.Digest] = lockfile.Name + " (" + id + ")"
+			}
+		}
+	case errdefs.KindOf(err) != errdefs.NotFound:
+		return nil, err
+	}
+	return pins, nil
 }

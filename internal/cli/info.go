@@ -113,6 +113,17 @@ type requests struct {
 	Read         []string     `json:"read"`
 	Requirements []string     `json:"requirements"`
 	Limits       any          `json:"limits,omitempty"`
+	// Execution is the manifest's execution (in_process unless it says
+	// container) and Container its container block.
+	Execution string            `json:"execution"`
+	Container *containerRequest `json:"container,omitempty"`
+}
+
+// containerRequest is a manifest's container block, as written.
+type containerRequest struct {
+	Image      string `json:"image,omitempty"`
+	Dockerfile string `json:"dockerfile,omitempty"`
+	Python     string `json:"python,omitempty"`
 }
 
 type envRequest struct {
@@ -135,6 +146,11 @@ func describeRequests(m *skill.Manifest) requests {
 	r.Network = append(r.Network, m.Permissions.Network...)
 	r.Read = append(r.Read, m.Permissions.FilesystemRead...)
 	r.Requirements = append(r.Requirements, m.Requirements...)
+	r.Execution = skill.ExecInProcess
+	if m.Containerized() && m.Container != nil {
+		r.Execution = skill.ExecContainer
+		r.Container = &containerRequest{Image: m.Container.Image, Dockerfile: m.Container.Dockerfile, Python: m.Container.Python}
+	}
 	l := m.Permissions.Limits
 	if l.Timeout != 0 || l.Memory != 0 || l.Pids != 0 || l.Output != 0 {
 		// Only what the manifest asks for: an unset limit is the
@@ -217,8 +233,23 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 	if len(m.Requirements) > 0 {
 		fmt.Fprintf(w, "  python packages: %s\n", strings.Join(m.Requirements, ", "))
 	}
+	if c := env.Requests.Container; c != nil {
+		python := c.Python
+		if python == "" {
+			python = "python3 on the image's PATH"
+		}
+		if c.Image != "" {
+			fmt.Fprintf(w, "  execution: container, image %s (its root file system is the jail's root; python: %s)\n", c.Image, python)
+		} else {
+			fmt.Fprintf(w, "  execution: container, built from %s in the bundle (python: %s)\n", c.Dockerfile, python)
+		}
+	}
 	fmt.Fprintln(w, "\nInterpreter:")
-	printEnvironment(w, envStatus, envErr)
+	if m.Containerized() {
+		fmt.Fprintln(w, "  the image's python (execution above); the skill's requirements must be in the image")
+	} else {
+		printEnvironment(w, envStatus, envErr)
+	}
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", warn)
 	}

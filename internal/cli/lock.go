@@ -111,6 +111,18 @@ func cmdLock(ctx context.Context, c *cmdContext, args []string) error {
 				e.Environment = st.Locked
 			}
 		}
+		if ct := d.Spec.Container; ct != nil && ct.Digest != "" {
+			// The image the trust store pinned: the lock pins the same.
+			e.Image = &lockfile.Image{Ref: ct.Image, Digest: ct.Digest}
+		} else if pin, err := c.pinImage(ctx, s); err != nil {
+			if len(pos) == 0 {
+				fmt.Fprintf(c.stderr, "skillbox: warning: not locked: %s: %s\n", s.ID, oneLine(err.Error()))
+				continue
+			}
+			return fmt.Errorf("lock %s: %w", s.ID, err)
+		} else if pin != nil {
+			e.Image = &lockfile.Image{Ref: pin.Ref, Digest: pin.Digest}
+		}
 		lock.Set(s.ID, e)
 		out = append(out, locked{s.ID, lock.Skills[s.ID]})
 	}

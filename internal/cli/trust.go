@@ -13,6 +13,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/secrets"
 	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/internal/trust"
@@ -204,6 +205,8 @@ type trustSkill struct {
 	Digest    string    `json:"digest"`
 	Requests  *requests `json:"requests,omitempty"`
 	TrustedAt string    `json:"trusted_at,omitempty"`
+	// Image is the image a container skill is trusted with.
+	Image *trust.ImagePin `json:"image,omitempty"`
 }
 
 type trustDiff struct {
@@ -252,6 +255,11 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 	req := describeRequests(m)
 	info := trustSkill{ID: s.ID, Version: m.Version, Tier: string(s.Tier), Path: s.Dir, Digest: s.Digest, Requests: &req}
 	env := trustEnvelope{OK: true, Skill: &info, Store: path}
+	if s.Tier == skill.TierExternal {
+		if info.Image, err = c.pinImage(ctx, s); err != nil {
+			return err
+		}
+	}
 	out := c.stderr // the review goes to stderr so --json stdout stays one object
 	if !*jsonOut {
 		out = c.stdout
@@ -268,7 +276,7 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		return nil
 	}
 	prev, had := store.Lookup(s.ID)
-	if had && prev.Matches(s.Digest) {
+	if had && prev.Matches(s.Digest) && samePin(prev.Image, info.Image) {
 		env.Action, env.Note = "unchanged", fmt.Sprintf("%s is already trusted with this digest (since %s)", s.ID, prev.TrustedAt.Format(time.RFC3339))
 		if *jsonOut {
 			return writeJSON(c.stdout, env, false)
@@ -287,6 +295,12 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		d := prev.Changes(trust.FilesOf(now))
 		env.Changes = &trustDiff{Added: nonNil(d.Added), Removed: nonNil(d.Removed), Modified: nonNil(d.Modified)}
 		fmt.Fprintf(out, "\nChanged since you trusted it on %s: %s\n", prev.TrustedAt.Format(time.RFC3339), d)
+		if !samePin(prev.Image, info.Image) && prev.Image != nil && info.Image != nil {
+			fmt.Fprintf(out, "Its image %s is now %s (was %s)\n", info.Image.Ref, info.Image.Digest, prev.Image.Digest)
+		}
+	}
+	if info.Image != nil {
+		fmt.Fprintf(out, "\nIt runs in the image %s at %s; trusting pins that image.\n", info.Image.Ref, info.Image.Digest)
 	}
 	rec := audit.Record{Event: audit.EventTrust, Skill: s.ID, Version: m.Version, Digest: s.Digest, Tier: string(s.Tier), Detail: s.Dir}
 	ok, err := c.confirm(fmt.Sprintf("Trust %s %s at this digest?", s.ID, m.Version), *yes)
@@ -314,8 +328,11 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 	var e trust.Entry
 	err = trust.Update(path, func(st *trust.Store) error {
 		var err error
-		e, err = st.Trust(s, time.Now())
-		return err
+		if e, err = st.Trust(s, time.Now()); err != nil {
+			return err
+		}
+		e.Image = info.Image
+		return st.PinImage(s.ID, info.Image)
 	})
 	if err != nil {
 		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
@@ -516,4 +533,35 @@ func cmdUntrust(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "Untrusted %s.\n", id)
 	return nil
+}
+
+// pinImage resolves the image a container skill runs (a relative path
+// against its folder, as the backend will against the sealed copy of it)
+// to the digest trusting it pins; nil for a skill without an image.
+func (c *cmdContext) pinImage(ctx context.Context, s *skill.Skill) (*trust.ImagePin, error) {
+	m := s.Bundle.Manifest
+	if !m.Containerized() || m.Container == nil || m.Container.Image == "" {
+		return nil, nil
+	}
+	ref, err := image.ParseRef(m.Container.Image, s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := c.imageCache()
+	if err != nil {
+		return nil, err
+	}
+	p, err := cache.Resolve(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("resolve the image of %s to pin it: %w", s.ID, err)
+	}
+	return &trust.ImagePin{Ref: m.Container.Image, Digest: string(p.Digest)}, nil
+}
+
+// samePin reports whether two image pins name the same image.
+func samePin(a, b *trust.ImagePin) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Digest == b.Digest
 }

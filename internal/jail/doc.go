@@ -47,7 +47,7 @@
 //
 // A Root provider says what a jail's root holds and what runs in it: the
 // host paths to bind read-only, the program to exec and its environment.
-// Two exist:
+// Three exist:
 //
 //   - HostPython: the host's Python interpreter (internal/pyinterp: its
 //     binary, loader, libraries, prefix and sys.path), running the
@@ -57,15 +57,21 @@
 //     read-only folders and a fixed environment. The pyodide backend's
 //     Deno workers use it (Deno, the Pyodide folder, the worker folder,
 //     Deno's cache).
+//   - Image: an OCI image's unpacked root file system (internal/image).
+//     It is a Tree: instead of host paths at the same paths, every
+//     top-level entry of its folder appears read-only at /NAME of the
+//     jail's tmpfs root (folders and files bound, symbolic links
+//     recreated), the jail's own folders on top as always, so nothing of
+//     the host's / is visible. Its program is the image's python
+//     (NewImage finds it inside the folder, links resolved as the jail
+//     will see them); its environment is the image's Env without LD_*,
+//     PYTHON* and proxy variables, under the worker's (ImageEnv, Env).
+//     The linux backend runs execution: container skills with it.
 //
 // Backends choose a provider and otherwise share everything above, so a
 // new provider changes no backend. A per-skill Python environment would be
 // a provider binding the environment's folder read-only beside the
-// interpreter's paths and running its python. An OCI image's root file
-// system would be a provider whose folder is the root itself rather than
-// binds into a tmpfs; the init stage would learn to use such a folder as
-// its base (an optional method of the provider), the backends would not
-// change.
+// interpreter's paths and running its python.
 //
 // Everything here but the provider types, EgressConfig and the paths is
 // Linux only.

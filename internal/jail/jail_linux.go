@@ -121,8 +121,14 @@ func New(spec Spec) (*Jail, error) {
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Invalid, err, "jail root")
 	}
-	mounts, err := plan(append(binds, spec.ReadPaths...))
-	if err != nil {
+	var mounts []mountOp
+	tree, isTree := spec.Root.(Tree)
+	if isTree {
+		// The root is a folder of the root provider's (an image).
+		if mounts, err = treeMounts(tree.Tree(), append(binds, spec.ReadPaths...)); err != nil {
+			return nil, err
+		}
+	} else if mounts, err = plan(append(binds, spec.ReadPaths...)); err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "plan jail mounts")
 	}
 	if err := checkTmpfs(spec.Tmpfs, append(mountDsts(mounts), spec.ReadPaths...)); err != nil {
@@ -158,10 +164,15 @@ func New(spec Spec) (*Jail, error) {
 		}
 		// The bundle is written on the root tmpfs: not below a bind, nor
 		// through a symlink the root recreates.
-		if dir := filepath.Dir(ec.CAFile); under(dir, mountDsts(mounts)) {
-			if coveredFile(ec.CAFile, mounts) {
+		// An image's tree is not the host's: its files are never bound
+		// over, and its top-level links could lead anywhere.
+		if dir := filepath.Dir(ec.CAFile); isTree || under(dir, mountDsts(mounts)) {
+			switch {
+			case isTree:
+				// The image's own bundle stays; SSL_CERT_FILE names the jail's.
+			case coveredFile(ec.CAFile, mounts):
 				j.caOver = ec.CAFile
-			} else {
+			default:
 				j.notes = append(j.notes, fmt.Sprintf("the jail's binds cover %s and hold no file %s: the CA bundle is only at %s (SSL_CERT_FILE)", dir, ec.CAFile, caFileFallback))
 			}
 			ec.CAFile = caFileFallback

@@ -62,6 +62,16 @@ type Entry struct {
 	// requirements on a backend that runs environments: another
 	// resolution of the same requirements is a drift.
 	Environment []string `json:"environment,omitempty"`
+	// Image, for a skill with execution: container, is the image it was
+	// locked with: a locked call runs that image only.
+	Image *Image `json:"image,omitempty"`
+}
+
+// Image pins a container skill's image: its reference as the manifest
+// writes it and the digest that resolved to when locked.
+type Image struct {
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
 }
 
 // Grants is an effective grant: what the skill was allowed when locked.
@@ -157,6 +167,9 @@ func Parse(data []byte) (*Lock, error) {
 		}
 		if e.Grants.Memory < 0 {
 			return nil, fmt.Errorf("%s: grants.memory is negative", id)
+		}
+		if e.Image != nil && (e.Image.Ref == "" || !digestRE.MatchString(e.Image.Digest)) {
+			return nil, fmt.Errorf("%s: image needs a ref and a digest sha256:<64 hex digits>", id)
 		}
 	}
 	return &l, nil
@@ -326,6 +339,25 @@ func (l *Lock) Save() error {
 		return errdefs.Wrap(errdefs.Internal, err, "write lockfile")
 	}
 	return nil
+}
+
+// CheckImage refuses, with a *errdefs.DeniedError, a locked call of id
+// whose image is pinned elsewhere (trusted) at another digest than the
+// lock's; it returns the digest the call must run ("" when the lock pins
+// none).
+func (l *Lock) CheckImage(id, pinned string) (string, error) {
+	e, ok := l.Skills[id]
+	if !ok || e.Image == nil {
+		return "", nil
+	}
+	if pinned != "" && pinned != e.Image.Digest {
+		return "", &errdefs.DeniedError{
+			Permission: "lockfile image",
+			Reason:     fmt.Sprintf("skill %s drifted from %s: its image %s is trusted at %s, locked at %s", id, l.path, e.Image.Ref, pinned, e.Image.Digest),
+			Grant:      fmt.Sprintf("'%s' after reviewing the image (or run without --locked)", l.RelockCommand(id, e.Grants)),
+		}
+	}
+	return e.Image.Digest, nil
 }
 
 // Check refuses, with a *errdefs.DeniedError naming what drifted, a call of

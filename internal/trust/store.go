@@ -61,6 +61,17 @@ type Entry struct {
 	// Files is the bundle's file list when it was trusted, for diffs.
 	Files     []File    `json:"files"`
 	TrustedAt time.Time `json:"trusted_at"`
+	// Image, for a skill with execution: container, is the image it was
+	// trusted with: the skill runs that image only (a tag that moves, or
+	// an archive that changes, is untrusted like an edited bundle).
+	Image *ImagePin `json:"image,omitempty"`
+}
+
+// ImagePin is the image a trusted (or locked) skill runs: its reference as
+// the manifest writes it and the digest it resolved to (image.Pinned).
+type ImagePin struct {
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
 }
 
 // File is one bundle entry in a trust store or lockfile.
@@ -205,6 +216,9 @@ func (s *Store) validate() error {
 		if got := DigestFiles(e.Files); got != e.Digest {
 			return fmt.Errorf("skills[%d] (%s): the file list does not match the digest", i, e.ID)
 		}
+		if e.Image != nil && (e.Image.Ref == "" || !ValidDigest(e.Image.Digest)) {
+			return fmt.Errorf("skills[%d] (%s): image needs a ref and a digest sha256:<64 hex digits>", i, e.ID)
+		}
 	}
 	keys := map[string]bool{}
 	for i, p := range s.Publishers {
@@ -274,6 +288,31 @@ func (s *Store) Trust(sk *skill.Skill, now time.Time) (Entry, error) {
 	s.Skills = append(s.Skills, e)
 	slices.SortFunc(s.Skills, func(a, b Entry) int { return strings.Compare(a.ID, b.ID) })
 	return e, nil
+}
+
+// PinImage records the image the entry of id runs (after Trust, in the
+// same Update); nil records none.
+func (s *Store) PinImage(id string, pin *ImagePin) error {
+	for i := range s.Skills {
+		if s.Skills[i].ID == id {
+			if pin != nil && (pin.Ref == "" || !ValidDigest(pin.Digest)) {
+				return errdefs.New(errdefs.Invalid, "image pin of %s: want a ref and a digest sha256:<64 hex digits>", id)
+			}
+			s.Skills[i].Image = pin
+			return nil
+		}
+	}
+	return errdefs.New(errdefs.NotFound, "%s is not in the trust store", id)
+}
+
+// TrustedImage implements policy.ImagePins: the image digest the store
+// entry that trusts sk (its digest matches) pinned, if any.
+func (s *Store) TrustedImage(sk *skill.Skill) (string, bool) {
+	e, ok := s.Lookup(sk.ID)
+	if !ok || !e.Matches(sk.Digest) || e.Image == nil {
+		return "", false
+	}
+	return e.Image.Digest, true
 }
 
 // Matches reports whether e pins a bundle whose digest is digest. An entry

@@ -26,9 +26,15 @@ func (b *box) initMsg(mode string) worker.Init {
 	if mode == worker.ModeZygote {
 		in.Scratch = jail.ScratchDir
 		in.Warm = b.spec.Warm
-		in.TrustedEnv = slices.Contains(b.spec.TrustedEnvironments, environmentKey(b.interp)) ||
-			b.spec.Environment != nil && slices.Contains(b.spec.TrustedEnvironments, b.spec.Environment.Key)
-		in.SitePaths = b.interp.Paths
+		if b.container != nil {
+			// Only a trusted image gets a zygote (Open); its sys.path is
+			// the interpreter's own.
+			in.TrustedEnv = b.container.trusted(b.spec)
+		} else {
+			in.TrustedEnv = slices.Contains(b.spec.TrustedEnvironments, environmentKey(b.interp)) ||
+				b.spec.Environment != nil && slices.Contains(b.spec.TrustedEnvironments, b.spec.Environment.Key)
+			in.SitePaths = b.interp.Paths
+		}
 	}
 	return in
 }
@@ -57,7 +63,7 @@ func (b *box) initWorker(ctx context.Context, p *worker.Process, mode string) er
 // error does), then the load error itself.
 func (b *box) checkReady(rep *worker.Reply, err error) error {
 	if pk, ok := worker.PackagesOf(rep, err); ok {
-		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.interp.String()); rerr != nil {
+		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.interpName()); rerr != nil {
 			return rerr
 		}
 	}
@@ -148,4 +154,12 @@ func result(value json.RawMessage, stdout, stderr *worker.Capture, cg *cgroup.Gr
 		res.Usage.MaxRSS = cg.PeakMemory()
 	}
 	return res
+}
+
+// interpName names the interpreter for messages.
+func (b *box) interpName() string {
+	if b.container != nil {
+		return b.container.root.Program() + " of image " + b.container.pinned.String()
+	}
+	return b.interp.String()
 }

@@ -3,6 +3,7 @@ package linux
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -39,7 +40,14 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	// the start (Python may already have run out of memory).
 	before := counters{}
 	if err := b.initWorker(sctx, j.Process, worker.ModeSingle); err != nil {
-		return nil, b.startErr(ctx, sctx, b.callError(sctx, err, j.cg, before))
+		err = b.callError(sctx, err, j.cg, before)
+		if b.container != nil {
+			wctx, wcancel := context.WithTimeout(sctx, time.Second)
+			j.WaitOutput(wctx) // the worker exited: its stderr ends soon
+			wcancel()
+			err = b.container.exitedErr(err, j.Stderr.Bytes())
+		}
+		return nil, b.startErr(ctx, sctx, err)
 	}
 	ctx, cancel := b.callContext(ctx)
 	defer cancel()

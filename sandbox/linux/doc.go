@@ -18,6 +18,20 @@
 // process. Each jail is born in its own cgroup, whose limits (memory,
 // pids, CPU) are written only then: skillbox is never charged to it.
 //
+// A skill whose Spec has a Container (a manifest's execution: container)
+// runs in its image instead: Open resolves the reference (a relative path
+// is relative to the bundle), pins it (a Spec that pins a digest gets that
+// image or errdefs.Denied), unpacks it into the image cache
+// (Options.ImageCache) and marks it in use until Close; the jail's root is
+// then jail.Image — the image's root file system, read-only, with the
+// image's python running the harness, the image's Env without LD_*,
+// PYTHON* and proxy variables. The image's Entrypoint, Cmd, WorkingDir
+// and User are ignored: the harness runs in /scratch as the jail's uid.
+// The image's interpreter and standard library are its author's code, so
+// an image whose digest the operator does not list in
+// trusted_environments gets no zygote: every single-use call starts a
+// fresh interpreter in a fresh jail (cold); a listed one gets the pool.
+//
 // Python is pid 1 of the jail's pid namespace, so killing it kills the
 // whole jail; the harness's zygote relies on that to clean up after calls.
 //

@@ -62,6 +62,10 @@ type Options struct {
 	UID, GID int
 	// ScratchBytes caps the /scratch tmpfs; 0 means 64 MiB.
 	ScratchBytes int64
+	// ImageCache is the folder of unpacked images (internal/image's Cache)
+	// that skills with execution: container run from; empty means the
+	// cache folder's "images" ($XDG_CACHE_HOME/skillbox/images).
+	ImageCache string
 }
 
 // Driver is the linux backend: namespaces, a minimal read-only root,
@@ -158,6 +162,9 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	}
 	var warnings []string
 	for _, l := range pr.missing() {
+		if l.Name == LayerPython && spec.Container != nil {
+			continue // the image brings its own
+		}
 		if !spec.BestEffort || l.Name == LayerPython {
 			return nil, errdefs.New(errdefs.Unavailable,
 				"backend linux: isolation layer %s is missing: %s (--best-effort runs without it, with a warning on every call)", l.Name, l.Detail)
@@ -180,6 +187,21 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		d: d, spec: spec, lim: lim, warnings: warnings, interp: interp,
 		cgHost: pr.cg, reqNames: reqNames, closed: make(chan struct{}), outsideAudit: egress.AuditFrom(ctx),
 	}
+	var root jail.Root
+	if spec.Container != nil {
+		c, err := d.openContainer(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		b.container, root = c, c.root
+		defer func() {
+			if b.run == nil { // Open failed
+				c.release()
+			}
+		}()
+	} else {
+		root = jail.HostPython{Interp: interp}
+	}
 	for _, c := range []struct{ layer, ctl string }{{LayerMemory, cgroup.Memory}, {LayerPids, cgroup.Pids}, {LayerCPU, cgroup.CPU}} {
 		if pr.layer(c.layer).Available && (c.ctl != cgroup.CPU || lim.CPU > 0) {
 			b.controllers = append(b.controllers, c.ctl)
@@ -200,7 +222,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		}
 	}
 	js := jail.Spec{
-		Root:         jail.HostPython{Interp: interp},
+		Root:         root,
 		ReadPaths:    spec.ReadPaths,
 		Bundle:       spec.BundleDir,
 		ScratchBytes: d.opts.ScratchBytes,
@@ -231,6 +253,11 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	switch {
 	case spec.Mode == sandbox.ModeSession:
 		b.run = &session{b: b}
+	case b.container != nil && !b.container.trusted(spec):
+		// The image's interpreter and standard library are its author's
+		// code: never in a process that serves several calls, so every
+		// call starts a fresh interpreter in a fresh jail.
+		b.run = &cold{b: b}
 	case d.opts.Exec == ExecCold || spec.OneShot && !spec.Warm:
 		// One call (spec.OneShot): a zygote would import the standard
 		// library for calls that never come, and pre-fork a child after
@@ -321,6 +348,9 @@ type box struct {
 	controllers []string
 	// jail is the jail every zygote, session or cold worker starts in.
 	jail *jail.Jail
+	// container is the image a Spec.Container skill runs in (nil: the
+	// host interpreter, interp).
+	container *containerRoot
 	// outsideAudit receives the egress decisions made outside any call
 	// (egress.AuditFrom of Open's context, valid for the sandbox's life).
 	outsideAudit func(egress.Event)
@@ -380,6 +410,9 @@ func (b *box) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.closed)
 		b.run.close()
+		if b.container != nil {
+			b.container.release()
+		}
 	})
 	return nil
 }

@@ -52,7 +52,7 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 		outside = egress.AuditFrom(ctx)
 	}
 	launch, run := b.jail.Launch(ctx, jail.LaunchOptions{Cgroup: j.cg, Audit: outside})
-	argv := worker.Argv(b.interp.Command)
+	argv := worker.Argv(b.program())
 	cmd := &exec.Cmd{Path: argv[0], Args: argv}
 	p, err := worker.StartWith(ctx, cmd, stdioCap, worker.StartOptions{Launch: launch, Zygote: zygote})
 	if err != nil {
@@ -78,4 +78,13 @@ func (j *jailProc) destroy() {
 	if j.cg != nil {
 		j.cg.Remove()
 	}
+}
+
+// program is the interpreter the jail runs: the image's for a skill in a
+// container, else the host's.
+func (b *box) program() string {
+	if b.container != nil {
+		return b.container.root.Program()
+	}
+	return b.interp.Command
 }

@@ -52,6 +52,9 @@ func (Driver) Probe(ctx context.Context) sandbox.Capabilities {
 // Open checks spec against what a subprocess can enforce and resolves the
 // interpreter. A session-mode spec starts its worker on the first call.
 func (d Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if err := sandbox.NoContainer(Name, spec); err != nil {
+		return nil, err
+	}
 	if err := (sandbox.Capabilities{Enforces: enforces}).CheckRequire(Name, spec.Require); err != nil {
 		return nil, err
 	}

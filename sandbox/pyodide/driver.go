@@ -162,6 +162,9 @@ func (d *Driver) runtime(ctx context.Context) (files, error) {
 // the bundle and starts the first worker, so a skill that fails to import
 // fails here.
 func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if err := sandbox.NoContainer(Name, spec); err != nil {
+		return nil, err
+	}
 	cg := detectCgroups(d.seams.missing)
 	jailed, jailWhy := jailState(d.seams.noJail)
 	if err := (sandbox.Capabilities{Enforces: d.enforces(cg, jailed)}).CheckRequire(Name, spec.Require); err != nil {

@@ -1,0 +1,227 @@
+//go:build linux
+
+package linux
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
+	"github.com/skillbox-dev/skillbox/internal/jail"
+	"github.com/skillbox-dev/skillbox/sandbox"
+)
+
+// TestContainer runs skills with execution: container in an image built
+// here (no network): the jail's root is the image's, nothing of the
+// host's / shows, the image's python runs the skill, its ENV is honoured
+// but not its poison, set-user-id bits give nothing, an untrusted image
+// gets a fresh interpreter per call and a trusted one a zygote.
+func TestContainer(t *testing.T) {
+	requireRoot(t)
+	if err := jail.Usable(); err != nil {
+		t.Skipf("host cannot build jails: %v", err)
+	}
+	canary := filepath.Join(t.TempDir(), "host-canary")
+	if err := os.WriteFile(canary, []byte("host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := bundle(t, `        import subprocess, stat, ctypes
+        st = os.stat("/usr/local/bin/suid-id")
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        walls = {"unshare_user": libc.unshare(0x10000000), "mount": libc.mount(b"none", b"/scratch", b"tmpfs", 0, None)}
+        try:
+            open("/usr/bin/planted", "w")
+            walls["write_image"] = "written"
+        except OSError as e:
+            walls["write_image"] = type(e).__name__
+        seen = {p: os.path.exists(p) for p in ["/image-marker", "/work", "/root", "/home", "/var", "/tmp", "/etc/passwd", `+"\""+canary+"\""+`, "/skill/skill.py"]}
+        return {"executable": sys.executable, "prefix": sys.prefix, "pid": os.getpid(), "uid": os.getuid(),
+                "marker": open("/image-marker").read(), "seen": seen, "env": dict(os.environ), "walls": walls,
+                "usr_bin": sorted(os.listdir("/usr/bin")),
+                "suid_bit": bool(st.st_mode & stat.S_ISUID),
+                "suid_uid": subprocess.run(["/usr/local/bin/suid-id", "-u"], capture_output=True, text=True).stdout.strip()}`)
+	imagetest.PythonImage(t, filepath.Join(dir, "image"))
+	cache := filepath.Join(t.TempDir(), "images")
+	spec := func(c sandbox.Container) sandbox.Spec {
+		return sandbox.Spec{BundleDir: dir, Container: &c}
+	}
+
+	t.Run("untrusted", func(t *testing.T) {
+		sb := openBox(t, Options{ImageCache: cache}, spec(sandbox.Container{Image: "oci:image"}))
+		for i := range 2 {
+			res, err := call(t, sb, map[string]any{})
+			if err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+			v := value(t, res)
+			if v["executable"] != "/usr/bin/python3" || v["prefix"] != "/usr" || v["marker"] != imagetest.Marker {
+				t.Errorf("not the image's python or root: executable %v, prefix %v, marker %q", v["executable"], v["prefix"], v["marker"])
+			}
+			seen := v["seen"].(map[string]any)
+			for p, there := range seen {
+				want := p == "/image-marker" || p == "/skill/skill.py"
+				if there != want {
+					t.Errorf("os.path.exists(%s) = %v in the image's jail, want %v", p, there, want)
+				}
+			}
+			if v["pid"] != float64(1) {
+				t.Errorf("call %d ran as pid %v: an untrusted image's call must be pid 1 of a fresh jail (cold), not a zygote's fork", i, v["pid"])
+			}
+			if v["uid"] != float64(jail.ID) || v["suid_uid"] != "2147352576" || v["suid_bit"] != false {
+				t.Errorf("uid %v, set-user-id copy ran as %q, bit kept %v: want the jail's id and no bit", v["uid"], v["suid_uid"], v["suid_bit"])
+			}
+			env := v["env"].(map[string]any)
+			if env["IMAGE_VAR"] != "from-the-image" || env["PATH"] != "/usr/local/bin:/usr/bin:/bin" || env["HOME"] != "/scratch" {
+				t.Errorf("image ENV not honoured: %v", env)
+			}
+			for _, k := range []string{"LD_PRELOAD", "PYTHONPATH", "PYTHONINSPECT"} {
+				if _, ok := env[k]; ok {
+					t.Errorf("the image's %s reached the skill: %v", k, env)
+				}
+			}
+			if w := v["walls"].(map[string]any); w["unshare_user"] != float64(-1) || w["mount"] != float64(-1) || w["write_image"] == "written" {
+				t.Errorf("the walls do not hold in the image's jail: %v", w)
+			}
+			if !slices.Contains(toStrings(v["usr_bin"]), "python3.11") || slices.Contains(toStrings(v["usr_bin"]), "go") {
+				t.Errorf("/usr/bin is not the image's: %v", v["usr_bin"])
+			}
+		}
+	})
+
+	t.Run("trusted image gets a zygote", func(t *testing.T) {
+		d, err := imagetest.Digest(filepath.Join(dir, "image"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := spec(sandbox.Container{Image: "oci:image", Python: "/usr/bin/python3.11"})
+		s.TrustedEnvironments = []string{d}
+		sb := openBox(t, Options{ImageCache: cache}, s)
+		res, err := call(t, sb, map[string]any{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := value(t, res); v["pid"] == float64(1) || v["marker"] != imagetest.Marker {
+			t.Errorf("trusted image: pid %v (want a zygote's child), marker %q", v["pid"], v["marker"])
+		}
+	})
+
+	t.Run("session", func(t *testing.T) {
+		s := spec(sandbox.Container{Image: "oci:image"})
+		s.Mode = sandbox.ModeSession
+		sb := openBox(t, Options{ImageCache: cache}, s)
+		var pids []any
+		for range 2 {
+			res, err := call(t, sb, map[string]any{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := value(t, res)
+			if v["marker"] != imagetest.Marker {
+				t.Fatalf("session call not in the image: %v", v)
+			}
+			pids = append(pids, v["pid"])
+		}
+		if pids[0] != pids[1] {
+			t.Errorf("session calls ran in pids %v: want one worker", pids)
+		}
+	})
+
+	t.Run("pulled from a loopback registry", func(t *testing.T) {
+		img, err := imagetest.FromLayout(filepath.Join(dir, "image"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := imagetest.Registry(t) + "/skills/python:3.11"
+		digest := imagetest.Push(t, ref, img)
+		s := spec(sandbox.Container{Image: ref, Digest: digest})
+		sb := openBox(t, Options{ImageCache: filepath.Join(t.TempDir(), "images")}, s)
+		res, err := call(t, sb, map[string]any{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := value(t, res); v["marker"] != imagetest.Marker || v["executable"] != "/usr/bin/python3" {
+			t.Errorf("registry image: %v", v)
+		}
+	})
+
+	t.Run("egress and a bound secret", func(t *testing.T) {
+		const value = "sk-live-REAL-SECRET-in-image-0123456789"
+		placeholder := egress.NewPlaceholder()
+		pki := newPKI(t, "api.test")
+		var hits seen
+		srv := httptest.NewUnstartedServer(hits.handler("tls"))
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{pki.leaf}}
+		srv.StartTLS()
+		defer srv.Close()
+		d := newTestDriver(Options{ImageCache: cache}, testSeams{roots: pki.pool})
+		sb := openWith(t, d, sandbox.Spec{
+			BundleDir: bundle(t, netSkill),
+			Container: &sandbox.Container{Image: "oci:" + filepath.Join(dir, "image")},
+			Network:   []sandbox.HostPort{{Host: "api.test"}},
+			Resolve:   map[string][]netip.Addr{"api.test": {loopback}},
+			Env:       map[string]string{"API_KEY": placeholder},
+			Secrets: []sandbox.SecretBinding{{Name: "API_KEY", Placeholder: placeholder, Value: value,
+				Hosts: []sandbox.HostPort{{Host: "api.test"}}}},
+		})
+		var log auditLog
+		out := runOps(t, sb, log.ctx(), map[string]string{"API_KEY": placeholder},
+			map[string]any{"op": "view"},
+			map[string]any{"op": "get", "url": fmt.Sprintf("https://api.test:%d/bound", portOfURL(t, srv.URL)),
+				"headers": map[string]string{"X-Api-Key": placeholder}},
+		)
+		raw, _ := json.Marshal(out)
+		if strings.Contains(string(raw), value) {
+			t.Errorf("LEAK: the skill saw the secret's value: %s", raw)
+		}
+		if ca := out[0].Env["SSL_CERT_FILE"]; ca != "/.skillbox-egress/ca.pem" || !strings.Contains(out[0].CA, "BEGIN CERTIFICATE") {
+			t.Errorf("the proxy's CA in the image's jail: SSL_CERT_FILE %q, %d bytes", ca, len(out[0].CA))
+		}
+		if o := out[1]; o.Status != float64(200) || !strings.Contains(o.Body, `"key_seen":"true"`) {
+			t.Errorf("request to the bound host from the image: %+v", o)
+		}
+		if reqs := hits.all(); len(reqs) != 1 || reqs[0].Header.Get("X-Api-Key") != value {
+			t.Errorf("the server did not get the value in place of the placeholder: %d requests", len(reqs))
+		}
+	})
+
+	t.Run("not a python", func(t *testing.T) {
+		sb := openBox(t, Options{ImageCache: cache}, spec(sandbox.Container{Image: "oci:image", Python: "/usr/local/bin/suid-id"}))
+		_, err := call(t, sb, map[string]any{})
+		if err == nil || !strings.Contains(err.Error(), "its python /usr/local/bin/suid-id may not run skillbox's harness") ||
+			!strings.Contains(err.Error(), "stderr: ") {
+			t.Fatalf("a call with id(1) as the image's python: %v; want the worker's exit explained, with its stderr", err)
+		}
+	})
+
+	refusals := []struct {
+		name string
+		c    sandbox.Container
+		kind error
+		msg  string
+	}{
+		{"pinned digest moved", sandbox.Container{Image: "oci:image", Digest: "sha256:" + strings.Repeat("0", 64)}, errdefs.ErrDenied, "not the sha256:000"},
+		{"no such python", sandbox.Container{Image: "oci:image", Python: "/opt/python3"}, errdefs.ErrInvalid, "image python /opt/python3: not in the image"},
+		{"escaping path", sandbox.Container{Image: "oci:../elsewhere"}, errdefs.ErrInvalid, "must stay inside"},
+		{"dockerfile", sandbox.Container{Dockerfile: "Dockerfile"}, errdefs.ErrUnavailable, "Dockerfile builds are not available yet"},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(Options{ImageCache: cache}).Open(context.Background(), spec(tt.c))
+			if !errors.Is(err, tt.kind) || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("Open: %v, want %v with %q", err, tt.kind, tt.msg)
+			}
+		})
+	}
+}
