@@ -64,53 +64,98 @@ func cmdImage(ctx context.Context, c *cmdContext, args []string) error {
 	return errdefs.New(errdefs.Invalid, "unknown image subcommand %q: want list, prune or build (usage: skillbox image %s)", args[0], line)
 }
 
-// imageBuild is `skillbox image build --file DOCKERFILE [--context DIR]`:
-// the Dockerfile built by the detected builder, its digest on stdout, the
-// builder's output on stderr.
+// imageBuild is `skillbox image build SKILL | --file DOCKERFILE [--context
+// DIR]`: builds with the detected builder into the image cache and prints
+// the image's digest. A SKILL's build (its container.dockerfile, from the
+// sealed bundle) is recorded for its calls to find.
 func (c *cmdContext) imageBuild(ctx context.Context, args []string) error {
-	fs := newFlags(c, "image build", "--file DOCKERFILE [--context DIR] [--timeout DURATION] [--json]")
+	fs := newFlags(c, "image build", "SKILL | --file DOCKERFILE [--context DIR] [--timeout DURATION] [--json]")
 	jsonOut := fs.Bool("json", false, "print JSON")
-	file := fs.String("file", "", "the `DOCKERFILE` to build (required)")
+	file := fs.String("file", "", "the `DOCKERFILE` to build (instead of a SKILL)")
 	dir := fs.String("context", "", "the build's context `DIR`, which holds the Dockerfile and every file it uses (default: the Dockerfile's folder)")
 	timeout := fs.Duration("timeout", image.DefaultBuildTimeout, "stop the build after `DURATION`")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(pos, 0, "no arguments (name the Dockerfile with --file)"); err != nil {
-		return err
-	}
-	if *file == "" {
-		return errdefs.New(errdefs.Invalid, "want --file DOCKERFILE (usage: skillbox image build %s)", fs.line)
+	switch {
+	case len(pos) > 1:
+		return errdefs.New(errdefs.Invalid, "want one SKILL or --file DOCKERFILE (usage: skillbox image build %s)", fs.line)
+	case len(pos) == 1 && (*file != "" || *dir != ""):
+		return errdefs.New(errdefs.Invalid, "a SKILL's Dockerfile and context come from its manifest: drop --file and --context (usage: skillbox image build %s)", fs.line)
+	case len(pos) == 0 && *file == "":
+		return errdefs.New(errdefs.Invalid, "want a SKILL or --file DOCKERFILE (usage: skillbox image build %s)", fs.line)
 	}
 	if *timeout <= 0 {
 		return errdefs.New(errdefs.Invalid, "--timeout %s: want a positive duration", *timeout)
 	}
-	df, err := filepath.Abs(*file)
-	if err != nil {
-		return errdefs.Wrap(errdefs.Invalid, err, "--file")
-	}
-	ctxDir := filepath.Dir(df)
-	if *dir != "" {
-		ctxDir = *dir
+	var opts image.BuildOptions
+	var builtFor string // the BuiltKey of a skill's build
+	if len(pos) == 1 {
+		if opts, builtFor, err = c.skillBuild(pos[0]); err != nil {
+			return err
+		}
+	} else {
+		df, err := filepath.Abs(*file)
+		if err != nil {
+			return errdefs.Wrap(errdefs.Invalid, err, "--file")
+		}
+		opts = image.BuildOptions{Context: filepath.Dir(df), Dockerfile: df}
+		if *dir != "" {
+			opts.Context = *dir
+		}
 	}
 	cache, err := c.imageCache()
 	if err != nil {
 		return err
 	}
-	b, err := image.DetectBuilder(ctx)
+	if opts.Builder, err = image.DetectBuilder(ctx); err != nil {
+		return err
+	}
+	opts.Timeout = *timeout
+	img, err := cache.Build(ctx, opts)
 	if err != nil {
 		return err
 	}
-	img, err := cache.Build(ctx, image.BuildOptions{Context: ctxDir, Dockerfile: df, Timeout: *timeout, Builder: b})
-	if err != nil {
-		return err
+	if builtFor != "" {
+		if err := cache.RecordBuilt(builtFor, img); err != nil {
+			return err
+		}
 	}
 	if *jsonOut {
-		return writeJSON(c.stdout, imageBuildEnvelope{Cache: cache.Dir, Builder: b, Image: img}, false)
+		return writeJSON(c.stdout, imageBuildEnvelope{Cache: cache.Dir, Builder: opts.Builder, Image: img}, false)
 	}
 	fmt.Fprintln(c.stdout, img.Digest)
 	return nil
+}
+
+// skillBuild is the build of a skill's container.dockerfile: from the
+// sealed copy of its bundle (the bytes its digest names), recorded under
+// image.BuiltKey so that its calls find the image.
+func (c *cmdContext) skillBuild(ref string) (image.BuildOptions, string, error) {
+	rt, closeRT, err := c.runtime(false)
+	if err != nil {
+		return image.BuildOptions{}, "", err
+	}
+	defer closeRT()
+	s, err := rt.Resolve(ref)
+	if err != nil {
+		return image.BuildOptions{}, "", err
+	}
+	m := s.Bundle.Manifest
+	if !m.Containerized() || m.Container == nil || m.Container.Dockerfile == "" {
+		return image.BuildOptions{}, "", errdefs.New(errdefs.Invalid, "%s names no container.dockerfile in its manifest: nothing to build", s.ID)
+	}
+	cache, err := c.cacheDir()
+	if err != nil {
+		return image.BuildOptions{}, "", err
+	}
+	sealed, err := skill.Seal(s, filepath.Join(cache, "bundles"))
+	if err != nil {
+		return image.BuildOptions{}, "", err
+	}
+	return image.BuildOptions{Context: sealed, Dockerfile: m.Container.Dockerfile},
+		image.BuiltKey(s.Digest, m.Container.Dockerfile), nil
 }
 
 // imageCache is the cache folder's "images".

@@ -113,7 +113,11 @@ func cmdLock(ctx context.Context, c *cmdContext, args []string) error {
 		}
 		if ct := d.Spec.Container; ct != nil && ct.Digest != "" {
 			// The image the trust store pinned: the lock pins the same.
-			e.Image = &lockfile.Image{Ref: ct.Image, Digest: ct.Digest}
+			ref := ct.Image
+			if ref == "" {
+				ref = "dockerfile:" + ct.Dockerfile
+			}
+			e.Image = &lockfile.Image{Ref: ref, Digest: ct.Digest}
 		} else if pin, err := c.pinImage(ctx, s); err != nil {
 			if len(pos) == 0 {
 				fmt.Fprintf(c.stderr, "skillbox: warning: not locked: %s: %s\n", s.ID, oneLine(err.Error()))

@@ -540,14 +540,26 @@ func cmdUntrust(ctx context.Context, c *cmdContext, args []string) error {
 // to the digest trusting it pins; nil for a skill without an image.
 func (c *cmdContext) pinImage(ctx context.Context, s *skill.Skill) (*trust.ImagePin, error) {
 	m := s.Bundle.Manifest
-	if !m.Containerized() || m.Container == nil || m.Container.Image == "" {
+	if !m.Containerized() || m.Container == nil {
 		return nil, nil
 	}
-	ref, err := image.ParseRef(m.Container.Image, s.Dir)
+	cache, err := c.imageCache()
 	if err != nil {
 		return nil, err
 	}
-	cache, err := c.imageCache()
+	if df := m.Container.Dockerfile; df != "" {
+		// Builds are not reproducible: the pin is the image built for
+		// this bundle digest, which must exist.
+		p, ok, err := cache.BuiltFor(image.BuiltKey(s.Digest, df))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errdefs.New(errdefs.Unavailable, "%s runs in an image built from its %s and none is built for this version: run 'skillbox image build %s' first, then pin it", s.ID, df, s.ID)
+		}
+		return &trust.ImagePin{Ref: "dockerfile:" + df, Digest: string(p.Digest)}, nil
+	}
+	ref, err := image.ParseRef(m.Container.Image, s.Dir)
 	if err != nil {
 		return nil, err
 	}

@@ -45,26 +45,39 @@ func (d *Driver) imageCache() (*image.Cache, error) {
 // A Spec that pins a digest (trust, lockfile) gets that image or a denial.
 func (d *Driver) openContainer(ctx context.Context, spec sandbox.Spec) (*containerRoot, error) {
 	c := spec.Container
-	if c.Image == "" {
-		return nil, errdefs.New(errdefs.Unavailable,
-			"backend linux: %s asks for an image built from %s; Dockerfile builds are not available yet (build the image yourself and name it with container.image)",
-			spec.SkillID, c.Dockerfile)
-	}
-	ref, err := image.ParseRef(c.Image, spec.BundleDir)
-	if err != nil {
-		return nil, err
-	}
 	cache, err := d.imageCache()
 	if err != nil {
 		return nil, err
 	}
-	pinned, err := cache.Resolve(ctx, ref)
-	if err != nil {
-		return nil, err
+	var pinned image.Pinned
+	if c.Image == "" {
+		// Built from the bundle's Dockerfile by `skillbox image build`,
+		// for exactly this bundle digest; never built on a call.
+		var built bool
+		if pinned, built, err = cache.BuiltFor(image.BuiltKey(spec.Digest, c.Dockerfile)); err != nil {
+			return nil, err
+		}
+		if !built {
+			return nil, errdefs.New(errdefs.Unavailable,
+				"backend linux: %s runs in an image built from its %s, and none is built for this version of the skill: run 'skillbox image build %s' (needs buildah and runc)",
+				spec.SkillID, c.Dockerfile, spec.SkillID)
+		}
+	} else {
+		ref, err := image.ParseRef(c.Image, spec.BundleDir)
+		if err != nil {
+			return nil, err
+		}
+		if pinned, err = cache.Resolve(ctx, ref); err != nil {
+			return nil, err
+		}
 	}
 	if c.Digest != "" && string(pinned.Digest) != c.Digest {
+		what := c.Image
+		if what == "" {
+			what = "built from " + c.Dockerfile
+		}
 		return nil, errdefs.New(errdefs.Denied, "image %s of %s is now %s, not the %s that was trusted or locked; review the new image, then 'skillbox trust' or 'skillbox lock' the skill again",
-			c.Image, spec.SkillID, pinned.Digest, c.Digest)
+			what, spec.SkillID, pinned.Digest, c.Digest)
 	}
 	if _, err := cache.Ensure(ctx, pinned); err != nil {
 		return nil, err
