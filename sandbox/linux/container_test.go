@@ -214,7 +214,7 @@ func TestContainer(t *testing.T) {
 		{"pinned digest moved", sandbox.Container{Image: "oci:image", Digest: "sha256:" + strings.Repeat("0", 64)}, errdefs.ErrDenied, "not the sha256:000"},
 		{"no such python", sandbox.Container{Image: "oci:image", Python: "/opt/python3"}, errdefs.ErrInvalid, "image python /opt/python3: not in the image"},
 		{"escaping path", sandbox.Container{Image: "oci:../elsewhere"}, errdefs.ErrInvalid, "must stay inside"},
-		{"dockerfile", sandbox.Container{Dockerfile: "Dockerfile"}, errdefs.ErrUnavailable, "Dockerfile builds are not available yet"},
+		{"dockerfile not built", sandbox.Container{Dockerfile: "Dockerfile"}, errdefs.ErrUnavailable, "none is built for this version of the skill: run 'skillbox image build"},
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
