@@ -52,7 +52,7 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 		outside = egress.AuditFrom(ctx)
 	}
 	launch, run := b.jail.Launch(ctx, jail.LaunchOptions{Cgroup: j.cg, Audit: outside})
-	argv := worker.Argv(b.interp.Command)
+	argv := worker.HarnessArgv(ctx, b.interp.Command, b.interp.Executable)
 	cmd := &exec.Cmd{Path: argv[0], Args: argv}
 	p, err := worker.StartWith(ctx, cmd, stdioCap, worker.StartOptions{Launch: launch, Zygote: zygote})
 	if err != nil {

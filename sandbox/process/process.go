@@ -152,7 +152,7 @@ func (b *box) start(life, ready context.Context, mode string) (*running, error) 
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "scratch folder")
 	}
-	argv := worker.Argv(b.python.Command)
+	argv := worker.HarnessArgv(life, b.python.Command, b.python.Executable)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = scratch
 	cmd.Env = worker.Environ(scratch, b.spec.Env)
