@@ -70,7 +70,9 @@ sys.stdout.buffer.write(e.MAGIC_NUMBER + marshal.dumps(compile(src, "<string>", 
 `
 
 var (
-	harnessSum = sha256.Sum256([]byte(Harness))
+	// harnessSum is computed on first use, not in the package's init,
+	// which every skillbox process runs.
+	harnessSum = sync.OnceValue(func() [32]byte { return sha256.Sum256([]byte(Harness)) })
 
 	bytecodeMu   sync.Mutex
 	bytecodeArgv = map[[32]byte][]string{}
@@ -121,7 +123,7 @@ func bytecodeKey(executable string) ([32]byte, bool) {
 		return [32]byte{}, false
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s%x\x00%s\x00%d %d %s", bytecodeFormat, harnessSum, executable,
+	fmt.Fprintf(h, "%s%x\x00%s\x00%d %d %s", bytecodeFormat, harnessSum(), executable,
 		fi.Size(), fi.ModTime().UnixNano(), fileID(fi))
 	var k [32]byte
 	h.Sum(k[:0])
