@@ -72,7 +72,7 @@ sys.stdout.buffer.write(e.MAGIC_NUMBER + marshal.dumps(compile(src, "<string>", 
 var (
 	// harnessSum is computed on first use, not in the package's init,
 	// which every skillbox process runs.
-	harnessSum = sync.OnceValue(func() [32]byte { return sha256.Sum256([]byte(Harness)) })
+	harnessSum = sync.OnceValue(func() [32]byte { return sha256.Sum256([]byte(Harness())) })
 
 	bytecodeMu   sync.Mutex
 	bytecodeArgv = map[[32]byte][]string{}
@@ -166,7 +166,7 @@ func compileHarness(ctx context.Context, executable string) []byte {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, executable, "-I", "-S", "-B", "-c", compileScript)
-	cmd.Stdin = strings.NewReader(Harness)
+	cmd.Stdin = strings.NewReader(Harness())
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
 	out, err := cmd.Output()
 	if err != nil || len(out) < 5 || binary.LittleEndian.Uint16(out[2:4]) != 0x0a0d {
