@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"hash/crc64"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,11 +30,16 @@ import (
 //     the worker's argv, so nothing a skill can reach is ever loaded as
 //     code). It lives where the interpreter cache and the sealed bundles
 //     do, with the same trust: a folder only this user may write.
-//   - A file is used only if its key matches: the format, the SHA-256 of
-//     this binary's Harness and the interpreter's executable (path, size,
-//     modification time and, on Linux, device, inode and change time);
-//     and only if the SHA-256 of its payload matches the one it holds (a
-//     truncated or damaged file is compiled again).
+//   - A file is used only if its key matches: the format, a CRC-64 of this
+//     binary's harness sources and the interpreter's executable (path,
+//     size, modification time and, on Unix, device and inode); and only if
+//     the CRC-64 of its payload matches the one it holds (a truncated or
+//     damaged file is compiled again). CRC-64, not SHA-256: these detect a
+//     change or damage, not an attacker (who could write the user's cache
+//     folder could write the binary), and hashing 70 KB of harness and
+//     140 KB of payload with SHA-256 cost ~2 ms of every start here.
+//   - The file holds the payload as the base64 text the argv carries, so
+//     a start reads it and slices it, nothing more.
 //   - The interpreter checks the payload's magic number (the bytecode
 //     version, importlib's MAGIC_NUMBER) against its own before it loads
 //     the code, and refuses to start otherwise.
@@ -41,7 +48,7 @@ import (
 // it, a write fails) the harness is started from source, as Argv does.
 
 // bytecodeFormat heads every cache file.
-const bytecodeFormat = "skillbox-harness-bytecode/1\n"
+const bytecodeFormat = "skillbox-harness-bytecode/2\n"
 
 // argChunk is the size of each argv string that carries the base64 code;
 // Linux caps one argument at 128 KiB (MAX_ARG_STRLEN).
@@ -70,12 +77,19 @@ sys.stdout.buffer.write(e.MAGIC_NUMBER + marshal.dumps(compile(src, "<string>", 
 `
 
 var (
-	// harnessSum is computed on first use, not in the package's init,
-	// which every skillbox process runs.
-	harnessSum = sync.OnceValue(func() [32]byte { return sha256.Sum256([]byte(Harness())) })
+	// harnessSum identifies the harness's sources; computed on first use,
+	// not in the package's init, which every skillbox process runs.
+	harnessSum = sync.OnceValue(func() uint64 {
+		h := crc64.New(crcTable())
+		io.WriteString(h, harnessSource)
+		io.WriteString(h, sdkMarker)
+		io.WriteString(h, sdkSource)
+		return h.Sum64()
+	})
+	crcTable = sync.OnceValue(func() *crc64.Table { return crc64.MakeTable(crc64.ECMA) })
 
 	bytecodeMu   sync.Mutex
-	bytecodeArgv = map[[32]byte][]string{}
+	bytecodeArgv = map[uint64][]string{}
 )
 
 // HarnessArgv is Argv(python) with the harness passed as bytecode compiled
@@ -98,16 +112,17 @@ func HarnessArgv(ctx context.Context, python, executable string) []string {
 	}
 	name := sha256.Sum256([]byte(executable))
 	file := filepath.Join(dir, "harness", fmt.Sprintf("%x.bin", name[:12]))
-	payload := readBytecode(file, key)
-	if payload == nil {
-		if payload = compileHarness(ctx, executable); payload == nil {
+	b64 := readBytecode(file, key)
+	if b64 == "" {
+		code := compileHarness(ctx, executable)
+		if code == nil {
 			return Argv(python)
 		}
+		b64 = base64.StdEncoding.EncodeToString(code)
 		// A failed write only costs the next start a compilation.
-		_ = atomicfile.WriteFile(file, encodeBytecode(key, payload), 0o600)
+		_ = atomicfile.WriteFile(file, encodeBytecode(key, b64), 0o600)
 	}
 	tail := []string{"-I", "-S", "-B", "-c", bootstrap, "skillbox-worker"}
-	b64 := base64.StdEncoding.EncodeToString(payload)
 	for len(b64) > argChunk {
 		tail, b64 = append(tail, b64[:argChunk]), b64[argChunk:]
 	}
@@ -117,46 +132,43 @@ func HarnessArgv(ctx context.Context, python, executable string) []string {
 }
 
 // bytecodeKey is what a cache file must have been made for.
-func bytecodeKey(executable string) ([32]byte, bool) {
+func bytecodeKey(executable string) (uint64, bool) {
 	fi, err := os.Stat(executable)
 	if err != nil || !filepath.IsAbs(executable) {
-		return [32]byte{}, false
+		return 0, false
 	}
-	h := sha256.New()
+	h := crc64.New(crcTable())
 	fmt.Fprintf(h, "%s%x\x00%s\x00%d %d %s", bytecodeFormat, harnessSum(), executable,
 		fi.Size(), fi.ModTime().UnixNano(), fileID(fi))
-	var k [32]byte
-	h.Sum(k[:0])
-	return k, true
+	return h.Sum64(), true
 }
 
-// encodeBytecode is a cache file: format, key, SHA-256 of payload, payload.
-func encodeBytecode(key [32]byte, payload []byte) []byte {
-	sum := sha256.Sum256(payload)
-	var b bytes.Buffer
-	b.WriteString(bytecodeFormat)
-	b.Write(key[:])
-	b.Write(sum[:])
-	b.Write(payload)
-	return b.Bytes()
+// encodeBytecode is a cache file: format, key, CRC-64 of the payload (both
+// big-endian), payload (base64).
+func encodeBytecode(key uint64, b64 string) []byte {
+	b := make([]byte, 0, len(bytecodeFormat)+16+len(b64))
+	b = append(b, bytecodeFormat...)
+	b = binary.BigEndian.AppendUint64(b, key)
+	b = binary.BigEndian.AppendUint64(b, crc64.Checksum([]byte(b64), crcTable()))
+	return append(b, b64...)
 }
 
 // readBytecode returns the payload of file if it was made for key and is
-// intact, else nil.
-func readBytecode(file string, key [32]byte) []byte {
+// intact, else "".
+func readBytecode(file string, key uint64) string {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil
+		return ""
 	}
 	rest, ok := bytes.CutPrefix(b, []byte(bytecodeFormat))
-	if !ok || len(rest) < 64+5 || !bytes.Equal(rest[:32], key[:]) {
-		return nil
+	if !ok || len(rest) < 16+8 || binary.BigEndian.Uint64(rest) != key {
+		return ""
 	}
-	payload := rest[64:]
-	if sum := sha256.Sum256(payload); !bytes.Equal(rest[32:64], sum[:]) {
-		return nil
+	payload := rest[16:]
+	if binary.BigEndian.Uint64(rest[8:]) != crc64.Checksum(payload, crcTable()) {
+		return ""
 	}
-	return payload
+	return string(payload)
 }
 
 // compileHarness has the interpreter compile Harness (trusted code, the
