@@ -12,7 +12,7 @@
 // marker in any binary that links it, before the binary's heavier packages
 // are initialized (see stage's init), reads one config frame from the
 // config socket (whose descriptor is argv[1], after the program's own
-// descriptors; long arguments follow as raw frames), and:
+// descriptors), and:
 //
 //   - makes mounts private and pivots into a tmpfs root holding read-only
 //     binds of what the root provider names (Root.Binds) and of the

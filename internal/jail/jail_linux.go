@@ -2,8 +2,6 @@ package jail
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -23,6 +20,7 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/jail/stage"
+	"github.com/skillbox-dev/skillbox/internal/worker"
 	"golang.org/x/sys/unix"
 )
 
@@ -335,7 +333,7 @@ func (r *Running) Close() {
 // With cfg.Egress, the init stage first sends one zero byte carrying the
 // proxy's listening socket (SCM_RIGHTS), which sendConfig returns.
 func sendConfig(sock *os.File, cfg *config) (*os.File, error) {
-	if err := writeConfig(sock, cfg); err != nil {
+	if err := worker.WriteFrame(sock, cfg); err != nil {
 		return nil, fmt.Errorf("send jail config: %w", err)
 	}
 	sock.SetReadDeadline(time.Now().Add(30 * time.Second))
@@ -362,38 +360,6 @@ func sendConfig(sock *os.File, cfg *config) (*os.File, error) {
 		return nil, fmt.Errorf("jail setup: %s", why)
 	}
 	return lf, nil
-}
-
-// rawArg is the length from which an argument, and those after it, go to
-// the init stage as raw frames (stage.Config.RawArgs) instead of JSON.
-const rawArg = 4096
-
-// writeConfig writes cfg as one JSON frame (worker.WriteFrame's format)
-// followed by its long trailing arguments as raw frames, in one write.
-func writeConfig(w io.Writer, cfg *config) error {
-	c := *cfg
-	var raw []string
-	if i := slices.IndexFunc(c.Argv, func(a string) bool { return len(a) >= rawArg }); i >= 0 {
-		c.Argv, raw = c.Argv[:i:i], c.Argv[i:]
-	}
-	c.RawArgs = len(raw)
-	js, err := json.Marshal(&c)
-	if err != nil {
-		return err
-	}
-	n := 4 + len(js)
-	for _, a := range raw {
-		n += 4 + len(a)
-	}
-	buf := make([]byte, 0, n)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(len(js)))
-	buf = append(buf, js...)
-	for _, a := range raw {
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(a)))
-		buf = append(buf, a...)
-	}
-	_, err = w.Write(buf)
-	return err
 }
 
 // recvListener reads the init stage's first message: a zero byte with the

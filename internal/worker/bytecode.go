@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"hash/crc64"
@@ -22,14 +21,15 @@ import (
 
 // The harness as bytecode. Compiling Harness (~70 KB of source) costs ~8 ms
 // of CPU at every interpreter start; unmarshalling its code object ~0.1 ms.
-// HarnessArgv hands the interpreter the code object the same interpreter
+// HarnessCommand hands the interpreter the code object the same interpreter
 // compiled once from Harness, cached in the user cache folder:
 //
 //   - The cache is written and read by the host process only (never by a
-//     worker: no jail shows the cache folder, and the code is passed in
-//     the worker's argv, so nothing a skill can reach is ever loaded as
-//     code). It lives where the interpreter cache and the sealed bundles
-//     do, with the same trust: a folder only this user may write.
+//     worker: no jail shows the cache folder). The code reaches the worker
+//     through a sealed memfd (descriptor CodeFD) holding the bytes the host
+//     checked, so nothing a skill can reach is ever loaded as code. The
+//     cache lives where the interpreter cache and the sealed bundles do,
+//     with the same trust: a folder only this user may write.
 //   - A file is used only if its key matches: the format, a CRC-64 of this
 //     binary's harness sources and the interpreter's executable (path,
 //     size, modification time and, on Unix, device and inode); and only if
@@ -37,32 +37,36 @@ import (
 //     damaged file is compiled again). CRC-64, not SHA-256: these detect a
 //     change or damage, not an attacker (who could write the user's cache
 //     folder could write the binary), and hashing 70 KB of harness and
-//     140 KB of payload with SHA-256 cost ~2 ms of every start here.
-//   - The file holds the payload as the base64 text the argv carries, so
-//     a start reads it and slices it, nothing more.
+//     110 KB of payload with SHA-256 cost ~2 ms of every start here.
 //   - The interpreter checks the payload's magic number (the bytecode
 //     version, importlib's MAGIC_NUMBER) against its own before it loads
 //     the code, and refuses to start otherwise.
+//   - Not in argv: 140 KB of base64 there cost the interpreter ~1000 page
+//     faults (it converts every argument to wide characters, several
+//     times) and the init stage a copy.
 //
 // Without a usable cache (no cache folder, the interpreter cannot compile
-// it, a write fails) the harness is started from source, as Argv does.
+// it, a write fails, no memfd) the harness is started from source, as Argv
+// does.
 
 // bytecodeFormat heads every cache file.
-const bytecodeFormat = "skillbox-harness-bytecode/2\n"
+const bytecodeFormat = "skillbox-harness-bytecode/3\n"
 
-// argChunk is the size of each argv string that carries the base64 code;
-// Linux caps one argument at 128 KiB (MAX_ARG_STRLEN).
-const argChunk = 64 << 10
+// CodeFD is the worker's descriptor that holds the harness's bytecode
+// when HarnessCommand returns a code file: the first of exec.Cmd's
+// ExtraFiles after the two StartWith puts first (fds 3 and 4).
+const CodeFD = 5
 
 // bootstrap is the -c program that runs the harness from its bytecode:
-// argv[2:] is the base64 of magic number + marshalled code object. It
-// restores sys.argv to what `-c Harness skillbox-worker` gives (the
-// harness runs in __main__ with the same globals, code compiled with the
-// same "<string>" file name) and leaves no name of its own behind.
+// descriptor CodeFD holds magic number + marshalled code object; it is
+// read and closed. The harness runs in __main__ with the same globals and
+// sys.argv as `-c Harness skillbox-worker` gives (the code was compiled
+// with the same "<string>" file name), and no name of the bootstrap's is
+// left behind.
 const bootstrap = `def _skillbox_boot():
-    import sys, marshal, binascii, _frozen_importlib_external as e
-    b = binascii.a2b_base64("".join(sys.argv[2:]))
-    del sys.argv[2:]
+    import marshal, _io, _frozen_importlib_external as e
+    with _io.open(5, "rb") as f:
+        b = f.read()
     if b[:4] != e.MAGIC_NUMBER:
         raise SystemExit("skillbox: the cached harness bytecode is not for this interpreter; remove the cache folder's harness files")
     return marshal.loads(memoryview(b)[4:])
@@ -89,46 +93,56 @@ var (
 	crcTable = sync.OnceValue(func() *crc64.Table { return crc64.MakeTable(crc64.ECMA) })
 
 	bytecodeMu   sync.Mutex
-	bytecodeArgv = map[uint64][]string{}
+	bytecodeCode = map[uint64][]byte{}
 )
 
-// HarnessArgv is Argv(python) with the harness passed as bytecode compiled
-// by this interpreter (executable is its real binary, symlinks resolved;
-// python the command that runs it) when the cache holds it or it can be
-// made; otherwise Argv(python).
-func HarnessArgv(ctx context.Context, python, executable string) []string {
+// HarnessCommand returns the argv that starts the harness with the
+// interpreter (executable is its real binary, symlinks resolved; python the
+// command that runs it) and, when the harness can be passed as bytecode
+// that interpreter compiled (cached, or made now), the file that holds it:
+// the caller puts it at CodeFD (StartWith's first extra file) and closes it
+// once the worker started. Otherwise code is nil and argv is Argv(python).
+func HarnessCommand(ctx context.Context, python, executable string) (argv []string, code *os.File) {
+	b := harnessBytecode(ctx, executable)
+	if b == nil {
+		return Argv(python), nil
+	}
+	f, err := sealedFile("skillbox-harness", b)
+	if err != nil {
+		return Argv(python), nil
+	}
+	return []string{python, "-I", "-S", "-B", "-c", bootstrap, "skillbox-worker"}, f
+}
+
+// harnessBytecode returns magic number + marshalled harness for the
+// interpreter, from memory, the cache folder or a compilation; nil if
+// there is none.
+func harnessBytecode(ctx context.Context, executable string) []byte {
 	key, ok := bytecodeKey(executable)
 	if !ok {
-		return Argv(python)
+		return nil
 	}
 	bytecodeMu.Lock()
 	defer bytecodeMu.Unlock()
-	if tail, ok := bytecodeArgv[key]; ok {
-		return append([]string{python}, tail...)
+	if b, ok := bytecodeCode[key]; ok {
+		return b
 	}
 	dir, err := userdir.Cache(os.Getenv)
 	if err != nil {
-		return Argv(python)
+		return nil
 	}
 	name := sha256.Sum256([]byte(executable))
 	file := filepath.Join(dir, "harness", fmt.Sprintf("%x.bin", name[:12]))
-	b64 := readBytecode(file, key)
-	if b64 == "" {
-		code := compileHarness(ctx, executable)
-		if code == nil {
-			return Argv(python)
+	b := readBytecode(file, key)
+	if b == nil {
+		if b = compileHarness(ctx, executable); b == nil {
+			return nil
 		}
-		b64 = base64.StdEncoding.EncodeToString(code)
 		// A failed write only costs the next start a compilation.
-		_ = atomicfile.WriteFile(file, encodeBytecode(key, b64), 0o600)
+		_ = atomicfile.WriteFile(file, encodeBytecode(key, b), 0o600)
 	}
-	tail := []string{"-I", "-S", "-B", "-c", bootstrap, "skillbox-worker"}
-	for len(b64) > argChunk {
-		tail, b64 = append(tail, b64[:argChunk]), b64[argChunk:]
-	}
-	tail = append(tail, b64)
-	bytecodeArgv[key] = tail
-	return append([]string{python}, tail...)
+	bytecodeCode[key] = b
+	return b
 }
 
 // bytecodeKey is what a cache file must have been made for.
@@ -144,31 +158,31 @@ func bytecodeKey(executable string) (uint64, bool) {
 }
 
 // encodeBytecode is a cache file: format, key, CRC-64 of the payload (both
-// big-endian), payload (base64).
-func encodeBytecode(key uint64, b64 string) []byte {
-	b := make([]byte, 0, len(bytecodeFormat)+16+len(b64))
+// big-endian), payload.
+func encodeBytecode(key uint64, payload []byte) []byte {
+	b := make([]byte, 0, len(bytecodeFormat)+16+len(payload))
 	b = append(b, bytecodeFormat...)
 	b = binary.BigEndian.AppendUint64(b, key)
-	b = binary.BigEndian.AppendUint64(b, crc64.Checksum([]byte(b64), crcTable()))
-	return append(b, b64...)
+	b = binary.BigEndian.AppendUint64(b, crc64.Checksum(payload, crcTable()))
+	return append(b, payload...)
 }
 
 // readBytecode returns the payload of file if it was made for key and is
-// intact, else "".
-func readBytecode(file string, key uint64) string {
+// intact, else nil.
+func readBytecode(file string, key uint64) []byte {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return ""
+		return nil
 	}
 	rest, ok := bytes.CutPrefix(b, []byte(bytecodeFormat))
-	if !ok || len(rest) < 16+8 || binary.BigEndian.Uint64(rest) != key {
-		return ""
+	if !ok || len(rest) < 16+5 || binary.BigEndian.Uint64(rest) != key {
+		return nil
 	}
 	payload := rest[16:]
 	if binary.BigEndian.Uint64(rest[8:]) != crc64.Checksum(payload, crcTable()) {
-		return ""
+		return nil
 	}
-	return string(payload)
+	return payload
 }
 
 // compileHarness has the interpreter compile Harness (trusted code, the

@@ -27,11 +27,6 @@ type Config struct {
 	// Argv and Env are the program's; Argv[0] is an absolute path.
 	Argv []string `json:"argv"`
 	Env  []string `json:"env"`
-	// RawArgs more strings of the program's argv follow this config, after
-	// Argv, as frames of their own: raw bytes, not JSON (the harness's
-	// bytecode is ~140 KB of base64, which JSON would encode on the host
-	// and decode here at every start).
-	RawArgs int `json:"raw_args,omitempty"`
 	// Nproc sets RLIMIT_NPROC when non-zero (only without a pids cgroup:
 	// the rlimit counts every process of the uid, which jails share).
 	Nproc int `json:"nproc,omitempty"`

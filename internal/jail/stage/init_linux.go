@@ -15,12 +15,8 @@ import (
 // Arg0 marks the re-executed binary as the jail's init stage.
 const Arg0 = "skillbox-jail-init"
 
-// maxConfig caps each config frame the init stage reads, and maxRawArgs
-// the frames of raw arguments after the first (Config.RawArgs).
-const (
-	maxConfig  = 16 << 20
-	maxRawArgs = 64
-)
+// maxConfig caps the config frame the init stage reads.
+const maxConfig = 16 << 20
 
 // init turns the process into the jail's init stage when re-executed with
 // the marker argv[0]. It lives in a package init so that any binary that
@@ -62,22 +58,12 @@ func jailInit() {
 		os.Exit(125)
 	}
 	var cfg Config
-	b, err := readFrame(sock, maxConfig, false)
+	b, err := readFrame(sock, maxConfig)
 	if err != nil {
 		fail(fmt.Errorf("read config: %w", err))
 	}
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		fail(fmt.Errorf("decode config: %w", err))
-	}
-	if cfg.RawArgs < 0 || cfg.RawArgs > maxRawArgs {
-		fail(fmt.Errorf("config: %d raw arguments", cfg.RawArgs))
-	}
-	for range cfg.RawArgs {
-		b, err := readFrame(sock, maxConfig, true)
-		if err != nil {
-			fail(fmt.Errorf("read config: %w", err))
-		}
-		cfg.Argv = append(cfg.Argv, string(b))
 	}
 	if err := setup(&cfg, fd); err != nil {
 		fail(err)
@@ -92,16 +78,15 @@ func jailInit() {
 }
 
 // readFrame reads one frame as worker.WriteFrame writes it (a 4-byte
-// big-endian length, then the payload; empty only if allowed, as a raw
-// argument may be); the worker package is not imported, which would
-// initialize what it links before this package.
-func readFrame(r io.Reader, max int, empty bool) ([]byte, error) {
+// big-endian length, then the payload); the worker package is not
+// imported, which would initialize what it links before this package.
+func readFrame(r io.Reader, max int) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n == 0 && !empty || uint64(n) > uint64(max) {
+	if n == 0 || uint64(n) > uint64(max) {
 		return nil, fmt.Errorf("config frame of %d bytes (cap %d)", n, max)
 	}
 	buf := make([]byte, n)
