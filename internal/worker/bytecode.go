@@ -135,6 +135,12 @@ func harnessBytecode(ctx context.Context, executable string) []byte {
 	file := filepath.Join(dir, "harness", fmt.Sprintf("%x.bin", name[:12]))
 	b := readBytecode(file, key)
 	if b == nil {
+		// Compiling costs an interpreter start: only worth it if the
+		// result can be kept (a cache folder that cannot be written would
+		// make every skillbox process pay it).
+		if !writableDir(filepath.Dir(file)) {
+			return nil
+		}
 		if b = compileHarness(ctx, executable); b == nil {
 			return nil
 		}
@@ -143,6 +149,21 @@ func harnessBytecode(ctx context.Context, executable string) []byte {
 	}
 	bytecodeCode[key] = b
 	return b
+}
+
+// writableDir creates dir (0700) if missing and reports whether a file can
+// be created in it.
+func writableDir(dir string) bool {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return false
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return true
 }
 
 // bytecodeKey is what a cache file must have been made for.

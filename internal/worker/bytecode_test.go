@@ -203,3 +203,16 @@ func TestSealedFile(t *testing.T) {
 		t.Errorf("content %q", b)
 	}
 }
+
+// TestHarnessBytecodeNoCache: without a cache folder that can be written,
+// the harness starts from source, and no interpreter is run to compile it.
+func TestHarnessBytecodeNoCache(t *testing.T) {
+	needPython(t)
+	t.Setenv("XDG_CACHE_HOME", "/dev/null/cache")
+	forgetBytecode()
+	t.Cleanup(forgetBytecode)
+	argv, code := HarnessCommand(context.Background(), testPython, testExecutable(t))
+	if code != nil || strings.Join(argv, "\x00") != strings.Join(Argv(testPython), "\x00") {
+		t.Fatalf("got bytecode (%v) without a cache folder", code)
+	}
+}
