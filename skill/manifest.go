@@ -11,6 +11,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -443,7 +444,7 @@ func (p *parser) parameters(v *yaml.Node) map[string]any {
 	return out
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // envVars accepts the three shapes of env_vars: a mapping of name to
 // {description, required} (Skillware's), a list of names, or a list of
@@ -456,7 +457,7 @@ func (p *parser) envVars(v *yaml.Node) []EnvVar {
 	seen := map[string]bool{}
 	add := func(n *yaml.Node, field string, e EnvVar) {
 		switch {
-		case !envName.MatchString(e.Name):
+		case !envName().MatchString(e.Name):
 			p.errorf(n, field, "%q is not a valid environment variable name (letters, digits, _; not starting with a digit)", e.Name)
 		case seen[e.Name]:
 			p.errorf(n, field, "%s is declared twice", e.Name)
@@ -570,7 +571,7 @@ func (p *parser) permissions(v *yaml.Node) Permissions {
 			perms.EnvSet = true
 			perms.Env = []string{}
 			for i, e := range p.strings(val, field, true) {
-				if !envName.MatchString(e) {
+				if !envName().MatchString(e) {
 					p.errorf(itemNode(val, i), fmt.Sprintf("%s[%d]", field, i), "%q is not a valid environment variable name", e)
 					continue
 				}

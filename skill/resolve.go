@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
@@ -69,7 +70,7 @@ type Resolver struct {
 	Warnings []string
 }
 
-var idSegment = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+var idSegment = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.-]+$`) })
 
 // ValidID reports whether id is a well-formed skill id: two segments of
 // letters, digits, '_', '.' and '-' separated by '/', neither "." nor "..".
@@ -79,7 +80,7 @@ func ValidID(id string) bool {
 }
 
 func validSegment(s string) bool {
-	return idSegment.MatchString(s) && s != "." && s != ".."
+	return idSegment().MatchString(s) && s != "." && s != ".."
 }
 
 // Resolve finds and loads the skill ref names. The rule:

@@ -7,10 +7,12 @@
 // Launch re-executes the host binary (/proc/self/exe) with argv[0]
 // "skillbox-jail-init" in new pid, mount, network, ipc, uts and cgroup
 // namespaces (plus a user namespace when the host process is not root),
-// born inside the cgroup it is given (LaunchOptions.Cgroup). This
-// package's init function recognises the marker in any binary that links
-// it, reads one config frame from the config socket (whose descriptor is
-// argv[1], after the program's own descriptors), and:
+// born inside the cgroup it is given (LaunchOptions.Cgroup). The init
+// function of the subpackage stage (linked by this package) recognises the
+// marker in any binary that links it, before the binary's heavier packages
+// are initialized (see stage's init), reads one config frame from the
+// config socket (whose descriptor is argv[1], after the program's own
+// descriptors), and:
 //
 //   - makes mounts private and pivots into a tmpfs root holding read-only
 //     binds of what the root provider names (Root.Binds) and of the

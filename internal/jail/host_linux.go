@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/skillbox-dev/skillbox/internal/jail/stage"
 	"github.com/skillbox-dev/skillbox/internal/seccomp"
 	"golang.org/x/sys/unix"
 )
@@ -61,7 +62,7 @@ func Usable() error {
 
 // LandlockABI returns the kernel's Landlock ABI version, or an error when
 // Landlock is missing.
-func LandlockABI() (int, error) { return landlockABI() }
+func LandlockABI() (int, error) { return stage.LandlockABI() }
 
 // Fallback is a hardening of the jail that this kernel lacks, which a
 // best-effort jail goes without (Apply weakens a Spec accordingly). Not a
@@ -91,7 +92,7 @@ func Fallbacks(bundle bool, missing map[string]string) []Fallback {
 	var out []Fallback
 	if why, ok := missing[FallbackProcSubset]; ok || !kernelAtLeast(5, 8) {
 		if !ok {
-			why = "/proc with " + procOptions + " needs Linux 5.8; without it the skill reads host facts such as /proc/cmdline and /proc/meminfo"
+			why = "/proc with " + stage.ProcOptions + " needs Linux 5.8; without it the skill reads host facts such as /proc/cmdline and /proc/meminfo"
 		}
 		out = append(out, Fallback{FallbackProcSubset, why, func(s *Spec) { s.ProcFull = true }})
 	}
@@ -109,7 +110,7 @@ func Fallbacks(bundle bool, missing map[string]string) []Fallback {
 // a Fallback when the host lacks them. It returns what the jail goes
 // without, each as "name (reason)".
 func BestEffort(spec *Spec) (missing []string) {
-	if _, err := landlockABI(); err != nil {
+	if _, err := stage.LandlockABI(); err != nil {
 		missing = append(missing, "landlock ("+err.Error()+")")
 		spec.NoLandlock = true
 	}

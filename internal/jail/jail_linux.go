@@ -20,6 +20,7 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/jail/stage"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"golang.org/x/sys/unix"
 )
@@ -304,7 +305,7 @@ func (j *Jail) Launch(ctx context.Context, opts LaunchOptions) (launch func(*exe
 		defer child.Close()
 		cmd.ExtraFiles = append(cmd.ExtraFiles, child)
 		cmd.Path = "/proc/self/exe"
-		cmd.Args = []string{initArg0, strconv.Itoa(2 + len(cmd.ExtraFiles))}
+		cmd.Args = []string{stage.Arg0, strconv.Itoa(2 + len(cmd.ExtraFiles))}
 		cmd.Env = []string{}
 		cmd.Dir = ""
 		if cmd.SysProcAttr == nil {

@@ -2,24 +2,15 @@ package jail
 
 import (
 	"fmt"
+	"github.com/skillbox-dev/skillbox/internal/jail/stage"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 )
 
-// mountOp is one step that builds the jail's root. Paths are as seen in the
-// jail; Src is a host path.
-type mountOp struct {
-	// Kind is "bind" or "symlink".
-	Kind string `json:"kind"`
-	Src  string `json:"src,omitempty"`
-	Dst  string `json:"dst"`
-	// Target is the symlink's content.
-	Target string `json:"target,omitempty"`
-	// File is set when Src is not a directory (the mount point is a file).
-	File bool `json:"file,omitempty"`
-}
+// mountOp is one step that builds the jail's root (stage.MountOp).
+type mountOp = stage.MountOp
 
 // plan turns host paths into mount steps that make each of them appear in
 // the jail at the same path. Symlinks on the way (/lib64 -> usr/lib64 on a

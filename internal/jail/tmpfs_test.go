@@ -18,13 +18,13 @@ func TestTmpfsChecked(t *testing.T) {
 		spec  Spec
 		wants string
 	}{
-		{"relative", Spec{Tmpfs: []TmpfsMount{{"env", 1 << 20}}}, "absolute"},
-		{"root", Spec{Tmpfs: []TmpfsMount{{"/", 1 << 20}}}, "absolute"},
-		{"own folder", Spec{Tmpfs: []TmpfsMount{{ScratchDir + "/x", 1 << 20}}}, "own folders"},
-		{"no size", Spec{Tmpfs: []TmpfsMount{{"/env", 0}}}, "no size"},
-		{"below a bind", Spec{Tmpfs: []TmpfsMount{{sh.Path + "/x", 1 << 20}}}, "overlaps the read-only path"},
-		{"above a read path", Spec{ReadPaths: []string{"/etc/hostname"}, Tmpfs: []TmpfsMount{{"/etc", 1 << 20}}}, "overlaps the read-only path"},
-		{"two nested", Spec{Tmpfs: []TmpfsMount{{"/env", 1 << 20}, {"/env/x", 1 << 20}}}, "overlaps tmpfs"},
+		{"relative", Spec{Tmpfs: []TmpfsMount{{Path: "env", Bytes: 1 << 20}}}, "absolute"},
+		{"root", Spec{Tmpfs: []TmpfsMount{{Path: "/", Bytes: 1 << 20}}}, "absolute"},
+		{"own folder", Spec{Tmpfs: []TmpfsMount{{Path: ScratchDir + "/x", Bytes: 1 << 20}}}, "own folders"},
+		{"no size", Spec{Tmpfs: []TmpfsMount{{Path: "/env", Bytes: 0}}}, "no size"},
+		{"below a bind", Spec{Tmpfs: []TmpfsMount{{Path: sh.Path + "/x", Bytes: 1 << 20}}}, "overlaps the read-only path"},
+		{"above a read path", Spec{ReadPaths: []string{"/etc/hostname"}, Tmpfs: []TmpfsMount{{Path: "/etc", Bytes: 1 << 20}}}, "overlaps the read-only path"},
+		{"two nested", Spec{Tmpfs: []TmpfsMount{{Path: "/env", Bytes: 1 << 20}, {Path: "/env/x", Bytes: 1 << 20}}}, "overlaps tmpfs"},
 		{"stdio descriptor", Spec{WriteFDs: []int{1}}, "descriptor 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -35,7 +35,7 @@ func TestTmpfsChecked(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(Spec{Root: sh, Tmpfs: []TmpfsMount{{"/env/a", 1 << 20}, {"/env/b", 1 << 20}}, WriteFDs: []int{3}}); err != nil {
+	if _, err := New(Spec{Root: sh, Tmpfs: []TmpfsMount{{Path: "/env/a", Bytes: 1 << 20}, {Path: "/env/b", Bytes: 1 << 20}}, WriteFDs: []int{3}}); err != nil {
 		t.Errorf("two separate tmpfs: %v", err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -116,7 +117,7 @@ func Load(path string) (*Lock, error) {
 	return l, nil
 }
 
-var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+var digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[0-9a-f]{64}$`) })
 
 // Parse decodes and validates lockfile bytes.
 func Parse(data []byte) (*Lock, error) {
@@ -152,7 +153,7 @@ func Parse(data []byte) (*Lock, error) {
 		if !skill.ValidID(id) {
 			return nil, fmt.Errorf("%q is not a skill id", id)
 		}
-		if !digestRE.MatchString(e.Digest) {
+		if !digestRE().MatchString(e.Digest) {
 			return nil, fmt.Errorf("%s: digest %q is not sha256:<64 hex digits>", id, e.Digest)
 		}
 		switch skill.Tier(e.Tier) {
@@ -168,7 +169,7 @@ func Parse(data []byte) (*Lock, error) {
 		if e.Grants.Memory < 0 {
 			return nil, fmt.Errorf("%s: grants.memory is negative", id)
 		}
-		if e.Image != nil && (e.Image.Ref == "" || !digestRE.MatchString(e.Image.Digest)) {
+		if e.Image != nil && (e.Image.Ref == "" || !digestRE().MatchString(e.Image.Digest)) {
 			return nil, fmt.Errorf("%s: image needs a ref and a digest sha256:<64 hex digits>", id)
 		}
 	}
@@ -212,7 +213,7 @@ func (l *Lock) Refer(id, ref string) {
 // signature file out (trust.LegacyDigest): same files, new digest.
 func (l *Lock) Repin(id, old, now string) bool {
 	e, ok := l.Skills[id]
-	if !ok || e.Digest != old || !digestRE.MatchString(now) {
+	if !ok || e.Digest != old || !digestRE().MatchString(now) {
 		return false
 	}
 	e.Digest = now

@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"aead.dev/minisign"
@@ -189,10 +190,10 @@ func lineAt(data []byte, off int64) int {
 	return 1 + bytes.Count(data[:off], []byte{'\n'})
 }
 
-var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+var digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[0-9a-f]{64}$`) })
 
 // ValidDigest reports whether d looks like a bundle digest.
-func ValidDigest(d string) bool { return digestRE.MatchString(d) }
+func ValidDigest(d string) bool { return digestRE().MatchString(d) }
 
 func (s *Store) validate() error {
 	if s.Version != storeVersion {

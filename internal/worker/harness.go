@@ -3,6 +3,7 @@ package worker
 import (
 	_ "embed"
 	"strings"
+	"sync"
 )
 
 //go:embed harness.py
@@ -14,11 +15,12 @@ var sdkSource string
 // sdkMarker is the line of harness.py that sdk.py replaces.
 const sdkMarker = "# @@SDK@@ worker.Harness puts sdk.py (the Skillware stand-in) here.\n"
 
-// Harness is the source of the Python worker harness: harness.py with
+// Harness returns the source of the Python worker harness: harness.py with
 // sdk.py, the stand-in for the Skillware SDK, spliced in (one script, so
 // that `python3 -c` runs it). It is run with
-// `python3 -I -S -B -c Harness skillbox-worker`; see [Argv].
-var Harness = splice(harnessSource, sdkMarker, sdkSource)
+// `python3 -I -S -B -c Harness skillbox-worker`; see [Argv]. It is made on
+// first use, not in the package's init, which every skillbox process runs.
+var Harness = sync.OnceValue(func() string { return splice(harnessSource, sdkMarker, sdkSource) })
 
 func splice(into, marker, text string) string {
 	if strings.Count(into, marker) != 1 {
@@ -33,5 +35,5 @@ func splice(into, marker, text string) string {
 // the harness processes site itself where the code it runs may execute
 // (in a call's own process, unless the operator trusts the environment).
 func Argv(python string) []string {
-	return []string{python, "-I", "-S", "-B", "-c", Harness, "skillbox-worker"}
+	return []string{python, "-I", "-S", "-B", "-c", Harness(), "skillbox-worker"}
 }

@@ -3,6 +3,7 @@
 package worker
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -45,4 +46,13 @@ func maxRSSBytes(v int64) int64 {
 		return v
 	}
 	return v * 1024
+}
+
+// fileID is the device and inode of fi, for keys that must change when the
+// file is replaced.
+func fileID(fi os.FileInfo) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	}
+	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"go.yaml.in/yaml/v3"
@@ -44,14 +45,14 @@ func (l *List) Add(n *yaml.Node, field, format string, args ...any) {
 // Len is the number of errors recorded.
 func (l *List) Len() int { return len(l.errs) }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 // Syntax records a yaml library error, one entry per line it reports, with
 // the line number where the library gives one.
 func (l *List) Syntax(err error) {
 	for _, s := range strings.Split(err.Error(), "\n") {
 		s = strings.TrimSpace(s)
-		if m := yamlLine.FindStringSubmatch(s); m != nil {
+		if m := yamlLine().FindStringSubmatch(s); m != nil {
 			n, _ := strconv.Atoi(m[1])
 			l.errs = append(l.errs, entry{n, "YAML syntax error: " + m[2]})
 			continue

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +74,13 @@ type Options struct {
 type Driver struct {
 	opts  Options
 	seams seams
+	// last is the latest probe, reused briefly (see probe).
+	last struct {
+		sync.Mutex
+		python string
+		at     time.Time
+		r      *probeResult
+	}
 }
 
 // seams are the driver's view of the host and of the network, fixed when
@@ -127,7 +135,9 @@ func (d *Driver) Name() string { return Name }
 
 // Probe reports each isolation layer and what they enforce together.
 func (d *Driver) Probe(ctx context.Context) sandbox.Capabilities {
-	return d.probe(ctx, d.opts.Python).caps
+	c := d.probe(ctx, d.opts.Python).caps
+	c.Layers, c.Enforces = slices.Clone(c.Layers), slices.Clone(c.Enforces)
+	return c
 }
 
 // Open checks the host against spec and prepares a sandbox: in zygote

@@ -52,9 +52,23 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 		outside = egress.AuditFrom(ctx)
 	}
 	launch, run := b.jail.Launch(ctx, jail.LaunchOptions{Cgroup: j.cg, Audit: outside})
-	argv := worker.Argv(b.program())
+	var argv []string
+	var code *os.File
+	if b.container != nil {
+		// The image's python is never run on the host (to compile the
+		// harness): it starts from source.
+		argv = worker.Argv(b.program())
+	} else {
+		argv, code = worker.HarnessCommand(ctx, b.interp.Command, b.interp.Executable)
+	}
 	cmd := &exec.Cmd{Path: argv[0], Args: argv}
+	if code != nil {
+		cmd.ExtraFiles = []*os.File{code} // worker.CodeFD
+	}
 	p, err := worker.StartWith(ctx, cmd, stdioCap, worker.StartOptions{Launch: launch, Zygote: zygote})
+	if code != nil {
+		code.Close()
+	}
 	if err != nil {
 		run.Close()
 		if j.cg != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/jail"
@@ -60,8 +61,30 @@ func (r *probeResult) missing() []sandbox.Layer {
 	return out
 }
 
-// probe inspects the host; python is the interpreter to resolve.
+// probeReuse is how long a probe's findings answer the next probe for the
+// same interpreter. One call asks three times within milliseconds (the
+// choice of backend, the record of its capabilities, Open); the host's
+// layers do not change in between, and a layer that vanished anyway makes
+// the jail's setup fail rather than run without it (each layer is applied
+// for real, and its failure is an error).
+const probeReuse = time.Second
+
+// probe inspects the host, or returns the findings of a probe for the same
+// interpreter made less than probeReuse ago; python is the interpreter to
+// resolve. The result is shared: callers do not modify it.
 func (d *Driver) probe(ctx context.Context, python string) *probeResult {
+	d.last.Lock()
+	defer d.last.Unlock()
+	if r := d.last.r; r != nil && d.last.python == python && time.Since(d.last.at) < probeReuse {
+		return r
+	}
+	r := d.probeHost(ctx, python)
+	d.last.python, d.last.at, d.last.r = python, time.Now(), r
+	return r
+}
+
+// probeHost inspects the host; python is the interpreter to resolve.
+func (d *Driver) probeHost(ctx context.Context, python string) *probeResult {
 	r := &probeResult{}
 	var layers []sandbox.Layer
 	for _, n := range jail.Namespaces() {

@@ -155,11 +155,17 @@ func (b *box) start(life, ready context.Context, mode string) (*running, error) 
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "scratch folder")
 	}
-	argv := worker.Argv(b.python.Command)
+	argv, code := worker.HarnessCommand(life, b.python.Command, b.python.Executable)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = scratch
 	cmd.Env = worker.Environ(scratch, b.spec.Env)
+	if code != nil {
+		cmd.ExtraFiles = []*os.File{code} // worker.CodeFD
+	}
 	proc, err := worker.Start(life, cmd, b.limits.Stdio)
+	if code != nil {
+		code.Close()
+	}
 	if err != nil {
 		os.RemoveAll(scratch)
 		return nil, errdefs.Wrap(errdefs.Internal, err, "start worker")

@@ -36,7 +36,7 @@ var (
 // folder and a new snapshot.
 func workerKey() string {
 	h := sha256.New()
-	for _, s := range []string{DenoVersion, PyodideVersion, workerScript, bootstrapPy, worker.Harness} {
+	for _, s := range []string{DenoVersion, PyodideVersion, workerScript, bootstrapPy, worker.Harness()} {
 		fmt.Fprintf(h, "%d\n%s", len(s), s)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
@@ -72,7 +72,7 @@ func prepare(ctx context.Context, rt Runtime) (files, error) {
 	if err := os.Chmod(tmp, 0o755); err != nil { // read by jailed workers (jail.ID)
 		return f, errdefs.Wrap(errdefs.Internal, err, "pyodide worker folder")
 	}
-	for name, src := range map[string]string{"worker.mjs": workerScript, "bootstrap.py": bootstrapPy, "harness.py": worker.Harness} {
+	for name, src := range map[string]string{"worker.mjs": workerScript, "bootstrap.py": bootstrapPy, "harness.py": worker.Harness()} {
 		if err := os.WriteFile(filepath.Join(tmp, name), []byte(src), 0o444); err != nil {
 			return f, errdefs.Wrap(errdefs.Internal, err, "write pyodide worker")
 		}

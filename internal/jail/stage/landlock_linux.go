@@ -1,4 +1,4 @@
-package jail
+package stage
 
 import (
 	"errors"
@@ -61,7 +61,7 @@ func restrictLandlock(abi int, r fsRules) error {
 // applyLandlock restricts the init stage (and the exec'd program) to
 // reading the jail's runtime, bundle and /proc, and writing only /scratch
 // and the /dev nodes.
-func applyLandlock(cfg *config) error {
+func applyLandlock(cfg *Config) error {
 	abi, err := landlockABI()
 	if err != nil {
 		return err
@@ -108,3 +108,7 @@ func applyLandlock(cfg *config) error {
 	r.RWFiles = []string{"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"}
 	return restrictLandlock(abi, r)
 }
+
+// LandlockABI is the host's Landlock ABI version, or why it has none the
+// jail can use.
+func LandlockABI() (int, error) { return landlockABI() }

@@ -1,9 +1,9 @@
-package jail
+package stage
 
 import (
 	"fmt"
 	"os"
-	"path/filepath"
+	"path"
 	"strconv"
 
 	"github.com/skillbox-dev/skillbox/internal/seccomp"
@@ -14,7 +14,7 @@ import (
 // the thread ready to exec the jailed program: new root, loopback, limits,
 // Landlock, unprivileged ids, no capabilities, no_new_privs, seccomp. sock
 // is the config socket's descriptor.
-func setup(cfg *config, sock int) error {
+func setup(cfg *Config, sock int) error {
 	if err := buildRoot(cfg); err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func setup(cfg *config, sock int) error {
 // It pivots twice (as bubblewrap does): first into a small staging tmpfs,
 // where the host root stays reachable at /oldroot whatever paths the
 // sources have, then into the finished jail root, detaching the rest.
-func buildRoot(cfg *config) error {
+func buildRoot(cfg *Config) error {
 	// Nothing we mount may propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
@@ -77,7 +77,7 @@ func buildRoot(cfg *config) error {
 		return fmt.Errorf("staging tmpfs: %w", err)
 	}
 	for _, d := range []string{"oldroot", "newroot"} {
-		if err := os.Mkdir(filepath.Join(stage, d), 0o700); err != nil {
+		if err := os.Mkdir(path.Join(stage, d), 0o700); err != nil {
 			return err
 		}
 	}
@@ -101,16 +101,16 @@ func buildRoot(cfg *config) error {
 		}
 	}
 	for _, t := range cfg.Tmpfs {
-		if err := mountTmpfs(cfg, filepath.Join(root, t.Path), t.Bytes); err != nil {
+		if err := mountTmpfs(cfg, path.Join(root, t.Path), t.Bytes); err != nil {
 			return fmt.Errorf("tmpfs %s: %w", t.Path, err)
 		}
 	}
 	if cfg.Bundle != "" {
-		if err := mountBundle(cfg, filepath.Join(root, SkillDir)); err != nil {
+		if err := mountBundle(cfg, path.Join(root, SkillDir)); err != nil {
 			return err
 		}
 	}
-	if err := mountScratch(cfg, filepath.Join(root, ScratchDir)); err != nil {
+	if err := mountScratch(cfg, path.Join(root, ScratchDir)); err != nil {
 		return err
 	}
 	if err := buildDev(root); err != nil {
@@ -118,8 +118,8 @@ func buildRoot(cfg *config) error {
 	}
 	if cfg.Egress != nil && cfg.Egress.CAFile != "" {
 		// On the root tmpfs, read-only once the root is remounted.
-		dst := filepath.Join(root, cfg.Egress.CAFile)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		dst := path.Join(root, cfg.Egress.CAFile)
+		if err := os.MkdirAll(path.Dir(dst), 0o755); err != nil {
 			return fmt.Errorf("egress CA: %w", err)
 		}
 		if err := os.WriteFile(dst, cfg.Egress.CA, 0o444); err != nil {
@@ -127,7 +127,7 @@ func buildRoot(cfg *config) error {
 		}
 		if cfg.Egress.CAOver != "" {
 			// The usual path is a file of a bind: show the bundle there.
-			if err := bindRO(dst, filepath.Join(root, cfg.Egress.CAOver), true, 0); err != nil {
+			if err := bindRO(dst, path.Join(root, cfg.Egress.CAOver), true, 0); err != nil {
 				return fmt.Errorf("egress CA at %s: %w", cfg.Egress.CAOver, err)
 			}
 		}
@@ -168,8 +168,8 @@ func buildRoot(cfg *config) error {
 // cwd while mounting) and an empty folder of the staging tmpfs. Nothing is
 // copied, so bundles of any size cost the same. Overlay options stop it
 // from following redirects and metacopy attributes stored in the bundle.
-func mountBundle(cfg *config, dst string) error {
-	src := filepath.Join("/oldroot", cfg.Bundle)
+func mountBundle(cfg *Config, dst string) error {
+	src := path.Join("/oldroot", cfg.Bundle)
 	if cfg.BundleBind {
 		// Best effort without overlayfs: the host path shows.
 		if err := bindRO(src, dst, false, unix.MS_NOEXEC); err != nil {
@@ -199,7 +199,7 @@ func mountBundle(cfg *config, dst string) error {
 // noexec: a file the skill writes or downloads there must not run as a
 // program or be mapped executable (which also stops ld.so from loading
 // it), so code that is on no read-only mount never execs.
-func mountScratch(cfg *config, dst string) error {
+func mountScratch(cfg *Config, dst string) error {
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func mountScratch(cfg *config, dst string) error {
 
 // mountTmpfs mounts an empty tmpfs of at most size bytes at dst, owned by
 // the jail's ids, noexec like the scratch tmpfs.
-func mountTmpfs(cfg *config, dst string, size int64) error {
+func mountTmpfs(cfg *Config, dst string, size int64) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
@@ -226,11 +226,11 @@ func mountTmpfs(cfg *config, dst string, size int64) error {
 	return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts)
 }
 
-func applyOp(root string, op mountOp) error {
-	dst := filepath.Join(root, op.Dst)
+func applyOp(root string, op MountOp) error {
+	dst := path.Join(root, op.Dst)
 	switch op.Kind {
 	case "symlink":
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := os.MkdirAll(path.Dir(dst), 0o755); err != nil {
 			return err
 		}
 		if err := os.Symlink(op.Target, dst); err != nil && !os.IsExist(err) {
@@ -238,7 +238,7 @@ func applyOp(root string, op mountOp) error {
 		}
 		return nil
 	case "bind":
-		if err := bindRO(filepath.Join("/oldroot", op.Src), dst, op.File, 0); err != nil {
+		if err := bindRO(path.Join("/oldroot", op.Src), dst, op.File, 0); err != nil {
 			return fmt.Errorf("bind %s: %w", op.Src, err)
 		}
 		return nil
@@ -264,7 +264,7 @@ func mountPoint(dst string, file bool) error {
 	if !file {
 		return os.MkdirAll(dst, 0o755)
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := os.MkdirAll(path.Dir(dst), 0o755); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(dst, os.O_CREATE|os.O_RDONLY, 0o644)
@@ -280,12 +280,12 @@ func mountPoint(dst string, file bool) error {
 // device I/O), but its mode, owner and times cannot change, whoever owns
 // it on the host.
 func buildDev(root string) error {
-	dev := filepath.Join(root, "dev")
+	dev := path.Join(root, "dev")
 	if err := os.Mkdir(dev, 0o755); err != nil {
 		return err
 	}
 	for _, n := range []string{"null", "zero", "random", "urandom"} {
-		dst := filepath.Join(dev, n)
+		dst := path.Join(dev, n)
 		if err := mountPoint(dst, true); err != nil {
 			return err
 		}
@@ -298,52 +298,52 @@ func buildDev(root string) error {
 	}
 	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
 		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
-		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
+		if err := os.Symlink(target, path.Join(dev, name)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// procOptions make /proc show processes only: subset=pid drops every
+// ProcOptions make /proc show processes only: subset=pid drops every
 // file that is not a process's (cmdline, config.gz, kallsyms, meminfo,
 // sys, sysrq-trigger, ...: host facts and kernel knobs), hidepid=invisible
 // hides processes the reader may not ptrace. Both need Linux 5.8.
-const procOptions = "subset=pid,hidepid=invisible"
+const ProcOptions = "subset=pid,hidepid=invisible"
 
 // mountProc mounts a procfs of the new pid namespace (so only the jail's
-// processes are visible) with procOptions. With full (best effort on older
+// processes are visible) with ProcOptions. With full (best effort on older
 // kernels) it mounts all of it and makes the kernel-tuning parts
-// read-only; the masks find nothing to mask under procOptions.
+// read-only; the masks find nothing to mask under ProcOptions.
 func mountProc(root string, full bool) error {
-	proc := filepath.Join(root, "proc")
+	proc := path.Join(root, "proc")
 	if err := os.Mkdir(proc, 0o555); err != nil {
 		return err
 	}
-	opts := procOptions
+	opts := ProcOptions
 	if full {
 		opts = ""
 	}
 	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
 		if !full {
-			return fmt.Errorf("mount /proc with %s (Linux 5.8 or later; --best-effort mounts it without): %w", procOptions, err)
+			return fmt.Errorf("mount /proc with %s (Linux 5.8 or later; --best-effort mounts it without): %w", ProcOptions, err)
 		}
 		return fmt.Errorf("mount /proc: %w", err)
 	}
 	for _, p := range []string{"sys", "sysrq-trigger", "irq", "bus", "fs"} {
-		path := filepath.Join(proc, p)
-		fi, err := os.Lstat(path)
+		full := path.Join(proc, p)
+		fi, err := os.Lstat(full)
 		if err != nil {
 			continue
 		}
-		if err := bindRO(path, path, !fi.IsDir(), unix.MS_NOEXEC); err != nil {
+		if err := bindRO(full, full, !fi.IsDir(), unix.MS_NOEXEC); err != nil {
 			return fmt.Errorf("mask /proc/%s: %w", p, err)
 		}
 	}
 	return nil
 }
 
-func setRlimits(cfg *config) error {
+func setRlimits(cfg *Config) error {
 	lim := map[int]uint64{
 		unix.RLIMIT_CORE:   0,
 		unix.RLIMIT_NOFILE: 1024,
@@ -371,7 +371,7 @@ func setRlimits(cfg *config) error {
 // dropPrivileges clears the bounding and ambient capability sets while
 // still privileged, switches to the unprivileged ids on this thread, and
 // clears what remains (inheritable).
-func dropPrivileges(cfg *config) error {
+func dropPrivileges(cfg *Config) error {
 	last := 63
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
 		if n, err := strconv.Atoi(string(trimNL(b))); err == nil {
