@@ -218,7 +218,11 @@ func (c *Conn) roundTrip(ctx context.Context, req any, inCall bool) (*Reply, err
 	stop := watchDeadline(ctx, c.w, c.r)
 	defer stop()
 	if req != nil {
-		if err := WriteFrame(c.w, req); err != nil {
+		write := WriteFrame
+		if call, ok := req.(Call); ok {
+			write = func(w io.Writer, _ any) error { return WriteCall(w, call) }
+		}
+		if err := write(c.w, req); err != nil {
 			return nil, c.fail(ioError(ctx, err, inCall))
 		}
 	}
