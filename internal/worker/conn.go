@@ -221,6 +221,9 @@ func (c *Conn) roundTrip(ctx context.Context, req any, inCall bool) (*Reply, err
 		write := WriteFrame
 		if call, ok := req.(Call); ok {
 			write = func(w io.Writer, _ any) error { return WriteCall(w, call) }
+			if len(call.Params) > bigParams {
+				growPipe(c.w, len(call.Params)+Envelope)
+			}
 		}
 		if err := write(c.w, req); err != nil {
 			return nil, c.fail(ioError(ctx, err, inCall))
