@@ -103,7 +103,23 @@ def _encode(obj):
     return len(data).to_bytes(4, "big") + data
 
 
+def _grow_pipe(fd, n):
+    """Ask for a pipe buffer of n bytes (1 MiB at most: an unprivileged
+    process's limit) before a large frame, so that it crosses in one or two
+    writes rather than 64 KiB at a time, each waiting for the host to read.
+    Best effort: fd may not be a pipe, or the call may be refused."""
+    try:
+        import fcntl
+
+        if fcntl.fcntl(fd, 1032) < n:  # F_GETPIPE_SZ
+            fcntl.fcntl(fd, 1031, min(n, 1 << 20))  # F_SETPIPE_SZ
+    except Exception:
+        pass
+
+
 def _write_all(fd, data):
+    if len(data) > 65536:
+        _grow_pipe(fd, len(data))
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
