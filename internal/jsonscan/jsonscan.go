@@ -481,3 +481,47 @@ func unquote(s []byte) string {
 	}
 	return string(b)
 }
+
+// AppendCompact appends src, a valid JSON document, to dst as
+// encoding/json's Marshal writes a json.RawMessage (json.Compact with HTML
+// escaping): whitespace outside strings dropped; <, >, &, U+2028 and
+// U+2029 written \u003c, \u003e, \u0026, \u2028, \u2029. The bytes between
+// those are copied in runs. src must have been found valid (Valid).
+func AppendCompact(dst, src []byte) []byte {
+	const hex = "0123456789abcdef"
+	start, inStr := 0, false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if !compactSpecial[c] {
+			continue
+		}
+		switch {
+		case c == '"':
+			inStr = !inStr
+		case c == '\\':
+			i++ // the escaped byte ('"' among them) is copied as it is
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if !inStr {
+				dst = append(dst, src[start:i]...)
+				start = i + 1
+			}
+		case c == '<' || c == '>' || c == '&':
+			dst = append(dst, src[start:i]...)
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			start = i + 1
+		case c == 0xE2 && i+2 < len(src) && src[i+1] == 0x80 && src[i+2]&^1 == 0xA8:
+			dst = append(dst, src[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[src[i+2]&0xF])
+			i += 2
+			start = i + 1
+		}
+	}
+	return append(dst, src[start:]...)
+}
+
+var compactSpecial = func() (t [256]bool) {
+	for _, c := range []byte("\"\\ \t\n\r<>&\xe2") {
+		t[c] = true
+	}
+	return t
+}()

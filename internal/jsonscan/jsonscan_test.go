@@ -168,3 +168,43 @@ func BenchmarkEncodingJSONDecode1MB(b *testing.B) {
 		}
 	}
 }
+
+func TestAppendCompact(t *testing.T) {
+	docs := append([]string{" { \"a\" : \"<b>&\u2028\u2029 \\\" \\\\\" , \"c\" : [ 1 , \"\\u003c\" ] }\n"}, corpus...)
+	r := rand.New(rand.NewPCG(3, 4))
+	special := []byte(" \t\r\n  <>&\xe2\x80\xa8\xa9\"\\ab1")
+	var bases []string
+	for _, d := range docs {
+		if json.Valid([]byte(d)) {
+			bases = append(bases, d)
+		}
+	}
+	for range 20000 {
+		doc := []byte(bases[r.IntN(len(bases))])
+		if len(doc) > 0 {
+			for range 1 + r.IntN(3) {
+				i := r.IntN(len(doc))
+				doc = append(doc[:i:i], append([]byte{special[r.IntN(len(special))]}, doc[i:]...)...)
+			}
+		}
+		docs = append(docs, string(doc))
+	}
+	n := 0
+	for _, d := range docs {
+		doc := []byte(d)
+		if !json.Valid(doc) {
+			continue
+		}
+		n++
+		want, err := json.Marshal(json.RawMessage(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendCompact([]byte("x"), doc); string(got) != "x"+string(want) {
+			t.Fatalf("AppendCompact(%q) = %q, json.Marshal %q", doc, got[1:], want)
+		}
+	}
+	if n < 2000 {
+		t.Fatalf("only %d valid documents", n)
+	}
+}

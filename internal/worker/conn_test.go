@@ -346,3 +346,62 @@ func BenchmarkWriteCall1MB(b *testing.B) {
 		})
 	}
 }
+
+// TestParseBigReply: a large reply frame decodes as json.Unmarshal
+// decodes it, whatever the case or repetition of its keys, and frames it
+// refuses are left to it.
+func TestParseBigReply(t *testing.T) {
+	big := `"` + strings.Repeat("y", bigReply) + `"`
+	for _, p := range []string{
+		`{"type":"result","id":3,"result":{"data":` + big + `}}`,
+		` {"result" : ` + big + ` , "type":"result","id":3, "net_attempts":[{"host":"a","port":1}]} `,
+		`{"type":"result","id":3,"result":1,"RESULT":` + big + `}`,
+		`{"type":"result","id":3,"result":` + big + `,"Result":null}`,
+		`{"type":"result","id":3,"r\u0065sult":` + big + `}`,
+		`{"type":"error","id":3,"error":{"kind":"exception","type":"E","message":` + big + `}}`,
+	} {
+		want := new(Reply)
+		if err := json.Unmarshal([]byte(p), want); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := parseBigReply([]byte(p))
+		if !ok {
+			if bytes.Contains(bytes.ToLower([]byte(p)), []byte("result\"")) {
+				t.Errorf("%.80s: refused", p)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%.80s: got %+v, want %+v", p, got, want)
+		}
+	}
+	for _, p := range []string{`{"type":"result","result":` + big, `[` + big + `]`, `{"type":"result","id":"x","result":` + big + `}`} {
+		if _, ok := parseBigReply([]byte(p)); ok {
+			t.Errorf("%.80s: accepted", p)
+		}
+	}
+}
+
+// BenchmarkParseReply1MB decodes a reply frame with a 1 MB result:
+// parseReply ("scan") and json.Unmarshal, what it replaced, alternated.
+func BenchmarkParseReply1MB(b *testing.B) {
+	payload := []byte(`{"type":"result","id":1,"result":{"data":"` + strings.Repeat("abcdefghij", 1e5) + `"}}`)
+	fail := func(err error) error { return err }
+	b.Run("scan", func(b *testing.B) {
+		b.SetBytes(int64(len(payload)))
+		for b.Loop() {
+			if _, err := parseReply(payload, fail); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		b.SetBytes(int64(len(payload)))
+		for b.Loop() {
+			var rep Reply
+			if err := json.Unmarshal(payload, &rep); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
