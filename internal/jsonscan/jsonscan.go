@@ -491,6 +491,10 @@ func AppendCompact(dst, src []byte) []byte {
 	const hex = "0123456789abcdef"
 	start, inStr := 0, false
 	for i := 0; i < len(src); i++ {
+		i += compactRun(src[i:])
+		if i >= len(src) {
+			break
+		}
 		c := src[i]
 		if !compactSpecial[c] {
 			continue
@@ -517,6 +521,28 @@ func AppendCompact(dst, src []byte) []byte {
 		}
 	}
 	return append(dst, src[start:]...)
+}
+
+// compactRun is the length of the prefix of s that AppendCompact copies
+// as it is without looking: no byte below 0x21 (whitespace), '"', '\\',
+// '<', '>', '&' or at or above 0x80 (U+2028 starts with 0xE2). Eight bytes
+// at a time, as plainRun.
+func compactRun(s []byte) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		q, bs := x^(lsb*'"'), x^(lsb*'\\')
+		lt, gt, amp := x^(lsb*'<'), x^(lsb*'>'), x^(lsb*'&')
+		if ((x-lsb*0x21)&^x|(q-lsb)&^q|(bs-lsb)&^bs|(lt-lsb)&^lt|(gt-lsb)&^gt|(amp-lsb)&^amp|x)&msb != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c >= 0x80 || compactSpecial[c] {
+			break
+		}
+	}
+	return i
 }
 
 var compactSpecial = func() (t [256]bool) {

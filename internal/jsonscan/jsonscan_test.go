@@ -208,3 +208,19 @@ func TestAppendCompact(t *testing.T) {
 		t.Fatalf("only %d valid documents", n)
 	}
 }
+
+func TestCompactRun(t *testing.T) {
+	for i := range 256 {
+		for pos := range 20 {
+			s := []byte(strings.Repeat("a", 20))
+			s[pos] = byte(i)
+			want := 20
+			if c := byte(i); c < 0x21 || c >= 0x80 || strings.IndexByte("\"\\<>&", c) >= 0 {
+				want = pos
+			}
+			if got := compactRun(s); got != want {
+				t.Fatalf("compactRun with %#x at %d = %d, want %d", i, pos, got, want)
+			}
+		}
+	}
+}
