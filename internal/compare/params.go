@@ -179,7 +179,13 @@ func runParams(ctx context.Context, rounds, calls int, sbExe, before, python, do
 	for round := range rounds {
 		for i, c := range cases {
 			for range calls {
-				for k, cl := range []bench.Caller{callers[i].base, callers[i].sb, callers[i].before} {
+				// The two skillbox builds swap places every round.
+				order := []int{0, 1, 2}
+				if round%2 == 1 {
+					order = []int{0, 2, 1}
+				}
+				for _, k := range order {
+					cl := []bench.Caller{callers[i].base, callers[i].sb, callers[i].before}[k]
 					if cl == nil {
 						continue
 					}
