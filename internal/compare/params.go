@@ -159,21 +159,31 @@ func runParams(ctx context.Context, rounds, calls int, sbExe, before, python, do
 	}
 	load0 := bench.Loadavg()
 	res := make([][3]sample, len(cases))
-	one := func(ctx context.Context, c bench.Caller, s *sample) error {
-		pid := 0
-		if p, ok := c.(interface{ Pid() int }); ok {
-			pid = p.Pid()
+	// CPU per call: each server's whole process tree over the whole
+	// run (clock ticks), divided by its calls; it includes what a server
+	// does between calls (a single-use server forks and prepares the next
+	// call's child then).
+	pidOf := func(c bench.Caller) int {
+		if p, ok := c.(interface{ Pid() int }); ok && c != nil {
+			return p.Pid()
 		}
-		cpu0 := bench.TreeCPU(pid)
+		return 0
+	}
+	cpu0 := make([][3]time.Duration, len(cases))
+	for i := range cases {
+		for k, c := range []bench.Caller{callers[i].base, callers[i].sb, callers[i].before} {
+			if c != nil {
+				cpu0[i][k] = bench.TreeCPU(pidOf(c))
+			}
+		}
+	}
+	one := func(ctx context.Context, c bench.Caller, s *sample) error {
 		t0 := time.Now()
 		if _, err := c.Call(ctx); err != nil {
 			return err
 		}
 		s.lat = append(s.lat, time.Since(t0))
-		if cpu1 := bench.TreeCPU(pid); pid > 0 && cpu1 > 0 {
-			s.cpu += cpu1 - cpu0
-			s.n++
-		}
+		s.n++
 		return nil
 	}
 	for round := range rounds {
@@ -203,6 +213,13 @@ func runParams(ctx context.Context, rounds, calls int, sbExe, before, python, do
 		fmt.Fprintf(os.Stderr, "round %d/%d, load %s\n", round+1, rounds, bench.Loadavg())
 	}
 	load1 := bench.Loadavg()
+	for i := range cases {
+		for k, c := range []bench.Caller{callers[i].base, callers[i].sb, callers[i].before} {
+			if c != nil {
+				res[i][k].cpu = bench.TreeCPU(pidOf(c)) - cpu0[i][k]
+			}
+		}
+	}
 
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	p50 := func(s sample) float64 { return ms(bench.Summarize(s.lat).P50) }
@@ -216,7 +233,7 @@ func runParams(ctx context.Context, rounds, calls int, sbExe, before, python, do
 	var b strings.Builder
 	fmt.Fprintf(&b, "`%s`, %s, %d rounds × %d calls per mode and size, alternated call by call, %v apart; load average %s before, %s after.\n\n",
 		command, time.Now().UTC().Format("2006-01-02 15:04 UTC"), rounds, calls, gap, load0, load1)
-	b.WriteString("| size | in-process server p50 ms | serve --http p50 ms | p50 ratio | server ms per MB (p50 − 1 KB p50) | serve ms per MB | per-MB ratio | CPU ms per call, baseline / serve |\n")
+	b.WriteString("| size | in-process server p50 ms | serve --http p50 ms | p50 ratio | server ms per MB (p50 − 1 KB p50) | serve ms per MB | per-MB ratio | CPU ms per call (server tree, whole run), baseline / serve |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, c := range cases {
 		base, sb := res[i][0], res[i][1]
@@ -236,7 +253,7 @@ func runParams(ctx context.Context, rounds, calls int, sbExe, before, python, do
 			c.name, p50(base), p50(sb), p50(sb)/p50(base), perMB(0), perMB(1), ratio, cpu(base), cpu(sb))
 	}
 	if before != "" {
-		b.WriteString("\n| size | serve p50 ms, before | after | after / before | serve CPU ms per call, before / after |\n|---|---:|---:|---:|---:|\n")
+		b.WriteString("\n| size | serve p50 ms, before | after | after / before | CPU ms per call (server tree, whole run), before / after |\n|---|---:|---:|---:|---:|\n")
 		for i, c := range cases {
 			fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f× | %.1f / %.1f |\n", c.name, p50(res[i][2]), p50(res[i][1]), p50(res[i][1])/p50(res[i][2]), cpu(res[i][2]), cpu(res[i][1]))
 		}
