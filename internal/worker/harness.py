@@ -108,15 +108,17 @@ def _read_frame(fd):
     return msg
 
 
-def _encode(obj):
+def _encode(obj, parts=False):
     import json
 
     try:
         data = json.dumps(obj, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: let json escape them
         data = json.dumps(obj, allow_nan=False, separators=(",", ":")).encode("ascii")
-    if len(data) > 65536 and hasattr(os, "writev"):
-        # Header and payload written apart (writev): not copied into one.
+    if parts and len(data) > 65536 and hasattr(os, "writev"):
+        # Header and payload written apart (writev by _write_all): not
+        # copied into one. Only for _send_raw: other callers (Pyodide's
+        # bootstrap) get the frame's bytes.
         return (len(data).to_bytes(4, "big"), data)
     return len(data).to_bytes(4, "big") + data
 
@@ -353,7 +355,7 @@ def _load_skill(bundle):
 
 # ---------------------------------------------------------------- call
 
-def _run_call(cls, msg, max_tb):
+def _run_call(cls, msg, max_tb, parts=False):
     cid = msg.get("id")
     if not isinstance(cid, int) or isinstance(cid, bool) or cid <= 0:
         raise ValueError("call frame without a positive id")
@@ -368,7 +370,7 @@ def _run_call(cls, msg, max_tb):
     _flush_stdio()
     reply = _net_end({"type": "result", "id": cid, "result": result})
     try:
-        return _encode(reply)
+        return _encode(reply, parts)
     except BaseException as e:
         try:
             message = str(e)
@@ -540,7 +542,7 @@ def _serve_one(cls, max_tb, last=False):
         return False
     if msg.get("type") != "call":
         raise ValueError("expected a call frame, got %r" % msg.get("type"))
-    reply = _run_call(cls, msg, max_tb)
+    reply = _run_call(cls, msg, max_tb, True)
     if last:
         _end_output()
     try:
