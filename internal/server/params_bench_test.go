@@ -93,7 +93,7 @@ class Size(BaseSkill):
 			b.SetBytes(int64(max(len(c.body), c.want)))
 			for b.Loop() {
 				b.StopTimer()
-				time.Sleep(20 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond)
 				b.StartTimer()
 				resp, err := http.Post(hs.URL+"/v1/skills/bench/size/call", "application/json", bytes.NewReader(c.body))
 				if err != nil {
