@@ -170,10 +170,11 @@ func (s *Server) callSkill(w http.ResponseWriter, r *http.Request) {
 // the envelope.
 const bigResult = 64 << 10
 
-// writeOK writes a success envelope. A large result is checked once
-// (jsonscan.Valid) and copied into the envelope in runs, escaped as
-// json.Marshal escapes a json.RawMessage, rather than scanned and copied
-// by encoding/json: the bytes written are the same (issue 17 target 2).
+// writeOK writes a success envelope. A large result is checked
+// (jsonscan.Valid) and compacted into the envelope by jsontext
+// (jsonscan.AppendCompact), escaped as json.Marshal escapes a
+// json.RawMessage, rather than scanned and copied by encoding/json: the
+// bytes written are the same (issue 17 target 2).
 func writeOK(w http.ResponseWriter, env *Envelope) {
 	const head = `{"ok":true`
 	result := env.Result
