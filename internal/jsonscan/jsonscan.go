@@ -159,21 +159,23 @@ func Members(data []byte) (m []Member, ok bool) {
 	return m, true
 }
 
-// AppendCompact appends src, a valid JSON document, to dst as
-// json.Marshal(json.RawMessage(src)) writes it: whitespace outside
-// strings dropped, <, >, &, U+2028 and U+2029 escaped as \u003c and so on,
-// everything else as it is. jsontext would write invalid UTF-8 as U+FFFD,
-// which json.Marshal does not; such a document goes through
-// encoding/json.
-func AppendCompact(dst, src []byte) []byte {
+// AppendCompact appends src to dst as json.Marshal(json.RawMessage(src))
+// writes it: whitespace outside strings dropped, <, >, &, U+2028 and
+// U+2029 escaped as \u003c and so on, everything else as it is. It checks
+// src as it goes: ok is false, and dst returned as it was, when src is not
+// valid JSON (json.Valid). jsontext would write invalid UTF-8 as U+FFFD,
+// which json.Marshal does not; such a document goes through encoding/json.
+func AppendCompact(dst, src []byte) (out []byte, ok bool) {
 	if utf8.Valid(src) {
-		if out, err := jsontext.AppendFormat(dst, src, compactOpts...); err == nil {
-			return out
+		out, err := jsontext.AppendFormat(dst, src, compactOpts...)
+		if err != nil {
+			return dst, false
 		}
+		return out, true
 	}
 	b, err := json.Marshal(json.RawMessage(src))
 	if err != nil {
-		return append(dst, src...)
+		return dst, false
 	}
-	return append(dst, b...)
+	return append(dst, b...), true
 }

@@ -48,6 +48,9 @@ func check(t *testing.T, doc []byte) {
 	if ok && !reflect.DeepEqual(got, want) {
 		t.Fatalf("Decode(%q) = %#v, encoding/json %#v", doc, got, want)
 	}
+	if _, ok := AppendCompact(nil, doc); ok != json.Valid(doc) {
+		t.Fatalf("AppendCompact(%q) ok %v, json.Valid %v", doc, ok, !ok)
+	}
 	if v := Valid(doc); v != json.Valid(doc) {
 		t.Fatalf("Valid(%q) = %v, json.Valid %v", doc, v, !v)
 	}
@@ -174,7 +177,11 @@ func TestAppendCompact(t *testing.T) {
 	n := 0
 	for _, d := range docs {
 		doc := []byte(d)
+		got, ok := AppendCompact([]byte("x"), doc)
 		if !json.Valid(doc) {
+			if ok || string(got) != "x" {
+				t.Fatalf("AppendCompact(%q) = %q, %v; json.Valid false", doc, got, ok)
+			}
 			continue
 		}
 		n++
@@ -182,8 +189,8 @@ func TestAppendCompact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := AppendCompact([]byte("x"), doc); string(got) != "x"+string(want) {
-			t.Fatalf("AppendCompact(%q) = %q, json.Marshal %q", doc, got[1:], want)
+		if !ok || string(got) != "x"+string(want) {
+			t.Fatalf("AppendCompact(%q) = %q, %v; json.Marshal %q", doc, got, ok, want)
 		}
 	}
 	if n < 2000 {

@@ -170,15 +170,15 @@ func (s *Server) callSkill(w http.ResponseWriter, r *http.Request) {
 // the envelope.
 const bigResult = 64 << 10
 
-// writeOK writes a success envelope. A large result is checked
-// (jsonscan.Valid) and compacted into the envelope by jsontext
+// writeOK writes a success envelope. A large result is checked and
+// compacted into the envelope in one jsontext pass (after utf8.Valid)
 // (jsonscan.AppendCompact), escaped as json.Marshal escapes a
 // json.RawMessage, rather than scanned and copied by encoding/json: the
 // bytes written are the same (issue 17 target 2).
 func writeOK(w http.ResponseWriter, env *Envelope) {
 	const head = `{"ok":true`
 	result := env.Result
-	if len(result) <= bigResult || !jsonscan.Valid(result) {
+	if len(result) <= bigResult {
 		writeJSON(w, http.StatusOK, env)
 		return
 	}
@@ -191,7 +191,11 @@ func writeOK(w http.ResponseWriter, env *Envelope) {
 	}
 	out := make([]byte, 0, len(b)+len(result)+len(result)/8+16)
 	out = append(out, head+`,"result":`...)
-	out = jsonscan.AppendCompact(out, result)
+	out, ok := jsonscan.AppendCompact(out, result)
+	if !ok { // not valid JSON: encoding/json says so, as before
+		writeJSON(w, http.StatusOK, env)
+		return
+	}
 	out = append(append(out, b[len(head):]...), '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
