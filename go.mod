@@ -6,6 +6,7 @@ require (
 	aead.dev/minisign v0.3.0
 	github.com/andybalholm/brotli v1.3.0
 	github.com/cyphar/filepath-securejoin v0.7.0
+	github.com/go-json-experiment/json v1.27.2
 	github.com/google/go-cmp v0.7.0
 	github.com/google/go-containerregistry v0.22.1
 	github.com/klauspost/compress v1.20.5

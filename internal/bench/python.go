@@ -175,9 +175,17 @@ type httpCaller struct {
 	client      http.Client
 	stop        func() error
 	pid         int // the server's
+	// wire is the last call's time from sending the request to having
+	// read the whole answer, before it is decoded.
+	wire time.Duration
 }
 
 func (h *httpCaller) Pid() int { return h.pid }
+
+// Wire is the last call's time until its answer was read, without the
+// client's decoding of it (which differs between an envelope and a bare
+// result).
+func (h *httpCaller) Wire() time.Duration { return h.wire }
 
 func (h *httpCaller) Call(ctx context.Context) (json.RawMessage, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, strings.NewReader(h.params))
@@ -185,11 +193,13 @@ func (h *httpCaller) Call(ctx context.Context) (json.RawMessage, error) {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	t0 := time.Now()
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	body, err := io.ReadAll(resp.Body)
+	h.wire = time.Since(t0)
 	resp.Body.Close()
 	if err != nil {
 		return nil, err

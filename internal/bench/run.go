@@ -278,3 +278,12 @@ func clip(b []byte) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// TreeCPU is the CPU time (user and system) of process pid and every
+// process below it (Linux; 0 elsewhere or when pid is 0).
+func TreeCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	return treeCPU(pid)
+}

@@ -43,6 +43,8 @@ func main() {
 		label    = flag.String("label", "", "a note put under the table")
 		command  = flag.String("command", "scripts/compare", "the command line the table says it came from")
 		gapFlag  = flag.Duration("gap", 250*time.Millisecond, "pause before each call of the spaced serve row")
+		before   = flag.String("before", "", "with -large: an earlier skillbox binary, measured alternately with -skillbox")
+		large    = flag.Bool("large", false, "measure large parameters and results instead (issue 17 target 2): params of 1 KB, 100 KB, 1 MB and a 1 MB result, in-process Python server against serve --http")
 	)
 	flag.Parse()
 	if *skillbox == "" {
@@ -51,6 +53,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *large {
+		if err := runParams(ctx, *rounds, *calls, *skillbox, *before, *python, *doc, *label, *command, *gapFlag); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, *rounds, *calls, *skillbox, *python, *skillID, *skillDir, *params, *peerList, *doc, *label, *command, *gapFlag); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/jsonscan"
 )
 
 // MaxParamsSize is the largest params document, in bytes, that
@@ -109,14 +110,14 @@ func (v *Validator) Validate(params json.RawMessage) error {
 	if len(bytes.TrimSpace(params)) == 0 {
 		params = json.RawMessage("{}")
 	}
-	dec := json.NewDecoder(bytes.NewReader(params))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return errdefs.New(errdefs.Invalid, "params: not valid JSON: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errdefs.New(errdefs.Invalid, "params: not valid JSON: unexpected data after the top-level value")
+	// One pass over the bytes; encoding/json (three passes) only for a
+	// document that pass refuses, to say why.
+	doc, ok := jsonscan.Decode(params)
+	if !ok {
+		var err error
+		if doc, err = decodeSlow(params); err != nil {
+			return err
+		}
 	}
 	if _, ok := doc.(map[string]any); !ok {
 		return errdefs.New(errdefs.Invalid, "params must be a JSON object, got %s", jsonType(doc))
@@ -133,6 +134,20 @@ func (v *Validator) Validate(params json.RawMessage) error {
 		return &errdefs.Error{Kind: errdefs.Invalid, Msg: formatErrors("params", ve), Err: err}
 	}
 	return errdefs.New(errdefs.Invalid, "params: %s", oneLine(err.Error()))
+}
+
+// decodeSlow decodes params with encoding/json, for its error message.
+func decodeSlow(params []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(params))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, errdefs.New(errdefs.Invalid, "params: not valid JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errdefs.New(errdefs.Invalid, "params: not valid JSON: unexpected data after the top-level value")
+	}
+	return doc, nil
 }
 
 // formatErrors renders the leaves of a validation error tree, one per line,

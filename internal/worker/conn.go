@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/jsonscan"
 )
 
 // Envelope is the room a reply frame may take beyond its result.
@@ -218,7 +220,14 @@ func (c *Conn) roundTrip(ctx context.Context, req any, inCall bool) (*Reply, err
 	stop := watchDeadline(ctx, c.w, c.r)
 	defer stop()
 	if req != nil {
-		if err := WriteFrame(c.w, req); err != nil {
+		write := WriteFrame
+		if call, ok := req.(Call); ok {
+			write = func(w io.Writer, _ any) error { return WriteCall(w, call) }
+			if len(call.Params) > bigParams {
+				growPipe(c.w, len(call.Params)+Envelope)
+			}
+		}
+		if err := write(c.w, req); err != nil {
 			return nil, c.fail(ioError(ctx, err, inCall))
 		}
 	}
@@ -229,8 +238,21 @@ func (c *Conn) roundTrip(ctx context.Context, req any, inCall bool) (*Reply, err
 	return parseReply(payload, func(err error) error { return c.fail(err) })
 }
 
+// bigReply is the size of reply frame above which parseReply takes the
+// result out before decoding the rest.
+const bigReply = 64 << 10
+
 func parseReply(payload []byte, fail func(error) error) (*Reply, error) {
 	var rep Reply
+	if len(payload) > bigReply {
+		if r, ok := parseBigReply(payload); ok {
+			rep = *r
+			if rep.Type == "" {
+				return nil, fail(violation("reply frame without a type"))
+			}
+			return &rep, nil
+		}
+	}
 	if err := json.Unmarshal(payload, &rep); err != nil {
 		return nil, fail(violation("reply frame is not a JSON object: %v", err))
 	}
@@ -238,6 +260,42 @@ func parseReply(payload []byte, fail func(error) error) (*Reply, error) {
 		return nil, fail(violation("reply frame without a type"))
 	}
 	return &rep, nil
+}
+
+// parseBigReply decodes a large reply frame as json.Unmarshal would, but
+// without scanning its result three times (check, skip, copy): one
+// jsonscan pass checks the whole frame and finds the result's bytes, which
+// Reply.Result then holds (a slice of payload, not a copy); the rest,
+// small, goes through json.Unmarshal with the result left out. ok is false
+// when the frame is not a valid JSON object (json.Unmarshal then says
+// why).
+func parseBigReply(payload []byte) (*Reply, bool) {
+	members, ok := jsonscan.Members(payload)
+	if !ok {
+		return nil, false
+	}
+	// encoding/json matches a key to the field case-insensitively, and
+	// the last of repeated keys wins.
+	var result []byte
+	rest := make([]byte, 0, 256)
+	last := 0
+	for _, m := range members {
+		if strings.EqualFold(m.Key, "result") {
+			result = payload[m.Start:m.End]
+			rest = append(append(rest, payload[last:m.Start]...), '0')
+			last = m.End
+		}
+	}
+	if result == nil {
+		return nil, false
+	}
+	rest = append(rest, payload[last:]...)
+	var rep Reply
+	if err := json.Unmarshal(rest, &rep); err != nil {
+		return nil, false
+	}
+	rep.Result = result
+	return &rep, true
 }
 
 func (c *Conn) fail(err error) error {

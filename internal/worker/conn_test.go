@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -292,4 +293,128 @@ func TestCapture(t *testing.T) {
 	if string(c.Bytes()) != "ok" || c.Truncated() {
 		t.Fatal("reset")
 	}
+}
+
+// TestWriteCall: a call frame with its params spliced in reads as the
+// one WriteFrame encodes, small or large (written in pieces), and params
+// that are not JSON fail as they did.
+func TestWriteCall(t *testing.T) {
+	big := `{"data":"` + strings.Repeat("x", 3*bigParams) + `"}`
+	for _, params := range []string{`{}`, `{"a": [1, 2.5e3, "é\u00e9<>&"]}`, " {\n\"a\":null}\t", big} {
+		for _, call := range []Call{
+			{Type: TypeCall, ID: 7, Params: json.RawMessage(params)},
+			{Type: TypeCall, ID: 1 << 40, Params: json.RawMessage(params), Config: map[string]string{"K": `"params":null`}, NetHint: true},
+		} {
+			var got, want bytes.Buffer
+			if err := WriteCall(&got, call); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteFrame(&want, call); err != nil {
+				t.Fatal(err)
+			}
+			g, err := ReadFrame(&got, 1<<30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, _ := ReadFrame(&want, 1<<30)
+			var gv, wv any
+			if err := json.Unmarshal(g, &gv); err != nil {
+				t.Fatalf("%.200s: %v", g, err)
+			}
+			json.Unmarshal(w, &wv)
+			if !reflect.DeepEqual(gv, wv) {
+				t.Errorf("WriteCall frame %.200s, WriteFrame %.200s", g, w)
+			}
+			if got.Len() != 0 {
+				t.Errorf("%d bytes after the frame", got.Len())
+			}
+		}
+	}
+	for _, bad := range []string{`{"a":`, `{} {}`, "{\"a\":\"\x01\"}"} {
+		if err := WriteCall(io.Discard, Call{Type: TypeCall, ID: 1, Params: json.RawMessage(bad)}); err == nil {
+			t.Errorf("params %q: no error", bad)
+		}
+	}
+}
+
+// BenchmarkWriteCall1MB writes a call frame with 1 MB of params: params
+// spliced in ("splice") and encoded by encoding/json ("encode", what
+// WriteCall replaced), alternated in one run.
+func BenchmarkWriteCall1MB(b *testing.B) {
+	call := Call{Type: TypeCall, ID: 1, Params: json.RawMessage(`{"data":"` + strings.Repeat("abcdefghij", 1e5) + `"}`)}
+	for _, m := range []struct {
+		name  string
+		write func(io.Writer, Call) error
+	}{
+		{"splice", WriteCall},
+		{"encode", func(w io.Writer, c Call) error { return WriteFrame(w, c) }},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			b.SetBytes(int64(len(call.Params)))
+			for b.Loop() {
+				if err := m.write(io.Discard, call); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestParseBigReply: a large reply frame decodes as json.Unmarshal
+// decodes it, whatever the case or repetition of its keys, and frames it
+// refuses are left to it.
+func TestParseBigReply(t *testing.T) {
+	big := `"` + strings.Repeat("y", bigReply) + `"`
+	for _, p := range []string{
+		`{"type":"result","id":3,"result":{"data":` + big + `}}`,
+		` {"result" : ` + big + ` , "type":"result","id":3, "net_attempts":[{"host":"a","port":1}]} `,
+		`{"type":"result","id":3,"result":1,"RESULT":` + big + `}`,
+		`{"type":"result","id":3,"result":` + big + `,"Result":null}`,
+		`{"type":"result","id":3,"r\u0065sult":` + big + `}`,
+		`{"type":"error","id":3,"error":{"kind":"exception","type":"E","message":` + big + `}}`,
+	} {
+		want := new(Reply)
+		if err := json.Unmarshal([]byte(p), want); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := parseBigReply([]byte(p))
+		if !ok {
+			if bytes.Contains(bytes.ToLower([]byte(p)), []byte("result\"")) {
+				t.Errorf("%.80s: refused", p)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%.80s: got %+v, want %+v", p, got, want)
+		}
+	}
+	for _, p := range []string{`{"type":"result","result":` + big, `[` + big + `]`, `{"type":"result","id":"x","result":` + big + `}`} {
+		if _, ok := parseBigReply([]byte(p)); ok {
+			t.Errorf("%.80s: accepted", p)
+		}
+	}
+}
+
+// BenchmarkParseReply1MB decodes a reply frame with a 1 MB result:
+// parseReply ("scan") and json.Unmarshal, what it replaced, alternated.
+func BenchmarkParseReply1MB(b *testing.B) {
+	payload := []byte(`{"type":"result","id":1,"result":{"data":"` + strings.Repeat("abcdefghij", 1e5) + `"}}`)
+	fail := func(err error) error { return err }
+	b.Run("scan", func(b *testing.B) {
+		b.SetBytes(int64(len(payload)))
+		for b.Loop() {
+			if _, err := parseReply(payload, fail); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unmarshal", func(b *testing.B) {
+		b.SetBytes(int64(len(payload)))
+		for b.Loop() {
+			var rep Reply
+			if err := json.Unmarshal(payload, &rep); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -1,11 +1,14 @@
 package worker
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/skillbox-dev/skillbox/internal/jsonscan"
 )
 
 // DefaultMaxFrame is the frame cap used when none is given.
@@ -41,6 +44,55 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 		return nil, err
 	}
 	return buf, nil
+}
+
+// bigParams is the size of params above which a call frame is written in
+// pieces, the params straight from the caller's buffer, rather than copied
+// into one.
+const bigParams = 64 << 10
+
+// WriteCall writes a call frame for call, its params spliced in as they
+// are rather than re-encoded: encoding/json would scan them twice more
+// (to check, then to compact them) and copy them twice (issue 17 target
+// 2). Params that jsonscan does not find valid take WriteFrame's path, so
+// they fail as they did. Large params are written from their own buffer,
+// header and tail around them (three writes); the frame is the same.
+func WriteCall(w io.Writer, call Call) error {
+	params := call.Params
+	if !jsonscan.Valid(params) {
+		return WriteFrame(w, call)
+	}
+	call.Params = nil
+	head, err := json.Marshal(call) // {"type":"call","id":N,"params":null,...}
+	if err != nil {
+		return err
+	}
+	i := bytes.Index(head, []byte(`"params":null`))
+	if i < 0 {
+		return fmt.Errorf("worker: call frame without params: %s", head)
+	}
+	i += len(`"params":`)
+	tail := head[i+len("null"):]
+	head = head[:i]
+	n := len(head) + len(params) + len(tail)
+	if uint64(n) > 1<<32-1 {
+		return ErrFrameTooLarge
+	}
+	if len(params) <= bigParams {
+		buf := make([]byte, 4, 4+n)
+		binary.BigEndian.PutUint32(buf, uint32(n))
+		buf = append(append(append(buf, head...), params...), tail...)
+		_, err = w.Write(buf)
+		return err
+	}
+	first := make([]byte, 4, 4+len(head))
+	binary.BigEndian.PutUint32(first, uint32(n))
+	for _, b := range [][]byte{append(first, head...), params, tail} {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // WriteFrame encodes v as JSON and writes it as one frame with a single

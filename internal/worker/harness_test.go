@@ -594,3 +594,19 @@ class V(BaseSkill):
 		t.Errorf("valid params: got %v, want true", msgs[5])
 	}
 }
+
+// TestHarnessLargeFrames: params and results of megabytes cross whole
+// (the request read into one buffer, the reply written header and payload
+// apart, both pipes grown), in session mode call after call.
+func TestHarnessLargeFrames(t *testing.T) {
+	p, _ := load(t, writeBundle(t, map[string]string{"skill.py": plainSkill}), ModeSession)
+	p.Conn.SetMaxResult(8 << 20)
+	for i, n := range []int{100, 70_000, 1 << 20, 3 << 20} {
+		data := strings.Repeat("é<", n/3)
+		params := `{"data":"` + data + `"}`
+		got := mustCall(t, p, uint64(i+1), params, nil)
+		if got != `{"echo":`+params+`}` {
+			t.Fatalf("%d bytes: result of %d bytes, %.80q…", len(params), len(got), got)
+		}
+	}
+}

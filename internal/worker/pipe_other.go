@@ -1,0 +1,7 @@
+//go:build !linux
+
+package worker
+
+import "os"
+
+func growPipe(*os.File, int) {}
