@@ -212,3 +212,37 @@ func TestBuildEgressAudited(t *testing.T) {
 		t.Errorf("audited %+v; want the index %s allowed and 127.0.0.1:%d denied", events, index, other)
 	}
 }
+
+// On a host without the memory and pids controllers a build is refused,
+// unavailable, naming the missing layer; with best-effort it runs without
+// them (the pids limit as RLIMIT_NPROC), saying so on its progress.
+func TestBuildWithoutControllers(t *testing.T) {
+	py := need(t)
+	wheels := t.TempDir()
+	envtest.Wheel(t, wheels, "alpha", "1.0", "VERSION = '1.0'\n")
+	url, _ := envtest.Index(t, wheels)
+	c := cache(t)
+	c.Builder = Builder{Cgroups: &cgroup.Host{}} // a host that mounts no controller
+	req := request(t, py, url, "alpha")
+	_, err := c.Ensure(context.Background(), req, nil)
+	if errdefs.KindOf(err) != errdefs.Unavailable || !strings.Contains(err.Error(), "isolation layer memory is missing") {
+		t.Fatalf("err = %v; want unavailable naming the missing memory layer", err)
+	}
+	var lines []string
+	e, err := c.Ensure(WithBestEffort(context.Background()), req, func(l string) { lines = append(lines, l) })
+	if err != nil {
+		t.Fatalf("best-effort: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	if len(e.Resolved) != 1 {
+		t.Errorf("resolved %v", e.Resolved)
+	}
+	var warned []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "best-effort: building without the cgroup controller ") {
+			warned = append(warned, l)
+		}
+	}
+	if len(warned) != 2 {
+		t.Errorf("best-effort lines %q, want one per missing controller", warned)
+	}
+}
