@@ -246,3 +246,41 @@ func TestBuildWithoutControllers(t *testing.T) {
 		t.Errorf("best-effort lines %q, want one per missing controller", warned)
 	}
 }
+
+// An environment that takes most of the build's memory limit (its tmpfs
+// pages count) still builds and is copied out: the copy's page cache is
+// reclaimed, not an OOM kill. The wheel is small (its file compresses), so
+// pip's install fits and only the copy goes past the limit's worth of
+// pages.
+func TestBuildNearMemoryLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: the copy waits for writeback at the memory limit (about 2 minutes under load)")
+	}
+	py := need(t)
+	before := buildGroups(t)
+	wheels := t.TempDir()
+	envtest.WheelOf(t, wheels, "bulky", "1.0", map[string]string{
+		"bulky.py":  "X = 1\n",
+		"bulky.dat": strings.Repeat("skillbox environment ballast\n", (144<<20)/29),
+	})
+	url, _ := envtest.Index(t, wheels)
+	c := &skillenv.Cache{Dir: filepath.Join(t.TempDir(), "envs"), Builder: Builder{},
+		Bounds: skillenv.Bounds{MaxBytes: 512 << 20, MaxMemory: 256 << 20, Timeout: 3 * time.Minute}}
+	var lines []string
+	e, err := c.Ensure(context.Background(), request(t, py, url, "bulky"), func(l string) { lines = append(lines, l) })
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(lines, "\n"))
+	}
+	sites, _ := filepath.Glob(filepath.Join(e.Dir, "lib", "python3*", "site-packages", "bulky.dat"))
+	if len(sites) != 1 {
+		t.Fatalf("bulky.dat not in the environment: %v", sites)
+	}
+	if fi, err := os.Stat(sites[0]); err != nil || fi.Size() < 140<<20 {
+		t.Errorf("bulky.dat: %v %v", fi, err)
+	}
+	for _, g := range buildGroups(t) {
+		if !slices.Contains(before, g) {
+			t.Errorf("the build's cgroup %s is left behind", g)
+		}
+	}
+}
