@@ -72,11 +72,12 @@ func cmdEnv(ctx context.Context, c *cmdContext, args []string) error {
 }
 
 // envProgress prints an environment build's progress on stderr: the
-// announcement and pip's main steps.
+// announcement, what a best-effort build goes without, and pip's main
+// steps.
 func (c *cmdContext) envProgress() skillbox.Option {
 	return skillbox.WithEnvProgress(func(l string) {
 		switch {
-		case strings.HasPrefix(l, "building the environment"):
+		case strings.HasPrefix(l, "building the environment"), strings.HasPrefix(l, "best-effort: "):
 			fmt.Fprintf(c.stderr, "skillbox: %s\n", l)
 		case strings.HasPrefix(l, "Collecting "), strings.HasPrefix(l, "Successfully installed "):
 			fmt.Fprintf(c.stderr, "skillbox:   %s\n", l)
