@@ -12,6 +12,7 @@ import (
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/skillenv"
+	"github.com/skillbox-dev/skillbox/internal/skillenv/jailbuild"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -86,15 +87,19 @@ func (c *cmdContext) envProgress() skillbox.Option {
 }
 
 func (c *cmdContext) envBuild(ctx context.Context, args []string) error {
-	fset := newFlags(c, "env build", "SKILL... [--backend NAME] [--json]")
+	fset := newFlags(c, "env build", "SKILL... [--backend NAME] [--best-effort] [--json]")
 	jsonOut := fset.Bool("json", false, "print a JSON envelope")
+	bestEffort := fset.Bool("best-effort", false, "build without the memory or pids cgroup controller this host lacks (each missing one is reported)")
 	backend := fset.String("backend", "", "the backend whose interpreter the environments are for (default: auto)")
 	pos, err := parse(fset, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return errdefs.New(errdefs.Invalid, "env build: name at least one skill (usage: skillbox env build SKILL... [--backend NAME] [--json])")
+		return errdefs.New(errdefs.Invalid, "env build: name at least one skill (usage: skillbox env build SKILL... [--backend NAME] [--best-effort] [--json])")
+	}
+	if *bestEffort {
+		ctx = jailbuild.WithBestEffort(ctx)
 	}
 	rt, closeRT, err := c.runtime(false)
 	if err != nil {

@@ -67,7 +67,7 @@ func (b Builder) buildGroup(ctx context.Context, l buildLimits) (g *cgroup.Group
 		}
 		if !bestEffort(ctx) {
 			return nil, nil, false, errdefs.New(errdefs.Unavailable,
-				"building a skill's environment: isolation layer %s is missing: %s (the build's %s limit needs it; a call with --best-effort builds without it)", c, why, c)
+				"building a skill's environment: isolation layer %s is missing: %s (the build's %s limit needs it; --best-effort builds without it)", c, why, c)
 		}
 		missing = append(missing, fmt.Sprintf("%s (%s)", c, why))
 		noPids = noPids || c == cgroup.Pids
