@@ -6,9 +6,11 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/lockfile"
@@ -45,23 +47,78 @@ type imageBuildEnvelope struct {
 }
 
 func cmdImage(ctx context.Context, c *cmdContext, args []string) error {
-	const line = "list|prune|build [--json]"
+	const line = "list|pull|prune|build [--json]"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(c.stderr, "Usage: skillbox image %s\n\n  list   the unpacked OCI images in the cache: reference, digest, platform, size\n  prune  remove every unpacked image no running jail uses\n  build  build a Dockerfile with an installed builder (buildah, podman) into the cache\n", line)
+		fmt.Fprintf(c.stderr, "Usage: skillbox image %s\n\n  list   the unpacked OCI images in the cache: reference, digest, platform, size\n  pull   resolve an image reference, unpack it into the cache and print its digest\n  prune  remove every unpacked image no running jail uses\n  build  build a Dockerfile with an installed builder (buildah, podman) into the cache\n", line)
 		if len(args) == 0 {
-			return errdefs.New(errdefs.Invalid, "want a subcommand: list, prune or build (usage: skillbox image %s)", line)
+			return errdefs.New(errdefs.Invalid, "want a subcommand: list, pull, prune or build (usage: skillbox image %s)", line)
 		}
 		return nil
 	}
 	switch args[0] {
 	case "list":
 		return c.imageList(args[1:])
+	case "pull":
+		return c.imagePull(ctx, args[1:])
 	case "prune":
 		return c.imagePrune(args[1:])
 	case "build":
 		return c.imageBuild(ctx, args[1:])
 	}
-	return errdefs.New(errdefs.Invalid, "unknown image subcommand %q: want list, prune or build (usage: skillbox image %s)", args[0], line)
+	return errdefs.New(errdefs.Invalid, "unknown image subcommand %q: want list, pull, prune or build (usage: skillbox image %s)", args[0], line)
+}
+
+// imagePullEnvelope is `image pull --json`.
+type imagePullEnvelope struct {
+	Cache string `json:"cache"`
+	// Pinned is the reference pinned to the digest pulled
+	// (REPOSITORY@sha256:… for a registry's image).
+	Pinned string `json:"pinned"`
+	// Image is the unpacked image's record.
+	Image *image.Image `json:"image"`
+}
+
+// imagePull is `skillbox image pull REF`: resolves REF (a registry
+// reference, or oci-archive:PATH, docker-archive:PATH, oci:DIR relative
+// to the working folder), unpacks the image it names now into the cache
+// (progress on stderr) and prints its digest.
+func (c *cmdContext) imagePull(ctx context.Context, args []string) error {
+	fs := newFlags(c, "image pull", "REF [--json]")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one image reference (a registry reference, oci-archive:PATH, docker-archive:PATH or oci:DIR)"); err != nil {
+		return err
+	}
+	arg := pos[0]
+	for _, t := range []image.Transport{image.OCIArchive, image.DockerArchive, image.OCILayout} {
+		if p, ok := strings.CutPrefix(arg, string(t)+":"); ok && p != "" && !filepath.IsAbs(p) {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return errdefs.Wrap(errdefs.Invalid, err, "image "+arg)
+			}
+			arg = string(t) + ":" + abs
+		}
+	}
+	ref, err := image.ParseRef(arg, "")
+	if err != nil {
+		return err
+	}
+	cache, err := c.imageCache()
+	if err != nil {
+		return err
+	}
+	img, err := cache.Pull(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return writeJSON(c.stdout, imagePullEnvelope{Cache: cache.Dir, Pinned: img.Pinned.String(), Image: img}, false)
+	}
+	fmt.Fprintln(c.stdout, img.Digest)
+	return nil
 }
 
 // imageBuild is `skillbox image build SKILL | --file DOCKERFILE [--context
@@ -156,6 +213,12 @@ func (c *cmdContext) skillBuild(ref string) (image.BuildOptions, string, error) 
 	}
 	return image.BuildOptions{Context: sealed, Dockerfile: m.Container.Dockerfile},
 		image.BuiltKey(s.Digest, m.Container.Dockerfile), nil
+}
+
+// imageProgress prints the progress of a backend's pull of a container
+// skill's image on first use on stderr (nothing when it is unpacked).
+func (c *cmdContext) imageProgress() skillbox.Option {
+	return skillbox.WithImageProgress(func(l string) { fmt.Fprintf(c.stderr, "skillbox: %s\n", l) })
 }
 
 // imageCache is the cache folder's "images".

@@ -46,13 +46,25 @@ func (d *Driver) imageCache() (*image.Cache, error) {
 	return &image.Cache{Dir: dir}, nil
 }
 
+// imageCacheFor is imageCache with ctx's progress writer
+// (image.WithProgress: the CLI's run gives its stderr), where a pull on
+// first use says what it does.
+func (d *Driver) imageCacheFor(ctx context.Context) (*image.Cache, error) {
+	c, err := d.imageCache()
+	if err != nil {
+		return nil, err
+	}
+	c.Progress = image.ProgressFrom(ctx)
+	return c, nil
+}
+
 // openContainer resolves the Spec's image (a relative path is relative to
 // the bundle: the sealed copy, whose digest covers it), pins it, makes
 // sure it is unpacked, marks it in use and makes the jail's root of it.
 // A Spec that pins a digest (trust, lockfile) gets that image or a denial.
 func (d *Driver) openContainer(ctx context.Context, spec sandbox.Spec) (*containerRoot, error) {
 	c := spec.Container
-	cache, err := d.imageCache()
+	cache, err := d.imageCacheFor(ctx)
 	if err != nil {
 		return nil, err
 	}
