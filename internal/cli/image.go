@@ -29,8 +29,9 @@ type imagePruneEnvelope struct {
 	Cache   string         `json:"cache"`
 	Removed []*image.Image `json:"removed"`
 	InUse   []*image.Image `json:"in_use"`
-	// Pinned are the images kept because the trust store or ./skills.lock
-	// pins them (a trusted or locked skill runs exactly that image).
+	// Pinned are the images kept because the trust store or the lockfile
+	// (--lockfile, else ./skills.lock) pins them (a trusted or locked skill
+	// runs exactly that image).
 	Pinned []*image.Image `json:"pinned"`
 	// Freed is the file content removed, in bytes.
 	Freed int64 `json:"freed"`
@@ -258,15 +259,21 @@ func (c *cmdContext) imageList(args []string) error {
 }
 
 func (c *cmdContext) imagePrune(args []string) error {
-	jsonOut, err := c.jsonOnly("image prune", args)
+	fs := newFlags(c, "image prune", "[--lockfile FILE] [--json]")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	lockPath := fs.String("lockfile", "", "keep the images the lockfile `FILE` pins (default ./"+lockfile.Name+", when there is one)")
+	pos, err := parse(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
 		return err
 	}
 	cache, err := c.imageCache()
 	if err != nil {
 		return err
 	}
-	pins, err := c.imagePins()
+	pins, err := c.imagePins(*lockPath)
 	if err != nil {
 		return err
 	}
@@ -285,7 +292,7 @@ func (c *cmdContext) imagePrune(args []string) error {
 	for _, img := range res.Removed {
 		env.Freed += img.Size
 	}
-	if jsonOut {
+	if *jsonOut {
 		return writeJSON(c.stdout, env, false)
 	}
 	for _, img := range res.Removed {
@@ -302,10 +309,11 @@ func (c *cmdContext) imagePrune(args []string) error {
 }
 
 // imagePins are the image digests prune keeps, each with who pins it: the
-// trust store's entries and those of ./skills.lock (when there is one). A
+// trust store's entries and those of the lockfile at lockPath (given by
+// --lockfile: it must exist), else of ./skills.lock when there is one. A
 // store or lockfile that cannot be read stops the prune: removing what
 // they may pin is not the safe way to fail.
-func (c *cmdContext) imagePins() (map[string]string, error) {
+func (c *cmdContext) imagePins(lockPath string) (map[string]string, error) {
 	pins := map[string]string{}
 	if path := c.trustStorePath(); path != "" {
 		st, err := trust.Open(path)
@@ -318,15 +326,19 @@ func (c *cmdContext) imagePins() (map[string]string, error) {
 			}
 		}
 	}
-	l, err := lockfile.Load(lockfile.Name)
+	path, given := lockPath, lockPath != ""
+	if !given {
+		path = lockfile.Name
+	}
+	l, err := lockfile.Load(path)
 	switch {
 	case err == nil:
 		for _, id := range slices.Sorted(maps.Keys(l.Skills)) {
 			if e := l.Skills[id]; e.Image != nil && pins[e.Image.Digest] == "" {
-				pins[e.Image.Digest] = lockfile.Name + " (" + id + ")"
+				pins[e.Image.Digest] = path + " (" + id + ")"
 			}
 		}
-	case errdefs.KindOf(err) != errdefs.NotFound:
+	case given || errdefs.KindOf(err) != errdefs.NotFound:
 		return nil, err
 	}
 	return pins, nil
