@@ -118,6 +118,8 @@ type config struct {
 	// envProgress and envSdists: WithEnvProgress, WithEnvSdists.
 	envProgress func(string)
 	envSdists   bool
+	// imageProgress: WithImageProgress.
+	imageProgress func(string)
 }
 
 // Option configures a Runtime.
@@ -732,7 +734,7 @@ func (r *Runtime) OpenSession(ctx context.Context, ref string, opts CallOptions)
 	defer stop()
 	defer context.AfterFunc(r.openCtx, stop)()
 	osb := &openSandbox{dir: p.skill.Dir, digest: p.skill.Digest, done: make(chan struct{})}
-	osb.open(octx, p, r.cfg.policy, r.backends)
+	osb.open(r.imageProgressCtx(octx), p, r.cfg.policy, r.backends)
 	close(osb.done)
 	if osb.err != nil {
 		if r.openCtx.Err() != nil {
@@ -853,7 +855,7 @@ func (r *Runtime) openShared(osb *openSandbox, p *prepared) {
 	defer r.opening.Done()
 	ctx, cancel := context.WithTimeout(r.openCtx, openBound)
 	defer cancel()
-	osb.open(ctx, p, r.cfg.policy, r.backends)
+	osb.open(r.imageProgressCtx(ctx), p, r.cfg.policy, r.backends)
 	if osb.err != nil && ctx.Err() != nil {
 		if r.openCtx.Err() != nil {
 			osb.err = errRuntimeClosed()

@@ -72,7 +72,7 @@ func commands() []command {
 		{"lock", "pin skills, digests and grants in skills.lock", cmdLock},
 		{"audit", "read the audit log", cmdAudit},
 		{"env", "build, list or prune the per-skill Python environments", cmdEnv},
-		{"image", "list or prune the cache of unpacked OCI images", cmdImage},
+		{"image", "pull, list, prune or build the cache of unpacked OCI images", cmdImage},
 		{"bench", "measure each backend's per-call cost on this host against a bare python3", cmdBench},
 		{"serve", "serve skills to agents over MCP (--stdio or --http ADDR) and an HTTP API", cmdServe},
 		{"version", "print the module version and the commit it was built from (also --version)", cmdVersion},

@@ -6,9 +6,11 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/lockfile"
@@ -27,8 +29,9 @@ type imagePruneEnvelope struct {
 	Cache   string         `json:"cache"`
 	Removed []*image.Image `json:"removed"`
 	InUse   []*image.Image `json:"in_use"`
-	// Pinned are the images kept because the trust store or ./skills.lock
-	// pins them (a trusted or locked skill runs exactly that image).
+	// Pinned are the images kept because the trust store or the lockfile
+	// (--lockfile, else ./skills.lock) pins them (a trusted or locked skill
+	// runs exactly that image).
 	Pinned []*image.Image `json:"pinned"`
 	// Freed is the file content removed, in bytes.
 	Freed int64 `json:"freed"`
@@ -45,23 +48,78 @@ type imageBuildEnvelope struct {
 }
 
 func cmdImage(ctx context.Context, c *cmdContext, args []string) error {
-	const line = "list|prune|build [--json]"
+	const line = "list|pull|prune|build [--json]"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(c.stderr, "Usage: skillbox image %s\n\n  list   the unpacked OCI images in the cache: reference, digest, platform, size\n  prune  remove every unpacked image no running jail uses\n  build  build a Dockerfile with an installed builder (buildah, podman) into the cache\n", line)
+		fmt.Fprintf(c.stderr, "Usage: skillbox image %s\n\n  list   the unpacked OCI images in the cache: reference, digest, platform, size\n  pull   resolve an image reference, unpack it into the cache and print its digest\n  prune  remove every unpacked image no running jail uses\n  build  build a Dockerfile with an installed builder (buildah, podman) into the cache\n", line)
 		if len(args) == 0 {
-			return errdefs.New(errdefs.Invalid, "want a subcommand: list, prune or build (usage: skillbox image %s)", line)
+			return errdefs.New(errdefs.Invalid, "want a subcommand: list, pull, prune or build (usage: skillbox image %s)", line)
 		}
 		return nil
 	}
 	switch args[0] {
 	case "list":
 		return c.imageList(args[1:])
+	case "pull":
+		return c.imagePull(ctx, args[1:])
 	case "prune":
 		return c.imagePrune(args[1:])
 	case "build":
 		return c.imageBuild(ctx, args[1:])
 	}
-	return errdefs.New(errdefs.Invalid, "unknown image subcommand %q: want list, prune or build (usage: skillbox image %s)", args[0], line)
+	return errdefs.New(errdefs.Invalid, "unknown image subcommand %q: want list, pull, prune or build (usage: skillbox image %s)", args[0], line)
+}
+
+// imagePullEnvelope is `image pull --json`.
+type imagePullEnvelope struct {
+	Cache string `json:"cache"`
+	// Pinned is the reference pinned to the digest pulled
+	// (REPOSITORY@sha256:… for a registry's image).
+	Pinned string `json:"pinned"`
+	// Image is the unpacked image's record.
+	Image *image.Image `json:"image"`
+}
+
+// imagePull is `skillbox image pull REF`: resolves REF (a registry
+// reference, or oci-archive:PATH, docker-archive:PATH, oci:DIR relative
+// to the working folder), unpacks the image it names now into the cache
+// (progress on stderr) and prints its digest.
+func (c *cmdContext) imagePull(ctx context.Context, args []string) error {
+	fs := newFlags(c, "image pull", "REF [--json]")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 1, "one image reference (a registry reference, oci-archive:PATH, docker-archive:PATH or oci:DIR)"); err != nil {
+		return err
+	}
+	arg := pos[0]
+	for _, t := range []image.Transport{image.OCIArchive, image.DockerArchive, image.OCILayout} {
+		if p, ok := strings.CutPrefix(arg, string(t)+":"); ok && p != "" && !filepath.IsAbs(p) {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return errdefs.Wrap(errdefs.Invalid, err, "image "+arg)
+			}
+			arg = string(t) + ":" + abs
+		}
+	}
+	ref, err := image.ParseRef(arg, "")
+	if err != nil {
+		return err
+	}
+	cache, err := c.imageCache()
+	if err != nil {
+		return err
+	}
+	img, err := cache.Pull(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return writeJSON(c.stdout, imagePullEnvelope{Cache: cache.Dir, Pinned: img.Pinned.String(), Image: img}, false)
+	}
+	fmt.Fprintln(c.stdout, img.Digest)
+	return nil
 }
 
 // imageBuild is `skillbox image build SKILL | --file DOCKERFILE [--context
@@ -158,6 +216,12 @@ func (c *cmdContext) skillBuild(ref string) (image.BuildOptions, string, error) 
 		image.BuiltKey(s.Digest, m.Container.Dockerfile), nil
 }
 
+// imageProgress prints the progress of a backend's pull of a container
+// skill's image on first use on stderr (nothing when it is unpacked).
+func (c *cmdContext) imageProgress() skillbox.Option {
+	return skillbox.WithImageProgress(func(l string) { fmt.Fprintf(c.stderr, "skillbox: %s\n", l) })
+}
+
 // imageCache is the cache folder's "images".
 func (c *cmdContext) imageCache() (*image.Cache, error) {
 	dir, err := c.cacheDir()
@@ -195,15 +259,21 @@ func (c *cmdContext) imageList(args []string) error {
 }
 
 func (c *cmdContext) imagePrune(args []string) error {
-	jsonOut, err := c.jsonOnly("image prune", args)
+	fs := newFlags(c, "image prune", "[--lockfile FILE] [--json]")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	lockPath := fs.String("lockfile", "", "keep the images the lockfile `FILE` pins (default ./"+lockfile.Name+", when there is one)")
+	pos, err := parse(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := wantArgs(pos, 0, "no arguments"); err != nil {
 		return err
 	}
 	cache, err := c.imageCache()
 	if err != nil {
 		return err
 	}
-	pins, err := c.imagePins()
+	pins, err := c.imagePins(*lockPath)
 	if err != nil {
 		return err
 	}
@@ -222,7 +292,7 @@ func (c *cmdContext) imagePrune(args []string) error {
 	for _, img := range res.Removed {
 		env.Freed += img.Size
 	}
-	if jsonOut {
+	if *jsonOut {
 		return writeJSON(c.stdout, env, false)
 	}
 	for _, img := range res.Removed {
@@ -239,10 +309,11 @@ func (c *cmdContext) imagePrune(args []string) error {
 }
 
 // imagePins are the image digests prune keeps, each with who pins it: the
-// trust store's entries and those of ./skills.lock (when there is one). A
+// trust store's entries and those of the lockfile at lockPath (given by
+// --lockfile: it must exist), else of ./skills.lock when there is one. A
 // store or lockfile that cannot be read stops the prune: removing what
 // they may pin is not the safe way to fail.
-func (c *cmdContext) imagePins() (map[string]string, error) {
+func (c *cmdContext) imagePins(lockPath string) (map[string]string, error) {
 	pins := map[string]string{}
 	if path := c.trustStorePath(); path != "" {
 		st, err := trust.Open(path)
@@ -255,15 +326,19 @@ func (c *cmdContext) imagePins() (map[string]string, error) {
 			}
 		}
 	}
-	l, err := lockfile.Load(lockfile.Name)
+	path, given := lockPath, lockPath != ""
+	if !given {
+		path = lockfile.Name
+	}
+	l, err := lockfile.Load(path)
 	switch {
 	case err == nil:
 		for _, id := range slices.Sorted(maps.Keys(l.Skills)) {
 			if e := l.Skills[id]; e.Image != nil && pins[e.Image.Digest] == "" {
-				pins[e.Image.Digest] = lockfile.Name + " (" + id + ")"
+				pins[e.Image.Digest] = path + " (" + id + ")"
 			}
 		}
-	case errdefs.KindOf(err) != errdefs.NotFound:
+	case given || errdefs.KindOf(err) != errdefs.NotFound:
 		return nil, err
 	}
 	return pins, nil

@@ -80,7 +80,7 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 
-	rt, closeRT, err := c.runtime(true, skillbox.WithSecrets(provider))
+	rt, closeRT, err := c.runtime(true, skillbox.WithSecrets(provider), c.imageProgress())
 	if err != nil {
 		return err
 	}

@@ -163,7 +163,9 @@ func (c *Cache) ensure(ctx context.Context, s *source) (*Image, error) {
 		return nil, errdefs.New(errdefs.Limit, "image %s: its layers declare %s, over the unpack cap of %s (image.Limits.MaxBytes)", s.pinned.Ref, skill.FormatSize(n), skill.FormatSize(lim.MaxBytes))
 	}
 	if n := s.declaredSize(); n >= 0 {
-		c.progress("pulling %s: layers of %s", d.Short(), skill.FormatSize(n))
+		c.progress("pulling %s (%s): layers of %s", s.pinned.Ref, d.Short(), skill.FormatSize(n))
+	} else {
+		c.progress("unpacking %s (%s)", s.pinned.Ref, d.Short())
 	}
 	stage, err := os.MkdirTemp(c.Dir, ".unpack-"+dirName(d)+"-")
 	if err != nil {

@@ -31,7 +31,9 @@
 //   - Limits cap the bytes and entries; a layer whose declared sizes
 //     exceed them is refused before it is read.
 //
-// The cache (Cache): DIR/NAME/rootfs and DIR/NAME/image.json, NAME being
+// The cache (Cache): DIR/NAME/rootfs and DIR/NAME/image.json (and
+// DIR/NAME/python.json, what its interpreters said of themselves when a
+// backend ran them jailed: Image.PythonRecord), NAME being
 // the first 32 hex digits of the image digest. An image is unpacked into a
 // temporary folder and renamed into place, under a lock per digest, so
 // concurrent pulls of one image unpack it once. A jail running on an image

@@ -109,8 +109,12 @@ func Unpack(ctx context.Context, img v1.Image, dir string, lim Limits, progress 
 		if progress != nil {
 			fmt.Fprintf(progress, "image: layer %d/%d %s\n", i+1, len(layers), cf.RootFS.DiffIDs[i].Hex[:12])
 		}
+		before := u.st
 		if err := u.layer(l, cf.RootFS.DiffIDs[i]); err != nil {
 			return u.st, fmt.Errorf("layer %d/%d: %w", i+1, len(layers), err)
+		}
+		if progress != nil {
+			fmt.Fprintf(progress, "image: layer %d/%d done: %d entries, %s\n", i+1, len(layers), u.st.Files-before.Files, skill.FormatSize(u.st.Bytes-before.Bytes))
 		}
 	}
 	if err := u.finishDirs(); err != nil {

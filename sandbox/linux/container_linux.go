@@ -1,14 +1,20 @@
 package linux
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
@@ -23,6 +29,7 @@ import (
 type containerRoot struct {
 	root    jail.Image
 	pinned  image.Pinned
+	img     *image.Image
 	release func()
 }
 
@@ -39,13 +46,25 @@ func (d *Driver) imageCache() (*image.Cache, error) {
 	return &image.Cache{Dir: dir}, nil
 }
 
+// imageCacheFor is imageCache with ctx's progress writer
+// (image.WithProgress: the CLI's run gives its stderr), where a pull on
+// first use says what it does.
+func (d *Driver) imageCacheFor(ctx context.Context) (*image.Cache, error) {
+	c, err := d.imageCache()
+	if err != nil {
+		return nil, err
+	}
+	c.Progress = image.ProgressFrom(ctx)
+	return c, nil
+}
+
 // openContainer resolves the Spec's image (a relative path is relative to
 // the bundle: the sealed copy, whose digest covers it), pins it, makes
 // sure it is unpacked, marks it in use and makes the jail's root of it.
 // A Spec that pins a digest (trust, lockfile) gets that image or a denial.
 func (d *Driver) openContainer(ctx context.Context, spec sandbox.Spec) (*containerRoot, error) {
 	c := spec.Container
-	cache, err := d.imageCache()
+	cache, err := d.imageCacheFor(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +110,7 @@ func (d *Driver) openContainer(ctx context.Context, spec sandbox.Spec) (*contain
 		release()
 		return nil, errdefs.Wrap(errdefs.KindOf(err), err, "image "+pinned.String())
 	}
-	return &containerRoot{root: root, pinned: pinned, release: release}, nil
+	return &containerRoot{root: root, pinned: pinned, img: img, release: release}, nil
 }
 
 // trusted reports whether the operator lists the image's digest in
@@ -120,4 +139,94 @@ func (c *containerRoot) exitedErr(err error, stderr []byte) error {
 		msg += "; stderr: " + tail
 	}
 	return &errdefs.SkillError{Type: se.Type, Message: msg, Traceback: se.Traceback}
+}
+
+// pythonProbeTimeout bounds the run of an image's python that reports its
+// version.
+const pythonProbeTimeout = 30 * time.Second
+
+// checkPython makes sure the image's python can run the harness (CPython
+// image.MinPython or later) before any call: once per image and
+// interpreter path, recorded beside the unpacked image (its content, and
+// so the answer, never changes), it runs the python with
+// image.PythonProbeArgs in a fresh jail of js's kind — without the bundle,
+// the network, granted variables or read paths, in a cgroup with the
+// skill's limits — and reads the one line it prints. The image's python is
+// never run outside a jail. An interpreter that fails or is too old or not
+// CPython makes the skill invalid, naming the image, the path and what it
+// said.
+func (b *box) checkPython(ctx context.Context, js jail.Spec) error {
+	c := b.container
+	python := c.root.Python
+	if info, ok := c.img.PythonRecord(python); ok {
+		return c.pythonErr(info)
+	}
+	js.Bundle, js.Egress, js.Env, js.ReadPaths = "", nil, nil, nil
+	js.Tmpfs, js.WriteFDs, js.OwnFDs = nil, nil, false
+	pj, err := jail.New(js)
+	if err != nil {
+		return err
+	}
+	var cg *cgroup.Group
+	if b.cgHost != nil && len(b.controllers) > 0 {
+		name := strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(jailSeq.Add(1), 10)
+		if cg, err = b.cgHost.New(name, b.cgLimits(), b.controllers); err != nil {
+			return errdefs.Wrap(errdefs.Internal, err, "jail cgroup")
+		}
+		defer cg.Remove()
+	}
+	ctx, cancel := context.WithTimeout(ctx, pythonProbeTimeout)
+	defer cancel()
+	launch, run := pj.Launch(ctx, jail.LaunchOptions{Cgroup: cg})
+	defer run.Close()
+	stdout, stderr := &capped{max: 4096}, &capped{max: 4096}
+	cmd := &exec.Cmd{Path: python, Args: append([]string{python}, image.PythonProbeArgs...), Stdout: stdout, Stderr: stderr}
+	if err := launch(cmd); err != nil {
+		return errdefs.Wrap(errdefs.Internal, err, "start jail (python version of image "+c.pinned.String()+")")
+	}
+	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
+	werr := cmd.Wait()
+	stop()
+	what := "image " + c.pinned.String() + ": its python " + python
+	if ctx.Err() != nil {
+		return errdefs.New(errdefs.Timeout, "%s did not report its version within %s", what, pythonProbeTimeout)
+	}
+	if werr != nil {
+		msg := fmt.Sprintf("%s could not report its version (%v); skillbox's harness needs CPython %d.%d or later",
+			what, werr, image.MinPython[0], image.MinPython[1])
+		if tail := strings.TrimSpace(stderr.String()); tail != "" {
+			msg += "; stderr: " + tail
+		}
+		return errdefs.New(errdefs.Invalid, "%s", msg)
+	}
+	info, err := image.ParsePythonInfo(stdout.Bytes())
+	if err != nil {
+		return errdefs.New(errdefs.Invalid, "%s did not report its version: %v", what, err)
+	}
+	c.img.RecordPython(python, info) // a record not written costs a probe next time
+	return c.pythonErr(info)
+}
+
+// pythonErr is the invalid of an image whose python cannot run the
+// harness, nil when it can.
+func (c *containerRoot) pythonErr(info image.PythonInfo) error {
+	why := info.Supported()
+	if why == "" {
+		return nil
+	}
+	return errdefs.New(errdefs.Invalid, "image %s: its python %s %s: skillbox's harness needs CPython %d.%d or later; name another interpreter with container.python, or use another image",
+		c.pinned.String(), c.root.Python, why, image.MinPython[0], image.MinPython[1])
+}
+
+// capped keeps the first max bytes written to it and discards the rest.
+type capped struct {
+	bytes.Buffer
+	max int
+}
+
+func (w *capped) Write(p []byte) (int, error) {
+	if room := w.max - w.Len(); room > 0 {
+		w.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
 }

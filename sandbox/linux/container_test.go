@@ -18,6 +18,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
 	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -196,14 +197,46 @@ func TestContainer(t *testing.T) {
 		}
 	})
 
-	t.Run("not a python", func(t *testing.T) {
-		sb := openBox(t, Options{ImageCache: cache}, spec(sandbox.Container{Image: "oci:image", Python: "/usr/local/bin/suid-id"}))
+	t.Run("the skill's import exits", func(t *testing.T) {
+		b := bundle(t, "        return {}")
+		src, _ := os.ReadFile(filepath.Join(b, "skill.py"))
+		src = append([]byte("import os, sys\nsys.stderr.write('import-boom\\n')\nsys.stderr.flush()\nos._exit(3)\n"), src...)
+		if err := os.WriteFile(filepath.Join(b, "skill.py"), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sb := openBox(t, Options{ImageCache: cache}, sandbox.Spec{BundleDir: b, Container: &sandbox.Container{Image: "oci:" + filepath.Join(dir, "image")}})
 		_, err := call(t, sb, map[string]any{})
-		if err == nil || !strings.Contains(err.Error(), "its python /usr/local/bin/suid-id may not run skillbox's harness") ||
-			!strings.Contains(err.Error(), "stderr: ") {
-			t.Fatalf("a call with id(1) as the image's python: %v; want the worker's exit explained, with its stderr", err)
+		if err == nil || !strings.Contains(err.Error(), "or the skill's import exited") || !strings.Contains(err.Error(), "stderr: import-boom") {
+			t.Fatalf("a call whose skill exits on import: %v; want the worker's exit explained, with its stderr", err)
 		}
 	})
+
+	t.Run("python version recorded", func(t *testing.T) {
+		// The untrusted subtest opened the image: its python's version
+		// was probed (jailed) and recorded beside the rootfs.
+		d, err := imagetest.Digest(filepath.Join(dir, "image"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := (&image.Cache{Dir: cache}).Lookup(image.Digest(d))
+		if err != nil || img == nil {
+			t.Fatalf("image not in the cache: %v", err)
+		}
+		info, ok := img.PythonRecord("/usr/bin/python3")
+		if !ok || info.Implementation != "cpython" || !strings.HasPrefix(info.Version, "3.11.") {
+			t.Errorf("recorded python of the test image: %+v, %v; want CPython 3.11", info, ok)
+		}
+	})
+
+	// Images whose "python" is a shell script: the version probe runs it
+	// in a jail and the skill is invalid before any call.
+	fake := func(name, script string) string {
+		p := filepath.Join(t.TempDir(), name)
+		imagetest.ShellImage(t, p, map[string]string{"/usr/bin/python3": "#!/bin/sh\n" + script + "\n"})
+		return "oci:" + p
+	}
+	old, pypy, junk, fails := fake("old", "echo 3.6.9 cpython"), fake("pypy", "echo 3.10.13 pypy"),
+		fake("junk", "echo hello; echo there"), fake("fails", "echo 'Unknown option: -I' >&2; exit 2")
 
 	refusals := []struct {
 		name string
@@ -215,6 +248,12 @@ func TestContainer(t *testing.T) {
 		{"no such python", sandbox.Container{Image: "oci:image", Python: "/opt/python3"}, errdefs.ErrInvalid, "image python /opt/python3: not in the image"},
 		{"escaping path", sandbox.Container{Image: "oci:../elsewhere"}, errdefs.ErrInvalid, "must stay inside"},
 		{"dockerfile not built", sandbox.Container{Dockerfile: "Dockerfile"}, errdefs.ErrUnavailable, "none is built for this version of the skill: run 'skillbox image build"},
+		{"not a python", sandbox.Container{Image: "oci:image", Python: "/usr/local/bin/suid-id"}, errdefs.ErrInvalid, "its python /usr/local/bin/suid-id could not report its version (exit status 1); skillbox's harness needs CPython 3.8 or later; stderr: "},
+		{"old python", sandbox.Container{Image: old}, errdefs.ErrInvalid, ": its python /usr/bin/python3 is CPython 3.6.9, older than 3.8: skillbox's harness needs CPython 3.8 or later"},
+		{"old python again (recorded)", sandbox.Container{Image: old}, errdefs.ErrInvalid, "is CPython 3.6.9, older than 3.8"},
+		{"not cpython", sandbox.Container{Image: pypy}, errdefs.ErrInvalid, "its python /usr/bin/python3 is PyPy 3.10.13, not CPython"},
+		{"no version line", sandbox.Container{Image: junk}, errdefs.ErrInvalid, `its python /usr/bin/python3 did not report its version: not a version line: "hello\nthere"`},
+		{"python fails", sandbox.Container{Image: fails}, errdefs.ErrInvalid, "could not report its version (exit status 2); skillbox's harness needs CPython 3.8 or later; stderr: Unknown option: -I"},
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {

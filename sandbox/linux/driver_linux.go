@@ -260,6 +260,11 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	for _, n := range b.jail.TrustNotes() {
 		b.warnings = append(b.warnings, "tls: "+n)
 	}
+	if b.container != nil {
+		if err := b.checkPython(ctx, js); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case spec.Mode == sandbox.ModeSession:
 		b.run = &session{b: b}

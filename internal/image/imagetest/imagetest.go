@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -329,4 +330,78 @@ func FromLayout(dir string) (v1.Image, error) {
 		return nil, errors.New("want one image")
 	}
 	return idx.Image(m.Manifests[0].Digest)
+}
+
+// ShellImage writes an OCI layout at dir holding a one-layer image made of
+// the host's /bin/sh (what its ELF headers need, and the links on the way)
+// and programs, each an executable file at its path (absolute, inside the
+// image) with the given content: a script with "#!/bin/sh" stands in
+// for a program the test does not have, such as an old Python. Its config
+// sets PATH.
+func ShellImage(t testing.TB, dir string, programs map[string]string) {
+	t.Helper()
+	sh, err := filepath.EvalSymlinks("/bin/sh")
+	if err != nil {
+		t.Skipf("no /bin/sh on this host: %v", err)
+	}
+	paths := []string{"/bin/sh", sh}
+	for _, dep := range pyinterp.ELFDeps(sh) {
+		paths = append(paths, dep)
+		ents, _ := os.ReadDir(filepath.Dir(dep))
+		for _, e := range ents {
+			l := filepath.Join(filepath.Dir(dep), e.Name())
+			if real, err := filepath.EvalSymlinks(l); err == nil && e.Type()&fs.ModeSymlink != 0 && real == dep {
+				paths = append(paths, l)
+			}
+		}
+	}
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	tarFile := filepath.Join(t.TempDir(), "layer.tar")
+	f, err := os.Create(tarFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &layerWriter{tw: tar.NewWriter(f), seen: map[string]bool{}}
+	for _, p := range paths {
+		if err := w.add(p, 0); err != nil {
+			t.Fatalf("layer: %s: %v", p, err)
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(programs)) {
+		if err := w.file(strings.TrimPrefix(p, "/"), 0o755, programs[p]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	layer, err := tarball.LayerFromFile(tarFile, tarball.WithCompressionLevel(gzip.BestSpeed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
 }
