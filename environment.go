@@ -87,7 +87,22 @@ func (r *Runtime) environment(ctx context.Context, p *prepared) error {
 	if !ok || !er.RunsEnvironments() {
 		return nil
 	}
-	env, resolved, err := r.ensureEnvironment(ctx, p.skill.ID, er, *spec)
+	// A locked call whose entry records the resolved set runs exactly
+	// that set: installed by pip in hash-checking mode, not resolved
+	// again.
+	var pinned []string
+	if p.lock != nil {
+		if pinned = p.lock.environment(p.skill.ID); len(pinned) > 0 {
+			if _, err := skillenv.ParsePinned(pinned); err != nil {
+				return &errdefs.DeniedError{
+					Permission: "lockfile environment",
+					Reason:     fmt.Sprintf("skill %s: a locked call runs only the environment %s records, and it cannot be installed as recorded: %v", p.skill.ID, p.lock.Path(), err),
+					Grant:      "requirements that pip installs from an index or wheel files (whose hashes it records), locked again with 'skillbox lock " + p.skill.ID + "'",
+				}
+			}
+		}
+	}
+	env, resolved, err := r.ensureEnvironment(ctx, p.skill.ID, er, *spec, pinned)
 	if err != nil {
 		return err
 	}
@@ -118,7 +133,7 @@ func lockedSet(pkgs []skillenv.Package) []string {
 
 // envRequest is the build request of spec's requirements on er's
 // interpreter, with pip's configuration from the Runtime's environment.
-func (r *Runtime) envRequest(ctx context.Context, er sandbox.EnvironmentRunner, spec sandbox.Spec) (skillenv.Request, error) {
+func (r *Runtime) envRequest(ctx context.Context, er sandbox.EnvironmentRunner, spec sandbox.Spec, id string) (skillenv.Request, error) {
 	exe, version, err := er.EnvironmentBase(ctx, spec)
 	if err != nil {
 		return skillenv.Request{}, err
@@ -134,11 +149,14 @@ func (r *Runtime) envRequest(ctx context.Context, er sandbox.EnvironmentRunner, 
 		Index: idx, Sdists: r.cfg.envSdists}, nil
 }
 
-func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.EnvironmentRunner, spec sandbox.Spec) (*sandbox.Environment, []string, error) {
-	req, err := r.envRequest(ctx, er, spec)
+// ensureEnvironment finds or builds the environment of spec's
+// requirements, or of the recorded set pinned when it is not empty.
+func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.EnvironmentRunner, spec sandbox.Spec, pinned []string) (*sandbox.Environment, []string, error) {
+	req, err := r.envRequest(ctx, er, spec, id)
 	if err != nil {
 		return nil, nil, err
 	}
+	req.Pinned = pinned
 	c, err := r.envCache()
 	if err != nil {
 		return nil, nil, err
@@ -174,10 +192,18 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 		progress = func(string) {}
 	}
 	progress(fmt.Sprintf("building the environment of %s (requirements: %s) with pip in a jail, once", id, reqs))
-	var pipErrors []string
+	var pipErrors, hashErrors []string
+	hashMismatch := false
 	e, err := c.Ensure(ctx, req, func(line string) {
-		if strings.HasPrefix(line, "ERROR:") && len(pipErrors) < 5 {
-			pipErrors = append(pipErrors, strings.TrimSpace(strings.TrimPrefix(line, "ERROR:")))
+		switch {
+		case strings.HasPrefix(line, "ERROR:"):
+			if len(pipErrors) < 5 {
+				pipErrors = append(pipErrors, strings.TrimSpace(strings.TrimPrefix(line, "ERROR:")))
+			}
+			hashMismatch = hashMismatch || (len(req.Pinned) > 0 && strings.Contains(line, "DO NOT MATCH THE HASHES"))
+		case hashMismatch && len(hashErrors) < 12 && strings.TrimSpace(line) != "":
+			// pip's details: each package, "Expected sha256 ...", "Got ...".
+			hashErrors = append(hashErrors, strings.Join(strings.Fields(line), " "))
 		}
 		progress(line)
 	})
@@ -185,6 +211,17 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 		why := ""
 		if len(pipErrors) > 0 {
 			why = "; pip: " + strings.Join(pipErrors, "; ")
+		}
+		if hashMismatch {
+			// What the index serves is not what was locked: a drift (or
+			// a tampered lockfile or index), denied, not a build that
+			// may work on a retry.
+			return nil, &errdefs.DeniedError{
+				Permission: "lockfile environment",
+				Reason: fmt.Sprintf("skill %s: the distributions of its locked environment do not match the hashes the lockfile records (pip: %s)",
+					id, strings.Join(hashErrors, "; ")),
+				Grant: fmt.Sprintf("the index serving what was locked, or, after reviewing what it serves now, 'skillbox lock %s'", id),
+			}
 		}
 		return nil, errdefs.Wrap(errdefs.KindOf(err), fmt.Errorf("%w%s", err, why),
 			fmt.Sprintf("skill %s needs %s, and its environment could not be built (index: %s; `skillbox env build %s` retries)", id, reqs, req.Index, id))
@@ -275,7 +312,7 @@ func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, bu
 		return st, nil
 	}
 	spec := sandbox.Spec{Requirements: st.Requirements}
-	req, err := r.envRequest(ctx, er, spec)
+	req, err := r.envRequest(ctx, er, spec, s.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -109,6 +109,14 @@ func (k *Lock) checkEnvironment(s *skill.Skill, resolved []string) error {
 	return k.l.CheckEnvironment(s.ID, resolved)
 }
 
+// environment returns the resolved set the lock records for the skill id
+// (nil when it records none).
+func (k *Lock) environment(id string) []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.l.Skills[id].Environment)
+}
+
 // lockedLimits returns the limits a locked call of an entry e takes where
 // the caller gave none (zero): the locked ones, where they differ from
 // what decided gives. ok is false when nothing changes.

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox/internal/jail"
+	"github.com/skillbox-dev/skillbox/internal/skillenv"
+	"github.com/skillbox-dev/skillbox/internal/skillenv/envtest"
+)
+
+// envHarness is a harness whose pip uses a loopback index serving the
+// wheels folder it returns (publish into it at any time).
+func envHarness(t *testing.T) (*harness, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: environments are built in a jail")
+	}
+	if err := jail.Usable(); err != nil {
+		t.Skipf("host cannot build jails: %v", err)
+	}
+	if _, err := skillenv.PipWheel(); err != nil {
+		t.Skip(err)
+	}
+	h := newHarness(t)
+	wheels := t.TempDir()
+	url, _ := envtest.Index(t, wheels)
+	h.env["PIP_INDEX_URL"], h.env["PIP_CONFIG_FILE"] = url, os.DevNull
+	return h, wheels
+}
+
+// reqSkill writes the skill test/NAME into root: it requires reqs and
+// returns the VERSION of the module mod.
+func reqSkill(t *testing.T, root, name, reqs, mod string) {
+	t.Helper()
+	dir := filepath.Join(root, "test", name)
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: "+name+"\nversion: \"1\"\ndescription: d\nrequirements: "+reqs+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(fmt.Sprintf(`import %[1]s
+from skillware.core.base_skill import BaseSkill
+class S(BaseSkill):
+    def execute(self, params):
+        return {"version": %[1]s.VERSION}
+`, mod)), 0o644)
+}
+
+func fileHash(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestEnvLocked: run --locked runs the set the lockfile records, installed
+// by pip in hash-checking mode, not the requirements resolved again: after
+// a newer version is published, an unlocked run gets it and a locked run
+// the locked one. A recorded hash that does not match what the index
+// serves is denied with pip's report; a version the index does not serve
+// is unavailable naming it; a set without hashes is refused.
+func TestEnvLocked(t *testing.T) {
+	h, wheels := envHarness(t)
+	envtest.Wheel(t, wheels, "alpha", "1.0", "VERSION = '1.0'\n")
+	reqSkill(t, filepath.Join(h.project, "skills"), "withreq", `["alpha"]`, "alpha")
+	run := []string{"run", "test/withreq", "--backend", "linux", "--json"}
+	locked := append(run, "--locked")
+
+	if o := h.run("lock", "test/withreq"); o.code != 0 {
+		t.Fatalf("lock: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	lockPath := filepath.Join(h.project, "skills.lock")
+	data, err := os.ReadFile(lockPath)
+	want := `"alpha==1.0 sha256=` + fileHash(t, filepath.Join(wheels, "alpha-1.0-py3-none-any.whl")) + `"`
+	if err != nil || !strings.Contains(string(data), want) {
+		t.Fatalf("the lockfile lacks %s: %v\n%s", want, err, data)
+	}
+
+	envtest.Wheel(t, wheels, "alpha", "1.1", "VERSION = '1.1'\n")
+	if o := h.run("env", "prune"); o.code != 0 {
+		t.Fatalf("prune: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run(run...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.1"`) {
+		t.Errorf("unlocked run after alpha 1.1 was published: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	o := h.run(locked...)
+	if o.code != 0 || !strings.Contains(o.stdout, `"version":"1.0"`) || !strings.Contains(o.stderr, "building the environment of test/withreq") {
+		t.Errorf("locked run: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run(locked...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.0"`) || strings.Contains(o.stderr, "building the environment") {
+		t.Errorf("locked run again (built): %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	o = h.run("env", "list", "--json")
+	if envs, _ := o.envelope(t)["environments"].([]any); len(envs) != 2 {
+		t.Errorf("env list: want the unlocked and the locked environment: %s", o.stdout)
+	}
+
+	hashRE := regexp.MustCompile(`alpha==1\.0 sha256=[0-9a-f]{64}`)
+	edit := func(to string) {
+		t.Helper()
+		if err := os.WriteFile(lockPath, hashRE.ReplaceAll(data, []byte(to)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("alpha==1.0 sha256=" + strings.Repeat("0", 64))
+	o = h.run(locked...)
+	if o.code != 3 || !strings.Contains(o.stdout, "lockfile environment") || !strings.Contains(o.stdout, "do not match the hashes") ||
+		!strings.Contains(o.stdout, "Expected sha256 "+strings.Repeat("0", 64)) {
+		t.Errorf("locked run with a tampered hash: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	t.Logf("tampered hash: %s", o.stdout)
+	edit("alpha==0.9 sha256=" + strings.Repeat("0", 64))
+	if o = h.run(locked...); o.code != 5 || !strings.Contains(o.stdout, "alpha==0.9") {
+		t.Errorf("locked run of a version the index lacks: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	edit("alpha==1.0")
+	if o = h.run(locked...); o.code != 3 || !strings.Contains(o.stdout, "alpha==1.0 has no hash") {
+		t.Errorf("locked run of a set without hashes: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+}
