@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/internal/skillenv"
 	"github.com/skillbox-dev/skillbox/internal/skillenv/jailbuild"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
@@ -111,8 +112,47 @@ func (r *Runtime) environment(ctx context.Context, p *prepared) error {
 			return err
 		}
 	}
+	if err := trustedEnvironment(p, resolved); err != nil {
+		return err
+	}
 	spec.Environment = env
 	return nil
+}
+
+// trustedEnvironment refuses a call of a skill trusted by a trust store
+// entry that recorded its environment's resolved set
+// (Decision.EnvironmentPin) when the environment resolved to another set:
+// a drift, denied like an edited bundle.
+func trustedEnvironment(p *prepared, resolved []string) error {
+	pin := p.decision.EnvironmentPin
+	if pin == nil || slices.Equal(pin, resolved) {
+		return nil
+	}
+	ref := p.skill.ID
+	if p.skill.Root == "" {
+		ref = p.skill.Dir
+	}
+	return &errdefs.DeniedError{
+		Permission: "trust",
+		Reason:     fmt.Sprintf("skill %s: its environment resolved to another set than when it was trusted (%s)", p.skill.ID, setDiff(pin, resolved)),
+		Grant:      fmt.Sprintf("'skillbox trust %s' after reviewing the new set, or --trust-remote-code for this call", shellquote.Word(ref)),
+	}
+}
+
+// setDiff describes how the resolved set now differs from was.
+func setDiff(was, now []string) string {
+	var parts []string
+	for _, x := range now {
+		if !slices.Contains(was, x) {
+			parts = append(parts, "now "+x)
+		}
+	}
+	for _, x := range was {
+		if !slices.Contains(now, x) {
+			parts = append(parts, "was "+x)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // lockedSet is an environment's resolved set as a lockfile records it:

@@ -125,3 +125,45 @@ func TestEnvLocked(t *testing.T) {
 		t.Errorf("locked run of a set without hashes: %d %s%s", o.code, o.stdout, o.stderr)
 	}
 }
+
+// TestEnvTrustDrift: trust records the resolved set of an external
+// skill's environment; when the environment resolves to another set (a
+// newer version published, the environment built again), a call is denied
+// like an edited bundle, naming the change and the command that trusts it
+// again; trusting again records the new set.
+func TestEnvTrustDrift(t *testing.T) {
+	h, wheels := envHarness(t)
+	envtest.Wheel(t, wheels, "alpha", "1.0", "VERSION = '1.0'\n")
+	ext := h.external()
+	reqSkill(t, ext, "withreq", `["alpha"]`, "alpha")
+	run := []string{"run", "test/withreq", "--backend", "linux", "--json"}
+
+	o := h.run("trust", "test/withreq", "--yes", "--json")
+	sk, _ := o.envelope(t)["skill"].(map[string]any)
+	if env, _ := sk["environment"].([]any); o.code != 0 || len(env) != 1 || !strings.HasPrefix(env[0].(string), "alpha==1.0 sha256=") {
+		t.Fatalf("trust: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run(run...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.0"`) {
+		t.Fatalf("trusted run: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+
+	envtest.Wheel(t, wheels, "alpha", "1.1", "VERSION = '1.1'\n")
+	if o := h.run("env", "prune"); o.code != 0 {
+		t.Fatalf("prune: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	o = h.run(run...)
+	if o.code != 3 || !strings.Contains(o.stdout, "resolved to another set than when it was trusted") ||
+		!strings.Contains(o.stdout, "now alpha==1.1") || !strings.Contains(o.stdout, "skillbox trust") {
+		t.Errorf("run after another resolution: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run(append(run, "--trust-remote-code")...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.1"`) {
+		t.Errorf("--trust-remote-code: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	o = h.run("trust", "test/withreq", "--yes")
+	if o.code != 0 || !strings.Contains(o.stdout, "+ alpha==1.1") || !strings.Contains(o.stdout, "- alpha==1.0") {
+		t.Errorf("trust again: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run(run...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.1"`) {
+		t.Errorf("run after trusting the new set: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+}
