@@ -14,6 +14,7 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/skillenv"
 	"github.com/skillbox-dev/skillbox/internal/skillenv/jailbuild"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
+	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -32,8 +33,16 @@ func WithEnvProgress(f func(line string)) Option { return func(c *config) { c.en
 
 // WithEnvSdists lets environment builds install source distributions,
 // whose build scripts run (in the build's jail) — the operator's opt-in;
-// builds take wheels only otherwise.
+// builds take wheels only otherwise. The policy file's "sdists: allow"
+// (policy.Policy.AllowsSdists) does the same, for every skill or for one.
 func WithEnvSdists(on bool) Option { return func(c *config) { c.envSdists = on } }
+
+// WithEnvPolicy makes environments follow the policy file p's settings
+// ("sdists") in a Runtime that has no WithPolicy (one that only inspects
+// or builds environments, as `skillbox env build` and `lock` do), so that
+// it builds the same environments (the same keys) as the calls of a
+// Runtime with WithPolicy(p). WithPolicy's policy wins.
+func WithEnvPolicy(p *policy.Policy) Option { return func(c *config) { c.envPolicy = p } }
 
 // EnvCacheDir returns the folder of built environments: "envs" in the
 // cache folder (cacheDir, or the user's cache folder when empty).
@@ -173,6 +182,9 @@ func lockedSet(pkgs []skillenv.Package) []string {
 
 // envRequest is the build request of spec's requirements on er's
 // interpreter, with pip's configuration from the Runtime's environment.
+//
+// Sdists are allowed by WithEnvSdists, or by the policy file's "sdists:
+// allow" (top level, or in the skill id's entry).
 func (r *Runtime) envRequest(ctx context.Context, er sandbox.EnvironmentRunner, spec sandbox.Spec, id string) (skillenv.Request, error) {
 	exe, version, err := er.EnvironmentBase(ctx, spec)
 	if err != nil {
@@ -186,7 +198,16 @@ func (r *Runtime) envRequest(ctx context.Context, er sandbox.EnvironmentRunner, 
 		return skillenv.Request{}, err
 	}
 	return skillenv.Request{Python: exe, PythonVersion: version, Requirements: spec.Requirements,
-		Index: idx, Sdists: r.cfg.envSdists}, nil
+		Index: idx, Sdists: r.cfg.envSdists || r.envPolicy().AllowsSdists(id)}, nil
+}
+
+// envPolicy is the policy file whose settings environments follow:
+// WithPolicy's, else WithEnvPolicy's (nil: none).
+func (r *Runtime) envPolicy() *policy.Policy {
+	if r.cfg.policy != nil {
+		return r.cfg.policy
+	}
+	return r.cfg.envPolicy
 }
 
 // ensureEnvironment finds or builds the environment of spec's

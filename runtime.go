@@ -118,6 +118,7 @@ type config struct {
 	// envProgress and envSdists: WithEnvProgress, WithEnvSdists.
 	envProgress func(string)
 	envSdists   bool
+	envPolicy   *policy.Policy
 }
 
 // Option configures a Runtime.
