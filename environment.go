@@ -2,6 +2,7 @@ package skillbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -107,12 +108,17 @@ func (r *Runtime) environment(ctx context.Context, p *prepared) error {
 				return &errdefs.DeniedError{
 					Permission: "lockfile environment",
 					Reason:     fmt.Sprintf("skill %s: a locked call runs only the environment %s records, and it cannot be installed as recorded: %v", p.skill.ID, p.lock.Path(), err),
-					Grant:      "requirements that pip installs from an index or wheel files (whose hashes it records), locked again with 'skillbox lock " + p.skill.ID + "'",
+					Grant:      fmt.Sprintf("requirements that pip installs from an index or wheel files (whose hashes it records), locked again with '%s'", p.lock.relockCommand(p.skill.ID)),
 				}
 			}
 		}
 	}
 	env, resolved, err := r.ensureEnvironment(ctx, p.skill.ID, er, *spec, pinned)
+	var de *errdefs.DeniedError
+	if err != nil && len(pinned) > 0 && errors.As(err, &de) && de.Permission == "lockfile environment" {
+		// The hint names this lockfile and the locked grants.
+		de.Grant = fmt.Sprintf("the index serving what was locked, or, after reviewing what it serves now, '%s'", p.lock.relockCommand(p.skill.ID))
+	}
 	if err != nil {
 		return err
 	}

@@ -112,7 +112,7 @@ func TestEnvLocked(t *testing.T) {
 	edit("alpha==1.0 sha256=" + strings.Repeat("0", 64))
 	o = h.run(locked...)
 	if o.code != 3 || !strings.Contains(o.stdout, "lockfile environment") || !strings.Contains(o.stdout, "do not match the hashes") ||
-		!strings.Contains(o.stdout, "Expected sha256 "+strings.Repeat("0", 64)) {
+		!strings.Contains(o.stdout, "Expected sha256 "+strings.Repeat("0", 64)) || !strings.Contains(o.stdout, "'skillbox lock test/withreq'") {
 		t.Errorf("locked run with a tampered hash: %d %s%s", o.code, o.stdout, o.stderr)
 	}
 	t.Logf("tampered hash: %s", o.stdout)
