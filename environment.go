@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/internal/skillenv"
 	"github.com/skillbox-dev/skillbox/internal/skillenv/jailbuild"
@@ -97,6 +98,11 @@ func (r *Runtime) environment(ctx context.Context, p *prepared) error {
 	er, ok := d.(sandbox.EnvironmentRunner)
 	if !ok || !er.RunsEnvironments() {
 		return nil
+	}
+	if spec.BestEffort {
+		// As the backend runs the call without the layers the host
+		// lacks, the build runs without its cgroup controllers.
+		ctx = jailbuild.WithBestEffort(ctx)
 	}
 	// A locked call whose entry records the resolved set runs exactly
 	// that set: installed by pip in hash-checking mode, not resolved
@@ -259,6 +265,8 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 		progress = func(string) {}
 	}
 	progress(fmt.Sprintf("building the environment of %s (requirements: %s) with pip in a jail, once", id, reqs))
+	key, _ := req.Key()
+	ctx = egress.WithAudit(ctx, r.buildAudit(id, key))
 	var pipErrors, hashErrors []string
 	hashMismatch := false
 	e, err := c.Ensure(ctx, req, func(line string) {
@@ -294,6 +302,21 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 			fmt.Sprintf("skill %s needs %s, and its environment could not be built (index: %s; `skillbox env build %s` retries)", id, reqs, req.Index, id))
 	}
 	return e, nil
+}
+
+// buildAudit returns the sink for the egress decisions of the build of the
+// environment with key for skill id: each becomes an audit record
+// (audit.EventEgress) naming the skill and the environment (EnvBuild).
+func (r *Runtime) buildAudit(id, key string) func(egress.Event) {
+	return func(ev egress.Event) {
+		rec := egressRecord(ev)
+		rec.Skill = id
+		rec.Egress.EnvBuild = key
+		rec.Detail = "environment build: " + rec.Detail
+		if err := r.cfg.audit.Write(rec); err != nil && r.cfg.logger != nil {
+			r.cfg.logger.Error("audit write failed", "err", err)
+		}
+	}
 }
 
 // useEnvironment holds key's environment in use until Close.

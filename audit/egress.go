@@ -28,4 +28,8 @@ type Egress struct {
 	// started (a warm skill's import, say) or between calls. Such a record
 	// names the skill, digest and backend but carries no params hash.
 	OutsideCall bool `json:"outside_call,omitempty"`
+	// EnvBuild is the key of the skill environment whose build (pip, in the
+	// build's jail) made the request; the record's Skill is the skill the
+	// build was for. No call caused it: there is no params hash.
+	EnvBuild string `json:"env_build,omitempty"`
 }

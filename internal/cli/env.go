@@ -12,6 +12,7 @@ import (
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/skillenv"
+	"github.com/skillbox-dev/skillbox/internal/skillenv/jailbuild"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -72,11 +73,12 @@ func cmdEnv(ctx context.Context, c *cmdContext, args []string) error {
 }
 
 // envProgress prints an environment build's progress on stderr: the
-// announcement and pip's main steps.
+// announcement, what a best-effort build goes without, and pip's main
+// steps.
 func (c *cmdContext) envProgress() skillbox.Option {
 	return skillbox.WithEnvProgress(func(l string) {
 		switch {
-		case strings.HasPrefix(l, "building the environment"):
+		case strings.HasPrefix(l, "building the environment"), strings.HasPrefix(l, "best-effort: "):
 			fmt.Fprintf(c.stderr, "skillbox: %s\n", l)
 		case strings.HasPrefix(l, "Collecting "), strings.HasPrefix(l, "Successfully installed "):
 			fmt.Fprintf(c.stderr, "skillbox:   %s\n", l)
@@ -85,15 +87,19 @@ func (c *cmdContext) envProgress() skillbox.Option {
 }
 
 func (c *cmdContext) envBuild(ctx context.Context, args []string) error {
-	fset := newFlags(c, "env build", "SKILL... [--backend NAME] [--json]")
+	fset := newFlags(c, "env build", "SKILL... [--backend NAME] [--best-effort] [--json]")
 	jsonOut := fset.Bool("json", false, "print a JSON envelope")
+	bestEffort := fset.Bool("best-effort", false, "build without the memory or pids cgroup controller this host lacks (each missing one is reported)")
 	backend := fset.String("backend", "", "the backend whose interpreter the environments are for (default: auto)")
 	pos, err := parse(fset, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return errdefs.New(errdefs.Invalid, "env build: name at least one skill (usage: skillbox env build SKILL... [--backend NAME] [--json])")
+		return errdefs.New(errdefs.Invalid, "env build: name at least one skill (usage: skillbox env build SKILL... [--backend NAME] [--best-effort] [--json])")
+	}
+	if *bestEffort {
+		ctx = jailbuild.WithBestEffort(ctx)
 	}
 	rt, closeRT, err := c.runtime(false)
 	if err != nil {

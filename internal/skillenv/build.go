@@ -27,6 +27,21 @@ const (
 	DefaultMaxBytes = 2 << 30 // the environment's tmpfs
 	DefaultMaxFiles = 200_000
 	DefaultTimeout  = 10 * time.Minute
+	// DefaultScratchBytes is the build's scratch tmpfs (HOME, TMPDIR):
+	// pip keeps every archive it downloaded there until it installs them,
+	// and an sdist's build tree, so it must hold the sum of the compressed
+	// archives; 512 MiB covers all but the largest (raise it in Bounds for
+	// those). It was as large as the environment's tmpfs before, which let
+	// a build pin twice that in RAM.
+	DefaultScratchBytes = 512 << 20
+	// DefaultMaxMemory caps the build's memory cgroup: every process of
+	// the build and the pages of both its tmpfs, which are charged to the
+	// cgroup of the process that writes them. It exceeds DefaultMaxBytes so
+	// that an environment that fills its tmpfs still leaves pip room.
+	DefaultMaxMemory = 3 << 30
+	// DefaultMaxPids caps the build's processes plus threads (pids
+	// cgroup): pip and a compiler's jobs need tens, a fork bomb thousands.
+	DefaultMaxPids = 512
 )
 
 // PipWheels are where Debian's python3-pip-whl puts pip's wheel: skillbox
@@ -77,6 +92,13 @@ type Job struct {
 	// proxy.
 	Sources []string
 	Timeout time.Duration
+	// ScratchBytes caps the scratch tmpfs; MaxMemory and MaxPids are the
+	// limits of the control group the build runs in (the Builder refuses
+	// the build when the host has no such controller, unless told to run
+	// best-effort). Zero means the Default.
+	ScratchBytes int64
+	MaxMemory    int64
+	MaxPids      int
 }
 
 // A Builder runs a build job inside a jail and returns what the script
@@ -135,6 +157,7 @@ func job(req Request, reqs []string, dir string, out *os.File, pip string, src s
 		Argv: []string{req.Python, "-I", "-S", "-c", buildScript, string(spec)},
 		Env:  env, Dir: dir, MaxBytes: b.MaxBytes, Out: out, OutFD: outFD,
 		ReadOnly: ro, Sources: src.urls, Timeout: b.Timeout,
+		ScratchBytes: b.ScratchBytes, MaxMemory: b.MaxMemory, MaxPids: b.MaxPids,
 	}, nil
 }
 
@@ -143,6 +166,12 @@ type Bounds struct {
 	MaxBytes int64
 	MaxFiles int
 	Timeout  time.Duration
+	// ScratchBytes is the scratch tmpfs's size.
+	ScratchBytes int64
+	// MaxMemory is the build's memory limit, both tmpfs' pages included,
+	// and MaxPids its limit on processes plus threads.
+	MaxMemory int64
+	MaxPids   int
 }
 
 func (b Bounds) withDefaults() Bounds {
@@ -154,6 +183,15 @@ func (b Bounds) withDefaults() Bounds {
 	}
 	if b.Timeout <= 0 {
 		b.Timeout = DefaultTimeout
+	}
+	if b.ScratchBytes <= 0 {
+		b.ScratchBytes = DefaultScratchBytes
+	}
+	if b.MaxMemory <= 0 {
+		b.MaxMemory = DefaultMaxMemory
+	}
+	if b.MaxPids <= 0 {
+		b.MaxPids = DefaultMaxPids
 	}
 	return b
 }

@@ -87,6 +87,10 @@ def _copy(src, dst_fd, budget):
                         if n == 0:
                             break
                     os.chmod(out, mode | 0o400)
+                    # The modification time is kept: pip's .pyc files name
+                    # their source's, and with another one every import
+                    # in the read-only environment would compile again.
+                    os.utime(out, ns=(st.st_mtime_ns, st.st_mtime_ns))
                 finally:
                     os.close(out)
             finally:

@@ -3,8 +3,10 @@ package skillenv
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -266,5 +268,40 @@ func TestScriptCopiesSafely(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(outDir, "bin", "python")); err != nil {
 		t.Errorf("no bin/python: %v", err)
+	}
+}
+
+// An environment keeps its files' modification times: pip's .pyc files
+// name their source's, and a read-only environment whose .pyc files are
+// stale compiles every module again at every import (each call's child).
+func TestBuildKeepsBytecodeValid(t *testing.T) {
+	c, req, _ := newCache(t, &hostBuilder{})
+	e, err := c.Ensure(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pycs, _ := filepath.Glob(filepath.Join(e.Dir, "lib", "python3*", "site-packages", "__pycache__", "alpha.*.pyc"))
+	if len(pycs) != 1 {
+		t.Fatalf("pip left %v, want one alpha .pyc", pycs)
+	}
+	src := filepath.Join(filepath.Dir(filepath.Dir(pycs[0])), "alpha.py")
+	st, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 16)
+	f, err := os.Open(pycs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.ReadFull(f, head); err != nil {
+		t.Fatal(err)
+	}
+	// PEP 552: flags 0 is a timestamp .pyc; then the source's mtime and size.
+	flags, mtime, size := binary.LittleEndian.Uint32(head[4:]), binary.LittleEndian.Uint32(head[8:]), binary.LittleEndian.Uint32(head[12:])
+	if flags == 0 && (mtime != uint32(st.ModTime().Unix()) || size != uint32(st.Size())) {
+		t.Errorf("%s names a source of mtime %d and size %d; %s has %d and %d: every import would compile it again",
+			pycs[0], mtime, size, src, st.ModTime().Unix(), st.Size())
 	}
 }

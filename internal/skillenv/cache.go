@@ -145,7 +145,11 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 	defer cancel()
 	stdout, err := c.Builder.Build(bctx, j, progress)
 	if bctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s took longer than %s", strings.Join(reqs, " "), b.Timeout)
+		why := ""
+		if err != nil && err.Error() != bctx.Err().Error() {
+			why = ": " + err.Error() // what the Builder knows of it
+		}
+		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s took longer than %s%s", strings.Join(reqs, " "), b.Timeout, why)
 	}
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Unavailable, err, "building the environment for "+strings.Join(reqs, " "))

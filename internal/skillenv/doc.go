@@ -9,8 +9,18 @@
 // environment's packages are the skill's, hostile like the skill. A build
 // runs as pid 1 of a jail (a Builder: internal/skillenv/jailbuild's) where the
 // environment's final path is an empty tmpfs of Bounds.MaxBytes, the only
-// place it can write besides its scratch space, and only the configured
-// index's hosts are reachable, through the egress proxy. Wheels only by
+// place it can write besides its scratch space (Bounds.ScratchBytes), and
+// only the configured index's hosts are reachable, through the egress
+// proxy, whose decisions go to the audit sink of the build's context
+// (egress.AuditFrom; the Runtime records each naming the skill and the
+// environment's key). The jail is born in a control group of its own:
+// Bounds.MaxMemory, which the pages of both tmpfs count against (tmpfs
+// pages are charged to the writer's memory cgroup), and Bounds.MaxPids;
+// a build that runs into either fails, unavailable, naming the limit, and
+// the group is removed with the build. A host without the memory or pids
+// controller refuses builds, naming the missing layer, unless the build
+// runs best-effort (jailbuild.WithBestEffort, as a call with
+// --best-effort: pids then falls back to RLIMIT_NPROC). Wheels only by
 // default (installing a wheel runs none of its code); source distributions,
 // whose setup scripts run during the build, only when the operator allows
 // them. When pip is done, the build script (build.py) kills every other

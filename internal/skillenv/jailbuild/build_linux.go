@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
@@ -32,15 +33,22 @@ type Builder struct {
 	// Resolver looks up the names of the index hosts on the host (nil:
 	// net.DefaultResolver); see egressFor.
 	Resolver egress.Resolver
+	// Cgroups is where the builds' control groups go (nil:
+	// cgroup.Detect() at each build).
+	Cgroups *cgroup.Host
 }
 
 // Build runs job's script as pid 1 of a fresh jail and returns its stdout;
 // pip's output (stderr) goes to progress line by line. The jail's root is
 // the base interpreter's (pyinterp's HostPaths) plus job.ReadOnly, read-only;
-// an empty tmpfs of job.MaxBytes is mounted at job.Dir, the scratch tmpfs is
-// as large, and Landlock lets the build write there and beneath job.Out
-// (descriptor 3) only. The network reaches exactly job.Sources' hosts,
-// through an egress proxy. Every process of the jail is gone when Build
+// an empty tmpfs of job.MaxBytes is mounted at job.Dir, the scratch tmpfs
+// has job.ScratchBytes, and Landlock lets the build write there and beneath
+// job.Out (descriptor 3) only. The jail is born in a control group of its
+// own with job.MaxMemory (which both tmpfs' pages count against) and
+// job.MaxPids, removed when Build returns; a build that ran into either
+// fails naming it, even if pip reported success. The network reaches
+// exactly job.Sources' hosts, through an egress proxy whose decisions go
+// to egress.AuditFrom(ctx). Every process of the jail is gone when Build
 // returns: the script's pid 1 kills them before copying, and the kernel
 // kills what is left when pid 1 exits.
 func (b Builder) Build(ctx context.Context, job skillenv.Job, progress func(string)) ([]byte, error) {
@@ -63,18 +71,40 @@ func (b Builder) Build(ctx context.Context, job skillenv.Job, progress func(stri
 	if err != nil {
 		return nil, err
 	}
-	j, err := jail.New(jail.Spec{
+	scratch := job.ScratchBytes
+	if scratch <= 0 {
+		scratch = skillenv.DefaultScratchBytes
+	}
+	lim := limitsOf(job)
+	spec := jail.Spec{
 		Root:         root{interp: in, program: job.Argv[0], ro: job.ReadOnly, env: job.Env},
-		ScratchBytes: job.MaxBytes,
+		ScratchBytes: scratch,
 		Egress:       eg,
 		OwnFDs:       true,
 		Tmpfs:        []jail.TmpfsMount{{Path: job.Dir, Bytes: job.MaxBytes}},
 		WriteFDs:     []int{job.OutFD},
-	})
+	}
+	cg, missing, noPids, err := b.buildGroup(ctx, lim)
 	if err != nil {
 		return nil, err
 	}
-	launch, running := j.Launch(ctx, jail.LaunchOptions{})
+	if cg != nil {
+		// Deferred first, so it runs last: after the jail is gone.
+		defer cg.Remove()
+	}
+	if noPids {
+		spec.Nproc = lim.pids
+	}
+	for _, m := range missing {
+		if progress != nil {
+			progress("best-effort: building without the cgroup controller " + m)
+		}
+	}
+	j, err := jail.New(spec)
+	if err != nil {
+		return nil, err
+	}
+	launch, running := j.Launch(ctx, jail.LaunchOptions{Cgroup: cg})
 	defer running.Close()
 	cmd := exec.CommandContext(ctx, job.Argv[0], job.Argv[1:]...)
 	cmd.ExtraFiles = []*os.File{job.Out}
@@ -87,12 +117,20 @@ func (b Builder) Build(ctx context.Context, job skillenv.Job, progress func(stri
 	// wait for the pipes should that ever not hold.
 	cmd.WaitDelay = 10 * time.Second
 	if err := launch(cmd); err != nil {
-		return nil, errdefs.Wrap(errdefs.Unavailable, err, "start the environment build's jail")
+		return nil, startError(err, lim)
 	}
 	werr := cmd.Wait()
 	lw.flush()
 	if ctx.Err() != nil {
+		if err := limitHit(cg, lim, ""); err != nil {
+			// A limit explains why it never finished (a fork bomb's
+			// children holding pip's pipes, say).
+			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
 		return nil, ctx.Err()
+	}
+	if err := limitHit(cg, lim, lw.tail()); err != nil {
+		return nil, err
 	}
 	if stdout.over {
 		return nil, errors.New("the build printed more than its report")
