@@ -2,6 +2,7 @@ package skillbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,9 +12,11 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/internal/skillenv"
 	"github.com/skillbox-dev/skillbox/internal/skillenv/jailbuild"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
+	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -32,8 +35,16 @@ func WithEnvProgress(f func(line string)) Option { return func(c *config) { c.en
 
 // WithEnvSdists lets environment builds install source distributions,
 // whose build scripts run (in the build's jail) — the operator's opt-in;
-// builds take wheels only otherwise.
+// builds take wheels only otherwise. The policy file's "sdists: allow"
+// (policy.Policy.AllowsSdists) does the same, for every skill or for one.
 func WithEnvSdists(on bool) Option { return func(c *config) { c.envSdists = on } }
+
+// WithEnvPolicy makes environments follow the policy file p's settings
+// ("sdists") in a Runtime that has no WithPolicy (one that only inspects
+// or builds environments, as `skillbox env build` and `lock` do), so that
+// it builds the same environments (the same keys) as the calls of a
+// Runtime with WithPolicy(p). WithPolicy's policy wins.
+func WithEnvPolicy(p *policy.Policy) Option { return func(c *config) { c.envPolicy = p } }
 
 // EnvCacheDir returns the folder of built environments: "envs" in the
 // cache folder (cacheDir, or the user's cache folder when empty).
@@ -93,7 +104,27 @@ func (r *Runtime) environment(ctx context.Context, p *prepared) error {
 		// lacks, the build runs without its cgroup controllers.
 		ctx = jailbuild.WithBestEffort(ctx)
 	}
-	env, resolved, err := r.ensureEnvironment(ctx, p.skill.ID, er, *spec)
+	// A locked call whose entry records the resolved set runs exactly
+	// that set: installed by pip in hash-checking mode, not resolved
+	// again.
+	var pinned []string
+	if p.lock != nil {
+		if pinned = p.lock.environment(p.skill.ID); len(pinned) > 0 {
+			if _, err := skillenv.ParsePinned(pinned); err != nil {
+				return &errdefs.DeniedError{
+					Permission: "lockfile environment",
+					Reason:     fmt.Sprintf("skill %s: a locked call runs only the environment %s records, and it cannot be installed as recorded: %v", p.skill.ID, p.lock.Path(), err),
+					Grant:      fmt.Sprintf("requirements that pip installs from an index or wheel files (whose hashes it records), locked again with '%s'", p.lock.relockCommand(p.skill.ID)),
+				}
+			}
+		}
+	}
+	env, resolved, err := r.ensureEnvironment(ctx, p.skill.ID, er, *spec, pinned)
+	var de *errdefs.DeniedError
+	if err != nil && len(pinned) > 0 && errors.As(err, &de) && de.Permission == "lockfile environment" {
+		// The hint names this lockfile and the locked grants.
+		de.Grant = fmt.Sprintf("the index serving what was locked, or, after reviewing what it serves now, '%s'", p.lock.relockCommand(p.skill.ID))
+	}
 	if err != nil {
 		return err
 	}
@@ -102,8 +133,47 @@ func (r *Runtime) environment(ctx context.Context, p *prepared) error {
 			return err
 		}
 	}
+	if err := trustedEnvironment(p, resolved); err != nil {
+		return err
+	}
 	spec.Environment = env
 	return nil
+}
+
+// trustedEnvironment refuses a call of a skill trusted by a trust store
+// entry that recorded its environment's resolved set
+// (Decision.EnvironmentPin) when the environment resolved to another set:
+// a drift, denied like an edited bundle.
+func trustedEnvironment(p *prepared, resolved []string) error {
+	pin := p.decision.EnvironmentPin
+	if pin == nil || slices.Equal(pin, resolved) {
+		return nil
+	}
+	ref := p.skill.ID
+	if p.skill.Root == "" {
+		ref = p.skill.Dir
+	}
+	return &errdefs.DeniedError{
+		Permission: "trust",
+		Reason:     fmt.Sprintf("skill %s: its environment resolved to another set than when it was trusted (%s)", p.skill.ID, setDiff(pin, resolved)),
+		Grant:      fmt.Sprintf("'skillbox trust %s' after reviewing the new set, or --trust-remote-code for this call", shellquote.Word(ref)),
+	}
+}
+
+// setDiff describes how the resolved set now differs from was.
+func setDiff(was, now []string) string {
+	var parts []string
+	for _, x := range now {
+		if !slices.Contains(was, x) {
+			parts = append(parts, "now "+x)
+		}
+	}
+	for _, x := range was {
+		if !slices.Contains(now, x) {
+			parts = append(parts, "was "+x)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // lockedSet is an environment's resolved set as a lockfile records it:
@@ -124,7 +194,10 @@ func lockedSet(pkgs []skillenv.Package) []string {
 
 // envRequest is the build request of spec's requirements on er's
 // interpreter, with pip's configuration from the Runtime's environment.
-func (r *Runtime) envRequest(ctx context.Context, er sandbox.EnvironmentRunner, spec sandbox.Spec) (skillenv.Request, error) {
+//
+// Sdists are allowed by WithEnvSdists, or by the policy file's "sdists:
+// allow" (top level, or in the skill id's entry).
+func (r *Runtime) envRequest(ctx context.Context, er sandbox.EnvironmentRunner, spec sandbox.Spec, id string) (skillenv.Request, error) {
 	exe, version, err := er.EnvironmentBase(ctx, spec)
 	if err != nil {
 		return skillenv.Request{}, err
@@ -137,14 +210,26 @@ func (r *Runtime) envRequest(ctx context.Context, er sandbox.EnvironmentRunner, 
 		return skillenv.Request{}, err
 	}
 	return skillenv.Request{Python: exe, PythonVersion: version, Requirements: spec.Requirements,
-		Index: idx, Sdists: r.cfg.envSdists}, nil
+		Index: idx, Sdists: r.cfg.envSdists || r.envPolicy().AllowsSdists(id)}, nil
 }
 
-func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.EnvironmentRunner, spec sandbox.Spec) (*sandbox.Environment, []string, error) {
-	req, err := r.envRequest(ctx, er, spec)
+// envPolicy is the policy file whose settings environments follow:
+// WithPolicy's, else WithEnvPolicy's (nil: none).
+func (r *Runtime) envPolicy() *policy.Policy {
+	if r.cfg.policy != nil {
+		return r.cfg.policy
+	}
+	return r.cfg.envPolicy
+}
+
+// ensureEnvironment finds or builds the environment of spec's
+// requirements, or of the recorded set pinned when it is not empty.
+func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.EnvironmentRunner, spec sandbox.Spec, pinned []string) (*sandbox.Environment, []string, error) {
+	req, err := r.envRequest(ctx, er, spec, id)
 	if err != nil {
 		return nil, nil, err
 	}
+	req.Pinned = pinned
 	c, err := r.envCache()
 	if err != nil {
 		return nil, nil, err
@@ -182,10 +267,18 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 	progress(fmt.Sprintf("building the environment of %s (requirements: %s) with pip in a jail, once", id, reqs))
 	key, _ := req.Key()
 	ctx = egress.WithAudit(ctx, r.buildAudit(id, key))
-	var pipErrors []string
+	var pipErrors, hashErrors []string
+	hashMismatch := false
 	e, err := c.Ensure(ctx, req, func(line string) {
-		if strings.HasPrefix(line, "ERROR:") && len(pipErrors) < 5 {
-			pipErrors = append(pipErrors, strings.TrimSpace(strings.TrimPrefix(line, "ERROR:")))
+		switch {
+		case strings.HasPrefix(line, "ERROR:"):
+			if len(pipErrors) < 5 {
+				pipErrors = append(pipErrors, strings.TrimSpace(strings.TrimPrefix(line, "ERROR:")))
+			}
+			hashMismatch = hashMismatch || (len(req.Pinned) > 0 && strings.Contains(line, "DO NOT MATCH THE HASHES"))
+		case hashMismatch && len(hashErrors) < 12 && strings.TrimSpace(line) != "":
+			// pip's details: each package, "Expected sha256 ...", "Got ...".
+			hashErrors = append(hashErrors, strings.Join(strings.Fields(line), " "))
 		}
 		progress(line)
 	})
@@ -193,6 +286,17 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 		why := ""
 		if len(pipErrors) > 0 {
 			why = "; pip: " + strings.Join(pipErrors, "; ")
+		}
+		if hashMismatch {
+			// What the index serves is not what was locked: a drift (or
+			// a tampered lockfile or index), denied, not a build that
+			// may work on a retry.
+			return nil, &errdefs.DeniedError{
+				Permission: "lockfile environment",
+				Reason: fmt.Sprintf("skill %s: the distributions of its locked environment do not match the hashes the lockfile records (pip: %s)",
+					id, strings.Join(hashErrors, "; ")),
+				Grant: fmt.Sprintf("the index serving what was locked, or, after reviewing what it serves now, 'skillbox lock %s'", id),
+			}
 		}
 		return nil, errdefs.Wrap(errdefs.KindOf(err), fmt.Errorf("%w%s", err, why),
 			fmt.Sprintf("skill %s needs %s, and its environment could not be built (index: %s; `skillbox env build %s` retries)", id, reqs, req.Index, id))
@@ -298,7 +402,7 @@ func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, bu
 		return st, nil
 	}
 	spec := sandbox.Spec{Requirements: st.Requirements}
-	req, err := r.envRequest(ctx, er, spec)
+	req, err := r.envRequest(ctx, er, spec, s.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -109,6 +109,22 @@ func (k *Lock) checkEnvironment(s *skill.Skill, resolved []string) error {
 	return k.l.CheckEnvironment(s.ID, resolved)
 }
 
+// environment returns the resolved set the lock records for the skill id
+// (nil when it records none).
+func (k *Lock) environment(id string) []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.l.Skills[id].Environment)
+}
+
+// relockCommand is the command that locks the skill id again in this
+// lockfile with its locked grants (recording its environment anew).
+func (k *Lock) relockCommand(id string) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.l.RelockCommand(id, k.l.Skills[id].Grants)
+}
+
 // lockedLimits returns the limits a locked call of an entry e takes where
 // the caller gave none (zero): the locked ones, where they differ from
 // what decided gives. ok is false when nothing changes.

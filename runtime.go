@@ -118,6 +118,7 @@ type config struct {
 	// envProgress and envSdists: WithEnvProgress, WithEnvSdists.
 	envProgress func(string)
 	envSdists   bool
+	envPolicy   *policy.Policy
 	// imageProgress: WithImageProgress.
 	imageProgress func(string)
 }

@@ -48,11 +48,13 @@ const maxPolicyFile = 1 << 20
 //	    egress_resolve: ["api.test=127.0.0.1"] # like --egress-resolve
 //	    warm: true                   # like serve --warm ID (see SkillGrants.Warm)
 //	    missing_env: refuse          # overrides the top-level missing_env
+//	    sdists: allow                # overrides the top-level sdists
 //	secrets:
 //	  ETHERSCAN_API_KEY: {hosts: [api.etherscan.io]}
 //	egress_resolve: ["mirror.internal=10.0.0.7"] # for every skill
 //	ca_file: /etc/skillbox/corp-ca.pem # CAs a skill granted network trusts too (CAFile)
 //	missing_env: refuse              # deny a call missing a required env_vars entry (default: warn)
+//	sdists: allow                    # environment builds may run sdists' setup scripts (default: refuse)
 //	trusted_environments:            # code a shared process may import
 //	  - python:/usr/bin/python3.12   # an environment key, as skillbox lists it
 //	  - sha256:<64 hex digits>       # an image digest
@@ -108,6 +110,17 @@ type Policy struct {
 	MissingEnv string
 	// MissingEnvLine is where missing_env is in the file (0: not set).
 	MissingEnvLine int
+	// Sdists (sdists) says whether building a skill's environment may
+	// install source distributions: SdistsRefuse (the default, also for
+	// ""): wheels only, so that no package code runs during the build;
+	// SdistsAllow: pip may build sdists, whose setup scripts run inside
+	// the build's jail (network only to the configured index, writing
+	// only the environment). A skill's own entry may override it. It is
+	// part of an environment's key: allowing sdists builds other
+	// environments.
+	Sdists string
+	// SdistsLine is where sdists is in the file (0: not set).
+	SdistsLine int
 	// Backends holds each backend's section of backends (by backend name):
 	// settings as written, with their lines. Parse checks only their shape
 	// (a mapping of single values); the backend named decodes and validates
@@ -155,6 +168,8 @@ type SkillGrants struct {
 	MissingEnv string
 	// MissingEnvLine is where the skill's missing_env is (0: not set).
 	MissingEnvLine int
+	// Sdists overrides Policy.Sdists for this skill ("" = not set).
+	Sdists string
 	// Line is where the skill's entry starts in the file.
 	Line int
 }
@@ -163,6 +178,12 @@ type SkillGrants struct {
 const (
 	MissingEnvWarn   = "warn"
 	MissingEnvRefuse = "refuse"
+)
+
+// The values of sdists.
+const (
+	SdistsRefuse = "refuse"
+	SdistsAllow  = "allow"
 )
 
 // SecretBinding restricts where a secret may be sent.
@@ -251,8 +272,10 @@ func Parse(name string, data []byte) (*Policy, error) {
 			pol.MissingEnv, pol.MissingEnvLine = p.missingEnv(kv.val, "missing_env"), kv.keyNode.Line
 		case "ca_file":
 			pol.CAFile, pol.CAFileLine = p.caFile(kv.val, pol), kv.keyNode.Line
+		case "sdists":
+			pol.Sdists, pol.SdistsLine = p.sdists(kv.val, "sdists"), kv.keyNode.Line
 		default:
-			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, missing_env, trusted_environments, ca_file, backends)", kv.key)
+			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, missing_env, sdists, trusted_environments, ca_file, backends)", kv.key)
 		}
 	}
 	if err := p.err(); err != nil {
@@ -283,6 +306,19 @@ func (p *Policy) refusesMissingEnv(id string) bool {
 		return v == MissingEnvRefuse
 	}
 	return p.MissingEnv == MissingEnvRefuse
+}
+
+// AllowsSdists reports whether building the environment of skill id may
+// install source distributions (sdists: allow, the skill's own setting
+// first). A nil policy allows none.
+func (p *Policy) AllowsSdists(id string) bool {
+	if p == nil {
+		return false
+	}
+	if v := p.Skills[id].Sdists; v != "" {
+		return v == SdistsAllow
+	}
+	return p.Sdists == SdistsAllow
 }
 
 // missingEnvLine is the line of the missing_env setting that applies to
@@ -614,8 +650,10 @@ func (p *fileParser) skills(n *yaml.Node) map[string]SkillGrants {
 				g.Warm, _ = p.bool(e.val, ff)
 			case "missing_env":
 				g.MissingEnv, g.MissingEnvLine = p.missingEnv(e.val, ff), e.keyNode.Line
+			case "sdists":
+				g.Sdists = p.sdists(e.val, ff)
 			default:
-				p.errorf(e.keyNode, f, "unknown field %q (known: env, net, read, timeout, memory, egress_resolve, warm, missing_env)", e.key)
+				p.errorf(e.keyNode, f, "unknown field %q (known: env, net, read, timeout, memory, egress_resolve, warm, missing_env, sdists)", e.key)
 			}
 		}
 		out[kv.key] = g
@@ -699,6 +737,19 @@ func (p *fileParser) missingEnv(n *yaml.Node, field string) string {
 	}
 	if v != MissingEnvWarn && v != MissingEnvRefuse {
 		p.errorf(n, field, "%q: want warn (run without the variable, with a warning) or refuse (deny the call)", v)
+		return ""
+	}
+	return v
+}
+
+// sdists reads an sdists setting: allow or refuse.
+func (p *fileParser) sdists(n *yaml.Node, field string) string {
+	v, ok := p.str(n, field)
+	if !ok {
+		return ""
+	}
+	if v != SdistsAllow && v != SdistsRefuse {
+		p.errorf(n, field, "%q: want allow (environment builds may run source distributions' setup scripts, in the build's jail) or refuse (wheels only, the default)", v)
 		return ""
 	}
 	return v

@@ -109,6 +109,17 @@ type ImagePins interface {
 	TrustedImage(s *skill.Skill) (digest string, ok bool)
 }
 
+// EnvironmentPins is a Trust that also records the resolved set of the
+// environment of a skill it trusts (the trust store: trust.Entry.
+// Environment). Decide puts the set in Decision.EnvironmentPin, and the
+// Runtime denies a call whose environment resolves to another set, like an
+// edited bundle.
+type EnvironmentPins interface {
+	// TrustedEnvironment returns the resolved set recorded for s
+	// ("name==version sha256=HEX", sorted), if any.
+	TrustedEnvironment(s *skill.Skill) (set []string, ok bool)
+}
+
 // ErrNotTrusted is returned by a Trust that has nothing to say about a skill.
 var ErrNotTrusted = errors.New("not trusted")
 
@@ -137,6 +148,11 @@ type Decision struct {
 	OperatorOnly bool
 	// Warnings are notes for the caller.
 	Warnings []string
+	// EnvironmentPin is the resolved set of the skill's environment that
+	// the trust store recorded when it trusted it (EnvironmentPins), when
+	// the store is what trusts the skill: its environment must resolve to
+	// exactly this set. Nil: no pin.
+	EnvironmentPin []string
 }
 
 // LookupEnv returns a variable's value from the operator's environment.
@@ -285,6 +301,11 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 		// would otherwise each get a fresh import.
 		Warm:                (g.Warm || pg.Warm) && mode == sandbox.ModeSingleUse,
 		TrustedEnvironments: trustedEnvs,
+	}
+	if pins, ok := g.Trust.(EnvironmentPins); ok && s.Tier == skill.TierExternal && !g.TrustRemoteCode && len(m.Requirements) > 0 {
+		if set, ok := pins.TrustedEnvironment(s); ok {
+			d.EnvironmentPin = slices.Clone(set)
+		}
 	}
 	if c := m.Container; m.Containerized() && c != nil {
 		d.Spec.Container = &sandbox.Container{Image: c.Image, Dockerfile: c.Dockerfile, Python: c.Python}

@@ -67,6 +67,12 @@ func (c *cmdContext) runtime(withAudit bool, extra ...skillbox.Option) (*skillbo
 			return nil, nil, errdefs.Wrap(errdefs.Internal, err, "open audit log")
 		}
 		opts = append(opts, skillbox.WithAudit(log))
+	} else if pol, err := c.policy(); err == nil {
+		// Environments follow the policy file (sdists) here too, so that
+		// `env build`, `lock` and `trust` build what calls use. A policy
+		// that does not load leaves the default (wheels only); run and
+		// serve report it.
+		opts = append(opts, skillbox.WithEnvPolicy(pol))
 	}
 	opts = append(opts, extra...)
 	rt, err := skillbox.New(opts...)

@@ -207,6 +207,9 @@ type trustSkill struct {
 	TrustedAt string    `json:"trusted_at,omitempty"`
 	// Image is the image a container skill is trusted with.
 	Image *trust.ImagePin `json:"image,omitempty"`
+	// Environment is the resolved set of its environment that trusting
+	// records ("name==version sha256=HEX").
+	Environment []string `json:"environment,omitempty"`
 }
 
 type trustDiff struct {
@@ -246,11 +249,15 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, closeRT, err := c.resolve(pos[0])
+	rt, closeRT, err := c.runtime(false)
 	if err != nil {
 		return err
 	}
 	defer closeRT()
+	s, err := rt.Resolve(pos[0])
+	if err != nil {
+		return err
+	}
 	m := s.Bundle.Manifest
 	req := describeRequests(m)
 	info := trustSkill{ID: s.ID, Version: m.Version, Tier: string(s.Tier), Path: s.Dir, Digest: s.Digest, Requests: &req}
@@ -258,6 +265,16 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 	if s.Tier == skill.TierExternal {
 		if info.Image, err = c.pinImage(ctx, s); err != nil {
 			return err
+		}
+		if len(m.Requirements) > 0 {
+			// The environment's resolved set (built now if it is not, in
+			// its jail, as `lock` does): trusting records it, and another
+			// resolution is then untrusted like an edited bundle.
+			st, err := rt.BuildEnvironment(ctx, s.ID, "")
+			if err != nil {
+				return fmt.Errorf("trust %s: %w", s.ID, err)
+			}
+			info.Environment = st.Locked
 		}
 	}
 	out := c.stderr // the review goes to stderr so --json stdout stays one object
@@ -276,7 +293,7 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		return nil
 	}
 	prev, had := store.Lookup(s.ID)
-	if had && prev.Matches(s.Digest) && samePin(prev.Image, info.Image) {
+	if had && prev.Matches(s.Digest) && samePin(prev.Image, info.Image) && slices.Equal(prev.Environment, info.Environment) {
 		env.Action, env.Note = "unchanged", fmt.Sprintf("%s is already trusted with this digest (since %s)", s.ID, prev.TrustedAt.Format(time.RFC3339))
 		if *jsonOut {
 			return writeJSON(c.stdout, env, false)
@@ -299,8 +316,27 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 			fmt.Fprintf(out, "Its image %s is now %s (was %s)\n", info.Image.Ref, info.Image.Digest, prev.Image.Digest)
 		}
 	}
+	if had && len(prev.Environment) > 0 && !slices.Equal(prev.Environment, info.Environment) {
+		fmt.Fprintf(out, "Its environment resolved to another set than when you trusted it:\n")
+		for _, x := range info.Environment {
+			if !slices.Contains(prev.Environment, x) {
+				fmt.Fprintf(out, "  + %s\n", x)
+			}
+		}
+		for _, x := range prev.Environment {
+			if !slices.Contains(info.Environment, x) {
+				fmt.Fprintf(out, "  - %s\n", x)
+			}
+		}
+	}
 	if info.Image != nil {
 		fmt.Fprintf(out, "\nIt runs in the image %s at %s; trusting pins that image.\n", info.Image.Ref, info.Image.Digest)
+	}
+	if len(info.Environment) > 0 {
+		fmt.Fprintf(out, "\nIts environment resolved to (trusting records this set; another resolution is untrusted):\n")
+		for _, x := range info.Environment {
+			fmt.Fprintf(out, "  %s\n", x)
+		}
 	}
 	rec := audit.Record{Event: audit.EventTrust, Skill: s.ID, Version: m.Version, Digest: s.Digest, Tier: string(s.Tier), Detail: s.Dir}
 	ok, err := c.confirm(fmt.Sprintf("Trust %s %s at this digest?", s.ID, m.Version), *yes)
@@ -331,7 +367,10 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		if e, err = st.Trust(s, time.Now()); err != nil {
 			return err
 		}
-		e.Image = info.Image
+		e.Image, e.Environment = info.Image, info.Environment
+		if err := st.PinEnvironment(s.ID, info.Environment); err != nil {
+			return err
+		}
 		return st.PinImage(s.ID, info.Image)
 	})
 	if err != nil {

@@ -107,8 +107,13 @@ type Builder interface {
 	Build(ctx context.Context, job Job, progress func(line string)) ([]byte, error)
 }
 
-// pipArgs are pip install's arguments for req.
-func pipArgs(req Request, reqs []string) []string {
+// pipArgs are pip install's arguments for req. With a pinned set (pinned
+// not empty) the requirements are not given: the build script writes
+// pinned, lines of a requirements file in hash-checking mode, to a file
+// and gives pip that (-r), with --require-hashes (every distribution must
+// match its recorded hash) and --no-deps (nothing is resolved: the set is
+// already whole).
+func pipArgs(req Request, reqs []string, pinned []PinnedLine) []string {
 	args := []string{
 		"--no-cache-dir", "--disable-pip-version-check", "--no-input",
 		"--progress-bar", "off", "--no-warn-script-location",
@@ -117,14 +122,26 @@ func pipArgs(req Request, reqs []string) []string {
 	if !req.Sdists {
 		args = append(args, "--only-binary", ":all:")
 	}
+	if len(pinned) > 0 {
+		return append(args, "--require-hashes", "--no-deps")
+	}
 	return append(args, reqs...)
 }
 
 // job prepares the build of req into out, for the environment at dir.
 func job(req Request, reqs []string, dir string, out *os.File, pip string, src sources, b Bounds) (Job, error) {
 	const outFD = 3
+	pinned, err := ParsePinned(req.Pinned)
+	if err != nil {
+		return Job{}, err
+	}
+	lines := make([]string, 0, len(pinned))
+	for _, p := range pinned {
+		lines = append(lines, p.Requirement())
+	}
 	spec, err := json.Marshal(map[string]any{
-		"dir": dir, "out_fd": outFD, "pip": pip, "args": pipArgs(req, reqs), "max_files": b.MaxFiles,
+		"dir": dir, "out_fd": outFD, "pip": pip, "args": pipArgs(req, reqs, pinned), "max_files": b.MaxFiles,
+		"requirements_file": lines,
 	})
 	if err != nil {
 		return Job{}, err

@@ -7,6 +7,10 @@
 #              so nothing pip runs can reach it through /proc
 #   pip        pip's wheel (Debian's python3-pip-whl), run from the zip
 #   args       pip install's options and requirements, decided by skillbox
+#   requirements_file
+#              lines of a requirements file (a pinned set in hash-checking
+#              mode: "name==version --hash=sha256:HEX"); when not empty,
+#              written to the scratch folder and given to pip with -r
 #   max_files  the most entries the environment may have
 #
 # Creates a virtual environment at dir with the stdlib's venv (no pip in
@@ -104,7 +108,14 @@ def main():
         venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
         report = os.path.join(os.environ.get("TMPDIR", "/tmp"), "skillbox-pip-report.json")
         python = os.path.join(env_dir, "bin", "python")
-        pip = subprocess.run([python, os.path.join(spec["pip"], "pip"), "install", "--report", report] + spec["args"],
+        args = list(spec["args"])
+        lines = spec.get("requirements_file") or []
+        if lines:
+            reqs = os.path.join(os.environ.get("TMPDIR", "/tmp"), "skillbox-pinned.txt")
+            with open(reqs, "w", encoding="utf-8") as f:
+                f.write("".join(line + "\n" for line in lines))
+            args += ["-r", reqs]
+        pip = subprocess.run([python, os.path.join(spec["pip"], "pip"), "install", "--report", report] + args,
                              stdin=subprocess.DEVNULL, stdout=sys.stderr, close_fds=True)
         _kill_others()
         if pip.returncode != 0:

@@ -34,7 +34,10 @@ type Env struct {
 	Resolved     []Package `json:"resolved"`
 	Index        Index     `json:"index"`
 	Sdists       bool      `json:"sdists,omitempty"`
-	Built        time.Time `json:"built"`
+	// Pinned is the recorded set it was installed from (Request.Pinned),
+	// when it was.
+	Pinned []string  `json:"pinned,omitempty"`
+	Built  time.Time `json:"built"`
 }
 
 // Cache is the folder of built environments (the cache folder's "envs"):
@@ -160,7 +163,7 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 	}
 	e := &Env{
 		Key: key, Dir: dir, Python: filepath.Join(dir, "bin", "python"), Base: req.Python,
-		Requirements: reqs, Resolved: resolved, Index: req.Index, Sdists: req.Sdists, Built: time.Now().UTC(),
+		Requirements: reqs, Resolved: resolved, Index: req.Index, Sdists: req.Sdists, Pinned: req.Pinned, Built: time.Now().UTC(),
 	}
 	meta, _ := json.MarshalIndent(e, "", "  ")
 	if err := os.WriteFile(filepath.Join(stage, metaFile), append(meta, '\n'), 0o644); err != nil {

@@ -34,6 +34,60 @@ type Request struct {
 	// scripts run during the build (the operator's opt-in; wheels only
 	// otherwise).
 	Sdists bool
+	// Pinned, when not empty, is a resolved set recorded earlier (a
+	// lockfile's, "name==version sha256=HEX" each): the build installs
+	// exactly those distributions, each checked against its hash (pip's
+	// hash-checking mode, --require-hashes --no-deps), instead of
+	// resolving Requirements again. Every entry needs a hash (ParsePinned).
+	Pinned []string
+}
+
+// PinnedLine is one entry of Request.Pinned, parsed.
+type PinnedLine struct {
+	Name, Version string
+	// SHA256 is the hex digest of the distribution's archive.
+	SHA256 string
+}
+
+// Requirement is the entry as a line of a pip requirements file in
+// hash-checking mode.
+func (p PinnedLine) Requirement() string {
+	return p.Name + "==" + p.Version + " --hash=sha256:" + p.SHA256
+}
+
+// ParsePinned parses a recorded set ("name==version sha256=HEX" each, as
+// lockfiles and trust entries hold it), sorted by name. An entry without a
+// sha256 hash (pip reports none for a package installed from a local
+// folder) cannot be installed in hash-checking mode: an errdefs.Invalid
+// error naming it.
+func ParsePinned(set []string) ([]PinnedLine, error) {
+	out := make([]PinnedLine, 0, len(set))
+	for _, x := range set {
+		nv, hash, _ := strings.Cut(strings.TrimSpace(x), " ")
+		name, version, ok := strings.Cut(nv, "==")
+		if !ok || name == "" || version == "" || pep440.Normalize(name) != name || strings.ContainsAny(version, " \t;#") {
+			return nil, errdefs.New(errdefs.Invalid, "recorded package %q: want name==version sha256=HEX", x)
+		}
+		if _, err := pep440.ParseVersion(version); err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "recorded package %q: version: %v", x, err)
+		}
+		hash = strings.TrimSpace(hash)
+		if hash == "" {
+			return nil, errdefs.New(errdefs.Invalid, "recorded package %s has no hash (pip reported none: was it installed from a local folder?), so it cannot be installed in pip's hash-checking mode", nv)
+		}
+		hex, ok := strings.CutPrefix(hash, "sha256=")
+		if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+			return nil, errdefs.New(errdefs.Invalid, "recorded package %q: want a hash sha256=<64 lower-case hex digits>", x)
+		}
+		out = append(out, PinnedLine{Name: name, Version: version, SHA256: hex})
+	}
+	slices.SortFunc(out, func(a, b PinnedLine) int { return strings.Compare(a.Name, b.Name) })
+	for i := 1; i < len(out); i++ {
+		if out[i].Name == out[i-1].Name {
+			return nil, errdefs.New(errdefs.Invalid, "recorded set names %s twice", out[i].Name)
+		}
+	}
+	return out, nil
 }
 
 // Normalized returns the requirements in canonical spelling (PEP 503 names,
@@ -58,13 +112,26 @@ func Normalized(reqs []string) ([]string, error) {
 }
 
 // Key identifies the environment req builds: a digest of the interpreter,
-// the normalised requirements, pip's configuration and the sdist choice.
+// the normalised requirements, pip's configuration, the sdist choice and
+// the pinned set (with its hashes) when there is one.
 // Skills whose requests have the same key share one environment.
 func (req Request) Key() (string, error) {
 	reqs, err := Normalized(req.Requirements)
 	if err != nil {
 		return "", err
 	}
+	var pinned []string
+	if len(req.Pinned) > 0 {
+		lines, err := ParsePinned(req.Pinned)
+		if err != nil {
+			return "", err
+		}
+		for _, l := range lines {
+			pinned = append(pinned, l.Requirement())
+		}
+	}
+	// Pinned is left out when empty, so that the key of an unpinned
+	// request is what it was before pinned sets existed.
 	b, err := json.Marshal(struct {
 		Version       string   `json:"v"`
 		Python        string   `json:"python"`
@@ -72,7 +139,8 @@ func (req Request) Key() (string, error) {
 		Requirements  []string `json:"requirements"`
 		Index         string   `json:"index"`
 		Sdists        bool     `json:"sdists"`
-	}{keyVersion, req.Python, req.PythonVersion, reqs, req.Index.digest(), req.Sdists})
+		Pinned        []string `json:"pinned,omitempty"`
+	}{keyVersion, req.Python, req.PythonVersion, reqs, req.Index.digest(), req.Sdists, pinned})
 	if err != nil {
 		return "", err
 	}

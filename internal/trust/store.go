@@ -66,6 +66,12 @@ type Entry struct {
 	// trusted with: the skill runs that image only (a tag that moves, or
 	// an archive that changes, is untrusted like an edited bundle).
 	Image *ImagePin `json:"image,omitempty"`
+	// Environment, for a skill whose manifest declares requirements, is
+	// the resolved set of its environment when it was trusted
+	// ("name==version sha256=HEX", sorted, as a lockfile records it): an
+	// environment that resolves to another set is untrusted like an
+	// edited bundle.
+	Environment []string `json:"environment,omitempty"`
 }
 
 // ImagePin is the image a trusted (or locked) skill runs: its reference as
@@ -220,6 +226,9 @@ func (s *Store) validate() error {
 		if e.Image != nil && (e.Image.Ref == "" || !ValidDigest(e.Image.Digest)) {
 			return fmt.Errorf("skills[%d] (%s): image needs a ref and a digest sha256:<64 hex digits>", i, e.ID)
 		}
+		if err := validEnvironment(e.Environment); err != nil {
+			return fmt.Errorf("skills[%d] (%s): %v", i, e.ID, err)
+		}
 	}
 	keys := map[string]bool{}
 	for i, p := range s.Publishers {
@@ -304,6 +313,50 @@ func (s *Store) PinImage(id string, pin *ImagePin) error {
 		}
 	}
 	return errdefs.New(errdefs.NotFound, "%s is not in the trust store", id)
+}
+
+// validEnvironment checks a recorded set: "name==version" entries, with
+// an optional " sha256=HEX", sorted, none twice.
+func validEnvironment(set []string) error {
+	for i, x := range set {
+		nv, _, _ := strings.Cut(x, " ")
+		if name, ver, ok := strings.Cut(nv, "=="); !ok || name == "" || ver == "" {
+			return fmt.Errorf("environment[%d]: %q is not name==version [sha256=HEX]", i, x)
+		}
+		if i > 0 && set[i-1] >= x {
+			return fmt.Errorf("environment[%d]: %q is out of order or repeated", i, x)
+		}
+	}
+	return nil
+}
+
+// PinEnvironment records the resolved set of the environment of the entry
+// of id (after Trust, in the same Update); nil records none.
+func (s *Store) PinEnvironment(id string, set []string) error {
+	set = slices.Sorted(slices.Values(set))
+	if err := validEnvironment(set); err != nil {
+		return errdefs.New(errdefs.Invalid, "environment of %s: %v", id, err)
+	}
+	if len(set) == 0 {
+		set = nil
+	}
+	for i := range s.Skills {
+		if s.Skills[i].ID == id {
+			s.Skills[i].Environment = set
+			return nil
+		}
+	}
+	return errdefs.New(errdefs.NotFound, "%s is not in the trust store", id)
+}
+
+// TrustedEnvironment implements policy.EnvironmentPins: the resolved set
+// the store entry that trusts sk (its digest matches) recorded, if any.
+func (s *Store) TrustedEnvironment(sk *skill.Skill) ([]string, bool) {
+	e, ok := s.Lookup(sk.ID)
+	if !ok || !e.Matches(sk.Digest) || len(e.Environment) == 0 {
+		return nil, false
+	}
+	return slices.Clone(e.Environment), true
 }
 
 // TrustedImage implements policy.ImagePins: the image digest the store

@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox/internal/jail"
+	"github.com/skillbox-dev/skillbox/internal/skillenv"
+	"github.com/skillbox-dev/skillbox/internal/skillenv/envtest"
+)
+
+// envHarness is a harness whose pip uses a loopback index serving the
+// wheels folder it returns (publish into it at any time).
+func envHarness(t *testing.T) (*harness, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: environments are built in a jail")
+	}
+	if err := jail.Usable(); err != nil {
+		t.Skipf("host cannot build jails: %v", err)
+	}
+	if _, err := skillenv.PipWheel(); err != nil {
+		t.Skip(err)
+	}
+	h := newHarness(t)
+	wheels := t.TempDir()
+	url, _ := envtest.Index(t, wheels)
+	h.env["PIP_INDEX_URL"], h.env["PIP_CONFIG_FILE"] = url, os.DevNull
+	return h, wheels
+}
+
+// reqSkill writes the skill test/NAME into root: it requires reqs and
+// returns the VERSION of the module mod.
+func reqSkill(t *testing.T, root, name, reqs, mod string) {
+	t.Helper()
+	dir := filepath.Join(root, "test", name)
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: "+name+"\nversion: \"1\"\ndescription: d\nrequirements: "+reqs+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(fmt.Sprintf(`import %[1]s
+from skillware.core.base_skill import BaseSkill
+class S(BaseSkill):
+    def execute(self, params):
+        return {"version": %[1]s.VERSION}
+`, mod)), 0o644)
+}
+
+func fileHash(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestEnvLocked: run --locked runs the set the lockfile records, installed
+// by pip in hash-checking mode, not the requirements resolved again: after
+// a newer version is published, an unlocked run gets it and a locked run
+// the locked one. A recorded hash that does not match what the index
+// serves is denied with pip's report; a version the index does not serve
+// is unavailable naming it; a set without hashes is refused.
+func TestEnvLocked(t *testing.T) {
+	h, wheels := envHarness(t)
+	envtest.Wheel(t, wheels, "alpha", "1.0", "VERSION = '1.0'\n")
+	reqSkill(t, filepath.Join(h.project, "skills"), "withreq", `["alpha"]`, "alpha")
+	run := []string{"run", "test/withreq", "--backend", "linux", "--json"}
+	locked := append(run, "--locked")
+
+	if o := h.run("lock", "test/withreq"); o.code != 0 {
+		t.Fatalf("lock: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	lockPath := filepath.Join(h.project, "skills.lock")
+	data, err := os.ReadFile(lockPath)
+	want := `"alpha==1.0 sha256=` + fileHash(t, filepath.Join(wheels, "alpha-1.0-py3-none-any.whl")) + `"`
+	if err != nil || !strings.Contains(string(data), want) {
+		t.Fatalf("the lockfile lacks %s: %v\n%s", want, err, data)
+	}
+
+	envtest.Wheel(t, wheels, "alpha", "1.1", "VERSION = '1.1'\n")
+	if o := h.run("env", "prune"); o.code != 0 {
+		t.Fatalf("prune: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run(run...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.1"`) {
+		t.Errorf("unlocked run after alpha 1.1 was published: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	o := h.run(locked...)
+	if o.code != 0 || !strings.Contains(o.stdout, `"version":"1.0"`) || !strings.Contains(o.stderr, "building the environment of test/withreq") {
+		t.Errorf("locked run: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run(locked...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.0"`) || strings.Contains(o.stderr, "building the environment") {
+		t.Errorf("locked run again (built): %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	o = h.run("env", "list", "--json")
+	if envs, _ := o.envelope(t)["environments"].([]any); len(envs) != 2 {
+		t.Errorf("env list: want the unlocked and the locked environment: %s", o.stdout)
+	}
+
+	hashRE := regexp.MustCompile(`alpha==1\.0 sha256=[0-9a-f]{64}`)
+	edit := func(to string) {
+		t.Helper()
+		if err := os.WriteFile(lockPath, hashRE.ReplaceAll(data, []byte(to)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("alpha==1.0 sha256=" + strings.Repeat("0", 64))
+	o = h.run(locked...)
+	if o.code != 3 || !strings.Contains(o.stdout, "lockfile environment") || !strings.Contains(o.stdout, "do not match the hashes") ||
+		!strings.Contains(o.stdout, "Expected sha256 "+strings.Repeat("0", 64)) || !strings.Contains(o.stdout, "'skillbox lock test/withreq'") {
+		t.Errorf("locked run with a tampered hash: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	t.Logf("tampered hash: %s", o.stdout)
+	edit("alpha==0.9 sha256=" + strings.Repeat("0", 64))
+	if o = h.run(locked...); o.code != 5 || !strings.Contains(o.stdout, "alpha==0.9") {
+		t.Errorf("locked run of a version the index lacks: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	edit("alpha==1.0")
+	if o = h.run(locked...); o.code != 3 || !strings.Contains(o.stdout, "alpha==1.0 has no hash") {
+		t.Errorf("locked run of a set without hashes: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+}
+
+// TestEnvTrustDrift: trust records the resolved set of an external
+// skill's environment; when the environment resolves to another set (a
+// newer version published, the environment built again), a call is denied
+// like an edited bundle, naming the change and the command that trusts it
+// again; trusting again records the new set.
+func TestEnvTrustDrift(t *testing.T) {
+	h, wheels := envHarness(t)
+	envtest.Wheel(t, wheels, "alpha", "1.0", "VERSION = '1.0'\n")
+	ext := h.external()
+	reqSkill(t, ext, "withreq", `["alpha"]`, "alpha")
+	run := []string{"run", "test/withreq", "--backend", "linux", "--json"}
+
+	o := h.run("trust", "test/withreq", "--yes", "--json")
+	sk, _ := o.envelope(t)["skill"].(map[string]any)
+	if env, _ := sk["environment"].([]any); o.code != 0 || len(env) != 1 || !strings.HasPrefix(env[0].(string), "alpha==1.0 sha256=") {
+		t.Fatalf("trust: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run(run...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.0"`) {
+		t.Fatalf("trusted run: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+
+	envtest.Wheel(t, wheels, "alpha", "1.1", "VERSION = '1.1'\n")
+	if o := h.run("env", "prune"); o.code != 0 {
+		t.Fatalf("prune: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	o = h.run(run...)
+	if o.code != 3 || !strings.Contains(o.stdout, "resolved to another set than when it was trusted") ||
+		!strings.Contains(o.stdout, "now alpha==1.1") || !strings.Contains(o.stdout, "skillbox trust") {
+		t.Errorf("run after another resolution: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run(append(run, "--trust-remote-code")...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.1"`) {
+		t.Errorf("--trust-remote-code: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	o = h.run("trust", "test/withreq", "--yes")
+	if o.code != 0 || !strings.Contains(o.stdout, "+ alpha==1.1") || !strings.Contains(o.stdout, "- alpha==1.0") {
+		t.Errorf("trust again: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run(run...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.1"`) {
+		t.Errorf("run after trusting the new set: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+}
+
+// sdistBackend is an in-tree PEP 517 backend that builds a wheel of beta
+// 1.0 (no setuptools needed).
+const sdistBackend = `import base64, hashlib, os, zipfile
+
+DIST = "beta-1.0.dist-info"
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    files = {
+        "beta.py": "VERSION = 'from-sdist'\n",
+        DIST + "/METADATA": "Metadata-Version: 2.1\nName: beta\nVersion: 1.0\n",
+        DIST + "/WHEEL": "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    name = "beta-1.0-py3-none-any.whl"
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
+        for path, body in files.items():
+            z.writestr(path, body)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(body.encode()).digest()).rstrip(b"=").decode()
+            record.append("%s,sha256=%s,%d" % (path, digest, len(body)))
+        record.append(DIST + "/RECORD,,")
+        z.writestr(DIST + "/RECORD", "\n".join(record) + "\n")
+    return name
+`
+
+// TestEnvSdistsPolicy: a requirement the index serves only as a source
+// distribution is unavailable by default (wheels only); the policy file's
+// "sdists: allow" (here the skill's own entry) builds it, and env build
+// and run agree on the environment (the setting is part of its key).
+func TestEnvSdistsPolicy(t *testing.T) {
+	h, dists := envHarness(t)
+	envtest.Sdist(t, dists, "beta", "1.0", map[string]string{
+		"pyproject.toml":  "[build-system]\nrequires = []\nbuild-backend = \"beta_backend\"\nbackend-path = [\".\"]\n",
+		"PKG-INFO":        "Metadata-Version: 2.1\nName: beta\nVersion: 1.0\n",
+		"beta_backend.py": sdistBackend,
+	})
+	reqSkill(t, filepath.Join(h.project, "skills"), "fromsdist", `["beta"]`, "beta")
+	run := []string{"run", "test/fromsdist", "--backend", "linux", "--json"}
+
+	o := h.run(run...)
+	if o.code != 5 || !strings.Contains(o.stdout, "beta") || !strings.Contains(o.stdout, "No matching distribution found for beta") {
+		t.Errorf("sdist by default: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+
+	h.env["XDG_CONFIG_HOME"] = filepath.Join(t.TempDir(), "config")
+	pol := filepath.Join(h.env["XDG_CONFIG_HOME"], "skillbox", "policy.yaml")
+	os.MkdirAll(filepath.Dir(pol), 0o755)
+	os.WriteFile(pol, []byte("sdists: refuse\nskills:\n  test/fromsdist:\n    sdists: allow\n"), 0o644)
+	if o := h.run("env", "build", "test/fromsdist", "--backend", "linux"); o.code != 0 || !strings.Contains(o.stdout, "beta==1.0") {
+		t.Fatalf("env build with sdists allowed: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	o = h.run(run...)
+	if o.code != 0 || !strings.Contains(o.stdout, `"version":"from-sdist"`) || strings.Contains(o.stderr, "building the environment") {
+		t.Errorf("run with sdists allowed (built by env build): %d %s%s", o.code, o.stdout, o.stderr)
+	}
+}
