@@ -216,22 +216,11 @@ func PythonImage(t testing.TB, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "IMAGE_VAR=from-the-image",
-		"LD_PRELOAD=/nonexistent/poison.so", "PYTHONPATH=/nonexistent", "PYTHONINSPECT=1"}
-	cf.Config.Entrypoint, cf.Config.User, cf.Config.WorkingDir = []string{"/bin/false"}, "0", "/root"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
+	img := linuxImage(t, layer, func(c *v1.Config) {
+		c.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "IMAGE_VAR=from-the-image",
+			"LD_PRELOAD=/nonexistent/poison.so", "PYTHONPATH=/nonexistent", "PYTHONINSPECT=1"}
+		c.Entrypoint, c.User, c.WorkingDir = []string{"/bin/false"}, "0", "/root"
+	})
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		t.Fatal(err)
@@ -274,6 +263,13 @@ func Tiny(t testing.TB, content string) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return linuxImage(t, layer, nil)
+}
+
+// linuxImage is the one-layer linux image of this machine's architecture
+// holding layer, its config changed by edit (when not nil).
+func linuxImage(t testing.TB, layer v1.Layer, edit func(*v1.Config)) v1.Image {
+	t.Helper()
 	img, err := mutate.AppendLayers(empty.Image, layer)
 	if err != nil {
 		t.Fatal(err)
@@ -284,6 +280,9 @@ func Tiny(t testing.TB, content string) v1.Image {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	if edit != nil {
+		edit(&cf.Config)
+	}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
@@ -383,20 +382,9 @@ func ShellImage(t testing.TB, dir string, programs map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
+	img := linuxImage(t, layer, func(c *v1.Config) {
+		c.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	})
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		t.Fatal(err)
