@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -102,10 +103,16 @@ func (refusingLoader) Load(url string) (any, error) {
 // counts as {}. Numbers are decoded as json.Number so large integers keep
 // their value. A failure is an Invalid error listing each failing leaf on its
 // own line, e.g. `params: /address: expected string, got number`, sorted,
-// at most 10 lines.
+// at most 10 lines. params that are not UTF-8 are Invalid too: JSON text
+// is UTF-8 (RFC 8259 §8.1), and the harness decodes it strictly, so
+// encoding/json's replacement of bad bytes by U+FFFD would pass here a
+// document that every backend then refuses.
 func (v *Validator) Validate(params json.RawMessage) error {
 	if len(params) > MaxParamsSize {
 		return errdefs.New(errdefs.Invalid, "params: %d bytes exceeds the limit of %d bytes", len(params), MaxParamsSize)
+	}
+	if !utf8.Valid(params) {
+		return errdefs.New(errdefs.Invalid, "params: not valid UTF-8 (first bad byte at offset %d); JSON text must be UTF-8", firstInvalidUTF8(params))
 	}
 	if len(bytes.TrimSpace(params)) == 0 {
 		params = json.RawMessage("{}")
@@ -134,6 +141,19 @@ func (v *Validator) Validate(params json.RawMessage) error {
 		return &errdefs.Error{Kind: errdefs.Invalid, Msg: formatErrors("params", ve), Err: err}
 	}
 	return errdefs.New(errdefs.Invalid, "params: %s", oneLine(err.Error()))
+}
+
+// firstInvalidUTF8 is the offset of the first byte of b that does not
+// start a valid UTF-8 sequence.
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 // decodeSlow decodes params with encoding/json, for its error message.

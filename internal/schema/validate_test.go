@@ -102,6 +102,25 @@ func TestValidateErrorCap(t *testing.T) {
 	}
 }
 
+// Params that are not UTF-8 are refused here, naming the byte, rather than
+// accepted with U+FFFD in their place and then refused by the harness's
+// strict decoding in the sandbox.
+func TestValidateRefusesInvalidUTF8(t *testing.T) {
+	v, err := Compile(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"{\"a\":\"x\xffy\"}", "{\"\xc3\":1}", "{\"a\":\"\xed\xa0\x80\"}"} {
+		err := v.Validate(json.RawMessage(p))
+		if errdefs.KindOf(err) != errdefs.Invalid || !strings.Contains(err.Error(), "not valid UTF-8 (first bad byte at offset ") {
+			t.Errorf("Validate(%q) = %v, want invalid naming UTF-8", p, err)
+		}
+	}
+	if err := v.Validate(json.RawMessage(`{"a":"\u00e9 é \ud83d\ude00 😀"}`)); err != nil {
+		t.Errorf("valid UTF-8 refused: %v", err)
+	}
+}
+
 func TestCompileEmptyAcceptsAnyObject(t *testing.T) {
 	for _, s := range []map[string]any{nil, {}} {
 		v, err := Compile(s)
