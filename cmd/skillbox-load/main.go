@@ -15,6 +15,12 @@
 // normal calls fared. The server then runs with the default limits.
 //
 //	skillbox-load -backend linux -attack all -clients 8
+//
+// With -memory N it measures what each loaded skill costs the server
+// (proportional set size of the server and its descendants as N skills
+// are each called once, then after -release with no call; memory.go).
+//
+//	skillbox-load -memory 20 -release 20s
 package main
 
 import (
@@ -48,7 +54,14 @@ func main() {
 		warmup              int
 		attack, serverLog   string
 		atk                 attackConfig
+		memSkills, copies   int
+		minIdle             int
+		release             time.Duration
 	)
+	flag.IntVar(&memSkills, "memory", 0, "measure memory per loaded skill instead: `N` copies of load/echo, each called once (linux backend)")
+	flag.DurationVar(&release, "release", 20*time.Second, "with -memory: the linux backend's release_after")
+	flag.IntVar(&minIdle, "min-idle", 1, "with -memory: the linux backend's min_idle (zygotes kept warm per skill)")
+	flag.IntVar(&copies, "skills", 0, "internal: copies of load/echo the server serves")
 	flag.StringVar(&attack, "attack", "", "attack the server: batch, trickle or all (with -clients normal clients calling meanwhile)")
 	flag.DurationVar(&atk.duration, "attack-duration", 40*time.Second, "how long each attack lasts")
 	flag.IntVar(&atk.batchAttackers, "batch-attackers", 4, "clients sending JSON-RPC batches")
@@ -68,8 +81,15 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if serveRole {
-		if err := serve(ctx, backend, clients, serverLog); err != nil {
+		if err := serve(ctx, backend, clients, serverLog, copies, release, minIdle); err != nil {
 			fmt.Fprintln(os.Stderr, "skillbox-load server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if memSkills > 0 {
+		if err := runMemory(ctx, memSkills, release, minIdle); err != nil {
+			fmt.Fprintln(os.Stderr, "skillbox-load:", err)
 			os.Exit(1)
 		}
 		return
@@ -87,8 +107,10 @@ func main() {
 	}
 }
 
-// serve is the child: a server on a loopback port, printed on stdout.
-func serve(ctx context.Context, backend string, slots int, level string) error {
+// serve is the child: a server on a loopback port, printed on stdout;
+// with copies > 0 (the memory mode) it also serves that many copies of
+// load/echo, with the linux backend's release_after and warm zygotes set.
+func serve(ctx context.Context, backend string, slots int, level string, copies int, release time.Duration, minIdle int) error {
 	dir, err := os.MkdirTemp("", "skillbox-load-")
 	if err != nil {
 		return err
@@ -98,7 +120,18 @@ func serve(ctx context.Context, backend string, slots int, level string) error {
 	if err != nil {
 		return err
 	}
-	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierExternal}), skillbox.WithBackend(backend))
+	opts := []skillbox.Option{skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierExternal}), skillbox.WithBackend(backend)}
+	if copies > 0 {
+		if err := writeCopies(root, copies); err != nil {
+			return err
+		}
+		pol, err := memoryPolicy(release, minIdle)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, skillbox.WithPolicy(pol))
+	}
+	rt, err := skillbox.New(opts...)
 	if err != nil {
 		return err
 	}
@@ -126,11 +159,17 @@ func serve(ctx context.Context, backend string, slots int, level string) error {
 // startServer starts this binary as a server child with slots call slots
 // (0: the default) and returns its URL, its pid and a func that stops it.
 func startServer(ctx context.Context, backend string, slots int, logLevel string) (string, int, func(), error) {
+	return startServerWith(ctx, backend, slots, logLevel)
+}
+
+// startServerWith is startServer with more arguments for the child.
+func startServerWith(ctx context.Context, backend string, slots int, logLevel string, extra ...string) (string, int, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", 0, nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, "-serve", "-backend", backend, "-clients", strconv.Itoa(slots), "-server-log", logLevel)
+	args := append([]string{"-serve", "-backend", backend, "-clients", strconv.Itoa(slots), "-server-log", logLevel}, extra...)
+	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -232,7 +271,10 @@ func snapshot(pid int) procStats {
 }
 
 // descendants counts the processes below pid.
-func descendants(pid int) int {
+func descendants(pid int) int { return len(descendantPIDs(pid)) }
+
+// descendantPIDs lists the processes below pid.
+func descendantPIDs(pid int) []int {
 	parent := map[int]int{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -251,16 +293,16 @@ func descendants(pid int) int {
 			parent[p], _ = strconv.Atoi(f[1])
 		}
 	}
-	n := 0
+	var below []int
 	for p := range parent {
 		for q := parent[p]; q > 1; q = parent[q] {
 			if q == pid {
-				n++
+				below = append(below, p)
 				break
 			}
 		}
 	}
-	return n
+	return below
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20)) }

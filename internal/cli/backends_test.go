@@ -66,7 +66,7 @@ func TestDoctorShowsBackendConfig(t *testing.T) {
 				t.Errorf("linux %s = %v, want %v (config %v)", k, cfg["linux"][k], v, cfg["linux"])
 			}
 		}
-		if o := h.run("doctor"); !strings.Contains(o.stdout, "config: exec=zygote idle_timeout=2m0s min_idle=0 pool_size=3 prefork=true") {
+		if o := h.run("doctor"); !strings.Contains(o.stdout, "config: exec=zygote idle_timeout=2m0s min_idle=0 pool_size=3 prefork=true release_after=5m0s") {
 			t.Errorf("doctor text does not show the linux config:\n%s", o.stdout)
 		}
 	}

@@ -52,9 +52,15 @@ type Options struct {
 	// (policy file: idle_timeout).
 	IdleTimeout time.Duration
 	// MinIdle zygotes are kept warm (started at Open, replaced when they
-	// die); 0 means 1, negative means none (policy file: min_idle, where 0
-	// means none and the value may not exceed the pool size).
+	// die) while the sandbox is in use; 0 means 1, negative means none
+	// (policy file: min_idle, where 0 means none and the value may not
+	// exceed the pool size).
 	MinIdle int
+	// ReleaseAfter is how long a sandbox may go without a call before all
+	// its zygotes, the MinIdle ones too, are closed (the next call starts
+	// one, as the first did); 0 means 5m, negative means never (policy
+	// file: release_after, a duration or never).
+	ReleaseAfter time.Duration
 	// NoPrefork disables forking the next child while a zygote is idle
 	// (policy file: prefork: false).
 	NoPrefork bool
@@ -117,6 +123,9 @@ func newDriver(opts Options, s seams) *Driver {
 	}
 	if opts.MinIdle == 0 {
 		opts.MinIdle = 1
+	}
+	if opts.ReleaseAfter == 0 {
+		opts.ReleaseAfter = 5 * time.Minute
 	}
 	if opts.UID == 0 {
 		opts.UID = jail.ID

@@ -13,7 +13,9 @@ import (
 // most PoolSize calls run at once), then the most recently used idle
 // zygote, or starts a new one. After the call the zygote goes back idle and
 // pre-forks its next child. A reaper closes zygotes idle past IdleTimeout
-// (keeping MinIdle) and replaces dead ones.
+// (keeping MinIdle) and replaces dead ones; once the pool has had no call
+// for ReleaseAfter it closes them all and starts none until the next call,
+// so a skill nobody calls costs no memory.
 type pool struct {
 	b     *box
 	slots chan struct{}
@@ -23,6 +25,7 @@ type pool struct {
 	idle     []*zygote  // most recently used last
 	all      map[*zygote]bool
 	starting int // zygotes being started; all+starting never exceeds PoolSize
+	lastCall time.Time
 	closed   bool
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -32,7 +35,7 @@ type pool struct {
 }
 
 func newPool(b *box) *pool {
-	p := &pool{b: b, slots: make(chan struct{}, b.d.opts.PoolSize), all: map[*zygote]bool{}, stop: make(chan struct{})}
+	p := &pool{b: b, slots: make(chan struct{}, b.d.opts.PoolSize), all: map[*zygote]bool{}, stop: make(chan struct{}), lastCall: time.Now()}
 	p.changed = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.reaper()
@@ -70,6 +73,8 @@ func (p *pool) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 		return nil, p.b.startErr(ctx, sctx, sctx.Err())
 	}
 	defer func() { <-p.slots }()
+	p.touch()
+	defer p.touch() // a call's end counts too: a long call is not followed by a release
 	for retried := false; ; retried = true {
 		z, err := p.get(sctx)
 		if err != nil {
@@ -185,6 +190,13 @@ func (p *pool) put(z *zygote) {
 	}
 }
 
+// touch records a call for ReleaseAfter.
+func (p *pool) touch() {
+	p.mu.Lock()
+	p.lastCall = time.Now()
+	p.mu.Unlock()
+}
+
 // preforks reports whether an idle zygote forks its next child ahead of
 // the call: not when disabled, nor for a one-shot sandbox, whose one call
 // is over.
@@ -201,11 +213,12 @@ func (p *pool) reaper() {
 		case <-tick.C:
 		}
 		p.mu.Lock()
+		released := p.b.d.opts.ReleaseAfter > 0 && time.Since(p.lastCall) > p.b.d.opts.ReleaseAfter
 		var keep []*zygote
 		for i, z := range p.idle {
 			surplus := len(p.idle)-i > p.b.d.opts.MinIdle
 			idleTooLong := time.Since(z.lastUsedAt()) > p.b.d.opts.IdleTimeout
-			if !z.usable() || (surplus && idleTooLong) {
+			if !z.usable() || released || (surplus && idleTooLong) {
 				p.drop(z)
 				continue
 			}
@@ -215,6 +228,9 @@ func (p *pool) reaper() {
 		// A dead zygote is replaced, so the next call stays fast; the
 		// replacement counts against PoolSize like any other.
 		short := min(p.b.d.opts.MinIdle, cap(p.slots)) - len(p.all) - p.starting
+		if released {
+			short = 0
+		}
 		if short > 0 {
 			p.starting += short
 		}

@@ -72,6 +72,31 @@ func TestPool(t *testing.T) {
 	}
 }
 
+// TestPoolRelease: a sandbox with no call for ReleaseAfter closes every
+// zygote, the MinIdle one too, starts none while nobody calls, and the
+// next call starts one again (and MinIdle is kept from then on).
+func TestPoolRelease(t *testing.T) {
+	sb := openBox(t, Options{PoolSize: 2, MinIdle: 1, IdleTimeout: 200 * time.Millisecond, ReleaseAfter: 500 * time.Millisecond},
+		sandbox.Spec{BundleDir: bundle(t, `        return {"ok": 1}`)})
+	p := sb.(*box).run.(*pool)
+	count := func() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.all) + p.starting }
+	if _, err := call(t, sb, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every zygote released", func() bool { return count() == 0 })
+	// Several reaper ticks later (IdleTimeout/2 each), none was started.
+	time.Sleep(time.Second)
+	if n := count(); n != 0 {
+		t.Fatalf("%d zygotes started while nobody called", n)
+	}
+	if _, err := call(t, sb, nil); err != nil {
+		t.Fatalf("call after the release: %v", err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("after a call: %d zygotes, want MinIdle 1", n)
+	}
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	// A hang guard, generous: a zygote's start on a loaded machine under

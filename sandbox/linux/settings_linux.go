@@ -1,7 +1,9 @@
 package linux
 
 import (
+	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
@@ -19,6 +21,7 @@ const maxPool = 1024
 //	pool_size: 4        # PoolSize: zygotes per sandbox (default 2×CPUs)
 //	min_idle: 1         # MinIdle: zygotes kept warm (default 1; 0: none)
 //	idle_timeout: 30s   # IdleTimeout: life of a surplus idle zygote (default 30s)
+//	release_after: 5m   # ReleaseAfter: no call for this long closes every zygote (default 5m; or never)
 //	exec: zygote        # Exec: zygote (default) or cold (a new jail per call)
 //	prefork: true       # !NoPrefork: fork the next child while idle (default true)
 func optionsFrom(cfg sandbox.Config) (Options, error) {
@@ -40,6 +43,16 @@ func optionsFrom(cfg sandbox.Config) (Options, error) {
 		"idle_timeout": func(s sandbox.Setting) (err error) {
 			o.IdleTimeout, err = s.Duration()
 			return err
+		},
+		"release_after": func(s sandbox.Setting) (err error) {
+			if s.Kind == "str" && s.Value == "never" {
+				o.ReleaseAfter = -1
+				return nil
+			}
+			if o.ReleaseAfter, err = s.Duration(); err != nil {
+				return fmt.Errorf("%v, or never", err)
+			}
+			return nil
 		},
 		"exec": func(s sandbox.Setting) (err error) {
 			o.Exec, err = s.OneOf(ExecZygote, ExecCold)
@@ -64,16 +77,25 @@ func optionsFrom(cfg sandbox.Config) (Options, error) {
 	return o, nil
 }
 
+// releaseAfter spells ReleaseAfter as the policy file does.
+func releaseAfter(d time.Duration) string {
+	if d < 0 {
+		return "never"
+	}
+	return d.String()
+}
+
 func defaultPoolSize() int { return 2 * runtime.NumCPU() }
 
 // Config returns the effective settings, defaults included, as the policy
 // file spells them (sandbox.Configurable).
 func (d *Driver) Config() map[string]any {
 	return map[string]any{
-		"pool_size":    d.opts.PoolSize,
-		"min_idle":     max(d.opts.MinIdle, 0),
-		"idle_timeout": d.opts.IdleTimeout.String(),
-		"exec":         d.opts.Exec,
-		"prefork":      !d.opts.NoPrefork,
+		"pool_size":     d.opts.PoolSize,
+		"min_idle":      max(d.opts.MinIdle, 0),
+		"idle_timeout":  d.opts.IdleTimeout.String(),
+		"release_after": releaseAfter(d.opts.ReleaseAfter),
+		"exec":          d.opts.Exec,
+		"prefork":       !d.opts.NoPrefork,
 	}
 }

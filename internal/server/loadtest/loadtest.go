@@ -54,6 +54,9 @@ type Config struct {
 	Clients, Calls int
 	// Timeout bounds one call (30s when zero).
 	Timeout time.Duration
+	// Skill is the skill called (Skill, load/echo, when empty); it must
+	// answer with its params, as load/echo does.
+	Skill string
 }
 
 // Report is the outcome of a load test.
@@ -104,7 +107,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: cfg.Clients, MaxConnsPerHost: cfg.Clients, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: cfg.Timeout}
-	url := cfg.URL + "/v1/skills/" + Skill + "/call"
+	if cfg.Skill == "" {
+		cfg.Skill = Skill
+	}
+	url := cfg.URL + "/v1/skills/" + cfg.Skill + "/call"
 
 	answers := make([][]answer, cfg.Clients)
 	var wg sync.WaitGroup
