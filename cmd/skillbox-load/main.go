@@ -246,28 +246,31 @@ func snapshot(pid int) procStats {
 	if pid == 0 {
 		return s
 	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l)
-			if len(f) < 2 {
-				continue
-			}
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			switch f[0] {
-			case "VmRSS:":
-				s.rss = n << 10
-			case "VmHWM:":
-				s.hwm = n << 10
-			case "Threads:":
-				s.threads = int(n)
-			}
-		}
-	}
+	st := procFields(fmt.Sprintf("/proc/%d/status", pid))
+	s.rss, s.hwm, s.threads = st["VmRSS"]<<10, st["VmHWM"]<<10, int(st["Threads"])
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		s.fds = len(ents)
 	}
 	s.children = descendants(pid)
 	return s
+}
+
+// procFields reads a /proc file of "Name: number [kB]" lines (status,
+// smaps_rollup) into a map; numbers as written (kB for sizes).
+func procFields(path string) map[string]int64 {
+	m := map[string]int64{}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return m
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && strings.HasSuffix(f[0], ":") {
+			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				m[strings.TrimSuffix(f[0], ":")] = n
+			}
+		}
+	}
+	return m
 }
 
 // descendants counts the processes below pid.

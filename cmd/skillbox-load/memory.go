@@ -66,27 +66,11 @@ func treePSS(pid int) (pss, int) {
 	var s pss
 	procs := append([]int{pid}, descendantPIDs(pid)...)
 	for _, p := range procs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", p))
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l)
-			if len(f) < 2 {
-				continue
-			}
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			switch f[0] {
-			case "Pss:":
-				s.total += n << 10
-			case "Pss_Anon:":
-				s.anon += n << 10
-			case "Pss_File:":
-				s.file += n << 10
-			case "Pss_Shmem:":
-				s.shmem += n << 10
-			}
-		}
+		f := procFields(fmt.Sprintf("/proc/%d/smaps_rollup", p))
+		s.total += f["Pss"] << 10
+		s.anon += f["Pss_Anon"] << 10
+		s.file += f["Pss_File"] << 10
+		s.shmem += f["Pss_Shmem"] << 10
 	}
 	return s, len(procs)
 }
