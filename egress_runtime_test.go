@@ -60,7 +60,7 @@ func (b egressBox) Call(ctx context.Context, req sandbox.Request) (*sandbox.Resu
 	if err != nil {
 		return nil, err
 	}
-	cfg.Audit(egress.Event{Method: "CONNECT", Host: "api.example.com", Port: 443, Decision: egress.DecisionAllow, BytesUp: 5, BytesDown: 7, Secrets: []string{"API_KEY"}})
+	cfg.Audit(egress.Event{Egress: audit.Egress{Method: "CONNECT", Host: "api.example.com", Port: 443, Decision: egress.DecisionAllow, BytesUp: 5, BytesDown: 7, Secrets: []string{"API_KEY"}}})
 	v, _ := json.Marshal(map[string]string{"config": req.Config["API_KEY"], "env": b.spec.Env["API_KEY"]})
 	return &sandbox.Result{Value: v}, nil
 }

@@ -15,16 +15,9 @@ import (
 // digest, tier, backend and the call's params hash, which ties the record
 // to its call record.
 func egressRecord(ev egress.Event) audit.Record {
-	r := audit.Record{
-		Time:  ev.Time.UTC(),
-		Event: audit.EventEgress,
-		Egress: &audit.Egress{
-			Method: ev.Method, Host: ev.Host, Port: ev.Port, Addr: ev.Addr,
-			Decision: ev.Decision, Reason: ev.Reason, Grant: ev.Grant, Status: ev.Status,
-			Intercepted: ev.Intercepted, BytesUp: ev.BytesUp, BytesDown: ev.BytesDown,
-			Secrets: slices.Clone(ev.Secrets),
-		},
-	}
+	e := ev.Egress
+	e.Secrets = slices.Clone(e.Secrets)
+	r := audit.Record{Time: ev.Time.UTC(), Event: audit.EventEgress, Egress: &e}
 	if ev.Host == "" {
 		// Refused before a request was read (a client connection over the
 		// limit): there is no destination to name.

@@ -15,10 +15,10 @@ import (
 
 func TestEgressRecord(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	allow := egressRecord(egress.Event{
-		Time: at, Method: "CONNECT", Host: "api.example.com", Port: 443, Addr: "93.184.216.34:443",
+	allow := egressRecord(egress.Event{Time: at, Egress: audit.Egress{
+		Method: "CONNECT", Host: "api.example.com", Port: 443, Addr: "93.184.216.34:443",
 		Decision: egress.DecisionAllow, Intercepted: true, BytesUp: 10, BytesDown: 20, Secrets: []string{"API_KEY"},
-	})
+	}})
 	want := audit.Record{
 		Time: at, Event: audit.EventEgress, Outcome: "ok",
 		Detail: "allow CONNECT api.example.com:443 (up 10 B, down 20 B)",
@@ -35,7 +35,7 @@ func TestEgressRecord(t *testing.T) {
 		{egress.DecisionLimit, "limit", "not allowed (grant with --allow-net evil.test:80)"},
 		{egress.DecisionError, "unavailable", "not allowed (grant with --allow-net evil.test:80)"},
 	} {
-		r := egressRecord(egress.Event{Method: "GET", Host: "evil.test", Port: 80, Decision: tt.decision, Reason: "not allowed", Grant: "--allow-net evil.test:80", Status: 403})
+		r := egressRecord(egress.Event{Egress: audit.Egress{Method: "GET", Host: "evil.test", Port: 80, Decision: tt.decision, Reason: "not allowed", Grant: "--allow-net evil.test:80", Status: 403}})
 		if r.Outcome != "error" || r.ErrorKind != tt.kind || r.Error != tt.err || r.Egress.Status != 403 {
 			t.Errorf("%s: %+v", tt.decision, r)
 		}
@@ -43,7 +43,7 @@ func TestEgressRecord(t *testing.T) {
 	// Written and read back like any record; the time is stamped when zero.
 	var buf bytes.Buffer
 	l := audit.New(&buf)
-	if err := l.Write(egressRecord(egress.Event{Method: "GET", Host: "h.test", Port: 80, Decision: egress.DecisionDeny})); err != nil {
+	if err := l.Write(egressRecord(egress.Event{Egress: audit.Egress{Method: "GET", Host: "h.test", Port: 80, Decision: egress.DecisionDeny}})); err != nil {
 		t.Fatal(err)
 	}
 	recs, problems, err := audit.Read(strings.NewReader(buf.String()), audit.Filter{})
@@ -59,7 +59,7 @@ func TestEgressRecord(t *testing.T) {
 		t.Errorf("JSON form: %s", buf.String())
 	}
 	// A connection refused before any request names no destination.
-	r := egressRecord(egress.Event{Decision: egress.DecisionLimit, Reason: "client connection limit reached (256 connections at once)", Status: 429})
+	r := egressRecord(egress.Event{Egress: audit.Egress{Decision: egress.DecisionLimit, Reason: "client connection limit reached (256 connections at once)", Status: 429}})
 	if want := "limit a connection before any request: client connection limit reached (256 connections at once)"; r.Detail != want || r.ErrorKind != "limit" {
 		t.Errorf("refused connection: detail %q kind %q, want %q", r.Detail, r.ErrorKind, want)
 	}

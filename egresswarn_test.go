@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 )
@@ -16,13 +17,13 @@ import (
 func TestDeniedEgressWarnings(t *testing.T) {
 	var d deniedEgress
 	deny := func(host string, port int, grant, reason string) egress.Event {
-		return egress.Event{Host: host, Port: port, Decision: egress.DecisionDeny, Grant: grant, Reason: reason}
+		return egress.Event{Egress: audit.Egress{Host: host, Port: port, Decision: egress.DecisionDeny, Grant: grant, Reason: reason}}
 	}
 	d.event(deny("other.test", 443, "--allow-net other.test:443", "other.test:443 is not in the allowlist"))
 	d.event(deny("other.test", 443, "--allow-net other.test:443", "other.test:443 is not in the allowlist"))
 	d.event(deny("rebind.test", 80, "--egress-resolve rebind.test=127.0.0.1", "rebind.test resolves to 127.0.0.1 (loopback), which is refused unless granted by address"))
-	d.event(egress.Event{Host: "ok.test", Port: 443, Decision: egress.DecisionAllow})
-	d.event(egress.Event{Host: "big.test", Port: 443, Decision: egress.DecisionLimit})
+	d.event(egress.Event{Egress: audit.Egress{Host: "ok.test", Port: 443, Decision: egress.DecisionAllow}})
+	d.event(egress.Event{Egress: audit.Egress{Host: "big.test", Port: 443, Decision: egress.DecisionLimit}})
 	d.event(deny("", 0, "", "bad request"))
 	d.attempts([]worker.NetAttempt{{Host: "other.test", Port: 443}, {Host: "hint.test", Port: 8080}, {Host: "2001:db8::1", Port: 0},
 		{Host: "not a host", Port: 1}, {Host: "*.wild.test", Port: 1}, {Host: "a.test:99", Port: 1}})

@@ -393,10 +393,10 @@ func TestEgressOutsideCallsReachAudit(t *testing.T) {
 	rt, _ := lifecycleRuntime(t, skillbox.WithAudit(audit.New(lockedWriter{&logMu, &log})))
 	opts := skillbox.CallOptions{Backend: d.name}
 	d.setHooks(func(ctx context.Context, spec sandbox.Spec) error {
-		egress.AuditFrom(ctx)(egress.Event{Method: "CONNECT", Host: "import.example", Port: 443, Decision: egress.DecisionDeny, Reason: "not granted"})
+		egress.AuditFrom(ctx)(egress.Event{Egress: audit.Egress{Method: "CONNECT", Host: "import.example", Port: 443, Decision: egress.DecisionDeny, Reason: "not granted"}})
 		return nil
 	}, func(ctx context.Context, b *fakeBox) error {
-		egress.AuditFrom(ctx)(egress.Event{Method: "GET", Host: "call.example", Port: 80, Decision: egress.DecisionDeny, Reason: "not granted"})
+		egress.AuditFrom(ctx)(egress.Event{Egress: audit.Egress{Method: "GET", Host: "call.example", Port: 80, Decision: egress.DecisionDeny, Reason: "not granted"}})
 		return nil
 	})
 	t.Cleanup(func() { d.setHooks(nil, nil) })
@@ -410,7 +410,7 @@ func TestEgressOutsideCallsReachAudit(t *testing.T) {
 		t.Fatalf("%d sandboxes", len(boxes))
 	}
 	// Between calls: the sandbox reports through the sink Open got.
-	boxes[0].sink(egress.Event{Method: "CONNECT", Host: "idle.example", Port: 443, Decision: egress.DecisionDeny, Reason: "not granted"})
+	boxes[0].sink(egress.Event{Egress: audit.Egress{Method: "CONNECT", Host: "idle.example", Port: 443, Decision: egress.DecisionDeny, Reason: "not granted"}})
 
 	logMu.Lock()
 	recs, _, _ := audit.Read(strings.NewReader(log.String()), audit.Filter{})

@@ -1,17 +1,10 @@
 package skillbox_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/skillbox-dev/skillbox/internal/testpki"
 )
 
 // nonRoot builds the real binary where an unprivileged user can run it and
@@ -110,7 +104,8 @@ func TestNonRootNetworkGrant(t *testing.T) {
 	run, home := nonRoot(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from the host") }))
 	defer srv.Close()
-	caFile, leaf := testCA(t, home, "a.test")
+	pki := testpki.New(t, "a.test")
+	caFile, leaf := pki.WriteCA(t, home), pki.Leaf
 	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello over tls") }))
 	tlsSrv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}}
 	tlsSrv.StartTLS()
@@ -163,31 +158,4 @@ class S(BaseSkill):
 	if res := call(tlsURL); res["body"] != nil || !strings.Contains(fmt.Sprint(res["error"]), "CERTIFICATE_VERIFY_FAILED") {
 		t.Errorf("HTTPS without --ca-file: %v", res)
 	}
-}
-
-// testCA writes a fresh CA certificate to dir/ca.pem (readable by anyone)
-// and returns its path and a server certificate it issued for name.
-func testCA(t *testing.T, dir, name string) (string, tls.Certificate) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "skillbox test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

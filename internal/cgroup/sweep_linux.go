@@ -13,8 +13,8 @@ import (
 )
 
 // staleAge is how old an ownerless empty group must be before Sweep
-// removes it; a variable so tests can lower it.
-var staleAge = time.Minute
+// removes it.
+const staleAge = time.Minute
 
 var sweepOnce sync.Once
 
@@ -28,7 +28,10 @@ var sweepOnce sync.Once
 // and the age rule spares a group that a live skillbox in another pid
 // namespace (sharing this cgroup, its pid unknown here) just created and is
 // about to fill.
-func (h *Host) Sweep() []string {
+func (h *Host) Sweep() []string { return h.sweep(staleAge) }
+
+// sweep is Sweep for groups older than minAge.
+func (h *Host) sweep(minAge time.Duration) []string {
 	var removed []string
 	seen := map[string]bool{}
 	for _, c := range []string{Memory, Pids, CPU} {
@@ -44,7 +47,7 @@ func (h *Host) Sweep() []string {
 		}
 		for _, e := range ents {
 			if e.IsDir() && ownerGone(e.Name()) {
-				removed = removeTree(filepath.Join(dir, e.Name()), time.Now().Add(-staleAge), removed)
+				removed = removeTree(filepath.Join(dir, e.Name()), time.Now().Add(-minAge), removed)
 			}
 		}
 	}

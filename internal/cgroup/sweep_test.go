@@ -60,21 +60,19 @@ func TestSweep(t *testing.T) {
 
 	// Sweep may meet groups of other skillbox processes on this machine:
 	// the test judges only its own.
-	swept := func() map[string]bool {
+	swept := func(minAge time.Duration) map[string]bool {
 		m := map[string]bool{}
-		for _, d := range h.Sweep() {
+		for _, d := range h.sweep(minAge) {
 			m[d] = true
 		}
 		return m
 	}
 	// Young groups are spared whoever owns them.
-	if got := swept(); got[dir(stale)] || got[dir(busy)] || got[dir(live)] {
+	if got := swept(staleAge); got[dir(stale)] || got[dir(busy)] || got[dir(live)] {
 		t.Errorf("swept young groups: %v", got)
 	}
-	defer func(old time.Duration) { staleAge = old }(staleAge)
-	staleAge = 0
 	time.Sleep(10 * time.Millisecond)
-	got := swept()
+	got := swept(0)
 	if !got[dir(stale)] || !got[filepath.Join(dir(stale), "nested")] {
 		t.Errorf("swept %v, want the stale group and its nested group", got)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/hostport"
 )
@@ -151,34 +152,14 @@ const (
 	DecisionError = "error" // allowed, but failed upstream (DNS, connect, TLS)
 )
 
-// Event is one audited decision. An allowed exchange is reported once it is
-// over, with its byte counts; a refusal is reported at once.
+// Event is one audited decision: the egress part of an audit record
+// (audit.Egress, which the proxy fills but for OutsideCall and EnvBuild,
+// the caller's to say) and when it was made. An allowed exchange is
+// reported once it is over, with its byte counts; a refusal is reported
+// at once.
 type Event struct {
 	Time time.Time `json:"time"`
-	// Method is the request method; "CONNECT" for a tunnel.
-	Method string `json:"method"`
-	// Host and Port are the destination as requested (normalised).
-	Host string `json:"host"`
-	Port int    `json:"port"`
-	// Addr is the address dialled ("ip:port"), if any.
-	Addr     string `json:"addr,omitempty"`
-	Decision string `json:"decision"`
-	// Reason says why, for anything but a plain allow.
-	Reason string `json:"reason,omitempty"`
-	// Grant is the rule that would allow a denied request: "--allow-net
-	// HOST:PORT" or "--egress-resolve HOST=IP".
-	Grant string `json:"grant,omitempty"`
-	// Status is the HTTP status returned to the sandbox (0 for a tunnel
-	// that was established).
-	Status int `json:"status,omitempty"`
-	// Intercepted is set for requests read inside an intercepted TLS tunnel.
-	Intercepted bool `json:"intercepted,omitempty"`
-	// BytesUp and BytesDown count body bytes (tunnel bytes for CONNECT)
-	// sent to and received from the destination.
-	BytesUp   int64 `json:"bytes_up"`
-	BytesDown int64 `json:"bytes_down"`
-	// Secrets names the secrets substituted into the request (names only).
-	Secrets []string `json:"secrets,omitempty"`
+	audit.Egress
 }
 
 // Validate checks c and returns an errdefs.Invalid error naming the first

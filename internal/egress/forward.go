@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/skillbox-dev/skillbox/audit"
 )
 
 // reqState is one forwarded request's state, carried in its context from
@@ -52,7 +54,7 @@ type tunnel struct{ t target }
 // forward handles one request in absolute form (tun == nil) or one request
 // read inside an intercepted tunnel.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tun *tunnel) {
-	ev := Event{Method: r.Method, Intercepted: tun != nil}
+	ev := Event{Egress: audit.Egress{Method: r.Method, Intercepted: tun != nil}}
 	var t target
 	var scheme string
 	var err error

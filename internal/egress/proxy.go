@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/skillbox-dev/skillbox/audit"
 )
 
 // ErrClosed is returned by Serve after Close.
@@ -425,7 +427,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 func (p *Proxy) refuseConn(c net.Conn) {
 	d := &denial{status: http.StatusTooManyRequests, decision: DecisionLimit,
 		reason: fmt.Sprintf("client connection limit reached (%d connections at once)", p.cfg.MaxClientConns)}
-	p.emit(context.Background(), Event{Decision: d.decision, Reason: d.reason, Status: d.status})
+	p.emit(context.Background(), Event{Egress: audit.Egress{Decision: d.decision, Reason: d.reason, Status: d.status}})
 	select {
 	case p.refusing <- struct{}{}:
 	default:
@@ -495,7 +497,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // connect handles a CONNECT: a tunnel, or interception for a host with a
 // bound secret.
 func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
-	ev := Event{Method: r.Method}
+	ev := Event{Egress: audit.Egress{Method: r.Method}}
 	t, _, err := parseTarget(r.Method, r.RequestURI)
 	if err != nil {
 		d := &denial{status: http.StatusBadRequest, decision: DecisionDeny, reason: err.Error()}

@@ -33,8 +33,9 @@
 //   - sets the hostname and rlimits, restricts itself with Landlock (every
 //     right the kernel's ABI knows; TCP connect only to the proxy's port),
 //     drops every capability, switches to ID (which owns nothing on the
-//     host), sets no_new_privs and installs the seccomp filter
-//     (internal/seccomp);
+//     host; in a user namespace it keeps the one uid mapped, the host
+//     user's own, seen inside as 0), sets no_new_privs and installs the
+//     seccomp filter (internal/seccomp);
 //   - execs the root's program (Root.Program) as the jail's pid 1, in
 //     ScratchDir, with the environment the root makes of the granted
 //     variables (Root.Env).
@@ -71,9 +72,10 @@
 //     The linux backend runs execution: container skills with it.
 //
 // Backends choose a provider and otherwise share everything above, so a
-// new provider changes no backend. A per-skill Python environment would be
-// a provider binding the environment's folder read-only beside the
-// interpreter's paths and running its python.
+// new provider changes no backend. A per-skill Python environment needs no
+// provider of its own: it is HostPython with the environment's interpreter
+// (pyinterp's InEnvironment), whose paths add the environment's
+// site-packages, bound read-only, and whose program is its bin/python.
 //
 // Everything here but the provider types, EgressConfig and the paths is
 // Linux only.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -52,7 +53,7 @@ func TestEgressConfig(t *testing.T) {
 	if cfg.Resolve["api.test"][0] != loop4 {
 		t.Error("Resolve shares memory with the Spec")
 	}
-	cfg.Audit(egress.Event{Host: "x"})
+	cfg.Audit(egress.Event{Egress: audit.Egress{Host: "x"}})
 	if len(got) != 1 {
 		t.Error("audit sink not wired")
 	}

@@ -3,8 +3,6 @@
 package jail
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -296,18 +294,7 @@ if [ -e ` + canary + ` ]; then echo canary=visible; else echo canary=hidden; fi
 if echo x > /x 2>/dev/null; then echo root=writable; else echo root=read-only; fi
 if echo x > /image-marker 2>/dev/null; then echo image=writable; else echo image=read-only; fi
 echo "suid=$(/suid-id -u 2>&1)"`
-	cmd := exec.Command("sh", "-c", script)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	launch, r := j.Launch(context.Background(), LaunchOptions{})
-	defer r.Close()
-	if err := launch(cmd); err != nil {
-		t.Fatalf("launch: %v", err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("jailed shell: %v: %s", err, stderr.Bytes())
-	}
-	got := out.String()
+	got := runShell(t, j, script)
 	for _, want := range []string{"pid=1 cwd=/scratch env=kept,yes,none,/usr/bin:/bin\n", "marker=from the image\n", "canary=hidden\n",
 		"root=read-only\n", "image=read-only\n", "suid=" + strconv.Itoa(ID) + "\n"} {
 		if !strings.Contains(got, want) {

@@ -89,6 +89,24 @@ func TestLaunch(t *testing.T) {
 while read k a b c d; do case $k in Uid:) echo "uid=$a,$b,$c,$d";; esac; done < /proc/self/status
 for f in /*; do printf '%s ' "$f"; done; echo
 if echo x > /x 2>/dev/null; then echo root=writable; else echo root=read-only; fi`
+	got := runShell(t, j, script)
+	id := strconv.Itoa(ID)
+	for _, want := range []string{"pid=1 cwd=/scratch env=root,yes,\n", "uid=" + id + "," + id + "," + id + "," + id + "\n", "root=read-only\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("jailed shell said %q, want %q in it", got, want)
+		}
+	}
+	for _, hostOnly := range []string{"/home ", "/root ", "/tmp ", "/var ", "/etc/passwd"} {
+		if strings.Contains(got, hostOnly) {
+			t.Errorf("the jail's root shows %s: %q", hostOnly, got)
+		}
+	}
+}
+
+// runShell runs script with sh in a jail started from j and returns what
+// it printed; a launch or a failing shell fails the test.
+func runShell(t *testing.T, j *Jail, script string) string {
+	t.Helper()
 	cmd := exec.Command("sh", "-c", script)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
@@ -100,15 +118,5 @@ if echo x > /x 2>/dev/null; then echo root=writable; else echo root=read-only; f
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("jailed shell: %v: %s", err, stderr.Bytes())
 	}
-	id := strconv.Itoa(ID)
-	for _, want := range []string{"pid=1 cwd=/scratch env=root,yes,\n", "uid=" + id + "," + id + "," + id + "," + id + "\n", "root=read-only\n"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("jailed shell said %q, want %q in it", out.String(), want)
-		}
-	}
-	for _, hostOnly := range []string{"/home ", "/root ", "/tmp ", "/var ", "/etc/passwd"} {
-		if strings.Contains(out.String(), hostOnly) {
-			t.Errorf("the jail's root shows %s: %q", hostOnly, out.String())
-		}
-	}
+	return out.String()
 }

@@ -4,7 +4,6 @@ package jail
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,7 +12,6 @@ import (
 	"encoding/pem"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -172,18 +170,7 @@ done`
 			if err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command("sh", "-c", script)
-			var out, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &stderr
-			launch, r := j.Launch(context.Background(), LaunchOptions{})
-			defer r.Close()
-			if err := launch(cmd); err != nil {
-				t.Fatalf("launch: %v", err)
-			}
-			if err := cmd.Wait(); err != nil {
-				t.Fatalf("jailed shell: %v: %s", err, stderr.Bytes())
-			}
-			got := out.String()
+			got := runShell(t, j, script)
 			if strings.Contains(got, "unreadable") || strings.Contains(got, "writable") || strings.Contains(got, "HOST FILE") {
 				t.Errorf("jailed shell said %q", got)
 			}

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
+	lpframe "github.com/skillbox-dev/skillbox/internal/frame"
 	"github.com/skillbox-dev/skillbox/internal/jsonscan"
 )
 
@@ -16,35 +16,15 @@ const DefaultMaxFrame = 16 << 20
 
 // ErrFrameTooLarge is returned (wrapped) for a frame whose declared length
 // exceeds the reader's cap; nothing is allocated for it.
-var ErrFrameTooLarge = errors.New("frame too large")
+var ErrFrameTooLarge = lpframe.ErrTooLarge
 
 // ErrEmptyFrame is returned for a frame of declared length zero.
-var ErrEmptyFrame = errors.New("empty frame")
+var ErrEmptyFrame = lpframe.ErrEmpty
 
-// ReadFrame reads one frame from r and returns its payload. It allocates at
-// most max bytes. A clean EOF before the first length byte is io.EOF; EOF
-// inside a frame is io.ErrUnexpectedEOF.
-func ReadFrame(r io.Reader, max int) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n == 0 {
-		return nil, ErrEmptyFrame
-	}
-	if uint64(n) > uint64(max) {
-		return nil, fmt.Errorf("%w: %d bytes declared, cap %d", ErrFrameTooLarge, n, max)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return buf, nil
-}
+// ReadFrame reads one frame from r and returns its payload (internal/frame).
+// It allocates at most max bytes. A clean EOF before the first length
+// byte is io.EOF; EOF inside a frame is io.ErrUnexpectedEOF.
+func ReadFrame(r io.Reader, max int) ([]byte, error) { return lpframe.Read(r, max) }
 
 // bigParams is the size of params above which a call frame is written in
 // pieces, the params straight from the caller's buffer, rather than copied

@@ -13,7 +13,9 @@
 // bundle read-only and noexec at /skill. Its pid 1 is Python (-I -S)
 // running the harness (internal/worker) with a fixed environment plus
 // exactly the granted variables, as uid 2147352576 (which owns nothing on
-// the host), behind Landlock and seccomp, in an empty network namespace
+// the host; when skillbox is not root, the jail's user namespace maps only
+// the invoking user's uid, seen inside as 0, and the skill keeps it),
+// behind Landlock and seccomp, in an empty network namespace
 // whose only route out, with a network grant, is an egress proxy in this
 // process. Each jail is born in its own cgroup, whose limits (memory,
 // pids, CPU) are written only then: skillbox is never charged to it.

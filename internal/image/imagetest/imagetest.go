@@ -163,21 +163,7 @@ func PythonImage(t testing.TB, dir string) {
 	paths := []string{Python, "/usr/bin/python3", lib, "/etc/ld.so.cache", id}
 	bins := []string{Python, id}
 	mods, _ := filepath.Glob(filepath.Join(lib, "lib-dynload", "*.so"))
-	for _, b := range append(bins, mods...) {
-		for _, dep := range pyinterp.ELFDeps(b) {
-			paths = append(paths, dep)
-			// The loader finds a library by its soname, a link beside it.
-			ents, _ := os.ReadDir(filepath.Dir(dep))
-			for _, e := range ents {
-				l := filepath.Join(filepath.Dir(dep), e.Name())
-				if real, err := filepath.EvalSymlinks(l); err == nil && e.Type()&fs.ModeSymlink != 0 && real == dep {
-					paths = append(paths, l)
-				}
-			}
-		}
-	}
-	slices.Sort(paths)
-	paths = slices.Compact(paths)
+	paths = withELFDeps(paths, append(bins, mods...)...)
 	tarFile := filepath.Join(t.TempDir(), "layer.tar")
 	f, err := os.Create(tarFile)
 	if err != nil {
@@ -331,6 +317,26 @@ func FromLayout(dir string) (v1.Image, error) {
 	return idx.Image(m.Manifests[0].Digest)
 }
 
+// withELFDeps returns paths with the libraries each of bins loads and,
+// beside each library, the links that resolve to it (the loader finds a
+// library by its soname, a link beside it), sorted and without repeats.
+func withELFDeps(paths []string, bins ...string) []string {
+	for _, b := range bins {
+		for _, dep := range pyinterp.ELFDeps(b) {
+			paths = append(paths, dep)
+			ents, _ := os.ReadDir(filepath.Dir(dep))
+			for _, e := range ents {
+				l := filepath.Join(filepath.Dir(dep), e.Name())
+				if real, err := filepath.EvalSymlinks(l); err == nil && e.Type()&fs.ModeSymlink != 0 && real == dep {
+					paths = append(paths, l)
+				}
+			}
+		}
+	}
+	slices.Sort(paths)
+	return slices.Compact(paths)
+}
+
 // ShellImage writes an OCI layout at dir holding a one-layer image made of
 // the host's /bin/sh (what its ELF headers need, and the links on the way)
 // and programs, each an executable file at its path (absolute, inside the
@@ -343,19 +349,7 @@ func ShellImage(t testing.TB, dir string, programs map[string]string) {
 	if err != nil {
 		t.Skipf("no /bin/sh on this host: %v", err)
 	}
-	paths := []string{"/bin/sh", sh}
-	for _, dep := range pyinterp.ELFDeps(sh) {
-		paths = append(paths, dep)
-		ents, _ := os.ReadDir(filepath.Dir(dep))
-		for _, e := range ents {
-			l := filepath.Join(filepath.Dir(dep), e.Name())
-			if real, err := filepath.EvalSymlinks(l); err == nil && e.Type()&fs.ModeSymlink != 0 && real == dep {
-				paths = append(paths, l)
-			}
-		}
-	}
-	slices.Sort(paths)
-	paths = slices.Compact(paths)
+	paths := withELFDeps([]string{"/bin/sh", sh}, sh)
 	tarFile := filepath.Join(t.TempDir(), "layer.tar")
 	f, err := os.Create(tarFile)
 	if err != nil {

@@ -1,15 +1,15 @@
 package stage
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/skillbox-dev/skillbox/internal/frame"
 )
 
 // Arg0 marks the re-executed binary as the jail's init stage.
@@ -27,10 +27,10 @@ const maxConfig = 16 << 20
 // Go runs a package's init once its imports are initialized, and among the
 // packages ready at a step, the one first by import path (the language
 // spec's order). This package imports only the standard library, x/sys,
-// x/net/bpf, go-landlock and the seccomp filter, so it is ready, and runs,
-// before the heavy packages the rest of the binary links (the JSON-schema
-// library compiles its metaschemas in its init, ~10 ms): the init stage,
-// which execs from here, never runs those.
+// x/net/bpf, go-landlock, the seccomp filter and internal/frame, so it is
+// ready, and runs, before the heavy packages the rest of the binary links
+// (the JSON-schema library compiles its metaschemas in its init, ~10 ms):
+// the init stage, which execs from here, never runs those.
 func init() {
 	if len(os.Args) > 0 && os.Args[0] == Arg0 {
 		jailInit()
@@ -58,7 +58,7 @@ func jailInit() {
 		os.Exit(125)
 	}
 	var cfg Config
-	b, err := readFrame(sock, maxConfig)
+	b, err := frame.Read(sock, maxConfig)
 	if err != nil {
 		fail(fmt.Errorf("read config: %w", err))
 	}
@@ -75,26 +75,4 @@ func jailInit() {
 	}
 	err = unix.Exec(cfg.Argv[0], cfg.Argv, cfg.Env)
 	fail(fmt.Errorf("exec %s: %w", cfg.Argv[0], err))
-}
-
-// readFrame reads one frame as worker.WriteFrame writes it (a 4-byte
-// big-endian length, then the payload); the worker package is not
-// imported, which would initialize what it links before this package.
-func readFrame(r io.Reader, max int) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n == 0 || uint64(n) > uint64(max) {
-		return nil, fmt.Errorf("config frame of %d bytes (cap %d)", n, max)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return buf, nil
 }

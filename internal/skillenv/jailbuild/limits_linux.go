@@ -13,6 +13,7 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/skillenv"
+	"github.com/skillbox-dev/skillbox/skill"
 )
 
 var buildSeq atomic.Uint64
@@ -92,7 +93,7 @@ func limitHit(g *cgroup.Group, l buildLimits, tail string) error {
 	oom, pids := g.Counters()
 	switch {
 	case oom > 0:
-		return errdefs.New(errdefs.Unavailable, "the build ran into its memory limit (%s, both tmpfs included): the kernel's OOM killer stopped it%s", size(l.memory), tail)
+		return errdefs.New(errdefs.Unavailable, "the build ran into its memory limit (%s, both tmpfs included): the kernel's OOM killer stopped it%s", skill.FormatSize(l.memory), tail)
 	case pids > 0:
 		return errdefs.New(errdefs.Unavailable, "the build ran into its pids limit (%d processes and threads): process creation was refused%s", l.pids, tail)
 	}
@@ -102,17 +103,7 @@ func limitHit(g *cgroup.Group, l buildLimits, tail string) error {
 // startError is the error of a build whose jail did not start.
 func startError(err error, l buildLimits) error {
 	if errors.Is(err, cgroup.ErrOverLimit) {
-		return errdefs.New(errdefs.Unavailable, "the build's jail already used more than its memory limit (%s) before the build started", size(l.memory))
+		return errdefs.New(errdefs.Unavailable, "the build's jail already used more than its memory limit (%s) before the build started", skill.FormatSize(l.memory))
 	}
 	return errdefs.Wrap(errdefs.Unavailable, err, "start the environment build's jail")
-}
-
-func size(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<20:
-		return fmt.Sprintf("%d MiB", n>>20)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -151,7 +151,7 @@ func TestBuildMemoryLimit(t *testing.T) {
 	for name, body := range map[string]string{"anonymous": memoryHog, "tmpfs": tmpfsHog} {
 		t.Run(name, func(t *testing.T) {
 			err, lines := greedyBuild(t, body, skillenv.Bounds{MaxBytes: 1 << 30, MaxMemory: 160 << 20, Timeout: 3 * time.Minute})
-			if errdefs.KindOf(err) != errdefs.Unavailable || !strings.Contains(err.Error(), "memory limit (160 MiB") {
+			if errdefs.KindOf(err) != errdefs.Unavailable || !strings.Contains(err.Error(), "memory limit (160MiB") {
 				t.Errorf("err = %v; want unavailable naming the memory limit\n%s", err, strings.Join(lines, "\n"))
 			}
 		})
