@@ -74,7 +74,8 @@ func (r *Runtime) envCache() (*skillenv.Cache, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.envs.cache = &skillenv.Cache{Dir: dir, Builder: jailbuild.Builder{}}
+		// The policy file's env_build limits (the defaults where unset).
+		r.envs.cache = &skillenv.Cache{Dir: dir, Builder: jailbuild.Builder{}, Bounds: r.envPolicy().EnvBuildBounds()}
 	}
 	return r.envs.cache, nil
 }
