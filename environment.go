@@ -75,7 +75,11 @@ func (r *Runtime) envCache() (*skillenv.Cache, error) {
 			return nil, err
 		}
 		// The policy file's env_build limits (the defaults where unset).
-		r.envs.cache = &skillenv.Cache{Dir: dir, Builder: jailbuild.Builder{}, Bounds: r.envPolicy().EnvBuildBounds()}
+		var b skillenv.Builder = jailbuild.Builder{}
+		if r.cfg.envBuilder != nil {
+			b = r.cfg.envBuilder
+		}
+		r.envs.cache = &skillenv.Cache{Dir: dir, Builder: b, Bounds: r.envPolicy().EnvBuildBounds()}
 	}
 	return r.envs.cache, nil
 }
