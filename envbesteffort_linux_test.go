@@ -19,36 +19,6 @@ import (
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
-// nprocBackend is an in-tree PEP 517 build backend that builds a wheel of
-// the module nproc whose LIMIT is the RLIMIT_NPROC its build ran under.
-const nprocBackend = `import base64, hashlib, os, resource, zipfile
-
-DIST = "nproc-1.0.dist-info"
-
-
-def get_requires_for_build_wheel(config_settings=None):
-    return []
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
-    files = {
-        "nproc.py": "LIMIT = %d\n" % soft,
-        DIST + "/METADATA": "Metadata-Version: 2.1\nName: nproc\nVersion: 1.0\n",
-        DIST + "/WHEEL": "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    name = "nproc-1.0-py3-none-any.whl"
-    record = []
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
-        for path, body in files.items():
-            z.writestr(path, body)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(body.encode()).digest()).rstrip(b"=").decode()
-            record.append("%s,sha256=%s,%d" % (path, digest, len(body)))
-        record.append(DIST + "/RECORD,,")
-        z.writestr(DIST + "/RECORD", "\n".join(record) + "\n")
-    return name
-`
-
 // nprocSkill returns the RLIMIT_NPROC its requirement was built under.
 const nprocSkill = `import nproc
 from skillware.core.base_skill import BaseSkill
@@ -65,11 +35,7 @@ class S(BaseSkill):
 func nprocFixture(t *testing.T, root string) string {
 	t.Helper()
 	dists := t.TempDir()
-	envtest.Sdist(t, dists, "nproc", "1.0", map[string]string{
-		"pyproject.toml":   "[build-system]\nrequires = []\nbuild-backend = \"nproc_backend\"\nbackend-path = [\".\"]\n",
-		"PKG-INFO":         "Metadata-Version: 2.1\nName: nproc\nVersion: 1.0\n",
-		"nproc_backend.py": nprocBackend,
-	})
+	envtest.BuiltSdist(t, dists, "nproc", "1.0", `"LIMIT = %d\n" % resource.getrlimit(resource.RLIMIT_NPROC)[0]`)
 	url, _ := envtest.Index(t, dists)
 	dir := filepath.Join(root, "test", "nproc")
 	os.MkdirAll(dir, 0o755)

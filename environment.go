@@ -413,12 +413,54 @@ type EnvironmentStatus struct {
 	// Locked is the resolved set as a lockfile records it ("name==version
 	// sha256=HEX").
 	Locked []string `json:"locked,omitempty"`
+	// Trusted says the policy file's trusted_environments lists Key: a
+	// process that serves several calls (a zygote) processes the
+	// environment's site and imports its packages once; otherwise each
+	// call's own process does, and ImportCost is what that costs.
+	Trusted bool `json:"trusted"`
+	// ImportCost is the per-call cost of the environment when it is not
+	// trusted, measured by MeasureEnvironment (nil otherwise, or when it
+	// could not be measured: ImportCostError says why).
+	ImportCost      *sandbox.ImportCost `json:"import_cost,omitempty"`
+	ImportCostError string              `json:"import_cost_error,omitempty"`
 }
 
 // Environment reports the environment of the skill ref on backend (""
 // means the Runtime's default), without building it.
 func (r *Runtime) Environment(ctx context.Context, ref, backend string) (*EnvironmentStatus, error) {
 	return r.environmentStatus(ctx, ref, backend, false)
+}
+
+// MeasureEnvironment reports the environment of the skill ref on backend
+// as Environment does and, when it is built and the backend can
+// (sandbox.EnvironmentMeasurer), measures what it costs each call when
+// it is not trusted (EnvironmentStatus.ImportCost): in the backend's
+// sandbox, as a call's own process pays it, never running the skill's
+// code (`skillbox inspect`).
+func (r *Runtime) MeasureEnvironment(ctx context.Context, ref, backend string) (*EnvironmentStatus, error) {
+	st, err := r.environmentStatus(ctx, ref, backend, false)
+	if err != nil || !st.Built {
+		return st, err
+	}
+	s, err := r.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.backends.Choose(ctx, st.Backend, false)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := d.(sandbox.EnvironmentMeasurer)
+	if !ok {
+		st.ImportCostError = "backend " + st.Backend + " cannot measure it"
+		return st, nil
+	}
+	spec := sandbox.Spec{SkillID: s.ID, Digest: s.Digest, BundleDir: s.Dir, Manifest: s.Bundle.Manifest.JSON(),
+		Requirements: st.Requirements, Environment: &sandbox.Environment{Key: st.Key, Dir: st.Dir, Base: st.Python}}
+	if st.ImportCost, err = m.MeasureEnvironment(ctx, spec); err != nil {
+		st.ImportCostError = err.Error()
+	}
+	return st, nil
 }
 
 // BuildEnvironment builds the environment of the skill ref on backend
@@ -469,6 +511,9 @@ func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, bu
 		if e, err = r.buildEnvironment(ctx, c, req, s.ID, strings.Join(st.Requirements, ", "), nil); err != nil {
 			return nil, err
 		}
+	}
+	if pol := r.envPolicy(); pol != nil {
+		st.Trusted = slices.Contains(pol.TrustedEnvironments, st.Key)
 	}
 	if e != nil {
 		st.Built, st.Dir = true, e.Dir

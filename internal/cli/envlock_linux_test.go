@@ -194,46 +194,13 @@ func TestEnvTrustedSet(t *testing.T) {
 	}
 }
 
-// sdistBackend is an in-tree PEP 517 backend that builds a wheel of beta
-// 1.0 (no setuptools needed).
-const sdistBackend = `import base64, hashlib, os, zipfile
-
-DIST = "beta-1.0.dist-info"
-
-
-def get_requires_for_build_wheel(config_settings=None):
-    return []
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    files = {
-        "beta.py": "VERSION = 'from-sdist'\n",
-        DIST + "/METADATA": "Metadata-Version: 2.1\nName: beta\nVersion: 1.0\n",
-        DIST + "/WHEEL": "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    name = "beta-1.0-py3-none-any.whl"
-    record = []
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
-        for path, body in files.items():
-            z.writestr(path, body)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(body.encode()).digest()).rstrip(b"=").decode()
-            record.append("%s,sha256=%s,%d" % (path, digest, len(body)))
-        record.append(DIST + "/RECORD,,")
-        z.writestr(DIST + "/RECORD", "\n".join(record) + "\n")
-    return name
-`
-
 // TestEnvSdistsPolicy: a requirement the index serves only as a source
 // distribution is unavailable by default (wheels only); the policy file's
 // "sdists: allow" (here the skill's own entry) builds it, and env build
 // and run agree on the environment (the setting is part of its key).
 func TestEnvSdistsPolicy(t *testing.T) {
 	h, dists := envHarness(t)
-	envtest.Sdist(t, dists, "beta", "1.0", map[string]string{
-		"pyproject.toml":  "[build-system]\nrequires = []\nbuild-backend = \"beta_backend\"\nbackend-path = [\".\"]\n",
-		"PKG-INFO":        "Metadata-Version: 2.1\nName: beta\nVersion: 1.0\n",
-		"beta_backend.py": sdistBackend,
-	})
+	envtest.BuiltSdist(t, dists, "beta", "1.0", `"VERSION = 'from-sdist'\n"`)
 	reqSkill(t, filepath.Join(h.project, "skills"), "fromsdist", `["beta"]`, "beta")
 	run := []string{"run", "test/fromsdist", "--backend", "linux", "--json"}
 
