@@ -448,7 +448,8 @@ func (r *Runtime) MeasureEnvironment(ctx context.Context, ref, backend string) (
 	}
 	d, err := r.backends.Choose(ctx, st.Backend, false)
 	if err != nil {
-		return nil, err
+		st.ImportCostError = err.Error()
+		return st, nil
 	}
 	m, ok := d.(sandbox.EnvironmentMeasurer)
 	if !ok {
