@@ -2,7 +2,6 @@ package skillbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,7 +74,12 @@ func (r *Runtime) envCache() (*skillenv.Cache, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.envs.cache = &skillenv.Cache{Dir: dir, Builder: jailbuild.Builder{}}
+		// The policy file's env_build limits (the defaults where unset).
+		var b skillenv.Builder = jailbuild.Builder{}
+		if r.cfg.envBuilder != nil {
+			b = r.cfg.envBuilder
+		}
+		r.envs.cache = &skillenv.Cache{Dir: dir, Builder: b, Bounds: r.envPolicy().EnvBuildBounds()}
 	}
 	return r.envs.cache, nil
 }
@@ -104,27 +108,11 @@ func (r *Runtime) environment(ctx context.Context, p *prepared) error {
 		// lacks, the build runs without its cgroup controllers.
 		ctx = jailbuild.WithBestEffort(ctx)
 	}
-	// A locked call whose entry records the resolved set runs exactly
-	// that set: installed by pip in hash-checking mode, not resolved
-	// again.
-	var pinned []string
-	if p.lock != nil {
-		if pinned = p.lock.environment(p.skill.ID); len(pinned) > 0 {
-			if _, err := skillenv.ParsePinned(pinned); err != nil {
-				return &errdefs.DeniedError{
-					Permission: "lockfile environment",
-					Reason:     fmt.Sprintf("skill %s: a locked call runs only the environment %s records, and it cannot be installed as recorded: %v", p.skill.ID, p.lock.Path(), err),
-					Grant:      fmt.Sprintf("requirements that pip installs from an index or wheel files (whose hashes it records), locked again with '%s'", p.lock.relockCommand(p.skill.ID)),
-				}
-			}
-		}
+	pin, err := r.environmentPin(p)
+	if err != nil {
+		return err
 	}
-	env, resolved, err := r.ensureEnvironment(ctx, p.skill.ID, er, *spec, pinned)
-	var de *errdefs.DeniedError
-	if err != nil && len(pinned) > 0 && errors.As(err, &de) && de.Permission == "lockfile environment" {
-		// The hint names this lockfile and the locked grants.
-		de.Grant = fmt.Sprintf("the index serving what was locked, or, after reviewing what it serves now, '%s'", p.lock.relockCommand(p.skill.ID))
-	}
+	env, resolved, err := r.ensureEnvironment(ctx, p.skill.ID, er, *spec, pin)
 	if err != nil {
 		return err
 	}
@@ -140,23 +128,73 @@ func (r *Runtime) environment(ctx context.Context, p *prepared) error {
 	return nil
 }
 
+// envPin is a recorded set that a call installs instead of resolving its
+// requirements again: pip installs exactly it, in hash-checking mode
+// (--require-hashes --no-deps), so that what runs is what was recorded
+// and a new release on the index changes nothing.
+type envPin struct {
+	set []string
+	// what the set is ("locked", "trusted") and where it is recorded, for
+	// the denial of a set whose hashes do not match what the index serves;
+	// permission and grant are that denial's.
+	what, record, permission, grant string
+}
+
+// environmentPin returns the set p's call installs, nil when its
+// requirements are resolved: a locked call's, whose entry records the
+// resolved set; else the set the trust entry that trusts the skill
+// recorded (Decision.EnvironmentPin). A recorded set without hashes is
+// refused for a locked call; a trusted one is resolved again and
+// compared (trustedEnvironment), as pip's hash-checking mode cannot
+// install it.
+func (r *Runtime) environmentPin(p *prepared) (*envPin, error) {
+	id := p.skill.ID
+	if p.lock != nil {
+		if set := p.lock.environment(id); len(set) > 0 {
+			if _, err := skillenv.ParsePinned(set); err != nil {
+				return nil, &errdefs.DeniedError{
+					Permission: "lockfile environment",
+					Reason:     fmt.Sprintf("skill %s: a locked call runs only the environment %s records, and it cannot be installed as recorded: %v", id, p.lock.Path(), err),
+					Grant:      fmt.Sprintf("requirements that pip installs from an index or wheel files (whose hashes it records), locked again with '%s'", p.lock.relockCommand(id)),
+				}
+			}
+			return &envPin{set: set, what: "locked", record: "the lockfile", permission: "lockfile environment",
+				grant: fmt.Sprintf("the index serving what was locked, or, after reviewing what it serves now, '%s'", p.lock.relockCommand(id))}, nil
+		}
+	}
+	if set := p.decision.EnvironmentPin; len(set) > 0 {
+		if _, err := skillenv.ParsePinned(set); err != nil {
+			return nil, nil
+		}
+		return &envPin{set: set, what: "trusted", record: "its trust entry", permission: "trust",
+			grant: fmt.Sprintf("the index serving what was trusted, or, after reviewing what it serves now, 'skillbox trust %s'", shellquote.Word(trustRef(p)))}, nil
+	}
+	return nil, nil
+}
+
+// trustRef is how `skillbox trust` names p's skill.
+func trustRef(p *prepared) string {
+	if p.skill.Root == "" {
+		return p.skill.Dir
+	}
+	return p.skill.ID
+}
+
 // trustedEnvironment refuses a call of a skill trusted by a trust store
 // entry that recorded its environment's resolved set
-// (Decision.EnvironmentPin) when the environment resolved to another set:
-// a drift, denied like an edited bundle.
+// (Decision.EnvironmentPin) when the environment is another set: a drift,
+// denied like an edited bundle. A call installs the trusted set itself
+// (environmentPin), so this happens when a locked call's set is not the
+// trusted one, or when a trusted set without hashes resolved to another.
 func trustedEnvironment(p *prepared, resolved []string) error {
 	pin := p.decision.EnvironmentPin
 	if pin == nil || slices.Equal(pin, resolved) {
 		return nil
 	}
-	ref := p.skill.ID
-	if p.skill.Root == "" {
-		ref = p.skill.Dir
-	}
 	return &errdefs.DeniedError{
 		Permission: "trust",
 		Reason:     fmt.Sprintf("skill %s: its environment resolved to another set than when it was trusted (%s)", p.skill.ID, setDiff(pin, resolved)),
-		Grant:      fmt.Sprintf("'skillbox trust %s' after reviewing the new set, or --trust-remote-code for this call", shellquote.Word(ref)),
+		Grant:      fmt.Sprintf("'skillbox trust %s' after reviewing the new set, or --trust-remote-code for this call", shellquote.Word(trustRef(p))),
 	}
 }
 
@@ -223,13 +261,15 @@ func (r *Runtime) envPolicy() *policy.Policy {
 }
 
 // ensureEnvironment finds or builds the environment of spec's
-// requirements, or of the recorded set pinned when it is not empty.
-func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.EnvironmentRunner, spec sandbox.Spec, pinned []string) (*sandbox.Environment, []string, error) {
+// requirements, or of the recorded set pin when it is not nil.
+func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.EnvironmentRunner, spec sandbox.Spec, pin *envPin) (*sandbox.Environment, []string, error) {
 	req, err := r.envRequest(ctx, er, spec, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	req.Pinned = pinned
+	if pin != nil {
+		req.Pinned = pin.set
+	}
 	c, err := r.envCache()
 	if err != nil {
 		return nil, nil, err
@@ -241,7 +281,7 @@ func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.E
 			return nil, nil, err
 		}
 		if e == nil {
-			if e, err = r.buildEnvironment(ctx, c, req, id, reqs); err != nil {
+			if e, err = r.buildEnvironment(ctx, c, req, id, reqs, pin); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -258,11 +298,15 @@ func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.E
 	}
 }
 
-// buildEnvironment builds req's environment, telling the progress sink.
-func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req skillenv.Request, id, reqs string) (*skillenv.Env, error) {
+// buildEnvironment builds req's environment, telling the progress sink;
+// pin is the recorded set req installs, if any.
+func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req skillenv.Request, id, reqs string, pin *envPin) (*skillenv.Env, error) {
 	progress := r.cfg.envProgress
 	if progress == nil {
 		progress = func(string) {}
+	}
+	if pin != nil {
+		reqs += fmt.Sprintf("; the %s set: %s", pin.what, strings.Join(pin.set, ", "))
 	}
 	progress(fmt.Sprintf("building the environment of %s (requirements: %s) with pip in a jail, once", id, reqs))
 	key, _ := req.Key()
@@ -275,7 +319,7 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 			if len(pipErrors) < 5 {
 				pipErrors = append(pipErrors, strings.TrimSpace(strings.TrimPrefix(line, "ERROR:")))
 			}
-			hashMismatch = hashMismatch || (len(req.Pinned) > 0 && strings.Contains(line, "DO NOT MATCH THE HASHES"))
+			hashMismatch = hashMismatch || (pin != nil && strings.Contains(line, "DO NOT MATCH THE HASHES"))
 		case hashMismatch && len(hashErrors) < 12 && strings.TrimSpace(line) != "":
 			// pip's details: each package, "Expected sha256 ...", "Got ...".
 			hashErrors = append(hashErrors, strings.Join(strings.Fields(line), " "))
@@ -288,14 +332,14 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 			why = "; pip: " + strings.Join(pipErrors, "; ")
 		}
 		if hashMismatch {
-			// What the index serves is not what was locked: a drift (or
-			// a tampered lockfile or index), denied, not a build that
-			// may work on a retry.
+			// What the index serves is not what was recorded: a drift (or
+			// a tampered record or index), denied, not a build that may
+			// work on a retry.
 			return nil, &errdefs.DeniedError{
-				Permission: "lockfile environment",
-				Reason: fmt.Sprintf("skill %s: the distributions of its locked environment do not match the hashes the lockfile records (pip: %s)",
-					id, strings.Join(hashErrors, "; ")),
-				Grant: fmt.Sprintf("the index serving what was locked, or, after reviewing what it serves now, 'skillbox lock %s'", id),
+				Permission: pin.permission,
+				Reason: fmt.Sprintf("skill %s: the distributions of its %s environment do not match the hashes %s records (pip: %s)",
+					id, pin.what, pin.record, strings.Join(hashErrors, "; ")),
+				Grant: pin.grant,
 			}
 		}
 		return nil, errdefs.Wrap(errdefs.KindOf(err), fmt.Errorf("%w%s", err, why),
@@ -369,12 +413,55 @@ type EnvironmentStatus struct {
 	// Locked is the resolved set as a lockfile records it ("name==version
 	// sha256=HEX").
 	Locked []string `json:"locked,omitempty"`
+	// Trusted says the policy file's trusted_environments lists Key: a
+	// process that serves several calls (a zygote) processes the
+	// environment's site and imports its packages once; otherwise each
+	// call's own process does, and ImportCost is what that costs.
+	Trusted bool `json:"trusted"`
+	// ImportCost is the per-call cost of the environment when it is not
+	// trusted, measured by MeasureEnvironment (nil otherwise, or when it
+	// could not be measured: ImportCostError says why).
+	ImportCost      *sandbox.ImportCost `json:"import_cost,omitempty"`
+	ImportCostError string              `json:"import_cost_error,omitempty"`
 }
 
 // Environment reports the environment of the skill ref on backend (""
 // means the Runtime's default), without building it.
 func (r *Runtime) Environment(ctx context.Context, ref, backend string) (*EnvironmentStatus, error) {
 	return r.environmentStatus(ctx, ref, backend, false)
+}
+
+// MeasureEnvironment reports the environment of the skill ref on backend
+// as Environment does and, when it is built and the backend can
+// (sandbox.EnvironmentMeasurer), measures what it costs each call when
+// it is not trusted (EnvironmentStatus.ImportCost): in the backend's
+// sandbox, as a call's own process pays it, never running the skill's
+// code (`skillbox inspect`).
+func (r *Runtime) MeasureEnvironment(ctx context.Context, ref, backend string) (*EnvironmentStatus, error) {
+	st, err := r.environmentStatus(ctx, ref, backend, false)
+	if err != nil || !st.Built {
+		return st, err
+	}
+	s, err := r.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.backends.Choose(ctx, st.Backend, false)
+	if err != nil {
+		st.ImportCostError = err.Error()
+		return st, nil
+	}
+	m, ok := d.(sandbox.EnvironmentMeasurer)
+	if !ok {
+		st.ImportCostError = "backend " + st.Backend + " cannot measure it"
+		return st, nil
+	}
+	spec := sandbox.Spec{SkillID: s.ID, Digest: s.Digest, BundleDir: s.Dir, Manifest: s.Bundle.Manifest.JSON(),
+		Requirements: st.Requirements, Environment: &sandbox.Environment{Key: st.Key, Dir: st.Dir, Base: st.Python}}
+	if st.ImportCost, err = m.MeasureEnvironment(ctx, spec); err != nil {
+		st.ImportCostError = err.Error()
+	}
+	return st, nil
 }
 
 // BuildEnvironment builds the environment of the skill ref on backend
@@ -422,9 +509,12 @@ func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, bu
 		return nil, err
 	}
 	if e == nil && build {
-		if e, err = r.buildEnvironment(ctx, c, req, s.ID, strings.Join(st.Requirements, ", ")); err != nil {
+		if e, err = r.buildEnvironment(ctx, c, req, s.ID, strings.Join(st.Requirements, ", "), nil); err != nil {
 			return nil, err
 		}
+	}
+	if pol := r.envPolicy(); pol != nil {
+		st.Trusted = slices.Contains(pol.TrustedEnvironments, st.Key)
 	}
 	if e != nil {
 		st.Built, st.Dir = true, e.Dir

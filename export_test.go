@@ -3,6 +3,7 @@ package skillbox
 import (
 	"slices"
 
+	"github.com/skillbox-dev/skillbox/internal/skillenv"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -28,3 +29,7 @@ var WatchInterval = watchInterval
 // Driver returns the driver the Runtime uses for backend name (tests of
 // the policy file's backends section).
 func Driver(r *Runtime, name string) (sandbox.Driver, error) { return r.backends.Lookup(name) }
+
+// WithEnvBuilder makes the Runtime build environments with b (a
+// jailbuild.Builder that sees a host without cgroup controllers, say).
+func WithEnvBuilder(b skillenv.Builder) Option { return func(c *config) { c.envBuilder = b } }

@@ -23,6 +23,24 @@ import (
 // user's, returned too) that decodes its --json output and exit code.
 func nonRoot(t *testing.T) (run func(args ...string) (map[string]any, int), home string) {
 	t.Helper()
+	command, home := nonRootCommand(t)
+	return func(args ...string) (map[string]any, int) {
+		cmd := command(args...)
+		out, _ := cmd.Output()
+		var m map[string]any
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("%v: not JSON: %q", args, out)
+		}
+		return m, cmd.ProcessState.ExitCode()
+	}, home
+}
+
+// nonRootCommand builds the real binary where an unprivileged user can run
+// it and returns a function making the command that runs it with args as
+// uid 65534, HOME and cwd home (a folder of that user's), PATH and
+// SKILLBOX_PYTHON set (add to its Env).
+func nonRootCommand(t *testing.T) (command func(args ...string) *exec.Cmd, home string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to switch to an unprivileged user (this test is the non-root path)")
 	}
@@ -42,17 +60,12 @@ func nonRoot(t *testing.T) (run func(args ...string) (map[string]any, int), home
 	home = filepath.Join(dir, "home")
 	os.Mkdir(home, 0o755)
 	os.Chown(home, 65534, 65534)
-	return func(args ...string) (map[string]any, int) {
+	return func(args ...string) *exec.Cmd {
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = home
 		cmd.Env = []string{"HOME=" + home, "PATH=/usr/bin:/bin", "SKILLBOX_PYTHON=/usr/bin/python3"}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		out, _ := cmd.Output()
-		var m map[string]any
-		if err := json.Unmarshal(out, &m); err != nil {
-			t.Fatalf("%v: not JSON: %q", args, out)
-		}
-		return m, cmd.ProcessState.ExitCode()
+		return cmd
 	}, home
 }
 

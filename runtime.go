@@ -21,6 +21,7 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/bundled"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/schema"
+	"github.com/skillbox-dev/skillbox/internal/skillenv"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/policy"
@@ -119,6 +120,9 @@ type config struct {
 	envProgress func(string)
 	envSdists   bool
 	envPolicy   *policy.Policy
+	// envBuilder builds environments (nil: jailbuild's, on the real
+	// host); tests give one that sees another host (export_test.go).
+	envBuilder skillenv.Builder
 	// imageProgress: WithImageProgress.
 	imageProgress func(string)
 }

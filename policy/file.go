@@ -17,6 +17,7 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/secrets"
+	"github.com/skillbox-dev/skillbox/internal/skillenv"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
 	"github.com/skillbox-dev/skillbox/internal/yamlerr"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -55,6 +56,8 @@ const maxPolicyFile = 1 << 20
 //	ca_file: /etc/skillbox/corp-ca.pem # CAs a skill granted network trusts too (CAFile)
 //	missing_env: refuse              # deny a call missing a required env_vars entry (default: warn)
 //	sdists: allow                    # environment builds may run sdists' setup scripts (default: refuse)
+//	env_build:                       # limits of an environment build (EnvBuild; defaults in internal/skillenv)
+//	  {memory: 3GiB, pids: 512, size: 2GiB, scratch: 512MiB, timeout: 10m}
 //	trusted_environments:            # code a shared process may import
 //	  - python:/usr/bin/python3.12   # an environment key, as skillbox lists it
 //	  - sha256:<64 hex digits>       # an image digest
@@ -121,12 +124,44 @@ type Policy struct {
 	Sdists string
 	// SdistsLine is where sdists is in the file (0: not set).
 	SdistsLine int
+	// EnvBuild (env_build) are the limits of an environment build; a zero
+	// field is skillbox's default (docs/SKILLWARE.md, "Build limits").
+	EnvBuild EnvBuildLimits
 	// Backends holds each backend's section of backends (by backend name):
 	// settings as written, with their lines. Parse checks only their shape
 	// (a mapping of single values); the backend named decodes and validates
 	// them when the Runtime builds its drivers (sandbox.NewBackends), so
 	// that this package knows no backend. Nil: every backend's defaults.
 	Backends map[string]sandbox.Config
+}
+
+// EnvBuildLimits are the policy file's env_build: the limits of every
+// environment build (internal/skillenv's Bounds). Zero fields mean the
+// default; Line is where env_build is (0: not set).
+type EnvBuildLimits struct {
+	// Memory caps the build's memory cgroup (its processes and the pages
+	// of both its tmpfs), Pids its processes plus threads.
+	Memory int64 `json:"memory,omitempty"`
+	Pids   int   `json:"pids,omitempty"`
+	// Size is the environment's tmpfs (the most the environment may
+	// hold), Scratch the build's scratch tmpfs (pip's downloads, an
+	// sdist's build tree).
+	Size    int64 `json:"size,omitempty"`
+	Scratch int64 `json:"scratch,omitempty"`
+	// Timeout bounds the whole build.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	Line    int           `json:"-"`
+}
+
+// EnvBuildBounds are the limits of an environment build as
+// internal/skillenv takes them: env_build's, every limit it does not set
+// (all, for a nil policy) at its default.
+func (p *Policy) EnvBuildBounds() skillenv.Bounds {
+	var l EnvBuildLimits
+	if p != nil {
+		l = p.EnvBuild
+	}
+	return skillenv.Bounds{MaxMemory: l.Memory, MaxPids: l.Pids, MaxBytes: l.Size, ScratchBytes: l.Scratch, Timeout: l.Timeout}.WithDefaults()
 }
 
 // Ceilings are global upper bounds. Zero fields mean "no ceiling".
@@ -274,8 +309,11 @@ func Parse(name string, data []byte) (*Policy, error) {
 			pol.CAFile, pol.CAFileLine = p.caFile(kv.val, pol), kv.keyNode.Line
 		case "sdists":
 			pol.Sdists, pol.SdistsLine = p.sdists(kv.val, "sdists"), kv.keyNode.Line
+		case "env_build":
+			pol.EnvBuild = p.envBuild(kv.val)
+			pol.EnvBuild.Line = kv.keyNode.Line
 		default:
-			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, missing_env, sdists, trusted_environments, ca_file, backends)", kv.key)
+			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, missing_env, sdists, env_build, trusted_environments, ca_file, backends)", kv.key)
 		}
 	}
 	if err := p.err(); err != nil {
@@ -753,6 +791,45 @@ func (p *fileParser) sdists(n *yaml.Node, field string) string {
 		return ""
 	}
 	return v
+}
+
+// envBuild reads env_build: positive sizes, a pids count and a duration.
+func (p *fileParser) envBuild(n *yaml.Node) EnvBuildLimits {
+	var l EnvBuildLimits
+	size := func(v *yaml.Node, f string) int64 {
+		s, ok := p.str(v, f)
+		if !ok {
+			return 0
+		}
+		x, err := skill.ParseSize(s)
+		if err != nil || x <= 0 {
+			p.errorf(v, f, "%q is not a positive size such as 512MiB or 2GiB", s)
+			return 0
+		}
+		return x
+	}
+	for _, kv := range p.mapping(n, "env_build") {
+		f := "env_build." + kv.key
+		switch kv.key {
+		case "memory":
+			l.Memory = size(kv.val, f)
+		case "size":
+			l.Size = size(kv.val, f)
+		case "scratch":
+			l.Scratch = size(kv.val, f)
+		case "pids":
+			if v, ok := p.int(kv.val, f); ok && v <= 0 {
+				p.errorf(kv.val, f, "%d is not a positive number of processes", v)
+			} else {
+				l.Pids = v
+			}
+		case "timeout":
+			l.Timeout = p.duration(kv.val, f)
+		default:
+			p.errorf(kv.keyNode, "env_build", "unknown field %q (known: memory, pids, size, scratch, timeout)", kv.key)
+		}
+	}
+	return l
 }
 
 // caFile reads ca_file: an absolute path to a PEM file of certificates,

@@ -9,7 +9,9 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/internal/skillenv"
+	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/skill"
 )
 
 type doctorBackend struct {
@@ -31,6 +33,20 @@ type doctorEnvironments struct {
 	PipErr   string `json:"pip_error,omitempty"`
 	// Index is pip's configuration builds use (PIP_* and pip.conf).
 	Index string `json:"index"`
+	// BuildLimits are a build's effective limits: the defaults, changed by
+	// the policy file's env_build (the defaults when the policy does not
+	// load).
+	BuildLimits buildLimits `json:"build_limits"`
+}
+
+// buildLimits are skillenv.Bounds as doctor shows them, in the policy
+// file's env_build terms.
+type buildLimits struct {
+	Memory  string `json:"memory"`
+	Pids    int    `json:"pids"`
+	Size    string `json:"size"`
+	Scratch string `json:"scratch"`
+	Timeout string `json:"timeout"`
 }
 
 type doctorEnvelope struct {
@@ -114,7 +130,7 @@ func cmdDoctor(ctx context.Context, c *cmdContext, args []string) error {
 	} else {
 		env.AutoErr = err.Error()
 	}
-	env.Environments = c.doctorEnvironments()
+	env.Environments = c.doctorEnvironments(pol)
 	if *jsonOut {
 		return writeJSON(c.stdout, env, false)
 	}
@@ -185,12 +201,18 @@ func printDoctor(w io.Writer, env doctorEnvelope) {
 	} else {
 		fmt.Fprintf(w, "  [x] pip: %s\n", e.PipWheel)
 	}
+	l := e.BuildLimits
+	fmt.Fprintf(w, "  build limits (policy env_build): memory %s, pids %d, size %s, scratch %s, timeout %s\n", l.Memory, l.Pids, l.Size, l.Scratch, l.Timeout)
 	fmt.Fprintf(w, "  build ahead with 'skillbox env build SKILL'; %s names the interpreter they are made from\n", pyinterp.EnvVar)
 }
 
-// doctorEnvironments reports the environments' cache, pip and index.
-func (c *cmdContext) doctorEnvironments() doctorEnvironments {
+// doctorEnvironments reports the environments' cache, pip, index and
+// build limits (pol's, nil for the defaults).
+func (c *cmdContext) doctorEnvironments(pol *policy.Policy) doctorEnvironments {
 	var e doctorEnvironments
+	b := pol.EnvBuildBounds()
+	e.BuildLimits = buildLimits{Memory: skill.FormatSize(b.MaxMemory), Pids: b.MaxPids, Size: skill.FormatSize(b.MaxBytes),
+		Scratch: skill.FormatSize(b.ScratchBytes), Timeout: b.Timeout.String()}
 	if cache, err := c.envCache(); err == nil {
 		e.Cache = cache.Dir
 		if envs, err := cache.List(); err == nil {

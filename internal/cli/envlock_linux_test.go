@@ -126,12 +126,16 @@ func TestEnvLocked(t *testing.T) {
 	}
 }
 
-// TestEnvTrustDrift: trust records the resolved set of an external
-// skill's environment; when the environment resolves to another set (a
-// newer version published, the environment built again), a call is denied
-// like an edited bundle, naming the change and the command that trusts it
-// again; trusting again records the new set.
-func TestEnvTrustDrift(t *testing.T) {
+// TestEnvTrustedSet: trust records the resolved set of an external
+// skill's environment, and a call of the trusted skill installs exactly
+// that set (pip's hash-checking mode), not its requirements resolved
+// again: a newer version published on the index changes nothing, and
+// --trust-remote-code (which the trust entry does not govern) gets it;
+// trusting again records the new set, which calls then run. A trusted set
+// whose hash does not match what the index serves is denied with pip's
+// report and the command that trusts again; a version the index no longer
+// serves is unavailable naming it.
+func TestEnvTrustedSet(t *testing.T) {
 	h, wheels := envHarness(t)
 	envtest.Wheel(t, wheels, "alpha", "1.0", "VERSION = '1.0'\n")
 	ext := h.external()
@@ -152,9 +156,8 @@ func TestEnvTrustDrift(t *testing.T) {
 		t.Fatalf("prune: %d %s%s", o.code, o.stdout, o.stderr)
 	}
 	o = h.run(run...)
-	if o.code != 3 || !strings.Contains(o.stdout, "resolved to another set than when it was trusted") ||
-		!strings.Contains(o.stdout, "now alpha==1.1") || !strings.Contains(o.stdout, "skillbox trust") {
-		t.Errorf("run after another resolution: %d %s%s", o.code, o.stdout, o.stderr)
+	if o.code != 0 || !strings.Contains(o.stdout, `"version":"1.0"`) || !strings.Contains(o.stderr, "the trusted set: alpha==1.0 sha256=") {
+		t.Errorf("trusted run after alpha 1.1 was published: %d %s%s", o.code, o.stdout, o.stderr)
 	}
 	if o := h.run(append(run, "--trust-remote-code")...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.1"`) {
 		t.Errorf("--trust-remote-code: %d %s%s", o.code, o.stdout, o.stderr)
@@ -166,36 +169,30 @@ func TestEnvTrustDrift(t *testing.T) {
 	if o := h.run(run...); o.code != 0 || !strings.Contains(o.stdout, `"version":"1.1"`) {
 		t.Errorf("run after trusting the new set: %d %s%s", o.code, o.stdout, o.stderr)
 	}
+
+	store := filepath.Join(h.env["XDG_CONFIG_HOME"], "skillbox", "trust.json")
+	data, err := os.ReadFile(store)
+	hashRE := regexp.MustCompile(`alpha==1\.1 sha256=[0-9a-f]{64}`)
+	if err != nil || !hashRE.Match(data) {
+		t.Fatalf("the trust store lacks the set: %v\n%s", err, data)
+	}
+	edit := func(to string) {
+		t.Helper()
+		if err := os.WriteFile(store, hashRE.ReplaceAll(data, []byte(to)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("alpha==1.1 sha256=" + strings.Repeat("0", 64))
+	o = h.run(run...)
+	if o.code != 3 || !strings.Contains(o.stdout, "denied: trust: ") || !strings.Contains(o.stdout, "do not match the hashes its trust entry records") ||
+		!strings.Contains(o.stdout, "Expected sha256 "+strings.Repeat("0", 64)) || !strings.Contains(o.stdout, "'skillbox trust ") {
+		t.Errorf("trusted run with a tampered hash: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	edit("alpha==0.9 sha256=" + strings.Repeat("0", 64))
+	if o = h.run(run...); o.code != 5 || !strings.Contains(o.stdout, "alpha==0.9") {
+		t.Errorf("trusted run of a version the index lacks: %d %s%s", o.code, o.stdout, o.stderr)
+	}
 }
-
-// sdistBackend is an in-tree PEP 517 backend that builds a wheel of beta
-// 1.0 (no setuptools needed).
-const sdistBackend = `import base64, hashlib, os, zipfile
-
-DIST = "beta-1.0.dist-info"
-
-
-def get_requires_for_build_wheel(config_settings=None):
-    return []
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    files = {
-        "beta.py": "VERSION = 'from-sdist'\n",
-        DIST + "/METADATA": "Metadata-Version: 2.1\nName: beta\nVersion: 1.0\n",
-        DIST + "/WHEEL": "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    name = "beta-1.0-py3-none-any.whl"
-    record = []
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
-        for path, body in files.items():
-            z.writestr(path, body)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(body.encode()).digest()).rstrip(b"=").decode()
-            record.append("%s,sha256=%s,%d" % (path, digest, len(body)))
-        record.append(DIST + "/RECORD,,")
-        z.writestr(DIST + "/RECORD", "\n".join(record) + "\n")
-    return name
-`
 
 // TestEnvSdistsPolicy: a requirement the index serves only as a source
 // distribution is unavailable by default (wheels only); the policy file's
@@ -203,11 +200,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 // and run agree on the environment (the setting is part of its key).
 func TestEnvSdistsPolicy(t *testing.T) {
 	h, dists := envHarness(t)
-	envtest.Sdist(t, dists, "beta", "1.0", map[string]string{
-		"pyproject.toml":  "[build-system]\nrequires = []\nbuild-backend = \"beta_backend\"\nbackend-path = [\".\"]\n",
-		"PKG-INFO":        "Metadata-Version: 2.1\nName: beta\nVersion: 1.0\n",
-		"beta_backend.py": sdistBackend,
-	})
+	envtest.BuiltSdist(t, dists, "beta", "1.0", `"VERSION = 'from-sdist'\n"`)
 	reqSkill(t, filepath.Join(h.project, "skills"), "fromsdist", `["beta"]`, "beta")
 	run := []string{"run", "test/fromsdist", "--backend", "linux", "--json"}
 

@@ -194,8 +194,10 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	m := s.Bundle.Manifest
 	// Which interpreter and environment a call would use (never built
-	// here); a host without a backend still shows the rest.
-	envStatus, envErr := rt.Environment(ctx, s.ID, "")
+	// here), and what a built one costs each call when it is not trusted
+	// (measured in the backend's sandbox); a host without a backend
+	// still shows the rest.
+	envStatus, envErr := rt.MeasureEnvironment(ctx, s.ID, "")
 	env := inspectEnvelope{
 		Environment:  envStatus,
 		skillSummary: summarize(s),
@@ -267,11 +269,41 @@ func printEnvironment(w io.Writer, st *skillbox.EnvironmentStatus, err error) {
 	case len(st.Requirements) == 0:
 		fmt.Fprintf(w, "  %s on backend %s (%s selects another)\n", st.Python, st.Backend, pyinterp.EnvVar)
 	case st.Built:
-		fmt.Fprintf(w, "  %s on backend %s, with environment %s (%s) at %s;\n  its packages are imported in each call's own process unless trusted_environments lists %s\n",
-			st.Python, st.Backend, shortKey(st.Key), strings.Join(st.Resolved, " "), st.Dir, st.Key)
+		fmt.Fprintf(w, "  %s on backend %s, with environment %s (%s) at %s\n",
+			st.Python, st.Backend, shortKey(st.Key), strings.Join(st.Resolved, " "), st.Dir)
+		if st.Trusted {
+			fmt.Fprintf(w, "  trusted (trusted_environments lists %s): its site and packages are processed once, in the zygote\n", st.Key)
+		} else {
+			fmt.Fprintf(w, "  untrusted: each call's own process processes its site and imports its packages (trusted_environments may list %s)\n", st.Key)
+		}
+		printImportCost(w, st)
 	default:
 		fmt.Fprintf(w, "  %s on backend %s, with an environment not built yet (key %s): the first call builds it, or 'skillbox env build %s'\n",
 			st.Python, st.Backend, shortKey(st.Key), st.Skill)
+	}
+}
+
+// printImportCost says what an untrusted environment costs each call, as
+// measured, or why it was not.
+func printImportCost(w io.Writer, st *skillbox.EnvironmentStatus) {
+	c := st.ImportCost
+	if c == nil {
+		if st.ImportCostError != "" {
+			fmt.Fprintf(w, "  per-call import cost: not measured: %s\n", oneLine(st.ImportCostError))
+		}
+		return
+	}
+	mods := strings.Join(c.Modules, ", ")
+	if mods == "" {
+		mods = "none found in the environment"
+	}
+	what := "per-call import cost"
+	if st.Trusted {
+		what = "import cost (paid once by the zygote, as it is trusted)"
+	}
+	fmt.Fprintf(w, "  %s: %.1f ms (site %.1f ms, imports %.1f ms: %s)\n    %s\n", what, c.TotalMS, c.SiteMS, c.ImportsMS, mods, c.How)
+	for _, m := range sortedKeys(c.Failed) {
+		fmt.Fprintf(w, "    import %s failed: %s\n", m, oneLine(c.Failed[m]))
 	}
 }
 

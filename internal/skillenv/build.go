@@ -174,7 +174,8 @@ type Bounds struct {
 	MaxPids   int
 }
 
-func (b Bounds) withDefaults() Bounds {
+// WithDefaults returns b with every unset (zero) bound at its Default.
+func (b Bounds) WithDefaults() Bounds {
 	if b.MaxBytes <= 0 {
 		b.MaxBytes = DefaultMaxBytes
 	}

@@ -242,7 +242,7 @@ func TestScriptCopiesSafely(t *testing.T) {
 	req := Request{Python: "/usr/bin/python3", Requirements: []string{"alpha"}}
 	idx, _ := IndexFromEnv(func(k string) string { return map[string]string{"PIP_CONFIG_FILE": os.DevNull}[k] })
 	req.Index = idx
-	j, err := job(req, []string{"alpha", "--no-index", "--find-links", wheels}, dir, out, pip, sources{}, Bounds{}.withDefaults())
+	j, err := job(req, []string{"alpha", "--no-index", "--find-links", wheels}, dir, out, pip, sources{}, Bounds{}.WithDefaults())
 	if err != nil {
 		t.Fatal(err)
 	}

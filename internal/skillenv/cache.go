@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/filelock"
+	"github.com/skillbox-dev/skillbox/skill"
 )
 
 // metaFile is the record of a built environment, inside it.
@@ -120,7 +122,7 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 			return nil, err
 		}
 	}
-	b := c.Bounds.withDefaults()
+	b := c.Bounds.WithDefaults()
 	src, err := resolveSources(ctx, req.Python, pip, req.Index)
 	if err != nil {
 		return nil, err
@@ -143,7 +145,15 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 	}
 	bctx, cancel := context.WithTimeout(ctx, b.Timeout)
 	defer cancel()
-	stdout, err := c.Builder.Build(bctx, j, progress)
+	var sawFull atomic.Bool // a tmpfs of the build filled up
+	stdout, err := c.Builder.Build(bctx, j, func(line string) {
+		if strings.Contains(line, noSpace) {
+			sawFull.Store(true)
+		}
+		if progress != nil {
+			progress(line)
+		}
+	})
 	if bctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 		why := ""
 		if err != nil && err.Error() != bctx.Err().Error() {
@@ -151,12 +161,14 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 		}
 		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s took longer than %s%s", strings.Join(reqs, " "), b.Timeout, why)
 	}
+	full := sawFull.Load()
 	if err != nil {
-		return nil, errdefs.Wrap(errdefs.Unavailable, err, "building the environment for "+strings.Join(reqs, " "))
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "building the environment for "+strings.Join(reqs, " ")+b.spaceHint(full))
 	}
 	resolved, err := parseResult(stdout)
 	if err != nil {
-		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s: %v", strings.Join(reqs, " "), err)
+		full = full || strings.Contains(err.Error(), noSpace)
+		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s%s: %v", strings.Join(reqs, " "), b.spaceHint(full), err)
 	}
 	if err := seal(stage); err != nil {
 		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
@@ -176,6 +188,19 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
 	}
 	return e, nil
+}
+
+// noSpace is how the kernel's ENOSPC reads in Python's and pip's messages.
+const noSpace = "No space left on device"
+
+// spaceHint names the limits a build that ran out of space ran into (full),
+// or is empty.
+func (b Bounds) spaceHint(full bool) string {
+	if !full {
+		return ""
+	}
+	return fmt.Sprintf(" (it ran out of space: the environment's size limit is %s, the scratch space's %s)",
+		skill.FormatSize(b.MaxBytes), skill.FormatSize(b.ScratchBytes))
 }
 
 // seal makes the built tree the host's: owned by this process's user (the

@@ -188,3 +188,48 @@ func WheelOf(t testing.TB, dir, name, version string, files map[string]string) s
 	}
 	return writeWheel(t, filepath.Join(dir, name+"-"+version+"-py3-none-any.whl"), info, fs)
 }
+
+// backendSource is an in-tree PEP 517 build backend (no setuptools
+// needed) whose build_wheel builds a wheel of %[1]s %[2]s: its module
+// %[1]s.py holds what the Python expression %[3]s evaluates to when the
+// wheel is built, in the build (os and resource imported).
+const backendSource = `import base64, hashlib, os, resource, zipfile
+
+DIST = "%[1]s-%[2]s.dist-info"
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    files = {
+        "%[1]s.py": %[3]s,
+        DIST + "/METADATA": "Metadata-Version: 2.1\nName: %[1]s\nVersion: %[2]s\n",
+        DIST + "/WHEEL": "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    name = "%[1]s-%[2]s-py3-none-any.whl"
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
+        for path, body in files.items():
+            z.writestr(path, body)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(body.encode()).digest()).rstrip(b"=").decode()
+            record.append("%%s,sha256=%%s,%%d" %% (path, digest, len(body)))
+        record.append(DIST + "/RECORD,,")
+        z.writestr(DIST + "/RECORD", "\n".join(record) + "\n")
+    return name
+`
+
+// BuiltSdist writes a source distribution of name (a plain module name)
+// and version into dir whose in-tree build backend builds a wheel of the
+// module name.py holding what the Python expression module evaluates to
+// at build time, in the build's jail (os and resource imported: the build
+// can record what it ran under); it returns its path.
+func BuiltSdist(t testing.TB, dir, name, version, module string) string {
+	t.Helper()
+	return Sdist(t, dir, name, version, map[string]string{
+		"pyproject.toml":     "[build-system]\nrequires = []\nbuild-backend = \"" + name + "_backend\"\nbackend-path = [\".\"]\n",
+		"PKG-INFO":           "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n",
+		name + "_backend.py": fmt.Sprintf(backendSource, name, version, module),
+	})
+}
