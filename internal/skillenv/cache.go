@@ -44,6 +44,15 @@ type Env struct {
 	Built  time.Time `json:"built"`
 }
 
+// RunsOn names the interpreter e is for: Base, or the Target's name and
+// Python version ("Pyodide 0.28.0 (Python 3.13.2)").
+func (e *Env) RunsOn() string {
+	if e.Target != nil {
+		return e.Target.Name + " (Python " + e.Target.PythonVersion + ")"
+	}
+	return e.Base
+}
+
 // Cache is the folder of built environments (the cache folder's "envs"):
 // one folder per key, built once and then only read. Builds of one key are
 // serialised across processes by a lock file beside the folder.
