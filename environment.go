@@ -24,8 +24,10 @@ import (
 // environments (sandbox.EnvironmentRunner: linux), on a virtual
 // environment built from exactly those requirements with pip in a jail
 // (internal/skillenv, internal/skillenv/jailbuild), found or built before
-// its sandbox opens. Other backends check the requirements against their
-// interpreter, as before.
+// its sandbox opens. A backend whose interpreter cannot run pip
+// (sandbox.EnvironmentTargeter: pyodide) gets the same build, for its
+// target: pure-Python wheels only, in a folder it loads. Other backends
+// check the requirements against their interpreter, as before.
 
 // WithEnvProgress sets where the progress of an environment build goes,
 // line by line: one line when a build starts, then pip's output. The CLI
@@ -247,8 +249,17 @@ func (r *Runtime) envRequest(ctx context.Context, er sandbox.EnvironmentRunner, 
 	if err != nil {
 		return skillenv.Request{}, err
 	}
-	return skillenv.Request{Python: exe, PythonVersion: version, Requirements: spec.Requirements,
-		Index: idx, Sdists: r.cfg.envSdists || r.envPolicy().AllowsSdists(id)}, nil
+	req := skillenv.Request{Python: exe, PythonVersion: version, Requirements: spec.Requirements,
+		Index: idx, Sdists: r.cfg.envSdists || r.envPolicy().AllowsSdists(id)}
+	if t, ok := er.(sandbox.EnvironmentTargeter); ok {
+		// Pure-Python wheels for the target's Python; never sdists.
+		name, pyVersion, err := t.EnvironmentTarget(ctx)
+		if err != nil {
+			return skillenv.Request{}, err
+		}
+		req.Target, req.Sdists = &skillenv.Target{Name: name, PythonVersion: pyVersion}, false
+	}
+	return req, nil
 }
 
 // envPolicy is the policy file whose settings environments follow:
@@ -342,8 +353,12 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 				Grant: pin.grant,
 			}
 		}
+		env := "its environment"
+		if req.Target != nil {
+			env = fmt.Sprintf("its environment for %s (Python %s)", req.Target.Name, req.Target.PythonVersion)
+		}
 		return nil, errdefs.Wrap(errdefs.KindOf(err), fmt.Errorf("%w%s", err, why),
-			fmt.Sprintf("skill %s needs %s, and its environment could not be built (index: %s; `skillbox env build %s` retries)", id, reqs, req.Index, id))
+			fmt.Sprintf("skill %s needs %s, and %s could not be built (index: %s; `skillbox env build %s` retries)", id, reqs, env, req.Index, id))
 	}
 	return e, nil
 }
@@ -403,6 +418,11 @@ type EnvironmentStatus struct {
 	RunsEnvironments bool `json:"runs_environments"`
 	// Python is the interpreter calls run on (the environment's base).
 	Python string `json:"python,omitempty"`
+	// BuildPython, when set, is the host interpreter that builds the
+	// environment with pip for Python, an interpreter that cannot
+	// ("Pyodide 0.28.0 (Python 3.13.2)"): the environment then holds
+	// pure-Python wheels for Python's version.
+	BuildPython string `json:"build_python,omitempty"`
 	// Key and Dir name the skill's environment (with requirements, on a
 	// backend that runs environments); Built says whether it exists, and
 	// Resolved is what pip installed in it ("name==version").
@@ -494,6 +514,10 @@ func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, bu
 		return nil, err
 	}
 	st.Python = req.Python
+	if req.Target != nil {
+		st.BuildPython = req.Python
+		st.Python = fmt.Sprintf("%s (Python %s)", req.Target.Name, req.Target.PythonVersion)
+	}
 	if len(st.Requirements) == 0 {
 		return st, nil
 	}

@@ -269,6 +269,18 @@ type EnvironmentRunner interface {
 	EnvironmentBase(ctx context.Context, spec Spec) (executable, version string, err error)
 }
 
+// EnvironmentTargeter is implemented by an EnvironmentRunner whose
+// interpreter cannot build environments itself (Pyodide, in WebAssembly):
+// EnvironmentBase is then the host interpreter that runs pip, and the
+// environment is built for the interpreter EnvironmentTarget names — a
+// folder of pure-Python packages for its Python version
+// (Environment.Dir/site-packages), which the backend loads.
+type EnvironmentTargeter interface {
+	// EnvironmentTarget returns the interpreter's name for messages
+	// ("Pyodide 0.28.0") and its Python version ("3.13.2").
+	EnvironmentTarget(ctx context.Context) (name, pythonVersion string, err error)
+}
+
 // Container is the image a containerised skill runs in (the manifest's
 // container block, skill.Container).
 type Container struct {

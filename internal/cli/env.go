@@ -145,7 +145,7 @@ func (c *cmdContext) envCache() (*skillenv.Cache, error) {
 }
 
 func infoOf(e *skillenv.Env) envInfo {
-	i := envInfo{Key: e.Key, Dir: e.Dir, Python: e.Base, Requirements: e.Requirements, Resolved: []string{}, Created: e.Built}
+	i := envInfo{Key: e.Key, Dir: e.Dir, Python: e.RunsOn(), Requirements: e.Requirements, Resolved: []string{}, Created: e.Built}
 	for _, p := range e.Resolved {
 		i.Resolved = append(i.Resolved, p.String())
 	}
@@ -221,7 +221,7 @@ func (c *cmdContext) envPrune(args []string) error {
 	for _, e := range removed {
 		i, ok := sizes[e.Key]
 		if !ok {
-			i = envInfo{Key: e.Key, Dir: e.Dir, Python: e.Base, Requirements: e.Requirements, Created: e.Built}
+			i = envInfo{Key: e.Key, Dir: e.Dir, Python: e.RunsOn(), Requirements: e.Requirements, Created: e.Built}
 		}
 		out.Removed = append(out.Removed, i)
 		out.Freed += i.Size

@@ -113,19 +113,34 @@ type Builder interface {
 // and gives pip that (-r), with --require-hashes (every distribution must
 // match its recorded hash) and --no-deps (nothing is resolved: the set is
 // already whole).
-func pipArgs(req Request, reqs []string, pinned []PinnedLine) []string {
+//
+// For a Target, pip installs into dir's Site folder (--target) only wheels
+// whose tags the target accepts: --platform any --abi none --implementation
+// py --python-version X.Y admit exactly py3-none-any, py2.py3-none-any and
+// pyXY-none-any for XY up to the target's, and pip refuses sdists with
+// such options (--only-binary :all:, whatever Sdists says). Bytecode is
+// not compiled: the build's interpreter is not the target's.
+func pipArgs(req Request, reqs []string, pinned []PinnedLine, dir string) ([]string, error) {
 	args := []string{
 		"--no-cache-dir", "--disable-pip-version-check", "--no-input",
 		"--progress-bar", "off", "--no-warn-script-location",
 		"--require-virtualenv",
 	}
-	if !req.Sdists {
+	if t := req.Target; t != nil {
+		xy, err := pythonXY(t.PythonVersion)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--target", filepath.Join(dir, Site), "--no-compile",
+			"--platform", "any", "--abi", "none", "--implementation", "py", "--python-version", xy)
+	}
+	if !req.Sdists || req.Target != nil {
 		args = append(args, "--only-binary", ":all:")
 	}
 	if len(pinned) > 0 {
-		return append(args, "--require-hashes", "--no-deps")
+		return append(args, "--require-hashes", "--no-deps"), nil
 	}
-	return append(args, reqs...)
+	return append(args, reqs...), nil
 }
 
 // job prepares the build of req into out, for the environment at dir.
@@ -139,10 +154,18 @@ func job(req Request, reqs []string, dir string, out *os.File, pip string, src s
 	for _, p := range pinned {
 		lines = append(lines, p.Requirement())
 	}
-	spec, err := json.Marshal(map[string]any{
-		"dir": dir, "out_fd": outFD, "pip": pip, "args": pipArgs(req, reqs, pinned), "max_files": b.MaxFiles,
+	args, err := pipArgs(req, reqs, pinned, dir)
+	if err != nil {
+		return Job{}, err
+	}
+	spec := map[string]any{
+		"dir": dir, "out_fd": outFD, "pip": pip, "args": args, "max_files": b.MaxFiles,
 		"requirements_file": lines,
-	})
+	}
+	if req.Target != nil {
+		spec["target"] = map[string]string{"name": req.Target.Name, "site": filepath.Join(dir, Site)}
+	}
+	specJSON, err := json.Marshal(spec)
 	if err != nil {
 		return Job{}, err
 	}
@@ -154,7 +177,7 @@ func job(req Request, reqs []string, dir string, out *os.File, pip string, src s
 	}
 	ro = append(ro, src.paths...)
 	return Job{
-		Argv: []string{req.Python, "-I", "-S", "-c", buildScript, string(spec)},
+		Argv: []string{req.Python, "-I", "-S", "-c", buildScript, string(specJSON)},
 		Env:  env, Dir: dir, MaxBytes: b.MaxBytes, Out: out, OutFD: outFD,
 		ReadOnly: ro, Sources: src.urls, Timeout: b.Timeout,
 		ScratchBytes: b.ScratchBytes, MaxMemory: b.MaxMemory, MaxPids: b.MaxPids,

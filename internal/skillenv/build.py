@@ -12,6 +12,14 @@
 #              mode: "name==version --hash=sha256:HEX"); when not empty,
 #              written to the scratch folder and given to pip with -r
 #   max_files  the most entries the environment may have
+#   target     when set, {"name", "site"}: the environment is for another
+#              interpreter (Pyodide), which takes only pure-Python wheels;
+#              pip (run from a virtual environment in the scratch folder)
+#              installs into site with --target and the target's tags
+#              (build.go's pipArgs); pip's debug log says which files it
+#              skipped, so a requirement that has only compiled wheels or
+#              sdists fails naming them, and a wheel tagged pure that holds
+#              compiled code fails too
 #
 # Creates a virtual environment at dir with the stdlib's venv (no pip in
 # it), installs into it with pip (whose --report says what was resolved),
@@ -23,10 +31,12 @@
 import ctypes
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
+import urllib.parse
 import venv
 
 
@@ -98,17 +108,95 @@ def _copy(src, dst_fd, budget):
         # Anything else (a device node, a fifo, a socket) is left out.
 
 
+def _norm(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _not_pure(log, target):
+    # What pip skipped for each requirement it found nothing for, from its
+    # debug log ("Skipping link: REASON: URL (from ...)").
+    try:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    failed = []
+    for m in re.finditer(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)", text):
+        if _norm(m.group(1)) not in failed:
+            failed.append(_norm(m.group(1)))
+    skipped = []
+    for m in re.finditer(r"Skipping link: (.*): (\S+)(?: \(from [^\n]*)?$", text, re.M):
+        reason, url = m.group(1), m.group(2)
+        name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+        t = re.search(r"none of the wheel's tags \((.*)\) are compatible", reason)
+        if t:
+            reason = "tags " + t.group(1)
+        elif reason.startswith("No sources permitted"):
+            reason = "a source distribution"
+        entry = "%s (%s)" % (name, reason)
+        if (name, entry) not in skipped:
+            skipped.append((name, entry))
+    parts = []
+    for req in failed:
+        files = [e for n, e in skipped if _norm(n).startswith(req + "-")]
+        if files:
+            parts.append("%s has no pure-Python wheel, only %s" % (req, ", ".join(files)))
+    if not parts:
+        return ""
+    return "%s runs only pure-Python wheels (py3-none-any): %s" % (target["name"], "; ".join(parts))
+
+
+_COMPILED = re.compile(r"\.(so|pyd|dylib)(\.[0-9.]+)?$")
+
+
+def _compiled(site, target):
+    # Files of native code in what pip installed for a target: a wheel
+    # tagged pure that holds them is not pure.
+    owner = {}
+    for d in sorted(os.listdir(site)):
+        if not d.endswith(".dist-info"):
+            continue
+        try:
+            with open(os.path.join(site, d, "RECORD"), encoding="utf-8") as f:
+                for line in f:
+                    owner[os.path.normpath(line.split(",", 1)[0])] = d[: -len(".dist-info")]
+        except OSError:
+            pass
+    found = {}
+    for root, dirs, files in os.walk(site):
+        dirs.sort()
+        for n in sorted(files):
+            if _COMPILED.search(n):
+                rel = os.path.relpath(os.path.join(root, n), site)
+                found.setdefault(owner.get(os.path.normpath(rel), "(no distribution)"), []).append(rel)
+    if not found:
+        return ""
+    return "%s runs only pure Python: %s" % (target["name"], "; ".join(
+        "%s holds compiled code (%s) although its wheel is tagged pure" % (dist.replace("-", " ", 1), ", ".join(files[:3]))
+        for dist, files in sorted(found.items())))
+
+
 def main():
     spec = json.loads(sys.argv[1])
     _nondumpable()
     out_fd = spec["out_fd"]
     os.set_inheritable(out_fd, False)
     env_dir = spec["dir"]
+    target = spec.get("target")
+    tmp = os.environ.get("TMPDIR", "/tmp")
     try:
-        venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
-        report = os.path.join(os.environ.get("TMPDIR", "/tmp"), "skillbox-pip-report.json")
-        python = os.path.join(env_dir, "bin", "python")
+        # A target's packages go to its site folder (--target); pip runs
+        # from a virtual environment in the scratch folder.
+        venv_dir = os.path.join(tmp, "skillbox-venv") if target else env_dir
+        venv.EnvBuilder(with_pip=False, symlinks=True).create(venv_dir)
+        report = os.path.join(tmp, "skillbox-pip-report.json")
+        python = os.path.join(venv_dir, "bin", "python")
         args = list(spec["args"])
+        log = os.path.join(tmp, "skillbox-pip.log")
+        if target:
+            if os.path.lexists(log):
+                os.unlink(log)  # pip appends to its log
+            args += ["--log", log]
         lines = spec.get("requirements_file") or []
         if lines:
             reqs = os.path.join(os.environ.get("TMPDIR", "/tmp"), "skillbox-pinned.txt")
@@ -119,9 +207,19 @@ def main():
                              stdin=subprocess.DEVNULL, stdout=sys.stderr, close_fds=True)
         _kill_others()
         if pip.returncode != 0:
+            why = _not_pure(log, target) if target else ""
+            if why:
+                print(json.dumps({"error": why}))
+                return 1
             raise RuntimeError("pip install exited with status %d" % pip.returncode)
         with open(report, "rb") as f:
             data = json.load(f)
+        if target:
+            os.makedirs(target["site"], exist_ok=True)  # nothing to install
+            why = _compiled(target["site"], target)
+            if why:
+                print(json.dumps({"error": why}))
+                return 1
         _copy(env_dir, out_fd, [spec["max_files"]])
     except _TooMany:
         print(json.dumps({"error": "the environment has more than %d files" % spec["max_files"]}))

@@ -25,9 +25,10 @@ const metaFile = "skillbox-env.json"
 type Env struct {
 	Key string `json:"key"`
 	// Dir is the environment's folder (a virtual environment) and Python
-	// its interpreter (Dir/bin/python).
+	// its interpreter (Dir/bin/python). An environment for a Target has
+	// no interpreter: its packages are in Dir/Site.
 	Dir    string `json:"dir"`
-	Python string `json:"python"`
+	Python string `json:"python,omitempty"`
 	// Base is the interpreter it was made from.
 	Base string `json:"base"`
 	// Requirements are the normalised requirements it was built from, and
@@ -38,8 +39,20 @@ type Env struct {
 	Sdists       bool      `json:"sdists,omitempty"`
 	// Pinned is the recorded set it was installed from (Request.Pinned),
 	// when it was.
-	Pinned []string  `json:"pinned,omitempty"`
+	Pinned []string `json:"pinned,omitempty"`
+	// Target is the interpreter it was built for (Request.Target), when
+	// not Base.
+	Target *Target   `json:"target,omitempty"`
 	Built  time.Time `json:"built"`
+}
+
+// RunsOn names the interpreter e is for: Base, or the Target's name and
+// Python version ("Pyodide 0.28.0 (Python 3.13.2)").
+func (e *Env) RunsOn() string {
+	if e.Target != nil {
+		return e.Target.Name + " (Python " + e.Target.PythonVersion + ")"
+	}
+	return e.Base
 }
 
 // Cache is the folder of built environments (the cache folder's "envs"):
@@ -175,7 +188,11 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 	}
 	e := &Env{
 		Key: key, Dir: dir, Python: filepath.Join(dir, "bin", "python"), Base: req.Python,
-		Requirements: reqs, Resolved: resolved, Index: req.Index, Sdists: req.Sdists, Pinned: req.Pinned, Built: time.Now().UTC(),
+		Requirements: reqs, Resolved: resolved, Index: req.Index, Sdists: req.Sdists, Pinned: req.Pinned,
+		Target: req.Target, Built: time.Now().UTC(),
+	}
+	if req.Target != nil {
+		e.Python, e.Sdists = "", false
 	}
 	meta, _ := json.MarshalIndent(e, "", "  ")
 	if err := os.WriteFile(filepath.Join(stage, metaFile), append(meta, '\n'), 0o644); err != nil {

@@ -40,6 +40,38 @@ type Request struct {
 	// hash-checking mode, --require-hashes --no-deps), instead of
 	// resolving Requirements again. Every entry needs a hash (ParsePinned).
 	Pinned []string
+	// Target, when not nil, builds the environment for another
+	// interpreter than Python, which only runs pip: a folder of
+	// pure-Python packages (Target.Site) for the target's Python version,
+	// not a virtual environment. Sdists are never built for a target.
+	Target *Target
+}
+
+// Target is an interpreter an environment is built for that cannot run
+// pip itself (Pyodide, in WebAssembly): pip, run by Request.Python,
+// installs into a plain folder only wheels that are pure Python and
+// compatible with the target's Python version (tags py3-none-any,
+// py2.py3-none-any, pyXY-none-any); anything else fails the build,
+// naming it.
+type Target struct {
+	// Name names the target in messages and records ("Pyodide 0.28.0").
+	Name string `json:"name"`
+	// PythonVersion is the target's Python version ("3.13.2"); pip
+	// selects wheels and checks Requires-Python for its X.Y.
+	PythonVersion string `json:"python_version"`
+}
+
+// Site is the folder of a target environment's packages, relative to the
+// environment's folder.
+const Site = "site-packages"
+
+// pythonXY is version's "X.Y", or an errdefs.Invalid error.
+func pythonXY(version string) (string, error) {
+	parts := strings.Split(version, ".")
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" || strings.Trim(parts[0]+parts[1], "0123456789") != "" {
+		return "", errdefs.New(errdefs.Invalid, "target Python version %q: want X.Y[.Z]", version)
+	}
+	return parts[0] + "." + parts[1], nil
 }
 
 // PinnedLine is one entry of Request.Pinned, parsed.
@@ -112,8 +144,10 @@ func Normalized(reqs []string) ([]string, error) {
 }
 
 // Key identifies the environment req builds: a digest of the interpreter,
-// the normalised requirements, pip's configuration, the sdist choice and
-// the pinned set (with its hashes) when there is one.
+// the normalised requirements, pip's configuration, the sdist choice, the
+// pinned set (with its hashes) when there is one, and the target when
+// there is one (an environment for Pyodide never shares a key with one for
+// the interpreter that built it).
 // Skills whose requests have the same key share one environment.
 func (req Request) Key() (string, error) {
 	reqs, err := Normalized(req.Requirements)
@@ -130,8 +164,13 @@ func (req Request) Key() (string, error) {
 			pinned = append(pinned, l.Requirement())
 		}
 	}
-	// Pinned is left out when empty, so that the key of an unpinned
-	// request is what it was before pinned sets existed.
+	// Pinned and Target are left out when empty, so that the key of an
+	// unpinned request for Python is what it was before they existed.
+	if req.Target != nil {
+		if _, err := pythonXY(req.Target.PythonVersion); err != nil {
+			return "", err
+		}
+	}
 	b, err := json.Marshal(struct {
 		Version       string   `json:"v"`
 		Python        string   `json:"python"`
@@ -140,7 +179,8 @@ func (req Request) Key() (string, error) {
 		Index         string   `json:"index"`
 		Sdists        bool     `json:"sdists"`
 		Pinned        []string `json:"pinned,omitempty"`
-	}{keyVersion, req.Python, req.PythonVersion, reqs, req.Index.digest(), req.Sdists, pinned})
+		Target        *Target  `json:"target,omitempty"`
+	}{keyVersion, req.Python, req.PythonVersion, reqs, req.Index.digest(), req.Sdists && req.Target == nil, pinned, req.Target})
 	if err != nil {
 		return "", err
 	}

@@ -64,8 +64,10 @@ def _kill(pid, sig, _orig=os.kill):
     return _orig(pid, sig)
 
 
-def prepare(env_json, scratch):
-    """Environment, working directory and process emulation, before init."""
+def prepare(env_json, scratch, site_dir=""):
+    """Environment, working directory, the skill's environment's packages
+    (site_dir: a site directory, after the standard library, as a virtual
+    environment's site-packages) and process emulation, before init."""
     env = json.loads(env_json)
     os.environ.clear()
     os.environ.update(env)
@@ -74,6 +76,10 @@ def prepare(env_json, scratch):
     # Like `python -I`: the working directory is not on sys.path.
     while "" in sys.path:
         sys.path.remove("")
+    if site_dir:
+        import site
+
+        site.addsitedir(site_dir)
     os._exit = _exit
     os.kill = _kill
     # Emscripten's os has getuid (the worker answers 65534) but no geteuid

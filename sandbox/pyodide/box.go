@@ -34,28 +34,48 @@ const (
 const maxBundle = 64 << 20
 
 // setupFrame is what the host sends a worker on fd 5 before init: the
-// bundle's files and the environment Python sees.
+// bundle's files, the skill's environment's packages when it has one, and
+// the environment Python sees.
 type setupFrame struct {
 	Bundle  string            `json:"bundle"`
 	Scratch string            `json:"scratch"`
 	Env     map[string]string `json:"env"`
 	Files   [][2]string       `json:"files"` // slash path relative to the bundle, base64 content
+	// Site is where the skill's environment's packages go (envDir), ""
+	// without one; SiteFiles are its files, as Files.
+	Site      string      `json:"site,omitempty"`
+	SiteFiles [][2]string `json:"site_files,omitempty"`
 }
 
 // readBundle reads the regular files of dir (symlinks and __pycache__ are
-// skipped) into one setup frame.
-func readBundle(dir string, environ []string) ([]byte, error) {
+// skipped) and those of env's site-packages (readEnvironment) into one
+// setup frame.
+func readBundle(dir string, environ []string, env *sandbox.Environment) ([]byte, error) {
 	st, err := os.Stat(dir)
 	if err != nil || !st.IsDir() {
 		return nil, errdefs.New(errdefs.Invalid, "bundle %q is not a directory", dir)
 	}
-	s := setupFrame{Bundle: bundleDir, Scratch: scratchDir, Env: map[string]string{}, Files: [][2]string{}}
+	s := setupFrame{Bundle: bundleDir, Scratch: scratchDir, Env: map[string]string{}}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		s.Env[k] = v
 	}
+	if s.Files, err = readTree(dir, maxBundle, "bundle "+dir); err != nil {
+		return nil, err
+	}
+	if err := readEnvironment(&s, env); err != nil {
+		return nil, err
+	}
+	return json.Marshal(s)
+}
+
+// readTree reads the regular files under dir (symlinks and __pycache__
+// skipped), at most max bytes in all, as (slash path relative to dir,
+// base64 content) pairs; what names dir in errors.
+func readTree(dir string, max int, what string) ([][2]string, error) {
+	files := [][2]string{}
 	total := 0
-	err = filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -72,20 +92,20 @@ func readBundle(dir string, environ []string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		if total += len(b); total > maxBundle {
-			return errdefs.New(errdefs.Invalid, "bundle %s is larger than the pyodide backend's %d MiB", dir, maxBundle>>20)
+		if total += len(b); total > max {
+			return errdefs.New(errdefs.Invalid, "%s is larger than the pyodide backend's %d MiB", what, max>>20)
 		}
 		rel, _ := filepath.Rel(dir, p)
-		s.Files = append(s.Files, [2]string{filepath.ToSlash(rel), base64.StdEncoding.EncodeToString(b)})
+		files = append(files, [2]string{filepath.ToSlash(rel), base64.StdEncoding.EncodeToString(b)})
 		return nil
 	})
 	if err != nil {
 		if errdefs.KindOf(err) == errdefs.Invalid {
 			return nil, err
 		}
-		return nil, errdefs.Wrap(errdefs.Invalid, err, "read bundle "+dir)
+		return nil, errdefs.Wrap(errdefs.Invalid, err, "read "+what)
 	}
-	return json.Marshal(s)
+	return files, nil
 }
 
 // box runs the calls of one Spec. Single-use: each call takes a worker

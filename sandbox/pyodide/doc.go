@@ -19,9 +19,11 @@
 // hosts despite --deny-net (DESIGN §5). The protocol is the harness's
 // (docs/PROTOCOL.md): requests on fd 3, replies on fd 4, the skill's
 // stdout and stderr on fds 1 and 2; fd 5 carries a setup frame with the
-// bundle's files and the granted environment, which the worker copies into
-// Pyodide's in-memory file system (/skill) and os.environ. Deno never reads
-// the bundle on the host.
+// bundle's files, the files of the skill's environment when it has one, and
+// the granted environment variables, which the worker copies into Pyodide's
+// in-memory file system (/skill, /env/site-packages) and os.environ. Deno
+// never reads the bundle or the environment on the host. The frame is read
+// once per sandbox (Open); each worker decodes it into its own memory.
 //
 // Runtime. Deno (the @deno/<platform> npm package that the `deno` wrapper
 // would install) and Pyodide come from the npm registry at pinned versions
@@ -38,9 +40,20 @@
 // shim, skill loading, call and error encoding, so results and errors equal
 // the other backends'. os._exit(n) ends the worker with code n and
 // os.kill(os.getpid(), sig) with code 128+sig (WorkerExited either way).
-// Requirements are answered from what Pyodide has offline: its standard
-// library (no wheels ship in the npm package), so anything else is
-// errdefs.Unavailable naming the package.
+//
+// Requirements. The driver is a sandbox.EnvironmentRunner and
+// EnvironmentTargeter: a skill that declares requirements gets a per-skill
+// environment built by a host interpreter (EnvironmentBase: pyinterp's
+// default) with pip in the environment build's jail, for Pyodide's Python
+// (EnvironmentTarget: pyodide-lock.json's info.python) and with
+// pure-Python wheels only (internal/skillenv's Target); anything compiled
+// fails the build, unavailable, naming it (see environment.go). Its
+// site-packages goes into the setup frame; the bootstrap adds
+// /env/site-packages as a site directory (after the standard library,
+// its .pth files processed) before the skill is imported. The
+// requirements are then checked against what the worker's Python finds
+// (importlib.metadata): without an environment, only Pyodide's standard
+// library, and anything else is errdefs.Unavailable naming the package.
 //
 // Single use. A worker serves one call of one sandbox and exits: each
 // sandbox keeps Options.Idle workers started, restored from the snapshot and

@@ -53,6 +53,9 @@ type Driver struct {
 	opts  Options
 	seams seams
 	mu    sync.Mutex
+	// pyVersion is Pyodide's Python version, once read
+	// (EnvironmentTarget).
+	pyVersion string
 }
 
 // seams are the driver's view of the host and of the network, fixed when
@@ -146,16 +149,21 @@ func (d *Driver) Probe(ctx context.Context) sandbox.Capabilities {
 func (d *Driver) runtime(ctx context.Context) (files, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	rt, err := Locate(d.opts.CacheDir)
+	rt, err := d.installed(ctx)
 	if err != nil {
-		if !d.opts.Install {
-			return files{}, err
-		}
-		if rt, err = Install(ctx, d.opts.CacheDir, d.opts.Progress); err != nil {
-			return files{}, err
-		}
+		return files{}, err
 	}
 	return prepare(ctx, rt)
+}
+
+// installed locates (or, with Options.Install, installs) the runtime;
+// d.mu is held.
+func (d *Driver) installed(ctx context.Context) (Runtime, error) {
+	rt, err := Locate(d.opts.CacheDir)
+	if err != nil && d.opts.Install {
+		return Install(ctx, d.opts.CacheDir, d.opts.Progress)
+	}
+	return rt, err
 }
 
 // Open checks spec, makes sure the runtime and its snapshot exist, reads
@@ -188,7 +196,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	if err != nil {
 		return nil, err
 	}
-	setup, err := readBundle(spec.BundleDir, worker.Environ(scratchDir, spec.Env))
+	setup, err := readBundle(spec.BundleDir, worker.Environ(scratchDir, spec.Env), spec.Environment)
 	if err != nil {
 		return nil, err
 	}

@@ -81,19 +81,24 @@ py.registerJsModule("_skillbox_host", {
   exit: (code) => Deno.exit(code),
 });
 
-// Setup (bundle files and environment) comes on fd 5, from the host.
+// Setup (bundle files, the skill's environment's packages and the
+// environment variables) comes on fd 5, from the host.
 const setupFile = Deno.openSync("/dev/fd/5", { read: true });
 const setup = JSON.parse(readFrame(setupFile));
 setupFile.close();
-for (const [rel, b64] of setup.files) {
-  const p = setup.bundle + "/" + rel;
-  py.FS.mkdirTree(p.substring(0, p.lastIndexOf("/")));
-  py.FS.writeFile(p, Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+function writeTree(dir, files) {
+  for (const [rel, b64] of files) {
+    const p = dir + "/" + rel;
+    py.FS.mkdirTree(p.substring(0, p.lastIndexOf("/")));
+    py.FS.writeFile(p, Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+  }
+  py.FS.mkdirTree(dir);
 }
-py.FS.mkdirTree(setup.bundle);
+writeTree(setup.bundle, setup.files);
+if (setup.site) writeTree(setup.site, setup.site_files || []);
 
 const mod = py.pyimport("skillbox_pyodide");
-mod.prepare(JSON.stringify(setup.env), setup.scratch);
+mod.prepare(JSON.stringify(setup.env), setup.scratch, setup.site || "");
 
 function send(proxy) {
   const bytes = proxy.toJs();

@@ -11,11 +11,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -132,10 +134,12 @@ func Index(t testing.TB, dir string) (url string, fetched *atomic.Int64) {
 }
 
 // InstalledWheel packs the package the host's python imports as module
-// (its folder, __pycache__ left out) into a py3-none-any wheel of the
-// distribution dist at the module's __version__, in dir: an offline
-// stand-in for that distribution's real wheel (PyYAML from Debian's
-// python3-yaml, say). It returns "" when python lacks the module.
+// (its folder, __pycache__ and compiled extension modules left out) into a
+// py3-none-any wheel of the distribution dist at the module's __version__,
+// in dir: an offline, pure-Python stand-in for that distribution's real
+// wheel (PyYAML from Debian's python3-yaml, say, which falls back to pure
+// Python without its _yaml extension), which both the linux and the
+// pyodide backends install. It returns "" when python lacks the module.
 func InstalledWheel(t testing.TB, dir, python, module, dist string) string {
 	t.Helper()
 	out, err := exec.Command(python, "-I", "-c", "import os, sys, "+module+" as m; print(os.path.dirname(m.__file__)); print(getattr(m, '__version__', '0'))").Output()
@@ -154,7 +158,7 @@ func InstalledWheel(t testing.TB, dir, python, module, dist string) string {
 		if d.IsDir() && d.Name() == "__pycache__" {
 			return filepath.SkipDir
 		}
-		if !d.Type().IsRegular() {
+		if !d.Type().IsRegular() || extension(d.Name()) {
 			return nil
 		}
 		b, err := os.ReadFile(p)
@@ -178,15 +182,35 @@ func InstalledWheel(t testing.TB, dir, python, module, dist string) string {
 // holding files (path in site-packages → content), and returns its path.
 func WheelOf(t testing.TB, dir, name, version string, files map[string]string) string {
 	t.Helper()
+	return TaggedWheel(t, dir, name, version, "py3-none-any", files)
+}
+
+// TaggedWheel writes a wheel of name and version with the compatibility
+// tag tag ("cp311-cp311-manylinux_2_17_x86_64", as a compiled wheel has)
+// into dir, holding files, and returns its path. The files need not be
+// what the tag says: pip goes by the tag.
+func TaggedWheel(t testing.TB, dir, name, version, tag string, files map[string]string) string {
+	t.Helper()
 	info := name + "-" + version + ".dist-info"
+	pure := strings.HasSuffix(tag, "-none-any")
 	fs := [][2]string{
 		{info + "/METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"},
-		{info + "/WHEEL", "Wheel-Version: 1.0\nGenerator: skillbox-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+		{info + "/WHEEL", fmt.Sprintf("Wheel-Version: 1.0\nGenerator: skillbox-test\nRoot-Is-Purelib: %t\nTag: %s\n", pure, tag)},
 	}
-	for p, body := range files {
-		fs = append(fs, [2]string{p, body})
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		fs = append(fs, [2]string{p, files[p]})
 	}
-	return writeWheel(t, filepath.Join(dir, name+"-"+version+"-py3-none-any.whl"), info, fs)
+	return writeWheel(t, filepath.Join(dir, name+"-"+version+"-"+tag+".whl"), info, fs)
+}
+
+// extension reports whether name is a compiled extension module's file.
+func extension(name string) bool {
+	for _, ext := range []string{".so", ".pyd", ".dylib"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 // backendSource is an in-tree PEP 517 build backend (no setuptools
