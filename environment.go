@@ -81,7 +81,7 @@ func (r *Runtime) envCache() (*skillenv.Cache, error) {
 		if r.cfg.envBuilder != nil {
 			b = r.cfg.envBuilder
 		}
-		r.envs.cache = &skillenv.Cache{Dir: dir, Builder: b, Bounds: r.envPolicy().EnvBuildBounds()}
+		r.envs.cache = &skillenv.Cache{Dir: dir, Builder: b, Bounds: skillenv.BoundsOf(r.envPolicy())}
 	}
 	return r.envs.cache, nil
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/secrets"
-	"github.com/skillbox-dev/skillbox/internal/skillenv"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
 	"github.com/skillbox-dev/skillbox/internal/yamlerr"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -136,7 +135,7 @@ type Policy struct {
 }
 
 // EnvBuildLimits are the policy file's env_build: the limits of every
-// environment build (internal/skillenv's Bounds). Zero fields mean the
+// environment build (internal/skillenv.BoundsOf makes them its Bounds). Zero fields mean the
 // default; Line is where env_build is (0: not set).
 type EnvBuildLimits struct {
 	// Memory caps the build's memory cgroup (its processes and the pages
@@ -151,17 +150,6 @@ type EnvBuildLimits struct {
 	// Timeout bounds the whole build.
 	Timeout time.Duration `json:"timeout,omitempty"`
 	Line    int           `json:"-"`
-}
-
-// EnvBuildBounds are the limits of an environment build as
-// internal/skillenv takes them: env_build's, every limit it does not set
-// (all, for a nil policy) at its default.
-func (p *Policy) EnvBuildBounds() skillenv.Bounds {
-	var l EnvBuildLimits
-	if p != nil {
-		l = p.EnvBuild
-	}
-	return skillenv.Bounds{MaxMemory: l.Memory, MaxPids: l.Pids, MaxBytes: l.Size, ScratchBytes: l.Scratch, Timeout: l.Timeout}.WithDefaults()
 }
 
 // Ceilings are global upper bounds. Zero fields mean "no ceiling".

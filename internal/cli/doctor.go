@@ -210,7 +210,7 @@ func printDoctor(w io.Writer, env doctorEnvelope) {
 // build limits (pol's, nil for the defaults).
 func (c *cmdContext) doctorEnvironments(pol *policy.Policy) doctorEnvironments {
 	var e doctorEnvironments
-	b := pol.EnvBuildBounds()
+	b := skillenv.BoundsOf(pol)
 	e.BuildLimits = buildLimits{Memory: skill.FormatSize(b.MaxMemory), Pids: b.MaxPids, Size: skill.FormatSize(b.MaxBytes),
 		Scratch: skill.FormatSize(b.ScratchBytes), Timeout: b.Timeout.String()}
 	if cache, err := c.envCache(); err == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/pep440"
+	"github.com/skillbox-dev/skillbox/policy"
 )
 
 // keyVersion changes whenever the layout of an environment or what its key
@@ -312,4 +313,15 @@ func (idx Index) String() string {
 		parts = append(parts, f.Path)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// BoundsOf are the limits of an environment build under pol: its
+// env_build section's, every limit it does not set (all, for a nil
+// policy) at its default.
+func BoundsOf(pol *policy.Policy) Bounds {
+	var l policy.EnvBuildLimits
+	if pol != nil {
+		l = pol.EnvBuild
+	}
+	return Bounds{MaxMemory: l.Memory, MaxPids: l.Pids, MaxBytes: l.Size, ScratchBytes: l.Scratch, Timeout: l.Timeout}.WithDefaults()
 }
