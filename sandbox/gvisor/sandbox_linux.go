@@ -288,7 +288,10 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	b := c.b
 	sctx, scancel := context.WithTimeout(ctx, b.startBound())
 	defer scancel()
-	p, err := b.start(sctx)
+	// The sandbox is not tied to the call's context: destroy ends it, after
+	// letting one whose harness has replied end by itself (runsc then
+	// removes its own state).
+	p, err := b.start(context.WithoutCancel(sctx))
 	if err != nil {
 		return nil, b.startErr(ctx, sctx, err)
 	}
