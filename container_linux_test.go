@@ -53,7 +53,7 @@ func TestContainerSkill(t *testing.T) {
 		t.Errorf("the skill did not run in its image: %v", v)
 	}
 	_, err = rt.Call(context.Background(), "test/boxed", json.RawMessage(`{}`), skillbox.CallOptions{Backend: "process"})
-	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "only the linux backend runs execution: container skills") {
+	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "only the linux and gvisor backends run execution: container skills") {
 		t.Errorf("process backend: %v, want unavailable", err)
 	}
 }

@@ -19,7 +19,8 @@ type Registration struct {
 	// Name is what --backend selects.
 	Name string
 	// Strength orders isolating drivers for "auto": the highest available
-	// wins. Drivers that isolate nothing use 0 and are never chosen by auto.
+	// wins. Drivers with 0 are never chosen by auto: those that isolate
+	// nothing (process), and gvisor, which runs only when asked for.
 	Strength int
 	// Summary is one line for `doctor`.
 	Summary string

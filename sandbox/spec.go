@@ -411,6 +411,6 @@ func NoContainer(backend string, spec Spec) error {
 		what = "built from " + spec.Container.Dockerfile
 	}
 	return errdefs.New(errdefs.Unavailable,
-		"backend %s cannot run %s in its container image (%s): it has no image root file system; only the linux backend runs execution: container skills (--backend linux)",
+		"backend %s cannot run %s in its container image (%s): it has no image root file system; only the linux and gvisor backends run execution: container skills (--backend linux, or gvisor)",
 		backend, spec.SkillID, what)
 }

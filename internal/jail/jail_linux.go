@@ -118,20 +118,11 @@ func New(spec Spec) (*Jail, error) {
 			return nil, errdefs.New(errdefs.Invalid, "jail: read path %q must be absolute, clean, not / and outside the jail's own folders", p)
 		}
 	}
-	binds, err := spec.Root.Binds()
+	mounts, err := RootMounts(spec.Root, spec.ReadPaths)
 	if err != nil {
-		return nil, errdefs.Wrap(errdefs.Invalid, err, "jail root")
+		return nil, err
 	}
-	var mounts []mountOp
-	tree, isTree := spec.Root.(Tree)
-	if isTree {
-		// The root is a folder of the root provider's (an image).
-		if mounts, err = treeMounts(tree.Tree(), append(binds, spec.ReadPaths...)); err != nil {
-			return nil, err
-		}
-	} else if mounts, err = plan(append(binds, spec.ReadPaths...)); err != nil {
-		return nil, errdefs.Wrap(errdefs.Internal, err, "plan jail mounts")
-	}
+	_, isTree := spec.Root.(Tree)
 	if err := checkTmpfs(spec.Tmpfs, append(mountDsts(mounts), spec.ReadPaths...)); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package jail
 
 import (
 	"fmt"
+	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/jail/stage"
 	"os"
 	"path/filepath"
@@ -92,4 +93,33 @@ func walk(p string, links *[]mountOp, binds map[string]bool, depth int) error {
 		}
 	}
 	return nil
+}
+
+// MountOp is one step that makes a host path appear in a root: a
+// read-only bind of a real file or folder, or a symlink met on the way.
+type MountOp = stage.MountOp
+
+// RootMounts are the steps that assemble root with readPaths (a Spec's
+// Root and ReadPaths) on an empty folder: for a Tree, its top-level
+// entries, then the binds and read paths at their host paths (none may sit
+// in an entry of the tree); else the binds and read paths, each at the
+// same path, its real target bound, the symlinks on the way recreated,
+// paths below a bound folder skipped. The jail follows them; so does a
+// runtime that assembles a root of its own (the gvisor backend's OCI
+// bundle).
+func RootMounts(root Root, readPaths []string) ([]MountOp, error) {
+	binds, err := root.Binds()
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Invalid, err, "jail root")
+	}
+	paths := append(slices.Clone(binds), readPaths...)
+	if tree, ok := root.(Tree); ok {
+		// The root is a folder of the root provider's (an image).
+		return treeMounts(tree.Tree(), paths)
+	}
+	ops, err := plan(paths)
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Internal, err, "plan jail mounts")
+	}
+	return ops, nil
 }

@@ -130,6 +130,12 @@ type StartOptions struct {
 	// Zygote starts the harness in zygote mode: fd 3 is the control socket
 	// (Process.Zygote), there is no fd 4, and Process.Conn is nil. Linux only.
 	Zygote bool
+	// Relay starts a harness behind the relay (cmd runs RelayArgv, maybe
+	// through a sandbox runtime that passes only stdio on): the protocol
+	// pipes become cmd's stdin and stdout instead of fds 3 and 4, and
+	// cmd's stderr carries the relay's frames, demultiplexed into
+	// Process.Stdout and Process.Stderr. Not with Zygote.
+	Relay bool
 }
 
 // Start starts cmd (typically exec.Command(Argv(python)...) with Env and Dir
@@ -170,6 +176,18 @@ func StartWith(ctx context.Context, cmd *exec.Cmd, stdioCap int64, opts StartOpt
 	// to be reaped, which for a jail includes tearing down its namespaces.
 	var outW []*os.File
 	var captures []*Capture
+	var mux *os.File
+	if opts.Relay && !opts.Zygote {
+		var muxW *os.File
+		if mux, muxW, err = relayPipes(cmd, child); err != nil {
+			hostEnds()
+			for _, f := range child {
+				f.Close()
+			}
+			return nil, err
+		}
+		p.outR, outW = []*os.File{mux}, []*os.File{muxW}
+	}
 	for _, c := range []struct {
 		w   *io.Writer
 		cap *Capture
@@ -191,7 +209,9 @@ func StartWith(ctx context.Context, cmd *exec.Cmd, stdioCap int64, opts StartOpt
 		cmd.WaitDelay = time.Second
 	}
 	ownGroup(cmd)
-	cmd.ExtraFiles = append(child, cmd.ExtraFiles...)
+	if mux == nil {
+		cmd.ExtraFiles = append(child, cmd.ExtraFiles...)
+	}
 	launch := opts.Launch
 	if launch == nil {
 		launch = (*exec.Cmd).Start
@@ -212,17 +232,24 @@ func StartWith(ctx context.Context, cmd *exec.Cmd, stdioCap int64, opts StartOpt
 		}
 		return nil, err
 	}
-	var copying sync.WaitGroup
-	for i, r := range p.outR {
-		copying.Go(func() {
-			io.Copy(captures[i], r)
-			r.Close() // not left to the garbage collector
-		})
+	if mux != nil {
+		go func() {
+			demux(mux, p.Stdout, p.Stderr, sync.OnceFunc(func() { close(p.output) }))
+			mux.Close()
+		}()
+	} else {
+		var copying sync.WaitGroup
+		for i, r := range p.outR {
+			copying.Go(func() {
+				io.Copy(captures[i], r)
+				r.Close() // not left to the garbage collector
+			})
+		}
+		go func() {
+			copying.Wait()
+			close(p.output)
+		}()
 	}
-	go func() {
-		copying.Wait()
-		close(p.output)
-	}()
 	if opts.Zygote {
 		if p.Zygote, err = NewZygote(ctrl); err != nil {
 			cmd.Process.Kill()

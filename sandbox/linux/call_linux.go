@@ -29,7 +29,7 @@ func (b *box) initMsg(mode string) worker.Init {
 		if b.container != nil {
 			// Only a trusted image gets a zygote (Open); its sys.path is
 			// the interpreter's own.
-			in.TrustedEnv = b.container.trusted(b.spec)
+			in.TrustedEnv = b.container.Trusted(b.spec)
 		} else {
 			in.TrustedEnv = slices.Contains(b.spec.TrustedEnvironments, environmentKey(b.interp)) ||
 				b.spec.Environment != nil && slices.Contains(b.spec.TrustedEnvironments, b.spec.Environment.Key)
@@ -159,7 +159,7 @@ func result(value json.RawMessage, stdout, stderr *worker.Capture, cg *cgroup.Gr
 // interpName names the interpreter for messages.
 func (b *box) interpName() string {
 	if b.container != nil {
-		return b.container.root.Program() + " of image " + b.container.pinned.String()
+		return b.container.Interpreter()
 	}
 	return b.interp.String()
 }

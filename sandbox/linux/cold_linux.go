@@ -45,7 +45,7 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 			wctx, wcancel := context.WithTimeout(sctx, time.Second)
 			j.WaitOutput(wctx) // the worker exited: its stderr ends soon
 			wcancel()
-			err = b.container.exitedErr(err, j.Stderr.Bytes())
+			err = b.container.ExitedErr(err, j.Stderr.Bytes())
 		}
 		return nil, b.startErr(ctx, sctx, err)
 	}

@@ -212,10 +212,10 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		if err != nil {
 			return nil, err
 		}
-		b.container, root = c, c.root
+		b.container, root = c, c.Root
 		defer func() {
 			if b.run == nil { // Open failed
-				c.release()
+				c.Release()
 			}
 		}()
 	} else {
@@ -277,7 +277,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	switch {
 	case spec.Mode == sandbox.ModeSession:
 		b.run = &session{b: b}
-	case b.container != nil && !b.container.trusted(spec):
+	case b.container != nil && !b.container.Trusted(spec):
 		// The image's interpreter and standard library are its author's
 		// code: never in a process that serves several calls, so every
 		// call starts a fresh interpreter in a fresh jail.
@@ -435,7 +435,7 @@ func (b *box) Close() error {
 		close(b.closed)
 		b.run.close()
 		if b.container != nil {
-			b.container.release()
+			b.container.Release()
 		}
 	})
 	return nil

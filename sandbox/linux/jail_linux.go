@@ -98,7 +98,7 @@ func (j *jailProc) destroy() {
 // container, else the host's.
 func (b *box) program() string {
 	if b.container != nil {
-		return b.container.root.Program()
+		return b.container.Root.Program()
 	}
 	return b.interp.Command
 }

@@ -67,6 +67,12 @@ func RunAttacks(t *testing.T, d sandbox.Driver, opts Options) {
 	defer e.close()
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
+			if class, _, _ := strings.Cut(a.name, "/"); len(opts.AttackClasses) > 0 && !slices.Contains(opts.AttackClasses, class) {
+				t.Skipf("attack class %s is not among the ones run against %s (%s)", class, d.Name(), strings.Join(opts.AttackClasses, ", "))
+			}
+			if why, ok := opts.KnownGaps[a.name]; ok {
+				t.Skipf("a known gap of %s: %s", d.Name(), why)
+			}
 			if a.needs != "" && !opts.Has(a.needs) && !(opts.Emulated && emulatedApplies[a.needs]) {
 				t.Skipf("driver %s does not claim %s", d.Name(), a.needs)
 			}

@@ -70,6 +70,14 @@ type Options struct {
 	// then check the host instead (see attacks_linux.go); every host-side
 	// check is kept.
 	Emulated bool
+	// AttackClasses, when set, limits the attack corpus to these classes
+	// (its top-level folders: "secrets", "write", "net", ...); the other
+	// attacks are skipped, saying so. Empty runs every class.
+	AttackClasses []string
+	// KnownGaps are attacks (by name, "write/scratch-exec") the driver is
+	// documented not to contain, each with the reason: they are skipped,
+	// saying so, rather than run to fail.
+	KnownGaps map[string]string
 }
 
 // OptionsFromProbe derives Options from what d.Probe says it enforces.

@@ -1,0 +1,20 @@
+package gvisor
+
+import "github.com/skillbox-dev/skillbox/sandbox"
+
+// The gvisor backend registers itself when linked in. Its strength is 0:
+// auto never chooses it; --backend gvisor does.
+func init() {
+	sandbox.Register(sandbox.Registration{
+		Name:     Name,
+		Strength: 0,
+		Summary:  "gVisor's runsc: a user-space kernel per sandbox (ptrace platform), read-only root, no network; chosen by name only",
+		New: func(cfg sandbox.Config) (sandbox.Driver, error) {
+			opts, err := optionsFrom(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return New(opts), nil
+		},
+	})
+}
