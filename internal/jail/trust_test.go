@@ -4,38 +4,18 @@ package jail
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/testpki"
 )
 
-// caPEM is a fresh self-signed CA certificate in PEM.
-func caPEM(t *testing.T) []byte {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "operator test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
+// caPEM is a fresh CA certificate in PEM.
+func caPEM(t *testing.T) []byte { t.Helper(); return testpki.New(t, "ca.test").CAPEM }
 
 // TestTrustBundlePlan: with any network grant a start's config carries
 // one bundle (planned once: the host's, then the operator's CACerts; each
