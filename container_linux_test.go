@@ -17,14 +17,16 @@ import (
 
 // TestContainerSkill: a skill whose manifest says execution: container,
 // with its image as an OCI layout in its bundle, runs through the whole
-// Runtime (policy, seal, the linux backend) in the image's root; the
+// Runtime (policy, seal, the linux backend) in the image's root, unpacked
+// under the Runtime's cache folder (WithCacheDir), not the user's; the
 // process backend refuses it rather than running it on the host.
 func TestContainerSkill(t *testing.T) {
 	requireBackend(t, "linux")
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for the linux jail")
 	}
-	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the image cache
+	userCache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", userCache)
 	root := t.TempDir()
 	dir := filepath.Join(root, "test", "boxed")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -36,7 +38,8 @@ func TestContainerSkill(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte(manifest), 0o644)
 	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(code), 0o644)
 	imagetest.PythonImage(t, filepath.Join(dir, "image"))
-	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(t.TempDir()))
+	cacheDir := t.TempDir()
+	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(cacheDir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +47,12 @@ func TestContainerSkill(t *testing.T) {
 	res, err := rt.Call(context.Background(), "test/boxed", json.RawMessage(`{}`), skillbox.CallOptions{Backend: "linux"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(cacheDir, "images")); len(ents) == 0 {
+		t.Errorf("nothing unpacked in the Runtime's cache folder's images")
+	}
+	if _, err := os.Stat(filepath.Join(userCache, "skillbox", "images")); err == nil {
+		t.Errorf("the image went to the user's cache folder, not WithCacheDir's")
 	}
 	var v map[string]any
 	if err := json.Unmarshal(res.Value, &v); err != nil {

@@ -189,6 +189,30 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // $XDG_CACHE_HOME/skillbox or ~/.cache/skillbox (internal/userdir).
 func WithCacheDir(dir string) Option { return func(c *config) { c.cacheDir = dir } }
 
+// withCacheDir gives every backend's config the Runtime's cache folder.
+// With a folder other than the user's default, every registered backend
+// gets a config (and so a driver of this Runtime's own, not the shared
+// default one, whose caches are the user's).
+func withCacheDir(configs map[string]sandbox.Config, dir string) map[string]sandbox.Config {
+	if dir == "" {
+		return configs
+	}
+	out := make(map[string]sandbox.Config, len(configs))
+	for name, c := range configs {
+		c.CacheDir = dir
+		out[name] = c
+	}
+	if def, err := userdir.Cache(os.Getenv); err == nil && filepath.Clean(def) == filepath.Clean(dir) {
+		return out
+	}
+	for _, r := range sandbox.List() {
+		if _, ok := out[r.Name]; !ok {
+			out[r.Name] = sandbox.Config{Backend: r.Name, CacheDir: dir}
+		}
+	}
+	return out
+}
+
 // New returns a Runtime.
 func New(opts ...Option) (*Runtime, error) {
 	cfg := config{backend: sandbox.Auto, lookupEnv: os.LookupEnv}
@@ -202,7 +226,7 @@ func New(opts ...Option) (*Runtime, error) {
 	if cfg.policy != nil {
 		backendConfigs = cfg.policy.Backends
 	}
-	backends, err := sandbox.NewBackends(backendConfigs)
+	backends, err := sandbox.NewBackends(withCacheDir(backendConfigs, cfg.cacheDir))
 	if err != nil {
 		return nil, err
 	}

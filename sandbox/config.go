@@ -27,6 +27,12 @@ type Config struct {
 	Line int
 	// Settings are in file order; keys are unique.
 	Settings []Setting
+	// CacheDir is the cache folder of the Runtime the driver is built for
+	// (skillbox.WithCacheDir): a driver keeps what it caches for calls
+	// (unpacked images) under it. Empty: the user's cache folder. Tools a
+	// driver installs for itself (pyodide's Deno and Pyodide) stay in the
+	// user's cache folder, shared.
+	CacheDir string
 }
 
 // Setting is one KEY: VALUE of a backend's section.

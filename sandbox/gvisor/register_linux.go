@@ -1,6 +1,10 @@
 package gvisor
 
-import "github.com/skillbox-dev/skillbox/sandbox"
+import (
+	"path/filepath"
+
+	"github.com/skillbox-dev/skillbox/sandbox"
+)
 
 // The gvisor backend registers itself when linked in. Its strength is 0:
 // auto never chooses it; --backend gvisor does.
@@ -13,6 +17,9 @@ func init() {
 			opts, err := optionsFrom(cfg)
 			if err != nil {
 				return nil, err
+			}
+			if cfg.CacheDir != "" {
+				opts.ImageCache = filepath.Join(cfg.CacheDir, "images")
 			}
 			return New(opts), nil
 		},

@@ -71,7 +71,9 @@ type Options struct {
 	ScratchBytes int64
 	// ImageCache is the folder of unpacked images (internal/image's Cache)
 	// that skills with execution: container run from; empty means the
-	// cache folder's "images" ($XDG_CACHE_HOME/skillbox/images).
+	// cache folder's "images" ($XDG_CACHE_HOME/skillbox/images). A driver
+	// the registry builds for a Runtime gets its cache folder's
+	// (sandbox.Config.CacheDir).
 	ImageCache string
 }
 

@@ -1,6 +1,10 @@
 package linux
 
-import "github.com/skillbox-dev/skillbox/sandbox"
+import (
+	"path/filepath"
+
+	"github.com/skillbox-dev/skillbox/sandbox"
+)
 
 // The linux backend registers itself when linked in; "auto" prefers it.
 func init() {
@@ -12,6 +16,9 @@ func init() {
 			opts, err := optionsFrom(cfg)
 			if err != nil {
 				return nil, err
+			}
+			if cfg.CacheDir != "" {
+				opts.ImageCache = filepath.Join(cfg.CacheDir, "images")
 			}
 			return New(opts), nil
 		},
