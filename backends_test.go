@@ -81,13 +81,21 @@ func TestPolicyBackendsReachLinuxOptions(t *testing.T) {
 			t.Errorf("%s = %v, want %v (config %v)", k, got[k], want, got)
 		}
 	}
-	// Without a section, the Runtime uses the process-wide default driver,
-	// as before the section existed.
-	plain, _ := lifecycleRuntime(t)
+	// Without a section and with the user's cache folder, the Runtime uses
+	// the process-wide default driver, as before the section existed.
+	userCache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", userCache)
+	plain, _ := lifecycleRuntime(t, skillbox.WithCacheDir(filepath.Join(userCache, "skillbox")))
 	d, err = skillbox.Driver(plain, "linux")
 	shared, _ := sandbox.Lookup("linux")
 	if err != nil || d != shared {
 		t.Errorf("no section: %v, %v; want the shared default driver", d, err)
+	}
+	// With a cache folder of its own, it gets a driver of its own (whose
+	// images go there: TestContainerSkill).
+	own, _ := lifecycleRuntime(t)
+	if d, err = skillbox.Driver(own, "linux"); err != nil || d == shared {
+		t.Errorf("own cache folder: %v, %v; want a driver of the Runtime's own", d, err)
 	}
 }
 
