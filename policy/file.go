@@ -55,6 +55,7 @@ const maxPolicyFile = 1 << 20
 //	ca_file: /etc/skillbox/corp-ca.pem # CAs a skill granted network trusts too (CAFile)
 //	missing_env: refuse              # deny a call missing a required env_vars entry (default: warn)
 //	sdists: allow                    # environment builds may run sdists' setup scripts (default: refuse)
+//	build_images: true               # build a Dockerfile skill's image on its first call (default: false)
 //	trusted_environments:            # code a shared process may import
 //	  - python:/usr/bin/python3.12   # an environment key, as skillbox lists it
 //	  - sha256:<64 hex digits>       # an image digest
@@ -121,6 +122,14 @@ type Policy struct {
 	Sdists string
 	// SdistsLine is where sdists is in the file (0: not set).
 	SdistsLine int
+	// BuildImages (build_images: true) lets a call of a container skill
+	// whose image is built from its Dockerfile build it on first use, as
+	// `skillbox image build SKILL` does, when none is built for its bundle
+	// digest (sandbox.Container.Build); like run/serve --build-images.
+	// Default false: such a call is unavailable until the operator builds.
+	BuildImages bool
+	// BuildImagesLine is where build_images is (0: not set).
+	BuildImagesLine int
 	// Backends holds each backend's section of backends (by backend name):
 	// settings as written, with their lines. Parse checks only their shape
 	// (a mapping of single values); the backend named decodes and validates
@@ -274,8 +283,11 @@ func Parse(name string, data []byte) (*Policy, error) {
 			pol.CAFile, pol.CAFileLine = p.caFile(kv.val, pol), kv.keyNode.Line
 		case "sdists":
 			pol.Sdists, pol.SdistsLine = p.sdists(kv.val, "sdists"), kv.keyNode.Line
+		case "build_images":
+			pol.BuildImages, _ = p.bool(kv.val, "build_images")
+			pol.BuildImagesLine = kv.keyNode.Line
 		default:
-			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, missing_env, sdists, trusted_environments, ca_file, backends)", kv.key)
+			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, missing_env, sdists, build_images, trusted_environments, ca_file, backends)", kv.key)
 		}
 	}
 	if err := p.err(); err != nil {
@@ -332,6 +344,10 @@ func (p *Policy) missingEnvLine(id string) int {
 	}
 	return p.MissingEnvLine
 }
+
+// BuildsImages reports whether the policy lets calls build a Dockerfile
+// skill's image on first use (build_images: true). A nil policy does not.
+func (p *Policy) BuildsImages() bool { return p != nil && p.BuildImages }
 
 // ForSkill returns the standing grants for id (zero if none).
 func (p *Policy) ForSkill(id string) SkillGrants {

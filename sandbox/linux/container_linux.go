@@ -76,9 +76,18 @@ func (d *Driver) openContainer(ctx context.Context, spec sandbox.Spec) (*contain
 		if pinned, built, err = cache.BuiltFor(image.BuiltKey(spec.Digest, c.Dockerfile)); err != nil {
 			return nil, err
 		}
+		if !built && c.Build {
+			// The operator allows building on first use (--build-images,
+			// build_images): the same build as `skillbox image build`.
+			img, _, err := cache.EnsureBuilt(ctx, spec.Digest, spec.BundleDir, c.Dockerfile, image.BuildOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("%s: building its image from %s on first use: %w", spec.SkillID, c.Dockerfile, err)
+			}
+			pinned, built = img.Pinned, true
+		}
 		if !built {
 			return nil, errdefs.New(errdefs.Unavailable,
-				"backend linux: %s runs in an image built from its %s, and none is built for this version of the skill: run 'skillbox image build %s' (needs buildah and runc)",
+				"backend linux: %s runs in an image built from its %s, and none is built for this version of the skill: run 'skillbox image build %s' (needs buildah and runc), or let calls build it on first use (--build-images, or build_images: true in the policy file)",
 				spec.SkillID, c.Dockerfile, spec.SkillID)
 		}
 	} else {
