@@ -15,14 +15,10 @@ import (
 // A skill whose manifest names a container.dockerfile runs in the image
 // `skillbox image build SKILL` built for exactly its bundle digest: not
 // before the build, and not after an edit of the bundle until it is built
-// again. A call never builds.
+// again. A call never builds unless the operator allows it
+// (TestRunBuildImages).
 func TestImageBuildSkill(t *testing.T) {
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("image builds and container skills need Linux and root here")
-	}
-	if _, err := image.DetectBuilder(context.Background()); err != nil {
-		t.Skipf("no image builder: %v", err)
-	}
+	requireBuilder(t)
 	h := newHarness(t)
 	dir := builtSkill(t, h)
 	run := func() outcome {
@@ -53,6 +49,18 @@ func TestImageBuildSkill(t *testing.T) {
 	}
 	if o := run(); o.code != 0 || !strings.Contains(o.stdout, `"marker":"edited"`) {
 		t.Errorf("run after the second build: exit %d %s %s", o.code, o.stdout, o.stderr)
+	}
+}
+
+// requireBuilder skips unless this host builds images and runs container
+// skills.
+func requireBuilder(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		t.Skip("image builds and container skills need Linux and root here")
+	}
+	if _, err := image.DetectBuilder(context.Background()); err != nil {
+		t.Skipf("no image builder: %v", err)
 	}
 }
 
@@ -89,12 +97,7 @@ func builtSkill(t *testing.T, h *harness) string {
 // finds it built. Without either, the call stays unavailable and names
 // both ways.
 func TestRunBuildImages(t *testing.T) {
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("image builds and container skills need Linux and root here")
-	}
-	if _, err := image.DetectBuilder(context.Background()); err != nil {
-		t.Skipf("no image builder: %v", err)
-	}
+	requireBuilder(t)
 	h := newHarness(t)
 	dir := builtSkill(t, h)
 	run := func(flags ...string) outcome {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/lockfile"
@@ -77,6 +78,10 @@ type imagePullEnvelope struct {
 	Pinned string `json:"pinned"`
 	// Image is the unpacked image's record.
 	Image *image.Image `json:"image"`
+	// Repinned are the skill versions whose first-run pin of this tag
+	// (image.FirstPin) the pull moved to the image pulled, each with its
+	// previous digest.
+	Repinned []image.FirstPin `json:"repinned"`
 }
 
 // imagePull is `skillbox image pull REF`: resolves REF (a registry
@@ -115,8 +120,25 @@ func (c *cmdContext) imagePull(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Pulling a tag accepts what it names now for the skills that first
+	// ran on an older image of it.
+	repinned := []image.FirstPin{}
+	if image.NeedsFirstPin(ref) {
+		changed, err := cache.Repin(img.Pinned)
+		repinned = append(repinned, changed...)
+		for _, pin := range changed {
+			fmt.Fprintf(c.stderr, "image: re-pinned %s for %s (bundle %s): %s, was %s\n", ref, pin.Skill, pin.Bundle, pin.Digest, pin.Previous)
+			if aerr := c.record(audit.Record{Event: audit.EventImagePin, Skill: pin.Skill, Digest: pin.Bundle,
+				Detail: fmt.Sprintf("%s: %s, was %s", ref, pin.Digest, pin.Previous)}); aerr != nil {
+				return aerr
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if *jsonOut {
-		return writeJSON(c.stdout, imagePullEnvelope{Cache: cache.Dir, Pinned: img.Pinned.String(), Image: img}, false)
+		return writeJSON(c.stdout, imagePullEnvelope{Cache: cache.Dir, Pinned: img.Pinned.String(), Image: img, Repinned: repinned}, false)
 	}
 	fmt.Fprintln(c.stdout, img.Digest)
 	return nil

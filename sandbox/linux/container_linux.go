@@ -98,6 +98,11 @@ func (d *Driver) openContainer(ctx context.Context, spec sandbox.Spec) (*contain
 		if pinned, err = cache.Resolve(ctx, ref); err != nil {
 			return nil, err
 		}
+		if c.Digest == "" && image.NeedsFirstPin(ref) {
+			if err := firstPin(cache, spec, pinned); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if c.Digest != "" && string(pinned.Digest) != c.Digest {
 		what := c.Image
@@ -120,6 +125,27 @@ func (d *Driver) openContainer(ctx context.Context, spec sandbox.Spec) (*contain
 		return nil, errdefs.Wrap(errdefs.KindOf(err), err, "image "+pinned.String())
 	}
 	return &containerRoot{root: root, pinned: pinned, img: img, release: release}, nil
+}
+
+// firstPin holds a skill that nothing pins (not trusted by the store, not
+// locked) to the image its tag resolved to when this version of it (its
+// bundle digest) first ran (image.Cache.PinFirst): a tag that moved since
+// is denied, naming how the operator accepts the new image.
+func firstPin(cache *image.Cache, spec sandbox.Spec, pinned image.Pinned) error {
+	pin, _, err := cache.PinFirst(spec.SkillID, spec.Digest, pinned)
+	if err != nil {
+		return err
+	}
+	if pin.Digest == pinned.Digest {
+		return nil
+	}
+	ref := pinned.Ref.String()
+	return &errdefs.DeniedError{
+		Permission: "image " + ref + " of " + spec.SkillID,
+		Reason: fmt.Sprintf("the tag now resolves to %s, not the %s this version of the skill first ran on (pinned %s); a moved tag is other code, so it does not run unreviewed",
+			pinned.Digest, pin.Digest, pin.Pinned.Format(time.RFC3339)),
+		Grant: "'skillbox image pull " + ref + "' once the new image is reviewed (it re-pins the tag for every skill that uses it), or pin the skill with 'skillbox lock'",
+	}
 }
 
 // trusted reports whether the operator lists the image's digest in
