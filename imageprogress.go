@@ -10,8 +10,10 @@ import (
 // WithImageProgress sets where the progress of a backend's pull of a
 // container skill's image on first use goes, line by line ("image:
 // pulling REF (DIGEST): layers of SIZE", "image: layer 1/3 …", "image:
-// unpacked …"); nothing is said of an image already unpacked. The CLI's
-// run prints to stderr; nil discards.
+// unpacked …"), and of its build on first use (CallOptions.BuildImages:
+// "image: building …", then the builder's "build: …" lines); nothing is
+// said of an image already unpacked. The CLI's run and serve print to
+// stderr; nil discards.
 func WithImageProgress(f func(line string)) Option { return func(c *config) { c.imageProgress = f } }
 
 // imageProgressCtx is ctx carrying the Runtime's image progress for

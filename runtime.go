@@ -348,6 +348,13 @@ type CallOptions struct {
 	// that its import created. The policy file's "warm: true" in a skill's
 	// entry does the same. Never a default; other skills are unaffected.
 	Warm []string
+	// BuildImages lets a call of a container skill whose image is built
+	// from its Dockerfile build it when none is built for its bundle
+	// digest, as `skillbox image build SKILL` does (progress through
+	// WithImageProgress), then run; without it (and without the policy
+	// file's build_images) such a call is unavailable, naming the command.
+	// An operator's setting: serve sets it from its own flag only.
+	BuildImages bool
 }
 
 // SkillInfo identifies the skill a call ran.
@@ -540,6 +547,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		Mode:            opts.Mode,
 		BestEffort:      opts.BestEffort,
 		Warm:            slices.Contains(opts.Warm, s.ID),
+		BuildImages:     opts.BuildImages,
 		Policy:          r.cfg.policy,
 		Trust:           r.cfg.trust,
 	}

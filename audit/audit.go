@@ -35,6 +35,7 @@ const (
 	EventSign      = "sign"        // a skill was signed
 	EventVerify    = "verify"      // a skill's signature was checked
 	EventLock      = "lock"        // a skill was pinned in a lockfile
+	EventImagePin  = "image_pin"   // image pull re-pinned a moved tag for a skill version that first ran on another image
 )
 
 // Record is one audit line.

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -22,5 +23,43 @@ func TestContainerSpec(t *testing.T) {
 	d, err = Decide(testSkill(t, skill.TierProject, base), Grants{}, env(nil))
 	if err != nil || d.Spec.Container != nil {
 		t.Errorf("in-process skill: Container %+v, err %v", d.Spec.Container, err)
+	}
+}
+
+// TestBuildImages: a Dockerfile skill's Spec lets the backend build its
+// image on first use only when the operator says so — the grant (run/serve
+// --build-images) or the policy file's build_images — and an image: skill
+// never gets it (there is nothing to build).
+func TestBuildImages(t *testing.T) {
+	docker := base + "execution: container\ncontainer: {dockerfile: Dockerfile}\n"
+	pol, err := Parse("p.yaml", []byte("build_images: true\n"))
+	if err != nil || !pol.BuildsImages() || pol.BuildImagesLine != 1 {
+		t.Fatalf("Parse: %+v, %v", pol, err)
+	}
+	for _, tt := range []struct {
+		name     string
+		manifest string
+		g        Grants
+		want     bool
+	}{
+		{"default", docker, Grants{}, false},
+		{"flag", docker, Grants{BuildImages: true}, true},
+		{"policy file", docker, Grants{Policy: pol}, true},
+		{"image skill", base + "execution: container\ncontainer: {image: 'oci:img'}\n", Grants{BuildImages: true, Policy: pol}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Decide(testSkill(t, skill.TierProject, tt.manifest), tt.g, env(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Spec.Container.Build != tt.want {
+				t.Errorf("Spec.Container.Build = %v, want %v", d.Spec.Container.Build, tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{"build_images: yes please\n", "build_images: [true]\n"} {
+		if _, err := Parse("p.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "build_images") {
+			t.Errorf("Parse(%q): %v, want an error naming build_images", bad, err)
+		}
 	}
 }

@@ -57,6 +57,7 @@ const maxPolicyFile = 1 << 20
 //	sdists: allow                    # environment builds may run sdists' setup scripts (default: refuse)
 //	env_build:                       # limits of an environment build (EnvBuild; defaults in internal/skillenv)
 //	  {memory: 3GiB, pids: 512, size: 2GiB, scratch: 512MiB, timeout: 10m}
+//	build_images: true               # build a Dockerfile skill's image on its first call (default: false)
 //	trusted_environments:            # code a shared process may import
 //	  - python:/usr/bin/python3.12   # an environment key, as skillbox lists it
 //	  - sha256:<64 hex digits>       # an image digest
@@ -126,6 +127,14 @@ type Policy struct {
 	// EnvBuild (env_build) are the limits of an environment build; a zero
 	// field is skillbox's default (docs/SKILLWARE.md, "Build limits").
 	EnvBuild EnvBuildLimits
+	// BuildImages (build_images: true) lets a call of a container skill
+	// whose image is built from its Dockerfile build it on first use, as
+	// `skillbox image build SKILL` does, when none is built for its bundle
+	// digest (sandbox.Container.Build); like run/serve --build-images.
+	// Default false: such a call is unavailable until the operator builds.
+	BuildImages bool
+	// BuildImagesLine is where build_images is (0: not set).
+	BuildImagesLine int
 	// Backends holds each backend's section of backends (by backend name):
 	// settings as written, with their lines. Parse checks only their shape
 	// (a mapping of single values); the backend named decodes and validates
@@ -300,8 +309,11 @@ func Parse(name string, data []byte) (*Policy, error) {
 		case "env_build":
 			pol.EnvBuild = p.envBuild(kv.val)
 			pol.EnvBuild.Line = kv.keyNode.Line
+		case "build_images":
+			pol.BuildImages, _ = p.bool(kv.val, "build_images")
+			pol.BuildImagesLine = kv.keyNode.Line
 		default:
-			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, missing_env, sdists, env_build, trusted_environments, ca_file, backends)", kv.key)
+			p.errorf(kv.keyNode, "", "unknown field %q (known: version, ceilings, skills, secrets, egress_resolve, missing_env, sdists, env_build, build_images, trusted_environments, ca_file, backends)", kv.key)
 		}
 	}
 	if err := p.err(); err != nil {
@@ -358,6 +370,10 @@ func (p *Policy) missingEnvLine(id string) int {
 	}
 	return p.MissingEnvLine
 }
+
+// BuildsImages reports whether the policy lets calls build a Dockerfile
+// skill's image on first use (build_images: true). A nil policy does not.
+func (p *Policy) BuildsImages() bool { return p != nil && p.BuildImages }
 
 // ForSkill returns the standing grants for id (zero if none).
 func (p *Policy) ForSkill(id string) SkillGrants {

@@ -81,6 +81,10 @@ type Grants struct {
 	// does the same. It applies to single-use calls only (a session shares
 	// everything anyway).
 	Warm bool
+	// BuildImages lets a call of a container skill whose image is built
+	// from its Dockerfile build it on first use (run/serve
+	// --build-images; the policy file's build_images does the same).
+	BuildImages bool
 	// Policy adds the standing grants and ceilings of a policy file; nil is
 	// the empty policy.
 	Policy *Policy
@@ -308,7 +312,8 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 		}
 	}
 	if c := m.Container; m.Containerized() && c != nil {
-		d.Spec.Container = &sandbox.Container{Image: c.Image, Dockerfile: c.Dockerfile, Python: c.Python}
+		d.Spec.Container = &sandbox.Container{Image: c.Image, Dockerfile: c.Dockerfile, Python: c.Python,
+			Build: c.Dockerfile != "" && (g.BuildImages || g.Policy.BuildsImages())}
 		// The image the trust store pinned, when the store is what trusts
 		// the skill (not --trust-remote-code).
 		if pins, ok := g.Trust.(ImagePins); ok && s.Tier == skill.TierExternal && !g.TrustRemoteCode {

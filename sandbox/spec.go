@@ -297,6 +297,11 @@ type Container struct {
 	// trusted or locked: a backend runs that image only, and refuses
 	// (errdefs.Denied) when Image now names another.
 	Digest string `json:"digest,omitempty"`
+	// Build lets the backend build the image from Dockerfile on the call,
+	// when none is built for this bundle digest yet, as `skillbox image
+	// build SKILL` would (the operator's --build-images or the policy
+	// file's build_images). Otherwise such a call is errdefs.Unavailable.
+	Build bool `json:"build,omitempty"`
 }
 
 // Request is one call into a sandbox.

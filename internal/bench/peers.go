@@ -138,8 +138,19 @@ func runcArgv(h PeerHost, bin string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	state := filepath.Join(h.Tmp, "runc-state")
-	return []string{bin, "--root", state, "run", "--bundle", bundle, "skillbox-compare-" + strconv.Itoa(os.Getpid())}, nil
+	return RuncRun(bin, filepath.Join(h.Tmp, "runc-state"), bundle, "skillbox-compare-"+strconv.Itoa(os.Getpid()), 0), nil
+}
+
+// RuncRun is the command line of `runc run` of the bundle in folder bundle
+// in the foreground (the container's standard streams are the command's;
+// it is deleted when it exits), runc's state in state; preserveFDs passes
+// descriptors 3 to 3+preserveFDs-1 on to the container's process.
+func RuncRun(bin, state, bundle, id string, preserveFDs int) []string {
+	argv := []string{bin, "--root", state, "run", "--bundle", bundle}
+	if preserveFDs > 0 {
+		argv = append(argv, "--preserve-fds", strconv.Itoa(preserveFDs))
+	}
+	return append(argv, id)
 }
 
 // runscArgv: gVisor's runsc on the same bundle, with the ptrace platform
@@ -155,13 +166,52 @@ func runscArgv(h PeerHost, bin string) ([]string, error) {
 }
 
 // bundle writes (once) an OCI bundle under h.Tmp whose process is the bare
-// baseline and returns its folder.
+// baseline, in an empty root with h.roBinds and the merged-/usr links, and
+// returns its folder.
 func (h PeerHost) bundle() (string, error) {
 	dir := filepath.Join(h.Tmp, "oci-bundle")
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
 		return dir, nil
 	}
-	rootfs := filepath.Join(dir, "rootfs")
+	return dir, WriteOCIBundle(dir, OCIBundle{Args: h.Python.Argv(), Env: []string{"PATH=/usr/bin:/bin"}, Binds: h.roBinds(), Links: usrLinks})
+}
+
+// OCIBundle is an OCI runtime bundle for one process: a read-only root,
+// new pid, mount, ipc, uts and network namespaces (loopback only), a fresh
+// /proc, /dev and /tmp, runc's default capabilities and masked paths, uid
+// 0 of the container, no_new_privs.
+type OCIBundle struct {
+	// Rootfs is the root file system (an absolute path, not written to
+	// but for the mount points runc makes in it); "" makes an empty one
+	// in the bundle's folder.
+	Rootfs string
+	// Args and Env are the process's; its working folder is /.
+	Args, Env []string
+	// Binds are host folders bound read-only at the same path.
+	Binds []string
+	// Links are symbolic links (target, name) made in an empty root.
+	Links [][2]string
+}
+
+// WriteOCIBundle writes b's config.json (and an empty root if b has none)
+// into the folder dir.
+func WriteOCIBundle(dir string, b OCIBundle) error {
+	rootfs := b.Rootfs
+	if rootfs == "" {
+		rootfs = filepath.Join(dir, "rootfs")
+		for _, d := range append([]string{"/proc", "/dev", "/tmp"}, b.Binds...) {
+			if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+				return err
+			}
+		}
+		for _, l := range b.Links {
+			if err := os.Symlink(l[0], filepath.Join(rootfs, l[1])); err != nil {
+				return err
+			}
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	mounts := []map[string]any{
 		{"destination": "/proc", "type": "proc", "source": "proc"},
 		{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
@@ -169,30 +219,20 @@ func (h PeerHost) bundle() (string, error) {
 		{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
 		{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "nodev", "mode=1777"}},
 	}
-	for _, d := range append([]string{"/proc", "/dev", "/tmp"}, h.roBinds()...) {
-		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
-			return "", err
-		}
-	}
-	for _, d := range h.roBinds() {
+	for _, d := range b.Binds {
 		mounts = append(mounts, map[string]any{"destination": d, "type": "bind", "source": d, "options": []string{"rbind", "ro", "nosuid", "nodev"}})
-	}
-	for _, l := range usrLinks {
-		if err := os.Symlink(l[0], filepath.Join(rootfs, l[1])); err != nil {
-			return "", err
-		}
 	}
 	caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
 	config := map[string]any{
 		"ociVersion": "1.0.2",
 		"process": map[string]any{
 			"terminal": false, "user": map[string]any{"uid": 0, "gid": 0},
-			"args": h.Python.Argv(), "env": []string{"PATH=/usr/bin:/bin"}, "cwd": "/",
+			"args": b.Args, "env": b.Env, "cwd": "/",
 			"capabilities":    map[string]any{"bounding": caps, "effective": caps, "permitted": caps},
 			"rlimits":         []map[string]any{{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}},
 			"noNewPrivileges": true,
 		},
-		"root":     map[string]any{"path": "rootfs", "readonly": true},
+		"root":     map[string]any{"path": rootfs, "readonly": true},
 		"hostname": "skillbox-compare",
 		"mounts":   mounts,
 		"linux": map[string]any{
@@ -202,9 +242,9 @@ func (h PeerHost) bundle() (string, error) {
 			"readonlyPaths": []string{"/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		},
 	}
-	b, err := json.MarshalIndent(config, "", "  ")
+	j, err := json.MarshalIndent(config, "", "  ")
 	if err != nil {
-		return "", err
+		return err
 	}
-	return dir, os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+	return os.WriteFile(filepath.Join(dir, "config.json"), j, 0o644)
 }

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -22,17 +24,7 @@ func TestTrustPinsImage(t *testing.T) {
 	host := imagetest.Registry(t)
 	ref := host + "/skills/tiny:1"
 	first := imagetest.Push(t, ref, imagetest.Tiny(t, "first"))
-	dir := filepath.Join(ext, "test", "boxed")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	manifest := "name: boxed\nversion: '1.0.0'\ndescription: Runs in an image.\nexecution: container\ncontainer:\n  image: " + ref + "\n"
-	skillPy := "from skillware.core.base_skill import BaseSkill\n\nclass Boxed(BaseSkill):\n    def execute(self, params):\n        return {}\n"
-	for name, text := range map[string]string{"manifest.yaml": manifest, "skill.py": skillPy} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tagSkill(t, ext, ref)
 	o := h.run("trust", "test/boxed", "--yes", "--json")
 	if o.code != 0 {
 		t.Fatalf("trust: exit %d %s %s", o.code, o.stdout, o.stderr)
@@ -135,5 +127,80 @@ func TestImagePruneKeepsPinned(t *testing.T) {
 	}
 	if o := h.run("image", "prune"); !strings.Contains(o.stdout, "kept "+a.Digest.Short()) || !strings.Contains(o.stdout, "pinned by skills.lock (test/boxed)") {
 		t.Errorf("prune text: %s", o.stdout)
+	}
+}
+
+// TestFirstPinOfTag: a container skill nothing pins (external, run with
+// --trust-remote-code) runs the image its tag resolved to when this
+// version of it first ran; once the tag moves, a call is denied (exit 3,
+// audited) naming `skillbox image pull REF`, which re-pins the tag (on
+// stderr, in --json and in the audit log), after which the call runs the
+// new image. The test images have no Python: the calls that get past the
+// pin fail on that (invalid), which shows the pin let them through.
+func TestFirstPinOfTag(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		t.Skip("container skills need Linux and root here")
+	}
+	h := newHarness(t)
+	ext := h.external()
+	t.Setenv("XDG_CACHE_HOME", h.env["XDG_CACHE_HOME"]) // the linux backend's image cache
+	ref := imagetest.Registry(t) + "/skills/tiny:1"
+	first := imagetest.Push(t, ref, imagetest.Tiny(t, "first"))
+	tagSkill(t, ext, ref)
+	run := func() outcome {
+		return h.run("run", "test/boxed", "--backend", "linux", "--trust-remote-code", "--json")
+	}
+	if o := run(); o.code != 2 || !strings.Contains(o.stdout, "python") {
+		t.Fatalf("first run: exit %d %s %s; want invalid for the image's missing python", o.code, o.stdout, o.stderr)
+	}
+	moved := imagetest.Push(t, ref, imagetest.Tiny(t, "moved"))
+	o := run()
+	if o.code != 3 || !strings.Contains(o.stdout, "now resolves to "+moved+", not the "+first) || !strings.Contains(o.stdout, "skillbox image pull "+ref) {
+		t.Fatalf("run after the tag moved: exit %d %s %s; want denied naming both digests and image pull", o.code, o.stdout, o.stderr)
+	}
+	o = h.run("image", "pull", ref, "--json")
+	if o.code != 0 || !strings.Contains(o.stderr, "image: re-pinned "+ref+" for test/boxed") {
+		t.Fatalf("image pull: exit %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	rep, _ := o.envelope(t)["repinned"].([]any)
+	if len(rep) != 1 || rep[0].(map[string]any)["digest"] != moved || rep[0].(map[string]any)["previous"] != first {
+		t.Errorf("image pull --json repinned: %v", rep)
+	}
+	if o := run(); o.code != 2 {
+		t.Errorf("run after the re-pin: exit %d %s %s; want past the pin (invalid: no python)", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run("image", "pull", ref, "--json"); o.code != 0 || strings.Contains(o.stderr, "re-pinned") {
+		t.Errorf("pulling the same image again: exit %d %s; want nothing re-pinned", o.code, o.stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(h.env["XDG_STATE_HOME"], "skillbox", "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var denied, repinned bool
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var r map[string]any
+		json.Unmarshal([]byte(l), &r)
+		denied = denied || r["event"] == "denied" && strings.Contains(r["error"].(string), "now resolves to "+moved)
+		repinned = repinned || r["event"] == "image_pin" && r["skill"] == "test/boxed" && strings.Contains(r["detail"].(string), moved+", was "+first)
+	}
+	if !denied || !repinned {
+		t.Errorf("audit log: denial recorded %v, re-pin recorded %v:\n%s", denied, repinned, data)
+	}
+}
+
+// tagSkill writes test/boxed into the skill root ext: a container skill
+// whose image is the registry reference ref.
+func tagSkill(t *testing.T, ext, ref string) {
+	t.Helper()
+	dir := filepath.Join(ext, "test", "boxed")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := "name: boxed\nversion: '1.0.0'\ndescription: Runs in an image.\nexecution: container\ncontainer:\n  image: " + ref + "\n"
+	skillPy := "from skillware.core.base_skill import BaseSkill\n\nclass Boxed(BaseSkill):\n    def execute(self, params):\n        return {}\n"
+	for name, text := range map[string]string{"manifest.yaml": manifest, "skill.py": skillPy} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

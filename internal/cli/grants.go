@@ -14,7 +14,7 @@ import (
 // share, so both take exactly the same flags.
 type grantFlags struct {
 	backend, timeout, memory                     string
-	trust, bestEffort                            bool
+	trust, bestEffort, buildImages               bool
 	allowNet, allowEnv, allowRead, egressResolve listFlag
 	secrets                                      secretFlags
 }
@@ -42,6 +42,7 @@ func (g *grantFlags) register(c *cmdContext, fs *flagSet, who string) {
 	c.registerBackendSettings(fs)
 	g.secrets.register(fs)
 	fs.BoolVar(&g.bestEffort, "best-effort", false, "run without the isolation layers this host lacks, keeping the others (each missing one is reported on every call)")
+	fs.BoolVar(&g.buildImages, "build-images", false, "build the image of a container skill with a Dockerfile on its first call when none is built for its version, as 'skillbox image build SKILL' does (buildah and runc, no network; progress on stderr); default: such a call is unavailable until built (policy file: build_images: true)")
 }
 
 // options checks the flags and turns them into call options, plus the
@@ -49,6 +50,7 @@ func (g *grantFlags) register(c *cmdContext, fs *flagSet, who string) {
 func (g *grantFlags) options(c *cmdContext) (skillbox.CallOptions, secrets.Provider, error) {
 	opts := skillbox.CallOptions{
 		Backend: g.backend, TrustRemoteCode: g.trust, AllowNet: g.allowNet, AllowEnv: g.allowEnv, BestEffort: g.bestEffort,
+		BuildImages: g.buildImages,
 	}
 	var err error
 	if opts.AllowRead, err = absPaths(g.allowRead, "--allow-read"); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/lockfile"
@@ -77,6 +78,10 @@ type imagePullEnvelope struct {
 	Pinned string `json:"pinned"`
 	// Image is the unpacked image's record.
 	Image *image.Image `json:"image"`
+	// Repinned are the skill versions whose first-run pin of this tag
+	// (image.FirstPin) the pull moved to the image pulled, each with its
+	// previous digest.
+	Repinned []image.FirstPin `json:"repinned"`
 }
 
 // imagePull is `skillbox image pull REF`: resolves REF (a registry
@@ -115,8 +120,25 @@ func (c *cmdContext) imagePull(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Pulling a tag accepts what it names now for the skills that first
+	// ran on an older image of it.
+	repinned := []image.FirstPin{}
+	if image.NeedsFirstPin(ref) {
+		changed, err := cache.Repin(img.Pinned)
+		repinned = append(repinned, changed...)
+		for _, pin := range changed {
+			fmt.Fprintf(c.stderr, "image: re-pinned %s for %s (bundle %s): %s, was %s\n", ref, pin.Skill, pin.Bundle, pin.Digest, pin.Previous)
+			if aerr := c.record(audit.Record{Event: audit.EventImagePin, Skill: pin.Skill, Digest: pin.Bundle,
+				Detail: fmt.Sprintf("%s: %s, was %s", ref, pin.Digest, pin.Previous)}); aerr != nil {
+				return aerr
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if *jsonOut {
-		return writeJSON(c.stdout, imagePullEnvelope{Cache: cache.Dir, Pinned: img.Pinned.String(), Image: img}, false)
+		return writeJSON(c.stdout, imagePullEnvelope{Cache: cache.Dir, Pinned: img.Pinned.String(), Image: img, Repinned: repinned}, false)
 	}
 	fmt.Fprintln(c.stdout, img.Digest)
 	return nil
@@ -147,10 +169,18 @@ func (c *cmdContext) imageBuild(ctx context.Context, args []string) error {
 	if *timeout <= 0 {
 		return errdefs.New(errdefs.Invalid, "--timeout %s: want a positive duration", *timeout)
 	}
-	var opts image.BuildOptions
-	var builtFor string // the BuiltKey of a skill's build
+	cache, err := c.imageCache()
+	if err != nil {
+		return err
+	}
+	opts := image.BuildOptions{Timeout: *timeout}
+	var img *image.Image
 	if len(pos) == 1 {
-		if opts, builtFor, err = c.skillBuild(pos[0]); err != nil {
+		sb, err := c.skillBuild(pos[0])
+		if err != nil {
+			return err
+		}
+		if img, opts.Builder, err = cache.BuildSkill(ctx, sb.digest, sb.dir, sb.dockerfile, opts); err != nil {
 			return err
 		}
 	} else {
@@ -158,25 +188,14 @@ func (c *cmdContext) imageBuild(ctx context.Context, args []string) error {
 		if err != nil {
 			return errdefs.Wrap(errdefs.Invalid, err, "--file")
 		}
-		opts = image.BuildOptions{Context: filepath.Dir(df), Dockerfile: df}
+		opts.Context, opts.Dockerfile = filepath.Dir(df), df
 		if *dir != "" {
 			opts.Context = *dir
 		}
-	}
-	cache, err := c.imageCache()
-	if err != nil {
-		return err
-	}
-	if opts.Builder, err = image.DetectBuilder(ctx); err != nil {
-		return err
-	}
-	opts.Timeout = *timeout
-	img, err := cache.Build(ctx, opts)
-	if err != nil {
-		return err
-	}
-	if builtFor != "" {
-		if err := cache.RecordBuilt(builtFor, img); err != nil {
+		if opts.Builder, err = image.DetectBuilder(ctx); err != nil {
+			return err
+		}
+		if img, err = cache.Build(ctx, opts); err != nil {
 			return err
 		}
 	}
@@ -187,34 +206,36 @@ func (c *cmdContext) imageBuild(ctx context.Context, args []string) error {
 	return nil
 }
 
-// skillBuild is the build of a skill's container.dockerfile: from the
-// sealed copy of its bundle (the bytes its digest names), recorded under
-// image.BuiltKey so that its calls find the image.
-func (c *cmdContext) skillBuild(ref string) (image.BuildOptions, string, error) {
+// skillBuild is what a skill's build of its container.dockerfile needs:
+// the sealed copy of its bundle (the bytes its digest names) and that
+// digest, under which image.Cache.BuildSkill records the image for its
+// calls to find.
+func (c *cmdContext) skillBuild(ref string) (skillBuildInput, error) {
 	rt, closeRT, err := c.runtime(false)
 	if err != nil {
-		return image.BuildOptions{}, "", err
+		return skillBuildInput{}, err
 	}
 	defer closeRT()
 	s, err := rt.Resolve(ref)
 	if err != nil {
-		return image.BuildOptions{}, "", err
+		return skillBuildInput{}, err
 	}
 	m := s.Bundle.Manifest
 	if !m.Containerized() || m.Container == nil || m.Container.Dockerfile == "" {
-		return image.BuildOptions{}, "", errdefs.New(errdefs.Invalid, "%s names no container.dockerfile in its manifest: nothing to build", s.ID)
+		return skillBuildInput{}, errdefs.New(errdefs.Invalid, "%s names no container.dockerfile in its manifest: nothing to build", s.ID)
 	}
 	cache, err := c.cacheDir()
 	if err != nil {
-		return image.BuildOptions{}, "", err
+		return skillBuildInput{}, err
 	}
 	sealed, err := skill.Seal(s, filepath.Join(cache, "bundles"))
 	if err != nil {
-		return image.BuildOptions{}, "", err
+		return skillBuildInput{}, err
 	}
-	return image.BuildOptions{Context: sealed, Dockerfile: m.Container.Dockerfile},
-		image.BuiltKey(s.Digest, m.Container.Dockerfile), nil
+	return skillBuildInput{dir: sealed, digest: s.Digest, dockerfile: m.Container.Dockerfile}, nil
 }
+
+type skillBuildInput struct{ dir, digest, dockerfile string }
 
 // imageProgress prints the progress of a backend's pull of a container
 // skill's image on first use on stderr (nothing when it is unpacked).

@@ -110,7 +110,8 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 
-	rt, closeRT, err := c.runtime(true, skillbox.WithSecrets(provider))
+	// A pull or a build on first use says what it does on stderr, as in run.
+	rt, closeRT, err := c.runtime(true, skillbox.WithSecrets(provider), c.imageProgress())
 	if err != nil {
 		return err
 	}

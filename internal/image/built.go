@@ -1,6 +1,7 @@
 package image
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/filelock"
 )
 
 // BuiltKey names what a skill's image is built from: the bundle's content
@@ -69,4 +71,53 @@ func (c *Cache) BuiltFor(key string) (p Pinned, ok bool, err error) {
 		return Pinned{}, false, nil // pruned
 	}
 	return rec.Pinned, true, nil
+}
+
+// BuildSkill builds the Dockerfile dockerfile (bundle-relative) of the
+// sealed bundle at dir, whose content digest is bundleDigest, with opts'
+// builder and limits (DetectBuilder's when opts.Builder is zero), and
+// records the image as the one built for that bundle digest (BuiltKey), so
+// that BuiltFor finds it: `skillbox image build SKILL`. It builds even if
+// an image is built for the key already (a rebuild, another digest).
+func (c *Cache) BuildSkill(ctx context.Context, bundleDigest, dir, dockerfile string, opts BuildOptions) (*Image, Builder, error) {
+	return c.buildSkill(ctx, bundleDigest, dir, dockerfile, opts, true)
+}
+
+// EnsureBuilt is BuildSkill unless an image is built for the key already,
+// which it returns (unpacked): a call's build on first use, when the
+// operator allows it. Builds for one key (any process, either function)
+// exclude each other, so calls that find none built at once build once.
+func (c *Cache) EnsureBuilt(ctx context.Context, bundleDigest, dir, dockerfile string, opts BuildOptions) (*Image, Builder, error) {
+	return c.buildSkill(ctx, bundleDigest, dir, dockerfile, opts, false)
+}
+
+func (c *Cache) buildSkill(ctx context.Context, bundleDigest, dir, dockerfile string, opts BuildOptions, rebuild bool) (*Image, Builder, error) {
+	key := BuiltKey(bundleDigest, dockerfile)
+	release, err := filelock.Lock(filepath.Join(c.Dir, ".built", "for", key+".lock"), "image build")
+	if err != nil {
+		return nil, Builder{}, errdefs.Wrap(errdefs.Unavailable, err, "image cache")
+	}
+	defer release()
+	if !rebuild {
+		if p, ok, err := c.BuiltFor(key); err != nil {
+			return nil, opts.Builder, err
+		} else if ok {
+			img, err := c.Ensure(ctx, p)
+			return img, opts.Builder, err
+		}
+	}
+	if opts.Builder.Name == "" {
+		if opts.Builder, err = DetectBuilder(ctx); err != nil {
+			return nil, Builder{}, err
+		}
+	}
+	if !rebuild {
+		c.progress("building %s with %s: no image is built for this bundle (%s) yet", dockerfile, opts.Builder.Name, bundleDigest)
+	}
+	opts.Context, opts.Dockerfile = dir, dockerfile
+	img, err := c.Build(ctx, opts)
+	if err != nil {
+		return nil, opts.Builder, err
+	}
+	return img, opts.Builder, c.RecordBuilt(key, img)
 }

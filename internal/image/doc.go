@@ -39,4 +39,12 @@
 // concurrent pulls of one image unpack it once. A jail running on an image
 // holds a shared lock on DIR/NAME.use (Cache.Use); Cache.Prune removes only
 // images whose .use lock it can take exclusively.
+//
+// Skills' images: Cache.BuildSkill builds a skill's Dockerfile from its
+// sealed bundle and records the image for that bundle digest (BuiltFor
+// finds it; EnsureBuilt builds only when none is, for a call on first use),
+// one build per digest at a time. Cache.PinFirst records, per bundle
+// digest, the image a registry tag resolved to the first time a skill that
+// nothing else pins ran (DIR/.pins), so that a moved tag is noticed;
+// Cache.Repin moves those pins (`skillbox image pull REF`).
 package image

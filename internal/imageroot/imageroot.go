@@ -56,9 +56,12 @@ func Cache(ctx context.Context, dir string) (*image.Cache, error) {
 // the sealed copy, whose digest covers it), pins it, makes sure it is
 // unpacked in the cache in cacheDir (see Cache), marks it in use and makes
 // the jail root of it. A Spec that pins a digest (trust, lockfile) gets
-// that image or errdefs.Denied. An image built from the bundle's
-// Dockerfile must have been built for this bundle digest (`skillbox image
-// build`); it is never built here. backend names the caller in messages.
+// that image or errdefs.Denied; a tag nothing pins is held to what it
+// named on this bundle digest's first run (firstPin). An image built from
+// the bundle's Dockerfile must have been built for this bundle digest
+// (`skillbox image build`), or is built now when the operator allows it
+// (spec.Container.Build: --build-images, build_images). backend names the
+// caller in messages.
 func Open(ctx context.Context, cacheDir, backend string, spec sandbox.Spec) (*Root, error) {
 	c := spec.Container
 	cache, err := Cache(ctx, cacheDir)
@@ -71,9 +74,18 @@ func Open(ctx context.Context, cacheDir, backend string, spec sandbox.Spec) (*Ro
 		if pinned, built, err = cache.BuiltFor(image.BuiltKey(spec.Digest, c.Dockerfile)); err != nil {
 			return nil, err
 		}
+		if !built && c.Build {
+			// The operator allows building on first use: the same build
+			// as `skillbox image build`.
+			img, _, err := cache.EnsureBuilt(ctx, spec.Digest, spec.BundleDir, c.Dockerfile, image.BuildOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("%s: building its image from %s on first use: %w", spec.SkillID, c.Dockerfile, err)
+			}
+			pinned, built = img.Pinned, true
+		}
 		if !built {
 			return nil, errdefs.New(errdefs.Unavailable,
-				"backend %s: %s runs in an image built from its %s, and none is built for this version of the skill: run 'skillbox image build %s' (needs buildah and runc)",
+				"backend %s: %s runs in an image built from its %s, and none is built for this version of the skill: run 'skillbox image build %s' (needs buildah and runc), or let calls build it on first use (--build-images, or build_images: true in the policy file)",
 				backend, spec.SkillID, c.Dockerfile, spec.SkillID)
 		}
 	} else {
@@ -83,6 +95,11 @@ func Open(ctx context.Context, cacheDir, backend string, spec sandbox.Spec) (*Ro
 		}
 		if pinned, err = cache.Resolve(ctx, ref); err != nil {
 			return nil, err
+		}
+		if c.Digest == "" && image.NeedsFirstPin(ref) {
+			if err := firstPin(cache, spec, pinned); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if c.Digest != "" && string(pinned.Digest) != c.Digest {
@@ -106,6 +123,27 @@ func Open(ctx context.Context, cacheDir, backend string, spec sandbox.Spec) (*Ro
 		return nil, errdefs.Wrap(errdefs.KindOf(err), err, "image "+pinned.String())
 	}
 	return &Root{Root: root, Pinned: pinned, Image: img, Release: release}, nil
+}
+
+// firstPin holds a skill that nothing pins (not trusted by the store, not
+// locked) to the image its tag resolved to when this version of it (its
+// bundle digest) first ran (image.Cache.PinFirst): a tag that moved since
+// is denied, naming how the operator accepts the new image.
+func firstPin(cache *image.Cache, spec sandbox.Spec, pinned image.Pinned) error {
+	pin, _, err := cache.PinFirst(spec.SkillID, spec.Digest, pinned)
+	if err != nil {
+		return err
+	}
+	if pin.Digest == pinned.Digest {
+		return nil
+	}
+	ref := pinned.Ref.String()
+	return &errdefs.DeniedError{
+		Permission: "image " + ref + " of " + spec.SkillID,
+		Reason: fmt.Sprintf("the tag now resolves to %s, not the %s this version of the skill first ran on (pinned %s); a moved tag is other code, so it does not run unreviewed",
+			pinned.Digest, pin.Digest, pin.Pinned.Format(time.RFC3339)),
+		Grant: "'skillbox image pull " + ref + "' once the new image is reviewed (it re-pins the tag for every skill that uses it), or pin the skill with 'skillbox lock'",
+	}
 }
 
 // Trusted reports whether the operator lists the image's digest in

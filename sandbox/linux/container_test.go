@@ -3,11 +3,14 @@
 package linux
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -15,6 +18,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/egress"
@@ -154,6 +161,140 @@ func TestContainer(t *testing.T) {
 		}
 		if v := value(t, res); v["marker"] != imagetest.Marker || v["executable"] != "/usr/bin/python3" {
 			t.Errorf("registry image: %v", v)
+		}
+	})
+
+	t.Run("a tag moved under a skill nothing pins", func(t *testing.T) {
+		img, err := imagetest.FromLayout(filepath.Join(dir, "image"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cfg.Config.DeepCopy()
+		c.Env = append(c.Env, "MOVED=1")
+		moved, err := mutate.Config(img, *c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := imagetest.Registry(t) + "/skills/moving:1"
+		first := imagetest.Push(t, ref, img)
+		cacheDir := filepath.Join(t.TempDir(), "images")
+		// No Digest: not trusted by the store, not locked.
+		s := sandbox.Spec{SkillID: "test/moving", Digest: "sha256:" + strings.Repeat("1", 64), BundleDir: dir, Container: &sandbox.Container{Image: ref}}
+		open := func(s sandbox.Spec) (sandbox.Sandbox, error) {
+			return New(Options{ImageCache: cacheDir}).Open(context.Background(), s)
+		}
+		run := func(s sandbox.Spec) map[string]any {
+			t.Helper()
+			sb, err := open(s)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer sb.Close()
+			res, err := call(t, sb, map[string]any{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return value(t, res)
+		}
+		if v := run(s); v["env"].(map[string]any)["MOVED"] != nil {
+			t.Fatalf("first run: %v", v["env"])
+		}
+		second := imagetest.Push(t, ref, moved)
+		_, err = open(s)
+		var denied *errdefs.DeniedError
+		if !errors.As(err, &denied) || !strings.Contains(err.Error(), "now resolves to "+second+", not the "+first) ||
+			!strings.Contains(denied.Grant, "skillbox image pull "+ref) {
+			t.Fatalf("Open after the tag moved: %v; want denied naming both digests and image pull", err)
+		}
+		// Another version of the skill (an edited bundle) pins afresh.
+		edited := s
+		edited.Digest = "sha256:" + strings.Repeat("2", 64)
+		if v := run(edited); v["env"].(map[string]any)["MOVED"] != "1" {
+			t.Errorf("an edited bundle did not run the tag's new image: %v", v["env"])
+		}
+		// The operator accepts the new image: every pin of the tag moves.
+		r, err := image.ParseRef(ref, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed, err := (&image.Cache{Dir: cacheDir}).Repin(image.Pinned{Ref: r, Digest: image.Digest(second)})
+		if err != nil || len(changed) != 1 || string(changed[0].Previous) != first || changed[0].Skill != "test/moving" {
+			t.Fatalf("Repin: %+v, %v; want the first version's pin moved from %s", changed, err, first)
+		}
+		if v := run(s); v["env"].(map[string]any)["MOVED"] != "1" {
+			t.Errorf("after the re-pin: %v", v["env"])
+		}
+		// A digest reference and a pinned (trusted, locked) Spec record
+		// nothing: nothing can move under them.
+		byDigest := s
+		byDigest.Container = &sandbox.Container{Image: strings.TrimSuffix(ref, ":1") + "@" + first}
+		run(byDigest)
+		pins, err := (&image.Cache{Dir: cacheDir}).FirstPins()
+		if err != nil || len(pins) != 2 {
+			t.Errorf("first pins %+v, %v; want the two versions' of the tag only", pins, err)
+		}
+	})
+
+	t.Run("hostile layer", func(t *testing.T) {
+		// A layer on top of the image with device nodes, a link to a host
+		// folder and a file written through it, a set-group-id file and a
+		// whiteout of the marker: what the skill sees is the image as
+		// unpacked (no devices, the link's file inside the image, no
+		// set-id bit, the marker gone); the host folder stays empty.
+		host := t.TempDir()
+		os.Chmod(host, 0o777)
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, h := range []*tar.Header{
+			{Name: "usr/local/dev-mem", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 1},
+			{Name: "usr/local/sda", Typeflag: tar.TypeBlock, Mode: 0o666, Devmajor: 8},
+			{Name: "usr/local/escape", Typeflag: tar.TypeSymlink, Linkname: "../../../../../.." + host, Mode: 0o777},
+			{Name: "usr/local/escape/planted", Typeflag: tar.TypeReg, Mode: 0o644, Size: 7},
+			{Name: "usr/local/bin/sgid", Typeflag: tar.TypeReg, Mode: 0o2755, Size: 7},
+			{Name: ".wh.image-marker", Typeflag: tar.TypeReg, Mode: 0o644},
+		} {
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Size > 0 {
+				tw.Write([]byte("planted"))
+			}
+		}
+		tw.Close()
+		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, err := imagetest.FromLayout(filepath.Join(dir, "image"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hostile, err := mutate.AppendLayers(base, layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := imagetest.Registry(t) + "/skills/hostile:1"
+		imagetest.Push(t, ref, hostile)
+		b := bundle(t, `        import stat
+        return {p: os.path.lexists(p) for p in ["/usr/local/dev-mem", "/usr/local/sda", "/image-marker", "/usr/local/escape/planted"]} | {
+            "sgid": bool(os.stat("/usr/local/bin/sgid").st_mode & stat.S_ISGID),
+            "planted": open("/usr/local/escape/planted").read()}`)
+		sb := openBox(t, Options{ImageCache: filepath.Join(t.TempDir(), "images")}, sandbox.Spec{BundleDir: b, Container: &sandbox.Container{Image: ref}})
+		res, err := call(t, sb, map[string]any{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{"/usr/local/dev-mem": false, "/usr/local/sda": false, "/image-marker": false,
+			"/usr/local/escape/planted": true, "sgid": false, "planted": "planted"}
+		if diff := cmp.Diff(want, value(t, res)); diff != "" {
+			t.Errorf("the hostile layer as the skill sees it (-want +got):\n%s", diff)
+		}
+		if ents, _ := os.ReadDir(host); len(ents) != 0 {
+			t.Errorf("LEAK: the image's link wrote into the host folder: %v", ents)
 		}
 	})
 
