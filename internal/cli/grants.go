@@ -29,7 +29,7 @@ func (g *grantFlags) register(c *cmdContext, fs *flagSet, who string) {
 	if who == "the skill" {
 		requested = "if requested by the skill (or as given, if its manifest has no permissions block)"
 	}
-	fs.StringVar(&g.backend, "backend", "auto", "backend `NAME`: auto (strongest available), linux, pyodide, process")
+	fs.StringVar(&g.backend, "backend", "auto", "backend `NAME`: auto (strongest available), linux, pyodide, gvisor (by name only), process")
 	fs.BoolVar(&g.trust, "trust-remote-code", false, "let "+who+" from external roots run")
 	fs.StringVar(&g.timeout, "timeout", "", "wall-clock limit per call, e.g. 2s or 500ms")
 	fs.StringVar(&g.memory, "memory", "", "memory limit per call, e.g. 256MiB, 1GiB, 512M, 64k")
