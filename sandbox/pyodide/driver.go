@@ -43,7 +43,14 @@ type Options struct {
 	// sandbox; further calls wait (0 means 4; policy file: max_workers).
 	// A worker holds about 200 MB.
 	MaxWorkers int
+	// Recycle is how many single-use calls one host process serves (each
+	// in a Web Worker of its own) before it is replaced (0 means 500;
+	// policy file: recycle).
+	Recycle int
 }
+
+// defaultRecycle is Recycle when unset.
+const defaultRecycle = 500
 
 // defaultMaxWorkers is MaxWorkers when unset.
 const defaultMaxWorkers = 4
@@ -81,6 +88,9 @@ func newDriver(opts Options, s seams) *Driver {
 	}
 	if opts.MaxWorkers <= 0 {
 		opts.MaxWorkers = defaultMaxWorkers
+	}
+	if opts.Recycle <= 0 {
+		opts.Recycle = defaultRecycle
 	}
 	if opts.MaxWorkers < opts.Idle {
 		opts.MaxWorkers = opts.Idle
