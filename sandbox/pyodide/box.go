@@ -464,7 +464,8 @@ const stderrTail = 2048
 const hostGrace = time.Second
 
 // take returns an armed host: an idle one, or a new one when none is
-// being re-armed and fewer than MaxWorkers are live; otherwise it waits.
+// being started or re-armed and fewer than MaxWorkers are live; otherwise
+// it waits for one.
 func (b *box) take(ctx context.Context) (*proc, error) {
 	for {
 		select {
@@ -478,14 +479,21 @@ func (b *box) take(ctx context.Context) (*proc, error) {
 		}
 		b.mu.Lock()
 		if b.arming == 0 && b.live < b.d.opts.MaxWorkers {
+			// One host starts at a time (it counts as arming): a burst of
+			// calls waits for hosts that free up rather than starting
+			// MaxWorkers Pyodide compilations at once.
 			b.live++
+			b.arming++
 			b.mu.Unlock()
 			p, err := b.start(ctx, worker.ModeSingle)
+			b.mu.Lock()
+			b.arming--
 			if err != nil {
-				b.mu.Lock()
 				b.live--
-				b.signal()
-				b.mu.Unlock()
+			}
+			b.signal()
+			b.mu.Unlock()
+			if err != nil {
 				return nil, err
 			}
 			return p, nil
