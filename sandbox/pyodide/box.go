@@ -308,7 +308,14 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		// and with it the skill's HTTP from Pyodide, verifies against both.
 		allow = append(allow, "--cert="+cert)
 	}
-	args := denoArgs(b.f.rt, b.f.dir, allow, v8Flags(b.lim, cg != nil && b.cg.has("memory")))
+	grouped := cg != nil && b.cg.has("memory")
+	flim := b.lim
+	if grouped {
+		// Each isolate's heaps are capped at the group's limit, so that
+		// the group binds (an OOM kill, reported as the memory limit).
+		flim = glim
+	}
+	args := denoArgs(b.f.rt, b.f.dir, allow, v8Flags(flim, grouped))
 	if host {
 		// The host's own bound on a call (the Go side's comes first;
 		// this one stops a worker that outlives a Go side gone slow).
