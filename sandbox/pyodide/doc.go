@@ -90,12 +90,12 @@
 // worker process is born in its own cgroup with memory = memBaseline
 // (192 MiB, an idle skill-loaded worker) + Limits.Memory and pids = 48 +
 // Limits.Pids; a host's group adds Idle × isolateBaseline (128 MiB per
-// started Web Worker) and Idle+1 pids. Each call's Python heap is capped
-// by the WebAssembly memory limit and its JavaScript heap by V8's
-// old-space limit, per isolate; the cgroup bounds the host as a whole, so
-// the memory budget applies per call (its worker) within a per-process
-// limit. An OOM kill ends the call as errdefs.LimitError{Resource:
-// "memory"} (and retires the host), and memory-limit and pids-limit are
+// started Web Worker) and Idle+1 pids. Each isolate's WebAssembly memory
+// (Python's heap) and V8 old space are capped at the group's limit, so the
+// group binds; as a host runs one call at a time, the budget is the
+// call's, on top of the host's baseline. An OOM kill ends the call as
+// errdefs.LimitError{Resource: "memory"} (and retires the host, with its
+// started workers), and memory-limit and pids-limit are
 // claimed only then (see limits.go; RLIMIT_AS breaks Deno). Without the
 // controllers, the heaps are bounded but not the process, so memory-limit
 // is not claimed and a Spec requiring it is refused. A single-use result
