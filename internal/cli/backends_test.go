@@ -125,7 +125,7 @@ func TestBackendSettingFlag(t *testing.T) {
 	}
 	for _, tt := range []struct{ arg, want string }{
 		{"pyodide.max_workers=lots", `--backend-setting pyodide.max_workers=lots: must be an integer, got "lots"`},
-		{"pyodide.colour=red", `--backend-setting pyodide.colour=red: unknown setting "colour" (known: idle, install, max_workers)`},
+		{"pyodide.colour=red", `--backend-setting pyodide.colour=red: unknown setting "colour" (known: idle, install, max_workers, recycle)`},
 		{"nosuch.x=1", `--backend-setting nosuch.x=1: unknown backend "nosuch"`},
 		{"pyodide=1", `--backend-setting "pyodide=1": want NAME.KEY=VALUE`},
 	} {

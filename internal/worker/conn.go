@@ -129,6 +129,8 @@ func checkReady(rep *Reply, needClass bool, fail func(error) error) (*Reply, err
 			return nil, fail(violation("ready frame without a class"))
 		}
 		return rep, nil
+	case TypeExited:
+		return nil, exitedError(rep)
 	case TypeError:
 		if rep.Error == nil {
 			return nil, fail(violation("error frame without an error"))
@@ -185,6 +187,11 @@ func (c *Conn) Call(ctx context.Context, id uint64, params json.RawMessage, conf
 				Detail: fmt.Sprintf("result is %d bytes", len(rep.Result))}
 		}
 		return rep.Result, nil
+	case TypeExited:
+		if rep.ID != id {
+			return nil, c.fail(violation("exited frame for call %d, expected %d", rep.ID, id))
+		}
+		return nil, exitedError(rep)
 	case TypeError:
 		if rep.Error == nil {
 			return nil, c.fail(violation("error frame without an error"))
@@ -208,6 +215,30 @@ func (c *Conn) Call(ctx context.Context, id uint64, params json.RawMessage, conf
 		return nil, c.fail(violation("expected a result frame, got %q", rep.Type))
 	}
 }
+
+// exitedError is the WorkerExited error of an "exited" reply: a host
+// that runs each call in a worker of its own (the pyodide backend's Web
+// Workers) reports that worker's end this way and stays usable. The
+// traceback (stderr's tail) is the caller's to add.
+func exitedError(rep *Reply) error {
+	s := ExitStatus{Signal: rep.Signal}
+	if rep.Code != nil {
+		s.Code = *rep.Code
+	}
+	return &EndedError{Status: s, err: exitStatusError(s, nil)}
+}
+
+// EndedError is a WorkerExited error reported by a host that outlives the
+// worker (an "exited" reply): the Conn stays usable. It unwraps to the
+// *errdefs.SkillError a dead worker process gives.
+type EndedError struct {
+	Status ExitStatus
+	err    error
+}
+
+func (e *EndedError) Error() string           { return e.err.Error() }
+func (e *EndedError) Unwrap() error           { return e.err }
+func (e *EndedError) ErrorKind() errdefs.Kind { return errdefs.Skill }
 
 // roundTrip writes req and reads one reply, both bounded by ctx.
 func (c *Conn) roundTrip(ctx context.Context, req any, inCall bool) (*Reply, error) {

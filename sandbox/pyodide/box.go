@@ -108,10 +108,14 @@ func readTree(dir string, max int, what string) ([][2]string, error) {
 	return files, nil
 }
 
-// box runs the calls of one Spec. Single-use: each call takes a worker
-// that was started, restored from the snapshot and has imported the skill,
-// sends it one call, and lets it exit; a replacement starts in the
-// background. Session: one worker serves every call, one at a time.
+// box runs the calls of one Spec. Single-use: calls go to host processes
+// (worker.mjs host mode: one long-running Deno process holding this box's
+// one grant set), each serving one call at a time in a fresh Web Worker
+// that it terminates when the call ends; a host is armed (a worker has
+// imported the skill) before it takes a call, re-armed in the background
+// after each call, and retired after Options.Recycle calls or any abnormal
+// event (timeout, harness error, broken protocol, OOM). Session: one worker
+// process serves every call, one at a time.
 type box struct {
 	d        *Driver
 	f        files
@@ -125,14 +129,15 @@ type box struct {
 
 	life   context.Context // workers live at most as long as the box
 	cancel context.CancelFunc
-	slots  chan struct{}
-	idle   chan *proc
+	idle   chan *proc // armed hosts waiting for a call
 	nextID atomic.Uint64
 	closed atomic.Bool
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex // filling; session
-	filling int
+	mu      sync.Mutex // live, arming, changed; session
+	live    int        // hosts started and not yet retired
+	arming  int        // hosts loading the skill for their next call
+	changed chan struct{}
 	session *proc
 }
 
@@ -141,8 +146,8 @@ func newBox(d *Driver, f files, spec sandbox.Spec, reqNames []string, setup []by
 	return &box{
 		d: d, f: f, spec: spec, lim: spec.Limits.WithDefaults(), reqNames: reqNames, setup: setup,
 		life: life, cancel: cancel,
-		slots: make(chan struct{}, d.opts.MaxWorkers),
-		idle:  make(chan *proc, d.opts.Idle),
+		idle:    make(chan *proc, d.opts.MaxWorkers),
+		changed: make(chan struct{}),
 	}
 }
 
@@ -162,6 +167,9 @@ func (b *box) warm(ctx context.Context) error {
 		b.session = p
 		return nil
 	}
+	b.mu.Lock()
+	b.live++
+	b.mu.Unlock()
 	b.idle <- p
 	return nil
 }
@@ -176,6 +184,8 @@ type proc struct {
 	once     sync.Once
 	cg       *workerGroup // nil without cgroups
 	release  func()       // the jail's host side (egress proxy)
+	host     bool         // a host process (single-use calls in Web Workers)
+	calls    int          // calls a host has served
 }
 
 // stream copies one of a worker's output pipes into a Capture.
@@ -266,9 +276,10 @@ func (p *proc) Close() error {
 // returns err. An OOM kill or a refused thread looks like a dead worker.
 func (b *box) limitErr(p *proc, err error) error {
 	if p.cg.oomKilled() {
+		base := b.baseline(p.host)
 		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
 			Detail: fmt.Sprintf("the kernel OOM killer stopped the worker (cgroup limit %s: %s worker baseline + the budget)",
-				skill.FormatSize(memBaseline+b.lim.Memory), skill.FormatSize(memBaseline))}
+				skill.FormatSize(base+b.lim.Memory), skill.FormatSize(base))}
 	}
 	if p.cg.pidsRefused() {
 		return &errdefs.LimitError{Resource: "pids", Limit: fmt.Sprint(b.lim.Pids), Detail: "thread creation was refused"}
@@ -285,18 +296,29 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 	// call's timeout bounds the skill's import.
 	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout+sandbox.StartAllowance)
 	defer cancel()
-	cg, err := b.cg.newGroup(b.lim)
+	host := mode == worker.ModeSingle
+	glim := b.lim
+	glim.Memory += b.baseline(host) - memBaseline
+	if host {
+		glim.Pids += b.d.opts.Idle + 1 // a thread per Web Worker
+	}
+	cg, err := b.cg.newGroup(glim)
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "start deno")
 	}
 	allow := []string{"--allow-read=/dev/fd/3,/dev/fd/5", "--allow-write=/dev/fd/4"}
+	var hosts []string
 	if len(b.spec.Network) > 0 {
 		// Only with the jail (Open): the proxy is the only route out.
-		var hosts []string
 		for _, h := range b.spec.Network {
 			hosts = append(hosts, h.String())
 		}
 		allow = append(allow, "--allow-net="+strings.Join(hosts, ","))
+	}
+	if host {
+		// Web Workers with permissions of their own (narrower than the
+		// process's: no protocol descriptors).
+		allow = append(allow, "--unstable-worker-options")
 	}
 	if cert := b.jail.certFile(); cert != "" {
 		// With a network grant the jail holds one CA bundle, read-only:
@@ -306,8 +328,21 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		// and with it the skill's HTTP from Pyodide, verifies against both.
 		allow = append(allow, "--cert="+cert)
 	}
-	args := denoArgs(b.f.rt, b.f.dir, allow, v8Flags(b.lim, cg != nil && b.cg.has("memory")))
-	args = append(args, "run")
+	grouped := cg != nil && b.cg.has("memory")
+	flim := b.lim
+	if grouped {
+		// Each isolate's heaps are capped at the group's limit, so that
+		// the group binds (an OOM kill, reported as the memory limit).
+		flim = glim
+	}
+	args := denoArgs(b.f.rt, b.f.dir, allow, v8Flags(flim, grouped))
+	if host {
+		// The host's own bound on a call (the Go side's comes first;
+		// this one stops a worker that outlives a Go side gone slow).
+		args = append(args, "host", fmt.Sprint(b.d.opts.Idle), fmt.Sprint((b.lim.Timeout + hostGrace).Milliseconds()), strings.Join(hosts, ","))
+	} else {
+		args = append(args, "run")
+	}
 	cmd := exec.Command(b.f.rt.Deno, args...)
 	cmd.Env = denoEnv(b.f.rt)
 	cmd.Dir = b.f.dir
@@ -344,7 +379,7 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		release()
 		return nil, errdefs.Wrap(errdefs.Internal, err, "start deno")
 	}
-	p := &proc{Process: wp, cg: cg, release: release}
+	p := &proc{Process: wp, cg: cg, release: release, host: host}
 	p.Stdout, p.Stderr = worker.NewCapture(b.lim.Stdio), worker.NewCapture(b.lim.Stdio)
 	p.out, p.err = newStream(outR, p.Stdout), newStream(errR, p.Stderr)
 	go func() {
@@ -353,6 +388,20 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		setupW.Close()
 	}()
 	p.Conn.SetMaxResult(int(b.lim.Output))
+	if err := b.load(ctx, p, mode); err != nil {
+		err = b.limitErr(p, err) // before Close removes the group
+		p.Close()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
+			return nil, startTimeoutError(b.lim.Timeout, begun, callerDeadline, callerHas)
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// load sends p the init frame: the worker (in a host, its next call's Web
+// Worker) imports the skill, and unmet requirements explain a failure.
+func (b *box) load(ctx context.Context, p *proc, mode string) error {
 	ready, err := p.Init(ctx, worker.Init{
 		Type:         worker.TypeInit,
 		Bundle:       bundleDir,
@@ -371,15 +420,7 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 			err = rerr
 		}
 	}
-	if err != nil {
-		err = b.limitErr(p, err) // before Close removes the group
-		p.Close()
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
-			return nil, startTimeoutError(b.lim.Timeout, begun, callerDeadline, callerHas)
-		}
-		return nil, err
-	}
-	return p, nil
+	return err
 }
 
 // startTimeoutError says which deadline a worker's start ran out of, begun
@@ -411,87 +452,181 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	if b.sessionMode() {
 		return b.callSession(ctx, req)
 	}
-	select {
-	case b.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctxErr(ctx, b.lim)
-	}
-	defer func() { <-b.slots }()
 	p, err := b.take(ctx)
-	// The replacement starts once this call is done, not competing with it.
-	defer b.refill()
 	if err != nil {
 		return nil, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, b.lim.Timeout)
 	defer cancel()
 	value, err := p.Call(cctx, b.nextID.Add(1), req.Params, req.Config)
-	if err != nil {
+	p.calls++
+	var ended *worker.EndedError
+	if err != nil && !errors.As(err, &ended) && p.Conn.Broken() {
+		// Timeout, harness error, broken protocol, dead host: the host
+		// is retired (killed, with the call's worker).
 		err = b.limitErr(p, err) // before Close removes the group
-		p.Close()
+		b.retire(p, true)
 		return nil, b.lim.TimeoutError(cctx, b.spec.SkillID, err)
 	}
-	p.drainOutput(false)
-	peak := p.cg.peak()
-	// The worker exits on its own after its one call; reap it in the
-	// background (Close kills whatever is left).
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		p.Wait()
-		p.closeStreams()
-		p.cg.remove()
-		p.release()
-	}()
-	r := result(value, p, nil)
-	r.Usage.MaxRSS = peak
-	r.Warnings = append(r.Warnings, b.warnings...)
-	return r, nil
+	p.drainOutput(true)
+	if ended != nil {
+		// The call's worker ended itself (os._exit, os.kill): reported as
+		// a worker process's end, with its stderr's tail.
+		err = &errdefs.SkillError{Type: worker.TypeWorkerExited, Message: ended.Error(), Traceback: string(p.Stderr.Tail(stderrTail))}
+	}
+	var r *sandbox.Result
+	if err == nil {
+		r = result(value, p, nil)
+		r.Warnings = append(r.Warnings, b.warnings...)
+	}
+	b.release(p)
+	return r, err
 }
 
-// take returns an idle worker, or starts one, and has a replacement
-// started in the background.
+// stderrTail is how much of a call's stderr a WorkerExited error carries.
+const stderrTail = 2048
+
+// hostGrace is how long past the call's timeout a host waits before it
+// terminates the call's worker itself.
+const hostGrace = time.Second
+
+// take returns an armed host: an idle one, or a new one when none is
+// being started or re-armed and fewer than MaxWorkers are live; otherwise
+// it waits for one.
 func (b *box) take(ctx context.Context) (*proc, error) {
 	for {
 		select {
 		case p := <-b.idle:
-			if p.Exited() { // died while idle: its state is unknown
-				p.Close()
+			if p.Exited() || p.Conn.Broken() { // died while idle: its state is unknown
+				b.retire(p, false)
 				continue
 			}
 			return p, nil
 		default:
-			return b.start(ctx, worker.ModeSingle)
+		}
+		b.mu.Lock()
+		if b.arming == 0 && b.live < b.d.opts.MaxWorkers {
+			// One host starts at a time (it counts as arming): a burst of
+			// calls waits for hosts that free up rather than starting
+			// MaxWorkers Pyodide compilations at once.
+			b.live++
+			b.arming++
+			b.mu.Unlock()
+			p, err := b.start(ctx, worker.ModeSingle)
+			b.mu.Lock()
+			b.arming--
+			if err != nil {
+				b.live--
+			}
+			b.signal()
+			b.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		}
+		changed := b.changed
+		b.mu.Unlock()
+		select {
+		case p := <-b.idle:
+			b.idle <- p // checked at the top
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctxErr(ctx, b.lim)
 		}
 	}
 }
 
-// refill starts workers in the background until Idle are waiting.
-func (b *box) refill() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for len(b.idle)+b.filling < cap(b.idle) && !b.closed.Load() {
-		b.filling++
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			p, err := b.start(b.life, worker.ModeSingle)
-			b.mu.Lock()
-			b.filling--
-			b.mu.Unlock()
-			if err != nil {
-				return // the next call starts its own worker and reports why
-			}
-			select {
-			case b.idle <- p:
-				if b.closed.Load() {
-					b.drain()
-				}
-			default:
-				p.Close()
-			}
-		}()
+// signal wakes the callers waiting in take; b.mu is held.
+func (b *box) signal() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// release hands a host back after a call: retired after Options.Recycle
+// calls (a replacement starts in the background), otherwise re-armed in
+// the background, its output captures cleared for the next call.
+func (b *box) release(p *proc) {
+	if p.calls >= b.d.opts.Recycle || b.closed.Load() {
+		b.retire(p, false)
+		b.replace()
+		return
 	}
+	b.mu.Lock()
+	b.arming++
+	b.mu.Unlock()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		p.Stdout.Reset()
+		p.Stderr.Reset()
+		ctx, cancel := context.WithTimeout(b.life, b.lim.Timeout+sandbox.StartAllowance)
+		err := b.load(ctx, p, worker.ModeSingle)
+		cancel()
+		b.mu.Lock()
+		b.arming--
+		b.mu.Unlock()
+		if err != nil {
+			// The next call starts a host of its own and reports why.
+			b.retire(p, false)
+			return
+		}
+		b.idle <- p
+		b.mu.Lock()
+		b.signal()
+		b.mu.Unlock()
+		if b.closed.Load() {
+			b.drain()
+		}
+	}()
+}
+
+// replace starts a host in the background, when none is live (a recycled
+// host's successor), so the next call finds one armed.
+func (b *box) replace() {
+	b.mu.Lock()
+	if b.closed.Load() || b.live > 0 || b.arming > 0 {
+		b.mu.Unlock()
+		return
+	}
+	b.live++
+	b.arming++
+	b.mu.Unlock()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		p, err := b.start(b.life, worker.ModeSingle)
+		b.mu.Lock()
+		b.arming--
+		if err != nil {
+			b.live--
+		}
+		b.signal()
+		b.mu.Unlock()
+		if err == nil {
+			b.idle <- p
+			if b.closed.Load() {
+				b.drain()
+			}
+		}
+	}()
+}
+
+// retire kills a host (now, or in the background) and forgets it.
+func (b *box) retire(p *proc, now bool) {
+	b.mu.Lock()
+	b.live--
+	b.signal()
+	b.mu.Unlock()
+	if now {
+		p.Close()
+		return
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		p.Close()
+	}()
 }
 
 func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
@@ -543,7 +678,7 @@ func (b *box) drain() {
 	for {
 		select {
 		case p := <-b.idle:
-			p.Close()
+			b.retire(p, true)
 		default:
 			return
 		}

@@ -55,24 +55,64 @@
 // (importlib.metadata): without an environment, only Pyodide's standard
 // library, and anything else is errdefs.Unavailable naming the package.
 //
-// Single use. A worker serves one call of one sandbox and exits: each
-// sandbox keeps Options.Idle workers started, restored from the snapshot and
-// with the skill imported, and starts a replacement after each call. No
-// worker is ever shared between sandboxes (skills or trust domains).
-// Session mode keeps one worker per sandbox.
+// Single use: one host process per sandbox, one Web Worker per call.
+// Single-use calls go to a host: one long-running Deno process (worker.mjs
+// in host mode, with the permission flags above plus
+// --unstable-worker-options), in the same jail and cgroup a worker would
+// have. It belongs to one sandbox, so to one skill and one grant set, and
+// is never shared across skills or trust domains. It compiles Pyodide's
+// WebAssembly once, reads the snapshot once, and keeps Options.Idle Web
+// Workers started: each a fresh V8 isolate given the compiled module and
+// its own copy of the snapshot (transferred, so it writes only its own
+// memory), with Deno permissions narrower than the process's (read the
+// Pyodide and worker folders, the granted network; not the protocol
+// descriptors), Pyodide restored, the bundle copied into its own
+// in-memory file system — and the skill not yet imported. The Go side
+// speaks the protocol of docs/PROTOCOL.md to the host, one call at a time
+// per host: an init frame makes one started worker import the skill (its
+// ready frame is the reply), a call frame runs that worker's one call,
+// after which the host terminates the worker. Skill code therefore runs in
+// at most one worker of a host at any time, and the next worker imports
+// the skill only after the previous one was terminated. The host relays a
+// worker's stdout and stderr (posted to it) on fds 1 and 2 before the
+// reply, accepts exactly one reply frame per worker (a batch of frames
+// posted as one is refused: the host is retired) and ignores everything a
+// worker posts after it. A worker that ends itself (os._exit(n),
+// os.kill(os.getpid(), sig)) is answered with an "exited" frame and
+// reported as before: WorkerExited, "worker exited with code n", the
+// call's stderr tail as traceback; its host goes on. The box re-arms a
+// host (next worker imports the skill) in the background after each
+// call, retires it after Options.Recycle calls (policy: recycle, default
+// 500) and on any abnormal event — a timeout, a harness error, a broken
+// frame, a dead host, an OOM kill — and runs up to MaxWorkers hosts for
+// concurrent calls. This is the documented exception to "no skill code in
+// a process that serves more than one call" (docs/RATIONALE.md, "One
+// isolate per call"): the wall between calls is the V8 isolate and Deno's
+// per-worker state, not the process. Deno's Cache API is kept from
+// storing anything (its folder under DENO_DIR is a read-only file), and
+// caches, BroadcastChannel and Deno's internals are removed from each
+// worker's globals; node:worker_threads still exports BroadcastChannel,
+// which is why one skill worker at a time matters. Session mode keeps one
+// worker process per session (worker.mjs run mode), as before.
 //
-// Limits. The wall-clock timeout kills the worker's process group. On
-// Linux, when the memory (and pids) cgroup controllers are usable (v1, v2
-// or hybrid, under this process's own group + "skillbox/", as the linux
-// backend does), each worker is born in its own cgroup with memory =
-// memBaseline (192 MiB, an idle skill-loaded worker) + Limits.Memory and
-// pids = 48 + Limits.Pids; an OOM kill in it ends the call as
-// errdefs.LimitError{Resource: "memory"}, and memory-limit and pids-limit
-// are claimed only then (see limits.go; RLIMIT_AS breaks Deno). Without
-// the controllers, Python's heap is capped by the WebAssembly memory limit
-// (MemoryError beyond it) and the JavaScript heap by V8's old-space limit,
-// which bound the heaps but not the process, so memory-limit is not
-// claimed and a Spec requiring it is refused.
+// Limits. The wall-clock timeout kills the worker's process group (for a
+// host: the host, with the call's worker; the host also terminates a
+// worker one second past the timeout on its own). On Linux, when the
+// memory (and pids) cgroup controllers are usable (v1, v2 or hybrid, under
+// this process's own group + "skillbox/", as the linux backend does), each
+// worker process is born in its own cgroup with memory = memBaseline
+// (192 MiB, an idle skill-loaded worker) + Limits.Memory and pids = 48 +
+// Limits.Pids; a host's group adds Idle × isolateBaseline (128 MiB per
+// started Web Worker) and Idle+1 pids. Each isolate's WebAssembly memory
+// (Python's heap) and V8 old space are capped at the group's limit, so the
+// group binds; as a host runs one call at a time, the budget is the
+// call's, on top of the host's baseline. An OOM kill ends the call as
+// errdefs.LimitError{Resource: "memory"} (and retires the host, with its
+// started workers), and memory-limit and pids-limit are
+// claimed only then (see limits.go; RLIMIT_AS breaks Deno). Without the
+// controllers, the heaps are bounded but not the process, so memory-limit
+// is not claimed and a Spec requiring it is refused. A single-use result
+// carries no MaxRSS (the host's peak is not the call's).
 //
 // Linux jail (defence in depth, jail_linux.go). When a jail can be built
 // (root, or unprivileged user namespaces), each worker runs in one: the

@@ -35,15 +35,23 @@ type Options struct {
 	Install bool
 	// Progress receives install progress; nil means os.Stderr.
 	Progress interface{ Write([]byte) (int, error) }
-	// Idle is how many workers each single-use sandbox keeps started,
-	// snapshot-restored and skill-loaded, waiting for a call (0 means 1;
-	// policy file: idle, at most max_workers).
+	// Idle is how many Web Workers each single-use host process keeps
+	// started and snapshot-restored (the skill not yet imported), ahead
+	// of its calls (0 means 1; policy file: idle, at most max_workers).
 	Idle int
-	// MaxWorkers bounds the live workers (calls in flight plus idle) of one
-	// sandbox; further calls wait (0 means 4; policy file: max_workers).
-	// A worker holds about 200 MB.
+	// MaxWorkers bounds the host processes of one single-use sandbox,
+	// each serving one call at a time, so the calls in flight; further
+	// calls wait (0 means 4; policy file: max_workers). A host holds
+	// about 200 MB plus 128 MiB per started Web Worker.
 	MaxWorkers int
+	// Recycle is how many single-use calls one host process serves (each
+	// in a Web Worker of its own) before it is replaced (0 means 500;
+	// policy file: recycle).
+	Recycle int
 }
+
+// defaultRecycle is Recycle when unset.
+const defaultRecycle = 500
 
 // defaultMaxWorkers is MaxWorkers when unset.
 const defaultMaxWorkers = 4
@@ -84,6 +92,9 @@ func newDriver(opts Options, s seams) *Driver {
 	}
 	if opts.MaxWorkers <= 0 {
 		opts.MaxWorkers = defaultMaxWorkers
+	}
+	if opts.Recycle <= 0 {
+		opts.Recycle = defaultRecycle
 	}
 	if opts.MaxWorkers < opts.Idle {
 		opts.MaxWorkers = opts.Idle

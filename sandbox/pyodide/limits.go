@@ -31,6 +31,27 @@ import (
 // memory-limit is not claimed.
 const memBaseline = 192 << 20
 
+// isolateBaseline is what one more call worker (a Web Worker: a V8 isolate
+// with Pyodide's JavaScript and a WebAssembly memory restored from the
+// snapshot) adds to a host process; a host holds Options.Idle started
+// workers plus the armed one, so its cgroup limit is
+//
+//	memBaseline + Idle × isolateBaseline + Spec.Limits.Memory
+//
+// (memBaseline covers the process and its first worker). Measured: see
+// docs/PERFORMANCE.md.
+const isolateBaseline = 128 << 20
+
+// baseline is the memory a worker process holds before the skill's
+// budget: a host (host) holds Idle started Web Workers besides its armed
+// one.
+func (b *box) baseline(host bool) int64 {
+	if !host {
+		return memBaseline
+	}
+	return memBaseline + int64(b.d.opts.Idle)*isolateBaseline
+}
+
 // denoTasks is what a worker's pids limit allows on top of the Spec's:
 // Deno's own threads (V8 platform workers, tokio, the GC) number about 20.
 // Python in WebAssembly cannot fork or start threads; a skill could start

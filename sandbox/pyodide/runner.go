@@ -54,6 +54,9 @@ var snapshotMu sync.Mutex
 // the memory snapshot with the same Deno on first use.
 func prepare(ctx context.Context, rt Runtime) (files, error) {
 	f := files{rt: rt, dir: filepath.Join(rt.Dir, "worker-"+workerKey())}
+	if err := noWebCache(rt); err != nil {
+		return f, err
+	}
 	if _, err := os.Stat(filepath.Join(f.dir, "snapshot.bin")); err == nil {
 		// The jailed worker (jail.ID, not the owner) reads the folder.
 		_ = os.Chmod(f.dir, 0o755)
@@ -102,6 +105,27 @@ func prepare(ctx context.Context, rt Runtime) (files, error) {
 	}
 	pruneWorkers(rt.Dir, f.dir)
 	return f, nil
+}
+
+// noWebCache keeps Deno's Cache API (caches.open) from storing anything:
+// Deno keeps it under DENO_DIR/location_data whatever the permissions,
+// where every worker of every skill, and later calls, would find it. A
+// read-only file in its place makes caches.open fail.
+func noWebCache(rt Runtime) error {
+	p := filepath.Join(rt.Dir, "deno-dir", "location_data")
+	if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() {
+		return nil
+	}
+	if err := os.RemoveAll(p); err != nil {
+		return errdefs.Wrap(errdefs.Internal, err, "pyodide: remove Deno's web cache")
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return errdefs.Wrap(errdefs.Internal, err, "pyodide: deno folder")
+	}
+	if err := os.WriteFile(p, nil, 0o444); err != nil {
+		return errdefs.Wrap(errdefs.Internal, err, "pyodide: block Deno's web cache")
+	}
+	return nil
 }
 
 // pruneWorkers removes worker folders of other script versions that have

@@ -8,14 +8,18 @@ import "github.com/skillbox-dev/skillbox/sandbox"
 // holds about 200 MB, so more than this is a typo.
 const maxWorkers = 1024
 
+// maxRecycle bounds recycle: a host process lives at most this many calls.
+const maxRecycle = 1_000_000
+
 // optionsFrom decodes the backend's section of the policy file
 // (backends: pyodide: {...}) over the registry's defaults (Install on).
 // Only settings that shape performance and installation are offered: none
 // weakens a wall, and the cache folder stays code-only (it holds the
 // runtime every worker runs).
 //
-//	idle: 1            # Idle: ready workers per sandbox (default 1)
-//	max_workers: 4     # MaxWorkers: live workers per sandbox (default 4)
+//	idle: 1            # Idle: Web Workers each host process keeps started (default 1)
+//	max_workers: 4     # MaxWorkers: host processes (calls at once) per sandbox (default 4)
+//	recycle: 500       # Recycle: single-use calls per host process before it is replaced (default 500)
 //	install: true      # Install: install Deno and Pyodide with npm if missing (default true)
 func optionsFrom(cfg sandbox.Config) (Options, error) {
 	o := Options{Install: true}
@@ -26,6 +30,10 @@ func optionsFrom(cfg sandbox.Config) (Options, error) {
 		},
 		"max_workers": func(s sandbox.Setting) (err error) {
 			o.MaxWorkers, err = s.Int(1, maxWorkers)
+			return err
+		},
+		"recycle": func(s sandbox.Setting) (err error) {
+			o.Recycle, err = s.Int(1, maxRecycle)
 			return err
 		},
 		"install": func(s sandbox.Setting) (err error) {
@@ -52,6 +60,7 @@ func (d *Driver) Config() map[string]any {
 	return map[string]any{
 		"idle":        d.opts.Idle,
 		"max_workers": d.opts.MaxWorkers,
+		"recycle":     d.opts.Recycle,
 		"install":     d.opts.Install,
 	}
 }

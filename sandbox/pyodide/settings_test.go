@@ -25,9 +25,9 @@ func TestSettings(t *testing.T) {
 		cfg  sandbox.Config
 		want map[string]any
 	}{
-		{"defaults", sandbox.Config{Backend: Name}, map[string]any{"idle": 1, "max_workers": 4, "install": true}},
-		{"set", cfg(n("idle", "2"), n("max_workers", "6"), sandbox.Setting{Key: "install", Value: "false", Kind: "bool"}),
-			map[string]any{"idle": 2, "max_workers": 6, "install": false}},
+		{"defaults", sandbox.Config{Backend: Name}, map[string]any{"idle": 1, "max_workers": 4, "recycle": 500, "install": true}},
+		{"set", cfg(n("idle", "2"), n("max_workers", "6"), n("recycle", "20"), sandbox.Setting{Key: "install", Value: "false", Kind: "bool"}),
+			map[string]any{"idle": 2, "max_workers": 6, "recycle": 20, "install": false}},
 	}
 	for _, tt := range good {
 		o, err := optionsFrom(tt.cfg)
@@ -43,7 +43,8 @@ func TestSettings(t *testing.T) {
 		cfg  sandbox.Config
 		want string
 	}{
-		{"unknown", cfg(n("cache_dir", "1")), `policy p.yaml:3: backends.pyodide: unknown setting "cache_dir" (known: idle, install, max_workers)`},
+		{"unknown", cfg(n("cache_dir", "1")), `policy p.yaml:3: backends.pyodide: unknown setting "cache_dir" (known: idle, install, max_workers, recycle)`},
+		{"zero recycle", cfg(n("recycle", "0")), "backends.pyodide.recycle: 0 is out of range"},
 		{"idle above default max", cfg(n("idle", "5")), "policy p.yaml:3: backends.pyodide.idle: 5 is more than max_workers (4)"},
 		{"zero workers", cfg(n("max_workers", "0")), "backends.pyodide.max_workers: 0 is out of range"},
 		{"install not bool", cfg(sandbox.Setting{Key: "install", Value: "no", Kind: "str"}), `backends.pyodide.install: must be true or false, got "no"`},
