@@ -66,13 +66,29 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 // Spec.Resolve) gets the loopback server's answer through the proxy, sees
 // the proxy's variables and a read-only CA bundle; a host not granted is
 // refused by the proxy (403, audited to the call); a direct connection to
-// the server, bypassing the proxy, fails and reaches nothing. In each mode.
+// the server, bypassing the proxy, fails and reaches nothing, as do UDP
+// to the host's loopback and name resolution. In each mode.
 func TestEgressAllowlist(t *testing.T) {
 	d := driver(t)
 	var hits atomic.Int64
 	srv := httptest.NewServer(server("plain", &hits, ""))
 	defer srv.Close()
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	var datagrams atomic.Int64
+	go func() {
+		buf := make([]byte, 100)
+		for {
+			if _, _, err := udp.ReadFrom(buf); err != nil {
+				return
+			}
+			datagrams.Add(1)
+		}
+	}()
 	for _, mode := range []sandbox.Mode{sandbox.ModeSingleUse, sandbox.ModeSession} {
 		t.Run(string(mode), func(t *testing.T) {
 			sb, err := d.Open(context.Background(), sandbox.Spec{
@@ -94,6 +110,8 @@ func TestEgressAllowlist(t *testing.T) {
 					map[string]any{"op": "get", "url": fmt.Sprintf("http://127.0.0.1:%d/literal", port)},
 					map[string]any{"op": "tcp", "host": "127.0.0.1", "port": port},
 					map[string]any{"op": "view"},
+					map[string]any{"op": "udp", "host": "127.0.0.1", "port": udp.LocalAddr().(*net.UDPAddr).Port},
+					map[string]any{"op": "dns", "name": "api.test"},
 				)
 				if o := out[0]; o.Status != float64(200) || !strings.Contains(o.Body, `"path":"/granted"`) {
 					t.Errorf("call %d: HTTP to the granted host: %+v", call, o)
@@ -113,6 +131,12 @@ func TestEgressAllowlist(t *testing.T) {
 				if o := out[3]; o.Status != nil || o.Err == "" {
 					t.Errorf("call %d: a direct connection bypassing the proxy: %+v", call, o)
 				}
+				if o := out[5]; o.Status != nil || o.Err == "" {
+					t.Errorf("call %d: UDP to the host's loopback: %+v", call, o)
+				}
+				if o := out[6]; o.Status != nil || o.Err == "" {
+					t.Errorf("call %d: name resolution in the sandbox: %+v", call, o)
+				}
 				if n := hits.Load() - before; n != 1 {
 					t.Errorf("call %d: the server got %d requests, want 1 (the granted one)", call, n)
 				}
@@ -124,6 +148,9 @@ func TestEgressAllowlist(t *testing.T) {
 				}
 				if _, ok := view.Env["NO_PROXY"]; ok {
 					t.Errorf("NO_PROXY reached the skill: %q", view.Env["NO_PROXY"])
+				}
+				if n := datagrams.Load(); n != 0 {
+					t.Errorf("call %d: the host's UDP listener got %d datagrams", call, n)
 				}
 				if view.Env["SSL_CERT_FILE"] != egress.DefaultCAFile || !strings.Contains(view.CA, "BEGIN CERTIFICATE") || view.CAWritable {
 					t.Errorf("CA bundle: SSL_CERT_FILE %q, %d bytes, writable %v (%s)", view.Env["SSL_CERT_FILE"], len(view.CA), view.CAWritable, view.Err)
