@@ -122,7 +122,6 @@ func New(spec Spec) (*Jail, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, isTree := spec.Root.(Tree)
 	if err := checkTmpfs(spec.Tmpfs, append(mountDsts(mounts), spec.ReadPaths...)); err != nil {
 		return nil, err
 	}
@@ -154,21 +153,7 @@ func New(spec Spec) (*Jail, error) {
 		if err := ec.Validate(); err != nil {
 			return nil, err
 		}
-		// The bundle is written on the root tmpfs: not below a bind, nor
-		// through a symlink the root recreates.
-		// An image's tree is not the host's: its files are never bound
-		// over, and its top-level links could lead anywhere.
-		if dir := filepath.Dir(ec.CAFile); isTree || under(dir, mountDsts(mounts)) {
-			switch {
-			case isTree:
-				// The image's own bundle stays; SSL_CERT_FILE names the jail's.
-			case coveredFile(ec.CAFile, mounts):
-				j.caOver = ec.CAFile
-			default:
-				j.notes = append(j.notes, fmt.Sprintf("the jail's binds cover %s and hold no file %s: the CA bundle is only at %s (SSL_CERT_FILE)", dir, ec.CAFile, caFileFallback))
-			}
-			ec.CAFile = caFileFallback
-		}
+		j.caOver, j.notes = PlaceTrust(spec.Root, mounts, &ec)
 		var note string
 		j.trust, note = ec.TrustBundle()
 		if note != "" {
@@ -177,6 +162,37 @@ func New(spec Spec) (*Jail, error) {
 		j.egress = &ec
 	}
 	return j, nil
+}
+
+// PlaceTrust decides where a root assembled by mounts (RootMounts of
+// root) shows the CA bundle of a network grant: at ec.CAFile (default
+// egress.DefaultCAFile) on the root's own writable layer when no bind or
+// symlink of the root covers its folder; else ec.CAFile becomes a fallback
+// path outside them, and over, when a bind shows a regular file at the
+// usual path (never an image's), is where the bundle is also bound. notes
+// say where it could not be shown. The jail follows it; so does a runtime
+// that assembles a root of its own (the gvisor backend's OCI bundle).
+func PlaceTrust(root Root, mounts []MountOp, ec *egress.Config) (over string, notes []string) {
+	if ec.CAFile == "" {
+		ec.CAFile = egress.DefaultCAFile
+	}
+	_, isTree := root.(Tree)
+	// The bundle is written on the root tmpfs: not below a bind, nor
+	// through a symlink the root recreates.
+	// An image's tree is not the host's: its files are never bound
+	// over, and its top-level links could lead anywhere.
+	if dir := filepath.Dir(ec.CAFile); isTree || under(dir, mountDsts(mounts)) {
+		switch {
+		case isTree:
+			// The image's own bundle stays; SSL_CERT_FILE names the jail's.
+		case coveredFile(ec.CAFile, mounts):
+			over = ec.CAFile
+		default:
+			notes = append(notes, fmt.Sprintf("the jail's binds cover %s and hold no file %s: the CA bundle is only at %s (SSL_CERT_FILE)", dir, ec.CAFile, caFileFallback))
+		}
+		ec.CAFile = caFileFallback
+	}
+	return over, notes
 }
 
 // TrustNotes says what the CA bundle of a jail with a network grant
@@ -330,7 +346,7 @@ func (j *Jail) Launch(ctx context.Context, opts LaunchOptions) (launch func(*exe
 			if err != nil {
 				return kill(fmt.Errorf("egress listener: %w", err))
 			}
-			r.serve(proxy, l, audit)
+			r.Serve(proxy, l, audit)
 			proxy = nil
 		}
 		return nil
@@ -372,8 +388,11 @@ type Running struct {
 	idle   func(egress.Event) // the proxy's sink outside calls
 }
 
-// serve serves p on l until Close.
-func (r *Running) serve(p *egress.Proxy, l net.Listener, idle func(egress.Event)) {
+// Serve serves p on l until Close, with idle as p's audit sink outside
+// calls (BeginCall, EndCall). Launch calls it for a jail's listener; a
+// runtime that makes the listener itself (the gvisor backend) calls it on
+// a Running of its own, whose zero value is ready.
+func (r *Running) Serve(p *egress.Proxy, l net.Listener, idle func(egress.Event)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.proxy, r.idle, r.served = p, idle, make(chan struct{})

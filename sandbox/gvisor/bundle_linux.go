@@ -22,6 +22,10 @@ import (
 type bundle struct {
 	dir   string // config.json and rootfs
 	state string // runsc --root
+	// config and root are what config.json was made of (a start with a
+	// network grant writes its own, from them).
+	config specs.Spec
+	root   jail.Root
 }
 
 // roBind are the options of every read-only bind.
@@ -31,9 +35,12 @@ var roBind = []string{"rbind", "ro", "nosuid", "nodev"}
 // in root (an empty folder assembled with jail.RootMounts: nothing is
 // created in an image's or the host's folders) with spec's read paths, its
 // bundle at /skill (when it has one), a fresh /scratch and /tmp, and spec's
-// granted variables.
-func writeBundle(dir string, root jail.Root, spec sandbox.Spec, argv []string) (*bundle, error) {
-	b := &bundle{dir: filepath.Join(dir, "bundle"), state: filepath.Join(dir, "state")}
+// granted variables. With a network grant (net not nil) the sandbox runs in
+// the network namespace runsc is started in (no namespace of its own in
+// config.json; see egress_linux.go), and the CA bundle's mount point is
+// made in the root.
+func writeBundle(dir string, root jail.Root, spec sandbox.Spec, argv []string, net *netGrant) (*bundle, error) {
+	b := &bundle{dir: filepath.Join(dir, "bundle"), state: filepath.Join(dir, "state"), root: root}
 	rootfs := filepath.Join(b.dir, "rootfs")
 	for _, d := range []string{rootfs, b.state} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -87,6 +94,16 @@ func writeBundle(dir string, root jail.Root, spec sandbox.Spec, argv []string) (
 			return nil, errdefs.Wrap(errdefs.Internal, err, "backend gvisor: bundle root")
 		}
 	}
+	if net != nil {
+		if err := net.place(root, ops, rootfs); err != nil {
+			return nil, err
+		}
+	}
+	namespaces := []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace},
+		{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}}
+	if net == nil {
+		namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	}
 	none := []string{}
 	config := specs.Spec{
 		Version: specs.Version,
@@ -105,31 +122,44 @@ func writeBundle(dir string, root jail.Root, spec sandbox.Spec, argv []string) (
 		Hostname: "skillbox",
 		Mounts:   mounts,
 		Linux: &specs.Linux{
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
-			},
+			Namespaces: namespaces,
 		},
 	}
-	data, err := json.Marshal(config)
-	if err != nil {
-		return nil, errdefs.Wrap(errdefs.Internal, err, "backend gvisor: config.json")
-	}
-	if err := os.WriteFile(filepath.Join(b.dir, "config.json"), data, 0o600); err != nil {
-		return nil, errdefs.Wrap(errdefs.Internal, err, "backend gvisor: config.json")
+	b.config = config
+	if err := writeConfig(b.dir, config); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
-// runscCmd runs runsc on one state folder and platform, always without
-// network and without runsc's own cgroups (the sandbox's are skillbox's).
+// writeConfig writes config as dir's config.json.
+func writeConfig(dir string, config specs.Spec) error {
+	data, err := json.Marshal(config)
+	if err != nil {
+		return errdefs.Wrap(errdefs.Internal, err, "backend gvisor: config.json")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
+		return errdefs.Wrap(errdefs.Internal, err, "backend gvisor: config.json")
+	}
+	return nil
+}
+
+// runscCmd runs runsc on one state folder and platform, without runsc's
+// own cgroups (the sandbox's are skillbox's), and without network unless
+// hostNet: then the sandbox uses the network namespace runsc starts in
+// (--network=host), which a grant makes private (egress_linux.go).
 type runscCmd struct {
 	bin, root, platform string
+	hostNet             bool
 }
 
 // args is runsc's command line for the subcommand args.
 func (r *runscCmd) args(args ...string) []string {
-	return append([]string{r.bin, "--root", r.root, "--platform", r.platform, "--network=none", "--ignore-cgroups"}, args...)
+	network := "--network=none"
+	if r.hostNet {
+		network = "--network=host"
+	}
+	return append([]string{r.bin, "--root", r.root, "--platform", r.platform, network, "--ignore-cgroups"}, args...)
 }
 
 // command is the exec.Cmd of args, with a fixed environment.

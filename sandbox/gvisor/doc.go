@@ -22,11 +22,26 @@
 // no_new_privs, with exactly the granted variables (worker.Environ), in
 // new pid, mount, ipc, uts and network namespaces of the sentry, on the
 // ptrace platform (policy file: platform: kvm, after a probe that must
-// finish within 10 s), with --network=none.
+// finish within 10 s), with --network=none unless the skill is granted
+// the network.
 //
 // runsc passes a container descriptors 0, 1 and 2 only, so the harness
 // runs behind the worker's relay (worker.RelayArgv): the protocol on
 // stdin and stdout, the skill's stdout and stderr multiplexed on stderr.
+//
+// # Network grants
+//
+// A skill granted hosts (or bound secrets) reaches them only through
+// skillbox's egress proxy (internal/egress), as under the linux jail
+// (egress_linux.go). Each of its gVisor sandboxes is started by runsc from
+// a thread that first entered a new network namespace, brought its
+// loopback up and listened on jail.ProxyAddr there; runsc runs with
+// --network=host, so the sentry's sockets are host sockets of that
+// namespace, whose only listener is the proxy's, served by this process
+// (a proxy per sandbox; a session's gives each call its audit sink and
+// budget). The skill gets the proxy's variables and a read-only CA bundle
+// (the host's roots, Spec.CACerts, the proxy's CA) where they point,
+// placed by jail.PlaceTrust.
 //
 // # Limits
 //
@@ -39,11 +54,7 @@
 //
 // # Not (yet) supported
 //
-// Network grants (and so bound secrets): the egress proxy, which the
-// linux jail reaches on its loopback, is not reachable from runsc's
-// network stack here, so a skill granted hosts is refused with
-// errdefs.Unavailable naming it (net-allowlist and secret-binding are not
-// claimed). The skill's own Python environment (Spec.Environment) is not
+// The skill's own Python environment (Spec.Environment) is not
 // run: its requirements are checked against the interpreter, as on the
 // process backend. Calls are not pre-forked: every single-use call pays
 // for a sandbox.

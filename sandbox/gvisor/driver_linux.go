@@ -12,6 +12,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/imageroot"
 	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -108,10 +109,9 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	if err := pr.caps.CheckRequire(Name, spec.Require); err != nil {
 		return nil, err
 	}
-	if len(spec.Network) > 0 || len(spec.Secrets) > 0 {
-		return nil, errdefs.New(errdefs.Unavailable,
-			"backend gvisor cannot give %s its network grant (%s): skillbox's egress proxy is not reachable from runsc's network stack, and gvisor runs with --network=none; run it with --backend linux",
-			spec.SkillID, hostList(spec.Network))
+	grant, err := newNetGrant(spec)
+	if err != nil {
+		return nil, err
 	}
 	if err := spec.Limits.Check(); err != nil {
 		return nil, err
@@ -142,7 +142,8 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 			return nil, err
 		}
 	}
-	b := &box{d: d, spec: spec, lim: lim, warnings: warnings, reqNames: reqNames, cgHost: pr.cg, runsc: pr.runsc, closed: make(chan struct{})}
+	b := &box{d: d, spec: spec, lim: lim, warnings: warnings, reqNames: reqNames, cgHost: pr.cg, runsc: pr.runsc, closed: make(chan struct{}),
+		net: grant, outsideAudit: egress.AuditFrom(ctx)}
 	for _, c := range []struct{ layer, ctl string }{{LayerMemory, cgroup.Memory}, {LayerPids, cgroup.Pids}, {LayerCPU, cgroup.CPU}} {
 		if pr.layer(c.layer).Available && (c.ctl != cgroup.CPU || lim.CPU > 0) {
 			b.controllers = append(b.controllers, c.ctl)
@@ -167,8 +168,13 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	if b.dir, err = os.MkdirTemp(d.opts.TempDir, "skillbox-gvisor-"); err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "backend gvisor: sandbox folder")
 	}
-	if b.bundle, err = writeBundle(b.dir, root, spec, b.argv(root.Program())); err != nil {
+	if b.bundle, err = writeBundle(b.dir, root, spec, b.argv(root.Program()), grant); err != nil {
 		return nil, err
+	}
+	if grant != nil {
+		for _, n := range grant.notes {
+			b.warnings = append(b.warnings, "tls: "+n)
+		}
 	}
 	if b.container != nil {
 		if err := b.checkPython(ctx, root); err != nil {
@@ -194,18 +200,6 @@ func bestEffortHint(layer string) string {
 		return " (--best-effort runs without it, with a warning on every call)"
 	}
 	return ""
-}
-
-// hostList names granted hosts for messages.
-func hostList(hosts []sandbox.HostPort) string {
-	if len(hosts) == 0 {
-		return "bound secrets"
-	}
-	s := make([]string, len(hosts))
-	for i, h := range hosts {
-		s[i] = h.String()
-	}
-	return strings.Join(s, ", ")
 }
 
 // checkReadPath refuses an operator-granted read path the sandbox cannot

@@ -16,7 +16,6 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/sandbox/gvisor"
-	"github.com/skillbox-dev/skillbox/sandbox/sandboxtest"
 )
 
 // benchBundle writes the benchmarks' skill.
@@ -139,28 +138,6 @@ func TestContainerImage(t *testing.T) {
 	}
 	if left := listTree(t, tmp); len(left) != 1 {
 		t.Errorf("the sandbox's folders outlive Close: %v", left)
-	}
-}
-
-// TestNetworkGrantRefused: the egress proxy is not reachable from runsc
-// here, so a skill granted hosts (or bound secrets) is refused, naming
-// the grant and the backend that can run it; nothing runs without it.
-func TestNetworkGrantRefused(t *testing.T) {
-	d := driver(t)
-	spec := sandboxtest.SpecFor(sandboxtest.FunctionalSkill(t, "hello"), sandboxtest.Options{})
-	spec.Network = []sandbox.HostPort{{Host: "api.example", Port: 443}}
-	sb, err := d.Open(context.Background(), spec)
-	if err == nil {
-		sb.Close()
-		t.Fatal("a skill with a network grant was opened")
-	}
-	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "api.example:443") || !strings.Contains(err.Error(), "--backend linux") {
-		t.Fatalf("err = %v; want unavailable naming the grant and the linux backend", err)
-	}
-	for _, f := range []sandbox.Feature{sandbox.FeatureNetAllowlist, sandbox.FeatureSecretBinding} {
-		if d.Probe(context.Background()).Has(f) {
-			t.Errorf("gvisor claims %s, which it refuses", f)
-		}
 	}
 }
 

@@ -146,14 +146,15 @@ func (d *Driver) probe(ctx context.Context, python string) *probeResult {
 }
 
 // enforces lists the features the available layers add up to. Network
-// grants are refused (see the package doc), so net-allowlist and
-// secret-binding are not claimed.
+// grants go through the egress proxy in a network namespace of each
+// sandbox's own (egress_linux.go), which needs root, as runsc does.
 func (r *probeResult) enforces() []sandbox.Feature {
 	if !r.layer(LayerRunsc).Available || !r.layer(LayerRoot).Available || !r.layer(LayerPlatform).Available {
 		return []sandbox.Feature{}
 	}
 	f := []sandbox.Feature{sandbox.FeatureTimeout, sandbox.FeatureOutputCap, sandbox.FeatureEnvScrub,
-		sandbox.FeatureNoNetwork, sandbox.FeatureFSIsolation, sandbox.FeatureProcIsolation, sandbox.FeatureKernelHardened}
+		sandbox.FeatureNoNetwork, sandbox.FeatureNetAllowlist, sandbox.FeatureSecretBinding,
+		sandbox.FeatureFSIsolation, sandbox.FeatureProcIsolation, sandbox.FeatureKernelHardened}
 	if r.layer(LayerMemory).Available {
 		f = append(f, sandbox.FeatureMemory)
 	}
@@ -208,7 +209,7 @@ func (d *Driver) trialRun(ctx context.Context, runsc string) error {
 	}
 	defer os.RemoveAll(dir)
 	root := jail.Binary{Path: truePath}
-	bundle, err := writeBundle(dir, root, sandbox.Spec{}, []string{truePath})
+	bundle, err := writeBundle(dir, root, sandbox.Spec{}, []string{truePath}, nil)
 	if err != nil {
 		return err
 	}

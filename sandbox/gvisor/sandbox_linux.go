@@ -12,6 +12,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/imageroot"
 	"github.com/skillbox-dev/skillbox/internal/jail"
@@ -39,6 +40,10 @@ type box struct {
 	dir    string
 	bundle *bundle
 	run    runner
+	// net is the network grant (nil: none); outsideAudit receives the
+	// egress decisions made outside any call of a session (Open's sink).
+	net          *netGrant
+	outsideAudit func(egress.Event)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -89,7 +94,7 @@ func (b *box) release() {
 
 // runscCmd is runsc on the box's state folder.
 func (b *box) runscCmd() *runscCmd {
-	return &runscCmd{bin: b.runsc, root: b.bundle.state, platform: b.d.opts.Platform}
+	return &runscCmd{bin: b.runsc, root: b.bundle.state, platform: b.d.opts.Platform, hostNet: b.net != nil}
 }
 
 // cgLimits are the limits of one gVisor sandbox's cgroup: the call's plus
@@ -105,23 +110,48 @@ type proc struct {
 	id string
 	cg *cgroup.Group
 	rs *runscCmd
+	// proxy is the sandbox's egress proxy (a grant), served by net once
+	// runsc started; netDir is its start's bundle folder.
+	proxy  *egress.Proxy
+	net    *jail.Running
+	netDir string
 }
 
 // start starts a gVisor sandbox running the harness behind the relay.
-// It lives until destroy, or until ctx is done.
-func (b *box) start(ctx context.Context) (*proc, error) {
+// It lives until destroy, or until ctx is done. With a network grant its
+// egress proxy reports to audit until the proc's net says otherwise.
+func (b *box) start(ctx context.Context, audit func(egress.Event)) (*proc, error) {
 	p := &proc{id: containerID(), rs: b.runscCmd()}
+	bundleDir := b.bundle.dir
+	launch := func(cmd *exec.Cmd) error { return p.cg.Start(cmd) } // p.cg as set below
+	if b.net != nil {
+		ns, err := b.net.prepare(b, p.id, audit)
+		if err != nil {
+			return nil, err
+		}
+		p.proxy, p.net, p.netDir, bundleDir = ns.proxy, &jail.Running{}, ns.dir, ns.dir
+		launch = func(cmd *exec.Cmd) error {
+			l, err := inNewNetns(func() error { return p.cg.Start(cmd) })
+			if err != nil {
+				return err
+			}
+			p.net.Serve(p.proxy, l, audit)
+			return nil
+		}
+	}
 	if b.cgHost != nil && len(b.controllers) > 0 {
 		cg, err := b.cgHost.New(strconv.Itoa(os.Getpid())+"-gvisor-"+strconv.FormatUint(seq.Add(1), 10), b.cgLimits(), b.controllers)
 		if err != nil {
+			p.closeNet()
 			return nil, errdefs.Wrap(errdefs.Internal, err, "backend gvisor: sandbox cgroup")
 		}
 		p.cg = cg
 	}
-	argv := p.rs.args("run", "--bundle", b.bundle.dir, p.id)
+	argv := p.rs.args("run", "--bundle", bundleDir, p.id)
 	cmd := &exec.Cmd{Path: argv[0], Args: argv, Env: runscEnv}
-	wp, err := worker.StartWith(ctx, cmd, b.lim.Stdio, worker.StartOptions{Relay: true, Launch: p.cg.Start})
+	wp, err := worker.StartWith(ctx, cmd, b.lim.Stdio, worker.StartOptions{Relay: true, Launch: launch})
 	if err != nil {
+		p.closeNet()
 		if p.cg != nil {
 			lerr := b.startLimit(p.cg, err)
 			p.cg.Remove()
@@ -162,6 +192,19 @@ func (p *proc) destroy(wait time.Duration) {
 	p.rs.delete(p.id) // runsc killed before it cleaned up after itself
 	if p.cg != nil {
 		p.cg.Remove()
+	}
+	p.closeNet()
+}
+
+// closeNet stops the sandbox's egress proxy (closing its listener) and
+// removes its start's bundle folder.
+func (p *proc) closeNet() {
+	if p.proxy != nil {
+		p.proxy.Close() // not served yet, if runsc did not start
+		p.net.Close()   // waits for Serve
+	}
+	if p.netDir != "" {
+		os.RemoveAll(p.netDir)
 	}
 }
 
@@ -291,7 +334,7 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	// The sandbox is not tied to the call's context: destroy ends it, after
 	// letting one whose harness has replied end by itself (runsc then
 	// removes its own state).
-	p, err := b.start(context.WithoutCancel(sctx))
+	p, err := b.start(context.WithoutCancel(sctx), egress.AuditFrom(ctx))
 	if err != nil {
 		return nil, b.startErr(ctx, sctx, err)
 	}
@@ -346,7 +389,7 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 	if s.p == nil {
 		sctx, scancel := context.WithTimeout(ctx, b.startBound())
 		// The sandbox outlives this call's context.
-		p, err := b.start(context.WithoutCancel(sctx))
+		p, err := b.start(context.WithoutCancel(sctx), b.outsideAudit)
 		if err == nil {
 			p.Conn.SetMaxResult(int(b.lim.Output))
 			if err = b.initWorker(sctx, p, worker.ModeSession); err != nil {
@@ -367,6 +410,10 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 	p.Stderr.Reset()
 	s.id++
 	before := snapshot(p.cg)
+	if p.net != nil {
+		p.net.BeginCall(ctx)
+		defer p.net.EndCall()
+	}
 	value, err := p.Call(ctx, s.id, req.Params, req.Config)
 	if err != nil {
 		err = b.callError(ctx, err, p.cg, before)
@@ -405,7 +452,7 @@ func (b *box) checkPython(ctx context.Context, root jail.Root) error {
 	if err != nil {
 		return errdefs.Wrap(errdefs.Internal, err, "backend gvisor: python check")
 	}
-	pb, err := writeBundle(dir, root, sandbox.Spec{}, append([]string{c.Root.Python}, image.PythonProbeArgs...))
+	pb, err := writeBundle(dir, root, sandbox.Spec{}, append([]string{c.Root.Python}, image.PythonProbeArgs...), nil)
 	if err != nil {
 		return err
 	}

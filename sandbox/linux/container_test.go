@@ -318,7 +318,7 @@ func TestContainer(t *testing.T) {
 				Hosts: []sandbox.HostPort{{Host: "api.test"}}}},
 		})
 		var log auditLog
-		out := runOps(t, sb, log.ctx(), map[string]string{"API_KEY": placeholder},
+		out := runOps(t, sb, log.Ctx(), map[string]string{"API_KEY": placeholder},
 			map[string]any{"op": "view"},
 			map[string]any{"op": "get", "url": fmt.Sprintf("https://api.test:%d/bound", portOfURL(t, srv.URL)),
 				"headers": map[string]string{"X-Api-Key": placeholder}},

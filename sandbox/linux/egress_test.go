@@ -29,83 +29,21 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/internal/testpki"
 	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/sandbox/sandboxtest"
 )
 
 // The egress acceptance tests (issue 5): real jails, and only loopback
 // servers run by the test. Names resolve through Spec.Resolve or a fake
 // resolver (newTestDriver); nothing asks a real DNS server.
 
-// netSkill runs a list of network operations and reports each outcome.
-const netSkill = `        import socket, ssl, urllib.request, urllib.error
-        out = []
-        for op in params["ops"]:
-            r = {"op": op["op"]}
-            try:
-                if op["op"] == "get":
-                    ctx = ssl.create_default_context(cafile=op.get("cafile"))
-                    req = urllib.request.Request(op["url"], headers=op.get("headers", {}))
-                    try:
-                        with urllib.request.urlopen(req, context=ctx, timeout=10) as res:
-                            r["status"], r["body"] = res.status, res.read().decode()
-                    except urllib.error.HTTPError as e:
-                        r["status"], r["body"] = e.code, e.read().decode()
-                elif op["op"] == "tcp":
-                    fam = socket.AF_INET6 if ":" in op["host"] else socket.AF_INET
-                    s = socket.socket(fam, socket.SOCK_STREAM, op.get("proto", 0))
-                    s.settimeout(2)
-                    try:
-                        s.connect((op["host"], op["port"]))
-                        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-                        r["status"] = "connected"
-                    finally:
-                        s.close()
-                elif op["op"] == "udp":
-                    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    s.settimeout(1)
-                    try:
-                        s.sendto(b"ping", (op["host"], op["port"]))
-                        r["body"] = s.recv(100).decode()
-                        r["status"] = "answered"
-                    finally:
-                        s.close()
-                elif op["op"] == "dns":
-                    r["body"] = str(socket.getaddrinfo(op["name"], 80))
-                    r["status"] = "resolved"
-                elif op["op"] == "view":
-                    env = dict(os.environ)
-                    r["env"] = env
-                    r["config"] = dict(self.config)
-                    files = {}
-                    for p in ("/proc/self/environ", "/proc/1/environ", "/proc/1/cmdline"):
-                        try:
-                            files[p] = open(p, "rb").read().decode("latin-1")
-                        except OSError as e:
-                            files[p] = "ERR " + str(e)
-                    r["files"] = files
-                    ca = env.get("SSL_CERT_FILE")
-                    if ca:
-                        r["ca"] = open(ca).read()
-                        try:
-                            open(ca, "a").close()
-                            r["ca_writable"] = True
-                        except OSError:
-                            r["ca_writable"] = False
-            except Exception as e:
-                r["err"] = "%s: %s" % (type(e).__name__, e)
-            out.append(r)
-        return {"out": out}`
+// netSkill, netResult and auditLog are sandboxtest's, shared with the
+// gvisor backend's egress tests.
+const netSkill = sandboxtest.NetSkill
 
-type netResult struct {
-	Op         string            `json:"op"`
-	Status     any               `json:"status"`
-	Body       string            `json:"body"`
-	Err        string            `json:"err"`
-	Env        map[string]string `json:"env"`
-	Config     map[string]string `json:"config"`
-	Files      map[string]string `json:"files"`
-	CA         string            `json:"ca"`
-	CAWritable bool              `json:"ca_writable"`
-}
+type (
+	netResult = sandboxtest.NetResult
+	auditLog  = sandboxtest.EgressLog
+)
 
 // runOps makes one call with ops and returns their results.
 func runOps(t *testing.T, sb sandbox.Sandbox, ctx context.Context, config map[string]string, ops ...map[string]any) []netResult {
@@ -160,40 +98,6 @@ func (s *seen) all() []*http.Request {
 	defer s.mu.Unlock()
 	return append([]*http.Request(nil), s.reqs...)
 }
-
-// audit collects egress events of one call.
-type auditLog struct {
-	mu  sync.Mutex
-	evs []egress.Event
-}
-
-func (a *auditLog) add(e egress.Event) {
-	a.mu.Lock()
-	a.evs = append(a.evs, e)
-	a.mu.Unlock()
-}
-
-// wait returns the first event matching ok, waiting a little (allowed
-// exchanges are reported just after they end).
-func (a *auditLog) wait(t *testing.T, what string, ok func(egress.Event) bool) egress.Event {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		a.mu.Lock()
-		for _, e := range a.evs {
-			if ok(e) {
-				a.mu.Unlock()
-				return e
-			}
-		}
-		a.mu.Unlock()
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	t.Fatalf("no audit event for %s; have %+v", what, a.evs)
-	return egress.Event{}
-}
-
-func (a *auditLog) ctx() context.Context { return egress.WithAudit(context.Background(), a.add) }
 
 func portOfURL(t testing.TB, u string) int {
 	t.Helper()
@@ -288,7 +192,7 @@ func TestEgressAllowlist(t *testing.T) {
 				ReadPaths: []string{filepath.Dir(pki.caFile)},
 			})
 			var log auditLog
-			out := runOps(t, sb, log.ctx(), nil,
+			out := runOps(t, sb, log.Ctx(), nil,
 				map[string]any{"op": "get", "url": fmt.Sprintf("http://api.test:%d/plain", hp)},
 				map[string]any{"op": "get", "url": fmt.Sprintf("https://api.test:%d/tls", tp), "cafile": pki.caFile},
 				map[string]any{"op": "get", "url": fmt.Sprintf("http://other.test:%d/", hp)},
@@ -322,7 +226,7 @@ func TestEgressAllowlist(t *testing.T) {
 			if o := out[2]; o.Status != float64(403) || !strings.Contains(o.Body, "not in the allowlist") {
 				t.Errorf("unlisted host: %+v", o)
 			}
-			log.wait(t, "unlisted host", func(e egress.Event) bool {
+			log.Wait(t, "unlisted host", func(e egress.Event) bool {
 				return e.Host == "other.test" && e.Decision == egress.DecisionDeny && e.Status == 403
 			})
 			for i, what := range map[int]string{3: "HTTP to an IP literal", 4: "CONNECT to an IP literal"} {
@@ -330,13 +234,13 @@ func TestEgressAllowlist(t *testing.T) {
 					t.Errorf("%s: %+v", what, o)
 				}
 			}
-			log.wait(t, "IP literal", func(e egress.Event) bool { return e.Host == "127.0.0.1" && e.Decision == egress.DecisionDeny })
+			log.Wait(t, "IP literal", func(e egress.Event) bool { return e.Host == "127.0.0.1" && e.Decision == egress.DecisionDeny })
 			for _, i := range []int{5, 6} {
 				if o := out[i]; !refused(o) {
 					t.Errorf("DNS rebinding (name resolving to 127.0.0.1 without a grant): %+v", o)
 				}
 			}
-			ev := log.wait(t, "rebinding", func(e egress.Event) bool { return e.Host == "rebind.test" })
+			ev := log.Wait(t, "rebinding", func(e egress.Event) bool { return e.Host == "rebind.test" })
 			if ev.Decision != egress.DecisionDeny || !strings.Contains(ev.Grant, "--egress-resolve rebind.test=127.0.0.1") {
 				t.Errorf("rebinding event: %+v", ev)
 			}
@@ -356,20 +260,20 @@ func TestEgressAllowlist(t *testing.T) {
 			if got := len(hits.all()) - before; got != 2 {
 				t.Errorf("servers saw %d requests, want 2", got)
 			}
-			log.wait(t, "allowed HTTP", func(e egress.Event) bool {
+			log.Wait(t, "allowed HTTP", func(e egress.Event) bool {
 				return e.Method == "GET" && e.Host == "api.test" && e.Decision == egress.DecisionAllow && e.Addr == fmt.Sprintf("127.0.0.1:%d", hp)
 			})
-			log.wait(t, "allowed CONNECT", func(e egress.Event) bool {
+			log.Wait(t, "allowed CONNECT", func(e egress.Event) bool {
 				return e.Method == "CONNECT" && e.Host == "api.test" && e.Decision == egress.DecisionAllow && !e.Intercepted
 			})
 			// A second call works too, and reports to its own sink.
 			var log2 auditLog
-			out = runOps(t, sb, log2.ctx(), nil, map[string]any{"op": "get", "url": fmt.Sprintf("http://api.test:%d/again", hp)})
+			out = runOps(t, sb, log2.Ctx(), nil, map[string]any{"op": "get", "url": fmt.Sprintf("http://api.test:%d/again", hp)})
 			if out[0].Status != float64(200) {
 				t.Errorf("second call: %+v", out[0])
 			}
-			log2.wait(t, "second call", func(e egress.Event) bool { return e.Host == "api.test" })
-			for _, e := range log.evs {
+			log2.Wait(t, "second call", func(e egress.Event) bool { return e.Host == "api.test" })
+			for _, e := range log.Events() {
 				if strings.Contains(e.Host, "again") {
 					t.Errorf("second call's event went to the first call: %+v", e)
 				}
@@ -430,7 +334,7 @@ func TestEgressSecretBinding(t *testing.T) {
 			// TestConfigHoldsNoSecret.
 			var log auditLog
 			hdr := map[string]string{"X-Api-Key": placeholder}
-			out := runOps(t, sb, log.ctx(), map[string]string{"API_KEY": placeholder},
+			out := runOps(t, sb, log.Ctx(), map[string]string{"API_KEY": placeholder},
 				map[string]any{"op": "view"},
 				map[string]any{"op": "get", "url": fmt.Sprintf("https://api.test:%d/bound?key=%s", port, placeholder), "headers": hdr},
 				map[string]any{"op": "get", "url": fmt.Sprintf("http://other.test:%d/unbound", hp), "headers": hdr},
@@ -490,11 +394,11 @@ func TestEgressSecretBinding(t *testing.T) {
 			if got := reqs[0].URL.Query().Get("key"); got != value {
 				t.Errorf("server received key=%q, want the real value", got)
 			}
-			ev := log.wait(t, "bound request", func(e egress.Event) bool { return e.Host == "api.test" && e.Method == "GET" })
+			ev := log.Wait(t, "bound request", func(e egress.Event) bool { return e.Host == "api.test" && e.Method == "GET" })
 			if ev.Decision != egress.DecisionAllow || !ev.Intercepted || len(ev.Secrets) != 1 || ev.Secrets[0] != "API_KEY" {
 				t.Errorf("bound request event: %+v", ev)
 			}
-			log.wait(t, "placeholder to unbound host", func(e egress.Event) bool {
+			log.Wait(t, "placeholder to unbound host", func(e egress.Event) bool {
 				return e.Host == "other.test" && e.Decision == egress.DecisionDeny && strings.Contains(e.Reason, "API_KEY")
 			})
 		})
@@ -627,7 +531,7 @@ func TestEgressOutsideCallsGoToOpenSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	var open, call auditLog
-	sb, err := New(Options{MinIdle: -1, PoolSize: 1}).Open(open.ctx(), sandbox.Spec{
+	sb, err := New(Options{MinIdle: -1, PoolSize: 1}).Open(open.Ctx(), sandbox.Spec{
 		SkillID: "test/egress", BundleDir: dir,
 		Network: []sandbox.HostPort{{Host: "api.test"}},
 		Resolve: map[string][]netip.Addr{"api.test": {loopback}},
@@ -636,16 +540,14 @@ func TestEgressOutsideCallsGoToOpenSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	if _, err := sb.Call(call.ctx(), sandbox.Request{}); err != nil {
+	if _, err := sb.Call(call.Ctx(), sandbox.Request{}); err != nil {
 		t.Fatal(err)
 	}
 	// The zygote the call started checked the import in its first child
 	// before the call began, and the next child (pre-forked after the
 	// call) imports outside any call too: both are the sandbox's.
-	open.wait(t, "the imports outside the call", func(e egress.Event) bool { return e.Host == "api.test" })
-	call.mu.Lock()
-	defer call.mu.Unlock()
-	if len(call.evs) != 0 {
-		t.Errorf("the call's sink got what happened outside it: %+v", call.evs)
+	open.Wait(t, "the imports outside the call", func(e egress.Event) bool { return e.Host == "api.test" })
+	if evs := call.Events(); len(evs) != 0 {
+		t.Errorf("the call's sink got what happened outside it: %+v", evs)
 	}
 }

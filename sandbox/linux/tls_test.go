@@ -114,7 +114,7 @@ func TestEgressOperatorCA(t *testing.T) {
 			sb := openWith(t, egressDriver(tc.opts, nil), spec)
 			var log auditLog
 			p, _ := json.Marshal(map[string]string{"url": url})
-			res, err := sb.Call(log.ctx(), sandbox.Request{Params: p})
+			res, err := sb.Call(log.Ctx(), sandbox.Request{Params: p})
 			if err != nil {
 				t.Fatalf("call: %v", err)
 			}
@@ -154,7 +154,7 @@ func TestEgressOperatorCA(t *testing.T) {
 			if got := len(hits.all()) - before; got != want {
 				t.Errorf("server saw %d requests, want %d", got, want)
 			}
-			log.wait(t, "the CONNECT", func(e egress.Event) bool {
+			log.Wait(t, "the CONNECT", func(e egress.Event) bool {
 				return e.Host == "api.test" && e.Decision == egress.DecisionAllow && e.Intercepted == tc.secrets
 			})
 		})

@@ -18,7 +18,7 @@ func setup(cfg *Config, sock int) error {
 	if err := buildRoot(cfg); err != nil {
 		return err
 	}
-	if err := loopbackUp(); err != nil {
+	if err := LoopbackUp(); err != nil {
 		return fmt.Errorf("loopback: %w", err)
 	}
 	if cfg.Egress != nil {
@@ -414,9 +414,10 @@ func trimNL(b []byte) []byte {
 	return b
 }
 
-// loopbackUp brings "lo" up in the new network namespace (it starts down),
-// so the skill can use 127.0.0.1 for itself; nothing else exists there.
-func loopbackUp() error {
+// LoopbackUp brings "lo" up in the calling thread's new network namespace
+// (it starts down), so the sandbox can use 127.0.0.1; nothing else exists
+// there. The init stage calls it; so does the gvisor backend.
+func LoopbackUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
