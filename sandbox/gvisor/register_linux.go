@@ -12,7 +12,7 @@ func init() {
 	sandbox.Register(sandbox.Registration{
 		Name:     Name,
 		Strength: 0,
-		Summary:  "gVisor's runsc: a user-space kernel per sandbox (ptrace platform), read-only root, no network; chosen by name only",
+		Summary:  "gVisor's runsc: a user-space kernel per sandbox (ptrace platform), read-only root, network only through the egress proxy; chosen by name only",
 		New: func(cfg sandbox.Config) (sandbox.Driver, error) {
 			opts, err := optionsFrom(cfg)
 			if err != nil {
