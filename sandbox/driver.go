@@ -60,6 +60,17 @@ type Layer struct {
 // Has reports whether c enforces f.
 func (c Capabilities) Has(f Feature) bool { return slices.Contains(c.Enforces, f) }
 
+// Layer returns the layer named name, or an unavailable Layer of that name
+// when the probe did not report it.
+func (c Capabilities) Layer(name string) Layer {
+	for _, l := range c.Layers {
+		if l.Name == name {
+			return l
+		}
+	}
+	return Layer{Name: name}
+}
+
 // CheckRequire returns an errdefs.Unsupported error naming each feature in
 // require that c does not enforce, or nil. Drivers call it from Open.
 func (c Capabilities) CheckRequire(driver string, require []Feature) error {

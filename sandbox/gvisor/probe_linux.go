@@ -50,14 +50,7 @@ type probeResult struct {
 	cg     *cgroup.Host
 }
 
-func (r *probeResult) layer(name string) sandbox.Layer {
-	for _, l := range r.caps.Layers {
-		if l.Name == name {
-			return l
-		}
-	}
-	return sandbox.Layer{Name: name}
-}
+func (r *probeResult) layer(name string) sandbox.Layer { return r.caps.Layer(name) }
 
 // missing are the layers without which Open refuses (the CPU controller
 // only for a Spec with a CPU limit).

@@ -39,14 +39,7 @@ type probeResult struct {
 	cg     *cgroup.Host
 }
 
-func (r *probeResult) layer(name string) sandbox.Layer {
-	for _, l := range r.caps.Layers {
-		if l.Name == name {
-			return l
-		}
-	}
-	return sandbox.Layer{Name: name}
-}
+func (r *probeResult) layer(name string) sandbox.Layer { return r.caps.Layer(name) }
 
 // mandatory are the layers without which Open refuses (unless best-effort).
 // The user namespace is mandatory only for a non-root host process.
