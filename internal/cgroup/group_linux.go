@@ -246,6 +246,19 @@ func (g *Group) PidsMaxHits() int64 {
 // before and after a call.
 func (g *Group) Counters() (oom, pids int64) { return g.OOMKills(), g.PidsMaxHits() }
 
+// Counts are a group's limit counters at one moment: OOM kills and
+// refused forks. A call's limit hit is a count that grew across it.
+type Counts struct{ OOM, Pids int64 }
+
+// Snapshot reads g's limit counters; a nil group (no cgroup) counts none.
+func Snapshot(g *Group) Counts {
+	if g == nil {
+		return Counts{}
+	}
+	o, p := g.Counters()
+	return Counts{o, p}
+}
+
 // PeakMemory returns the group's peak memory use in bytes, or 0.
 func (g *Group) PeakMemory() int64 {
 	dir, ok := g.dirs[Memory]

@@ -264,28 +264,17 @@ func (b *box) timeoutErr(ctx context.Context) error {
 	return sandbox.TimedOut(b.spec.SkillID, b.lim.Timeout)
 }
 
-// counters snapshots a sandbox cgroup's limit counters.
-type counters struct{ oom, pids int64 }
-
-func snapshot(cg *cgroup.Group) counters {
-	if cg == nil {
-		return counters{}
-	}
-	o, p := cg.Counters()
-	return counters{o, p}
-}
-
 // limitHit names the limit a failed call ran into, judged by the cgroup
 // counters before and after it, or returns nil. A limit hit kills the
 // whole gVisor sandbox (the kernel's OOM killer takes the sentry; a
 // refused thread stops it), so the call looks like a dead worker.
-func (b *box) limitHit(cg *cgroup.Group, before counters) error {
-	after := snapshot(cg)
-	if after.oom > before.oom {
+func (b *box) limitHit(cg *cgroup.Group, before cgroup.Counts) error {
+	after := cgroup.Snapshot(cg)
+	if after.OOM > before.OOM {
 		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
 			Detail: "the kernel OOM killer stopped the gVisor sandbox"}
 	}
-	if after.pids > before.pids {
+	if after.Pids > before.Pids {
 		return &errdefs.LimitError{Resource: "pids", Limit: fmt.Sprint(b.lim.Pids),
 			Detail: "thread creation was refused and the gVisor sandbox stopped"}
 	}
@@ -299,14 +288,14 @@ func (b *box) startLimit(cg *cgroup.Group, err error) error {
 		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
 			Detail: "runsc already used more before the sandbox started"}
 	}
-	if lerr := b.limitHit(cg, counters{}); lerr != nil {
+	if lerr := b.limitHit(cg, cgroup.Counts{}); lerr != nil {
 		return lerr
 	}
 	return err
 }
 
 // callError turns a failed call's error into what the caller sees.
-func (b *box) callError(ctx context.Context, err error, cg *cgroup.Group, before counters) error {
+func (b *box) callError(ctx context.Context, err error, cg *cgroup.Group, before cgroup.Counts) error {
 	if timedOut(ctx, err) {
 		return b.timeoutErr(ctx)
 	}
@@ -350,13 +339,13 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	}()
 	p.Conn.SetMaxResult(int(b.lim.Output))
 	if err := b.initWorker(sctx, p, worker.ModeSingle); err != nil {
-		return nil, b.startErr(ctx, sctx, b.callError(sctx, err, p.cg, counters{}))
+		return nil, b.startErr(ctx, sctx, b.callError(sctx, err, p.cg, cgroup.Counts{}))
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout)
 	defer cancel()
 	value, err := p.Call(ctx, 1, req.Params, req.Config)
 	if err != nil {
-		return nil, b.callError(ctx, err, p.cg, counters{})
+		return nil, b.callError(ctx, err, p.cg, cgroup.Counts{})
 	}
 	// The relay says when the skill's output is complete.
 	if err := p.WaitOutput(ctx); err != nil {
@@ -393,7 +382,7 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 		if err == nil {
 			p.Conn.SetMaxResult(int(b.lim.Output))
 			if err = b.initWorker(sctx, p, worker.ModeSession); err != nil {
-				err = b.callError(sctx, err, p.cg, counters{})
+				err = b.callError(sctx, err, p.cg, cgroup.Counts{})
 				p.destroy(0)
 			}
 		}
@@ -409,7 +398,7 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 	p.Stdout.Reset()
 	p.Stderr.Reset()
 	s.id++
-	before := snapshot(p.cg)
+	before := cgroup.Snapshot(p.cg)
 	if p.net != nil {
 		p.net.BeginCall(ctx)
 		defer p.net.EndCall()

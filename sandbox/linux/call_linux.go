@@ -70,26 +70,15 @@ func (b *box) checkReady(rep *worker.Reply, err error) error {
 	return err
 }
 
-// counters snapshots a jail cgroup's limit counters.
-type counters struct{ oom, pids int64 }
-
-func snapshot(cg *cgroup.Group) counters {
-	if cg == nil {
-		return counters{}
-	}
-	o, p := cg.Counters()
-	return counters{o, p}
-}
-
 // limitHit names the limit a failed call ran into, judged by the cgroup
 // counters before and after it, or returns nil.
-func (b *box) limitHit(cg *cgroup.Group, before counters) error {
-	after := snapshot(cg)
-	if after.oom > before.oom {
+func (b *box) limitHit(cg *cgroup.Group, before cgroup.Counts) error {
+	after := cgroup.Snapshot(cg)
+	if after.OOM > before.OOM {
 		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
 			Detail: "the kernel OOM killer stopped the skill"}
 	}
-	if after.pids > before.pids {
+	if after.Pids > before.Pids {
 		return &errdefs.LimitError{Resource: "pids", Limit: fmt.Sprint(b.lim.Pids),
 			Detail: "process creation was refused"}
 	}
@@ -104,7 +93,7 @@ func (b *box) startLimit(cg *cgroup.Group, err error) error {
 		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
 			Detail: "the jail's init stage already used more before Python started"}
 	}
-	if lerr := b.limitHit(cg, counters{}); lerr != nil {
+	if lerr := b.limitHit(cg, cgroup.Counts{}); lerr != nil {
 		var le *errdefs.LimitError
 		if errors.As(lerr, &le) && le.Resource == "memory" {
 			le.Detail = "the jail ran out of memory before the skill was ready (Python, the harness and the skill's imports need more)"
@@ -133,7 +122,7 @@ func (b *box) timeoutErr(ctx context.Context) error {
 // callError turns a failed call's error into what the caller sees: the
 // timeout, or the cgroup limit the skill ran into (an OOM kill looks like a
 // dead worker, a refused fork like an exception), or err itself.
-func (b *box) callError(ctx context.Context, err error, cg *cgroup.Group, before counters) error {
+func (b *box) callError(ctx context.Context, err error, cg *cgroup.Group, before cgroup.Counts) error {
 	if timedOut(ctx, err) {
 		return b.timeoutErr(ctx)
 	}

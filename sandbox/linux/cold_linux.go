@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
@@ -38,7 +39,7 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	j.Conn.SetMaxResult(int(b.lim.Output))
 	// The jail's cgroup is new: whatever it counted is this call's, from
 	// the start (Python may already have run out of memory).
-	before := counters{}
+	before := cgroup.Counts{}
 	if err := b.initWorker(sctx, j.Process, worker.ModeSingle); err != nil {
 		err = b.callError(sctx, err, j.cg, before)
 		if b.container != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
@@ -59,7 +60,7 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 	j.Stdout.Reset()
 	j.Stderr.Reset()
 	s.id++
-	before := snapshot(j.cg)
+	before := cgroup.Snapshot(j.cg)
 	value, err := j.Call(ctx, s.id, req.Params, req.Config)
 	if err != nil {
 		// Judged before the jail (and its cgroup counters) may go.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
@@ -33,7 +34,7 @@ type zygote struct {
 	pre    *worker.ZygoteChild // a child waiting for its call
 	// preCounters are the cgroup's counters from before pre was forked: a
 	// limit its import ran into counts against its call.
-	preCounters counters
+	preCounters cgroup.Counts
 	// broken says the zygote must not be used again; lastUsed is when it
 	// last finished a call (unix nanoseconds). Both are read by the pool
 	// without z.mu, which a call's background cleanup may hold.
@@ -116,7 +117,7 @@ func (z *zygote) prefork() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	z.preCounters = snapshot(z.j.cg)
+	z.preCounters = cgroup.Snapshot(z.j.cg)
 	c, err := z.fork(ctx)
 	if err != nil {
 		z.broken.Store(true)
@@ -141,7 +142,7 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	z.j.run.BeginCall(ctx)
 	defer z.j.run.EndCall()
 	b := z.b
-	before := snapshot(z.j.cg)
+	before := cgroup.Snapshot(z.j.cg)
 	c := z.pre
 	z.pre = nil
 	if c != nil {
