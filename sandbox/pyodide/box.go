@@ -479,7 +479,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 		r = result(value, p, nil)
 		r.Warnings = append(r.Warnings, b.warnings...)
 	}
-	b.release(p)
+	b.release(p, ended != nil)
 	return r, err
 }
 
@@ -543,11 +543,13 @@ func (b *box) signal() {
 	b.changed = make(chan struct{})
 }
 
-// release hands a host back after a call: retired after Options.Recycle
-// calls (a replacement starts in the background), otherwise re-armed in
-// the background, its output captures cleared for the next call.
-func (b *box) release(p *proc) {
-	if p.calls >= b.d.opts.Recycle || b.closed.Load() {
+// release hands a host back after a call: retired (a replacement starts
+// in the background) after Options.Recycle calls or when the call's worker
+// ended itself (exited: its thread stays blocked where os._exit left it),
+// otherwise re-armed in the background once the call's worker has ended,
+// its output captures cleared for the next call.
+func (b *box) release(p *proc, exited bool) {
+	if exited || p.calls >= b.d.opts.Recycle || b.closed.Load() {
 		b.retire(p, false)
 		b.replace()
 		return
@@ -560,15 +562,20 @@ func (b *box) release(p *proc) {
 		defer b.wg.Done()
 		p.Stdout.Reset()
 		p.Stderr.Reset()
-		ctx, cancel := context.WithTimeout(b.life, b.lim.Timeout+sandbox.StartAllowance)
-		err := b.load(ctx, p, worker.ModeSingle)
-		cancel()
+		err := b.awaitEnded(p)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(b.life, b.lim.Timeout+sandbox.StartAllowance)
+			err = b.load(ctx, p, worker.ModeSingle)
+			cancel()
+		}
 		b.mu.Lock()
 		b.arming--
 		b.mu.Unlock()
 		if err != nil {
-			// The next call starts a host of its own and reports why.
+			// The host is killed (with whatever its last worker still
+			// runs); the next call starts a host of its own.
 			b.retire(p, false)
+			b.replace()
 			return
 		}
 		b.idle <- p
@@ -580,6 +587,38 @@ func (b *box) release(p *proc) {
 		}
 	}()
 }
+
+// awaitEnded waits until the Web Worker of p's last call has ended, so
+// that nothing of that call still runs, or holds memory, when the next
+// call's skill is imported into the same host. The host terminated the
+// worker before replying, but Deno ends a worker only when its code
+// returns to the event loop (a worker busy in a loop keeps running and
+// burning CPU after terminate(): denoland/deno#35657), and V8 frees a
+// worker's memory only when its thread ends; a next call armed before
+// that would share the host's group with it (OOM-killed for what the last
+// call used). What remains are the Idle started workers, which hold no
+// skill code. A worker that has not ended within workerEndWait is an
+// error: the caller retires the host, which kills it.
+func (b *box) awaitEnded(p *proc) error {
+	deadline := time.Now().Add(workerEndWait)
+	wait := 500 * time.Microsecond
+	for {
+		n := p.cg.workerThreads(p.Cmd.Process.Pid)
+		if n <= b.d.opts.Idle { // -1: cannot count
+			return nil
+		}
+		if time.Now().After(deadline) || b.closed.Load() {
+			return fmt.Errorf("the last call's Web Worker had not ended %s after its call (%d worker threads, want %d)", workerEndWait, n, b.d.opts.Idle)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 10*time.Millisecond)
+	}
+}
+
+// workerEndWait bounds how long a host waits for its last call's worker
+// to end (a few milliseconds when the machine is not overloaded) before it
+// is retired instead.
+const workerEndWait = 2 * time.Second
 
 // replace starts a host in the background, when none is live (a recycled
 // host's successor), so the next call finds one armed.

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -120,6 +122,27 @@ func (w *workerGroup) launch(cmd *exec.Cmd) error {
 
 // oomKilled reports whether the kernel's OOM killer killed in the group.
 func (w *workerGroup) oomKilled() bool { return w != nil && w.g.OOMKills() > 0 }
+
+// workerThreads counts the Web Worker threads of the group's processes
+// (without a group: of the process pid): Deno names each worker's thread
+// worker-<id>, and a skill (WebAssembly and JavaScript without the sys or
+// ffi permission) cannot rename one.
+func (w *workerGroup) workerThreads(pid int) int {
+	pids := []int{pid}
+	if w != nil {
+		pids = w.g.Pids()
+	}
+	n := 0
+	for _, pid := range pids {
+		tasks, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "comm"))
+		for _, c := range tasks {
+			if b, err := os.ReadFile(c); err == nil && strings.HasPrefix(string(b), "worker-") {
+				n++
+			}
+		}
+	}
+	return n
+}
 
 // pidsRefused reports whether a fork or thread was refused by pids.max.
 func (w *workerGroup) pidsRefused() bool { return w != nil && w.g.PidsMaxHits() > 0 }

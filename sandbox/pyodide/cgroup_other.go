@@ -26,3 +26,4 @@ func (*workerGroup) oomKilled() bool            { return false }
 func (*workerGroup) pidsRefused() bool          { return false }
 func (*workerGroup) peak() int64                { return 0 }
 func (*workerGroup) remove()                    {}
+func (*workerGroup) workerThreads(int) int      { return -1 } // not counted: no /proc

@@ -75,7 +75,7 @@ func TestMemoryLimit(t *testing.T) {
 	if got.Allocated != 32 {
 		t.Fatalf("allocated %d MiB, want 32", got.Allocated)
 	}
-	t.Logf("32 MiB within a 64 MiB budget: worker peak %d MiB (cgroup limit %d MiB)", res.Usage.MaxRSS>>20, (memBaseline+64<<20)>>20)
+	t.Logf("32 MiB within a 64 MiB budget (host cgroup limit %d MiB)", (hostBaseline+isolateBaseline+64<<20)>>20)
 	if err := sb.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -126,5 +126,72 @@ func TestCgroupMissing(t *testing.T) {
 	}
 	if g := ourGroups(); len(g) > 0 {
 		t.Errorf("a worker cgroup was created with both controllers missing: %v", g)
+	}
+}
+
+// TestBudgetIsPerCall: each single-use call gets its whole memory budget
+// on top of what its host holds (the host, its armed and its started Web
+// Workers: hostBaseline and isolateBaseline must cover them), however
+// much the call before it used.
+func TestBudgetIsPerCall(t *testing.T) {
+	d := testDriver(t)
+	if c := d.Probe(context.Background()); !c.Has(sandbox.FeatureMemory) {
+		t.Skipf("memory cgroup controller not usable here: %v", c.Layers)
+	}
+	opts := sandboxtest.Options{Limits: sandbox.Limits{Memory: 128 << 20}}
+	sb := sandboxtest.Open(t, d, sandboxtest.SpecFor(bombBundle(t), opts))
+	for i := range 8 {
+		res, err, _ := sandboxtest.Call(t, sb, opts, map[string]any{"mib": 96}, nil)
+		var got struct{ Allocated int }
+		if err != nil {
+			t.Fatalf("call %d: 96 MiB within a 128 MiB budget: %v", i, err)
+		}
+		sandboxtest.MustResult(t, res, err, &got)
+	}
+}
+
+// lingerSkill allocates params["mib"] MiB and, with params["linger"],
+// leaves a loop running after its reply that holds the allocation: Deno's
+// terminate() does not stop a worker busy in a loop.
+const lingerSkill = `import js
+from pyodide.ffi import create_proxy
+from skillware.core.base_skill import BaseSkill
+
+
+class Linger(BaseSkill):
+    def execute(self, params):
+        hold = bytearray(b"\x01") * (int(params.get("mib", 0)) << 20)
+        if params.get("linger"):
+            def spin():
+                while len(hold) >= 0:
+                    pass
+            js.setTimeout(create_proxy(spin), 0)
+        return {"allocated": len(hold) >> 20}
+`
+
+// TestLingeringWorker: a call that leaves its Web Worker busy after the
+// reply (a loop Deno's terminate() cannot stop) leaves nothing a later
+// call meets: the later calls get their whole budget (the host that held
+// the loop was retired, the loop killed with it).
+func TestLingeringWorker(t *testing.T) {
+	d := testDriver(t)
+	if c := d.Probe(context.Background()); !c.Has(sandbox.FeatureMemory) {
+		t.Skipf("memory cgroup controller not usable here: %v", c.Layers)
+	}
+	dir := filepath.Join(t.TempDir(), "linger")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: linger\nversion: 0.1.0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(lingerSkill), 0o644)
+	opts := sandboxtest.Options{Limits: sandbox.Limits{Memory: 128 << 20}}
+	sb := sandboxtest.Open(t, d, sandboxtest.SpecFor(dir, opts))
+	res, err, _ := sandboxtest.Call(t, sb, opts, map[string]any{"mib": 96, "linger": true}, nil)
+	var got struct{ Allocated int }
+	sandboxtest.MustResult(t, res, err, &got)
+	for i := range 3 {
+		res, err, _ := sandboxtest.Call(t, sb, opts, map[string]any{"mib": 96}, nil)
+		if err != nil {
+			t.Fatalf("call %d after a lingering one: 96 MiB within a 128 MiB budget: %v", i, err)
+		}
+		sandboxtest.MustResult(t, res, err, &got)
 	}
 }

@@ -102,8 +102,11 @@
 // this process's own group + "skillbox/", as the linux backend does), each
 // worker process is born in its own cgroup with memory = memBaseline
 // (192 MiB, an idle skill-loaded worker) + Limits.Memory and pids = 48 +
-// Limits.Pids; a host's group adds Idle × isolateBaseline (128 MiB per
-// started Web Worker) and Idle+1 pids. Each isolate's WebAssembly memory
+// Limits.Pids; a host's group has hostBaseline (256 MiB: the host and its
+// first Web Worker) in place of memBaseline, adds Idle × isolateBaseline
+// (144 MiB per further started Web Worker) and Idle+1 pids, and a call is
+// armed only once the previous call's worker thread has ended (its memory
+// freed). Each isolate's WebAssembly memory
 // (Python's heap) and V8 old space are capped at the group's limit, so the
 // group binds; as a host runs one call at a time, the budget is the
 // call's, on top of the host's baseline. An OOM kill ends the call as

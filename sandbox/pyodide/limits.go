@@ -31,16 +31,26 @@ import (
 // memory-limit is not claimed.
 const memBaseline = 192 << 20
 
-// isolateBaseline is what one more call worker (a Web Worker: a V8 isolate
-// with Pyodide's JavaScript and a WebAssembly memory restored from the
-// snapshot) adds to a host process; a host holds Options.Idle started
-// workers plus the armed one, so its cgroup limit is
+// A host process (single-use calls, each in a Web Worker) holds more than
+// a worker process: the compiled WebAssembly module and the snapshot it
+// hands out, besides its first Web Worker, and each further started
+// worker (a V8 isolate with Pyodide's JavaScript and a WebAssembly memory
+// restored from the snapshot) adds about as much again. A host holds
+// Options.Idle started workers plus the armed one, so its cgroup limit is
 //
-//	memBaseline + Idle × isolateBaseline + Spec.Limits.Memory
+//	hostBaseline + Idle × isolateBaseline + Spec.Limits.Memory
 //
-// (memBaseline covers the process and its first worker). Measured: see
-// docs/PERFORMANCE.md.
-const isolateBaseline = 128 << 20
+// Measured (cgroup v1, total_rss of a host's group at rest, hello-sized
+// skill armed): Idle 1: 367 MiB; Idle 2: 472-510; Idle 3: 605-645. So a
+// host with its first worker is about 240 MiB and each further worker
+// 120-140 MiB; the constants leave headroom above both. The memory of a
+// call's worker is freed only when its thread has ended, which the box
+// waits for before arming the next call (box.awaitEnded), so a call's
+// budget is never shared with the one before it (TestBudgetIsPerCall).
+const (
+	hostBaseline    = 256 << 20
+	isolateBaseline = 144 << 20
+)
 
 // baseline is the memory a worker process holds before the skill's
 // budget: a host (host) holds Idle started Web Workers besides its armed
@@ -49,7 +59,7 @@ func (b *box) baseline(host bool) int64 {
 	if !host {
 		return memBaseline
 	}
-	return memBaseline + int64(b.d.opts.Idle)*isolateBaseline
+	return hostBaseline + int64(b.d.opts.Idle)*isolateBaseline
 }
 
 // denoTasks is what a worker's pids limit allows on top of the Spec's:
