@@ -275,7 +275,19 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 				return nil, err
 			}
 		}
-		p, err := egress.New(*opts.Network)
+		cfg := *opts.Network
+		// Each decision names the Dockerfile built (audit.Egress.ImageBuild).
+		name, audit := filepath.Base(dockerfile), cfg.Audit
+		if rel, err := filepath.Rel(ctxDir, dockerfile); err == nil {
+			name = rel
+		}
+		cfg.Audit = func(ev egress.Event) {
+			ev.ImageBuild = name
+			if audit != nil {
+				audit(ev)
+			}
+		}
+		p, err := egress.New(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -587,7 +599,7 @@ func (r *buildRun) run(ctx context.Context, step, sub string, args ...string) er
 	if err != nil {
 		hint := ""
 		if step == "build" && r.proxy == nil {
-			hint = " (the build's RUN steps have no network: an operator grants hosts with 'skillbox image build --allow-net HOST[:PORT]')"
+			hint = " (the build's RUN steps have no network: an operator grants hosts with 'skillbox image build --allow-net HOST[:PORT]' or the policy file's skills.ID.build_net)"
 		}
 		return errdefs.New(errdefs.Invalid, "image build: %s failed (%v)%s: %s", step, err, hint, tail.String())
 	}
