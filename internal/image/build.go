@@ -270,6 +270,10 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	}
 	network, extra := "none", []string(nil)
 	if opts.Network != nil {
+		if len(pulls) > 0 && b.Name != "buildah" {
+			// podman has no global --userns-uid-map for its pull.
+			return nil, errdefs.New(errdefs.Unsupported, "image builder %s: a build granted hosts pulls its loopback registry bases first, which skillbox does with buildah only; %s", b.Name, installHint)
+		}
 		for _, ref := range pulls {
 			if err := r.run(ctx, "pull "+ref.Name, "pull", "--quiet", ref.Name); err != nil {
 				return nil, err

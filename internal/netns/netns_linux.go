@@ -21,9 +21,9 @@ import (
 // processes start makes inherit the namespace. The thread is never given
 // back to the runtime, so no other goroutine runs in the namespace: it
 // ends with its goroutine, after start returns, or, when keep is not nil,
-// once keep is closed (a process started with Pdeathsig is killed when the
-// thread that started it ends, so a caller using it keeps the thread until
-// the process ended).
+// once keep is closed: prctl(2) sends a Pdeathsig when the thread that
+// started the process ends, so a caller using it keeps the thread until
+// the process ended.
 func Start(addr string, start func() error, keep <-chan struct{}) (net.Listener, error) {
 	type result struct {
 		l   net.Listener
