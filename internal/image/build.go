@@ -170,8 +170,10 @@ var buildIDMap = fmt.Sprintf("0:%d:65536", buildUIDBase)
 // with: its own storage under a fresh folder of the cache (removed
 // afterwards, with everything it built), OCI isolation with runc (never
 // chroot, which would run RUN steps as host root), a user namespace
-// mapping the build's root to an unprivileged host uid, no network, no
-// pulls but of the loopback registry bases the Dockerfile names, no host
+// mapping the build's root to an unprivileged host uid, no network (with
+// opts.Network: a network namespace of its own holding only loopback and
+// the egress proxy, which decides every request; see run), no pulls but
+// of the loopback registry bases the Dockerfile names, no host
 // volumes, no credentials, the docker format's ONBUILD ignored (OCI
 // format), memory and process limits, and the Timeout. Its output goes to
 // c.Progress as lines. A RUN step that fails is Invalid, a build over
@@ -315,7 +317,7 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 		extra = append(extra, "--volume", sys+":/sys:ro")
 		// Nor the host's resolv.conf and hosts (the proxy resolves
 		// names; there is no DNS server to reach): the image's own.
-		extra = append(extra, "--dns=none", "--no-hosts")
+		extra = append(extra, "--dns=none", "--no-hosts", "--http-proxy=true")
 	}
 	mem, procs := opts.Memory, opts.Processes
 	if mem <= 0 {

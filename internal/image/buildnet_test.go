@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,7 +84,10 @@ func TestBuildNetworkGrant(t *testing.T) {
 		fmt.Sprintf("RUN bash -c 'echo hi > /dev/tcp/127.0.0.1/%d' && echo reached > /direct || echo unreachable > /nodirect\n", port)+
 		fmt.Sprintf("RUN bash -c 'echo hi > /dev/tcp/127.0.0.1/%d' && echo reached > /otherdirect || echo unreachable > /nootherdirect\n", other)+
 		// Nothing of the host's /sys, resolv.conf or hosts.
-		"RUN echo /sys/* > /sysls; for f in /etc/resolv.conf /etc/hosts; do if [ -e $f ]; then echo $f >> /etcfiles; fi; done\n")
+		"RUN echo /sys/* > /sysls; for f in /etc/resolv.conf /etc/hosts; do if [ -e $f ]; then echo $f >> /etcfiles; fi; done\n"+
+		// The other walls stand: the user namespace, seccomp.
+		"RUN read -r inside host n < /proc/self/uid_map; echo \"$host\" > /uidmap\n"+
+		"RUN while read -r k v; do case \"$k\" in Seccomp:) echo \"$k $v\";; esac; done < /proc/self/status > /status\n")
 	c := newCache(t)
 	var progress syncBuffer
 	c.Progress = &progress
@@ -109,6 +113,12 @@ func TestBuildNetworkGrant(t *testing.T) {
 	}
 	if exists(filepath.Join(root, "etcfiles")) {
 		t.Errorf("a granted build's RUN steps see the builder's %s", readFile(t, filepath.Join(root, "etcfiles")))
+	}
+	if got := strings.TrimSpace(readFile(t, filepath.Join(root, "uidmap"))); got != strconv.Itoa(buildUIDBase) {
+		t.Errorf("a granted build's RUN steps' root is host uid %q, want %d", got, buildUIDBase)
+	}
+	if got := readFile(t, filepath.Join(root, "status")); got != "Seccomp: 2\n" {
+		t.Errorf("a granted build's RUN steps' seccomp: %q, want a filter", got)
 	}
 	if n := otherConns.Load(); n != 0 {
 		t.Errorf("the ungranted server got %d connections", n)
