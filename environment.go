@@ -368,7 +368,7 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 // (audit.EventEgress) naming the skill and the environment (EnvBuild).
 func (r *Runtime) buildAudit(id, key string) func(egress.Event) {
 	return func(ev egress.Event) {
-		rec := egressRecord(ev)
+		rec := ev.Record()
 		rec.Skill = id
 		rec.Egress.EnvBuild = key
 		rec.Detail = "environment build: " + rec.Detail

@@ -700,7 +700,7 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 func (p *prepared) egressAudit(call audit.Record, denied *deniedEgress) func(egress.Event) {
 	return func(ev egress.Event) {
 		denied.event(ev)
-		rec := egressRecord(ev)
+		rec := ev.Record()
 		rec.Skill, rec.Version, rec.Digest, rec.Tier = call.Skill, call.Version, call.Digest, call.Tier
 		rec.Backend, rec.ParamsSHA256 = call.Backend, call.ParamsSHA256
 		if err := p.audit.Write(rec); err != nil && p.logger != nil {
@@ -718,7 +718,7 @@ func (p *prepared) egressAudit(call audit.Record, denied *deniedEgress) func(egr
 func (p *prepared) sandboxAudit(backend string) func(egress.Event) {
 	s, m := p.skill, p.skill.Bundle.Manifest
 	return func(ev egress.Event) {
-		rec := egressRecord(ev)
+		rec := ev.Record()
 		rec.Skill, rec.Version, rec.Digest, rec.Tier = s.ID, m.Version, s.Digest, string(s.Tier)
 		rec.Backend = backend
 		rec.Egress.OutsideCall = true

@@ -40,4 +40,9 @@ type Egress struct {
 	// build's jail) made the request; the record's Skill is the skill the
 	// build was for. No call caused it: there is no params hash.
 	EnvBuild string `json:"env_build,omitempty"`
+	// ImageBuild is the Dockerfile (its path in the build's context)
+	// whose image build made the request, from a RUN step granted hosts
+	// (image build --allow-net, build_net); the record's Skill is the
+	// skill built for, if any. No call caused it: there is no params hash.
+	ImageBuild string `json:"image_build,omitempty"`
 }

@@ -63,3 +63,38 @@ func TestBuildImages(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildNet: skills.ID.build_net grants hosts to the build of the
+// skill's image on first use (Spec.Container.BuildNetwork), only when it
+// may build, and never from the call's grants; bad hosts are refused at
+// parse time, naming the field.
+func TestBuildNet(t *testing.T) {
+	docker := base + "execution: container\ncontainer: {dockerfile: Dockerfile}\nnetwork: [api.example.com]\n"
+	pol, err := Parse("p.yaml", []byte("build_images: true\nskills:\n  cat/name:\n    net: [api.example.com]\n    build_net: [pypi.org, 'files.pythonhosted.org:443']\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decide(testSkill(t, skill.TierProject, docker), Grants{Policy: pol, Net: []string{"other.example.com"}}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []sandbox.HostPort{{Host: "pypi.org"}, {Host: "files.pythonhosted.org", Port: 443}}
+	if diff := cmp.Diff(want, d.Spec.Container.BuildNetwork); diff != "" {
+		t.Errorf("BuildNetwork (-want +got):\n%s", diff)
+	}
+	// Without build_net, or when the call may not build, none.
+	for _, g := range []Grants{{BuildImages: true, Net: []string{"api.example.com"}}, {Policy: &Policy{Skills: pol.Skills}}} {
+		d, err := Decide(testSkill(t, skill.TierProject, docker), g, env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Spec.Container.BuildNetwork != nil {
+			t.Errorf("%+v: BuildNetwork = %v, want none", g, d.Spec.Container.BuildNetwork)
+		}
+	}
+	for _, bad := range []string{"skills:\n  cat/name:\n    build_net: ['http://x']\n", "skills:\n  cat/name:\n    build_net: ['pypi.org:99999']\n", "skills:\n  cat/name:\n    build_net: pypi.org\n"} {
+		if _, err := Parse("p.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "build_net") {
+			t.Errorf("Parse(%q): %v, want an error naming build_net", bad, err)
+		}
+	}
+}

@@ -42,6 +42,7 @@ const maxPolicyFile = 1 << 20
 //	  crypto/wallet_check:           # a skill id
 //	    env: [ETHERSCAN_API_KEY]     # like --allow-env
 //	    net: ["api.etherscan.io:443"] # like --allow-net
+//	    build_net: ["pypi.org", "files.pythonhosted.org"] # its image build's hosts (image build --allow-net)
 //	    read: [/srv/shared/data]     # like --allow-read (absolute host paths)
 //	    timeout: 10s                 # like --timeout
 //	    memory: 128MiB               # like --memory
@@ -184,11 +185,16 @@ type Ceilings struct {
 // anything): being made for this skill alone, its Env and Net are given to
 // it as they are, in run and serve alike.
 type SkillGrants struct {
-	Env     []string
-	Net     []string
-	Read    []string
-	Timeout time.Duration
-	Memory  int64
+	Env []string
+	Net []string
+	// BuildNet (build_net) grants the build of the skill's image from its
+	// Dockerfile these hosts (HOST[:PORT], as net), reached only through
+	// the egress proxy: `skillbox image build SKILL` and builds on first
+	// use. Net is the calls' grant and never the build's.
+	BuildNet []string
+	Read     []string
+	Timeout  time.Duration
+	Memory   int64
 	// Resolve lists HOST=IP mappings, like --egress-resolve.
 	Resolve []string
 	// Warm ("warm: true", like serve --warm ID) lets the backend import the
@@ -374,6 +380,24 @@ func (p *Policy) missingEnvLine(id string) int {
 // BuildsImages reports whether the policy lets calls build a Dockerfile
 // skill's image on first use (build_images: true). A nil policy does not.
 func (p *Policy) BuildsImages() bool { return p != nil && p.BuildImages }
+
+// BuildNetwork returns the hosts the policy grants the build of skill
+// id's image (skills.ID.build_net), nil when none. A nil policy grants
+// none.
+func (p *Policy) BuildNetwork(id string) ([]sandbox.HostPort, error) {
+	if p == nil {
+		return nil, nil
+	}
+	var out []sandbox.HostPort
+	for _, h := range p.Skills[id].BuildNet {
+		hp, err := ParseHostPort(h)
+		if err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "skills[%q].build_net %q: %v", id, h, err)
+		}
+		out = append(out, hp)
+	}
+	return out, nil
+}
 
 // ForSkill returns the standing grants for id (zero if none).
 func (p *Policy) ForSkill(id string) SkillGrants {
@@ -666,13 +690,21 @@ func (p *fileParser) skills(n *yaml.Node) map[string]SkillGrants {
 					}
 					g.Env = append(g.Env, name)
 				}
-			case "net":
+			case "net", "build_net":
 				for i, h := range p.strings(e.val, ff) {
-					if _, err := ParseHostPort(h); err != nil {
+					hp, err := ParseHostPort(h)
+					if err == nil && e.key == "build_net" {
+						err = proxyCanParse(hp)
+					}
+					if err != nil {
 						p.errorf(e.val.Content[i], ff, "%q: %v", h, err)
 						continue
 					}
-					g.Net = append(g.Net, h)
+					if e.key == "net" {
+						g.Net = append(g.Net, h)
+					} else {
+						g.BuildNet = append(g.BuildNet, h)
+					}
 				}
 			case "read":
 				for i, r := range p.strings(e.val, ff) {
@@ -695,7 +727,7 @@ func (p *fileParser) skills(n *yaml.Node) map[string]SkillGrants {
 			case "sdists":
 				g.Sdists = p.sdists(e.val, ff)
 			default:
-				p.errorf(e.keyNode, f, "unknown field %q (known: env, net, read, timeout, memory, egress_resolve, warm, missing_env, sdists)", e.key)
+				p.errorf(e.keyNode, f, "unknown field %q (known: env, net, build_net, read, timeout, memory, egress_resolve, warm, missing_env, sdists)", e.key)
 			}
 		}
 		out[kv.key] = g

@@ -314,6 +314,11 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 	if c := m.Container; m.Containerized() && c != nil {
 		d.Spec.Container = &sandbox.Container{Image: c.Image, Dockerfile: c.Dockerfile, Python: c.Python,
 			Build: c.Dockerfile != "" && (g.BuildImages || g.Policy.BuildsImages())}
+		if d.Spec.Container.Build {
+			if d.Spec.Container.BuildNetwork, err = g.Policy.BuildNetwork(s.ID); err != nil {
+				return nil, err
+			}
+		}
 		// The image the trust store pinned, when the store is what trusts
 		// the skill (not --trust-remote-code).
 		if pins, ok := g.Trust.(ImagePins); ok && s.Tier == skill.TierExternal && !g.TrustRemoteCode {

@@ -302,6 +302,10 @@ type Container struct {
 	// build SKILL` would (the operator's --build-images or the policy
 	// file's build_images). Otherwise such a call is errdefs.Unavailable.
 	Build bool `json:"build,omitempty"`
+	// BuildNetwork are the hosts the build's RUN steps may reach, through
+	// the egress proxy only (the policy file's skills.ID.build_net); empty:
+	// the build has no network. Only with Build.
+	BuildNetwork []HostPort `json:"build_network,omitempty"`
 }
 
 // Request is one call into a sandbox.

@@ -42,7 +42,7 @@ func (g *grantFlags) register(c *cmdContext, fs *flagSet, who string) {
 	c.registerBackendSettings(fs)
 	g.secrets.register(fs)
 	fs.BoolVar(&g.bestEffort, "best-effort", false, "run without the isolation layers this host lacks, keeping the others (each missing one is reported on every call)")
-	fs.BoolVar(&g.buildImages, "build-images", false, "build the image of a container skill with a Dockerfile on its first call when none is built for its version, as 'skillbox image build SKILL' does (buildah and runc, no network; progress on stderr); default: such a call is unavailable until built (policy file: build_images: true)")
+	fs.BoolVar(&g.buildImages, "build-images", false, "build the image of a container skill with a Dockerfile on its first call when none is built for its version, as 'skillbox image build SKILL' does (buildah and runc; no network unless the policy file's skills.ID.build_net grants hosts; progress on stderr); default: such a call is unavailable until built (policy file: build_images: true)")
 }
 
 // options checks the flags and turns them into call options, plus the

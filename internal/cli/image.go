@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,9 +14,13 @@ import (
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/image"
+	"github.com/skillbox-dev/skillbox/internal/imageroot"
 	"github.com/skillbox-dev/skillbox/internal/lockfile"
 	"github.com/skillbox-dev/skillbox/internal/trust"
+	"github.com/skillbox-dev/skillbox/policy"
+	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -149,11 +154,15 @@ func (c *cmdContext) imagePull(ctx context.Context, args []string) error {
 // the image's digest. A SKILL's build (its container.dockerfile, from the
 // sealed bundle) is recorded for its calls to find.
 func (c *cmdContext) imageBuild(ctx context.Context, args []string) error {
-	fs := newFlags(c, "image build", "SKILL | --file DOCKERFILE [--context DIR] [--timeout DURATION] [--json]")
+	fs := newFlags(c, "image build", "SKILL | --file DOCKERFILE [--context DIR] [--allow-net HOST[:PORT]]... [--egress-resolve HOST=IP]... [--timeout DURATION] [--json]")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	file := fs.String("file", "", "the `DOCKERFILE` to build (instead of a SKILL)")
 	dir := fs.String("context", "", "the build's context `DIR`, which holds the Dockerfile and every file it uses (default: the Dockerfile's folder)")
 	timeout := fs.Duration("timeout", image.DefaultBuildTimeout, "stop the build after `DURATION`")
+	var allowNet, egressResolve listFlag
+	fs.Var(&allowNet, "allow-net", "let the build's RUN steps reach `HOST[:PORT]`, through skillbox's egress proxy only (repeatable; a SKILL's policy entry adds its build_net); default: no network")
+	fs.Var(&egressResolve, "egress-resolve", "send a granted host name to a fixed address, `HOST=IP`, granting that address (repeatable)")
+	fs.StringVar(&c.policyPath, "policy", "", "policy `FILE` (default $XDG_CONFIG_HOME/skillbox/policy.yaml if it exists): a SKILL's build_net")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -174,10 +183,15 @@ func (c *cmdContext) imageBuild(ctx context.Context, args []string) error {
 		return err
 	}
 	opts := image.BuildOptions{Timeout: *timeout}
+	grant := buildGrant{allowNet: allowNet, resolve: egressResolve}
+	defer grant.close()
 	var img *image.Image
 	if len(pos) == 1 {
 		sb, err := c.skillBuild(pos[0])
 		if err != nil {
+			return err
+		}
+		if opts.Network, err = grant.config(c, sb.id, sb.digest); err != nil {
 			return err
 		}
 		if img, opts.Builder, err = cache.BuildSkill(ctx, sb.digest, sb.dir, sb.dockerfile, opts); err != nil {
@@ -191,6 +205,9 @@ func (c *cmdContext) imageBuild(ctx context.Context, args []string) error {
 		opts.Context, opts.Dockerfile = filepath.Dir(df), df
 		if *dir != "" {
 			opts.Context = *dir
+		}
+		if opts.Network, err = grant.config(c, "", ""); err != nil {
+			return err
 		}
 		if opts.Builder, err = image.DetectBuilder(ctx); err != nil {
 			return err
@@ -232,10 +249,75 @@ func (c *cmdContext) skillBuild(ref string) (skillBuildInput, error) {
 	if err != nil {
 		return skillBuildInput{}, err
 	}
-	return skillBuildInput{dir: sealed, digest: s.Digest, dockerfile: m.Container.Dockerfile}, nil
+	return skillBuildInput{id: s.ID, dir: sealed, digest: s.Digest, dockerfile: m.Container.Dockerfile}, nil
 }
 
-type skillBuildInput struct{ dir, digest, dockerfile string }
+type skillBuildInput struct{ id, dir, digest, dockerfile string }
+
+// buildGrant is the network grant of one `image build`: its --allow-net
+// and --egress-resolve, plus a skill's build_net from the policy file;
+// each egress decision is an audit record.
+type buildGrant struct {
+	allowNet, resolve []string
+	log               *audit.Log
+}
+
+// config is the build's image.BuildOptions.Network for skill id (with its
+// bundle digest; "" for a Dockerfile of --file), nil without a grant.
+func (g *buildGrant) config(c *cmdContext, id, digest string) (*egress.Config, error) {
+	var hosts []sandbox.HostPort
+	for _, h := range g.allowNet {
+		hp, err := policy.ParseHostPort(h)
+		if err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "--allow-net %q: %v", h, err)
+		}
+		hosts = append(hosts, hp)
+	}
+	if id != "" {
+		pol, err := c.policy()
+		if err != nil {
+			return nil, err
+		}
+		more, err := pol.BuildNetwork(id)
+		if err != nil {
+			return nil, err
+		}
+		hosts = append(hosts, more...)
+	}
+	if len(hosts) == 0 {
+		if len(g.resolve) > 0 {
+			return nil, errdefs.New(errdefs.Invalid, "--egress-resolve without a host granted to the build (--allow-net)")
+		}
+		return nil, nil
+	}
+	resolve := map[string][]netip.Addr{}
+	for _, v := range g.resolve {
+		host, ip, err := policy.ParseResolve(v)
+		if err != nil {
+			return nil, errdefs.New(errdefs.Invalid, "--egress-resolve %q: %v", v, err)
+		}
+		resolve[host] = append(resolve[host], ip)
+	}
+	log, err := c.auditLog()
+	if err != nil {
+		return nil, err
+	}
+	g.log = log
+	return imageroot.BuildNetwork(hosts, resolve, func(ev egress.Event) {
+		rec := ev.Record()
+		rec.Skill, rec.Digest = id, digest
+		rec.Detail = "image build: " + rec.Detail
+		if err := log.Write(rec); err != nil {
+			fmt.Fprintf(c.stderr, "skillbox: audit write failed: %v\n", err)
+		}
+	})
+}
+
+func (g *buildGrant) close() {
+	if g.log != nil {
+		g.log.Close()
+	}
+}
 
 // imageProgress prints the progress of a backend's pull of a container
 // skill's image on first use on stderr (nothing when it is unpacked).

@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/filelock"
 )
 
@@ -128,7 +130,15 @@ type BuildOptions struct {
 	// DefaultBuildProcesses).
 	Memory    int64
 	Processes int
+	// Network grants the build's RUN steps hosts, reached only through
+	// skillbox's egress proxy (Allow, Resolve, limits, CACerts; Audit
+	// receives each decision). nil: no network. A build binds no secrets.
+	Network *egress.Config
 }
+
+// buildProxyAddr is where a granted build's RUN steps reach the egress
+// proxy, in the build's own network namespace (as jail.ProxyAddr).
+const buildProxyAddr = "127.0.0.1:3128"
 
 // The default limits of a build's RUN steps.
 const (
@@ -142,6 +152,9 @@ const DefaultBuildTimeout = 30 * time.Minute
 // buildUIDBase is the first host uid (and gid) RUN steps' ids map to: a
 // build's root is host uid buildUIDBase, never host root.
 const buildUIDBase = 1_500_000_000
+
+// buildIDMap maps the build's uids (and gids) 0-65535 from buildUIDBase.
+var buildIDMap = fmt.Sprintf("0:%d:65536", buildUIDBase)
 
 // Build builds the Dockerfile with an installed builder and imports the
 // result into the cache, where it is pinned by digest like any image: the
@@ -157,8 +170,10 @@ const buildUIDBase = 1_500_000_000
 // with: its own storage under a fresh folder of the cache (removed
 // afterwards, with everything it built), OCI isolation with runc (never
 // chroot, which would run RUN steps as host root), a user namespace
-// mapping the build's root to an unprivileged host uid, no network, no
-// pulls but of the loopback registry bases the Dockerfile names, no host
+// mapping the build's root to an unprivileged host uid, no network (with
+// opts.Network: a network namespace of its own holding only loopback and
+// the egress proxy, which decides every request; see run), no pulls but
+// of the loopback registry bases the Dockerfile names, no host
 // volumes, no credentials, the docker format's ONBUILD ignored (OCI
 // format), memory and process limits, and the Timeout. Its output goes to
 // c.Progress as lines. A RUN step that fails is Invalid, a build over
@@ -168,7 +183,18 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	pulls, err := checkDockerfile(text, ctxDir)
+	if n := opts.Network; n != nil {
+		if len(n.Secrets) > 0 {
+			return nil, errdefs.New(errdefs.Invalid, "build: a build's network grant binds no secrets")
+		}
+		if len(n.Allow) == 0 {
+			return nil, errdefs.New(errdefs.Invalid, "build: a network grant without a host")
+		}
+		if err := n.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	pulls, err := checkDockerfile(text, ctxDir, opts.Network != nil)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", dockerfile, err)
 	}
@@ -237,10 +263,61 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	// which the builder then pulls itself (so their layers get the
 	// build's user namespace ids) from those registries only: they are
 	// the only registries it is told of (setup), and short names search
-	// none.
+	// none. A build with a network grant runs in a network namespace
+	// holding only the proxy, where no loopback registry is: the builder
+	// pulls them first, on skillbox's side.
 	pull := "--pull=never"
-	if len(pulls) > 0 {
+	if len(pulls) > 0 && opts.Network == nil {
 		pull = "--pull=missing"
+	}
+	network, extra := "none", []string(nil)
+	if opts.Network != nil {
+		if len(pulls) > 0 && b.Name != "buildah" {
+			// podman has no global --userns-uid-map for its pull.
+			return nil, errdefs.New(errdefs.Unsupported, "image builder %s: a build granted hosts pulls its loopback registry bases first, which skillbox does with buildah only; %s", b.Name, installHint)
+		}
+		for _, ref := range pulls {
+			if err := r.run(ctx, "pull "+ref.Name, "pull", "--quiet", ref.Name); err != nil {
+				return nil, err
+			}
+		}
+		cfg := *opts.Network
+		// Each decision names the Dockerfile built (audit.Egress.ImageBuild).
+		name, audit := filepath.Base(dockerfile), cfg.Audit
+		if rel, err := filepath.Rel(ctxDir, dockerfile); err == nil {
+			name = rel
+		}
+		cfg.Audit = func(ev egress.Event) {
+			ev.ImageBuild = name
+			if audit != nil {
+				audit(ev)
+			}
+		}
+		p, err := egress.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+		r.proxy = p
+		// The RUN steps share the builder's network namespace: the
+		// builder is started in one holding only loopback and the
+		// proxy's listener (run).
+		network = "host"
+		// With the host's network and a user namespace of its own, a
+		// RUN step cannot mount a sysfs (the network namespace is not
+		// its user namespace's), so the builder binds the host's /sys
+		// with everything mounted under it (its cgroup hierarchies,
+		// tracefs). An empty read-only folder takes its place: a bind
+		// the operator names wins over the builder's own at the same
+		// path.
+		sys := filepath.Join(r.tmp, "sys")
+		if err := os.Mkdir(sys, 0o555); err != nil {
+			return nil, errdefs.Wrap(errdefs.Unavailable, err, "build folder")
+		}
+		extra = append(extra, "--volume", sys+":/sys:ro")
+		// Nor the host's resolv.conf and hosts (the proxy resolves
+		// names; there is no DNS server to reach): the image's own.
+		extra = append(extra, "--dns=none", "--no-hosts", "--http-proxy=true")
 	}
 	mem, procs := opts.Memory, opts.Processes
 	if mem <= 0 {
@@ -249,15 +326,14 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	if procs <= 0 {
 		procs = DefaultBuildProcesses
 	}
-	uidmap := fmt.Sprintf("0:%d:65536", buildUIDBase)
-	build := []string{
+	build := append([]string{
 		"--isolation", "oci", "--runtime", b.Runtime,
-		"--network", "none", pull,
-		"--userns-uid-map", uidmap, "--userns-gid-map", uidmap,
+		"--network", network, pull,
+		"--userns-uid-map", buildIDMap, "--userns-gid-map", buildIDMap,
 		"--memory", fmt.Sprintf("%db", mem), "--ulimit", fmt.Sprintf("nproc=%d:%d", procs, procs),
 		"--format", "oci", "--layers=false", "--rm", "--force-rm",
-		"-f", dockerfile, "-t", tag, ctxDir,
-	}
+	}, extra...)
+	build = append(build, "-f", dockerfile, "-t", tag, ctxDir)
 	if err := r.run(ctx, "build", sub, build...); err != nil {
 		return nil, err
 	}
@@ -349,6 +425,9 @@ type buildRun struct {
 	env      []string
 	// tmp is the builder's TMPDIR (see setup).
 	tmp string
+	// proxy, with a network grant, serves the build step's RUN steps
+	// (run).
+	proxy *egress.Proxy
 }
 
 func (r *buildRun) path(p string) string { return filepath.Join(r.work, p) }
@@ -431,7 +510,13 @@ func (r *buildRun) global() []string {
 // run runs the builder's subcommand sub with args, its output as
 // progress lines; a failure is an error carrying the output's last lines.
 func (r *buildRun) run(ctx context.Context, step, sub string, args ...string) error {
-	full := append(r.global(), sub, "--signature-policy", r.path("policy.json"))
+	full := r.global()
+	if sub == "pull" {
+		// Stored with the build's ids, as a pull by the build itself
+		// would be: the layers its RUN steps see are theirs.
+		full = append(full, "--userns-uid-map", buildIDMap, "--userns-gid-map", buildIDMap)
+	}
+	full = append(full, sub, "--signature-policy", r.path("policy.json"))
 	if sub == "bud" || sub == "build" {
 		// runc keeps its containers' state here, so a build cut short
 		// leaves no container that cleanup cannot find.
@@ -442,6 +527,37 @@ func (r *buildRun) run(ctx context.Context, step, sub string, args ...string) er
 	cmd.Dir = r.ctxDir
 	cmd.Env = r.env
 	startGroup(cmd)
+	start := cmd.Start
+	if r.proxy != nil && step == "build" {
+		// The builder, runc and the RUN steps (--network host) live in a
+		// network namespace holding only loopback and the proxy's
+		// listener; the builder passes the proxy's variables to each RUN
+		// step (its --http-proxy, on by default), never into the image.
+		cmd.Env = append(slices.Clone(r.env), proxyEnv(buildProxyAddr)...)
+		keep := make(chan struct{})
+		defer close(keep) // the thread that started the builder: Pdeathsig
+		var served chan struct{}
+		// Run before keep's close: the proxy stops (and its listener
+		// closes) once the builder ended.
+		defer func() {
+			if served != nil {
+				r.proxy.Close()
+				<-served
+			}
+		}()
+		start = func() error {
+			l, err := startIn(buildProxyAddr, cmd.Start, keep)
+			if err != nil {
+				return err
+			}
+			served = make(chan struct{})
+			go func() {
+				defer close(served)
+				r.proxy.Serve(l)
+			}()
+			return nil
+		}
+	}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	tail := &lastLines{max: 20}
@@ -460,7 +576,7 @@ func (r *buildRun) run(ctx context.Context, step, sub string, args ...string) er
 		}
 		io.Copy(io.Discard, pr)
 	}()
-	err := cmd.Start()
+	err := start()
 	if err != nil {
 		pw.Close()
 		wg.Wait()
@@ -487,9 +603,21 @@ func (r *buildRun) run(ctx context.Context, step, sub string, args ...string) er
 		return errdefs.Wrap(errdefs.Canceled, ctx.Err(), "image build: "+step)
 	}
 	if err != nil {
-		return errdefs.New(errdefs.Invalid, "image build: %s failed (%v): %s", step, err, tail.String())
+		hint := ""
+		if step == "build" && r.proxy == nil {
+			hint = " (the build's RUN steps have no network: an operator grants hosts with 'skillbox image build --allow-net HOST[:PORT]' or the policy file's skills.ID.build_net)"
+		}
+		return errdefs.New(errdefs.Invalid, "image build: %s failed (%v)%s: %s", step, err, hint, tail.String())
 	}
 	return nil
+}
+
+// proxyEnv are the proxy variables the builder passes to RUN steps,
+// pointing at the egress proxy on addr. No NO_PROXY: every destination,
+// loopback included, is the proxy's to decide.
+func proxyEnv(addr string) []string {
+	u := "http://" + addr
+	return []string{"HTTP_PROXY=" + u, "HTTPS_PROXY=" + u, "http_proxy=" + u, "https_proxy=" + u}
 }
 
 // cleanup kills what a cut-short build left running, removes every

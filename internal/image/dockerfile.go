@@ -18,7 +18,10 @@ const maxDockerfile = 1 << 20
 // context folder and loopback: a FROM (or COPY --from, RUN --mount from=)
 // naming a registry that is not loopback or a file outside contextDir, an
 // image named through a variable (which only the builder could expand), ADD
-// from a URL, RUN --network other than none and RUN --security=insecure.
+// from a URL, RUN --network other than none (or, when the operator granted
+// the build hosts, than none, default and host: the build's network
+// namespace, whose only way out is the egress proxy) and
+// RUN --security=insecure.
 // It interprets nothing: the builder does the build; this only reads the
 // instructions' names and flags. It returns the loopback registry images
 // the build needs (the builder pulls them first, then builds with pulls
@@ -27,7 +30,7 @@ const maxDockerfile = 1 << 20
 // The lexer is deliberately coarse: a line continued with the escape
 // character is joined; heredoc bodies are read as instructions too, so
 // they can only make it refuse more.
-func checkDockerfile(text, contextDir string) ([]Ref, error) {
+func checkDockerfile(text, contextDir string, granted bool) ([]Ref, error) {
 	escape := byte('\\')
 	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	// Parser directives: comments "# key=value" at the very top.
@@ -145,8 +148,14 @@ func checkDockerfile(text, contextDir string) ([]Ref, error) {
 			for _, f := range flags {
 				switch {
 				case strings.HasPrefix(f, "--network="):
-					if v := strings.TrimPrefix(f, "--network="); v != "none" {
-						return nil, errdefs.New(errdefs.Denied, "RUN %s: a build's RUN steps have no network (granting hosts to a build is not supported yet)", f)
+					switch v := strings.TrimPrefix(f, "--network="); {
+					case v == "none":
+					case granted && (v == "default" || v == "host"):
+						// The build's namespace: only the egress proxy.
+					case granted:
+						return nil, errdefs.New(errdefs.Denied, "RUN %s: a granted build's RUN steps reach the network only through the egress proxy (--network=default, host or none)", f)
+					default:
+						return nil, errdefs.New(errdefs.Denied, "RUN %s: a build's RUN steps have no network unless the operator grants hosts ('skillbox image build --allow-net HOST[:PORT]')", f)
 					}
 				case strings.HasPrefix(f, "--security="):
 					if v := strings.TrimPrefix(f, "--security="); v != "sandbox" {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/internal/userdir"
@@ -52,6 +54,21 @@ func Cache(ctx context.Context, dir string) (*image.Cache, error) {
 	return &image.Cache{Dir: dir, Progress: image.ProgressFrom(ctx)}, nil
 }
 
+// BuildNetwork is the network grant of an image build
+// (image.BuildOptions.Network): hosts reached through the egress proxy
+// only, names in resolve sent to fixed addresses (and those granted), each
+// decision given to audit. No hosts: nil, no network.
+func BuildNetwork(hosts []sandbox.HostPort, resolve map[string][]netip.Addr, audit func(egress.Event)) (*egress.Config, error) {
+	if len(hosts) == 0 {
+		return nil, nil
+	}
+	cfg, err := jail.EgressConfig(sandbox.Spec{Network: hosts, Resolve: resolve}, audit)
+	if err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
 // Open resolves spec's image (a relative path is relative to the bundle:
 // the sealed copy, whose digest covers it), pins it, makes sure it is
 // unpacked in the cache in cacheDir (see Cache), marks it in use and makes
@@ -77,7 +94,13 @@ func Open(ctx context.Context, cacheDir, backend string, spec sandbox.Spec) (*Ro
 		if !built && c.Build {
 			// The operator allows building on first use: the same build
 			// as `skillbox image build`.
-			img, _, err := cache.EnsureBuilt(ctx, spec.Digest, spec.BundleDir, c.Dockerfile, image.BuildOptions{})
+			// Its hosts (build_net) are the build's alone, not the
+			// call's; each decision goes to the audit sink of ctx.
+			network, err := BuildNetwork(c.BuildNetwork, nil, egress.AuditFrom(ctx))
+			if err != nil {
+				return nil, err
+			}
+			img, _, err := cache.EnsureBuilt(ctx, spec.Digest, spec.BundleDir, c.Dockerfile, image.BuildOptions{Network: network})
 			if err != nil {
 				return nil, fmt.Errorf("%s: building its image from %s on first use: %w", spec.SkillID, c.Dockerfile, err)
 			}

@@ -1,20 +1,15 @@
 package gvisor
 
 import (
-	"fmt"
 	"maps"
-	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/jail"
-	"github.com/skillbox-dev/skillbox/internal/jail/stage"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -131,40 +126,4 @@ func (ns *netStart) write(b *box, g *netGrant) error {
 		}
 	}
 	return writeConfig(ns.dir, config)
-}
-
-// inNewNetns runs start (which starts runsc) on a thread that first enters
-// a new network namespace, brings its loopback up and listens on
-// jail.ProxyAddr there; it returns that listener. The thread is never
-// given back to the runtime (it ends with its goroutine), so no other
-// goroutine runs in the namespace; the processes start makes inherit it.
-func inNewNetns(start func() error) (net.Listener, error) {
-	type result struct {
-		l   net.Listener
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		l, err := func() (net.Listener, error) {
-			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-				return nil, fmt.Errorf("new network namespace: %w", err)
-			}
-			if err := stage.LoopbackUp(); err != nil {
-				return nil, fmt.Errorf("loopback: %w", err)
-			}
-			l, err := net.Listen("tcp4", jail.ProxyAddr)
-			if err != nil {
-				return nil, fmt.Errorf("egress listener: %w", err)
-			}
-			if err := start(); err != nil {
-				l.Close()
-				return nil, err
-			}
-			return l, nil
-		}()
-		done <- result{l, err}
-	}()
-	r := <-done
-	return r.l, r.err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/imageroot"
 	"github.com/skillbox-dev/skillbox/internal/jail"
+	"github.com/skillbox-dev/skillbox/internal/netns"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -131,7 +132,7 @@ func (b *box) start(ctx context.Context, audit func(egress.Event)) (*proc, error
 		}
 		p.proxy, p.net, p.netDir, bundleDir = ns.proxy, &jail.Running{}, ns.dir, ns.dir
 		launch = func(cmd *exec.Cmd) error {
-			l, err := inNewNetns(func() error { return p.cg.Start(cmd) })
+			l, err := netns.Start(jail.ProxyAddr, func() error { return p.cg.Start(cmd) }, nil)
 			if err != nil {
 				return err
 			}

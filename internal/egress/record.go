@@ -1,4 +1,4 @@
-package skillbox
+package egress
 
 import (
 	"fmt"
@@ -7,14 +7,13 @@ import (
 	"strconv"
 
 	"github.com/skillbox-dev/skillbox/audit"
-	"github.com/skillbox-dev/skillbox/internal/egress"
 )
 
-// egressRecord maps an egress.Event to an audit record (Event "egress").
-// The caller fills in what the proxy does not know: the skill, version,
-// digest, tier, backend and the call's params hash, which ties the record
-// to its call record.
-func egressRecord(ev egress.Event) audit.Record {
+// Record maps the event to an audit record (Event "egress"). The caller
+// fills in what the proxy does not know: the skill, version, digest, tier,
+// backend and the call's params hash, which ties the record to its call
+// record (or, for a build, what was built).
+func (ev Event) Record() audit.Record {
 	e := ev.Egress
 	e.Secrets = slices.Clone(e.Secrets)
 	r := audit.Record{Time: ev.Time.UTC(), Event: audit.EventEgress, Egress: &e}
@@ -27,11 +26,11 @@ func egressRecord(ev egress.Event) audit.Record {
 		r.Detail = fmt.Sprintf("%s %s %s (up %d B, down %d B)", ev.Decision, ev.Method, dest, ev.BytesUp, ev.BytesDown)
 	}
 	switch ev.Decision {
-	case egress.DecisionAllow:
+	case DecisionAllow:
 		r.Outcome = "ok"
-	case egress.DecisionDeny:
+	case DecisionDeny:
 		r.Outcome, r.ErrorKind = "error", "denied"
-	case egress.DecisionLimit:
+	case DecisionLimit:
 		r.Outcome, r.ErrorKind = "error", "limit"
 	default:
 		r.Outcome, r.ErrorKind = "error", "unavailable"

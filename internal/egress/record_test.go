@@ -1,4 +1,4 @@
-package skillbox
+package egress
 
 import (
 	"bytes"
@@ -10,15 +10,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/skillbox-dev/skillbox/audit"
-	"github.com/skillbox-dev/skillbox/internal/egress"
 )
 
-func TestEgressRecord(t *testing.T) {
+func TestEventRecord(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	allow := egressRecord(egress.Event{Time: at, Egress: audit.Egress{
+	allow := Event{Time: at, Egress: audit.Egress{
 		Method: "CONNECT", Host: "api.example.com", Port: 443, Addr: "93.184.216.34:443",
-		Decision: egress.DecisionAllow, Intercepted: true, BytesUp: 10, BytesDown: 20, Secrets: []string{"API_KEY"},
-	}})
+		Decision: DecisionAllow, Intercepted: true, BytesUp: 10, BytesDown: 20, Secrets: []string{"API_KEY"},
+	}}.Record()
 	want := audit.Record{
 		Time: at, Event: audit.EventEgress, Outcome: "ok",
 		Detail: "allow CONNECT api.example.com:443 (up 10 B, down 20 B)",
@@ -31,11 +30,11 @@ func TestEgressRecord(t *testing.T) {
 	for _, tt := range []struct {
 		decision, kind, err string
 	}{
-		{egress.DecisionDeny, "denied", "not allowed (grant with --allow-net evil.test:80)"},
-		{egress.DecisionLimit, "limit", "not allowed (grant with --allow-net evil.test:80)"},
-		{egress.DecisionError, "unavailable", "not allowed (grant with --allow-net evil.test:80)"},
+		{DecisionDeny, "denied", "not allowed (grant with --allow-net evil.test:80)"},
+		{DecisionLimit, "limit", "not allowed (grant with --allow-net evil.test:80)"},
+		{DecisionError, "unavailable", "not allowed (grant with --allow-net evil.test:80)"},
 	} {
-		r := egressRecord(egress.Event{Egress: audit.Egress{Method: "GET", Host: "evil.test", Port: 80, Decision: tt.decision, Reason: "not allowed", Grant: "--allow-net evil.test:80", Status: 403}})
+		r := Event{Egress: audit.Egress{Method: "GET", Host: "evil.test", Port: 80, Decision: tt.decision, Reason: "not allowed", Grant: "--allow-net evil.test:80", Status: 403}}.Record()
 		if r.Outcome != "error" || r.ErrorKind != tt.kind || r.Error != tt.err || r.Egress.Status != 403 {
 			t.Errorf("%s: %+v", tt.decision, r)
 		}
@@ -43,7 +42,7 @@ func TestEgressRecord(t *testing.T) {
 	// Written and read back like any record; the time is stamped when zero.
 	var buf bytes.Buffer
 	l := audit.New(&buf)
-	if err := l.Write(egressRecord(egress.Event{Egress: audit.Egress{Method: "GET", Host: "h.test", Port: 80, Decision: egress.DecisionDeny}})); err != nil {
+	if err := l.Write(Event{Egress: audit.Egress{Method: "GET", Host: "h.test", Port: 80, Decision: DecisionDeny}}.Record()); err != nil {
 		t.Fatal(err)
 	}
 	recs, problems, err := audit.Read(strings.NewReader(buf.String()), audit.Filter{})
@@ -59,7 +58,7 @@ func TestEgressRecord(t *testing.T) {
 		t.Errorf("JSON form: %s", buf.String())
 	}
 	// A connection refused before any request names no destination.
-	r := egressRecord(egress.Event{Egress: audit.Egress{Decision: egress.DecisionLimit, Reason: "client connection limit reached (256 connections at once)", Status: 429}})
+	r := Event{Egress: audit.Egress{Decision: DecisionLimit, Reason: "client connection limit reached (256 connections at once)", Status: 429}}.Record()
 	if want := "limit a connection before any request: client connection limit reached (256 connections at once)"; r.Detail != want || r.ErrorKind != "limit" {
 		t.Errorf("refused connection: detail %q kind %q, want %q", r.Detail, r.ErrorKind, want)
 	}
