@@ -479,7 +479,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 		r = result(value, p, nil)
 		r.Warnings = append(r.Warnings, b.warnings...)
 	}
-	b.release(p, ended != nil)
+	b.release(p)
 	return r, err
 }
 
@@ -543,13 +543,12 @@ func (b *box) signal() {
 	b.changed = make(chan struct{})
 }
 
-// release hands a host back after a call: retired (a replacement starts
-// in the background) after Options.Recycle calls or when the call's worker
-// ended itself (exited: its thread stays blocked where os._exit left it),
-// otherwise re-armed in the background once the call's worker has ended,
-// its output captures cleared for the next call.
-func (b *box) release(p *proc, exited bool) {
-	if exited || p.calls >= b.d.opts.Recycle || b.closed.Load() {
+// release hands a host back after a call: retired after Options.Recycle
+// calls (a replacement starts in the background), otherwise re-armed in
+// the background once the call's worker has ended, its output captures
+// cleared for the next call.
+func (b *box) release(p *proc) {
+	if p.calls >= b.d.opts.Recycle || b.closed.Load() {
 		b.retire(p, false)
 		b.replace()
 		return

@@ -150,22 +150,32 @@ func TestBudgetIsPerCall(t *testing.T) {
 	}
 }
 
-// lingerSkill allocates params["mib"] MiB and, with params["linger"],
-// leaves a loop running after its reply that holds the allocation: Deno's
-// terminate() does not stop a worker busy in a loop.
+// lingerSkill allocates params["mib"] MiB (its WebAssembly memory never
+// shrinks) and, with params["linger"], spins in a loop from the moment its
+// reply is posted: Deno's terminate() does not stop a worker busy in a
+// loop. With params["exit"]
+// it calls os._exit holding the allocation, and would loop after it.
 const lingerSkill = `import js
-from pyodide.ffi import create_proxy
 from skillware.core.base_skill import BaseSkill
 
 
 class Linger(BaseSkill):
     def execute(self, params):
         hold = bytearray(b"\x01") * (int(params.get("mib", 0)) << 20)
-        if params.get("linger"):
-            def spin():
+        if params.get("exit"):
+            import os
+            try:
+                os._exit(3)
+            finally:
                 while len(hold) >= 0:
                     pass
-            js.setTimeout(create_proxy(spin), 0)
+        if params.get("linger"):
+            # The worker's own reply goes through self.postMessage: spin
+            # right after it, before the host can terminate the worker.
+            js.eval("""(() => {
+  const orig = self.postMessage.bind(self);
+  self.postMessage = (m, t) => { orig(m, t); if (m && m.t === "frame") { for (;;) {} } };
+})()""")
         return {"allocated": len(hold) >> 20}
 `
 
@@ -191,6 +201,23 @@ func TestLingeringWorker(t *testing.T) {
 		res, err, _ := sandboxtest.Call(t, sb, opts, map[string]any{"mib": 96}, nil)
 		if err != nil {
 			t.Fatalf("call %d after a lingering one: 96 MiB within a 128 MiB budget: %v", i, err)
+		}
+		sandboxtest.MustResult(t, res, err, &got)
+	}
+	// os._exit ends the call's worker: no Python runs after it (the loop
+	// in its finally would hold the worker), and nothing of it is left
+	// for the calls after it.
+	for i := range 4 {
+		_, err, _ := sandboxtest.Call(t, sb, opts, map[string]any{"mib": 96, "exit": true}, nil)
+		sandboxtest.AssertSkillError(t, err, "WorkerExited")
+		if t.Failed() {
+			t.Fatalf("exit %d", i)
+		}
+	}
+	for i := range 2 {
+		res, err, _ := sandboxtest.Call(t, sb, opts, map[string]any{"mib": 96}, nil)
+		if err != nil {
+			t.Fatalf("call %d after four os._exit calls: 96 MiB within a 128 MiB budget: %v", i, err)
 		}
 		sandboxtest.MustResult(t, res, err, &got)
 	}

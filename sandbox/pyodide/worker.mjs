@@ -438,9 +438,16 @@ async function callWorker() {
     py.registerJsModule("_skillbox_host", {
       exit: (code) => {
         post({ t: "exit", code });
-        // Nothing of the skill's runs after os._exit: wait here until the
-        // host terminates this worker.
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+        // Nothing of the skill's Python runs after os._exit: an error that
+        // Pyodide treats as fatal is never turned into a Python exception,
+        // so it unwinds every Python frame (no except or finally sees it)
+        // back to this worker's call, which returns to the event loop,
+        // where the host's terminate() ends the worker and its thread.
+        // (Blocking here instead would keep the thread forever: Deno's
+        // terminate() does not stop a blocked or busy worker.)
+        const e = new Error("os._exit");
+        e.pyodide_fatal_error = true;
+        throw e;
       },
     });
     const mod = applySetup(py, JSON.parse(start.setup));

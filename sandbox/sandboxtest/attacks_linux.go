@@ -715,7 +715,10 @@ var attacks = []attack{
 		run: func(t *testing.T, e *attackEnv) {
 			secret := "VICTIM" + strings.ToUpper(randHex(4))
 			spy, _ := e.openAttack(t, "procs/spy-sibling-sandbox")
-			victim, _ := e.openAttack(t, "procs/spy-victim")
+			// The victim holds its call open for 3 s while the spy looks;
+			// its timeout only guards against a hang (a loaded machine
+			// slows the spy's and the victim's starts around the hold).
+			victim, _ := e.openAttack(t, "procs/spy-victim", func(s *sandbox.Spec) { s.Limits.Timeout = 30 * time.Second })
 			var vo outcome
 			runConcurrently(
 				func() { vo = e.call(t, victim, map[string]any{"secret": secret, "hold": 3}) },
