@@ -33,3 +33,15 @@ func Driver(r *Runtime, name string) (sandbox.Driver, error) { return r.backends
 // WithEnvBuilder makes the Runtime build environments with b (a
 // jailbuild.Builder that sees a host without cgroup controllers, say).
 func WithEnvBuilder(b skillenv.Builder) Option { return func(c *config) { c.envBuilder = b } }
+
+// SealedDigests lists the digests of the sealed copies the Runtime
+// remembers having checked (tests of the seal cache).
+func SealedDigests(r *Runtime) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for s := range r.sealed {
+		out = append(out, s.Digest)
+	}
+	return out
+}

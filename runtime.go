@@ -73,6 +73,12 @@ type Runtime struct {
 	stopWatch  chan struct{}               // closed by Close
 	closed     bool
 
+	// sealed are the sealed copies (skill.Seal) this Runtime checked
+	// against the skill a call resolved; a call of the same resolution
+	// (refCache gives the same *skill.Skill while nothing it read
+	// changed) does not read the copy's files again (seal).
+	sealed map[*skill.Skill]string
+
 	// envs are the per-skill environments calls use (environment.go).
 	envs envState
 }
@@ -244,6 +250,7 @@ func New(opts ...Option) (*Runtime, error) {
 		sandboxes:  map[string]*openSandbox{},
 		live:       map[*openSandbox]struct{}{},
 		validators: map[string]*cachedValidator{},
+		sealed:     map[*skill.Skill]string{},
 		watches:    map[string]*skillWatch{},
 		sessions:   map[*Session]struct{}{},
 		stopWatch:  make(chan struct{}),
@@ -606,9 +613,25 @@ func (p *prepared) checkLock(lock *Lock, ref string, g policy.Grants, lookup pol
 	return lock.check(p.skill, p.decision)
 }
 
+// maxSealed bounds the sealed copies a Runtime remembers; past it, it
+// starts over.
+const maxSealed = 4096
+
 // seal returns the sealed copy of s's bundle (skill.Seal) in the cache
-// folder's "bundles".
+// folder's "bundles". A copy already checked against this very s (the
+// refCache hands the same *skill.Skill to every call while nothing of the
+// skill changed) is only looked up (one lstat), not read again: Seal reads
+// and hashes the files Load parsed, which a served call would otherwise
+// pay every time (issue 17).
 func (r *Runtime) seal(s *skill.Skill) (string, error) {
+	r.mu.Lock()
+	final, ok := r.sealed[s]
+	r.mu.Unlock()
+	if ok {
+		if fi, err := os.Lstat(final); err == nil && fi.IsDir() {
+			return final, nil
+		}
+	}
 	dir := r.cfg.cacheDir
 	if dir == "" {
 		var err error
@@ -616,7 +639,19 @@ func (r *Runtime) seal(s *skill.Skill) (string, error) {
 			return "", errdefs.Wrap(errdefs.Unavailable, err, "sealed bundles")
 		}
 	}
-	return skill.Seal(s, filepath.Join(dir, "bundles"))
+	final, err := skill.Seal(s, filepath.Join(dir, "bundles"))
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		if len(r.sealed) >= maxSealed {
+			clear(r.sealed)
+		}
+		r.sealed[s] = final
+	}
+	return final, nil
 }
 
 // lookup returns the function policy uses for variable values, and where
@@ -1041,6 +1076,7 @@ func (r *Runtime) Close() error {
 	r.cancelOpen()
 	r.sandboxes = map[string]*openSandbox{}
 	r.validators = map[string]*cachedValidator{}
+	clear(r.sealed)
 	sessions := r.sessions
 	r.sessions = map[*Session]struct{}{}
 	r.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -152,6 +153,63 @@ class S(BaseSkill):
 			})
 		}
 	}
+}
+
+// TestSealedCopyRemembered: a Runtime remembers the sealed copy it
+// checked for a skill, so that later calls of the unchanged skill do not
+// read it again; a copy removed meanwhile (a cleaned cache) is made again
+// by the next call, and an edit's old copy is forgotten once the watcher
+// has seen the edit.
+func TestSealedCopyRemembered(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("no change notification: every call resolves anew")
+	}
+	root, cache := t.TempDir(), t.TempDir()
+	dir := filepath.Join(root, "test", "sealed")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: sealed\nversion: \"1\"\ndescription: d\n"), 0o644)
+	code := "from skillware.core.base_skill import BaseSkill\nclass S(BaseSkill):\n    def execute(self, params):\n        return {'v': %d}\n"
+	os.WriteFile(filepath.Join(dir, "skill.py"), fmt.Appendf(nil, code, 1), 0o644)
+	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	call := func(want int) string {
+		t.Helper()
+		res, err := rt.Call(context.Background(), "test/sealed", nil, skillbox.CallOptions{Backend: "process"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct{ V int }
+		json.Unmarshal(res.Value, &v)
+		if v.V != want {
+			t.Fatalf("ran v%d, want v%d", v.V, want)
+		}
+		return res.Skill.Digest
+	}
+	digest := call(1)
+	call(1)
+	if got := skillbox.SealedDigests(rt); len(got) != 1 || got[0] != digest {
+		t.Fatalf("remembered sealed copies %v, want one of %s", got, digest)
+	}
+	copyDir := filepath.Join(cache, "bundles", strings.TrimPrefix(digest, "sha256:"))
+	if err := os.RemoveAll(copyDir); err != nil {
+		t.Fatal(err)
+	}
+	call(1)
+	if _, err := os.Stat(filepath.Join(copyDir, "skill.py")); err != nil {
+		t.Fatalf("the removed copy was not made again: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "skill.py"), fmt.Appendf(nil, code, 2), 0o644)
+	digest2 := call(2)
+	if digest2 == digest {
+		t.Fatal("the edit did not change the digest")
+	}
+	eventually(t, "forgetting the old copy", func() bool {
+		got := skillbox.SealedDigests(rt)
+		return len(got) == 1 && got[0] == digest2
+	})
 }
 
 // TestCallRunsSealedCopy: the backend runs the sealed copy of the bundle

@@ -86,8 +86,9 @@ func (r *Runtime) watcher() {
 }
 
 // check looks at one skill folder: if its fingerprint changed (or a call
-// saw another digest), it digests it, and it evicts every cached sandbox
-// and validator of the folder whose digest is not the current one. A
+// saw another digest), it digests it, and it evicts every cached sandbox,
+// validator and sealed copy of the folder whose digest is not the current
+// one. A
 // folder that is gone loses them all. A folder that nothing is cached for
 // any more is no longer watched.
 func (r *Runtime) check(dir string) {
@@ -157,6 +158,11 @@ func (r *Runtime) check(dir string) {
 			continue
 		}
 		cached = true
+	}
+	for s := range r.sealed {
+		if s.Dir == dir && (gone || s.Digest != digest) {
+			delete(r.sealed, s)
+		}
 	}
 	if gone || !cached {
 		delete(r.watches, dir)

@@ -5,6 +5,11 @@
 // run (issue 17, target 5), and writes the table into docs/PERFORMANCE.md.
 // scripts/compare builds and runs it; it reports and never fails on
 // slowness, and a peer that is missing or fails is a row with a note.
+//
+// With -served it measures only the fixed overhead of a served single-use
+// call (issue 17, target 1): calls -gap apart to the in-process Python
+// server and to serve --http and --stdio, of -skillbox and of an earlier
+// build (-before), alternated; it prints the table.
 package main
 
 import (
@@ -43,7 +48,8 @@ func main() {
 		label    = flag.String("label", "", "a note put under the table")
 		command  = flag.String("command", "scripts/compare", "the command line the table says it came from")
 		gapFlag  = flag.Duration("gap", 250*time.Millisecond, "pause before each call of the spaced serve row")
-		before   = flag.String("before", "", "with -large: an earlier skillbox binary, measured alternately with -skillbox")
+		before   = flag.String("before", "", "with -large or -served: an earlier skillbox binary, measured alternately with -skillbox")
+		served   = flag.Bool("served", false, "measure only served single-use calls -gap apart instead (issue 17 target 1): the in-process Python server (the baseline, spaced the same), serve --http and serve --stdio; prints the table")
 		large    = flag.Bool("large", false, "measure large parameters and results instead (issue 17 target 2): params of 1 KB, 100 KB, 1 MB and a 1 MB result, in-process Python server against serve --http")
 	)
 	flag.Parse()
@@ -55,6 +61,13 @@ func main() {
 	defer stop()
 	if *large {
 		if err := runParams(ctx, *rounds, *calls, *skillbox, *before, *python, *doc, *label, *command, *gapFlag); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *served {
+		if err := runServed(ctx, *rounds, *calls, *skillbox, *before, *python, *skillID, *skillDir, *params, *command, *gapFlag); err != nil {
 			fmt.Fprintln(os.Stderr, "compare:", err)
 			os.Exit(1)
 		}
@@ -80,20 +93,7 @@ func run(ctx context.Context, rounds, calls int, sbExe, python, skillID, skillDi
 		return err
 	}
 	py := bench.Python{Exe: python, Dir: dir, Params: params}
-	// The CLI's cache, state and config live in the run's own folders
-	// (the audit log does not grow in the user's), warmed by the first
-	// round; SKILLWARE_SKILL_PATH is dropped so that the id resolves to
-	// the bundled skill.
-	env := []string{"SKILLBOX_PYTHON=" + python,
-		"XDG_CACHE_HOME=" + filepath.Join(tmp, "cache"),
-		"XDG_STATE_HOME=" + filepath.Join(tmp, "state"),
-		"XDG_CONFIG_HOME=" + filepath.Join(tmp, "config")}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SKILLWARE_SKILL_PATH=") && !strings.HasPrefix(kv, "SKILLBOX_PYTHON=") && !strings.HasPrefix(kv, "XDG_") {
-			env = append(env, kv)
-		}
-	}
-	sb := bench.Skillbox{Exe: sbExe, Env: env, Dir: tmp, ID: skillID, Params: params}
+	sb := bench.Skillbox{Exe: sbExe, Env: skillboxEnv(tmp, python), Dir: tmp, ID: skillID, Params: params}
 	var names []string
 	for _, n := range strings.Split(peerList, ",") {
 		if n = strings.TrimSpace(n); n != "" {
@@ -135,5 +135,72 @@ func run(ctx context.Context, rounds, calls int, sbExe, python, skillID, skillDi
 	if doc != "" {
 		return bench.UpdateDoc(doc, heading, begin, end, b.String())
 	}
+	return nil
+}
+
+// skillboxEnv is the environment skillbox runs with: its cache, state and
+// config in the run's own folders under tmp (the audit log does not grow
+// in the user's), warmed by the first round; SKILLWARE_SKILL_PATH is
+// dropped so that an id resolves to the bundled skill.
+func skillboxEnv(tmp, python string) []string {
+	env := []string{"SKILLBOX_PYTHON=" + python,
+		"XDG_CACHE_HOME=" + filepath.Join(tmp, "cache"),
+		"XDG_STATE_HOME=" + filepath.Join(tmp, "state"),
+		"XDG_CONFIG_HOME=" + filepath.Join(tmp, "config")}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SKILLWARE_SKILL_PATH=") && !strings.HasPrefix(kv, "SKILLBOX_PYTHON=") && !strings.HasPrefix(kv, "XDG_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// runServed measures the fixed overhead of a served single-use call (issue
+// 17, target 1): every call gap after the previous one, so that the next
+// call's child is forked and has imported the skill, in the in-process
+// Python server (the baseline, spaced the same: an idle server's wake-up
+// is part of both), serve --http and serve --stdio of sbExe and, when set,
+// of before (an earlier build), alternated round by round. It prints the
+// table; it writes nothing.
+func runServed(ctx context.Context, rounds, calls int, sbExe, before, python, skillID, skillDir, params, command string, gap time.Duration) error {
+	tmp, err := os.MkdirTemp("", "compare-served")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	dir, err := filepath.Abs(skillDir)
+	if err != nil {
+		return err
+	}
+	py := bench.Python{Exe: python, Dir: dir, Params: params}
+	base := py.HTTPMode(fmt.Sprintf("in-process Python HTTP server, calls %v apart", gap))
+	base.Baseline, base.Gap = true, gap
+	modes := []bench.Mode{base}
+	for _, b := range []struct{ label, exe string }{{"", sbExe}, {"before: ", before}} {
+		if b.exe == "" {
+			continue
+		}
+		exe, err := filepath.Abs(b.exe)
+		if err != nil {
+			return err
+		}
+		// Each binary its own folders: their sealed bundles and audit logs
+		// apart.
+		own := filepath.Join(tmp, fmt.Sprint(len(modes)))
+		if err := os.MkdirAll(own, 0o700); err != nil {
+			return err
+		}
+		sb := bench.Skillbox{Exe: exe, Env: skillboxEnv(own, python), Dir: own, ID: skillID, Params: params}
+		h := sb.ServeHTTPMode(fmt.Sprintf("%sskillbox serve --http (single-use), calls %v apart", b.label, gap))
+		m := sb.MCPStdioMode(fmt.Sprintf("%sskillbox serve --stdio, MCP tools/call, calls %v apart", b.label, gap), schema.ToolName(skillID))
+		h.Gap, m.Gap = gap, gap
+		modes = append(modes, h, m)
+	}
+	rep, err := bench.Run(ctx, bench.Config{Rounds: rounds, Calls: calls, Progress: os.Stderr, Reap: true}, modes)
+	if err != nil {
+		return err
+	}
+	rep.Skill, rep.Python, rep.PythonVersion = skillID, python, py.Version()
+	fmt.Printf("`%s`, %s.\n\n%s", command, rep.Header(), rep.Markdown())
 	return nil
 }

@@ -105,15 +105,7 @@ func runParams(ctx context.Context, rounds, calls int, sbExe, before, python, do
 	}
 	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte(paramsManifest), 0o644)
 	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(paramsSkill), 0o644)
-	env := []string{"SKILLBOX_PYTHON=" + python,
-		"XDG_CACHE_HOME=" + filepath.Join(tmp, "cache"),
-		"XDG_STATE_HOME=" + filepath.Join(tmp, "state"),
-		"XDG_CONFIG_HOME=" + filepath.Join(tmp, "config")}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SKILLWARE_SKILL_PATH=") && !strings.HasPrefix(kv, "SKILLBOX_PYTHON=") && !strings.HasPrefix(kv, "XDG_") {
-			env = append(env, kv)
-		}
-	}
+	env := skillboxEnv(tmp, python)
 	cases := paramsCases()
 	type set struct{ base, sb, before bench.Caller }
 	callers := make([]set, len(cases))

@@ -142,11 +142,15 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	z.j.run.BeginCall(ctx)
 	defer z.j.run.EndCall()
 	b := z.b
-	before := cgroup.Snapshot(z.j.cg)
+	// The limit counters a failure is judged by: from before the child
+	// was forked (a pre-forked child's, read then, off the call's path).
 	c := z.pre
 	z.pre = nil
+	var before cgroup.Counts
 	if c != nil {
 		before = z.preCounters
+	} else {
+		before = cgroup.Snapshot(z.j.cg)
 	}
 	if c != nil && !z.usable() {
 		// Died while idle (killed from outside: the OOM killer, an
