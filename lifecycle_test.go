@@ -57,10 +57,11 @@ var (
 	closeDriver   = &fakeDriver{name: "test-lifecycle-close"}
 	egressDriver2 = &fakeDriver{name: "test-lifecycle-egress"}
 	specDriver    = &fakeDriver{name: "test-lifecycle-spec"}
+	lockDriver    = &fakeDriver{name: "test-lifecycle-lock"}
 )
 
 func init() {
-	for _, d := range []*fakeDriver{evictDriver, cancelDriver, closeDriver, egressDriver2, specDriver} {
+	for _, d := range []*fakeDriver{evictDriver, cancelDriver, closeDriver, egressDriver2, specDriver, lockDriver} {
 		sandbox.Register(sandbox.Registration{Name: d.name, New: func(sandbox.Config) (sandbox.Driver, error) { return d, nil }})
 	}
 }
@@ -116,7 +117,7 @@ func (b *fakeBox) Call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 }
 
 func driverOf(b *fakeBox) *fakeDriver {
-	for _, d := range []*fakeDriver{evictDriver, cancelDriver, closeDriver, egressDriver2, specDriver} {
+	for _, d := range []*fakeDriver{evictDriver, cancelDriver, closeDriver, egressDriver2, specDriver, lockDriver} {
 		d.mu.Lock()
 		found := slices.Contains(d.boxes, b)
 		d.mu.Unlock()

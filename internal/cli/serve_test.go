@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/skillbox-dev/skillbox/internal/lockfile"
+	"github.com/skillbox-dev/skillbox/internal/trust"
 )
 
 // mainEnv makes this test binary act as the skillbox command, so that
@@ -464,4 +467,91 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestServeLockedLimits: a --locked server runs a skill locked at a
+// timeout other than its manifest's with the locked timeout (the lock
+// check refused it for asking the manifest's 30s), over the HTTP API, MCP
+// over HTTP and MCP on stdio, and accepts the lock's entry by the digest a
+// signed bundle had before signatures were left out of bundle digests, as
+// run --locked does: both are the Runtime's, not run's.
+func TestServeLockedLimits(t *testing.T) {
+	h := newHarness(t)
+	keys := filepath.Join(t.TempDir(), "acme")
+	if o := h.run("keygen", "--out", keys); o.code != 0 {
+		t.Fatalf("keygen: %d %s", o.code, o.stderr)
+	}
+	if o := h.run("sign", "test/echo", "--key", keys+".key"); o.code != 0 {
+		t.Fatalf("sign: %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run("lock", "test/echo", "--timeout", "5s"); o.code != 0 {
+		t.Fatalf("lock: %d %s", o.code, o.stderr)
+	}
+	// callTimeout is the timeout of the last call of test/echo audited,
+	// and whether it warned of the legacy digest.
+	callTimeout := func() (any, bool) {
+		t.Helper()
+		recs := h.auditRecords()
+		for i := len(recs) - 1; i >= 0; i-- {
+			if recs[i]["event"] == "call" && recs[i]["skill"] == "test/echo" {
+				g, _ := recs[i]["grants"].(map[string]any)
+				return g["timeout"], strings.Contains(toJSON(recs[i]["warnings"]), "its digest from before signatures")
+			}
+		}
+		t.Fatal("no call of test/echo audited")
+		return nil, false
+	}
+
+	url := h.startServeHTTP("--backend", "process", "--locked")
+	resp, err := http.Post(url+"/v1/skills/test/echo/call", "application/json", strings.NewReader(`{"msg":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("skill locked at 5s over the API: %d %s", resp.StatusCode, body)
+	} else if got, _ := callTimeout(); got != "5s" {
+		t.Errorf("served locked call over the API ran with timeout %v, want the locked 5s", got)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_echo", Arguments: map[string]any{"msg": "hi"}}); err != nil || res.IsError {
+		t.Errorf("skill locked at 5s over MCP: %v %s", err, toJSON(res))
+	} else if got, _ := callTimeout(); got != "5s" {
+		t.Errorf("served locked call over MCP ran with timeout %v, want the locked 5s", got)
+	}
+
+	// The lock pins the signed skill by its legacy digest: the same files
+	// are served, with a warning saying how to record the current digest.
+	dir := filepath.Join(h.project, "skills", "test", "echo")
+	legacy, ok, err := trust.LegacyDigest(dir)
+	if err != nil || !ok {
+		t.Fatalf("LegacyDigest: %v %v", ok, err)
+	}
+	lock, err := lockfile.Load(filepath.Join(h.project, lockfile.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := lock.Skills["test/echo"]
+	e.Digest = legacy
+	lock.Skills["test/echo"] = e
+	if err := lock.Save(); err != nil {
+		t.Fatal(err)
+	}
+	cs2, inW, code, stderr := h.serveStdio("--backend", "process", "--locked")
+	res, err := cs2.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_echo", Arguments: map[string]any{"msg": "hi"}})
+	if err != nil || res.IsError {
+		t.Errorf("skill locked at 5s by its legacy digest over MCP stdio: %v %s", err, toJSON(res))
+	} else if got, warned := callTimeout(); got != "5s" || !warned {
+		t.Errorf("served call of the legacy entry: timeout %v (want the locked 5s), warned of the legacy digest %v", got, warned)
+	}
+	cs2.Close()
+	inW.Close()
+	if c := <-code; c != 0 {
+		t.Errorf("serve exited %d: %s", c, stderr.String())
+	}
 }
