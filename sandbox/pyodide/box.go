@@ -532,7 +532,7 @@ func (b *box) take(ctx context.Context) (*proc, error) {
 			b.idle <- p // checked at the top
 		case <-changed:
 		case <-ctx.Done():
-			return nil, ctxErr(ctx, b.lim)
+			return nil, ctxErr(ctx)
 		}
 	}
 }
@@ -704,11 +704,14 @@ func result(value []byte, p *proc, state *os.ProcessState) *sandbox.Result {
 	return r
 }
 
-func ctxErr(ctx context.Context, l sandbox.Limits) error {
+// ctxErr is the error of a call whose context ended while it waited for a
+// worker: a timeout when its deadline passed, canceled when the caller
+// cancelled it (as the linux backend reports it: exit 130 in the CLI).
+func ctxErr(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return errdefs.New(errdefs.Timeout, "no worker became free before the call's deadline")
 	}
-	return errdefs.Wrap(errdefs.Timeout, ctx.Err(), "call cancelled")
+	return errdefs.Wrap(errdefs.Canceled, ctx.Err(), "call cancelled while it waited for a worker")
 }
 
 // drain closes every idle worker.
