@@ -165,6 +165,12 @@ func TestClientConnLimit(t *testing.T) {
 	if !strings.Contains(ev.Reason, "(2 connections at once)") {
 		t.Fatalf("event %+v", ev)
 	}
+	// Its audit record says what was refused, not an empty destination
+	// ("limit  :0"): no request was read, so there is none to name.
+	r := ev.Record()
+	if want := "limit a connection before any request: client connection limit reached (2 connections at once)"; r.Detail != want || r.ErrorKind != "limit" || r.Error != ev.Reason {
+		t.Errorf("record of the refused connection: detail %q kind %q error %q, want detail %q", r.Detail, r.ErrorKind, r.Error, want)
+	}
 }
 
 func TestBufferLimit(t *testing.T) {
