@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/skillbox-dev/skillbox/internal/lockfile"
 	"github.com/skillbox-dev/skillbox/internal/trust"
@@ -123,19 +122,4 @@ func (k *Lock) relockCommand(id string) string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.l.RelockCommand(id, k.l.Skills[id].Grants)
-}
-
-// lockedLimits returns the limits a locked call of an entry e takes where
-// the caller gave none (zero): the locked ones, where they differ from
-// what decided gives. ok is false when nothing changes.
-func lockedLimits(e lockfile.Entry, given policy.Grants, decided *policy.Decision) (t time.Duration, m int64, ok bool) {
-	t, m = given.Timeout, given.Memory
-	now := decided.Spec.Limits.WithDefaults()
-	if locked, err := time.ParseDuration(e.Grants.Timeout); t == 0 && err == nil && locked > 0 && locked != now.Timeout {
-		t = locked
-	}
-	if m == 0 && e.Grants.Memory > 0 && e.Grants.Memory != now.Memory {
-		m = e.Grants.Memory
-	}
-	return t, m, t != given.Timeout || m != given.Memory
 }

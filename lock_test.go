@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +28,17 @@ func TestLockedCallTakesTheLockedLimits(t *testing.T) {
 	d := lockDriver
 	var log bytes.Buffer
 	var logMu sync.Mutex
-	rt, _ := lifecycleRuntime(t, skillbox.WithAudit(audit.New(lockedWriter{&logMu, &log})))
+	// Values are looked up once a call: one policy decision, not one
+	// more to apply the locked limits (a secrets provider may be slow).
+	var lookups atomic.Int64
+	lookup := func(name string) (string, bool) {
+		if name == "LIFE_TOKEN" {
+			lookups.Add(1)
+			return "t", true
+		}
+		return "", false
+	}
+	rt, _ := lifecycleRuntime(t, skillbox.WithAudit(audit.New(lockedWriter{&logMu, &log})), skillbox.WithLookupEnv(lookup))
 	s, err := rt.Resolve("test/life")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +46,7 @@ func TestLockedCallTakesTheLockedLimits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "skills.lock")
 	lf := lockfile.New(path)
 	lf.Set(s.ID, lockfile.Entry{Version: s.Bundle.Manifest.Version, Digest: s.Digest, Tier: string(s.Tier),
-		Grants: lockfile.Grants{Timeout: "5s", Memory: 128 << 20}})
+		Grants: lockfile.Grants{Env: []string{"LIFE_TOKEN"}, Timeout: "5s", Memory: 128 << 20}})
 	if err := lf.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +67,12 @@ func TestLockedCallTakesTheLockedLimits(t *testing.T) {
 	}
 
 	base := len(d.opened())
-	if _, err := rt.Call(context.Background(), "test/life", nil, skillbox.CallOptions{Backend: d.name, Lock: lock}); err != nil {
+	env := []string{"LIFE_TOKEN"}
+	if _, err := rt.Call(context.Background(), "test/life", nil, skillbox.CallOptions{Backend: d.name, Lock: lock, AllowEnv: env, GrantUndeclared: true}); err != nil {
 		t.Fatalf("locked call without limits: %v", err)
+	}
+	if n := lookups.Load(); n != 1 {
+		t.Errorf("the locked call looked its variable up %d times, want once (one policy decision)", n)
 	}
 	boxes := d.opened()
 	if len(boxes) != base+1 {
@@ -71,7 +86,7 @@ func TestLockedCallTakesTheLockedLimits(t *testing.T) {
 	}
 
 	// A shorter limit given by the caller wins.
-	if _, err := rt.Call(context.Background(), "test/life", nil, skillbox.CallOptions{Backend: d.name, Lock: lock, Timeout: 2 * time.Second}); err != nil {
+	if _, err := rt.Call(context.Background(), "test/life", nil, skillbox.CallOptions{Backend: d.name, Lock: lock, AllowEnv: env, GrantUndeclared: true, Timeout: 2 * time.Second}); err != nil {
 		t.Fatalf("locked call with a shorter timeout: %v", err)
 	}
 	if g := lastGrants(); g.Timeout != "2s" || g.Memory != 128<<20 {
@@ -87,7 +102,7 @@ func TestLockedCallTakesTheLockedLimits(t *testing.T) {
 		{"timeout", skillbox.CallOptions{Timeout: 10 * time.Second}, "--timeout 5s or less"},
 		{"memory", skillbox.CallOptions{Memory: 256 << 20}, "--memory 128MiB or less"},
 	} {
-		c.opts.Backend, c.opts.Lock = d.name, lock
+		c.opts.Backend, c.opts.Lock, c.opts.AllowEnv, c.opts.GrantUndeclared = d.name, lock, env, true
 		n := len(d.opened())
 		_, err := rt.Call(context.Background(), "test/life", nil, c.opts)
 		if errdefs.KindOf(err) != errdefs.Denied || !strings.Contains(err.Error(), c.want) {

@@ -558,6 +558,20 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		Policy:          r.cfg.policy,
 		Trust:           r.cfg.trust,
 	}
+	if opts.Lock != nil {
+		// The limits the lock pinned are the call's defaults (one
+		// decision: policy.Grants.LockedTimeout), so that 'lock --timeout
+		// 5s' then a locked call runs with 5s, not the manifest's 30s.
+		// Limits given explicitly stay, and the check below refuses them
+		// if they exceed the lock's.
+		e, ok, warning := opts.Lock.entry(s, ref)
+		if warning != "" {
+			p.warnings = append(p.warnings, warning)
+		}
+		if ok {
+			grants.LockedTimeout, grants.LockedMemory = e.Grants.Limits()
+		}
+	}
 	p.grants = grants
 	p.decision, err = policy.Decide(s, grants, lookup)
 	if *lookupErr != nil {
@@ -568,7 +582,7 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 	}
 	rec.Trust = p.decision.TrustedBy
 	if opts.Lock != nil {
-		if err := p.checkLock(opts.Lock, ref, grants, lookup); err != nil {
+		if err := opts.Lock.check(s, p.decision); err != nil {
 			return nil, err
 		}
 		p.lock = opts.Lock
@@ -586,31 +600,6 @@ func (r *Runtime) prepare(ref string, opts CallOptions, rec *audit.Record) (*pre
 		return nil, err
 	}
 	return p, nil
-}
-
-// checkLock refuses a call that drifts from lock. The limits the lock
-// pinned for the skill are the call's defaults: a limit the caller did not
-// give takes the locked value, so that 'lock --timeout 5s' then 'run
-// --locked' runs with 5s, not the manifest's 30s. It is left out where the
-// call gets the same value anyway (an explicit memory limit needs a
-// backend that enforces it), and where a policy ceiling below the locked
-// value refuses it (the ceiling wins, and the check reports the drift).
-// Limits given explicitly stay, and the check refuses them if they exceed
-// the lock's.
-func (p *prepared) checkLock(lock *Lock, ref string, g policy.Grants, lookup policy.LookupEnv) error {
-	e, ok, warning := lock.entry(p.skill, ref)
-	if warning != "" {
-		p.warnings = append(p.warnings, warning)
-	}
-	if ok {
-		if t, m, changed := lockedLimits(e, g, p.decision); changed {
-			g.Timeout, g.Memory = t, m
-			if d, err := policy.Decide(p.skill, g, lookup); err == nil {
-				p.decision = d
-			}
-		}
-	}
-	return lock.check(p.skill, p.decision)
 }
 
 // maxSealed bounds the sealed copies a Runtime remembers; past it, it

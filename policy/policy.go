@@ -49,6 +49,16 @@ type Grants struct {
 	// be enforced by the backend (--timeout, --memory).
 	Timeout time.Duration
 	Memory  int64
+	// LockedTimeout and LockedMemory are the limits a lockfile pinned for
+	// the skill (a locked call: run and serve --locked). Where Timeout or
+	// Memory is unset they take its place, as if given, so that a skill
+	// locked at 5s runs with 5s rather than its manifest's 30s; except
+	// where the call gets the same value without them (an explicit memory
+	// limit needs a backend that enforces it), and where a policy ceiling
+	// or floor refuses them (the ceiling wins; the lock check then reports
+	// the drift, if any).
+	LockedTimeout time.Duration
+	LockedMemory  int64
 	// Read lists absolute host paths the skill may read (--allow-read).
 	Read []string
 	// Resolve lists HOST=IP mappings (--egress-resolve): the egress proxy
@@ -232,45 +242,16 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 	}
 	d.ReadPaths = readPaths
 
-	limits := sandbox.Limits{
-		Timeout: m.Permissions.Limits.Timeout,
-		Memory:  m.Permissions.Limits.Memory,
-		Pids:    m.Permissions.Limits.Pids,
-		Output:  m.Permissions.Limits.Output,
-	}
-	require := []sandbox.Feature{sandbox.FeatureTimeout, sandbox.FeatureOutputCap, sandbox.FeatureEnvScrub}
-	if g.Timeout < 0 || g.Memory < 0 {
-		return nil, errdefs.New(errdefs.Invalid, "timeout and memory must not be negative")
-	}
-	// A flag wins over the policy's standing grant for the skill.
-	timeoutFrom, memoryFrom := "--timeout", "--memory"
-	if g.Timeout == 0 && pg.Timeout > 0 {
-		g.Timeout, timeoutFrom = pg.Timeout, fmt.Sprintf("skills[%q].timeout at %s", s.ID, g.Policy.At(pg.Line))
-	}
-	if g.Memory == 0 && pg.Memory > 0 {
-		g.Memory, memoryFrom = pg.Memory, fmt.Sprintf("skills[%q].memory at %s", s.ID, g.Policy.At(pg.Line))
-	}
-	if g.Timeout > 0 {
-		limits.Timeout = g.Timeout
-	}
-	if g.Memory > 0 {
-		limits.Memory = g.Memory
-		require = append(require, sandbox.FeatureMemory)
-	}
-	var ceilWarnings []string
-	limits, require, ceilWarnings, err = applyCeilings(g.Policy, limits, require, g, timeoutFrom, memoryFrom)
+	limits, require, warnings, err := decideLimits(s, g, pg)
 	if err != nil {
 		return nil, err
 	}
-	d.Warnings = append(d.Warnings, ceilWarnings...)
-	if limits.Memory > 0 && limits.Memory < sandbox.MinMemory {
-		from := memoryFrom
-		if g.Memory == 0 {
-			from = "the manifest's permissions.limits.memory"
+	if lg, ok := withLockedLimits(g, limits); ok {
+		if l, r, w, err := decideLimits(s, lg, pg); err == nil {
+			limits, require, warnings = l, r, w
 		}
-		return nil, errdefs.New(errdefs.Invalid, "%s asks for %s of memory, below the floor of %s: the least a jail needs to start Python",
-			from, skill.FormatSize(limits.Memory), skill.FormatSize(sandbox.MinMemory))
 	}
+	d.Warnings = append(d.Warnings, warnings...)
 	if len(network) > 0 {
 		require = append(require, sandbox.FeatureNetAllowlist)
 	}
@@ -582,6 +563,61 @@ func decideRead(paths []string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// decideLimits is the call's limits and the features they require of the
+// backend: the manifest's, overridden by g's (a flag, else the policy's
+// standing grant pg), bounded by the policy's ceilings.
+func decideLimits(s *skill.Skill, g Grants, pg SkillGrants) (sandbox.Limits, []sandbox.Feature, []string, error) {
+	ml := s.Bundle.Manifest.Permissions.Limits
+	limits := sandbox.Limits{Timeout: ml.Timeout, Memory: ml.Memory, Pids: ml.Pids, Output: ml.Output}
+	require := []sandbox.Feature{sandbox.FeatureTimeout, sandbox.FeatureOutputCap, sandbox.FeatureEnvScrub}
+	if g.Timeout < 0 || g.Memory < 0 {
+		return limits, nil, nil, errdefs.New(errdefs.Invalid, "timeout and memory must not be negative")
+	}
+	// A flag wins over the policy's standing grant for the skill.
+	timeoutFrom, memoryFrom := "--timeout", "--memory"
+	if g.Timeout == 0 && pg.Timeout > 0 {
+		g.Timeout, timeoutFrom = pg.Timeout, fmt.Sprintf("skills[%q].timeout at %s", s.ID, g.Policy.At(pg.Line))
+	}
+	if g.Memory == 0 && pg.Memory > 0 {
+		g.Memory, memoryFrom = pg.Memory, fmt.Sprintf("skills[%q].memory at %s", s.ID, g.Policy.At(pg.Line))
+	}
+	if g.Timeout > 0 {
+		limits.Timeout = g.Timeout
+	}
+	if g.Memory > 0 {
+		limits.Memory = g.Memory
+		require = append(require, sandbox.FeatureMemory)
+	}
+	limits, require, warnings, err := applyCeilings(g.Policy, limits, require, g, timeoutFrom, memoryFrom)
+	if err != nil {
+		return limits, nil, nil, err
+	}
+	if limits.Memory > 0 && limits.Memory < sandbox.MinMemory {
+		from := memoryFrom
+		if g.Memory == 0 {
+			from = "the manifest's permissions.limits.memory"
+		}
+		return limits, nil, nil, errdefs.New(errdefs.Invalid, "%s asks for %s of memory, below the floor of %s: the least a jail needs to start Python",
+			from, skill.FormatSize(limits.Memory), skill.FormatSize(sandbox.MinMemory))
+	}
+	return limits, require, warnings, nil
+}
+
+// withLockedLimits returns g with the locked limits (Grants.LockedTimeout,
+// LockedMemory) given where g gives none and they differ from decided, the
+// limits the call gets without them; ok is false when nothing changes.
+func withLockedLimits(g Grants, decided sandbox.Limits) (Grants, bool) {
+	now := decided.WithDefaults()
+	changed := false
+	if g.Timeout == 0 && g.LockedTimeout > 0 && g.LockedTimeout != now.Timeout {
+		g.Timeout, changed = g.LockedTimeout, true
+	}
+	if g.Memory == 0 && g.LockedMemory > 0 && g.LockedMemory != now.Memory {
+		g.Memory, changed = g.LockedMemory, true
+	}
+	return g, changed
 }
 
 // applyCeilings bounds limits by the policy's ceilings. An operator limit

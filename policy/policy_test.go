@@ -261,3 +261,37 @@ func contains(fs []sandbox.Feature, f sandbox.Feature) bool {
 	}
 	return false
 }
+
+// TestLockedLimits: the limits a lockfile pinned are a locked call's
+// defaults: they take the place of limits not given (over the policy's
+// standing grant too), a limit given wins, a locked value the call gets
+// anyway changes nothing (no memory requirement the backend must meet),
+// and a ceiling below the locked value wins without a denial.
+func TestLockedLimits(t *testing.T) {
+	plain := testSkill(t, skill.TierProject, base)
+	for _, tt := range []struct {
+		name       string
+		g          Grants
+		timeout    time.Duration
+		memory     int64
+		hardMemory bool
+	}{
+		{"none locked", Grants{}, sandbox.DefaultTimeout, 0, false},
+		{"locked", Grants{LockedTimeout: 5 * time.Second, LockedMemory: 128 << 20}, 5 * time.Second, 128 << 20, true},
+		{"locked longer than the default", Grants{LockedTimeout: 45 * time.Second}, 45 * time.Second, 0, false},
+		{"locked at the defaults", Grants{LockedTimeout: sandbox.DefaultTimeout, LockedMemory: sandbox.DefaultMemory}, sandbox.DefaultTimeout, 0, false},
+		{"given wins", Grants{Timeout: 2 * time.Second, Memory: 64 << 20, LockedTimeout: 5 * time.Second, LockedMemory: 128 << 20}, 2 * time.Second, 64 << 20, true},
+		{"over the standing grant", Grants{LockedTimeout: 5 * time.Second, Policy: mustPolicy(t, "skills:\n  cat/name:\n    timeout: 10s\n")}, 5 * time.Second, 0, false},
+		{"ceiling below", Grants{LockedTimeout: 45 * time.Second, Policy: mustPolicy(t, "ceilings:\n  max_timeout: 20s\n")}, 20 * time.Second, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Decide(plain, tt.g, env(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l := d.Spec.Limits; l.WithDefaults().Timeout != tt.timeout || l.Memory != tt.memory || contains(d.Spec.Require, sandbox.FeatureMemory) != tt.hardMemory {
+				t.Errorf("limits %+v require %v; want timeout %v memory %d, memory required %v", l, d.Spec.Require, tt.timeout, tt.memory, tt.hardMemory)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package lockfile
 
 import (
 	"slices"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/policy"
 )
@@ -17,4 +18,13 @@ func GrantsOf(d *policy.Decision) Grants {
 	g.Resolve = d.Spec.ResolveList()
 	g.Secrets = slices.Clone(d.SecretNames)
 	return g
+}
+
+// Limits returns the locked timeout and memory, zero where the entry
+// records none (or a timeout that does not parse).
+func (g Grants) Limits() (timeout time.Duration, memory int64) {
+	if t, err := time.ParseDuration(g.Timeout); err == nil && t > 0 {
+		timeout = t
+	}
+	return timeout, max(g.Memory, 0)
 }
