@@ -30,5 +30,7 @@
 // cross-origin browser requests and logs every request with log/slog.
 // [Server.Serve] refuses to listen beyond loopback without a token, bounds
 // header reads ([Config.ReadHeaderTimeout]) and open connections
-// ([Config.MaxConns]), and shuts down gracefully.
+// ([Config.MaxConns]), and shuts down gracefully. Live MCP sessions are
+// bounded ([Config.MaxSessions]) and end when idle
+// ([Config.SessionIdleTimeout]).
 package server

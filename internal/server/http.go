@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -17,10 +16,6 @@ import (
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
-// mcpSessionTimeout closes MCP sessions idle this long, so clients that
-// vanish without ending their session do not pile up.
-const mcpSessionTimeout = 30 * time.Minute
-
 // Handler returns the HTTP handler: MCP (streamable HTTP) at /mcp and the
 // JSON API under /v1/, behind the token check, body limit, concurrency
 // limit, cross-origin protection and request log.
@@ -29,7 +24,7 @@ func (s *Server) Handler() http.Handler {
 	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return m }, &mcp.StreamableHTTPOptions{
 		Logger:              s.log,
 		MaxRequestBodyBytes: s.cfg.MaxBodyBytes,
-		SessionTimeout:      mcpSessionTimeout,
+		SessionTimeout:      s.cfg.SessionIdleTimeout,
 		// checkHost guards every endpoint, /mcp included, and honours
 		// AllowHosts, which the SDK's own check would not.
 		DisableLocalhostProtection: true,
