@@ -201,6 +201,38 @@ func TestHTTPBodyNotReadWhileBusy(t *testing.T) {
 	}
 }
 
+// A body that is slow to arrive holds no call slot: with one slot, while
+// a call's body stalls (the server has started reading it: it sent 100
+// Continue), another call runs, on the API and over MCP.
+func TestHTTPSlowBodyHoldsNoSlot(t *testing.T) {
+	for _, path := range []string{"/v1/skills/test/echo/call", "/mcp"} {
+		t.Run(path, func(t *testing.T) {
+			s := newServer(t, server.Config{MaxConcurrent: 1, BodyReadTimeout: time.Minute})
+			hs := httptest.NewServer(s.Handler())
+			defer hs.Close()
+			sid := mcpSession(t, hs.URL)
+			mcpPost(t, hs.URL, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, sid)
+			c := rawRequest(t, hostOf(hs.URL), "POST "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"+
+				"Mcp-Session-Id: "+sid+"\r\nMCP-Protocol-Version: 2025-06-18\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n")
+			defer c.Close()
+			// The server asks for the body once a handler reads it.
+			br := bufio.NewReader(c)
+			if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, "100 Continue") {
+				t.Fatalf("want 100 Continue, got %q %v", line, err)
+			}
+			io.WriteString(c, `{"msg":`)
+			status, body := doHTTP(t, hs.URL, httpCase{method: "POST", path: "/v1/skills/test/echo/call", body: `{"msg":"hi"}`})
+			if status != 200 || !strings.Contains(body, `"ok":true`) {
+				t.Errorf("API call while a body stalls: %d %s", status, body)
+			}
+			resp, body := mcpPost(t, hs.URL, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_echo","arguments":{"msg":"hi"}}}`, sid)
+			if resp.StatusCode != 200 || !strings.Contains(body, `\"msg\":\"hi\"`) || strings.Contains(body, `"isError":true`) {
+				t.Errorf("MCP call while a body stalls: %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
 // A request body that stalls, or trickles in slower than MinBodyRate
 // allows, is answered 408 and its connection closed.
 func TestHTTPBodyTrickleCut(t *testing.T) {

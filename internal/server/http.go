@@ -141,18 +141,29 @@ func (s *Server) callSkill(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// The slot comes first: a body is read only for a call that can run.
-	if !s.calls.tryAcquire() {
+	// With every slot taken the body is not read (429). Otherwise the body
+	// is read first, under the body budget and the read deadlines, and
+	// the slot taken once it is in: a client that sends its body slowly
+	// holds some of the body budget for a while, never a call slot.
+	// A shutdown waits for the body as for the call.
+	if !s.calls.free() {
 		s.busy(w)
 		return
 	}
-	defer s.calls.release()
+	reading := s.calls.hold()
+	defer reading()
 	body, release, err := s.readBody(r, 1, s.cfg.MaxBodyBytes, s.tooBig(), nil)
 	defer release()
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	if !s.calls.tryAcquire() {
+		s.busy(w)
+		return
+	}
+	defer s.calls.release()
+	reading()
 	res, err := s.call(r.Context(), e, body, "http")
 	if err != nil {
 		writeError(w, err)
