@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/skillbox-dev/skillbox/internal/jail"
@@ -18,6 +19,14 @@ import (
 // envHarness is a harness whose pip uses a loopback index serving the
 // wheels folder it returns (publish into it at any time).
 func envHarness(t *testing.T) (*harness, string) {
+	t.Helper()
+	h, wheels, _ := envIndexHarness(t)
+	return h, wheels
+}
+
+// envIndexHarness is envHarness that also returns the count of files the
+// index has served.
+func envIndexHarness(t *testing.T) (*harness, string, *atomic.Int64) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: environments are built in a jail")
@@ -30,9 +39,9 @@ func envHarness(t *testing.T) (*harness, string) {
 	}
 	h := newHarness(t)
 	wheels := t.TempDir()
-	url, _ := envtest.Index(t, wheels)
+	url, fetched := envtest.Index(t, wheels)
 	h.env["PIP_INDEX_URL"], h.env["PIP_CONFIG_FILE"] = url, os.DevNull
-	return h, wheels
+	return h, wheels, fetched
 }
 
 // reqSkill writes the skill test/NAME into root: it requires reqs and
@@ -219,5 +228,89 @@ func TestEnvSdistsPolicy(t *testing.T) {
 	o = h.run(run...)
 	if o.code != 0 || !strings.Contains(o.stdout, `"version":"from-sdist"`) || strings.Contains(o.stderr, "building the environment") {
 		t.Errorf("run with sdists allowed (built by env build): %d %s%s", o.code, o.stdout, o.stderr)
+	}
+}
+
+// TestTrustAsksBeforeBuilding: trusting an external skill whose
+// requirement the index serves only as a source distribution, with
+// "sdists: allow", asks before anything of it runs: answering no leaves
+// the index untouched (pip never fetched the sdist, so its build script
+// never ran) and no environment built. Answering yes builds it (the build
+// script runs, in its jail) and records the resolved set; a requirement
+// that cannot be resolved after yes records nothing and says so.
+func TestTrustAsksBeforeBuilding(t *testing.T) {
+	h, dists, fetched := envIndexHarness(t)
+	envtest.BuiltSdist(t, dists, "beta", "1.0", `"VERSION = 'built-%d'\n" % os.getpid()`)
+	ext := h.external()
+	reqSkill(t, ext, "fromsdist", `["beta"]`, "beta")
+	reqSkill(t, ext, "missing", `["gamma"]`, "gamma")
+	pol := filepath.Join(h.env["XDG_CONFIG_HOME"], "skillbox", "policy.yaml")
+	os.MkdirAll(filepath.Dir(pol), 0o755)
+	if err := os.WriteFile(pol, []byte("sdists: allow\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	envs := func() int {
+		t.Helper()
+		o := h.run("env", "list", "--json")
+		if o.code != 0 {
+			t.Fatalf("env list: %d %s%s", o.code, o.stdout, o.stderr)
+		}
+		e, _ := o.envelope(t)["environments"].([]any)
+		return len(e)
+	}
+	trusted := func(id string) bool {
+		t.Helper()
+		o := h.run("trust", "--list", "--json")
+		return strings.Contains(o.stdout, `"id":"`+id+`"`) || strings.Contains(o.stdout, `"id": "`+id+`"`)
+	}
+	h.terminal = true
+
+	o := h.runStdin("n\n", "trust", "test/fromsdist")
+	if o.code != 0 || !strings.Contains(o.stdout, "Not trusted") {
+		t.Fatalf("answer n: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if !strings.Contains(o.stdout, "python packages: beta") || !strings.Contains(o.stdout, "built after you confirm") ||
+		!strings.Contains(o.stdout, "sdists: allow") || !strings.Contains(o.stderr, "then build its environment?") {
+		t.Errorf("answer n: the review does not say the environment is built after confirming: %s%s", o.stdout, o.stderr)
+	}
+	if n := fetched.Load(); n != 0 {
+		t.Errorf("answering no: the index served %d files (the sdist's build script could run)", n)
+	}
+	if n := envs(); n != 0 {
+		t.Errorf("answering no: %d environments built", n)
+	}
+	if strings.Contains(o.stderr, "building the environment") || trusted("test/fromsdist") {
+		t.Errorf("answering no: built or trusted: %s", o.stderr)
+	}
+
+	o = h.runStdin("y\n", "trust", "test/fromsdist")
+	if o.code != 0 || !strings.Contains(o.stdout, "Trusted test/fromsdist") || !strings.Contains(o.stdout, "beta==1.0 sha256=") {
+		t.Fatalf("answer y: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if fetched.Load() == 0 || envs() != 1 || !trusted("test/fromsdist") {
+		t.Errorf("answer y: fetched %d, the environment not built or the skill not trusted", fetched.Load())
+	}
+
+	// An environment already built is no secret: its set is shown before
+	// asking, and nothing is built again.
+	if o := h.run("untrust", "test/fromsdist"); o.code != 0 {
+		t.Fatalf("untrust: %d %s", o.code, o.stderr)
+	}
+	n := fetched.Load()
+	o = h.runStdin("n\n", "trust", "test/fromsdist")
+	if o.code != 0 || !strings.Contains(o.stdout, "Not trusted") || !strings.Contains(o.stdout, "beta==1.0 sha256=") ||
+		strings.Contains(o.stdout, "built after you confirm") || fetched.Load() != n {
+		t.Errorf("answer n with the environment built: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+
+	o = h.runStdin("y\n", "trust", "test/missing")
+	if o.code != 5 || !strings.Contains(o.stderr, "nothing was recorded") || !strings.Contains(o.stderr, "gamma") {
+		t.Errorf("answer y, unresolvable: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	if trusted("test/missing") {
+		t.Error("a skill whose environment could not be built was trusted")
+	}
+	if o := h.run("trust", "test/missing", "--yes", "--json"); o.code != 5 || o.envelope(t)["error"].(map[string]any)["kind"] != "unavailable" {
+		t.Errorf("--yes, unresolvable: %d %s%s", o.code, o.stdout, o.stderr)
 	}
 }

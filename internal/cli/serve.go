@@ -27,6 +27,7 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 		shutdownTimeout, progressPeriod time.Duration
 		maxBodyMemory                   string
 		headerTimeout, bodyTimeout      time.Duration
+		sessionIdle                     time.Duration
 		maxConns, maxSessions           int
 		allowHosts                      listFlag
 	)
@@ -43,6 +44,7 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	fs.DurationVar(&bodyTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "longest pause while a request body arrives, and the grace after which it must average 64KiB/s (else 408 and the connection is closed)")
 	fs.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "open HTTP connections; more clients wait to be accepted")
 	fs.IntVar(&maxSessions, "max-sessions", server.DefaultMaxSessions, "live MCP sessions over HTTP; a new session beyond them is answered 503")
+	fs.DurationVar(&sessionIdle, "session-idle-timeout", server.DefaultSessionIdleTimeout, "end an MCP session over HTTP that has had no request for this long")
 	fs.Var(&allowHosts, "allow-host", "also answer requests whose Host or Origin names `NAME` on a loopback listener (repeatable; localhost, 127.0.0.1, [::1] and the listen address always are)")
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long calls in flight may finish before they are cancelled")
 	fs.DurationVar(&progressPeriod, "progress-interval", server.DefaultProgressInterval, "how often long MCP calls report progress")
@@ -97,8 +99,8 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 			return errdefs.New(errdefs.Invalid, "--max-body-memory %q: want a size of at least twice --max-body (an MCP message counts twice), such as 64MiB", maxBodyMemory)
 		}
 	}
-	if headerTimeout <= 0 || bodyTimeout <= 0 || maxConns <= 0 || maxSessions <= 0 {
-		return errdefs.New(errdefs.Invalid, "--read-header-timeout, --body-read-timeout, --max-conns and --max-sessions must be positive")
+	if headerTimeout <= 0 || bodyTimeout <= 0 || maxConns <= 0 || maxSessions <= 0 || sessionIdle <= 0 {
+		return errdefs.New(errdefs.Invalid, "--read-header-timeout, --body-read-timeout, --max-conns, --max-sessions and --session-idle-timeout must be positive")
 	}
 	for _, h := range allowHosts {
 		if server.ValidHostName(h) != nil {
@@ -119,7 +121,7 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	srv, err := server.New(rt, server.Config{
 		Call: opts, Token: token, MaxBodyBytes: body, MaxConcurrent: maxConcurrent,
 		MaxBodyMemory: bodyMemory, ReadHeaderTimeout: headerTimeout, BodyReadTimeout: bodyTimeout,
-		MaxConns: maxConns, MaxSessions: maxSessions, AllowHosts: allowHosts,
+		MaxConns: maxConns, MaxSessions: maxSessions, SessionIdleTimeout: sessionIdle, AllowHosts: allowHosts,
 		ProgressInterval: progressPeriod, ShutdownTimeout: shutdownTimeout, Logger: logger, Version: Version,
 	})
 	if err != nil {

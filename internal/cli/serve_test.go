@@ -67,6 +67,8 @@ func TestServeFlags(t *testing.T) {
 		{"bad header timeout", []string{"serve", "--stdio", "--read-header-timeout", "0s"}, "--read-header-timeout"},
 		{"bad body timeout", []string{"serve", "--stdio", "--body-read-timeout", "-1s"}, "--body-read-timeout"},
 		{"bad conns", []string{"serve", "--stdio", "--max-conns", "0"}, "--max-conns"},
+		{"bad sessions", []string{"serve", "--stdio", "--max-sessions", "-1"}, "--max-sessions"},
+		{"bad session idle timeout", []string{"serve", "--stdio", "--session-idle-timeout", "0s"}, "--session-idle-timeout"},
 		{"allow-host with port", []string{"serve", "--http", "127.0.0.1:0", "--allow-host", "agent.test:8080"}, `--allow-host "agent.test:8080": want a host name or IP address`},
 		{"allow-host url", []string{"serve", "--http", "127.0.0.1:0", "--allow-host", "http://agent.test"}, `--allow-host "http://agent.test"`},
 		{"allow-host empty", []string{"serve", "--http", "127.0.0.1:0", "--allow-host", ""}, `--allow-host ""`},

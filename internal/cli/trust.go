@@ -266,16 +266,6 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		if info.Image, err = c.pinImage(ctx, s); err != nil {
 			return err
 		}
-		if len(m.Requirements) > 0 {
-			// The environment's resolved set (built now if it is not, in
-			// its jail, as `lock` does): trusting records it, and another
-			// resolution is then untrusted like an edited bundle.
-			st, err := rt.BuildEnvironment(ctx, s.ID, "")
-			if err != nil {
-				return fmt.Errorf("trust %s: %w", s.ID, err)
-			}
-			info.Environment = st.Locked
-		}
 	}
 	out := c.stderr // the review goes to stderr so --json stdout stays one object
 	if !*jsonOut {
@@ -292,8 +282,40 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		fmt.Fprintln(c.stdout, env.Note)
 		return nil
 	}
+	// Trusting records the resolved set of the skill's environment, and
+	// resolving it runs pip in a jail (and, with "sdists: allow", a
+	// package's build script there): nothing of the skill's runs before
+	// the operator agrees. The question is about what can be known without
+	// running anything (the bundle digest, the requirements as declared,
+	// the image, the set of an environment already built); an environment
+	// not built yet is built after "yes", and a resolution that fails then
+	// records nothing. A skill already trusted at this digest and image
+	// has that agreement: its environment is resolved again without
+	// asking, and only a set other than the recorded one is asked about.
 	prev, had := store.Lookup(s.ID)
-	if had && prev.Matches(s.Digest) && samePin(prev.Image, info.Image) && slices.Equal(prev.Environment, info.Environment) {
+	agreed := had && prev.Matches(s.Digest) && samePin(prev.Image, info.Image)
+	build := false
+	if len(m.Requirements) > 0 {
+		st, err := rt.Environment(ctx, s.ID, "")
+		if err != nil {
+			return fmt.Errorf("trust %s: %w", s.ID, err)
+		}
+		info.Environment, build = st.Locked, st.RunsEnvironments && !st.Built
+	}
+	resolve := func() error {
+		st, err := rt.BuildEnvironment(ctx, s.ID, "")
+		if err != nil {
+			return err
+		}
+		info.Environment, build = st.Locked, false
+		return nil
+	}
+	if agreed && build {
+		if err := resolve(); err != nil {
+			return fmt.Errorf("trust %s: %w", s.ID, err)
+		}
+	}
+	if agreed && slices.Equal(prev.Environment, info.Environment) {
 		env.Action, env.Note = "unchanged", fmt.Sprintf("%s is already trusted with this digest (since %s)", s.ID, prev.TrustedAt.Format(time.RFC3339))
 		if *jsonOut {
 			return writeJSON(c.stdout, env, false)
@@ -316,30 +338,22 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 			fmt.Fprintf(out, "Its image %s is now %s (was %s)\n", info.Image.Ref, info.Image.Digest, prev.Image.Digest)
 		}
 	}
-	if had && len(prev.Environment) > 0 && !slices.Equal(prev.Environment, info.Environment) {
-		fmt.Fprintf(out, "Its environment resolved to another set than when you trusted it:\n")
-		for _, x := range info.Environment {
-			if !slices.Contains(prev.Environment, x) {
-				fmt.Fprintf(out, "  + %s\n", x)
-			}
-		}
-		for _, x := range prev.Environment {
-			if !slices.Contains(info.Environment, x) {
-				fmt.Fprintf(out, "  - %s\n", x)
-			}
-		}
-	}
 	if info.Image != nil {
 		fmt.Fprintf(out, "\nIt runs in the image %s at %s; trusting pins that image.\n", info.Image.Ref, info.Image.Digest)
 	}
-	if len(info.Environment) > 0 {
-		fmt.Fprintf(out, "\nIts environment resolved to (trusting records this set; another resolution is untrusted):\n")
-		for _, x := range info.Environment {
-			fmt.Fprintf(out, "  %s\n", x)
+	question := fmt.Sprintf("Trust %s %s at this digest?", s.ID, m.Version)
+	if build {
+		how := "pip resolves and installs the packages above in a jail"
+		if pol, err := c.policy(); err == nil && pol.AllowsSdists(s.ID) {
+			how += ", where your policy's \"sdists: allow\" lets a source package's build script run"
 		}
+		fmt.Fprintf(out, "\nIts Python environment is built after you confirm, not before: %s. Trusting records the set it resolves to; another resolution is untrusted.\n", how)
+		question = fmt.Sprintf("Trust %s %s at this digest, then build its environment?", s.ID, m.Version)
+	} else {
+		printTrustedSet(out, prev, info.Environment)
 	}
 	rec := audit.Record{Event: audit.EventTrust, Skill: s.ID, Version: m.Version, Digest: s.Digest, Tier: string(s.Tier), Detail: s.Dir}
-	ok, err := c.confirm(fmt.Sprintf("Trust %s %s at this digest?", s.ID, m.Version), *yes)
+	ok, err := c.confirm(question, *yes)
 	if err != nil || !ok {
 		rec.Outcome = "declined"
 		if err != nil {
@@ -357,6 +371,15 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		}
 		fmt.Fprintln(c.stdout, "Not trusted.")
 		return nil
+	}
+	if build {
+		if err := resolve(); err != nil {
+			err = fmt.Errorf("trust %s: its environment could not be built, so nothing was recorded: %w", s.ID, err)
+			rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
+			c.record(rec)
+			return err
+		}
+		printTrustedSet(out, prev, info.Environment)
 	}
 	// The review above read the store without a lock (the operator may take
 	// their time); the change is made on the store as it is now, under its
@@ -387,6 +410,31 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "Trusted %s %s (%s). It runs inside the sandbox with only the grants you give it; if any file changes it is untrusted again.\n", s.ID, m.Version, s.Digest)
 	return nil
+}
+
+// printTrustedSet shows the resolved set of a skill's environment that
+// trusting records, and how it differs from the set of its previous trust
+// entry prev (the zero Entry when there is none).
+func printTrustedSet(w io.Writer, prev trust.Entry, set []string) {
+	if len(prev.Environment) > 0 && !slices.Equal(prev.Environment, set) {
+		fmt.Fprintf(w, "Its environment resolved to another set than when you trusted it:\n")
+		for _, x := range set {
+			if !slices.Contains(prev.Environment, x) {
+				fmt.Fprintf(w, "  + %s\n", x)
+			}
+		}
+		for _, x := range prev.Environment {
+			if !slices.Contains(set, x) {
+				fmt.Fprintf(w, "  - %s\n", x)
+			}
+		}
+	}
+	if len(set) > 0 {
+		fmt.Fprintf(w, "\nIts environment resolved to (trusting records this set; another resolution is untrusted):\n")
+		for _, x := range set {
+			fmt.Fprintf(w, "  %s\n", x)
+		}
+	}
 }
 
 func nonNil(s []string) []string {

@@ -23,12 +23,14 @@
 // checks a bearer token when one is configured; on a loopback connection it
 // refuses a Host or Origin that is not a loopback name or one of
 // [Config.AllowHosts] (DNS rebinding). It answers 429 when
-// [Config.MaxConcurrent] calls are in flight, taking a call's slot before
-// reading its body; bounds each body in size ([Config.MaxBodyBytes]) and
-// time ([Config.BodyReadTimeout], [MinBodyRate]) and all bodies held at
-// once ([Config.MaxBodyMemory]); refuses JSON-RPC batches on /mcp; refuses
+// [Config.MaxConcurrent] calls are in flight (without reading the body),
+// taking a call's slot once its body is in; bounds each body in size
+// ([Config.MaxBodyBytes]) and time ([Config.BodyReadTimeout],
+// [MinBodyRate]) and all bodies held at once ([Config.MaxBodyMemory]); refuses JSON-RPC batches on /mcp; refuses
 // cross-origin browser requests and logs every request with log/slog.
 // [Server.Serve] refuses to listen beyond loopback without a token, bounds
 // header reads ([Config.ReadHeaderTimeout]) and open connections
-// ([Config.MaxConns]), and shuts down gracefully.
+// ([Config.MaxConns]), and shuts down gracefully. Live MCP sessions are
+// bounded ([Config.MaxSessions]) and end when idle
+// ([Config.SessionIdleTimeout]).
 package server

@@ -61,6 +61,42 @@ func waitClosed(t *testing.T, c net.Conn) {
 
 func hostOf(url string) string { return strings.TrimPrefix(url, "http://") }
 
+// mcpPost POSTs body to url's /mcp, in the session sid if not "", and
+// returns the response with its body read.
+func mcpPost(t *testing.T, url, body, sid string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+"/mcp", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+		req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+const (
+	mcpInit      = `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	mcpToolsList = `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
+)
+
+// mcpSession opens an MCP session on url's /mcp and returns its id.
+func mcpSession(t *testing.T, url string) string {
+	t.Helper()
+	resp, body := mcpPost(t, url, mcpInit, "")
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || sid == "" {
+		t.Fatalf("initialize: %d, session %q: %s", resp.StatusCode, sid, body)
+	}
+	return sid
+}
+
 // A JSON-RPC batch on /mcp is refused with -32600 whatever protocol
 // version the request claims, before any of its calls runs.
 func TestMCPBatchRefused(t *testing.T) {
@@ -162,6 +198,38 @@ func TestHTTPBodyNotReadWhileBusy(t *testing.T) {
 	}
 	if st := <-done; st != 200 {
 		t.Errorf("the call holding the slot ended %d", st)
+	}
+}
+
+// A body that is slow to arrive holds no call slot: with one slot, while
+// a call's body stalls (the server has started reading it: it sent 100
+// Continue), another call runs, on the API and over MCP.
+func TestHTTPSlowBodyHoldsNoSlot(t *testing.T) {
+	for _, path := range []string{"/v1/skills/test/echo/call", "/mcp"} {
+		t.Run(path, func(t *testing.T) {
+			s := newServer(t, server.Config{MaxConcurrent: 1, BodyReadTimeout: time.Minute})
+			hs := httptest.NewServer(s.Handler())
+			defer hs.Close()
+			sid := mcpSession(t, hs.URL)
+			mcpPost(t, hs.URL, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, sid)
+			c := rawRequest(t, hostOf(hs.URL), "POST "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"+
+				"Mcp-Session-Id: "+sid+"\r\nMCP-Protocol-Version: 2025-06-18\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n")
+			defer c.Close()
+			// The server asks for the body once a handler reads it.
+			br := bufio.NewReader(c)
+			if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, "100 Continue") {
+				t.Fatalf("want 100 Continue, got %q %v", line, err)
+			}
+			io.WriteString(c, `{"msg":`)
+			status, body := doHTTP(t, hs.URL, httpCase{method: "POST", path: "/v1/skills/test/echo/call", body: `{"msg":"hi"}`})
+			if status != 200 || !strings.Contains(body, `"ok":true`) {
+				t.Errorf("API call while a body stalls: %d %s", status, body)
+			}
+			resp, body := mcpPost(t, hs.URL, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_echo","arguments":{"msg":"hi"}}}`, sid)
+			if resp.StatusCode != 200 || !strings.Contains(body, `\"msg\":\"hi\"`) || strings.Contains(body, `"isError":true`) {
+				t.Errorf("MCP call while a body stalls: %d %s", resp.StatusCode, body)
+			}
+		})
 	}
 }
 
@@ -398,52 +466,22 @@ func TestHTTPHostCheck(t *testing.T) {
 }
 
 // Live MCP sessions over HTTP are bounded: an initialize beyond MaxSessions
-// is answered 503 naming the flag, and ending a session makes room.
+// is answered 503 naming the flag, the open sessions keep working, and
+// ending a session makes room.
 func TestMCPSessionsBounded(t *testing.T) {
 	s := newServer(t, server.Config{MaxSessions: 2})
 	hs := httptest.NewServer(s.Handler())
 	defer hs.Close()
-	post := func(body, sid string) *http.Response {
-		req, _ := http.NewRequest("POST", hs.URL+"/mcp", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if sid != "" {
-			req.Header.Set("Mcp-Session-Id", sid)
-			req.Header.Set("MCP-Protocol-Version", "2025-06-18")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
-	}
-	const initMsg = `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
-	var sids []string
-	for range 2 {
-		resp := post(initMsg, "")
-		sid := resp.Header.Get("Mcp-Session-Id")
-		if resp.StatusCode != http.StatusOK || sid == "" {
-			t.Fatalf("initialize: %d, session %q", resp.StatusCode, sid)
-		}
-		sids = append(sids, sid)
-	}
-	req, _ := http.NewRequest("POST", hs.URL+"/mcp", strings.NewReader(initMsg))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "2 MCP sessions are open") || !strings.Contains(string(body), "--max-sessions") {
+	sids := []string{mcpSession(t, hs.URL), mcpSession(t, hs.URL)}
+	resp, body := mcpPost(t, hs.URL, mcpInit, "")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "2 MCP sessions are open") || !strings.Contains(body, "--max-sessions") {
 		t.Fatalf("third session: %d %s", resp.StatusCode, body)
 	}
 	// Messages of open sessions still go through.
-	if resp := post(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, sids[0]); resp.StatusCode != http.StatusOK {
-		t.Errorf("tools/list on an open session: %d", resp.StatusCode)
+	for _, sid := range sids {
+		if resp, body := mcpPost(t, hs.URL, mcpToolsList, sid); resp.StatusCode != http.StatusOK || !strings.Contains(body, "test_echo") {
+			t.Errorf("tools/list on an open session: %d %s", resp.StatusCode, body)
+		}
 	}
 	del, _ := http.NewRequest("DELETE", hs.URL+"/mcp", nil)
 	del.Header.Set("Mcp-Session-Id", sids[1])
@@ -453,7 +491,7 @@ func TestMCPSessionsBounded(t *testing.T) {
 	}
 	deadline := time.Now().Add(hangGuard)
 	for {
-		resp := post(initMsg, "")
+		resp, _ := mcpPost(t, hs.URL, mcpInit, "")
 		if resp.StatusCode == http.StatusOK {
 			break
 		}
@@ -461,5 +499,42 @@ func TestMCPSessionsBounded(t *testing.T) {
 			t.Fatalf("no room after ending a session: %d", resp.StatusCode)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// An MCP session with no request for SessionIdleTimeout is ended: its id
+// is then unknown (404), and it no longer counts against MaxSessions.
+func TestMCPSessionIdleTimeout(t *testing.T) {
+	const idle = time.Second
+	s := newServer(t, server.Config{MaxSessions: 1, SessionIdleTimeout: idle})
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	sid := mcpSession(t, hs.URL)
+	// A new session is let in only once the idle one is gone.
+	deadline := time.Now().Add(hangGuard)
+	var next string
+	var opened time.Time
+	for {
+		resp, body := mcpPost(t, hs.URL, mcpInit, "")
+		if resp.StatusCode == http.StatusOK {
+			next, opened = resp.Header.Get("Mcp-Session-Id"), time.Now()
+			break
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("initialize while the first session is open: %d %s", resp.StatusCode, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle session was not ended within %v", hangGuard)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if resp, body := mcpPost(t, hs.URL, mcpToolsList, sid); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the idle session after its timeout: %d %s", resp.StatusCode, body)
+	}
+	// The new session works (unless this machine took longer than its
+	// idle timeout to ask).
+	resp, body := mcpPost(t, hs.URL, mcpToolsList, next)
+	if (resp.StatusCode != http.StatusOK || !strings.Contains(body, "test_echo")) && time.Since(opened) < idle {
+		t.Errorf("the new session: %d %s", resp.StatusCode, body)
 	}
 }

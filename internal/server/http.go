@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -17,10 +16,6 @@ import (
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
-// mcpSessionTimeout closes MCP sessions idle this long, so clients that
-// vanish without ending their session do not pile up.
-const mcpSessionTimeout = 30 * time.Minute
-
 // Handler returns the HTTP handler: MCP (streamable HTTP) at /mcp and the
 // JSON API under /v1/, behind the token check, body limit, concurrency
 // limit, cross-origin protection and request log.
@@ -29,7 +24,7 @@ func (s *Server) Handler() http.Handler {
 	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return m }, &mcp.StreamableHTTPOptions{
 		Logger:              s.log,
 		MaxRequestBodyBytes: s.cfg.MaxBodyBytes,
-		SessionTimeout:      mcpSessionTimeout,
+		SessionTimeout:      s.cfg.SessionIdleTimeout,
 		// checkHost guards every endpoint, /mcp included, and honours
 		// AllowHosts, which the SDK's own check would not.
 		DisableLocalhostProtection: true,
@@ -146,18 +141,29 @@ func (s *Server) callSkill(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// The slot comes first: a body is read only for a call that can run.
-	if !s.calls.tryAcquire() {
+	// With every slot taken the body is not read (429). Otherwise the body
+	// is read first, under the body budget and the read deadlines, and
+	// the slot taken once it is in: a client that sends its body slowly
+	// holds some of the body budget for a while, never a call slot.
+	// A shutdown waits for the body as for the call.
+	if !s.calls.free() {
 		s.busy(w)
 		return
 	}
-	defer s.calls.release()
+	reading := s.calls.hold()
+	defer reading()
 	body, release, err := s.readBody(r, 1, s.cfg.MaxBodyBytes, s.tooBig(), nil)
 	defer release()
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	if !s.calls.tryAcquire() {
+		s.busy(w)
+		return
+	}
+	defer s.calls.release()
+	reading()
 	res, err := s.call(r.Context(), e, body, "http")
 	if err != nil {
 		writeError(w, err)

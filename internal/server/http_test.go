@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -208,6 +209,36 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		if _, err := http.Get(url + "/v1/health"); err == nil {
 			t.Error("still answering after shutdown")
+		}
+	})
+	// A call whose body is still arriving holds no slot, but a shutdown
+	// waits for it as for a call in flight: it runs once its body is in.
+	t.Run("body being read", func(t *testing.T) {
+		s := newServer(t, server.Config{ShutdownTimeout: hangGuard})
+		url, stop, errc := serve(t, s)
+		body := `{"msg":"hi"}`
+		c := rawRequest(t, hostOf(url), fmt.Sprintf("POST /v1/skills/test/echo/call HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body)))
+		br := bufio.NewReader(c)
+		if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, "100 Continue") {
+			t.Fatalf("want 100 Continue, got %q %v", line, err)
+		}
+		br.ReadString('\n') // the blank line that ends it
+		stop()
+		// Past the second a shutdown gives answers to go out once no call
+		// is in flight: the body must still be waited for.
+		time.Sleep(1500 * time.Millisecond)
+		io.WriteString(c, body)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("no answer to the call whose body came during the shutdown: %v", err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"ok":true`) {
+			t.Errorf("the call whose body came during the shutdown: %d %s", resp.StatusCode, b)
+		}
+		if err := <-errc; err != nil {
+			t.Errorf("Serve: %v", err)
 		}
 	})
 	t.Run("cancel", func(t *testing.T) {

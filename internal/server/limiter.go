@@ -50,25 +50,41 @@ func (l *limiter) inc() {
 	l.mu.Unlock()
 }
 
-// release frees a slot taken by tryAcquire or acquire.
-func (l *limiter) release() {
+func (l *limiter) dec() {
 	l.mu.Lock()
 	l.n--
 	if l.n == 0 {
 		close(l.idle)
 	}
 	l.mu.Unlock()
+}
+
+// release frees a slot taken by tryAcquire or acquire.
+func (l *limiter) release() {
+	l.dec()
 	<-l.slots
 }
 
-// inFlight returns the number of slots taken.
+// hold counts a request as in flight without taking a slot (a call whose
+// body is being read, before it takes one), so that a shutdown waits for
+// it as for a call; the returned func ends the hold.
+func (l *limiter) hold() (end func()) {
+	l.inc()
+	return sync.OnceFunc(l.dec)
+}
+
+// free reports whether a slot is free now (another may take it next).
+func (l *limiter) free() bool { return len(l.slots) < cap(l.slots) }
+
+// inFlight returns the number of slots taken and holds.
 func (l *limiter) inFlight() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.n
 }
 
-// drained returns a channel closed once nothing is in flight.
+// drained returns a channel closed once nothing is in flight (no slot
+// taken, no hold).
 func (l *limiter) drained() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -41,27 +41,25 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 
 // limitMCP takes a call slot for an MCP POST that carries a tools/call, or
 // answers 429. Other messages (initialize, lists, cancellations) always
-// pass, so a full server can still be told to cancel. The slot is taken
-// before the body is read; while none is free only a message of up to
-// 64KiB is read (a larger one is answered 429 unread). A JSON-RPC batch is
-// refused with -32600 as soon as its '[' is read.
+// pass, so a full server can still be told to cancel. The body is read
+// before the slot is taken (a slow body holds body budget, not a slot);
+// while no slot is free only a message of up to 64KiB is read (a larger
+// one is answered 429 unread). A JSON-RPC batch is refused with -32600 as
+// soon as its '[' is read.
 func (s *Server) limitMCP(m *mcp.Server, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
 			return
 		}
-		slot := s.calls.tryAcquire()
-		defer func() {
-			if slot {
-				s.calls.release()
-			}
-		}()
 		limit, tooBig := s.cfg.MaxBodyBytes, s.tooBig()
-		if !slot && limit > mcpBusyBody {
+		if !s.calls.free() && limit > mcpBusyBody {
 			limit, tooBig = mcpBusyBody, &busyError{"server busy: all call slots are in use, and while they are only MCP messages up to " + skill.FormatSize(mcpBusyBody) + " are read; retry later"}
 		}
-		// The SDK reads its own copy of the body: it counts twice.
+		// A shutdown waits for the body as for a call. The SDK reads its
+		// own copy of the body: it counts twice.
+		reading := s.calls.hold()
+		defer reading()
 		body, release, err := s.readBody(r, 2, limit, tooBig, batchStop())
 		defer release()
 		if err != nil {
@@ -72,15 +70,14 @@ func (s *Server) limitMCP(m *mcp.Server, next http.Handler) http.Handler {
 			refuseBatch(w)
 			return
 		}
-		call := callsTool(body)
-		switch {
-		case call && !slot:
-			s.busy(w)
-			return
-		case !call && slot:
-			s.calls.release()
-			slot = false
+		if callsTool(body) {
+			if !s.calls.tryAcquire() {
+				s.busy(w)
+				return
+			}
+			defer s.calls.release()
 		}
+		reading()
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		if r.Header.Get("Mcp-Session-Id") == "" && isMethod(body, "initialize") {

@@ -31,6 +31,9 @@ const (
 	DefaultMaxConns = 1024
 	// DefaultMaxSessions bounds the live MCP sessions over HTTP.
 	DefaultMaxSessions = 1024
+	// DefaultSessionIdleTimeout ends an MCP session over HTTP that has had
+	// no request for this long.
+	DefaultSessionIdleTimeout = 30 * time.Minute
 	// DefaultMaxBodyMemory bounds the bytes of request bodies held at once
 	// (raised to twice MaxBodyBytes when that is more).
 	DefaultMaxBodyMemory = 64 << 20
@@ -65,10 +68,15 @@ type Config struct {
 	// clients wait in the listen backlog (DefaultMaxConns).
 	MaxConns int
 	// MaxSessions bounds the live MCP sessions over HTTP (each holds a
-	// little memory until its client ends it or it has been idle 30
-	// minutes); an initialize beyond it is answered 503
+	// little memory until its client ends it or it has been idle for
+	// SessionIdleTimeout); an initialize beyond it is answered 503
 	// (DefaultMaxSessions).
 	MaxSessions int
+	// SessionIdleTimeout ends an MCP session over HTTP that has had no
+	// request for this long, so that clients that vanish without ending
+	// theirs do not hold room under MaxSessions
+	// (DefaultSessionIdleTimeout; the SDK's StreamableHTTPOptions.SessionTimeout).
+	SessionIdleTimeout time.Duration
 	// AllowHosts are names, besides localhost, 127.0.0.1, [::1] and the
 	// listener's own address, that requests to a loopback listener may
 	// carry in Host and Origin (see ValidHostName).
@@ -102,6 +110,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConns < 0 {
 		errs = append(errs, errdefs.New(errdefs.Invalid, "max connections %d: want >= 0", c.MaxConns))
+	}
+	if c.MaxSessions < 0 || c.SessionIdleTimeout < 0 {
+		errs = append(errs, errdefs.New(errdefs.Invalid, "max sessions %d, session idle timeout %v: want >= 0", c.MaxSessions, c.SessionIdleTimeout))
 	}
 	body := c.MaxBodyBytes
 	if body == 0 {
@@ -142,6 +153,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSessions == 0 {
 		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.SessionIdleTimeout == 0 {
+		c.SessionIdleTimeout = DefaultSessionIdleTimeout
 	}
 	hosts := make([]string, len(c.AllowHosts))
 	for i, h := range c.AllowHosts {
