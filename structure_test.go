@@ -21,6 +21,8 @@ type listed struct {
 	Dir        string
 	GoFiles    []string
 	Imports    []string
+	// TestGoFiles are in the package, XTestGoFiles in its _test package.
+	TestGoFiles, XTestGoFiles []string
 }
 
 func goList(t *testing.T) []listed {
@@ -190,4 +192,80 @@ func internalInAPI(t *testing.T, file string) []string {
 		}
 	}
 	return leaks
+}
+
+// TestNoTestAssignsPackageVariables holds the rule of docs/RATIONALE.md, "One
+// jail, many roots": test seams are options fixed when a value is built, so
+// no test assigns a package-level variable of the code it tests (which would
+// change it for every user of the package while the test runs).
+func TestNoTestAssignsPackageVariables(t *testing.T) {
+	for _, p := range goList(t) {
+		vars := map[string]bool{}
+		for _, f := range p.GoFiles {
+			file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(p.Dir, f), nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range file.Decls {
+				if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.VAR {
+					for _, s := range g.Specs {
+						for _, n := range s.(*ast.ValueSpec).Names {
+							vars[n.Name] = true
+						}
+					}
+				}
+			}
+		}
+		if len(vars) == 0 {
+			continue
+		}
+		check := func(f string, external bool) {
+			fset := token.NewFileSet()
+			// With object resolution, a name declared in the file (a local,
+			// a parameter, a test's own variable) has an Obj; a package
+			// variable of another file has none.
+			file, err := parser.ParseFile(fset, filepath.Join(p.Dir, f), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkgName := ""
+			for _, imp := range file.Imports {
+				if path, _ := strconv.Unquote(imp.Path.Value); path == p.ImportPath {
+					pkgName = p.Name
+					if imp.Name != nil {
+						pkgName = imp.Name.Name
+					}
+				}
+			}
+			ast.Inspect(file, func(n ast.Node) bool {
+				as, ok := n.(*ast.AssignStmt)
+				if !ok || as.Tok != token.ASSIGN {
+					return true
+				}
+				for _, l := range as.Lhs {
+					name := ""
+					switch x := l.(type) {
+					case *ast.Ident:
+						if !external && x.Obj == nil {
+							name = x.Name
+						}
+					case *ast.SelectorExpr:
+						if id, ok := x.X.(*ast.Ident); ok && external && id.Obj == nil && id.Name == pkgName {
+							name = x.Sel.Name
+						}
+					}
+					if vars[name] {
+						t.Errorf("%s: a test assigns %s's package variable %s; pass it at construction instead", fset.Position(as.Pos()), p.ImportPath, name)
+					}
+				}
+				return true
+			})
+		}
+		for _, f := range p.TestGoFiles {
+			check(f, false)
+		}
+		for _, f := range p.XTestGoFiles {
+			check(f, true)
+		}
+	}
 }
