@@ -64,29 +64,50 @@ func TestPolicyBackendsReachTheDriver(t *testing.T) {
 	}
 }
 
-// The linux backend's options set in the policy file are the driver's.
-func TestPolicyBackendsReachLinuxOptions(t *testing.T) {
+// Every setting of every backend that has settings, set in the policy file
+// to a value other than its default, is the driver's: the section goes
+// through skillbox.New, sandbox.NewBackends and the backend's registration.
+func TestPolicyBackendsReachEveryDriver(t *testing.T) {
+	for _, tt := range []struct {
+		backend, section string
+		want             map[string]any
+	}{
+		{"linux", "pool_size: 3\n    min_idle: 2\n    idle_timeout: 5m\n    release_after: 1h\n    exec: cold\n    prefork: false",
+			map[string]any{"pool_size": 3, "min_idle": 2, "idle_timeout": "5m0s", "release_after": "1h0m0s", "exec": "cold", "prefork": false}},
+		{"pyodide", "idle: 2\n    max_workers: 6\n    recycle: 20\n    install: false",
+			map[string]any{"idle": 2, "max_workers": 6, "recycle": 20, "install": false}},
+		{"gvisor", "platform: kvm", map[string]any{"platform": "kvm"}},
+	} {
+		t.Run(tt.backend, func(t *testing.T) {
+			if _, err := sandbox.Lookup(tt.backend); err != nil {
+				t.Skipf("no %s backend in this build: %v", tt.backend, err)
+			}
+			pol := policyFile(t, "backends:\n  "+tt.backend+":\n    "+tt.section+"\n")
+			rt, _ := lifecycleRuntime(t, skillbox.WithPolicy(pol))
+			d, err := skillbox.Driver(rt, tt.backend)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := d.(sandbox.Configurable).Config()
+			for k, want := range tt.want {
+				if got[k] != want {
+					t.Errorf("%s = %v, want %v (config %v)", k, got[k], want, got)
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("config %v has settings the test does not set: cover them", got)
+			}
+		})
+	}
 	if _, err := sandbox.Lookup("linux"); err != nil {
 		t.Skipf("no linux backend in this build: %v", err)
-	}
-	pol := policyFile(t, "backends:\n  linux:\n    pool_size: 3\n    min_idle: 2\n    idle_timeout: 5m\n    exec: cold\n")
-	rt, _ := lifecycleRuntime(t, skillbox.WithPolicy(pol))
-	d, err := skillbox.Driver(rt, "linux")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := d.(sandbox.Configurable).Config()
-	for k, want := range map[string]any{"pool_size": 3, "min_idle": 2, "idle_timeout": "5m0s", "exec": "cold", "prefork": true} {
-		if got[k] != want {
-			t.Errorf("%s = %v, want %v (config %v)", k, got[k], want, got)
-		}
 	}
 	// Without a section and with the user's cache folder, the Runtime uses
 	// the process-wide default driver, as before the section existed.
 	userCache := t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", userCache)
 	plain, _ := lifecycleRuntime(t, skillbox.WithCacheDir(filepath.Join(userCache, "skillbox")))
-	d, err = skillbox.Driver(plain, "linux")
+	d, err := skillbox.Driver(plain, "linux")
 	shared, _ := sandbox.Lookup("linux")
 	if err != nil || d != shared {
 		t.Errorf("no section: %v, %v; want the shared default driver", d, err)

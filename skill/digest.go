@@ -197,7 +197,7 @@ func files(dir, dst string) ([]FileEntry, error) {
 }
 
 func tooBig(root string) error {
-	return errdefs.New(errdefs.Invalid, "bundle %s is larger than %d MiB", root, maxTotalBytes>>20)
+	return errdefs.New(errdefs.Invalid, "bundle %s is larger than %s", root, FormatSize(maxTotalBytes))
 }
 
 // copyErr reports a failure to write a bundle's copy.

@@ -320,15 +320,11 @@ func cmdSchema(ctx context.Context, c *cmdContext, args []string) error {
 	if *format == "" {
 		return errdefs.New(errdefs.Invalid, "--format is required: claude, openai, gemini, ollama or mcp")
 	}
-	rt, closeRT, err := c.runtime(false)
+	s, closeRT, err := c.resolve(pos[0])
 	if err != nil {
 		return err
 	}
 	defer closeRT()
-	s, err := rt.Resolve(pos[0])
-	if err != nil {
-		return err
-	}
 	out, err := schema.Export(ToolOf(s), *format)
 	if err != nil {
 		return err

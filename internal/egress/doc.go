@@ -4,8 +4,9 @@
 //
 // A sandbox has no route to the network. Its HTTP clients are pointed at a
 // [Proxy] (see [Proxy.Env]) that listens on the sandbox's own loopback — the
-// jail hands the listener to the host process, which calls [Proxy.Serve] —
-// and every request or tunnel is decided here:
+// jail (internal/jail), or for runsc and image builds the network namespace
+// internal/netns makes, hands the listener to the host process, which calls
+// [Proxy.Serve] — and every request or tunnel is decided here:
 //
 //   - The destination named by the request (absolute-form URL or CONNECT
 //     authority) must match a [Rule] of [Config.Allow]: "host", "host:port",

@@ -1,6 +1,8 @@
-// Package jail builds and starts Linux jails: the one jail every isolating
-// backend runs its programs in (the linux backend's Python harness,
-// pyodide's Deno workers), whatever root those programs need.
+// Package jail builds and starts Linux jails: the one jail skillbox runs
+// programs in (the linux backend's Python harness, pyodide's Deno workers,
+// the environment builds' pip: internal/skillenv/jailbuild), whatever root
+// those programs need. The gvisor backend's sandboxes are runsc's, not
+// these jails; it takes only the root providers' files (RootMounts).
 //
 // # A jail
 //

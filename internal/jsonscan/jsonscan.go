@@ -1,4 +1,4 @@
-// Package jsonscan reads a call's params and result (issue 17 target 2)
+// Package jsonscan reads a call's params and result
 // in one pass of github.com/go-json-experiment/json/jsontext, the Go
 // team's JSON tokenizer (the basis of encoding/json/v2), rather than
 // encoding/json's byte-at-a-time scanner, run once to find a value's end,

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
 	"github.com/skillbox-dev/skillbox/internal/jail"
@@ -116,13 +117,13 @@ func TestEgressAllowlist(t *testing.T) {
 				if o := out[0]; o.Status != float64(200) || !strings.Contains(o.Body, `"path":"/granted"`) {
 					t.Errorf("call %d: HTTP to the granted host: %+v", call, o)
 				}
-				log.Wait(t, "the granted request", func(e egress.Event) bool {
+				log.Wait(t, "the granted request", func(e audit.Egress) bool {
 					return e.Host == "api.test" && e.Decision == egress.DecisionAllow
 				})
 				if o := out[1]; o.Status != float64(403) || !strings.Contains(o.Body, "not in the allowlist") {
 					t.Errorf("call %d: host not granted: %+v", call, o)
 				}
-				log.Wait(t, "the host not granted", func(e egress.Event) bool {
+				log.Wait(t, "the host not granted", func(e audit.Egress) bool {
 					return e.Host == "other.test" && e.Decision == egress.DecisionDeny && e.Status == 403
 				})
 				if o := out[2]; o.Status != float64(403) {
@@ -211,7 +212,7 @@ func TestEgressSecretBinding(t *testing.T) {
 	if o := out[2]; strings.Contains(o.Body, `"key":"true"`) {
 		t.Errorf("the value reached a host it is not bound to: %+v", o)
 	}
-	log.Wait(t, "the substitution", func(e egress.Event) bool {
+	log.Wait(t, "the substitution", func(e audit.Egress) bool {
 		return e.Host == "api.test" && e.Decision == egress.DecisionAllow && len(e.Secrets) > 0
 	})
 }

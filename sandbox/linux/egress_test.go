@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/jail"
@@ -226,7 +227,7 @@ func TestEgressAllowlist(t *testing.T) {
 			if o := out[2]; o.Status != float64(403) || !strings.Contains(o.Body, "not in the allowlist") {
 				t.Errorf("unlisted host: %+v", o)
 			}
-			log.Wait(t, "unlisted host", func(e egress.Event) bool {
+			log.Wait(t, "unlisted host", func(e audit.Egress) bool {
 				return e.Host == "other.test" && e.Decision == egress.DecisionDeny && e.Status == 403
 			})
 			for i, what := range map[int]string{3: "HTTP to an IP literal", 4: "CONNECT to an IP literal"} {
@@ -234,13 +235,13 @@ func TestEgressAllowlist(t *testing.T) {
 					t.Errorf("%s: %+v", what, o)
 				}
 			}
-			log.Wait(t, "IP literal", func(e egress.Event) bool { return e.Host == "127.0.0.1" && e.Decision == egress.DecisionDeny })
+			log.Wait(t, "IP literal", func(e audit.Egress) bool { return e.Host == "127.0.0.1" && e.Decision == egress.DecisionDeny })
 			for _, i := range []int{5, 6} {
 				if o := out[i]; !refused(o) {
 					t.Errorf("DNS rebinding (name resolving to 127.0.0.1 without a grant): %+v", o)
 				}
 			}
-			ev := log.Wait(t, "rebinding", func(e egress.Event) bool { return e.Host == "rebind.test" })
+			ev := log.Wait(t, "rebinding", func(e audit.Egress) bool { return e.Host == "rebind.test" })
 			if ev.Decision != egress.DecisionDeny || !strings.Contains(ev.Grant, "--egress-resolve rebind.test=127.0.0.1") {
 				t.Errorf("rebinding event: %+v", ev)
 			}
@@ -260,10 +261,10 @@ func TestEgressAllowlist(t *testing.T) {
 			if got := len(hits.all()) - before; got != 2 {
 				t.Errorf("servers saw %d requests, want 2", got)
 			}
-			log.Wait(t, "allowed HTTP", func(e egress.Event) bool {
+			log.Wait(t, "allowed HTTP", func(e audit.Egress) bool {
 				return e.Method == "GET" && e.Host == "api.test" && e.Decision == egress.DecisionAllow && e.Addr == fmt.Sprintf("127.0.0.1:%d", hp)
 			})
-			log.Wait(t, "allowed CONNECT", func(e egress.Event) bool {
+			log.Wait(t, "allowed CONNECT", func(e audit.Egress) bool {
 				return e.Method == "CONNECT" && e.Host == "api.test" && e.Decision == egress.DecisionAllow && !e.Intercepted
 			})
 			// A second call works too, and reports to its own sink.
@@ -272,7 +273,7 @@ func TestEgressAllowlist(t *testing.T) {
 			if out[0].Status != float64(200) {
 				t.Errorf("second call: %+v", out[0])
 			}
-			log2.Wait(t, "second call", func(e egress.Event) bool { return e.Host == "api.test" })
+			log2.Wait(t, "second call", func(e audit.Egress) bool { return e.Host == "api.test" })
 			for _, e := range log.Events() {
 				if strings.Contains(e.Host, "again") {
 					t.Errorf("second call's event went to the first call: %+v", e)
@@ -394,11 +395,11 @@ func TestEgressSecretBinding(t *testing.T) {
 			if got := reqs[0].URL.Query().Get("key"); got != value {
 				t.Errorf("server received key=%q, want the real value", got)
 			}
-			ev := log.Wait(t, "bound request", func(e egress.Event) bool { return e.Host == "api.test" && e.Method == "GET" })
+			ev := log.Wait(t, "bound request", func(e audit.Egress) bool { return e.Host == "api.test" && e.Method == "GET" })
 			if ev.Decision != egress.DecisionAllow || !ev.Intercepted || len(ev.Secrets) != 1 || ev.Secrets[0] != "API_KEY" {
 				t.Errorf("bound request event: %+v", ev)
 			}
-			log.Wait(t, "placeholder to unbound host", func(e egress.Event) bool {
+			log.Wait(t, "placeholder to unbound host", func(e audit.Egress) bool {
 				return e.Host == "other.test" && e.Decision == egress.DecisionDeny && strings.Contains(e.Reason, "API_KEY")
 			})
 		})
@@ -546,7 +547,7 @@ func TestEgressOutsideCallsGoToOpenSink(t *testing.T) {
 	// The zygote the call started checked the import in its first child
 	// before the call began, and the next child (pre-forked after the
 	// call) imports outside any call too: both are the sandbox's.
-	open.Wait(t, "the imports outside the call", func(e egress.Event) bool { return e.Host == "api.test" })
+	open.Wait(t, "the imports outside the call", func(e audit.Egress) bool { return e.Host == "api.test" })
 	if evs := call.Events(); len(evs) != 0 {
 		t.Errorf("the call's sink got what happened outside it: %+v", evs)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
@@ -154,7 +155,7 @@ func TestEgressOperatorCA(t *testing.T) {
 			if got := len(hits.all()) - before; got != want {
 				t.Errorf("server saw %d requests, want %d", got, want)
 			}
-			log.Wait(t, "the CONNECT", func(e egress.Event) bool {
+			log.Wait(t, "the CONNECT", func(e audit.Egress) bool {
 				return e.Host == "api.test" && e.Decision == egress.DecisionAllow && e.Intercepted == tc.secrets
 			})
 		})

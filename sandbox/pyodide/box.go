@@ -93,7 +93,7 @@ func readTree(dir string, max int, what string) ([][2]string, error) {
 			return err
 		}
 		if total += len(b); total > max {
-			return errdefs.New(errdefs.Invalid, "%s is larger than the pyodide backend's %d MiB", what, max>>20)
+			return errdefs.New(errdefs.Invalid, "%s is larger than the pyodide backend's %s", what, skill.FormatSize(int64(max)))
 		}
 		rel, _ := filepath.Rel(dir, p)
 		files = append(files, [2]string{filepath.ToSlash(rel), base64.StdEncoding.EncodeToString(b)})

@@ -3,7 +3,8 @@
 // permissions deny everything the skill could use to reach the host.
 //
 // It is the isolating backend for hosts without Linux isolation (macOS,
-// Windows, containers without namespaces) and for the strictest skills.
+// containers without namespaces) and for the strictest skills. It is built
+// on Unix hosts only: on others this package is empty and registers nothing.
 // Python can reach every JavaScript global through Pyodide's `js` module
 // (js.Deno, js.fetch, js.Function("return this")()), so Pyodide is not the
 // boundary: Deno's permissions are. Each worker runs
@@ -79,7 +80,7 @@
 // posted as one is refused: the host is retired) and ignores everything a
 // worker posts after it. A worker that ends itself (os._exit(n),
 // os.kill(os.getpid(), sig)) is answered with an "exited" frame and
-// reported as before: WorkerExited, "worker exited with code n", the
+// reported as under Semantics: WorkerExited, "worker exited with code n", the
 // call's stderr tail as traceback; its host goes on. The box re-arms a
 // host (next worker imports the skill) in the background after each
 // call, retires it after Options.Recycle calls (policy: recycle, default
@@ -93,7 +94,7 @@
 // caches, BroadcastChannel and Deno's internals are removed from each
 // worker's globals; node:worker_threads still exports BroadcastChannel,
 // which is why one skill worker at a time matters. Session mode keeps one
-// worker process per session (worker.mjs run mode), as before.
+// worker process per session (worker.mjs run mode).
 //
 // Limits. The wall-clock timeout kills the worker's process group (for a
 // host: the host, with the call's worker; the host also terminates a

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 )
 
@@ -90,21 +91,21 @@ type NetResult struct {
 }
 
 // EgressLog collects the egress proxy's events of calls (Ctx is a
-// context whose audit sink it is).
+// context whose audit sink it is), as the audit log records them.
 type EgressLog struct {
 	mu  sync.Mutex
-	evs []egress.Event
+	evs []audit.Egress
 }
 
-func (a *EgressLog) Add(e egress.Event) {
+func (a *EgressLog) add(e egress.Event) {
 	a.mu.Lock()
-	a.evs = append(a.evs, e)
+	a.evs = append(a.evs, e.Egress)
 	a.mu.Unlock()
 }
 
 // Wait returns the first event matching ok, waiting a little (allowed
 // exchanges are reported just after they end).
-func (a *EgressLog) Wait(t *testing.T, what string, ok func(egress.Event) bool) egress.Event {
+func (a *EgressLog) Wait(t *testing.T, what string, ok func(audit.Egress) bool) audit.Egress {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		a.mu.Lock()
@@ -119,15 +120,15 @@ func (a *EgressLog) Wait(t *testing.T, what string, ok func(egress.Event) bool) 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	t.Fatalf("no audit event for %s; have %+v", what, a.evs)
-	return egress.Event{}
+	return audit.Egress{}
 }
 
 // Ctx is a context whose egress audit sink is a.
-func (a *EgressLog) Ctx() context.Context { return egress.WithAudit(context.Background(), a.Add) }
+func (a *EgressLog) Ctx() context.Context { return egress.WithAudit(context.Background(), a.add) }
 
 // Events returns the events collected so far.
-func (a *EgressLog) Events() []egress.Event {
+func (a *EgressLog) Events() []audit.Egress {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]egress.Event(nil), a.evs...)
+	return append([]audit.Egress(nil), a.evs...)
 }
