@@ -154,7 +154,7 @@ func (c *cmdContext) imagePull(ctx context.Context, args []string) error {
 // the image's digest. A SKILL's build (its container.dockerfile, from the
 // sealed bundle) is recorded for its calls to find.
 func (c *cmdContext) imageBuild(ctx context.Context, args []string) error {
-	fs := newFlags(c, "image build", "SKILL | --file DOCKERFILE [--context DIR] [--allow-net HOST[:PORT]]... [--egress-resolve HOST=IP]... [--timeout DURATION] [--json]")
+	fs := newFlags(c, "image build", "SKILL | --file DOCKERFILE [--context DIR] [--allow-net HOST[:PORT]]... [--egress-resolve HOST=IP]... [--policy FILE] [--timeout DURATION] [--json]")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	file := fs.String("file", "", "the `DOCKERFILE` to build (instead of a SKILL)")
 	dir := fs.String("context", "", "the build's context `DIR`, which holds the Dockerfile and every file it uses (default: the Dockerfile's folder)")
