@@ -20,16 +20,32 @@ import (
 )
 
 // envSkill imports its requirement and reports where it came from and
-// which process ran the requirement's .pth file.
+// which process ran the requirement's .pth file; it tries to change its
+// environment (shared by every skill with the same key) and reports what
+// happened.
 const envSkill = `import os, sys
 import alpha
 from skillware.core.base_skill import BaseSkill
 
 
+def _try(f):
+    try:
+        f()
+        return "done"
+    except OSError as e:
+        return "refused: %s" % e
+
+
 class S(BaseSkill):
     def execute(self, params):
+        site = os.path.dirname(alpha.__file__)
+        writes = {
+            "edit": _try(lambda: open(alpha.__file__, "a").write("VERSION = 'poisoned'\n")),
+            "create": _try(lambda: open(os.path.join(site, "planted.pth"), "w").write("import os\n")),
+            "remove": _try(lambda: os.unlink(alpha.__file__)),
+        }
         return {"version": alpha.VERSION, "file": alpha.__file__, "pid": os.getpid(),
-                "pth_pid": int(os.environ.get("SKILLBOX_TEST_PTH_PID", "0"))}
+                "pth_pid": int(os.environ.get("SKILLBOX_TEST_PTH_PID", "0")), "writes": writes}
 `
 
 // pipEnv is a Runtime's environment lookup naming only the loopback
@@ -46,8 +62,9 @@ func pipEnv(url string) skillbox.Option {
 // loopback index) with a progress line, and used by later calls; its
 // packages' start-up code (.pth) runs in each call's own process, not in
 // the zygote, unless the operator lists the environment's key in
-// trusted_environments. A requirement pip cannot satisfy is unavailable,
-// naming it and pip's reason.
+// trusted_environments. The environment is read-only to the skill. A
+// requirement pip cannot satisfy is unavailable, naming it and pip's
+// reason.
 func TestSkillEnvironment(t *testing.T) {
 	requireBackend(t, "linux")
 	if os.Geteuid() != 0 {
@@ -90,6 +107,8 @@ func TestSkillEnvironment(t *testing.T) {
 		File    string `json:"file"`
 		PID     int    `json:"pid"`
 		PthPID  int    `json:"pth_pid"`
+		// Writes are the skill's attempts to change its environment.
+		Writes map[string]string `json:"writes"`
 	}
 	call := func(rt *skillbox.Runtime) out {
 		t.Helper()
@@ -109,6 +128,14 @@ func TestSkillEnvironment(t *testing.T) {
 	for _, o := range []out{first, second} {
 		if o.Version != "1.0" || !strings.HasPrefix(o.File, envs+"/") {
 			t.Errorf("the skill imported %+v, want alpha 1.0 from its environment under %s", o, envs)
+		}
+		for what, got := range o.Writes {
+			if !strings.HasPrefix(got, "refused") {
+				t.Errorf("the skill's %s in its environment (mounted read-only): %s", what, got)
+			}
+		}
+		if len(o.Writes) != 3 {
+			t.Errorf("writes %v: want the skill's three attempts", o.Writes)
 		}
 		if o.PthPID != o.PID {
 			t.Errorf("the environment's .pth ran in process %d, not the call's own %d (the zygote processed site)", o.PthPID, o.PID)
