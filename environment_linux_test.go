@@ -59,7 +59,8 @@ func pipEnv(url string) skillbox.Option {
 
 // TestSkillEnvironment: on the linux backend a skill that declares
 // requirements runs on its own environment, built once (in a jail, from a
-// loopback index) with a progress line, and used by later calls; its
+// loopback index) with a progress line, and used by later calls and by
+// another skill with the same (normalised) requirements; its
 // packages' start-up code (.pth) runs in each call's own process, not in
 // the zygote, unless the operator lists the environment's key in
 // trusted_environments. The environment is read-only to the skill. A
@@ -80,7 +81,9 @@ func TestSkillEnvironment(t *testing.T) {
 	})
 	url, _ := envtest.Index(t, wheels)
 	root, cache := t.TempDir(), t.TempDir()
-	for name, reqs := range map[string]string{"uses": `["alpha"]`, "missing": `["gamma>=9"]`} {
+	// test/also spells the same requirement differently: one key, one
+	// environment.
+	for name, reqs := range map[string]string{"uses": `["alpha"]`, "also": `["Alpha"]`, "missing": `["gamma>=9"]`} {
 		dir := filepath.Join(root, "test", name)
 		os.MkdirAll(dir, 0o755)
 		os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: "+name+"\nversion: \"1\"\ndescription: d\nrequirements: "+reqs+"\n"), 0o644)
@@ -110,9 +113,9 @@ func TestSkillEnvironment(t *testing.T) {
 		// Writes are the skill's attempts to change its environment.
 		Writes map[string]string `json:"writes"`
 	}
-	call := func(rt *skillbox.Runtime) out {
+	callSkill := func(rt *skillbox.Runtime, id string) out {
 		t.Helper()
-		res, err := rt.Call(context.Background(), "test/uses", nil, skillbox.CallOptions{Backend: "linux"})
+		res, err := rt.Call(context.Background(), id, nil, skillbox.CallOptions{Backend: "linux"})
 		if err != nil {
 			t.Fatalf("%v\n%s", err, strings.Join(lines, "\n"))
 		}
@@ -122,10 +125,15 @@ func TestSkillEnvironment(t *testing.T) {
 		}
 		return o
 	}
+	call := func(rt *skillbox.Runtime) out { t.Helper(); return callSkill(rt, "test/uses") }
 	rt := newRT()
 	first, second := call(rt), call(rt)
+	also := callSkill(rt, "test/also")
+	if also.File != first.File {
+		t.Errorf("test/also imported %s, test/uses %s: want the environment they share", also.File, first.File)
+	}
 	envs := filepath.Join(cache, "envs")
-	for _, o := range []out{first, second} {
+	for _, o := range []out{first, second, also} {
 		if o.Version != "1.0" || !strings.HasPrefix(o.File, envs+"/") {
 			t.Errorf("the skill imported %+v, want alpha 1.0 from its environment under %s", o, envs)
 		}
@@ -143,7 +151,7 @@ func TestSkillEnvironment(t *testing.T) {
 	}
 	building := 0
 	for _, l := range lines {
-		if strings.HasPrefix(l, "building the environment of test/uses") {
+		if strings.HasPrefix(l, "building the environment of ") {
 			building++
 		}
 	}
