@@ -147,17 +147,9 @@ func TestBuildPidsLimit(t *testing.T) {
 
 // sleeper starts a child that carries MARKER (findable on the host) in a
 // session of its own, then sleeps past any test's time limit.
-const sleeper = `    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            fd = os.open("/dev/null", os.O_RDWR)
-            for i in (0, 1, 2):
-                os.dup2(fd, i)
-            os.closerange(3, 4096)
-            os.execv(sys.executable, [sys.executable, "-S", "-c", "import time; time.sleep(600)", MARKER])
-        finally:
-            os._exit(0)
+const sleeper = `    import subprocess
+    subprocess.Popen([sys.executable, "-S", "-c", "import time; time.sleep(600)", MARKER], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(600)
     raise RuntimeError("the time limit did not stop the build")
 `
