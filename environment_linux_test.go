@@ -20,16 +20,32 @@ import (
 )
 
 // envSkill imports its requirement and reports where it came from and
-// which process ran the requirement's .pth file.
+// which process ran the requirement's .pth file; it tries to change its
+// environment (shared by every skill with the same key) and reports what
+// happened.
 const envSkill = `import os, sys
 import alpha
 from skillware.core.base_skill import BaseSkill
 
 
+def _try(f):
+    try:
+        f()
+        return "done"
+    except OSError as e:
+        return "refused: %s" % e
+
+
 class S(BaseSkill):
     def execute(self, params):
+        site = os.path.dirname(alpha.__file__)
+        writes = {
+            "edit": _try(lambda: open(alpha.__file__, "a").write("VERSION = 'poisoned'\n")),
+            "create": _try(lambda: open(os.path.join(site, "planted.pth"), "w").write("import os\n")),
+            "remove": _try(lambda: os.unlink(alpha.__file__)),
+        }
         return {"version": alpha.VERSION, "file": alpha.__file__, "pid": os.getpid(),
-                "pth_pid": int(os.environ.get("SKILLBOX_TEST_PTH_PID", "0"))}
+                "pth_pid": int(os.environ.get("SKILLBOX_TEST_PTH_PID", "0")), "writes": writes}
 `
 
 // pipEnv is a Runtime's environment lookup naming only the loopback
@@ -43,11 +59,13 @@ func pipEnv(url string) skillbox.Option {
 
 // TestSkillEnvironment: on the linux backend a skill that declares
 // requirements runs on its own environment, built once (in a jail, from a
-// loopback index) with a progress line, and used by later calls; its
+// loopback index) with a progress line, and used by later calls and by
+// another skill with the same (normalised) requirements; its
 // packages' start-up code (.pth) runs in each call's own process, not in
 // the zygote, unless the operator lists the environment's key in
-// trusted_environments. A requirement pip cannot satisfy is unavailable,
-// naming it and pip's reason.
+// trusted_environments. The environment is read-only to the skill. A
+// requirement pip cannot satisfy is unavailable, naming it and pip's
+// reason.
 func TestSkillEnvironment(t *testing.T) {
 	requireBackend(t, "linux")
 	if os.Geteuid() != 0 {
@@ -63,7 +81,9 @@ func TestSkillEnvironment(t *testing.T) {
 	})
 	url, _ := envtest.Index(t, wheels)
 	root, cache := t.TempDir(), t.TempDir()
-	for name, reqs := range map[string]string{"uses": `["alpha"]`, "missing": `["gamma>=9"]`} {
+	// test/also spells the same requirement differently: one key, one
+	// environment.
+	for name, reqs := range map[string]string{"uses": `["alpha"]`, "also": `["Alpha"]`, "missing": `["gamma>=9"]`} {
 		dir := filepath.Join(root, "test", name)
 		os.MkdirAll(dir, 0o755)
 		os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: "+name+"\nversion: \"1\"\ndescription: d\nrequirements: "+reqs+"\n"), 0o644)
@@ -90,10 +110,12 @@ func TestSkillEnvironment(t *testing.T) {
 		File    string `json:"file"`
 		PID     int    `json:"pid"`
 		PthPID  int    `json:"pth_pid"`
+		// Writes are the skill's attempts to change its environment.
+		Writes map[string]string `json:"writes"`
 	}
-	call := func(rt *skillbox.Runtime) out {
+	callSkill := func(rt *skillbox.Runtime, id string) out {
 		t.Helper()
-		res, err := rt.Call(context.Background(), "test/uses", nil, skillbox.CallOptions{Backend: "linux"})
+		res, err := rt.Call(context.Background(), id, nil, skillbox.CallOptions{Backend: "linux"})
 		if err != nil {
 			t.Fatalf("%v\n%s", err, strings.Join(lines, "\n"))
 		}
@@ -103,12 +125,25 @@ func TestSkillEnvironment(t *testing.T) {
 		}
 		return o
 	}
+	call := func(rt *skillbox.Runtime) out { t.Helper(); return callSkill(rt, "test/uses") }
 	rt := newRT()
 	first, second := call(rt), call(rt)
+	also := callSkill(rt, "test/also")
+	if also.File != first.File {
+		t.Errorf("test/also imported %s, test/uses %s: want the environment they share", also.File, first.File)
+	}
 	envs := filepath.Join(cache, "envs")
-	for _, o := range []out{first, second} {
+	for _, o := range []out{first, second, also} {
 		if o.Version != "1.0" || !strings.HasPrefix(o.File, envs+"/") {
 			t.Errorf("the skill imported %+v, want alpha 1.0 from its environment under %s", o, envs)
+		}
+		for what, got := range o.Writes {
+			if !strings.HasPrefix(got, "refused") {
+				t.Errorf("the skill's %s in its environment (mounted read-only): %s", what, got)
+			}
+		}
+		if len(o.Writes) != 3 {
+			t.Errorf("writes %v: want the skill's three attempts", o.Writes)
 		}
 		if o.PthPID != o.PID {
 			t.Errorf("the environment's .pth ran in process %d, not the call's own %d (the zygote processed site)", o.PthPID, o.PID)
@@ -116,7 +151,7 @@ func TestSkillEnvironment(t *testing.T) {
 	}
 	building := 0
 	for _, l := range lines {
-		if strings.HasPrefix(l, "building the environment of test/uses") {
+		if strings.HasPrefix(l, "building the environment of ") {
 			building++
 		}
 	}

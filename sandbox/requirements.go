@@ -27,8 +27,9 @@ func RequirementNames(reqs []string) ([]string, error) {
 // versions the worker reported (name → version; "" for importable but of
 // unknown version; nil or absent for missing). It returns
 // errdefs.Unavailable listing every unmet requirement, or nil. python names
-// the interpreter for the message.
-func CheckRequirements(reqs []string, packages map[string]*string, python string) error {
+// the interpreter for the message; hint, when not empty, ends it (how to
+// run the skill on an interpreter that has them: HostPythonHint).
+func CheckRequirements(reqs []string, packages map[string]*string, python, hint string) error {
 	var unmet []string
 	for _, r := range reqs {
 		req, err := pep440.ParseRequirement(r)
@@ -53,5 +54,20 @@ func CheckRequirements(reqs []string, packages map[string]*string, python string
 	if len(unmet) == 0 {
 		return nil
 	}
-	return errdefs.New(errdefs.Unavailable, "%s lacks requirements of the skill: %s", python, strings.Join(unmet, ", "))
+	if hint != "" {
+		hint = " (" + hint + ")"
+	}
+	return errdefs.New(errdefs.Unavailable, "%s lacks requirements of the skill: %s%s", python, strings.Join(unmet, ", "), hint)
+}
+
+// PythonEnvVar names the host interpreter the backends run
+// (internal/pyinterp's EnvVar, which a test keeps equal).
+const PythonEnvVar = "SKILLBOX_PYTHON"
+
+// HostPythonHint is CheckRequirements' hint on a backend that runs the
+// skill id on the host's interpreter and builds it no environment
+// (process, gvisor without an image): how to point to an interpreter that
+// has the requirements, or have one built.
+func HostPythonHint(id string) string {
+	return fmt.Sprintf("%s names another interpreter; the linux backend runs the skill on an environment of its own, built with pip: 'skillbox env build %s --backend linux'", PythonEnvVar, id)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 )
 
 func ptr(s string) *string { return &s }
@@ -27,7 +28,7 @@ func TestCheckRequirements(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := CheckRequirements(tt.reqs, pkgs, "/usr/bin/python3")
+			err := CheckRequirements(tt.reqs, pkgs, "/usr/bin/python3", "")
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -43,6 +44,22 @@ func TestCheckRequirements(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The hint ends the message; without one nothing is added.
+func TestCheckRequirementsHint(t *testing.T) {
+	reqs, pkgs := []string{"requests"}, map[string]*string{}
+	err := CheckRequirements(reqs, pkgs, "/usr/bin/python3", HostPythonHint("net/fetch"))
+	want := "/usr/bin/python3 lacks requirements of the skill: requests (not installed) (SKILLBOX_PYTHON names another interpreter; the linux backend runs the skill on an environment of its own, built with pip: 'skillbox env build net/fetch --backend linux')"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant %s", err, want)
+	}
+	if err := CheckRequirements(reqs, pkgs, "/usr/bin/python3", ""); err == nil || !strings.HasSuffix(err.Error(), "requests (not installed)") {
+		t.Errorf("without a hint: %v", err)
+	}
+	if PythonEnvVar != pyinterp.EnvVar {
+		t.Errorf("PythonEnvVar %s, pyinterp's %s", PythonEnvVar, pyinterp.EnvVar)
 	}
 }
 

@@ -31,7 +31,8 @@
 //     jail's only route out is the proxy; one CA bundle (the host's, the
 //     operator's CACerts, the proxy's CA when it intercepts TLS) is
 //     written read-only at /etc/ssl/certs/ca-certificates.crt (or at a
-//     fallback bound over it when a bind covers that folder);
+//     fallback bound over it when a bind covers that folder or binds that
+//     file itself, as a read path naming the host's bundle does);
 //   - sets the hostname and rlimits, restricts itself with Landlock (every
 //     right the kernel's ABI knows; TCP connect only to the proxy's port),
 //     drops every capability, switches to ID (which owns nothing on the

@@ -181,7 +181,10 @@ func PlaceTrust(root Root, mounts []MountOp, ec *egress.Config) (over string, no
 	// through a symlink the root recreates.
 	// An image's tree is not the host's: its files are never bound
 	// over, and its top-level links could lead anywhere.
-	if dir := filepath.Dir(ec.CAFile); isTree || under(dir, mountDsts(mounts)) {
+	// A bind of the file itself (a read path naming the host's bundle, as
+	// pip's cert setting does) covers it as a bind of its folder does.
+	dsts := mountDsts(mounts)
+	if dir := filepath.Dir(ec.CAFile); isTree || under(dir, dsts) || slices.Contains(dsts, ec.CAFile) {
 		switch {
 		case isTree:
 			// The image's own bundle stays; SSL_CERT_FILE names the jail's.
@@ -243,12 +246,12 @@ func mountDsts(ops []mountOp) []string {
 	return out
 }
 
-// coveredFile reports whether p, in a folder a bind covers, is a regular
-// file of that bind reached without symlinks (so the jail shows it at p,
-// and a file bound over it shows there).
+// coveredFile reports whether p, in a folder a bind covers or bound
+// itself, is a regular file of that bind reached without symlinks (so the
+// jail shows it at p, and a file bound over it shows there).
 func coveredFile(p string, ops []mountOp) bool {
 	for _, op := range ops {
-		if op.Kind == "bind" && !op.File && under(p, []string{op.Dst}) {
+		if op.Kind == "bind" && (op.File && op.Dst == p || !op.File && under(p, []string{op.Dst})) {
 			real, err := filepath.EvalSymlinks(p)
 			fi, serr := os.Lstat(p)
 			return err == nil && real == p && serr == nil && fi.Mode().IsRegular()

@@ -90,6 +90,23 @@ func TestTrustBundlePlan(t *testing.T) {
 			t.Errorf("bundle at %q over %q (notes %q), want %s over %s", j.CAFile(), j.caOver, j.TrustNotes(), caFileFallback, usual)
 		}
 	})
+	t.Run("the file itself bound", func(t *testing.T) {
+		// A read path that names the usual bundle (pip's cert setting
+		// does, for an environment build): the jail's bundle is bound
+		// over it, not written beneath the read-only bind.
+		usual := filepath.Join(t.TempDir(), "ca-certificates.crt")
+		if err := os.WriteFile(usual, []byte("the host's own bundle\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ec := egress.Config{Allow: rules(t, "api.test:443"), CAFile: usual}
+		j, err := New(Spec{Root: shell(t), Egress: &ec, ReadPaths: []string{usual}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.CAFile() != caFileFallback || j.caOver != usual || len(j.TrustNotes()) > 1 {
+			t.Errorf("bundle at %q over %q (notes %q), want %s over %s", j.CAFile(), j.caOver, j.TrustNotes(), caFileFallback, usual)
+		}
+	})
 	t.Run("covered folder without the file", func(t *testing.T) {
 		dir := t.TempDir()
 		ec := egress.Config{Allow: rules(t, "api.test:443"), CAFile: filepath.Join(dir, "absent.crt")}
@@ -110,8 +127,8 @@ func TestTrustBundlePlan(t *testing.T) {
 }
 
 // TestTrustBundleInJail: in a started jail the bundle is read-only at the
-// usual path and at SSL_CERT_FILE, and at a covered folder's file, bound
-// over what the host has there.
+// usual path and at SSL_CERT_FILE, and at a covered folder's file or a
+// bound file, bound over what the host has there.
 func TestTrustBundleInJail(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: jails are tested as root (CI runs as root)")
@@ -141,6 +158,7 @@ done`
 	}{
 		{"usual path", egress.DefaultCAFile, nil, ""},
 		{"covered folder", covered, []string{dir}, covered},
+		{"bound file", covered, []string{covered}, covered},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ec := egress.Config{Allow: rules(t, "api.test:443"), CACerts: op, CAFile: tc.caFile}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/skillenv/envtest"
@@ -178,6 +179,37 @@ func TestEnsureFails(t *testing.T) {
 	})
 	if _, err := c.Ensure(context.Background(), req, nil); err == nil || strings.Contains(err.Error(), "allows sdists") {
 		t.Errorf("wheels only: %v", err)
+	}
+}
+
+// A build that outlasts Bounds.Timeout is stopped (its context ends) and
+// is unavailable naming the requirements and the limit; nothing is left
+// behind, and the caller's own context is not the one that ended.
+func TestEnsureTimeout(t *testing.T) {
+	c, req, _ := newCache(t, nil)
+	c.Bounds.Timeout = 300 * time.Millisecond
+	var stopped atomic.Bool
+	c.Builder = builderFunc(func(ctx context.Context, j Job, _ func(string)) ([]byte, error) {
+		select {
+		case <-ctx.Done():
+			stopped.Store(true)
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Minute): // only against a hang
+			return nil, errors.New("the build's context never ended")
+		}
+	})
+	_, err := c.Ensure(context.Background(), req, nil)
+	if errdefs.KindOf(err) != errdefs.Unavailable || !strings.Contains(err.Error(), "building the environment for alpha took longer than 300ms") {
+		t.Errorf("err = %v; want unavailable naming the requirement and the time limit", err)
+	}
+	if !stopped.Load() {
+		t.Error("the builder's context did not end at the time limit")
+	}
+	ents, _ := os.ReadDir(c.Dir)
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			t.Errorf("left behind: %s", e.Name())
+		}
 	}
 }
 

@@ -225,6 +225,15 @@ func checkReadPath(p string) error {
 func ownDirs() []string { return append(jail.OwnDirs(), "/tmp", "/sys") }
 
 // interpName names the interpreter for messages.
+// requirementsHint is how to run the skill on an interpreter that has
+// its requirements: none for an image's (the image brings its packages).
+func (b *box) requirementsHint() string {
+	if b.container != nil {
+		return ""
+	}
+	return sandbox.HostPythonHint(b.spec.SkillID)
+}
+
 func (b *box) interpName() string {
 	if b.container != nil {
 		return b.container.Interpreter()

@@ -181,7 +181,7 @@ func (b *box) start(life, ready context.Context, mode string) (*running, error) 
 	if pk, ok := worker.PackagesOf(rep, err); ok {
 		// An unmet requirement explains an import error better than the
 		// import error does.
-		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.python.String()); rerr != nil {
+		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.python.String(), sandbox.HostPythonHint(b.spec.SkillID)); rerr != nil {
 			err = rerr
 		}
 	}

@@ -48,8 +48,19 @@ type fsRules struct {
 // It also sets no_new_privs.
 func restrictLandlock(abi int, r fsRules) error {
 	cfg := landlockConfigs[min(abi, len(landlockConfigs)-1)]
+	rw := landlock.RWDirs(r.RWDirs...)
+	if abi >= 2 {
+		// Moving or linking a file into another folder ("refer": a
+		// tool's atomic os.replace from a temporary folder, as
+		// setuptools builds every wheel) is denied by Landlock unless
+		// both folders grant it. Within the writable folders it grants
+		// nothing more: they all have every right, and a move between
+		// two of them that are different file systems fails anyway
+		// (EXDEV). ABI 1 cannot grant it: such moves fail there.
+		rw = rw.WithRefer()
+	}
 	rules := []landlock.Rule{landlock.RODirs(r.RODirs...), landlock.ROFiles(r.ROFiles...),
-		landlock.RWDirs(r.RWDirs...), landlock.RWFiles(r.RWFiles...)}
+		rw, landlock.RWFiles(r.RWFiles...)}
 	if abi >= 4 {
 		for _, p := range r.ConnectTCP {
 			rules = append(rules, landlock.ConnectTCP(p))

@@ -23,7 +23,9 @@ const landlockChildEnv = "SKILLBOX_TEST_LANDLOCK_CHILD"
 // restriction is irreversible) and checks that a read outside the granted
 // paths and a TCP connect to a listening port are both denied, while the
 // granted paths and a connect to the granted (egress proxy) port stay
-// usable, and bind stays denied.
+// usable, and bind stays denied. A file moves between folders of a
+// writable grant (Landlock's "refer", ABI >= 2: setuptools' os.replace of
+// every wheel it builds), never into a read-only one.
 //
 // The subprocess is this test binary re-run for exactly one iteration of
 // exactly this test, whatever -count, -cpu, -shuffle or -coverprofile the
@@ -39,7 +41,7 @@ func TestLandlockLayer(t *testing.T) {
 	if err != nil {
 		t.Skipf("host lacks Landlock: %v", err)
 	}
-	allowed, secret := t.TempDir(), t.TempDir()
+	allowed, secret, writable := t.TempDir(), t.TempDir(), t.TempDir()
 	if err := os.WriteFile(filepath.Join(allowed, "ok"), []byte("ok"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestLandlockLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := []string{"-test.run=^TestLandlockLayer$", "-test.count=1", "-test.cpu=1", "-test.v=true", "-test.timeout=2m"}
-	env := landlockChildEnv + "=" + allowed + string(filepath.ListSeparator) + secret
+	env := landlockChildEnv + "=" + allowed + string(filepath.ListSeparator) + secret + string(filepath.ListSeparator) + writable
 	if testing.CoverMode() != "" {
 		// A coverage build writes its counters when the child exits,
 		// after the restriction: give it a directory of its own
@@ -77,10 +79,10 @@ func TestLandlockLayer(t *testing.T) {
 // own process and probes what is left.
 func landlockChild(t *testing.T, dirs string) {
 	d := filepath.SplitList(dirs)
-	if len(d) < 2 || len(d) > 3 {
-		t.Fatalf("%s=%q: want allowed%[3]csecret[%[3]ccoverdir]", landlockChildEnv, dirs, filepath.ListSeparator)
+	if len(d) < 3 || len(d) > 4 {
+		t.Fatalf("%s=%q: want allowed%[3]csecret%[3]cwritable[%[3]ccoverdir]", landlockChildEnv, dirs, filepath.ListSeparator)
 	}
-	allowed, secret, rw := d[0], d[1], d[2:]
+	allowed, secret, writable, rw := d[0], d[1], d[2], d[2:]
 	abi, err := landlockABI()
 	if err != nil {
 		t.Fatalf("the parent found Landlock, the child does not: %v", err)
@@ -109,6 +111,25 @@ func landlockChild(t *testing.T, dirs string) {
 	}
 	if err := os.WriteFile(filepath.Join(allowed, "new"), []byte("x"), 0o644); !errors.Is(err, syscall.EACCES) {
 		t.Errorf("write into a read-only grant: err = %v, want EACCES", err)
+	}
+	from, to := filepath.Join(writable, "tmp"), filepath.Join(writable, "dist")
+	for _, dir := range []string{from, to} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(from, "w.whl"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = os.Rename(filepath.Join(from, "w.whl"), filepath.Join(to, "w.whl"))
+	switch {
+	case abi >= 2 && err != nil:
+		t.Errorf("move between folders of a writable grant: %v", err)
+	case abi < 2 && !errors.Is(err, syscall.EXDEV):
+		t.Errorf("move between folders on Landlock ABI 1: err = %v, want EXDEV (it cannot be granted)", err)
+	}
+	if err := os.Rename(filepath.Join(to, "w.whl"), filepath.Join(allowed, "w.whl")); err == nil {
+		t.Errorf("a file moved into a read-only grant")
 	}
 	if abi < 4 {
 		t.Logf("Landlock ABI %d has no TCP rules; connect not checked", abi)

@@ -142,6 +142,14 @@ func Index(t testing.TB, dir string) (url string, fetched *atomic.Int64) {
 // pyodide backends install. It returns "" when python lacks the module.
 func InstalledWheel(t testing.TB, dir, python, module, dist string) string {
 	t.Helper()
+	return InstalledWheelWith(t, dir, python, module, dist, nil)
+}
+
+// InstalledWheelWith is InstalledWheel with more files in the wheel's
+// .dist-info folder (name → content): entry_points.txt, say, which
+// setuptools finds wheel's bdist_wheel command by.
+func InstalledWheelWith(t testing.TB, dir, python, module, dist string, extra map[string]string) string {
+	t.Helper()
 	out, err := exec.Command(python, "-I", "-c", "import os, sys, "+module+" as m; print(os.path.dirname(m.__file__)); print(getattr(m, '__version__', '0'))").Output()
 	if err != nil {
 		return ""
@@ -175,6 +183,9 @@ func InstalledWheel(t testing.TB, dir, python, module, dist string) string {
 	files = append(files,
 		[2]string{info + "/METADATA", "Metadata-Version: 2.1\nName: " + dist + "\nVersion: " + version + "\n"},
 		[2]string{info + "/WHEEL", "Wheel-Version: 1.0\nGenerator: skillbox-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"})
+	for _, name := range slices.Sorted(maps.Keys(extra)) {
+		files = append(files, [2]string{info + "/" + name, extra[name]})
+	}
 	return writeWheel(t, filepath.Join(dir, norm+"-"+version+"-py3-none-any.whl"), info, files)
 }
 

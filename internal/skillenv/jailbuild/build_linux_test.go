@@ -115,10 +115,11 @@ func TestBuildFailsWithPipsReason(t *testing.T) {
 	}
 }
 
-// hostileBackend is an in-tree PEP 517 build backend: what a source
-// distribution's build runs. It tries to escape and records what
-// happened in the wheel it builds (hostile_results.json).
-const hostileBackend = `import base64, hashlib, json, os, socket, sys, zipfile
+// hostileAttempts is Python that a source distribution's build runs
+// (format: the path to write, the secret's path, a loopback port, a
+// marker for the background process, the environment's path): _attempts()
+// tries to escape and returns what happened.
+const hostileAttempts = `import base64, hashlib, json, os, socket, sys, zipfile
 
 WRITE = %q
 SECRET = %q
@@ -166,7 +167,12 @@ def _attempts():
             os._exit(1)
     r["background"] = pid
     return r
+`
 
+// hostileBackend is an in-tree PEP 517 build backend: what a source
+// distribution's build runs. It tries to escape and records what
+// happened in the wheel it builds (hostile_results.json).
+const hostileBackend = hostileAttempts + `
 
 def _record(files):
     lines = []
@@ -193,9 +199,86 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 // A source distribution's build code (operator opt-in) runs in the jail
 // and is contained: it cannot write outside the environment, read a host
 // file, reach a loopback port other than the index's, or leave a process
-// behind.
+// behind. Here the code is an in-tree PEP 517 backend.
 func TestHostileSdistContained(t *testing.T) {
 	py := need(t)
+	hostileContained(t, py, t.TempDir(), func(dists string, format func(string) string) {
+		envtest.Sdist(t, dists, "hostile", "1.0", map[string]string{
+			"pyproject.toml":     "[build-system]\nrequires = []\nbuild-backend = \"hostile_backend\"\nbackend-path = [\".\"]\n",
+			"PKG-INFO":           "Metadata-Version: 2.1\nName: hostile\nVersion: 1.0\n",
+			"hostile_backend.py": format(hostileBackend),
+		})
+	}, func(e *skillenv.Env) ([]byte, error) {
+		sites, _ := filepath.Glob(filepath.Join(e.Dir, "lib", "python3*", "site-packages", "hostile_results.json"))
+		if len(sites) != 1 {
+			return nil, fmt.Errorf("no results in the environment: %v", sites)
+		}
+		return os.ReadFile(sites[0])
+	})
+}
+
+// hostileSetup is a classic sdist's setup.py (after hostileAttempts): it
+// runs the attempts whenever setuptools runs it (for the build's
+// requirements, then for the wheel) and installs what they returned as
+// the module hostile_results.
+const hostileSetup = `
+
+from setuptools import setup
+
+with open("hostile_results.py", "w") as f:
+    f.write("RESULTS = %%r\n" %% json.dumps(_attempts()))
+setup(name="hostile", version="1.0", py_modules=["hostile_results"])
+`
+
+// A classic sdist's setup.py, built by setuptools, which pip installs
+// into an isolated build environment of its own from the same loopback
+// index (Debian's python3-setuptools-whl; wheel packed from Debian's
+// python3-wheel): the nested pip runs in the jail too, and the setup
+// script is contained as an in-tree backend is.
+func TestHostileSetupScriptContained(t *testing.T) {
+	need(t)
+	// Debian's setuptools wheel is patched for Debian's interpreter
+	// (install_layout): the build runs on that one.
+	in, err := pyinterp.Resolve(context.Background(), "/usr/bin/python3")
+	if err != nil {
+		t.Skipf("no Debian python3: %v", err)
+	}
+	py := in.Executable
+	setuptools, _ := filepath.Glob(filepath.Join(skillenv.PipWheels, "setuptools-*-py3-none-any.whl"))
+	if len(setuptools) == 0 {
+		t.Skipf("no setuptools wheel in %s (Debian's python3-setuptools-whl; scripts/setup installs it)", skillenv.PipWheels)
+	}
+	dists := t.TempDir()
+	data, err := os.ReadFile(setuptools[len(setuptools)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dists, filepath.Base(setuptools[len(setuptools)-1])), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	entry := map[string]string{"entry_points.txt": "[distutils.commands]\nbdist_wheel = wheel.bdist_wheel:bdist_wheel\n"}
+	if envtest.InstalledWheelWith(t, dists, "/usr/bin/python3", "wheel", "wheel", entry) == "" {
+		t.Skip("/usr/bin/python3 has no wheel package to serve (Debian's python3-wheel)")
+	}
+	hostileContained(t, py, dists, func(dists string, format func(string) string) {
+		envtest.Sdist(t, dists, "hostile", "1.0", map[string]string{
+			"pyproject.toml": "[build-system]\nrequires = [\"setuptools>=40.8.0\", \"wheel\"]\nbuild-backend = \"setuptools.build_meta:__legacy__\"\n",
+			"PKG-INFO":       "Metadata-Version: 2.1\nName: hostile\nVersion: 1.0\n",
+			"setup.py":       format(hostileAttempts + hostileSetup),
+		})
+	}, func(e *skillenv.Env) ([]byte, error) {
+		out, err := exec.Command(e.Python, "-c", "import hostile_results; print(hostile_results.RESULTS)").Output()
+		return out, err
+	})
+}
+
+// hostileContained builds the sdist "hostile" that sdist writes into
+// dists (format fills in hostileAttempts' values), served with what dists
+// holds, with sdists allowed; results reads what the attempts returned
+// from the environment. It checks that every attempt failed and that no
+// process of the build outlived it.
+func hostileContained(t *testing.T, py, dists string, sdist func(dists string, format func(string) string), results func(*skillenv.Env) ([]byte, error)) {
+	t.Helper()
 	host := t.TempDir()
 	write := filepath.Join(host, "written-by-sdist")
 	secret := filepath.Join(host, "secret")
@@ -221,29 +304,22 @@ func TestHostileSdistContained(t *testing.T) {
 	}()
 	marker := fmt.Sprintf("skillbox-hostile-sdist-%d", time.Now().UnixNano())
 	c := cache(t)
-	dists := t.TempDir()
 	url, _ := envtest.Index(t, dists)
 	req := request(t, py, url, "hostile")
 	req.Sdists = true
 	key, _ := req.Key()
 	envDir := filepath.Join(c.Dir, strings.TrimPrefix(key, "sha256:")[:32])
-	envtest.Sdist(t, dists, "hostile", "1.0", map[string]string{
-		"pyproject.toml":     "[build-system]\nrequires = []\nbuild-backend = \"hostile_backend\"\nbackend-path = [\".\"]\n",
-		"PKG-INFO":           "Metadata-Version: 2.1\nName: hostile\nVersion: 1.0\n",
-		"hostile_backend.py": fmt.Sprintf(hostileBackend, write, secret, l.Addr().(*net.TCPAddr).Port, marker, envDir),
+	sdist(dists, func(src string) string {
+		return fmt.Sprintf(src, write, secret, l.Addr().(*net.TCPAddr).Port, marker, envDir)
 	})
 	var lines []string
 	e, err := c.Ensure(context.Background(), req, func(l string) { lines = append(lines, l) })
 	if err != nil {
 		t.Fatalf("%v\n%s", err, strings.Join(lines, "\n"))
 	}
-	sites, _ := filepath.Glob(filepath.Join(e.Dir, "lib", "python3*", "site-packages", "hostile_results.json"))
-	if len(sites) != 1 {
-		t.Fatalf("no results in the environment: %v", sites)
-	}
-	data, err := os.ReadFile(sites[0])
+	data, err := results(e)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the sdist's results: %v", err)
 	}
 	var res map[string]any
 	if err := json.Unmarshal(data, &res); err != nil {

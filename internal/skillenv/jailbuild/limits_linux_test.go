@@ -145,6 +145,25 @@ func TestBuildPidsLimit(t *testing.T) {
 	}
 }
 
+// sleeper starts a child that carries MARKER (findable on the host) in a
+// session of its own, then sleeps past any test's time limit.
+const sleeper = `    import subprocess
+    subprocess.Popen([sys.executable, "-S", "-c", "import time; time.sleep(600)", MARKER], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(600)
+    raise RuntimeError("the time limit did not stop the build")
+`
+
+// A build that outlasts its time limit is stopped, every process of it
+// with it (a child in a session of its own too), and is unavailable
+// naming the requirement and the limit.
+func TestBuildTimeLimit(t *testing.T) {
+	err, lines := greedyBuild(t, sleeper, skillenv.Bounds{MaxBytes: 64 << 20, Timeout: 20 * time.Second})
+	if errdefs.KindOf(err) != errdefs.Unavailable || !strings.Contains(err.Error(), "building the environment for greedy took longer than 20s") {
+		t.Errorf("err = %v; want unavailable naming the time limit\n%s", err, strings.Join(lines, "\n"))
+	}
+}
+
 // A build that takes more memory than its limit is killed, whether the
 // memory is its processes' or the pages it writes to its tmpfs.
 func TestBuildMemoryLimit(t *testing.T) {
