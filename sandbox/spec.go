@@ -154,8 +154,8 @@ type Spec struct {
 	Python string `json:"python,omitempty"`
 	// Requirements are the manifest's requirement strings ("requests>=2");
 	// the backend checks them against its interpreter before the first call
-	// (see CheckRequirements) and fails with errdefs.Unavailable listing
-	// what is missing.
+	// (internal/backend.CheckRequirements) and fails with
+	// errdefs.Unavailable listing what is missing.
 	Requirements []string `json:"requirements,omitempty"`
 	// Environment, when not nil, is the skill's own Python environment,
 	// built from Requirements: a backend that runs environments

@@ -118,7 +118,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		return nil, err
 	}
 	lim := spec.Limits.WithDefaults()
-	reqNames, err := sandbox.RequirementNames(spec.Requirements)
+	reqNames, err := backend.RequirementNames(spec.Requirements)
 	if err != nil {
 		return nil, err
 	}

@@ -220,7 +220,7 @@ func (b *box) initMsg(mode string) worker.Init {
 func (b *box) initWorker(ctx context.Context, p *proc, mode string) error {
 	rep, err := p.Init(ctx, b.initMsg(mode))
 	if pk, ok := worker.PackagesOf(rep, err); ok {
-		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.interpName()); rerr != nil {
+		if rerr := backend.CheckRequirements(b.spec.Requirements, pk, b.interpName()); rerr != nil {
 			return rerr
 		}
 	}

@@ -64,7 +64,7 @@ func (b *box) initWorker(ctx context.Context, p *worker.Process, mode string) er
 // error does), then the load error itself.
 func (b *box) checkReady(rep *worker.Reply, err error) error {
 	if pk, ok := worker.PackagesOf(rep, err); ok {
-		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.interpName()); rerr != nil {
+		if rerr := backend.CheckRequirements(b.spec.Requirements, pk, b.interpName()); rerr != nil {
 			return rerr
 		}
 	}

@@ -68,7 +68,7 @@ func (d Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, e
 	if err != nil {
 		return nil, err
 	}
-	names, err := sandbox.RequirementNames(spec.Requirements)
+	names, err := backend.RequirementNames(spec.Requirements)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func (b *box) start(life, ready context.Context, mode string) (*running, error) 
 	if pk, ok := worker.PackagesOf(rep, err); ok {
 		// An unmet requirement explains an import error better than the
 		// import error does.
-		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.python.String()); rerr != nil {
+		if rerr := backend.CheckRequirements(b.spec.Requirements, pk, b.python.String()); rerr != nil {
 			err = rerr
 		}
 	}

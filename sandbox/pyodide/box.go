@@ -417,7 +417,7 @@ func (b *box) load(ctx context.Context, p *proc, mode string) error {
 		if ready != nil {
 			version = ready.Python
 		}
-		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, python(version)); rerr != nil {
+		if rerr := backend.CheckRequirements(b.spec.Requirements, pk, python(version)); rerr != nil {
 			err = rerr
 		}
 	}

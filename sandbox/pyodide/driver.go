@@ -204,7 +204,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	if spec.Mode != "" && spec.Mode != sandbox.ModeSingleUse && spec.Mode != sandbox.ModeSession {
 		return nil, errdefs.New(errdefs.Invalid, "unknown mode %q", spec.Mode)
 	}
-	reqNames, err := sandbox.RequirementNames(spec.Requirements)
+	reqNames, err := backend.RequirementNames(spec.Requirements)
 	if err != nil {
 		return nil, err
 	}
