@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -266,6 +267,134 @@ func TestNoTestAssignsPackageVariables(t *testing.T) {
 		}
 		for _, f := range p.XTestGoFiles {
 			check(f, true)
+		}
+	}
+}
+
+// sandboxAPI are exported names of package sandbox that nothing in this
+// module outside the backends uses, and are API all the same.
+var sandboxAPI = map[string]string{
+	"DefaultOutput":          "the documented defaults of Limits, with DefaultTimeout and DefaultMemory",
+	"DefaultPids":            "the documented defaults of Limits",
+	"DefaultStdio":           "the documented defaults of Limits",
+	"FeatureCPU":             "a Feature a Spec can require",
+	"FeatureFSIsolation":     "a Feature a Spec can require",
+	"FeatureProcIsolation":   "a Feature a Spec can require",
+	"Layer":                  "the type of Capabilities.Layers",
+	"Usage":                  "the type of Result.Usage",
+	"Capabilities.Layer":     "reads Probe's result",
+	"Config.Decode":          "how Registration.New decodes its section",
+	"Config.Errorf":          "how Registration.New reports a bad setting",
+	"Setting.OneOf":          "how Registration.New reads a setting, with Bool, Int and Duration",
+	"SecretBinding.GoString": "fmt's %#v, which must not print the value",
+}
+
+// TestSandboxExportsAreAPI holds the rule of docs/RATIONALE.md, "A small
+// public surface", for package sandbox: each of its exported top-level names
+// and methods is used by a package other than the backends (sandbox/linux,
+// process, pyodide, gvisor) and internal/backend — tests included, as an
+// embedder's code — or is in sandboxAPI; a helper only backends use belongs
+// in internal/backend. Without a type checker, a method counts as used when
+// any selector in those packages has its name, so a method sharing a used
+// name escapes; a top-level name must be selected from the sandbox import.
+func TestSandboxExportsAreAPI(t *testing.T) {
+	const module = "github.com/skillbox-dev/skillbox"
+	const sb = module + "/sandbox"
+	backendOnly := map[string]bool{sb: true, module + "/internal/backend": true}
+	for _, b := range []string{"linux", "process", "pyodide", "gvisor"} {
+		backendOnly[sb+"/"+b] = true
+	}
+	pkgs := goList(t)
+	exported := map[string]bool{} // "Name" or "Type.Method"
+	for _, p := range pkgs {
+		if p.ImportPath != sb {
+			continue
+		}
+		for _, f := range p.GoFiles {
+			file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(p.Dir, f), nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range file.Decls {
+				switch d := d.(type) {
+				case *ast.FuncDecl:
+					if !d.Name.IsExported() {
+						continue
+					}
+					if d.Recv == nil {
+						exported[d.Name.Name] = true
+						continue
+					}
+					recv := d.Recv.List[0].Type
+					if s, ok := recv.(*ast.StarExpr); ok {
+						recv = s.X
+					}
+					if id, ok := recv.(*ast.Ident); ok && id.IsExported() {
+						exported[id.Name+"."+d.Name.Name] = true
+					}
+				case *ast.GenDecl:
+					for _, s := range d.Specs {
+						switch s := s.(type) {
+						case *ast.TypeSpec:
+							if s.Name.IsExported() {
+								exported[s.Name.Name] = true
+							}
+						case *ast.ValueSpec:
+							for _, n := range s.Names {
+								if n.IsExported() {
+									exported[n.Name] = true
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(exported) == 0 {
+		t.Fatalf("no exported names found in %s", sb)
+	}
+	used := map[string]bool{}     // top-level names selected from the sandbox import
+	selected := map[string]bool{} // every selector's name, for methods
+	for _, p := range pkgs {
+		if backendOnly[p.ImportPath] {
+			continue
+		}
+		for _, f := range slices.Concat(p.GoFiles, p.TestGoFiles, p.XTestGoFiles) {
+			file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(p.Dir, f), nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			local := ""
+			for _, imp := range file.Imports {
+				if path, _ := strconv.Unquote(imp.Path.Value); path == sb {
+					local = "sandbox"
+					if imp.Name != nil {
+						local = imp.Name.Name
+					}
+				}
+			}
+			ast.Inspect(file, func(n ast.Node) bool {
+				if s, ok := n.(*ast.SelectorExpr); ok {
+					selected[s.Sel.Name] = true
+					if id, ok := s.X.(*ast.Ident); ok && local != "" && id.Name == local {
+						used[s.Sel.Name] = true
+					}
+				}
+				return true
+			})
+		}
+	}
+	for name := range exported {
+		_, method, isMethod := strings.Cut(name, ".")
+		if sandboxAPI[name] != "" || used[name] || isMethod && selected[method] {
+			continue
+		}
+		t.Errorf("sandbox.%s is used only by the backends: move it to internal/backend, or say in sandboxAPI why it is API", name)
+	}
+	for name := range sandboxAPI {
+		if !exported[name] {
+			t.Errorf("sandboxAPI lists %s, which package sandbox does not export", name)
 		}
 	}
 }

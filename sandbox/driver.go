@@ -3,9 +3,6 @@ package sandbox
 import (
 	"context"
 	"slices"
-	"strings"
-
-	"github.com/skillbox-dev/skillbox/errdefs"
 )
 
 // Driver is one backend.
@@ -69,21 +66,6 @@ func (c Capabilities) Layer(name string) Layer {
 		}
 	}
 	return Layer{Name: name}
-}
-
-// CheckRequire returns an errdefs.Unsupported error naming each feature in
-// require that c does not enforce, or nil. Drivers call it from Open.
-func (c Capabilities) CheckRequire(driver string, require []Feature) error {
-	var missing []string
-	for _, f := range require {
-		if !c.Has(f) {
-			missing = append(missing, string(f))
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	return errdefs.New(errdefs.Unsupported, "backend %q cannot enforce %s", driver, strings.Join(missing, ", "))
 }
 
 // AllFeatures returns every Feature this package defines, in a fixed order

@@ -40,9 +40,3 @@ type ImportCost struct {
 	// How says how it was measured, for people.
 	How string `json:"how"`
 }
-
-// SetMS fills the millisecond fields from Site and Imports.
-func (c *ImportCost) SetMS() {
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	c.SiteMS, c.ImportsMS, c.TotalMS = ms(c.Site), ms(c.Imports), ms(c.Site+c.Imports)
-}

@@ -208,14 +208,14 @@ func (b *Backends) Choose(ctx context.Context, name string, bestEffort bool) (Dr
 	if len(why) > 0 {
 		msg += " (" + strings.Join(why, "; ") + ")"
 	}
-	return nil, errdefs.New(errdefs.Unavailable, "%s; %s", msg, Fallbacks(degraded))
+	return nil, errdefs.New(errdefs.Unavailable, "%s; %s", msg, fallbacks(degraded))
 }
 
-// Fallbacks says what an operator can do when no isolating backend is
+// fallbacks says what an operator can do when no isolating backend is
 // fully available, weakest isolation last: --best-effort, when some
 // backends (degraded, by name) can run without the layers they lack and
 // keep the others; then the process backend, which isolates nothing.
-func Fallbacks(degraded []string) string {
+func fallbacks(degraded []string) string {
 	process := "--backend process runs without any isolation, for trusted skills only"
 	if len(degraded) == 0 {
 		return process

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
@@ -96,8 +95,8 @@ func TestChooseRefusalOffersBestEffortFirst(t *testing.T) {
 		t.Errorf("a reason naming its backend is prefixed twice: %q", msg)
 	}
 	// Without a backend that can run degraded, only the process fallback.
-	if got := Fallbacks(nil); strings.Contains(got, "--best-effort") || !strings.Contains(got, "--backend process") {
-		t.Errorf("Fallbacks(nil) = %q", got)
+	if got := fallbacks(nil); strings.Contains(got, "--best-effort") || !strings.Contains(got, "--backend process") {
+		t.Errorf("fallbacks(nil) = %q", got)
 	}
 }
 
@@ -109,52 +108,9 @@ func TestLookupUnknown(t *testing.T) {
 	}
 }
 
-func TestCheckRequire(t *testing.T) {
-	c := Capabilities{Enforces: []Feature{FeatureTimeout, FeatureOutputCap}}
-	if err := c.CheckRequire("x", []Feature{FeatureTimeout}); err != nil {
-		t.Fatal(err)
-	}
-	err := c.CheckRequire("x", []Feature{FeatureTimeout, FeatureMemory, FeatureNetAllowlist})
-	if !errors.Is(err, errdefs.ErrUnsupported) || !strings.Contains(err.Error(), `backend "x" cannot enforce memory-limit, net-allowlist`) {
-		t.Fatalf("err = %v", err)
-	}
-}
-
 func TestLimitsDefaults(t *testing.T) {
 	l := Limits{Memory: 1 << 20}.WithDefaults()
 	if l.Memory != 1<<20 || l.Timeout != DefaultTimeout || l.Pids != DefaultPids || l.Output != DefaultOutput || l.Stdio != DefaultStdio {
 		t.Fatalf("got %+v", l)
 	}
 }
-
-func TestTimeoutErrorNamesTheLimit(t *testing.T) {
-	l := Limits{Timeout: 2 * time.Second}
-	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-	defer cancel()
-	err := l.TimeoutError(ctx, "a/b", errdefs.New(errdefs.Timeout, "read timed out"))
-	if !errors.Is(err, errdefs.ErrTimeout) || err.Error() != "call to a/b timed out after 2s" {
-		t.Errorf("past the deadline: %v", err)
-	}
-	other := errdefs.New(errdefs.Skill, "boom")
-	if got := l.TimeoutError(ctx, "a/b", other); got != other {
-		t.Errorf("a non-timeout error changed: %v", got)
-	}
-	if got := l.TimeoutError(context.Background(), "a/b", errdefs.New(errdefs.Timeout, "x")); !strings.Contains(got.Error(), "x") {
-		t.Errorf("a timeout not caused by the deadline was renamed: %v", got)
-	}
-	// The worker's copy of the deadline may fire before ctx's timer: the
-	// deadline has passed, ctx.Err() is still nil ("call timed out" leaked).
-	early := lateTimer{Context: context.Background(), d: time.Now().Add(-time.Millisecond)}
-	if err := l.TimeoutError(early, "a/b", errdefs.New(errdefs.Timeout, "call timed out")); err.Error() != "call to a/b timed out after 2s" {
-		t.Errorf("deadline passed, timer not fired yet: %v", err)
-	}
-}
-
-// lateTimer is a context whose deadline has passed but whose timer has not
-// fired yet.
-type lateTimer struct {
-	context.Context
-	d time.Time
-}
-
-func (c lateTimer) Deadline() (time.Time, bool) { return c.d, true }

@@ -3,15 +3,12 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"time"
-
-	"github.com/skillbox-dev/skillbox/errdefs"
 )
 
 // Mode says whether calls share a worker.
@@ -73,25 +70,11 @@ const (
 	DefaultStdio   = 64 << 10
 )
 
-// StartAllowance is how long getting a call's sandbox ready (a jail, an
-// interpreter, the skill's import) may take beyond the call's timeout: the
-// timeout is the skill's call; the start is bounded by timeout +
-// StartAllowance.
-const StartAllowance = 15 * time.Second
-
 // MinMemory is the smallest memory limit a call may ask for: below it no
 // interpreter starts, so a smaller limit is refused as invalid rather than
 // failing every call. Between it and what the skill really needs, calls
 // fail with a memory limit error.
 const MinMemory = 16 << 20
-
-// Check refuses limits no call could run under.
-func (l Limits) Check() error {
-	if l.Memory > 0 && l.Memory < MinMemory {
-		return errdefs.New(errdefs.Invalid, "memory limit of %d bytes is below the floor of %d MiB (sandbox.MinMemory), the least memory a jail needs to start Python", l.Memory, MinMemory>>20)
-	}
-	return nil
-}
 
 // WithDefaults returns l with every zero field set to its default.
 func (l Limits) WithDefaults() Limits {
@@ -171,8 +154,8 @@ type Spec struct {
 	Python string `json:"python,omitempty"`
 	// Requirements are the manifest's requirement strings ("requests>=2");
 	// the backend checks them against its interpreter before the first call
-	// (see CheckRequirements) and fails with errdefs.Unavailable listing
-	// what is missing.
+	// (internal/backend.CheckRequirements) and fails with
+	// errdefs.Unavailable listing what is missing.
 	Requirements []string `json:"requirements,omitempty"`
 	// Environment, when not nil, is the skill's own Python environment,
 	// built from Requirements: a backend that runs environments
@@ -349,52 +332,6 @@ type Result struct {
 	Warm bool
 }
 
-// Captured is a call's captured stdout or stderr (worker.Capture is one).
-type Captured interface {
-	Bytes() []byte
-	Truncated() bool
-}
-
-// NewResult assembles the Result of a call that returned value, with its
-// captured output; backends add what they know of usage.
-func NewResult(value json.RawMessage, stdout, stderr Captured) *Result {
-	return &Result{
-		Value:           value,
-		Stdout:          stdout.Bytes(),
-		Stderr:          stderr.Bytes(),
-		StdoutTruncated: stdout.Truncated(),
-		StderrTruncated: stderr.Truncated(),
-	}
-}
-
-// TimeoutError names the limit when the call's deadline (ctx) caused err,
-// a timeout error without a cause backends can name; other errors pass
-// through unchanged. The message is [TimedOut]'s.
-func (l Limits) TimeoutError(ctx context.Context, skillID string, err error) error {
-	if errdefs.KindOf(err) == errdefs.Timeout && PastDeadline(ctx) {
-		return TimedOut(skillID, l.Timeout)
-	}
-	return err
-}
-
-// PastDeadline reports whether ctx's deadline has passed. It can be true
-// before ctx.Err() is: the worker's copy of the deadline, set on its
-// pipes, may fire before ctx's own timer does.
-func PastDeadline(ctx context.Context) bool {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return true
-	}
-	d, ok := ctx.Deadline()
-	return ok && ctx.Err() == nil && !time.Now().Before(d)
-}
-
-// TimedOut is the error of a call of skillID that ran past its timeout:
-// one wording for every backend (the linux backend spells the same format
-// in sandbox/linux/call_linux.go; the conformance suite checks both).
-func TimedOut(skillID string, timeout time.Duration) error {
-	return errdefs.New(errdefs.Timeout, "call to %s timed out after %v", skillID, timeout)
-}
-
 // ResolveList lists Resolve as sorted "HOST=IP" strings, as the audit log
 // and lockfiles record them.
 func (s *Spec) ResolveList() []string {
@@ -406,20 +343,4 @@ func (s *Spec) ResolveList() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// NoContainer is the error of a backend that cannot run a skill in an
-// image: errdefs.Unavailable naming the skill, the image and the backend
-// that can, or nil when spec asks for no container.
-func NoContainer(backend string, spec Spec) error {
-	if spec.Container == nil {
-		return nil
-	}
-	what := spec.Container.Image
-	if what == "" {
-		what = "built from " + spec.Container.Dockerfile
-	}
-	return errdefs.New(errdefs.Unavailable,
-		"backend %s cannot run %s in its container image (%s): it has no image root file system; only the linux and gvisor backends run execution: container skills (--backend linux, or gvisor)",
-		backend, spec.SkillID, what)
 }

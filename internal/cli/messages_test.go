@@ -90,7 +90,10 @@ func TestGrantFlagHelp(t *testing.T) {
 func TestDoctorOffersBestEffort(t *testing.T) {
 	var b strings.Builder
 	printDoctor(&b, doctorEnvelope{
-		AutoErr: "no isolating backend is available on this host (linux: missing cgroup-memory); " + sandbox.Fallbacks([]string{"linux"}),
+		// sandbox.Choose's error when linux could run degraded.
+		AutoErr: "no isolating backend is available on this host (linux: missing cgroup-memory); " +
+			"--best-effort runs linux without the missing layers and keeps the others (each missing one is reported on every call); " +
+			"as a last resort, --backend process runs without any isolation, for trusted skills only",
 		Backends: []doctorBackend{
 			{Name: "linux", Summary: "jail", Capabilities: sandbox.Capabilities{Reason: "missing cgroup-memory", BestEffort: true, Isolating: true}},
 			{Name: "pyodide", Summary: "wasm", Capabilities: sandbox.Capabilities{Reason: "backend pyodide: missing install"}},

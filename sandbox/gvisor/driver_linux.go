@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/imageroot"
@@ -106,18 +107,18 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		python = d.opts.Python
 	}
 	pr := d.probe(ctx, python)
-	if err := pr.caps.CheckRequire(Name, spec.Require); err != nil {
+	if err := backend.CheckRequire(pr.caps, Name, spec.Require); err != nil {
 		return nil, err
 	}
 	grant, err := newNetGrant(spec)
 	if err != nil {
 		return nil, err
 	}
-	if err := spec.Limits.Check(); err != nil {
+	if err := backend.CheckLimits(spec.Limits); err != nil {
 		return nil, err
 	}
 	lim := spec.Limits.WithDefaults()
-	reqNames, err := sandbox.RequirementNames(spec.Requirements)
+	reqNames, err := backend.RequirementNames(spec.Requirements)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +232,7 @@ func (b *box) requirementsHint() string {
 	if b.container != nil {
 		return ""
 	}
-	return sandbox.HostPythonHint(b.spec.SkillID)
+	return backend.HostPythonHint(b.spec.SkillID)
 }
 
 func (b *box) interpName() string {

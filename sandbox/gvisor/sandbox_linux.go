@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/image"
@@ -219,7 +220,7 @@ func (b *box) initMsg(mode string) worker.Init {
 func (b *box) initWorker(ctx context.Context, p *proc, mode string) error {
 	rep, err := p.Init(ctx, b.initMsg(mode))
 	if pk, ok := worker.PackagesOf(rep, err); ok {
-		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.interpName(), b.requirementsHint()); rerr != nil {
+		if rerr := backend.CheckRequirements(b.spec.Requirements, pk, b.interpName(), b.requirementsHint()); rerr != nil {
 			return rerr
 		}
 	}
@@ -238,7 +239,7 @@ func (b *box) initWorker(ctx context.Context, p *proc, mode string) error {
 // startBound bounds what happens before the skill's call (a sandbox, an
 // interpreter, the skill's import): the call's timeout plus the start
 // allowance, as on the linux backend.
-func (b *box) startBound() time.Duration { return b.lim.Timeout + sandbox.StartAllowance }
+func (b *box) startBound() time.Duration { return b.lim.Timeout + backend.StartAllowance }
 
 // startErr is what the caller sees when getting a sandbox ready failed.
 func (b *box) startErr(ctx, sctx context.Context, err error) error {
@@ -254,7 +255,7 @@ func (b *box) startErr(ctx, sctx context.Context, err error) error {
 
 // timedOut reports whether a failed call ran out of time.
 func timedOut(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errdefs.KindOf(err) == errdefs.Timeout && sandbox.PastDeadline(ctx)
+	return ctx.Err() != nil || errdefs.KindOf(err) == errdefs.Timeout && backend.PastDeadline(ctx)
 }
 
 // timeoutErr is the error of a call past its deadline (or cancelled).
@@ -262,7 +263,7 @@ func (b *box) timeoutErr(ctx context.Context) error {
 	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return sandbox.TimedOut(b.spec.SkillID, b.lim.Timeout)
+	return backend.TimedOut(b.spec.SkillID, b.lim.Timeout)
 }
 
 // limitHit names the limit a failed call ran into, judged by the cgroup
@@ -353,7 +354,7 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 		return nil, b.timeoutErr(ctx)
 	}
 	wait = exitGrace
-	return sandbox.NewResult(value, p.Stdout, p.Stderr), nil
+	return backend.NewResult(value, p.Stdout, p.Stderr), nil
 }
 
 func (c *cold) close() { c.teardown.Wait() }
@@ -412,7 +413,7 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 		}
 		return nil, err
 	}
-	return sandbox.NewResult(value, p.Stdout, p.Stderr), nil
+	return backend.NewResult(value, p.Stdout, p.Stderr), nil
 }
 
 func (s *session) stop() {

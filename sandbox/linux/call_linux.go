@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
@@ -63,7 +64,7 @@ func (b *box) initWorker(ctx context.Context, p *worker.Process, mode string) er
 // error does), then the load error itself.
 func (b *box) checkReady(rep *worker.Reply, err error) error {
 	if pk, ok := worker.PackagesOf(rep, err); ok {
-		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.interpName(), ""); rerr != nil {
+		if rerr := backend.CheckRequirements(b.spec.Requirements, pk, b.interpName(), ""); rerr != nil {
 			return rerr
 		}
 	}
@@ -107,7 +108,7 @@ func (b *box) startLimit(cg *cgroup.Group, err error) error {
 // deadline passed (or it was cancelled), or the worker's copy of that
 // deadline, set on the protocol pipes, fired first.
 func timedOut(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errdefs.KindOf(err) == errdefs.Timeout && sandbox.PastDeadline(ctx)
+	return ctx.Err() != nil || errdefs.KindOf(err) == errdefs.Timeout && backend.PastDeadline(ctx)
 }
 
 // timeoutErr is the error for a call past its deadline (or cancelled), in
@@ -116,7 +117,7 @@ func (b *box) timeoutErr(ctx context.Context) error {
 	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return sandbox.TimedOut(b.spec.SkillID, b.lim.Timeout)
+	return backend.TimedOut(b.spec.SkillID, b.lim.Timeout)
 }
 
 // callError turns a failed call's error into what the caller sees: the
@@ -138,7 +139,7 @@ func (b *box) callError(ctx context.Context, err error, cg *cgroup.Group, before
 
 // result is a successful call's Result.
 func result(value json.RawMessage, stdout, stderr *worker.Capture, cg *cgroup.Group) *sandbox.Result {
-	res := sandbox.NewResult(value, stdout, stderr)
+	res := backend.NewResult(value, stdout, stderr)
 	if cg != nil {
 		res.Usage.MaxRSS = cg.PeakMemory()
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/jail"
@@ -104,13 +105,13 @@ type seams struct {
 	upstreamRoots *x509.CertPool
 	// startAllowance is what a call may spend before the skill's own call
 	// begins (a free zygote, or a new jail, interpreter and skill import)
-	// beyond Limits.Timeout: sandbox.StartAllowance.
+	// beyond Limits.Timeout: backend.StartAllowance.
 	startAllowance time.Duration
 }
 
 // New returns a driver with opts.
 func New(opts Options) *Driver {
-	return newDriver(opts, seams{startAllowance: sandbox.StartAllowance})
+	return newDriver(opts, seams{startAllowance: backend.StartAllowance})
 }
 
 func newDriver(opts Options, s seams) *Driver {
@@ -170,14 +171,14 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		python = spec.Environment.Base
 	}
 	pr := d.probe(ctx, python)
-	if err := pr.caps.CheckRequire(Name, spec.Require); err != nil {
+	if err := backend.CheckRequire(pr.caps, Name, spec.Require); err != nil {
 		return nil, err
 	}
-	if err := spec.Limits.Check(); err != nil {
+	if err := backend.CheckLimits(spec.Limits); err != nil {
 		return nil, err
 	}
 	lim := spec.Limits.WithDefaults()
-	reqNames, err := sandbox.RequirementNames(spec.Requirements)
+	reqNames, err := backend.RequirementNames(spec.Requirements)
 	if err != nil {
 		return nil, err
 	}

@@ -6,9 +6,9 @@ import (
 	"crypto/x509"
 	"net/netip"
 
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/jail"
-	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
 // testSeams are what a test changes of a driver's view of the host and
@@ -27,7 +27,7 @@ type testSeams struct {
 
 // newTestDriver is New with seams.
 func newTestDriver(opts Options, t testSeams) *Driver {
-	s := seams{missing: t.missing, resolver: t.resolver, upstreamRoots: t.roots, startAllowance: sandbox.StartAllowance}
+	s := seams{missing: t.missing, resolver: t.resolver, upstreamRoots: t.roots, startAllowance: backend.StartAllowance}
 	if t.noStartAllowance {
 		s.startAllowance = 0
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -96,6 +97,6 @@ func (d *Driver) MeasureEnvironment(ctx context.Context, spec sandbox.Spec) (*sa
 	if c.Modules == nil {
 		c.Modules = []string{}
 	}
-	c.SetMS()
+	backend.SetMS(c)
 	return c, nil
 }

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -52,10 +53,10 @@ func (Driver) Probe(ctx context.Context) sandbox.Capabilities {
 // Open checks spec against what a subprocess can enforce and resolves the
 // interpreter. A session-mode spec starts its worker on the first call.
 func (d Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
-	if err := sandbox.NoContainer(Name, spec); err != nil {
+	if err := backend.NoContainer(Name, spec); err != nil {
 		return nil, err
 	}
-	if err := (sandbox.Capabilities{Enforces: enforces}).CheckRequire(Name, spec.Require); err != nil {
+	if err := backend.CheckRequire(sandbox.Capabilities{Enforces: enforces}, Name, spec.Require); err != nil {
 		return nil, err
 	}
 	if len(spec.Network) > 0 {
@@ -67,7 +68,7 @@ func (d Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, e
 	if err != nil {
 		return nil, err
 	}
-	names, err := sandbox.RequirementNames(spec.Requirements)
+	names, err := backend.RequirementNames(spec.Requirements)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +103,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	}
 	// Starting Python and importing the skill has its own bound (as on
 	// every backend); the timeout is the skill's call.
-	sctx, scancel := context.WithTimeout(ctx, b.limits.Timeout+sandbox.StartAllowance)
+	sctx, scancel := context.WithTimeout(ctx, b.limits.Timeout+backend.StartAllowance)
 	defer scancel()
 	r, err := b.start(sctx, sctx, worker.ModeSingle)
 	if err != nil {
@@ -114,7 +115,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	value, err := r.proc.Call(ctx, b.nextID.Add(1), req.Params, req.Config)
 	if err != nil {
 		r.proc.Close()
-		return nil, b.limits.TimeoutError(ctx, b.spec.SkillID, err)
+		return nil, backend.TimeoutError(ctx, b.limits, b.spec.SkillID, err)
 	}
 	state, _ := r.proc.Wait()
 	return result(value, r.proc, state), nil
@@ -126,7 +127,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 	if b.session == nil {
 		// The session worker outlives this call's context; its start is
 		// bounded by a context of its own.
-		sctx, scancel := context.WithTimeout(ctx, b.limits.Timeout+sandbox.StartAllowance)
+		sctx, scancel := context.WithTimeout(ctx, b.limits.Timeout+backend.StartAllowance)
 		r, err := b.start(context.WithoutCancel(ctx), sctx, worker.ModeSession)
 		scancel()
 		if err != nil {
@@ -143,7 +144,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 	if err != nil {
 		// A failed session call leaves the worker in an unknown state.
 		b.stopSession()
-		return nil, b.limits.TimeoutError(ctx, b.spec.SkillID, err)
+		return nil, backend.TimeoutError(ctx, b.limits, b.spec.SkillID, err)
 	}
 	return result(value, r.proc, nil), nil
 }
@@ -181,7 +182,7 @@ func (b *box) start(life, ready context.Context, mode string) (*running, error) 
 	if pk, ok := worker.PackagesOf(rep, err); ok {
 		// An unmet requirement explains an import error better than the
 		// import error does.
-		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, b.python.String(), sandbox.HostPythonHint(b.spec.SkillID)); rerr != nil {
+		if rerr := backend.CheckRequirements(b.spec.Requirements, pk, b.python.String(), backend.HostPythonHint(b.spec.SkillID)); rerr != nil {
 			err = rerr
 		}
 	}
@@ -194,7 +195,7 @@ func (b *box) start(life, ready context.Context, mode string) (*running, error) 
 }
 
 func result(value []byte, p *worker.Process, state *os.ProcessState) *sandbox.Result {
-	r := sandbox.NewResult(value, p.Stdout, p.Stderr)
+	r := backend.NewResult(value, p.Stdout, p.Stderr)
 	if state != nil {
 		r.Usage.MaxRSS, r.Usage.CPUTime = worker.Usage(state)
 	}
@@ -224,7 +225,7 @@ func (b *box) Close() error {
 func (b *box) startErr(ctx, sctx context.Context, err error) error {
 	if ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
 		return errdefs.New(errdefs.Timeout, "call to %s: Python did not load the skill within %v (the %v timeout + %v to start); the skill was not called",
-			b.spec.SkillID, b.limits.Timeout+sandbox.StartAllowance, b.limits.Timeout, sandbox.StartAllowance)
+			b.spec.SkillID, b.limits.Timeout+backend.StartAllowance, b.limits.Timeout, backend.StartAllowance)
 	}
-	return b.limits.TimeoutError(ctx, b.spec.SkillID, err)
+	return backend.TimeoutError(ctx, b.limits, b.spec.SkillID, err)
 }

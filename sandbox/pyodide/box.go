@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -294,7 +295,7 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 	callerDeadline, callerHas := ctx.Deadline()
 	// The start allowance covers Deno and the snapshot's restore; the
 	// call's timeout bounds the skill's import.
-	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout+sandbox.StartAllowance)
+	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout+backend.StartAllowance)
 	defer cancel()
 	host := mode == worker.ModeSingle
 	glim := b.lim
@@ -416,7 +417,7 @@ func (b *box) load(ctx context.Context, p *proc, mode string) error {
 		if ready != nil {
 			version = ready.Python
 		}
-		if rerr := sandbox.CheckRequirements(b.spec.Requirements, pk, python(version), ""); rerr != nil {
+		if rerr := backend.CheckRequirements(b.spec.Requirements, pk, python(version), ""); rerr != nil {
 			err = rerr
 		}
 	}
@@ -426,9 +427,9 @@ func (b *box) load(ctx context.Context, p *proc, mode string) error {
 // startTimeoutError says which deadline a worker's start ran out of, begun
 // at begun under a call timeout of timeout: the caller's (callerDeadline,
 // when callerHas), if it came before the backend's own allowance of
-// timeout+sandbox.StartAllowance, or that allowance.
+// timeout+backend.StartAllowance, or that allowance.
 func startTimeoutError(timeout time.Duration, begun, callerDeadline time.Time, callerHas bool) error {
-	own := timeout + sandbox.StartAllowance
+	own := timeout + backend.StartAllowance
 	if callerHas && callerDeadline.Before(begun.Add(own)) {
 		left := callerDeadline.Sub(begun)
 		if left <= 0 {
@@ -436,7 +437,7 @@ func startTimeoutError(timeout time.Duration, begun, callerDeadline time.Time, c
 		}
 		return errdefs.New(errdefs.Timeout, "worker did not load the skill before the caller's deadline, %s after the worker's start began (the backend alone allows a start %s)", left.Round(time.Millisecond), own)
 	}
-	return errdefs.New(errdefs.Timeout, "worker did not load the skill within the backend's start allowance of %s (the %s call timeout + %s to start Deno and Pyodide)", own, timeout, sandbox.StartAllowance)
+	return errdefs.New(errdefs.Timeout, "worker did not load the skill within the backend's start allowance of %s (the %s call timeout + %s to start Deno and Pyodide)", own, timeout, backend.StartAllowance)
 }
 
 // frame prefixes payload with its 4-byte big-endian length.
@@ -466,7 +467,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 		// is retired (killed, with the call's worker).
 		err = b.limitErr(p, err) // before Close removes the group
 		b.retire(p, true)
-		return nil, b.lim.TimeoutError(cctx, b.spec.SkillID, err)
+		return nil, backend.TimeoutError(cctx, b.lim, b.spec.SkillID, err)
 	}
 	p.drainOutput(true)
 	if ended != nil {
@@ -563,7 +564,7 @@ func (b *box) release(p *proc) {
 		p.Stderr.Reset()
 		err := b.awaitEnded(p)
 		if err == nil {
-			ctx, cancel := context.WithTimeout(b.life, b.lim.Timeout+sandbox.StartAllowance)
+			ctx, cancel := context.WithTimeout(b.life, b.lim.Timeout+backend.StartAllowance)
 			err = b.load(ctx, p, worker.ModeSingle)
 			cancel()
 		}
@@ -688,7 +689,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 		err = b.limitErr(p, err) // before Close removes the group
 		p.Close()
 		b.session = nil
-		return nil, b.lim.TimeoutError(cctx, b.spec.SkillID, err)
+		return nil, backend.TimeoutError(cctx, b.lim, b.spec.SkillID, err)
 	}
 	p.drainOutput(true)
 	r := result(value, p, nil)
@@ -697,7 +698,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 }
 
 func result(value []byte, p *proc, state *os.ProcessState) *sandbox.Result {
-	r := sandbox.NewResult(value, p.Stdout, p.Stderr)
+	r := backend.NewResult(value, p.Stdout, p.Stderr)
 	if state != nil {
 		r.Usage.MaxRSS, r.Usage.CPUTime = worker.Usage(state)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
@@ -181,12 +182,12 @@ func (d *Driver) installed(ctx context.Context) (Runtime, error) {
 // the bundle and starts the first worker, so a skill that fails to import
 // fails here.
 func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
-	if err := sandbox.NoContainer(Name, spec); err != nil {
+	if err := backend.NoContainer(Name, spec); err != nil {
 		return nil, err
 	}
 	cg := detectCgroups(d.seams.missing)
 	jailed, jailWhy := jailState(d.seams.noJail)
-	if err := (sandbox.Capabilities{Enforces: d.enforces(cg, jailed)}).CheckRequire(Name, spec.Require); err != nil {
+	if err := backend.CheckRequire(sandbox.Capabilities{Enforces: d.enforces(cg, jailed)}, Name, spec.Require); err != nil {
 		return nil, err
 	}
 	if len(spec.Network) > 0 && !jailed {
@@ -203,7 +204,7 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	if spec.Mode != "" && spec.Mode != sandbox.ModeSingleUse && spec.Mode != sandbox.ModeSession {
 		return nil, errdefs.New(errdefs.Invalid, "unknown mode %q", spec.Mode)
 	}
-	reqNames, err := sandbox.RequirementNames(spec.Requirements)
+	reqNames, err := backend.RequirementNames(spec.Requirements)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -156,7 +157,7 @@ func RunFunctional(t *testing.T, d sandbox.Driver, opts Options) {
 			t.Errorf("timeout %v reported after %v", to, el)
 		}
 		// One wording on every backend.
-		if want := sandbox.TimedOut("sandboxtest/sleeper", to); err != nil && err.Error() != want.Error() {
+		if want := backend.TimedOut("sandboxtest/sleeper", to); err != nil && err.Error() != want.Error() {
 			t.Errorf("timeout message %q, want %q", err, want)
 		}
 		// A normal call still works afterwards.
