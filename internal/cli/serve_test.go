@@ -479,16 +479,7 @@ func (s *syncBuffer) String() string {
 // run --locked does: both are the Runtime's, not run's.
 func TestServeLockedLimits(t *testing.T) {
 	h := newHarness(t)
-	keys := filepath.Join(t.TempDir(), "acme")
-	if o := h.run("keygen", "--out", keys); o.code != 0 {
-		t.Fatalf("keygen: %d %s", o.code, o.stderr)
-	}
-	if o := h.run("sign", "test/echo", "--key", keys+".key"); o.code != 0 {
-		t.Fatalf("sign: %d %s %s", o.code, o.stdout, o.stderr)
-	}
-	if o := h.run("lock", "test/echo", "--timeout", "5s"); o.code != 0 {
-		t.Fatalf("lock: %d %s", o.code, o.stderr)
-	}
+	h.signAndLock(t)
 	// callTimeout is the timeout of the last call of test/echo audited,
 	// and whether it warned of the legacy digest.
 	callTimeout := func() (any, bool) {

@@ -57,16 +57,7 @@ func TestSignKeepsTrustAndLock(t *testing.T) {
 // keeping the locked limits).
 func TestLockedLegacySignedDigest(t *testing.T) {
 	h := newHarness(t)
-	keys := filepath.Join(t.TempDir(), "acme")
-	if o := h.run("keygen", "--out", keys); o.code != 0 {
-		t.Fatalf("keygen: %d %s", o.code, o.stderr)
-	}
-	if o := h.run("sign", "test/echo", "--key", keys+".key"); o.code != 0 {
-		t.Fatalf("sign: %d %s %s", o.code, o.stdout, o.stderr)
-	}
-	if o := h.run("lock", "test/echo", "--timeout", "5s"); o.code != 0 {
-		t.Fatalf("lock: %d %s %s", o.code, o.stdout, o.stderr)
-	}
+	h.signAndLock(t)
 	dir := filepath.Join(h.project, "skills", "test", "echo")
 	legacy, ok, err := trust.LegacyDigest(dir)
 	if err != nil || !ok {
@@ -143,5 +134,21 @@ func TestSignRefusesTheBundledCache(t *testing.T) {
 	}
 	if o := h.run("verify", "./text/word_stats", "--pubkey", keys+".pub"); o.code != 0 {
 		t.Errorf("verify the copy: %d %s %s", o.code, o.stdout, o.stderr)
+	}
+}
+
+// signAndLock makes a publisher key, signs test/echo with it and locks
+// test/echo with a 5s timeout: a signed, locked skill.
+func (h *harness) signAndLock(t *testing.T) {
+	t.Helper()
+	keys := filepath.Join(t.TempDir(), "acme")
+	if o := h.run("keygen", "--out", keys); o.code != 0 {
+		t.Fatalf("keygen: %d %s", o.code, o.stderr)
+	}
+	if o := h.run("sign", "test/echo", "--key", keys+".key"); o.code != 0 {
+		t.Fatalf("sign: %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run("lock", "test/echo", "--timeout", "5s"); o.code != 0 {
+		t.Fatalf("lock: %d %s %s", o.code, o.stdout, o.stderr)
 	}
 }

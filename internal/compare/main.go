@@ -80,15 +80,11 @@ func main() {
 }
 
 func run(ctx context.Context, rounds, calls int, sbExe, python, skillID, skillDir, params, peerList, doc, label, command string, gap time.Duration) error {
-	tmp, err := os.MkdirTemp("", "compare")
+	tmp, dir, err := workDirs("compare", skillDir)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	dir, err := filepath.Abs(skillDir)
-	if err != nil {
-		return err
-	}
 	if sbExe, err = filepath.Abs(sbExe); err != nil {
 		return err
 	}
@@ -163,15 +159,11 @@ func skillboxEnv(tmp, python string) []string {
 // of before (an earlier build), alternated round by round. It prints the
 // table; it writes nothing.
 func runServed(ctx context.Context, rounds, calls int, sbExe, before, python, skillID, skillDir, params, command string, gap time.Duration) error {
-	tmp, err := os.MkdirTemp("", "compare-served")
+	tmp, dir, err := workDirs("compare-served", skillDir)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	dir, err := filepath.Abs(skillDir)
-	if err != nil {
-		return err
-	}
 	py := bench.Python{Exe: python, Dir: dir, Params: params}
 	base := py.HTTPMode(fmt.Sprintf("in-process Python HTTP server, calls %v apart", gap))
 	base.Baseline, base.Gap = true, gap
@@ -203,4 +195,14 @@ func runServed(ctx context.Context, rounds, calls int, sbExe, before, python, sk
 	rep.Skill, rep.Python, rep.PythonVersion = skillID, python, py.Version()
 	fmt.Printf("`%s`, %s.\n\n%s", command, rep.Header(), rep.Markdown())
 	return nil
+}
+
+// workDirs makes a temporary folder (the caller removes it) and returns it
+// with skillDir made absolute.
+func workDirs(prefix, skillDir string) (tmp, dir string, err error) {
+	if dir, err = filepath.Abs(skillDir); err != nil {
+		return "", "", err
+	}
+	tmp, err = os.MkdirTemp("", prefix)
+	return tmp, dir, err
 }
