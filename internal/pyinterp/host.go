@@ -26,9 +26,10 @@ func linkage(exe string) (loader string, libs []string) {
 			}
 		}
 	}
-	needed, runpath, rpath := dynamic(f)
+	needed, _ := f.ImportedLibraries()
+	runpath, _ := f.DynString(elf.DT_RUNPATH)
 	if len(runpath) == 0 {
-		runpath = rpath
+		runpath, _ = f.DynString(elf.DT_RPATH)
 	}
 	var search []string
 	for _, rp := range runpath {
@@ -47,88 +48,6 @@ func linkage(exe string) (loader string, libs []string) {
 		}
 	}
 	return loader, libs
-}
-
-// dynamic returns what f's dynamic section names: its DT_NEEDED, DT_RUNPATH
-// and DT_RPATH strings, each in order, as debug/elf's DynString does. It
-// reads only those strings from the string table, where DynString reads
-// the whole table at each call (~40 KB for Debian's python3.11, three
-// calls a lookup, in every CLI call).
-func dynamic(f *elf.File) (needed, runpath, rpath []string) {
-	ds := f.SectionByType(elf.SHT_DYNAMIC)
-	if ds == nil || ds.Link <= 0 || int(ds.Link) >= len(f.Sections) {
-		return nil, nil, nil
-	}
-	str := f.Sections[ds.Link]
-	if str.Type != elf.SHT_STRTAB {
-		return nil, nil, nil
-	}
-	d, err := ds.Data()
-	if err != nil {
-		return nil, nil, nil
-	}
-	size := 8
-	if f.Class == elf.ELFCLASS64 {
-		size = 16
-	}
-	for ; len(d) >= size; d = d[size:] {
-		var tag elf.DynTag
-		var v uint64
-		if size == 16 {
-			tag, v = elf.DynTag(f.ByteOrder.Uint64(d)), f.ByteOrder.Uint64(d[8:])
-		} else {
-			tag, v = elf.DynTag(f.ByteOrder.Uint32(d)), uint64(f.ByteOrder.Uint32(d[4:]))
-		}
-		var list *[]string
-		switch tag {
-		case elf.DT_NEEDED:
-			list = &needed
-		case elf.DT_RUNPATH:
-			list = &runpath
-		case elf.DT_RPATH:
-			list = &rpath
-		default:
-			continue
-		}
-		if s, ok := cString(str, v); ok {
-			*list = append(*list, s)
-		}
-	}
-	return needed, runpath, rpath
-}
-
-// cString reads the NUL-terminated string at off in the string table sec
-// (to the table's end when unterminated); ok is false when off is outside
-// the table or the table cannot be read.
-func cString(sec *elf.Section, off uint64) (string, bool) {
-	if off >= sec.Size {
-		return "", false
-	}
-	if sec.Flags&elf.SHF_COMPRESSED != 0 { // never for .dynstr in practice
-		b, err := sec.Data()
-		if err != nil || off >= uint64(len(b)) {
-			return "", false
-		}
-		b = b[off:]
-		if i := bytes.IndexByte(b, 0); i >= 0 {
-			b = b[:i]
-		}
-		return string(b), true
-	}
-	var out []byte
-	buf := make([]byte, 256)
-	for off < sec.Size {
-		n, err := sec.ReadAt(buf[:min(uint64(len(buf)), sec.Size-off)], int64(off))
-		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
-			return string(append(out, buf[:i]...)), true
-		}
-		out = append(out, buf[:n]...)
-		off += uint64(n)
-		if err != nil {
-			return "", false
-		}
-	}
-	return string(out), true
 }
 
 // defaultLibDirs are the loader's default search directories on glibc
