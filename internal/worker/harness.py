@@ -685,6 +685,9 @@ class _Zygote:
         self.pending = set()  # pids forked but not yet exited
         self.exits = []  # exited messages to send after cleanup
         self.forks = 0
+        # A queued fork frame (its id and descriptors), served once the
+        # current child's exit was reported (PROTOCOL.md, "queue").
+        self.queued = None
         self.retire = None  # why the zygote must not serve another call
         self.socket = socket
 
@@ -738,6 +741,12 @@ class _Zygote:
                     # serves no other call. The host starts a fresh one.
                     sys.stderr.write("skillbox-worker: zygote retired: %s\n" % self.retire)
                     break
+                if self.queued is not None and not self.pending:
+                    # The previous child is gone, cleaned up after and
+                    # reported: the queued fork may go now.
+                    queued, self.queued = self.queued, None
+                    self._fork(*queued)
+                    continue
                 ready = dict(poller.poll())
                 if rfd in ready:
                     try:
@@ -799,14 +808,21 @@ class _Zygote:
         if len(self.fds) < 4:
             raise ValueError("fork frame without its 4 descriptors")
         fds, self.fds = self.fds[:4], self.fds[4:]
-        if self.pending:
+        if self.pending or self.queued is not None:
             # One call's process at a time: the next child exists only once
-            # the previous call is gone and cleaned up after.
+            # the previous call is gone and cleaned up after. A queued fork
+            # waits for that (one at a time); any other is refused.
+            if msg.get("queue") is True and self.queued is None:
+                self.queued = (cid, fds)
+                return
             for fd in fds:
                 os.close(fd)
             _send({"type": "error", "id": cid, "error": {
                 "kind": "fork", "type": "ZygoteBusy", "message": "a call child is still running"}})
             return
+        self._fork(cid, fds)
+
+    def _fork(self, cid, fds):
         _flush_stdio()
         self.forks += 1
         try:
@@ -838,7 +854,7 @@ class _Zygote:
                 os.close(fd)
             self.sock.close()
             _state["ctrl"] = None
-            for fd in self.fds:
+            for fd in self.fds + list(self.queued[1] if self.queued else ()):
                 os.close(fd)
             req, rep, out, err = fds
             _state["req"] = _privatize(req)
@@ -919,7 +935,7 @@ class _Zygote:
         failure retires the zygote."""
         reaped = []
         if os.getpid() == 1:
-            reaped, ok = _kill_namespace()
+            reaped, ok = _kill_namespace(self.wake[0])
             if not ok:
                 self.retire = "processes of the call survived SIGKILL"
         if self.scratch:
@@ -948,14 +964,17 @@ class _Zygote:
                 continue
 
 
-def _kill_namespace():
+def _kill_namespace(wake=None):
     """As pid 1: kill every other process of the namespace and reap them.
     Returns the (pid, status) pairs it reaped and whether none is left.
 
     Every process of a pid namespace descends from its pid 1 and is
     re-parented to it when its parent dies, so "no child left" means "no
     other process left": no need to read /proc (where hidepid hides a
-    process that made itself non-dumpable)."""
+    process that made itself non-dumpable). wake, the read end of the
+    zygote's SIGCHLD wakeup pipe, lets it sleep until a process dies
+    rather than poll."""
+    import select
     import signal
     import time
 
@@ -975,9 +994,21 @@ def _kill_namespace():
         if pid != 0:
             reaped.append((pid, status))
             continue
-        if time.monotonic() > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             return reaped, False
-        time.sleep(0.001)
+        if wake is None:
+            time.sleep(0.001)
+            continue
+        # A SIGCHLD since the last byte was drained wakes this at once;
+        # the 10 ms cap only bounds what a wakeup the kernel did not send
+        # (there is none known) would cost.
+        select.select([wake], [], [], min(left, 0.01))
+        try:
+            while os.read(wake, 512):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
 
 
 # ---------------------------------------------------------------- main
