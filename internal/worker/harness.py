@@ -685,9 +685,6 @@ class _Zygote:
         self.pending = set()  # pids forked but not yet exited
         self.exits = []  # exited messages to send after cleanup
         self.forks = 0
-        # A queued fork frame (its id and descriptors), served once the
-        # current child's exit was reported (PROTOCOL.md, "queue").
-        self.queued = None
         self.retire = None  # why the zygote must not serve another call
         self.socket = socket
 
@@ -741,12 +738,6 @@ class _Zygote:
                     # serves no other call. The host starts a fresh one.
                     sys.stderr.write("skillbox-worker: zygote retired: %s\n" % self.retire)
                     break
-                if self.queued is not None and not self.pending:
-                    # The previous child is gone, cleaned up after and
-                    # reported: the queued fork may go now.
-                    queued, self.queued = self.queued, None
-                    self._fork(*queued)
-                    continue
                 ready = dict(poller.poll())
                 if rfd in ready:
                     try:
@@ -808,21 +799,14 @@ class _Zygote:
         if len(self.fds) < 4:
             raise ValueError("fork frame without its 4 descriptors")
         fds, self.fds = self.fds[:4], self.fds[4:]
-        if self.pending or self.queued is not None:
+        if self.pending:
             # One call's process at a time: the next child exists only once
-            # the previous call is gone and cleaned up after. A queued fork
-            # waits for that (one at a time); any other is refused.
-            if msg.get("queue") is True and self.queued is None:
-                self.queued = (cid, fds)
-                return
+            # the previous call is gone and cleaned up after.
             for fd in fds:
                 os.close(fd)
             _send({"type": "error", "id": cid, "error": {
                 "kind": "fork", "type": "ZygoteBusy", "message": "a call child is still running"}})
             return
-        self._fork(cid, fds)
-
-    def _fork(self, cid, fds):
         _flush_stdio()
         self.forks += 1
         try:
@@ -854,7 +838,7 @@ class _Zygote:
                 os.close(fd)
             self.sock.close()
             _state["ctrl"] = None
-            for fd in self.fds + list(self.queued[1] if self.queued else ()):
+            for fd in self.fds:
                 os.close(fd)
             req, rep, out, err = fds
             _state["req"] = _privatize(req)

@@ -76,9 +76,6 @@ type Call struct {
 type Fork struct {
 	Type string `json:"type"`
 	ID   uint64 `json:"id"`
-	// Queue asks the zygote to fork once its current child (if any) has
-	// exited and been cleaned up after, rather than refuse (ZygoteBusy).
-	Queue bool `json:"queue,omitempty"`
 }
 
 // Reply is any frame the worker sends. Which fields are set depends on Type.

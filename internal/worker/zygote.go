@@ -238,27 +238,6 @@ type ZygoteChild struct {
 // returns once the zygote answered forked. The child then waits for its call
 // frame, so forking ahead of the call ("pre-fork") is fine.
 func (z *Zygote) Fork(ctx context.Context, id uint64, stdioCap int64) (*ZygoteChild, error) {
-	c, err := z.sendFork(ctx, id, stdioCap, false)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Forked(ctx); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// ForkQueued is Fork for the child after the current one: the zygote forks
-// it once its current child (if any) has exited and been cleaned up after,
-// and reports that child's exited first (PROTOCOL.md, "queue"). It returns
-// once the frame is sent, so that the host need not wait for the exited
-// message to ask for the next child; Forked waits for the fork. At most one
-// fork waits in the zygote.
-func (z *Zygote) ForkQueued(ctx context.Context, id uint64, stdioCap int64) (*ZygoteChild, error) {
-	return z.sendFork(ctx, id, stdioCap, true)
-}
-
-func (z *Zygote) sendFork(ctx context.Context, id uint64, stdioCap int64, queue bool) (*ZygoteChild, error) {
 	if id == 0 {
 		return nil, errdefs.New(errdefs.Internal, "worker: fork id must be positive")
 	}
@@ -310,7 +289,7 @@ func (z *Zygote) sendFork(ctx context.Context, id uint64, stdioCap int64, queue 
 	z.mu.Unlock()
 
 	oob := unix.UnixRights(int(childEnds[0].Fd()), int(childEnds[1].Fd()), int(childEnds[2].Fd()), int(childEnds[3].Fd()))
-	err = z.send(ctx, Fork{Type: TypeFork, ID: id, Queue: queue}, oob)
+	err = z.send(ctx, Fork{Type: TypeFork, ID: id}, oob)
 	for _, f := range childEnds {
 		f.Close() // the zygote has its own references now
 	}
@@ -331,25 +310,19 @@ func (z *Zygote) sendFork(ctx context.Context, id uint64, stdioCap int64, queue 
 		c.Close()
 		return nil, ioError(ctx, err, false)
 	}
-	return c, nil
-}
-
-// Forked waits until the zygote forked c (its forked message); Fork already
-// did. On failure c is closed.
-func (c *ZygoteChild) Forked(ctx context.Context) error {
 	select {
 	case <-c.forked:
 		if c.forkErr != nil {
 			c.Close()
-			return c.forkErr
+			return nil, c.forkErr
 		}
-		return nil
-	case <-c.z.dead:
+		return c, nil
+	case <-z.dead:
 		c.Close()
-		return c.z.deadErr()
+		return nil, z.deadErr()
 	case <-ctx.Done():
 		c.Close() // if it forks after all, the child sees EOF and exits
-		return ctxError(ctx)
+		return nil, ctxError(ctx)
 	}
 }
 

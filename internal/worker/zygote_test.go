@@ -276,60 +276,6 @@ func TestZygotePreForkOneAtATime(t *testing.T) {
 	}
 }
 
-// A queued fork waits in the zygote until the child before it has exited
-// and been cleaned up after (its exited is sent first); one waits at most.
-func TestZygoteQueuedFork(t *testing.T) {
-	z, _ := startZygote(t, writeBundle(t, map[string]string{"skill.py": counterSkill}), "", nil)
-	ctx := tctx(t, 20*time.Second)
-	a, err := z.Fork(ctx, 1, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := z.ForkQueued(ctx, 2, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var se *errdefs.SkillError
-	for _, fork := range []func() (*ZygoteChild, error){
-		func() (*ZygoteChild, error) { return z.Fork(ctx, 3, 1024) },
-		func() (*ZygoteChild, error) {
-			c, err := z.ForkQueued(ctx, 4, 1024)
-			if err == nil {
-				err = c.Forked(ctx)
-			}
-			return c, err
-		},
-	} {
-		if _, err := fork(); !errors.As(err, &se) || !strings.Contains(se.Message, "ZygoteBusy") {
-			t.Fatalf("fork while a child lives and one is queued: %v", err)
-		}
-	}
-	// a waits for its call, so q cannot have been forked.
-	if isClosed(q.forked) {
-		t.Fatal("queued child forked while the previous one lives")
-	}
-	res, err := a.Call(ctx, nil, nil)
-	if err != nil || !strings.Contains(string(res), `"count":1`) {
-		t.Fatalf("child: %s %v", res, err)
-	}
-	if err := q.Forked(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if !isClosed(a.exited) {
-		t.Fatal("queued child forked before the previous one's exited")
-	}
-	if st, err := a.Wait(ctx); err != nil || st != (ExitStatus{}) {
-		t.Fatalf("child wait: %+v %v", st, err)
-	}
-	res, err = q.Call(ctx, nil, nil)
-	if err != nil || !strings.Contains(string(res), `"count":1`) || q.PID == a.PID {
-		t.Fatalf("queued child: %s %v (pids %d, %d)", res, err, a.PID, q.PID)
-	}
-	if st, err := q.Wait(ctx); err != nil || st != (ExitStatus{}) {
-		t.Fatalf("queued child wait: %+v %v", st, err)
-	}
-}
-
 func TestZygoteScratchEmptied(t *testing.T) {
 	scratch := t.TempDir()
 	outside := filepath.Join(t.TempDir(), "keep.txt")

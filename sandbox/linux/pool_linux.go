@@ -200,9 +200,7 @@ func (p *pool) touch() {
 // preforks reports whether an idle zygote forks its next child ahead of
 // the call: not when disabled, nor for a one-shot sandbox, whose one call
 // is over.
-func (p *pool) preforks() bool { return p.b.preforks() }
-
-func (b *box) preforks() bool { return !b.d.opts.NoPrefork && !b.spec.OneShot }
+func (p *pool) preforks() bool { return !p.b.d.opts.NoPrefork && !p.b.spec.OneShot }
 
 func (p *pool) reaper() {
 	defer p.wg.Done()

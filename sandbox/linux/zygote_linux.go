@@ -129,43 +129,6 @@ func (z *zygote) prefork() {
 	z.pre = c
 }
 
-// forkQueued sends the fork frame of the next child while the current one
-// may still live (worker.Zygote.ForkQueued), or returns nil. z.mu is held.
-func (z *zygote) forkQueued() *worker.ZygoteChild {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	z.nextID++
-	c, err := z.j.Zygote.ForkQueued(ctx, z.nextID, z.b.lim.Stdio)
-	if err != nil {
-		return nil // prefork, after the cleanup, tries again or finds z broken
-	}
-	c.Conn.SetMaxResult(int(z.b.lim.Output))
-	return c
-}
-
-// takeQueued waits, once the previous child's cleanup was reported, for the
-// queued child to be forked and to import the skill, and keeps it as the
-// pre-forked child (prefork's work, done without its round trip). z.mu is
-// held.
-func (z *zygote) takeQueued(c *worker.ZygoteChild) {
-	if z.broken.Load() {
-		c.Close()
-		return
-	}
-	// The counters a failure of its call is judged by: read once the
-	// previous call's cleanup was reported (as prefork reads them before
-	// it forks), while the zygote is forking this child.
-	z.preCounters = cgroup.Snapshot(z.j.cg)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Forked(ctx); err != nil {
-		z.broken.Store(true)
-		return
-	}
-	c.Ready(ctx)
-	z.pre = c
-}
-
 // call runs req in a fresh child of the zygote.
 func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
 	z.mu.Lock()
@@ -248,17 +211,7 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 		cleaning = true
 		go func() {
 			defer z.mu.Unlock()
-			// The next child is asked for now, queued: the zygote forks it
-			// as soon as it has cleaned up after this one and reported it,
-			// without a round trip through the host in between.
-			var next *worker.ZygoteChild
-			if b.preforks() {
-				next = z.forkQueued()
-			}
 			z.awaitCleanup(context.WithoutCancel(ctx), c)
-			if next != nil {
-				z.takeQueued(next)
-			}
 		}()
 		return res, nil
 	}
