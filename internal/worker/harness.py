@@ -919,7 +919,7 @@ class _Zygote:
         failure retires the zygote."""
         reaped = []
         if os.getpid() == 1:
-            reaped, ok = _kill_namespace(self.wake[0])
+            reaped, ok = _kill_namespace()
             if not ok:
                 self.retire = "processes of the call survived SIGKILL"
         if self.scratch:
@@ -948,17 +948,14 @@ class _Zygote:
                 continue
 
 
-def _kill_namespace(wake=None):
+def _kill_namespace():
     """As pid 1: kill every other process of the namespace and reap them.
     Returns the (pid, status) pairs it reaped and whether none is left.
 
     Every process of a pid namespace descends from its pid 1 and is
     re-parented to it when its parent dies, so "no child left" means "no
     other process left": no need to read /proc (where hidepid hides a
-    process that made itself non-dumpable). wake, the read end of the
-    zygote's SIGCHLD wakeup pipe, lets it sleep until a process dies
-    rather than poll."""
-    import select
+    process that made itself non-dumpable)."""
     import signal
     import time
 
@@ -978,21 +975,9 @@ def _kill_namespace(wake=None):
         if pid != 0:
             reaped.append((pid, status))
             continue
-        left = deadline - time.monotonic()
-        if left <= 0:
+        if time.monotonic() > deadline:
             return reaped, False
-        if wake is None:
-            time.sleep(0.001)
-            continue
-        # A SIGCHLD since the last byte was drained wakes this at once;
-        # the 10 ms cap only bounds what a wakeup the kernel did not send
-        # (there is none known) would cost.
-        select.select([wake], [], [], min(left, 0.01))
-        try:
-            while os.read(wake, 512):
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass
+        time.sleep(0.001)
 
 
 # ---------------------------------------------------------------- main
