@@ -41,7 +41,7 @@ func cmdServe(ctx context.Context, c *cmdContext, args []string) error {
 	fs.IntVar(&maxConcurrent, "max-concurrent", server.DefaultMaxConcurrent, "calls in flight over HTTP before answering 429")
 	fs.StringVar(&maxBodyMemory, "max-body-memory", "", "`SIZE` of the HTTP request bodies held at once over all requests, beyond which requests are answered 429 (default 64MiB, or twice --max-body when that is more; an MCP message counts twice)")
 	fs.DurationVar(&headerTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "time a client has to send a request's headers before its connection is closed")
-	fs.DurationVar(&bodyTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "longest pause while a request body arrives, and the grace after which it must average 64KiB/s (else 408 and the connection is closed)")
+	fs.DurationVar(&bodyTimeout, "body-read-timeout", server.DefaultBodyReadTimeout, "longest pause while a request body arrives, and the grace after which it must average 64KiB/s (else 408 and the connection is closed); a call's answer must be taken at the same pace")
 	fs.IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "open HTTP connections; more clients wait to be accepted")
 	fs.IntVar(&maxSessions, "max-sessions", server.DefaultMaxSessions, "live MCP sessions over HTTP; a new session beyond them is answered 503")
 	fs.DurationVar(&sessionIdle, "session-idle-timeout", server.DefaultSessionIdleTimeout, "end an MCP session over HTTP that has had no request for this long")

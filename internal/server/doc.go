@@ -24,9 +24,11 @@
 // refuses a Host or Origin that is not a loopback name or one of
 // [Config.AllowHosts] (DNS rebinding). It answers 429 when
 // [Config.MaxConcurrent] calls are in flight (without reading the body),
-// taking a call's slot once its body is in; bounds each body in size
-// ([Config.MaxBodyBytes]) and time ([Config.BodyReadTimeout],
-// [MinBodyRate]) and all bodies held at once ([Config.MaxBodyMemory]); refuses JSON-RPC batches on /mcp; refuses
+// taking a call's slot once its body is in and freeing it before the
+// answer is written; bounds each body in size ([Config.MaxBodyBytes]) and
+// time ([Config.BodyReadTimeout], [MinBodyRate]), the time a call's answer
+// may take to leave (the same pace) and all bodies held at once
+// ([Config.MaxBodyMemory]); refuses JSON-RPC batches on /mcp; refuses
 // cross-origin browser requests and logs every request with log/slog.
 // [Server.Serve] refuses to listen beyond loopback without a token, bounds
 // header reads ([Config.ReadHeaderTimeout]) and open connections

@@ -7,6 +7,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -153,6 +155,7 @@ func (s *Server) callSkill(w http.ResponseWriter, r *http.Request) {
 	reading := s.calls.hold()
 	defer reading()
 	body, release, err := s.readBody(r, 1, s.cfg.MaxBodyBytes, s.tooBig(), nil)
+	release = sync.OnceFunc(release)
 	defer release()
 	if err != nil {
 		writeError(w, err)
@@ -162,14 +165,52 @@ func (s *Server) callSkill(w http.ResponseWriter, r *http.Request) {
 		s.busy(w)
 		return
 	}
-	defer s.calls.release()
+	slot := sync.OnceFunc(s.calls.release)
+	defer slot()
 	reading()
 	res, err := s.call(r.Context(), e, body, "http")
+	// The call is over: its slot is free again before the answer is
+	// written, so a client slow to take its answer holds its connection
+	// (for a bounded time, see answerDeadline), never a call slot. A
+	// shutdown still waits for the answer, as for a body.
+	writing := s.calls.hold()
+	defer writing()
+	slot()
+	release()
+	size := 0
+	if err == nil {
+		size = len(res.Value) + len(res.Stdout) + len(res.Stderr)
+	}
+	done := s.answerDeadline(w, size)
 	if err != nil {
 		writeError(w, err)
-		return
+	} else {
+		writeOK(w, okEnvelope(res))
 	}
-	writeOK(w, okEnvelope(res))
+	done()
+}
+
+// answerDeadline bounds the time the answer to a call may take to leave:
+// it must be taken at the pace a request body must keep, MinBodyRate
+// after a BodyReadTimeout grace, so a client that stops reading a large
+// answer loses its connection rather than keeping a goroutine and the
+// answer's memory forever. The returned func pushes out what is still
+// buffered and lifts the deadline, which would otherwise outlive the
+// request on a kept-alive connection.
+func (s *Server) answerDeadline(w http.ResponseWriter, size int) (done func()) {
+	rc := http.NewResponseController(w)
+	d := s.cfg.BodyReadTimeout + time.Duration(float64(size)/MinBodyRate*float64(time.Second))
+	// ErrNotSupported only off a real connection (handler tests).
+	if rc.SetWriteDeadline(time.Now().Add(d)) != nil {
+		return func() {}
+	}
+	return func() {
+		if err := rc.Flush(); err != nil {
+			s.log.Info("answer not taken in time: connection closed", "bytes", size, "deadline", d.String(), "err", err)
+			return
+		}
+		rc.SetWriteDeadline(time.Time{})
+	}
 }
 
 // bigResult is the size of result above which writeOK splices it into

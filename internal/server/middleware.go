@@ -141,8 +141,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// statusRecorder remembers the status written through it; Unwrap lets
-// http.ResponseController reach Flush for MCP's event streams.
+// statusRecorder remembers the status written through it; Unwrap and
+// FlushError let http.ResponseController reach the connection (Flush for
+// MCP's event streams, write deadlines for a call's answer).
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
@@ -165,6 +166,12 @@ func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// FlushError flushes and says whether the bytes went out (a write
+// deadline that passed, a client gone), where Flush cannot.
+func (r *statusRecorder) FlushError() error {
+	return http.NewResponseController(r.ResponseWriter).Flush()
 }
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
