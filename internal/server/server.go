@@ -62,7 +62,8 @@ type Config struct {
 	// BodyReadTimeout is the longest pause while a request body arrives,
 	// and the grace after which it must average MinBodyRate; past either
 	// the request is answered 408 and its connection closed
-	// (DefaultBodyReadTimeout).
+	// (DefaultBodyReadTimeout). A call's answer must leave at the same
+	// pace, else its connection is closed.
 	BodyReadTimeout time.Duration
 	// MaxConns bounds the open HTTP connections Serve accepts; further
 	// clients wait in the listen backlog (DefaultMaxConns).
