@@ -23,8 +23,10 @@
 //     through an overlay whose only real layer it is (no mount table shows
 //     its host path); a size-capped private noexec tmpfs at ScratchDir; a
 //     /proc of the new pid namespace with subset=pid and hidepid=invisible;
-//     a /dev of null, zero, random and urandom bound read-only; then makes
-//     the root read-only;
+//     a /dev of null, zero, random and urandom bound read-only; read-only
+//     copies of the host's two transparent huge page settings at
+//     stage.THPDir, which glibc's malloc reads (worker.MallocTunables), and
+//     nothing else of /sys; then makes the root read-only;
 //   - brings up loopback and, with a network grant, listens on ProxyAddr
 //     and hands the listening socket back over the config socket: an
 //     egress proxy (internal/egress) in the host process serves it, so the

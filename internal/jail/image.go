@@ -133,7 +133,9 @@ func (r Image) Program() string { return r.Python }
 // Env is worker.Environ (HOME and TMPDIR at ScratchDir, LANG, the granted
 // variables) over the image's Environ, except that the image's PATH
 // replaces the worker's: the image decides where its programs are, the
-// jail decides the rest, and a granted variable beats the image's.
+// jail decides the rest, and a granted variable beats the image's. Malloc's
+// settings are added as for the host's Python (worker.WithMallocTunables),
+// unless the image or a grant sets GLIBC_TUNABLES itself.
 func (r Image) Env(granted map[string]string) []string {
 	env := map[string]string{}
 	for _, kv := range r.Environ {
@@ -148,11 +150,11 @@ func (r Image) Env(granted map[string]string) []string {
 	if hasPath {
 		env["PATH"] = imagePath
 	}
-	out := make([]string, 0, len(env))
+	out := make([]string, 0, len(env)+1)
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		out = append(out, k+"="+env[k])
 	}
-	return out
+	return worker.WithMallocTunables(out)
 }
 
 // ImageEnv is what a jail honours of an image config's Env: well-formed

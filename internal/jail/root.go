@@ -45,9 +45,11 @@ func (r HostPython) Binds() ([]string, error) { return r.Interp.HostPaths(), nil
 // own python for a venv).
 func (r HostPython) Program() string { return r.Interp.Command }
 
-// Env returns worker.Environ with HOME and TMPDIR at ScratchDir.
+// Env returns worker.Environ with HOME and TMPDIR at ScratchDir, and
+// malloc's settings for a process forked per call
+// (worker.WithMallocTunables).
 func (r HostPython) Env(granted map[string]string) []string {
-	return worker.Environ(ScratchDir, granted)
+	return worker.WithMallocTunables(worker.Environ(ScratchDir, granted))
 }
 
 // Binary is the root of one host binary: the binary and what its ELF

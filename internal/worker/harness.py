@@ -17,6 +17,9 @@ EX_SOFTWARE = 70
 PKG = "skillbox_bundle"
 MAX_REQUEST = 256 << 20
 PRIVATE_FD_MIN = 100
+# How the host starts a jailed interpreter's malloc (worker.MallocTunables);
+# not a variable of the skill's, so _main removes it.
+MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432"
 
 _state = {"req": None, "rep": None, "ctrl": None, "site": False}
 
@@ -1020,6 +1023,8 @@ def _import_skill(init, max_tb, report_packages):
 
 
 def _main():
+    if os.environ.get("GLIBC_TUNABLES") == MALLOC_TUNABLES:
+        del os.environ["GLIBC_TUNABLES"]
     _state["req"] = _privatize(3)
     _state["rep"] = None
     try:

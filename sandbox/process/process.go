@@ -159,7 +159,7 @@ func (b *box) start(life, ready context.Context, mode string) (*running, error) 
 	argv, code := worker.HarnessCommand(life, b.python.Command, b.python.Executable)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = scratch
-	cmd.Env = worker.Environ(scratch, b.spec.Env)
+	cmd.Env = worker.WithMallocTunables(worker.Environ(scratch, b.spec.Env))
 	if code != nil {
 		cmd.ExtraFiles = []*os.File{code} // worker.CodeFD
 	}

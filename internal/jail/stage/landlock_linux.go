@@ -3,6 +3,7 @@ package stage
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
@@ -107,6 +108,9 @@ func applyLandlock(cfg *Config) error {
 		r.RODirs = append(r.RODirs, SkillDir)
 	}
 	r.RODirs = append(r.RODirs, "/proc")
+	if _, err := os.Stat(THPDir); err == nil {
+		r.RODirs = append(r.RODirs, THPDir)
+	}
 	r.RWDirs = []string{ScratchDir}
 	for _, t := range cfg.Tmpfs {
 		r.RWDirs = append(r.RWDirs, t.Path)

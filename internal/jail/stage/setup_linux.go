@@ -116,6 +116,9 @@ func buildRoot(cfg *Config) error {
 	if err := buildDev(root); err != nil {
 		return err
 	}
+	if err := copyTHP(root); err != nil {
+		return err
+	}
 	if cfg.Egress != nil && cfg.Egress.CAFile != "" {
 		// On the root tmpfs, read-only once the root is remounted.
 		dst := path.Join(root, cfg.Egress.CAFile)
@@ -300,6 +303,38 @@ func buildDev(root string) error {
 		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
 		if err := os.Symlink(target, path.Join(dev, name)); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// THPDir holds, in the jail, read-only copies of the host's two
+// transparent huge page settings glibc's malloc reads when
+// GLIBC_TUNABLES asks it for huge pages (worker.MallocTunables): without
+// them it cannot tell whether the kernel would honour
+// madvise(MADV_HUGEPAGE) and never asks. They tell nothing a jailed
+// process cannot already see: /proc/self/smaps shows whether each of its
+// mappings may get huge pages.
+const THPDir = "/sys/kernel/mm/transparent_hugepage"
+
+// copyTHP writes THPDir's two files onto the root tmpfs, read-only, when
+// the host has both; nothing else of /sys is shown.
+func copyTHP(root string) error {
+	var files [2][]byte
+	for i, n := range []string{"enabled", "hpage_pmd_size"} {
+		b, err := os.ReadFile(path.Join("/oldroot", THPDir, n))
+		if err != nil || len(b) > 256 {
+			return nil // no transparent huge pages to ask for
+		}
+		files[i] = b
+	}
+	dir := path.Join(root, THPDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%s: %w", THPDir, err)
+	}
+	for i, n := range []string{"enabled", "hpage_pmd_size"} {
+		if err := os.WriteFile(path.Join(dir, n), files[i], 0o444); err != nil {
+			return fmt.Errorf("%s: %w", THPDir, err)
 		}
 	}
 	return nil
