@@ -28,7 +28,8 @@ import (
 type mode struct {
 	name string
 	argv []string
-	out  []byte // the first run's stdout, checked against the baseline
+	env  []string // added to the run's environment
+	out  []byte   // the first run's stdout, checked against the baseline
 	lat  []time.Duration
 	cpu  []time.Duration // user+system time of the process and its reaped descendants
 }
@@ -85,7 +86,11 @@ func run(rounds int, skillbox, compare, python, skillID, skillDir, params string
 		{name: "skillbox run (linux, default)", argv: []string{skillbox, "run", skillID, "--params", params}},
 	}
 	if compare != "" {
-		modes = append(modes, &mode{name: "skillbox run, " + filepath.Base(compare) + " (linux, default)", argv: []string{compare, "run", skillID, "--params", params}})
+		// Its own cache: two builds with different harnesses would
+		// otherwise replace each other's compiled harness at every run.
+		modes = append(modes, &mode{name: "skillbox run, " + filepath.Base(compare) + " (linux, default)",
+			argv: []string{compare, "run", skillID, "--params", params},
+			env:  []string{"XDG_CACHE_HOME=" + filepath.Join(tmp, "cache-compare")}})
 	}
 	if process {
 		modes = append(modes, &mode{name: "skillbox run --backend process", argv: []string{skillbox, "run", "--backend", "process", skillID, "--params", params}})
@@ -99,7 +104,7 @@ func run(rounds int, skillbox, compare, python, skillID, skillDir, params string
 	load0 := loadavg()
 	for r := -1; r < rounds; r++ { // round -1 warms caches and is not counted
 		for _, m := range modes {
-			d, cpu, out, err := timeRun(m.argv, env)
+			d, cpu, out, err := timeRun(m.argv, append(env[:len(env):len(env)], m.env...))
 			if err != nil {
 				return fmt.Errorf("%s: %w", m.name, err)
 			}
