@@ -401,11 +401,28 @@ func (c *ZygoteChild) waitExited(ctx context.Context, max time.Duration) (ExitSt
 	case <-c.exited:
 		return c.status, nil
 	case <-c.z.dead:
+		if c.exitedBeforeDead() {
+			return c.status, nil
+		}
 		return ExitStatus{}, c.z.deadErr()
 	case <-ctx.Done():
 		return ExitStatus{}, ctxError(ctx)
 	case <-t.C:
 		return ExitStatus{}, errors.New("worker: timed out waiting for the zygote's exited message")
+	}
+}
+
+// exitedBeforeDead reports whether the zygote's exited message for c was
+// handled. One reader handles the zygote's messages in order and closes
+// dead last, so once dead is closed every exited message the zygote sent
+// has been: a zygote that reports a call and then ends (a retired one)
+// still gives the call's status, whichever channel a select saw first.
+func (c *ZygoteChild) exitedBeforeDead() bool {
+	select {
+	case <-c.exited:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -416,8 +433,10 @@ func (c *ZygoteChild) Wait(ctx context.Context) (ExitStatus, error) {
 	select {
 	case <-c.exited:
 	case <-c.z.dead:
-		c.Close()
-		return ExitStatus{}, c.z.deadErr()
+		if !c.exitedBeforeDead() {
+			c.Close()
+			return ExitStatus{}, c.z.deadErr()
+		}
 	case <-ctx.Done():
 		return ExitStatus{}, ctxError(ctx)
 	}

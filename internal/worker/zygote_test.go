@@ -311,6 +311,43 @@ class Scratch(BaseSkill):
 	}
 }
 
+// TestZygoteWaitAfterRetire: a zygote that reports a call's exit and then
+// ends (retired by a failed cleanup) still gives Wait the call's status,
+// even when Wait runs after both happened (as on a loaded machine): both of
+// its channels are then ready and a select picks either. Each round is one
+// such zygote; before the fix, each round failed half the time.
+func TestZygoteWaitAfterRetire(t *testing.T) {
+	bundle := writeBundle(t, map[string]string{"skill.py": `
+import os
+from skillware.core.base_skill import BaseSkill
+class Gone(BaseSkill):
+    def execute(self, params):
+        os.rmdir(params["dir"])
+        return "removed"
+`})
+	for round := 0; round < 8; round++ {
+		scratch := filepath.Join(t.TempDir(), "scratch")
+		os.Mkdir(scratch, 0o755)
+		z, _ := startZygote(t, bundle, scratch, nil)
+		ctx := tctx(t, 20*time.Second)
+		c, err := z.Fork(ctx, 1, 64<<10)
+		if err != nil {
+			t.Fatalf("fork: %v", err)
+		}
+		if res, err := c.Call(ctx, json.RawMessage(`{"dir":"`+scratch+`"}`), nil); err != nil || string(res) != `"removed"` {
+			t.Fatalf("call: %s %v", res, err)
+		}
+		select {
+		case <-z.Done():
+		case <-ctx.Done():
+			t.Fatal("the zygote serves on after a failed cleanup")
+		}
+		if st, err := c.Wait(ctx); err != nil || st != (ExitStatus{}) {
+			t.Fatalf("round %d: Wait after the zygote ended: %+v %v", round, st, err)
+		}
+	}
+}
+
 // TestZygoteRetiresOnFailedCleanup: a cleanup that cannot finish (here the
 // scratch folder is gone) ends the zygote after it reported the call: it
 // never serves another call in an unknown state.
