@@ -199,7 +199,7 @@ func envName(k string) bool {
 // treeOps are the mount steps that show tree's top-level entries at /NAME:
 // folders and files bound, symbolic links recreated (their targets are
 // resolved in the jail, whose root is the tree's), anything else skipped.
-// The jail's own folders and the egress CA's are left to the jail.
+// The jail's own folders, /sys and the egress CA's are left to the jail.
 func treeOps(tree string) ([]mountOp, error) {
 	ents, err := os.ReadDir(tree)
 	if err != nil {
@@ -208,7 +208,9 @@ func treeOps(tree string) ([]mountOp, error) {
 	var ops []mountOp
 	for _, e := range ents {
 		dst := "/" + e.Name()
-		if under(dst, OwnDirs()) || e.Name() == caDirName {
+		if under(dst, OwnDirs()) || e.Name() == caDirName || e.Name() == "sys" {
+			// An image's /sys is where a container runtime mounts
+			// sysfs; the jail shows its own (stage.THPDir) there.
 			continue
 		}
 		src := filepath.Join(tree, e.Name())

@@ -28,6 +28,7 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/image"
 	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
 	"github.com/skillbox-dev/skillbox/internal/jail"
+	"github.com/skillbox-dev/skillbox/internal/jail/stage"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -55,7 +56,11 @@ func TestContainer(t *testing.T) {
         except OSError as e:
             walls["write_image"] = type(e).__name__
         seen = {p: os.path.exists(p) for p in ["/image-marker", "/work", "/root", "/home", "/var", "/tmp", "/etc/passwd", `+"\""+canary+"\""+`, "/skill/skill.py"]}
-        return {"executable": sys.executable, "prefix": sys.prefix, "pid": os.getpid(), "uid": os.getuid(),
+        try:
+            thp = open("/sys/kernel/mm/transparent_hugepage/enabled").read()
+        except OSError as e:
+            thp = "ERR " + type(e).__name__
+        return {"executable": sys.executable, "prefix": sys.prefix, "pid": os.getpid(), "uid": os.getuid(), "thp": thp,
                 "marker": open("/image-marker").read(), "seen": seen, "env": dict(os.environ), "walls": walls,
                 "usr_bin": sorted(os.listdir("/usr/bin")),
                 "suid_bit": bool(st.st_mode & stat.S_ISUID),
@@ -94,7 +99,12 @@ func TestContainer(t *testing.T) {
 			if env["IMAGE_VAR"] != "from-the-image" || env["PATH"] != "/usr/local/bin:/usr/bin:/bin" || env["HOME"] != "/scratch" {
 				t.Errorf("image ENV not honoured: %v", env)
 			}
-			for _, k := range []string{"LD_PRELOAD", "PYTHONPATH", "PYTHONINSPECT"} {
+			// The image's /sys is not shown; the jail's copy of the
+			// host's setting is, for malloc (worker.MallocTunables).
+			if host, err := os.ReadFile(stage.THPDir + "/enabled"); err == nil && v["thp"] != string(host) {
+				t.Errorf("the jail's %s/enabled reads %q, the host's %q (the image's: %q)", stage.THPDir, v["thp"], host, imagetest.ImageSys)
+			}
+			for _, k := range []string{"LD_PRELOAD", "PYTHONPATH", "PYTHONINSPECT", "GLIBC_TUNABLES"} {
 				if _, ok := env[k]; ok {
 					t.Errorf("the image's %s reached the skill: %v", k, env)
 				}

@@ -37,6 +37,10 @@ import (
 // Marker is the content of /image-marker, a file only the image has.
 const Marker = "only in the image\n"
 
+// ImageSys is what PythonImage's image holds at
+// /sys/kernel/mm/transparent_hugepage/enabled.
+const ImageSys = "the image's own\n"
+
 // Python is the interpreter the test image carries: a distribution's
 // (its prefix is /usr, so the image holds only its own library folder).
 const Python = "/usr/bin/python3.11"
@@ -147,7 +151,8 @@ func (w *layerWriter) file(name string, mode int64, body string) error {
 // PythonImage writes an OCI layout at dir holding a one-layer image made
 // of the host's Python, what its ELF headers and its extension
 // modules need, its standard library, the loader cache, a marker only the
-// image has, and a set-user-id root copy of id(1); its config sets PATH,
+// image has, a file under /sys (ImageSys), and a set-user-id root copy of
+// id(1); its config sets PATH,
 // a variable of its own and poison (LD_PRELOAD, PYTHONPATH).
 func PythonImage(t testing.TB, dir string) {
 	t.Helper()
@@ -183,6 +188,10 @@ func PythonImage(t testing.TB, dir string) {
 		}
 	}
 	if err := w.file("image-marker", 0o644, Marker); err != nil {
+		t.Fatal(err)
+	}
+	// What an image may carry where a runtime mounts sysfs: never shown.
+	if err := w.file("sys/kernel/mm/transparent_hugepage/enabled", 0o644, ImageSys); err != nil {
 		t.Fatal(err)
 	}
 	suid, err := os.ReadFile(id)

@@ -318,8 +318,14 @@ func buildDev(root string) error {
 const THPDir = "/sys/kernel/mm/transparent_hugepage"
 
 // copyTHP writes THPDir's two files onto the root tmpfs, read-only, when
-// the host has both; nothing else of /sys is shown.
+// the host has both; nothing else of /sys is shown. Only where the root
+// has no /sys of its own: under a bind (an operator's read path in /sys)
+// or a symbolic link nothing is written, and malloc does not ask for huge
+// pages there.
 func copyTHP(root string) error {
+	if _, err := os.Lstat(path.Join(root, "sys")); err == nil {
+		return nil
+	}
 	var files [2][]byte
 	for i, n := range []string{"enabled", "hpage_pmd_size"} {
 		b, err := os.ReadFile(path.Join("/oldroot", THPDir, n))
