@@ -81,10 +81,11 @@ func BenchmarkWarmCall(b *testing.B) {
 		for len(bx.idle) == 0 {
 			time.Sleep(5 * time.Millisecond)
 		}
+		time.Sleep(warmSettle)
+		// The host is idle now: its next Web Worker has started.
 		p := <-bx.idle
 		rss = append(rss, vmRSS(p.Cmd.Process.Pid))
 		bx.idle <- p
-		time.Sleep(warmSettle)
 		b.StartTimer()
 		start := time.Now()
 		if _, err := sb.Call(context.Background(), sandbox.Request{Params: params}); err != nil {

@@ -209,7 +209,19 @@ async function host(pyodideDir, workerDir, [idleArg, timeoutArg, netArg]) {
   // Compiled once, shared by every worker: a WebAssembly.Module is
   // immutable code; each worker instantiates it into its own memory.
   const wasm = await WebAssembly.compile(Deno.readFileSync(pyodideDir + "/pyodide.asm.wasm"));
-  const snapshot = Deno.readFileSync(workerDir + "/snapshot.bin");
+  // The snapshot is read from its file for each worker, not kept: each
+  // worker gets a copy of its own anyway (transferred: a call can write
+  // only its own), and one more held here would be ~30 MiB of every idle
+  // host's memory. The descriptor stays open, so the file is the one this
+  // process started with.
+  const snapshotFile = Deno.openSync(workerDir + "/snapshot.bin", { read: true });
+  const snapshotSize = snapshotFile.statSync().size;
+  const readSnapshot = () => {
+    snapshotFile.seekSync(0, Deno.SeekMode.Start);
+    const b = readAll(snapshotFile, snapshotSize);
+    if (b === null) throw new Error("snapshot.bin is empty");
+    return b;
+  };
   const lock = Deno.readTextFileSync(pyodideDir + "/pyodide-lock.json");
   // A worker's permissions: at most this process's, minus the protocol
   // descriptors (the host alone speaks to Go) and the snapshot's writer.
@@ -272,7 +284,7 @@ async function host(pyodideDir, workerDir, [idleArg, timeoutArg, netArg]) {
     };
     // One copy of the snapshot per worker, transferred: a call can write
     // only its own.
-    const snap = snapshot.slice();
+    const snap = readSnapshot();
     w.worker.postMessage({ t: "start", indexURL: pyodideDir.replace(/\/?$/, "/"), wasm, snapshot: snap, lock, setup: setupText }, [snap.buffer]);
     return w;
   }
@@ -421,11 +433,18 @@ async function callWorker() {
       return fromHost(imports);
     };
     WebAssembly.instantiateStreaming = (_response, imports) => fromHost(imports);
+    // Pyodide keeps its whole config for the interpreter's life; handed
+    // the snapshot itself, it would keep this worker's 30 MiB copy too.
+    // It awaits _loadSnapshot, so a thenable that lets go of the copy
+    // once it has handed it over leaves the config holding nothing.
+    let snapshot = new Uint8Array(start.snapshot);
+    start.snapshot = null;
+    const handOnce = { then(resolve) { const s = snapshot; snapshot = null; resolve(s); } };
     let py;
     try {
       py = await loadPyodide({
         indexURL: start.indexURL,
-        _loadSnapshot: new Uint8Array(start.snapshot),
+        _loadSnapshot: handOnce,
         lockFileContents: start.lock,
         env: { HOME: "/scratch" },
       });
@@ -451,7 +470,6 @@ async function callWorker() {
       },
     });
     const mod = applySetup(py, JSON.parse(start.setup));
-    start.snapshot = null;
     start.setup = null;
     post({ t: "up" });
     const frameOut = (proxy) => {
