@@ -401,7 +401,10 @@ func (c *ZygoteChild) waitExited(ctx context.Context, max time.Duration) (ExitSt
 	case <-c.exited:
 		return c.status, nil
 	case <-c.z.dead:
-		if c.exitedBeforeDead() {
+		// One reader handles the zygote's messages in order and closes
+		// dead last: once dead is closed, an exited message the zygote
+		// sent before it ended (a retired zygote) has been handled.
+		if isClosed(c.exited) {
 			return c.status, nil
 		}
 		return ExitStatus{}, c.z.deadErr()
@@ -412,20 +415,6 @@ func (c *ZygoteChild) waitExited(ctx context.Context, max time.Duration) (ExitSt
 	}
 }
 
-// exitedBeforeDead reports whether the zygote's exited message for c was
-// handled. One reader handles the zygote's messages in order and closes
-// dead last, so once dead is closed every exited message the zygote sent
-// has been: a zygote that reports a call and then ends (a retired one)
-// still gives the call's status, whichever channel a select saw first.
-func (c *ZygoteChild) exitedBeforeDead() bool {
-	select {
-	case <-c.exited:
-		return true
-	default:
-		return false
-	}
-}
-
 // Wait waits for the zygote's exited message for this child (sent after the
 // zygote's cleanup), then for its stdout/stderr to drain, and returns how the
 // child ended. It closes the child's pipes.
@@ -433,7 +422,7 @@ func (c *ZygoteChild) Wait(ctx context.Context) (ExitStatus, error) {
 	select {
 	case <-c.exited:
 	case <-c.z.dead:
-		if !c.exitedBeforeDead() {
+		if !isClosed(c.exited) { // as in waitExited
 			c.Close()
 			return ExitStatus{}, c.z.deadErr()
 		}

@@ -326,8 +326,9 @@ func copyTHP(root string) error {
 	if _, err := os.Lstat(path.Join(root, "sys")); err == nil {
 		return nil
 	}
-	var files [2][]byte
-	for i, n := range []string{"enabled", "hpage_pmd_size"} {
+	names := []string{"enabled", "hpage_pmd_size"}
+	files := make([][]byte, len(names))
+	for i, n := range names {
 		b, err := os.ReadFile(path.Join("/oldroot", THPDir, n))
 		if err != nil || len(b) > 256 {
 			return nil // no transparent huge pages to ask for
@@ -338,7 +339,7 @@ func copyTHP(root string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("%s: %w", THPDir, err)
 	}
-	for i, n := range []string{"enabled", "hpage_pmd_size"} {
+	for i, n := range names {
 		if err := os.WriteFile(path.Join(dir, n), files[i], 0o444); err != nil {
 			return fmt.Errorf("%s: %w", THPDir, err)
 		}
