@@ -31,11 +31,12 @@
 // ([DenoVersion], [PyodideVersion]), installed by `npm ci` from a lock file
 // generated with pinned sha512 integrities, into
 // $XDG_CACHE_HOME/skillbox/pyodide (`skillbox setup pyodide`, or the first
-// Open of the registered driver). The worker script (worker.mjs), the
-// bootstrap (bootstrap.py) and the harness (worker.Harness) are embedded;
-// they are written to a folder named by their hash, where the same Deno
-// makes a Pyodide memory snapshot with the harness imported, once. Any
-// change of versions or scripts means a new folder and snapshot.
+// Open of the registered driver). The worker scripts (worker.mjs and the
+// snapshot restore it imports, restore.mjs), the bootstrap (bootstrap.py)
+// and the harness (worker.Harness) are embedded; they are written to a
+// folder named by their hash, where the same Deno makes a Pyodide memory
+// snapshot with the harness imported, once. Any change of versions or
+// scripts means a new folder and snapshot.
 //
 // Semantics. The bootstrap imports the harness as a module and reuses its
 // shim, skill loading, call and error encoding, so results and errors equal
@@ -62,10 +63,11 @@
 // --unstable-worker-options), in the same jail and cgroup a worker would
 // have. It belongs to one sandbox, so to one skill and one grant set, and
 // is never shared across skills or trust domains. It compiles Pyodide's
-// WebAssembly once, reads the snapshot once, and keeps Options.Idle Web
-// Workers started: each a fresh V8 isolate given the compiled module and
-// its own copy of the snapshot (transferred, so it writes only its own
-// memory), with Deno permissions narrower than the process's (read the
+// WebAssembly once, reads the snapshot's layout once, and keeps
+// Options.Idle Web Workers started: each a fresh V8 isolate given the
+// compiled module, which reads the snapshot file straight into its own
+// WebAssembly memory (restore.mjs: the pages that are not zero, and what
+// the runtime's start wrote), with Deno permissions narrower than the process's (read the
 // Pyodide and worker folders, the granted network; not the protocol
 // descriptors), Pyodide restored, the bundle copied into its own
 // in-memory file system — and the skill not yet imported. The Go side

@@ -29,6 +29,8 @@ var (
 	workerScript string
 	//go:embed bootstrap.py
 	bootstrapPy string
+	//go:embed restore.mjs
+	restoreScript string
 )
 
 // workerKey identifies the worker files and the snapshot made from them:
@@ -36,7 +38,7 @@ var (
 // folder and a new snapshot.
 func workerKey() string {
 	h := sha256.New()
-	for _, s := range []string{DenoVersion, PyodideVersion, workerScript, bootstrapPy, worker.Harness()} {
+	for _, s := range []string{DenoVersion, PyodideVersion, workerScript, restoreScript, bootstrapPy, worker.Harness()} {
 		fmt.Fprintf(h, "%d\n%s", len(s), s)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
@@ -45,7 +47,7 @@ func workerKey() string {
 // files is an install plus a prepared worker folder.
 type files struct {
 	rt  Runtime
-	dir string // worker folder: worker.mjs, bootstrap.py, harness.py, snapshot.bin
+	dir string // worker folder: worker.mjs, restore.mjs, bootstrap.py, harness.py, snapshot.bin
 }
 
 var snapshotMu sync.Mutex
@@ -75,7 +77,7 @@ func prepare(ctx context.Context, rt Runtime) (files, error) {
 	if err := os.Chmod(tmp, 0o755); err != nil { // read by jailed workers (jail.ID)
 		return f, errdefs.Wrap(errdefs.Internal, err, "pyodide worker folder")
 	}
-	for name, src := range map[string]string{"worker.mjs": workerScript, "bootstrap.py": bootstrapPy, "harness.py": worker.Harness()} {
+	for name, src := range map[string]string{"worker.mjs": workerScript, "restore.mjs": restoreScript, "bootstrap.py": bootstrapPy, "harness.py": worker.Harness()} {
 		if err := os.WriteFile(filepath.Join(tmp, name), []byte(src), 0o444); err != nil {
 			return f, errdefs.Wrap(errdefs.Internal, err, "write pyodide worker")
 		}

@@ -18,6 +18,8 @@
 // Python code can reach every JS global through the `js` module, so nothing
 // inside a worker is a secret or a boundary: Deno's permissions are the
 // boundary, and in host mode the isolate (see docs/RATIONALE.md).
+import { lazySnapshot, snapshotLayout } from "./restore.mjs";
+
 const EX_SOFTWARE = 70;
 const CALL_WORKER = "skillbox-call";
 
@@ -96,6 +98,51 @@ function applySetup(py, setup) {
   return mod;
 }
 
+// readSnapshotLayout reads the worker folder's snapshot once for what
+// loadRestored needs.
+function readSnapshotLayout(workerDir) {
+  const path = workerDir + "/snapshot.bin";
+  const f = Deno.openSync(path, { read: true });
+  try {
+    return { path, layout: snapshotLayout(f) };
+  } finally {
+    f.close();
+  }
+}
+
+// loadRestored loads Pyodide restored from the snapshot (readSnapshotLayout)
+// with restore.mjs, which reads the file straight into the new memory.
+// module, when set, is the host's compiled Pyodide, instantiated instead
+// of compiling the file's bytes again. The hooks this needs are removed
+// before it returns, before any code but Pyodide's ran.
+async function loadRestored(loadPyodide, options, snap, module) {
+  const { instantiate, instantiateStreaming } = WebAssembly;
+  let exports = null;
+  const keep = (p) => p.then((r) => {
+    exports = (r.instance ?? r).exports;
+    return r;
+  });
+  const fromModule = (imports) => keep(instantiate(module, imports).then((instance) => ({ instance, module })));
+  WebAssembly.instantiate = function (src, imports) {
+    if (module && !(src instanceof WebAssembly.Module)) return fromModule(imports);
+    return keep(instantiate.call(this, src, imports));
+  };
+  WebAssembly.instantiateStreaming = function (response, imports) {
+    return module ? fromModule(imports) : keep(instantiateStreaming.call(this, response, imports));
+  };
+  const lazy = lazySnapshot(snap.path, snap.layout, () => exports);
+  // Pyodide keeps its whole config for the interpreter's life: a thenable
+  // that lets go of the array once awaited leaves it holding nothing.
+  let snapshot = lazy.snapshot;
+  const handOnce = { then(resolve) { const s = snapshot; snapshot = null; resolve(s); } };
+  try {
+    return await loadPyodide({ ...options, _loadSnapshot: handOnce });
+  } finally {
+    Object.assign(WebAssembly, { instantiate, instantiateStreaming });
+    lazy.uninstall();
+  }
+}
+
 if (globalThis.name === CALL_WORKER) {
   await callWorker();
 } else {
@@ -128,11 +175,7 @@ async function main() {
   const stdoutSink = { write: (b) => { writeAll(Deno.stdout, b); return b.length; } };
   const stderrSink = { write: (b) => { writeAll(Deno.stderr, b); return b.length; } };
 
-  const py = await loadPyodide({
-    indexURL,
-    _loadSnapshot: Deno.readFileSync(workerDir + "/snapshot.bin"),
-    env: { HOME: "/scratch" },
-  });
+  const py = await loadRestored(loadPyodide, { indexURL, env: { HOME: "/scratch" } }, readSnapshotLayout(workerDir));
   py.setStdout(stdoutSink);
   py.setStderr(stderrSink);
   py.registerJsModule("_skillbox_host", {
@@ -209,19 +252,10 @@ async function host(pyodideDir, workerDir, [idleArg, timeoutArg, netArg]) {
   // Compiled once, shared by every worker: a WebAssembly.Module is
   // immutable code; each worker instantiates it into its own memory.
   const wasm = await WebAssembly.compile(Deno.readFileSync(pyodideDir + "/pyodide.asm.wasm"));
-  // The snapshot is read from its file for each worker, not kept: each
-  // worker gets a copy of its own anyway (transferred: a call can write
-  // only its own), and one more held here would be ~30 MiB of every idle
-  // host's memory. The descriptor stays open, so the file is the one this
-  // process started with.
-  const snapshotFile = Deno.openSync(workerDir + "/snapshot.bin", { read: true });
-  const snapshotSize = snapshotFile.statSync().size;
-  const readSnapshot = () => {
-    snapshotFile.seekSync(0, Deno.SeekMode.Start);
-    const b = readAll(snapshotFile, snapshotSize);
-    if (b === null) throw new Error("snapshot.bin is empty");
-    return b;
-  };
+  // Each worker reads the snapshot from its file straight into its own
+  // memory (restore.mjs); the host reads it once, for its layout, and
+  // keeps no copy. A worker checks that the file is still this one.
+  const snapshot = readSnapshotLayout(workerDir);
   const lock = Deno.readTextFileSync(pyodideDir + "/pyodide-lock.json");
   // A worker's permissions: at most this process's, minus the protocol
   // descriptors (the host alone speaks to Go) and the snapshot's writer.
@@ -282,10 +316,7 @@ async function host(pyodideDir, workerDir, [idleArg, timeoutArg, netArg]) {
       e.preventDefault();
       end({ crash: String(e.message) });
     };
-    // One copy of the snapshot per worker, transferred: a call can write
-    // only its own.
-    const snap = readSnapshot();
-    w.worker.postMessage({ t: "start", indexURL: pyodideDir.replace(/\/?$/, "/"), wasm, snapshot: snap, lock, setup: setupText }, [snap.buffer]);
+    w.worker.postMessage({ t: "start", indexURL: pyodideDir.replace(/\/?$/, "/"), wasm, snapshot, lock, setup: setupText });
     return w;
   }
 
@@ -424,33 +455,12 @@ async function callWorker() {
     patchProcess();
     const start = await next();
     const { loadPyodide } = await import(new URL(start.indexURL + "pyodide.mjs", "file:///").href);
-    // Pyodide instantiates its WebAssembly from the file's bytes: hand it
-    // the host's compiled module instead (no compilation per worker).
-    const { instantiate, instantiateStreaming } = WebAssembly;
-    const fromHost = (imports) => instantiate(start.wasm, imports).then((instance) => ({ instance, module: start.wasm }));
-    WebAssembly.instantiate = function (src, imports) {
-      if (src instanceof WebAssembly.Module) return instantiate.call(this, src, imports);
-      return fromHost(imports);
-    };
-    WebAssembly.instantiateStreaming = (_response, imports) => fromHost(imports);
-    // Pyodide keeps its whole config for the interpreter's life; handed
-    // the snapshot itself, it would keep this worker's 30 MiB copy too.
-    // It awaits _loadSnapshot, so a thenable that lets go of the copy
-    // once it has handed it over leaves the config holding nothing.
-    let snapshot = new Uint8Array(start.snapshot);
+    const py = await loadRestored(loadPyodide, {
+      indexURL: start.indexURL,
+      lockFileContents: start.lock,
+      env: { HOME: "/scratch" },
+    }, start.snapshot, start.wasm);
     start.snapshot = null;
-    const handOnce = { then(resolve) { const s = snapshot; snapshot = null; resolve(s); } };
-    let py;
-    try {
-      py = await loadPyodide({
-        indexURL: start.indexURL,
-        _loadSnapshot: handOnce,
-        lockFileContents: start.lock,
-        env: { HOME: "/scratch" },
-      });
-    } finally {
-      Object.assign(WebAssembly, { instantiate, instantiateStreaming });
-    }
     const sink = (fd) => ({ write: (b) => { const c = b.slice(); post({ t: "out", fd, data: c }, [c.buffer]); return b.length; } });
     py.setStdout(sink(1));
     py.setStderr(sink(2));
