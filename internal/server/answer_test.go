@@ -78,8 +78,8 @@ func (d *deadlineWriter) Write(b []byte) (int, error) {
 	if !d.stalled {
 		return d.buf.Write(b)
 	}
-	if t := d.deadlines[len(d.deadlines)-1]; !t.IsZero() {
-		time.Sleep(time.Until(t))
+	if n := len(d.deadlines); n > 0 && !d.deadlines[n-1].IsZero() {
+		time.Sleep(time.Until(d.deadlines[n-1]))
 		return 0, os.ErrDeadlineExceeded
 	}
 	select {} // no deadline: the write never returns, as on a real socket
@@ -141,5 +141,52 @@ func TestHTTPAnswerDeadline(t *testing.T) {
 	call(w)
 	if !strings.Contains(w.buf.String(), `"ok":true`) {
 		t.Errorf("the call after a stalled client: %.200s", w.buf.String())
+	}
+}
+
+// An MCP client that never reads the answer to its tools/call is cut off
+// like a /v1/ one: the SDK's writes carry a deadline of BodyReadTimeout
+// plus the unflushed bytes at MinBodyRate, so the POST returns and its call
+// slot is free for the next call (there is one).
+func TestMCPUnreadAnswerCutOff(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	s := newServer(t, server.Config{MaxConcurrent: 1, BodyReadTimeout: grace})
+	h := s.Handler()
+	hs := httptest.NewServer(h)
+	defer hs.Close()
+	sid := mcpSession(t, hs.URL)
+	call := func(w http.ResponseWriter, body string) {
+		req := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Session-Id", sid)
+		req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+		done := make(chan struct{})
+		go func() { defer close(done); h.ServeHTTP(w, req) }()
+		select {
+		case <-done:
+		case <-time.After(hangGuard):
+			t.Fatalf("the MCP POST did not return within %v while its answer went unread", hangGuard)
+		}
+	}
+	big := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_big","arguments":{"n":65536}}}`
+
+	w := &deadlineWriter{h: http.Header{}}
+	call(w, big)
+	if !strings.Contains(w.buf.String(), strings.Repeat("x", 65536)) {
+		t.Fatalf("the answer read: %.200s", w.buf.String())
+	}
+	if n := len(w.deadlines); n < 2 || !w.deadlines[n-1].IsZero() || w.deadlines[n-2].IsZero() {
+		t.Fatalf("write deadlines %v: want set for the writes, then lifted", w.deadlines)
+	}
+
+	stalled := &deadlineWriter{h: http.Header{}, stalled: true}
+	call(stalled, big)
+	if n := len(stalled.deadlines); n == 0 || stalled.deadlines[n-1].IsZero() {
+		t.Errorf("write deadlines %v: want the last one kept (net/http closes the connection)", stalled.deadlines)
+	}
+	resp, body := mcpPost(t, hs.URL, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"test_echo","arguments":{"msg":"hi"}}}`, sid)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "hi") || strings.Contains(body, `"isError":true`) {
+		t.Fatalf("the next call: %d %s", resp.StatusCode, body)
 	}
 }

@@ -27,7 +27,8 @@
 // taking a call's slot once its body is in and freeing it before the
 // answer is written; bounds each body in size ([Config.MaxBodyBytes]) and
 // time ([Config.BodyReadTimeout], [MinBodyRate]), the time a call's answer
-// may take to leave (the same pace) and all bodies held at once
+// may take to leave (the same pace; on /mcp, each write of the SDK's
+// answer to a POST) and all bodies held at once
 // ([Config.MaxBodyMemory]); refuses JSON-RPC batches on /mcp; refuses
 // cross-origin browser requests and logs every request with log/slog.
 // [Server.Serve] refuses to listen beyond loopback without a token, bounds

@@ -199,7 +199,7 @@ func (s *Server) callSkill(w http.ResponseWriter, r *http.Request) {
 // request on a kept-alive connection.
 func (s *Server) answerDeadline(w http.ResponseWriter, size int) (done func()) {
 	rc := http.NewResponseController(w)
-	d := s.cfg.BodyReadTimeout + time.Duration(float64(size)/MinBodyRate*float64(time.Second))
+	d := s.answerTime(size)
 	// ErrNotSupported only off a real connection (handler tests).
 	if rc.SetWriteDeadline(time.Now().Add(d)) != nil {
 		return func() {}
@@ -211,6 +211,11 @@ func (s *Server) answerDeadline(w http.ResponseWriter, size int) (done func()) {
 		}
 		rc.SetWriteDeadline(time.Time{})
 	}
+}
+
+// answerTime is the time an answer of size bytes may take to leave.
+func (s *Server) answerTime(size int) time.Duration {
+	return s.cfg.BodyReadTimeout + time.Duration(float64(size)/MinBodyRate*float64(time.Second))
 }
 
 // bigResult is the size of result above which writeOK splices it into

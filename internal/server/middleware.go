@@ -90,8 +90,74 @@ func (s *Server) limitMCP(m *mcp.Server, next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r)
+		pw := s.pace(w)
+		defer pw.done()
+		next.ServeHTTP(pw, r)
 	})
+}
+
+// pacedWriter holds what the SDK writes in answer to an MCP POST (an
+// event stream or a JSON body) to the pace answerDeadline sets for a /v1/
+// answer: before each write and flush, the connection's write deadline is
+// BodyReadTimeout plus the bytes not yet flushed at MinBodyRate. A client
+// that stops reading its answer is cut off when that passes, and the call
+// slot and the session's stream its POST holds are freed; without it, one
+// such client per slot would stop every call.
+type pacedWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	s       *Server
+	pending int
+	off     bool // no deadlines off a real connection (handler tests)
+	failed  bool
+}
+
+func (s *Server) pace(w http.ResponseWriter) *pacedWriter {
+	rc := http.NewResponseController(w)
+	return &pacedWriter{ResponseWriter: w, rc: rc, s: s, off: rc.SetWriteDeadline(time.Time{}) != nil}
+}
+
+func (p *pacedWriter) arm() {
+	if !p.off {
+		p.rc.SetWriteDeadline(time.Now().Add(p.s.answerTime(p.pending)))
+	}
+}
+
+func (p *pacedWriter) Write(b []byte) (int, error) {
+	p.pending += len(b)
+	p.arm()
+	n, err := p.ResponseWriter.Write(b)
+	p.failed = p.failed || err != nil
+	return n, err
+}
+
+func (p *pacedWriter) Flush() { p.FlushError() }
+
+// FlushError flushes within the deadline; http.ResponseController, which
+// the SDK flushes through, calls it.
+func (p *pacedWriter) FlushError() error {
+	p.arm()
+	err := p.rc.Flush()
+	p.pending = 0
+	p.failed = p.failed || err != nil
+	return err
+}
+
+func (p *pacedWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
+
+// done lifts the deadline, which would otherwise outlive the request on a
+// kept-alive connection, unless a write failed: net/http then closes the
+// connection.
+func (p *pacedWriter) done() {
+	if p.off || p.failed {
+		if p.failed {
+			p.s.log.Info("MCP answer not taken in time: connection closed")
+		}
+		return
+	}
+	if p.FlushError() == nil {
+		p.rc.SetWriteDeadline(time.Time{})
+	}
 }
 
 // countSessions is the number of m's live sessions.
