@@ -94,7 +94,6 @@ var (
 		io.WriteString(h, sdkSource)
 		return binary.BigEndian.Uint64(h.Sum(nil))
 	})
-	crcTable = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 	bytecodeMu   sync.Mutex
 	bytecodeCode = map[uint64][]byte{}
@@ -214,7 +213,10 @@ func readBytecode(file string, key uint64) []byte {
 }
 
 // payloadSum is the check a cache file holds of its payload.
-func payloadSum(payload []byte) uint64 { return uint64(crc32.Checksum(payload, crcTable())) }
+// (crc32 builds the Castagnoli table once, on first use.)
+func payloadSum(payload []byte) uint64 {
+	return uint64(crc32.Checksum(payload, crc32.MakeTable(crc32.Castagnoli)))
+}
 
 // compileHarness has the interpreter compile Harness (trusted code, the
 // interpreter's own compiler, no skill involved) and returns magic number
