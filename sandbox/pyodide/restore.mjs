@@ -62,7 +62,7 @@ export function snapshotLayout(f) {
 }
 
 // mergeRanges sorts and joins ranges [start, end), clipped to [0, max).
-export function mergeRanges(ranges, max) {
+function mergeRanges(ranges, max) {
   const rs = ranges.map(([a, b]) => [Math.max(0, a), Math.min(b, max)]).filter(([a, b]) => a < b);
   rs.sort((x, y) => x[0] - y[0]);
   const out = [];

@@ -142,14 +142,14 @@ func pruneWorkers(dir, keep string) {
 	}
 }
 
-// denoMallocTunables is the GLIBC_TUNABLES Deno starts with. Its
-// ArrayBuffers are glibc malloc's: a host reads the 30 MiB snapshot for
-// every Web Worker, and by default malloc's sliding threshold then keeps
-// such blocks in its heaps once they are freed, for the next one: an idle
-// host held ~110 MiB more (345 against 235 MiB, docs/PERFORMANCE.md). A
-// fixed threshold maps every block of 1 MiB or more on its own and unmaps
-// it when freed. The price: each Web Worker's copy is fresh memory, whose
-// every page faults as it is written (back-to-back calls ~20-30% slower).
+// denoMallocTunables is the GLIBC_TUNABLES Deno starts with. By default
+// malloc's sliding threshold keeps large freed blocks (a Web Worker's
+// buffers, the ~2.5 MiB standard library, V8's own) in its heaps for the
+// next one; a fixed threshold maps every block of 1 MiB or more on its own
+// and unmaps it when freed. An idle host holds ~200 MiB with it and
+// ~285 without, back-to-back calls take the same time either way
+// (docs/PERFORMANCE.md, "Back-to-back single-use calls"; it was ~30%
+// slower while each worker got a 30 MiB copy of the snapshot).
 const denoMallocTunables = "glibc.malloc.mmap_threshold=1048576"
 
 // denoEnv is a worker's whole environment: nothing from the host. Deno
