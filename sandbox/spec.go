@@ -306,7 +306,10 @@ type Request struct {
 
 // Usage is what one call consumed, as far as the backend can tell.
 type Usage struct {
-	// MaxRSS is the peak resident memory in bytes, if known.
+	// MaxRSS is the peak resident memory in bytes during the call, if
+	// known: on the linux backend the jail's (its cgroup's) peak from just
+	// before the call's process was forked or, in a session, from the
+	// call's start.
 	MaxRSS int64 `json:"max_rss,omitempty"`
 	// CPUTime is user+system CPU time, if known.
 	CPUTime time.Duration `json:"cpu_time_ns,omitempty"`

@@ -274,6 +274,55 @@ func (g *Group) PeakMemory() int64 {
 	return n
 }
 
+// PeakMeter reads a group's peak memory use since [StartPeak].
+type PeakMeter struct{ f *os.File }
+
+// StartPeak resets g's peak memory use to its current use and returns a
+// meter of the peak from then on, or nil (no memory controller, a nil
+// group, or a cgroup v2 kernel before 6.12, whose memory.peak cannot be
+// reset). On v1 the reset is the group's (memory.max_usage_in_bytes); on
+// v2 it is the open file's own (memory.peak). Close it when done.
+func StartPeak(g *Group) *PeakMeter {
+	if g == nil {
+		return nil
+	}
+	dir, ok := g.dirs[Memory]
+	if !ok {
+		return nil
+	}
+	file, reset := "memory.peak", "reset\n"
+	if g.isV1(Memory) {
+		file, reset = "memory.max_usage_in_bytes", "0"
+	}
+	f, err := os.OpenFile(filepath.Join(dir, file), os.O_RDWR, 0)
+	if err != nil {
+		return nil
+	}
+	if _, err := f.WriteString(reset); err != nil {
+		f.Close()
+		return nil
+	}
+	return &PeakMeter{f}
+}
+
+// Read returns the peak in bytes since StartPeak, or 0 (a nil meter).
+func (m *PeakMeter) Read() int64 {
+	if m == nil {
+		return 0
+	}
+	var b [32]byte
+	n, _ := m.f.ReadAt(b[:], 0)
+	v, _ := strconv.ParseInt(strings.TrimSpace(string(b[:n])), 10, 64)
+	return v
+}
+
+// Close closes the meter's file; a nil meter is a no-op.
+func (m *PeakMeter) Close() {
+	if m != nil {
+		m.f.Close()
+	}
+}
+
 // Pids lists the processes in the group (all hierarchies).
 func (g *Group) Pids() []int {
 	var out []int

@@ -137,12 +137,11 @@ func (b *box) callError(ctx context.Context, err error, cg *cgroup.Group, before
 	return err
 }
 
-// result is a successful call's Result.
-func result(value json.RawMessage, stdout, stderr *worker.Capture, cg *cgroup.Group) *sandbox.Result {
+// result is a successful call's Result; maxRSS is the jail's peak memory
+// during the call (0: unknown).
+func result(value json.RawMessage, stdout, stderr *worker.Capture, maxRSS int64) *sandbox.Result {
 	res := backend.NewResult(value, stdout, stderr)
-	if cg != nil {
-		res.Usage.MaxRSS = cg.PeakMemory()
-	}
+	res.Usage.MaxRSS = maxRSS
 	return res
 }
 

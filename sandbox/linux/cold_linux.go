@@ -61,7 +61,11 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	if err := j.WaitOutput(ctx); err != nil {
 		return nil, b.timeoutErr(ctx)
 	}
-	return result(value, j.Stdout, j.Stderr, j.cg), nil
+	var peak int64 // the jail is the call's alone: its whole peak
+	if j.cg != nil {
+		peak = j.cg.PeakMemory()
+	}
+	return result(value, j.Stdout, j.Stderr, peak), nil
 }
 
 func (c *cold) close() { c.teardown.Wait() }

@@ -130,3 +130,41 @@ func ownGroups(h *cgroup.Host, first uint64) []string {
 	}
 	return out
 }
+
+// TestMaxRSSPerCall: a call's Usage.MaxRSS is the jail's peak memory
+// during that call (its child's, for a zygote), not since the jail
+// started: after a call that touched 160 MiB, the next small call of the
+// same zygote or session reports far less (it used to report the first
+// call's peak).
+func TestMaxRSSPerCall(t *testing.T) {
+	dir := bundle(t, `        x = bytearray(params.get("mb", 0) << 20)
+        for i in range(0, len(x), 4096):
+            x[i] = 1
+        return {"n": len(x)}`)
+	for _, m := range memoryModes {
+		if m.opts.Exec == ExecCold {
+			continue // a jail per call: its whole peak is the call's
+		}
+		t.Run(m.name, func(t *testing.T) {
+			sb := openBox(t, m.opts, sandbox.Spec{SkillID: "test/rss", BundleDir: dir, Mode: m.mode,
+				Limits: sandbox.Limits{Memory: 512 << 20, Timeout: 20 * time.Second}})
+			call := func(mb int) int64 {
+				t.Helper()
+				res, err := sb.Call(context.Background(), sandbox.Request{Params: []byte(`{"mb":` + strconv.Itoa(mb) + `}`)})
+				if err != nil {
+					t.Fatalf("call of %d MiB: %v", mb, err)
+				}
+				return res.Usage.MaxRSS
+			}
+			big := call(160)
+			if big < 160<<20 {
+				t.Fatalf("a call that touched 160 MiB reports a peak of %d MiB", big>>20)
+			}
+			small := call(0)
+			if small <= 0 || small >= 100<<20 {
+				t.Fatalf("the next call, touching nothing, reports a peak of %d bytes (%d MiB): want the jail's peak during that call", small, small>>20)
+			}
+			t.Logf("peaks: %d MiB, then %d MiB", big>>20, small>>20)
+		})
+	}
+}

@@ -61,6 +61,10 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 	j.Stderr.Reset()
 	s.id++
 	before := cgroup.Snapshot(j.cg)
+	// The session's process outlives its calls: each call's MaxRSS is the
+	// jail's peak from its start.
+	peak := cgroup.StartPeak(j.cg)
+	defer peak.Close()
 	value, err := j.Call(ctx, s.id, req.Params, req.Config)
 	if err != nil {
 		// Judged before the jail (and its cgroup counters) may go.
@@ -70,7 +74,7 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 		}
 		return nil, err
 	}
-	return result(value, j.Stdout, j.Stderr, j.cg), nil
+	return result(value, j.Stdout, j.Stderr, peak.Read()), nil
 }
 
 func (s *session) stop() {

@@ -35,6 +35,9 @@ type zygote struct {
 	// preCounters are the cgroup's counters from before pre was forked: a
 	// limit its import ran into counts against its call.
 	preCounters cgroup.Counts
+	// prePeak meters the jail's peak memory from just before pre was
+	// forked: its call's Usage.MaxRSS.
+	prePeak *cgroup.PeakMeter
 	// broken says the zygote must not be used again; lastUsed is when it
 	// last finished a call (unix nanoseconds). Both are read by the pool
 	// without z.mu, which a call's background cleanup may hold.
@@ -63,12 +66,14 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 		// The zygote never imports the skill: its first child does, now,
 		// so that a skill that cannot load fails here as it always did,
 		// with the requirements report. That child serves the first call.
+		peak := cgroup.StartPeak(j.cg)
 		c, err := z.fork(ictx)
 		if err == nil {
 			_, err = c.Ready(ictx)
 			err = b.checkReady(c.ReadyReply(), err)
 		}
 		if err != nil {
+			peak.Close()
 			if c != nil {
 				c.Close()
 			}
@@ -79,12 +84,13 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 			}
 			return nil, err
 		}
-		z.pre = c
+		z.pre, z.prePeak = c, peak
 		if b.d.opts.NoPrefork {
 			// No child waits between calls: this one only checked the
 			// import. Its exit must be reported (and cleaned up after)
 			// before the zygote forks again.
-			z.pre = nil
+			z.pre, z.prePeak = nil, nil
+			peak.Close()
 			c.Close()
 			if _, err := c.Wait(ictx); err != nil {
 				err = b.startLimit(j.cg, err)
@@ -118,11 +124,14 @@ func (z *zygote) prefork() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	z.preCounters = cgroup.Snapshot(z.j.cg)
+	peak := cgroup.StartPeak(z.j.cg)
 	c, err := z.fork(ctx)
 	if err != nil {
+		peak.Close()
 		z.broken.Store(true)
 		return
 	}
+	z.prePeak = peak
 	// The child imports the skill now, before its call (PROTOCOL.md); its
 	// answer waits for the call if this runs out first.
 	c.Ready(ctx)
@@ -144,14 +153,16 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	b := z.b
 	// The limit counters a failure is judged by: from before the child
 	// was forked (a pre-forked child's, read then, off the call's path).
-	c := z.pre
-	z.pre = nil
+	c, peak := z.pre, z.prePeak
+	z.pre, z.prePeak = nil, nil
 	var before cgroup.Counts
 	if c != nil {
 		before = z.preCounters
 	} else {
 		before = cgroup.Snapshot(z.j.cg)
+		peak = cgroup.StartPeak(z.j.cg)
 	}
+	defer peak.Close()
 	if c != nil && !z.usable() {
 		// Died while idle (killed from outside: the OOM killer, an
 		// operator), and its pre-forked child with it.
@@ -207,7 +218,7 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 		// (killing what the call left behind, emptying /scratch) finishes
 		// in the background, holding z.mu so that no pre-fork or call uses
 		// the zygote before it reports the child reaped.
-		res := z.result(value, c)
+		res := z.result(value, c, peak)
 		cleaning = true
 		go func() {
 			defer z.mu.Unlock()
@@ -219,13 +230,15 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	if err != nil {
 		return nil, b.callError(ctx, err, z.j.cg, before)
 	}
-	return z.result(value, c), nil
+	return z.result(value, c, peak), nil
 }
 
 // result is the call's result; it ran warm when the zygote imported the
-// skill.
-func (z *zygote) result(value json.RawMessage, c *worker.ZygoteChild) *sandbox.Result {
-	res := result(value, c.Stdout, c.Stderr, z.j.cg)
+// skill. Its MaxRSS is the jail's peak since peak started (before the
+// call's child was forked), not since the jail started: 0 where that
+// cannot be metered.
+func (z *zygote) result(value json.RawMessage, c *worker.ZygoteChild, peak *cgroup.PeakMeter) *sandbox.Result {
+	res := result(value, c.Stdout, c.Stderr, peak.Read())
 	res.Warm = z.b.spec.Warm
 	return res
 }
@@ -269,6 +282,8 @@ func (z *zygote) destroy() {
 		z.pre.Close()
 		z.pre = nil
 	}
+	z.prePeak.Close()
+	z.prePeak = nil
 	z.j.destroy()
 }
 
