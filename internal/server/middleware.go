@@ -149,10 +149,11 @@ func (p *pacedWriter) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 // kept-alive connection, unless a write failed: net/http then closes the
 // connection.
 func (p *pacedWriter) done() {
-	if p.off || p.failed {
-		if p.failed {
-			p.s.log.Info("MCP answer not taken in time: connection closed")
-		}
+	if p.off {
+		return
+	}
+	if p.failed {
+		p.s.log.Info("MCP answer not taken in time: connection closed")
 		return
 	}
 	if p.FlushError() == nil {
