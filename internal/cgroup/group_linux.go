@@ -261,15 +261,28 @@ func Snapshot(g *Group) Counts {
 
 // PeakMemory returns the group's peak memory use in bytes, or 0.
 func (g *Group) PeakMemory() int64 {
-	dir, ok := g.dirs[Memory]
-	if !ok {
+	path, _ := g.peakFile()
+	if path == "" {
 		return 0
 	}
-	file := "memory.peak"
-	if g.isV1(Memory) {
-		file = "memory.max_usage_in_bytes"
+	b, _ := os.ReadFile(path)
+	return parsePeak(b)
+}
+
+// peakFile is the file holding g's peak memory use and what written to it
+// resets the peak to the current use ("" without a memory controller).
+func (g *Group) peakFile() (path, reset string) {
+	dir, ok := g.dirs[Memory]
+	if !ok {
+		return "", ""
 	}
-	b, _ := os.ReadFile(filepath.Join(dir, file))
+	if g.isV1(Memory) {
+		return filepath.Join(dir, "memory.max_usage_in_bytes"), "0"
+	}
+	return filepath.Join(dir, "memory.peak"), "reset\n"
+}
+
+func parsePeak(b []byte) int64 {
 	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	return n
 }
@@ -286,15 +299,11 @@ func StartPeak(g *Group) *PeakMeter {
 	if g == nil {
 		return nil
 	}
-	dir, ok := g.dirs[Memory]
-	if !ok {
+	path, reset := g.peakFile()
+	if path == "" {
 		return nil
 	}
-	file, reset := "memory.peak", "reset\n"
-	if g.isV1(Memory) {
-		file, reset = "memory.max_usage_in_bytes", "0"
-	}
-	f, err := os.OpenFile(filepath.Join(dir, file), os.O_RDWR, 0)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil
 	}
@@ -312,8 +321,7 @@ func (m *PeakMeter) Read() int64 {
 	}
 	var b [32]byte
 	n, _ := m.f.ReadAt(b[:], 0)
-	v, _ := strconv.ParseInt(strings.TrimSpace(string(b[:n])), 10, 64)
-	return v
+	return parsePeak(b[:n])
 }
 
 // Close closes the meter's file; a nil meter is a no-op.
