@@ -22,7 +22,7 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	b := c.b
 	sctx, scancel := b.startContext(ctx)
 	defer scancel()
-	j, err := b.startJail(sctx, false, b.lim.Stdio)
+	j, err := b.startJail(sctx, false, false, b.lim.Stdio)
 	if err != nil {
 		return nil, b.startErr(ctx, sctx, err)
 	}
@@ -37,11 +37,10 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 		}()
 	}()
 	j.Conn.SetMaxResult(int(b.lim.Output))
-	// The jail's cgroup is new: whatever it counted is this call's, from
-	// the start (Python may already have run out of memory).
-	before := cgroup.Counts{}
 	if err := b.initWorker(sctx, j.Process, worker.ModeSingle); err != nil {
-		err = b.callError(sctx, err, j.cg, before)
+		// The jail's cgroup is new: whatever it counted is this call's,
+		// from the start (Python may already have run out of memory).
+		err = b.callError(sctx, err, j.cg, cgroup.Counts{})
 		if b.container != nil {
 			wctx, wcancel := context.WithTimeout(sctx, time.Second)
 			j.WaitOutput(wctx) // the worker exited: its stderr ends soon
@@ -50,18 +49,26 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 		}
 		return nil, b.startErr(ctx, sctx, err)
 	}
+	return b.callJail(ctx, j, req)
+}
+
+// callJail runs req on j, a jail of its own whose single-mode harness has
+// imported the skill, within the call's timeout. The jail is the call's
+// alone: everything its fresh cgroup counted, and its whole peak memory,
+// are the call's.
+func (b *box) callJail(ctx context.Context, j *jailProc, req sandbox.Request) (*sandbox.Result, error) {
 	ctx, cancel := b.callContext(ctx)
 	defer cancel()
 	value, err := j.Call(ctx, 1, req.Params, req.Config)
 	if err != nil {
-		return nil, b.callError(ctx, err, j.cg, before)
+		return nil, b.callError(ctx, err, j.cg, cgroup.Counts{})
 	}
 	// The harness exits after its reply; stdout and stderr are complete
 	// once every process in the jail closed them.
 	if err := j.WaitOutput(ctx); err != nil {
 		return nil, b.timeoutErr(ctx)
 	}
-	var peak int64 // the jail is the call's alone: its whole peak
+	var peak int64
 	if j.cg != nil {
 		peak = j.cg.PeakMemory()
 	}

@@ -32,12 +32,14 @@ import (
 //     of): single-use calls back to back, and pre-forked (calls 150 ms
 //     apart, the next child ready), with the interpreter untrusted (the
 //     default) and trusted (its key in trusted_environments, as a trusted
-//     image's is), and a fresh jail per call (cold), beside that python
-//     run bare;
+//     image's is), a fresh jail per call started at the call (cold) and
+//     started ahead of it (exec prestart: back to back, and 150 ms apart,
+//     a spare ready), beside that python run bare;
 //   - the container tier on imagetest's Python image: trusted (its digest
 //     in trusted_environments: zygote, single-use back to back and
-//     pre-forked) and untrusted (cold: a fresh jail and interpreter per
-//     call);
+//     pre-forked) and untrusted (a fresh jail and interpreter per call:
+//     started ahead of it by default, back to back and 150 ms apart, and
+//     cold);
 //   - the image's own python run bare per call, the baseline of the
 //     untrusted target: the harness started by the image's /usr/bin/python3
 //     in a plain chroot(2) into a copy of the image's root file system (hard
@@ -110,7 +112,9 @@ func BenchmarkContainerTier(b *testing.B) {
 			cmd.Dir, cmd.Env = "/", imageEnv
 			return cmd
 		}, "/bench-skill")},
-		{Name: "container, untrusted image: cold", Kind: bench.Call, Open: box(Options{}, container(false))},
+		{Name: "container, untrusted image: cold", Kind: bench.Call, Open: box(Options{Exec: ExecCold}, container(false))},
+		{Name: "container, untrusted image: single-use", Kind: bench.Call, Open: box(Options{}, container(false))},
+		{Name: "container, untrusted image: pre-started", Kind: bench.Call, Gap: gap, Open: box(Options{}, container(false))},
 		{Name: "container, trusted image: single-use", Kind: bench.Call, Open: box(Options{}, container(true))},
 		{Name: "container, trusted image: pre-forked", Kind: bench.Call, Gap: gap, Open: box(Options{}, container(true))},
 		{Name: "linux tier: single-use", Kind: bench.Call, Open: box(Options{}, sandbox.Spec{BundleDir: dir})},
@@ -118,6 +122,8 @@ func BenchmarkContainerTier(b *testing.B) {
 		{Name: "linux tier, interpreter trusted: single-use", Kind: bench.Call, Open: box(Options{}, hostTrusted)},
 		{Name: "linux tier, interpreter trusted: pre-forked", Kind: bench.Call, Gap: gap, Open: box(Options{}, hostTrusted)},
 		{Name: "linux tier: cold", Kind: bench.Call, Open: box(Options{Exec: ExecCold}, sandbox.Spec{BundleDir: dir})},
+		{Name: "linux tier, exec prestart: single-use", Kind: bench.Call, Open: box(Options{Exec: ExecPrestart}, sandbox.Spec{BundleDir: dir})},
+		{Name: "linux tier, exec prestart: pre-started", Kind: bench.Call, Gap: gap, Open: box(Options{Exec: ExecPrestart}, sandbox.Spec{BundleDir: dir})},
 		{Name: "host python bare", Kind: bench.Call, Open: processOpener(func() *exec.Cmd {
 			argv := worker.Argv(in.Command)
 			cmd := exec.Command(argv[0], argv[1:]...)
@@ -173,6 +179,7 @@ func BenchmarkContainerTier(b *testing.B) {
 		fmt.Printf("trusted pre-forked / linux pre-forked: %s; interpreter trusted: %s\n", ratio("container, trusted image: pre-forked", "linux tier: pre-forked"),
 			ratio("container, trusted image: pre-forked", "linux tier, interpreter trusted: pre-forked"))
 		fmt.Printf("untrusted cold / image's python bare: %s (target ≤ 1.3×)\n", ratio("container, untrusted image: cold", "image's python bare, chroot"))
+		fmt.Printf("untrusted pre-started / untrusted cold: %s\n", ratio("container, untrusted image: pre-started", "container, untrusted image: cold"))
 		fmt.Printf("linux cold / host python bare: %s\n", ratio("linux tier: cold", "host python bare"))
 		fmt.Printf("runc per call / untrusted cold: %s; / trusted single-use: %s\n", ratio("runc run per call, image root", "container, untrusted image: cold"),
 			ratio("runc run per call, image root", "container, trusted image: single-use"))

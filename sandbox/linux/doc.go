@@ -31,8 +31,9 @@
 // and User are ignored: the harness runs in /scratch as the jail's uid.
 // The image's interpreter and standard library are its author's code, so
 // an image whose digest the operator does not list in
-// trusted_environments gets no zygote: every single-use call starts a
-// fresh interpreter in a fresh jail (cold); a listed one gets the pool.
+// trusted_environments gets no zygote: every single-use call runs in a
+// fresh interpreter in a fresh jail, started ahead of the call (prestart,
+// below); a listed one gets the pool.
 //
 // Python is pid 1 of the jail's pid namespace, so killing it kills the
 // whole jail; the harness's zygote relies on that to clean up after calls.
@@ -45,11 +46,17 @@
 // gets a fresh fork (pre-forked while idle) that imports the skill, after
 // which the zygote kills every leftover process and empties /scratch.
 // Limits on memory, pids and CPU apply to the whole jail cgroup (zygote
-// plus the call's child), not to the child alone. Options.Exec = ExecCold
-// starts a new jail per call instead, and so does a one-shot Spec
-// (Spec.OneShot: the CLI's run), unless the skill is warm, whose zygote
-// then pre-forks nothing. ModeSession keeps one worker for the Sandbox's
-// lifetime.
+// plus the call's child), not to the child alone. Options.Exec =
+// ExecPrestart runs each call in a jail of its own instead, started before
+// the call: spare jails whose single-mode harness imported the skill wait
+// for calls (MinIdle of them, more while calls outrun them, up to
+// PoolSize), so a call's interpreter is a fresh exec rather than a fork
+// and touches only pages of its own, and a waiting skill costs one process
+// rather than a zygote and its child; each call's replacement costs a
+// whole jail's start rather than a fork. Options.Exec = ExecCold starts a
+// new jail at each call, and so does a one-shot Spec (Spec.OneShot: the
+// CLI's run), unless the skill is warm, whose zygote then pre-forks
+// nothing. ModeSession keeps one worker for the Sandbox's lifetime.
 //
 // # Capabilities
 //

@@ -28,6 +28,9 @@ const Name = "linux"
 const (
 	// ExecZygote forks each call from a pooled zygote (the default).
 	ExecZygote = "zygote"
+	// ExecPrestart runs every call in a new jail and interpreter started
+	// before the call: a spare waits with the skill imported.
+	ExecPrestart = "prestart"
 	// ExecCold starts a new jail and interpreter for every call.
 	ExecCold = "cold"
 )
@@ -43,8 +46,8 @@ type Options struct {
 	// $SKILLBOX_PYTHON, else python3 on PATH, resolved to the real binary
 	// (internal/pyinterp: the same rule as every backend).
 	Python string
-	// Exec is ExecZygote (default) or ExecCold, for single-use Specs
-	// (policy file: exec).
+	// Exec is ExecZygote (default), ExecPrestart or ExecCold, for
+	// single-use Specs (policy file: exec).
 	Exec string
 	// PoolSize bounds the zygotes per Sandbox; 0 means 2×NumCPU (policy
 	// file: pool_size, 1 to 1024).
@@ -280,17 +283,24 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	switch {
 	case spec.Mode == sandbox.ModeSession:
 		b.run = &session{b: b}
-	case b.container != nil && !b.container.Trusted(spec):
-		// The image's interpreter and standard library are its author's
-		// code: never in a process that serves several calls, so every
-		// call starts a fresh interpreter in a fresh jail.
-		b.run = &cold{b: b}
 	case d.opts.Exec == ExecCold || spec.OneShot && !spec.Warm:
 		// One call (spec.OneShot): a zygote would import the standard
 		// library for calls that never come, and pre-fork a child after
-		// it. A warm skill keeps its zygote (the operator asked for its
-		// import there), without the pre-fork (pool.preforks).
+		// it, and a spare jail would wait for a call that never comes. A
+		// warm skill keeps its zygote (the operator asked for its import
+		// there), without the pre-fork (pool.preforks).
 		b.run = &cold{b: b}
+	case b.container != nil && !b.container.Trusted(spec) || d.opts.Exec == ExecPrestart && !spec.Warm:
+		// An untrusted image's interpreter and standard library are its
+		// author's code: never in a process that serves several calls, so
+		// every call gets a fresh interpreter in a fresh jail, started
+		// ahead of it (warm or not).
+		p := newPrestart(b)
+		if err := p.warm(ctx); err != nil {
+			p.close()
+			return nil, err
+		}
+		b.run = p
 	default:
 		p := newPool(b)
 		if err := p.warm(ctx); err != nil {

@@ -181,7 +181,8 @@ func TestEgressAllowlist(t *testing.T) {
 		name string
 		opts Options
 		mode sandbox.Mode
-	}{{"zygote", Options{}, ""}, {"cold", Options{Exec: ExecCold}, ""}, {"session", Options{}, sandbox.ModeSession}} {
+	}{{"zygote", Options{}, ""}, {"cold", Options{Exec: ExecCold}, ""},
+		{"prestart", Options{Exec: ExecPrestart}, ""}, {"session", Options{}, sandbox.ModeSession}} {
 		t.Run(mode.name, func(t *testing.T) {
 			before := len(hits.all())
 			d := egressDriver(mode.opts, nil)
@@ -317,7 +318,8 @@ func TestEgressSecretBinding(t *testing.T) {
 		name string
 		opts Options
 		mode sandbox.Mode
-	}{{"zygote", Options{}, ""}, {"cold", Options{Exec: ExecCold}, ""}, {"session", Options{}, sandbox.ModeSession}} {
+	}{{"zygote", Options{}, ""}, {"cold", Options{Exec: ExecCold}, ""},
+		{"prestart", Options{Exec: ExecPrestart}, ""}, {"session", Options{}, sandbox.ModeSession}} {
 		t.Run(mode.name, func(t *testing.T) {
 			before := len(hits.all())
 			d := egressDriver(mode.opts, pki.pool)

@@ -12,7 +12,6 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/jail"
 	"github.com/skillbox-dev/skillbox/internal/worker"
-	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
 var jailSeq atomic.Uint64
@@ -31,9 +30,10 @@ type jailProc struct {
 // jail born in it (internal/jail), waiting until the harness was exec'd
 // (or the init stage reports why it could not be). The harness gets the
 // protocol pipes, or the zygote control socket when zygote is set; its
-// stdout and stderr are captured in stdioCap bytes each. The jail lives
-// until destroy (or until ctx is done).
-func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jailProc, error) {
+// stdout and stderr are captured in stdioCap bytes each; lasting says the
+// jail outlives the call that starts it, if any. The jail lives until
+// destroy (or until ctx is done).
+func (b *box) startJail(ctx context.Context, zygote, lasting bool, stdioCap int64) (*jailProc, error) {
 	j := &jailProc{}
 	if b.cgHost != nil && len(b.controllers) > 0 {
 		name := strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(jailSeq.Add(1), 10)
@@ -44,11 +44,12 @@ func (b *box) startJail(ctx context.Context, zygote bool, stdioCap int64) (*jail
 		j.cg = cg
 	}
 	// Decisions outside a call go to the sandbox's own sink (given to
-	// Open), whoever started the jail: a zygote or session jail outlives the
-	// call that started it, and a reaper-started one has no call at all.
-	// A cold jail lives for its one call.
+	// Open), whoever started the jail, when it is lasting: a zygote, session
+	// or spare jail outlives the call that started it (or has no call at
+	// all), and Running.BeginCall points it at each call's sink. A cold
+	// jail lives for the one call it was started in.
 	outside := b.outsideAudit
-	if !zygote && b.spec.Mode != sandbox.ModeSession {
+	if !lasting {
 		outside = egress.AuditFrom(ctx)
 	}
 	launch, run := b.jail.Launch(ctx, jail.LaunchOptions{Cgroup: j.cg, Audit: outside})

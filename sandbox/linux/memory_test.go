@@ -18,7 +18,7 @@ import (
 )
 
 // memoryModes are the ways a jail starts: zygote with and without a
-// pre-forked child, cold, and session.
+// pre-forked child, cold, prestart, and session.
 var memoryModes = []struct {
 	name string
 	opts Options
@@ -27,6 +27,7 @@ var memoryModes = []struct {
 	{"zygote", Options{}, ""},
 	{"zygote-noprefork", Options{NoPrefork: true}, ""},
 	{"cold", Options{Exec: ExecCold}, ""},
+	{"prestart", Options{Exec: ExecPrestart}, ""},
 	{"session", Options{}, sandbox.ModeSession},
 }
 
@@ -142,7 +143,7 @@ func TestMaxRSSPerCall(t *testing.T) {
             x[i] = 1
         return {"n": len(x)}`)
 	for _, m := range memoryModes {
-		if m.opts.Exec == ExecCold {
+		if m.opts.Exec == ExecCold || m.opts.Exec == ExecPrestart {
 			continue // a jail per call: its whole peak is the call's
 		}
 		t.Run(m.name, func(t *testing.T) {

@@ -204,14 +204,7 @@ func (p *pool) preforks() bool { return !p.b.d.opts.NoPrefork && !p.b.spec.OneSh
 
 func (p *pool) reaper() {
 	defer p.wg.Done()
-	tick := time.NewTicker(min(p.b.d.opts.IdleTimeout/2, time.Second))
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-tick.C:
-		}
+	reapEvery(p.stop, p.b.d.opts.IdleTimeout, func() {
 		p.mu.Lock()
 		released := p.b.d.opts.ReleaseAfter > 0 && time.Since(p.lastCall) > p.b.d.opts.ReleaseAfter
 		var keep []*zygote
@@ -239,6 +232,21 @@ func (p *pool) reaper() {
 			if z, err := p.launch(context.Background()); err == nil {
 				p.put(z)
 			}
+		}
+	})
+}
+
+// reapEvery calls reap at half the idle timeout (at least every second)
+// until stop is closed: a pool's and a prestart sandbox's reaper.
+func reapEvery(stop <-chan struct{}, idleTimeout time.Duration, reap func()) {
+	tick := time.NewTicker(min(idleTimeout/2, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			reap()
 		}
 	}
 }

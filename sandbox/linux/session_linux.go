@@ -23,7 +23,7 @@ type session struct {
 func (s *session) start(ctx context.Context) error {
 	b := s.b
 	// The worker outlives this call's context.
-	j, err := b.startJail(context.WithoutCancel(ctx), false, b.lim.Stdio)
+	j, err := b.startJail(context.WithoutCancel(ctx), false, true, b.lim.Stdio)
 	if err != nil {
 		return err
 	}

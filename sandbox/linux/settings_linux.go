@@ -22,7 +22,7 @@ const maxPool = 1024
 //	min_idle: 1         # MinIdle: zygotes kept warm (default 1; 0: none)
 //	idle_timeout: 30s   # IdleTimeout: life of a surplus idle zygote (default 30s)
 //	release_after: 5m   # ReleaseAfter: no call for this long closes every zygote (default 5m; or never)
-//	exec: zygote        # Exec: zygote (default) or cold (a new jail per call)
+//	exec: zygote        # Exec: zygote (default), prestart (a new jail per call, started ahead) or cold (a new jail per call)
 //	prefork: true       # !NoPrefork: fork the next child while idle (default true)
 func optionsFrom(cfg sandbox.Config) (Options, error) {
 	var o Options
@@ -55,7 +55,7 @@ func optionsFrom(cfg sandbox.Config) (Options, error) {
 			return nil
 		},
 		"exec": func(s sandbox.Setting) (err error) {
-			o.Exec, err = s.OneOf(ExecZygote, ExecCold)
+			o.Exec, err = s.OneOf(ExecZygote, ExecPrestart, ExecCold)
 			return err
 		},
 		"prefork": func(s sandbox.Setting) error {

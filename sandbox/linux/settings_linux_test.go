@@ -71,7 +71,7 @@ func TestSettingsErrors(t *testing.T) {
 		{"unknown", linuxConfig(intSetting("uid", "0")), `policy p.yaml:3: backends.linux: unknown setting "uid" (known: exec, idle_timeout, min_idle, pool_size, prefork, release_after)`},
 		{"bad release", linuxConfig(strSetting("release_after", "0")), `policy p.yaml:3: backends.linux.release_after: "0" is not a positive duration such as 30s or 5m, or never`},
 		{"pool of 0", linuxConfig(intSetting("pool_size", "0")), "policy p.yaml:3: backends.linux.pool_size: 0 is out of range (1 to 1024)"},
-		{"bad exec", linuxConfig(strSetting("exec", "warm")), `policy p.yaml:3: backends.linux.exec: must be one of zygote, cold, got "warm"`},
+		{"bad exec", linuxConfig(strSetting("exec", "warm")), `policy p.yaml:3: backends.linux.exec: must be one of zygote, prestart, cold, got "warm"`},
 		{"bad timeout", linuxConfig(strSetting("idle_timeout", "soon")), `policy p.yaml:3: backends.linux.idle_timeout: "soon" is not a positive duration`},
 		{"min_idle above pool", linuxConfig(intSetting("pool_size", "2"), intSetting("min_idle", "3")), "policy p.yaml:4: backends.linux.min_idle: 3 is more than pool_size (2)"},
 	}

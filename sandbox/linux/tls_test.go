@@ -92,6 +92,7 @@ func TestEgressOperatorCA(t *testing.T) {
 	}{
 		{"operator CA, tunnelled", Options{}, caPEM, false, true},
 		{"operator CA, tunnelled, cold", Options{Exec: ExecCold}, caPEM, false, true},
+		{"operator CA, tunnelled, prestart", Options{Exec: ExecPrestart}, caPEM, false, true},
 		{"no operator CA, tunnelled", Options{}, nil, false, false},
 		// The proxy verifies the upstream with the operator's CA too, and
 		// the skill verifies the proxy's interception CA.

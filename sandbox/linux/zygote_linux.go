@@ -49,7 +49,7 @@ type zygote struct {
 // ready (the skill imported).
 func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 	// The zygote outlives the call that started it.
-	j, err := b.startJail(context.WithoutCancel(ctx), true, zygoteLog)
+	j, err := b.startJail(context.WithoutCancel(ctx), true, true, zygoteLog)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,18 @@ func TestLinux(t *testing.T) {
 	sandboxtest.Run(t, d, opts)
 }
 
+// TestLinuxPrestart runs the whole suite, attacks included, against the
+// linux backend with exec: prestart: every call in a jail of its own,
+// started before the call, where the default forks it from a zygote.
+func TestLinuxPrestart(t *testing.T) {
+	d := linux.New(linux.Options{Exec: linux.ExecPrestart})
+	c := d.Probe(context.Background())
+	if !c.Available {
+		t.Skipf("linux backend unavailable on this host: %s", c.Reason)
+	}
+	sandboxtest.Run(t, d, sandboxtest.OptionsFromProbe(context.Background(), d))
+}
+
 // TestLinuxUnavailable checks that, on a host lacking a layer, Open refuses
 // with kind unavailable instead of running weaker.
 func TestLinuxUnavailable(t *testing.T) {
@@ -65,7 +77,8 @@ func TestLinuxRegistered(t *testing.T) {
 // TestLinuxContainer runs the attack corpus, then the host leak checks,
 // against the linux backend with every skill in a container image
 // (execution: container; imagetest's image of the host's Python, read from
-// an OCI layout): untrusted (a fresh jail and interpreter per call, cold)
+// an OCI layout): untrusted (a fresh jail and interpreter per call,
+// started ahead of it)
 // and trusted (its digest in trusted_environments: a zygote and single-use
 // forks). The jail's root is the image's, so an attack aims at the host's
 // files through an image that has none of them.
