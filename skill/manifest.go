@@ -79,8 +79,11 @@ type Manifest struct {
 	// Extra holds the unknown top-level fields, kept and otherwise ignored.
 	Extra map[string]any
 
-	// raw is the whole document as JSON-compatible values.
-	raw map[string]any
+	// raw is the whole document as JSON-compatible values, and rawJSON
+	// that document rendered, once, when the manifest was parsed: JSON is
+	// on every call's path (the policy's Spec).
+	raw     map[string]any
+	rawJSON json.RawMessage
 }
 
 // EnvVar is one declared environment variable.
@@ -156,8 +159,12 @@ func (m *Manifest) ParametersJSON() json.RawMessage {
 // its original shape, the permissions block as given), except that version is
 // always a string; for a Manifest built in
 // code it is assembled from the fields. It returns nil only if a value built
-// in code cannot be represented in JSON.
+// in code cannot be represented in JSON. A parsed manifest's is rendered
+// once and shared: the caller must not modify it.
 func (m *Manifest) JSON() json.RawMessage {
+	if m.rawJSON != nil {
+		return m.rawJSON
+	}
 	doc := m.raw
 	if doc == nil {
 		doc = m.fieldsMap()
@@ -398,6 +405,7 @@ func parseManifest(file string, data []byte) (*Manifest, error) {
 	}
 	if m.raw != nil {
 		m.raw["version"] = m.Version // as written: 1.0 stays "1.0", not 1
+		m.rawJSON, _ = json.Marshal(m.raw)
 	}
 	return m, nil
 }

@@ -287,7 +287,10 @@ func parsePeak(b []byte) int64 {
 	return n
 }
 
-// PeakMeter reads a group's peak memory use since [StartPeak].
+// PeakMeter reads a group's peak memory use since [StartPeak], or since
+// the group was made ([OpenPeak]), from a file it keeps open: a read is
+// one pread, where [Group.PeakMemory] opens the file each time (on
+// cgroupfs the open is most of the cost).
 type PeakMeter struct{ f *os.File }
 
 // StartPeak resets g's peak memory use to its current use and returns a
@@ -295,7 +298,14 @@ type PeakMeter struct{ f *os.File }
 // group, or a cgroup v2 kernel before 6.12, whose memory.peak cannot be
 // reset). On v1 the reset is the group's (memory.max_usage_in_bytes); on
 // v2 it is the open file's own (memory.peak). Close it when done.
-func StartPeak(g *Group) *PeakMeter {
+func StartPeak(g *Group) *PeakMeter { return openPeak(g, true) }
+
+// OpenPeak returns a meter of g's peak memory use since g was made, as
+// PeakMemory reads it, or nil (no memory controller, a nil group). Close
+// it when done.
+func OpenPeak(g *Group) *PeakMeter { return openPeak(g, false) }
+
+func openPeak(g *Group, resetting bool) *PeakMeter {
 	if g == nil {
 		return nil
 	}
@@ -303,13 +313,19 @@ func StartPeak(g *Group) *PeakMeter {
 	if path == "" {
 		return nil
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	flag := os.O_RDONLY
+	if resetting {
+		flag = os.O_RDWR
+	}
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil
 	}
-	if _, err := f.WriteString(reset); err != nil {
-		f.Close()
-		return nil
+	if resetting {
+		if _, err := f.WriteString(reset); err != nil {
+			f.Close()
+			return nil
+		}
 	}
 	return &PeakMeter{f}
 }

@@ -70,6 +70,16 @@ func TestV2Files(t *testing.T) {
 	if p := g.PeakMemory(); p != 1234 {
 		t.Errorf("peak %d, want 1234", p)
 	}
+	// A meter opened without a reset reads the same file, and leaves it
+	// as it was.
+	m := OpenPeak(g)
+	if p := m.Read(); p != 1234 {
+		t.Errorf("OpenPeak's meter read %d, want 1234", p)
+	}
+	m.Close()
+	if got := read(filepath.Join(dir, "memory.peak")); got != "1234\n" {
+		t.Errorf("memory.peak = %q after OpenPeak; it must not be reset", got)
+	}
 }
 
 // TestV2Birth: on the host's real v2 hierarchy a started process is born

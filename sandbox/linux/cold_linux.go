@@ -69,7 +69,9 @@ func (b *box) callJail(ctx context.Context, j *jailProc, req sandbox.Request) (*
 		return nil, b.timeoutErr(ctx)
 	}
 	var peak int64
-	if j.cg != nil {
+	if j.peak != nil {
+		peak = j.peak.Read()
+	} else if j.cg != nil {
 		peak = j.cg.PeakMemory()
 	}
 	return result(value, j.Stdout, j.Stderr, peak), nil

@@ -24,6 +24,9 @@ type jailProc struct {
 	cg *cgroup.Group
 	// run is the jail's host side: the egress proxy of a network grant.
 	run *jail.Running
+	// peak, when not nil, meters the jail's peak memory since it started
+	// (a spare's, opened before its call); destroy closes it.
+	peak *cgroup.PeakMeter
 }
 
 // startJail creates the jail's cgroup and starts the harness in a fresh
@@ -89,6 +92,7 @@ func (b *box) startJail(ctx context.Context, zygote, lasting bool, stdioCap int6
 // its cgroup.
 func (j *jailProc) destroy() {
 	j.Close()
+	j.peak.Close()
 	j.run.Close()
 	if j.cg != nil {
 		j.cg.Remove()
