@@ -117,8 +117,12 @@ func (p *prestart) call(ctx context.Context, req sandbox.Request) (*sandbox.Resu
 		return nil, err
 	}
 	// The call's jail is destroyed, and the spares topped up, once the
-	// caller has had its answer (afterCall).
+	// caller has had its answer (afterCall). A call's end counts as a call
+	// too: a long one is not followed by a release.
 	defer func() {
+		p.mu.Lock()
+		p.lastCall = time.Now()
+		p.mu.Unlock()
 		p.bg.Add(1)
 		time.AfterFunc(afterCall, func() {
 			defer p.bg.Done()
