@@ -309,7 +309,8 @@ type Usage struct {
 	// MaxRSS is the peak resident memory in bytes during the call, if
 	// known: on the linux backend the jail's (its cgroup's) peak from just
 	// before the call's process was forked or, in a session, from the
-	// call's start.
+	// call's start; a call in a jail of its own (exec cold or prestart, an
+	// untrusted image) reports that jail's whole peak, its start included.
 	MaxRSS int64 `json:"max_rss,omitempty"`
 	// CPUTime is user+system CPU time, if known.
 	CPUTime time.Duration `json:"cpu_time_ns,omitempty"`
