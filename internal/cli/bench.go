@@ -14,6 +14,7 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/bench"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
+	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -107,12 +108,26 @@ func cmdBench(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return errdefs.Wrap(errdefs.Internal, err, "bundled skills")
 	}
-	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierBundled}),
-		skillbox.WithCacheDir(cache), skillbox.WithLookupEnv(c.env.LookupEnv))
+	newRuntime := func(opts ...skillbox.Option) (*skillbox.Runtime, error) {
+		return skillbox.New(append([]skillbox.Option{skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierBundled}),
+			skillbox.WithCacheDir(cache), skillbox.WithLookupEnv(c.env.LookupEnv)}, opts...)...)
+	}
+	rt, err := newRuntime()
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
+	// The linux backend's other way to run single-use calls, a jail per
+	// call started ahead of it (exec: prestart), in a runtime of its own.
+	var prestart *skillbox.Runtime
+	if slices.Contains(names, "linux") {
+		cfg := sandbox.Config{}
+		cfg.Set(sandbox.Setting{Key: "exec", Value: "prestart", Kind: "str", Flag: "linux.exec=prestart"})
+		if prestart, err = newRuntime(skillbox.WithPolicy(&policy.Policy{Backends: map[string]sandbox.Config{"linux": cfg}})); err != nil {
+			return err
+		}
+		defer prestart.Close()
+	}
 	sk, err := rt.Resolve(benchSkill)
 	if err != nil {
 		return err
@@ -134,10 +149,20 @@ func cmdBench(ctx context.Context, c *cmdContext, args []string) error {
 			}}
 		spaced := call
 		spaced.Name, spaced.Gap = fmt.Sprintf("Runtime.Call, %s, single-use, %v apart", name, benchGap), benchGap
-		if reason := unavailable(ctx, name); reason != "" {
+		reason := unavailable(ctx, name)
+		if reason != "" {
 			run.Skip, call.Skip, spaced.Skip = reason, reason, reason
 		}
 		modes = append(modes, run, call, spaced)
+		if name == "linux" {
+			for _, m := range []bench.Mode{call, spaced} {
+				m.Name = strings.Replace(m.Name, "linux,", "linux exec prestart,", 1)
+				m.Open = func(context.Context) (bench.Caller, error) {
+					return runtimeCaller{rt: prestart, opts: skillbox.CallOptions{Backend: name}}, nil
+				}
+				modes = append(modes, m)
+			}
+		}
 	}
 	cfg := bench.Config{Rounds: *rounds, Calls: *calls}
 	if !*jsonOut {

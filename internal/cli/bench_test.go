@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -50,6 +52,36 @@ func TestBenchJSON(t *testing.T) {
 		"skillbox run --backend process", "Runtime.Call, process, single-use, back to back", "Runtime.Call, process, single-use, 250ms apart"}
 	if !slices.Equal(names, wantNames) {
 		t.Errorf("rows %q, want %q", names, wantNames)
+	}
+}
+
+// bench --backend linux also measures the linux backend's exec: prestart
+// (a jail per call started ahead of it), through a runtime of its own.
+func TestBenchLinuxPrestartRows(t *testing.T) {
+	if reason := unavailable(context.Background(), "linux"); reason != "" {
+		t.Skip("linux backend " + reason)
+	}
+	h := newHarness(t)
+	t.Setenv(mainEnv, "1")
+	o := h.run("bench", "--backend", "linux", "--n", "1", "--calls", "2", "--json")
+	if o.code != 0 {
+		t.Fatalf("exit %d: %s %s", o.code, o.stdout, o.stderr)
+	}
+	rows, _ := o.envelope(t)["rows"].([]any)
+	found := 0
+	for _, r := range rows {
+		row := r.(map[string]any)
+		name, _ := row["name"].(string)
+		if !strings.HasPrefix(name, "Runtime.Call, linux exec prestart, single-use, ") {
+			continue
+		}
+		found++
+		if skip, _ := row["skipped"].(string); skip != "" || row["n"] != 2.0 {
+			t.Errorf("row %q: n %v, skipped %q; want 2 calls", name, row["n"], skip)
+		}
+	}
+	if found != 2 {
+		t.Errorf("%d exec prestart rows (back to back, spaced), want 2: %v", found, rows)
 	}
 }
 
