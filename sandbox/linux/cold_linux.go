@@ -40,16 +40,23 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	if err := b.initWorker(sctx, j.Process, worker.ModeSingle); err != nil {
 		// The jail's cgroup is new: whatever it counted is this call's,
 		// from the start (Python may already have run out of memory).
-		err = b.callError(sctx, err, j.cg, cgroup.Counts{})
-		if b.container != nil {
-			wctx, wcancel := context.WithTimeout(sctx, time.Second)
-			j.WaitOutput(wctx) // the worker exited: its stderr ends soon
-			wcancel()
-			err = b.container.ExitedErr(err, j.Stderr.Bytes())
-		}
+		err = b.imageExited(sctx, j, b.callError(sctx, err, j.cg, cgroup.Counts{}))
 		return nil, b.startErr(ctx, sctx, err)
 	}
 	return b.callJail(ctx, j, req)
+}
+
+// imageExited explains err, a single-mode worker's failure to become
+// ready, with its stderr when it runs an image's python (which may not run
+// the harness at all); otherwise it returns err.
+func (b *box) imageExited(ctx context.Context, j *jailProc, err error) error {
+	if b.container == nil {
+		return err
+	}
+	wctx, wcancel := context.WithTimeout(ctx, time.Second)
+	j.WaitOutput(wctx) // the worker exited: its stderr ends soon
+	wcancel()
+	return b.container.ExitedErr(err, j.Stderr.Bytes())
 }
 
 // callJail runs req on j, a jail of its own whose single-mode harness has

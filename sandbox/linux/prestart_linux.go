@@ -93,13 +93,7 @@ func (p *prestart) start(ctx context.Context) (*jailProc, error) {
 	}
 	j.Conn.SetMaxResult(int(b.lim.Output))
 	if err := b.initWorker(ctx, j.Process, worker.ModeSingle); err != nil {
-		err = b.startLimit(j.cg, err)
-		if b.container != nil {
-			wctx, wcancel := context.WithTimeout(ctx, time.Second)
-			j.WaitOutput(wctx) // the worker exited: its stderr ends soon
-			wcancel()
-			err = b.container.ExitedErr(err, j.Stderr.Bytes())
-		}
+		err = b.imageExited(ctx, j, b.startLimit(j.cg, err))
 		j.destroy()
 		return nil, err
 	}
