@@ -4,12 +4,13 @@ The API mirrors Skillware's ``SkillLoader``: ``load_skill(id)`` returns a
 bundle dict (manifest, instructions, card) whose ``skill.execute(params)``
 and ``execute(params)`` run the skill through skillbox -- over HTTP when
 ``SKILLBOX_URL`` is set (with ``SKILLBOX_TOKEN``), else by running
-``skillbox run --json``. ``to_claude_tool``, ``to_openai_tool``,
+``skillbox run --json`` per call, or, with ``SKILLBOX_STDIO=1``, through one
+``skillbox serve --stdio`` child that serves every call. ``to_claude_tool``, ``to_openai_tool``,
 ``to_gemini_tool`` and ``to_ollama_prompt`` give the same shapes as
 ``skillbox schema``. Only the standard library is used.
 """
 
-from .client import CLIClient, HTTPClient, SkillboxError, client_from_env
+from .client import CLIClient, HTTPClient, SkillboxError, StdioClient, client_from_env
 from .loader import RemoteSkill, SkillLoader
 from .schema import (
     to_claude_tool,
@@ -26,6 +27,7 @@ __all__ = [
     "RemoteSkill",
     "SkillLoader",
     "SkillboxError",
+    "StdioClient",
     "client_from_env",
     "to_claude_tool",
     "to_gemini_tool",

@@ -1,9 +1,11 @@
 """Ways to reach skillbox: its HTTP API, or its command line."""
 
+import collections
 import json
 import os
 import shlex
 import subprocess
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -121,8 +123,10 @@ class CLIClient:
                 check=False,
             )
         except FileNotFoundError:
+            raise _missing_binary(self.binary) from None
+        except subprocess.TimeoutExpired:
             raise SkillboxError(
-                "unavailable", "skillbox binary %r not found (set SKILLBOX_BIN or SKILLBOX_URL)" % self.binary
+                "timeout", "no answer from %s within %gs; it was killed" % (" ".join(args[:2]), self.timeout)
             ) from None
         try:
             return json.loads(p.stdout)
@@ -144,12 +148,248 @@ class CLIClient:
         return _check(self._run(["run", skill_id, "--json", "--params-file", "-"] + self.run_args, stdin=data))
 
 
+def _missing_binary(binary):
+    return SkillboxError("unavailable", "skillbox binary %r not found (set SKILLBOX_BIN or SKILLBOX_URL)" % binary)
+
+
+# What each exit status of the skillbox command means (the README's table).
+_EXIT_KINDS = {1: "skill", 2: "invalid", 3: "denied", 4: "limit", 5: "unavailable", 6: "internal", 130: "canceled"}
+_MCP_VERSION = "2025-06-18"
+_CALL_META = "dev.skillbox/call"
+# How long the child may take to start and list its skills when the client
+# has no timeout of its own.
+_START_TIMEOUT = 120.0
+
+
+class StdioClient(CLIClient):
+    """Sends each call to one ``skillbox serve --stdio`` child, over MCP.
+
+    The child is started at the first call with ``run_args`` (every flag of
+    ``skillbox run`` but --json and --params: grants, --backend, --timeout,
+    --locked) and the environment as it is then (``env``, or this process's),
+    and lives until close(), the end of a ``with`` block or this process's
+    exit. Every call still runs in a sandbox of its own, as under ``run``;
+    what is paid once is skillbox's start, its catalogue and its jails'
+    interpreter, so a call costs milliseconds instead of a ``skillbox run``
+    process (docs/PERFORMANCE.md). Calls from several threads run at once.
+
+    Differences from CLIClient: grants taken from the environment are read
+    when the child starts, not per call; the child serves the skills its
+    roots held when it started, and an id it does not serve (a skill added
+    since, a folder path) goes through ``skillbox run`` instead. A child
+    that died is started again by the next call; the calls it was running
+    fail with kind ``unavailable``. ``timeout`` bounds each call (the call
+    is cancelled in the child). inspect and list run the command line.
+    """
+
+    def __init__(self, binary="skillbox", run_args=(), env=None, timeout=None):
+        super().__init__(binary, run_args, env, timeout)
+        self._lock = threading.Lock()
+        self._server = None
+
+    def _serve(self):
+        with self._lock:
+            if self._server is None or self._server.failure is not None:
+                if self._server is not None:
+                    self._server.close()
+                    self._server = None
+                argv = [self.binary, "serve", "--stdio", "--log-level", "warn"] + self.run_args
+                self._server = _StdioServer(argv, self.env, self.timeout)
+            return self._server
+
+    def call(self, skill_id, params):
+        server = self._serve()
+        name = server.tools.get(skill_id)
+        if name is None:
+            return super().call(skill_id, params)
+        res = server.request("tools/call", {"name": name, "arguments": params or {}}, self.timeout)
+        content = res.get("content") if isinstance(res, dict) else None
+        first = content[0] if isinstance(content, list) and content else {}
+        if not isinstance(first, dict) or first.get("type") != "text":
+            raise SkillboxError("internal", "unexpected answer from skillbox serve: %.200r" % (res,))
+        try:
+            value = json.loads(first["text"])
+        except ValueError:
+            raise SkillboxError("internal", "unexpected answer from skillbox serve: %.200r" % (res,)) from None
+        if res.get("isError"):
+            return _check(value)
+        env = {"ok": True, "result": value}
+        meta = (res.get("_meta") or {}).get(_CALL_META) or {}
+        for k in ("skill", "backend", "duration_ms"):
+            if k in meta:
+                env[k] = meta[k]
+        for k in ("warnings", "stdout", "stderr", "warm"):
+            if meta.get(k):
+                env[k] = meta[k]
+        return env
+
+    def close(self):
+        """Stop the child, if one runs; a later call starts a new one."""
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _Waiter:
+    def __init__(self):
+        self.done = threading.Event()
+        self.message = None
+        self.failure = None
+
+
+class _StdioServer:
+    """One ``skillbox serve --stdio`` child and its MCP session: requests go
+    out under a lock; a reader thread hands each answer to its waiter."""
+
+    def __init__(self, argv, env, timeout):
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+            )
+        except FileNotFoundError:
+            raise _missing_binary(argv[0]) from None
+        self.lock = threading.Lock()  # waiters, last_id, failure
+        self.write_lock = threading.Lock()  # whole messages on stdin
+        self.waiters = {}
+        self.last_id = 0
+        self.failure = None  # a SkillboxError once the child is gone
+        self.stderr = collections.deque(maxlen=20)
+        self.stderr_done = threading.Event()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        try:
+            start = timeout or _START_TIMEOUT
+            self.request("initialize", {
+                "protocolVersion": _MCP_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "skillbox-python", "version": "0.1.0"},
+            }, start)
+            self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            self.tools = {}
+            params = {}
+            while True:
+                page = self.request("tools/list", params, start)
+                for t in page.get("tools") or []:
+                    if t.get("title") and t.get("name"):
+                        self.tools[t["title"]] = t["name"]
+                if not page.get("nextCursor"):
+                    break
+                params = {"cursor": page["nextCursor"]}
+        except BaseException:
+            self.close()
+            raise
+
+    def request(self, method, params, timeout):
+        w = _Waiter()
+        with self.lock:
+            if self.failure is not None:
+                raise self.failure
+            self.last_id += 1
+            rid = self.last_id
+            self.waiters[rid] = w
+        self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+        if not w.done.wait(timeout):
+            with self.lock:
+                waiting = self.waiters.pop(rid, None) is not None
+            if waiting:
+                self._send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                            "params": {"requestId": rid, "reason": "the client's timeout passed"}})
+                raise SkillboxError(
+                    "timeout", "no answer from skillbox serve within %gs; the call was cancelled" % timeout)
+            w.done.wait()  # the answer came as the time ran out: the reader is handing it over
+        if w.failure is not None:
+            raise w.failure
+        msg = w.message
+        if "error" in msg:
+            err = msg["error"] if isinstance(msg["error"], dict) else {}
+            kind = "invalid" if err.get("code") == -32602 else "internal"
+            raise SkillboxError(kind, "skillbox serve refused %s: %s" % (method, err.get("message", msg["error"])))
+        return msg.get("result") or {}
+
+    def _send(self, msg):
+        line = (json.dumps(msg) + "\n").encode("utf-8")
+        with self.write_lock:
+            try:
+                self.proc.stdin.write(line)
+                self.proc.stdin.flush()
+            except (OSError, ValueError):
+                pass  # the reader sees the child go and fails every waiter
+
+    def _read_stdout(self):
+        for line in self.proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(msg, dict):
+                continue
+            if "method" in msg:
+                if "id" in msg:  # a request of the server's: only ping is known
+                    answer = {"result": {}} if msg["method"] == "ping" else {
+                        "error": {"code": -32601, "message": "method not found"}}
+                    self._send(dict({"jsonrpc": "2.0", "id": msg["id"]}, **answer))
+                continue  # notifications (progress, list changes) are not used
+            with self.lock:
+                w = self.waiters.pop(msg.get("id"), None)
+            if w is not None:
+                w.message = msg
+                w.done.set()
+        self.proc.stdout.close()
+        self._gone()
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line.decode("utf-8", "replace").rstrip())
+        self.proc.stderr.close()
+        self.stderr_done.set()
+
+    def _gone(self):
+        """The child closed its output: fail every call in flight, and the
+        ones to come (the client starts a new child for them)."""
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.stderr_done.wait(5)
+        said = " ".join(line for line in self.stderr if line)
+        kind = _EXIT_KINDS.get(code, "unavailable") if code != 0 and said else "unavailable"
+        failure = SkillboxError(kind, "skillbox serve --stdio exited (status %d)%s" % (code, ": " + said if said else ""))
+        with self.lock:
+            self.failure = failure
+            waiters, self.waiters = self.waiters, {}
+        for w in waiters.values():
+            w.failure = failure
+            w.done.set()
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def client_from_env(environ=None):
     """An HTTPClient when SKILLBOX_URL is set (token from SKILLBOX_TOKEN),
-    else a CLIClient running SKILLBOX_BIN (default "skillbox") with the
-    extra run arguments in SKILLBOX_RUN_ARGS (shell-quoted)."""
+    else a client of SKILLBOX_BIN (default "skillbox") with the extra run
+    arguments in SKILLBOX_RUN_ARGS (shell-quoted): a StdioClient (one
+    ``skillbox serve --stdio`` for every call) when SKILLBOX_STDIO is 1,
+    else a CLIClient (``skillbox run`` per call)."""
     environ = os.environ if environ is None else environ
     url = environ.get("SKILLBOX_URL")
     if url:
         return HTTPClient(url, environ.get("SKILLBOX_TOKEN"))
-    return CLIClient(environ.get("SKILLBOX_BIN") or "skillbox", shlex.split(environ.get("SKILLBOX_RUN_ARGS", "")))
+    cls = StdioClient if environ.get("SKILLBOX_STDIO") == "1" else CLIClient
+    return cls(environ.get("SKILLBOX_BIN") or "skillbox", shlex.split(environ.get("SKILLBOX_RUN_ARGS", "")))

@@ -1,9 +1,13 @@
 import os
+import shutil
+import tempfile
+import threading
+import time
 import unittest
 
-from support import RUN_ARGS, Server, binary, env
+from support import BACKEND, RUN_ARGS, TEST_SKILLS, Server, binary, env
 
-from skillbox import CLIClient, HTTPClient, SkillboxError, SkillLoader, client_from_env
+from skillbox import CLIClient, HTTPClient, SkillboxError, SkillLoader, StdioClient, client_from_env
 
 
 class LoaderCases:
@@ -90,14 +94,170 @@ class HTTPTest(LoaderCases, unittest.TestCase):
         self.assertEqual(cm.exception.kind, "unavailable")
 
 
+def _wait_for(what, cond, seconds=30):
+    """Poll cond until it holds; fail naming what after seconds (a bound
+    against hangs, not a speed check)."""
+    end = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("gave up waiting for " + what)
+        time.sleep(0.05)
+
+
+class StdioTest(LoaderCases, unittest.TestCase):
+    def setUp(self):
+        self.client = StdioClient(binary(), RUN_ARGS, env=env())
+        self.addCleanup(self.client.close)
+        self.loader = SkillLoader(self.client)
+        self.tmp = tempfile.mkdtemp(prefix="skillbox-stdio-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def child(self):
+        return self.client._server.proc
+
+    def test_one_child_serves_every_call(self):
+        # Calls after the first cannot start skillbox: its binary is gone.
+        exe = os.path.join(self.tmp, "skillbox")
+        shutil.copy(binary(), exe)
+        self.client = StdioClient(exe, RUN_ARGS, env=env())
+        self.addCleanup(self.client.close)
+        b = SkillLoader(self.client).load_skill("test/echo")
+        self.assertEqual(b["execute"]({"n": 0}), {"params": {"n": 0}})
+        first = self.child().pid
+        os.remove(exe)
+        for i in range(1, 6):
+            self.assertEqual(b["execute"]({"n": i}), {"params": {"n": i}})
+        self.assertEqual(self.child().pid, first)
+        self.assertEqual(b["skill"].last_call["backend"], BACKEND)
+        self.assertEqual(b["skill"].last_call["skill"]["id"], "test/echo")
+
+    @unittest.skipUnless(BACKEND == "process", "the pidfile is a host path, which only the process backend lets a skill write")
+    def test_each_call_gets_a_fresh_process(self):
+        pids = set()
+        for i in range(3):
+            pidfile = os.path.join(self.tmp, "pid%d" % i)
+            self.client.call("test/sleep", {"seconds": 0, "pidfile": pidfile})
+            with open(pidfile) as f:
+                pids.add(f.read())
+        self.assertEqual(len(pids), 3)
+
+    def test_concurrent_calls(self):
+        results, errors = {}, []
+
+        def caller(t):
+            try:
+                for j in range(4):
+                    n = t * 10 + j
+                    results[n] = self.client.call("test/echo", {"n": n})["result"]
+            except Exception as e:  # reported below, with the thread's values
+                errors.append(e)
+
+        threads = [threading.Thread(target=caller, args=(t,)) for t in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 24)
+        for n, r in results.items():
+            self.assertEqual(r, {"params": {"n": n}})
+
+    def test_skill_output_and_warnings(self):
+        env = self.client.call("test/echo", {"msg": "hi"})
+        self.assertEqual(env["ok"], True)
+        self.assertEqual(env["result"], {"params": {"msg": "hi"}})
+        if BACKEND == "process":
+            self.assertTrue(any("isolates nothing" in w for w in env.get("warnings", [])), env)
+
+    def test_unserved_id_goes_through_run(self):
+        # A folder path is never a served tool: `skillbox run` takes it.
+        folder = os.path.join(TEST_SKILLS, "test", "echo")
+        env = self.client.call(folder, {"msg": "by path"})
+        self.assertEqual(env["result"], {"params": {"msg": "by path"}})
+
+    def test_child_that_died_is_replaced(self):
+        self.client.call("test/echo", {})
+        old = self.child()
+        old.kill()
+        _wait_for("the client to see its child go", lambda: self.client._server.failure is not None)
+        self.assertEqual(self.client.call("test/echo", {"n": 1})["result"], {"params": {"n": 1}})
+        self.assertNotEqual(self.child().pid, old.pid)
+
+    @unittest.skipUnless(BACKEND == "process", "the pidfile is a host path, which only the process backend lets a skill write")
+    def test_call_in_flight_when_child_dies(self):
+        pidfile = os.path.join(self.tmp, "inflight")
+        raised = []
+
+        def call():
+            try:
+                self.client.call("test/sleep", {"seconds": 60, "pidfile": pidfile})
+            except SkillboxError as e:
+                raised.append(e)
+
+        t = threading.Thread(target=call)
+        t.start()
+        _wait_for("the call to start", lambda: os.path.exists(pidfile))
+        self.child().kill()
+        t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(len(raised), 1)
+        self.assertEqual(raised[0].kind, "unavailable")
+        self.assertIn("serve --stdio exited", raised[0].message)
+
+    @unittest.skipUnless(BACKEND == "process", "the pidfile is a host path, which only the process backend lets a skill write")
+    def test_timeout_cancels_the_call(self):
+        client = StdioClient(binary(), RUN_ARGS, env=env(), timeout=2)
+        self.addCleanup(client.close)
+        client.call("test/echo", {})  # the child is up: the timeout counts the call alone
+        pidfile = os.path.join(self.tmp, "slow")
+        with self.assertRaises(SkillboxError) as cm:
+            client.call("test/sleep", {"seconds": 60, "pidfile": pidfile})
+        self.assertEqual(cm.exception.kind, "timeout")
+        with open(pidfile) as f:
+            pid = int(f.read())
+
+        def gone():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        _wait_for("the cancelled call's process to be killed", gone)
+        self.assertEqual(client.call("test/echo", {"n": 2})["result"], {"params": {"n": 2}})
+
+    def test_bad_flag(self):
+        client = StdioClient(binary(), ["--no-such-flag"], env=env())
+        self.addCleanup(client.close)
+        with self.assertRaises(SkillboxError) as cm:
+            client.call("test/echo", {})
+        self.assertEqual(cm.exception.kind, "invalid")
+        self.assertIn("no-such-flag", cm.exception.message)
+
+    def test_missing_binary(self):
+        with self.assertRaises(SkillboxError) as cm:
+            StdioClient("/nonexistent/skillbox").call("test/echo", {})
+        self.assertEqual(cm.exception.kind, "unavailable")
+
+    def test_close(self):
+        self.client.call("test/echo", {})
+        child = self.child()
+        self.client.close()
+        self.assertIsNotNone(child.poll())
+        self.assertEqual(self.client.call("test/echo", {"n": 3})["result"], {"params": {"n": 3}})
+
+
 class EnvTest(unittest.TestCase):
     def test_client_from_env(self):
         c = client_from_env({"SKILLBOX_URL": "http://127.0.0.1:1/", "SKILLBOX_TOKEN": "x"})
         self.assertIsInstance(c, HTTPClient)
         self.assertEqual((c.url, c.token), ("http://127.0.0.1:1", "x"))
         c = client_from_env({"SKILLBOX_BIN": "/opt/sb", "SKILLBOX_RUN_ARGS": "--allow-env 'A B'"})
-        self.assertIsInstance(c, CLIClient)
+        self.assertIs(type(c), CLIClient)
         self.assertEqual((c.binary, c.run_args), ("/opt/sb", ["--allow-env", "A B"]))
+        c = client_from_env({"SKILLBOX_BIN": "/opt/sb", "SKILLBOX_STDIO": "1", "SKILLBOX_RUN_ARGS": "--allow-env A"})
+        self.assertIsInstance(c, StdioClient)
+        self.assertEqual((c.binary, c.run_args), ("/opt/sb", ["--allow-env", "A"]))
 
     def test_class_level_load_skill(self):
         # Skillware style: SkillLoader.load_skill(id) with the environment.
