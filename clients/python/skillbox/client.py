@@ -189,6 +189,10 @@ class StdioClient(CLIClient):
 
     def _serve(self):
         with self._lock:
+            if self._server is not None and self._server.pid != os.getpid():
+                # A forked copy of this client: the child and its pipes are
+                # the parent's; this process gets its own.
+                self._server = None
             if self._server is None or self._server.failure is not None:
                 if self._server is not None:
                     self._server.close()
@@ -255,6 +259,7 @@ class _StdioServer:
             )
         except FileNotFoundError:
             raise _missing_binary(argv[0]) from None
+        self.pid = os.getpid()
         self.lock = threading.Lock()  # waiters, last_id, failure
         self.write_lock = threading.Lock()  # whole messages on stdin
         self.waiters = {}
@@ -295,12 +300,13 @@ class _StdioServer:
             rid = self.last_id
             self.waiters[rid] = w
         self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
-        if not w.done.wait(timeout):
-            with self.lock:
-                waiting = self.waiters.pop(rid, None) is not None
-            if waiting:
-                self._send({"jsonrpc": "2.0", "method": "notifications/cancelled",
-                            "params": {"requestId": rid, "reason": "the client's timeout passed"}})
+        try:
+            answered = w.done.wait(timeout)
+        except BaseException:  # KeyboardInterrupt, say: the call must not run on
+            self._abandon(rid, "the client was interrupted")
+            raise
+        if not answered:
+            if self._abandon(rid, "the client's timeout passed"):
                 raise SkillboxError(
                     "timeout", "no answer from skillbox serve within %gs; the call was cancelled" % timeout)
             w.done.wait()  # the answer came as the time ran out: the reader is handing it over
@@ -312,6 +318,16 @@ class _StdioServer:
             kind = "invalid" if err.get("code") == -32602 else "internal"
             raise SkillboxError(kind, "skillbox serve refused %s: %s" % (method, err.get("message", msg["error"])))
         return msg.get("result") or {}
+
+    def _abandon(self, rid, reason):
+        """Stop waiting for request rid and cancel it in the child. False if
+        its answer has already been taken by the reader."""
+        with self.lock:
+            waiting = self.waiters.pop(rid, None) is not None
+        if waiting:
+            self._send({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                        "params": {"requestId": rid, "reason": reason}})
+        return waiting
 
     def _send(self, msg):
         line = (json.dumps(msg) + "\n").encode("utf-8")

@@ -1,5 +1,6 @@
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -225,6 +226,57 @@ class StdioTest(LoaderCases, unittest.TestCase):
 
         _wait_for("the cancelled call's process to be killed", gone)
         self.assertEqual(client.call("test/echo", {"n": 2})["result"], {"params": {"n": 2}})
+
+    @unittest.skipUnless(BACKEND == "process", "the pidfile is a host path, which only the process backend lets a skill write")
+    def test_interrupt_cancels_the_call(self):
+        pidfile = os.path.join(self.tmp, "interrupted")
+
+        def interrupt():
+            _wait_for("the call to start", lambda: os.path.exists(pidfile))
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+        t = threading.Thread(target=interrupt)
+        t.start()
+        with self.assertRaises(KeyboardInterrupt):
+            self.client.call("test/sleep", {"seconds": 60, "pidfile": pidfile})
+        t.join()
+        with open(pidfile) as f:
+            pid = int(f.read())
+
+        def gone():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        _wait_for("the interrupted call's process to be killed", gone)
+        self.assertEqual(self.client.call("test/echo", {"n": 4})["result"], {"params": {"n": 4}})
+
+    def test_forked_copy_starts_its_own_child(self):
+        self.client.call("test/echo", {})
+        parent_child = self.child().pid
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the forked copy: report what its call got, then go
+            signal.alarm(120)  # a copy that hangs dies, and the test fails
+            code = 1
+            try:
+                out = self.client.call("test/echo", {"n": 5})["result"]
+                mine = self.client._server.proc.pid
+                os.write(w, repr((out, mine != parent_child)).encode())
+                self.client.close()
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        with os.fdopen(r) as f:
+            got = f.read()
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, got)
+        self.assertEqual(got, repr(({"params": {"n": 5}}, True)))
+        self.assertEqual(self.client.call("test/echo", {"n": 6})["result"], {"params": {"n": 6}})
+        self.assertEqual(self.child().pid, parent_child)
 
     def test_bad_flag(self):
         client = StdioClient(binary(), ["--no-such-flag"], env=env())
