@@ -569,17 +569,19 @@ _TAKES_CONFIG[_Rehearsal] = True  # known: no inspect in the child
 
 def _rehearse(cls):
     """Run the harness's own part of a call once, with a stand-in skill and
-    made-up values, in a zygote child before it reports ready: decoding a
+    made-up values, in a zygote child (or a single-mode worker started
+    before its call: init's "rehearse") before it reports ready: decoding a
     call frame, building an instance, encoding a result frame, and
     computing how cls is built (_takes_config). Their first run in a fresh
     fork writes to pages shared with the zygote (reference counts of the
     json module's and the harness's objects, the allocator's pools), each
     write a copy-on-write fault — ~30 us each on a virtual machine that
     flushes TLBs through its hypervisor (docs/PERFORMANCE.md, "Served call
-    overhead"). Done here, while the child waits for its call, the call does
-    not pay them. No code of the skill runs but what _takes_config reads of
-    its class (the call would read it anyway), and nothing stays but the
-    pages and that cached answer."""
+    overhead"); in a fresh interpreter it is their first execution. Done
+    here, while the worker waits for its call, the call does not pay them.
+    No code of the skill runs but what _takes_config reads of its class
+    (the call would read it anyway), and nothing stays but the pages and
+    that cached answer."""
     import json
 
     frame = b'{"type":"call","id":1,"params":{"text":"a b","top":3,"x":[1,2.5,true,null]},"config":{}}'
@@ -1050,6 +1052,8 @@ def _main():
     if mode == "zygote":
         return _zygote_main(init)
     cls, ready, max_tb = _load(init)
+    if cls is not None and mode == "single" and init.get("rehearse"):
+        _rehearse(cls)
     _send(ready)
     if cls is None:
         return 0

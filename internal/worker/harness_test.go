@@ -133,6 +133,47 @@ func TestHarnessPlain(t *testing.T) {
 	}
 }
 
+// TestHarnessRehearsal: a single-mode worker told to rehearse (a
+// pre-started jail's) runs the harness's part of a call before ready with a
+// stand-in, never the skill's code: the call is the skill's first, its
+// instance the first, and its output the only output.
+func TestHarnessRehearsal(t *testing.T) {
+	bundle := writeBundle(t, map[string]string{"skill.py": `
+from skillware.core.base_skill import BaseSkill
+
+COUNTS = {"inits": 0, "calls": 0}
+
+class Counted(BaseSkill):
+    def __init__(self, config=None):
+        super().__init__(config)
+        COUNTS["inits"] += 1
+        print("init")
+
+    def execute(self, params):
+        COUNTS["calls"] += 1
+        print("execute")
+        return dict(COUNTS, params=params, config=self.config)
+`})
+	p := startWorker(t, nil)
+	rep, err := p.Init(tctx(t, 20*time.Second), Init{Bundle: bundle, Mode: ModeSingle, Rehearse: true})
+	if err != nil {
+		t.Fatalf("init: %v (stderr: %s)", err, p.Stderr.Bytes())
+	}
+	if rep.Class != "Counted" {
+		t.Fatalf("ready = %+v", rep)
+	}
+	got := mustCall(t, p, 1, `{"text":"a b","top":3}`, map[string]string{"K": "v"})
+	if want := `{"inits":1,"calls":1,"params":{"text":"a b","top":3},"config":{"K":"v"}}`; got != want {
+		t.Fatalf("result\n got %s\nwant %s", got, want)
+	}
+	if st, err := p.Wait(); err != nil || st.ExitCode() != 0 {
+		t.Fatalf("wait: %v %v (stderr: %s)", st, err, p.Stderr.Bytes())
+	}
+	if got := string(p.Stdout.Bytes()); got != "init\nexecute\n" {
+		t.Fatalf("stdout = %q", got)
+	}
+}
+
 func TestHarnessBundleLayouts(t *testing.T) {
 	needYAML(t)
 	bundle := writeBundle(t, map[string]string{

@@ -57,6 +57,12 @@ type Init struct {
 	// zygote looks, without running anything, for the standard-library
 	// modules the environment's start-up code and packages import.
 	SitePaths []string `json:"site_paths,omitempty"`
+	// Rehearse, in single mode, runs the harness's own part of a call once
+	// before the ready reply, with a stand-in skill and made-up values (as
+	// a zygote's child does): for a worker started before its call (a
+	// pre-started jail), whose first call then does not pay it. No code of
+	// the skill's runs in the rehearsal.
+	Rehearse bool `json:"rehearse,omitempty"`
 }
 
 // Call asks the worker to run execute(params).

@@ -48,9 +48,9 @@ func environmentKey(in *pyinterp.Interpreter) string { return "python:" + in.Com
 // initWorker sends init and checks the skill's requirements against what
 // the interpreter reported. A zygote that does not import the skill
 // reports none: its first child does (checkReady).
-func (b *box) initWorker(ctx context.Context, p *worker.Process, mode string) error {
-	rep, err := p.Init(ctx, b.initMsg(mode))
-	if mode != worker.ModeZygote || b.spec.Warm {
+func (b *box) initWorker(ctx context.Context, p *worker.Process, in worker.Init) error {
+	rep, err := p.Init(ctx, in)
+	if in.Mode != worker.ModeZygote || b.spec.Warm {
 		err = b.checkReady(rep, err)
 	}
 	if err != nil && timedOut(ctx, err) {

@@ -37,7 +37,7 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 		}()
 	}()
 	j.Conn.SetMaxResult(int(b.lim.Output))
-	if err := b.initWorker(sctx, j.Process, worker.ModeSingle); err != nil {
+	if err := b.initWorker(sctx, j.Process, b.initMsg(worker.ModeSingle)); err != nil {
 		// The jail's cgroup is new: whatever it counted is this call's,
 		// from the start (Python may already have run out of memory).
 		err = b.imageExited(sctx, j, b.callError(sctx, err, j.cg, cgroup.Counts{}))

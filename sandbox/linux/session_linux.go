@@ -28,7 +28,7 @@ func (s *session) start(ctx context.Context) error {
 		return err
 	}
 	j.Conn.SetMaxResult(int(b.lim.Output))
-	if err := b.initWorker(ctx, j.Process, worker.ModeSession); err != nil {
+	if err := b.initWorker(ctx, j.Process, b.initMsg(worker.ModeSession)); err != nil {
 		err = b.startLimit(j.cg, err)
 		j.destroy()
 		return err

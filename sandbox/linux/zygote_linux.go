@@ -55,7 +55,7 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 	}
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := b.initWorker(ictx, j.Process, worker.ModeZygote); err != nil {
+	if err := b.initWorker(ictx, j.Process, b.initMsg(worker.ModeZygote)); err != nil {
 		err = b.startLimit(j.cg, err)
 		j.destroy()
 		return nil, err
