@@ -105,6 +105,21 @@ def _wait_for(what, cond, seconds=30):
         time.sleep(0.05)
 
 
+def _wait_killed(what, pidfile):
+    """Wait until the process whose pid pidfile holds is gone."""
+    with open(pidfile) as f:
+        pid = int(f.read())
+
+    def gone():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    _wait_for(what + " to be killed", gone)
+
+
 class StdioTest(LoaderCases, unittest.TestCase):
     def setUp(self):
         self.client = StdioClient(binary(), RUN_ARGS, env=env())
@@ -219,17 +234,7 @@ class StdioTest(LoaderCases, unittest.TestCase):
             time.sleep(0.05)
         if not os.path.exists(pidfile):
             return  # so loaded a machine that the skill never started: nothing ran to kill
-        with open(pidfile) as f:
-            pid = int(f.read())
-
-        def gone():
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
-            return False
-
-        _wait_for("the cancelled call's process to be killed", gone)
+        _wait_killed("the cancelled call's process", pidfile)
         self.assertEqual(client.call("test/echo", {"n": 2})["result"], {"params": {"n": 2}})
 
     @unittest.skipUnless(BACKEND == "process", "the pidfile is a host path, which only the process backend lets a skill write")
@@ -245,17 +250,7 @@ class StdioTest(LoaderCases, unittest.TestCase):
         with self.assertRaises(KeyboardInterrupt):
             self.client.call("test/sleep", {"seconds": 60, "pidfile": pidfile})
         t.join()
-        with open(pidfile) as f:
-            pid = int(f.read())
-
-        def gone():
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
-            return False
-
-        _wait_for("the interrupted call's process to be killed", gone)
+        _wait_killed("the interrupted call's process", pidfile)
         self.assertEqual(self.client.call("test/echo", {"n": 4})["result"], {"params": {"n": 4}})
 
     def test_forked_copy_starts_its_own_child(self):
