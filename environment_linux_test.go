@@ -165,13 +165,14 @@ func TestSkillEnvironment(t *testing.T) {
 		t.Errorf("err = %v; want unavailable naming the requirement and pip's reason", err)
 	}
 
-	// Trusted by key: the zygote processes the environment's site.
+	// Trusted by key: the zygote processes the environment's site (exec:
+	// zygote; the default's spares are interpreters of their own).
 	c := &skillenv.Cache{Dir: envs}
 	list, err := c.List()
 	if err != nil || len(list) != 1 {
 		t.Fatalf("environments: %v %v", list, err)
 	}
-	pol, err := policy.Parse("/etc/p.yaml", []byte(fmt.Sprintf("trusted_environments: [%q]\n", list[0].Key)))
+	pol, err := policy.Parse("/etc/p.yaml", []byte(fmt.Sprintf("trusted_environments: [%q]\nbackends:\n  linux: {exec: zygote}\n", list[0].Key)))
 	if err != nil {
 		t.Fatal(err)
 	}

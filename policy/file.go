@@ -63,7 +63,7 @@ const maxPolicyFile = 1 << 20
 //	  - python:/usr/bin/python3.12   # an environment key, as skillbox lists it
 //	  - sha256:<64 hex digits>       # an image digest
 //	backends:                        # each backend's settings (Backends)
-//	  linux: {pool_size: 4, min_idle: 1, idle_timeout: 5m, exec: zygote}
+//	  linux: {pool_size: 4, min_idle: 1, idle_timeout: 5m, exec: auto}
 //
 // Parsing is strict: an unknown key, a wrong type or a duplicate key is an
 // error naming FILE:LINE, so that a typo in a security policy can never

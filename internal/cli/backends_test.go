@@ -60,13 +60,13 @@ func TestDoctorShowsBackendConfig(t *testing.T) {
 		t.Errorf("doctor: exit %d, pyodide config %v", o.code, cfg["pyodide"])
 	}
 	if registered("linux") {
-		want := map[string]any{"pool_size": float64(3), "min_idle": float64(0), "idle_timeout": "2m0s", "exec": "zygote", "prefork": true}
+		want := map[string]any{"pool_size": float64(3), "min_idle": float64(0), "idle_timeout": "2m0s", "exec": "auto", "prefork": true}
 		for k, v := range want {
 			if cfg["linux"][k] != v {
 				t.Errorf("linux %s = %v, want %v (config %v)", k, cfg["linux"][k], v, cfg["linux"])
 			}
 		}
-		if o := h.run("doctor"); !strings.Contains(o.stdout, "config: exec=zygote idle_timeout=2m0s min_idle=0 pool_size=3 prefork=true release_after=5m0s") {
+		if o := h.run("doctor"); !strings.Contains(o.stdout, "config: exec=auto idle_timeout=2m0s min_idle=0 pool_size=3 prefork=true release_after=5m0s") {
 			t.Errorf("doctor text does not show the linux config:\n%s", o.stdout)
 		}
 	}

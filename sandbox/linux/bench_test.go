@@ -124,16 +124,18 @@ func BenchmarkBarePython(b *testing.B) {
 func BenchmarkCold(b *testing.B) { runBench(b, benchBox(b, Options{Exec: ExecCold}, ""), nil) }
 
 // BenchmarkZygote forks each call's child on demand (no pre-fork).
-func BenchmarkZygote(b *testing.B) { runBench(b, benchBox(b, Options{NoPrefork: true}, ""), nil) }
+func BenchmarkZygote(b *testing.B) {
+	runBench(b, benchBox(b, Options{Exec: ExecZygote, NoPrefork: true}, ""), nil)
+}
 
 // BenchmarkSingleUse is the default configuration called back to back: the
 // pre-fork of the next child races the next call.
-func BenchmarkSingleUse(b *testing.B) { runBench(b, benchBox(b, Options{}, ""), nil) }
+func BenchmarkSingleUse(b *testing.B) { runBench(b, benchBox(b, Options{Exec: ExecZygote}, ""), nil) }
 
 // BenchmarkPreforked finds a child already forked and waiting when the call
 // arrives: between calls, outside the timer, it waits for the pre-fork.
 func BenchmarkPreforked(b *testing.B) {
-	sb := benchBox(b, Options{}, "")
+	sb := benchBox(b, Options{Exec: ExecZygote}, "")
 	runBench(b, sb, func() { waitPreforked(b, sb) })
 }
 
@@ -202,7 +204,7 @@ func BenchmarkImports(b *testing.B) {
 					if mode == "trusted-env" {
 						spec.TrustedEnvironments = []string{environmentKey(in)}
 					}
-					sb := openBox(b, Options{}, spec)
+					sb := openBox(b, Options{Exec: ExecZygote}, spec)
 					var pause func()
 					if timing == "prefork" {
 						pause = func() { waitPreforked(b, sb) }
@@ -219,7 +221,7 @@ func BenchmarkImports(b *testing.B) {
 func BenchmarkThroughput(b *testing.B) {
 	for _, callers := range []int{1, 2, 8, 32} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			sb := benchBox(b, Options{}, "")
+			sb := benchBox(b, Options{Exec: ExecZygote}, "")
 			if _, err := sb.Call(context.Background(), echoReq); err != nil {
 				b.Fatal(err)
 			}
@@ -259,7 +261,7 @@ func BenchmarkThroughput(b *testing.B) {
 // shares pages among the processes mapping them, Private is what a process
 // alone holds (a forked child's copy-on-write pages it touched).
 func BenchmarkRSS(b *testing.B) {
-	sb := openBox(b, Options{}, sandbox.Spec{BundleDir: bundle(b, `        import time
+	sb := openBox(b, Options{Exec: ExecZygote}, sandbox.Spec{BundleDir: bundle(b, `        import time
         time.sleep(params.get("sleep", 0))
         return {}`)})
 	if _, err := sb.Call(context.Background(), echoReq); err != nil {

@@ -118,14 +118,14 @@ func TestContainer(t *testing.T) {
 		}
 	})
 
-	t.Run("trusted image gets a zygote", func(t *testing.T) {
+	t.Run("trusted image gets a zygote under exec zygote", func(t *testing.T) {
 		d, err := imagetest.Digest(filepath.Join(dir, "image"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		s := spec(sandbox.Container{Image: "oci:image", Python: "/usr/bin/python3.11"})
 		s.TrustedEnvironments = []string{d}
-		sb := openBox(t, Options{ImageCache: cache}, s)
+		sb := openBox(t, Options{Exec: ExecZygote, ImageCache: cache}, s)
 		res, err := call(t, sb, map[string]any{})
 		if err != nil {
 			t.Fatal(err)

@@ -1,8 +1,9 @@
 // Package linux is the "linux" sandbox backend: every call runs in a jail
 // built from Linux namespaces, a minimal read-only root, Landlock, a
 // seccomp filter, an unprivileged uid and cgroup limits, and — by default —
-// in a fresh fork of a pre-imported "zygote" interpreter, so a single-use
-// call costs milliseconds.
+// in an interpreter made ready before the call (a spare jail that imported
+// the skill, or a fresh fork of a "zygote" interpreter holding trusted
+// code), so a single-use call costs milliseconds.
 //
 // # The jail
 //
@@ -40,7 +41,7 @@
 //
 // # Modes
 //
-// Single-use (default): a pool of zygotes per Sandbox, each a jail whose
+// Single-use, Options.Exec = ExecZygote: a pool of zygotes per Sandbox, each a jail whose
 // harness holds only trusted code (the standard library modules the
 // skill's source names, read but never run; docs/PROTOCOL.md); each call
 // gets a fresh fork (pre-forked while idle) that imports the skill, after
@@ -57,6 +58,13 @@
 // new jail at each call, and so does a one-shot Spec (Spec.OneShot: the
 // CLI's run), unless the skill is warm, whose zygote then pre-forks
 // nothing. ModeSession keeps one worker for the Sandbox's lifetime.
+//
+// ExecAuto, the default, combines the two: a call takes a ready spare
+// (prestart's path, MinIdle spares) and a call that finds none is forked
+// from a zygote (the pool's, keeping none warm); while a zygote lives no
+// spare is started, and once the zygotes idle out the spares come back.
+// Calls now and then get prestart's latency and memory, a burst the
+// zygote's CPU per call. A warm skill always gets the pool.
 //
 // # Capabilities
 //

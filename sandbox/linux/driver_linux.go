@@ -26,7 +26,11 @@ const Name = "linux"
 
 // Exec modes: how calls reach a fresh interpreter.
 const (
-	// ExecZygote forks each call from a pooled zygote (the default).
+	// ExecAuto runs a call on a ready spare jail (ExecPrestart's path)
+	// and forks it from a zygote (ExecZygote's) when calls come faster
+	// than spares start: the default.
+	ExecAuto = "auto"
+	// ExecZygote forks each call from a pooled zygote.
 	ExecZygote = "zygote"
 	// ExecPrestart runs every call in a new jail and interpreter started
 	// before the call: a spare waits with the skill imported.
@@ -46,8 +50,8 @@ type Options struct {
 	// $SKILLBOX_PYTHON, else python3 on PATH, resolved to the real binary
 	// (internal/pyinterp: the same rule as every backend).
 	Python string
-	// Exec is ExecZygote (default), ExecPrestart or ExecCold, for
-	// single-use Specs (policy file: exec).
+	// Exec is ExecAuto (default), ExecZygote, ExecPrestart or ExecCold,
+	// for single-use Specs (policy file: exec).
 	Exec string
 	// PoolSize bounds the zygotes per Sandbox; 0 means 2×NumCPU (policy
 	// file: pool_size, 1 to 1024).
@@ -55,8 +59,9 @@ type Options struct {
 	// IdleTimeout is how long a surplus idle zygote lives; 0 means 30s
 	// (policy file: idle_timeout).
 	IdleTimeout time.Duration
-	// MinIdle zygotes are kept warm (started at Open, replaced when they
-	// die) while the sandbox is in use; 0 means 1, negative means none
+	// MinIdle zygotes (with ExecAuto and ExecPrestart: spare jails) are
+	// kept warm (started at Open, replaced when they die or are used)
+	// while the sandbox is in use; 0 means 1, negative means none
 	// (policy file: min_idle, where 0 means none and the value may not
 	// exceed the pool size).
 	MinIdle int
@@ -119,7 +124,7 @@ func New(opts Options) *Driver {
 
 func newDriver(opts Options, s seams) *Driver {
 	if opts.Exec == "" {
-		opts.Exec = ExecZygote
+		opts.Exec = ExecAuto
 	}
 	if opts.PoolSize <= 0 {
 		opts.PoolSize = defaultPoolSize()
@@ -301,8 +306,15 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 			return nil, err
 		}
 		b.run = p
+	case d.opts.Exec == ExecAuto && !spec.Warm:
+		a := newAuto(b)
+		if err := a.warm(ctx); err != nil {
+			a.close()
+			return nil, err
+		}
+		b.run = a
 	default:
-		p := newPool(b)
+		p := newPool(b, d.opts.MinIdle)
 		if err := p.warm(ctx); err != nil {
 			p.close()
 			return nil, err

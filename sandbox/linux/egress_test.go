@@ -181,7 +181,7 @@ func TestEgressAllowlist(t *testing.T) {
 		name string
 		opts Options
 		mode sandbox.Mode
-	}{{"zygote", Options{}, ""}, {"cold", Options{Exec: ExecCold}, ""},
+	}{{"zygote", Options{Exec: ExecZygote}, ""}, {"cold", Options{Exec: ExecCold}, ""},
 		{"prestart", Options{Exec: ExecPrestart}, ""}, {"session", Options{}, sandbox.ModeSession}} {
 		t.Run(mode.name, func(t *testing.T) {
 			before := len(hits.all())
@@ -318,7 +318,7 @@ func TestEgressSecretBinding(t *testing.T) {
 		name string
 		opts Options
 		mode sandbox.Mode
-	}{{"zygote", Options{}, ""}, {"cold", Options{Exec: ExecCold}, ""},
+	}{{"zygote", Options{Exec: ExecZygote}, ""}, {"cold", Options{Exec: ExecCold}, ""},
 		{"prestart", Options{Exec: ExecPrestart}, ""}, {"session", Options{}, sandbox.ModeSession}} {
 		t.Run(mode.name, func(t *testing.T) {
 			before := len(hits.all())

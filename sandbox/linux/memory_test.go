@@ -24,8 +24,9 @@ var memoryModes = []struct {
 	opts Options
 	mode sandbox.Mode
 }{
-	{"zygote", Options{}, ""},
-	{"zygote-noprefork", Options{NoPrefork: true}, ""},
+	{"zygote", Options{Exec: ExecZygote}, ""},
+	{"zygote-noprefork", Options{Exec: ExecZygote, NoPrefork: true}, ""},
+	{"auto", Options{}, ""},
 	{"cold", Options{Exec: ExecCold}, ""},
 	{"prestart", Options{Exec: ExecPrestart}, ""},
 	{"session", Options{}, sandbox.ModeSession},

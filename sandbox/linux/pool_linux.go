@@ -19,6 +19,9 @@ import (
 type pool struct {
 	b     *box
 	slots chan struct{}
+	// minIdle zygotes are kept warm: the driver's MinIdle, or none for
+	// exec: auto, whose spares serve the calls that come now and then.
+	minIdle int
 
 	mu       sync.Mutex
 	changed  *sync.Cond // signalled when a zygote is started, returned or dropped
@@ -34,8 +37,8 @@ type pool struct {
 	dying sync.WaitGroup
 }
 
-func newPool(b *box) *pool {
-	p := &pool{b: b, slots: make(chan struct{}, b.d.opts.PoolSize), all: map[*zygote]bool{}, stop: make(chan struct{}), lastCall: time.Now()}
+func newPool(b *box, minIdle int) *pool {
+	p := &pool{b: b, slots: make(chan struct{}, b.d.opts.PoolSize), minIdle: minIdle, all: map[*zygote]bool{}, stop: make(chan struct{}), lastCall: time.Now()}
 	p.changed = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.reaper()
@@ -45,7 +48,7 @@ func newPool(b *box) *pool {
 // warm starts MinIdle zygotes; the first one's failure (an import error
 // in the skill, a jail that cannot start) is Open's error.
 func (p *pool) warm(ctx context.Context) error {
-	for i := 0; i < p.b.d.opts.MinIdle; i++ {
+	for i := 0; i < p.minIdle; i++ {
 		// Counted as starting, so that the reaper, finding the pool short
 		// of MinIdle meanwhile, does not start another beyond PoolSize.
 		p.mu.Lock()
@@ -190,6 +193,13 @@ func (p *pool) put(z *zygote) {
 	}
 }
 
+// empty reports whether the pool has no zygote, started or starting.
+func (p *pool) empty() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.all)+p.starting == 0
+}
+
 // touch records a call for ReleaseAfter.
 func (p *pool) touch() {
 	p.mu.Lock()
@@ -209,7 +219,7 @@ func (p *pool) reaper() {
 		released := p.b.d.opts.ReleaseAfter > 0 && time.Since(p.lastCall) > p.b.d.opts.ReleaseAfter
 		var keep []*zygote
 		for i, z := range p.idle {
-			surplus := len(p.idle)-i > p.b.d.opts.MinIdle
+			surplus := len(p.idle)-i > p.minIdle
 			idleTooLong := time.Since(z.lastUsedAt()) > p.b.d.opts.IdleTimeout
 			if !z.usable() || released || (surplus && idleTooLong) {
 				p.drop(z)
@@ -220,7 +230,7 @@ func (p *pool) reaper() {
 		p.idle = keep
 		// A dead zygote is replaced, so the next call stays fast; the
 		// replacement counts against PoolSize like any other.
-		short := min(p.b.d.opts.MinIdle, cap(p.slots)) - len(p.all) - p.starting
+		short := min(p.minIdle, cap(p.slots)) - len(p.all) - p.starting
 		if released {
 			short = 0
 		}

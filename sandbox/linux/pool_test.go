@@ -19,7 +19,7 @@ import (
 // more than PoolSize zygotes, surplus idle zygotes are reaped down to
 // MinIdle, and a zygote that dies is replaced before the next call.
 func TestPool(t *testing.T) {
-	sb := openBox(t, Options{PoolSize: 2, MinIdle: 1, IdleTimeout: 300 * time.Millisecond},
+	sb := openBox(t, Options{Exec: ExecZygote, PoolSize: 2, MinIdle: 1, IdleTimeout: 300 * time.Millisecond},
 		sandbox.Spec{BundleDir: bundle(t, `        import time
         time.sleep(params.get("sleep", 0))
         return {}`)})
@@ -76,7 +76,7 @@ func TestPool(t *testing.T) {
 // zygote, the MinIdle one too, starts none while nobody calls, and the
 // next call starts one again (and MinIdle is kept from then on).
 func TestPoolRelease(t *testing.T) {
-	sb := openBox(t, Options{PoolSize: 2, MinIdle: 1, IdleTimeout: 200 * time.Millisecond, ReleaseAfter: 500 * time.Millisecond},
+	sb := openBox(t, Options{Exec: ExecZygote, PoolSize: 2, MinIdle: 1, IdleTimeout: 200 * time.Millisecond, ReleaseAfter: 500 * time.Millisecond},
 		sandbox.Spec{BundleDir: bundle(t, `        return {"ok": 1}`)})
 	p := sb.(*box).run.(*pool)
 	count := func() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.all) + p.starting }
@@ -112,7 +112,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // its zygote (pid 1 of the jail, and its parent); the zygote must neither
 // die nor be replaced, and serves the next call.
 func TestZygoteSurvivesSignals(t *testing.T) {
-	sb := openBox(t, Options{PoolSize: 1, MinIdle: 1}, sandbox.Spec{BundleDir: bundle(t, `        import os, signal
+	sb := openBox(t, Options{Exec: ExecZygote, PoolSize: 1, MinIdle: 1}, sandbox.Spec{BundleDir: bundle(t, `        import os, signal
         sent = []
         for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2",
                      "SIGALRM", "SIGPIPE", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGCHLD"):
@@ -159,7 +159,7 @@ func TestStartOutsideCallTimeout(t *testing.T) {
 	// The skill's import takes longer than its call's timeout.
 	src, _ := os.ReadFile(filepath.Join(dir, "skill.py"))
 	os.WriteFile(filepath.Join(dir, "skill.py"), append([]byte("import time\ntime.sleep(2.5)\n"), src...), 0o644)
-	opts := Options{PoolSize: 1, MinIdle: 1}
+	opts := Options{Exec: ExecZygote, PoolSize: 1, MinIdle: 1}
 	spec := sandbox.Spec{BundleDir: dir, Limits: sandbox.Limits{Timeout: time.Second}}
 	sb := openBox(t, opts, spec)
 	p := sb.(*box).run.(*pool)
@@ -209,7 +209,7 @@ func TestStartOutsideCallTimeout(t *testing.T) {
 // the OOM killer, an operator) just before a call is not the call's
 // failure: the call never reached it, and runs on a new zygote.
 func TestZygoteLostIsRetried(t *testing.T) {
-	sb := openBox(t, Options{PoolSize: 1, MinIdle: 1, NoPrefork: true}, sandbox.Spec{BundleDir: bundle(t, `        return {"pid": os.getpid()}`)})
+	sb := openBox(t, Options{Exec: ExecZygote, PoolSize: 1, MinIdle: 1, NoPrefork: true}, sandbox.Spec{BundleDir: bundle(t, `        return {"pid": os.getpid()}`)})
 	p := sb.(*box).run.(*pool)
 	for i := range 3 {
 		p.mu.Lock()

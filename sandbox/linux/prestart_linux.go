@@ -48,6 +48,10 @@ type prestart struct {
 	released  bool      // the spares were closed for want of calls
 	closed    bool
 	stop      chan struct{}
+	// paused, when set (exec: auto), says not to start spares now: the
+	// sandbox's zygotes serve its calls. The reaper starts the missing
+	// spares once it no longer holds.
+	paused func() bool
 	// bg tracks spare starts, jails being destroyed and the reaper;
 	// close waits for them, so no jail or cgroup outlives the sandbox.
 	bg sync.WaitGroup
@@ -110,11 +114,27 @@ func (p *prestart) start(ctx context.Context) (*jailProc, error) {
 }
 
 func (p *prestart) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, error) {
-	b := p.b
 	j, err := p.get(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return p.callOn(ctx, j, req)
+}
+
+// tryTake returns a ready spare, or nil at once when there is none
+// (exec: auto, whose zygotes take the call then); either way it counts as
+// a call for ReleaseAfter.
+func (p *prestart) tryTake() *jailProc {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastCall = time.Now()
+	return p.take()
+}
+
+// callOn runs req on the spare j, then has j destroyed and the spares
+// topped up.
+func (p *prestart) callOn(ctx context.Context, j *jailProc, req sandbox.Request) (*sandbox.Result, error) {
+	b := p.b
 	// The call's jail is destroyed, and the spares topped up, once the
 	// caller has had its answer (afterCall). A call's end counts as a call
 	// too: a long one is not followed by a release.
@@ -216,6 +236,14 @@ func (p *prestart) add(j *jailProc) {
 func (p *prestart) topUp() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.topUpLocked()
+}
+
+// topUpLocked is topUp with p.mu held.
+func (p *prestart) topUpLocked() {
+	if p.paused != nil && p.paused() {
+		return
+	}
 	for !p.closed && len(p.ready)+p.starting < p.want {
 		p.starting++
 		p.bg.Add(1)
@@ -266,6 +294,11 @@ func (p *prestart) reaper() {
 		for len(p.ready) > keep {
 			p.destroyLater(p.ready[0])
 			p.ready = p.ready[1:]
+		}
+		// Spares held back while zygotes served the calls (exec: auto)
+		// start once they are gone, unless the sandbox was released.
+		if p.paused != nil && keep > 0 {
+			p.topUpLocked()
 		}
 	})
 }

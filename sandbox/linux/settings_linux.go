@@ -18,11 +18,11 @@ const maxPool = 1024
 // without only by --best-effort), and the uid, the interpreter and the
 // scratch size stay code-only.
 //
-//	pool_size: 4        # PoolSize: zygotes per sandbox (default 2×CPUs)
-//	min_idle: 1         # MinIdle: zygotes kept warm (default 1; 0: none)
+//	pool_size: 4        # PoolSize: zygotes (or spares) per sandbox (default 2×CPUs)
+//	min_idle: 1         # MinIdle: zygotes (exec auto and prestart: spares) kept warm (default 1; 0: none)
 //	idle_timeout: 30s   # IdleTimeout: life of a surplus idle zygote (default 30s)
 //	release_after: 5m   # ReleaseAfter: no call for this long closes every zygote (default 5m; or never)
-//	exec: zygote        # Exec: zygote (default), prestart (a new jail per call, started ahead) or cold (a new jail per call)
+//	exec: auto          # Exec: auto (default: a spare when one is ready, else a zygote), zygote (a fork of a zygote per call), prestart (a new jail per call, started ahead) or cold (a new jail per call)
 //	prefork: true       # !NoPrefork: fork the next child while idle (default true)
 func optionsFrom(cfg sandbox.Config) (Options, error) {
 	var o Options
@@ -55,7 +55,7 @@ func optionsFrom(cfg sandbox.Config) (Options, error) {
 			return nil
 		},
 		"exec": func(s sandbox.Setting) (err error) {
-			o.Exec, err = s.OneOf(ExecZygote, ExecPrestart, ExecCold)
+			o.Exec, err = s.OneOf(ExecAuto, ExecZygote, ExecPrestart, ExecCold)
 			return err
 		},
 		"prefork": func(s sandbox.Setting) error {

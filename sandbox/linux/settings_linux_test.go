@@ -36,14 +36,14 @@ func TestSettingsReachTheDriver(t *testing.T) {
 		want map[string]any
 	}{
 		{"defaults", sandbox.Config{Backend: Name}, map[string]any{
-			"pool_size": 2 * runtime.NumCPU(), "min_idle": 1, "idle_timeout": "30s", "release_after": "5m0s", "exec": "zygote", "prefork": true}},
+			"pool_size": 2 * runtime.NumCPU(), "min_idle": 1, "idle_timeout": "30s", "release_after": "5m0s", "exec": "auto", "prefork": true}},
 		{"every setting", linuxConfig(intSetting("pool_size", "3"), intSetting("min_idle", "2"), strSetting("idle_timeout", "5m"),
 			strSetting("release_after", "1h"), strSetting("exec", "cold"), sandbox.Setting{Key: "prefork", Value: "false", Kind: "bool"}), map[string]any{
 			"pool_size": 3, "min_idle": 2, "idle_timeout": "5m0s", "release_after": "1h0m0s", "exec": "cold", "prefork": false}},
 		{"release never", linuxConfig(strSetting("release_after", "never")), map[string]any{
-			"pool_size": 2 * runtime.NumCPU(), "min_idle": 1, "idle_timeout": "30s", "release_after": "never", "exec": "zygote", "prefork": true}},
+			"pool_size": 2 * runtime.NumCPU(), "min_idle": 1, "idle_timeout": "30s", "release_after": "never", "exec": "auto", "prefork": true}},
 		{"min_idle 0 is none", linuxConfig(intSetting("min_idle", "0")), map[string]any{
-			"pool_size": 2 * runtime.NumCPU(), "min_idle": 0, "idle_timeout": "30s", "release_after": "5m0s", "exec": "zygote", "prefork": true}},
+			"pool_size": 2 * runtime.NumCPU(), "min_idle": 0, "idle_timeout": "30s", "release_after": "5m0s", "exec": "auto", "prefork": true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,7 +71,7 @@ func TestSettingsErrors(t *testing.T) {
 		{"unknown", linuxConfig(intSetting("uid", "0")), `policy p.yaml:3: backends.linux: unknown setting "uid" (known: exec, idle_timeout, min_idle, pool_size, prefork, release_after)`},
 		{"bad release", linuxConfig(strSetting("release_after", "0")), `policy p.yaml:3: backends.linux.release_after: "0" is not a positive duration such as 30s or 5m, or never`},
 		{"pool of 0", linuxConfig(intSetting("pool_size", "0")), "policy p.yaml:3: backends.linux.pool_size: 0 is out of range (1 to 1024)"},
-		{"bad exec", linuxConfig(strSetting("exec", "warm")), `policy p.yaml:3: backends.linux.exec: must be one of zygote, prestart, cold, got "warm"`},
+		{"bad exec", linuxConfig(strSetting("exec", "warm")), `policy p.yaml:3: backends.linux.exec: must be one of auto, zygote, prestart, cold, got "warm"`},
 		{"bad timeout", linuxConfig(strSetting("idle_timeout", "soon")), `policy p.yaml:3: backends.linux.idle_timeout: "soon" is not a positive duration`},
 		{"min_idle above pool", linuxConfig(intSetting("pool_size", "2"), intSetting("min_idle", "3")), "policy p.yaml:4: backends.linux.min_idle: 3 is more than pool_size (2)"},
 	}

@@ -32,16 +32,22 @@ func TestLinux(t *testing.T) {
 	sandboxtest.Run(t, d, opts)
 }
 
-// TestLinuxPrestart runs the whole suite, attacks included, against the
-// linux backend with exec: prestart: every call in a jail of its own,
-// started before the call, where the default forks it from a zygote.
-func TestLinuxPrestart(t *testing.T) {
-	d := linux.New(linux.Options{Exec: linux.ExecPrestart})
-	c := d.Probe(context.Background())
-	if !c.Available {
-		t.Skipf("linux backend unavailable on this host: %s", c.Reason)
+// TestLinuxExec runs the whole suite, attacks included, against the linux
+// backend's other single-use paths, each alone: exec: zygote (every call
+// forked from a zygote) and exec: prestart (every call in a jail of its
+// own, started before the call, even when calls come faster than spares
+// start). The default, exec: auto, takes both (TestLinux).
+func TestLinuxExec(t *testing.T) {
+	for _, exec := range []string{linux.ExecZygote, linux.ExecPrestart} {
+		t.Run(exec, func(t *testing.T) {
+			d := linux.New(linux.Options{Exec: exec})
+			c := d.Probe(context.Background())
+			if !c.Available {
+				t.Skipf("linux backend unavailable on this host: %s", c.Reason)
+			}
+			sandboxtest.Run(t, d, sandboxtest.OptionsFromProbe(context.Background(), d))
+		})
 	}
-	sandboxtest.Run(t, d, sandboxtest.OptionsFromProbe(context.Background(), d))
 }
 
 // TestLinuxUnavailable checks that, on a host lacking a layer, Open refuses
