@@ -1030,6 +1030,12 @@ func (osb *openSandbox) open(ctx context.Context, p *prepared, pol *policy.Polic
 }
 
 func sandboxKey(backend string, spec sandbox.Spec) (string, error) {
+	// The manifest is the bundle's, which the digest names: encoding it
+	// again (encoding/json re-checks a RawMessage) was most of the key's
+	// cost on a served call's path.
+	if spec.Digest != "" {
+		spec.Manifest = nil
+	}
 	values := make([]string, len(spec.Secrets))
 	for i, s := range spec.Secrets {
 		values[i] = s.Value

@@ -37,3 +37,21 @@ func TestSandboxKeyHashesSecrets(t *testing.T) {
 		}
 	}
 }
+
+// The key tells bundles apart by their digest: the manifest, which the
+// digest covers, is not encoded again; without a digest it is.
+func TestSandboxKeyDigest(t *testing.T) {
+	key := func(digest, manifest string) string {
+		k, err := sandboxKey("linux", sandbox.Spec{SkillID: "a/b", Digest: digest, Manifest: []byte(manifest)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	if key("sha256:00", `{"name":"b"}`) == key("sha256:01", `{"name":"b"}`) {
+		t.Error("two digests share a key")
+	}
+	if key("", `{"name":"b"}`) == key("", `{"name":"c"}`) {
+		t.Error("without a digest, two manifests share a key")
+	}
+}

@@ -17,7 +17,7 @@ import (
 // again and takes the next call. Every call, whichever path, runs in a
 // fresh interpreter that nothing earlier touched.
 func TestAuto(t *testing.T) {
-	sb := openBox(t, Options{MinIdle: 1, PoolSize: 2, IdleTimeout: 3 * time.Second},
+	sb := openBox(t, Options{MinIdle: 1, PoolSize: 2, IdleTimeout: 5 * time.Second},
 		sandbox.Spec{BundleDir: prestartBundle(t)})
 	a, ok := sb.(*box).run.(*auto)
 	if !ok {
@@ -67,7 +67,8 @@ func TestAuto(t *testing.T) {
 	if a.zygotes.empty() {
 		t.Fatal("a call with no spare ready left no zygote")
 	}
-	// The reaper ticks (every second here) without starting a spare.
+	// The reaper ticks (every second here) without starting a spare; the
+	// zygote, idle for less than IdleTimeout, stays.
 	time.Sleep(1200 * time.Millisecond)
 	paused("1.2 s after a zygote's call")
 	if v := served("a call while the zygote lives"); v["pid"] == float64(1) {
@@ -105,6 +106,4 @@ func TestAuto(t *testing.T) {
 		}
 		tokens[tok] = true
 	}
-	time.Sleep(50 * time.Millisecond) // the spare call's top-up (afterCall)
-	paused("after 4 calls at once")
 }
