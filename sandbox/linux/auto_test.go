@@ -3,6 +3,8 @@
 package linux
 
 import (
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -105,5 +107,58 @@ func TestAuto(t *testing.T) {
 			t.Errorf("a call of 4 at once: %v; want a fresh interpreter", v)
 		}
 		tokens[tok] = true
+	}
+}
+
+// TestAutoBurst: a call that comes while the previous call's spare is
+// being replaced waits for that spare rather than for a zygote's start,
+// and a zygote starts beside it, which serves the call after. The skill's
+// import takes 0.5 s here, so that the replacement is still starting when
+// the second call comes.
+func TestAutoBurst(t *testing.T) {
+	dir := prestartBundle(t)
+	src, err := os.ReadFile(filepath.Join(dir, "skill.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "skill.py"), append([]byte("import time; time.sleep(0.5)\n"), src...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sb := openBox(t, Options{MinIdle: 1, PoolSize: 2, IdleTimeout: time.Minute}, sandbox.Spec{BundleDir: dir})
+	a := sb.(*box).run.(*auto)
+	pid := func(what string) any {
+		t.Helper()
+		res, err := call(t, sb, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		v := value(t, res)
+		if v["calls"] != float64(1) || v["left"] != false {
+			t.Errorf("%s: %v; want a fresh interpreter", what, v)
+		}
+		return v["pid"]
+	}
+	if p := pid("the first call"); p != float64(1) {
+		t.Fatalf("the first call ran as pid %v, want 1 (the spare Open started)", p)
+	}
+	waitFor(t, "the spare's replacement starting", func() bool {
+		a.spares.mu.Lock()
+		defer a.spares.mu.Unlock()
+		return a.spares.starting == 1
+	})
+	if p := pid("a call while the replacement starts"); p != float64(1) {
+		t.Errorf("a call while the replacement starts ran as pid %v, want 1: it waits for that spare", p)
+	}
+	if a.zygotes.empty() {
+		t.Fatal("no zygote started beside the spare the call waited for")
+	}
+	if p := pid("the call after"); p == float64(1) {
+		t.Error("the call after ran on a spare, want the zygote started for it")
+	}
+	a.zygotes.mu.Lock()
+	n := len(a.zygotes.all)
+	a.zygotes.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d zygotes, want the one started ahead (the call after waits for it rather than starting another)", n)
 	}
 }

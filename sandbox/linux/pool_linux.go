@@ -28,10 +28,13 @@ type pool struct {
 	idle     []*zygote  // most recently used last
 	all      map[*zygote]bool
 	starting int // zygotes being started; all+starting never exceeds PoolSize
-	lastCall time.Time
-	closed   bool
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	// ahead counts the zygotes being started for calls to come (startAhead),
+	// which no caller owns, and waiting the calls waiting for one of them.
+	ahead, waiting int
+	lastCall       time.Time
+	closed         bool
+	stop           chan struct{}
+	wg             sync.WaitGroup
 	// dying counts zygotes being destroyed in the background; close waits
 	// for them, so no jail or cgroup outlives the pool.
 	dying sync.WaitGroup
@@ -107,12 +110,7 @@ func (p *pool) callOn(ctx context.Context, z *zygote, req sandbox.Request) (*san
 // room to start one, a zygote the reaper is starting is about to arrive.
 func (p *pool) get(ctx context.Context) (*zygote, error) {
 	// Waiting for a zygote ends with ctx too.
-	stop := context.AfterFunc(ctx, func() {
-		p.mu.Lock()
-		p.changed.Broadcast()
-		p.mu.Unlock()
-	})
-	defer stop()
+	defer wakeOnDone(ctx, &p.mu, p.changed)()
 	p.mu.Lock()
 	for {
 		for len(p.idle) > 0 {
@@ -128,18 +126,54 @@ func (p *pool) get(ctx context.Context) (*zygote, error) {
 			p.mu.Unlock()
 			return nil, context.Canceled
 		}
-		if len(p.all)+p.starting < cap(p.slots) {
+		// A zygote started ahead that no other call waits for will be
+		// ready before one started now.
+		ahead := p.ahead > p.waiting
+		if !ahead && len(p.all)+p.starting < cap(p.slots) {
 			break
 		}
 		if err := ctx.Err(); err != nil {
 			p.mu.Unlock()
 			return nil, err
 		}
+		if ahead {
+			p.waiting++
+		}
 		p.changed.Wait()
+		if ahead {
+			p.waiting--
+		}
 	}
 	p.starting++
 	p.mu.Unlock()
 	return p.launch(ctx)
+}
+
+// startAhead starts a zygote in the background for the calls to come
+// (exec: auto, at the first call of a burst), unless one lives or is being
+// started; a call that finds none idle waits for it (get).
+func (p *pool) startAhead() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.all)+p.starting > 0 {
+		return
+	}
+	p.starting++
+	p.ahead++
+	p.wg.Add(1) // close waits for it, as for the reaper's starts
+	go func() {
+		defer p.wg.Done()
+		ctx, cancel := p.b.startContext(context.Background())
+		defer cancel()
+		z, err := p.launch(ctx)
+		if err == nil {
+			p.put(z)
+		}
+		p.mu.Lock()
+		p.ahead--
+		p.changed.Broadcast()
+		p.mu.Unlock()
+	}()
 }
 
 // launch starts a zygote already counted in p.starting and adds it to the
@@ -243,6 +277,17 @@ func (p *pool) reaper() {
 				p.put(z)
 			}
 		}
+	})
+}
+
+// wakeOnDone broadcasts c (under mu) when ctx ends, so that a caller
+// waiting on c for a zygote or a spare stops waiting with its context; the
+// function it returns stops that.
+func wakeOnDone(ctx context.Context, mu *sync.Mutex, c *sync.Cond) func() bool {
+	return context.AfterFunc(ctx, func() {
+		mu.Lock()
+		c.Broadcast()
+		mu.Unlock()
 	})
 }
 

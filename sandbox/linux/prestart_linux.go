@@ -131,6 +131,26 @@ func (p *prestart) tryTake() *jailProc {
 	return p.take()
 }
 
+// waitStarting returns a ready spare, or waits for one being started that
+// no other call waits for (exec: auto, when a call finds none ready); nil
+// when there is none to wait for or ctx ends first.
+func (p *prestart) waitStarting(ctx context.Context) *jailProc {
+	defer wakeOnDone(ctx, &p.mu, p.changed)()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		if j := p.take(); j != nil {
+			return j
+		}
+		if p.closed || ctx.Err() != nil || p.starting <= p.waiting {
+			return nil
+		}
+		p.waiting++
+		p.changed.Wait()
+		p.waiting--
+	}
+}
+
 // callOn runs req on the spare j, then has j destroyed and the spares
 // topped up.
 func (p *prestart) callOn(ctx context.Context, j *jailProc, req sandbox.Request) (*sandbox.Result, error) {
@@ -161,12 +181,7 @@ func (p *prestart) get(ctx context.Context) (*jailProc, error) {
 	b := p.b
 	sctx, scancel := b.startContext(ctx)
 	defer scancel()
-	stop := context.AfterFunc(sctx, func() {
-		p.mu.Lock()
-		p.changed.Broadcast()
-		p.mu.Unlock()
-	})
-	defer stop()
+	defer wakeOnDone(sctx, &p.mu, p.changed)()
 	p.mu.Lock()
 	p.lastCall = time.Now()
 	short := false
