@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/skillbox-dev/skillbox"
@@ -64,9 +65,15 @@ func TestServeGrantsNoBlockLinux(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log bytes.Buffer
+	// An egress record is written when its connection ends, which can be
+	// after the call returned (a spare's jail closes 5 ms later): the test
+	// reads the log while the Runtime may still write to it.
+	var (
+		logMu sync.Mutex
+		log   bytes.Buffer
+	)
 	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithPolicy(pol),
-		skillbox.WithAudit(audit.New(&log)), skillbox.WithCacheDir(t.TempDir()))
+		skillbox.WithAudit(audit.New(lockedWriter{&logMu, &log})), skillbox.WithCacheDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +100,9 @@ func TestServeGrantsNoBlockLinux(t *testing.T) {
 			t.Errorf("warnings lack %q:\n%s", want, warnings)
 		}
 	}
+	logMu.Lock()
 	recs, _, _ := audit.Read(strings.NewReader(log.String()), audit.Filter{})
+	logMu.Unlock()
 	var call *audit.Record
 	for i := range recs {
 		if recs[i].Event == audit.EventCall {
