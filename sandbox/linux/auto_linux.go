@@ -21,8 +21,9 @@ import (
 // call waits for the spare already being started, if any, while the first
 // zygote starts beside it for the calls that follow. The zygotes keep
 // none warm (their MinIdle is 0): after IdleTimeout without calls they
-// close, and the prestart reaper starts MinIdle spares again. Either way every call runs in a process of its
-// own, started or forked before it from trusted code only.
+// close, and the prestart reaper starts MinIdle spares again. Either way
+// every call runs in a process of its own, started or forked before it
+// from trusted code only.
 type auto struct {
 	spares  *prestart
 	zygotes *pool
