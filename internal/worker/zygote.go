@@ -303,6 +303,7 @@ func (z *Zygote) Fork(ctx context.Context, id uint64, stdioCap int64) (*ZygoteCh
 		go func() {
 			defer c.stdio.Done()
 			io.Copy(dst, f)
+			f.Close() // not left to the garbage collector
 		}()
 	}
 	if err != nil {
