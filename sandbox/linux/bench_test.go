@@ -377,6 +377,7 @@ func TestNoLeaks(t *testing.T) {
 		calls int
 		net   bool
 	}{{Options{}, "", n, false}, {Options{NoPrefork: true}, "", max(n/20, 10), false}, {Options{Exec: ExecCold}, "", max(n/20, 10), false},
+		{Options{Exec: ExecZygote}, "", max(n/4, 10), false}, {Options{Exec: ExecPrestart}, "", max(n/20, 10), false},
 		{Options{}, sandbox.ModeSession, max(n/20, 10), false},
 		// With a network grant: every jail has an egress proxy to close.
 		{Options{}, "", max(n/4, 10), true}, {Options{Exec: ExecCold}, "", max(n/20, 10), true},
