@@ -105,8 +105,11 @@ func build(d *jsontext.Decoder) (any, error) {
 		raw, err := d.ReadValue()
 		return json.Number(raw), err
 	case '"':
-		tok, err := d.ReadToken()
-		return tok.String(), err
+		raw, err := d.ReadValue()
+		if err != nil {
+			return nil, err
+		}
+		return unquote(raw), nil
 	case 't', 'f':
 		tok, err := d.ReadToken()
 		if err != nil {
@@ -117,6 +120,20 @@ func build(d *jsontext.Decoder) (any, error) {
 		_, err := d.ReadToken()
 		return nil, err
 	}
+}
+
+// unquote is the string a JSON string token raw (quotes included,
+// checked by the decoder) stands for, as jsontext.Token.String gives it.
+// Without escapes and with valid UTF-8 that is the bytes between the
+// quotes, copied once: Token.String would scan them again first, which
+// for a megabyte of params costs as much as the decoder's own pass.
+func unquote(raw []byte) string {
+	body := raw[1 : len(raw)-1]
+	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return string(body)
+	}
+	b, _ := jsontext.AppendUnquote(nil, raw) // invalid UTF-8 becomes U+FFFD
+	return string(b)
 }
 
 // Valid reports whether data is one valid JSON value with optional

@@ -335,6 +335,18 @@ func TestWriteCall(t *testing.T) {
 			t.Errorf("params %q: no error", bad)
 		}
 	}
+	// Large params are checked while they are written: invalid, the frame
+	// is left unfinished, so a worker never reads it.
+	long := strings.Repeat("x", 3*bigParams)
+	for _, bad := range []string{`{"data":"` + long, `{"data":"` + long + `"} {}`, `{"data":"` + long + "\x01\"}"} {
+		var got bytes.Buffer
+		if err := WriteCall(&got, Call{Type: TypeCall, ID: 1, Params: json.RawMessage(bad)}); err == nil {
+			t.Errorf("large params %.20q...: no error", bad)
+		}
+		if f, err := ReadFrame(&got, 1<<30); err == nil {
+			t.Errorf("large invalid params: a frame of %d bytes was written whole", len(f))
+		}
+	}
 }
 
 // BenchmarkWriteCall1MB writes a call frame with 1 MB of params: params

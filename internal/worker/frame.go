@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -34,12 +35,19 @@ const bigParams = 64 << 10
 // WriteCall writes a call frame for call, its params spliced in as they
 // are rather than re-encoded: encoding/json would scan them twice more
 // (to check, then to compact them) and copy them twice (issue 17 target
-// 2). Params that jsonscan does not find valid take WriteFrame's path, so
-// they fail as they did. Large params are written from their own buffer,
-// header and tail around them (three writes); the frame is the same.
+// 2). Small params that jsonscan does not find valid take WriteFrame's
+// path, so they fail as they did. Large params are written from their own
+// buffer, header and tail around them (three writes), and checked while
+// they are written: the tail, without which the worker never reads the
+// frame, follows only once they are found valid; invalid, the frame is
+// left unfinished and WriteCall fails (the connection is then broken).
 func WriteCall(w io.Writer, call Call) error {
 	params := call.Params
-	if !jsonscan.Valid(params) {
+	var valid chan bool
+	if len(params) > bigParams {
+		valid = make(chan bool, 1)
+		go func() { valid <- jsonscan.Valid(params) }()
+	} else if !jsonscan.Valid(params) {
 		return WriteFrame(w, call)
 	}
 	call.Params = nil
@@ -67,13 +75,22 @@ func WriteCall(w io.Writer, call Call) error {
 	}
 	first := make([]byte, 4, 4+len(head))
 	binary.BigEndian.PutUint32(first, uint32(n))
-	for _, b := range [][]byte{append(first, head...), params, tail} {
+	for _, b := range [][]byte{append(first, head...), params} {
 		if _, err := w.Write(b); err != nil {
+			<-valid
 			return err
 		}
 	}
-	return nil
+	if !<-valid {
+		return errInvalidParams
+	}
+	_, err = w.Write(tail)
+	return err
 }
+
+// errInvalidParams is WriteCall's error for large params that are not one
+// valid JSON value, found once part of the frame was written.
+var errInvalidParams = errors.New("worker: call params are not valid JSON")
 
 // WriteFrame encodes v as JSON and writes it as one frame with a single
 // Write call.
