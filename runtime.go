@@ -408,7 +408,7 @@ func (r *Runtime) Call(ctx context.Context, ref string, params json.RawMessage, 
 		if err != nil {
 			return nil, err
 		}
-		if err := p.validator.Validate(params); err != nil {
+		if err := validate(p.validator, params, rec); err != nil {
 			return nil, paramsError{err}
 		}
 		if err := r.environment(ctx, p); err != nil {
@@ -421,6 +421,25 @@ func (r *Runtime) Call(ctx context.Context, ref string, params json.RawMessage, 
 		defer r.release(osb)
 		return p.run(ctx, osb, params, rec)
 	})
+}
+
+// validate checks params against the skill's schema and hashes them for
+// the call's audit record (and its egress records), which must hold the
+// hash before the call runs. Large params are hashed beside the check: for
+// a megabyte each takes a large part of a millisecond.
+func validate(v *schema.Validator, params json.RawMessage, rec *audit.Record) error {
+	if len(params) == 0 {
+		params = json.RawMessage(`{}`) // what audited hashes, and Validate reads
+	}
+	if len(params) <= 64<<10 {
+		rec.ParamsSHA256 = audit.HashParams(params)
+		return v.Validate(params)
+	}
+	sum := make(chan string, 1)
+	go func() { sum <- audit.HashParams(params) }()
+	err := v.Validate(params)
+	rec.ParamsSHA256 = <-sum
+	return err
 }
 
 // paramsError marks an error of parameter validation: its message may
@@ -451,9 +470,12 @@ func (r *Runtime) audited(ctx context.Context, ref string, params json.RawMessag
 	if len(params) == 0 {
 		params = json.RawMessage(`{}`)
 	}
-	rec := audit.Record{Event: audit.EventCall, Skill: ref, ParamsSHA256: audit.HashParams(params)}
+	rec := audit.Record{Event: audit.EventCall, Skill: ref}
 	res, err := fn(&rec)
 	err = callError(ctx, err)
+	if rec.ParamsSHA256 == "" { // fn failed before validate
+		rec.ParamsSHA256 = audit.HashParams(params)
+	}
 	rec.DurationMS = time.Since(start).Milliseconds()
 	if err != nil {
 		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), auditMessage(err)
@@ -820,7 +842,7 @@ func (s *Session) Call(ctx context.Context, params json.RawMessage) (*Result, er
 	return s.rt.audited(ctx, s.ref, params, func(rec *audit.Record) (*Result, error) {
 		m := s.p.skill.Bundle.Manifest
 		rec.Skill, rec.Version, rec.Digest, rec.Tier = s.p.skill.ID, m.Version, s.p.skill.Digest, string(s.p.skill.Tier)
-		if err := s.p.validator.Validate(params); err != nil {
+		if err := validate(s.p.validator, params, rec); err != nil {
 			return nil, paramsError{err}
 		}
 		return s.p.run(ctx, s.osb, params, rec)

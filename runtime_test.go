@@ -102,14 +102,26 @@ func TestAuditThroughGoAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt.Call(context.Background(), "test/missing", nil, skillbox.CallOptions{Backend: "process"})
+	// Large params are hashed beside their validation.
+	big := json.RawMessage(`{"q":"` + strings.Repeat("x", 200<<10) + `"}`)
+	if _, err := rt.Call(context.Background(), "test/counter", big, skillbox.CallOptions{Backend: "process"}); err != nil {
+		t.Fatal(err)
+	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 2 || strings.Contains(buf.String(), "secret") {
+	if len(lines) != 3 || strings.Contains(buf.String(), "secret") {
 		t.Fatalf("audit log:\n%s", buf.String())
 	}
-	var r audit.Record
-	json.Unmarshal([]byte(lines[1]), &r)
-	if r.Outcome != "error" || r.ErrorKind != "not_found" {
+	recs := make([]audit.Record, len(lines))
+	for i, l := range lines {
+		json.Unmarshal([]byte(l), &recs[i])
+	}
+	if r := recs[1]; r.Outcome != "error" || r.ErrorKind != "not_found" {
 		t.Errorf("bad record for a missing skill: %+v", r)
+	}
+	for i, params := range []string{`{"q":"secret"}`, `{}`, string(big)} {
+		if got, want := recs[i].ParamsSHA256, audit.HashParams([]byte(params)); got != want {
+			t.Errorf("record %d: params_sha256 %q, want %q", i, got, want)
+		}
 	}
 }
 
