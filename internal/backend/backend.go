@@ -80,8 +80,7 @@ func PastDeadline(ctx context.Context) bool {
 }
 
 // TimedOut is the error of a call of skillID that ran past its timeout:
-// one wording for every backend (the linux backend spells the same format
-// in sandbox/linux/call_linux.go; the conformance suite checks both).
+// one wording for every backend (the conformance suite checks it).
 func TimedOut(skillID string, timeout time.Duration) error {
 	return errdefs.New(errdefs.Timeout, "call to %s timed out after %v", skillID, timeout)
 }

@@ -144,7 +144,13 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		}
 	}
 	b := &box{d: d, spec: spec, lim: lim, warnings: warnings, reqNames: reqNames, cgHost: pr.cg, runsc: pr.runsc, closed: make(chan struct{}),
-		net: grant, outsideAudit: egress.AuditFrom(ctx)}
+		net: grant, outsideAudit: egress.AuditFrom(ctx),
+		// A limit hit kills the whole gVisor sandbox (the kernel's OOM
+		// killer takes the sentry; a refused thread stops it), so the call
+		// looks like a dead worker.
+		judge: backend.Judge{SkillID: spec.SkillID, Limits: lim,
+			OOM:     "the kernel OOM killer stopped the gVisor sandbox",
+			Refused: "thread creation was refused and the gVisor sandbox stopped"}}
 	for _, c := range []struct{ layer, ctl string }{{LayerMemory, cgroup.Memory}, {LayerPids, cgroup.Pids}, {LayerCPU, cgroup.CPU}} {
 		if pr.layer(c.layer).Available && (c.ctl != cgroup.CPU || lim.CPU > 0) {
 			b.controllers = append(b.controllers, c.ctl)

@@ -3,7 +3,6 @@ package gvisor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -29,6 +28,7 @@ type box struct {
 	d           *Driver
 	spec        sandbox.Spec
 	lim         sandbox.Limits
+	judge       backend.Judge // a failed call's error, in the gvisor backend's words
 	warnings    []string
 	reqNames    []string
 	runsc       string
@@ -224,8 +224,8 @@ func (b *box) initWorker(ctx context.Context, p *proc, mode string) error {
 			return rerr
 		}
 	}
-	if err != nil && timedOut(ctx, err) {
-		return b.timeoutErr(ctx)
+	if err != nil && backend.CallTimedOut(ctx, err) {
+		return b.judge.TimeoutErr(ctx)
 	}
 	if err != nil && b.container != nil {
 		wctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -248,39 +248,9 @@ func (b *box) startErr(ctx, sctx context.Context, err error) error {
 			b.spec.SkillID, b.startBound())
 	}
 	if ctx.Err() != nil {
-		return b.timeoutErr(ctx)
+		return b.judge.TimeoutErr(ctx)
 	}
 	return err
-}
-
-// timedOut reports whether a failed call ran out of time.
-func timedOut(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errdefs.KindOf(err) == errdefs.Timeout && backend.PastDeadline(ctx)
-}
-
-// timeoutErr is the error of a call past its deadline (or cancelled).
-func (b *box) timeoutErr(ctx context.Context) error {
-	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return backend.TimedOut(b.spec.SkillID, b.lim.Timeout)
-}
-
-// limitHit names the limit a failed call ran into, judged by the cgroup
-// counters before and after it, or returns nil. A limit hit kills the
-// whole gVisor sandbox (the kernel's OOM killer takes the sentry; a
-// refused thread stops it), so the call looks like a dead worker.
-func (b *box) limitHit(cg *cgroup.Group, before cgroup.Counts) error {
-	after := cgroup.Snapshot(cg)
-	if after.OOM > before.OOM {
-		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
-			Detail: "the kernel OOM killer stopped the gVisor sandbox"}
-	}
-	if after.Pids > before.Pids {
-		return &errdefs.LimitError{Resource: "pids", Limit: fmt.Sprint(b.lim.Pids),
-			Detail: "thread creation was refused and the gVisor sandbox stopped"}
-	}
-	return nil
 }
 
 // startLimit is the error of a sandbox that failed before the skill was
@@ -290,23 +260,8 @@ func (b *box) startLimit(cg *cgroup.Group, err error) error {
 		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
 			Detail: "runsc already used more before the sandbox started"}
 	}
-	if lerr := b.limitHit(cg, cgroup.Counts{}); lerr != nil {
+	if lerr := b.judge.LimitHit(cg, cgroup.Counts{}); lerr != nil {
 		return lerr
-	}
-	return err
-}
-
-// callError turns a failed call's error into what the caller sees.
-func (b *box) callError(ctx context.Context, err error, cg *cgroup.Group, before cgroup.Counts) error {
-	if timedOut(ctx, err) {
-		return b.timeoutErr(ctx)
-	}
-	if lerr := b.limitHit(cg, before); lerr != nil {
-		return lerr
-	}
-	var le *errdefs.LimitError
-	if errors.As(err, &le) && le.Resource == "output" && le.Limit == "" {
-		le.Limit = fmt.Sprintf("%d bytes", b.lim.Output)
 	}
 	return err
 }
@@ -341,17 +296,17 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	}()
 	p.Conn.SetMaxResult(int(b.lim.Output))
 	if err := b.initWorker(sctx, p, worker.ModeSingle); err != nil {
-		return nil, b.startErr(ctx, sctx, b.callError(sctx, err, p.cg, cgroup.Counts{}))
+		return nil, b.startErr(ctx, sctx, b.judge.CallError(sctx, err, p.cg, cgroup.Counts{}))
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout)
 	defer cancel()
 	value, err := p.Call(ctx, 1, req.Params, req.Config)
 	if err != nil {
-		return nil, b.callError(ctx, err, p.cg, cgroup.Counts{})
+		return nil, b.judge.CallError(ctx, err, p.cg, cgroup.Counts{})
 	}
 	// The relay says when the skill's output is complete.
 	if err := p.WaitOutput(ctx); err != nil {
-		return nil, b.timeoutErr(ctx)
+		return nil, b.judge.TimeoutErr(ctx)
 	}
 	wait = exitGrace
 	return backend.NewResult(value, p.Stdout, p.Stderr), nil
@@ -384,7 +339,7 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 		if err == nil {
 			p.Conn.SetMaxResult(int(b.lim.Output))
 			if err = b.initWorker(sctx, p, worker.ModeSession); err != nil {
-				err = b.callError(sctx, err, p.cg, cgroup.Counts{})
+				err = b.judge.CallError(sctx, err, p.cg, cgroup.Counts{})
 				p.destroy(0)
 			}
 		}
@@ -407,7 +362,7 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 	}
 	value, err := p.Call(ctx, s.id, req.Params, req.Config)
 	if err != nil {
-		err = b.callError(ctx, err, p.cg, before)
+		err = b.judge.CallError(ctx, err, p.cg, before)
 		if p.Conn.Broken() {
 			s.stop() // dead, too slow or out of step: start over next time
 		}

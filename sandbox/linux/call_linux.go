@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -53,8 +52,8 @@ func (b *box) initWorker(ctx context.Context, p *worker.Process, in worker.Init)
 	if in.Mode != worker.ModeZygote || b.spec.Warm {
 		err = b.checkReady(rep, err)
 	}
-	if err != nil && timedOut(ctx, err) {
-		return b.timeoutErr(ctx)
+	if err != nil && backend.CallTimedOut(ctx, err) {
+		return b.judge.TimeoutErr(ctx)
 	}
 	return err
 }
@@ -71,21 +70,6 @@ func (b *box) checkReady(rep *worker.Reply, err error) error {
 	return err
 }
 
-// limitHit names the limit a failed call ran into, judged by the cgroup
-// counters before and after it, or returns nil.
-func (b *box) limitHit(cg *cgroup.Group, before cgroup.Counts) error {
-	after := cgroup.Snapshot(cg)
-	if after.OOM > before.OOM {
-		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
-			Detail: "the kernel OOM killer stopped the skill"}
-	}
-	if after.Pids > before.Pids {
-		return &errdefs.LimitError{Resource: "pids", Limit: fmt.Sprint(b.lim.Pids),
-			Detail: "process creation was refused"}
-	}
-	return nil
-}
-
 // startLimit is the error for a jail that failed before the skill was
 // ready (err): the limit it ran into if its cgroup, fresh when the jail
 // started, counted one (the jail must not be destroyed yet), or err.
@@ -94,45 +78,12 @@ func (b *box) startLimit(cg *cgroup.Group, err error) error {
 		return &errdefs.LimitError{Resource: "memory", Limit: skill.FormatSize(b.lim.Memory),
 			Detail: "the jail's init stage already used more before Python started"}
 	}
-	if lerr := b.limitHit(cg, cgroup.Counts{}); lerr != nil {
+	if lerr := b.judge.LimitHit(cg, cgroup.Counts{}); lerr != nil {
 		var le *errdefs.LimitError
 		if errors.As(lerr, &le) && le.Resource == "memory" {
 			le.Detail = "the jail ran out of memory before the skill was ready (Python, the harness and the skill's imports need more)"
 		}
 		return lerr
-	}
-	return err
-}
-
-// timedOut reports whether a failed call ran out of time: its context's
-// deadline passed (or it was cancelled), or the worker's copy of that
-// deadline, set on the protocol pipes, fired first.
-func timedOut(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errdefs.KindOf(err) == errdefs.Timeout && backend.PastDeadline(ctx)
-}
-
-// timeoutErr is the error for a call past its deadline (or cancelled), in
-// the one wording every backend uses.
-func (b *box) timeoutErr(ctx context.Context) error {
-	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return backend.TimedOut(b.spec.SkillID, b.lim.Timeout)
-}
-
-// callError turns a failed call's error into what the caller sees: the
-// timeout, or the cgroup limit the skill ran into (an OOM kill looks like a
-// dead worker, a refused fork like an exception), or err itself.
-func (b *box) callError(ctx context.Context, err error, cg *cgroup.Group, before cgroup.Counts) error {
-	if timedOut(ctx, err) {
-		return b.timeoutErr(ctx)
-	}
-	if lerr := b.limitHit(cg, before); lerr != nil {
-		return lerr
-	}
-	var le *errdefs.LimitError
-	if errors.As(err, &le) && le.Resource == "output" && le.Limit == "" {
-		le.Limit = fmt.Sprintf("%d bytes", b.lim.Output)
 	}
 	return err
 }

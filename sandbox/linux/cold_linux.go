@@ -40,7 +40,7 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	if err := b.initWorker(sctx, j.Process, b.initMsg(worker.ModeSingle)); err != nil {
 		// The jail's cgroup is new: whatever it counted is this call's,
 		// from the start (Python may already have run out of memory).
-		err = b.imageExited(sctx, j, b.callError(sctx, err, j.cg, cgroup.Counts{}))
+		err = b.imageExited(sctx, j, b.judge.CallError(sctx, err, j.cg, cgroup.Counts{}))
 		return nil, b.startErr(ctx, sctx, err)
 	}
 	return b.callJail(ctx, j, req)
@@ -68,12 +68,12 @@ func (b *box) callJail(ctx context.Context, j *jailProc, req sandbox.Request) (*
 	defer cancel()
 	value, err := j.Call(ctx, 1, req.Params, req.Config)
 	if err != nil {
-		return nil, b.callError(ctx, err, j.cg, cgroup.Counts{})
+		return nil, b.judge.CallError(ctx, err, j.cg, cgroup.Counts{})
 	}
 	// The harness exits after its reply; stdout and stderr are complete
 	// once every process in the jail closed them.
 	if err := j.WaitOutput(ctx); err != nil {
-		return nil, b.timeoutErr(ctx)
+		return nil, b.judge.TimeoutErr(ctx)
 	}
 	var peak int64
 	if j.peak != nil {

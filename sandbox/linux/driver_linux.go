@@ -216,6 +216,8 @@ func (d *Driver) Open(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 	b := &box{
 		d: d, spec: spec, lim: lim, warnings: warnings, interp: interp,
 		cgHost: pr.cg, reqNames: reqNames, closed: make(chan struct{}), outsideAudit: egress.AuditFrom(ctx),
+		judge: backend.Judge{SkillID: spec.SkillID, Limits: lim,
+			OOM: "the kernel OOM killer stopped the skill", Refused: "process creation was refused"},
 	}
 	var root jail.Root
 	if spec.Container != nil {
@@ -390,6 +392,7 @@ type box struct {
 	d           *Driver
 	spec        sandbox.Spec
 	lim         sandbox.Limits
+	judge       backend.Judge // a failed call's error, in the linux backend's words
 	warnings    []string
 	interp      *pyinterp.Interpreter
 	reqNames    []string
@@ -449,7 +452,7 @@ func (b *box) startErr(ctx, sctx context.Context, err error) error {
 			b.spec.SkillID, b.startBound())
 	}
 	if ctx.Err() != nil {
-		return b.timeoutErr(ctx)
+		return b.judge.TimeoutErr(ctx)
 	}
 	return err
 }

@@ -68,7 +68,7 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 	value, err := j.Call(ctx, s.id, req.Params, req.Config)
 	if err != nil {
 		// Judged before the jail (and its cgroup counters) may go.
-		err = b.callError(ctx, err, j.cg, before)
+		err = b.judge.CallError(ctx, err, j.cg, before)
 		if j.Conn.Broken() {
 			s.stop() // dead, too slow or out of step: start over next time
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -80,7 +81,7 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 			err = b.startLimit(j.cg, err)
 			j.destroy()
 			if ictx.Err() != nil && ctx.Err() == nil {
-				return nil, b.timeoutErr(ictx)
+				return nil, b.judge.TimeoutErr(ictx)
 			}
 			return nil, err
 		}
@@ -175,9 +176,9 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 		if c, err = z.fork(ctx); err != nil {
 			z.breakJail()
 			if ctx.Err() != nil {
-				return nil, b.timeoutErr(ctx)
+				return nil, b.judge.TimeoutErr(ctx)
 			}
-			if lerr := b.limitHit(z.j.cg, before); lerr != nil {
+			if lerr := b.judge.LimitHit(z.j.cg, before); lerr != nil {
 				return nil, lerr
 			}
 			return nil, errdefs.Wrap(errdefs.Internal, fmt.Errorf("%w: %w", errZygoteLost, err), "zygote")
@@ -197,12 +198,12 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	if err == nil {
 		value, err = c.Call(ctx, req.Params, req.Config)
 	}
-	if err != nil && timedOut(ctx, err) {
+	if err != nil && backend.CallTimedOut(ctx, err) {
 		// Past the deadline: the child may spin forever. Killing pid 1
 		// kills the whole jail; the pool replaces the zygote.
 		z.breakJail()
 		c.Close()
-		return nil, b.timeoutErr(ctx)
+		return nil, b.judge.TimeoutErr(ctx)
 	}
 	var le *worker.LoadError
 	if err != nil && c.Conn.Broken() && !exited(err) && !errors.As(err, &le) {
@@ -210,7 +211,7 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 		// for as long as it likes. Only killing the jail stops it.
 		z.breakJail()
 		c.Close()
-		return nil, b.callError(ctx, err, z.j.cg, before)
+		return nil, b.judge.CallError(ctx, err, z.j.cg, before)
 	}
 	if err == nil && c.WaitOutput(ctx) == nil {
 		// The result is complete once the child's output is (the harness
@@ -228,7 +229,7 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	}
 	z.awaitCleanup(ctx, c)
 	if err != nil {
-		return nil, b.callError(ctx, err, z.j.cg, before)
+		return nil, b.judge.CallError(ctx, err, z.j.cg, before)
 	}
 	return z.result(value, c, peak), nil
 }
