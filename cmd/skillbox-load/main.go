@@ -16,6 +16,20 @@
 //
 //	skillbox-load -backend linux -attack all -clients 8
 //
+// With -baseline it also drives, alternately with skillbox round by round
+// (-rounds), two Python HTTP servers running the same skill with the same
+// interpreter and no sandbox: one calling it in-process, one forking a
+// child per call that imports the skill and exits (single-use calls as
+// skillbox makes them); it prints each one's calls per second and
+// skillbox's ratio to both (issue 17 target 1, throughput).
+//
+//	skillbox-load -clients 8 -calls 100 -baseline -rounds 3
+//
+// The server and the baselines run the interpreter -python
+// (/usr/bin/python3 unless given; exported to the server as
+// SKILLBOX_PYTHON), not python3 on PATH: a pyenv build there may carry a
+// .pth that imports certifi at every start, which each call's child pays.
+//
 // With -memory N it measures what each loaded skill costs the server
 // (proportional set size of the server and its descendants as N skills
 // are each called once, then after -release with no call; memory.go).
@@ -33,12 +47,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/skillbox-dev/skillbox"
+	"github.com/skillbox-dev/skillbox/internal/bench"
 	"github.com/skillbox-dev/skillbox/internal/server"
 	"github.com/skillbox-dev/skillbox/internal/server/loadtest"
 	_ "github.com/skillbox-dev/skillbox/sandbox/all"
@@ -57,7 +73,12 @@ func main() {
 		memSkills, copies   int
 		minIdle             int
 		release             time.Duration
+		baseline            bool
+		rounds              int
 	)
+	flag.StringVar(&python, "python", "/usr/bin/python3", "the interpreter of the server's calls (exported as SKILLBOX_PYTHON) and of the baselines")
+	flag.BoolVar(&baseline, "baseline", false, "also drive an in-process and a fork-per-call Python server (no sandbox), alternately with skillbox")
+	flag.IntVar(&rounds, "rounds", 1, "rounds, each driving every server with -clients x -calls")
 	flag.IntVar(&memSkills, "memory", 0, "measure memory per loaded skill instead: `N` copies of load/echo, each called once (linux backend)")
 	flag.DurationVar(&release, "release", 20*time.Second, "with -memory: the linux backend's release_after")
 	flag.IntVar(&minIdle, "min-idle", 1, "with -memory: the linux backend's min_idle (zygotes kept warm per skill)")
@@ -101,7 +122,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(ctx, backend, url, token, clients, calls, warmup); err != nil {
+	if err := run(ctx, backend, url, token, clients, calls, warmup, rounds, baseline); err != nil {
 		fmt.Fprintln(os.Stderr, "skillbox-load:", err)
 		os.Exit(1)
 	}
@@ -156,6 +177,9 @@ func serve(ctx context.Context, backend string, slots int, level string, copies 
 	return s.Serve(ctx, ln)
 }
 
+// python is the interpreter of the server's calls and of the baselines.
+var python string
+
 // startServer starts this binary as a server child with slots call slots
 // (0: the default) and returns its URL, its pid and a func that stops it.
 func startServer(ctx context.Context, backend string, slots int, logLevel string) (string, int, func(), error) {
@@ -170,6 +194,7 @@ func startServerWith(ctx context.Context, backend string, slots int, logLevel st
 	}
 	args := append([]string{"-serve", "-backend", backend, "-clients", strconv.Itoa(slots), "-server-log", logLevel}, extra...)
 	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Env = append(os.Environ(), "SKILLBOX_PYTHON="+python)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -190,7 +215,15 @@ func startServerWith(ctx context.Context, backend string, slots int, logLevel st
 	return "http://" + strings.TrimSpace(line), cmd.Process.Pid, stop, nil
 }
 
-func run(ctx context.Context, backend, url, token string, clients, calls, warmup int) error {
+// target is one server the load test drives, and its reports.
+type target struct {
+	name string
+	cfg  loadtest.Config
+	reps []*loadtest.Report
+	cpu  []float64 // the machine's busy CPU time per call in each round, in ms
+}
+
+func run(ctx context.Context, backend, url, token string, clients, calls, warmup, rounds int, baseline bool) error {
 	pid := 0
 	if url == "" {
 		var stop func()
@@ -199,33 +232,72 @@ func run(ctx context.Context, backend, url, token string, clients, calls, warmup
 			return err
 		}
 		defer stop()
+		fmt.Printf("interpreter: %s\n", python)
 	}
-	if warmup > 0 {
-		rep, err := loadtest.Run(ctx, loadtest.Config{URL: url, Token: token, Clients: clients, Calls: warmup})
+	sb := &target{name: "skillbox, backend " + backend, cfg: loadtest.Config{URL: url, Token: token, Clients: clients}}
+	targets := []*target{sb}
+	if baseline {
+		bases, stop, err := startBaselines(clients)
 		if err != nil {
 			return err
 		}
-		if !rep.Clean() {
-			return fmt.Errorf("warm-up: %v (first error: %s)", rep, rep.FirstError)
+		defer stop()
+		targets = append(bases, sb)
+	}
+	for _, t := range targets {
+		if warmup > 0 {
+			rep, err := t.drive(ctx, warmup)
+			if err != nil {
+				return err
+			}
+			if !rep.Clean() {
+				return fmt.Errorf("%s: warm-up: %v (first error: %s)", t.name, rep, rep.FirstError)
+			}
 		}
 	}
+	// Count what the server holds once the warm-up's sandboxes have been
+	// replaced, as after the run: a count taken while a pool refills is
+	// short by the processes still starting.
+	time.Sleep(500 * time.Millisecond)
 	before := snapshot(pid)
-	rep, err := loadtest.Run(ctx, loadtest.Config{URL: url, Token: token, Clients: clients, Calls: calls})
-	if err != nil {
-		return err
+	for r := range max(rounds, 1) {
+		// Alternate the order round by round, so that no server always
+		// follows the same one.
+		for i := range targets {
+			t := targets[(i+r)%len(targets)]
+			busy := busyTime()
+			rep, err := t.drive(ctx, calls)
+			if err != nil {
+				return err
+			}
+			cpu := float64((busyTime() - busy).Microseconds()) / 1000 / float64(max(rep.OK, 1))
+			t.reps, t.cpu = append(t.reps, rep), append(t.cpu, cpu)
+			if len(targets) > 1 || rounds > 1 {
+				fmt.Printf("round %d, %s: %.0f calls/s, p50 %v, %.2f ms CPU per call\n", r+1, t.name, rep.CallsPerSecond, rep.P50.Round(10*time.Microsecond), cpu)
+			}
+		}
 	}
 	time.Sleep(500 * time.Millisecond) // let connections and sandboxes settle
 	after := snapshot(pid)
-	fmt.Printf("backend %s: %v\n", backend, rep)
-	if rep.FirstError != "" {
-		fmt.Printf("first error: %s\n", rep.FirstError)
+	for _, rep := range sb.reps {
+		fmt.Printf("backend %s: %v\n", backend, rep)
+		if rep.FirstError != "" {
+			fmt.Printf("first error: %s\n", rep.FirstError)
+		}
 	}
 	if pid != 0 {
 		fmt.Printf("server rss: peak %s, after %s; fds %d -> %d; threads %d -> %d; descendant processes %d -> %d\n",
 			mib(after.hwm), mib(after.rss), before.fds, after.fds, before.threads, after.threads, before.children, after.children)
 	}
-	if !rep.Clean() {
-		return fmt.Errorf("not every call was answered once, correctly")
+	if baseline {
+		printBaselines(targets, sb)
+	}
+	for _, t := range targets {
+		for _, rep := range t.reps {
+			if !rep.Clean() {
+				return fmt.Errorf("%s: not every call was answered once, correctly (%v)", t.name, rep)
+			}
+		}
 	}
 	// Pools keep a few pre-forked sandboxes, so their number may differ by
 	// one or two, and exec: auto may have moved from a spare jail to a
@@ -235,6 +307,107 @@ func run(ctx context.Context, backend, url, token string, clients, calls, warmup
 		return fmt.Errorf("the server leaked descriptors or processes")
 	}
 	return nil
+}
+
+// drive runs calls calls per client against t.
+func (t *target) drive(ctx context.Context, calls int) (*loadtest.Report, error) {
+	cfg := t.cfg
+	cfg.Calls = calls
+	rep, err := loadtest.Run(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", t.name, err)
+	}
+	return rep, nil
+}
+
+// startBaselines starts the two Python servers of -baseline on a copy of
+// load/echo.
+func startBaselines(clients int) ([]*target, func(), error) {
+	dir, err := os.MkdirTemp("", "skillbox-load-base-")
+	if err != nil {
+		return nil, nil, err
+	}
+	root, err := loadtest.WriteSkills(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	py := bench.Python{Exe: python, Dir: filepath.Join(root, filepath.FromSlash(loadtest.Skill))}
+	var stops []func() error
+	stop := func() {
+		for _, s := range stops {
+			s()
+		}
+		os.RemoveAll(dir)
+	}
+	var out []*target
+	for _, b := range []struct {
+		fork bool
+		name string
+	}{{false, "Python server, skill in-process"}, {true, "Python server, a forked child per call"}} {
+		url, _, s, err := py.StartHTTP(b.fork)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		stops = append(stops, s)
+		out = append(out, &target{name: b.name, cfg: loadtest.Config{URL: url, Clients: clients, Bare: true}})
+	}
+	return out, stop, nil
+}
+
+// printBaselines prints each server's median calls per second, p50 and
+// CPU per call over the rounds, and skillbox's ratio to each baseline.
+func printBaselines(targets []*target, sb *target) {
+	med := func(v []float64) float64 {
+		v = slices.Clone(v)
+		slices.Sort(v)
+		if n := len(v); n%2 == 0 {
+			return (v[n/2-1] + v[n/2]) / 2
+		}
+		return v[len(v)/2]
+	}
+	of := func(t *target, f func(*loadtest.Report) float64) float64 {
+		v := make([]float64, len(t.reps))
+		for i, r := range t.reps {
+			v[i] = f(r)
+		}
+		return med(v)
+	}
+	rate := func(r *loadtest.Report) float64 { return r.CallsPerSecond }
+	p50 := func(r *loadtest.Report) float64 { return float64(r.P50.Microseconds()) / 1000 }
+	fmt.Printf("\n%-40s %9s %9s %14s %18s\n", "median over the rounds", "calls/s", "p50 ms", "CPU ms/call", "skillbox calls/s")
+	for _, t := range targets {
+		ratio := ""
+		if t != sb {
+			ratio = fmt.Sprintf("%.2fx", of(sb, rate)/of(t, rate))
+		}
+		fmt.Printf("%-40s %9.0f %9.2f %14.2f %18s\n", t.name, of(t, rate), of(t, p50), med(t.cpu), ratio)
+	}
+	fmt.Println("(CPU: the whole machine's busy time over the round, load client included, per call)")
+}
+
+// busyTime is the machine's CPU time spent so far in user and system
+// mode and interrupts (/proc/stat; not idle, I/O wait or time stolen by
+// the hypervisor); 0 where there is none.
+func busyTime() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for _, i := range []int{1, 2, 3, 6, 7} { // user, nice, system, irq, softirq
+		if i < len(f) {
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / 100 // USER_HZ
 }
 
 type procStats struct {

@@ -24,11 +24,16 @@ import (
 //     process per call: the bare baseline);
 //   - lines: one call per line of standard input (params as JSON), one
 //     result per line on standard output;
-//   - http: an HTTP/1.1 server on 127.0.0.1 (its port printed first) whose
-//     every POST body is the params and whose answer is the result.
+//   - http: an HTTP/1.1 server on 127.0.0.1 (its port printed first, a
+//     thread per connection) whose every POST body is the params and
+//     whose answer is the result;
+//   - http-fork: the same server, but each call runs in a child forked for
+//     it, which imports the skill, makes the call, writes the result to
+//     its parent and exits: single-use calls as skillbox makes them,
+//     without a sandbox (the server never imports the skill itself).
 //
-// The skill is imported once per process; lines and http call the same
-// instance, as a loader in an agent's process would.
+// Otherwise the skill is imported once per process; lines and http call
+// the same instance, as a loader in an agent's process would.
 const Driver = `import importlib.util, json, sys, types, abc, os
 
 class BaseSkill(abc.ABC):
@@ -49,16 +54,39 @@ for name in ("skillware", "skillware.core", "skillware.core.base_skill"):
     sys.modules[name] = m
 sys.modules["skillware.core.base_skill"].BaseSkill = BaseSkill
 
+def load(skill_dir):
+    pkg = types.ModuleType("skillware_skill")
+    pkg.__path__ = [skill_dir]
+    sys.modules["skillware_skill"] = pkg
+    spec = importlib.util.spec_from_file_location("skillware_skill.skill", os.path.join(skill_dir, "skill.py"))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    cls = [c for c in vars(mod).values() if isinstance(c, type) and issubclass(c, BaseSkill) and c is not BaseSkill]
+    return cls[0]()
+
+def single_use(skill_dir, params):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            with os.fdopen(w, "wb") as out:
+                out.write(json.dumps(load(skill_dir).execute(params)).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as inp:
+        body = inp.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise RuntimeError("call child failed: status %d" % status)
+    return body
+
 mode, skill_dir = sys.argv[1], sys.argv[2]
-pkg = types.ModuleType("skillware_skill")
-pkg.__path__ = [skill_dir]
-sys.modules["skillware_skill"] = pkg
-spec = importlib.util.spec_from_file_location("skillware_skill.skill", os.path.join(skill_dir, "skill.py"))
-mod = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = mod
-spec.loader.exec_module(mod)
-cls = [c for c in vars(mod).values() if isinstance(c, type) and issubclass(c, BaseSkill) and c is not BaseSkill]
-skill = cls[0]()
+skill = None if mode == "http-fork" else load(skill_dir)
 
 if mode == "once":
     print(json.dumps(skill.execute(json.loads(sys.argv[3])), indent=2, sort_keys=True))
@@ -66,14 +94,17 @@ elif mode == "lines":
     for line in sys.stdin:
         sys.stdout.write(json.dumps(skill.execute(json.loads(line))) + "\n")
         sys.stdout.flush()
-elif mode == "http":
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+elif mode in ("http", "http-fork"):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
         def do_POST(self):
             params = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            body = json.dumps(skill.execute(params)).encode()
+            if skill is None:
+                body = single_use(skill_dir, params)
+            else:
+                body = json.dumps(skill.execute(params)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -81,7 +112,7 @@ elif mode == "http":
             self.wfile.write(body)
         def log_message(self, *args):
             pass
-    srv = HTTPServer(("127.0.0.1", 0), Handler)
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     print(srv.server_address[1], flush=True)
     srv.serve_forever()
 `
@@ -127,25 +158,41 @@ func (p Python) LinesMode(name string) Mode {
 // connection.
 func (p Python) HTTPMode(name string) Mode {
 	return Mode{Name: name, Kind: Call, Open: func(ctx context.Context) (Caller, error) {
-		cmd := exec.Command(p.Exe, "-I", "-B", "-c", Driver, "http", p.Dir)
-		ownSession(cmd)
-		out, err := cmd.StdoutPipe()
+		url, pid, stop, err := p.StartHTTP(false)
 		if err != nil {
 			return nil, err
 		}
-		errb := &limitedBuffer{n: 64 << 10}
-		cmd.Stderr = errb
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		stop := func() error { cmd.Process.Kill(); return cmd.Wait() }
-		port, err := readLine(out, 30*time.Second)
-		if err != nil {
-			stop()
-			return nil, fmt.Errorf("python http server did not start: %v %s", err, clip(errb.Bytes()))
-		}
-		return &httpCaller{url: "http://127.0.0.1:" + strings.TrimSpace(port) + "/", params: p.Params, stop: stop, pid: cmd.Process.Pid}, nil
+		return &httpCaller{url: url, params: p.Params, stop: stop, pid: pid}, nil
 	}}
+}
+
+// StartHTTP starts the Driver's HTTP server for p.Dir ("http", or
+// "http-fork" when fork is set: a child forked per call) and returns its
+// URL, its pid and a func that stops it. Any number of clients may call
+// it at once.
+func (p Python) StartHTTP(fork bool) (url string, pid int, stop func() error, err error) {
+	mode := "http"
+	if fork {
+		mode = "http-fork"
+	}
+	cmd := exec.Command(p.Exe, "-I", "-B", "-c", Driver, mode, p.Dir)
+	ownSession(cmd)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	errb := &limitedBuffer{n: 64 << 10}
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		return "", 0, nil, err
+	}
+	stop = func() error { cmd.Process.Kill(); return cmd.Wait() }
+	port, err := readLine(out, 30*time.Second)
+	if err != nil {
+		stop()
+		return "", 0, nil, fmt.Errorf("python %s server did not start: %v %s", mode, err, clip(errb.Bytes()))
+	}
+	return "http://127.0.0.1:" + strings.TrimSpace(port) + "/", cmd.Process.Pid, stop, nil
 }
 
 // readLine reads the first line of r within d.

@@ -57,6 +57,10 @@ type Config struct {
 	// Skill is the skill called (Skill, load/echo, when empty); it must
 	// answer with its params, as load/echo does.
 	Skill string
+	// Bare means URL is not skillbox but a server whose every POST body is
+	// the params and whose answer is the bare result (the baselines of
+	// bench.Python.StartHTTP); Skill and Token are then unused.
+	Bare bool
 }
 
 // Report is the outcome of a load test.
@@ -111,6 +115,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.Skill = Skill
 	}
 	url := cfg.URL + "/v1/skills/" + cfg.Skill + "/call"
+	if cfg.Bare {
+		url = cfg.URL
+	}
 
 	answers := make([][]answer, cfg.Clients)
 	var wg sync.WaitGroup
@@ -122,7 +129,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				if ctx.Err() != nil {
 					return
 				}
-				answers[c] = append(answers[c], call(ctx, client, url, cfg.Token, fmt.Sprintf("c%d-%d", c, i)))
+				answers[c] = append(answers[c], call(ctx, client, url, cfg.Token, cfg.Bare, fmt.Sprintf("c%d-%d", c, i)))
 			}
 		})
 	}
@@ -166,7 +173,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, ctx.Err()
 }
 
-func call(ctx context.Context, client *http.Client, url, token, nonce string) answer {
+func call(ctx context.Context, client *http.Client, url, token string, bare bool, nonce string) answer {
 	body, _ := json.Marshal(map[string]string{"nonce": nonce})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -184,14 +191,23 @@ func call(ctx context.Context, client *http.Client, url, token, nonce string) an
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	a := answer{status: resp.StatusCode, latency: time.Since(start), err: err}
+	type result struct {
+		Nonce string `json:"nonce"`
+	}
 	var env struct {
-		OK     bool `json:"ok"`
-		Result struct {
-			Nonce string `json:"nonce"`
-		} `json:"result"`
-		Error *struct {
+		OK     bool   `json:"ok"`
+		Result result `json:"result"`
+		Error  *struct {
 			Kind, Message string
 		} `json:"error"`
+	}
+	if err == nil && bare {
+		var r result
+		if jerr := json.Unmarshal(b, &r); jerr != nil {
+			a.err = fmt.Errorf("answer is not JSON: %v: %.200s", jerr, b)
+		}
+		a.nonce = r.Nonce
+		return a
 	}
 	if err == nil {
 		if jerr := json.Unmarshal(b, &env); jerr != nil {

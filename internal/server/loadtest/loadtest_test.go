@@ -2,6 +2,8 @@ package loadtest_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
@@ -87,4 +89,30 @@ func settle(g0, fd0 int) (int, int) {
 func fds() int {
 	ents, _ := os.ReadDir("/proc/self/fd")
 	return len(ents)
+}
+
+// TestBare drives a server that answers with the bare result, as the
+// baselines of skillbox-load -baseline do, and checks that each answer is
+// matched to its own call.
+func TestBare(t *testing.T) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(w, r.Body)
+	})
+	hs := httptest.NewServer(echo)
+	defer hs.Close()
+	rep, err := loadtest.Run(context.Background(), loadtest.Config{URL: hs.URL, Clients: 4, Calls: 10, Bare: true})
+	if err != nil || !rep.Clean() {
+		t.Fatalf("echo server: %v %v", rep, err)
+	}
+
+	// A server that answers every call with the same result crosses all
+	// but one client's first answer.
+	same := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"nonce":"c0-0"}`)
+	}))
+	defer same.Close()
+	rep, err = loadtest.Run(context.Background(), loadtest.Config{URL: same.URL, Clients: 2, Calls: 3, Bare: true})
+	if err != nil || rep.Clean() || rep.OK != 1 || rep.Crossed != 5 {
+		t.Fatalf("a server answering one result to all: %v %v; want 1 ok, 5 crossed", rep, err)
+	}
 }
