@@ -5,6 +5,7 @@ package pyodide
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"sort"
 	"strconv"
@@ -17,8 +18,10 @@ import (
 	"github.com/skillbox-dev/skillbox/sandbox/sandboxtest"
 )
 
-func benchDriver(b *testing.B) *Driver {
-	d := New(Options{})
+func benchDriver(b *testing.B) *Driver { return benchDriverWith(b, Options{}) }
+
+func benchDriverWith(b *testing.B, o Options) *Driver {
+	d := New(o)
 	if c := d.Probe(context.Background()); !c.Available {
 		b.Skipf("pyodide backend unavailable: %s", c.Reason)
 	}
@@ -65,7 +68,13 @@ func BenchmarkColdStart(b *testing.B) {
 const warmSettle = 2 * time.Second
 
 func BenchmarkWarmCall(b *testing.B) {
-	d := benchDriver(b)
+	for _, idle := range []int{1, 2} {
+		b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) { warmCall(b, idle) })
+	}
+}
+
+func warmCall(b *testing.B, idle int) {
+	d := benchDriverWith(b, Options{Idle: idle})
 	sb, err := d.Open(context.Background(), benchSpec(b))
 	if err != nil {
 		b.Fatal(err)
@@ -142,9 +151,14 @@ func vmRSS(pid int) int64 {
 // untimed. It reports the median and 90th percentile latency and the
 // calls per second over the whole run.
 func BenchmarkBackToBack(b *testing.B) {
-	for _, clients := range []int{1, 8} {
-		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
-			d := benchDriver(b)
+	// idle is the host's started Web Workers (the policy file's idle): one
+	// client back to back with idle 2 shows what a second started worker
+	// buys, at its memory (BenchmarkWarmCall's idle RSS with the same
+	// setting).
+	for _, c := range []struct{ clients, idle int }{{1, 1}, {1, 2}, {8, 1}} {
+		clients := c.clients
+		b.Run(fmt.Sprintf("clients=%d/idle=%d", clients, c.idle), func(b *testing.B) {
+			d := benchDriverWith(b, Options{Idle: c.idle})
 			sb, err := d.Open(context.Background(), benchSpec(b))
 			if err != nil {
 				b.Fatal(err)
