@@ -24,6 +24,11 @@
 // skillbox's ratio to both (issue 17 target 1, throughput).
 //
 //	skillbox-load -clients 8 -calls 100 -baseline -rounds 3
+//	skillbox-load -clients 8 -calls 100 -baseline -rounds 3 -trust-env
+//
+// -trust-env gives the server a policy trusting the interpreter's
+// environment (trusted_environments), so that each call's child does not
+// process its site.
 //
 // The server and the baselines run the interpreter -python
 // (/usr/bin/python3 unless given; exported to the server as
@@ -55,8 +60,10 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/internal/bench"
+	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/internal/server"
 	"github.com/skillbox-dev/skillbox/internal/server/loadtest"
+	"github.com/skillbox-dev/skillbox/policy"
 	_ "github.com/skillbox-dev/skillbox/sandbox/all"
 	_ "github.com/skillbox-dev/skillbox/sandbox/linux"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -73,9 +80,10 @@ func main() {
 		memSkills, copies   int
 		minIdle             int
 		release             time.Duration
-		baseline            bool
+		baseline, trustEnv  bool
 		rounds              int
 	)
+	flag.BoolVar(&trustEnv, "trust-env", false, "the server's policy trusts the interpreter's environment (trusted_environments), so that a zygote imports its site once instead of each call's child")
 	flag.StringVar(&python, "python", "/usr/bin/python3", "the interpreter of the server's calls (exported as SKILLBOX_PYTHON) and of the baselines")
 	flag.BoolVar(&baseline, "baseline", false, "also drive an in-process and a fork-per-call Python server (no sandbox), alternately with skillbox")
 	flag.IntVar(&rounds, "rounds", 1, "rounds, each driving every server with -clients x -calls")
@@ -102,7 +110,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if serveRole {
-		if err := serve(ctx, backend, clients, serverLog, copies, release, minIdle); err != nil {
+		if err := serve(ctx, backend, clients, serverLog, copies, release, minIdle, trustEnv); err != nil {
 			fmt.Fprintln(os.Stderr, "skillbox-load server:", err)
 			os.Exit(1)
 		}
@@ -122,7 +130,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(ctx, backend, url, token, clients, calls, warmup, rounds, baseline); err != nil {
+	if err := run(ctx, backend, url, token, clients, calls, warmup, rounds, baseline, trustEnv); err != nil {
 		fmt.Fprintln(os.Stderr, "skillbox-load:", err)
 		os.Exit(1)
 	}
@@ -131,7 +139,7 @@ func main() {
 // serve is the child: a server on a loopback port, printed on stdout;
 // with copies > 0 (the memory mode) it also serves that many copies of
 // load/echo, with the linux backend's release_after and warm zygotes set.
-func serve(ctx context.Context, backend string, slots int, level string, copies int, release time.Duration, minIdle int) error {
+func serve(ctx context.Context, backend string, slots int, level string, copies int, release time.Duration, minIdle int, trustEnv bool) error {
 	dir, err := os.MkdirTemp("", "skillbox-load-")
 	if err != nil {
 		return err
@@ -147,6 +155,13 @@ func serve(ctx context.Context, backend string, slots int, level string, copies 
 			return err
 		}
 		pol, err := memoryPolicy(release, minIdle)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, skillbox.WithPolicy(pol))
+	}
+	if trustEnv {
+		pol, err := trustPolicy(ctx)
 		if err != nil {
 			return err
 		}
@@ -223,18 +238,26 @@ type target struct {
 	cpu  []float64 // the machine's busy CPU time per call in each round, in ms
 }
 
-func run(ctx context.Context, backend, url, token string, clients, calls, warmup, rounds int, baseline bool) error {
+func run(ctx context.Context, backend, url, token string, clients, calls, warmup, rounds int, baseline, trustEnv bool) error {
 	pid := 0
+	name := "skillbox, backend " + backend
 	if url == "" {
 		var stop func()
 		var err error
-		if url, pid, stop, err = startServer(ctx, backend, clients, "warn"); err != nil {
+		var extra []string
+		if trustEnv {
+			extra = append(extra, "-trust-env")
+			name += ", environment trusted"
+		}
+		if url, pid, stop, err = startServerWith(ctx, backend, clients, "warn", extra...); err != nil {
 			return err
 		}
 		defer stop()
 		fmt.Printf("interpreter: %s\n", python)
+	} else if trustEnv {
+		return fmt.Errorf("-trust-env sets the policy of the server this command starts; with -url, set trusted_environments in that server's policy file")
 	}
-	sb := &target{name: "skillbox, backend " + backend, cfg: loadtest.Config{URL: url, Token: token, Clients: clients}}
+	sb := &target{name: name, cfg: loadtest.Config{URL: url, Token: token, Clients: clients}}
 	targets := []*target{sb}
 	if baseline {
 		bases, stop, err := startBaselines(clients)
@@ -309,6 +332,18 @@ func run(ctx context.Context, backend, url, token string, clients, calls, warmup
 	return nil
 }
 
+// trustPolicy is a policy whose trusted_environments lists the
+// environment of the interpreter the server's calls run (SKILLBOX_PYTHON):
+// its key is "python:" and the command the backend runs, as `skillbox
+// doctor` shows it.
+func trustPolicy(ctx context.Context) (*policy.Policy, error) {
+	in, err := pyinterp.Resolve(ctx, pyinterp.Default())
+	if err != nil {
+		return nil, err
+	}
+	return policy.Parse("trust-env", []byte("trusted_environments:\n  - "+strconv.Quote("python:"+in.Command)+"\n"))
+}
+
 // drive runs calls calls per client against t.
 func (t *target) drive(ctx context.Context, calls int) (*loadtest.Report, error) {
 	cfg := t.cfg
@@ -376,13 +411,13 @@ func printBaselines(targets []*target, sb *target) {
 	}
 	rate := func(r *loadtest.Report) float64 { return r.CallsPerSecond }
 	p50 := func(r *loadtest.Report) float64 { return float64(r.P50.Microseconds()) / 1000 }
-	fmt.Printf("\n%-40s %9s %9s %14s %18s\n", "median over the rounds", "calls/s", "p50 ms", "CPU ms/call", "skillbox calls/s")
+	fmt.Printf("\n%-48s %9s %9s %14s %18s\n", "median over the rounds", "calls/s", "p50 ms", "CPU ms/call", "skillbox calls/s")
 	for _, t := range targets {
 		ratio := ""
 		if t != sb {
 			ratio = fmt.Sprintf("%.2fx", of(sb, rate)/of(t, rate))
 		}
-		fmt.Printf("%-40s %9.0f %9.2f %14.2f %18s\n", t.name, of(t, rate), of(t, p50), med(t.cpu), ratio)
+		fmt.Printf("%-48s %9.0f %9.2f %14.2f %18s\n", t.name, of(t, rate), of(t, p50), med(t.cpu), ratio)
 	}
 	fmt.Println("(CPU: the whole machine's busy time over the round, load client included, per call)")
 }
