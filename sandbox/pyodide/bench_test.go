@@ -151,11 +151,10 @@ func vmRSS(pid int) int64 {
 // untimed. It reports the median and 90th percentile latency and the
 // calls per second over the whole run.
 func BenchmarkBackToBack(b *testing.B) {
-	// idle is the host's started Web Workers (the policy file's idle): one
-	// client back to back with idle 2 shows what a second started worker
-	// buys, at its memory (BenchmarkWarmCall's idle RSS with the same
-	// setting).
-	for _, c := range []struct{ clients, idle int }{{1, 1}, {1, 2}, {8, 1}} {
+	// idle is the host's started Web Workers (the policy file's idle):
+	// idle 2 shows what a second started worker buys, at its memory
+	// (BenchmarkWarmCall's idle RSS with the same setting).
+	for _, c := range []struct{ clients, idle int }{{1, 1}, {1, 2}, {8, 1}, {8, 2}} {
 		clients := c.clients
 		b.Run(fmt.Sprintf("clients=%d/idle=%d", clients, c.idle), func(b *testing.B) {
 			d := benchDriverWith(b, Options{Idle: c.idle})
