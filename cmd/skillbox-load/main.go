@@ -116,6 +116,14 @@ func main() {
 		}
 		return
 	}
+	if rounds < 1 {
+		fmt.Fprintf(os.Stderr, "skillbox-load: -rounds %d: want 1 or more\n", rounds)
+		os.Exit(2)
+	}
+	if (memSkills > 0 || attack != "") && (baseline || trustEnv || rounds != 1) {
+		fmt.Fprintln(os.Stderr, "skillbox-load: -baseline, -trust-env and -rounds go with the load test, not with -memory or -attack")
+		os.Exit(2)
+	}
 	if memSkills > 0 {
 		if err := runMemory(ctx, memSkills, release, minIdle); err != nil {
 			fmt.Fprintln(os.Stderr, "skillbox-load:", err)
@@ -283,7 +291,7 @@ func run(ctx context.Context, backend, url, token string, clients, calls, warmup
 	// short by the processes still starting.
 	time.Sleep(500 * time.Millisecond)
 	before := snapshot(pid)
-	for r := range max(rounds, 1) {
+	for r := range rounds {
 		// Alternate the order round by round, so that no server always
 		// follows the same one.
 		for i := range targets {
