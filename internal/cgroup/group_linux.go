@@ -361,15 +361,21 @@ func (g *Group) Pids() []int {
 	return out
 }
 
-// Kill sends SIGKILL to every process in the group.
+// Kill sends SIGKILL to every process in the group but this one. A v1
+// cgroup.procs lists the process of every thread in the group, and while
+// Start forks a child one of this process's threads is attached there
+// (Attach): a Kill in that window would otherwise kill skillbox itself.
 func (g *Group) Kill() {
 	if g.v2 != "" {
 		if os.WriteFile(filepath.Join(g.v2, "cgroup.kill"), []byte("1"), 0) == nil {
 			return
 		}
 	}
+	self := os.Getpid()
 	for _, pid := range g.Pids() {
-		syscall.Kill(pid, syscall.SIGKILL)
+		if pid != self {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
 

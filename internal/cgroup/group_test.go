@@ -135,6 +135,40 @@ func TestStartBornInGroup(t *testing.T) {
 // needs fails only the child. The launching thread is in the group while
 // it forks (Attach), and a limit written before the fork got the whole
 // test binary OOM-killed (skillbox itself, exit 137, with --memory 1k).
+// TestKillSparesAttachedThread kills a group while a thread of this
+// process is attached to it, as during Start: the group's v1 cgroup.procs
+// then lists this process, which Kill must not kill (without the check
+// this test binary dies of SIGKILL).
+func TestKillSparesAttachedThread(t *testing.T) {
+	h := rootHost(t, Memory, Pids)
+	g, err := h.New(strconv.Itoa(os.Getpid())+"-attached", Limits{}, []string{Memory, Pids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.isV1(Pids) && !g.isV1(Memory) {
+		g.Remove()
+		t.Skip("no v1 hierarchy: nothing is attached")
+	}
+	runtime.LockOSThread()
+	restore, err := g.Attach()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	listed := slices.Contains(g.Pids(), os.Getpid())
+	g.Kill()
+	if err := restore(); err != nil {
+		t.Fatal(err) // the thread stays locked: the runtime discards it
+	}
+	runtime.UnlockOSThread()
+	if !listed {
+		t.Errorf("this process (%d) is not among the attached group's processes %v", os.Getpid(), g.Pids())
+	}
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTinyLimitSparesLauncher(t *testing.T) {
 	h := rootHost(t, Memory, Pids)
 	for _, limit := range []int64{1, 4096, 64 << 10, 1 << 20} {
