@@ -102,7 +102,13 @@ func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		}
 		return 0
 	}
-	c := &cmdContext{stdin: stdin, stdout: stdout, stderr: stderr, env: env}
+	// What reaches a terminal goes through safeWriter: stderr always (the
+	// trust review, a skill's output and errors, build logs), stdout when
+	// it is a terminal. serve's stdout is MCP's stdio transport.
+	if f, ok := stdout.(*os.File); ok && args[0] != "serve" && isatty(f) {
+		stdout = safeWriter{stdout}
+	}
+	c := &cmdContext{stdin: stdin, stdout: stdout, stderr: safeWriter{stderr}, env: env}
 	for _, a := range args[1:] {
 		if a == "--json" || a == "-json" || a == "--json=true" {
 			c.json = true
