@@ -17,6 +17,7 @@ import (
 	"github.com/skillbox-dev/skillbox/internal/userdir"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/sandbox"
+	"github.com/skillbox-dev/skillbox/skill"
 )
 
 // Per-skill environments (docs/SKILLWARE.md, "Requirements"): a skill
@@ -114,7 +115,7 @@ func (r *Runtime) environment(ctx context.Context, p *prepared) error {
 	if err != nil {
 		return err
 	}
-	env, resolved, err := r.ensureEnvironment(ctx, p.skill.ID, er, *spec, pin)
+	env, resolved, err := r.ensureEnvironment(ctx, p.skill, er, *spec, pin)
 	if err != nil {
 		return err
 	}
@@ -175,11 +176,15 @@ func (r *Runtime) environmentPin(p *prepared) (*envPin, error) {
 }
 
 // trustRef is how `skillbox trust` names p's skill.
-func trustRef(p *prepared) string {
-	if p.skill.Root == "" {
-		return p.skill.Dir
+func trustRef(p *prepared) string { return commandRef(p.skill) }
+
+// commandRef is how a command printed in a hint names s so that it works
+// as printed: its id when a root holds it, else its folder.
+func commandRef(s *skill.Skill) string {
+	if s.Root == "" {
+		return s.Dir
 	}
-	return p.skill.ID
+	return s.ID
 }
 
 // trustedEnvironment refuses a call of a skill trusted by a trust store
@@ -273,7 +278,8 @@ func (r *Runtime) envPolicy() *policy.Policy {
 
 // ensureEnvironment finds or builds the environment of spec's
 // requirements, or of the recorded set pin when it is not nil.
-func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.EnvironmentRunner, spec sandbox.Spec, pin *envPin) (*sandbox.Environment, []string, error) {
+func (r *Runtime) ensureEnvironment(ctx context.Context, s *skill.Skill, er sandbox.EnvironmentRunner, spec sandbox.Spec, pin *envPin) (*sandbox.Environment, []string, error) {
+	id := s.ID
 	req, err := r.envRequest(ctx, er, spec, id)
 	if err != nil {
 		return nil, nil, err
@@ -292,7 +298,7 @@ func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.E
 			return nil, nil, err
 		}
 		if e == nil {
-			if e, err = r.buildEnvironment(ctx, c, req, id, reqs, pin); err != nil {
+			if e, err = r.buildEnvironment(ctx, c, req, s, reqs, pin); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -311,7 +317,8 @@ func (r *Runtime) ensureEnvironment(ctx context.Context, id string, er sandbox.E
 
 // buildEnvironment builds req's environment, telling the progress sink;
 // pin is the recorded set req installs, if any.
-func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req skillenv.Request, id, reqs string, pin *envPin) (*skillenv.Env, error) {
+func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req skillenv.Request, s *skill.Skill, reqs string, pin *envPin) (*skillenv.Env, error) {
+	id := s.ID
 	progress := r.cfg.envProgress
 	if progress == nil {
 		progress = func(string) {}
@@ -358,7 +365,7 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 			env = fmt.Sprintf("its environment for %s (Python %s)", req.Target.Name, req.Target.PythonVersion)
 		}
 		return nil, errdefs.Wrap(errdefs.KindOf(err), fmt.Errorf("%w%s", err, why),
-			fmt.Sprintf("skill %s needs %s, and %s could not be built (index: %s; `skillbox env build %s` retries)", id, reqs, env, req.Index, id))
+			fmt.Sprintf("skill %s needs %s, and %s could not be built (index: %s; `skillbox env build %s` retries)", id, reqs, env, req.Index, shellquote.Word(commandRef(s))))
 	}
 	return e, nil
 }
@@ -533,7 +540,7 @@ func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, bu
 		return nil, err
 	}
 	if e == nil && build {
-		if e, err = r.buildEnvironment(ctx, c, req, s.ID, strings.Join(st.Requirements, ", "), nil); err != nil {
+		if e, err = r.buildEnvironment(ctx, c, req, s, strings.Join(st.Requirements, ", "), nil); err != nil {
 			return nil, err
 		}
 	}

@@ -313,4 +313,18 @@ func TestTrustAsksBeforeBuilding(t *testing.T) {
 	if o := h.run("trust", "test/missing", "--yes", "--json"); o.code != 5 || o.envelope(t)["error"].(map[string]any)["kind"] != "unavailable" {
 		t.Errorf("--yes, unresolvable: %d %s%s", o.code, o.stdout, o.stderr)
 	}
+
+	// Outside every root, named by a relative path from a folder where its
+	// id names nothing: trust and lock build its environment (they looked
+	// it up again by id: "not found"), and the retry command they print
+	// names its folder, which works from anywhere.
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+	reqSkill(t, elsewhere, "missing", `["gamma"]`, "gamma")
+	t.Chdir(filepath.Join(elsewhere, "test"))
+	retry := "`skillbox env build " + filepath.Join(elsewhere, "test", "missing") + "` retries"
+	for _, args := range [][]string{{"trust", "./missing", "--yes"}, {"lock", "./missing"}} {
+		if o := h.run(args...); o.code != 5 || strings.Contains(o.stderr, "not found") || !strings.Contains(o.stderr, retry) {
+			t.Errorf("%v: %d %s%s", args, o.code, o.stdout, o.stderr)
+		}
+	}
 }

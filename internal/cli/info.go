@@ -13,6 +13,7 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 	"github.com/skillbox-dev/skillbox/internal/schema"
+	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
@@ -197,7 +198,7 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 	// here), and what a built one costs each call when it is not trusted
 	// (measured in the backend's sandbox); a host without a backend
 	// still shows the rest.
-	envStatus, envErr := rt.MeasureEnvironment(ctx, s.ID, "")
+	envStatus, envErr := rt.MeasureEnvironment(ctx, s.Dir, "")
 	env := inspectEnvelope{
 		Environment:  envStatus,
 		skillSummary: summarize(s),
@@ -250,7 +251,7 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 	if m.Containerized() {
 		fmt.Fprintln(w, "  the image's python (execution above); the skill's requirements must be in the image")
 	} else {
-		printEnvironment(w, envStatus, envErr)
+		printEnvironment(w, envStatus, envErr, pos[0])
 	}
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", warn)
@@ -259,8 +260,9 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 }
 
 // printEnvironment says which interpreter and environment a skill runs
-// on, and how to build or choose one.
-func printEnvironment(w io.Writer, st *skillbox.EnvironmentStatus, err error) {
+// on, and how to build or choose one; ref is the skill as the operator
+// named it, for the command it prints.
+func printEnvironment(w io.Writer, st *skillbox.EnvironmentStatus, err error, ref string) {
 	switch {
 	case err != nil:
 		fmt.Fprintf(w, "  unknown: %v\n", err)
@@ -279,7 +281,7 @@ func printEnvironment(w io.Writer, st *skillbox.EnvironmentStatus, err error) {
 		printImportCost(w, st)
 	default:
 		fmt.Fprintf(w, "  %s on backend %s, with an environment not built yet (key %s): the first call builds it, or 'skillbox env build %s'\n",
-			st.Python, st.Backend, shortKey(st.Key), st.Skill)
+			st.Python, st.Backend, shortKey(st.Key), shellquote.Word(ref))
 	}
 }
 

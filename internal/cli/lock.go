@@ -101,7 +101,7 @@ func cmdLock(ctx context.Context, c *cmdContext, args []string) error {
 		if len(s.Bundle.Manifest.Requirements) > 0 {
 			// The environment's resolved set (built now if it is not):
 			// another resolution is a drift under --locked.
-			st, err := rt.BuildEnvironment(ctx, s.ID, "")
+			st, err := rt.BuildEnvironment(ctx, s.Dir, "")
 			switch {
 			case err != nil && len(pos) > 0:
 				return fmt.Errorf("lock %s: %w", s.ID, err)

@@ -228,3 +228,35 @@ func TestAuditRecordsTheTimeoutUsed(t *testing.T) {
 		t.Errorf("audited timeouts %v, want %v", got, want)
 	}
 }
+
+// A skill outside every root, named by a relative path from a folder where
+// its id names nothing: inspect and trust find its environment (they used
+// to look it up again by id, "not found"), and the command inspect prints
+// works as printed.
+func TestEnvironmentOfSkillNamedByRelativePath(t *testing.T) {
+	h := newHarness(t)
+	cat := filepath.Join(t.TempDir(), "elsewhere")
+	dir := filepath.Join(cat, "needs_pkg")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(h.data, "test", "echo"))); err != nil {
+		t.Fatal(err)
+	}
+	manifest := "name: needs_pkg\nversion: \"1.0.0\"\ndescription: Needs a package.\nrequirements:\n  - six==1.16.0\n"
+	if err := os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(cat)
+
+	o := h.run("inspect", "./needs_pkg")
+	if o.code != 0 || strings.Contains(o.stdout, "not found") || !strings.Contains(o.stdout, "\nInterpreter:\n") {
+		t.Fatalf("inspect: exit %d\n%s%s", o.code, o.stdout, o.stderr)
+	}
+	if strings.Contains(o.stdout, "skillbox env build") && !strings.Contains(o.stdout, "'skillbox env build ./needs_pkg'") {
+		t.Errorf("inspect prints a command that does not work as printed:\n%s", o.stdout)
+	}
+
+	o = h.run("trust", "./needs_pkg")
+	if o.code != 2 || strings.Contains(o.stderr, "not found") ||
+		!strings.Contains(o.stdout, "python packages: six==1.16.0") || !strings.Contains(o.stderr, "cannot ask") {
+		t.Errorf("trust: exit %d\n%s%s", o.code, o.stdout, o.stderr)
+	}
+}

@@ -296,14 +296,14 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 	agreed := had && prev.Matches(s.Digest) && samePin(prev.Image, info.Image)
 	build := false
 	if len(m.Requirements) > 0 {
-		st, err := rt.Environment(ctx, s.ID, "")
+		st, err := rt.Environment(ctx, s.Dir, "")
 		if err != nil {
 			return fmt.Errorf("trust %s: %w", s.ID, err)
 		}
 		info.Environment, build = st.Locked, st.RunsEnvironments && !st.Built
 	}
 	resolve := func() error {
-		st, err := rt.BuildEnvironment(ctx, s.ID, "")
+		st, err := rt.BuildEnvironment(ctx, s.Dir, "")
 		if err != nil {
 			return err
 		}
