@@ -126,7 +126,11 @@ func (r *Resolver) resolve(ref string) (*Skill, error) {
 		if isSkillDir(ref) {
 			return r.resolvePath(ref)
 		}
-		return nil, errdefs.New(errdefs.NotFound, "skill %q not found; searched %s", ref, r.describeRoots())
+		msg := fmt.Sprintf("skill %q not found; searched %s", ref, r.describeRoots())
+		if alt := r.suggest(ref); len(alt) > 0 {
+			msg += "; did you mean " + strings.Join(alt, " or ") + "?"
+		}
+		return nil, errdefs.New(errdefs.NotFound, "%s", msg)
 	}
 	if strings.ContainsRune(ref, '/') || strings.ContainsRune(ref, filepath.Separator) {
 		if _, err := os.Stat(ref); err == nil {
@@ -270,10 +274,42 @@ func newSkill(id string, tier Tier, root, dir string) (*Skill, error) {
 // segment, yields an error naming its path instead of stopping the listing;
 // errors are sorted by message. Missing roots are skipped.
 func (r *Resolver) List() ([]*Skill, []error) {
-	type found struct {
-		root int
-		dir  string
+	byID, errs := r.folders()
+	ids := make([]string, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
 	}
+	sort.Strings(ids)
+	var skills []*Skill
+	for _, id := range ids {
+		fs := byID[id]
+		win := fs[0]
+		root := r.Roots[win.root]
+		s, err := newSkill(id, root.Tier, root.Path, win.dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, o := range fs[1:] {
+			if !sameDir(o.dir, s.Dir) {
+				s.Warnings = append(s.Warnings, shadowWarning(id, s.Dir, root.Tier, o.dir, r.Roots[o.root].Tier))
+			}
+		}
+		skills = append(skills, s)
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return skills, errs
+}
+
+// found is a skill folder in root r.Roots[root].
+type found struct {
+	root int
+	dir  string
+}
+
+// folders finds every skill folder of the roots by id, in root order, and
+// the errors of what is not one.
+func (r *Resolver) folders() (map[string][]found, []error) {
 	byID := map[string][]found{}
 	var errs []error
 	for i, root := range r.Roots {
@@ -308,30 +344,65 @@ func (r *Resolver) List() ([]*Skill, []error) {
 			}
 		}
 	}
-	ids := make([]string, 0, len(byID))
-	for id := range byID {
-		ids = append(ids, id)
+	return byID, errs
+}
+
+// suggest names up to three ids of the roots' skills that id may have
+// been meant as: the same name in another category, or an id at most a
+// few edits away (a typo).
+func (r *Resolver) suggest(id string) []string {
+	byID, _ := r.folders()
+	_, name, _ := strings.Cut(id, "/")
+	type cand struct {
+		id string
+		d  int
 	}
-	sort.Strings(ids)
-	var skills []*Skill
-	for _, id := range ids {
-		fs := byID[id]
-		win := fs[0]
-		root := r.Roots[win.root]
-		s, err := newSkill(id, root.Tier, root.Path, win.dir)
-		if err != nil {
-			errs = append(errs, err)
+	var cs []cand
+	for other := range byID {
+		_, oname, _ := strings.Cut(other, "/")
+		d := editDistance(strings.ToLower(id), strings.ToLower(other))
+		switch {
+		case d <= max(1, len(id)/5):
+		case strings.EqualFold(oname, name):
+			d = 0 // the category was the slip
+		default:
 			continue
 		}
-		for _, o := range fs[1:] {
-			if !sameDir(o.dir, s.Dir) {
-				s.Warnings = append(s.Warnings, shadowWarning(id, s.Dir, root.Tier, o.dir, r.Roots[o.root].Tier))
-			}
-		}
-		skills = append(skills, s)
+		cs = append(cs, cand{other, d})
 	}
-	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	return skills, errs
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].d != cs[j].d {
+			return cs[i].d < cs[j].d
+		}
+		return cs[i].id < cs[j].id
+	})
+	var out []string
+	for i := 0; i < len(cs) && i < 3; i++ {
+		out = append(out, cs[i].id)
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes (ids
+// are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func skipName(name string) bool {

@@ -250,6 +250,44 @@ func TestResolveErrors(t *testing.T) {
 	}
 }
 
+// A typo in an id, or a skill's name under another category, gets the
+// ids it may have meant; an id like none gets none.
+func TestResolveSuggests(t *testing.T) {
+	ext, proj, bund, r := roots(t)
+	writeSkill(t, filepath.Join(bund, "text", "word_stats"), "word_stats")
+	writeSkill(t, filepath.Join(proj, "text", "word_count"), "word_count")
+	writeSkill(t, filepath.Join(ext, "finance", "wallet"), "wallet")
+	writeSkill(t, filepath.Join(proj, "crypto", "wallet"), "wallet")
+	t.Chdir(t.TempDir())
+	for ref, want := range map[string]string{
+		"text/wordstats":    "; did you mean text/word_stats?",
+		"text/Word_Stats":   "; did you mean text/word_stats?",
+		"text/word_stat":    "; did you mean text/word_stats?",
+		"text/word_cunt":    "; did you mean text/word_count?",
+		"money/wallet":      "; did you mean crypto/wallet or finance/wallet?",
+		"finance/walet":     "; did you mean finance/wallet?",
+		"text/readability":  "",
+		"office/word_stats": "; did you mean text/word_stats?",
+	} {
+		_, err := r.Resolve(ref)
+		if errdefs.KindOf(err) != errdefs.NotFound {
+			t.Fatalf("Resolve(%q): %v", ref, err)
+		}
+		msg := err.Error()
+		if want == "" && strings.Contains(msg, "did you mean") || want != "" && !strings.HasSuffix(msg, want) {
+			t.Errorf("Resolve(%q): %q, want it to end %q", ref, msg, want)
+		}
+	}
+	for _, c := range []struct {
+		a, b string
+		d    int
+	}{{"", "", 0}, {"abc", "", 3}, {"kitten", "sitting", 3}, {"a/b", "a/b", 0}, {"wordstats", "word_stats", 1}} {
+		if got := editDistance(c.a, c.b); got != c.d || editDistance(c.b, c.a) != c.d {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
+		}
+	}
+}
+
 func TestValidID(t *testing.T) {
 	for id, want := range map[string]bool{
 		"finance/wallet": true, "a.b/c-d_e": true, "A1/B2": true,

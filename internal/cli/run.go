@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -143,7 +145,23 @@ func readParams(c *cmdContext, params, file string) (json.RawMessage, error) {
 		return nil, errdefs.New(errdefs.Invalid, "params are larger than %d bytes", maxParamsFile)
 	}
 	if !json.Valid(data) {
-		return nil, errdefs.New(errdefs.Invalid, "params are not valid JSON")
+		return nil, errdefs.New(errdefs.Invalid, "params are not valid JSON: %s; give a JSON object, such as --params '{\"text\": \"hi\"}'", jsonProblem(data))
 	}
 	return json.RawMessage(data), nil
+}
+
+// jsonProblem says why data, which is not valid JSON, is not, and where.
+func jsonProblem(data []byte) string {
+	var v any
+	err := json.Unmarshal(data, &v)
+	var se *json.SyntaxError
+	switch {
+	case len(bytes.TrimSpace(data)) == 0:
+		return "empty"
+	case errors.As(err, &se):
+		return fmt.Sprintf("%s at byte %d", se, se.Offset)
+	case err != nil:
+		return err.Error()
+	}
+	return "not JSON"
 }
