@@ -10,6 +10,8 @@ import (
 	"math"
 	"path"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -152,6 +154,33 @@ func (m *Manifest) ParametersJSON() json.RawMessage {
 		return nil // unreachable for parsed manifests: values are JSON-compatible
 	}
 	return b
+}
+
+// knownFields are the top-level fields the parser reads; every other field
+// is kept in Extra.
+var knownFields = []string{"name", "version", "description", "short_description", "category",
+	"constitution", "issuer", "parameters", "outputs", "output", "inputs", "env_vars",
+	"requirements", "presentation", "permissions", "execution", "container"}
+
+// misspelledFields warns of unknown top-level fields that look like a
+// known one misspelled ("paramters"): Skillware manifests may carry fields
+// of their own, which are kept, but a misspelled "parameters" or
+// "permissions" would silently drop a schema or a request.
+func (m *Manifest) misspelledFields() []string {
+	var out []string
+	for key := range m.Extra {
+		if len(key) < 4 || slices.Contains(knownFields, key) {
+			continue
+		}
+		for _, f := range knownFields {
+			if editDistance(strings.ToLower(key), f) <= max(1, len(f)/5) {
+				out = append(out, fmt.Sprintf("manifest.yaml: unknown field %q is ignored; did you mean %q?", key, f))
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // JSON renders the whole manifest, known and unknown fields, as a JSON

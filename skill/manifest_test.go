@@ -158,6 +158,33 @@ func TestUnknownFieldsKept(t *testing.T) {
 	}
 }
 
+// An unknown field that looks like a known one misspelled is still kept,
+// and warned of; other unknown fields are not. Every known field is read,
+// not kept as unknown.
+func TestMisspelledFieldsWarned(t *testing.T) {
+	m := mustParse(t, head+"paramters: {type: object}\nPermissions: {}\nenv_var: [A]\nauthor: me\ntags: [a]\nfuture_field: 1\n")
+	want := []string{
+		`manifest.yaml: unknown field "Permissions" is ignored; did you mean "permissions"?`,
+		`manifest.yaml: unknown field "env_var" is ignored; did you mean "env_vars"?`,
+		`manifest.yaml: unknown field "paramters" is ignored; did you mean "parameters"?`,
+	}
+	if diff := cmp.Diff(want, m.misspelledFields()); diff != "" {
+		t.Errorf("misspelledFields (-want +got):\n%s", diff)
+	}
+	if _, ok := m.Extra["paramters"]; !ok || m.Parameters != nil {
+		t.Errorf("a misspelled field was read as the known one: %v", m.Extra)
+	}
+	for _, f := range knownFields {
+		if strings.Contains(head, "\n"+f+":") || strings.HasPrefix(head, f+":") {
+			continue // head has it
+		}
+		m := mustParse(t, head+f+": null\n")
+		if _, ok := m.Extra[f]; ok {
+			t.Errorf("known field %q kept as unknown", f)
+		}
+	}
+}
+
 func TestJSONBuiltInCode(t *testing.T) {
 	m := &Manifest{Name: "n", Version: "1", Description: "d", EnvVars: []EnvVar{{Name: "K", Required: true}}, Extra: map[string]any{"x": 1}}
 	var got map[string]any

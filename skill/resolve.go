@@ -265,6 +265,7 @@ func newSkill(id string, tier Tier, root, dir string) (*Skill, error) {
 	if m := b.Manifest; m.Category != "" && m.Category != cat {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("manifest category %q does not match folder %q", m.Category, cat))
 	}
+	s.Warnings = append(s.Warnings, b.Manifest.misspelledFields()...)
 	return s, nil
 }
 
