@@ -394,7 +394,8 @@ type Result struct {
 // Call runs one call of the skill ref with params (a JSON object; nil means
 // {}). Errors carry an errdefs kind; a skill that raised is *errdefs.SkillError.
 // A failed call's error carries the warnings a Result would have had
-// (errdefs.Warnings): they often say why it failed.
+// (errdefs.Warnings): they often say why it failed; and what the skill
+// printed before it failed, where the backend kept it (errdefs.Output).
 // Every call is single-use: use OpenSession for calls that share a worker.
 //
 // A call whose ctx is cancelled before it finished fails with
@@ -716,13 +717,19 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 	out, err := osb.sb.Call(ctx, sandbox.Request{Params: params, Config: p.decision.Config})
 	if out != nil {
 		warnings = append(warnings, out.Warnings...)
-		rec.Warm = out.Warm // what the backend did, not only what was asked
+		if err == nil || out.Warm {
+			rec.Warm = out.Warm // what the backend did, not only what was asked
+		}
 	}
 	warnings = append(warnings, denied.warnings(func(dest string) string {
 		return policy.NetGrantHint(p.skill, p.grants, dest)
 	})...)
 	rec.Warnings = warnings
 	if err != nil {
+		// What the skill printed before it failed goes with the error.
+		if out != nil {
+			err = errdefs.WithOutput(err, out.Stdout, out.Stderr)
+		}
 		return nil, err
 	}
 	rec.MaxRSS, rec.CPUTimeMS = out.Usage.MaxRSS, out.Usage.CPUTime.Milliseconds()

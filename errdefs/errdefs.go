@@ -258,3 +258,34 @@ func Warnings(err error) []string {
 	}
 	return nil
 }
+
+// printed is an error that comes with what the skill printed before its
+// call failed.
+type printed struct {
+	err            error
+	stdout, stderr []byte
+}
+
+func (p *printed) Error() string { return p.err.Error() }
+func (p *printed) Unwrap() error { return p.err }
+
+// WithOutput returns err carrying what the skill printed to stdout and
+// stderr before its call failed (a print before a raise, the progress of
+// a call that timed out): Output returns them, and the error's text, kind
+// and chain are err's. It returns err itself when both are empty, and nil
+// for a nil err.
+func WithOutput(err error, stdout, stderr []byte) error {
+	if err == nil || len(stdout)+len(stderr) == 0 {
+		return err
+	}
+	return &printed{err: err, stdout: stdout, stderr: stderr}
+}
+
+// Output returns what WithOutput attached to err or to an error it wraps.
+func Output(err error) (stdout, stderr []byte) {
+	var p *printed
+	if errors.As(err, &p) {
+		return p.stdout, p.stderr
+	}
+	return nil, nil
+}

@@ -22,7 +22,9 @@ type Driver interface {
 // Sandbox runs calls for one Spec. It is safe for concurrent use.
 type Sandbox interface {
 	// Call runs one call. It honours ctx cancellation and the Spec's timeout
-	// by killing the call's whole process tree.
+	// by killing the call's whole process tree. A failed call may return,
+	// beside its error, a Result holding what the skill printed before it
+	// failed (Stdout, Stderr) and warnings; its Value is then nil.
 	Call(ctx context.Context, req Request) (*Result, error)
 	// Close releases everything the sandbox holds (workers, mounts, cgroups).
 	Close() error

@@ -58,6 +58,24 @@ func NewResult(value json.RawMessage, stdout, stderr Captured) *sandbox.Result {
 	}
 }
 
+// OutputGrace bounds how long a failed call waits for the rest of what
+// the skill printed before it failed: a harness that answered with an
+// error exits at once, closing its output; a skill that is still running
+// (its call timed out) is not waited for longer.
+const OutputGrace = 250 * time.Millisecond
+
+// PrintedBefore is what a skill printed before its call failed, as a
+// Result holding only that: all of it once waitOutput (the worker's
+// WaitOutput) says its output ended (a single-use harness exits after its
+// error reply), or what arrived within OutputGrace (a skill still running
+// when its call timed out).
+func PrintedBefore(ctx context.Context, waitOutput func(context.Context) error, stdout, stderr Captured) *sandbox.Result {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), OutputGrace)
+	defer cancel()
+	waitOutput(wctx)
+	return NewResult(nil, stdout, stderr)
+}
+
 // TimeoutError names the limit l.Timeout when the call's deadline (ctx)
 // caused err, a timeout error without a cause backends can name; other
 // errors pass through unchanged. The message is [TimedOut]'s.

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -141,6 +142,10 @@ type errorEnvelope struct {
 	// Warnings are those of the call that failed (an extension; only
 	// when there are some).
 	Warnings []string `json:"warnings,omitempty"`
+	// Stdout and Stderr are what the skill printed before its call
+	// failed (an extension; only when it printed something).
+	Stdout string `json:"stdout,omitempty"`
+	Stderr string `json:"stderr,omitempty"`
 }
 
 type errorBody struct {
@@ -163,16 +168,25 @@ func (c *cmdContext) fail(err error) int {
 		if errors.As(err, &se) {
 			body.Type, body.Traceback = se.Type, se.Traceback
 		}
-		writeJSON(c.stdout, errorEnvelope{OK: false, Error: body, Warnings: errdefs.Warnings(err)}, false)
+		stdout, stderr := errdefs.Output(err)
+		writeJSON(c.stdout, errorEnvelope{OK: false, Error: body, Warnings: errdefs.Warnings(err),
+			Stdout: string(stdout), Stderr: string(stderr)}, false)
 	} else {
 		fmt.Fprintf(c.stderr, "skillbox: %s: %s\n", kind, oneLine(withoutKind(err.Error(), kind)))
+		// Then the traceback, unless it is the tail of the skill's stderr
+		// (a worker that died: WorkerExited quotes it), which follows.
+		stdout, stderr := errdefs.Output(err)
 		var se *errdefs.SkillError
-		if errors.As(err, &se) && se.Traceback != "" {
+		if errors.As(err, &se) && se.Traceback != "" && !bytes.HasSuffix(stderr, []byte(se.Traceback)) {
 			fmt.Fprint(c.stderr, se.Traceback)
 			if !strings.HasSuffix(se.Traceback, "\n") {
 				fmt.Fprintln(c.stderr)
 			}
 		}
+		// What the skill printed before it failed, as a successful run
+		// shows it.
+		c.stderr.Write(stdout)
+		c.stderr.Write(stderr)
 		// After the error line, which stays the first.
 		for _, w := range errdefs.Warnings(err) {
 			fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)

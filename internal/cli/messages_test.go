@@ -260,3 +260,23 @@ func TestEnvironmentOfSkillNamedByRelativePath(t *testing.T) {
 		t.Errorf("trust: exit %d\n%s%s", o.code, o.stdout, o.stderr)
 	}
 }
+
+// A failed call shows what the skill printed before it failed, after the
+// error line; a dead worker's stderr, which its error quotes as its
+// traceback, is shown once.
+func TestFailedCallShowsItsOutput(t *testing.T) {
+	h := newHarness(t)
+	o := h.run("run", "test/exits", "--backend", "process", "--params", `{"say":true}`)
+	want := "skillbox: skill: skill failed: WorkerExited: worker exited with code 3\nabout to exit\nfatal: giving up\n"
+	if o.code != 1 || !strings.HasPrefix(o.stderr, want) || strings.Count(o.stderr, "fatal: giving up") != 1 {
+		t.Errorf("exit %d, stderr:\n%s\nwant it to start:\n%s", o.code, o.stderr, want)
+	}
+	o = h.run("run", "test/exits", "--backend", "process", "--params", `{"say":true}`, "--json")
+	env := o.envelope(t)
+	if env["stdout"] != "about to exit\n" || env["stderr"] != "fatal: giving up\n" || env["error"].(map[string]any)["traceback"] != "fatal: giving up\n" {
+		t.Errorf("--json: %s", o.stdout)
+	}
+	if o := h.run("run", "test/exits", "--backend", "process"); strings.Contains(o.stderr, "about to exit") {
+		t.Errorf("output of another call shown:\n%s", o.stderr)
+	}
+}

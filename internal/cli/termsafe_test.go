@@ -154,6 +154,15 @@ func TestSkillTextOnStderrCannotDriveTheTerminal(t *testing.T) {
 		!strings.Contains(o.stderr, "\nValueError: bad \\u001b[8m hidden \\u009b31m\n") {
 		t.Errorf("error and traceback:\n%s", o.stderr)
 	}
+	// What it printed before it raised is shown too, after the traceback.
+	if i, j := strings.Index(o.stderr, "Traceback"), strings.Index(o.stderr, `out \u001b]52;c;`); i < 0 || j < i ||
+		!strings.Contains(o.stderr, `err \u001b[2J\u001b[H cleared\u000d`) {
+		t.Errorf("a failed call's output:\n%s", o.stderr)
+	}
+	o = h.run("run", "test/hostile_text", "--backend", "process", "--params", `{"raise":true}`, "--json")
+	if env := o.envelope(t); env["stdout"] != "out \x1b]52;c;cm0gLXJmIH4=\a clipboard\n" || env["stderr"] != "err \x1b[2J\x1b[H cleared\r\n" {
+		t.Errorf("--json error envelope lacks the skill's exact output: %s", o.stdout)
+	}
 
 	o = h.run("run", "test/hostile_text", "--backend", "process", "--json")
 	env := o.envelope(t)

@@ -12,10 +12,13 @@ import (
 
 // Envelope is a call's answer, the shape of `skillbox run --json`: on
 // success OK, Result, Skill, Backend and DurationMS (plus the extensions
-// Warm, Warnings, Stdout and Stderr when not empty); on failure OK false
-// and Error.
+// Warm, Warnings, Stdout and Stderr when not empty); on failure OK false,
+// Error, and Stdout and Stderr when the skill printed before it failed.
 type Envelope struct {
-	OK         bool                `json:"ok"`
+	OK bool `json:"ok"`
+	// Error is a failed call's, first after ok; a failure envelope also
+	// has what the skill printed before it failed (Stdout, Stderr).
+	Error      *ErrorBody          `json:"error,omitempty"`
 	Result     json.RawMessage     `json:"result,omitempty"`
 	Skill      *skillbox.SkillInfo `json:"skill,omitempty"`
 	Backend    string              `json:"backend,omitempty"`
@@ -23,11 +26,10 @@ type Envelope struct {
 	// Warm is set when the call ran warm (serve --warm ID, or the policy's
 	// "warm: true"): calls of this skill may share state that its import
 	// created.
-	Warm     bool       `json:"warm,omitempty"`
-	Warnings []string   `json:"warnings,omitempty"`
-	Stdout   string     `json:"stdout,omitempty"`
-	Stderr   string     `json:"stderr,omitempty"`
-	Error    *ErrorBody `json:"error,omitempty"`
+	Warm     bool     `json:"warm,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Stdout   string   `json:"stdout,omitempty"`
+	Stderr   string   `json:"stderr,omitempty"`
 }
 
 // ErrorBody describes a failed call: the errdefs kind and message, and for
@@ -56,7 +58,9 @@ func errorEnvelope(err error) *Envelope {
 	if errors.As(err, &se) {
 		body.Type, body.Traceback = se.Type, se.Traceback
 	}
-	return &Envelope{Error: body}
+	// What the skill printed before it failed, as `run --json` gives it.
+	stdout, stderr := errdefs.Output(err)
+	return &Envelope{Error: body, Stdout: string(stdout), Stderr: string(stderr)}
 }
 
 // call runs one call of e with the server's grants. It is cancelled by ctx

@@ -139,6 +139,12 @@ func textOf(t *testing.T, r *mcp.CallToolResult) string {
 // errorOf decodes the failure envelope of an isError tool result.
 func errorOf(t *testing.T, r *mcp.CallToolResult) server.ErrorBody {
 	t.Helper()
+	return *failureOf(t, r).Error
+}
+
+// failureOf decodes a tool error result's failure envelope.
+func failureOf(t *testing.T, r *mcp.CallToolResult) server.Envelope {
+	t.Helper()
 	if !r.IsError {
 		t.Fatalf("result is not an error: %s", textOf(t, r))
 	}
@@ -146,7 +152,7 @@ func errorOf(t *testing.T, r *mcp.CallToolResult) server.ErrorBody {
 	if err := json.Unmarshal([]byte(textOf(t, r)), &env); err != nil || env.Error == nil || env.OK {
 		t.Fatalf("error content %q is not a failure envelope (%v)", textOf(t, r), err)
 	}
-	return *env.Error
+	return env
 }
 
 func pidFile(t *testing.T) string {

@@ -73,6 +73,7 @@ func TestHTTPAPI(t *testing.T) {
 		{"call", "POST", "/v1/skills/test/echo/call", `{"msg":"hi"}`, nil, 200, `"result":{"params":{"msg":"hi"}},"skill":{"id":"test/echo","version":"1.0.0"`},
 		{"call empty body", "POST", "/v1/skills/test/echo/call", ``, nil, 200, `"ok":true`},
 		{"call raises", "POST", "/v1/skills/test/raises/call", `{}`, nil, 422, `{"ok":false,"error":{"kind":"skill","message":"skill failed: ValueError: bad wallet address","type":"ValueError"`},
+		{"call raises: what it printed", "POST", "/v1/skills/test/raises/call", `{}`, nil, 422, `"stdout":"checked the address\n"`},
 		{"call bad params", "POST", "/v1/skills/test/echo/call", `{"msg":1}`, nil, 400, `"kind":"invalid"`},
 		{"call not json", "POST", "/v1/skills/test/echo/call", `{`, nil, 400, `"kind":"invalid"`},
 		{"call not object", "POST", "/v1/skills/test/echo/call", `[1]`, nil, 400, `"kind":"invalid"`},

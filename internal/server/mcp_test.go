@@ -112,9 +112,12 @@ func TestMCP(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						e := errorOf(t, res)
-						if e.Kind != tc.kind || e.Type != tc.typ || e.Message == "" {
+						env := failureOf(t, res)
+						if e := env.Error; e.Kind != tc.kind || e.Type != tc.typ || e.Message == "" {
 							t.Errorf("error = %+v, want kind %s type %q", e, tc.kind, tc.typ)
+						}
+						if tc.name == "raises" && env.Stdout != "checked the address\n" {
+							t.Errorf("the error lacks what the skill printed before it raised: stdout %q", env.Stdout)
 						}
 					})
 				}

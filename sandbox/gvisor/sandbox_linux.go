@@ -302,7 +302,14 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	defer cancel()
 	value, err := p.Call(ctx, 1, req.Params, req.Config)
 	if err != nil {
-		return nil, b.judge.CallError(ctx, err, p.cg, cgroup.Counts{})
+		err = b.judge.CallError(ctx, err, p.cg, cgroup.Counts{})
+		if p.cg != nil {
+			// Destroyed after the call anyway: killed now, its output ends
+			// at once (a skill still running after its timeout is not
+			// waited for).
+			p.cg.Kill()
+		}
+		return backend.PrintedBefore(ctx, p.WaitOutput, p.Stdout, p.Stderr), err
 	}
 	// The relay says when the skill's output is complete.
 	if err := p.WaitOutput(ctx); err != nil {
@@ -366,7 +373,8 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 		if p.Conn.Broken() {
 			s.stop() // dead, too slow or out of step: start over next time
 		}
-		return nil, err
+		// What it printed so far: the session's process lives on.
+		return backend.NewResult(nil, p.Stdout, p.Stderr), err
 	}
 	return backend.NewResult(value, p.Stdout, p.Stderr), nil
 }

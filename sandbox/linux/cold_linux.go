@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -68,7 +69,12 @@ func (b *box) callJail(ctx context.Context, j *jailProc, req sandbox.Request) (*
 	defer cancel()
 	value, err := j.Call(ctx, 1, req.Params, req.Config)
 	if err != nil {
-		return nil, b.judge.CallError(ctx, err, j.cg, cgroup.Counts{})
+		err = b.judge.CallError(ctx, err, j.cg, cgroup.Counts{})
+		// The jail is the call's alone, destroyed after it: killed now,
+		// its output ends at once (a skill still running after its
+		// timeout is not waited for).
+		j.Kill()
+		return backend.PrintedBefore(ctx, j.WaitOutput, j.Stdout, j.Stderr), err
 	}
 	// The harness exits after its reply; stdout and stderr are complete
 	// once every process in the jail closed them.

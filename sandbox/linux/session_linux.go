@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/worker"
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -72,7 +73,9 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 		if j.Conn.Broken() {
 			s.stop() // dead, too slow or out of step: start over next time
 		}
-		return nil, err
+		// What it printed so far: the session's process lives on, so its
+		// output never ends (as for a result).
+		return backend.NewResult(nil, j.Stdout, j.Stderr), err
 	}
 	return result(value, j.Stdout, j.Stderr, peak.Read()), nil
 }

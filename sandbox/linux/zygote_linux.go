@@ -203,7 +203,7 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 		// kills the whole jail; the pool replaces the zygote.
 		z.breakJail()
 		c.Close()
-		return nil, b.judge.TimeoutErr(ctx)
+		return backend.PrintedBefore(ctx, c.WaitOutput, c.Stdout, c.Stderr), b.judge.TimeoutErr(ctx)
 	}
 	var le *worker.LoadError
 	if err != nil && c.Conn.Broken() && !exited(err) && !errors.As(err, &le) {
@@ -229,7 +229,8 @@ func (z *zygote) call(ctx context.Context, req sandbox.Request) (*sandbox.Result
 	}
 	z.awaitCleanup(ctx, c)
 	if err != nil {
-		return nil, b.judge.CallError(ctx, err, z.j.cg, before)
+		err = b.judge.CallError(ctx, err, z.j.cg, before)
+		return backend.PrintedBefore(ctx, c.WaitOutput, c.Stdout, c.Stderr), err
 	}
 	return z.result(value, c, peak), nil
 }

@@ -114,8 +114,8 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	defer cancel()
 	value, err := r.proc.Call(ctx, b.nextID.Add(1), req.Params, req.Config)
 	if err != nil {
-		r.proc.Close()
-		return nil, backend.TimeoutError(ctx, b.limits, b.spec.SkillID, err)
+		r.proc.Close() // which waits for the rest of its output
+		return backend.NewResult(nil, r.proc.Stdout, r.proc.Stderr), backend.TimeoutError(ctx, b.limits, b.spec.SkillID, err)
 	}
 	state, _ := r.proc.Wait()
 	return result(value, r.proc, state), nil
@@ -144,7 +144,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 	if err != nil {
 		// A failed session call leaves the worker in an unknown state.
 		b.stopSession()
-		return nil, backend.TimeoutError(ctx, b.limits, b.spec.SkillID, err)
+		return backend.NewResult(nil, r.proc.Stdout, r.proc.Stderr), backend.TimeoutError(ctx, b.limits, b.spec.SkillID, err)
 	}
 	return result(value, r.proc, nil), nil
 }

@@ -467,7 +467,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 		// is retired (killed, with the call's worker).
 		err = b.limitErr(p, err) // before Close removes the group
 		b.retire(p, true)
-		return nil, backend.TimeoutError(cctx, b.lim, b.spec.SkillID, err)
+		return backend.NewResult(nil, p.Stdout, p.Stderr), backend.TimeoutError(cctx, b.lim, b.spec.SkillID, err)
 	}
 	p.drainOutput(true)
 	if ended != nil {
@@ -475,7 +475,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 		// a worker process's end, with its stderr's tail.
 		err = &errdefs.SkillError{Type: worker.TypeWorkerExited, Message: ended.Error(), Traceback: string(p.Stderr.Tail(stderrTail))}
 	}
-	var r *sandbox.Result
+	r := backend.NewResult(nil, p.Stdout, p.Stderr) // what it printed before it failed
 	if err == nil {
 		r = result(value, p, nil)
 		r.Warnings = append(r.Warnings, b.warnings...)
@@ -689,7 +689,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 		err = b.limitErr(p, err) // before Close removes the group
 		p.Close()
 		b.session = nil
-		return nil, backend.TimeoutError(cctx, b.lim, b.spec.SkillID, err)
+		return backend.NewResult(nil, p.Stdout, p.Stderr), backend.TimeoutError(cctx, b.lim, b.spec.SkillID, err)
 	}
 	p.drainOutput(true)
 	r := result(value, p, nil)

@@ -124,6 +124,19 @@ func RunFunctional(t *testing.T, d sandbox.Driver, opts Options) {
 		if se.Traceback != "" && !strings.Contains(se.Traceback, "_deep") {
 			t.Errorf("traceback does not show the raising frame:\n%s", se.Traceback)
 		}
+		// What it printed before it raised comes back with the error, and
+		// nothing of an earlier call's.
+		for _, say := range []string{"first-2c9e", "second-81d0"} {
+			res, err, _ = Call(t, sb, opts, map[string]any{"message": "boom", "say": say}, nil)
+			AssertSkillError(t, err, "ValueError")
+			if res == nil || string(res.Stdout) != "before-raise-out "+say+"\n" || string(res.Stderr) != "before-raise-err "+say+"\n" {
+				var out, errOut []byte
+				if res != nil {
+					out, errOut = res.Stdout, res.Stderr
+				}
+				t.Errorf("a failed call's output: stdout %q stderr %q, want what the skill printed before it raised", out, errOut)
+			}
+		}
 	})
 
 	t.Run("ResultNotJSON", func(t *testing.T) {

@@ -13,4 +13,8 @@ class RaiserSkill(BaseSkill):
         return {"name": "raiser"}
 
     def execute(self, params):
+        if params.get("say"):
+            import sys
+            print("before-raise-out", params["say"])
+            sys.stderr.write("before-raise-err %s\n" % params["say"])
         _deep(params.get("message", "boom"), 3)

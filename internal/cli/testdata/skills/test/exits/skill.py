@@ -7,4 +7,9 @@ class Exits(BaseSkill):
         return {}
 
     def execute(self, params):
+        if params.get("say"):
+            import sys
+            print("about to exit", flush=True)
+            sys.stderr.write("fatal: giving up\n")
+            sys.stderr.flush()
         os._exit(3)

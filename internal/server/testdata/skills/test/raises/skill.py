@@ -7,4 +7,5 @@ class Raises(BaseSkill):
         return {}
 
     def execute(self, params):
+        print("checked the address")
         raise ValueError("bad wallet address")
