@@ -17,7 +17,8 @@ class SkillboxError(Exception):
     ``kind`` is skillbox's error kind (skill, invalid, not_found, denied,
     timeout, limit, unavailable, unsupported, internal); for a skill's own
     exception ``type`` and ``traceback`` come from Python inside the sandbox.
-    ``envelope`` is the whole failure answer.
+    ``stdout`` and ``stderr`` are what the skill printed before it failed
+    ("" when nothing). ``envelope`` is the whole failure answer.
     """
 
     def __init__(self, kind, message, type=None, traceback=None, envelope=None):
@@ -27,6 +28,9 @@ class SkillboxError(Exception):
         self.type = type
         self.traceback = traceback
         self.envelope = envelope
+        env = envelope if isinstance(envelope, dict) else {}
+        self.stdout = env.get("stdout") or ""
+        self.stderr = env.get("stderr") or ""
 
     @classmethod
     def from_envelope(cls, env):

@@ -38,6 +38,9 @@ class LoaderCases:
         self.assertEqual(cm.exception.kind, "skill")
         self.assertEqual(cm.exception.type, "ValueError")
         self.assertIn("bad wallet address", cm.exception.message)
+        # What the skill printed before it raised comes with the error.
+        self.assertEqual(cm.exception.stdout, "checked the address\n")
+        self.assertEqual(cm.exception.stderr, "")
 
     def test_invalid_params(self):
         b = self.loader.load_skill("text/word_stats")
