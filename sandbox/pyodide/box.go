@@ -475,10 +475,12 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 		// a worker process's end, with its stderr's tail.
 		err = &errdefs.SkillError{Type: worker.TypeWorkerExited, Message: ended.Error(), Traceback: string(p.Stderr.Tail(stderrTail))}
 	}
-	r := backend.NewResult(nil, p.Stdout, p.Stderr) // what it printed before it failed
+	var r *sandbox.Result
 	if err == nil {
 		r = result(value, p, nil)
 		r.Warnings = append(r.Warnings, b.warnings...)
+	} else {
+		r = backend.NewResult(nil, p.Stdout, p.Stderr) // what it printed before it failed
 	}
 	b.release(p)
 	return r, err
