@@ -717,7 +717,7 @@ func (p *prepared) run(ctx context.Context, osb *openSandbox, params json.RawMes
 	out, err := osb.sb.Call(ctx, sandbox.Request{Params: params, Config: p.decision.Config})
 	if out != nil {
 		warnings = append(warnings, out.Warnings...)
-		if err == nil || out.Warm {
+		if err == nil { // a failed call's Result holds only its output
 			rec.Warm = out.Warm // what the backend did, not only what was asked
 		}
 	}

@@ -173,7 +173,7 @@ func (m *Manifest) misspelledFields() []string {
 			continue
 		}
 		for _, f := range knownFields {
-			if editDistance(strings.ToLower(key), f) <= max(1, len(f)/5) {
+			if editDistance(strings.ToLower(key), f) <= typoEdits(f) {
 				out = append(out, fmt.Sprintf("manifest.yaml: unknown field %q is ignored; did you mean %q?", key, f))
 				break
 			}

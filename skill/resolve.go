@@ -363,7 +363,7 @@ func (r *Resolver) suggest(id string) []string {
 		_, oname, _ := strings.Cut(other, "/")
 		d := editDistance(strings.ToLower(id), strings.ToLower(other))
 		switch {
-		case d <= max(1, len(id)/5):
+		case d <= typoEdits(id):
 		case strings.EqualFold(oname, name):
 			d = 0 // the category was the slip
 		default:
@@ -383,6 +383,11 @@ func (r *Resolver) suggest(id string) []string {
 	}
 	return out
 }
+
+// typoEdits is how many edits away from a name of len(s) bytes another
+// still reads as a typo of it, not another name: one per five bytes, at
+// least one.
+func typoEdits(s string) int { return max(1, len(s)/5) }
 
 // editDistance is the Levenshtein distance between a and b, in bytes (ids
 // are ASCII).

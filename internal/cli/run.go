@@ -152,16 +152,13 @@ func readParams(c *cmdContext, params, file string) (json.RawMessage, error) {
 
 // jsonProblem says why data, which is not valid JSON, is not, and where.
 func jsonProblem(data []byte) string {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return "empty"
+	}
 	var v any
 	err := json.Unmarshal(data, &v)
-	var se *json.SyntaxError
-	switch {
-	case len(bytes.TrimSpace(data)) == 0:
-		return "empty"
-	case errors.As(err, &se):
+	if se := (*json.SyntaxError)(nil); errors.As(err, &se) {
 		return fmt.Sprintf("%s at byte %d", se, se.Offset)
-	case err != nil:
-		return err.Error()
 	}
-	return "not JSON"
+	return fmt.Sprint(err)
 }
