@@ -281,6 +281,13 @@ func WithOutput(err error, stdout, stderr []byte) error {
 	return &printed{err: err, stdout: stdout, stderr: stderr}
 }
 
+// WithOutputOf returns err carrying the output that from carries: for an
+// error that replaces from, explaining it better.
+func WithOutputOf(err, from error) error {
+	stdout, stderr := Output(from)
+	return WithOutput(err, stdout, stderr)
+}
+
 // Output returns what WithOutput attached to err or to an error it wraps.
 func Output(err error) (stdout, stderr []byte) {
 	var p *printed

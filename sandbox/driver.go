@@ -16,6 +16,10 @@ type Driver interface {
 	// naming the first required feature the driver cannot enforce, and with
 	// errdefs.Unavailable naming a missing isolation layer (unless
 	// spec.BestEffort). No skill code runs before Open succeeds.
+	// A backend may import the skill in Open, ahead of the first call
+	// (inside the sandbox): a skill that fails to load then fails Open,
+	// and the error carries what it printed while it was imported
+	// (errdefs.Output), as Call's does when the import is the call's.
 	Open(ctx context.Context, spec Spec) (Sandbox, error)
 }
 
@@ -24,7 +28,9 @@ type Sandbox interface {
 	// Call runs one call. It honours ctx cancellation and the Spec's timeout
 	// by killing the call's whole process tree. A failed call may return,
 	// beside its error, a Result holding what the skill printed before it
-	// failed (Stdout, Stderr) and warnings; its Value is then nil.
+	// failed (Stdout, Stderr) and warnings; its Value is then nil. A call
+	// whose worker failed before the call (the skill's import) returns no
+	// Result: its error carries that output (errdefs.Output).
 	Call(ctx context.Context, req Request) (*Result, error)
 	// Close releases everything the sandbox holds (workers, mounts, cgroups).
 	Close() error

@@ -76,12 +76,22 @@ func PrintedBefore(ctx context.Context, waitOutput func(context.Context) error, 
 	return NewResult(nil, stdout, stderr)
 }
 
+// LoadFailed returns err, a worker's failure before its call (the skill's
+// import failed, or the worker died or timed out starting), carrying what
+// the skill printed until then (errdefs.Output), waited for as
+// PrintedBefore does: the caller has killed the worker or seen it exit.
+// There is no Result to hold it: the failure may be Open's.
+func LoadFailed(ctx context.Context, err error, waitOutput func(context.Context) error, stdout, stderr Captured) error {
+	r := PrintedBefore(ctx, waitOutput, stdout, stderr)
+	return errdefs.WithOutput(err, r.Stdout, r.Stderr)
+}
+
 // TimeoutError names the limit l.Timeout when the call's deadline (ctx)
 // caused err, a timeout error without a cause backends can name; other
 // errors pass through unchanged. The message is [TimedOut]'s.
 func TimeoutError(ctx context.Context, l sandbox.Limits, skillID string, err error) error {
 	if errdefs.KindOf(err) == errdefs.Timeout && PastDeadline(ctx) {
-		return TimedOut(skillID, l.Timeout)
+		return errdefs.WithOutputOf(TimedOut(skillID, l.Timeout), err) // a start's: what the import printed
 	}
 	return err
 }

@@ -280,3 +280,23 @@ func TestFailedCallShowsItsOutput(t *testing.T) {
 		t.Errorf("output of another call shown:\n%s", o.stderr)
 	}
 }
+
+// TestFailedImportShowsItsOutput checks that what a skill printed while it
+// was imported, before it failed to load, is shown with the load error, on
+// the default backend as on the process backend.
+func TestFailedImportShowsItsOutput(t *testing.T) {
+	h := newHarness(t)
+	for _, backend := range []string{"auto", "process"} {
+		o := h.run("run", "test/fails_import", "--backend", backend)
+		// The error line, the traceback, then the skill's stdout and
+		// stderr (stdout is the result's alone).
+		want, printed := "skillbox: skill: loading skill failed: RuntimeError: no settings\n", "RuntimeError: no settings\nreading settings\nsettings.toml is missing\n"
+		if o.code != 1 || !strings.HasPrefix(o.stderr, want) || !strings.Contains(o.stderr, printed) || o.stdout != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr:\n%s\nwant it to start %q and hold %q", backend, o.code, o.stdout, o.stderr, want, printed)
+		}
+		env := h.run("run", "test/fails_import", "--backend", backend, "--json").envelope(t)
+		if env["stdout"] != "reading settings\n" || env["stderr"] != "settings.toml is missing\n" {
+			t.Errorf("%s --json: stdout %q stderr %q", backend, env["stdout"], env["stderr"])
+		}
+	}
+}

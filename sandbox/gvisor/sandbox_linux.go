@@ -242,15 +242,25 @@ func (b *box) initWorker(ctx context.Context, p *proc, mode string) error {
 func (b *box) startBound() time.Duration { return b.lim.Timeout + backend.StartAllowance }
 
 // startErr is what the caller sees when getting a sandbox ready failed.
+// It keeps what the skill printed while it was imported.
 func (b *box) startErr(ctx, sctx context.Context, err error) error {
 	if ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
-		return errdefs.New(errdefs.Timeout, "call to %s: no gVisor sandbox was ready within %v (runsc, Python and the skill's import); the skill was not called",
-			b.spec.SkillID, b.startBound())
+		return errdefs.WithOutputOf(errdefs.New(errdefs.Timeout, "call to %s: no gVisor sandbox was ready within %v (runsc, Python and the skill's import); the skill was not called",
+			b.spec.SkillID, b.startBound()), err)
 	}
 	if ctx.Err() != nil {
-		return b.judge.TimeoutErr(ctx)
+		return errdefs.WithOutputOf(b.judge.TimeoutErr(ctx), err)
 	}
 	return err
+}
+
+// loadFailed ends p, whose worker failed before its call, and returns err
+// carrying what the skill printed until then.
+func (p *proc) loadFailed(ctx context.Context, err error) error {
+	if p.cg != nil {
+		p.cg.Kill()
+	}
+	return backend.LoadFailed(ctx, err, p.WaitOutput, p.Stdout, p.Stderr)
 }
 
 // startLimit is the error of a sandbox that failed before the skill was
@@ -296,7 +306,8 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	}()
 	p.Conn.SetMaxResult(int(b.lim.Output))
 	if err := b.initWorker(sctx, p, worker.ModeSingle); err != nil {
-		return nil, b.startErr(ctx, sctx, b.judge.CallError(sctx, err, p.cg, cgroup.Counts{}))
+		err = b.judge.CallError(sctx, err, p.cg, cgroup.Counts{})
+		return nil, p.loadFailed(ctx, b.startErr(ctx, sctx, err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.lim.Timeout)
 	defer cancel()
@@ -346,7 +357,7 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 		if err == nil {
 			p.Conn.SetMaxResult(int(b.lim.Output))
 			if err = b.initWorker(sctx, p, worker.ModeSession); err != nil {
-				err = b.judge.CallError(sctx, err, p.cg, cgroup.Counts{})
+				err = p.loadFailed(ctx, b.judge.CallError(sctx, err, p.cg, cgroup.Counts{}))
 				p.destroy(0)
 			}
 		}

@@ -42,7 +42,7 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 		// The jail's cgroup is new: whatever it counted is this call's,
 		// from the start (Python may already have run out of memory).
 		err = b.imageExited(sctx, j, b.judge.CallError(sctx, err, j.cg, cgroup.Counts{}))
-		return nil, b.startErr(ctx, sctx, err)
+		return nil, j.loadFailed(ctx, b.startErr(ctx, sctx, err))
 	}
 	return b.callJail(ctx, j, req)
 }

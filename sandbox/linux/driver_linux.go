@@ -445,14 +445,15 @@ func (b *box) callContext(ctx context.Context) (context.Context, context.CancelF
 
 // startErr is what the caller sees when getting a sandbox for the call
 // failed: a timeout naming the start when startContext ran out, the call's
-// timeout when the caller's own deadline did, else err.
+// timeout when the caller's own deadline did, else err. Either keeps what
+// the skill printed while it was imported (errdefs.Output of err).
 func (b *box) startErr(ctx, sctx context.Context, err error) error {
 	if ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
-		return errdefs.New(errdefs.Timeout, "call to %s: no sandbox was ready within %v (a jail, Python and the skill's import, or a free one); the skill was not called",
-			b.spec.SkillID, b.startBound())
+		return errdefs.WithOutputOf(errdefs.New(errdefs.Timeout, "call to %s: no sandbox was ready within %v (a jail, Python and the skill's import, or a free one); the skill was not called",
+			b.spec.SkillID, b.startBound()), err)
 	}
 	if ctx.Err() != nil {
-		return b.judge.TimeoutErr(ctx)
+		return errdefs.WithOutputOf(b.judge.TimeoutErr(ctx), err)
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/backend"
 	"github.com/skillbox-dev/skillbox/internal/cgroup"
 	"github.com/skillbox-dev/skillbox/internal/egress"
 	"github.com/skillbox-dev/skillbox/internal/jail"
@@ -86,6 +87,13 @@ func (b *box) startJail(ctx context.Context, zygote, lasting bool, stdioCap int6
 	}
 	j.Process, j.run = p, run
 	return j, nil
+}
+
+// loadFailed kills the jail, whose worker failed before its call, and
+// returns err carrying what the skill printed until then.
+func (j *jailProc) loadFailed(ctx context.Context, err error) error {
+	j.Kill()
+	return backend.LoadFailed(ctx, err, j.WaitOutput, j.Stdout, j.Stderr)
 }
 
 // destroy kills the jail, waits for it, stops its egress proxy and removes

@@ -102,7 +102,7 @@ func (p *prestart) start(ctx context.Context) (*jailProc, error) {
 	in := b.initMsg(worker.ModeSingle)
 	in.Rehearse = true
 	if err := b.initWorker(ctx, j.Process, in); err != nil {
-		err = b.imageExited(ctx, j, b.startLimit(j.cg, err))
+		err = j.loadFailed(ctx, b.imageExited(ctx, j, b.startLimit(j.cg, err)))
 		j.destroy()
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func (s *session) start(ctx context.Context) error {
 	}
 	j.Conn.SetMaxResult(int(b.lim.Output))
 	if err := b.initWorker(ctx, j.Process, b.initMsg(worker.ModeSession)); err != nil {
-		err = b.startLimit(j.cg, err)
+		err = j.loadFailed(ctx, b.startLimit(j.cg, err))
 		j.destroy()
 		return err
 	}

@@ -57,7 +57,8 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := b.initWorker(ictx, j.Process, b.initMsg(worker.ModeZygote)); err != nil {
-		err = b.startLimit(j.cg, err)
+		// A warm zygote imported the skill: what it printed is the skill's.
+		err = j.loadFailed(ctx, b.startLimit(j.cg, err))
 		j.destroy()
 		return nil, err
 	}
@@ -75,10 +76,12 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 		}
 		if err != nil {
 			peak.Close()
+			err = b.startLimit(j.cg, err)
 			if c != nil {
+				// A child that failed to import the skill has exited.
+				err = backend.LoadFailed(ctx, err, c.WaitOutput, c.Stdout, c.Stderr)
 				c.Close()
 			}
-			err = b.startLimit(j.cg, err)
 			j.destroy()
 			if ictx.Err() != nil && ctx.Err() == nil {
 				return nil, b.judge.TimeoutErr(ictx)

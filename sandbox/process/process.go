@@ -187,9 +187,9 @@ func (b *box) start(life, ready context.Context, mode string) (*running, error) 
 		}
 	}
 	if err != nil {
-		proc.Close()
+		proc.Close() // which waits for the rest of its output
 		os.RemoveAll(scratch)
-		return nil, err
+		return nil, errdefs.WithOutput(err, proc.Stdout.Bytes(), proc.Stderr.Bytes())
 	}
 	return &running{proc: proc, scratch: scratch}, nil
 }
@@ -224,8 +224,8 @@ func (b *box) Close() error {
 // else err.
 func (b *box) startErr(ctx, sctx context.Context, err error) error {
 	if ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
-		return errdefs.New(errdefs.Timeout, "call to %s: Python did not load the skill within %v (the %v timeout + %v to start); the skill was not called",
-			b.spec.SkillID, b.limits.Timeout+backend.StartAllowance, b.limits.Timeout, backend.StartAllowance)
+		return errdefs.WithOutputOf(errdefs.New(errdefs.Timeout, "call to %s: Python did not load the skill within %v (the %v timeout + %v to start); the skill was not called",
+			b.spec.SkillID, b.limits.Timeout+backend.StartAllowance, b.limits.Timeout, backend.StartAllowance), err)
 	}
 	return backend.TimeoutError(ctx, b.limits, b.spec.SkillID, err)
 }

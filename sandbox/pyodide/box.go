@@ -391,11 +391,14 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 	p.Conn.SetMaxResult(int(b.lim.Output))
 	if err := b.load(ctx, p, mode); err != nil {
 		err = b.limitErr(p, err) // before Close removes the group
+		// What the skill printed while it was imported: written before
+		// the worker's reply, so in the pipes now.
+		p.drainOutput(false)
 		p.Close()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
-			return nil, startTimeoutError(b.lim.Timeout, begun, callerDeadline, callerHas)
+			err = startTimeoutError(b.lim.Timeout, begun, callerDeadline, callerHas)
 		}
-		return nil, err
+		return nil, errdefs.WithOutput(err, p.Stdout.Bytes(), p.Stderr.Bytes())
 	}
 	return p, nil
 }

@@ -139,6 +139,37 @@ func RunFunctional(t *testing.T, d sandbox.Driver, opts Options) {
 		}
 	})
 
+	t.Run("LoadFailure", func(t *testing.T) {
+		// A skill that fails to import fails its call, or Open when the
+		// backend imports it ahead of the first call; either way the error
+		// is the load error and carries what the skill printed while it
+		// was imported, in every mode.
+		type kind struct {
+			name    string
+			mode    sandbox.Mode
+			oneShot bool
+		}
+		kinds := []kind{{"single-use", sandbox.ModeSingleUse, false}, {"one-shot", sandbox.ModeSingleUse, true}}
+		if opts.Session {
+			kinds = append(kinds, kind{"session", sandbox.ModeSession, false})
+		}
+		for _, k := range kinds {
+			t.Run(k.name, func(t *testing.T) {
+				spec := SpecFor(FunctionalSkill(t, "loadfail"), opts)
+				spec.Mode, spec.OneShot = k.mode, k.oneShot
+				res, err := openAndCall(t, d, spec, opts)
+				se := AssertSkillError(t, err, "RuntimeError")
+				if !strings.Contains(se.Message, "load-fails-4b1d") {
+					t.Errorf("message %q does not carry the load error", se.Message)
+				}
+				stdout, stderr := printed(res, err)
+				if string(stdout) != "import-out 5e1c\n" || string(stderr) != "import-err 5e1c\n" {
+					t.Errorf("a failed load's output: stdout %q stderr %q, want what the skill printed while it was imported", stdout, stderr)
+				}
+			})
+		}
+	})
+
 	t.Run("ResultNotJSON", func(t *testing.T) {
 		sb := open(t, "notjson")
 		for _, p := range []map[string]any{{}, {"nan": true}} {

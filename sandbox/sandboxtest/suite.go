@@ -341,6 +341,35 @@ func callUnder(ctx context.Context, sb sandbox.Sandbox, params json.RawMessage, 
 	}
 }
 
+// openAndCall opens spec on d and makes one call with empty params,
+// both bounded against a hang; an error from Open ends it there. It
+// returns the call's result and error (Open's error, if Open failed).
+func openAndCall(t testing.TB, d sandbox.Driver, spec sandbox.Spec, opts Options) (*sandbox.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), callBound(opts))
+	defer cancel()
+	sb, err := d.Open(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	c, hung := callUnder(ctx, sb, json.RawMessage(`{}`), nil)
+	if hung {
+		t.Fatalf("Call did not return %v after its context expired: the backend hangs", hangSlack)
+	}
+	return c.res, c.err
+}
+
+// printed is what the skill printed before its call failed with err: the
+// Result's output when the call returned one, else what err carries
+// (errdefs.Output; a failure before the call, such as Open's).
+func printed(res *sandbox.Result, err error) (stdout, stderr []byte) {
+	if res != nil && len(res.Stdout)+len(res.Stderr) > 0 {
+		return res.Stdout, res.Stderr
+	}
+	return errdefs.Output(err)
+}
+
 // MustResult fails the test unless err is nil, and decodes the value into v
 // (when v is not nil).
 func MustResult(t testing.TB, res *sandbox.Result, err error, v any) {
