@@ -78,7 +78,7 @@ func cmdList(ctx context.Context, c *cmdContext, args []string) error {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tVERSION\tTIER\tDESCRIPTION")
 	for _, s := range env.Skills {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Version, s.Tier, s.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", inline(c.stdout, s.ID), inline(c.stdout, s.Version), s.Tier, inline(c.stdout, s.Description))
 	}
 	tw.Flush()
 	for _, s := range env.Skills {
@@ -211,9 +211,9 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 		return writeJSON(c.stdout, env, false)
 	}
 	w := c.stdout
-	fmt.Fprintf(w, "%s %s (%s)\n  path:   %s\n  digest: %s\n", s.ID, m.Version, s.Tier, s.Dir, s.Digest)
+	fmt.Fprintf(w, "%s %s (%s)\n  path:   %s\n  digest: %s\n", s.ID, inline(w, m.Version), s.Tier, s.Dir, s.Digest)
 	if m.Issuer != nil {
-		fmt.Fprintf(w, "  issuer: %v\n", m.Issuer)
+		fmt.Fprintf(w, "  issuer: %s\n", inline(w, fmt.Sprint(m.Issuer)))
 	}
 	fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(m.Description))
 	fmt.Fprintln(w, "\nRequests (nothing is granted by asking):")

@@ -3,6 +3,7 @@ package cli
 import (
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -86,6 +87,21 @@ func appendSafe(dst, p []byte) []byte {
 		i += n
 	}
 	return dst
+}
+
+// inline is s, a skill's text, for a place that holds one line: a cell of
+// a table (list) or a field of the trust review and inspect (version,
+// issuer). Each run of white space, tabs and newlines included, becomes
+// one space, so that the text cannot start a column or a line of its own
+// (a fake skill listed under its description, a fake line in the review);
+// for w on a terminal (a safeWriter) it is escaped as safeWriter would, so
+// that a table's columns line up with what the terminal shows.
+func inline(w io.Writer, s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if _, ok := w.(safeWriter); ok && !safeText([]byte(s)) {
+		s = string(appendSafe(nil, []byte(s)))
+	}
+	return s
 }
 
 func unsafeASCII(c byte) bool { return (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f }

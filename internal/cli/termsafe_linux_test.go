@@ -81,6 +81,16 @@ func TestTerminalStdoutShowsEscapes(t *testing.T) {
 		if o := h.run(args...); !strings.Contains(o.stdout, "1.0\x1b[1A\x1b[2K") {
 			t.Errorf("%v into a pipe: %q", args, o.stdout)
 		}
+		if args[0] == "list" {
+			// The columns line up with what the terminal shows.
+			lines := strings.Split(shown, "\n")
+			col := strings.Index(lines[0], "DESCRIPTION")
+			for _, l := range lines {
+				if strings.HasPrefix(l, "test/hostile_text ") && strings.Index(l, "Counts words.") != col {
+					t.Errorf("list on a terminal: the description is not in its column:\n%s", shown)
+				}
+			}
+		}
 	}
 	_, shown, _ := h.runOnTerminal("run", "test/hostile_text", "--backend", "process")
 	assertTerminalSafe(t, shown)

@@ -448,9 +448,9 @@ func nonNil(s []string) []string {
 // for. ref is how the operator named it, for the commands it prints.
 func printReview(w io.Writer, s *skill.Skill, r requests, ref string) {
 	m := s.Bundle.Manifest
-	fmt.Fprintf(w, "%s %s (%s)\n  path:   %s\n  digest: %s\n", s.ID, m.Version, s.Tier, s.Dir, s.Digest)
+	fmt.Fprintf(w, "%s %s (%s)\n  path:   %s\n  digest: %s\n", s.ID, inline(w, m.Version), s.Tier, s.Dir, s.Digest)
 	if m.Issuer != nil {
-		fmt.Fprintf(w, "  issuer: %v (as the manifest claims; unverified)\n", m.Issuer)
+		fmt.Fprintf(w, "  issuer: %s (as the manifest claims; unverified)\n", inline(w, fmt.Sprint(m.Issuer)))
 	}
 	if trust.HasSignature(s.Dir) {
 		fmt.Fprintf(w, "  signed: yes (%s; check it with 'skillbox verify %s')\n", trust.SignatureFile, shellquote.Word(ref))
