@@ -181,3 +181,55 @@ func TestSkillEnvironment(t *testing.T) {
 		t.Errorf("trusted environment: the .pth ran in %d, the call in %d; want the zygote's", trusted.PthPID, trusted.PID)
 	}
 }
+
+// A skill that imports a package the interpreter lacks fails as an unmet
+// requirement (unavailable, naming it), not as the skill's ImportError —
+// whether or not the import happens at load time.
+func TestMissingRequirementIsUnavailable(t *testing.T) {
+	root := t.TempDir()
+	for name, code := range map[string]string{
+		"import_at_load": "import skillbox_no_such_pkg\n",
+		"never_imports":  "",
+	} {
+		dir := filepath.Join(root, "test", name)
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: "+name+"\nversion: \"1\"\ndescription: d\nrequirements: [\"skillbox-no-such-pkg>=1.0\"]\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "skill.py"), []byte(code+`from skillware.core.base_skill import BaseSkill
+class S(BaseSkill):
+    def execute(self, params):
+        return {}
+`), 0o644)
+	}
+	// The linux and pyodide backends build the skill's environment, from
+	// an empty loopback index here: the build fails naming the requirement.
+	url, _ := envtest.Index(t, t.TempDir())
+	rt, err := skillbox.New(skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), skillbox.WithCacheDir(t.TempDir()), pipEnv(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for _, backend := range backendsUnderTest(t) {
+		want := "skillbox-no-such-pkg>=1.0 (not installed)"
+		switch backend {
+		case "linux", "pyodide":
+			// The retry command names the skill by its id: a root holds it.
+			want = "could not be built"
+		case "process", "gvisor":
+			// The host's interpreter lacks it: how to point to another,
+			// or have an environment built.
+			want += " (SKILLBOX_PYTHON names another interpreter; the linux backend runs the skill on an environment of its own, built with pip: 'skillbox env build test/"
+		}
+		for _, name := range []string{"import_at_load", "never_imports"} {
+			t.Run(backend+"/"+name, func(t *testing.T) {
+				_, err := rt.Call(context.Background(), "test/"+name, nil, skillbox.CallOptions{Backend: backend})
+				retry := "`skillbox env build test/" + name + "` retries"
+				if backend != "linux" && backend != "pyodide" {
+					retry = ""
+				}
+				if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "skillbox-no-such-pkg>=1.0") || !strings.Contains(err.Error(), retry) {
+					t.Fatalf("err = %v; want unavailable naming the missing requirement", err)
+				}
+			})
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -201,18 +200,4 @@ func waitPID(t *testing.T, file string) int {
 	}
 	t.Fatal("the skill never started")
 	return 0
-}
-
-// waitGone waits for pid to disappear: the cancelled call's sandbox was
-// killed.
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Errorf("process %d still runs after the call was cancelled", pid)
 }

@@ -19,7 +19,6 @@ import (
 // bombSkill allocates params["mib"] MiB in 16 MiB chunks (0: returns at once).
 const bombSkill = `from skillware.core.base_skill import BaseSkill
 
-
 class Bomb(BaseSkill):
     def execute(self, params):
         chunks = []
@@ -27,15 +26,6 @@ class Bomb(BaseSkill):
             chunks.append(bytearray(b"\x01") * (16 << 20))
         return {"allocated": len(chunks) * 16}
 `
-
-func testDriver(t *testing.T) *Driver {
-	t.Helper()
-	d := New(Options{})
-	if c := d.Probe(context.Background()); !c.Available {
-		t.Skipf("pyodide backend unavailable: %s", c.Reason)
-	}
-	return d
-}
 
 func bombBundle(t *testing.T) string {
 	dir := filepath.Join(t.TempDir(), "bomb")
@@ -157,7 +147,6 @@ func TestBudgetIsPerCall(t *testing.T) {
 // it calls os._exit holding the allocation, and would loop after it.
 const lingerSkill = `import js
 from skillware.core.base_skill import BaseSkill
-
 
 class Linger(BaseSkill):
     def execute(self, params):

@@ -59,3 +59,12 @@ func TestStartNamesCallerDeadline(t *testing.T) {
 		t.Errorf("Open under a 50ms deadline: %v (kind %s); want a timeout naming the caller's deadline", err, errdefs.KindOf(err))
 	}
 }
+
+func testDriver(t *testing.T) *Driver {
+	t.Helper()
+	d := New(Options{})
+	if c := d.Probe(context.Background()); !c.Available {
+		t.Skipf("pyodide backend unavailable: %s", c.Reason)
+	}
+	return d
+}
