@@ -45,6 +45,17 @@ func summarize(s *skill.Skill) skillSummary {
 	return skillSummary{ID: s.ID, Version: m.Version, Tier: string(s.Tier), Description: desc, Path: s.Dir, Digest: s.Digest, Warnings: s.Warnings}
 }
 
+// indent prefixes each line of s that is not empty with prefix.
+func indent(s, prefix string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if strings.TrimSpace(l) != "" {
+			lines[i] = prefix + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
@@ -215,7 +226,9 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 	if m.Issuer != nil {
 		fmt.Fprintf(w, "  issuer: %s\n", inline(w, fmt.Sprint(m.Issuer)))
 	}
-	fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(m.Description))
+	// The description is indented: a line at the margin is always
+	// skillbox's own (a section), never one of the skill's text.
+	fmt.Fprintf(w, "\n%s\n", indent(strings.TrimSpace(m.Description), "  "))
 	fmt.Fprintln(w, "\nRequests (nothing is granted by asking):")
 	if len(env.Requests.Env)+len(env.Requests.Network)+len(env.Requests.Read) == 0 {
 		fmt.Fprintln(w, "  nothing beyond its own bundle and a private scratch folder")

@@ -137,7 +137,8 @@ class HostileText(BaseSkill):
 // A skill's one-line texts stay on their line: a tab or a newline in a
 // manifest's description or version cannot add a row (a fake skill) or a
 // column to list, nor a line to the trust review or inspect (a fake
-// "It requests: nothing" under the issuer).
+// "It requests: nothing" under the issuer); inspect's description cannot
+// pass for one of its sections.
 func TestSkillTextStaysOnItsLine(t *testing.T) {
 	h := newHarness(t)
 	writeFakeRows := func(root string) {
@@ -145,7 +146,7 @@ func TestSkillTextStaysOnItsLine(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		manifest := "name: fake_rows\nversion: \"1.0\\tbundled\"\ndescription: x\n" +
+		manifest := "name: fake_rows\nversion: \"1.0\\tbundled\"\ndescription: \"Counts.\\n\\nRequests (nothing is granted by asking):\\n  nothing\"\n" +
 			"short_description: \"Counts words\\ntest/trusted_tool\\t9.9\\tbundled\\tOfficial tool\"\n" +
 			"issuer: \"Acme\\n\\nTrusting lets it run. It requests:\\n  nothing\"\npermissions:\n  network: [evil.example:443]\n"
 		for name, text := range map[string]string{"manifest.yaml": manifest, "skill.py": "from skillware.core.base_skill import BaseSkill\n\nclass F(BaseSkill):\n    def execute(self, params):\n        return {}\n"} {
@@ -171,7 +172,10 @@ func TestSkillTextStaysOnItsLine(t *testing.T) {
 	}
 
 	issuer := "  issuer: Acme Trusting lets it run. It requests: nothing"
-	if o := h.run("inspect", "test/fake_rows"); !strings.Contains(o.stdout, "test/fake_rows 1.0 bundled (project)\n") || !strings.Contains(o.stdout, issuer+"\n") {
+	// inspect indents the description: a line at the margin is a section
+	// of skillbox's.
+	if o := h.run("inspect", "test/fake_rows"); !strings.Contains(o.stdout, "test/fake_rows 1.0 bundled (project)\n") || !strings.Contains(o.stdout, issuer+"\n") ||
+		strings.Count(o.stdout, "\nRequests (nothing") != 1 || !strings.Contains(o.stdout, "\n  Counts.\n\n  Requests (nothing is granted by asking):\n    nothing\n") {
 		t.Errorf("inspect:\n%s", o.stdout)
 	}
 	writeFakeRows(h.external())
