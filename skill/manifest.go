@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -388,6 +389,7 @@ func parseManifest(file string, data []byte) (*Manifest, error) {
 			m.EnvVars = p.envVars(v)
 		case "requirements":
 			m.Requirements = p.strings(v, key, false)
+			p.oneLineItems(v, key)
 		case "presentation":
 			if !isNull(v) {
 				if v.Kind != yaml.MappingNode {
@@ -653,10 +655,15 @@ func (p *parser) filesystem(v *yaml.Node, field string) []string {
 }
 
 // cleanBundlePath cleans a bundle-relative path; msg is non-empty if the path
-// is absolute or escapes the bundle.
+// is absolute, escapes the bundle or holds a control character (a newline
+// in a path shown to the operator would add a line of its own to the trust
+// review).
 func cleanBundlePath(s string) (clean, msg string) {
 	if strings.TrimSpace(s) == "" {
 		return "", "must not be empty"
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return "", noControls
 	}
 	s = strings.ReplaceAll(s, "\\", "/")
 	if strings.HasPrefix(s, "/") || (len(s) >= 2 && s[1] == ':') || strings.HasPrefix(s, "~") {
@@ -819,6 +826,24 @@ func (p *parser) hasEmpty(s []string) bool {
 
 // itemNode returns the i-th element of a sequence (or v itself for a lone
 // scalar), for error lines.
+// oneLineItems reports each string of the list v that holds a control
+// character: shown one per line (inspect, the trust review), a newline
+// would add lines of its own.
+func (p *parser) oneLineItems(v *yaml.Node, field string) {
+	if v.Kind != yaml.SequenceNode {
+		return
+	}
+	for i, item := range v.Content {
+		if item = deref(item); item.ShortTag() == "!!str" && strings.ContainsFunc(item.Value, unicode.IsControl) {
+			p.errorf(item, fmt.Sprintf("%s[%d]", field, i), "%q: %s", item.Value, noControls)
+		}
+	}
+}
+
+// noControls is the complaint about a control character in a manifest's
+// one-line text.
+const noControls = "must not hold control characters (a newline, a tab, ...)"
+
 func itemNode(v *yaml.Node, i int) *yaml.Node {
 	if v.Kind == yaml.SequenceNode && i < len(v.Content) {
 		return deref(v.Content[i])

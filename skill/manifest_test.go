@@ -366,6 +366,8 @@ func TestManifestErrors(t *testing.T) {
 		{"env bad name", head + "permissions: {env: [\"1X\"]}\n", []string{"manifest.yaml:4: permissions.env[0]: \"1X\" is not a valid environment variable name"}},
 		{"filesystem absolute", head + "permissions:\n  filesystem:\n    read: [/etc]\n", []string{"manifest.yaml:6: permissions.filesystem.read[0]: \"/etc\": must be relative to the bundle"}},
 		{"filesystem escape", head + "permissions: {filesystem: {read: [\"data/../../x\"]}}\n", []string{"permissions.filesystem.read[0]: \"data/../../x\": escapes the bundle"}},
+		{"filesystem newline", head + "permissions: {filesystem: {read: [\"data/x\\n  nothing\"]}}\n", []string{"permissions.filesystem.read[0]: \"data/x\\n  nothing\": must not hold control characters"}},
+		{"requirement newline", head + "requirements: [\"requests\\n\\nInterpreter:\"]\n", []string{"manifest.yaml:4: requirements[0]: \"requests\\n\\nInterpreter:\": must not hold control characters"}},
 		{"filesystem write", head + "permissions: {filesystem: {write: [x]}}\n", []string{"permissions.filesystem: unknown field \"write\""}},
 		{"filesystem type", head + "permissions: {filesystem: [x]}\n", []string{"permissions.filesystem: must be a mapping"}},
 		{"limits unknown", head + "permissions: {limits: {cpu: 2}}\n", []string{"permissions.limits: unknown field \"cpu\""}},
