@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/big"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -245,9 +248,55 @@ func leafMessages(k jsonschema.ErrorKind) []string {
 		return []string{"value must be " + compactJSON(k.Want)}
 	case *kind.FalseSchema:
 		return []string{"not allowed"}
+	// The library's own messages print numbers as x/text does for
+	// English: 1000000 as "1×10⁰⁶", 2000 as "2,000", 1e400 as "∞". These
+	// print them as JSON writes them.
+	case *kind.Minimum:
+		return []string{"minimum: got " + number(k.Got) + ", want " + number(k.Want)}
+	case *kind.Maximum:
+		return []string{"maximum: got " + number(k.Got) + ", want " + number(k.Want)}
+	case *kind.ExclusiveMinimum:
+		return []string{"exclusiveMinimum: got " + number(k.Got) + ", want " + number(k.Want)}
+	case *kind.ExclusiveMaximum:
+		return []string{"exclusiveMaximum: got " + number(k.Got) + ", want " + number(k.Want)}
+	case *kind.MultipleOf:
+		return []string{"multipleOf: got " + number(k.Got) + ", want " + number(k.Want)}
+	case *kind.MinLength:
+		return []string{fmt.Sprintf("minLength: got %d, want %d", k.Got, k.Want)}
+	case *kind.MaxLength:
+		return []string{fmt.Sprintf("maxLength: got %d, want %d", k.Got, k.Want)}
+	case *kind.MinItems:
+		return []string{fmt.Sprintf("minItems: got %d, want %d", k.Got, k.Want)}
+	case *kind.MaxItems:
+		return []string{fmt.Sprintf("maxItems: got %d, want %d", k.Got, k.Want)}
+	case *kind.MinProperties:
+		return []string{fmt.Sprintf("minProperties: got %d, want %d", k.Got, k.Want)}
+	case *kind.MaxProperties:
+		return []string{fmt.Sprintf("maxProperties: got %d, want %d", k.Got, k.Want)}
 	default:
 		return []string{k.LocalizedString(printer)}
 	}
+}
+
+// number renders r, a JSON number, as JSON (and JavaScript) would: an
+// integer in its digits, up to 40 of them; otherwise, as the shortest
+// decimal that reads back as the same float64, in plain digits from 1e-6
+// to 1e21 and in e-notation beyond; and, for a number float64 cannot hold
+// (1e400, -1e-400), in e-notation from its exact value.
+func number(r *big.Rat) string {
+	if r.IsInt() {
+		if s := r.Num().String(); len(s) <= 40 {
+			return s
+		}
+	}
+	f, _ := r.Float64()
+	if math.IsInf(f, 0) || f == 0 && r.Sign() != 0 {
+		return new(big.Float).SetRat(r).Text('g', 17)
+	}
+	if a := math.Abs(f); a >= 1e21 || a < 1e-6 && a != 0 {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 // pointer renders an instance location as a JSON pointer ("" for the root).

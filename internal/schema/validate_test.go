@@ -223,3 +223,35 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+// TestBoundsShowNumbersAsWritten: a bound's message shows numbers as JSON
+// writes them, not as the library's English printer does ("1×10⁰⁶",
+// "2,000", "∞" for 1e400, "0" for -1e-400).
+func TestBoundsShowNumbersAsWritten(t *testing.T) {
+	v, err := Compile(map[string]any{"type": "object", "properties": map[string]any{
+		"max": map[string]any{"maximum": 50}, "min": map[string]any{"minimum": 0.5}, "xmax": map[string]any{"exclusiveMaximum": 1000},
+		"mul": map[string]any{"multipleOf": 0.01}, "s": map[string]any{"minLength": 2000}, "a": map[string]any{"minItems": 5000},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for params, want := range map[string]string{
+		`{"max":1000000}`:                        "params: /max: maximum: got 1000000, want 50",
+		`{"max":1e400}`:                          "params: /max: maximum: got 1e+400, want 50",
+		`{"max":123456789012345678901234567890}`: "params: /max: maximum: got 123456789012345678901234567890, want 50",
+		`{"max":50.25}`:                          "params: /max: maximum: got 50.25, want 50",
+		`{"max":2e21}`:                           "params: /max: maximum: got 2000000000000000000000, want 50",
+		`{"max":2.5e21}`:                         "params: /max: maximum: got 2500000000000000000000, want 50",
+		`{"max":1e50}`:                           "params: /max: maximum: got 1e+50, want 50",
+		`{"min":-1e-400}`:                        "params: /min: minimum: got -1e-400, want 0.5",
+		`{"min":1e-7}`:                           "params: /min: minimum: got 1e-07, want 0.5",
+		`{"xmax":1234567.5}`:                     "params: /xmax: exclusiveMaximum: got 1234567.5, want 1000",
+		`{"mul":0.001}`:                          "params: /mul: multipleOf: got 0.001, want 0.01",
+		`{"s":"abc"}`:                            "params: /s: minLength: got 3, want 2000",
+		`{"a":[1]}`:                              "params: /a: minItems: got 1, want 5000",
+	} {
+		if err := v.Validate(json.RawMessage(params)); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", params, err, want)
+		}
+	}
+}
