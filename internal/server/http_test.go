@@ -74,6 +74,8 @@ func TestHTTPAPI(t *testing.T) {
 		{"call empty body", "POST", "/v1/skills/test/echo/call", ``, nil, 200, `"ok":true`},
 		{"call raises", "POST", "/v1/skills/test/raises/call", `{}`, nil, 422, `{"ok":false,"error":{"kind":"skill","message":"skill failed: ValueError: bad wallet address","type":"ValueError"`},
 		{"call raises: what it printed", "POST", "/v1/skills/test/raises/call", `{}`, nil, 422, `"stdout":"checked the address\n"`},
+		{"call of a skill that fails to load", "POST", "/v1/skills/test/loadfail/call", `{}`, nil, 422, `"message":"loading skill failed: RuntimeError: no settings"`},
+		{"call of a skill that fails to load: what it printed", "POST", "/v1/skills/test/loadfail/call", `{}`, nil, 422, `"stdout":"reading settings\n"`},
 		{"call bad params", "POST", "/v1/skills/test/echo/call", `{"msg":1}`, nil, 400, `"kind":"invalid"`},
 		{"call not json", "POST", "/v1/skills/test/echo/call", `{`, nil, 400, `"kind":"invalid"`},
 		{"call not object", "POST", "/v1/skills/test/echo/call", `[1]`, nil, 400, `"kind":"invalid"`},
