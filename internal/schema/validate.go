@@ -279,15 +279,14 @@ func leafMessages(k jsonschema.ErrorKind) []string {
 }
 
 // number renders r, a JSON number, as JSON (and JavaScript) would: an
-// integer in its digits, up to 40 of them; otherwise, as the shortest
+// integer in its digits, up to 128 bits of them (38 digits; a longer one
+// is not turned into digits at all); otherwise, as the shortest
 // decimal that reads back as the same float64, in plain digits from 1e-6
 // to 1e21 and in e-notation beyond; and, for a number float64 cannot hold
 // (1e400, -1e-400), in e-notation from its exact value.
 func number(r *big.Rat) string {
-	if r.IsInt() {
-		if s := r.Num().String(); len(s) <= 40 {
-			return s
-		}
+	if r.IsInt() && r.Num().BitLen() <= 128 {
+		return r.Num().String()
 	}
 	f, _ := r.Float64()
 	if math.IsInf(f, 0) || f == 0 && r.Sign() != 0 {
