@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
@@ -184,6 +185,11 @@ func (r *Resolver) resolvePath(ref string) (*Skill, error) {
 	dir, err := filepath.Abs(p)
 	if err != nil {
 		return nil, errdefs.New(errdefs.Invalid, "skill path %s: %v", ref, err)
+	}
+	if strings.ContainsFunc(dir, unicode.IsControl) {
+		// Its folder names become the skill's id and its path, which the
+		// trust review, list and the audit log show one per line.
+		return nil, errdefs.New(errdefs.Invalid, "skill path %q holds a control character (a newline, a tab, ...); rename the folder", dir)
 	}
 	fi, err := os.Stat(dir)
 	switch {

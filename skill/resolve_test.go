@@ -212,6 +212,10 @@ func TestResolveErrors(t *testing.T) {
 	ext, proj, bund, r := roots(t)
 	writeFiles(t, filepath.Join(proj, "broken", "b"), map[string]string{ManifestFile: "name: [\n"})
 	notSkill := t.TempDir()
+	// A folder name with a newline would become the id and the path the
+	// trust review shows, adding a line of the folder's choosing.
+	newline := filepath.Join(t.TempDir(), "cat", "evil\nrow")
+	writeFiles(t, newline, map[string]string{ManifestFile: "name: x\nversion: '1'\ndescription: d\n"})
 	t.Chdir(t.TempDir())
 	tests := []struct {
 		ref  string
@@ -227,6 +231,7 @@ func TestResolveErrors(t *testing.T) {
 		{notSkill, errdefs.Invalid, []string{"is not a skill folder: no manifest.yaml"}},
 		{"broken/b", errdefs.Invalid, []string{"manifest.yaml:1: YAML syntax error"}},
 		{"~nobody/x", errdefs.Invalid, []string{"~user is not supported"}},
+		{newline, errdefs.Invalid, []string{`evil\nrow" holds a control character`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {
