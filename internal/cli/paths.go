@@ -146,7 +146,9 @@ func printPaths(w io.Writer, env pathsEnvelope) {
 			n++
 			num, skills = fmt.Sprint(n), fmt.Sprint(r.Skills)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", num, r.Tier, r.Path, skills, r.From)
+		// A root's path may come from a project's .skillware.yaml (a cloned
+		// repository's): one cell, as list's.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", num, r.Tier, inline(w, r.Path), skills, inline(w, r.From))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

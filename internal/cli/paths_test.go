@@ -152,6 +152,11 @@ func TestPathsText(t *testing.T) {
 	if !strings.Contains(o.stderr, "skillbox: warning: SKILLWARE_SKILL_PATH entry "+filepath.Join(h.project, "nope")+" does not exist") {
 		t.Errorf("stderr %q, want the missing entry's warning", o.stderr)
 	}
+	// A root's path is one cell: a tab or newline in it adds no row.
+	h.env["SKILLWARE_SKILL_PATH"] = filepath.Join(h.project, "no\tpe\n1\tproject\t/fake")
+	if o := h.run("paths"); !strings.Contains(o.stdout, "no pe 1 project /fake") || strings.Contains(o.stdout, "\n1  project") {
+		t.Errorf("a path with a tab and a newline:\n%s", o.stdout)
+	}
 	if o := h.run("help"); !strings.Contains(o.stdout, "  paths ") {
 		t.Errorf("help does not list paths:\n%s", o.stdout)
 	}
