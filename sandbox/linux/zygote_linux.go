@@ -84,7 +84,7 @@ func (b *box) startZygote(ctx context.Context) (*zygote, error) {
 			}
 			j.destroy()
 			if ictx.Err() != nil && ctx.Err() == nil {
-				return nil, b.judge.TimeoutErr(ictx)
+				return nil, errdefs.WithOutputOf(b.judge.TimeoutErr(ictx), err)
 			}
 			return nil, err
 		}
