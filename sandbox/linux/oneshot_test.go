@@ -4,6 +4,8 @@ package linux
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -72,4 +74,48 @@ func TestOneShotWarm(t *testing.T) {
 			t.Fatal("a child was pre-forked after the one-shot call")
 		}
 	}
+}
+
+// TestLoadTimeoutKeepsOutput: a skill whose import does not finish before
+// the caller's deadline fails with a timeout that carries what it printed
+// while it was imported: in its call (one-shot: a new jail) and in Open
+// (exec: auto starts a spare, which imports the skill, before the first
+// call).
+func TestLoadTimeoutKeepsOutput(t *testing.T) {
+	requireRoot(t)
+	dir := bundle(t, `        return {}`)
+	src := "import sys, time\nprint('import-out 3f0a', flush=True)\nsys.stderr.write('import-err 3f0a\\n')\nsys.stderr.flush()\ntime.sleep(60)\n"
+	if err := os.WriteFile(filepath.Join(dir, "skill.py"), []byte(src+skillSrc(`        return {}`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, err error, start time.Time) {
+		t.Helper()
+		if errdefs.KindOf(err) != errdefs.Timeout {
+			t.Fatalf("%v (kind %s), want a timeout", err, errdefs.KindOf(err))
+		}
+		if el := time.Since(start); el > 20*time.Second {
+			t.Errorf("returned after %v", el)
+		}
+		if stdout, stderr := errdefs.Output(err); string(stdout) != "import-out 3f0a\n" || string(stderr) != "import-err 3f0a\n" {
+			t.Errorf("the timeout's output: stdout %q stderr %q, want what the import printed", stdout, stderr)
+		}
+	}
+	t.Run("one-shot", func(t *testing.T) {
+		sb := openBox(t, Options{}, sandbox.Spec{BundleDir: dir, OneShot: true})
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := sb.Call(ctx, sandbox.Request{Params: []byte(`{}`)})
+		check(t, err, start)
+	})
+	t.Run("auto", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		start := time.Now()
+		sb, err := New(Options{}).Open(ctx, sandbox.Spec{SkillID: "test/skill", BundleDir: dir})
+		if err == nil {
+			sb.Close()
+		}
+		check(t, err, start)
+	})
 }

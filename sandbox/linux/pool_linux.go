@@ -38,11 +38,16 @@ type pool struct {
 	// dying counts zygotes being destroyed in the background; close waits
 	// for them, so no jail or cgroup outlives the pool.
 	dying sync.WaitGroup
+	// life bounds the zygotes' starts in the background; close ends it,
+	// so that a skill whose import hangs does not hold close up.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 func newPool(b *box, minIdle int) *pool {
 	p := &pool{b: b, slots: make(chan struct{}, b.d.opts.PoolSize), minIdle: minIdle, all: map[*zygote]bool{}, stop: make(chan struct{}), lastCall: time.Now()}
 	p.changed = sync.NewCond(&p.mu)
+	p.life, p.endLife = context.WithCancel(context.Background())
 	p.wg.Add(1)
 	go p.reaper()
 	return p
@@ -163,7 +168,7 @@ func (p *pool) startAhead() {
 	p.wg.Add(1) // close waits for it, as for the reaper's starts
 	go func() {
 		defer p.wg.Done()
-		ctx, cancel := p.b.startContext(context.Background())
+		ctx, cancel := p.b.startContext(p.life)
 		defer cancel()
 		z, err := p.launch(ctx)
 		if err == nil {
@@ -273,7 +278,7 @@ func (p *pool) reaper() {
 		}
 		p.mu.Unlock()
 		for ; short > 0; short-- {
-			if z, err := p.launch(context.Background()); err == nil {
+			if z, err := p.launch(p.life); err == nil {
 				p.put(z)
 			}
 		}
@@ -313,6 +318,7 @@ func (p *pool) close() {
 	close(p.stop)
 	p.changed.Broadcast()
 	p.mu.Unlock()
+	p.endLife()
 	p.wg.Wait()
 	// Callers in flight finish (their zygote is destroyed by put).
 	for i := 0; i < cap(p.slots); i++ {

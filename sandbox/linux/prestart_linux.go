@@ -55,11 +55,17 @@ type prestart struct {
 	// bg tracks spare starts, jails being destroyed and the reaper;
 	// close waits for them, so no jail or cgroup outlives the sandbox.
 	bg sync.WaitGroup
+	// life bounds the spares' starts in the background; close ends it, so
+	// that a skill whose import hangs does not hold close up for a start's
+	// whole bound.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 func newPrestart(b *box) *prestart {
 	now := time.Now()
 	p := &prestart{b: b, stop: make(chan struct{}), lastCall: now, lastShort: now, want: b.minSpares()}
+	p.life, p.endLife = context.WithCancel(context.Background())
 	p.changed = sync.NewCond(&p.mu)
 	p.bg.Add(1)
 	go p.reaper()
@@ -77,12 +83,20 @@ func (p *prestart) warm(ctx context.Context) error {
 	}
 	sctx, cancel := p.b.startContext(ctx)
 	defer cancel()
+	// Counted as starting, so that the reaper, which tops the spares up
+	// every second, does not start another beside it (a slow import), nor
+	// one that close would wait for (an import that never ends).
+	p.mu.Lock()
+	p.starting++
+	p.mu.Unlock()
 	j, err := p.start(sctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting--
+	p.changed.Broadcast()
 	if err != nil {
 		return p.b.startErr(ctx, sctx, err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.add(j)
 	return nil
 }
@@ -264,7 +278,7 @@ func (p *prestart) topUpLocked() {
 		p.bg.Add(1)
 		go func() {
 			defer p.bg.Done()
-			ctx, cancel := p.b.startContext(context.Background())
+			ctx, cancel := p.b.startContext(p.life)
 			defer cancel()
 			j, err := p.start(ctx)
 			p.mu.Lock()
@@ -331,5 +345,6 @@ func (p *prestart) close() {
 	}
 	p.ready = nil
 	p.mu.Unlock()
+	p.endLife()
 	p.bg.Wait()
 }
