@@ -189,7 +189,7 @@ func (c *cmdContext) fail(err error) int {
 		c.stderr.Write(stderr)
 		// After the error line, which stays the first.
 		for _, w := range errdefs.Warnings(err) {
-			fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
+			warn(c.stderr, w)
 		}
 	}
 	return errdefs.ExitCode(kind)
@@ -208,6 +208,13 @@ func withoutKind(msg string, kind errdefs.Kind) string {
 
 // oneLine folds a multi-line message (several manifest errors) onto one line
 // per the contract ("errors as one clear line on stderr").
+// warn writes msg as one warning line: a warning may quote what a skill
+// or a project's configuration wrote (a root's path), whose newlines must
+// not add lines of their own.
+func warn(w io.Writer, msg string) {
+	fmt.Fprintf(w, "skillbox: warning: %s\n", oneLine(msg))
+}
+
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }

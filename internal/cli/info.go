@@ -94,11 +94,11 @@ func cmdList(ctx context.Context, c *cmdContext, args []string) error {
 	tw.Flush()
 	for _, s := range env.Skills {
 		for _, w := range s.Warnings {
-			fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
+			warn(c.stderr, w)
 		}
 	}
 	for _, w := range env.Warnings {
-		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
+		warn(c.stderr, w)
 	}
 	for _, e := range env.Errors {
 		fmt.Fprintf(c.stderr, "skillbox: error: %s\n", oneLine(e))
@@ -266,8 +266,8 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 	} else {
 		printEnvironment(w, envStatus, envErr, pos[0])
 	}
-	for _, warn := range s.Warnings {
-		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", warn)
+	for _, w := range s.Warnings {
+		warn(c.stderr, w)
 	}
 	return nil
 }
@@ -344,8 +344,8 @@ func cmdSchema(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, warn := range s.Warnings {
-		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", warn)
+	for _, w := range s.Warnings {
+		warn(c.stderr, w)
 	}
 	if text, ok := out.(string); ok {
 		_, err := fmt.Fprint(c.stdout, text)

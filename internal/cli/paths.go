@@ -72,7 +72,7 @@ func cmdPaths(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	printPaths(c.stdout, env)
 	for _, w := range env.Warnings {
-		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
+		warn(c.stderr, w)
 	}
 	return nil
 }

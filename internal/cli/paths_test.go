@@ -154,8 +154,15 @@ func TestPathsText(t *testing.T) {
 	}
 	// A root's path is one cell: a tab or newline in it adds no row.
 	h.env["SKILLWARE_SKILL_PATH"] = filepath.Join(h.project, "no\tpe\n1\tproject\t/fake")
-	if o := h.run("paths"); !strings.Contains(o.stdout, "no pe 1 project /fake") || strings.Contains(o.stdout, "\n1  project") {
+	o = h.run("paths")
+	if !strings.Contains(o.stdout, "no pe 1 project /fake") || strings.Contains(o.stdout, "\n1  project") {
 		t.Errorf("a path with a tab and a newline:\n%s", o.stdout)
+	}
+	// Its warning is one line too.
+	for _, l := range strings.Split(strings.TrimSuffix(o.stderr, "\n"), "\n") {
+		if !strings.HasPrefix(l, "skillbox: warning: ") {
+			t.Errorf("stderr line %q is not a warning of its own:\n%s", l, o.stderr)
+		}
 	}
 	if o := h.run("help"); !strings.Contains(o.stdout, "  paths ") {
 		t.Errorf("help does not list paths:\n%s", o.stdout)

@@ -99,7 +99,7 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 		}, false)
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
+		warn(c.stderr, w)
 	}
 	if res.Warm {
 		fmt.Fprintln(c.stderr, "skillbox: ran warm: "+warmMeaning)

@@ -272,7 +272,7 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 		out = c.stdout
 	}
 	for _, w := range s.Warnings {
-		fmt.Fprintf(c.stderr, "skillbox: warning: %s\n", w)
+		warn(c.stderr, w)
 	}
 	if s.Tier != skill.TierExternal {
 		env.Action, env.Note = "unchanged", fmt.Sprintf("%s is a %s skill: it runs without trust, so nothing was recorded (pin it with 'skillbox lock %s')", s.ID, s.Tier, shellquote.Word(pos[0]))
