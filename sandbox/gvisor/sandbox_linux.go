@@ -254,13 +254,25 @@ func (b *box) startErr(ctx, sctx context.Context, err error) error {
 	return err
 }
 
-// loadFailed ends p, whose worker failed before its call, and returns err
-// carrying what the skill printed until then.
-func (p *proc) loadFailed(ctx context.Context, err error) error {
+// printedBefore is what the skill printed before p's worker failed, as a
+// Result holding only that; p is killed after. The relay forwards the
+// skill's output apart from the protocol, so that output may arrive after
+// the worker's error reply: its end is waited for first (within
+// backend.OutputGrace, as for a skill still running after its timeout).
+// Killing the sandbox first lost what the relay had not forwarded yet.
+func (p *proc) printedBefore(ctx context.Context) *sandbox.Result {
+	r := backend.PrintedBefore(ctx, p.WaitOutput, p.Stdout, p.Stderr)
 	if p.cg != nil {
 		p.cg.Kill()
 	}
-	return backend.LoadFailed(ctx, err, p.WaitOutput, p.Stdout, p.Stderr)
+	return r
+}
+
+// loadFailed ends p, whose worker failed before its call, and returns err
+// carrying what the skill printed until then.
+func (p *proc) loadFailed(ctx context.Context, err error) error {
+	r := p.printedBefore(ctx)
+	return errdefs.WithOutput(err, r.Stdout, r.Stderr)
 }
 
 // startLimit is the error of a sandbox that failed before the skill was
@@ -314,13 +326,9 @@ func (c *cold) call(ctx context.Context, req sandbox.Request) (*sandbox.Result, 
 	value, err := p.Call(ctx, 1, req.Params, req.Config)
 	if err != nil {
 		err = b.judge.CallError(ctx, err, p.cg, cgroup.Counts{})
-		if p.cg != nil {
-			// Destroyed after the call anyway: killed now, its output ends
-			// at once (a skill still running after its timeout is not
-			// waited for).
-			p.cg.Kill()
-		}
-		return backend.PrintedBefore(ctx, p.WaitOutput, p.Stdout, p.Stderr), err
+		// Destroyed after the call anyway: killed once its output ended,
+		// or after backend.OutputGrace.
+		return p.printedBefore(ctx), err
 	}
 	// The relay says when the skill's output is complete.
 	if err := p.WaitOutput(ctx); err != nil {
