@@ -250,32 +250,38 @@ func leafMessages(k jsonschema.ErrorKind) []string {
 		return []string{"not allowed"}
 	// The library's own messages print numbers as x/text does for
 	// English: 1000000 as "1×10⁰⁶", 2000 as "2,000", 1e400 as "∞". These
-	// print them as JSON writes them.
+	// print them as JSON writes them, in the library's wording.
 	case *kind.Minimum:
-		return []string{"minimum: got " + number(k.Got) + ", want " + number(k.Want)}
+		return bound(k, number(k.Got), number(k.Want))
 	case *kind.Maximum:
-		return []string{"maximum: got " + number(k.Got) + ", want " + number(k.Want)}
+		return bound(k, number(k.Got), number(k.Want))
 	case *kind.ExclusiveMinimum:
-		return []string{"exclusiveMinimum: got " + number(k.Got) + ", want " + number(k.Want)}
+		return bound(k, number(k.Got), number(k.Want))
 	case *kind.ExclusiveMaximum:
-		return []string{"exclusiveMaximum: got " + number(k.Got) + ", want " + number(k.Want)}
+		return bound(k, number(k.Got), number(k.Want))
 	case *kind.MultipleOf:
-		return []string{"multipleOf: got " + number(k.Got) + ", want " + number(k.Want)}
+		return bound(k, number(k.Got), number(k.Want))
 	case *kind.MinLength:
-		return []string{fmt.Sprintf("minLength: got %d, want %d", k.Got, k.Want)}
+		return bound(k, strconv.Itoa(k.Got), strconv.Itoa(k.Want))
 	case *kind.MaxLength:
-		return []string{fmt.Sprintf("maxLength: got %d, want %d", k.Got, k.Want)}
+		return bound(k, strconv.Itoa(k.Got), strconv.Itoa(k.Want))
 	case *kind.MinItems:
-		return []string{fmt.Sprintf("minItems: got %d, want %d", k.Got, k.Want)}
+		return bound(k, strconv.Itoa(k.Got), strconv.Itoa(k.Want))
 	case *kind.MaxItems:
-		return []string{fmt.Sprintf("maxItems: got %d, want %d", k.Got, k.Want)}
+		return bound(k, strconv.Itoa(k.Got), strconv.Itoa(k.Want))
 	case *kind.MinProperties:
-		return []string{fmt.Sprintf("minProperties: got %d, want %d", k.Got, k.Want)}
+		return bound(k, strconv.Itoa(k.Got), strconv.Itoa(k.Want))
 	case *kind.MaxProperties:
-		return []string{fmt.Sprintf("maxProperties: got %d, want %d", k.Got, k.Want)}
+		return bound(k, strconv.Itoa(k.Got), strconv.Itoa(k.Want))
 	default:
 		return []string{k.LocalizedString(printer)}
 	}
+}
+
+// bound is the message of k, a keyword that bounds a value: "maximum:
+// got 11, want 10".
+func bound(k jsonschema.ErrorKind, got, want string) []string {
+	return []string{k.KeywordPath()[0] + ": got " + got + ", want " + want}
 }
 
 // number renders r, a JSON number, as JSON (and JavaScript) would: an
