@@ -208,15 +208,15 @@ func withoutKind(msg string, kind errdefs.Kind) string {
 
 // oneLine folds a multi-line message (several manifest errors) onto one line
 // per the contract ("errors as one clear line on stderr").
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
 // warn writes msg as one warning line: a warning may quote what a skill
 // or a project's configuration wrote (a root's path), whose newlines must
 // not add lines of their own.
 func warn(w io.Writer, msg string) {
 	fmt.Fprintf(w, "skillbox: warning: %s\n", oneLine(msg))
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
 
 func writeJSON(w io.Writer, v any, indent bool) error {
