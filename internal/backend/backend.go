@@ -76,6 +76,17 @@ func PrintedBefore(ctx context.Context, waitOutput func(context.Context) error, 
 	return NewResult(nil, stdout, stderr)
 }
 
+// SettleOutput waits, within OutputGrace, until a session worker's
+// captured output holds what the skill printed before the worker's last
+// reply (settle is the worker's SettleOutput): a session's output never
+// ends, and without this, output still on its way would show in the next
+// call's result, or nowhere.
+func SettleOutput(ctx context.Context, settle func(context.Context) error) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), OutputGrace)
+	defer cancel()
+	settle(wctx)
+}
+
 // LoadFailed returns err, a worker's failure before its call (the skill's
 // import failed, or the worker died or timed out starting), carrying what
 // the skill printed until then (errdefs.Output), waited for as

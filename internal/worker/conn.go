@@ -45,8 +45,9 @@ type Conn struct {
 	maxFrame  int
 	maxResult int
 
-	mu     sync.Mutex
-	broken error
+	mu      sync.Mutex
+	broken  error
+	replies uint64 // reply frames read
 }
 
 // NewConn returns a Conn writing requests to w and reading replies from r.
@@ -266,6 +267,7 @@ func (c *Conn) roundTrip(ctx context.Context, req any, inCall bool) (*Reply, err
 	if err != nil {
 		return nil, c.fail(ioError(ctx, err, inCall))
 	}
+	c.replies++
 	return parseReply(payload, func(err error) error { return c.fail(err) })
 }
 
@@ -327,6 +329,13 @@ func parseBigReply(payload []byte) (*Reply, bool) {
 	}
 	rep.Result = result
 	return &rep, true
+}
+
+// Replies is the number of reply frames read so far.
+func (c *Conn) Replies() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.replies
 }
 
 func (c *Conn) fail(err error) error {

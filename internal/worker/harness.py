@@ -21,7 +21,7 @@ PRIVATE_FD_MIN = 100
 # not a variable of the skill's, so _main removes it.
 MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432"
 
-_state = {"req": None, "rep": None, "ctrl": None, "site": False}
+_state = {"req": None, "rep": None, "ctrl": None, "mark": None, "site": False}
 
 
 def _site():
@@ -50,7 +50,7 @@ def _privatize(fd):
 def _close_inherited():
     """Close every descriptor but stdio and the private protocol ones, so a
     descriptor the host leaked into the worker is never the skill's."""
-    keep = set(fd for fd in (_state["req"], _state["rep"]) if fd is not None)
+    keep = set(fd for fd in (_state["req"], _state["rep"], _state["mark"]) if fd is not None)
     try:
         fds = [int(x) for x in os.listdir("/proc/self/fd")]
     except (OSError, ValueError):
@@ -176,6 +176,18 @@ def _flush_stdio():
             if f is not None:
                 f.flush()
         except Exception:
+            pass
+
+
+def _mark_output():
+    """Behind the relay, in session mode: flush stdout and stderr and ask
+    the relay for a mark, which it sends once it has forwarded what they
+    hold, so that the host has the call's output when it has the mark."""
+    _flush_stdio()
+    if _state["mark"] is not None:
+        try:
+            os.write(_state["mark"], b"m")
+        except OSError:
             pass
 
 
@@ -548,6 +560,8 @@ def _serve_one(cls, max_tb, last=False):
     reply = _run_call(cls, msg, max_tb, True)
     if last:
         _end_output()
+    else:
+        _mark_output()
     try:
         _send_raw(reply)
     except (BrokenPipeError, ConnectionError):
@@ -1033,6 +1047,8 @@ def _main():
         _state["rep"] = _privatize(4)
     except OSError:
         pass  # zygote mode may run without fd 4
+    if globals().get("_skillbox_mark_fd") is not None:  # behind the relay
+        _state["mark"] = _privatize(globals().pop("_skillbox_mark_fd"))
     _close_inherited()
     init = _read_frame(_state["req"])
     if init is None:
@@ -1054,6 +1070,8 @@ def _main():
     cls, ready, max_tb = _load(init)
     if cls is not None and mode == "single" and init.get("rehearse"):
         _rehearse(cls)
+    if mode == "session":
+        _mark_output()
     _send(ready)
     if cls is None:
         return 0

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -648,6 +649,52 @@ func TestHarnessLargeFrames(t *testing.T) {
 		got := mustCall(t, p, uint64(i+1), params, nil)
 		if got != `{"echo":`+params+`}` {
 			t.Fatalf("%d bytes: result of %d bytes, %.80q…", len(params), len(got), got)
+		}
+	}
+}
+
+// A session worker's output never ends: SettleOutput is what tells the
+// host that a call's output is all there. Each call's capture then holds
+// exactly what the skill wrote before it returned (through sys.stdout and
+// straight to the descriptors), and the import's output goes with the
+// start.
+func TestSessionOutputSettles(t *testing.T) {
+	bundle := writeBundle(t, map[string]string{"skill.py": `
+import os, sys
+from skillware.core.base_skill import BaseSkill
+
+print("imported")
+
+class Chatty(BaseSkill):
+    def execute(self, params):
+        n = params["x"]
+        for _ in range(500):
+            sys.stdout.write("call %d out\n" % n)
+            os.write(2, b"call %d err\n" % n)
+        return {}
+`})
+	p, _ := load(t, bundle, ModeSession)
+	if err := p.SettleOutput(tctx(t, 10*time.Second)); err != nil {
+		t.Fatalf("after init: %v", err)
+	}
+	if got := string(p.Stdout.Bytes()); got != "imported\n" {
+		t.Fatalf("import's output %q, want %q", got, "imported\n")
+	}
+	for i := 1; i <= 5; i++ {
+		p.Stdout.Reset()
+		p.Stderr.Reset()
+		mustCall(t, p, uint64(i), fmt.Sprintf(`{"x": %d}`, i), nil)
+		if err := p.SettleOutput(tctx(t, 10*time.Second)); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		for _, c := range []struct {
+			name string
+			got  []byte
+			line string
+		}{{"stdout", p.Stdout.Bytes(), fmt.Sprintf("call %d out\n", i)}, {"stderr", p.Stderr.Bytes(), fmt.Sprintf("call %d err\n", i)}} {
+			if want := strings.Repeat(c.line, 500); string(c.got) != want {
+				t.Errorf("call %d: %s has %d bytes, %d of its own lines; want %d", i, c.name, len(c.got), strings.Count(string(c.got), c.line), len(want))
+			}
 		}
 	}
 }

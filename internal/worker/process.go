@@ -118,6 +118,14 @@ type Process struct {
 	// outR are their read ends (nil when the caller set Cmd.Stdout/Stderr).
 	output chan struct{}
 	outR   []*os.File
+	// pipes copy the captured stdout and stderr (none behind the relay).
+	pipes []*outPipe
+	// relay: the output comes through the relay. marks counts its output
+	// marks (see SettleOutput); marked is closed and replaced at each.
+	relay  bool
+	markMu sync.Mutex
+	marks  uint64
+	marked chan struct{}
 }
 
 // StartOptions adjust how StartWith launches a worker.
@@ -169,7 +177,8 @@ func StartWith(ctx context.Context, cmd *exec.Cmd, stdioCap int64, opts StartOpt
 			}
 		}
 	}
-	p := &Process{Cmd: cmd, Stdout: NewCapture(stdioCap), Stderr: NewCapture(stdioCap), done: make(chan struct{}), output: make(chan struct{})}
+	p := &Process{Cmd: cmd, Stdout: NewCapture(stdioCap), Stderr: NewCapture(stdioCap),
+		done: make(chan struct{}), output: make(chan struct{}), marked: make(chan struct{})}
 	// Captured output goes through pipes of our own rather than exec's
 	// copying goroutines, so that its end (EOF: the worker closed its
 	// descriptors on exit) can be awaited without waiting for the process
@@ -233,15 +242,18 @@ func StartWith(ctx context.Context, cmd *exec.Cmd, stdioCap int64, opts StartOpt
 		return nil, err
 	}
 	if mux != nil {
+		p.relay = true
 		go func() {
-			demux(mux, p.Stdout, p.Stderr, sync.OnceFunc(func() { close(p.output) }))
+			demux(mux, p.Stdout, p.Stderr, p.mark, sync.OnceFunc(func() { close(p.output) }))
 			mux.Close()
 		}()
 	} else {
 		var copying sync.WaitGroup
 		for i, r := range p.outR {
+			o := newOutPipe(r)
+			p.pipes = append(p.pipes, o)
 			copying.Go(func() {
-				io.Copy(captures[i], r)
+				o.copyTo(captures[i])
 				r.Close() // not left to the garbage collector
 			})
 		}
@@ -403,6 +415,72 @@ func (p *Process) WaitOutput(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// SettleOutput waits until Stdout and Stderr hold everything the worker
+// wrote to them before its last reply, or until ctx is done. A session
+// worker's output never ends, so its end cannot tell when a call's output
+// is complete; the harness flushes stdout and stderr before each reply in
+// session mode, so what it wrote is in the pipes by then:
+//   - captured directly, the pipes are empty and their copiers idle once
+//     it has been copied;
+//   - behind the relay, the harness asks the relay for a mark before
+//     each reply, and the relay sends it after forwarding what its pipes
+//     held (docs/PROTOCOL.md, "Relay"); the mark of the last reply read is
+//     waited for.
+//
+// Output the worker writes later (a thread of the skill's, say) belongs
+// to whichever call it reaches. Only for session workers: others send no
+// marks. It returns nil once settled, ctx's error otherwise.
+func (p *Process) SettleOutput(ctx context.Context) error {
+	if p.relay && p.Conn != nil {
+		// One mark precedes each session reply, ready included.
+		want := p.Conn.Replies()
+		for {
+			p.markMu.Lock()
+			if p.marks >= want {
+				p.markMu.Unlock()
+				return nil
+			}
+			marked := p.marked
+			p.markMu.Unlock()
+			select {
+			case <-marked:
+			case <-p.output:
+				return nil // ended: all of it is there
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	for wait := 20 * time.Microsecond; ; wait = min(2*wait, time.Millisecond) {
+		caughtUp := true
+		for _, o := range p.pipes {
+			caughtUp = caughtUp && o.caughtUp()
+		}
+		if caughtUp {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-p.output:
+			t.Stop()
+			return nil
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+// mark counts one of the relay's output marks.
+func (p *Process) mark() {
+	p.markMu.Lock()
+	p.marks++
+	close(p.marked)
+	p.marked = make(chan struct{})
+	p.markMu.Unlock()
 }
 
 // Close kills the worker and waits for it.

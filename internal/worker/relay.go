@@ -26,6 +26,9 @@ const (
 	relayEnd    = 0
 	relayStdout = 1
 	relayStderr = 2
+	// relayMark, empty: the relay has forwarded what the skill's stdout
+	// and stderr held when the harness asked for a mark.
+	relayMark = 3
 	// relayMaxFrame is the largest frame the relay sends (one read).
 	relayMaxFrame = 64 << 10
 )
@@ -34,9 +37,10 @@ const (
 // end frame, then discards the rest until EOF (the sandbox's runtime may
 // still write there). Anything that is not a well-formed frame — the
 // runtime's own error messages, or a skill that forged bytes on the
-// relay's descriptor — goes to stderr as it is, to EOF. end is called once,
-// when the output is complete (end frame, junk or EOF).
-func demux(r io.Reader, stdout, stderr io.Writer, end func()) {
+// relay's descriptor — goes to stderr as it is, to EOF. mark is called
+// for each mark frame, after the frames before it were written out. end
+// is called once, when the output is complete (end frame, junk or EOF).
+func demux(r io.Reader, stdout, stderr io.Writer, mark, end func()) {
 	var hdr [5]byte
 	buf := make([]byte, relayMaxFrame)
 	for {
@@ -57,6 +61,10 @@ func demux(r io.Reader, stdout, stderr io.Writer, end func()) {
 			end()
 			io.Copy(io.Discard, r)
 			return
+		}
+		if hdr[0] == relayMark && size == 0 {
+			mark()
+			continue
 		}
 		if w == nil || size > relayMaxFrame {
 			stderr.Write(hdr[:])

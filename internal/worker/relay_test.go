@@ -8,7 +8,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,28 +25,38 @@ func relayFrame(ch byte, data string) []byte {
 }
 
 // The demultiplexer splits the relay's frames into stdout and stderr,
-// stops at the end frame (discarding what follows), and passes anything
-// that is not a frame to stderr as it is.
+// counts marks once the frames before them are written out, stops at the
+// end frame (discarding what follows), and passes anything that is not a
+// frame to stderr as it is.
 func TestRelayDemux(t *testing.T) {
 	tests := []struct {
 		name           string
 		stream         []byte
 		stdout, stderr string
+		marks          []string // stdout and stderr when each mark came
 	}{
-		{"frames", bytes.Join([][]byte{relayFrame(1, "out1 "), relayFrame(2, "err1"), relayFrame(1, "out2"), relayFrame(0, ""), []byte("runsc: after the end")}, nil), "out1 out2", "err1"},
-		{"eof without end", append(relayFrame(1, "a"), relayFrame(2, "b")...), "a", "b"},
-		{"junk", append(relayFrame(1, "a"), "runsc: error: boom\n"...), "a", "runsc: error: boom\n"},
-		{"oversized", append(relayFrame(2, "e"), 1, 0xff, 0xff, 0xff, 0xff, 'x'), "", "e\x01\xff\xff\xff\xffx"},
-		{"unknown channel", append(relayFrame(7, "zz"), relayFrame(1, "late")...), "", string(relayFrame(7, "zz")) + string(relayFrame(1, "late"))},
-		{"short frame", relayFrame(1, "abc")[:6], "a", ""},
+		{"frames", bytes.Join([][]byte{relayFrame(1, "out1 "), relayFrame(2, "err1"), relayFrame(1, "out2"), relayFrame(0, ""), []byte("runsc: after the end")}, nil), "out1 out2", "err1", nil},
+		{"eof without end", append(relayFrame(1, "a"), relayFrame(2, "b")...), "a", "b", nil},
+		{"junk", append(relayFrame(1, "a"), "runsc: error: boom\n"...), "a", "runsc: error: boom\n", nil},
+		{"oversized", append(relayFrame(2, "e"), 1, 0xff, 0xff, 0xff, 0xff, 'x'), "", "e\x01\xff\xff\xff\xffx", nil},
+		{"unknown channel", append(relayFrame(7, "zz"), relayFrame(1, "late")...), "", string(relayFrame(7, "zz")) + string(relayFrame(1, "late")), nil},
+		{"short frame", relayFrame(1, "abc")[:6], "a", "", nil},
+		{"marks", bytes.Join([][]byte{relayFrame(1, "o1"), relayFrame(3, ""), relayFrame(2, "e1"), relayFrame(3, ""), relayFrame(3, ""), relayFrame(0, "")}, nil),
+			"o1", "e1", []string{"o1|", "o1|e1", "o1|e1"}},
+		{"mark with bytes", append(relayFrame(3, "x"), relayFrame(1, "late")...), "", string(relayFrame(3, "x")) + string(relayFrame(1, "late")), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			ends := 0
-			demux(bytes.NewReader(tc.stream), &out, &errb, func() { ends++ })
+			var marks []string
+			mark := func() { marks = append(marks, out.String()+"|"+errb.String()) }
+			demux(bytes.NewReader(tc.stream), &out, &errb, mark, func() { ends++ })
 			if out.String() != tc.stdout || errb.String() != tc.stderr {
 				t.Errorf("stdout %q stderr %q, want %q and %q", out.String(), errb.String(), tc.stdout, tc.stderr)
+			}
+			if !slices.Equal(marks, tc.marks) {
+				t.Errorf("marks came with %q, want %q", marks, tc.marks)
 			}
 			if ends != 1 {
 				t.Errorf("end called %d times, want once", ends)
@@ -102,19 +114,18 @@ class Relayed(BaseSkill):
 			t.Errorf("call %d: n = %d (session state)", i, got.N)
 		}
 		// The skill's process has stdio and the protocol's private
-		// descriptors (and the one listdir opens), nothing of the relay's.
-		if len(got.FDs) > 6 || len(got.FDs) < 3 || got.FDs[0] != 0 || got.FDs[1] != 1 || got.FDs[2] != 2 {
+		// descriptors (requests, replies, the relay's marks; and the one
+		// listdir opens), nothing else of the relay's.
+		if len(got.FDs) > 7 || len(got.FDs) < 3 || got.FDs[0] != 0 || got.FDs[1] != 1 || got.FDs[2] != 2 {
 			t.Errorf("call %d: descriptors %v", i, got.FDs)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(string(p.Stdout.Bytes()), "to stdout") || !strings.Contains(string(p.Stderr.Bytes()), "to stderr") {
-			if time.Now().After(deadline) {
-				t.Fatalf("call %d: stdout %q stderr %q", i, p.Stdout.Bytes(), p.Stderr.Bytes())
-			}
-			time.Sleep(10 * time.Millisecond)
+		// The relay's mark says when the call's output is all there.
+		if err := p.SettleOutput(tctx(t, 10*time.Second)); err != nil {
+			t.Fatalf("call %d: no output mark: %v (stdout %q stderr %q)", i, err, p.Stdout.Bytes(), p.Stderr.Bytes())
 		}
-		if strings.Contains(string(p.Stdout.Bytes()), "stderr") || strings.Contains(string(p.Stderr.Bytes()), "stdout") {
-			t.Errorf("call %d: streams mixed: stdout %q stderr %q", i, p.Stdout.Bytes(), p.Stderr.Bytes())
+		wantOut, wantErr := fmt.Sprintf("to stdout %d\n", i), fmt.Sprintf("to stderr %d\n", i)
+		if string(p.Stdout.Bytes()) != wantOut || string(p.Stderr.Bytes()) != wantErr {
+			t.Errorf("call %d: stdout %q stderr %q, want %q and %q", i, p.Stdout.Bytes(), p.Stderr.Bytes(), wantOut, wantErr)
 		}
 	}
 	_, err = call(t, p, 3, `{"exit": 7}`, nil)

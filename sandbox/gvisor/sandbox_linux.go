@@ -367,6 +367,9 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 			if err = b.initWorker(sctx, p, worker.ModeSession); err != nil {
 				err = p.loadFailed(ctx, b.judge.CallError(sctx, err, p.cg, cgroup.Counts{}))
 				p.destroy(0)
+			} else {
+				// What the import printed goes with the start.
+				backend.SettleOutput(ctx, p.SettleOutput)
 			}
 		}
 		scancel()
@@ -391,10 +394,13 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 		err = b.judge.CallError(ctx, err, p.cg, before)
 		if p.Conn.Broken() {
 			s.stop() // dead, too slow or out of step: start over next time
+		} else {
+			backend.SettleOutput(ctx, p.SettleOutput)
 		}
-		// What it printed so far: the session's process lives on.
+		// What it printed: the session's process lives on.
 		return backend.NewResult(nil, p.Stdout, p.Stderr), err
 	}
+	backend.SettleOutput(ctx, p.SettleOutput)
 	return backend.NewResult(value, p.Stdout, p.Stderr), nil
 }
 

@@ -34,6 +34,8 @@ func (s *session) start(ctx context.Context) error {
 		j.destroy()
 		return err
 	}
+	// What the import printed goes with the start, not the first call.
+	backend.SettleOutput(ctx, j.SettleOutput)
 	s.j = j
 	return nil
 }
@@ -72,11 +74,14 @@ func (s *session) call(ctx context.Context, req sandbox.Request) (*sandbox.Resul
 		err = b.judge.CallError(ctx, err, j.cg, before)
 		if j.Conn.Broken() {
 			s.stop() // dead, too slow or out of step: start over next time
+		} else {
+			backend.SettleOutput(ctx, j.SettleOutput)
 		}
-		// What it printed so far: the session's process lives on, so its
-		// output never ends (as for a result).
+		// What it printed: the session's process lives on, so its output
+		// never ends (as for a result).
 		return backend.NewResult(nil, j.Stdout, j.Stderr), err
 	}
+	backend.SettleOutput(ctx, j.SettleOutput)
 	return result(value, j.Stdout, j.Stderr, peak.Read()), nil
 }
 

@@ -133,6 +133,8 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 		if err != nil {
 			return nil, b.startErr(ctx, sctx, err)
 		}
+		// What the import printed goes with the start, not the first call.
+		backend.SettleOutput(ctx, r.proc.SettleOutput)
 		b.session = r
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.limits.Timeout)
@@ -146,6 +148,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 		b.stopSession()
 		return backend.NewResult(nil, r.proc.Stdout, r.proc.Stderr), backend.TimeoutError(ctx, b.limits, b.spec.SkillID, err)
 	}
+	backend.SettleOutput(ctx, r.proc.SettleOutput)
 	return result(value, r.proc, nil), nil
 }
 

@@ -3,6 +3,7 @@ package sandboxtest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -315,6 +316,30 @@ func RunFunctional(t *testing.T, d sandbox.Driver, opts Options) {
 			MustResult(t, res, err, &got)
 			if got.Count != i {
 				t.Errorf("session call %d: module counter = %d, want %d", i, got.Count, i)
+			}
+		}
+	})
+
+	// A session's process outlives each call, so its output never ends:
+	// each call's result must still hold all that the call printed before
+	// it returned, and nothing of another call's.
+	t.Run("SessionOutput", func(t *testing.T) {
+		if !opts.Session {
+			t.Skipf("driver %s: session mode not expected", d.Name())
+		}
+		sb := open(t, "chatty", func(s *sandbox.Spec) { s.Mode = sandbox.ModeSession })
+		const repeat = 400 // 400 lines on each stream per call: several pipe reads
+		for i := 1; i <= 6; i++ {
+			out, errOut := fmt.Sprintf("call %d out\n", i), fmt.Sprintf("call %d err\n", i)
+			res, err, _ := Call(t, sb, opts, map[string]any{"stdout": out, "stderr": errOut, "repeat": repeat}, nil)
+			MustResult(t, res, err, nil)
+			if want := strings.Repeat(out, repeat); string(res.Stdout) != want {
+				t.Errorf("session call %d: stdout has %d bytes (%d lines of its own), want the call's %d: %.60q…",
+					i, len(res.Stdout), strings.Count(string(res.Stdout), out), len(want), res.Stdout)
+			}
+			if want := strings.Repeat(errOut, repeat); string(res.Stderr) != want {
+				t.Errorf("session call %d: stderr has %d bytes (%d lines of its own), want the call's %d: %.60q…",
+					i, len(res.Stderr), strings.Count(string(res.Stderr), errOut), len(want), res.Stderr)
 			}
 		}
 	})
