@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -220,5 +221,51 @@ func TestZygoteLostIsRetried(t *testing.T) {
 		if _, err := sb.Call(context.Background(), sandbox.Request{}); err != nil {
 			t.Fatalf("call %d after its zygote was killed: %v", i, err)
 		}
+	}
+}
+
+// TestPoolCloseEndsHangingStart: Close does not wait out a zygote start
+// the reaper began in the background (here, replacing a dead zygote of a
+// warm skill whose import now hangs): it ends the start, whose own bound
+// is the skill's timeout plus the start allowance (45 s here).
+func TestPoolCloseEndsHangingStart(t *testing.T) {
+	requireRoot(t)
+	flagDir := t.TempDir()
+	os.Chmod(flagDir, 0o755)
+	flag := filepath.Join(flagDir, "hang")
+	dir := bundle(t, `        return {}`)
+	src := "import os, time\nif os.path.exists(" + strconv.Quote(flag) + "):\n    time.sleep(120)\n"
+	if err := os.WriteFile(filepath.Join(dir, "skill.py"), []byte(src+skillSrc(`        return {}`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := New(Options{Exec: ExecZygote, PoolSize: 2, MinIdle: 1})
+	sb, err := d.Open(context.Background(), sandbox.Spec{SkillID: "test/skill", BundleDir: dir, ReadPaths: []string{flagDir}, Warm: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sb.(*box).run.(*pool)
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	var dead *zygote
+	for z := range p.all {
+		dead = z
+	}
+	p.mu.Unlock()
+	dead.j.Kill()
+	waitFor(t, "the reaper starting a replacement", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return !p.all[dead] && p.starting == 1
+	})
+	time.Sleep(time.Second) // well into the replacement's import
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { sb.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Close still waits after %v: it waits out the hanging zygote start", time.Since(start))
 	}
 }
