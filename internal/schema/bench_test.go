@@ -28,7 +28,7 @@ func BenchmarkValidate1MB(b *testing.B) {
 	b.Run("encoding-json", func(b *testing.B) {
 		b.SetBytes(int64(len(params)))
 		for b.Loop() {
-			doc, err := decodeSlow(params)
+			doc, err := decodeSlow("params", params)
 			if err != nil {
 				b.Fatal(err)
 			}

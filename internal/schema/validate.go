@@ -114,23 +114,39 @@ func (v *Validator) Validate(params json.RawMessage) error {
 	if len(params) > MaxParamsSize {
 		return errdefs.New(errdefs.Invalid, "params: %d bytes exceeds the limit of %d bytes", len(params), MaxParamsSize)
 	}
-	if !utf8.Valid(params) {
-		return errdefs.New(errdefs.Invalid, "params: not valid UTF-8 (first bad byte at offset %d); JSON text must be UTF-8", firstInvalidUTF8(params))
-	}
 	if len(bytes.TrimSpace(params)) == 0 {
 		params = json.RawMessage("{}")
 	}
+	return v.check("params", params)
+}
+
+// ValidateResult checks result, a skill's JSON result, against the schema
+// (a manifest's outputs schema) as Validate checks params, with messages
+// that start with "result". It has no size limit of its own: the call's
+// output limit bounds a result.
+func (v *Validator) ValidateResult(result json.RawMessage) error {
+	return v.check("result", result)
+}
+
+// check validates data, a JSON object; what is named names it in messages.
+func (v *Validator) check(what string, data []byte) error {
+	if !utf8.Valid(data) {
+		return errdefs.New(errdefs.Invalid, "%s: not valid UTF-8 (first bad byte at offset %d); JSON text must be UTF-8", what, firstInvalidUTF8(data))
+	}
 	// One pass over the bytes; encoding/json (three passes) only for a
 	// document that pass refuses, to say why.
-	doc, ok := jsonscan.Decode(params)
+	doc, ok := jsonscan.Decode(data)
 	if !ok {
 		var err error
-		if doc, err = decodeSlow(params); err != nil {
+		if doc, err = decodeSlow(what, data); err != nil {
 			return err
 		}
 	}
 	if _, ok := doc.(map[string]any); !ok {
-		return errdefs.New(errdefs.Invalid, "params must be a JSON object, got %s", jsonType(doc))
+		return errdefs.New(errdefs.Invalid, "%s must be a JSON object, got %s", what, jsonType(doc))
+	}
+	if lines := outOfRange(doc); len(lines) > 0 {
+		return errdefs.New(errdefs.Invalid, "%s", formatLines(what, lines))
 	}
 	if v == nil || v.sch == nil {
 		return nil
@@ -141,9 +157,9 @@ func (v *Validator) Validate(params json.RawMessage) error {
 	}
 	var ve *jsonschema.ValidationError
 	if errors.As(err, &ve) {
-		return &errdefs.Error{Kind: errdefs.Invalid, Msg: formatErrors("params", ve), Err: err}
+		return &errdefs.Error{Kind: errdefs.Invalid, Msg: formatErrors(what, ve), Err: err}
 	}
-	return errdefs.New(errdefs.Invalid, "params: %s", oneLine(err.Error()))
+	return errdefs.New(errdefs.Invalid, "%s: %s", what, oneLine(err.Error()))
 }
 
 // firstInvalidUTF8 is the offset of the first byte of b that does not
@@ -159,16 +175,16 @@ func firstInvalidUTF8(b []byte) int {
 	return len(b)
 }
 
-// decodeSlow decodes params with encoding/json, for its error message.
-func decodeSlow(params []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(params))
+// decodeSlow decodes data with encoding/json, for its error message.
+func decodeSlow(what string, data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
-		return nil, errdefs.New(errdefs.Invalid, "params: not valid JSON: %w", err)
+		return nil, errdefs.New(errdefs.Invalid, "%s: not valid JSON: %w", what, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errdefs.New(errdefs.Invalid, "params: not valid JSON: unexpected data after the top-level value")
+		return nil, errdefs.New(errdefs.Invalid, "%s: not valid JSON: unexpected data after the top-level value", what)
 	}
 	return doc, nil
 }
@@ -178,6 +194,12 @@ func decodeSlow(params []byte) (any, error) {
 func formatErrors(prefix string, ve *jsonschema.ValidationError) string {
 	var lines []string
 	collect(ve, &lines)
+	return formatLines(prefix, lines)
+}
+
+// formatLines renders lines sorted and de-duplicated, at most
+// maxErrorLines of them, each prefixed with prefix.
+func formatLines(prefix string, lines []string) string {
 	sort.Strings(lines)
 	lines = dedupe(lines)
 	if len(lines) == 0 {
@@ -201,6 +223,92 @@ func formatErrors(prefix string, ve *jsonschema.ValidationError) string {
 		fmt.Fprintf(&sb, "\n%s: ... and %d more", prefix, extra)
 	}
 	return sb.String()
+}
+
+// Python's limits on what it reads from JSON, which every backend's
+// harness decodes params with.
+const (
+	// maxIntDigits is the longest integer Python converts from text:
+	// sys.int_info.default_max_str_digits (3.11, and 3.8 to 3.10 since
+	// their 2022 security releases); json.loads refuses a longer one.
+	maxIntDigits = 4300
+	// minFloat is the smallest positive float64 (a subnormal).
+	minFloat = "5e-324"
+)
+
+// outOfRange lists the numbers in doc that the skill's Python would not
+// read as written, one line each ("/path: why"), in no order: an integer
+// longer than maxIntDigits (json.loads refuses it), and a number written
+// with a fraction or an exponent (a float to Python) beyond a float64's
+// range (Python reads inf) or nonzero but below its smallest (Python reads
+// 0.0). Refusing them here says so, where the harness would fail or the
+// skill would get another value; it also keeps them from the schema
+// validator, whose exact arithmetic costs milliseconds per number at such
+// exponents (20 ms for 1e999999) and fails beyond ±1e6.
+func outOfRange(doc any) []string {
+	var lines []string
+	var path []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				path = append(path, k)
+				walk(e)
+				path = path[:len(path)-1]
+			}
+		case []any:
+			for i, e := range v {
+				path = append(path, strconv.Itoa(i))
+				walk(e)
+				path = path[:len(path)-1]
+			}
+		case json.Number:
+			if why := numberRange(string(v)); why != "" {
+				loc := pointer(path)
+				if loc == "" {
+					loc = "/"
+				}
+				lines = append(lines, loc+": "+why)
+			}
+		}
+	}
+	walk(doc)
+	return lines
+}
+
+// numberRange says why Python would not read s, a JSON number, as written,
+// or "".
+func numberRange(s string) string {
+	mantissa, _, _ := strings.Cut(strings.ToLower(s), "e")
+	if len(mantissa) == len(s) && !strings.Contains(s, ".") {
+		if digits := len(strings.TrimPrefix(s, "-")); digits > maxIntDigits {
+			return fmt.Sprintf("an integer of %d digits is out of range: Python reads integers of at most %d", digits, maxIntDigits)
+		}
+		return ""
+	}
+	f, _ := strconv.ParseFloat(s, 64)
+	switch {
+	case math.IsInf(f, 0):
+		inf := "inf"
+		if f < 0 {
+			inf = "-inf"
+		}
+		return fmt.Sprintf("%s is out of range: beyond a 64-bit float's largest, %g; Python reads it as %s",
+			shortNumber(s), math.MaxFloat64, inf)
+	case f == 0 && strings.ContainsAny(mantissa, "123456789"):
+		return fmt.Sprintf("%s is out of range: not zero, but below a 64-bit float's smallest, %s; Python reads it as 0.0",
+			shortNumber(s), minFloat)
+	}
+	return ""
+}
+
+// shortNumber is s, a JSON number, cut to at most 40 characters.
+func shortNumber(s string) string {
+	if len(s) <= 40 {
+		return s
+	}
+	return s[:20] + "…" + s[len(s)-19:]
 }
 
 func collect(ve *jsonschema.ValidationError, out *[]string) {

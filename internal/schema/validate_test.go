@@ -16,6 +16,7 @@ var addressSchema = map[string]any{
 		"style":   map[string]any{"type": "string", "enum": []any{"concise", "detailed"}},
 		"count":   map[string]any{"type": "integer", "maximum": 10},
 		"big":     map[string]any{"type": "integer"},
+		"ratio":   map[string]any{"maximum": 1, "multipleOf": 0.5},
 		"mode":    map[string]any{"const": "x"},
 		"options": map[string]any{
 			"type": "object",
@@ -211,6 +212,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add(`{"address":1,"options":{"depth":"x","y":2}}`)
 	f.Add(`[]`)
 	f.Add(`{"big":1e400}`)
+	f.Add(`{"ratio":1e999}`)
 	f.Add(``)
 	v, err := Compile(addressSchema)
 	if err != nil {
@@ -237,13 +239,12 @@ func TestBoundsShowNumbersAsWritten(t *testing.T) {
 	}
 	for params, want := range map[string]string{
 		`{"max":1000000}`:                        "params: /max: maximum: got 1000000, want 50",
-		`{"max":1e400}`:                          "params: /max: maximum: got 1e+400, want 50",
 		`{"max":123456789012345678901234567890}`: "params: /max: maximum: got 123456789012345678901234567890, want 50",
 		`{"max":50.25}`:                          "params: /max: maximum: got 50.25, want 50",
 		`{"max":2e21}`:                           "params: /max: maximum: got 2000000000000000000000, want 50",
 		`{"max":2.5e21}`:                         "params: /max: maximum: got 2500000000000000000000, want 50",
 		`{"max":1e50}`:                           "params: /max: maximum: got 1e+50, want 50",
-		`{"min":-1e-400}`:                        "params: /min: minimum: got -1e-400, want 0.5",
+		`{"min":-1e-300}`:                        "params: /min: minimum: got -1e-300, want 0.5",
 		`{"min":1e-7}`:                           "params: /min: minimum: got 1e-07, want 0.5",
 		`{"xmax":1234567.5}`:                     "params: /xmax: exclusiveMaximum: got 1234567.5, want 1000",
 		`{"mul":0.001}`:                          "params: /mul: multipleOf: got 0.001, want 0.01",
@@ -252,6 +253,68 @@ func TestBoundsShowNumbersAsWritten(t *testing.T) {
 	} {
 		if err := v.Validate(json.RawMessage(params)); err == nil || err.Error() != want {
 			t.Errorf("%s: %v, want %q", params, err, want)
+		}
+	}
+}
+
+// Numbers the skill's Python would not read as written are refused, each
+// named with its path, whether or not the schema looks at them: before,
+// a float beyond float64 reached the skill as inf (or 0.0), an integer
+// over 4300 digits failed in the harness, and the validator crashed on
+// 1e2000000 under a bound (a nil big.Rat) and spent ~20 ms per 1e999999.
+func TestNumbersOutOfRange(t *testing.T) {
+	bounded, err := Compile(map[string]any{"type": "object", "properties": map[string]any{
+		"x": map[string]any{"maximum": 50}, "xs": map[string]any{"type": "array", "items": map[string]any{"type": "integer"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("7", 4301)
+	for _, v := range []*Validator{bounded, {}} {
+		for params, want := range map[string]string{
+			`{"x":1e2000000}`:        "params: /x: 1e2000000 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf",
+			`{"x":-1.8e308}`:         "params: /x: -1.8e308 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as -inf",
+			`{"x":1E-400}`:           "params: /x: 1E-400 is out of range: not zero, but below a 64-bit float's smallest, 5e-324; Python reads it as 0.0",
+			`{"x":{"y":[0,2e-324]}}`: "params: /x/y/1: 2e-324 is out of range: not zero, but below a 64-bit float's smallest, 5e-324; Python reads it as 0.0",
+			`{"x":` + long + `}`:     "params: /x: an integer of 4301 digits is out of range: Python reads integers of at most 4300",
+			`{"x":` + long + `.5}`:   "params: /x: 77777777777777777777…77777777777777777.5 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf",
+			`{"xs":[1,1e999999,2,1e999999]}`: "params: /xs/1: 1e999999 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf\n" +
+				"params: /xs/3: 1e999999 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf",
+		} {
+			err := v.Validate(json.RawMessage(params))
+			if err == nil || err.Error() != want || errdefs.KindOf(err) != errdefs.Invalid {
+				t.Errorf("%.60s: %v, want %q", params, err, want)
+			}
+		}
+		// At the edges, and zero however written, the numbers pass.
+		for _, params := range []string{`{"x":1.7976931348623157e308}`, `{"x":5e-324}`, `{"x":0e-999999}`, `{"x":-0.0}`, `{"x":` + long[1:] + `}`, `{"xs":[` + long[1:] + `]}`} {
+			if err := v.Validate(json.RawMessage(params)); err != nil && strings.Contains(err.Error(), "out of range") {
+				t.Errorf("%.60s: %v", params, err)
+			}
+		}
+	}
+}
+
+// A result is checked against an outputs schema as params are, named
+// "result" in the messages, and without the params' size limit (the call's
+// output limit bounds it): before, a result over 1 MiB failed its outputs
+// schema as "params: … exceeds the limit".
+func TestValidateResult(t *testing.T) {
+	v, err := Compile(map[string]any{"type": "object", "properties": map[string]any{"n": map[string]any{"type": "integer"}, "s": map[string]any{"type": "string"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := `{"n":1,"s":"` + strings.Repeat("x", 2*MaxParamsSize) + `"}`
+	if err := v.ValidateResult(json.RawMessage(big)); err != nil {
+		t.Errorf("a 2 MiB result: %v", err)
+	}
+	for result, want := range map[string]string{
+		`{"n":"one"}`: "result: /n: expected integer, got string",
+		`[1]`:         "result must be a JSON object, got array",
+		`{"n":1e400}`: "result: /n: 1e400 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf",
+		`{"n":1`:      "result: not valid JSON: unexpected EOF",
+	} {
+		if err := v.ValidateResult(json.RawMessage(result)); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", result, err, want)
 		}
 	}
 }

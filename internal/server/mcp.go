@@ -88,7 +88,7 @@ func (s *Server) toolHandler(e *entry, wait bool) mcp.ToolHandler {
 		if e.out != nil {
 			// A tool with an output schema must return conforming
 			// structured content; a skill that does not is at fault.
-			if err := e.out.Validate(res.Value); err != nil {
+			if err := e.out.ValidateResult(res.Value); err != nil {
 				return toolError(&errdefs.SkillError{Type: "ResultSchema", Message: "result does not match the manifest's outputs schema: " + err.Error()}), nil
 			}
 			r.StructuredContent = res.Value
