@@ -431,7 +431,9 @@ func (p *Process) WaitOutput(ctx context.Context) error {
 //
 // Output the worker writes later (a thread of the skill's, say) belongs
 // to whichever call it reaches. Only for session workers: others send no
-// marks. It returns nil once settled, ctx's error otherwise.
+// marks. It returns nil once settled, ctx's error otherwise. Off Linux,
+// where it cannot see how much a pipe holds, it returns at once for
+// direct pipes.
 func (p *Process) SettleOutput(ctx context.Context) error {
 	if p.relay && p.Conn != nil {
 		// One mark precedes each session reply, ready included.
