@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
@@ -74,4 +76,38 @@ func value(t testing.TB, res *sandbox.Result) map[string]any {
 		t.Fatalf("result %s: %v", res.Value, err)
 	}
 	return m
+}
+
+// hangingImport writes a skill whose import hangs (for two minutes) once
+// hang has been called: it checks for a file in flagDir, which the
+// sandbox must be granted to read.
+func hangingImport(t *testing.T) (dir, flagDir string, hang func()) {
+	t.Helper()
+	flagDir = t.TempDir()
+	os.Chmod(flagDir, 0o755)
+	flag := filepath.Join(flagDir, "hang")
+	dir = bundle(t, `        return {}`)
+	src := "import os, time\nif os.path.exists(" + strconv.Quote(flag) + "):\n    time.sleep(120)\n"
+	if err := os.WriteFile(filepath.Join(dir, "skill.py"), []byte(src+skillSrc(`        return {}`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, flagDir, func() {
+		if err := os.WriteFile(flag, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// closesSoon fails the test if sb's Close takes 20 s or more: it would be
+// waiting out what, a start whose own bound is longer.
+func closesSoon(t *testing.T, sb sandbox.Sandbox, what string) {
+	t.Helper()
+	start := time.Now()
+	done := make(chan struct{})
+	go func() { sb.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Close still waits after %v: it waits out %s", time.Since(start), what)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,13 +55,7 @@ func TestPool(t *testing.T) {
 	}
 	waitFor(t, "idle zygotes reaped to MinIdle", func() bool { return count() == 1 })
 
-	p.mu.Lock()
-	var dead *zygote
-	for z := range p.all {
-		dead = z
-	}
-	p.mu.Unlock()
-	dead.j.Kill()
+	dead := killZygote(p)
 	waitFor(t, "dead zygote replaced", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -230,42 +223,33 @@ func TestZygoteLostIsRetried(t *testing.T) {
 // is the skill's timeout plus the start allowance (45 s here).
 func TestPoolCloseEndsHangingStart(t *testing.T) {
 	requireRoot(t)
-	flagDir := t.TempDir()
-	os.Chmod(flagDir, 0o755)
-	flag := filepath.Join(flagDir, "hang")
-	dir := bundle(t, `        return {}`)
-	src := "import os, time\nif os.path.exists(" + strconv.Quote(flag) + "):\n    time.sleep(120)\n"
-	if err := os.WriteFile(filepath.Join(dir, "skill.py"), []byte(src+skillSrc(`        return {}`)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, flagDir, hang := hangingImport(t)
 	d := New(Options{Exec: ExecZygote, PoolSize: 2, MinIdle: 1})
 	sb, err := d.Open(context.Background(), sandbox.Spec{SkillID: "test/skill", BundleDir: dir, ReadPaths: []string{flagDir}, Warm: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := sb.(*box).run.(*pool)
-	if err := os.WriteFile(flag, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	var dead *zygote
-	for z := range p.all {
-		dead = z
-	}
-	p.mu.Unlock()
-	dead.j.Kill()
+	hang()
+	dead := killZygote(p)
 	waitFor(t, "the reaper starting a replacement", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return !p.all[dead] && p.starting == 1
 	})
 	time.Sleep(time.Second) // well into the replacement's import
-	start := time.Now()
-	done := make(chan struct{})
-	go func() { sb.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("Close still waits after %v: it waits out the hanging zygote start", time.Since(start))
+	closesSoon(t, sb, "the hanging zygote start")
+}
+
+// killZygote kills one of p's zygotes and returns it.
+func killZygote(p *pool) *zygote {
+	p.mu.Lock()
+	var dead *zygote
+	for z := range p.all {
+		dead = z
+		break
 	}
+	p.mu.Unlock()
+	dead.j.Kill()
+	return dead
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -182,33 +181,17 @@ func TestPrestartLoadError(t *testing.T) {
 // after the first spare exists (a granted read path) is there.
 func TestCloseEndsHangingSpareStart(t *testing.T) {
 	requireRoot(t)
-	flagDir := t.TempDir()
-	os.Chmod(flagDir, 0o755)
-	flag := filepath.Join(flagDir, "hang")
-	dir := bundle(t, `        return {}`)
-	src := "import os, time\nif os.path.exists(" + strconv.Quote(flag) + "):\n    time.sleep(120)\n"
-	if err := os.WriteFile(filepath.Join(dir, "skill.py"), []byte(src+skillSrc(`        return {}`)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, flagDir, hang := hangingImport(t)
 	d := New(Options{Exec: ExecPrestart})
 	sb, err := d.Open(context.Background(), sandbox.Spec{SkillID: "test/skill", BundleDir: dir, ReadPaths: []string{flagDir}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(flag, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	hang()
 	// The call takes the ready spare; the one started after it hangs.
 	if _, err := call(t, sb, map[string]any{}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second)
-	start := time.Now()
-	done := make(chan struct{})
-	go func() { sb.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("Close still waits after %v: it waits out the hanging spare's start", time.Since(start))
-	}
+	closesSoon(t, sb, "the hanging spare's start")
 }
