@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !unix
 
 package worker
 
@@ -8,11 +8,14 @@ import (
 )
 
 // outPipe copies a captured stdout or stderr pipe into its Capture. Here
-// it cannot tell how much the pipe holds: caughtUp always says yes.
-type outPipe struct{ f *os.File }
+// pipes have no deadlines: settle cannot stop the copy, and does nothing.
+type outPipe struct {
+	f *os.File
+	w io.Writer
+}
 
-func newOutPipe(f *os.File) *outPipe { return &outPipe{f: f} }
+func newOutPipe(f *os.File, w io.Writer) *outPipe { return &outPipe{f: f, w: w} }
 
-func (o *outPipe) copyTo(w io.Writer) { io.Copy(w, o.f) }
+func (o *outPipe) copy() { io.Copy(o.w, o.f) }
 
-func (o *outPipe) caughtUp() bool { return true }
+func (o *outPipe) settle() {}

@@ -250,10 +250,10 @@ func StartWith(ctx context.Context, cmd *exec.Cmd, stdioCap int64, opts StartOpt
 	} else {
 		var copying sync.WaitGroup
 		for i, r := range p.outR {
-			o := newOutPipe(r)
+			o := newOutPipe(r, captures[i])
 			p.pipes = append(p.pipes, o)
 			copying.Go(func() {
-				o.copyTo(captures[i])
+				o.copy()
 				r.Close() // not left to the garbage collector
 			})
 		}
@@ -422,8 +422,8 @@ func (p *Process) WaitOutput(ctx context.Context) error {
 // worker's output never ends, so its end cannot tell when a call's output
 // is complete; the harness flushes stdout and stderr before each reply in
 // session mode, so what it wrote is in the pipes by then:
-//   - captured directly, the pipes are empty and their copiers idle once
-//     it has been copied;
+//   - captured directly, the pipes' copiers stop, what the pipes hold is
+//     read without blocking, and the copiers go on;
 //   - behind the relay, the harness asks the relay for a mark before
 //     each reply, and the relay sends it after forwarding what its pipes
 //     held (docs/PROTOCOL.md, "Relay"); the mark of the last reply read is
@@ -431,9 +431,9 @@ func (p *Process) WaitOutput(ctx context.Context) error {
 //
 // Output the worker writes later (a thread of the skill's, say) belongs
 // to whichever call it reaches. Only for session workers: others send no
-// marks. It returns nil once settled, ctx's error otherwise. Off Linux,
-// where it cannot see how much a pipe holds, it returns at once for
-// direct pipes.
+// marks. It returns nil once settled, ctx's error otherwise (only
+// behind the relay: a direct pipe settles at once). Where pipes have no
+// deadlines (Windows), it does nothing for direct pipes.
 func (p *Process) SettleOutput(ctx context.Context) error {
 	if p.relay && p.Conn != nil {
 		// One mark precedes each session reply, ready included.
@@ -455,25 +455,10 @@ func (p *Process) SettleOutput(ctx context.Context) error {
 			}
 		}
 	}
-	for wait := 20 * time.Microsecond; ; wait = min(2*wait, time.Millisecond) {
-		caughtUp := true
-		for _, o := range p.pipes {
-			caughtUp = caughtUp && o.caughtUp()
-		}
-		if caughtUp {
-			return nil
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-p.output:
-			t.Stop()
-			return nil
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
+	for _, o := range p.pipes {
+		o.settle()
 	}
+	return nil
 }
 
 // mark counts one of the relay's output marks.

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -175,99 +174,20 @@ func (b *box) warm(ctx context.Context) error {
 	return nil
 }
 
-// proc is a started worker whose stdout and stderr the box copies itself:
-// a single-use call returns as soon as the reply is in and the output
-// written before it is drained, without waiting the ~10 ms a Deno process
-// takes to exit.
+// proc is a started worker. A call returns as soon as the reply is in
+// and the output written before it is settled (worker.Process.SettleOutput),
+// without waiting the ~10 ms a Deno process takes to exit.
 type proc struct {
 	*worker.Process
-	out, err *stream
-	once     sync.Once
 	cg       *workerGroup // nil without cgroups
 	release  func()       // the jail's host side (egress proxy)
 	host     bool         // a host process (single-use calls in Web Workers)
 	calls    int          // calls a host has served
 }
 
-// stream copies one of a worker's output pipes into a Capture.
-type stream struct {
-	f       *os.File
-	c       *worker.Capture
-	stopped chan struct{}
-}
-
-func newStream(f *os.File, c *worker.Capture) *stream {
-	s := &stream{f: f, c: c}
-	s.start()
-	return s
-}
-
-// start runs the copy until EOF, an error or drain's deadline.
-func (s *stream) start() {
-	s.stopped = make(chan struct{})
-	go func() {
-		defer close(s.stopped)
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := s.f.Read(buf)
-			if n > 0 {
-				s.c.Write(buf[:n])
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-}
-
-// drain stops the copy and reads what is left in the pipe without
-// blocking. Whatever the worker wrote before its reply is in the pipe
-// already (it writes its output synchronously before the reply), so the
-// capture is then complete for the call.
-func (s *stream) drain() {
-	_ = s.f.SetReadDeadline(time.Now())
-	<-s.stopped
-	_ = s.f.SetReadDeadline(time.Time{})
-	rc, err := s.f.SyscallConn()
-	if err != nil {
-		return
-	}
-	buf := make([]byte, 32<<10)
-	for {
-		var n int
-		var rerr error
-		if err := rc.Read(func(fd uintptr) bool {
-			n, rerr = syscall.Read(int(fd), buf)
-			return true // never wait: EAGAIN means drained
-		}); err != nil || rerr != nil || n <= 0 {
-			return
-		}
-		s.c.Write(buf[:n])
-	}
-}
-
-// drainOutput completes the captures of a call that has replied; with
-// resume (a session worker), copying goes on for the next call.
-func (p *proc) drainOutput(resume bool) {
-	for _, s := range []*stream{p.out, p.err} {
-		s.drain()
-		if resume {
-			s.start()
-		}
-	}
-}
-
-func (p *proc) closeStreams() {
-	p.once.Do(func() {
-		p.out.f.Close()
-		p.err.f.Close()
-	})
-}
-
 // Close kills the worker, waits for it and releases its pipes and cgroup.
 func (p *proc) Close() error {
 	err := p.Process.Close()
-	p.closeStreams()
 	p.cg.remove()
 	p.release()
 	return err
@@ -347,42 +267,22 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 	cmd := exec.Command(b.f.rt.Deno, args...)
 	cmd.Env = denoEnv(b.f.rt)
 	cmd.Dir = b.f.dir
-	var pipes [6]*os.File // setup r/w, stdout r/w, stderr r/w
-	closeAll := func() {
-		for _, f := range pipes {
-			if f != nil {
-				f.Close()
-			}
-		}
+	setupR, setupW, err := os.Pipe()
+	if err != nil {
 		cg.remove()
+		return nil, errdefs.Wrap(errdefs.Internal, err, "worker pipes")
 	}
-	for i := 0; i < 6; i += 2 {
-		r, w, err := os.Pipe()
-		if err != nil {
-			closeAll()
-			return nil, errdefs.Wrap(errdefs.Internal, err, "worker pipes")
-		}
-		pipes[i], pipes[i+1] = r, w
-	}
-	setupR, setupW, outR, outW, errR, errW := pipes[0], pipes[1], pipes[2], pipes[3], pipes[4], pipes[5]
 	cmd.ExtraFiles = []*os.File{setupR} // fd 5, after the protocol's 3 and 4
-	cmd.Stdout, cmd.Stderr = outW, errW
 	launch, release := b.jail.wrap(ctx, cmd, cg)
 	wp, err := worker.StartWith(b.life, cmd, b.lim.Stdio, worker.StartOptions{Launch: launch})
 	setupR.Close()
-	outW.Close()
-	errW.Close()
 	if err != nil {
 		setupW.Close()
-		outR.Close()
-		errR.Close()
 		cg.remove()
 		release()
 		return nil, errdefs.Wrap(errdefs.Internal, err, "start deno")
 	}
 	p := &proc{Process: wp, cg: cg, release: release, host: host}
-	p.Stdout, p.Stderr = worker.NewCapture(b.lim.Stdio), worker.NewCapture(b.lim.Stdio)
-	p.out, p.err = newStream(outR, p.Stdout), newStream(errR, p.Stderr)
 	go func() {
 		// A worker that dies early makes this fail with EPIPE; Init reports it.
 		_, _ = setupW.Write(frame(b.setup))
@@ -393,7 +293,7 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		err = b.limitErr(p, err) // before Close removes the group
 		// What the skill printed while it was imported: written before
 		// the worker's reply, so in the pipes now.
-		p.drainOutput(false)
+		p.SettleOutput(ctx)
 		p.Close()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && errdefs.KindOf(err) == errdefs.Timeout {
 			err = startTimeoutError(b.lim.Timeout, begun, callerDeadline, callerHas)
@@ -472,7 +372,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 		b.retire(p, true)
 		return backend.NewResult(nil, p.Stdout, p.Stderr), backend.TimeoutError(cctx, b.lim, b.spec.SkillID, err)
 	}
-	p.drainOutput(true)
+	p.SettleOutput(cctx)
 	if ended != nil {
 		// The call's worker ended itself (os._exit, os.kill): reported as
 		// a worker process's end, with its stderr's tail.
@@ -696,7 +596,7 @@ func (b *box) callSession(ctx context.Context, req sandbox.Request) (*sandbox.Re
 		b.session = nil
 		return backend.NewResult(nil, p.Stdout, p.Stderr), backend.TimeoutError(cctx, b.lim, b.spec.SkillID, err)
 	}
-	p.drainOutput(true)
+	p.SettleOutput(cctx)
 	r := result(value, p, nil)
 	r.Warnings = append(r.Warnings, b.warnings...)
 	return r, nil
