@@ -151,15 +151,27 @@ func (v *Validator) check(what string, data []byte) error {
 	if v == nil || v.sch == nil {
 		return nil
 	}
-	err := v.sch.Validate(doc)
-	if err == nil {
-		return nil
+	err := validate(v.sch, doc)
+	if own := (*errdefs.Error)(nil); err == nil || errors.As(err, &own) {
+		return err // valid, or the validator panicked
 	}
 	var ve *jsonschema.ValidationError
 	if errors.As(err, &ve) {
 		return &errdefs.Error{Kind: errdefs.Invalid, Msg: formatErrors(what, ve), Err: err}
 	}
 	return errdefs.New(errdefs.Invalid, "%s: %s", what, oneLine(err.Error()))
+}
+
+// validate runs the validator; a panic of its becomes an Internal error,
+// so that no document can take the process down with it (numberRange
+// keeps out the numbers known to make it panic).
+func validate(sch *jsonschema.Schema, doc any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errdefs.New(errdefs.Internal, "the schema validator failed: %v", r)
+		}
+	}()
+	return sch.Validate(doc)
 }
 
 // firstInvalidUTF8 is the offset of the first byte of b that does not
@@ -234,6 +246,12 @@ const (
 	maxIntDigits = 4300
 	// minFloat is the smallest positive float64 (a subnormal).
 	minFloat = "5e-324"
+	// maxNumberLen bounds a number written with a fraction or an
+	// exponent: Python reads any, but the validator's exact arithmetic
+	// costs with the exponent its digits make (1. and a million zeros is
+	// 10^-1000000 times an integer of a million digits, which it cannot
+	// hold at all).
+	maxNumberLen = 4300
 )
 
 // outOfRange lists the numbers in doc that the skill's Python would not
@@ -277,30 +295,43 @@ func outOfRange(doc any) []string {
 	return lines
 }
 
-// numberRange says why Python would not read s, a JSON number, as written,
-// or "".
+// numberRange says why s, a JSON number, would not reach the skill as
+// written, or "".
 func numberRange(s string) string {
-	mantissa, _, _ := strings.Cut(strings.ToLower(s), "e")
-	if len(mantissa) == len(s) && !strings.Contains(s, ".") {
+	mantissa, exp, hasExp := strings.Cut(strings.ToLower(s), "e")
+	if !hasExp && !strings.Contains(s, ".") {
 		if digits := len(strings.TrimPrefix(s, "-")); digits > maxIntDigits {
 			return fmt.Sprintf("an integer of %d digits is out of range: Python reads integers of at most %d", digits, maxIntDigits)
 		}
 		return ""
 	}
-	f, _ := strconv.ParseFloat(s, 64)
-	switch {
-	case math.IsInf(f, 0):
+	if len(s) > maxNumberLen {
+		return fmt.Sprintf("a number written with %d characters is too long: skillbox reads numbers of at most %d", len(s), maxNumberLen)
+	}
+	if !strings.ContainsAny(mantissa, "123456789") {
+		return "" // zero, however written
+	}
+	// big.Float rounds as Python's float() does (to nearest, ties to
+	// even); strconv.ParseFloat misreads long mantissas with exponents
+	// ("1" and 900 zeros "e-900" is 1e-101 to it).
+	over := strings.HasPrefix(strings.TrimPrefix(exp, "+"), "-") == false
+	if f, _, err := big.ParseFloat(s, 10, 64, big.ToNearestEven); err == nil {
+		v, _ := f.Float64()
+		if !math.IsInf(v, 0) && v != 0 {
+			return ""
+		}
+		over = math.IsInf(v, 0)
+	} // else an exponent beyond big.Float's: its sign says which way
+	if over {
 		inf := "inf"
-		if f < 0 {
+		if strings.HasPrefix(s, "-") {
 			inf = "-inf"
 		}
 		return fmt.Sprintf("%s is out of range: beyond a 64-bit float's largest, %g; Python reads it as %s",
 			shortNumber(s), math.MaxFloat64, inf)
-	case f == 0 && strings.ContainsAny(mantissa, "123456789"):
-		return fmt.Sprintf("%s is out of range: not zero, but below a 64-bit float's smallest, %s; Python reads it as 0.0",
-			shortNumber(s), minFloat)
 	}
-	return ""
+	return fmt.Sprintf("%s is out of range: not zero, but below a 64-bit float's smallest, %s; Python reads it as 0.0",
+		shortNumber(s), minFloat)
 }
 
 // shortNumber is s, a JSON number, cut to at most 40 characters.

@@ -262,6 +262,8 @@ func TestBoundsShowNumbersAsWritten(t *testing.T) {
 // a float beyond float64 reached the skill as inf (or 0.0), an integer
 // over 4300 digits failed in the harness, and the validator crashed on
 // 1e2000000 under a bound (a nil big.Rat) and spent ~20 ms per 1e999999.
+// So are floats written with more than 4300 characters: "1." and a
+// million zeros, 1.0, crashed the validator the same way.
 func TestNumbersOutOfRange(t *testing.T) {
 	bounded, err := Compile(map[string]any{"type": "object", "properties": map[string]any{
 		"x": map[string]any{"maximum": 50}, "xs": map[string]any{"type": "array", "items": map[string]any{"type": "integer"}}}})
@@ -271,12 +273,16 @@ func TestNumbersOutOfRange(t *testing.T) {
 	long := strings.Repeat("7", 4301)
 	for _, v := range []*Validator{bounded, {}} {
 		for params, want := range map[string]string{
-			`{"x":1e2000000}`:        "params: /x: 1e2000000 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf",
-			`{"x":-1.8e308}`:         "params: /x: -1.8e308 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as -inf",
-			`{"x":1E-400}`:           "params: /x: 1E-400 is out of range: not zero, but below a 64-bit float's smallest, 5e-324; Python reads it as 0.0",
-			`{"x":{"y":[0,2e-324]}}`: "params: /x/y/1: 2e-324 is out of range: not zero, but below a 64-bit float's smallest, 5e-324; Python reads it as 0.0",
-			`{"x":` + long + `}`:     "params: /x: an integer of 4301 digits is out of range: Python reads integers of at most 4300",
-			`{"x":` + long + `.5}`:   "params: /x: 77777777777777777777…77777777777777777.5 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf",
+			`{"x":1e2000000}`:                              "params: /x: 1e2000000 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf",
+			`{"x":-1.8e308}`:                               "params: /x: -1.8e308 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as -inf",
+			`{"x":1E-400}`:                                 "params: /x: 1E-400 is out of range: not zero, but below a 64-bit float's smallest, 5e-324; Python reads it as 0.0",
+			`{"x":{"y":[0,2e-324]}}`:                       "params: /x/y/1: 2e-324 is out of range: not zero, but below a 64-bit float's smallest, 5e-324; Python reads it as 0.0",
+			`{"x":` + long + `}`:                           "params: /x: an integer of 4301 digits is out of range: Python reads integers of at most 4300",
+			`{"x":` + long[:400] + `.5}`:                   "params: /x: 77777777777777777777…77777777777777777.5 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf",
+			`{"x":` + long + `.5}`:                         "params: /x: a number written with 4303 characters is too long: skillbox reads numbers of at most 4300",
+			`{"x":1.` + strings.Repeat("0", 1000001) + `}`: "params: /x: a number written with 1000003 characters is too long: skillbox reads numbers of at most 4300",
+			`{"x":1e99999999999}`:                          "params: /x: 1e99999999999 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf",
+			`{"x":-1e-99999999999}`:                        "params: /x: -1e-99999999999 is out of range: not zero, but below a 64-bit float's smallest, 5e-324; Python reads it as 0.0",
 			`{"xs":[1,1e999999,2,1e999999]}`: "params: /xs/1: 1e999999 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf\n" +
 				"params: /xs/3: 1e999999 is out of range: beyond a 64-bit float's largest, 1.7976931348623157e+308; Python reads it as inf",
 		} {
@@ -286,7 +292,10 @@ func TestNumbersOutOfRange(t *testing.T) {
 			}
 		}
 		// At the edges, and zero however written, the numbers pass.
-		for _, params := range []string{`{"x":1.7976931348623157e308}`, `{"x":5e-324}`, `{"x":0e-999999}`, `{"x":-0.0}`, `{"x":` + long[1:] + `}`, `{"xs":[` + long[1:] + `]}`} {
+		// Python reads "1" and 900 zeros "e-900" as 1.0 (strconv.ParseFloat
+		// says 1e-101).
+		for _, params := range []string{`{"x":1.7976931348623157e308}`, `{"x":5e-324}`, `{"x":3e-324}`, `{"x":0e-999999}`, `{"x":0e99999999999}`, `{"x":-0.0}`,
+			`{"x":1` + strings.Repeat("0", 900) + `e-900}`, `{"x":1` + strings.Repeat("0", 4000) + `e-4000}`, `{"x":` + long[1:] + `}`, `{"xs":[` + long[1:] + `]}`} {
 			if err := v.Validate(json.RawMessage(params)); err != nil && strings.Contains(err.Error(), "out of range") {
 				t.Errorf("%.60s: %v", params, err)
 			}
