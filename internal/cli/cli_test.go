@@ -125,6 +125,23 @@ func TestRunPlainOutput(t *testing.T) {
 	}
 }
 
+// Text output shows the result's numbers as the skill wrote them: a
+// float64 rounded integers over 2^53, and made run fail (internal) on an
+// integer beyond its range.
+func TestRunPlainOutputKeepsNumbers(t *testing.T) {
+	h := newHarness(t)
+	big := "1" + strings.Repeat("0", 400) + "7"
+	o := h.run("run", "test/echo", "--backend=process", "--params", `{"msg":"hi","n":9007199254740993,"big":`+big+`,"f":0.1}`)
+	if o.code != 0 {
+		t.Fatalf("exit %d: %s", o.code, o.stderr)
+	}
+	for _, want := range []string{`"n": 9007199254740993`, `"big": ` + big, `"f": 0.1`} {
+		if !strings.Contains(o.stdout, want) {
+			t.Errorf("stdout lacks %s: %.300q", want, o.stdout)
+		}
+	}
+}
+
 func TestRunEnvIsDenyByDefault(t *testing.T) {
 	h := newHarness(t)
 	h.env["ECHO_TOKEN"] = "s3cret"

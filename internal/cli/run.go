@@ -106,8 +106,12 @@ func cmdRun(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	c.stderr.Write(res.Stdout)
 	c.stderr.Write(res.Stderr)
+	// Numbers as the skill wrote them: a float64 would round integers
+	// over 2^53 and refuse those beyond its range.
+	dec := json.NewDecoder(bytes.NewReader(res.Value))
+	dec.UseNumber()
 	var v any
-	if err := json.Unmarshal(res.Value, &v); err != nil {
+	if err := dec.Decode(&v); err != nil {
 		return errdefs.Wrap(errdefs.Internal, err, "result")
 	}
 	return writeJSON(c.stdout, v, true)
