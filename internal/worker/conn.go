@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/jsonscan"
@@ -187,6 +188,11 @@ func (c *Conn) Call(ctx context.Context, id uint64, params json.RawMessage, conf
 			return nil, &errdefs.LimitError{Resource: "output", Limit: fmt.Sprintf("%d bytes", c.maxResult),
 				Detail: fmt.Sprintf("result is %d bytes", len(rep.Result))}
 		}
+		// The harness writes UTF-8; a result that is not was forged, and
+		// would reach clients as bytes their JSON decoders refuse.
+		if !utf8.Valid(rep.Result) {
+			return nil, c.fail(violation("result is not valid UTF-8"))
+		}
 		return rep.Result, nil
 	case TypeExited:
 		if rep.ID != id {
@@ -283,6 +289,7 @@ func parseReply(payload []byte, fail func(error) error) (*Reply, error) {
 			if rep.Type == "" {
 				return nil, fail(violation("reply frame without a type"))
 			}
+			clipErrorType(&rep)
 			return &rep, nil
 		}
 	}
@@ -292,7 +299,25 @@ func parseReply(payload []byte, fail func(error) error) (*Reply, error) {
 	if rep.Type == "" {
 		return nil, fail(violation("reply frame without a type"))
 	}
+	clipErrorType(&rep)
 	return &rep, nil
+}
+
+// maxErrorType bounds an error's type name (a Python exception's
+// qualified name), which the audit log records and every error message
+// shows: a forged one of a megabyte made the audit record unreadable.
+const maxErrorType = 256
+
+// clipErrorType cuts rep's error type to maxErrorType bytes, at a rune.
+func clipErrorType(rep *Reply) {
+	if rep.Error == nil || len(rep.Error.Type) <= maxErrorType {
+		return
+	}
+	t := rep.Error.Type[:maxErrorType]
+	for len(t) > 0 && !utf8.ValidString(t) {
+		t = t[:len(t)-1]
+	}
+	rep.Error.Type = t + "…"
 }
 
 // parseBigReply decodes a large reply frame as json.Unmarshal would, but

@@ -162,6 +162,10 @@ func TestConnJunk(t *testing.T) {
 		{"truncated frame", "\x00\x00\x01\x00{\"type\"", isTimeout}, // worker stalls mid-frame
 		{"silence", "", isTimeout}, // worker never answers
 		{"result too big", string(frame(`{"type":"result","id":1,"result":"` + strings.Repeat("x", 1<<20-Envelope) + `"}`)), isLimit},
+		// The harness writes UTF-8: a result that is not was forged, small
+		// or large (a large one's result is sliced out of the frame).
+		{"result not UTF-8", string(frame("{\"type\":\"result\",\"id\":1,\"result\":{\"y\":\"\xff\xfe\"}}")), isViolation},
+		{"large result not UTF-8", string(frame("{\"type\":\"result\",\"id\":1,\"result\":\"" + strings.Repeat("x", 100<<10) + "\xff\"}")), isViolation},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -246,6 +250,20 @@ func TestConnGoodAndSkillErrors(t *testing.T) {
 	}
 	if res, err := conn.Call(ctx, 3, json.RawMessage(`{"p":"8"}`), nil); err != nil || string(res) != `{"p":8}` {
 		t.Fatalf("call 3 (still usable after a skill error): %s %v", res, err)
+	}
+}
+
+// An error's type, which the audit log records, is cut to 256 bytes: a
+// forged one of a megabyte made the audit record unreadable.
+func TestConnClipsErrorType(t *testing.T) {
+	long := strings.Repeat("E", 1<<19)
+	conn := fakeWorker(t, func([]byte) []byte {
+		return frame(`{"type":"error","id":1,"error":{"kind":"exception","type":"` + long + `","message":"m"}}`)
+	})
+	_, err := conn.Call(tctx(t, 30*time.Second), 1, nil, nil)
+	var se *errdefs.SkillError
+	if !errors.As(err, &se) || se.Type != long[:maxErrorType]+"…" {
+		t.Fatalf("err = %.100v", err)
 	}
 }
 
