@@ -538,3 +538,33 @@ func TestMCPSessionIdleTimeout(t *testing.T) {
 		t.Errorf("the new session: %d %s", resp.StatusCode, body)
 	}
 }
+
+// The call slots and the session cap hold for however a message spells
+// its method: the middleware reads the method as the SDK does (names
+// matched exactly, escapes undone), and counts a message whose method it
+// cannot be sure of as a call or a new session. Before, "tools\/call",
+// "\u0074ools/call" or a second "Method" member ran calls past
+// MaxConcurrent, and "initiali\u007ae" opened sessions past MaxSessions.
+func TestMCPLimitsHoldForEverySpelling(t *testing.T) {
+	s := newServer(t, server.Config{MaxConcurrent: 1, MaxSessions: 2})
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	sid := mcpSession(t, hs.URL)
+	done := holdSlot(t, hs.URL, 3)
+	for _, method := range []string{`"method":"tools\/call"`, `"method":"\u0074ools/call"`, `"method":"tools/call","Method":"x"`, `"Method":"x","method":"tools/call"`, `"method":"tools/call","method":"x"`} {
+		body := `{"jsonrpc":"2.0","id":5,` + method + `,"params":{"name":"test_echo","arguments":{"msg":"hi"}}}`
+		if resp, got := mcpPost(t, hs.URL, body, sid); resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("%s while the only slot is taken: %d %.200s; want 429", method, resp.StatusCode, got)
+		}
+	}
+	if st := <-done; st != 200 {
+		t.Errorf("the call holding the slot ended %d", st)
+	}
+	mcpSession(t, hs.URL) // the second and last
+	for _, method := range []string{`"method":"initiali\u007ae"`, `"method":"initialize","Method":"x"`} {
+		body := strings.Replace(mcpInit, `"method":"initialize"`, method, 1)
+		if resp, got := mcpPost(t, hs.URL, body, ""); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("%s past MaxSessions: %d %.200s; want 503", method, resp.StatusCode, got)
+		}
+	}
+}

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -80,7 +80,7 @@ func (s *Server) limitMCP(m *mcp.Server, next http.Handler) http.Handler {
 		reading()
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		if r.Header.Get("Mcp-Session-Id") == "" && isMethod(body, "initialize") {
+		if r.Header.Get("Mcp-Session-Id") == "" && mayBe(body, "initialize") {
 			// A new session: counted and started one at a time, so that
 			// the cap is exact.
 			s.sessions.Lock()
@@ -179,18 +179,20 @@ func (e *unavailableError) Error() string { return e.msg }
 // ErrorKind reports Unavailable.
 func (e *unavailableError) ErrorKind() errdefs.Kind { return errdefs.Unavailable }
 
-// callsTool reports whether a JSON-RPC message is a tools/call.
-func callsTool(body []byte) bool { return isMethod(body, "tools/call") }
+// callsTool reports whether a JSON-RPC message may be a tools/call.
+func callsTool(body []byte) bool { return mayBe(body, "tools/call") }
 
-// isMethod reports whether body is a JSON-RPC message calling method.
-func isMethod(body []byte, method string) bool {
-	if !bytes.Contains(body, []byte(method)) {
-		return false
-	}
+// mayBe reports whether body may be a JSON-RPC message calling method: it
+// is, read as the SDK reads it (member names matched exactly, escapes
+// undone: "tools\/call" is tools/call), or its method cannot be read for
+// certain (a repeated member name, a method that is not a string, a body
+// that is not a JSON object), so that no spelling gets a message past the
+// limit that counts it.
+func mayBe(body []byte, method string) bool {
 	var m struct {
 		Method string `json:"method"`
 	}
-	return json.Unmarshal(body, &m) == nil && m.Method == method
+	return jsonv2.Unmarshal(body, &m) != nil || m.Method == method
 }
 
 // logRequests logs every request once it is answered.
