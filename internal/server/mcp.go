@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -66,7 +67,16 @@ func (s *Server) mcpTool(e *entry) *mcp.Tool {
 }
 
 func (s *Server) toolHandler(e *entry, wait bool) mcp.ToolHandler {
-	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (answer *mcp.CallToolResult, _ error) {
+		// The SDK runs a handler in a goroutine of its own that nothing
+		// recovers: a panic would end the server, every session with it.
+		// It fails the call instead, as net/http does for /v1/.
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("MCP tool call panicked", "skill", e.skill.ID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				answer = toolError(errdefs.New(errdefs.Internal, "internal error serving %s: %v", e.skill.ID, r))
+			}
+		}()
 		if wait {
 			if err := s.calls.acquire(ctx); err != nil {
 				return toolError(cancelError(ctx, s.stopCtx, errdefs.Wrap(errdefs.Unavailable, err, "waiting for a call slot"))), nil
