@@ -16,6 +16,11 @@ import sys
 EX_SOFTWARE = 70
 PKG = "skillbox_bundle"
 MAX_REQUEST = 256 << 20
+# An error reply's message and type are cut to these many UTF-8 bytes, so
+# that a skill raising with a huge message still reports its exception
+# rather than a reply frame over the host's cap.
+MAX_MESSAGE = 64 << 10
+MAX_TYPE = 256
 PRIVATE_FD_MIN = 100
 # How the host starts a jailed interpreter's malloc (worker.MallocTunables);
 # not a variable of the skill's, so _main removes it.
@@ -219,6 +224,15 @@ def _type_name(t):
     return mod + "." + name
 
 
+def _cut_start(text, limit):
+    """Keep at most limit UTF-8 bytes of text, from its start."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return data.decode("utf-8", "replace")
+    marker = "... [%d more bytes]" % (len(data) - limit)
+    return data[:limit].decode("utf-8", "ignore") + marker
+
+
 def _cut_end(text, limit):
     """Keep at most limit UTF-8 bytes of text, from its end."""
     data = text.encode("utf-8", "replace")
@@ -246,8 +260,8 @@ def _error_info(kind, exc, max_tb, skip_frames=0):
         text = ""
     return {
         "kind": kind,
-        "type": _type_name(type(exc)),
-        "message": message,
+        "type": _cut_start(_type_name(type(exc)), MAX_TYPE),
+        "message": _cut_start(message, MAX_MESSAGE),
         "traceback": _cut_end(text, max_tb),
     }
 

@@ -698,3 +698,26 @@ class Chatty(BaseSkill):
 		}
 	}
 }
+
+// An exception with a huge message is still reported as the skill's
+// exception, its message cut to 64 KiB: before, the error reply outgrew
+// the frame cap and the call failed as "output limit exceeded" (at import:
+// a protocol violation).
+func TestHugeExceptionMessageIsCut(t *testing.T) {
+	bundle := writeBundle(t, map[string]string{"skill.py": `
+from skillware.core.base_skill import BaseSkill
+
+class Big(BaseSkill):
+    def execute(self, params):
+        raise ValueError("x" * 2000000)
+`})
+	p, _ := load(t, bundle, ModeSession)
+	_, err := call(t, p, 1, `{"x": 1}`, nil)
+	var se *errdefs.SkillError
+	if !errors.As(err, &se) || se.Type != "ValueError" {
+		t.Fatalf("err = %.200v, want the skill's ValueError", err)
+	}
+	if want := strings.Repeat("x", 64<<10) + "... [1934464 more bytes]"; se.Message != want {
+		t.Errorf("message of %d bytes ending %q, want %d bytes", len(se.Message), se.Message[max(0, len(se.Message)-30):], len(want))
+	}
+}
