@@ -207,9 +207,29 @@ func withoutKind(msg string, kind errdefs.Kind) string {
 }
 
 // oneLine folds a multi-line message (several manifest errors) onto one line
-// per the contract ("errors as one clear line on stderr").
+// per the contract ("errors as one clear line on stderr"): its lines,
+// trimmed, joined by "; ", blank ones left out, tabs and other white
+// space that moves the cursor made spaces (a tab would make a column in a
+// table). Spaces within a line stay as they are: a quoted path with two
+// spaces in a row is shown as it is.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+	var b strings.Builder
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		l = strings.TrimSpace(strings.Map(func(r rune) rune {
+			if r == '\t' || r == '\v' || r == '\f' {
+				return ' '
+			}
+			return r
+		}, l))
+		if l == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }
 
 // warn writes msg as one warning line: a warning may quote what a skill

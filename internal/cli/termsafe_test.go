@@ -228,3 +228,21 @@ func TestSkillTextOnStderrCannotDriveTheTerminal(t *testing.T) {
 		t.Errorf("review on stderr:\n%s", o.stderr)
 	}
 }
+
+// oneLine makes a message one line without changing what it quotes: runs
+// of spaces within a line stay (they used to collapse, so a quoted path
+// with two spaces in a row was shown with one), line breaks of any kind
+// become "; ", blank lines go, and tabs become spaces (a table's column).
+func TestOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		`open "my  skill": no such file`:         `open "my  skill": no such file`,
+		"manifest.yaml: a\n  manifest.yaml: b\n": "manifest.yaml: a; manifest.yaml: b",
+		"a\r\nb\rc\n\n\nd":                       "a; b; c; d",
+		"col\tumn\vx\fy":                         "col umn x y",
+		"  \n \t ":                               "",
+	} {
+		if got := oneLine(in); got != want {
+			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
