@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/skill"
 )
 
 // source is an opened image and what it pins to.
@@ -311,16 +312,17 @@ func platformFits(p v1.Platform) bool {
 	return runtime.GOARCH != "arm64" || p.Variant == "" || p.Variant == "v8"
 }
 
+// MaxConfigSize bounds an image's config blob (JSON of a few KiB in
+// practice; long histories make tens).
+const MaxConfigSize = 8 << 20
+
 // check verifies the image is what its digests say and runs here, and
 // fills in the pinned digest and platform. A layout's or archive's blobs
 // are read from files named by digest, which nothing verified: the
 // manifest and config are hashed here, the layers against the config's
 // diff ids when unpacked.
 func (s *source) check() error {
-	cfgRaw, err := s.img.RawConfigFile()
-	if err != nil {
-		return errdefs.Wrap(errdefs.Invalid, err, "config")
-	}
+	var m *v1.Manifest
 	if s.manifest {
 		raw, err := s.img.RawManifest()
 		if err != nil {
@@ -333,14 +335,26 @@ func (s *source) check() error {
 		if sum := sha256Hex(raw); d.Algorithm != "sha256" || d.Hex != sum {
 			return errdefs.New(errdefs.Invalid, "manifest does not match its digest %s", d)
 		}
-		m, err := s.img.Manifest()
-		if err != nil {
+		if m, err = s.img.Manifest(); err != nil {
 			return errdefs.Wrap(errdefs.Invalid, err, "manifest")
 		}
-		if m.Config.Digest.Algorithm != "sha256" || m.Config.Digest.Hex != sha256Hex(cfgRaw) {
-			return errdefs.New(errdefs.Invalid, "config does not match its digest %s", m.Config.Digest)
+		// The config is read whole into memory, as long as the manifest
+		// says it is (a registry's body is cut there, but not when the
+		// size is missing or negative): a hostile registry's endless
+		// config took the host's memory.
+		if m.Config.Size <= 0 || m.Config.Size > MaxConfigSize {
+			return errdefs.New(errdefs.Limit, "image config is declared as %d bytes; skillbox reads configs of 1 byte to %s", m.Config.Size, skill.FormatSize(MaxConfigSize))
 		}
 		s.pinned.Digest = Digest(d.String())
+	}
+	cfgRaw, err := s.img.RawConfigFile()
+	if err != nil {
+		return errdefs.Wrap(errdefs.Invalid, err, "config")
+	}
+	if m != nil {
+		if int64(len(cfgRaw)) != m.Config.Size || m.Config.Digest.Algorithm != "sha256" || m.Config.Digest.Hex != sha256Hex(cfgRaw) {
+			return errdefs.New(errdefs.Invalid, "config does not match its digest %s", m.Config.Digest)
+		}
 	} else {
 		s.pinned.Digest = Digest("sha256:" + sha256Hex(cfgRaw))
 	}

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -148,6 +150,10 @@ type unpacker struct {
 	// their ancestors: an opaque whiteout removes everything else under
 	// its folder.
 	layerPaths, layerAnc map[string]bool
+	// opaques are the current layer's opaque folders, emptied of what
+	// lower layers put there once the layer is read (once each, however
+	// many whiteouts name them).
+	opaques map[string]bool
 }
 
 // budgetReader counts the layer stream's bytes against the raw cap.
@@ -201,11 +207,11 @@ func classify(err error, what string) error {
 }
 
 func (u *unpacker) apply(tr *tar.Reader) error {
-	u.layerPaths, u.layerAnc = map[string]bool{}, map[string]bool{}
+	u.layerPaths, u.layerAnc, u.opaques = map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			return nil
+			return u.hideOpaques()
 		}
 		if err != nil {
 			return classify(err, "read layer")
@@ -223,9 +229,14 @@ func (u *unpacker) apply(tr *tar.Reader) error {
 	}
 }
 
+// MaxDepth caps the folders an entry's path goes through: real images
+// stay under a few dozen, and each level costs every entry below it (the
+// root is walked a component at a time).
+const MaxDepth = 128
+
 // clean turns an entry's name into a path relative to the root: a leading
 // "/" or "./" is dropped (the name is inside the root either way); ".."
-// components are refused.
+// components are refused, and so are paths deeper than MaxDepth.
 func clean(name string) (string, error) {
 	for _, c := range strings.Split(name, "/") {
 		if c == ".." {
@@ -236,6 +247,9 @@ func clean(name string) (string, error) {
 		return "", errdefs.New(errdefs.Invalid, "entry %q: NUL in name", name)
 	}
 	p := strings.TrimPrefix(path.Clean("/"+name), "/")
+	if depth := strings.Count(p, "/") + 1; depth > MaxDepth {
+		return "", errdefs.New(errdefs.Limit, "entry %.80q…: %d levels deep, over the unpack cap of %d (image.MaxDepth)", name, depth, MaxDepth)
+	}
 	return p, nil
 }
 
@@ -401,19 +415,49 @@ func (u *unpacker) whiteout(dir, name, entry string) error {
 	return nil
 }
 
-// opaque empties folder dir of what lower layers put there, at any depth;
-// what this layer wrote stays, whatever the order of its entries (a layer's
-// entries are not ordered against its whiteouts).
+// opaque marks folder dir to be emptied of what lower layers put there,
+// at any depth, once the layer is read (hideOpaques): what this layer
+// wrote stays, whatever the order of its entries (a layer's entries are
+// not ordered against its whiteouts).
 func (u *unpacker) opaque(dir string) error {
 	parent, err := u.resolveDir(dir, true)
 	if err != nil {
 		return err
 	}
-	if err := u.hideLower(parent); err != nil {
-		return err
-	}
+	u.opaques[parent] = true
 	u.mark(parent)
 	return nil
+}
+
+// hideOpaques empties the layer's opaque folders of what lower layers put
+// there, each once; one inside another is emptied with it.
+func (u *unpacker) hideOpaques() error {
+	dirs := slices.Sorted(maps.Keys(u.opaques))
+	for i, d := range dirs {
+		if i > 0 && isUnder(d, dirs[:i]) {
+			continue
+		}
+		// Resolved again: a later entry of the layer may have replaced a
+		// folder on the way by a link.
+		if _, err := u.root.Lstat(orDot(d)); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := u.hideLower(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isUnder reports whether d is inside one of the folders in dirs ("" is
+// the root).
+func isUnder(d string, dirs []string) bool {
+	for _, p := range dirs {
+		if p == "" || strings.HasPrefix(d, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // hideLower removes the entries under folder p that this layer did not
@@ -469,6 +513,34 @@ func (u *unpacker) resolveDir(dir string, create bool) (string, error) {
 	if r, ok := u.resolved[dir]; ok {
 		return r, nil
 	}
+	// The parent first (cached, as is every folder resolved), then only
+	// the last name, unless it is a link, which the walk below follows: a
+	// folder costs a step or two, not one per level.
+	rp := ""
+	if p := path.Dir(dir); p != "." {
+		var err error
+		if rp, err = u.resolveDir(p, create); err != nil {
+			return "", err
+		}
+	}
+	cand := join(rp, path.Base(dir))
+	switch fi, err := u.root.Lstat(cand); {
+	case err == nil && fi.IsDir():
+		u.resolved[dir] = cand
+		return cand, nil
+	case errors.Is(err, fs.ErrNotExist) && create:
+		if err := u.mkdirAll(cand); err != nil {
+			return "", err
+		}
+		u.resolved[dir] = cand
+		return cand, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return "", err
+	case err != nil:
+		return "", u.fsErr(err, cand)
+	case fi.Mode()&fs.ModeSymlink == 0:
+		return "", errdefs.New(errdefs.Invalid, "entry under %s: %s is not a folder", dir, cand)
+	}
 	full, err := securejoin.SecureJoinVFS(u.dir, dir, hostVFS{})
 	if err != nil {
 		return "", errdefs.Wrap(errdefs.Invalid, err, "resolve "+dir)
@@ -502,23 +574,29 @@ func (u *unpacker) resolveDir(dir string, create bool) (string, error) {
 // mkdirAll makes the missing folders of rel (which names no symbolic link,
 // since it was resolved), each 0755 in the end unless an entry says
 // otherwise later.
+//
+// It makes rel first and its parent only if that is missing: a folder in
+// an existing one costs one step, not one per level (each step walks the
+// root a component at a time).
 func (u *unpacker) mkdirAll(rel string) error {
-	parts := strings.Split(rel, "/")
-	for i := range parts {
-		p := strings.Join(parts[:i+1], "/")
-		err := u.root.Mkdir(p, 0o700)
-		if errors.Is(err, fs.ErrExist) {
-			if fi, lerr := u.root.Lstat(p); lerr == nil && fi.IsDir() {
-				continue
-			}
-			return errdefs.New(errdefs.Invalid, "entry under %s: %s is not a folder", rel, p)
+	err := u.root.Mkdir(rel, 0o700)
+	if errors.Is(err, fs.ErrNotExist) && path.Dir(rel) != "." {
+		if err := u.mkdirAll(path.Dir(rel)); err != nil {
+			return err
 		}
-		if err != nil {
-			return u.fsErr(err, p)
-		}
-		u.dirs[p] = dirMeta{mode: 0o755}
-		u.mark(p)
+		err = u.root.Mkdir(rel, 0o700)
 	}
+	if errors.Is(err, fs.ErrExist) {
+		if fi, lerr := u.root.Lstat(rel); lerr == nil && fi.IsDir() {
+			return nil
+		}
+		return errdefs.New(errdefs.Invalid, "%s is in the way of a folder: it is not one", rel)
+	}
+	if err != nil {
+		return u.fsErr(err, rel)
+	}
+	u.dirs[rel] = dirMeta{mode: 0o755}
+	u.mark(rel)
 	return nil
 }
 

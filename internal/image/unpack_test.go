@@ -272,6 +272,16 @@ func TestUnpackWhiteoutThroughLinkStaysInside(t *testing.T) {
 	}
 }
 
+// A path MaxDepth levels deep unpacks; one level more is refused (the
+// caps' test).
+func TestUnpackDeepestPath(t *testing.T) {
+	name := strings.Repeat("a/", MaxDepth-1) + "f"
+	root, _ := mustUnpack(t, layer(t, file(name, "deep"), file(strings.Repeat("a/", MaxDepth-2)+"b/g", "")))
+	if got := readFile(t, filepath.Join(root, name)); got != "deep" {
+		t.Errorf("%d levels deep: %q", MaxDepth, got)
+	}
+}
+
 func TestUnpackOpaqueDirs(t *testing.T) {
 	root, _ := mustUnpack(t,
 		layer(t, dir("d"), file("d/old", "o"), dir("d/sub"), file("d/sub/f", "f"), file("other", "k")),
@@ -287,6 +297,18 @@ func TestUnpackOpaqueDirs(t *testing.T) {
 		layer(t, dir("d"), dir("d/sub"), file("d/sub/old", "o"), dir("d/sub/deeper"), file("d/sub/deeper/old", "o")),
 		layer(t, file("d/sub/deeper/new", "n"), file("d/.wh..wh..opq", ""), file("d/sub/after", "a")))
 	for p, want := range map[string]bool{"d/sub/old": false, "d/sub/deeper/old": false, "d/sub/deeper/new": true, "d/sub/after": true} {
+		if exists(filepath.Join(root, p)) != want {
+			t.Errorf("%s exists = %v, want %v", p, !want, want)
+		}
+	}
+	// Opaque markers named again, and one inside another, act once: they
+	// are applied when the layer has been read, each folder once (before,
+	// each marker walked the layer's folder again: 100,000 of them in a
+	// 1 MB layer took hours).
+	root, _ = mustUnpack(t,
+		layer(t, dir("d"), file("d/old", "o"), dir("d/sub"), file("d/sub/old", "o"), file("e/old", "o")),
+		layer(t, file("d/.wh..wh..opq", ""), file("d/sub/.wh..wh..opq", ""), file("d/sub/new", "n"), file("d/.wh..wh..opq", ""), file("e/.wh..wh..opq", ""), file("e/.wh..wh..opq", "")))
+	for p, want := range map[string]bool{"d/old": false, "d/sub/old": false, "d/sub/new": true, "e/old": false, "e": true} {
 		if exists(filepath.Join(root, p)) != want {
 			t.Errorf("%s exists = %v, want %v", p, !want, want)
 		}
@@ -365,6 +387,9 @@ func TestUnpackCaps(t *testing.T) {
 		{"huge declared size", Limits{}, func(t *testing.T) []v1.Layer {
 			return []v1.Layer{layer(t, ent{name: "huge", body: "tiny", typ: tar.TypeReg, mode: 0o644, size: 1 << 40})}
 		}, "MaxBytes"},
+		{"too deep", Limits{}, func(t *testing.T) []v1.Layer {
+			return []v1.Layer{layer(t, file(strings.Repeat("a/", MaxDepth)+"f", ""))}
+		}, "MaxDepth"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := unpack(t, tc.lim, tc.layers(t)...)
