@@ -2,6 +2,8 @@ package image
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +22,7 @@ import (
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/skill"
@@ -176,7 +179,7 @@ func (u *unpacker) bytesCap() error {
 }
 
 func (u *unpacker) layer(l v1.Layer, diffID v1.Hash) error {
-	rc, err := l.Uncompressed()
+	rc, err := openLayer(l)
 	if err != nil {
 		return errdefs.Wrap(errdefs.Unavailable, err, "open layer")
 	}
@@ -194,6 +197,57 @@ func (u *unpacker) layer(l v1.Layer, diffID v1.Hash) error {
 		return errdefs.New(errdefs.Invalid, "layer content does not match its diff id %s", diffID)
 	}
 	return nil
+}
+
+// MaxZstdWindow bounds the window a zstd layer may ask its decoder for
+// (zstd's own tools use at most 8 MiB below --long).
+const MaxZstdWindow = 32 << 20
+
+// zstdMagic starts a zstd frame.
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// openLayer returns l's tar stream. A zstd blob, told by its first bytes
+// (a registry's media type may say gzip), is decoded here, with at most a
+// MaxZstdWindow window and little memory besides: go-containerregistry's
+// decoder takes the window a frame asks for, up to 512 MiB, so that a
+// 2 KB layer cost half a gigabyte. Any other blob goes to
+// go-containerregistry, which opens it again.
+func openLayer(l v1.Layer) (io.ReadCloser, error) {
+	blob, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(blob)
+	if magic, _ := br.Peek(len(zstdMagic)); !bytes.Equal(magic, zstdMagic) {
+		blob.Close()
+		return l.Uncompressed()
+	}
+	d, err := zstd.NewReader(br, zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderLowmem(true), zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		blob.Close()
+		return nil, err
+	}
+	return &zstdLayer{d: d, blob: blob}, nil
+}
+
+// zstdLayer is a zstd layer's tar stream; a window over the cap is a
+// limit error.
+type zstdLayer struct {
+	d    *zstd.Decoder
+	blob io.Closer
+}
+
+func (z *zstdLayer) Read(p []byte) (int, error) {
+	n, err := z.d.Read(p)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		err = errdefs.New(errdefs.Limit, "layer asks for a zstd window over %s, the most skillbox decodes with (image.MaxZstdWindow)", skill.FormatSize(MaxZstdWindow))
+	}
+	return n, err
+}
+
+func (z *zstdLayer) Close() error {
+	z.d.Close()
+	return z.blob.Close()
 }
 
 // classify keeps an error's kind (a cap, a cancelled context) or makes it

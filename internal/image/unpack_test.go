@@ -437,3 +437,31 @@ func TestUnpackCanceled(t *testing.T) {
 		t.Fatalf("err %v, want canceled", err)
 	}
 }
+
+// zstdFrameLayer is a layer whose blob is one zstd frame holding body as a raw
+// block, with the window its header asks for (2^windowLog bytes).
+func zstdFrameLayer(t *testing.T, windowLog int, body []byte) v1.Layer {
+	t.Helper()
+	frame := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, byte((windowLog - 10) << 3)}
+	v := 1 | len(body)<<3 // the last block, raw
+	frame = append(append(frame, byte(v), byte(v>>8), byte(v>>16)), body...)
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(frame)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// A zstd layer is decoded with a window of at most MaxZstdWindow: one that
+// asks for more is refused (kind limit). Before, go-containerregistry's
+// decoder took the 512 MiB a 2 KB layer's header asked for (~0.5 GiB of
+// memory per layer). One within the cap unpacks.
+func TestUnpackZstdWindowBounded(t *testing.T) {
+	body := tarBytes(t, file("x", "hello"))
+	root, _ := mustUnpack(t, zstdFrameLayer(t, 20, body))
+	if got := readFile(t, filepath.Join(root, "x")); got != "hello" {
+		t.Errorf("a zstd layer with a 1 MiB window: x = %q", got)
+	}
+	_, _, err := unpack(t, Limits{}, zstdFrameLayer(t, 29, body))
+	wantKind(t, err, errdefs.Limit, "MaxZstdWindow")
+}
