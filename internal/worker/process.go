@@ -430,10 +430,11 @@ func (p *Process) WaitOutput(ctx context.Context) error {
 //     waited for.
 //
 // Output the worker writes later (a thread of the skill's, say) belongs
-// to whichever call it reaches. Only for session workers: others send no
-// marks. It returns nil once settled, ctx's error otherwise (only
-// behind the relay: a direct pipe settles at once). Where pipes have no
-// deadlines (Windows), it does nothing for direct pipes.
+// to whichever call it reaches. Behind the relay it is for session
+// workers only (others send no marks; their output ends). It returns nil
+// once settled, ctx's error otherwise (only behind the relay: a direct
+// pipe settles at once). Where pipes have no deadlines (Windows), it does
+// nothing for direct pipes.
 func (p *Process) SettleOutput(ctx context.Context) error {
 	if p.relay && p.Conn != nil {
 		// One mark precedes each session reply, ready included.
