@@ -48,8 +48,8 @@ func (o *outPipe) copy() {
 }
 
 // settle puts in w whatever the pipe holds now: it stops the copier (a
-// read deadline in the past), reads the pipe until it is empty without
-// blocking, and lets the copier go on.
+// read deadline in the past), lifts the deadline, reads the pipe until it
+// is empty without blocking, and lets the copier go on.
 func (o *outPipe) settle() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -61,6 +61,9 @@ func (o *outPipe) settle() {
 	case <-o.done:
 		return // all of it is copied
 	}
+	// The deadline goes before the drain: a read past it fails before it
+	// looks at the pipe, RawConn's too.
+	o.f.SetReadDeadline(time.Time{})
 	if rc, err := o.f.SyscallConn(); err == nil {
 		buf := make([]byte, 32<<10)
 		for {
@@ -75,6 +78,5 @@ func (o *outPipe) settle() {
 			o.w.Write(buf[:n])
 		}
 	}
-	o.f.SetReadDeadline(time.Time{})
 	o.resume <- struct{}{}
 }
