@@ -179,10 +179,10 @@ func (b *box) warm(ctx context.Context) error {
 // without waiting the ~10 ms a Deno process takes to exit.
 type proc struct {
 	*worker.Process
-	cg       *workerGroup // nil without cgroups
-	release  func()       // the jail's host side (egress proxy)
-	host     bool         // a host process (single-use calls in Web Workers)
-	calls    int          // calls a host has served
+	cg      *workerGroup // nil without cgroups
+	release func()       // the jail's host side (egress proxy)
+	host    bool         // a host process (single-use calls in Web Workers)
+	calls   int          // calls a host has served
 }
 
 // Close kills the worker, waits for it and releases its pipes and cgroup.
