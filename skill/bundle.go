@@ -3,6 +3,7 @@ package skill
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
@@ -131,6 +133,12 @@ func readBundleFile(dir, name string, limit int64) ([]byte, error) {
 		if fi, err = os.Stat(p); err != nil {
 			return nil, errdefs.New(errdefs.Invalid, "%s: symlink to %q: %v", p, target, err)
 		}
+		if !fi.Mode().IsRegular() {
+			return nil, errdefs.New(errdefs.Invalid, "%s must be a regular file, not %s", p, typeName(fi.Mode()))
+		}
+		if rel, out := leftOut(dir, p); out {
+			return nil, errdefs.New(errdefs.Invalid, "%s is a symlink to %s, which is left out of the bundle (as .git, __pycache__ and %s are); make it a regular file or link it to one", p, rel, SignatureFile)
+		}
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, errdefs.New(errdefs.Invalid, "%s must be a regular file, not %s", p, typeName(fi.Mode()))
@@ -157,6 +165,28 @@ func readBundleFile(dir, name string, limit int64) ([]byte, error) {
 		data = []byte{}
 	}
 	return data, nil
+}
+
+// leftOut reports whether the symlink p inside dir, which resolves to a
+// regular file, resolves to one that Files leaves out of the bundle, and
+// that file's path relative to dir. Such a file is in no digest and no
+// sealed copy, so what Load read through the link is not what the digest
+// pins.
+func leftOut(dir, p string) (string, bool) {
+	root, err1 := filepath.EvalSymlinks(dir)
+	real, err2 := filepath.EvalSymlinks(p)
+	rel, err3 := filepath.Rel(root, real)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return "", false // Files reports what is wrong
+	}
+	rel = filepath.ToSlash(rel)
+	parts := strings.Split(rel, "/")
+	for i, c := range parts {
+		if ignored(c, i < len(parts)-1) {
+			return rel, true
+		}
+	}
+	return rel, isSignature(rel, 0) // p resolves to a regular file
 }
 
 // checkJSON reports whether data is one JSON value, with the line and column
@@ -200,4 +230,72 @@ func lineCol(data []byte, off int64) (line, col int) {
 	line = bytes.Count(before, []byte("\n")) + 1
 	col = len(before) - bytes.LastIndexByte(before, '\n')
 	return line, col
+}
+
+// loadedFiles are the files whose contents Load keeps (and hashes in read).
+var loadedFiles = []string{ManifestFile, InstructionsFile, CardFile}
+
+// differs compares the files Load parsed for b with the same files in
+// entries, a file list of b's folder read after Load: "" when each holds the
+// same bytes in both, or is in neither; otherwise what differs. Load and
+// Files read the folder one after the other, so a file replaced in between
+// would leave a skill whose digest pins a manifest other than the one shown
+// (by the trust review, inspect and the policy); newSkill refuses it.
+func (b *Bundle) differs(entries []FileEntry) string {
+	byPath := make(map[string]FileEntry, len(entries))
+	for _, e := range entries {
+		byPath[e.Path] = e
+	}
+	for _, name := range loadedFiles {
+		sum, loaded := b.read[name]
+		e, listed := fileAt(byPath, name)
+		switch {
+		case loaded && !listed:
+			return "the " + name + " it loaded is gone from its file list"
+		case !loaded && listed:
+			return name + " appeared after it was loaded"
+		case loaded && e.SHA256 != hex.EncodeToString(sum[:]):
+			return "the " + name + " it loaded is not the one it digested"
+		}
+	}
+	return ""
+}
+
+// fileAt finds the regular file that the slash-separated path name resolves
+// to among the entries of byPath (by Path), following their symlinks as
+// checkLink follows them on disk. It reports false when name resolves to
+// nothing listed, to something other than a regular file, or loops.
+func fileAt(byPath map[string]FileEntry, name string) (FileEntry, bool) {
+	var cur []string // resolved path so far, as components
+	todo := strings.Split(name, "/")
+	for hops := 0; len(todo) > 0; {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) == 0 {
+				return FileEntry{}, false
+			}
+			cur = cur[:len(cur)-1]
+			continue
+		}
+		next := append(cur[:len(cur):len(cur)], c)
+		e, ok := byPath[strings.Join(next, "/")]
+		if !ok {
+			return FileEntry{}, false
+		}
+		if e.Mode != ModeSymlink {
+			cur = next
+			continue
+		}
+		if hops++; hops > maxLinkHops {
+			return FileEntry{}, false
+		}
+		// The target is relative to the link's folder, cur.
+		todo = append(strings.Split(filepath.ToSlash(e.Target), "/"), todo...)
+	}
+	e, ok := byPath[strings.Join(cur, "/")]
+	return e, ok && (e.Mode == ModeFile || e.Mode == ModeExec)
 }

@@ -85,6 +85,15 @@ func TestLoadErrors(t *testing.T) {
 			writeFiles(t, dir, map[string]string{CodeFile: ""})
 			os.Symlink(outside, filepath.Join(dir, ManifestFile))
 		}, errdefs.Invalid, []string{"symlink manifest.yaml -> ", "points outside the bundle"}},
+		{"manifest symlink into __pycache__", func(t *testing.T, dir string) {
+			writeFiles(t, dir, map[string]string{"__pycache__/m.yaml": manifestFor("a"), CodeFile: ""})
+			os.Symlink("__pycache__/m.yaml", filepath.Join(dir, ManifestFile))
+		}, errdefs.Invalid, []string{"manifest.yaml is a symlink to __pycache__/m.yaml, which is left out of the bundle"}},
+		{"card symlink to the signature", func(t *testing.T, dir string) {
+			writeSkill(t, dir, "a")
+			writeFiles(t, dir, map[string]string{SignatureFile: "{}"})
+			os.Symlink(SignatureFile, filepath.Join(dir, CardFile))
+		}, errdefs.Invalid, []string{"card.json is a symlink to skill.minisig, which is left out of the bundle"}},
 		{"instructions too large", func(t *testing.T, dir string) {
 			writeSkill(t, dir, "a")
 			writeFiles(t, dir, map[string]string{InstructionsFile: strings.Repeat("x", maxAuxFile+1)})

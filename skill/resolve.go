@@ -257,11 +257,23 @@ func newSkill(id string, tier Tier, root, dir string) (*Skill, error) {
 	if err != nil {
 		return nil, err
 	}
-	digest, err := Digest(b.Dir)
+	entries, err := Files(b.Dir)
 	if err != nil {
 		return nil, err
 	}
-	s := &Skill{ID: id, Tier: tier, Root: root, Dir: b.Dir, Bundle: b, Digest: digest}
+	return assemble(id, tier, root, b, entries)
+}
+
+// assemble builds the skill of bundle b from entries, the file list of its
+// folder read after b (the second of newSkill's two reads), which its digest
+// is taken from. It refuses, as Seal does (errdefs.Denied), a skill whose
+// manifest, instructions or card changed between the two reads: what trust,
+// lock and inspect show of it would not be what its digest pins.
+func assemble(id string, tier Tier, root string, b *Bundle, entries []FileEntry) (*Skill, error) {
+	s := &Skill{ID: id, Tier: tier, Root: root, Dir: b.Dir, Bundle: b, Digest: DigestEntries(entries)}
+	if detail := b.differs(entries); detail != "" {
+		return nil, changed(s, detail)
+	}
 	cat, name, _ := strings.Cut(id, "/")
 	// Skillware manifests name a skill either by its folder ("wallet_screening")
 	// or by its whole id ("optimization/prompt_rewriter"); both match.

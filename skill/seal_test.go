@@ -1,6 +1,8 @@
 package skill
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"strings"
 	"sync"
@@ -53,6 +55,69 @@ func TestSealRefusesManifestRace(t *testing.T) {
 	_, err = Seal(s, t.TempDir())
 	if errdefs.KindOf(err) != errdefs.Denied || !strings.Contains(err.Error(), ManifestFile) {
 		t.Fatalf("got %v, want a denied error naming %s", err, ManifestFile)
+	}
+}
+
+// TestResolveRefusesManifestRace: a manifest replaced between Load and the
+// file list newSkill digests (the window the trust review fell into: it
+// showed one manifest and pinned another) is refused when the skill is
+// built, so trust, lock and inspect never get a skill whose digest is not
+// of the manifest they show.
+func TestResolveRefusesManifestRace(t *testing.T) {
+	dir := writeSkill(t, t.TempDir(), "sealed")
+	b, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{ManifestFile: manifestFor("sealed") + "permissions:\n  network: [\"evil.example:443\"]\n"})
+	entries, err := Files(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := assemble("test/sealed", TierExternal, "", b, entries)
+	if errdefs.KindOf(err) != errdefs.Denied || !strings.Contains(err.Error(), "while skillbox was reading it") || !strings.Contains(err.Error(), ManifestFile) {
+		t.Fatalf("got %v (skill %+v), want a denied error saying %s changed while skillbox was reading it", err, s, ManifestFile)
+	}
+}
+
+// TestBundleDiffers: the files Load parsed are compared with the file list
+// by content, following symlinks among the listed entries; a file that
+// appears or goes between the two reads differs too.
+func TestBundleDiffers(t *testing.T) {
+	sum := func(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+	hexOf := func(s string) string { h := sum(s); return hex.EncodeToString(h[:]) }
+	file := func(p, content string) FileEntry {
+		return FileEntry{Path: p, Mode: ModeFile, Size: int64(len(content)), SHA256: hexOf(content)}
+	}
+	link := func(p, target string) FileEntry { return FileEntry{Path: p, Mode: ModeSymlink, Target: target} }
+	dir := func(p string) FileEntry { return FileEntry{Path: p, Mode: ModeDir} }
+	loaded := map[string][32]byte{ManifestFile: sum("m"), InstructionsFile: sum("i")}
+	tests := []struct {
+		name    string
+		entries []FileEntry
+		want    string // "" for none, else a fragment of the difference
+	}{
+		{"same", []FileEntry{file(InstructionsFile, "i"), file(ManifestFile, "m")}, ""},
+		{"through symlinks", []FileEntry{
+			file(InstructionsFile, "i"), link(ManifestFile, "meta/../real/m.yaml"),
+			dir("meta"), link("real", "store"), dir("store"), file("store/m.yaml", "m"),
+		}, ""},
+		{"manifest edited", []FileEntry{file(InstructionsFile, "i"), file(ManifestFile, "m2")}, ManifestFile},
+		{"link retargeted", []FileEntry{file(InstructionsFile, "i"), link(ManifestFile, "b.yaml"), file("a.yaml", "m"), file("b.yaml", "x")}, ManifestFile},
+		{"instructions gone", []FileEntry{file(ManifestFile, "m")}, InstructionsFile},
+		{"instructions now a folder", []FileEntry{dir(InstructionsFile), file(ManifestFile, "m")}, InstructionsFile},
+		{"card appeared", []FileEntry{file(CardFile, "{}"), file(InstructionsFile, "i"), file(ManifestFile, "m")}, CardFile},
+		{"dangling link", []FileEntry{file(InstructionsFile, "i"), link(ManifestFile, "nowhere.yaml")}, ManifestFile},
+		{"link loop", []FileEntry{file(InstructionsFile, "i"), link(ManifestFile, "a"), link("a", ManifestFile)}, ManifestFile},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &Bundle{read: loaded}
+			got := b.differs(tt.entries)
+			if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+				t.Errorf("differs = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 
