@@ -12,7 +12,10 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
@@ -77,8 +80,9 @@ func isSignature(rel string, t fs.FileMode) bool {
 //
 // It refuses, with errdefs.Invalid, bundles holding special files (fifo,
 // device, socket), symlinks that are absolute or resolve outside the bundle
-// (directly, with "..", or through other symlinks), more than 10,000 entries
-// or more than 256 MiB of file contents. A dir that does not exist is
+// (directly, with "..", or through other symlinks), a name or symlink target
+// that is not valid UTF-8 or holds a control character (see checkName),
+// more than 10,000 entries or more than 256 MiB of file contents. A dir that does not exist is
 // errdefs.NotFound.
 func Files(dir string) ([]FileEntry, error) { return files(dir, "") }
 
@@ -135,6 +139,9 @@ func files(dir, dst string) ([]FileEntry, error) {
 		if isSignature(rel, d.Type()) {
 			return nil
 		}
+		if err := checkName(root, rel, d.Name(), d.IsDir()); err != nil {
+			return err
+		}
 		if len(entries) >= maxFiles {
 			return errdefs.New(errdefs.Invalid, "bundle %s has more than %d files and directories", root, maxFiles)
 		}
@@ -155,6 +162,9 @@ func files(dir, dst string) ([]FileEntry, error) {
 			target, err := os.Readlink(p)
 			if err != nil {
 				return errdefs.New(errdefs.Invalid, "bundle %s: %v", root, err)
+			}
+			if why := notText(target); why != "" {
+				return errdefs.New(errdefs.Invalid, "bundle %s: symlink %s -> %s: its target %s; change it", root, strconv.Quote(rel), strconv.Quote(target), why)
 			}
 			if err := checkLink(root, rel, target); err != nil {
 				return err
@@ -194,6 +204,40 @@ func files(dir, dst string) ([]FileEntry, error) {
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
 	return entries, nil
+}
+
+// checkName refuses the entry rel (named name) of the bundle in root if
+// its name is not text that can be shown and recorded as it is: bytes that
+// are not UTF-8 become U+FFFD in JSON, so the trust store would pin a file
+// list that no longer hashes to its digest (and refuse itself on the next
+// read); control characters (a newline, a tab, ...) would let a name pass
+// for several, or for other text, in the trust review, the list of what
+// changed and the audit log. No skill needs either, so the bundle is
+// refused rather than the name escaped everywhere it is shown. Names are
+// checked one at a time as the walk reaches them, so the names of what
+// Files leaves out (.git, __pycache__) are never looked at.
+func checkName(root, rel, name string, isDir bool) error {
+	why := notText(name)
+	if why == "" {
+		return nil
+	}
+	what := "file"
+	if isDir {
+		what = "folder"
+	}
+	return errdefs.New(errdefs.Invalid, "bundle %s: %s name %s %s; rename it (every name in a bundle must be text: skillbox pins, shows and records them)", root, what, strconv.Quote(rel), why)
+}
+
+// notText says why s is not valid UTF-8 free of control characters, or
+// returns "".
+func notText(s string) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return "holds a control character (a newline, a tab, ...)"
+	}
+	return ""
 }
 
 func tooBig(root string) error {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
@@ -190,6 +191,11 @@ func (r *Resolver) resolvePath(ref string) (*Skill, error) {
 		// Its folder names become the skill's id and its path, which the
 		// trust review, list and the audit log show one per line.
 		return nil, errdefs.New(errdefs.Invalid, "skill path %q holds a control character (a newline, a tab, ...); rename the folder", dir)
+	}
+	if !utf8.ValidString(dir) {
+		// The trust store and the audit log are JSON, which would record
+		// another id and path than the skill's.
+		return nil, errdefs.New(errdefs.Invalid, "skill path %q is not valid UTF-8; rename the folder", dir)
 	}
 	fi, err := os.Stat(dir)
 	switch {

@@ -216,6 +216,9 @@ func TestResolveErrors(t *testing.T) {
 	// trust review shows, adding a line of the folder's choosing.
 	newline := filepath.Join(t.TempDir(), "cat", "evil\nrow")
 	writeFiles(t, newline, map[string]string{ManifestFile: "name: x\nversion: '1'\ndescription: d\n"})
+	// So would bytes that are not UTF-8 (the trust store is JSON).
+	latin1 := filepath.Join(t.TempDir(), "caf\xe9", "tool")
+	writeFiles(t, latin1, map[string]string{ManifestFile: "name: x\nversion: '1'\ndescription: d\n"})
 	t.Chdir(t.TempDir())
 	tests := []struct {
 		ref  string
@@ -232,6 +235,7 @@ func TestResolveErrors(t *testing.T) {
 		{"broken/b", errdefs.Invalid, []string{"manifest.yaml:1: YAML syntax error"}},
 		{"~nobody/x", errdefs.Invalid, []string{"~user is not supported"}},
 		{newline, errdefs.Invalid, []string{`evil\nrow" holds a control character`}},
+		{latin1, errdefs.Invalid, []string{`caf\xe9/tool" is not valid UTF-8; rename the folder`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {
