@@ -283,8 +283,14 @@ func (s *Store) Lookup(id string) (Entry, bool) {
 
 // Trust records sk (replacing an entry with the same id) with its current
 // file list; the file list must have the skill's digest (so the store pins
-// what the caller showed the operator).
+// what the caller showed the operator). A skill whose id is not a valid id
+// (one named by a path whose folder names are not) is refused: Open would
+// refuse the store holding it.
 func (s *Store) Trust(sk *skill.Skill, now time.Time) (Entry, error) {
+	if !skill.ValidID(sk.ID) {
+		// Open refuses a store holding such an id.
+		return Entry{}, errdefs.New(errdefs.Invalid, "skill folder %s cannot be trusted: %q is not a skill id (category/name of letters, digits, _ . -, taken from the names of the folder and the one holding it), and the trust store records skills by id; rename the folders", sk.Dir, sk.ID)
+	}
 	entries, err := skill.Files(sk.Dir)
 	if err != nil {
 		return Entry{}, err
@@ -449,7 +455,9 @@ func (s *Store) Keys() []minisign.PublicKey {
 func KeyID(id uint64) string { return fmt.Sprintf("%016X", id) }
 
 // Save writes the store atomically (a temporary file in the same folder,
-// fsynced, then renamed) with mode 0600, creating the folder with 0700.
+// fsynced, then renamed) with mode 0600, creating the folder with 0700. It
+// refuses (errdefs.Invalid), writing nothing, a store that Open would not
+// read back (see readsBack).
 func (s *Store) Save() error {
 	if s.path == "" {
 		return noPath()
@@ -465,7 +473,23 @@ func (s *Store) Save() error {
 	if err != nil {
 		return errdefs.Wrap(errdefs.Internal, err, "trust store")
 	}
+	if err := readsBack(data); err != nil {
+		return errdefs.New(errdefs.Invalid, "trust store %s not changed: what would be written would not read back: %v", s.path, err)
+	}
 	return WriteFileAtomic(s.path, append(data, '\n'), 0o600)
+}
+
+// readsBack checks that data, a store about to be written, is one that
+// Open accepts. JSON writes bytes that are not UTF-8 as U+FFFD, so a
+// string can come back other than it went in; a store Open refuses
+// refuses every external skill and every publisher until it is mended by
+// hand, so Save refuses to write one instead.
+func readsBack(data []byte) error {
+	var back Store
+	if err := decodeStrict(data, &back); err != nil {
+		return err
+	}
+	return back.validate()
 }
 
 // WriteFileAtomic replaces path with data atomically (see

@@ -313,3 +313,63 @@ func TestLegacySignedEntries(t *testing.T) {
 		t.Errorf("LegacyDigest of an unsigned bundle: ok %v, %v", ok, err)
 	}
 }
+
+// TestSaveWritesOnlyWhatOpenReads: an entry that would not read back as it
+// was (JSON turns bytes that are not UTF-8 into U+FFFD, so its file list
+// no longer hashes to its digest) is refused by Save, which leaves the
+// file as it was: a store Open refuses would refuse every external skill.
+func TestSaveWritesOnlyWhatOpenReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trust.json")
+	st, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := bundle(t)
+	if _, err := st.Trust(s, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+	sum := sha256.Sum256([]byte("x"))
+	files := []File{{Path: "data-\xff.txt", Kind: "f", Size: 1, SHA256: hex.EncodeToString(sum[:])}}
+	st.Skills = append(st.Skills, Entry{ID: "cat/odd", Version: "1", Digest: DigestFiles(files), Files: files, TrustedAt: time.Now()})
+	err = st.Save()
+	if errdefs.KindOf(err) != errdefs.Invalid || !strings.Contains(err.Error(), "cat/odd") || !strings.Contains(err.Error(), "not changed") {
+		t.Fatalf("Save: %v, want an invalid error naming cat/odd and saying the store is not changed", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Errorf("the store was rewritten:\n%s", after)
+	}
+	reopened, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := reopened.Lookup(s.ID); !ok {
+		t.Errorf("the valid entry %s is gone", s.ID)
+	}
+}
+
+// TestTrustRefusesWhatIsNotAnID: a skill named by a path whose folders are
+// not an id (`trust "./My Skills/tool"`) is refused; recorded, its entry
+// made Open refuse the whole store.
+func TestTrustRefusesWhatIsNotAnID(t *testing.T) {
+	s := bundle(t)
+	odd := filepath.Join(t.TempDir(), "My Skills", "tool")
+	if err := os.MkdirAll(filepath.Dir(odd), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(s.Dir, odd); err != nil {
+		t.Fatal(err)
+	}
+	s = reload(t, odd)
+	st := &Store{path: filepath.Join(t.TempDir(), "t.json")}
+	_, err := st.Trust(s, time.Now())
+	if errdefs.KindOf(err) != errdefs.Invalid || !strings.Contains(err.Error(), `"My Skills/tool" is not a skill id`) || !strings.Contains(err.Error(), "rename") {
+		t.Fatalf("Trust: %v, want an invalid error saying the id is not one", err)
+	}
+	if len(st.Skills) != 0 {
+		t.Errorf("entries recorded: %+v", st.Skills)
+	}
+}
