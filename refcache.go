@@ -1,9 +1,12 @@
 package skillbox
 
 import (
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -13,12 +16,37 @@ import (
 // maxCachedRefs bounds the resolutions kept; past it the cache starts over.
 const maxCachedRefs = 4096
 
+// maxWatches bounds the folders one Runtime watches; past it, the
+// refCache starts over with a new notifier, and stops caching (calls
+// resolve every time) if one resolution alone needs more, rather than
+// hold more of the user's inotify watches. A variable for tests.
+var maxWatches = 8192
+
+// maxLinks bounds the symbolic links followed on one path, as the
+// kernel's own limit (40) does: a path with more cannot be resolved.
+const maxLinks = 40
+
+var (
+	// errWatchLimit: the notifier holds as many watches as it may.
+	errWatchLimit = errors.New("too many folders to watch")
+	// errUnwatchable: a folder a resolution reads cannot be watched, or
+	// its path not followed; that resolution is not kept.
+	errUnwatchable = errors.New("cannot watch")
+)
+
 // notifier reports changes in watched folders (inotify on Linux).
 type notifier interface {
-	// watch starts watching the folder dir (its entries, not below); a
-	// folder that does not exist is not an error. Every method is safe
-	// for concurrent use; after close, watch fails and changed is false.
+	// watch starts watching the folder dir (its entries, not below, and
+	// its own removal or move) — the folder the path names now, even if
+	// a folder at that path was watched before; a folder that does not
+	// exist is not an error. Every method is safe for concurrent use;
+	// after close, watch fails and changed is false.
 	watch(dir string) error
+	// watchLinks watches only entries of dir being added, removed or
+	// renamed, and its own removal or move: dir holds a symbolic link a
+	// resolution followed, which replacing changes what the path names;
+	// writes to its other files do not matter.
+	watchLinks(dir string) error
 	// changed reports whether anything watched changed since the last
 	// call, without blocking.
 	changed() bool
@@ -29,7 +57,8 @@ type notifier interface {
 // read the skill's folder again (the resolution, load and digest of
 // skill.Resolver) while nothing in it changed. What a resolution read is
 // watched before it is read — the roots, the folders an id could be found
-// in, and the skill's folder and everything below it — and any change the
+// in, the skill's folder and everything below it, and the folders holding
+// the symbolic links on the way to each of them — and any change the
 // kernel reports there drops every cached resolution; so does a change
 // during the resolution itself, which then is not kept. Without a
 // notifier (another OS, or no inotify instance left) nothing is cached and
@@ -83,10 +112,25 @@ func (c *refCache) get(ref string) (*skill.Skill, error) {
 	c.mu.Unlock()
 
 	// Watch first, then read: a change after this point is reported.
-	if err := c.watchFor(n, ref); err != nil {
-		c.mu.Lock()
-		c.disable()
-		c.mu.Unlock()
+	err := c.watchFor(n, ref)
+	if errors.Is(err, errWatchLimit) {
+		// The watches of folders no resolution reads any more (old
+		// releases, moved folders) go with a new notifier; once.
+		if n, err = c.renew(n); err == nil {
+			err = c.watchFor(n, ref)
+		}
+	}
+	if err != nil {
+		// A folder that cannot be watched: this resolution is not kept.
+		// Anything else (the limit again, a failing notifier): caching
+		// stops.
+		if !errors.Is(err, errUnwatchable) {
+			c.mu.Lock()
+			if c.n == n {
+				c.disable()
+			}
+			c.mu.Unlock()
+		}
 		return c.resolve(ref)
 	}
 	c.mu.Lock()
@@ -99,8 +143,8 @@ func (c *refCache) get(ref string) (*skill.Skill, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.n == nil {
-		return s, nil
+	if c.n != n {
+		return s, nil // not what watched it: closed or renewed since
 	}
 	c.poll()
 	if c.gen == gen {
@@ -112,9 +156,31 @@ func (c *refCache) get(ref string) (*skill.Skill, error) {
 	return s, nil
 }
 
+// renew replaces the notifier old, which holds too many watches, with a
+// new one and drops every resolution kept; c.mu is not held. It returns
+// the notifier to watch with, or an error if there is none.
+func (c *refCache) renew(old notifier) (notifier, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == old {
+		old.close()
+		c.n, _ = newNotifier()
+		c.gen++
+		clear(c.entries)
+	}
+	if c.n == nil {
+		return nil, errors.New("no notifier")
+	}
+	return c.n, nil
+}
+
 // watchFor watches every folder resolving ref reads: the roots, and for an
 // id each root's category folder and skill folder; for a path, the folder
-// and its parent; and below each skill folder that exists, every folder.
+// and its parent; below each skill folder that exists, every folder; and
+// the folders holding the symbolic links on the way to any of them. Each
+// is watched as the folder its path names once the links are followed,
+// so that a link replaced since an earlier resolution does not leave the
+// old target watched instead.
 func (c *refCache) watchFor(n notifier, ref string) error {
 	var dirs, trees []string
 	if skill.ValidID(ref) {
@@ -129,15 +195,26 @@ func (c *refCache) watchFor(n notifier, ref string) error {
 		trees = append(trees, abs)
 	}
 	for _, d := range dirs {
-		if err := n.watch(d); err != nil {
+		real, err := watchLinks(n, d)
+		if err != nil {
+			return err
+		}
+		if real == "" {
+			continue // not there: whoever makes it changes a watched folder
+		}
+		if err := n.watch(real); err != nil {
 			return err
 		}
 	}
 	for _, t := range trees {
-		if real, err := filepath.EvalSymlinks(t); err == nil {
-			t = real
+		t, err := watchLinks(n, t)
+		if err != nil {
+			return err
 		}
-		err := filepath.WalkDir(t, func(p string, d fs.DirEntry, err error) error {
+		if t == "" {
+			continue
+		}
+		err = filepath.WalkDir(t, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return nil // gone or unreadable: its parent's watch reports it
 			}
@@ -151,6 +228,84 @@ func (c *refCache) watchFor(n notifier, ref string) error {
 		}
 	}
 	return nil
+}
+
+// watchLinks watches the folders holding the symbolic links on the way to
+// p (linkFolders) and returns p's real path, "" if it does not exist. The
+// path is followed again once they are watched: if a link changed in
+// between, the new way is watched too, a few times at most.
+func watchLinks(n notifier, p string) (string, error) {
+	real, holders, err := linkFolders(p)
+	for range 3 {
+		if err != nil {
+			return "", err
+		}
+		for _, h := range holders {
+			if err := n.watchLinks(h); err != nil {
+				return "", err
+			}
+		}
+		again, holders2, err2 := linkFolders(p)
+		if err2 == nil && again == real && slices.Equal(holders, holders2) {
+			return real, nil
+		}
+		real, holders, err = again, holders2, err2
+	}
+	return "", fmt.Errorf("%w %s: its symbolic links keep changing", errUnwatchable, p)
+}
+
+// linkFolders follows the path p a component at a time, as the kernel
+// does, and returns its real path ("" if a component does not exist) and
+// the real folders holding the symbolic links met on the way, those met in
+// the links' targets included: replacing any of those links changes what
+// p names. Where a component after a link does not exist, the folder that
+// would hold it is returned too (making it changes what p names). The
+// folders on the way that are not links are not returned: a change there
+// is reported by the watches of the folders below, or, for a folder above
+// a root replaced by renaming, not at all.
+func linkFolders(p string) (real string, holders []string, err error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w %s: %v", errUnwatchable, p, err)
+	}
+	rest := strings.Split(abs, string(filepath.Separator))
+	cur, links := string(filepath.Separator), 0
+	for len(rest) > 0 {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, name)
+		fi, err := os.Lstat(next)
+		if err != nil {
+			if links > 0 {
+				holders = append(holders, cur)
+			}
+			return "", holders, nil
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if links++; links > maxLinks {
+			return "", nil, fmt.Errorf("%w %s: more than %d symbolic links on its way", errUnwatchable, p, maxLinks)
+		}
+		holders = append(holders, cur)
+		target, err := os.Readlink(next)
+		if err != nil {
+			return "", nil, fmt.Errorf("%w %s: %v", errUnwatchable, p, err)
+		}
+		if filepath.IsAbs(target) {
+			cur = string(filepath.Separator)
+		}
+		rest = append(strings.Split(target, string(filepath.Separator)), rest...)
+	}
+	return cur, holders, nil
 }
 
 // expandHome is ref with a leading "~/" replaced by the home folder, as

@@ -1,10 +1,12 @@
 package skillbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 
@@ -79,6 +81,14 @@ func TestRefCache(t *testing.T) {
 	if _, err := c.get("cat/name"); err == nil || resolves != 8 {
 		t.Errorf("after removal: %v (%d resolutions)", err, resolves)
 	}
+
+	// Made anew at the same path: the new folders are watched, not the
+	// removed ones'.
+	writeSkill(t, dir, "5")
+	get("cat/name", "5", 9)
+	get("cat/name", "5", 9)
+	os.WriteFile(filepath.Join(dir, "lib", "helper.py"), []byte("x = 2\n"), 0o644)
+	get("cat/name", "5", 10)
 }
 
 // Calls resolving different skills at once, while the cache is closed
@@ -125,4 +135,113 @@ func TestRefCacheConcurrent(t *testing.T) {
 	}
 	c.close()
 	wg.Wait()
+}
+
+// linkFolders follows a path as the kernel does: the folders holding the
+// links met, those in the links' targets included, and where the way ends.
+func TestLinkFolders(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("followed only where there is a notifier: Linux")
+	}
+	base, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(p string) {
+		if err := os.MkdirAll(filepath.Join(base, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln := func(target, p string) {
+		if err := os.Symlink(target, filepath.Join(base, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("v1/cat/name")
+	mk("root")
+	mk("other")
+	ln("v1", "releases")                       // base holds it
+	ln("../releases/cat", "root/cat")          // root holds it; its target passes releases
+	ln(filepath.Join(base, "root"), "other/r") // absolute
+	ln("loop2", "loop1")
+	ln("loop1", "loop2")
+	ln("missing", "dangling")
+	for _, c := range []struct {
+		path, real string
+		holders    []string
+	}{
+		{"v1/cat/name", "v1/cat/name", nil},
+		{"root/cat/name", "v1/cat/name", []string{"root", ""}},
+		{"other/r/cat/name", "v1/cat/name", []string{"other", "root", ""}},
+		{"root/cat/nope", "", []string{"root", "", "v1/cat"}},
+		{"dangling/x", "", []string{"", ""}},
+	} {
+		real, holders, err := linkFolders(filepath.Join(base, c.path))
+		want := make([]string, len(c.holders))
+		for i, h := range c.holders {
+			want[i] = filepath.Join(base, h)
+		}
+		if c.real != "" {
+			c.real = filepath.Join(base, c.real)
+		}
+		if err != nil || real != c.real || !slices.Equal(holders, want) {
+			t.Errorf("%s: %q, %q, %v; want %q, %q", c.path, real, holders, err, c.real, want)
+		}
+	}
+	if _, _, err := linkFolders(filepath.Join(base, "loop1", "x")); !errors.Is(err, errUnwatchable) {
+		t.Errorf("a loop of links: %v, want an error (not kept)", err)
+	}
+}
+
+// A Runtime that reaches its watch limit starts over with a new notifier
+// and keeps caching; a resolution that alone needs more watches than the
+// limit is made every call.
+func TestRefCacheWatchLimit(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("no change notification: every call resolves")
+	}
+	defer func(m int) { maxWatches = m }(maxWatches)
+	maxWatches = 8
+	root, err := filepath.EvalSymlinks(t.TempDir()) // no link on the way: no watch of its folder
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := []skill.Root{{Path: root, Tier: skill.TierExternal}}
+	res := &skill.Resolver{Roots: roots}
+	resolves := 0
+	c := newRefCache(roots, func(ref string) (*skill.Skill, error) { resolves++; return res.Resolve(ref) })
+	defer c.close()
+	for i := range 4 {
+		writeSkill(t, filepath.Join(root, "cat", fmt.Sprintf("s%d", i)), "1")
+	}
+	get := func(ref string, wantResolves int) {
+		t.Helper()
+		if _, err := c.get(ref); err != nil || resolves != wantResolves {
+			t.Fatalf("get %s: %v after %d resolutions, want %d", ref, err, resolves, wantResolves)
+		}
+	}
+	// root and cat, then each skill's folder and lib: 4, 6, 8, then 10.
+	get("cat/s0", 1)
+	get("cat/s1", 2)
+	get("cat/s2", 3)
+	first := c.n
+	get("cat/s3", 4)
+	if c.n == nil || c.n == first {
+		t.Fatal("the limit stopped caching instead of starting over")
+	}
+	get("cat/s3", 4)
+	get("cat/s0", 5) // dropped with the old notifier
+	get("cat/s0", 5)
+	writeSkill(t, filepath.Join(root, "cat", "s0"), "2")
+	get("cat/s0", 6)
+
+	for i := range 8 {
+		os.MkdirAll(filepath.Join(root, "cat", "big", fmt.Sprint(i)), 0o755)
+	}
+	writeSkill(t, filepath.Join(root, "cat", "big"), "1")
+	get("cat/big", 7)
+	get("cat/big", 8)
+	if c.n != nil {
+		t.Error("caching goes on though one skill needs more watches than the limit")
+	}
 }
