@@ -62,7 +62,9 @@ type notifier interface {
 // kernel reports there drops every cached resolution; so does a change
 // during the resolution itself, which then is not kept. Without a
 // notifier (another OS, or no inotify instance left) nothing is cached and
-// every call resolves, as Runtime.Resolve does.
+// every call resolves, as Runtime.Resolve does. What the kernel does not
+// report (a mount over a skill's folder) the Runtime's watcher finds by
+// its stat walk, and tells forget.
 type refCache struct {
 	mu      sync.Mutex
 	n       notifier // nil: no caching (yet, until started)
@@ -172,6 +174,22 @@ func (c *refCache) renew(old notifier) (notifier, error) {
 		return nil, errors.New("no notifier")
 	}
 	return c.n, nil
+}
+
+// forget drops every kept resolution if one of the skill folder dir has
+// another digest than digest, or any if the folder is gone: the Runtime's
+// watcher found dir changed in a way the notifier does not report (a
+// mount over it, or over a folder above it). Resolutions under way are not
+// kept either.
+func (c *refCache) forget(dir, digest string, gone bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.s.Dir == dir && (gone || e.s.Digest != digest) {
+			c.gen++
+			return
+		}
+	}
 }
 
 // watchFor watches every folder resolving ref reads: the roots, and for an

@@ -1,14 +1,18 @@
 package skillbox
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -243,5 +247,59 @@ func TestRefCacheWatchLimit(t *testing.T) {
 	get("cat/big", 8)
 	if c.n != nil {
 		t.Error("caching goes on though one skill needs more watches than the limit")
+	}
+}
+
+// blind is a notifier that reports nothing, as inotify reports no mount.
+type blind struct{}
+
+func (blind) watch(string) error      { return nil }
+func (blind) watchLinks(string) error { return nil }
+func (blind) changed() bool           { return false }
+func (blind) close()                  {}
+
+// What the notifier does not report — a mount over a skill's folder, say —
+// the Runtime's watcher finds by its stat walk, and the kept resolution
+// goes: a later call runs the new bundle.
+func TestRefCacheForgottenByWatcher(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil && os.Getenv("SKILLBOX_PYTHON") == "" {
+		t.Skip("python3 is not installed")
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "cat", "name")
+	write := func(v string) {
+		writeSkill(t, dir, "1")
+		code := "from skillware.core.base_skill import BaseSkill\nclass S(BaseSkill):\n    def execute(self, params):\n        return {'v': %q}\n"
+		os.WriteFile(filepath.Join(dir, "skill.py"), fmt.Appendf(nil, code, v), 0o644)
+	}
+	write("1")
+	rt, err := New(WithRoots(skill.Root{Path: root, Tier: skill.TierProject}), WithCacheDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	rt.refs.mu.Lock()
+	rt.refs.started, rt.refs.n = true, blind{}
+	rt.refs.mu.Unlock()
+	call := func() string {
+		t.Helper()
+		res, err := rt.Call(context.Background(), "cat/name", nil, CallOptions{Backend: "process"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct{ V string }
+		json.Unmarshal(res.Value, &v)
+		return v.V
+	}
+	if v := call(); v != "1" {
+		t.Fatalf("ran %s, want 1", v)
+	}
+	write("2")
+	deadline := time.Now().Add(10 * time.Second)
+	for call() != "2" {
+		if time.Now().After(deadline) {
+			t.Fatal("still running the old bundle 10s after a change the notifier did not report")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -87,9 +87,9 @@ func (r *Runtime) watcher() {
 
 // check looks at one skill folder: if its fingerprint changed (or a call
 // saw another digest), it digests it, and it evicts every cached sandbox,
-// validator and sealed copy of the folder whose digest is not the current
-// one. A
-// folder that is gone loses them all. A folder that nothing is cached for
+// validator, sealed copy and kept resolution (refCache.forget) of the
+// folder whose digest is not the current one. A folder that is gone loses
+// them all. A folder that nothing is cached for
 // any more is no longer watched.
 func (r *Runtime) check(dir string) {
 	r.mu.Lock()
@@ -115,6 +115,11 @@ func (r *Runtime) check(dir string) {
 				return // mid-edit, say: try again next time
 			}
 		}
+	}
+	if gone || need || print != oldPrint {
+		// A resolution kept of another digest goes too: inotify reports
+		// no mount over the folder (or over a folder above it).
+		r.refs.forget(dir, digest, gone)
 	}
 
 	r.mu.Lock()
