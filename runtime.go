@@ -167,8 +167,11 @@ func WithLookupEnv(f func(string) (string, bool)) Option {
 func WithPolicy(p *policy.Policy) Option { return func(c *config) { c.policy = p } }
 
 // WithTrust sets what vouches for external skills: any policy.Trust (the
-// CLI's is its trust store, $XDG_CONFIG_HOME/skillbox/trust.json). Nothing
-// by default: external skills need CallOptions.TrustRemoteCode.
+// CLI's is its trust store, $XDG_CONFIG_HOME/skillbox/trust.json, read again
+// whenever the file changes). Nothing by default: external skills need
+// CallOptions.TrustRemoteCode. It is asked on every call (once, at open, for
+// a Session); a policy.TrustSnapshot is snapshotted once per call, so that
+// the gate and its image and environment pins agree.
 func WithTrust(t policy.Trust) Option { return func(c *config) { c.trust = t } }
 
 // Secrets looks up the values of granted variables by name.

@@ -114,6 +114,16 @@ type Trust interface {
 	Trusted(s *skill.Skill) (string, error)
 }
 
+// TrustSnapshot is a Trust whose data can change while a Runtime uses it
+// (the CLI's trust store, read again when its file changes). Decide takes
+// one snapshot per decision, so that the gate and the image and environment
+// pins it then reads come from the same data.
+type TrustSnapshot interface {
+	Trust
+	// Snapshot returns the trust as it is now.
+	Snapshot() Trust
+}
+
 // ImagePins is a Trust that also pins the image of a container skill it
 // trusts (the trust store: trust.Entry.Image). Decide puts the digest in
 // Spec.Container.Digest, and the backend runs that image only: a tag that
@@ -177,6 +187,9 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 	m := s.Bundle.Manifest
 	d := &Decision{Config: map[string]string{}}
 	if s.Tier == skill.TierExternal {
+		if t, ok := g.Trust.(TrustSnapshot); ok {
+			g.Trust = t.Snapshot()
+		}
 		how, err := trusted(s, g)
 		if err != nil {
 			return nil, err

@@ -548,3 +548,66 @@ func TestServeLockedLimits(t *testing.T) {
 		t.Errorf("serve exited %d: %s", c, stderr.String())
 	}
 }
+
+// TestServeSeesTrustChanges: a running server reads the trust store again
+// when it changes. untrust revokes from the next call, over the API and
+// over MCP; a skill edited and trusted again runs again; a store broken
+// while serving denies every external skill, saying so.
+func TestServeSeesTrustChanges(t *testing.T) {
+	h := newHarness(t)
+	ext := h.external()
+	if o := h.run("trust", "test/echo", "--yes"); o.code != 0 {
+		t.Fatalf("trust: %d %s", o.code, o.stderr)
+	}
+	url := h.startServeHTTP("--backend", "process")
+	api := func() (int, string) {
+		t.Helper()
+		resp, err := http.Post(url+"/v1/skills/test/echo/call", "application/json", strings.NewReader(`{"msg":"hi"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := api(); code != http.StatusOK {
+		t.Fatalf("trusted skill: %d %s", code, body)
+	}
+
+	if o := h.run("untrust", "test/echo"); o.code != 0 {
+		t.Fatalf("untrust: %d %s", o.code, o.stderr)
+	}
+	if code, body := api(); code != http.StatusForbidden || !strings.Contains(body, "is not trusted") {
+		t.Errorf("call after untrust: %d %s; want 403 not trusted", code, body)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "test_echo", Arguments: map[string]any{"msg": "hi"}})
+	if err != nil || !res.IsError || !strings.Contains(toJSON(res.Content), "is not trusted") {
+		t.Errorf("MCP call after untrust: %v %s; want a denial", err, toJSON(res))
+	}
+
+	// Edited, then trusted again: the server takes the new pin.
+	if err := os.WriteFile(filepath.Join(ext, "test", "echo", "notes.txt"), []byte("v2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o := h.run("trust", "test/echo", "--yes"); o.code != 0 {
+		t.Fatalf("trust again: %d %s", o.code, o.stderr)
+	}
+	if code, body := api(); code != http.StatusOK {
+		t.Errorf("call after trusting the edit: %d %s", code, body)
+	}
+
+	// A store that no longer parses denies (it does not keep the old
+	// grants), and says why.
+	store := filepath.Join(h.env["XDG_CONFIG_HOME"], "skillbox", "trust.json")
+	if err := os.WriteFile(store, []byte("{\"version\": 1,\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := api(); code == http.StatusOK || !strings.Contains(body, "nothing in it is trusted") {
+		t.Errorf("call with a broken store: %d %s; want a refusal naming the store", code, body)
+	}
+}

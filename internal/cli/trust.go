@@ -65,20 +65,12 @@ func (c *cmdContext) registerBackendSettings(fs *flagSet) {
 // trustStorePath is where the trust store lives.
 func (c *cmdContext) trustStorePath() string { return trust.DefaultPath(c.env.Getenv) }
 
-// trustGate is the trust store as the runtime's policy.Trust. A store that
-// cannot be read denies every external skill with its error (bundled and
-// project skills, which need no trust, still run).
-func (c *cmdContext) trustGate() policy.Trust {
-	s, err := trust.Open(c.trustStorePath())
-	if err != nil {
-		return brokenTrust{err}
-	}
-	return s
-}
-
-type brokenTrust struct{ err error }
-
-func (b brokenTrust) Trusted(*skill.Skill) (string, error) { return "", b.err }
+// trustGate is the trust store as the runtime's policy.Trust, read again
+// whenever the file changes, so that a running server sees trust and
+// untrust from its next call. A store that cannot be read denies every
+// external skill with its error (bundled and project skills, which need no
+// trust, still run).
+func (c *cmdContext) trustGate() policy.Trust { return trust.NewGate(c.trustStorePath()) }
 
 // auditLog opens the audit log for the trust, sign and lock commands.
 func (c *cmdContext) auditLog() (*audit.Log, error) {
