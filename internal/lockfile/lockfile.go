@@ -5,12 +5,12 @@
 // than the locked one. A narrower grant is not drift.
 //
 // The file is indented JSON with sorted keys, so that it diffs well in
-// review, and it is read strictly: unknown fields, trailing data or a bad
+// review, and it is read strictly (internal/strictjson): unknown fields, a
+// key given twice, a field name in another case, trailing data or a bad
 // digest are errors, never ignored.
 package lockfile
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +27,7 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/atomicfile"
 	"github.com/skillbox-dev/skillbox/internal/shellquote"
+	"github.com/skillbox-dev/skillbox/internal/strictjson"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -122,25 +123,8 @@ var digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(
 // Parse decodes and validates lockfile bytes.
 func Parse(data []byte) (*Lock, error) {
 	var l Lock
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&l); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se):
-			return nil, fmt.Errorf("line %d: %v", lineAt(data, se.Offset), err)
-		case errors.As(err, &te):
-			return nil, fmt.Errorf("line %d: %s must be %s, not %s", lineAt(data, te.Offset), te.Field, te.Type, te.Value)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return nil, errors.New("the file ends too early (truncated?)")
-		case errors.Is(err, io.EOF):
-			return nil, errors.New("empty file")
-		}
+	if err := strictjson.Decode(data, &l); err != nil {
 		return nil, err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("trailing data after the JSON object")
 	}
 	if l.Version != version {
 		return nil, fmt.Errorf("unknown version %d (this skillbox reads %d)", l.Version, version)
@@ -174,11 +158,6 @@ func Parse(data []byte) (*Lock, error) {
 		}
 	}
 	return &l, nil
-}
-
-func lineAt(data []byte, off int64) int {
-	off = min(off, int64(len(data)))
-	return 1 + bytes.Count(data[:off], []byte{'\n'})
 }
 
 func sortedIDs(m map[string]Entry) []string {

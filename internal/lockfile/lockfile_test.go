@@ -84,6 +84,12 @@ func TestMalformed(t *testing.T) {
 		{"bad timeout", strings.Replace(good, `"30s"`, `"soon"`, 1), "grants.timeout"},
 		{"trailing", good + "{}", "trailing data"},
 		{"wrong type", strings.Replace(good, `"memory": 1`, `"memory": "1"`, 1), "memory must be int64"},
+		// Read strictly: a skill listed twice, a field given twice or a
+		// field name in another case is refused, not last-wins or folded.
+		{"skill twice", strings.Replace(good, `"memory": 1}}}}`, "\"memory\": 1}},\n\"a/b\": {}}}", 1), `line 2: skills: duplicate key "a/b"`},
+		{"field twice", strings.Replace(good, `"tier": "project",`, "\"tier\": \"project\",\n\"tier\": \"external\",", 1), `line 2: skills["a/b"]: duplicate key "tier"`},
+		{"field in upper case", strings.Replace(good, `"grants"`, "\n\"Grants\"", 1), `line 2: skills["a/b"]: unknown field "Grants"`},
+		{"version in upper case", strings.Replace(good, `"version": 1,`, `"VERSION": 1,`, 1), `unknown field "VERSION"`},
 	}
 	if _, err := Parse([]byte(good)); err != nil {
 		t.Fatalf("good lockfile: %v", err)

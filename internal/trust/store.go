@@ -10,7 +10,6 @@
 package trust
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +28,7 @@ import (
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/atomicfile"
 	"github.com/skillbox-dev/skillbox/internal/shellquote"
+	"github.com/skillbox-dev/skillbox/internal/strictjson"
 	"github.com/skillbox-dev/skillbox/policy"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -149,7 +149,7 @@ func Open(path string) (*Store, error) {
 	if len(data) > maxStoreFile {
 		return nil, broken(path, "file is too large")
 	}
-	if err := decodeStrict(data, s); err != nil {
+	if err := strictjson.Decode(data, s); err != nil {
 		return nil, broken(path, err.Error())
 	}
 	s.path = path
@@ -161,39 +161,6 @@ func Open(path string) (*Store, error) {
 
 func broken(path, msg string) error {
 	return errdefs.New(errdefs.Invalid, "trust store %s: %s (nothing in it is trusted until it is fixed or removed)", path, msg)
-}
-
-// decodeStrict decodes one JSON value into v, refusing unknown fields and
-// trailing data, and names the line of a syntax error.
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se):
-			return fmt.Errorf("line %d: %v", lineAt(data, se.Offset), err)
-		case errors.As(err, &te):
-			return fmt.Errorf("line %d: %s must be %s, not %s", lineAt(data, te.Offset), te.Field, te.Type, te.Value)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return errors.New("the file ends too early (truncated?)")
-		case errors.Is(err, io.EOF):
-			return errors.New("empty file")
-		}
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
-}
-
-func lineAt(data []byte, off int64) int {
-	if off > int64(len(data)) {
-		off = int64(len(data))
-	}
-	return 1 + bytes.Count(data[:off], []byte{'\n'})
 }
 
 var digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[0-9a-f]{64}$`) })

@@ -126,6 +126,11 @@ func TestOpenRefusesBrokenStores(t *testing.T) {
 		{"world writable", string(goodData), 0o666, "other users may write it"},
 		{"bad publisher key", `{"version": 1, "skills": [], "publishers": [{"name": "x", "key_id": "00", "key": "AAAA", "added_at": "2025-01-01T00:00:00Z"}]}`, 0o600, "publishers[0]"},
 		{"wrong type", `{"version": "1"}`, 0o600, "version must be int"},
+		// Read strictly: no member twice, names matched exactly.
+		{"skill field twice", strings.Replace(string(goodData), `"version": "1.0",`, `"version": "1.0", "version": "2.0",`, 1), 0o600, `skills[0]: duplicate key "version"`},
+		{"version twice", strings.Replace(string(goodData), `"version": 1,`, `"version": 1, "version": 1,`, 1), 0o600, `line 2: duplicate key "version"`},
+		{"field in another case", strings.Replace(string(goodData), `"digest"`, `"Digest"`, 1), 0o600, `skills[0]: unknown field "Digest"`},
+		{"publishers in another case", strings.Replace(string(goodData), `"publishers"`, `"Publishers"`, 1), 0o600, `unknown field "Publishers"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
