@@ -453,7 +453,7 @@ func (s *Store) Save() error {
 // hand, so Save refuses to write one instead.
 func readsBack(data []byte) error {
 	var back Store
-	if err := decodeStrict(data, &back); err != nil {
+	if err := strictjson.Decode(data, &back); err != nil {
 		return err
 	}
 	return back.validate()
