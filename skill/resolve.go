@@ -27,7 +27,8 @@ const (
 	// in paths.project of .skillware.yaml.
 	TierProject Tier = "project"
 	// TierExternal: from SKILLWARE_SKILL_PATH or paths.external of
-	// .skillware.yaml, or a path outside every root.
+	// .skillware.yaml, or a path outside every root. A skill folder inside
+	// an external root is external even if a project root holds it too.
 	TierExternal Tier = "external"
 )
 
@@ -96,8 +97,13 @@ func validSegment(s string) bool {
 //   - Any other ref containing a path separator is a path if it exists.
 //   - Anything else is errdefs.Invalid.
 //
-// A path's tier is that of the root containing it, else external; its id is
-// made of its last two path elements. Not found is errdefs.NotFound and lists
+// A path gets the root its id would: the root under which it is
+// <category>/<name>, else the most specific root holding it at any depth
+// (then its id is made of its last two path elements), else none and the
+// external tier. A skill folder that several roots hold (nested roots,
+// as written or through symlinks) gets the strictest of their tiers,
+// however it is named: a skill inside an external root is external.
+// Not found is errdefs.NotFound and lists
 // the roots searched; a broken bundle is errdefs.Invalid.
 func (r *Resolver) Resolve(ref string) (*Skill, error) {
 	s, err := r.resolve(ref)
@@ -208,20 +214,100 @@ func (r *Resolver) resolvePath(ref string) (*Skill, error) {
 	case !isSkillDir(dir):
 		return nil, errdefs.New(errdefs.Invalid, "%s is not a skill folder: no %s", dir, ManifestFile)
 	}
-	id := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
-	for i, root := range r.Roots {
-		if rp, err := filepath.Abs(root.Path); err == nil && within(rp, dir) {
-			if rel, err := filepath.Rel(rp, dir); err == nil && strings.Count(filepath.ToSlash(rel), "/") == 1 {
-				return r.load(filepath.ToSlash(rel), i, dir)
-			}
-			s, err := newSkill(id, root.Tier, root.Path, dir)
-			if err != nil {
-				return nil, err
-			}
-			return s, nil
+	if i, id, ok := r.rootOf(dir); ok {
+		if id != "" {
+			return r.load(id, i, dir)
+		}
+		root := r.Roots[i]
+		return newSkill(lastTwo(dir), r.tierOf(root.Tier, dir), root.Path, dir)
+	}
+	return newSkill(lastTwo(dir), TierExternal, "", dir)
+}
+
+// lastTwo is the id of a skill folder outside every root: its last two
+// path elements.
+func lastTwo(dir string) string {
+	return filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
+}
+
+// rootOf picks the root of the skill folder dir named by its path, so
+// that a path gets the root its id would: the first root under which dir
+// is exactly <category>/<name> (id is then that), else the most specific
+// root holding dir at any depth (id is ""). A root holds dir if dir is
+// inside it as written or once symlinks are resolved.
+func (r *Resolver) rootOf(dir string) (i int, id string, ok bool) {
+	best, depth := -1, 0
+	for j, root := range r.Roots {
+		n, rel := depthIn(root.Path, dir)
+		switch {
+		case n < 0:
+			continue
+		case n == 2:
+			return j, rel, true
+		case best < 0 || n < depth:
+			best, depth = j, n
 		}
 	}
-	return newSkill(id, TierExternal, "", dir)
+	if best < 0 {
+		return 0, "", false
+	}
+	return best, "", true
+}
+
+// depthIn says how many path elements dir is below root (-1: not inside
+// it), comparing the paths as written and, failing that, with symlinks
+// resolved; rel is the slash path of dir under root when it is two deep.
+func depthIn(root, dir string) (n int, rel string) {
+	rp, err := filepath.Abs(root)
+	if err != nil {
+		return -1, ""
+	}
+	if n, rel := relDepth(rp, dir); n >= 0 {
+		return n, rel
+	}
+	realRoot, err1 := filepath.EvalSymlinks(rp)
+	realDir, err2 := filepath.EvalSymlinks(dir)
+	if err1 != nil || err2 != nil {
+		return -1, ""
+	}
+	return relDepth(realRoot, realDir)
+}
+
+func relDepth(root, p string) (int, string) {
+	if !within(root, p) {
+		return -1, ""
+	}
+	rel, _ := filepath.Rel(root, p)
+	if rel == "." {
+		return 0, ""
+	}
+	rel = filepath.ToSlash(rel)
+	return strings.Count(rel, "/") + 1, rel
+}
+
+// tierOf is tier made at least as strict as the tier of every root
+// holding dir: a skill inside an external root is external even when a
+// project root holds it too, however it is named (an external root
+// nested in a project root, a project root inside an external one).
+func (r *Resolver) tierOf(tier Tier, dir string) Tier {
+	for _, root := range r.Roots {
+		if n, _ := depthIn(root.Path, dir); n >= 0 && strictness(root.Tier) > strictness(tier) {
+			tier = root.Tier
+		}
+	}
+	return tier
+}
+
+// strictness orders the tiers by how much trust running them needs:
+// bundled, then project, then external (the one the trust gate checks).
+func strictness(t Tier) int {
+	switch t {
+	case TierBundled:
+		return 0
+	case TierExternal:
+		return 2
+	}
+	return 1
 }
 
 // within reports whether p is root or inside it (lexically).
@@ -234,7 +320,7 @@ func within(root, p string) bool {
 // for the same id in the roots after i.
 func (r *Resolver) load(id string, i int, dir string) (*Skill, error) {
 	root := r.Roots[i]
-	s, err := newSkill(id, root.Tier, root.Path, dir)
+	s, err := newSkill(id, r.tierOf(root.Tier, dir), root.Path, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +396,7 @@ func (r *Resolver) List() ([]*Skill, []error) {
 		fs := byID[id]
 		win := fs[0]
 		root := r.Roots[win.root]
-		s, err := newSkill(id, root.Tier, root.Path, win.dir)
+		s, err := newSkill(id, r.tierOf(root.Tier, win.dir), root.Path, win.dir)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -363,3 +363,86 @@ func TestList(t *testing.T) {
 		}
 	}
 }
+
+// An external root inside a project root (the reviewer's layout:
+// .skillware.yaml names ./skills/vendor as external): its skill is
+// external by id and by path alike, never project because the project
+// root holds the path too.
+func TestResolveNestedExternalRoot(t *testing.T) {
+	cwd := deep(t)
+	writeFile(t, filepath.Join(cwd, ProjectConfigFile), "paths:\n  external: [./skills/vendor]\n")
+	vendor := filepath.Join(cwd, "skills", "vendor")
+	dir := writeSkill(t, filepath.Join(vendor, "acme", "tool"), "tool")
+	deeper := writeSkill(t, filepath.Join(vendor, "x", "acme", "other"), "other")
+	f, err := FindRoots(RootsEnv{Getenv: env(nil), Cwd: cwd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Root{{filepath.Join(cwd, "skills"), TierProject}, {vendor, TierExternal}}
+	if diff := cmp.Diff(want, f.Roots()); diff != "" {
+		t.Fatalf("roots (-want +got):\n%s", diff)
+	}
+	r := &Resolver{Roots: f.Roots(), Warnings: f.Warnings}
+	t.Chdir(cwd)
+	for _, tt := range []struct{ name, ref, id, dir string }{
+		{"id", "acme/tool", "acme/tool", dir},
+		{"relative path", "./skills/vendor/acme/tool", "acme/tool", dir},
+		{"absolute path", dir, "acme/tool", dir},
+		// Not category/name under any root: the deepest root holding it.
+		{"deeper path", deeper, "acme/other", deeper},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := r.Resolve(tt.ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []string{s.ID, s.Dir, string(s.Tier), s.Root}
+			want := []string{tt.id, tt.dir, string(TierExternal), vendor}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("id, dir, tier, root (-want +got):\n%s", diff)
+			}
+		})
+	}
+	skills, errs := r.List()
+	if len(errs) != 0 || len(skills) != 1 || skills[0].ID != "acme/tool" || skills[0].Tier != TierExternal {
+		t.Errorf("List: %v, errors %v; want acme/tool external", skills, errs)
+	}
+}
+
+// A skill folder two roots hold gets the stricter tier however it is
+// reached: a project root inside an external one, and an external root
+// reached through a symlink in a project root.
+func TestResolveNestedRootsStrictestTier(t *testing.T) {
+	t.Run("project inside external", func(t *testing.T) {
+		ext := t.TempDir()
+		proj := filepath.Join(ext, "proj")
+		dir := writeSkill(t, filepath.Join(proj, "acme", "tool"), "tool")
+		r := &Resolver{Roots: []Root{{proj, TierProject}, {ext, TierExternal}}}
+		for _, ref := range []string{"acme/tool", dir} {
+			s, err := r.Resolve(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Tier != TierExternal || s.Root != proj || s.ID != "acme/tool" {
+				t.Errorf("%s: %s in %s (%s), want acme/tool in %s (external)", ref, s.ID, s.Root, s.Tier, proj)
+			}
+		}
+	})
+	t.Run("symlink into external", func(t *testing.T) {
+		base := t.TempDir()
+		proj, ext := filepath.Join(base, "skills"), filepath.Join(base, "ext")
+		dir := writeSkill(t, filepath.Join(ext, "acme", "tool"), "tool")
+		mkdirs(t, proj)
+		must(t, os.Symlink(ext, filepath.Join(proj, "vendor")))
+		r := &Resolver{Roots: []Root{{proj, TierProject}, {ext, TierExternal}}}
+		for _, ref := range []string{"acme/tool", filepath.Join(proj, "vendor", "acme", "tool"), dir} {
+			s, err := r.Resolve(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Tier != TierExternal || s.Root != ext || s.ID != "acme/tool" {
+				t.Errorf("%s: %s in %s (%s), want acme/tool in %s (external)", ref, s.ID, s.Root, s.Tier, ext)
+			}
+		}
+	})
+}
