@@ -39,7 +39,9 @@
 // SKILLWARE_SKILL_PATH (legacy.honor_skillware_skill_path). A wrong
 // configuration file is an errdefs.Invalid error naming FILE:LINE; a root
 // that is missing or names a skill or category folder instead of a root is
-// reported in FoundRoots.Warnings, with what to write instead. A [Resolver]
+// reported in FoundRoots.Warnings, with what to write instead, as is a
+// ./skills folder or .skillware.yaml of another user's, which the walk up
+// ignores. A [Resolver]
 // searches the roots in order and the first match wins. Because a local skill
 // can silently shadow an official one, every shadowing is reported in
 // Skill.Warnings, as are the roots' warnings. docs/ROOTS.md has the details.

@@ -2,7 +2,9 @@ package skill
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -73,8 +75,12 @@ type FoundRoot struct {
 	Root
 	// From says where it comes from.
 	From RootSource
-	// Exists says it is a folder; only those are searched.
+	// Exists says it is a folder that is searched; only those are.
 	Exists bool
+	// Ignored says it is a folder that is not searched: a skills folder
+	// found by walking up from the working directory that another user
+	// could have put skills in (Problem says why).
+	Ignored bool
 	// Problem, when set, says what is wrong with a configured root (missing,
 	// not a folder, a skill or category folder instead of a root) and what
 	// to write instead. It is also in FoundRoots.Warnings.
@@ -132,8 +138,12 @@ var legacyOrder = []Tier{TierExternal, TierProject, TierBundled}
 // above); external is paths.external of every file, then, unless
 // legacy.honor_skillware_skill_path is false, SKILLWARE_SKILL_PATH.
 //
-// Relative paths are read from the working directory, "~" from HOME. A
-// folder reached twice is searched once, at its first place. Configured
+// A skills folder or .skillware.yaml found by walking up is ignored, with
+// a warning, unless it is the user's or root's and others cannot write it
+// (see foreign); the roots named in SKILLWARE_SKILL_PATH and configuration
+// files are not checked. Relative paths are read from the working
+// directory, "~" from HOME. A folder reached twice is searched once, at
+// its first place. Configured
 // roots that are missing or at the wrong level are reported in Warnings. A
 // configuration file that cannot be read or is wrong is an errdefs.Invalid
 // error naming FILE:LINE.
@@ -153,6 +163,7 @@ func FindRoots(env RootsEnv) (*FoundRoots, error) {
 		}
 	}
 	out := &FoundRoots{HonorSkillPath: true}
+	fr.out = out
 	var files []*configFile
 	if dir := fr.globalConfigDir(); dir != "" {
 		out.GlobalConfig = filepath.Join(dir, GlobalConfigFile)
@@ -174,7 +185,6 @@ func FindRoots(env RootsEnv) (*FoundRoots, error) {
 			files = append(files, cf)
 		}
 	}
-	fr.out = out
 	if len(files) == 0 {
 		out.Order = legacyOrder
 		fr.skillPath()
@@ -313,16 +323,26 @@ func (f *finder) walkDirs() []string {
 	return dirs
 }
 
+// projectConfig returns the first .skillware.yaml of the working
+// directory and its parents that is safe to read (see foreign), or "".
 func (f *finder) projectConfig() string {
 	for _, d := range f.walkDirs() {
-		if p := filepath.Join(d, ProjectConfigFile); isFile(p) {
-			return p
+		p := filepath.Join(d, ProjectConfigFile)
+		if !isFile(p) {
+			continue
 		}
+		if why := foreign(p); why != "" {
+			f.out.Warnings = append(f.out.Warnings, fmt.Sprintf("%s is not read: %s, so another user could have written it, adding roots whose skills run without trust; if you trust it, chown it to yourself and make it writable only by you", p, why))
+			continue
+		}
+		return p
 	}
 	return ""
 }
 
-// add appends r unless its folder is already a root.
+// add appends r unless its folder is already a root. An ignored folder
+// is shown but does not count as a root, so that a later entry naming
+// it explicitly still makes it one.
 func (f *finder) add(r FoundRoot) {
 	key := r.Path
 	if real, err := filepath.EvalSymlinks(r.Path); err == nil {
@@ -331,7 +351,9 @@ func (f *finder) add(r FoundRoot) {
 	if f.seen[key] {
 		return
 	}
-	f.seen[key] = true
+	if !r.Ignored {
+		f.seen[key] = true
+	}
 	f.out.All = append(f.out.All, r)
 	if r.Problem != "" {
 		f.out.Warnings = append(f.out.Warnings, r.Problem)
@@ -385,11 +407,71 @@ func (f *finder) configured(v ConfigValue, key string, tier Tier) {
 	f.add(FoundRoot{Root: Root{Path: p, Tier: tier}, From: src, Exists: exists, Problem: problem})
 }
 
+// walk adds the skills folders of the working directory and its parents,
+// except those another user could have put skills in (see foreign).
 func (f *finder) walk() {
 	for _, d := range f.walkDirs() {
 		p := filepath.Join(d, "skills")
-		f.add(FoundRoot{Root: Root{Path: p, Tier: TierProject}, From: RootSource{Kind: FromWalk, Dir: d}, Exists: isDir(p)})
+		r := FoundRoot{Root: Root{Path: p, Tier: TierProject}, From: RootSource{Kind: FromWalk, Dir: d}, Exists: isDir(p)}
+		if why := foreign(p); r.Exists && why != "" {
+			r.Exists, r.Ignored = false, true
+			r.Problem = fmt.Sprintf("%s is not searched: %s, so another user could have put skills in it, which would run as project skills without trust; if you trust it, chown it to yourself and make it writable only by you, or name it in %s (its skills are then external)", p, why, SkillPathEnv)
+		}
+		f.add(r)
 	}
+}
+
+// foreign says why the skills folder or .skillware.yaml p, found by
+// walking up from the working directory, may hold what another user put
+// there, or "" if it may be used (or is missing). A folder on the way up
+// (a shared /tmp, another user's checkout) is no choice of the operator's,
+// unlike the roots they name, and would give its skills the project tier,
+// which runs without trust. The rule is ownerRule's, applied to what p
+// points to and, if p is a symlink, to the symlink's owner.
+func foreign(p string) string {
+	li, err := os.Lstat(p)
+	if err != nil {
+		return ""
+	}
+	if li.Mode()&fs.ModeSymlink != 0 {
+		if uid, _, ok := ownerOf(li); ok && uid != euid() && uid != 0 {
+			return fmt.Sprintf("the symlink belongs to %s, not to you or root", userName(uid))
+		}
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return ""
+	}
+	uid, mode, ok := ownerOf(fi)
+	if !ok {
+		return ""
+	}
+	return ownerRule(uid, mode, euid())
+}
+
+// ownerRule says why a folder or file of owner uid and mode bits is not
+// safe to take as the user me's own, or "": it must belong to me or to
+// root, root's must not be writable by its group, and no one at large
+// may write either. A group may write me's own: that group is the user's
+// choice (a user-private group, umask 002).
+func ownerRule(uid int, mode uint32, me int) string {
+	switch {
+	case uid != me && uid != 0:
+		return fmt.Sprintf("it belongs to %s, not to you or root", userName(uid))
+	case mode&0o002 != 0:
+		return fmt.Sprintf("anyone may write it (mode %04o)", mode)
+	case uid != me && mode&0o020 != 0:
+		return fmt.Sprintf("it belongs to root and its group may write it (mode %04o)", mode)
+	}
+	return ""
+}
+
+// userName names uid as "uid N (name)", or "uid N" if it has no name.
+func userName(uid int) string {
+	if u, err := user.LookupId(fmt.Sprint(uid)); err == nil && u.Username != "" {
+		return fmt.Sprintf("uid %d (%s)", uid, u.Username)
+	}
+	return fmt.Sprintf("uid %d", uid)
 }
 
 func (f *finder) bundled(dir string) {

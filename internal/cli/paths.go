@@ -42,6 +42,10 @@ type pathsRoot struct {
 	Path   string `json:"path"`
 	Tier   string `json:"tier"`
 	Exists bool   `json:"exists"`
+	// Ignored: a ./skills folder of the working directory or a parent
+	// that exists but is not searched, since another user could have put
+	// skills in it (Problem says why).
+	Ignored bool `json:"ignored,omitempty"`
 	// Skills counts <category>/<name>/manifest.yaml in the root.
 	Skills int `json:"skills"`
 	// Source is env (SKILLWARE_SKILL_PATH), config, walk (./skills of the
@@ -90,7 +94,7 @@ func describeRoots(found *skill.FoundRoots) pathsEnvelope {
 	env.Warnings = append(env.Warnings, found.Warnings...)
 	first := map[string]skill.FoundRoot{} // id → the root that wins
 	for _, r := range found.All {
-		pr := pathsRoot{Path: r.Path, Tier: string(r.Tier), Exists: r.Exists, Source: r.From.Kind, From: r.From.String(),
+		pr := pathsRoot{Path: r.Path, Tier: string(r.Tier), Exists: r.Exists, Ignored: r.Ignored, Source: r.From.Kind, From: r.From.String(),
 			Entry: r.From.Entry, File: r.From.File, Key: r.From.Key, Line: r.From.Line, Problem: r.Problem}
 		if r.Exists {
 			ids := rootIDs(r.Path)
@@ -142,9 +146,12 @@ func printPaths(w io.Writer, env pathsEnvelope) {
 	n := 0
 	for _, r := range env.Roots {
 		num, skills := "-", "missing"
-		if r.Exists {
+		switch {
+		case r.Exists:
 			n++
 			num, skills = fmt.Sprint(n), fmt.Sprint(r.Skills)
+		case r.Ignored:
+			skills = "ignored"
 		}
 		// A root's path may come from a project's .skillware.yaml (a cloned
 		// repository's): one cell, as list's.
