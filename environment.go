@@ -175,17 +175,8 @@ func (r *Runtime) environmentPin(p *prepared) (*envPin, error) {
 	return nil, nil
 }
 
-// trustRef is how `skillbox trust` names p's skill.
-func trustRef(p *prepared) string { return commandRef(p.skill) }
-
-// commandRef is how a command printed in a hint names s so that it works
-// as printed: its id when a root holds it, else its folder.
-func commandRef(s *skill.Skill) string {
-	if s.Root == "" {
-		return s.Dir
-	}
-	return s.ID
-}
+// trustRef is how `skillbox trust` names p's skill (skill.Skill.Ref).
+func trustRef(p *prepared) string { return p.skill.Ref() }
 
 // trustedEnvironment refuses a call of a skill trusted by a trust store
 // entry that recorded its environment's resolved set
@@ -365,7 +356,7 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 			env = fmt.Sprintf("its environment for %s (Python %s)", req.Target.Name, req.Target.PythonVersion)
 		}
 		return nil, errdefs.Wrap(errdefs.KindOf(err), fmt.Errorf("%w%s", err, why),
-			fmt.Sprintf("skill %s needs %s, and %s could not be built (index: %s; `skillbox env build %s` retries)", id, reqs, env, req.Index, shellquote.Word(commandRef(s))))
+			fmt.Sprintf("skill %s needs %s, and %s could not be built (index: %s; `skillbox env build %s` retries)", id, reqs, env, req.Index, shellquote.Word(s.Ref())))
 	}
 	return e, nil
 }

@@ -530,14 +530,10 @@ func trusted(s *skill.Skill, g Grants) (string, error) {
 			return "", err
 		}
 	}
-	ref := s.ID
-	if s.Root == "" {
-		ref = s.Dir
-	}
 	return "", &errdefs.DeniedError{
 		Permission: "trust",
 		Reason:     fmt.Sprintf("skill %s comes from an external root (%s) and is not trusted", s.ID, s.Dir),
-		Grant:      fmt.Sprintf("--trust-remote-code for this call, or 'skillbox trust %s' to pin its digest", shellquote.Word(ref)),
+		Grant:      fmt.Sprintf("--trust-remote-code for this call, or 'skillbox trust %s' to pin its digest", shellquote.Word(s.Ref())),
 	}
 }
 

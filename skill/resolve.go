@@ -60,6 +60,23 @@ type Skill struct {
 	Digest string
 	// Warnings report shadowing and naming problems; they do not stop use.
 	Warnings []string
+
+	// byID is true when resolving ID (with the roots that found the
+	// skill) finds Dir again: see Ref.
+	byID bool
+}
+
+// Ref is how a command printed in a hint ('skillbox trust REF', 'skillbox
+// lock REF', ...) names s so that it resolves to this same folder: its ID
+// when the resolver that found s resolves the ID to Dir, else Dir. A
+// skill named by a path may have an id that names another folder (one
+// nested deeper in a root, or shadowed by an earlier root), and one the
+// resolver did not find has only its folder. Quote it for a shell.
+func (s *Skill) Ref() string {
+	if s.byID {
+		return s.ID
+	}
+	return s.Dir
 }
 
 // Resolver finds skills in ordered roots. The zero value has no roots and
@@ -113,8 +130,26 @@ func (r *Resolver) Resolve(ref string) (*Skill, error) {
 		}
 		return nil, err
 	}
+	s.byID = r.findsByID(s)
 	s.Warnings = append(s.Warnings, r.Warnings...)
 	return s, nil
+}
+
+// findsByID reports whether resolving s.ID finds s.Dir, by the rule that
+// resolve applies to an id: the first root holding it. A skill outside
+// every root has no id that names it: its id's fallback to a folder
+// relative to the working directory holds only from there.
+func (r *Resolver) findsByID(s *Skill) bool {
+	if s.Root == "" || !ValidID(s.ID) {
+		return false
+	}
+	for _, root := range r.Roots {
+		dir := filepath.Join(root.Path, filepath.FromSlash(s.ID))
+		if isSkillDir(dir) {
+			return sameDir(dir, s.Dir)
+		}
+	}
+	return false
 }
 
 func (r *Resolver) resolve(ref string) (*Skill, error) {
@@ -401,6 +436,7 @@ func (r *Resolver) List() ([]*Skill, []error) {
 			errs = append(errs, err)
 			continue
 		}
+		s.byID = true // the first root's, as Resolve(id) finds it
 		for _, o := range fs[1:] {
 			if !sameDir(o.dir, s.Dir) {
 				s.Warnings = append(s.Warnings, shadowWarning(id, s.Dir, root.Tier, o.dir, r.Roots[o.root].Tier))

@@ -446,3 +446,43 @@ func TestResolveNestedRootsStrictestTier(t *testing.T) {
 		}
 	})
 }
+
+// Ref names a skill so that a command printed with it resolves to the same
+// folder: the id only when resolving the id finds that folder, else the
+// folder. A skill nested deeper in a root, or shadowed by an earlier root,
+// has an id that names another bundle.
+func TestRefResolvesToTheSameFolder(t *testing.T) {
+	base := t.TempDir()
+	proj, ext := filepath.Join(base, "proj"), filepath.Join(base, "ext")
+	direct := writeSkill(t, filepath.Join(ext, "crypto", "x"), "x")
+	nested := writeSkill(t, filepath.Join(ext, "vendor", "crypto", "x"), "x")
+	outside := writeSkill(t, filepath.Join(base, "elsewhere", "tools", "hello"), "hello")
+	shadowed := writeSkill(t, filepath.Join(ext, "util", "echo"), "echo")
+	writeSkill(t, filepath.Join(proj, "util", "echo"), "echo")
+	r := &Resolver{Roots: []Root{{Path: proj, Tier: TierProject}, {Path: ext, Tier: TierExternal}}}
+	for _, tt := range []struct{ ref, want string }{
+		{"crypto/x", "crypto/x"},
+		{direct, "crypto/x"},
+		{nested, nested},
+		{outside, outside},
+		{shadowed, shadowed},
+		{"util/echo", "util/echo"},
+	} {
+		s, err := r.Resolve(tt.ref)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.ref, err)
+		}
+		if got := s.Ref(); got != tt.want {
+			t.Errorf("Resolve(%s).Ref() = %s, want %s", tt.ref, got, tt.want)
+		}
+		if again, err := r.Resolve(s.Ref()); err != nil || again.Dir != s.Dir {
+			t.Errorf("Resolve(%s) = %v, %v: not the folder %s it names", s.Ref(), again, err, s.Dir)
+		}
+	}
+	skills, _ := r.List()
+	for _, s := range skills {
+		if s.Ref() != s.ID {
+			t.Errorf("listed %s: Ref() = %s, want its id", s.ID, s.Ref())
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/internal/shellquote"
 	"github.com/skillbox-dev/skillbox/internal/trust"
 )
 
@@ -471,5 +472,36 @@ func TestTrustCommandsWaitForTheStoreLock(t *testing.T) {
 	}
 	if !slices.Equal(skills, []string{"test/echo"}) || !slices.Equal(pubs, []string{"k1"}) {
 		t.Errorf("after the commands the store holds skills %v and publishers %v; want [test/echo] and [k1]", skills, pubs)
+	}
+}
+
+// The trust gate's hints name a skill so that the printed command trusts
+// the same bundle: by its id when the id resolves to it, else by its
+// folder (a skill nested deeper in a root has an id naming another one).
+func TestTrustHintNamesTheSameBundle(t *testing.T) {
+	h := newHarness(t)
+	ext := h.external()
+	nested := filepath.Join(ext, "vendor", "test", "echo")
+	if err := os.CopyFS(nested, os.DirFS(filepath.Join(ext, "test", "echo"))); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(nested, "extra.py"), []byte("x = 1\n"), 0o644)
+	byPath := "'skillbox trust " + shellquote.Word(nested) + "'"
+	if o := h.run("run", nested, "--backend", "process", "--json"); o.code != 3 || !strings.Contains(o.stdout, byPath) {
+		t.Errorf("untrusted, nested, by path: exit %d, want 3 and %s in %s", o.code, byPath, o.stdout)
+	}
+	if o := h.run("run", "test/echo", "--backend", "process", "--json"); o.code != 3 || !strings.Contains(o.stdout, "'skillbox trust test/echo'") {
+		t.Errorf("untrusted, by id: exit %d %s", o.code, o.stdout)
+	}
+	// The hint, followed, trusts that bundle; changed, it is named so again.
+	if o := h.run("trust", nested, "--yes"); o.code != 0 {
+		t.Fatalf("trust by path: %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run("run", nested, "--backend", "process", "--json"); o.code != 0 {
+		t.Fatalf("trusted by path: %d %s", o.code, o.stdout)
+	}
+	os.WriteFile(filepath.Join(nested, "extra.py"), []byte("x = 2\n"), 0o644)
+	if o := h.run("run", nested, "--backend", "process", "--json"); o.code != 3 || !strings.Contains(o.stdout, "modified: extra.py") || !strings.Contains(o.stdout, byPath) {
+		t.Errorf("changed, nested, by path: exit %d, want 3 and %s in %s", o.code, byPath, o.stdout)
 	}
 }

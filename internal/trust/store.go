@@ -522,14 +522,10 @@ func changedError(sk *skill.Skill, e Entry) error {
 			reason += ": " + d.String()
 		}
 	}
-	ref := sk.ID
-	if sk.Root == "" {
-		ref = sk.Dir
-	}
 	return &errdefs.DeniedError{
 		Permission: "trust",
 		Reason:     reason,
-		Grant:      fmt.Sprintf("'skillbox trust %s' after reviewing the changes, or --trust-remote-code for this call", shellquote.Word(ref)),
+		Grant:      fmt.Sprintf("'skillbox trust %s' after reviewing the changes, or --trust-remote-code for this call", shellquote.Word(sk.Ref())),
 	}
 }
 
