@@ -204,6 +204,7 @@ func cmdInspect(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
+	withSignatureWarning(s)
 	m := s.Bundle.Manifest
 	// Which interpreter and environment a call would use (never built
 	// here), and what a built one costs each call when it is not trusted

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"aead.dev/minisign"
@@ -200,17 +201,23 @@ func cmdVerify(ctx context.Context, c *cmdContext, args []string) error {
 		return err
 	}
 	defer closeRT()
-	v, err := trust.Verify(s.Dir, keys)
+	v, err := trust.Verify(s, keys)
 	rec := audit.Record{Event: audit.EventVerify, Skill: s.ID, Version: s.Bundle.Manifest.Version, Digest: s.Digest, Tier: string(s.Tier)}
 	if err != nil {
 		var unknown *trust.UnknownKeyError
-		if errors.As(err, &unknown) {
+		var other *trust.OtherSkillError
+		switch {
+		case errors.As(err, &unknown):
 			rec.Key = unknown.KeyID
 			hint := "'skillbox trust --publisher KEYFILE' (the publisher's public key)"
 			if *pubFile != "" {
 				hint = "--pubkey naming the public key that made the signature"
 			}
 			err = &errdefs.DeniedError{Permission: "signature", Reason: fmt.Sprintf("skill %s: %v", s.ID, unknown), Grant: hint}
+		case errors.As(err, &other):
+			rec.Key = other.KeyID
+			err = &errdefs.DeniedError{Permission: "signature", Reason: fmt.Sprintf("skill %s: %v", s.ID, other),
+				Grant: fmt.Sprintf("a signature its publisher made for %s (this one is good for %s only)", s.ID, other.Signed)}
 		}
 		rec.Outcome, rec.ErrorKind, rec.Error = "error", string(errdefs.KindOf(err)), err.Error()
 		c.record(rec)
@@ -225,4 +232,23 @@ func cmdVerify(ctx context.Context, c *cmdContext, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "Good signature on %s by key %s (%s)\n", s.ID, v.KeyID, v.Comment)
 	return nil
+}
+
+// signedAsWarning warns about a skill whose signature says it was made for
+// another skill id (trust.SignedID; not verified here): the files were
+// copied under another id, and the signature does not let them through the
+// trust gate under this one. "" when there is no such signature.
+func signedAsWarning(s *skill.Skill) string {
+	id, ok := trust.SignedID(s.Dir)
+	if !ok || id == s.ID {
+		return ""
+	}
+	return fmt.Sprintf("%s was made for skill %s, not %s: its publisher signed these files as another skill, so the signature does not let %s through the trust gate", trust.SignatureFile, id, s.ID, s.ID)
+}
+
+// withSignatureWarning adds signedAsWarning to the warnings of s.
+func withSignatureWarning(s *skill.Skill) {
+	if w := signedAsWarning(s); w != "" {
+		s.Warnings = append(slices.Clip(s.Warnings), w)
+	}
 }

@@ -152,3 +152,52 @@ func (h *harness) signAndLock(t *testing.T) {
 		t.Fatalf("lock: %d %s %s", o.code, o.stdout, o.stderr)
 	}
 }
+
+// A publisher's signature vouches for its files under the id it was made
+// for only: the same signed files copied under another id are refused at
+// the trust gate (naming both ids), by verify, and flagged by inspect and
+// the trust review, while the skill it was made for still runs.
+func TestSignatureIsForItsID(t *testing.T) {
+	h := newHarness(t)
+	ext := h.external()
+	keys := filepath.Join(t.TempDir(), "acme")
+	if o := h.run("keygen", "--out", keys); o.code != 0 {
+		t.Fatalf("keygen: %d %s", o.code, o.stderr)
+	}
+	if o := h.run("sign", "test/echo", "--key", keys+".key"); o.code != 0 {
+		t.Fatalf("sign: %d %s %s", o.code, o.stdout, o.stderr)
+	}
+	if o := h.run("trust", "--publisher", keys+".pub", "--name", "acme", "--yes"); o.code != 0 {
+		t.Fatalf("trust --publisher: %d %s", o.code, o.stderr)
+	}
+	if err := os.CopyFS(filepath.Join(ext, "crypto", "wallet_check"), os.DirFS(filepath.Join(ext, "test", "echo"))); err != nil {
+		t.Fatal(err)
+	}
+	if o := h.run("run", "test/echo", "--backend", "process", "--json"); o.code != 0 {
+		t.Fatalf("the skill it was signed for: %d %s", o.code, o.stdout)
+	}
+	o := h.run("run", "crypto/wallet_check", "--backend", "process", "--json")
+	for _, want := range []string{"signed by trusted publisher acme", "as skill test/echo, not crypto/wallet_check", "signed these files as another skill", "'skillbox trust crypto/wallet_check'"} {
+		if o.code != 3 || !strings.Contains(o.stdout, want) {
+			t.Errorf("the copy under another id: exit %d, want 3 and %q in %s", o.code, want, o.stdout)
+		}
+	}
+	o = h.run("verify", "crypto/wallet_check", "--json")
+	if o.code != 3 || !strings.Contains(o.stdout, "is for skill test/echo, not crypto/wallet_check") {
+		t.Errorf("verify of the copy: exit %d %s", o.code, o.stdout)
+	}
+	if o := h.run("verify", "test/echo", "--json"); o.code != 0 {
+		t.Errorf("verify of the skill it was signed for: exit %d %s", o.code, o.stdout)
+	}
+	warned := "skill.minisig was made for skill test/echo, not crypto/wallet_check"
+	if o := h.run("inspect", "crypto/wallet_check", "--json"); o.code != 0 || !strings.Contains(o.stdout, warned) {
+		t.Errorf("inspect of the copy does not say so: exit %d %s", o.code, o.stdout)
+	}
+	if o := h.run("inspect", "test/echo", "--json"); strings.Contains(o.stdout, "was made for skill") {
+		t.Errorf("inspect warns about a signature made for its own id: %s", o.stdout)
+	}
+	o = h.run("trust", "crypto/wallet_check")
+	if !strings.Contains(o.stdout, "signed: as another skill, test/echo") || !strings.Contains(o.stderr, warned) {
+		t.Errorf("the trust review does not say so: %s %s", o.stdout, o.stderr)
+	}
+}

@@ -250,6 +250,7 @@ func cmdTrust(ctx context.Context, c *cmdContext, args []string) error {
 	if err != nil {
 		return err
 	}
+	withSignatureWarning(s)
 	m := s.Bundle.Manifest
 	req := describeRequests(m)
 	info := trustSkill{ID: s.ID, Version: m.Version, Tier: string(s.Tier), Path: s.Dir, Digest: s.Digest, Requests: &req}
@@ -444,7 +445,9 @@ func printReview(w io.Writer, s *skill.Skill, r requests, ref string) {
 	if m.Issuer != nil {
 		fmt.Fprintf(w, "  issuer: %s (as the manifest claims; unverified)\n", inline(w, fmt.Sprint(m.Issuer)))
 	}
-	if trust.HasSignature(s.Dir) {
+	if id, ok := trust.SignedID(s.Dir); ok && id != s.ID {
+		fmt.Fprintf(w, "  signed: as another skill, %s (%s does not vouch for %s; 'skillbox verify %s' says more)\n", id, trust.SignatureFile, s.ID, shellquote.Word(ref))
+	} else if trust.HasSignature(s.Dir) {
 		fmt.Fprintf(w, "  signed: yes (%s; check it with 'skillbox verify %s')\n", trust.SignatureFile, shellquote.Word(ref))
 	}
 	fmt.Fprintln(w, "\nTrusting lets it run; it still gets only what you grant. It requests:")

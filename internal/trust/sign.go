@@ -119,6 +119,9 @@ func oneWord(s string) string { return strings.Join(strings.Fields(s), "_") }
 type Verified struct {
 	// KeyID is the signing key's id.
 	KeyID string
+	// ID is the skill id the signature was made for (its trusted
+	// comment's id=), which is the id of the skill verified.
+	ID string
 	// Digest is the signed digest (the bundle without its signature).
 	Digest string
 	// Comment is the signed (trusted) comment.
@@ -135,47 +138,107 @@ func (e *UnknownKeyError) Error() string {
 // ErrorKind reports Denied.
 func (e *UnknownKeyError) ErrorKind() errdefs.Kind { return errdefs.Denied }
 
-// Verify checks dir/skill.minisig against the bundle and keys. Errors:
-// errdefs.NotFound without a signature file; errdefs.Invalid for a malformed
-// one; *UnknownKeyError when no key matches its key id; errdefs.Denied when
-// it does not verify (the bundle changed after signing, or a forgery).
-func Verify(dir string, keys []minisign.PublicKey) (*Verified, error) {
-	entries, err := skill.Files(dir)
+// OtherSkillError is a signature that verifies, by a known key, but was
+// made for another skill id than the one it is checked as: the same files
+// copied under another id. A signature vouches for its files under the id
+// its publisher signed them as only, since the id selects the grants a
+// policy file gives.
+type OtherSkillError struct {
+	// KeyID is the signing key's id.
+	KeyID string
+	// Signed is the id the signature was made for; ID the skill's id.
+	Signed, ID string
+}
+
+func (e *OtherSkillError) Error() string {
+	return fmt.Sprintf("its signature by key %s is for skill %s, not %s: its publisher signed these files as another skill, and a signature vouches for a bundle only under the id it was signed as", e.KeyID, e.Signed, e.ID)
+}
+
+// ErrorKind reports Denied.
+func (e *OtherSkillError) ErrorKind() errdefs.Kind { return errdefs.Denied }
+
+// Verify checks the signature of sk (sk.Dir/skill.minisig) against its
+// bundle, its id and keys. Errors: errdefs.NotFound without a signature
+// file; errdefs.Invalid for a malformed one; *UnknownKeyError when no key
+// matches its key id; errdefs.Denied when it does not verify (the bundle
+// changed after signing, or a forgery); *OtherSkillError when it verifies
+// but was made for another skill id.
+func Verify(sk *skill.Skill, keys []minisign.PublicKey) (*Verified, error) {
+	entries, err := skill.Files(sk.Dir)
 	if err != nil {
 		return nil, err
 	}
-	return verifyFiles(dir, FilesOf(entries), keys)
+	return verifyFiles(sk.Dir, sk.ID, FilesOf(entries), keys)
+}
+
+// SignedID is the skill id that the signature in dir says it was made for
+// (its trusted comment's id=), unverified: for the trust review and
+// inspect, which warn about a signature made for another id. ok is false
+// without a readable skillbox signature.
+func SignedID(dir string) (id string, ok bool) {
+	sig, _, err := readSignature(filepath.Join(dir, SignatureFile))
+	if err != nil {
+		return "", false
+	}
+	id, err = commentID(sig.TrustedComment)
+	return id, err == nil
+}
+
+// commentID is the id= of a skillbox signature's trusted comment
+// ("skillbox-skill id=category/name version=... digest=...", as Sign
+// writes it; every skillbox signature has one).
+func commentID(comment string) (string, error) {
+	rest, ok := strings.CutPrefix(comment, signedPrefix)
+	if !ok {
+		return "", fmt.Errorf("it is not a skillbox skill signature (its trusted comment is %q)", comment)
+	}
+	for _, f := range strings.Fields(rest) {
+		if id, ok := strings.CutPrefix(f, "id="); ok && skill.ValidID(id) {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("its trusted comment %q names no skill id (id=category/name)", comment)
+}
+
+// readSignature reads and parses the signature file at path; data is the
+// file as read, which minisign.Verify checks.
+func readSignature(path string) (sig minisign.Signature, data []byte, err error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return sig, nil, errdefs.New(errdefs.NotFound, "%s has no signature (%s)", filepath.Dir(path), SignatureFile)
+	}
+	if err != nil {
+		return sig, nil, errdefs.New(errdefs.Invalid, "signature %s: %v", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return sig, nil, errdefs.New(errdefs.Invalid, "signature %s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return sig, nil, errdefs.New(errdefs.Invalid, "signature %s: %v", path, err)
+	}
+	data, err = io.ReadAll(io.LimitReader(f, maxSignatureFile+1))
+	f.Close()
+	if err != nil || len(data) > maxSignatureFile {
+		return sig, nil, errdefs.New(errdefs.Invalid, "signature %s: unreadable or too large", path)
+	}
+	if err := sig.UnmarshalText(data); err != nil {
+		return sig, nil, errdefs.New(errdefs.Invalid, "signature %s is malformed: %v", path, err)
+	}
+	return sig, data, nil
 }
 
 // verifyFiles is Verify for a bundle whose file list the caller already
 // took, so that the digest checked is the one the caller pinned.
-func verifyFiles(dir string, files []File, keys []minisign.PublicKey) (*Verified, error) {
+func verifyFiles(dir, skillID string, files []File, keys []minisign.PublicKey) (*Verified, error) {
 	path := filepath.Join(dir, SignatureFile)
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errdefs.New(errdefs.NotFound, "%s has no signature (%s)", dir, SignatureFile)
+	sig, data, err := readSignature(path)
+	if err != nil {
+		return nil, err
 	}
+	signedID, err := commentID(sig.TrustedComment)
 	if err != nil {
 		return nil, errdefs.New(errdefs.Invalid, "signature %s: %v", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errdefs.New(errdefs.Invalid, "signature %s is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, errdefs.New(errdefs.Invalid, "signature %s: %v", path, err)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxSignatureFile+1))
-	f.Close()
-	if err != nil || len(data) > maxSignatureFile {
-		return nil, errdefs.New(errdefs.Invalid, "signature %s: unreadable or too large", path)
-	}
-	var sig minisign.Signature
-	if err := sig.UnmarshalText(data); err != nil {
-		return nil, errdefs.New(errdefs.Invalid, "signature %s is malformed: %v", path, err)
-	}
-	if !strings.HasPrefix(sig.TrustedComment, signedPrefix) {
-		return nil, errdefs.New(errdefs.Invalid, "signature %s is not a skillbox skill signature (its trusted comment is %q)", path, sig.TrustedComment)
 	}
 	id := KeyID(sig.KeyID)
 	var key *minisign.PublicKey
@@ -192,7 +255,12 @@ func verifyFiles(dir string, files []File, keys []minisign.PublicKey) (*Verified
 	if !minisign.Verify(*key, []byte(digest), data) {
 		return nil, errdefs.New(errdefs.Denied, "signature by key %s does not match the bundle (it was signed as %q; the bundle's digest is %s): the skill changed after it was signed, or the signature is forged", id, sig.TrustedComment, digest)
 	}
-	return &Verified{KeyID: id, Digest: digest, Comment: sig.TrustedComment}, nil
+	// Checked once the signature verified, so that the id it names is
+	// the publisher's word and not a forger's.
+	if signedID != skillID {
+		return nil, &OtherSkillError{KeyID: id, Signed: signedID, ID: skillID}
+	}
+	return &Verified{KeyID: id, ID: signedID, Digest: digest, Comment: sig.TrustedComment}, nil
 }
 
 // GenerateKey makes a new minisign key pair.

@@ -486,9 +486,13 @@ func (s *Store) Trusted(sk *skill.Skill) (string, error) {
 		if DigestFiles(files) != sk.Digest {
 			return "", &errdefs.DeniedError{Permission: "trust", Reason: fmt.Sprintf("skill %s changed while it was being checked; run it again once it stops changing", sk.ID)}
 		}
-		v, err := verifyFiles(sk.Dir, files, s.Keys())
+		v, err := verifyFiles(sk.Dir, sk.ID, files, s.Keys())
 		if err == nil {
 			return fmt.Sprintf("signed by trusted publisher %s (key %s)", s.publisherName(v.KeyID), v.KeyID), nil
+		}
+		var other *OtherSkillError
+		if errors.As(err, &other) {
+			return "", s.otherSkillDenial(sk, other)
 		}
 		var unknown *UnknownKeyError
 		if !errors.As(err, &unknown) {
@@ -503,6 +507,18 @@ func (s *Store) Trusted(sk *skill.Skill) (string, error) {
 		return "", changedError(sk, e)
 	}
 	return "", policy.ErrNotTrusted
+}
+
+// otherSkillDenial refuses sk, whose files a trusted publisher signed as
+// another skill: the publisher vouched for them under that id (and the
+// grants a policy file gives it), not under sk's.
+func (s *Store) otherSkillDenial(sk *skill.Skill, e *OtherSkillError) error {
+	return &errdefs.DeniedError{
+		Permission: "trust",
+		Reason: fmt.Sprintf("skill %s is signed by trusted publisher %s (key %s) as skill %s, not %s: the publisher signed these files as another skill, and a signature vouches for a bundle only under the id it was signed as",
+			sk.ID, s.publisherName(e.KeyID), e.KeyID, e.Signed, sk.ID),
+		Grant: fmt.Sprintf("a signature its publisher made for %s, or 'skillbox trust %s' after reviewing it, or --trust-remote-code for this call", sk.ID, shellquote.Word(sk.Ref())),
+	}
 }
 
 func (s *Store) publisherName(keyID string) string {

@@ -166,12 +166,12 @@ func TestSignVerify(t *testing.T) {
 	if signed != before {
 		t.Errorf("signed digest %s != unsigned bundle digest %s", signed, before)
 	}
-	v, err := Verify(s.Dir, []minisign.PublicKey{other, pub})
-	if err != nil || v.KeyID != KeyID(pub.ID()) || v.Digest != before || !strings.Contains(v.Comment, "id=cat/name") {
+	v, err := Verify(s, []minisign.PublicKey{other, pub})
+	if err != nil || v.KeyID != KeyID(pub.ID()) || v.ID != "cat/name" || v.Digest != before || !strings.Contains(v.Comment, "id=cat/name") {
 		t.Fatalf("Verify = %+v, %v", v, err)
 	}
 	var unknown *UnknownKeyError
-	if _, err := Verify(s.Dir, []minisign.PublicKey{other}); !errors.As(err, &unknown) {
+	if _, err := Verify(s, []minisign.PublicKey{other}); !errors.As(err, &unknown) {
 		t.Errorf("unknown key: %v", err)
 	}
 	// A trusted publisher lets the signed skill through the gate.
@@ -189,7 +189,7 @@ func TestSignVerify(t *testing.T) {
 	}
 	// Tampering after signing is caught.
 	os.WriteFile(filepath.Join(s.Dir, "data", "a.txt"), []byte("tampered"), 0o644)
-	if _, err := Verify(s.Dir, []minisign.PublicKey{pub}); errdefs.KindOf(err) != errdefs.Denied || !strings.Contains(err.Error(), "changed after it was signed") {
+	if _, err := Verify(s, []minisign.PublicKey{pub}); errdefs.KindOf(err) != errdefs.Denied || !strings.Contains(err.Error(), "changed after it was signed") {
 		t.Errorf("tampered: %v", err)
 	}
 	if _, err := st.Trusted(reload(t, s.Dir)); errdefs.KindOf(err) != errdefs.Denied {
@@ -205,14 +205,15 @@ func TestMalformedSignature(t *testing.T) {
 		"garbage":      "hello",
 		"not skillbox": string(minisign.SignWithComments(mustPriv(t), []byte("x"), "some file", "u")),
 		"truncated":    "untrusted comment: x\nRWQ\n",
+		"no id":        string(minisign.SignWithComments(mustPriv(t), []byte(s.Digest), "skillbox-skill version=1 digest="+s.Digest, "u")),
 	} {
 		os.WriteFile(sig, []byte(data), 0o644)
-		if _, err := Verify(s.Dir, []minisign.PublicKey{pub}); errdefs.KindOf(err) != errdefs.Invalid {
+		if _, err := Verify(s, []minisign.PublicKey{pub}); errdefs.KindOf(err) != errdefs.Invalid {
 			t.Errorf("%s: err = %v, want invalid", name, err)
 		}
 	}
 	os.Remove(sig)
-	if _, err := Verify(s.Dir, nil); errdefs.KindOf(err) != errdefs.NotFound {
+	if _, err := Verify(s, nil); errdefs.KindOf(err) != errdefs.NotFound {
 		t.Errorf("no signature: %v", err)
 	}
 }
@@ -376,5 +377,56 @@ func TestTrustRefusesWhatIsNotAnID(t *testing.T) {
 	}
 	if len(st.Skills) != 0 {
 		t.Errorf("entries recorded: %+v", st.Skills)
+	}
+}
+
+// A signature is for the skill id it was made as: the same signed files
+// under another id do not verify, and do not pass the trust gate, with a
+// denial naming both ids.
+func TestSignatureIsForItsID(t *testing.T) {
+	base := t.TempDir()
+	orig := filepath.Join(base, "pub", "util", "echo")
+	copied := filepath.Join(base, "ext", "crypto", "wallet_check")
+	for _, dir := range []string{orig, copied} {
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: echo\nversion: \"1\"\ndescription: d\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "skill.py"), []byte("x = 1\n"), 0o644)
+	}
+	pub, priv := keyPair(t)
+	signed := reload(t, orig)
+	if _, err := Sign(signed, priv); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := os.ReadFile(filepath.Join(orig, SignatureFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(copied, SignatureFile), sig, 0o644)
+	moved := reload(t, copied)
+	if moved.Digest != signed.Digest || moved.ID != "crypto/wallet_check" {
+		t.Fatalf("the copy: %s %s, want the digest %s", moved.ID, moved.Digest, signed.Digest)
+	}
+	if id, ok := SignedID(copied); !ok || id != "util/echo" {
+		t.Errorf("SignedID = %q, %v; want util/echo", id, ok)
+	}
+	var other *OtherSkillError
+	if _, err := Verify(moved, []minisign.PublicKey{pub}); !errors.As(err, &other) || errdefs.KindOf(err) != errdefs.Denied ||
+		!strings.Contains(err.Error(), "is for skill util/echo, not crypto/wallet_check") {
+		t.Errorf("Verify of the copy: %v", err)
+	}
+	st := &Store{}
+	st.AddPublisher("acme", pub, time.Now())
+	if how, err := st.Trusted(signed); err != nil || !strings.Contains(how, "acme") {
+		t.Errorf("the skill it was signed as: %q %v", how, err)
+	}
+	_, err = st.Trusted(moved)
+	var d *errdefs.DeniedError
+	if !errors.As(err, &d) || d.Permission != "trust" {
+		t.Fatalf("the copy through the gate: %v", err)
+	}
+	for _, want := range []string{"crypto/wallet_check is signed by trusted publisher acme", "as skill util/echo, not crypto/wallet_check", "signed these files as another skill", "skillbox trust " + copied} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("denial %q lacks %q", err, want)
+		}
 	}
 }
