@@ -23,6 +23,11 @@
 //     addresses and thereby grants them.
 //   - Each request is checked, including every request on a kept-alive
 //     client connection and every redirect the client follows.
+//   - A tunnel (CONNECT) to a name is pinned to it: the proxy reads its
+//     start before a byte goes to the host. TLS must name that host in its
+//     ClientHello (SNI; a missing or encrypted name is refused); plain HTTP
+//     is served request by request, each Host checked; anything else is
+//     refused. A tunnel to an address literal is not read.
 //   - [Config.MaxConns] bounds the upstream connections over the proxy's life
 //     or since [Proxy.ResetBudget], [Config.MaxBytes] the upstream bytes;
 //     past them requests are refused (429) and running exchanges are cut. A

@@ -48,20 +48,24 @@ func stateFrom(ctx context.Context) *reqState {
 	return st
 }
 
-// tunnel is an intercepted CONNECT whose requests are being read.
-type tunnel struct{ t target }
+// tunnel is a CONNECT whose requests are being read: intercepted TLS
+// (scheme "https") or plain HTTP (scheme "http").
+type tunnel struct {
+	t      target
+	scheme string
+}
 
 // forward handles one request in absolute form (tun == nil) or one request
-// read inside an intercepted tunnel.
+// read inside a tunnel.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tun *tunnel) {
-	ev := Event{Egress: audit.Egress{Method: r.Method, Intercepted: tun != nil}}
+	ev := Event{Egress: audit.Egress{Method: r.Method, Intercepted: tun != nil && tun.scheme == "https"}}
 	var t target
 	var scheme string
 	var err error
 	if tun == nil {
 		t, scheme, err = parseTarget(r.Method, r.RequestURI)
 	} else {
-		t, scheme, err = tun.t, "https", checkTunnelRequest(r, tun.t)
+		t, scheme, err = tun.t, tun.scheme, checkTunnelRequest(r, tun)
 	}
 	if err != nil {
 		p.finishDenied(r.Context(), w, &ev, &denial{status: http.StatusBadRequest, decision: DecisionDeny, reason: err.Error()})
@@ -216,19 +220,23 @@ func urlHost(t target, scheme string) string {
 	return t.String()
 }
 
-// checkTunnelRequest checks that a request read inside an intercepted
-// tunnel to t names t (and nothing else) as its host.
-func checkTunnelRequest(r *http.Request, t target) error {
+// checkTunnelRequest checks that a request read inside a tunnel names the
+// tunnel's destination (and nothing else) as its host.
+func checkTunnelRequest(r *http.Request, tun *tunnel) error {
+	t := tun.t
 	if !strings.HasPrefix(r.RequestURI, "/") {
 		rt, scheme, err := parseTarget(r.Method, r.RequestURI)
 		if err != nil {
 			return err
 		}
-		if scheme != "https" || rt != t {
-			return fmt.Errorf("request for %s inside the tunnel to %s", rt, t)
+		if scheme != tun.scheme || rt != t {
+			return fmt.Errorf("request for %s://%s inside the %s tunnel to %s", scheme, rt, tun.scheme, t)
 		}
 	}
 	h, port := r.Host, "443"
+	if tun.scheme == "http" {
+		port = "80"
+	}
 	if hh, pp, err := net.SplitHostPort(r.Host); err == nil {
 		h, port = hh, pp
 	}
@@ -582,24 +590,7 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, t target, ev *
 		p.emit(r.Context(), *ev)
 		return
 	}
-	tun := &tunnel{t: t}
-	l := newOneConnListener(tc)
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p.stallWrites(w)
-			defer p.stallReads(w)
-			defer p.stallWrites(w)
-			p.forward(w, r, tun)
-		}),
-		ReadHeaderTimeout: p.cfg.HeaderTimeout,
-		IdleTimeout:       p.cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          p.srv.ErrorLog,
-		// Requests read inside the tunnel report to the audit sink of the
-		// client connection that carries it.
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(r.Context()) },
-	}
-	srv.Serve(l)
+	p.serveTunnel(r, tc, &tunnel{t: t, scheme: "https"})
 	ev.Decision = DecisionAllow
 	p.emit(r.Context(), *ev)
 }

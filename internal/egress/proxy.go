@@ -495,7 +495,8 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // connect handles a CONNECT: a tunnel, or interception for a host with a
-// bound secret.
+// bound secret. A tunnel to a name is pinned to it (see pin): it carries
+// TLS for that name, or plain HTTP checked request by request.
 func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 	ev := Event{Egress: audit.Egress{Method: r.Method}}
 	t, _, err := parseTarget(r.Method, r.RequestURI)
@@ -541,8 +542,36 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 		p.emit(r.Context(), ev)
 		return
 	}
+	conn := bufConn(client, buf)
+	if !t.addr.IsValid() {
+		var kind pinned
+		var d *denial
+		conn, kind, d = p.pin(conn, t)
+		if d != nil {
+			up.Close()
+			ev.Decision, ev.Reason, ev.Grant, ev.Status = d.decision, d.reason, d.grant, d.status
+			p.emit(r.Context(), ev)
+			return
+		}
+		switch kind {
+		case pinnedEmpty:
+			up.Close()
+			ev.Decision = DecisionAllow
+			p.emit(r.Context(), ev)
+			return
+		case pinnedHTTP:
+			// Served request by request, as plain-HTTP requests are; the
+			// connection dialled for a raw tunnel is not used.
+			up.Close()
+			ev.Addr = ""
+			p.serveTunnel(r, conn, &tunnel{t: t, scheme: "http"})
+			ev.Decision = DecisionAllow
+			p.emit(r.Context(), ev)
+			return
+		}
+	}
 	idle := &idleClock{d: p.cfg.IdleTimeout}
-	pipe(&idleConn{Conn: bufConn(client, buf), clock: idle}, &idleConn{Conn: up, clock: idle})
+	pipe(&idleConn{Conn: conn, clock: idle}, &idleConn{Conn: up, clock: idle})
 	ev.BytesUp, ev.BytesDown = up.up.Load(), up.down.Load()
 	ev.Decision = DecisionAllow
 	if up.limited.Load() {
