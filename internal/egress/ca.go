@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"container/list"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -28,8 +29,22 @@ type ca struct {
 	pem     []byte
 	leafKey *ecdsa.PrivateKey
 
-	mu     sync.Mutex
-	leaves map[string]*tls.Certificate
+	// leaves caches the certificates minted, the most recently used
+	// first, at most maxLeaves: a wildcard binding (*.example.com) lets a
+	// skill name as many hosts as it likes.
+	mu        sync.Mutex
+	maxLeaves int
+	leaves    map[string]*list.Element // of *cachedLeaf, in lru
+	lru       list.List
+}
+
+// maxLeaves bounds a CA's cache of leaf certificates (about 3.5 KB each);
+// a host beyond it is minted again when it next comes.
+const maxLeaves = 1024
+
+type cachedLeaf struct {
+	host string
+	cert *tls.Certificate
 }
 
 func newCA(secrets []Secret, validity time.Duration) (*ca, error) {
@@ -98,22 +113,46 @@ func newCA(secrets []Secret, validity time.Duration) (*ca, error) {
 		return nil, err
 	}
 	return &ca{
-		cert:    cert,
-		key:     key,
-		pem:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		leafKey: leafKey,
-		leaves:  map[string]*tls.Certificate{},
+		cert:      cert,
+		key:       key,
+		pem:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		leafKey:   leafKey,
+		maxLeaves: maxLeaves,
+		leaves:    map[string]*list.Element{},
 	}, nil
 }
 
-// leaf returns (minting and caching on first use) a certificate for host, a
-// name or an address literal.
+// leaf returns a certificate for host, a name or an address literal:
+// cached, or minted (outside the lock) and cached, evicting the least
+// recently used beyond maxLeaves.
 func (c *ca) leaf(host string) (*tls.Certificate, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if l := c.leaves[host]; l != nil {
-		return l, nil
+	if e := c.leaves[host]; e != nil {
+		c.lru.MoveToFront(e)
+		c.mu.Unlock()
+		return e.Value.(*cachedLeaf).cert, nil
 	}
+	c.mu.Unlock()
+	l, err := c.mint(host)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.leaves[host]; e != nil { // minted meanwhile by another tunnel
+		c.lru.MoveToFront(e)
+		return e.Value.(*cachedLeaf).cert, nil
+	}
+	c.leaves[host] = c.lru.PushFront(&cachedLeaf{host: host, cert: l})
+	for c.lru.Len() > c.maxLeaves {
+		old := c.lru.Remove(c.lru.Back()).(*cachedLeaf)
+		delete(c.leaves, old.host)
+	}
+	return l, nil
+}
+
+// mint makes a leaf certificate for host.
+func (c *ca) mint(host string) (*tls.Certificate, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:   randSerial(),
@@ -135,7 +174,6 @@ func (c *ca) leaf(host string) (*tls.Certificate, error) {
 	}
 	l := &tls.Certificate{Certificate: [][]byte{der, c.cert.Raw}, PrivateKey: c.leafKey}
 	l.Leaf, _ = x509.ParseCertificate(der)
-	c.leaves[host] = l
 	return l, nil
 }
 

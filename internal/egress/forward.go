@@ -552,14 +552,10 @@ func (c *countReader) Close() error { return c.r.Close() }
 
 // intercept terminates TLS for a CONNECT to a host with a bound secret
 // using a leaf of the ephemeral CA, and forwards each request read inside
-// the tunnel as a new, checked request over TLS to the real host.
+// the tunnel as a new, checked request over TLS to the real host. The
+// leaf is minted (or taken from the cache) once a ClientHello has come.
 func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, t target, ev *Event) {
 	ev.Intercepted = true
-	leaf, err := p.ca.leaf(t.host())
-	if err != nil {
-		p.finishDenied(r.Context(), w, ev, &denial{status: http.StatusInternalServerError, decision: DecisionError, reason: err.Error()})
-		return
-	}
 	client, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		ev.Decision, ev.Reason = DecisionError, "hijack: "+err.Error()
@@ -578,9 +574,11 @@ func (p *Proxy) intercept(w http.ResponseWriter, r *http.Request, t target, ev *
 		return
 	}
 	tc := tls.Server(bufConn(client, buf), &tls.Config{
-		Certificates: []tls.Certificate{*leaf},
-		NextProtos:   []string{"http/1.1"},
-		MinVersion:   tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return p.ca.leaf(t.host())
+		},
+		NextProtos: []string{"http/1.1"},
+		MinVersion: tls.VersionTLS12,
 	})
 	hctx, cancel := context.WithTimeout(r.Context(), p.cfg.DialTimeout)
 	err = tc.HandshakeContext(hctx)
