@@ -32,18 +32,13 @@ const (
 // drops Content-Encoding. It refuses codings it cannot decode, and
 // charges each decoder's memory to the request.
 func (p *Proxy) decodeBody(res *http.Response, st *reqState) *denial {
-	var codings []string
-	for _, c := range strings.Split(res.Header.Get("Content-Encoding"), ",") {
-		if c = strings.ToLower(strings.TrimSpace(c)); c != "" && c != "identity" {
-			codings = append(codings, c)
-		}
-	}
+	all, codings := contentCodings(res.Header)
 	if len(codings) == 0 {
 		return nil
 	}
 	bad := func(format string, args ...any) *denial {
 		return &denial{status: http.StatusBadGateway, decision: DecisionError,
-			reason: fmt.Sprintf("response Content-Encoding %q cannot be inspected for secrets: ", res.Header.Get("Content-Encoding")) + fmt.Sprintf(format, args...)}
+			reason: fmt.Sprintf("response Content-Encoding %q cannot be inspected for secrets: ", all) + fmt.Sprintf(format, args...)}
 	}
 	if len(codings) > maxCodings {
 		return bad("more than %d codings stacked", maxCodings)
@@ -73,6 +68,20 @@ func (p *Proxy) decodeBody(res *http.Response, st *reqState) *denial {
 	res.Header.Del("Content-Encoding")
 	res.ContentLength = -1
 	return nil
+}
+
+// contentCodings returns h's Content-Encoding, every line of it joined as
+// one list (a field repeated on several lines is one list: RFC 9110,
+// section 5.3), and its codings other than identity, lower-cased, in the
+// order they were applied.
+func contentCodings(h http.Header) (all string, codings []string) {
+	all = strings.Join(h.Values("Content-Encoding"), ", ")
+	for c := range strings.SplitSeq(all, ",") {
+		if c = strings.ToLower(strings.TrimSpace(c)); c != "" && c != "identity" {
+			codings = append(codings, c)
+		}
+	}
+	return all, codings
 }
 
 // decoder returns a reader decoding coding from in, and what it holds.

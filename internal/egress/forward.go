@@ -277,8 +277,8 @@ func (p *Proxy) substitute(out *http.Request, st *reqState) ([]*secret, *denial)
 	look(out.URL.RawQuery)
 
 	kind := bodyKind(out.Header.Get("Content-Type"))
-	ce := strings.ToLower(out.Header.Get("Content-Encoding"))
-	scan := kind != "" && (ce == "" || ce == "identity") && out.Body != nil && out.Body != http.NoBody
+	_, codings := contentCodings(out.Header)
+	scan := kind != "" && len(codings) == 0 && out.Body != nil && out.Body != http.NoBody
 	body, streamed, d := p.readBody(out, st, scan)
 	if d != nil {
 		return nil, d

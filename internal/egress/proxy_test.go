@@ -504,6 +504,22 @@ func TestSecretSubstitutionHTTP(t *testing.T) {
 	if srv := <-got; srv["body"] != `{"k":`+mustJSON(value)+`}` {
 		t.Errorf("chunked: %q", srv["body"])
 	}
+	// A compressed body passes unmodified, whichever Content-Encoding line
+	// names the coding.
+	for _, lines := range [][]string{{"gzip"}, {"identity", "gzip"}} {
+		body := `{"key":"` + ph + `"}` // as the host would read it once decoded: not substituted
+		req, _ := http.NewRequest("POST", base+"/post", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header["Content-Encoding"] = lines
+		res, err := h.client(nil).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if srv := <-got; srv["body"] != body {
+			t.Errorf("Content-Encoding %q: server saw %q, want the body unmodified", lines, srv["body"])
+		}
+	}
 }
 
 func mustJSON(s string) string {
