@@ -355,3 +355,62 @@ func TestBase64Runs(t *testing.T) {
 		}
 	}
 }
+
+// TestValueInHeaderNamesDropped checks that a field whose name carries the
+// value is dropped whatever its case: Go canonicalises the names it reads
+// (sk-live-... arrives as Sk-Live-...), in 1xx headers, headers and
+// trailers alike, and the fields around it stay.
+func TestValueInHeaderNamesDropped(t *testing.T) {
+	const value = "sk-live-0123456789abcdef" // a token: valid in a field name
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		h := w.Header()
+		h["e-"+auth] = []string{"1"} // written as is
+		h.Set("X-Keep", "1")
+		w.WriteHeader(http.StatusEarlyHints)
+		delete(h, "e-"+auth)
+		h[auth] = []string{"1"}
+		h.Set("Trailer", "X-Keep-Trailer")
+		io.WriteString(w, "body")
+		w.(http.Flusher).Flush()
+		h.Set("X-Keep-Trailer", "1")
+		h[http.TrailerPrefix+"t-"+auth] = []string{"1"}
+	}))
+	defer ts.Close()
+	ph := NewPlaceholder()
+	h := start(t, Config{
+		Allow:   rules(t, "api.test"),
+		Resolve: map[string][]netip.Addr{"api.test": {loop4}},
+		Secrets: []Secret{{Name: "KEY", Placeholder: ph, Value: value, Hosts: rules(t, "api.test"), AllowHTTP: true}},
+	})
+	var mu sync.Mutex
+	var early []textproto.MIMEHeader
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://api.test:%d/", portOf(t, ts)), nil)
+	req.Header.Set("Authorization", ph)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		Got1xxResponse: func(_ int, h textproto.MIMEHeader) error {
+			mu.Lock()
+			defer mu.Unlock()
+			early = append(early, h)
+			return nil
+		},
+	}))
+	res, err := h.client(nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(res)
+	res.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if body != "body" || len(early) != 1 || early[0].Get("X-Keep") != "1" || res.Header.Get("X-Keep") != "1" || res.Trailer.Get("X-Keep-Trailer") != "1" {
+		t.Fatalf("body %q, 1xx %q, header %q, trailer %q", body, early, res.Header, res.Trailer)
+	}
+	for what, hdr := range map[string]http.Header{"103": http.Header(early[0]), "header": res.Header, "trailer": res.Trailer} {
+		for k, vs := range hdr {
+			if strings.Contains(strings.ToLower(k+" "+strings.Join(vs, " ")), value) {
+				t.Errorf("%s field %q: %q carries the value", what, k, vs)
+			}
+		}
+	}
+}

@@ -17,6 +17,9 @@ type secret struct {
 	// forms are the encodings of Value that may be echoed back, each
 	// redacted to the placeholder in responses.
 	forms [][]byte
+	// lowerForms are forms in lower case, to find them in header field
+	// names, which Go re-cases as it reads them.
+	lowerForms []string
 }
 
 func prepareSecret(s Secret) *secret {
@@ -31,6 +34,9 @@ func prepareSecret(s Secret) *secret {
 	// Longest first, so that redactString never breaks a longer form by
 	// replacing a shorter one inside it.
 	slices.SortStableFunc(ps.forms, func(a, b []byte) int { return len(b) - len(a) })
+	for _, f := range ps.forms {
+		ps.lowerForms = append(ps.lowerForms, strings.ToLower(string(f)))
+	}
 	return ps
 }
 
@@ -154,6 +160,20 @@ func encodeFor(value, where string) string {
 	return value
 }
 
+// nameCarries reports whether the header field name k carries a form of a
+// secret's value, ignoring case.
+func nameCarries(k string, secrets []*secret) bool {
+	k = strings.ToLower(k)
+	for _, s := range secrets {
+		for _, f := range s.lowerForms {
+			if strings.Contains(k, f) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // redactString replaces every form of every secret value in v.
 func redactString(v string, secrets []*secret) string {
 	for _, s := range secrets {
@@ -167,10 +187,11 @@ func redactString(v string, secrets []*secret) string {
 }
 
 // redactHeader redacts every value in h, and drops any field whose name
-// carries a form of a value.
+// carries a form of a value, in any case: names are canonicalised as they
+// are read (sk-live-... arrives as Sk-Live-...).
 func redactHeader(h http.Header, secrets []*secret) {
 	for k, vs := range h {
-		if redactString(k, secrets) != k {
+		if nameCarries(k, secrets) {
 			delete(h, k)
 			continue
 		}
