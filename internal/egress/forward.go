@@ -499,6 +499,11 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		d = p.limitDenial("bytes")
 	case errors.Is(err, context.Canceled):
 		d = &denial{status: 499, decision: DecisionError, reason: "client went away"}
+	case strings.Contains(err.Error(), "server response headers exceeded"):
+		// net/http's error for MaxResponseHeaderBytes, which has no
+		// variable of its own.
+		d = &denial{status: http.StatusBadGateway, decision: DecisionError,
+			reason: fmt.Sprintf("upstream: the response header is over %d KiB, the most the proxy reads", maxHeaderBytes>>10)}
 	default:
 		d = &denial{status: http.StatusBadGateway, decision: DecisionError, reason: "upstream: " + err.Error()}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -307,5 +308,86 @@ func TestStreamedSubstitution(t *testing.T) {
 	ev = h.rec.wait(t, func(e Event) bool { return e.Decision == DecisionDeny })
 	if !strings.Contains(ev.Reason, "secret OTHER") {
 		t.Fatalf("event %+v", ev)
+	}
+}
+
+// TestResponseHeaderLimit checks that a host's response header is held up
+// to 64 KiB, not Go's default of 10 MiB: 16 clients that read nothing,
+// answered by an allowed host with 9 MiB of header each, get a 502 naming
+// the limit, and the proxy's live heap grows by far less than the 144 MiB
+// the headers would hold.
+func TestResponseHeaderLimit(t *testing.T) {
+	const n = 16
+	line := "X-Big: " + strings.Repeat("v", 1<<20-16) + "\r\n"
+	header := "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + strings.Repeat(line, 9) + "\r\n" // shared, allocated once
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				http.ReadRequest(bufio.NewReader(c))
+				io.WriteString(c, header)
+				<-stop
+			}()
+		}
+	}()
+	h := start(t, Config{
+		Allow:   rules(t, "big.test"),
+		Resolve: map[string][]netip.Addr{"big.test": {loop4}},
+	})
+	heap := func() int64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	base := heap()
+	var conns []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", h.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		conns = append(conns, c)
+		fmt.Fprintf(c, "GET http://big.test:%d/ HTTP/1.1\r\nHost: big.test\r\n\r\n", l.Addr().(*net.TCPAddr).Port)
+	}
+	deadline := time.Now().Add(hangGuard)
+	for time.Now().Before(deadline) && len(h.rec.all()) < n {
+		time.Sleep(10 * time.Millisecond)
+	}
+	grew := heap() - base
+	t.Logf("%d clients reading nothing: live heap %+d KiB", n, grew>>10)
+	if grew > 32<<20 {
+		t.Errorf("the proxy holds %d MiB of response headers for %d clients", grew>>20, n)
+	}
+	evs := h.rec.all()
+	if len(evs) != n {
+		t.Fatalf("%d events for %d requests: %+v", len(evs), n, evs)
+	}
+	for _, ev := range evs {
+		if ev.Decision != DecisionError || ev.Status != http.StatusBadGateway || !strings.Contains(ev.Reason, "64 KiB") {
+			t.Fatalf("event %+v", ev)
+		}
+	}
+	conns[0].SetReadDeadline(time.Now().Add(hangGuard))
+	res, err := http.ReadResponse(bufio.NewReader(conns[0]), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "response header") {
+		t.Fatalf("got %d %q", res.StatusCode, body)
 	}
 }

@@ -20,6 +20,11 @@ import (
 	"github.com/skillbox-dev/skillbox/audit"
 )
 
+// maxHeaderBytes bounds a header the proxy reads: a client's request
+// header, and a host's response header (Go's default for the latter is
+// 10 MiB, held outside MaxBuffer while a client is slow to take it).
+const maxHeaderBytes = 64 << 10
+
 // ErrClosed is returned by Serve after Close.
 var ErrClosed = errors.New("egress: proxy closed")
 
@@ -81,16 +86,17 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p.transport = &http.Transport{
-		Proxy:                 nil,
-		DialContext:           p.transportDial,
-		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout:   cfg.DialTimeout,
-		DisableCompression:    true,
-		MaxIdleConns:          32,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       30 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ForceAttemptHTTP2:     false,
+		Proxy:                  nil,
+		DialContext:            p.transportDial,
+		TLSClientConfig:        &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:    cfg.DialTimeout,
+		DisableCompression:     true,
+		MaxIdleConns:           32,
+		MaxIdleConnsPerHost:    4,
+		IdleConnTimeout:        30 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: maxHeaderBytes,
+		ForceAttemptHTTP2:      false,
 	}
 	discard := log.New(io.Discard, "", 0)
 	p.rp = &httputil.ReverseProxy{
@@ -105,7 +111,7 @@ func New(cfg Config) (*Proxy, error) {
 		Handler:           http.HandlerFunc(p.serveHTTP),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          discard,
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
 			return context.WithValue(ctx, sinkKey{}, *p.audit.Load())

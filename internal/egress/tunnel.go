@@ -204,7 +204,7 @@ func (p *Proxy) serveTunnel(r *http.Request, conn net.Conn, tun *tunnel) {
 		}),
 		ReadHeaderTimeout: p.cfg.HeaderTimeout,
 		IdleTimeout:       p.cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          p.srv.ErrorLog,
 		// Requests read inside the tunnel report to the audit sink of the
 		// client connection that carries it.
