@@ -414,12 +414,19 @@ func (p *Proxy) streamBody(out *http.Request, st *reqState, kind string) *denial
 }
 
 // rewrite is the ReverseProxy hook; the request was prepared by forward.
-// A host with a bound secret is asked for an uncompressed answer, gets no
-// ranges (partial answers could piece an echoed value together past the
+// No host is offered cleartext HTTP/2 (h2c): after the upgrade its streams
+// could name any host, past the check of this request. A host with a
+// bound secret is asked for an uncompressed answer, gets no ranges
+// (partial answers could piece an echoed value together past the
 // redaction) and no protocol upgrade.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.Out.Context())
 	pr.Out.Host = ""
+	if upgradesToH2C(pr.Out.Header) {
+		pr.Out.Header.Del("Upgrade")
+		pr.Out.Header.Del("Connection")
+		pr.Out.Header.Del("HTTP2-Settings")
+	}
 	if st != nil && len(st.bound) > 0 {
 		h := pr.Out.Header
 		h.Set("Accept-Encoding", "identity")
@@ -428,6 +435,19 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		h.Del("Upgrade")
 		h.Del("Connection")
 	}
+}
+
+// upgradesToH2C reports whether h offers an upgrade to h2c.
+func upgradesToH2C(h http.Header) bool {
+	for _, v := range h.Values("Upgrade") {
+		for p := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(strings.TrimSpace(p), "/")
+			if strings.EqualFold(name, "h2c") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // modifyResponse counts the response body and, for hosts with a bound

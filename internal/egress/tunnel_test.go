@@ -260,3 +260,40 @@ func echConfigList(t *testing.T, publicName string) []byte {
 	cfg = append(cfg, c...)
 	return append(u16(nil, len(cfg)), cfg...)
 }
+
+// TestNoH2CUpgrade checks that no request is upgraded to cleartext HTTP/2
+// (h2c): its streams would name any host after the one checked. The
+// upgrade is dropped (the host answers in HTTP/1.1) on the forward path
+// and in a plain-HTTP tunnel.
+func TestNoH2CUpgrade(t *testing.T) {
+	seen := make(chan string, 4)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("Upgrade") + "|" + r.Header.Get("HTTP2-Settings")
+		io.WriteString(w, "http/1.1")
+	}))
+	defer ts.Close()
+	h := start(t, Config{Allow: rules(t, "api.test"), Resolve: map[string][]netip.Addr{"api.test": {loop4}}})
+	auth := fmt.Sprintf("api.test:%d", portOf(t, ts))
+	upgrade := func(c net.Conn, br *bufio.Reader, target, proto string) {
+		t.Helper()
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: %s\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", target, auth, proto)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got := <-seen; got != "|" || res.StatusCode != 200 {
+			t.Fatalf("Upgrade: %s: the host saw %q, answered %d", proto, got, res.StatusCode)
+		}
+	}
+	c, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(hangGuard))
+	upgrade(c, bufio.NewReader(c), "http://"+auth+"/", "h2c")
+	f := &front{h: h}
+	c, br := f.tunnel(t, auth)
+	upgrade(c, br, "/", "H2C")
+}
