@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bufio"
+	cryptotls "crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -86,6 +87,20 @@ func TestStalledConnectionsCut(t *testing.T) {
 		br := bufio.NewReader(c)
 		if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != 200 {
 			t.Fatalf("CONNECT: %v %v", res, err)
+		}
+		if !closedWithin(t, c) {
+			t.Fatal("a tunnel that sent nothing was not closed")
+		}
+	})
+	t.Run("tunnel after handshake", func(t *testing.T) {
+		c := dial(t, fmt.Sprintf("CONNECT api.test:%d HTTP/1.1\r\nHost: api.test\r\n\r\n", portOf(t, tls)))
+		br := bufio.NewReader(c)
+		if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != 200 {
+			t.Fatalf("CONNECT: %v %v", res, err)
+		}
+		tc := cryptotls.Client(c, &cryptotls.Config{ServerName: "api.test", InsecureSkipVerify: true})
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
 		}
 		if !closedWithin(t, c) {
 			t.Fatal("an idle tunnel was not closed")
