@@ -298,7 +298,7 @@ func (r *Runtime) ensureEnvironment(ctx context.Context, s *skill.Skill, er sand
 		}
 		// A prune may have come between the build and the hold.
 		if again, err := c.Lookup(req); err == nil && again != nil {
-			return &sandbox.Environment{Key: e.Key, Dir: e.Dir, Base: e.Base}, lockedSet(again.Resolved), nil
+			return &sandbox.Environment{Key: e.Key, Digest: again.Digest(), Dir: e.Dir, Base: e.Base}, lockedSet(again.Resolved), nil
 		}
 		if attempt > 0 {
 			return nil, nil, errdefs.New(errdefs.Unavailable, "skill %s: its environment was removed while it was being prepared", id)
@@ -424,18 +424,27 @@ type EnvironmentStatus struct {
 	// Key and Dir name the skill's environment (with requirements, on a
 	// backend that runs environments); Built says whether it exists, and
 	// Resolved is what pip installed in it ("name==version").
-	Key      string   `json:"key,omitempty"`
+	Key string `json:"key,omitempty"`
+	// Digest, once it is built, names what it holds (skillenv's
+	// Env.Digest: its key and the distributions installed, with their
+	// archives' hashes): what trusted_environments lists to trust it.
+	Digest   string   `json:"digest,omitempty"`
 	Dir      string   `json:"dir,omitempty"`
 	Built    bool     `json:"built"`
 	Resolved []string `json:"resolved,omitempty"`
 	// Locked is the resolved set as a lockfile records it ("name==version
 	// sha256=HEX").
 	Locked []string `json:"locked,omitempty"`
-	// Trusted says the policy file's trusted_environments lists Key: a
+	// Trusted says the policy file's trusted_environments lists Digest: a
 	// process that serves several calls (a zygote) processes the
 	// environment's site and imports its packages once; otherwise each
 	// call's own process does, and ImportCost is what that costs.
 	Trusted bool `json:"trusted"`
+	// KeyListed says trusted_environments lists Key, which trusts
+	// nothing (a key names what an environment is built from, not what it
+	// holds): the operator meant to trust it, and lists Digest instead,
+	// after reviewing Resolved.
+	KeyListed bool `json:"key_listed,omitempty"`
 	// ImportCost is the per-call cost of the environment when it is not
 	// trusted, measured by MeasureEnvironment (nil otherwise, or when it
 	// could not be measured: ImportCostError says why).
@@ -535,15 +544,16 @@ func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, bu
 			return nil, err
 		}
 	}
-	if pol := r.envPolicy(); pol != nil {
-		st.Trusted = slices.Contains(pol.TrustedEnvironments, st.Key)
-	}
 	if e != nil {
-		st.Built, st.Dir = true, e.Dir
+		st.Built, st.Dir, st.Digest = true, e.Dir, e.Digest()
 		for _, p := range e.Resolved {
 			st.Resolved = append(st.Resolved, p.String())
 		}
 		st.Locked = lockedSet(e.Resolved)
+	}
+	if pol := r.envPolicy(); pol != nil {
+		st.Trusted = st.Digest != "" && slices.Contains(pol.TrustedEnvironments, st.Digest)
+		st.KeyListed = slices.Contains(pol.TrustedEnvironments, st.Key)
 	}
 	return st, nil
 }

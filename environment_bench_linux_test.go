@@ -135,7 +135,7 @@ func BenchmarkRequirementCall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	trusted := newRT(&policy.Policy{TrustedEnvironments: []string{st.Key}})
+	trusted := newRT(&policy.Policy{TrustedEnvironments: []string{st.Digest}})
 	defer trusted.Close()
 	for _, c := range []struct {
 		name string

@@ -62,7 +62,7 @@ func pipEnv(url string) skillbox.Option {
 // loopback index) with a progress line, and used by later calls and by
 // another skill with the same (normalised) requirements; its
 // packages' start-up code (.pth) runs in each call's own process, not in
-// the zygote, unless the operator lists the environment's key in
+// the zygote, unless the operator lists the environment's digest in
 // trusted_environments. The environment is read-only to the skill. A
 // requirement pip cannot satisfy is unavailable, naming it and pip's
 // reason.
@@ -165,14 +165,14 @@ func TestSkillEnvironment(t *testing.T) {
 		t.Errorf("err = %v; want unavailable naming the requirement and pip's reason", err)
 	}
 
-	// Trusted by key: the zygote processes the environment's site (exec:
-	// zygote; the default's spares are interpreters of their own).
+	// Trusted by digest: the zygote processes the environment's site
+	// (exec: zygote; the default's spares are interpreters of their own).
 	c := &skillenv.Cache{Dir: envs}
 	list, err := c.List()
 	if err != nil || len(list) != 1 {
 		t.Fatalf("environments: %v %v", list, err)
 	}
-	pol, err := policy.Parse("/etc/p.yaml", []byte(fmt.Sprintf("trusted_environments: [%q]\nbackends:\n  linux: {exec: zygote}\n", list[0].Key)))
+	pol, err := policy.Parse("/etc/p.yaml", []byte(fmt.Sprintf("trusted_environments: [%q]\nbackends:\n  linux: {exec: zygote}\n", list[0].Digest())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,4 +232,122 @@ class S(BaseSkill):
 			})
 		}
 	}
+}
+
+// TestTrustedEnvironmentIsWhatItHolds: trusted_environments trusts an
+// environment for what it holds, not for the requirements it was built
+// from. The operator reviews a build (alpha 1.0) and lists it; the index
+// then publishes alpha 1.1 with start-up code (.pth) and the cache is
+// pruned: the rebuild holds another set, so the zygote does not process
+// its site (the .pth runs in the call's own process), whatever the policy
+// lists for the old build.
+func TestTrustedEnvironmentIsWhatItHolds(t *testing.T) {
+	requireBackend(t, "linux")
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: environments are built in a jail")
+	}
+	if _, err := skillenv.PipWheel(); err != nil {
+		t.Skip(err)
+	}
+	wheels := t.TempDir()
+	pth := "import os; os.environ['SKILLBOX_TEST_PTH_PID'] = str(os.getpid())\n"
+	envtest.WheelOf(t, wheels, "alpha", "1.0", map[string]string{"alpha.py": "VERSION = '1.0'\n", "alpha_startup.pth": pth})
+	url, _ := envtest.Index(t, wheels)
+	root, cache := t.TempDir(), t.TempDir()
+	dir := filepath.Join(root, "test", "uses")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "manifest.yaml"), []byte("name: uses\nversion: \"1\"\ndescription: d\nrequirements: [\"alpha\"]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "skill.py"), []byte(envSkill), 0o644)
+	type out struct {
+		Version string `json:"version"`
+		PID     int    `json:"pid"`
+		PthPID  int    `json:"pth_pid"`
+	}
+	// call runs the skill once in a Runtime of its own, closed after it
+	// (so that a prune may remove the environment).
+	call := func(opts ...skillbox.Option) out {
+		t.Helper()
+		rt, err := skillbox.New(append([]skillbox.Option{skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}),
+			skillbox.WithCacheDir(cache), pipEnv(url)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rt.Close()
+		res, err := rt.Call(context.Background(), "test/uses", nil, skillbox.CallOptions{Backend: "linux"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o out
+		if err := json.Unmarshal(res.Value, &o); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	trusting := func(entries ...string) skillbox.Option {
+		t.Helper()
+		var b strings.Builder
+		for _, e := range entries {
+			fmt.Fprintf(&b, "  - %q\n", e)
+		}
+		pol, err := policy.Parse("/etc/p.yaml", []byte("trusted_environments:\n"+b.String()+"backends:\n  linux: {exec: zygote}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return skillbox.WithPolicy(pol)
+	}
+	if o := call(); o.Version != "1.0" {
+		t.Fatalf("first build: %+v, want alpha 1.0", o)
+	}
+	c := &skillenv.Cache{Dir: filepath.Join(cache, "envs")}
+	list, err := c.List()
+	if err != nil || len(list) != 1 {
+		t.Fatalf("environments: %v %v", list, err)
+	}
+	key, reviewed := list[0].Key, list[0].Digest()
+	if st := environmentOf(t, root, cache, url, trusting(reviewed)); st.Digest != reviewed || !st.Trusted {
+		t.Errorf("inspect, its digest listed: digest %s, trusted %v; want %s, true", st.Digest, st.Trusted, reviewed)
+	}
+	if st := environmentOf(t, root, cache, url, trusting(key)); st.Trusted || !st.KeyListed {
+		t.Errorf("inspect, its key listed: trusted %v, key listed %v; want false, true", st.Trusted, st.KeyListed)
+	}
+
+	if o := call(trusting(key)); o.PthPID != o.PID {
+		t.Errorf("its key listed: the .pth ran in %d, not the call's own %d: a key trusted it", o.PthPID, o.PID)
+	}
+	if o := call(trusting(reviewed)); o.PthPID == 0 || o.PthPID == o.PID {
+		t.Errorf("the reviewed environment, trusted: the .pth ran in %d, the call in %d; want the zygote's", o.PthPID, o.PID)
+	}
+
+	envtest.WheelOf(t, wheels, "alpha", "1.1", map[string]string{"alpha.py": "VERSION = '1.1'\n", "alpha_startup.pth": pth})
+	if removed, inUse, err := c.Prune(func(*skillenv.Env) bool { return false }); len(removed) != 1 || len(inUse) != 0 || err != nil {
+		t.Fatalf("prune: removed %v, in use %v, %v", removed, inUse, err)
+	}
+	// The policy lists what was reviewed and, for good measure, the key
+	// too: neither trusts what the rebuild holds.
+	o := call(trusting(reviewed, key))
+	if o.Version != "1.1" {
+		t.Fatalf("after the rebuild: %+v, want alpha 1.1 (resolved anew)", o)
+	}
+	if list, _ := c.List(); len(list) != 1 || list[0].Key != key || list[0].Digest() == reviewed {
+		t.Fatalf("after the rebuild: %v, want one environment with the key %s and a digest other than %s", list, key, reviewed)
+	}
+	if o.PthPID != o.PID {
+		t.Errorf("the rebuilt environment (alpha 1.1, not reviewed): its .pth ran in %d, not the call's own %d: the zygote processed it as trusted", o.PthPID, o.PID)
+	}
+}
+
+// environmentOf is Runtime.Environment of test/uses under opts.
+func environmentOf(t *testing.T, root, cache, url string, opts ...skillbox.Option) *skillbox.EnvironmentStatus {
+	t.Helper()
+	rt, err := skillbox.New(append([]skillbox.Option{skillbox.WithRoots(skill.Root{Path: root, Tier: skill.TierProject}),
+		skillbox.WithCacheDir(cache), pipEnv(url)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	st, err := rt.Environment(context.Background(), "test/uses", "linux")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -60,8 +60,8 @@ const maxPolicyFile = 1 << 20
 //	  {memory: 3GiB, pids: 512, size: 2GiB, scratch: 512MiB, timeout: 10m}
 //	build_images: true               # build a Dockerfile skill's image on its first call (default: false)
 //	trusted_environments:            # code a shared process may import
-//	  - python:/usr/bin/python3.12   # an environment key, as skillbox lists it
-//	  - sha256:<64 hex digits>       # an image digest
+//	  - python:/usr/bin/python3.12   # an interpreter's environment key, as skillbox lists it
+//	  - sha256:<64 hex digits>       # a skill environment's digest, or an image digest
 //	backends:                        # each backend's settings (Backends)
 //	  linux: {pool_size: 4, min_idle: 1, idle_timeout: 5m, exec: auto}
 //
@@ -99,10 +99,12 @@ type Policy struct {
 	CACerts []byte
 	// TrustedEnvironments (trusted_environments) lists the environments
 	// whose code a backend may import in a process that serves more than
-	// one call (sandbox.Spec.TrustedEnvironments): environment keys
-	// "python:/abs/path/of/interpreter" and image digests
-	// "sha256:<64 hex>". Default none: only the standard library and
-	// skillbox's own code are trusted there.
+	// one call (sandbox.Spec.TrustedEnvironments): interpreters'
+	// environment keys "python:/abs/path/of/interpreter", and digests
+	// "sha256:<64 hex>" of skills' environments (what one holds: a
+	// rebuild that installs anything else has another) and of images.
+	// Default none: only the standard library and skillbox's own code are
+	// trusted there.
 	TrustedEnvironments []string
 	// TrustedEnvironmentsLine is where trusted_environments is (0: not set).
 	TrustedEnvironmentsLine int
@@ -945,8 +947,9 @@ func (p *fileParser) resolve(n *yaml.Node, field string) []string {
 }
 
 // environments reads trusted_environments: a list of environment keys
-// ("python:" and the absolute, clean path of an interpreter) and image
-// digests ("sha256:" and 64 lower-case hex digits). Anything else — a
+// ("python:" and the absolute, clean path of an interpreter) and digests
+// of skills' environments and images ("sha256:" and 64 lower-case hex
+// digits). Anything else — a
 // relative path, a short or upper-case digest, an unknown scheme — is an
 // error, so that a typo can never trust something else.
 func (p *fileParser) environments(n *yaml.Node, field string) []string {
@@ -967,13 +970,14 @@ func (p *fileParser) environments(n *yaml.Node, field string) []string {
 }
 
 // CheckEnvironment checks one trusted_environments entry: an environment
-// key "python:/absolute/clean/path" or an image digest "sha256:<64 hex>".
+// key "python:/absolute/clean/path", or a digest "sha256:<64 hex>" of a
+// skill's environment or of an image.
 func CheckEnvironment(e string) error {
 	switch {
 	case strings.HasPrefix(e, "sha256:"):
 		hexPart := strings.TrimPrefix(e, "sha256:")
 		if len(hexPart) != 64 || strings.Trim(hexPart, "0123456789abcdef") != "" {
-			return fmt.Errorf("an image digest is sha256: and 64 lower-case hex digits")
+			return fmt.Errorf("a digest (a skill environment's or an image's) is sha256: and 64 lower-case hex digits")
 		}
 		return nil
 	case strings.HasPrefix(e, "python:"):
@@ -986,6 +990,6 @@ func CheckEnvironment(e string) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("want an environment key python:/PATH/OF/INTERPRETER or an image digest sha256:<64 hex>")
+		return fmt.Errorf("want an environment key python:/PATH/OF/INTERPRETER, or a digest sha256:<64 hex> of a skill's environment or of an image")
 	}
 }

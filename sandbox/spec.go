@@ -161,7 +161,7 @@ type Spec struct {
 	// built from Requirements: a backend that runs environments
 	// (EnvironmentRunner) runs the skill on it, read-only, its packages
 	// imported only in a call's own process unless TrustedEnvironments
-	// lists its Key. Other backends ignore it.
+	// lists its Digest. Other backends ignore it.
 	Environment *Environment `json:"environment,omitempty"`
 	// Env holds exactly the environment variables granted to the skill; a
 	// bound secret (see Secrets) appears with its placeholder, never its
@@ -212,9 +212,11 @@ type Spec struct {
 	// sets it (serve --warm ID, policy "warm: true"); results say so.
 	Warm bool `json:"warm,omitempty"`
 	// TrustedEnvironments are the operator's trusted_environments: the
-	// environment keys (as backends list them) and image digests whose code
-	// a backend may import in a process that serves several calls. Code
-	// from any other environment runs only in a call's own process.
+	// interpreters' environment keys (as backends list them), the digests
+	// of per-skill environments (Environment.Digest) and the image digests
+	// whose code a backend may import in a process that serves several
+	// calls. Code from any other environment runs only in a call's own
+	// process.
 	TrustedEnvironments []string `json:"trusted_environments,omitempty"`
 	// Container, when not nil, runs the skill in the root file system of
 	// an OCI image (a manifest's execution: container) instead of with a
@@ -231,9 +233,14 @@ type Spec struct {
 // Environment is a built per-skill Python environment: a virtual
 // environment at Dir made from the interpreter Base.
 type Environment struct {
-	// Key is the environment's key ("sha256:..."), as trusted_environments
-	// and `skillbox env list` name it.
+	// Key is the environment's key ("sha256:..."), as `skillbox env list`
+	// names it: a digest of what it is built from.
 	Key string `json:"key"`
+	// Digest is a digest of what it holds ("sha256:...": its key and the
+	// distributions installed, with their archives' hashes), as
+	// trusted_environments names it: a rebuild of the same key that
+	// installed anything else has another Digest and is untrusted.
+	Digest string `json:"digest"`
 	// Dir is the environment's folder, shown read-only at the same path.
 	Dir string `json:"dir"`
 	// Base is the real executable of the interpreter it was made from.

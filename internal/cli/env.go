@@ -18,7 +18,10 @@ import (
 
 // envInfo is one environment in `env list --json` and `env prune --json`.
 type envInfo struct {
-	Key          string    `json:"key"`
+	Key string `json:"key"`
+	// Digest names what the environment holds, as trusted_environments
+	// lists it (skillenv's Env.Digest).
+	Digest       string    `json:"digest"`
 	Dir          string    `json:"dir"`
 	Python       string    `json:"python"`
 	Requirements []string  `json:"requirements"`
@@ -145,7 +148,7 @@ func (c *cmdContext) envCache() (*skillenv.Cache, error) {
 }
 
 func infoOf(e *skillenv.Env) envInfo {
-	i := envInfo{Key: e.Key, Dir: e.Dir, Python: e.RunsOn(), Requirements: e.Requirements, Resolved: []string{}, Created: e.Built}
+	i := envInfo{Key: e.Key, Digest: e.Digest(), Dir: e.Dir, Python: e.RunsOn(), Requirements: e.Requirements, Resolved: []string{}, Created: e.Built}
 	for _, p := range e.Resolved {
 		i.Resolved = append(i.Resolved, p.String())
 	}
@@ -221,7 +224,7 @@ func (c *cmdContext) envPrune(args []string) error {
 	for _, e := range removed {
 		i, ok := sizes[e.Key]
 		if !ok {
-			i = envInfo{Key: e.Key, Dir: e.Dir, Python: e.RunsOn(), Requirements: e.Requirements, Created: e.Built}
+			i = envInfo{Key: e.Key, Digest: e.Digest(), Dir: e.Dir, Python: e.RunsOn(), Requirements: e.Requirements, Created: e.Built}
 		}
 		out.Removed = append(out.Removed, i)
 		out.Freed += i.Size

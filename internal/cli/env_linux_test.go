@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +55,8 @@ class S(BaseSkill):
 		t.Fatalf("env list: %d %s", o.code, o.stdout)
 	}
 	e := envs[0].(map[string]any)
-	if res, _ := e["resolved"].([]any); len(res) != 1 || res[0] != "alpha==1.0" || e["size"].(float64) <= 0 || !strings.HasPrefix(e["key"].(string), "sha256:") {
+	if res, _ := e["resolved"].([]any); len(res) != 1 || res[0] != "alpha==1.0" || e["size"].(float64) <= 0 || !strings.HasPrefix(e["key"].(string), "sha256:") ||
+		!strings.HasPrefix(fmt.Sprint(e["digest"]), "sha256:") || e["digest"] == e["key"] {
 		t.Errorf("env list: %v", e)
 	}
 	o = h.run("run", "test/withreq", "--backend", "linux", "--json")

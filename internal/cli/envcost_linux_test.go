@@ -78,6 +78,13 @@ raise SystemExit("the skill's code ran")
 	pol := filepath.Join(h.env["XDG_CONFIG_HOME"], "skillbox", "policy.yaml")
 	os.MkdirAll(filepath.Dir(pol), 0o755)
 	os.WriteFile(pol, []byte(fmt.Sprintf("trusted_environments: [%q]\n", env["key"])), 0o644)
+	if env := environment(); env["trusted"] != false || env["key_listed"] != true {
+		t.Errorf("its key in trusted_environments: %v, want untrusted, key_listed", env)
+	}
+	if o := h.run("inspect", "test/costly"); !strings.Contains(o.stdout, "trusted_environments lists its key") || !strings.Contains(o.stdout, fmt.Sprint(env["digest"])) {
+		t.Errorf("inspect, its key listed: %d %s%s", o.code, o.stdout, o.stderr)
+	}
+	os.WriteFile(pol, []byte(fmt.Sprintf("trusted_environments: [%q]\n", env["digest"])), 0o644)
 	if env := environment(); env["trusted"] != true {
 		t.Errorf("listed in trusted_environments: %v", env)
 	}

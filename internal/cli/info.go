@@ -287,10 +287,13 @@ func printEnvironment(w io.Writer, st *skillbox.EnvironmentStatus, err error, re
 	case st.Built:
 		fmt.Fprintf(w, "  %s on backend %s, with environment %s (%s) at %s\n",
 			st.Python, st.Backend, shortKey(st.Key), strings.Join(st.Resolved, " "), st.Dir)
-		if st.Trusted {
-			fmt.Fprintf(w, "  trusted (trusted_environments lists %s): its site and packages are processed once, in the zygote\n", st.Key)
-		} else {
-			fmt.Fprintf(w, "  untrusted: each call's own process processes its site and imports its packages (trusted_environments may list %s)\n", st.Key)
+		switch {
+		case st.Trusted:
+			fmt.Fprintf(w, "  trusted (trusted_environments lists its digest %s): its site and packages are processed once, in the zygote\n", st.Digest)
+		case st.KeyListed:
+			fmt.Fprintf(w, "  untrusted: each call's own process processes its site and imports its packages; trusted_environments lists its key %s, which trusts nothing (a key names the requirements, not what they resolved to): after reviewing the resolved set, list its digest %s instead\n", st.Key, st.Digest)
+		default:
+			fmt.Fprintf(w, "  untrusted: each call's own process processes its site and imports its packages (after reviewing the resolved set, trusted_environments may list its digest %s; a rebuild that resolves to another set has another)\n", st.Digest)
 		}
 		printImportCost(w, st)
 	default:

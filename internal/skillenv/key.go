@@ -325,3 +325,35 @@ func BoundsOf(pol *policy.Policy) Bounds {
 	}
 	return Bounds{MaxMemory: l.Memory, MaxPids: l.Pids, MaxBytes: l.Size, ScratchBytes: l.Scratch, Timeout: l.Timeout}.WithDefaults()
 }
+
+// digestVersion changes whenever what Digest covers changes.
+const digestVersion = "skillbox-env-digest/1"
+
+// Digest identifies what e holds: a digest of its key (interpreter,
+// requirements, pip's configuration, sdists, pinned set, target) and of
+// the set pip installed, each distribution's archive hash included
+// ("name==version sha256=HEX", sorted; a distribution pip reported no
+// hash for, one installed from a local folder, counts by name and version
+// only). It is what trusted_environments lists: a key names what an
+// environment is built from, and the same key rebuilt (after a prune, on
+// another host) installs whatever the index serves then, so trusting a
+// key would trust releases nobody reviewed. Two builds of one key that
+// install the same distributions have the same digest.
+func (e *Env) Digest() string {
+	set := make([]string, 0, len(e.Resolved))
+	for _, p := range e.Resolved {
+		x := p.String()
+		if p.Hash != "" {
+			x += " " + p.Hash
+		}
+		set = append(set, x)
+	}
+	slices.Sort(set)
+	b, _ := json.Marshal(struct {
+		Version  string   `json:"v"`
+		Key      string   `json:"key"`
+		Resolved []string `json:"resolved"`
+	}{digestVersion, e.Key, set})
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

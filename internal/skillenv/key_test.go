@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -49,6 +51,39 @@ func TestKey(t *testing.T) {
 		change(&r)
 		if k, err := r.Key(); err != nil || k == k0 {
 			t.Errorf("%s: key unchanged (%v)", name, err)
+		}
+	}
+}
+
+// An environment's digest is what it holds: its key and the installed
+// set with each archive's hash. The same set, in any order, has the same
+// digest; another version, another archive under the same version, or
+// another key does not; and a digest is never the key.
+func TestDigest(t *testing.T) {
+	const h1, h2 = "sha256=" + "11111111111111111111111111111111111111111111111111111111111111aa", "sha256=" + "22222222222222222222222222222222222222222222222222222222222222bb"
+	base := Env{Key: "sha256:" + strings.Repeat("ab", 32), Resolved: []Package{{"alpha", "1.0", h1}, {"beta", "2.0", h2}}}
+	d0 := base.Digest()
+	if !strings.HasPrefix(d0, "sha256:") || len(d0) != len("sha256:")+64 || d0 == base.Key {
+		t.Fatalf("digest %q of key %q", d0, base.Key)
+	}
+	same := base
+	same.Resolved = []Package{base.Resolved[1], base.Resolved[0]}
+	same.Dir, same.Built = "/elsewhere", time.Now()
+	if d := same.Digest(); d != d0 {
+		t.Errorf("the same set in another order, built elsewhere: digest %s, want %s", d, d0)
+	}
+	for name, change := range map[string]func(*Env){
+		"version": func(e *Env) { e.Resolved = []Package{{"alpha", "1.1", h1}, base.Resolved[1]} },
+		"archive": func(e *Env) { e.Resolved = []Package{{"alpha", "1.0", h2}, base.Resolved[1]} },
+		"no hash": func(e *Env) { e.Resolved = []Package{{"alpha", "1.0", ""}, base.Resolved[1]} },
+		"added":   func(e *Env) { e.Resolved = append(slices.Clone(base.Resolved), Package{"gamma", "1", h1}) },
+		"removed": func(e *Env) { e.Resolved = base.Resolved[:1] },
+		"key":     func(e *Env) { e.Key = "sha256:" + strings.Repeat("cd", 32) },
+	} {
+		e := base
+		change(&e)
+		if e.Digest() == d0 {
+			t.Errorf("%s: digest unchanged", name)
 		}
 	}
 }

@@ -31,12 +31,23 @@ func (b *box) initMsg(mode string) worker.Init {
 			// the interpreter's own.
 			in.TrustedEnv = b.container.Trusted(b.spec)
 		} else {
-			in.TrustedEnv = slices.Contains(b.spec.TrustedEnvironments, environmentKey(b.interp)) ||
-				b.spec.Environment != nil && slices.Contains(b.spec.TrustedEnvironments, b.spec.Environment.Key)
+			in.TrustedEnv = b.trustedEnv()
 			in.SitePaths = b.interp.Paths
 		}
 	}
 	return in
+}
+
+// trustedEnv says whether trusted_environments lists the environment the
+// jail runs: a skill's own environment by its digest only (what it holds:
+// neither its key nor its interpreter's path, which name only what it was
+// built from and stay the same when a rebuild installs a new release),
+// else the interpreter's environment key.
+func (b *box) trustedEnv() bool {
+	if env := b.spec.Environment; env != nil {
+		return env.Digest != "" && slices.Contains(b.spec.TrustedEnvironments, env.Digest)
+	}
+	return slices.Contains(b.spec.TrustedEnvironments, environmentKey(b.interp))
 }
 
 // environmentKey names the interpreter environment a jail runs for the
