@@ -390,6 +390,7 @@ func parseManifest(file string, data []byte) (*Manifest, error) {
 		case "requirements":
 			m.Requirements = p.strings(v, key, false)
 			p.oneLineItems(v, key)
+			p.requirementsCap(v, key, m.Requirements)
 		case "presentation":
 			if !isNull(v) {
 				if v.Kind != yaml.MappingNode {
@@ -837,6 +838,31 @@ func (p *parser) oneLineItems(v *yaml.Node, field string) {
 		if item = deref(item); item.ShortTag() == "!!str" && strings.ContainsFunc(item.Value, unicode.IsControl) {
 			p.errorf(item, fmt.Sprintf("%s[%d]", field, i), "%q: %s", item.Value, noControls)
 		}
+	}
+}
+
+// Caps on a manifest's requirements: each becomes an argument of pip in
+// the environment's build and a line of its record, and all of them of
+// messages. Skills declare a handful; a list past these is a mistake or an
+// attempt on the build.
+const (
+	MaxRequirements     = 256
+	MaxRequirementBytes = 64 << 10 // all of them together
+)
+
+// requirementsCap refuses more than MaxRequirements requirements, or more
+// than MaxRequirementBytes of them in all (each is also capped at 1024
+// bytes when it is parsed).
+func (p *parser) requirementsCap(v *yaml.Node, field string, reqs []string) {
+	total := 0
+	for _, r := range reqs {
+		total += len(r)
+	}
+	switch {
+	case len(reqs) > MaxRequirements:
+		p.errorf(v, field, "%d requirements, more than %d", len(reqs), MaxRequirements)
+	case total > MaxRequirementBytes:
+		p.errorf(v, field, "%d bytes in all, more than %s", total, FormatSize(MaxRequirementBytes))
 	}
 }
 

@@ -367,6 +367,9 @@ func TestManifestErrors(t *testing.T) {
 		{"filesystem absolute", head + "permissions:\n  filesystem:\n    read: [/etc]\n", []string{"manifest.yaml:6: permissions.filesystem.read[0]: \"/etc\": must be relative to the bundle"}},
 		{"filesystem escape", head + "permissions: {filesystem: {read: [\"data/../../x\"]}}\n", []string{"permissions.filesystem.read[0]: \"data/../../x\": escapes the bundle"}},
 		{"filesystem newline", head + "permissions: {filesystem: {read: [\"data/x\\n  nothing\"]}}\n", []string{"permissions.filesystem.read[0]: \"data/x\\n  nothing\": must not hold control characters"}},
+		{"requirements too many", head + "requirements: [" + strings.Repeat("a, ", 256) + "b]\n", []string{"manifest.yaml:4: requirements: 257 requirements, more than 256"}},
+		{"requirements too long", head + "requirements:\n" + strings.Repeat("  - alpha; platform_release == '"+strings.Repeat("x", 800)+"'\n", 200), []string{
+			"manifest.yaml:5: requirements: 165800 bytes in all, more than 64KiB"}},
 		{"requirement newline", head + "requirements: [\"requests\\n\\nInterpreter:\"]\n", []string{"manifest.yaml:4: requirements[0]: \"requests\\n\\nInterpreter:\": must not hold control characters"}},
 		{"filesystem write", head + "permissions: {filesystem: {write: [x]}}\n", []string{"permissions.filesystem: unknown field \"write\""}},
 		{"filesystem type", head + "permissions: {filesystem: [x]}\n", []string{"permissions.filesystem: must be a mapping"}},
