@@ -282,7 +282,7 @@ func (r *Runtime) ensureEnvironment(ctx context.Context, s *skill.Skill, er sand
 	if err != nil {
 		return nil, nil, err
 	}
-	reqs := strings.Join(spec.Requirements, ", ")
+	reqs := skillenv.Listed(spec.Requirements, ", ")
 	for attempt := 0; ; attempt++ {
 		e, err := c.Lookup(req)
 		if err != nil {
@@ -315,7 +315,7 @@ func (r *Runtime) buildEnvironment(ctx context.Context, c *skillenv.Cache, req s
 		progress = func(string) {}
 	}
 	if pin != nil {
-		reqs += fmt.Sprintf("; the %s set: %s", pin.what, strings.Join(pin.set, ", "))
+		reqs += fmt.Sprintf("; the %s set: %s", pin.what, skillenv.Listed(pin.set, ", "))
 	}
 	progress(fmt.Sprintf("building the environment of %s (requirements: %s) with pip in a jail, once", id, reqs))
 	key, _ := req.Key()
@@ -540,7 +540,7 @@ func (r *Runtime) environmentStatus(ctx context.Context, ref, backend string, bu
 		return nil, err
 	}
 	if e == nil && build {
-		if e, err = r.buildEnvironment(ctx, c, req, s, strings.Join(st.Requirements, ", "), nil); err != nil {
+		if e, err = r.buildEnvironment(ctx, c, req, s, skillenv.Listed(st.Requirements, ", "), nil); err != nil {
 			return nil, err
 		}
 	}

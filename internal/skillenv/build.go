@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/pep440"
@@ -73,6 +74,10 @@ type Job struct {
 	// Argv runs the build script with the base interpreter, in isolated
 	// mode; the script gets the descriptor of Out at OutFD.
 	Argv []string
+	// Stdin is what the script reads on its standard input: its spec (a
+	// JSON object), which may be longer than the kernel lets one argument
+	// be (128 KiB), as a long list of requirements makes it.
+	Stdin []byte
 	// Env is the build's whole environment.
 	Env []string
 	// Dir is the environment's final path: the Builder mounts an empty
@@ -177,11 +182,42 @@ func job(req Request, reqs []string, dir string, out *os.File, pip string, src s
 	}
 	ro = append(ro, src.paths...)
 	return Job{
-		Argv: []string{req.Python, "-I", "-S", "-c", buildScript, string(specJSON)},
-		Env:  env, Dir: dir, MaxBytes: b.MaxBytes, Out: out, OutFD: outFD,
+		Argv: []string{req.Python, "-I", "-S", "-c", buildScript}, Stdin: specJSON,
+		Env: env, Dir: dir, MaxBytes: b.MaxBytes, Out: out, OutFD: outFD,
 		ReadOnly: ro, Sources: src.urls, Timeout: b.Timeout,
 		ScratchBytes: b.ScratchBytes, MaxMemory: b.MaxMemory, MaxPids: b.MaxPids,
 	}, nil
+}
+
+// Listed is reqs joined by sep for a message, clipped: each requirement
+// to 120 bytes, and the list to those that fit in about 600, then "and N
+// more". A manifest may declare 256 requirements of up to 1024 bytes
+// each; a message that repeated them all would drown the reason it gives.
+func Listed(reqs []string, sep string) string {
+	const each, all = 120, 600
+	var b strings.Builder
+	for i, r := range reqs {
+		if len(r) > each {
+			r = clipUTF8(r, each-3) + "..."
+		}
+		if i > 0 && b.Len()+len(sep)+len(r) > all {
+			fmt.Fprintf(&b, "%sand %d more", sep, len(reqs)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(r)
+	}
+	return b.String()
+}
+
+// clipUTF8 is s cut to at most n bytes, on a character boundary.
+func clipUTF8(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Bounds cap one build.

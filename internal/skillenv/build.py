@@ -1,6 +1,7 @@
 # skillbox environment build: runs as pid 1 of a fresh jail (see build.go).
 #
-# argv: build.py SPEC_JSON
+# stdin: SPEC_JSON (not an argument: a long list of requirements makes it
+# longer than the kernel lets one argument be)
 #   dir        the environment's final path (an empty, size-capped tmpfs)
 #   out_fd     a descriptor of the host folder that receives the result;
 #              never inherited by pip, and this process is not dumpable,
@@ -177,7 +178,7 @@ def _compiled(site, target):
 
 
 def main():
-    spec = json.loads(sys.argv[1])
+    spec = json.load(sys.stdin)
     _nondumpable()
     out_fd = spec["out_fd"]
     os.set_inheritable(out_fd, False)

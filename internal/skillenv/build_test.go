@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,7 @@ func (h *hostBuilder) Build(ctx context.Context, j Job, progress func(string)) (
 	cmd := exec.CommandContext(ctx, j.Argv[0], j.Argv[1:]...)
 	cmd.Env = append(j.Env, "TMPDIR="+filepath.Dir(j.Dir))
 	cmd.ExtraFiles = []*os.File{j.Out}
+	cmd.Stdin = bytes.NewReader(j.Stdin)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -172,7 +174,7 @@ func TestEnsureFails(t *testing.T) {
 	// An sdist is refused without the operator's opt-in: wheels only.
 	req.Requirements = []string{"alpha"}
 	c.Builder = builderFunc(func(ctx context.Context, j Job, _ func(string)) ([]byte, error) {
-		if !strings.Contains(strings.Join(j.Argv, " "), `"--only-binary",":all:"`) {
+		if !strings.Contains(string(j.Stdin), `"--only-binary",":all:"`) {
 			return nil, errors.New("the build allows sdists")
 		}
 		return nil, errors.New("stop")
@@ -209,6 +211,58 @@ func TestEnsureTimeout(t *testing.T) {
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name(), ".lock") {
 			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// A build of many long requirements that fails (here: the builder
+// refuses it; any reason, or the time limit, reads the same) is an error
+// that names the first requirements and counts the rest, not one that
+// repeats them all (200 of 860 bytes made a message of 170 KB); the
+// builder gets them all.
+func TestBuildErrorClipsRequirements(t *testing.T) {
+	c, req, _ := newCache(t, nil)
+	req.Requirements = nil
+	for i := range 200 {
+		req.Requirements = append(req.Requirements, fmt.Sprintf("alpha; platform_release == '%s%03d'", strings.Repeat("x", 800), i))
+	}
+	for _, timeout := range []bool{false, true} {
+		c.Bounds.Timeout = time.Minute
+		if timeout {
+			c.Bounds.Timeout = time.Millisecond
+		}
+		var spec []byte
+		c.Builder = builderFunc(func(ctx context.Context, j Job, _ func(string)) ([]byte, error) {
+			spec = j.Stdin
+			if timeout {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			return nil, errors.New("refused")
+		})
+		_, err := c.Ensure(context.Background(), req, nil)
+		if err == nil || len(err.Error()) > 2048 || !strings.Contains(err.Error(), "'xxxx") || !strings.Contains(err.Error(), " more") {
+			t.Errorf("timeout %v: err (%d bytes) = %.3000v; want at most 2 KiB naming the first requirements and counting the rest", timeout, len(err.Error()), err)
+		}
+		if n := strings.Count(string(spec), "platform_release"); n != 200 {
+			t.Errorf("timeout %v: the builder got %d requirements, want 200", timeout, n)
+		}
+	}
+}
+
+func TestListed(t *testing.T) {
+	long := strings.Repeat("é", 100) // 200 bytes
+	for _, c := range []struct {
+		reqs []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"a", "b>=2"}, "a, b>=2"},
+		{[]string{long}, strings.Repeat("é", 58) + "..."},
+		{slices.Repeat([]string{"abcdefghij"}, 100), strings.Repeat("abcdefghij, ", 50) + "and 50 more"},
+	} {
+		if got := Listed(c.reqs, ", "); got != c.want {
+			t.Errorf("Listed(%q) = %q, want %q", c.reqs, got, c.want)
 		}
 	}
 }

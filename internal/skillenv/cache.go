@@ -172,16 +172,16 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 		if err != nil && err.Error() != bctx.Err().Error() {
 			why = ": " + err.Error() // what the Builder knows of it
 		}
-		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s took longer than %s%s", strings.Join(reqs, " "), b.Timeout, why)
+		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s took longer than %s%s", Listed(reqs, " "), b.Timeout, why)
 	}
 	full := sawFull.Load()
 	if err != nil {
-		return nil, errdefs.Wrap(errdefs.Unavailable, err, "building the environment for "+strings.Join(reqs, " ")+b.spaceHint(full))
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "building the environment for "+Listed(reqs, " ")+b.spaceHint(full))
 	}
 	resolved, err := parseResult(stdout)
 	if err != nil {
 		full = full || strings.Contains(err.Error(), noSpace)
-		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s%s: %v", strings.Join(reqs, " "), b.spaceHint(full), err)
+		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s%s: %v", Listed(reqs, " "), b.spaceHint(full), err)
 	}
 	if err := seal(stage); err != nil {
 		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")

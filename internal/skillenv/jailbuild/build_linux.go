@@ -108,6 +108,7 @@ func (b Builder) Build(ctx context.Context, job skillenv.Job, progress func(stri
 	defer running.Close()
 	cmd := exec.CommandContext(ctx, job.Argv[0], job.Argv[1:]...)
 	cmd.ExtraFiles = []*os.File{job.Out}
+	cmd.Stdin = bytes.NewReader(job.Stdin)
 	var stdout capped
 	stdout.max = maxStdout
 	cmd.Stdout = &stdout

@@ -57,6 +57,35 @@ func cache(t *testing.T) *skillenv.Cache {
 		Bounds: skillenv.Bounds{MaxBytes: 256 << 20, Timeout: 3 * time.Minute}}
 }
 
+// A build whose job spec is larger than the kernel lets one argument be
+// (128 KiB: here 200 requirements of about 860 bytes, more than a
+// manifest may declare, but a Request from the Go API or a long recorded
+// set is not a manifest) starts and builds: the spec reaches the build
+// script on its standard input, not on its command line.
+func TestBuildLargeSpec(t *testing.T) {
+	py := need(t)
+	wheels := t.TempDir()
+	envtest.Wheel(t, wheels, "alpha", "1.0", "X = 1\n")
+	url, _ := envtest.Index(t, wheels)
+	var reqs []string
+	size := 0
+	for i := range 200 {
+		r := fmt.Sprintf("alpha; python_version >= '3' or platform_release == '%s%d'", strings.Repeat("x", 800), i)
+		reqs, size = append(reqs, r), size+len(r)
+	}
+	if size <= 128<<10 {
+		t.Fatalf("the requirements hold %d bytes, want more than one argument may", size)
+	}
+	var lines []string
+	e, err := cache(t).Ensure(context.Background(), request(t, py, url, reqs...), func(l string) { lines = append(lines, l) })
+	if err != nil {
+		t.Fatalf("%.2000v\n%.2000s", err, strings.Join(lines, "\n"))
+	}
+	if len(e.Resolved) != 1 || e.Resolved[0].String() != "alpha==1.0" {
+		t.Errorf("resolved %+v, want alpha==1.0", e.Resolved)
+	}
+}
+
 // An environment is built in the jail from a loopback index reached
 // through the egress proxy, and works on the host.
 func TestBuildInJail(t *testing.T) {
