@@ -16,6 +16,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/pep440"
+	"github.com/skillbox-dev/skillbox/skill"
 )
 
 // buildScript is the program a build runs as pid 1 of its jail.
@@ -165,6 +166,7 @@ func job(req Request, reqs []string, dir string, out *os.File, pip string, src s
 	}
 	spec := map[string]any{
 		"dir": dir, "out_fd": outFD, "pip": pip, "args": args, "max_files": b.MaxFiles,
+		"max_bytes": b.MaxBytes, "max_bytes_text": skill.FormatSize(b.MaxBytes),
 		"requirements_file": lines,
 	}
 	if req.Target != nil {

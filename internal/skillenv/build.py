@@ -13,6 +13,10 @@
 #              mode: "name==version --hash=sha256:HEX"); when not empty,
 #              written to the scratch folder and given to pip with -r
 #   max_files  the most entries the environment may have
+#   max_bytes  the most bytes its files may hold, each file at its full
+#              size (a sparse file's holes count, every hard link counts)
+#   max_bytes_text
+#              max_bytes as the host writes sizes, for the error
 #   target     when set, {"name", "site"}: the environment is for another
 #              interpreter (Pyodide), which takes only pure-Python wheels;
 #              pip (run from a virtual environment in the scratch folder)
@@ -27,7 +31,11 @@
 # then, as pid 1, kills every other process of the jail, so that nothing a
 # package ran is still writing, and copies the environment into out_fd:
 # directories, regular files and symbolic links only, setuid, setgid and
-# sticky bits dropped. Prints one JSON line on stdout: {"report": ...} or
+# sticky bits dropped. The build fails when a package replaced what venv
+# made for the interpreter's start (bin/python*, pyvenv.cfg), left a link
+# that leads out of the environment, or put a file where the host writes
+# its own (skillbox-env.json), or when the files' sizes add up to more
+# than max_bytes (the copy writes a hole as zeros). Prints one JSON line on stdout: {"report": ...} or
 # {"error": ...}; pip's own output goes to stderr.
 import ctypes
 import json
@@ -67,28 +75,68 @@ class _TooMany(Exception):
     pass
 
 
-def _copy(src, dst_fd, budget):
+class _Refused(Exception):
+    # The environment holds something skillbox does not accept; the
+    # message says what, and which package put it there when its RECORD
+    # tells.
+    pass
+
+
+# The names the host writes into the environment's folder itself.
+_HOST_NAMES = ("skillbox-env.json",)
+
+
+class _Budget:
+    def __init__(self, files, size, size_text):
+        self.files, self.size, self.size_text = files, size, size_text
+
+
+def _link_ok(rel, target, venv_links):
+    # A link venv made, or one that stays inside the environment: a
+    # relative target without "..", so it can only lead down from its
+    # folder (the host follows some of the environment's paths when it
+    # shows them in a jail).
+    if venv_links.get(rel) == target:
+        return True
+    return not os.path.isabs(target) and ".." not in target.split("/") and target != ""
+
+
+def _copy(src, dst_fd, budget, root=None, venv_links=None, owners=None):
     # Copies the tree at src into the directory dst_fd without following
-    # any link in src and without writing outside dst_fd.
+    # any link in src and without writing outside dst_fd. Every regular
+    # file counts at its st_size, so that neither a sparse file (whose
+    # holes the copy writes as zeros) nor hard links to one file (each
+    # copied) make the host's copy larger than budget.size.
+    root = src if root is None else root
+    venv_links = venv_links or {}
     with os.scandir(src) as it:
         entries = sorted(it, key=lambda e: e.name)
     for e in entries:
-        budget[0] -= 1
-        if budget[0] < 0:
+        budget.files -= 1
+        if budget.files < 0:
             raise _TooMany()
+        rel = os.path.relpath(e.path, root)
+        if rel in _HOST_NAMES:
+            raise _Refused("the environment holds %s%s, a name skillbox writes itself" % (rel, _by(e.path, owners)))
         st = os.lstat(e.path)
         mode = stat.S_IMODE(st.st_mode) & 0o755
         if stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(e.path), e.name, dir_fd=dst_fd)
+            target = os.readlink(e.path)
+            if not _link_ok(rel, target, venv_links):
+                raise _Refused("the environment holds a symbolic link %s -> %s%s, which leads out of it (only links to a relative path without \"..\" are kept)" % (rel, target, _by(e.path, owners)))
+            os.symlink(target, e.name, dir_fd=dst_fd)
         elif stat.S_ISDIR(st.st_mode):
             os.mkdir(e.name, 0o700, dir_fd=dst_fd)
             fd = os.open(e.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dst_fd)
             try:
-                _copy(e.path, fd, budget)
+                _copy(e.path, fd, budget, root, venv_links, owners)
                 os.chmod(fd, mode | 0o500)
             finally:
                 os.close(fd)
         elif stat.S_ISREG(st.st_mode):
+            budget.size -= st.st_size
+            if budget.size < 0:
+                raise _Refused("the environment's files add up to more than its size limit of %s (a sparse file counts at its full size, and so does every hard link)" % budget.size_text)
             src_fd = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW)
             try:
                 out = os.open(e.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dst_fd)
@@ -150,31 +198,105 @@ def _not_pure(log, target):
 _COMPILED = re.compile(r"\.(so|pyd|dylib)(\.[0-9.]+)?$")
 
 
-def _compiled(site, target):
-    # Files of native code in what pip installed for a target: a wheel
-    # tagged pure that holds them is not pure.
+def _owners(site):
+    # The distribution that installed each file, by absolute path, from the
+    # RECORD files in site (their paths are relative to it; a script's is
+    # ../../../bin/NAME).
     owner = {}
-    for d in sorted(os.listdir(site)):
+    try:
+        names = sorted(os.listdir(site))
+    except OSError:
+        return owner
+    for d in names:
         if not d.endswith(".dist-info"):
             continue
         try:
             with open(os.path.join(site, d, "RECORD"), encoding="utf-8") as f:
                 for line in f:
-                    owner[os.path.normpath(line.split(",", 1)[0])] = d[: -len(".dist-info")]
+                    path = os.path.normpath(os.path.join(site, line.split(",", 1)[0]))
+                    owner[path] = d[: -len(".dist-info")]
         except OSError:
             pass
+    return owner
+
+
+def _by(path, owners):
+    # " (installed by NAME VERSION)" when a RECORD lists path, else "".
+    dist = (owners or {}).get(os.path.normpath(path))
+    return " (installed by %s)" % dist.replace("-", " ", 1) if dist else ""
+
+
+def _compiled(site, target):
+    # Files of native code in what pip installed for a target: a wheel
+    # tagged pure that holds them is not pure.
+    owner = _owners(site)
     found = {}
     for root, dirs, files in os.walk(site):
         dirs.sort()
         for n in sorted(files):
             if _COMPILED.search(n):
-                rel = os.path.relpath(os.path.join(root, n), site)
-                found.setdefault(owner.get(os.path.normpath(rel), "(no distribution)"), []).append(rel)
+                p = os.path.join(root, n)
+                rel = os.path.relpath(p, site)
+                found.setdefault(owner.get(os.path.normpath(p), "(no distribution)"), []).append(rel)
     if not found:
         return ""
     return "%s runs only pure Python: %s" % (target["name"], "; ".join(
         "%s holds compiled code (%s) although its wheel is tagged pure" % (dist.replace("-", " ", 1), ", ".join(files[:3]))
         for dist, files in sorted(found.items())))
+
+
+def _start_entry(name):
+    # The names in bin/ that decide how the environment's python starts:
+    # its links to the base interpreter and what CPython reads beside them
+    # (pyvenv.cfg, NAME._pth).
+    return name.startswith("python") or name == "pyvenv.cfg"
+
+
+def _fingerprint(path):
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return ("missing",)
+    if stat.S_ISLNK(st.st_mode):
+        return ("link", os.readlink(path))
+    if stat.S_ISREG(st.st_mode):
+        with open(path, "rb") as f:
+            return ("file", f.read(1 << 16))
+    return ("other", stat.S_IFMT(st.st_mode))
+
+
+def _start_files(env_dir):
+    # What the environment holds for its interpreter's start, by path
+    # relative to env_dir: bin/python* and pyvenv.cfg.
+    made = {"pyvenv.cfg": _fingerprint(os.path.join(env_dir, "pyvenv.cfg"))}
+    bindir = os.path.join(env_dir, "bin")
+    for n in sorted(os.listdir(bindir)) if os.path.isdir(bindir) else []:
+        if _start_entry(n):
+            made["bin/" + n] = _fingerprint(os.path.join(bindir, n))
+    return made
+
+
+def _start_changed(env_dir, made, owners):
+    # An error naming what a package changed of what venv made for the
+    # interpreter's start, or "". skillbox never runs the environment's
+    # python (it starts the base interpreter), but a python there that is
+    # not the base's link would run the package's code for anything that
+    # starts it, so such an environment is refused rather than kept.
+    now = _start_files(env_dir)
+    changed = []
+    for rel in sorted(set(made) | set(now)):
+        if made.get(rel, ("missing",)) != now.get(rel, ("missing",)):
+            verb = "added" if rel not in made else "replaced"
+            changed.append("%s %s%s" % (verb, rel, _by(os.path.join(env_dir, rel), owners)))
+    if not changed:
+        return ""
+    return ("a package changed what venv made for the environment's interpreter (%s): "
+            "the environment's bin/python* and pyvenv.cfg must stay the base interpreter's; "
+            "remove the package that ships them from the requirements" % "; ".join(changed))
+
+
+def _site_packages(env_dir):
+    return os.path.join(env_dir, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
 
 
 def main():
@@ -190,6 +312,7 @@ def main():
         # from a virtual environment in the scratch folder.
         venv_dir = os.path.join(tmp, "skillbox-venv") if target else env_dir
         venv.EnvBuilder(with_pip=False, symlinks=True).create(venv_dir)
+        made = {} if target else _start_files(env_dir)
         report = os.path.join(tmp, "skillbox-pip-report.json")
         python = os.path.join(venv_dir, "bin", "python")
         args = list(spec["args"])
@@ -221,9 +344,22 @@ def main():
             if why:
                 print(json.dumps({"error": why}))
                 return 1
-        _copy(env_dir, out_fd, [spec["max_files"]])
+        site = target["site"] if target else _site_packages(env_dir)
+        owners = _owners(site)
+        venv_links = {}
+        if not target:
+            why = _start_changed(env_dir, made, owners)
+            if why:
+                print(json.dumps({"error": why}))
+                return 1
+            venv_links = {rel: fp[1] for rel, fp in made.items() if fp[0] == "link"}
+        budget = _Budget(spec["max_files"], spec["max_bytes"], spec["max_bytes_text"])
+        _copy(env_dir, out_fd, budget, venv_links=venv_links, owners=owners)
     except _TooMany:
         print(json.dumps({"error": "the environment has more than %d files" % spec["max_files"]}))
+        return 1
+    except _Refused as e:
+        print(json.dumps({"error": str(e)}))
         return 1
     except Exception as e:  # reported, not raised: the host reads stdout
         _kill_others()

@@ -313,37 +313,46 @@ func TestPrune(t *testing.T) {
 	}
 }
 
-// The build script copies only folders, files and links, and never
-// follows a link out of the environment.
+// The build script copies only folders, files and links that stay inside
+// the environment, and never follows a link; a link that leads out of it
+// fails the build, naming it.
 func TestScriptCopiesSafely(t *testing.T) {
 	pip := needPip(t)
-	dir := filepath.Join(t.TempDir(), "env")
-	outDir := t.TempDir()
-	out, _ := os.Open(outDir)
-	defer out.Close()
 	wheels := t.TempDir()
-	// A wheel whose module is fine, plus what a hostile package could leave
-	// in the environment: a link to a host file and a fifo.
 	wheel(t, wheels, "alpha", "1.0", "x = 1\n")
-	req := Request{Python: "/usr/bin/python3", Requirements: []string{"alpha"}}
-	idx, _ := IndexFromEnv(func(k string) string { return map[string]string{"PIP_CONFIG_FILE": os.DevNull}[k] })
-	req.Index = idx
-	j, err := job(req, []string{"alpha", "--no-index", "--find-links", wheels}, dir, out, pip, sources{}, Bounds{}.WithDefaults())
+	// run builds alpha with plant's files in the environment, what a
+	// hostile package could leave there; it returns the copy and the
+	// script's result.
+	run := func(plant func(dir string)) (string, []Package, error) {
+		dir := filepath.Join(t.TempDir(), "env")
+		outDir := t.TempDir()
+		out, _ := os.Open(outDir)
+		defer out.Close()
+		req := Request{Python: "/usr/bin/python3", Requirements: []string{"alpha"}}
+		idx, _ := IndexFromEnv(func(k string) string { return map[string]string{"PIP_CONFIG_FILE": os.DevNull}[k] })
+		req.Index = idx
+		j, err := job(req, []string{"alpha", "--no-index", "--find-links", wheels}, dir, out, pip, sources{}, Bounds{}.WithDefaults())
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(dir, "planted"), 0o755)
+		plant(dir)
+		res, err := (&hostBuilder{}).Build(context.Background(), j, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkgs, err := parseResult(res)
+		return outDir, pkgs, err
+	}
+	outDir, _, err := run(func(dir string) {
+		os.Symlink("suid", filepath.Join(dir, "planted", "alias"))
+		exec.Command("mkfifo", filepath.Join(dir, "planted", "fifo")).Run()
+		os.WriteFile(filepath.Join(dir, "planted", "suid"), []byte("x"), 0o4755)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.MkdirAll(filepath.Join(dir, "planted"), 0o755)
-	os.Symlink("/etc/passwd", filepath.Join(dir, "planted", "passwd"))
-	exec.Command("mkfifo", filepath.Join(dir, "planted", "fifo")).Run()
-	os.WriteFile(filepath.Join(dir, "planted", "suid"), []byte("x"), 0o4755)
-	res, err := (&hostBuilder{}).Build(context.Background(), j, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := parseResult(res); err != nil {
-		t.Fatalf("%v: %s", err, res)
-	}
-	if l, err := os.Readlink(filepath.Join(outDir, "planted", "passwd")); err != nil || l != "/etc/passwd" {
+	if l, err := os.Readlink(filepath.Join(outDir, "planted", "alias")); err != nil || l != "suid" {
 		t.Errorf("the link was not copied as a link: %q %v", l, err)
 	}
 	if _, err := os.Lstat(filepath.Join(outDir, "planted", "fifo")); !os.IsNotExist(err) {
@@ -354,6 +363,13 @@ func TestScriptCopiesSafely(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(outDir, "bin", "python")); err != nil {
 		t.Errorf("no bin/python: %v", err)
+	}
+	outDir, _, err = run(func(dir string) { os.Symlink("/etc/passwd", filepath.Join(dir, "planted", "passwd")) })
+	if err == nil || !strings.Contains(err.Error(), "symbolic link planted/passwd -> /etc/passwd, which leads out of it") {
+		t.Errorf("a link to a host file: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(outDir, "planted", "passwd")); err == nil {
+		t.Errorf("a link to a host file was copied")
 	}
 }
 

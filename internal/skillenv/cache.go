@@ -183,8 +183,12 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 		full = full || strings.Contains(err.Error(), noSpace)
 		return nil, errdefs.New(errdefs.Unavailable, "building the environment for %s%s: %v", Listed(reqs, " "), b.spaceHint(full), err)
 	}
-	if err := seal(stage); err != nil {
-		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
+	base := req.Python
+	if req.Target != nil {
+		base = "" // no interpreter of its own: no links to one
+	}
+	if err := seal(stage, base, b.MaxBytes); err != nil {
+		return nil, errdefs.Wrap(errdefs.Unavailable, err, "building the environment for "+strings.Join(reqs, " "))
 	}
 	e := &Env{
 		Key: key, Dir: dir, Python: filepath.Join(dir, "bin", "python"), Base: req.Python,
@@ -195,7 +199,7 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 		e.Python, e.Sdists = "", false
 	}
 	meta, _ := json.MarshalIndent(e, "", "  ")
-	if err := os.WriteFile(filepath.Join(stage, metaFile), append(meta, '\n'), 0o644); err != nil {
+	if err := writeNew(filepath.Join(stage, metaFile), append(meta, '\n')); err != nil {
 		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
 	}
 	if err := os.Chmod(stage, 0o755); err != nil {
@@ -220,31 +224,88 @@ func (b Bounds) spaceHint(full bool) string {
 		skill.FormatSize(b.MaxBytes), skill.FormatSize(b.ScratchBytes))
 }
 
+// writeNew creates the file at p with data, failing if anything is at p:
+// O_EXCL with O_CREAT never follows a symbolic link there, so a link the
+// build left cannot make the host write elsewhere.
+func writeNew(p string, data []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // seal makes the built tree the host's: owned by this process's user (the
 // build wrote it as the jail's), nothing writable by others, no
-// set-id bits, nothing but folders, regular files and symbolic links.
-func seal(root string) error {
+// set-id bits, nothing but folders, regular files and symbolic links. It
+// checks again what the build script checked, since the host does not
+// trust what came out of the jail:
+//   - no entry where the host writes its own (metaFile);
+//   - every symbolic link stays inside the tree (a relative target without
+//     ".."), but for the links of bin/ to base (venv's python, python3,
+//     python3.X: base empty for an environment without an interpreter);
+//     the host follows the environment's paths when it shows them in a
+//     jail, and must never be led to one of its own files;
+//   - the regular files' sizes (each at its full size: a sparse file's
+//     holes count, and so does every hard link) add up to at most
+//     maxBytes.
+func seal(root, base string, maxBytes int64) error {
 	uid, gid := os.Geteuid(), os.Getegid()
+	var total int64
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == metaFile {
+			return fmt.Errorf("the environment holds %s, a name skillbox writes itself", metaFile)
 		}
 		if err := os.Lchown(p, uid, gid); err != nil {
 			return err
 		}
 		switch t := d.Type(); {
 		case t&fs.ModeSymlink != 0:
-			return nil
+			return checkLink(root, rel, base)
 		case t.IsDir(), t.IsRegular():
 			info, err := d.Info()
 			if err != nil {
 				return err
+			}
+			if t.IsRegular() {
+				if total += info.Size(); total > maxBytes || total < 0 {
+					return fmt.Errorf("the environment's files add up to more than its size limit of %s (a sparse file counts at its full size, and so does every hard link)", skill.FormatSize(maxBytes))
+				}
 			}
 			return os.Chmod(p, info.Mode().Perm()&0o755)
 		default:
 			return fmt.Errorf("%s: not a folder, file or link", p)
 		}
 	})
+}
+
+// checkLink accepts the symbolic link rel of the tree at root when its
+// target is relative without "..", so that it can only lead down from its
+// folder, or when it is one of bin/python* and resolves to base.
+func checkLink(root, rel, base string) error {
+	target, err := os.Readlink(filepath.Join(root, rel))
+	if err != nil {
+		return err
+	}
+	if target != "" && !filepath.IsAbs(target) && !slices.Contains(strings.Split(target, "/"), "..") {
+		return nil
+	}
+	if dir, name := filepath.Split(rel); base != "" && dir == "bin/" && strings.HasPrefix(name, "python") {
+		real, err := filepath.EvalSymlinks(filepath.Join(root, rel))
+		realBase, errBase := filepath.EvalSymlinks(base)
+		if err == nil && errBase == nil && real == realBase {
+			return nil
+		}
+	}
+	return fmt.Errorf("the environment holds a symbolic link %s -> %s, which leads out of it (only links to a relative path without \"..\" are kept)", rel, target)
 }
 
 // List returns the built environments, sorted by key.
