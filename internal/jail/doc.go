@@ -79,8 +79,9 @@
 // Backends choose a provider and otherwise share everything above, so a
 // new provider changes no backend. A per-skill Python environment needs no
 // provider of its own: it is HostPython with the environment's interpreter
-// (pyinterp's InEnvironment), whose paths add the environment's
-// site-packages, bound read-only, and whose program is its bin/python.
+// (pyinterp's InEnvironment), whose paths add the environment's folder,
+// bound read-only, and whose program is its base's binary (never a file
+// of the environment; the harness takes the environment at site).
 //
 // Everything here but the provider types, EgressConfig and the paths is
 // Linux only.

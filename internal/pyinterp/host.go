@@ -3,6 +3,7 @@ package pyinterp
 import (
 	"bytes"
 	"debug/elf"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,6 +77,11 @@ func (in *Interpreter) HostPaths() []string {
 	if in.Command != "" {
 		paths = append(paths, in.Command) // a venv's python and pyvenv.cfg
 	}
+	if in.Environment != "" {
+		// Its links to the base, checked (InEnvironment): the skill's own
+		// subprocesses start it.
+		paths = append(paths, in.Environment)
+	}
 	for _, p := range []string{in.BasePrefix, in.Prefix} {
 		if p == "" || slices.Contains(systemPrefixes, filepath.Clean(p)) {
 			continue
@@ -145,9 +151,21 @@ func ELFDeps(exe string) []string {
 // on the host (site, .pth files) would run their code there. Its sys.path
 // is in's without in's site directories, plus the environment's
 // site-packages.
-func (in *Interpreter) InEnvironment(dir string) *Interpreter {
+//
+// What runs is in's binary, and argv[0] is too (Command): nothing of the
+// environment is read at the interpreter's start, where CPython reads a
+// pyvenv.cfg ("home" decides where the standard library comes from) and a
+// NAME._pth (which replaces sys.path) beside argv[0]. Environment is the
+// environment's bin/python, which the harness makes sys.executable just
+// before it processes site, in the process that runs the skill's code.
+//
+// It refuses an environment whose bin/python does not resolve to in's
+// binary (the skill's own subprocesses start it, and a jail shows what it
+// leads to) or whose site-packages leads out of dir (a jail shows it).
+func (in *Interpreter) InEnvironment(dir string) (*Interpreter, error) {
 	e := *in
-	e.Command = filepath.Join(dir, "bin", "python")
+	e.Command = in.Executable
+	e.Environment = filepath.Join(dir, "bin", "python")
 	e.Prefix = dir
 	e.Paths = nil
 	for _, p := range in.Paths {
@@ -159,7 +177,35 @@ func (in *Interpreter) InEnvironment(dir string) *Interpreter {
 	if parts := strings.SplitN(mm, ".", 3); len(parts) >= 2 {
 		mm = parts[0] + "." + parts[1]
 	}
-	e.Paths = append(e.Paths, filepath.Join(dir, "lib", "python"+mm, "site-packages"))
+	site := filepath.Join(dir, "lib", "python"+mm, "site-packages")
+	e.Paths = append(e.Paths, site)
 	e.Libs = slices.Clone(in.Libs)
-	return &e
+	if err := checkEnvironment(dir, e.Environment, site, in.Executable); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// checkEnvironment checks the environment at dir for InEnvironment.
+func checkEnvironment(dir, python, site, executable string) error {
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(python)
+	if err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(python)
+	if fi.Mode()&os.ModeSymlink == 0 || err != nil || real != executable {
+		return fmt.Errorf("its bin/python is not a link to %s, the interpreter it was made from (a package replaced it?): remove the environment (skillbox env prune) to build it again", executable)
+	}
+	realSite, err := filepath.EvalSymlinks(site)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(realSite, realDir+string(filepath.Separator)) {
+		return fmt.Errorf("its site-packages leads out of it, to %s", realSite)
+	}
+	return nil
 }

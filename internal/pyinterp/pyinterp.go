@@ -78,7 +78,12 @@ type Interpreter struct {
 	// Command is what backends run: Executable, or for a virtual
 	// environment the environment's own python (symlinks kept, next to its
 	// pyvenv.cfg), without which its site-packages are not on sys.path.
+	// A per-skill environment's (InEnvironment) is its base's Executable.
 	Command string `json:"command"`
+	// Environment, for a per-skill environment's interpreter
+	// (InEnvironment), is its bin/python: the interpreter's
+	// sys.executable once site is processed, never what runs.
+	Environment string `json:"-"`
 	// Version is sys.version_info as "3.11.2".
 	Version string `json:"version"`
 	// Prefix and BasePrefix are sys.prefix and sys.base_prefix.

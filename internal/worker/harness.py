@@ -26,7 +26,7 @@ PRIVATE_FD_MIN = 100
 # not a variable of the skill's, so _main removes it.
 MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432"
 
-_state = {"req": None, "rep": None, "ctrl": None, "mark": None, "site": False}
+_state = {"req": None, "rep": None, "ctrl": None, "mark": None, "site": False, "executable": None}
 
 
 def _site():
@@ -37,6 +37,11 @@ def _site():
     if _state["site"] or not sys.flags.no_site:
         return False
     _state["site"] = True
+    if _state["executable"]:
+        # A per-skill environment (init's "executable"): the interpreter
+        # started as its base, reading nothing of the environment; site's
+        # venv step finds the environment's pyvenv.cfg beside this.
+        sys.executable = _state["executable"]
     import site
 
     site.main()
@@ -1069,6 +1074,7 @@ def _main():
         return 0
     if init.get("type") != "init":
         raise ValueError("expected an init frame, got %r" % init.get("type"))
+    _state["executable"] = init.get("executable") or None
     mode = init.get("mode") or "single"
     if mode not in ("single", "session", "zygote"):
         raise ValueError("unknown mode %r" % mode)

@@ -57,6 +57,12 @@ type Init struct {
 	// zygote looks, without running anything, for the standard-library
 	// modules the environment's start-up code and packages import.
 	SitePaths []string `json:"site_paths,omitempty"`
+	// Executable, for a per-skill environment, is its bin/python: the
+	// interpreter starts as the environment's base (argv[0] too), so that
+	// its start reads nothing of the environment, and the harness makes
+	// this sys.executable just before it processes site, whose venv step
+	// then finds the environment's pyvenv.cfg as a start from it would.
+	Executable string `json:"executable,omitempty"`
 	// Rehearse, in single mode, runs the harness's own part of a call once
 	// before the ready reply, with a stand-in skill and made-up values (as
 	// a zygote's child does): for a worker started before its call (a

@@ -23,6 +23,9 @@ import (
 func (b *box) initMsg(mode string) worker.Init {
 	in := worker.Init{Type: worker.TypeInit, Bundle: jail.SkillDir, Manifest: b.spec.Manifest, Mode: mode,
 		Requirements: b.reqNames}
+	if b.container == nil {
+		in.Executable = b.interp.Environment
+	}
 	if mode == worker.ModeZygote {
 		in.Scratch = jail.ScratchDir
 		in.Warm = b.spec.Warm
@@ -52,8 +55,14 @@ func (b *box) trustedEnv() bool {
 
 // environmentKey names the interpreter environment a jail runs for the
 // policy file's trusted_environments: "python:" and the interpreter the
-// jail runs (a virtual environment's own python for a venv).
-func environmentKey(in *pyinterp.Interpreter) string { return "python:" + in.Command }
+// jail runs (a virtual environment's own python for a venv; for a
+// per-skill environment, which starts from its base, its bin/python).
+func environmentKey(in *pyinterp.Interpreter) string {
+	if in.Environment != "" {
+		return "python:" + in.Environment
+	}
+	return "python:" + in.Command
+}
 
 // initWorker sends init and checks the skill's requirements against what
 // the interpreter reported. A zygote that does not import the skill

@@ -346,7 +346,8 @@ func (d *Driver) EnvironmentBase(ctx context.Context, spec sandbox.Spec) (execut
 }
 
 // environmentInterp is the interpreter of env, made from base: checked,
-// never run on the host (pyinterp's InEnvironment).
+// never run on the host, and started in the jail as base (pyinterp's
+// InEnvironment).
 func environmentInterp(base *pyinterp.Interpreter, env *sandbox.Environment) (*pyinterp.Interpreter, error) {
 	if base.Executable != env.Base {
 		return nil, errdefs.New(errdefs.Invalid, "backend linux: environment %s was made from %s, not %s", env.Key, env.Base, base.Executable)
@@ -360,7 +361,11 @@ func environmentInterp(base *pyinterp.Interpreter, env *sandbox.Environment) (*p
 	if _, err := os.Stat(filepath.Join(env.Dir, "pyvenv.cfg")); err != nil {
 		return nil, errdefs.New(errdefs.Unavailable, "backend linux: environment %s: %v", env.Key, err)
 	}
-	return base.InEnvironment(env.Dir), nil
+	in, err := base.InEnvironment(env.Dir)
+	if err != nil {
+		return nil, errdefs.New(errdefs.Unavailable, "backend linux: environment %s: %v", env.Key, err)
+	}
+	return in, nil
 }
 
 // checkReadPath refuses an operator-granted read path the jail cannot show

@@ -1,8 +1,10 @@
 # skillbox: the per-call cost of an untrusted environment (measure_linux.go).
-# Run in the skill's jail, as pid 1, by the environment's python with
-# -I -S -B: argv: measure.py BUNDLE RUNS.
+# Run in the skill's jail, as pid 1, by the environment's base interpreter
+# with -I -S -B: argv: measure.py BUNDLE RUNS PYTHON, PYTHON the
+# environment's bin/python.
 #
-# Each run is a fresh interpreter (the same python, -I -S -B) that does
+# Each run is a fresh interpreter (the same python, -I -S -B) that makes
+# PYTHON its sys.executable, as the harness does, and then does
 # what a call's own process does for an environment the operator did not
 # trust: process site (the environment's site directory, .pth files,
 # sitecustomize), then import the skill's third-party packages. The
@@ -18,6 +20,7 @@ import sys
 CHILD = r'''
 import ast, importlib.util, json, os, sys, time
 t0 = time.perf_counter()
+sys.executable = sys.argv[2]  # site finds the environment's pyvenv.cfg beside it
 import site
 site.main()
 t1 = time.perf_counter()
@@ -70,10 +73,10 @@ sys.stdout.write(json.dumps({"site": t1 - t0, "imports": t3 - t2, "modules": mod
 
 
 def main():
-    bundle, runs = sys.argv[1], int(sys.argv[2])
+    bundle, runs, python = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     results = []
     for _ in range(runs):
-        p = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", CHILD, bundle],
+        p = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", CHILD, bundle, python],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         lines = p.stdout.decode("utf-8", "replace").strip().splitlines()
         if p.returncode != 0 or not lines:

@@ -32,7 +32,7 @@ const (
 
 // MeasureEnvironment implements sandbox.EnvironmentMeasurer: it opens the
 // skill's sandbox for one call, with nothing granted, and runs measure.py
-// with the environment's python in a fresh jail of it (its own cgroup, the
+// with the environment's base interpreter in a fresh jail of it (its own cgroup, the
 // call's limits): each of measureRuns fresh interpreters processes the
 // environment's site and imports the third-party packages the skill's
 // files import, as a call's own process does when the environment is not
@@ -63,7 +63,7 @@ func (d *Driver) MeasureEnvironment(ctx context.Context, spec sandbox.Spec) (*sa
 	defer run.Close()
 	stdout, stderr := &capped{max: 64 << 10}, &capped{max: 4096}
 	python := b.interp.Command
-	cmd := &exec.Cmd{Path: python, Args: []string{python, "-I", "-S", "-B", "-c", measureScript, jail.SkillDir, strconv.Itoa(measureRuns)},
+	cmd := &exec.Cmd{Path: python, Args: []string{python, "-I", "-S", "-B", "-c", measureScript, jail.SkillDir, strconv.Itoa(measureRuns), b.interp.Environment},
 		Stdout: stdout, Stderr: stderr}
 	if err := launch(cmd); err != nil {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "start jail (environment measurement)")
