@@ -19,8 +19,9 @@ const maxCachedRefs = 4096
 // maxWatches bounds the folders one Runtime watches; past it, the
 // refCache starts over with a new notifier, and stops caching (calls
 // resolve every time) if one resolution alone needs more, rather than
-// hold more of the user's inotify watches. A variable for tests.
-var maxWatches = 8192
+// hold more of the user's inotify watches. (refCache.maxWatches: tests
+// set a smaller one.)
+const maxWatches = 8192
 
 // maxLinks bounds the symbolic links followed on one path, as the
 // kernel's own limit (40) does: a path with more cannot be resolved.
@@ -73,6 +74,8 @@ type refCache struct {
 	entries map[string]refEntry
 	roots   []skill.Root
 	resolve func(string) (*skill.Skill, error)
+	// maxWatches is what each notifier may hold (maxWatches).
+	maxWatches int
 }
 
 type refEntry struct {
@@ -81,7 +84,7 @@ type refEntry struct {
 }
 
 func newRefCache(roots []skill.Root, resolve func(string) (*skill.Skill, error)) *refCache {
-	return &refCache{entries: map[string]refEntry{}, roots: roots, resolve: resolve}
+	return &refCache{entries: map[string]refEntry{}, roots: roots, resolve: resolve, maxWatches: maxWatches}
 }
 
 // poll notes changes reported since the last poll; c.mu is held.
@@ -99,7 +102,7 @@ func (c *refCache) get(ref string) (*skill.Skill, error) {
 		// On first use: a Runtime that makes one call (the CLI's run)
 		// never asks, and holds no inotify instance.
 		c.started = true
-		c.n, _ = newNotifier()
+		c.n, _ = newNotifier(c.maxWatches)
 	}
 	if c.n == nil {
 		c.mu.Unlock()
@@ -166,7 +169,7 @@ func (c *refCache) renew(old notifier) (notifier, error) {
 	defer c.mu.Unlock()
 	if c.n == old {
 		old.close()
-		c.n, _ = newNotifier()
+		c.n, _ = newNotifier(c.maxWatches)
 		c.gen++
 		clear(c.entries)
 	}

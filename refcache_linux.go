@@ -26,15 +26,16 @@ type inotify struct {
 	mu  sync.Mutex
 	fd  int // -1 once closed
 	wds map[int32]bool
+	max int // watches it may hold
 	buf [4096]byte
 }
 
-func newNotifier() (notifier, error) {
+func newNotifier(max int) (notifier, error) {
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	return &inotify{fd: fd, wds: map[int32]bool{}}, nil
+	return &inotify{fd: fd, wds: map[int32]bool{}, max: max}, nil
 }
 
 func (n *inotify) watch(dir string) error      { return n.add(dir, inotifyMask) }
@@ -64,7 +65,7 @@ func (n *inotify) add(dir string, mask uint32) error {
 		return err
 	}
 	if !n.wds[int32(wd)] {
-		if len(n.wds) >= maxWatches {
+		if len(n.wds) >= n.max {
 			unix.InotifyRmWatch(n.fd, uint32(wd))
 			return errWatchLimit
 		}

@@ -5,4 +5,4 @@ package skillbox
 import "errors"
 
 // newNotifier has no notifier to offer: calls resolve every time.
-func newNotifier() (notifier, error) { return nil, errors.New("no file change notification here") }
+func newNotifier(int) (notifier, error) { return nil, errors.New("no file change notification here") }

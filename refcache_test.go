@@ -204,8 +204,6 @@ func TestRefCacheWatchLimit(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("no change notification: every call resolves")
 	}
-	defer func(m int) { maxWatches = m }(maxWatches)
-	maxWatches = 8
 	root, err := filepath.EvalSymlinks(t.TempDir()) // no link on the way: no watch of its folder
 	if err != nil {
 		t.Fatal(err)
@@ -214,6 +212,7 @@ func TestRefCacheWatchLimit(t *testing.T) {
 	res := &skill.Resolver{Roots: roots}
 	resolves := 0
 	c := newRefCache(roots, func(ref string) (*skill.Skill, error) { resolves++; return res.Resolve(ref) })
+	c.maxWatches = 8
 	defer c.close()
 	for i := range 4 {
 		writeSkill(t, filepath.Join(root, "cat", fmt.Sprintf("s%d", i)), "1")
