@@ -51,13 +51,7 @@ func nprocFixture(t *testing.T, root string) string {
 // controllers, saying so, its pids limit as RLIMIT_NPROC (which the
 // package's build backend recorded), and the call runs on it.
 func TestEnvironmentBestEffort(t *testing.T) {
-	requireBackend(t, "linux")
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: environments are built in a jail")
-	}
-	if _, err := skillenv.PipWheel(); err != nil {
-		t.Skip(err)
-	}
+	requireEnvironmentBuilds(t)
 	root := t.TempDir()
 	url := nprocFixture(t, root)
 	var mu sync.Mutex

@@ -14,7 +14,6 @@ import (
 
 	"github.com/skillbox-dev/skillbox"
 	"github.com/skillbox-dev/skillbox/audit"
-	"github.com/skillbox-dev/skillbox/internal/skillenv"
 	"github.com/skillbox-dev/skillbox/internal/skillenv/envtest"
 	"github.com/skillbox-dev/skillbox/skill"
 )
@@ -42,13 +41,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 // build is an audit record naming the skill and the environment's key —
 // the index's host allowed, another host denied.
 func TestEnvironmentBuildAudited(t *testing.T) {
-	requireBackend(t, "linux")
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: environments are built in a jail")
-	}
-	if _, err := skillenv.PipWheel(); err != nil {
-		t.Skip(err)
-	}
+	requireEnvironmentBuilds(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -67,13 +67,7 @@ func pipEnv(url string) skillbox.Option {
 // requirement pip cannot satisfy is unavailable, naming it and pip's
 // reason.
 func TestSkillEnvironment(t *testing.T) {
-	requireBackend(t, "linux")
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: environments are built in a jail")
-	}
-	if _, err := skillenv.PipWheel(); err != nil {
-		t.Skip(err)
-	}
+	requireEnvironmentBuilds(t)
 	wheels := t.TempDir()
 	envtest.WheelOf(t, wheels, "alpha", "1.0", map[string]string{
 		"alpha.py":          "VERSION = '1.0'\n",
@@ -242,13 +236,7 @@ class S(BaseSkill):
 // its site (the .pth runs in the call's own process), whatever the policy
 // lists for the old build.
 func TestTrustedEnvironmentIsWhatItHolds(t *testing.T) {
-	requireBackend(t, "linux")
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: environments are built in a jail")
-	}
-	if _, err := skillenv.PipWheel(); err != nil {
-		t.Skip(err)
-	}
+	requireEnvironmentBuilds(t)
 	wheels := t.TempDir()
 	pth := "import os; os.environ['SKILLBOX_TEST_PTH_PID'] = str(os.getpid())\n"
 	envtest.WheelOf(t, wheels, "alpha", "1.0", map[string]string{"alpha.py": "VERSION = '1.0'\n", "alpha_startup.pth": pth})

@@ -101,7 +101,9 @@ func scriptWheel(t *testing.T, path, name, version, script, body string) {
 	}
 }
 
-func needEnvStart(t *testing.T) {
+// requireEnvironmentBuilds skips t where environments cannot be built:
+// they are built in a jail (linux backend, root) by pip.
+func requireEnvironmentBuilds(t *testing.T) {
 	t.Helper()
 	requireBackend(t, "linux")
 	if os.Geteuid() != 0 {
@@ -118,7 +120,7 @@ func needEnvStart(t *testing.T) {
 // least of all as the zygote's program (a process serving every call)
 // of an environment nobody trusted.
 func TestEnvironmentPackageCannotReplaceInterpreter(t *testing.T) {
-	needEnvStart(t)
+	requireEnvironmentBuilds(t)
 	real, err := filepath.EvalSymlinks("/usr/bin/python3")
 	if err != nil {
 		t.Skip(err)
@@ -150,7 +152,7 @@ func TestEnvironmentPackageCannotReplaceInterpreter(t *testing.T) {
 // folder) once site is processed. An environment whose bin/python is not
 // a link to its base is refused.
 func TestEnvironmentStartReadsNothingOfIt(t *testing.T) {
-	needEnvStart(t)
+	requireEnvironmentBuilds(t)
 	wheels := t.TempDir()
 	envtest.WheelOf(t, wheels, "alpha", "1.0", map[string]string{"alpha.py": "VERSION = '1.0'\n"})
 	url, _ := envtest.Index(t, wheels)
