@@ -17,7 +17,8 @@ import (
 
 // Start runs start (which starts processes: exec.Cmd.Start) on a thread
 // that first enters a new network namespace, brings its loopback up and
-// listens on addr (TCP, IPv4) there; it returns that listener. The
+// listens on addr (TCP, IPv4) there; it returns that listener (none, and
+// nil, when addr is "": a namespace holding only loopback). The
 // processes start makes inherit the namespace. The thread is never given
 // back to the runtime, so no other goroutine runs in the namespace: it
 // ends with its goroutine, after start returns, or, when keep is not nil,
@@ -38,6 +39,9 @@ func Start(addr string, start func() error, keep <-chan struct{}) (net.Listener,
 			}
 			if err := stage.LoopbackUp(); err != nil {
 				return nil, fmt.Errorf("loopback: %w", err)
+			}
+			if addr == "" {
+				return nil, start()
 			}
 			l, err := net.Listen("tcp4", addr)
 			if err != nil {

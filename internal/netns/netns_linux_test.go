@@ -62,3 +62,31 @@ func TestStart(t *testing.T) {
 		t.Errorf("the namespace's interfaces: %v, want lo only\n%s", ifaces, out.String())
 	}
 }
+
+// Without an address Start listens on nothing: the process sees loopback
+// only, and another namespace than the caller's.
+func TestStartWithoutListener(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a network namespace of its own needs root here")
+	}
+	cmd := exec.Command("readlink", "/proc/self/ns/net")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	keep := make(chan struct{})
+	defer close(keep)
+	l, err := Start("", cmd.Start, keep)
+	if err != nil || l != nil {
+		t.Fatalf("Start: %v, %v; want no listener", l, err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the process: %v\n%s", err, out.String())
+	}
+	mine, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(out.String()); got == "" || got == mine {
+		t.Errorf("the process's network namespace is %q, the caller's %q", got, mine)
+	}
+}
