@@ -349,6 +349,12 @@ func checkLink(root, rel, target string) error {
 	return nil
 }
 
+// LinkStaysInside reports whether the symlink at rel (slash-separated,
+// relative to root, a resolved path) with the given target resolves inside
+// root by the rule bundles follow (an absolute target never does), for a
+// folder that is not a bundle: an image build's context.
+func LinkStaysInside(root, rel, target string) bool { return checkLink(root, rel, target) == nil }
+
 // digestMagic starts every digest input; it versions the format.
 const digestMagic = "skillbox-bundle-digest-v1\n"
 

@@ -165,15 +165,18 @@ var buildIDMap = fmt.Sprintf("0:%d:65536", buildUIDBase)
 //
 // Every Dockerfile is treated as hostile. Before the builder runs,
 // checkDockerfile refuses an image from anywhere but the context folder
-// or a loopback registry, ADD from a URL, and RUN steps asking for a
-// network or no confinement. The builder (buildah, else podman) then runs
+// or a loopback registry, ADD from a URL (or a variable that could be
+// one), RUN --mount but of a tmpfs or a plain cache, and RUN steps asking
+// for a network or no confinement; checkContextLinks refuses a link out
+// of the context folder. The builder (buildah, else podman) then runs
 // with: its own storage under a fresh folder of the cache (removed
 // afterwards, with everything it built), OCI isolation with runc (never
 // chroot, which would run RUN steps as host root), a user namespace
-// mapping the build's root to an unprivileged host uid, no network (with
-// opts.Network: a network namespace of its own holding only loopback and
-// the egress proxy, which decides every request; see run), no pulls but
-// of the loopback registry bases the Dockerfile names, no host
+// mapping the build's root to an unprivileged host uid, a network
+// namespace of its own holding only loopback (with opts.Network, also the
+// egress proxy, which decides every request; see run) and RUN steps with
+// no network without one, no pulls (the loopback registry bases the
+// Dockerfile names are pulled first, outside that namespace), no host
 // volumes, no credentials, the docker format's ONBUILD ignored (OCI
 // format), memory and process limits, and the Timeout. Its output goes to
 // c.Progress as lines. A RUN step that fails is Invalid, a build over
@@ -197,6 +200,9 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	pulls, err := checkDockerfile(text, ctxDir, opts.Network != nil)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", dockerfile, err)
+	}
+	if err := checkContextLinks(ctxDir); err != nil {
+		return nil, err
 	}
 	if !buildsSupported {
 		return nil, errdefs.New(errdefs.Unsupported, "image builds run Linux containers: build on Linux")
@@ -259,28 +265,24 @@ func (c *Cache) Build(ctx context.Context, opts BuildOptions) (*Image, error) {
 	if b.Name == "podman" {
 		sub = "build"
 	}
-	// No pulls, unless the Dockerfile names loopback registry images,
-	// which the builder then pulls itself (so their layers get the
-	// build's user namespace ids) from those registries only: they are
-	// the only registries it is told of (setup), and short names search
-	// none. A build with a network grant runs in a network namespace
-	// holding only the proxy, where no loopback registry is: the builder
-	// pulls them first, on skillbox's side.
-	pull := "--pull=never"
-	if len(pulls) > 0 && opts.Network == nil {
-		pull = "--pull=missing"
+	// No pulls during the build. The build step runs in a network
+	// namespace of its own (run), where no loopback registry is, so the
+	// loopback registry images the Dockerfile names are pulled first, on
+	// skillbox's side, by the builder (so their layers get the build's
+	// user namespace ids) from those registries only: they are the only
+	// registries it is told of (setup), and short names search none.
+	if len(pulls) > 0 && b.Name != "buildah" {
+		// podman has no global --userns-uid-map for its pull.
+		return nil, errdefs.New(errdefs.Unsupported, "image builder %s: a build pulls its loopback registry bases before it starts, which skillbox does with buildah only; %s", b.Name, installHint)
 	}
+	for _, ref := range pulls {
+		if err := r.run(ctx, "pull "+ref.Name, "pull", "--quiet", ref.Name); err != nil {
+			return nil, err
+		}
+	}
+	pull := "--pull=never"
 	network, extra := "none", []string(nil)
 	if opts.Network != nil {
-		if len(pulls) > 0 && b.Name != "buildah" {
-			// podman has no global --userns-uid-map for its pull.
-			return nil, errdefs.New(errdefs.Unsupported, "image builder %s: a build granted hosts pulls its loopback registry bases first, which skillbox does with buildah only; %s", b.Name, installHint)
-		}
-		for _, ref := range pulls {
-			if err := r.run(ctx, "pull "+ref.Name, "pull", "--quiet", ref.Name); err != nil {
-				return nil, err
-			}
-		}
 		cfg := *opts.Network
 		// Each decision names the Dockerfile built (audit.Egress.ImageBuild).
 		name, audit := filepath.Base(dockerfile), cfg.Audit
@@ -528,12 +530,19 @@ func (r *buildRun) run(ctx context.Context, step, sub string, args ...string) er
 	cmd.Env = r.env
 	startGroup(cmd)
 	start := cmd.Start
-	if r.proxy != nil && step == "build" {
-		// The builder, runc and the RUN steps (--network host) live in a
-		// network namespace holding only loopback and the proxy's
-		// listener; the builder passes the proxy's variables to each RUN
-		// step (its --http-proxy, on by default), never into the image.
-		cmd.Env = append(slices.Clone(r.env), proxyEnv(buildProxyAddr)...)
+	if step == "build" {
+		// The builder and runc live in a network namespace holding only
+		// loopback, never the host's: what the builder fetches itself (an
+		// ADD URL checkDockerfile missed) reaches nothing. With a grant
+		// the namespace also holds the proxy's listener, which the RUN
+		// steps (--network host) reach; the builder passes the proxy's
+		// variables to each RUN step (its --http-proxy, on by default),
+		// never into the image.
+		addr := ""
+		if r.proxy != nil {
+			addr = buildProxyAddr
+			cmd.Env = append(slices.Clone(r.env), proxyEnv(buildProxyAddr)...)
+		}
 		keep := make(chan struct{})
 		defer close(keep) // the thread that started the builder: Pdeathsig
 		var served chan struct{}
@@ -546,8 +555,8 @@ func (r *buildRun) run(ctx context.Context, step, sub string, args ...string) er
 			}
 		}()
 		start = func() error {
-			l, err := startIn(buildProxyAddr, cmd.Start, keep)
-			if err != nil {
+			l, err := startIn(addr, cmd.Start, keep)
+			if err != nil || l == nil {
 				return err
 			}
 			served = make(chan struct{})

@@ -292,6 +292,104 @@ RUN while read -r a b c d; do case "$a $b" in "Max processes") echo "$c" > /npro
 	checkNoBuildLeftovers(t, c)
 }
 
+// A stage's symbolic link to / bound into a RUN step (buildah before
+// 1.35.1 follows it on the host: CVE-2024-1753) and a URL that ADD would
+// fetch once it expands a build variable: both refused before the
+// builder runs, so nothing of the host is read, written or fetched.
+func TestBuildBindMountSymlinkFromStage(t *testing.T) {
+	needBuilder(t)
+	// A host folder the build's uid could read and write, were it bound.
+	host := t.TempDir()
+	for _, d := range []string{filepath.Dir(host), host} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(host, "secret"), []byte("HOST-SECRET\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := buildContext(t, fmt.Sprintf(`FROM oci-archive:evil.tar AS s
+FROM oci-archive:base.tar
+RUN --mount=type=bind,from=s,source=/hostroot,target=/h,rw bash -c 'read -r l < /h%[1]s/secret; echo "$l" > /leak; echo written > /h%[1]s/written'
+`, host))
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "hostroot", Typeflag: tar.TypeSymlink, Linkname: "/", Mode: 0o777}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	data := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil, err := mutate.AppendLayers(shellImage(t), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarDir(t, writeLayout(t, evil), filepath.Join(dir, "evil.tar"))
+	c := newCache(t)
+	var progress syncBuffer
+	c.Progress = &progress
+	img, err := c.Build(context.Background(), BuildOptions{Context: dir, Timeout: 5 * time.Minute})
+	if img != nil && exists(filepath.Join(img.Rootfs, "leak")) {
+		t.Errorf("a RUN step read a host file: %q", readFile(t, filepath.Join(img.Rootfs, "leak")))
+	}
+	if exists(filepath.Join(host, "written")) {
+		t.Error("a RUN step wrote a host file")
+	}
+	wantKind(t, err, errdefs.Denied, "CVE-2024-1753")
+	checkNoBuildLeftovers(t, c)
+}
+
+func TestBuildAddURLThroughVariable(t *testing.T) {
+	needBuilder(t)
+	port, conns := countingServer(t, "LOOPBACK-ONLY-SERVICE-DATA\n")
+	dir := buildContext(t, fmt.Sprintf("FROM oci-archive:base.tar\nARG U=http://127.0.0.1:%d/internal\nADD $U /fetched\n", port))
+	c := newCache(t)
+	var progress syncBuffer
+	c.Progress = &progress
+	img, err := c.Build(context.Background(), BuildOptions{Context: dir, Timeout: 5 * time.Minute})
+	if n := conns.Load(); n > 0 || (img != nil && exists(filepath.Join(img.Rootfs, "fetched"))) {
+		t.Errorf("the build fetched a loopback URL through ADD $U (%d connections)", n)
+	}
+	wantKind(t, err, errdefs.Denied, "build variable")
+	checkNoBuildLeftovers(t, c)
+}
+
+// TestBuildRunsInItsOwnNetworkNamespace: the builder is started in a
+// network namespace of its own even without a grant, so whatever it would
+// fetch itself (an ADD URL checkDockerfile missed) finds only loopback.
+// The builder here is a script that records its namespace and fails.
+func TestBuildRunsInItsOwnNetworkNamespace(t *testing.T) {
+	if !buildsSupported || os.Geteuid() != 0 {
+		t.Skip("builds run on Linux, as root")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "netns")
+	script := filepath.Join(dir, "buildah")
+	writeFile(t, script, fmt.Sprintf("#!/bin/sh\ncase \" $* \" in *\" bud \"*) readlink /proc/self/ns/net > %s;; esac\nexit 1\n", out))
+	if err := os.Chmod(script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctxDir := filepath.Join(dir, "ctx")
+	os.Mkdir(ctxDir, 0o755)
+	writeFile(t, filepath.Join(ctxDir, "Dockerfile"), "FROM scratch\n")
+	c := newCache(t)
+	b := Builder{Name: "buildah", Path: script, Usable: true, Runtime: "/bin/true"}
+	_, err := c.Build(context.Background(), BuildOptions{Context: ctxDir, Builder: b})
+	wantKind(t, err, errdefs.Invalid, "failed")
+	mine, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.TrimSpace(readFile(t, out))
+	if got == "" || got == mine {
+		t.Errorf("the builder ran in network namespace %q, the host's is %q", got, mine)
+	}
+	checkNoBuildLeftovers(t, c)
+}
+
 func TestBuildTimeoutKillsTheBuild(t *testing.T) {
 	needBuilder(t)
 	// The sleep's second argument marks this test's process.
@@ -360,11 +458,30 @@ func TestBuildRefusedBeforeTheBuilderRuns(t *testing.T) {
 		{name: "absolute archive outside", dockerfile: "FROM oci-archive:" + filepath.Join(dir, "outside.tar") + "\n", kind: errdefs.Denied, msg: "outside the context"},
 		{name: "link out of the context", dockerfile: "FROM oci-archive:link.tar\n", kind: errdefs.Denied, msg: "outside the context"},
 		{name: "copy from remote", dockerfile: "FROM scratch\nCOPY --from=registry.example/x /a /a\n", kind: errdefs.Denied, msg: "loopback"},
-		{name: "mount from remote", dockerfile: "FROM scratch\nRUN --mount=type=bind,from=registry.example/x,target=/x true\n", kind: errdefs.Denied, msg: "loopback"},
+		{name: "mount from remote", dockerfile: "FROM scratch\nRUN --mount=type=bind,from=registry.example/x,target=/x true\n", kind: errdefs.Denied, msg: "CVE-2024-1753"},
 		{name: "add url", dockerfile: "FROM scratch\nADD https://example.com/x /x\n", kind: errdefs.Denied, msg: "downloads nothing"},
 		{name: "run network", dockerfile: "FROM scratch\nRUN --network=host true\n", kind: errdefs.Denied, msg: "no network"},
 		{name: "run insecure", dockerfile: "FROM scratch\nRUN --security=insecure true\n", kind: errdefs.Denied, msg: "insecure"},
 		{name: "onbuild", dockerfile: "FROM scratch\nONBUILD ADD http://example.com/x /x\n", kind: errdefs.Denied, msg: "downloads nothing"},
+		{name: "add url in a variable", dockerfile: "FROM scratch\nARG U=http://127.0.0.1:1/x\nADD $U /x\n", kind: errdefs.Denied, msg: "build variable"},
+		{name: "add url in braces, json", dockerfile: "FROM scratch\nENV H=127.0.0.1:1\nADD [\"http://${H}/x\", \"/x\"]\n", kind: errdefs.Denied, msg: "build variable"},
+		{name: "add scheme in a variable", dockerfile: "FROM scratch\nARG S=http\nADD $S://127.0.0.1:1/x /x\n", kind: errdefs.Denied, msg: "build variable"},
+		{name: "add url escaped", dockerfile: "FROM scratch\nADD http:\\/\\/127.0.0.1:1/x /x\n", kind: errdefs.Denied, msg: "escape"},
+		{name: "add url json unicode escape", dockerfile: "FROM scratch\nADD [\"http\\u003a//127.0.0.1:1/x\", \"/x\"]\n", kind: errdefs.Denied, msg: "escape"},
+		{name: "add url quoted", dockerfile: "FROM scratch\nADD \"http:\"//127.0.0.1:1/x /x\n", kind: errdefs.Denied, msg: "downloads nothing"},
+		{name: "add url backtick escape", dockerfile: "# escape=`\nFROM scratch\nADD http:`/`/127.0.0.1:1/x /x\n", kind: errdefs.Denied, msg: "escape"},
+		{name: "mount bind from stage", dockerfile: "FROM oci-archive:base.tar AS s\nFROM scratch\nRUN --mount=type=bind,from=s,source=/hostroot,target=/h,rw true\n", kind: errdefs.Denied, msg: "CVE-2024-1753"},
+		{name: "mount bind from context", dockerfile: "FROM scratch\nRUN --mount=type=bind,source=x,target=/h true\n", kind: errdefs.Denied, msg: "CVE-2024-1753"},
+		{name: "mount without type", dockerfile: "FROM scratch\nRUN --mount=source=x,target=/h true\n", kind: errdefs.Denied, msg: "type=tmpfs or type=cache"},
+		{name: "mount type twice", dockerfile: "FROM scratch\nRUN --mount=type=tmpfs,type=bind,source=x,target=/h true\n", kind: errdefs.Denied, msg: "twice"},
+		{name: "mount type in a variable", dockerfile: "FROM scratch\nARG T=bind\nRUN --mount=type=$T,source=x,target=/h true\n", kind: errdefs.Denied, msg: "type=tmpfs or type=cache"},
+		{name: "mount type quoted", dockerfile: "FROM scratch\nRUN --mount=\"type=bind,source=x,target=/h\" true\n", kind: errdefs.Denied, msg: "type=tmpfs or type=cache"},
+		{name: "mount flag in capitals", dockerfile: "FROM scratch\nRUN --MOUNT=type=bind,source=x,target=/h true\n", kind: errdefs.Denied, msg: "CVE-2024-1753"},
+		{name: "mount secret", dockerfile: "FROM scratch\nRUN --mount=type=secret,id=x true\n", kind: errdefs.Denied, msg: "type=tmpfs or type=cache"},
+		{name: "mount cache from stage", dockerfile: "FROM oci-archive:base.tar AS s\nFROM scratch\nRUN --mount=type=cache,from=s,source=/x,target=/c true\n", kind: errdefs.Denied, msg: "from="},
+		{name: "mount cache with source", dockerfile: "FROM scratch\nRUN --mount=type=cache,source=../../..,target=/c true\n", kind: errdefs.Denied, msg: "source="},
+		{name: "mount cache with id", dockerfile: "FROM scratch\nRUN --mount=type=cache,id=../../..,target=/c true\n", kind: errdefs.Denied, msg: "id="},
+		{name: "onbuild mount", dockerfile: "FROM scratch\nONBUILD RUN --mount=type=bind,target=/h true\n", kind: errdefs.Denied, msg: "CVE-2024-1753"},
 		{name: "backtick escape", dockerfile: "# escape=`\nFROM `\n registry.example/x\n", kind: errdefs.Denied, msg: "loopback"},
 		{name: "no from", dockerfile: "RUN true\n", kind: errdefs.Invalid, msg: "no FROM"},
 		{name: "dockerfile outside", file: "../Dockerfile.out", kind: errdefs.Denied, msg: "outside the context"},
@@ -381,12 +498,36 @@ func TestBuildRefusedBeforeTheBuilderRuns(t *testing.T) {
 			wantKind(t, err, tc.kind, tc.msg)
 		})
 	}
+	// The context's links out of it (an operator's --context is not a
+	// bundle, whose links are checked when it is read).
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
+	os.Remove(filepath.Join(ctxDir, "Dockerfile.link"))
+	for _, link := range []struct{ name, target string }{
+		{"link.tar", filepath.Join(dir, "outside.tar")},
+		{"up", "sub/../.."},
+		{"sub/back", "../../outside.tar"},
+	} {
+		os.MkdirAll(filepath.Join(ctxDir, "sub"), 0o755)
+		os.Remove(filepath.Join(ctxDir, link.name))
+		os.Symlink(link.target, filepath.Join(ctxDir, link.name))
+		_, err := c.Build(context.Background(), BuildOptions{Context: ctxDir, Builder: noBuilder})
+		wantKind(t, err, errdefs.Denied, "symbolic link "+link.name)
+		os.Remove(filepath.Join(ctxDir, link.name))
+	}
+	// Links that stay inside are fine.
+	os.Symlink("base.tar", filepath.Join(ctxDir, "inside.tar"))
+	os.Symlink("../base.tar", filepath.Join(ctxDir, "sub", "up.tar"))
+	os.Symlink("no-such-file", filepath.Join(ctxDir, "dangling"))
+
 	// What is allowed gets as far as the (missing) builder.
 	for _, df := range []string{
 		"FROM scratch\n",
 		"FROM oci-archive:base.tar AS a\nFROM a\nCOPY --from=a /x /x\nCOPY --from=0 /y /y\n",
 		"FROM 127.0.0.1:5000/base:1\nRUN --network=none true\n",
 		"FROM localhost:5000/base@sha256:" + strings.Repeat("a", 64) + "\n",
+		"FROM scratch\nRUN --mount=type=tmpfs,target=/t,tmpfs-size=1m --mount=type=cache,target=/c,sharing=locked,mode=0755,uid=0,gid=0 true\n",
+		"FROM scratch\nRUN --mount=type=cache,dst=/c,ro --mount=type=tmpfs,destination=/t,size=1m true\n",
+		"FROM scratch\nADD file.tar /x/\nCOPY $SRC /y\n",
 	} {
 		os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df), 0o644)
 		_, err := c.Build(context.Background(), BuildOptions{Context: ctxDir, Builder: noBuilder})

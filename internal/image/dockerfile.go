@@ -2,12 +2,16 @@ package image
 
 import (
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/skill"
 )
 
 // maxDockerfile bounds the Dockerfile skillbox reads to check it.
@@ -15,12 +19,15 @@ const maxDockerfile = 1 << 20
 
 // checkDockerfile reads what a build of the Dockerfile text would fetch
 // and refuses, before any builder runs, what would reach beyond the
-// context folder and loopback: a FROM (or COPY --from, RUN --mount from=)
-// naming a registry that is not loopback or a file outside contextDir, an
-// image named through a variable (which only the builder could expand), ADD
-// from a URL, RUN --network other than none (or, when the operator granted
-// the build hosts, than none, default and host: the build's network
-// namespace, whose only way out is the egress proxy) and
+// context folder and loopback: a FROM (or COPY --from) naming a registry
+// that is not loopback or a file outside contextDir, an image named
+// through a variable (which only the builder could expand), ADD from a URL
+// or with a variable or escape character that could make one
+// (checkAddArgs), RUN --mount other than a tmpfs or a plain cache
+// (checkRunMount: buildah before 1.35.1 binds host paths through a
+// stage's links, CVE-2024-1753), RUN --network other than none (or, when
+// the operator granted the build hosts, than none, default and host: the
+// build's network namespace, whose only way out is the egress proxy) and
 // RUN --security=insecure.
 // It interprets nothing: the builder does the build; this only reads the
 // instructions' names and flags. It returns the loopback registry images
@@ -138,17 +145,16 @@ func checkDockerfile(text, contextDir string, granted bool) ([]Ref, error) {
 				}
 			}
 			if kw == "ADD" {
-				for _, src := range rest {
-					if strings.Contains(src, "://") || strings.HasPrefix(src, "git@") {
-						return nil, errdefs.New(errdefs.Denied, "ADD %s: a build downloads nothing (the builder would fetch it on the host's network); put the file in the context folder", src)
-					}
+				if err := checkAddArgs(rest, escape); err != nil {
+					return nil, err
 				}
 			}
 		case "RUN":
 			for _, f := range flags {
-				switch {
-				case strings.HasPrefix(f, "--network="):
-					switch v := strings.TrimPrefix(f, "--network="); {
+				name, val, _ := strings.Cut(f, "=")
+				switch name = strings.ToLower(name); {
+				case name == "--network":
+					switch v := val; {
 					case v == "none":
 					case granted && (v == "default" || v == "host"):
 						// The build's namespace: only the egress proxy.
@@ -157,17 +163,13 @@ func checkDockerfile(text, contextDir string, granted bool) ([]Ref, error) {
 					default:
 						return nil, errdefs.New(errdefs.Denied, "RUN %s: a build's RUN steps have no network unless the operator grants hosts ('skillbox image build --allow-net HOST[:PORT]')", f)
 					}
-				case strings.HasPrefix(f, "--security="):
-					if v := strings.TrimPrefix(f, "--security="); v != "sandbox" {
+				case name == "--security":
+					if val != "sandbox" {
 						return nil, errdefs.New(errdefs.Denied, "RUN %s: a build's RUN steps run confined, never insecure", f)
 					}
-				case strings.HasPrefix(f, "--mount="):
-					for _, kv := range strings.Split(strings.TrimPrefix(f, "--mount="), ",") {
-						if v, ok := strings.CutPrefix(kv, "from="); ok {
-							if err := checkImage("RUN --mount from", v); err != nil {
-								return nil, err
-							}
-						}
+				case name == "--mount":
+					if err := checkRunMount(f, val); err != nil {
+						return nil, err
 					}
 				}
 			}
@@ -177,6 +179,101 @@ func checkDockerfile(text, contextDir string, granted bool) ([]Ref, error) {
 		return nil, errdefs.New(errdefs.Invalid, "Dockerfile: no FROM")
 	}
 	return pulls, nil
+}
+
+// checkAddArgs refuses ADD arguments that are, or could become, a URL,
+// which the builder would download itself, outside any RUN step's
+// network rules: a URL as written (quotes removed, as the builder
+// removes them), a build variable ($U, ${U}: ARG U=http://…) and an escape
+// character (http:\/\/…, or \u003a in the JSON form), which the builder
+// would resolve after this check. The destination is checked too: the
+// lexer does not tell it apart from a source.
+func checkAddArgs(args []string, escape byte) error {
+	for _, a := range args {
+		if strings.Contains(a, "$") {
+			return errdefs.New(errdefs.Denied, "ADD %s: a build variable in ADD's arguments could expand to a URL, which the builder would download on the host's network; write the path itself (or use COPY, which downloads nothing)", a)
+		}
+		if strings.ContainsAny(a, "\\"+string(escape)) {
+			return errdefs.New(errdefs.Denied, "ADD %s: an escape character in ADD's arguments could hide a URL (http:\\/\\/…); write the path without it (or use COPY, which downloads nothing)", a)
+		}
+		plain := strings.TrimLeft(strings.NewReplacer(`"`, "", "'", "").Replace(a), "[")
+		if strings.Contains(plain, "://") || strings.HasPrefix(plain, "git@") {
+			return errdefs.New(errdefs.Denied, "ADD %s: a build downloads nothing (the builder would fetch it on the host's network); put the file in the context folder", a)
+		}
+	}
+	return nil
+}
+
+// runMountKeys are the RUN --mount types a build may use and the keys
+// each may have. A bind mount is refused whatever it names: buildah before
+// 1.35.1 (Debian 12 has 1.28.2) joins its source, from a stage or the
+// context, onto a path on the host and lets the kernel follow the
+// symbolic links on the way, so a stage's link to / binds the host's root
+// into the step, writable (CVE-2024-1753). A cache mount is refused with
+// from= or source= (the same join) and id= (a name joined onto the
+// builder's cache folder, .. included); without them it is an empty
+// folder in the build's private TMPDIR, removed with it. tmpfs is memory.
+var runMountKeys = map[string]map[string]bool{
+	"tmpfs": {"type": true, "target": true, "dst": true, "destination": true, "ro": true, "readonly": true, "rw": true,
+		"size": true, "tmpfs-size": true, "mode": true, "tmpfs-mode": true},
+	"cache": {"type": true, "target": true, "dst": true, "destination": true, "ro": true, "readonly": true, "rw": true,
+		"sharing": true, "mode": true, "uid": true, "gid": true},
+}
+
+// checkRunMount checks the RUN flag f, --mount=spec: only a tmpfs, or a
+// cache without from=, source= or id= (runMountKeys). Keys and the type
+// are compared as written, so a variable, quotes or another spelling are
+// refused, never expanded.
+func checkRunMount(f, spec string) error {
+	typ, seen := "", false
+	for _, kv := range strings.Split(spec, ",") {
+		if k, v, _ := strings.Cut(kv, "="); k == "type" {
+			if seen {
+				return errdefs.New(errdefs.Denied, "RUN %s: type= given twice", f)
+			}
+			typ, seen = v, true
+		}
+	}
+	keys, ok := runMountKeys[typ]
+	if !ok {
+		return errdefs.New(errdefs.Denied, "RUN %s: a build's RUN steps may mount only type=tmpfs or type=cache (without from=, source= or id=): buildah before 1.35.1 follows a bind mount's symbolic links out of the stage or context it names, onto the host's files (CVE-2024-1753); COPY the files into the image instead", f)
+	}
+	for _, kv := range strings.Split(spec, ",") {
+		k, _, _ := strings.Cut(kv, "=")
+		if !keys[k] {
+			return errdefs.New(errdefs.Denied, "RUN %s: %s= is refused in a %s mount (allowed: %s): a cache seeded from a stage or the context, or named by id, is a path buildah joins onto the host's (CVE-2024-1753)", f, k, typ, strings.Join(slices.Sorted(maps.Keys(keys)), ", "))
+		}
+	}
+	return nil
+}
+
+// checkContextLinks refuses a symbolic link in the context folder that is
+// absolute or leads out of it (directly, with .., or through other
+// links; skill.LinkStaysInside): a bundle's links are checked when it is
+// read, an operator's --context is not a bundle. A build reads only files
+// inside its context; the link would be what reaches others.
+func checkContextLinks(ctxDir string) error {
+	return filepath.WalkDir(ctxDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return errdefs.Wrap(errdefs.Invalid, err, "build: context folder")
+		}
+		if d.Type()&fs.ModeSymlink == 0 {
+			return nil
+		}
+		rel, err := filepath.Rel(ctxDir, p)
+		if err != nil {
+			return errdefs.Wrap(errdefs.Invalid, err, "build: context folder")
+		}
+		rel = filepath.ToSlash(rel)
+		target, err := os.Readlink(p)
+		if err != nil {
+			return errdefs.Wrap(errdefs.Invalid, err, "build: context folder")
+		}
+		if !skill.LinkStaysInside(ctxDir, rel, target) {
+			return errdefs.New(errdefs.Denied, "build: context %s: symbolic link %s -> %s is absolute or leads out of the context folder, and a build reads only files inside it: remove the link, or build from a folder without it", ctxDir, rel, target)
+		}
+		return nil
+	})
 }
 
 // splitFlags splits an instruction's leading --flags from the rest.
