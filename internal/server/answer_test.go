@@ -55,6 +55,35 @@ func TestHTTPUnreadAnswerHoldsNoSlot(t *testing.T) {
 	}
 }
 
+// Nor does an MCP client: the tool call holds the slot, not its POST, so
+// the slot is free once the call is done although the SDK's answer (8 MiB)
+// sits unread. Before, the POST held the slot until its connection was cut
+// off (--body-read-timeout + 8MiB at MinBodyRate, over two minutes).
+func TestMCPUnreadAnswerHoldsNoSlot(t *testing.T) {
+	s := newServer(t, server.Config{MaxConcurrent: 1})
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	sid := mcpReady(t, hs.URL)
+	body := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_big","arguments":{"n":8388608}}}`
+	c := rawRequest(t, hostOf(hs.URL), "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"+
+		"Mcp-Session-Id: "+sid+"\r\nMCP-Protocol-Version: 2025-06-18\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	defer c.Close()
+	deadline := time.Now().Add(hangGuard)
+	for {
+		resp, got := mcpPost(t, hs.URL, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"test_echo","arguments":{"msg":"hi"}}}`, sid)
+		if resp.StatusCode == http.StatusOK && strings.Contains(got, "hi") {
+			break
+		}
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("echo answered %d %.200s", resp.StatusCode, got)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the call slot was still taken after %v while an MCP answer sat unread", hangGuard)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // deadlineWriter is a ResponseWriter on a connection with a write
 // deadline (http.ResponseController finds SetWriteDeadline and
 // FlushError). stalled, it is a client that reads nothing: a write waits

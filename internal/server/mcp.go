@@ -26,7 +26,8 @@ func ResourceURI(id string) string {
 
 // newMCP returns an MCP server offering every catalogue skill as a tool, a
 // prompt and a resource. With wait set, tool calls wait for a free call
-// slot (stdio); otherwise the HTTP layer has already taken one.
+// slot (stdio); otherwise they take over the one the HTTP layer took for
+// their POST, and end with that POST (takeOver).
 func (s *Server) newMCP(wait bool) *mcp.Server {
 	m := mcp.NewServer(&mcp.Implementation{Name: "skillbox", Title: "skillbox", Version: s.cfg.Version}, &mcp.ServerOptions{
 		Instructions: "Each tool runs a skill in a sandbox. Read a skill's prompt (or its skillbox://skills/{id}/instructions resource) for how to use it and the rules it must follow.",
@@ -82,6 +83,15 @@ func (s *Server) toolHandler(e *entry, wait bool) mcp.ToolHandler {
 				return toolError(cancelError(ctx, s.stopCtx, errdefs.Wrap(errdefs.Unavailable, err, "waiting for a call slot"))), nil
 			}
 			defer s.calls.release()
+		} else {
+			var release func()
+			var ok bool
+			if ctx, release, ok = s.takeOver(ctx, req.Extra); !ok {
+				// Nobody is left to answer: the POST has ended.
+				s.log.Info("call", "via", "mcp", "skill", e.skill.ID, "outcome", "error", "kind", string(errdefs.Canceled), "err", "not run: its client went away first")
+				return toolError(errdefs.New(errdefs.Canceled, "call cancelled: the client went away before it started")), nil
+			}
+			defer release()
 		}
 		if tok := req.Params.GetProgressToken(); tok != nil && req.Session != nil {
 			stop := s.reportProgress(ctx, req.Session, tok, e.skill.ID)

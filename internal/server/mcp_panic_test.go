@@ -17,9 +17,9 @@ import (
 // nothing recovers. A Server with no runtime or stop context panics in
 // call, as a bug below the handler would.
 func TestToolHandlerPanicFailsTheCall(t *testing.T) {
-	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), calls: newLimiter(1)}
 	e := &entry{skill: &skill.Skill{ID: "test/x"}, name: "test_x"}
-	res, err := s.toolHandler(e, false)(context.Background(), &mcp.CallToolRequest{Params: &mcp.CallToolParamsRaw{Name: "test_x"}})
+	res, err := s.toolHandler(e, true)(context.Background(), &mcp.CallToolRequest{Params: &mcp.CallToolParamsRaw{Name: "test_x"}})
 	if err != nil || res == nil || !res.IsError {
 		t.Fatalf("result %+v, error %v; want an error result", res, err)
 	}

@@ -40,14 +40,16 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 }
 
 // limitMCP takes a call slot for an MCP POST that carries a tools/call, or
-// answers 429. Other messages (initialize, lists, cancellations) always
-// pass, so a full server can still be told to cancel. The body is read
+// answers 429, and hands the slot to the tool handler (handOver). Other
+// messages (initialize, lists, cancellations) always pass, so a full
+// server can still be told to cancel. The body is read
 // before the slot is taken (a slow body holds body budget, not a slot);
 // while no slot is free only a message of up to 64KiB is read (a larger
 // one is answered 429 unread). A JSON-RPC batch is refused with -32600 as
 // soon as its '[' is read.
 func (s *Server) limitMCP(m *mcp.Server, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del(callHeader) // the server's own: never a client's
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
 			return
@@ -75,7 +77,7 @@ func (s *Server) limitMCP(m *mcp.Server, next http.Handler) http.Handler {
 				s.busy(w)
 				return
 			}
-			defer s.calls.release()
+			defer s.handOver(r)()
 		}
 		reading()
 		r.Body = io.NopCloser(bytes.NewReader(body))

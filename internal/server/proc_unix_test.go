@@ -22,3 +22,9 @@ func waitGone(t *testing.T, pid int) {
 	}
 	t.Errorf("process %d still runs after the call was cancelled", pid)
 }
+
+// running reports whether pid is still there (a zombie not yet reaped
+// counts: its sandbox was not waited for).
+func running(t *testing.T, pid int) bool {
+	return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}

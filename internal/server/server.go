@@ -189,6 +189,9 @@ type Server struct {
 
 	// calls counts the calls in flight and bounds them.
 	calls *limiter
+	// handoffs hold the slots of MCP calls between their POST and their
+	// tool handler.
+	handoffs handoffs
 	// bodies bounds the bytes of request bodies held.
 	bodies *budget
 	// sessions serialises the start of MCP sessions over HTTP, which are
