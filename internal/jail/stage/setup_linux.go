@@ -50,6 +50,9 @@ func setup(cfg *Config, sock int) error {
 	if err := dropPrivileges(cfg); err != nil {
 		return err
 	}
+	if err := tieToHost(sock); err != nil {
+		return err
+	}
 	if cfg.Seccomp {
 		if err := seccomp.Install(); err != nil {
 			return err
@@ -447,6 +450,46 @@ func dropPrivileges(cfg *Config) error {
 		return fmt.Errorf("capset: %w", err)
 	}
 	return nil
+}
+
+// tieToHost makes the jail die with its host again. The host starts the
+// init stage with a parent-death signal (SIGKILL), but the kernel clears
+// it on every change of the effective ids (dropPrivileges), so it is set
+// again here, after the last one: nothing after it changes credentials,
+// and the program exec'd is never set-id (no_new_privs would ignore that
+// anyway). A host that died before this point sent no signal; as pid 1 of
+// a new pid namespace the stage cannot ask getppid(), so it asks the
+// config socket instead: the host holds its end until the exec, and its
+// death closes it.
+func tieToHost(sock int) error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("parent-death signal: %w", err)
+	}
+	gone, err := hostGone(sock)
+	if err != nil {
+		return err
+	}
+	if gone {
+		// Nobody is left to read an error: end quietly.
+		os.Exit(125)
+	}
+	return nil
+}
+
+// hostGone says whether the host closed its end of the config socket sock
+// (it died: it holds that end until the program was exec'd).
+func hostGone(sock int) (bool, error) {
+	fds := []unix.PollFd{{Fd: int32(sock), Events: unix.POLLRDHUP}}
+	for {
+		_, err := unix.Poll(fds, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("poll config socket: %w", err)
+		}
+		return fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0, nil
+	}
 }
 
 func trimNL(b []byte) []byte {
