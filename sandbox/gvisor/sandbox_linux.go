@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -117,6 +118,10 @@ type proc struct {
 	proxy  *egress.Proxy
 	net    *jail.Running
 	netDir string
+	// keep, with a network grant, holds the thread that started runsc in
+	// its network namespace until runsc ended: runsc's parent-death
+	// signal follows that thread. closeNet closes it.
+	keep chan struct{}
 }
 
 // start starts a gVisor sandbox running the harness behind the relay.
@@ -132,8 +137,9 @@ func (b *box) start(ctx context.Context, audit func(egress.Event)) (*proc, error
 			return nil, err
 		}
 		p.proxy, p.net, p.netDir, bundleDir = ns.proxy, &jail.Running{}, ns.dir, ns.dir
+		p.keep = make(chan struct{})
 		launch = func(cmd *exec.Cmd) error {
-			l, err := netns.Start(jail.ProxyAddr, func() error { return p.cg.Start(cmd) }, nil)
+			l, err := netns.Start(jail.ProxyAddr, func() error { return p.cg.Start(cmd) }, p.keep)
 			if err != nil {
 				return err
 			}
@@ -151,6 +157,10 @@ func (b *box) start(ctx context.Context, audit func(egress.Event)) (*proc, error
 	}
 	argv := p.rs.args("run", "--bundle", bundleDir, p.id)
 	cmd := &exec.Cmd{Path: argv[0], Args: argv, Env: runscEnv}
+	// runsc must not outlive skillbox: `runsc run` (attached, not
+	// --detach) kills its sandbox and gofer when it dies, but nothing
+	// ended runsc itself when skillbox was killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	wp, err := worker.StartWith(ctx, cmd, b.lim.Stdio, worker.StartOptions{Relay: true, Launch: launch})
 	if err != nil {
 		p.closeNet()
@@ -198,9 +208,14 @@ func (p *proc) destroy(wait time.Duration) {
 	p.closeNet()
 }
 
-// closeNet stops the sandbox's egress proxy (closing its listener) and
-// removes its start's bundle folder.
+// closeNet lets go of the thread that started runsc (it has ended, or
+// never started), stops the sandbox's egress proxy (closing its listener)
+// and removes its start's bundle folder.
 func (p *proc) closeNet() {
+	if p.keep != nil {
+		close(p.keep)
+		p.keep = nil
+	}
 	if p.proxy != nil {
 		p.proxy.Close() // not served yet, if runsc did not start
 		p.net.Close()   // waits for Serve
