@@ -108,7 +108,10 @@ class HTTPClient:
 
 class CLIClient:
     """Runs the ``skillbox`` command: ``binary`` and ``run_args`` (grants
-    such as ``--allow-env NAME`` added to every ``run``)."""
+    such as ``--allow-env NAME`` added to every ``run``). A command still
+    running after ``timeout`` seconds is sent SIGTERM (skillbox cancels
+    its call and kills the sandbox), then SIGKILL if it has not exited
+    within a few seconds; either way the call raises kind ``timeout``."""
 
     def __init__(self, binary="skillbox", run_args=(), env=None, timeout=None):
         self.binary = binary
@@ -118,24 +121,28 @@ class CLIClient:
 
     def _run(self, args, stdin=None):
         try:
-            p = subprocess.run(
+            proc = subprocess.Popen(
                 [self.binary] + args,
-                input=stdin,
-                capture_output=True,
+                stdin=subprocess.PIPE if stdin is not None else None,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 env=self.env,
-                timeout=self.timeout,
-                check=False,
             )
         except FileNotFoundError:
             raise _missing_binary(self.binary) from None
-        except subprocess.TimeoutExpired:
-            raise SkillboxError(
-                "timeout", "no answer from %s within %gs; it was killed" % (" ".join(args[:2]), self.timeout)
-            ) from None
+        what = " ".join(["skillbox"] + args[:1])
         try:
-            return json.loads(p.stdout)
+            out, err = proc.communicate(stdin, timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            how = _stop(proc)
+            raise SkillboxError("timeout", "no answer from %s within %gs; %s" % (what, self.timeout, how)) from None
+        except BaseException:  # KeyboardInterrupt: the call ends with us
+            _stop(proc)
+            raise
+        try:
+            return json.loads(out)
         except ValueError:
-            msg = p.stderr.decode("utf-8", "replace").strip() or "exit status %d" % p.returncode
+            msg = err.decode("utf-8", "replace").strip() or "exit status %d" % proc.returncode
             raise SkillboxError("internal", msg) from None
 
     def inspect(self, skill_id):
@@ -150,6 +157,28 @@ class CLIClient:
     def call(self, skill_id, params):
         data = json.dumps(params or {}).encode("utf-8")
         return _check(self._run(["run", skill_id, "--json", "--params-file", "-"] + self.run_args, stdin=data))
+
+
+# How long a skillbox sent SIGTERM has to cancel its call, kill the sandbox
+# and exit before it is killed.
+_STOP_GRACE = 5.0
+
+
+def _stop(proc):
+    """End a skillbox command that ran too long, and say how it ended.
+
+    SIGTERM first: skillbox then cancels its call and kills the sandbox.
+    SIGKILL only when it has not exited within _STOP_GRACE: nothing of
+    skillbox runs after that, and its sandbox dies with it (skillbox ties
+    the sandbox's life to its own) but is not cleaned up after."""
+    proc.terminate()
+    try:
+        proc.communicate(timeout=_STOP_GRACE)
+        return "skillbox was stopped (SIGTERM), which cancelled the call"
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return "skillbox did not stop within %gs of SIGTERM and was killed (SIGKILL)" % _STOP_GRACE
 
 
 def _missing_binary(binary):

@@ -63,6 +63,21 @@ class CLITest(LoaderCases, unittest.TestCase):
     def setUp(self):
         self.loader = SkillLoader(CLIClient(binary(), RUN_ARGS, env=env()))
 
+    @unittest.skipUnless(BACKEND == "process", "the pidfile is a host path, which only the process backend lets a skill write")
+    def test_timeout_stops_skillbox(self):
+        tmp = tempfile.mkdtemp(prefix="skillbox-timeout-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, "slow")
+        client = CLIClient(binary(), RUN_ARGS, env=env(), timeout=5)
+        with self.assertRaises(SkillboxError) as cm:
+            client.call("test/sleep", {"seconds": 60, "pidfile": pidfile})
+        self.assertEqual(cm.exception.kind, "timeout")
+        # SIGTERM, not SIGKILL: skillbox cancelled the call itself.
+        self.assertIn("skillbox was stopped (SIGTERM)", cm.exception.message)
+        if not os.path.exists(pidfile):
+            return  # so loaded a machine that the skill never started: nothing ran to kill
+        _wait_killed("the timed-out call's process", pidfile)
+
     def test_missing_binary(self):
         loader = SkillLoader(CLIClient("/nonexistent/skillbox"))
         with self.assertRaises(SkillboxError) as cm:
