@@ -1,7 +1,7 @@
 """SkillLoader: Skillware's loader, with execution through skillbox."""
 
 from . import schema
-from .client import client_from_env
+from .client import SkillboxError, client_from_env
 
 
 class RemoteSkill:
@@ -14,15 +14,28 @@ class RemoteSkill:
     warnings).
     """
 
-    def __init__(self, skill_id, manifest, client, config=None):
+    def __init__(self, skill_id, manifest, client, config=None, ref=None, digest=None):
         self.id = skill_id
         self.manifest = manifest
         self.config = config or {}
         self._client = client
+        # What the caller loaded (an id or a folder path: a path must stay
+        # one, or skillbox would resolve the id through its roots) and
+        # the digest skillbox described for it.
+        self._ref = ref or skill_id
+        self._digest = digest
         self.last_call = None
 
     def execute(self, params=None):
-        env = self._client.call(self.id, params or {})
+        env = self._client.call(self._ref, params or {})
+        ran = (env.get("skill") or {}).get("digest")
+        if self._digest and ran != self._digest:
+            raise SkillboxError(
+                "denied",
+                "skillbox ran %s at digest %s, not the %s that load_skill described; "
+                "the skill changed since it was loaded: load it again" % (self._ref, ran, self._digest),
+                envelope=env,
+            )
         self.last_call = env
         return env["result"]
 
@@ -64,15 +77,21 @@ class SkillLoader:
         """Return a Skillware-shaped bundle: id, manifest, instructions,
         card, plus ``skill`` (a RemoteSkill), ``execute`` (its execute) and
         ``class`` (builds RemoteSkills, for code that instantiates the
-        skill class itself). No skill code runs in this process."""
+        skill class itself). No skill code runs in this process.
+
+        skill_id is an id or a skill folder's path; calls run what it names
+        (a path stays a path), and a call that ran other code than the
+        digest described here (the skill changed since) raises kind
+        ``denied``."""
         info = self.client.inspect(skill_id)
         sid = info.get("id", skill_id)
         manifest = info.get("manifest") or {}
+        digest = info.get("digest")
         client = self.client
-        skill = RemoteSkill(sid, manifest, client)
+        skill = RemoteSkill(sid, manifest, client, ref=skill_id, digest=digest)
 
         def make(config=None):
-            return RemoteSkill(sid, manifest, client, config)
+            return RemoteSkill(sid, manifest, client, config, ref=skill_id, digest=digest)
 
         return {
             "id": sid,

@@ -59,7 +59,49 @@ class LoaderCases:
         self.assertIn("text/word_stats", ids)
 
 
-class CLITest(LoaderCases, unittest.TestCase):
+class PathCases:
+    """Cases for clients that load a skill by its folder's path."""
+
+    def folder(self, answer):
+        """A copy of test/echo outside the roots (same id) that answers
+        {"from": answer}; returns its path."""
+        tmp = tempfile.mkdtemp(prefix="skillbox-path-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "test", "echo")
+        shutil.copytree(os.path.join(TEST_SKILLS, "test", "echo"), path)
+        self.answer(path, answer)
+        return path
+
+    def answer(self, path, answer):
+        with open(os.path.join(path, "skill.py"), "w") as f:
+            f.write(
+                "from skillware.core.base_skill import BaseSkill\n\n\n"
+                "class Echo(BaseSkill):\n"
+                "    def execute(self, params):\n"
+                "        return {'from': %r}\n" % answer
+            )
+
+    def test_load_by_path_runs_that_folder(self):
+        path = self.folder("the folder")
+        b = self.loader.load_skill(path)
+        self.assertEqual(b["id"], "test/echo")
+        # Not the root's test/echo, which has the same id.
+        self.assertEqual(b["skill"].execute({}), {"from": "the folder"})
+        self.assertEqual(b["skill"].last_call["skill"]["digest"], b["digest"])
+        self.assertEqual(b["class"]().execute({}), {"from": "the folder"})
+
+    def test_changed_skill_is_refused(self):
+        path = self.folder("before")
+        b = self.loader.load_skill(path)
+        self.answer(path, "after")
+        with self.assertRaises(SkillboxError) as cm:
+            b["skill"].execute({})
+        self.assertEqual(cm.exception.kind, "denied")
+        self.assertIn("changed since it was loaded", cm.exception.message)
+        self.assertIn(b["digest"], cm.exception.message)
+
+
+class CLITest(LoaderCases, PathCases, unittest.TestCase):
     def setUp(self):
         self.loader = SkillLoader(CLIClient(binary(), RUN_ARGS, env=env()))
 
@@ -138,7 +180,7 @@ def _wait_killed(what, pidfile):
     _wait_for(what + " to be killed", gone)
 
 
-class StdioTest(LoaderCases, unittest.TestCase):
+class StdioTest(LoaderCases, PathCases, unittest.TestCase):
     def setUp(self):
         self.client = StdioClient(binary(), RUN_ARGS, env=env())
         self.addCleanup(self.client.close)
