@@ -313,6 +313,47 @@ func TestCapture(t *testing.T) {
 	}
 }
 
+// TestCaptureResetAfter: after ResetAfter, nothing written before the
+// mark is recorded, however the writes split the mark, and what follows
+// it is; Marked counts what was skipped.
+func TestCaptureResetAfter(t *testing.T) {
+	const mark = "<mark-1234>"
+	stream := "late output<mark-12" + "<mark-1234>" + "next <mark-1234> call"
+	for split := 1; split <= len(stream); split++ {
+		c := NewCapture(1 << 10)
+		c.Write([]byte("before"))
+		c.ResetAfter([]byte(mark))
+		if seen, _ := c.Marked(); seen {
+			t.Fatal("Marked: seen before the mark was written")
+		}
+		for s := stream; s != ""; {
+			k := min(split, len(s))
+			c.Write([]byte(s[:k]))
+			s = s[k:]
+		}
+		if got, want := string(c.Bytes()), "next <mark-1234> call"; got != want {
+			t.Fatalf("split %d: bytes %q, want %q", split, got, want)
+		}
+		if got := string(c.Tail(100)); got != "next <mark-1234> call" {
+			t.Fatalf("split %d: tail %q", split, got)
+		}
+		if seen, skipped := c.Marked(); !seen || skipped != int64(len("late output<mark-12")) {
+			t.Fatalf("split %d: Marked() = %v, %d; want true, %d", split, seen, skipped, len("late output<mark-12"))
+		}
+	}
+	c := NewCapture(1 << 10)
+	c.ResetAfter([]byte(mark))
+	c.Write(bytes.Repeat([]byte("x"), 100000))
+	if seen, skipped := c.Marked(); seen || skipped != 100000-int64(len(mark)-1) || len(c.Bytes()) != 0 {
+		t.Fatalf("no mark: Marked() = %v, %d, bytes %d", seen, skipped, len(c.Bytes()))
+	}
+	c.Reset()
+	c.Write([]byte("ok"))
+	if seen, _ := c.Marked(); !seen || string(c.Bytes()) != "ok" {
+		t.Fatal("Reset does not end ResetAfter")
+	}
+}
+
 // TestWriteCall: a call frame with its params spliced in reads as the
 // one WriteFrame encodes, small or large (written in pieces), and params
 // that are not JSON fail as they did.

@@ -57,6 +57,10 @@ type Init struct {
 	// zygote looks, without running anything, for the standard-library
 	// modules the environment's start-up code and packages import.
 	SitePaths []string `json:"site_paths,omitempty"`
+	// Mark, for a pyodide host (docs/PROTOCOL.md, "Pyodide host mode"), is
+	// what the host writes to its fds 1 and 2 first when it gets the init:
+	// the Go side records only the output that follows it.
+	Mark string `json:"mark,omitempty"`
 	// Executable, for a per-skill environment, is its bin/python: the
 	// interpreter starts as the environment's base (argv[0] too), so that
 	// its start reads nothing of the environment, and the harness makes
