@@ -4,7 +4,9 @@ package pyodide
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -183,6 +185,10 @@ type proc struct {
 	release func()       // the jail's host side (egress proxy)
 	host    bool         // a host process (single-use calls in Web Workers)
 	calls   int          // calls a host has served
+	cwd     string       // a host's working directory at its start ("": unknown)
+	// credited is how much of stdout and stderr the last call's result
+	// took: anything after it was written past the call's reply.
+	credited [2]int64
 }
 
 // Close kills the worker, waits for it and releases its pipes and cgroup.
@@ -283,13 +289,16 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		return nil, errdefs.Wrap(errdefs.Internal, err, "start deno")
 	}
 	p := &proc{Process: wp, cg: cg, release: release, host: host}
+	if host {
+		p.cwd = procCwd(wp.Cmd.Process.Pid) // before any skill code ran in it
+	}
 	go func() {
 		// A worker that dies early makes this fail with EPIPE; Init reports it.
 		_, _ = setupW.Write(frame(b.setup))
 		setupW.Close()
 	}()
 	p.Conn.SetMaxResult(int(b.lim.Output))
-	if err := b.load(ctx, p, mode); err != nil {
+	if err := b.load(ctx, p, mode, ""); err != nil {
 		err = b.limitErr(p, err) // before Close removes the group
 		// What the skill printed while it was imported: written before
 		// the worker's reply, so in the pipes now.
@@ -305,13 +314,15 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 
 // load sends p the init frame: the worker (in a host, its next call's Web
 // Worker) imports the skill, and unmet requirements explain a failure.
-func (b *box) load(ctx context.Context, p *proc, mode string) error {
+// mark, when set, is the output mark a host writes first (rearm).
+func (b *box) load(ctx context.Context, p *proc, mode, mark string) error {
 	ready, err := p.Init(ctx, worker.Init{
 		Type:         worker.TypeInit,
 		Bundle:       bundleDir,
 		Manifest:     b.spec.Manifest,
 		Mode:         mode,
 		Requirements: b.reqNames,
+		Mark:         mark,
 	})
 	if pk, ok := worker.PackagesOf(ready, err); ok {
 		// An unmet requirement explains an import error better than the
@@ -385,6 +396,7 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	} else {
 		r = backend.NewResult(nil, p.Stdout, p.Stderr) // what it printed before it failed
 	}
+	p.credited = [2]int64{p.Stdout.Written(), p.Stderr.Written()}
 	b.release(p)
 	return r, err
 }
@@ -451,8 +463,9 @@ func (b *box) signal() {
 
 // release hands a host back after a call: retired after Options.Recycle
 // calls (a replacement starts in the background), otherwise re-armed in
-// the background once the call's worker has ended, its output captures
-// cleared for the next call.
+// the background once the call's worker has ended and the host is checked
+// to be as it started (checkHost), its output captures cleared for the
+// next call (rearm).
 func (b *box) release(p *proc) {
 	if p.calls >= b.d.opts.Recycle || b.closed.Load() {
 		b.retire(p, false)
@@ -465,12 +478,13 @@ func (b *box) release(p *proc) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		p.Stdout.Reset()
-		p.Stderr.Reset()
 		err := b.awaitEnded(p)
 		if err == nil {
+			err = checkHost(p)
+		}
+		if err == nil {
 			ctx, cancel := context.WithTimeout(b.life, b.lim.Timeout+backend.StartAllowance)
-			err = b.load(ctx, p, worker.ModeSingle)
+			err = b.rearm(ctx, p)
 			cancel()
 		}
 		b.mu.Lock()
@@ -518,6 +532,76 @@ func (b *box) awaitEnded(p *proc) error {
 		time.Sleep(wait)
 		wait = min(2*wait, 10*time.Millisecond)
 	}
+}
+
+// rearm loads the skill into p's next call worker behind a fresh output
+// mark. The last call's worker has ended (awaitEnded), but what it wrote
+// straight to the host's fds 1 and 2 (Deno.stdout, node:fs, node:process:
+// not through the host's relay, which stops at its reply) may still be in
+// the pipes or on its way: the host writes the mark to both first, before
+// the next worker imports anything, and the captures record only what
+// follows it, so none of it is the next call's output. Output after what
+// the last call was credited with, before the mark or in the captures
+// already (the last call wrote past its reply), or a mark missing, retires
+// the host: what such a worker left in flight is not waited for.
+func (b *box) rearm(ctx context.Context, p *proc) error {
+	if err := p.SettleOutput(ctx); err != nil {
+		return err
+	}
+	if late := p.Stdout.Written() - p.credited[0] + p.Stderr.Written() - p.credited[1]; late > 0 {
+		return fmt.Errorf("%d bytes reached the host's stdout and stderr after its last call's reply", late)
+	}
+	mark := newMark()
+	p.Stdout.ResetAfter(mark)
+	p.Stderr.ResetAfter(mark)
+	if err := b.load(ctx, p, worker.ModeSingle, string(mark)); err != nil {
+		return err
+	}
+	// The host wrote the mark before its reply: it is in the pipes.
+	if err := p.SettleOutput(ctx); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		name string
+		c    *worker.Capture
+	}{{"stdout", p.Stdout}, {"stderr", p.Stderr}} {
+		seen, skipped := c.c.Marked()
+		if !seen {
+			return fmt.Errorf("the host's %s lacks the output mark of its init", c.name)
+		}
+		if skipped > 0 {
+			return fmt.Errorf("%d bytes reached the host's %s after its last call's reply", skipped, c.name)
+		}
+	}
+	return nil
+}
+
+// newMark returns an output mark no skill code could have known.
+func newMark() []byte {
+	var r [16]byte
+	rand.Read(r[:])
+	return []byte("\n[skillbox-mark " + hex.EncodeToString(r[:]) + "]\n")
+}
+
+// checkHost checks the process-wide state a call's worker can change
+// with its permissions and that no call's end restores: the host's
+// working directory (Deno.chdir and process.chdir reach the whole process;
+// a worker may enter the folders it can read). A host changed is retired.
+func checkHost(p *proc) error {
+	if p.cwd == "" {
+		return nil
+	}
+	if cwd := procCwd(p.Cmd.Process.Pid); cwd != p.cwd {
+		return fmt.Errorf("the host's working directory is %q, not %q as at its start", cwd, p.cwd)
+	}
+	return nil
+}
+
+// procCwd is the working directory of process pid ("" where /proc does
+// not tell).
+func procCwd(pid int) string {
+	cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	return cwd
 }
 
 // workerEndWait bounds how long a host waits for its last call's worker

@@ -85,9 +85,12 @@
 // reported as under Semantics: WorkerExited, "worker exited with code n", the
 // call's stderr tail as traceback; its host goes on. The box re-arms a
 // host (next worker imports the skill) in the background after each
-// call, retires it after Options.Recycle calls (policy: recycle, default
-// 500) and on any abnormal event — a timeout, a harness error, a broken
-// frame, a dead host, an OOM kill — and runs up to MaxWorkers hosts for
+// call, once the call's worker has ended, behind an output mark (the
+// next call's captures start after it), retires it after Options.Recycle
+// calls (policy: recycle, default 500) and on any abnormal event — a
+// timeout, a harness error, a broken frame, a dead host, an OOM kill,
+// output written past a call's reply, a moved working directory — and
+// runs up to MaxWorkers hosts for
 // concurrent calls. This is the documented exception to "no skill code in
 // a process that serves more than one call" (docs/RATIONALE.md, "One
 // isolate per call"): the wall between calls is the V8 isolate and Deno's

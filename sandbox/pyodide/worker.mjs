@@ -228,7 +228,8 @@ async function main() {
 // in, the skill NOT imported), and serves the frames of docs/PROTOCOL.md
 // in order, one call at a time:
 //
-//   init  -> a started worker imports the skill; its ready (or load
+//   init  -> the init's "mark", if any, is written to fds 1 and 2; a
+//            started worker imports the skill; its ready (or load
 //            error) frame is the reply. At most one worker holds skill
 //            code at any time: the next one imports only after the
 //            previous one was terminated.
@@ -388,6 +389,16 @@ async function host(pyodideDir, workerDir, [idleArg, timeoutArg, netArg]) {
       if (text === null) break;
       if (/^\{\s*"type"\s*:\s*"init"/.test(text)) {
         if (armed) armed.end({ crash: "init while a call worker was armed" });
+        // The Go side sends the init once the last call's worker has
+        // ended, with a fresh mark: whatever reached fds 1 and 2 before
+        // the mark (a worker writing late, straight to them) is not the
+        // next call's output.
+        const { mark } = JSON.parse(text);
+        if (typeof mark === "string" && mark !== "") {
+          const b = new TextEncoder().encode(mark);
+          writeAll(Deno.stdout, b);
+          writeAll(Deno.stderr, b);
+        }
         // The next call's worker starts once this one has the skill
         // loaded, not competing with it.
         const w = ready.shift() ?? spawn();
