@@ -26,6 +26,14 @@ PRIVATE_FD_MIN = 100
 # not a variable of the skill's, so _main removes it.
 MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432"
 
+# The harness ends its processes with the os._exit of its own load, before
+# any skill code ran: a skill that replaces os._exit (one interpreter) would
+# otherwise run its replacement after its reply. This only stops the plain
+# patch, since the skill can reach this module too; the host bounds how long
+# a call's process may live after its reply (docs/RATIONALE.md, "Walls
+# between calls").
+_exit = os._exit
+
 _state = {"req": None, "rep": None, "ctrl": None, "mark": None, "site": False, "executable": None}
 
 
@@ -916,7 +924,7 @@ class _Zygote:
                 pass
         finally:
             _flush_stdio()
-            os._exit(code)
+            _exit(code)
 
     def _reap(self):
         while True:
@@ -1291,7 +1299,7 @@ def _fatal(exc):
     except BaseException:
         pass
     _flush_stdio()
-    os._exit(EX_SOFTWARE)
+    _exit(EX_SOFTWARE)
 
 
 if __name__ == "__main__":
@@ -1300,4 +1308,4 @@ if __name__ == "__main__":
     except BaseException as _e:
         _fatal(_e)
     _flush_stdio()
-    os._exit(_rc)
+    _exit(_rc)

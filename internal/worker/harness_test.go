@@ -721,3 +721,29 @@ class Big(BaseSkill):
 		t.Errorf("message of %d bytes ending %q, want %d bytes", len(se.Message), se.Message[max(0, len(se.Message)-30):], len(want))
 	}
 }
+
+// patchedExitSkill replaces os._exit with one that exits with code 42: the
+// harness must end its process with its own binding, and so with code 0.
+const patchedExitSkill = `
+import os
+from skillware.core.base_skill import BaseSkill
+class Patch(BaseSkill):
+    def execute(self, params):
+        real = os._exit
+        os._exit = lambda code=0: real(42)
+        return {"patched": True}
+`
+
+// TestHarnessExitNotPatchable: a single-mode worker whose skill replaced
+// os._exit still exits through the harness's own, with code 0 (the
+// replacement would have run skill code after the reply).
+func TestHarnessExitNotPatchable(t *testing.T) {
+	p, _ := load(t, writeBundle(t, map[string]string{"skill.py": patchedExitSkill}), ModeSingle)
+	if got := mustCall(t, p, 1, `{"x":1}`, nil); got != `{"patched":true}` {
+		t.Fatalf("result %s", got)
+	}
+	st, err := p.Wait()
+	if err != nil || st.ExitCode() != 0 {
+		t.Fatalf("worker ended with %v, %v; want code 0 (the skill's os._exit ran)", st, err)
+	}
+}

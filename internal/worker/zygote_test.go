@@ -491,3 +491,18 @@ func findCmdline(s string) []string {
 	}
 	return out
 }
+
+// TestZygoteChildExitNotPatchable: a call child whose skill replaced
+// os._exit still exits through the harness's own, with code 0.
+func TestZygoteChildExitNotPatchable(t *testing.T) {
+	for _, warm := range []bool{false, true} {
+		z, _ := startZygoteArgv(t, Argv(testPython), Init{Bundle: writeBundle(t, map[string]string{"skill.py": patchedExitSkill}), Warm: warm}, nil)
+		res, st, _, err := forkCall(t, z, 1, `{}`)
+		if err != nil || res != `{"patched":true}` {
+			t.Fatalf("warm %v: %s, %v", warm, res, err)
+		}
+		if st != (ExitStatus{}) {
+			t.Fatalf("warm %v: child ended with %+v; want code 0 (the skill's os._exit ran)", warm, st)
+		}
+	}
+}
