@@ -1,10 +1,13 @@
 package linux
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,17 +251,63 @@ func (z *zygote) result(value json.RawMessage, c *worker.ZygoteChild, peak *cgro
 	return res
 }
 
+// childExitGrace is how long a call's processes may live on once its child
+// replied (or died) and its output ended: a harness child exits well under
+// a millisecond after its reply, and its zygote kills what it left behind
+// in a few more. A process still there after it runs code the skill
+// controls (a patched harness, docs/RATIONALE.md, "Walls between calls"),
+// and the jail is killed.
+const childExitGrace = 100 * time.Millisecond
+
 // awaitCleanup waits until the zygote reports c reaped, which it does once
 // it killed every other process of the call and emptied the scratch; a
-// zygote that does not is broken. z.mu is held.
+// zygote that does not is broken. So is one that still has a process of
+// the call childExitGrace after the call ended: a slow cleanup (emptying a
+// large scratch) runs the zygote's code only and is waited for. z.mu is
+// held.
 func (z *zygote) awaitCleanup(ctx context.Context, c *worker.ZygoteChild) {
 	// Allow cleanup some slack even when the call's deadline is near.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if _, werr := c.Wait(wctx); werr != nil {
+	gctx, gcancel := context.WithTimeout(wctx, childExitGrace)
+	_, werr := c.Wait(gctx)
+	gcancel()
+	if werr != nil && wctx.Err() == nil && errors.Is(gctx.Err(), context.DeadlineExceeded) {
+		if hasChildren(z.j.Cmd.Process.Pid) {
+			werr = errCallLingers
+		} else {
+			_, werr = c.Wait(wctx)
+		}
+	}
+	if werr != nil {
 		z.breakJail()
 		c.Close()
 	}
+}
+
+// errCallLingers says a process of the call outlived its grace.
+var errCallLingers = errors.New("a process of the call still runs after its end")
+
+// hasChildren reports whether the process pid has a child process not yet
+// reaped, running or a zombie (the kernel's list of each of its threads'
+// children). As pid 1 of
+// the jail, a zygote's children are its call's processes: the child and
+// what it left behind, re-parented to it. It reports true when the list
+// cannot be read (the zygote is gone, or the kernel lacks
+// CONFIG_PROC_CHILDREN): a jail is then killed rather than trusted.
+func hasChildren(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		if err != nil || len(bytes.TrimSpace(b)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // exited reports whether err says the call's child is gone.
