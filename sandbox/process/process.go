@@ -166,6 +166,7 @@ func (b *box) start(life, ready context.Context, mode string) (*running, error) 
 	if code != nil {
 		cmd.ExtraFiles = []*os.File{code} // worker.CodeFD
 	}
+	dieWithHost(cmd)
 	proc, err := worker.Start(life, cmd, b.limits.Stdio)
 	if code != nil {
 		code.Close()
