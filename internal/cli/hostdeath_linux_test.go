@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/internal/proctest"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -77,7 +78,7 @@ func TestRunKilledTakesSandboxAlong(t *testing.T) {
 			// Ours from here on: kill what is left when the test fails.
 			defer func() {
 				for pid, start := range procs {
-					if startTime(pid) == start {
+					if proctest.StartTime(pid) == start {
 						syscall.Kill(pid, syscall.SIGKILL)
 					}
 				}
@@ -87,7 +88,7 @@ func TestRunKilledTakesSandboxAlong(t *testing.T) {
 			for deadline := time.Now().Add(10 * time.Second); ; {
 				var left []int
 				for pid, start := range procs {
-					if startTime(pid) == start {
+					if proctest.StartTime(pid) == start {
 						left = append(left, pid)
 					}
 				}
@@ -124,7 +125,7 @@ func descendants(root int) map[int]string {
 		for pid, pp := range parent {
 			if pp == p {
 				if _, seen := out[pid]; !seen {
-					out[pid] = startTime(pid)
+					out[pid] = proctest.StartTime(pid)
 					walk(pid)
 				}
 			}
@@ -142,18 +143,6 @@ func statFields(b []byte) []string {
 		return nil
 	}
 	return strings.Fields(string(b[i+1:]))
-}
-
-// startTime is the start time of pid from /proc, or "" once it is gone.
-func startTime(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	if fs := statFields(b); len(fs) > 19 {
-		return fs[19]
-	}
-	return ""
 }
 
 // wchan is where pid's main thread waits in the kernel.

@@ -7,43 +7,31 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/internal/proctest"
 	"github.com/skillbox-dev/skillbox/sandbox"
 	"github.com/skillbox-dev/skillbox/sandbox/sandboxtest"
 )
 
 // ownChildren returns this test process's child processes, each with its
 // start time (so that a pid taken by another process later is not it).
-func ownChildren() map[string]string {
-	out := map[string]string{}
+func ownChildren() map[int]string {
+	out := map[int]string{}
 	files, _ := filepath.Glob("/proc/self/task/*/children")
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
-		for _, pid := range strings.Fields(string(b)) {
-			if st := startTime(pid); st != "" {
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			if st := proctest.StartTime(pid); st != "" {
 				out[pid] = st
 			}
 		}
 	}
 	return out
-}
-
-// startTime is field 22 of /proc/<pid>/stat, or "" when pid is gone (or a
-// zombie, whose stat no longer counts).
-func startTime(pid string) string {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 20 || f[0] == "Z" {
-		return ""
-	}
-	return f[19]
 }
 
 // TestCallEndsWithItsReply: a sandbox whose skill replaced the harness's
@@ -77,9 +65,9 @@ func TestCallEndsWithItsReply(t *testing.T) {
 	}
 	// A generous bound against a loaded machine, well under the 5 s.
 	for pid, st := range left {
-		for startTime(pid) == st {
+		for proctest.StartTime(pid) == st {
 			if time.Since(ended) > 2500*time.Millisecond {
-				t.Fatalf("the call's process %s still runs %v after the call returned", pid, time.Since(ended).Round(time.Millisecond))
+				t.Fatalf("the call's process %d still runs %v after the call returned", pid, time.Since(ended).Round(time.Millisecond))
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

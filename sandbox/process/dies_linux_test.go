@@ -7,11 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/skillbox-dev/skillbox/internal/proctest"
 	"github.com/skillbox-dev/skillbox/sandbox"
 )
 
@@ -69,7 +69,7 @@ func TestWorkerDiesWithHost(t *testing.T) {
 			t.Fatal("the call never started")
 		}
 	}
-	start := startTime(pid)
+	start := proctest.StartTime(pid)
 	if start == "" {
 		t.Fatalf("worker %d is not running", pid)
 	}
@@ -77,7 +77,7 @@ func TestWorkerDiesWithHost(t *testing.T) {
 	<-hostDone
 	// A generous bound against a loaded machine: the kernel sends the
 	// signal as the host dies.
-	for deadline := time.Now().Add(10 * time.Second); startTime(pid) == start; {
+	for deadline := time.Now().Add(10 * time.Second); proctest.StartTime(pid) == start; {
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("worker %d still runs after its host was killed", pid)
@@ -100,20 +100,4 @@ func playHost(t *testing.T, pidfile string) {
 	params, _ := json.Marshal(map[string]string{"pidfile": pidfile})
 	sb.Call(context.Background(), sandbox.Request{Params: params})
 	t.Fatal("the call returned: its host was to be killed during it")
-}
-
-// startTime is field 22 of /proc/<pid>/stat (so that a pid taken by
-// another process later is not the worker), or "" when pid is gone or a
-// zombie.
-func startTime(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 20 || f[0] == "Z" {
-		return ""
-	}
-	return f[19]
 }
