@@ -379,7 +379,11 @@ func TestBuildRunsInItsOwnNetworkNamespace(t *testing.T) {
 	b := Builder{Name: "buildah", Path: script, Usable: true, Runtime: "/bin/true"}
 	_, err := c.Build(context.Background(), BuildOptions{Context: ctxDir, Builder: b})
 	wantKind(t, err, errdefs.Invalid, "failed")
-	mine, err := os.Readlink("/proc/self/ns/net")
+	// This thread's namespace, not /proc/self's: /proc/self names the
+	// process's first thread, which a locked goroutine that entered a new
+	// namespace may have left there (Go parks that thread rather than
+	// ending it).
+	mine, err := os.Readlink("/proc/thread-self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,11 @@ func TestStartWithoutListener(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the process: %v\n%s", err, out.String())
 	}
-	mine, err := os.Readlink("/proc/self/ns/net")
+	// This thread's namespace, not /proc/self's: /proc/self names the
+	// process's first thread, which a locked goroutine that entered a new
+	// namespace may have left there (Go parks that thread rather than
+	// ending it).
+	mine, err := os.Readlink("/proc/thread-self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
