@@ -2,14 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
+
+	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
 )
 
 // A hostile skill's Dockerfile, built on first use (--build-images): a
@@ -20,29 +18,9 @@ import (
 // writes nothing there, and the loopback service is never asked.
 func TestRunBuildImagesHostileDockerfile(t *testing.T) {
 	requireBuilder(t)
-	// A host folder the build's uid could read and write, were it bound.
-	host := t.TempDir()
-	for _, d := range []string{filepath.Dir(host), host} {
-		if err := os.Chmod(d, 0o777); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(host, "secret"), []byte("HOST-SECRET\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	host := imagetest.HostFolder(t)
 	// A service on loopback only, which a build must not reach.
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, "LOOPBACK-ADMIN-API-TOKEN")
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
-	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	port, conns := imagetest.CountingServer(t, "LOOPBACK-ADMIN-API-TOKEN")
 	mount := fmt.Sprintf(`FROM oci:image AS s
 RUN ["/usr/bin/python3", "-c", "import os; os.symlink('/', '/hostroot')"]
 FROM oci:image

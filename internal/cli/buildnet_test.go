@@ -3,13 +3,12 @@ package cli
 import (
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
+
+	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
 )
 
 // `image build SKILL --allow-net HOST:PORT` lets the build's RUN steps
@@ -19,18 +18,8 @@ import (
 // to a build on first use (--build-images), never run's --allow-net.
 func TestImageBuildAllowNet(t *testing.T) {
 	requireBuilder(t)
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, "fetched by the build")
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
-	hostPort := srv.Listener.Addr().String()
+	port, conns := imagetest.CountingServer(t, "fetched by the build")
+	hostPort := fmt.Sprintf("127.0.0.1:%d", port)
 	h := newHarness(t)
 	dir := builtSkill(t, h)
 	// The RUN step fetches with Python's urllib, which honours the proxy

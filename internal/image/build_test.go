@@ -26,6 +26,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/filelock"
+	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
 	"github.com/skillbox-dev/skillbox/internal/pyinterp"
 )
 
@@ -298,16 +299,7 @@ RUN while read -r a b c d; do case "$a $b" in "Max processes") echo "$c" > /npro
 // builder runs, so nothing of the host is read, written or fetched.
 func TestBuildBindMountSymlinkFromStage(t *testing.T) {
 	needBuilder(t)
-	// A host folder the build's uid could read and write, were it bound.
-	host := t.TempDir()
-	for _, d := range []string{filepath.Dir(host), host} {
-		if err := os.Chmod(d, 0o777); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(host, "secret"), []byte("HOST-SECRET\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	host := imagetest.HostFolder(t)
 	dir := buildContext(t, fmt.Sprintf(`FROM oci-archive:evil.tar AS s
 FROM oci-archive:base.tar
 RUN --mount=type=bind,from=s,source=/hostroot,target=/h,rw bash -c 'read -r l < /h%[1]s/secret; echo "$l" > /leak; echo written > /h%[1]s/written'
@@ -344,7 +336,7 @@ RUN --mount=type=bind,from=s,source=/hostroot,target=/h,rw bash -c 'read -r l < 
 
 func TestBuildAddURLThroughVariable(t *testing.T) {
 	needBuilder(t)
-	port, conns := countingServer(t, "LOOPBACK-ONLY-SERVICE-DATA\n")
+	port, conns := imagetest.CountingServer(t, "LOOPBACK-ONLY-SERVICE-DATA\n")
 	dir := buildContext(t, fmt.Sprintf("FROM oci-archive:base.tar\nARG U=http://127.0.0.1:%d/internal\nADD $U /fetched\n", port))
 	c := newCache(t)
 	var progress syncBuffer

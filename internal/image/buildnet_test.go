@@ -3,39 +3,18 @@ package image
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/egress"
+	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
 )
-
-// countingServer is an HTTP server on loopback that answers body and
-// counts the connections made to it.
-func countingServer(t *testing.T, body string) (port int, conns *atomic.Int32) {
-	t.Helper()
-	conns = new(atomic.Int32)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, body)
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.Listener.Addr().(*net.TCPAddr).Port, conns
-}
 
 // fetchStep is a RUN step that GETs http://127.0.0.1:port/file with bash
 // builtins alone (the base image has no HTTP client, no cat) into out: through the proxy
@@ -70,8 +49,8 @@ func (l *eventLog) find(decision string, port int) bool {
 func TestBuildNetworkGrant(t *testing.T) {
 	needBuilder(t)
 	const content = "fetched through the egress proxy"
-	port, conns := countingServer(t, content)
-	other, otherConns := countingServer(t, "not granted")
+	port, conns := imagetest.CountingServer(t, content)
+	other, otherConns := imagetest.CountingServer(t, "not granted")
 	rule, err := egress.ParseRule(fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +178,7 @@ func TestBuildNetworkGrantFromLoopbackRegistry(t *testing.T) {
 	needBuilder(t)
 	host := loopbackRegistry(t)
 	push(t, host+"/base:1", shellImage(t))
-	port, conns := countingServer(t, "from a registry base")
+	port, conns := imagetest.CountingServer(t, "from a registry base")
 	rule, err := egress.ParseRule(fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
