@@ -1,11 +1,7 @@
 package skillbox_test
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -61,46 +57,6 @@ func startRuntime(t *testing.T, root, cache, url string, reqs string) *skillbox.
 	return rt
 }
 
-// scriptWheel writes a wheel of name and version at path that installs
-// body as the executable script bin/SCRIPT (NAME-VERSION.data/scripts).
-func scriptWheel(t *testing.T, path, name, version, script, body string) {
-	t.Helper()
-	info := name + "-" + version + ".dist-info"
-	files := []struct {
-		name string
-		mode os.FileMode
-		body string
-	}{
-		{name + ".py", 0o644, "VERSION = '" + version + "'\n"},
-		{name + "-" + version + ".data/scripts/" + script, 0o755, body},
-		{info + "/METADATA", 0o644, "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"},
-		{info + "/WHEEL", 0o644, "Wheel-Version: 1.0\nGenerator: skillbox-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
-	}
-	var buf bytes.Buffer
-	z := zip.NewWriter(&buf)
-	var record strings.Builder
-	for _, f := range files {
-		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate}
-		h.SetMode(f.mode)
-		w, err := z.CreateHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(f.body))
-		sum := sha256.Sum256([]byte(f.body))
-		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", f.name, base64.RawURLEncoding.EncodeToString(sum[:]), len(f.body))
-	}
-	record.WriteString(info + "/RECORD,,\n")
-	w, _ := z.Create(info + "/RECORD")
-	w.Write([]byte(record.String()))
-	if err := z.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // requireEnvironmentBuilds skips t where environments cannot be built:
 // they are built in a jail (linux backend, root) by pip.
 func requireEnvironmentBuilds(t *testing.T) {
@@ -130,7 +86,7 @@ func TestEnvironmentPackageCannotReplaceInterpreter(t *testing.T) {
 		"import os, sys\n" +
 		"os.environ['SKILLBOX_PWN'] = 'set by the package in pid %d' % os.getpid()\n" +
 		"os.execv(" + fmt.Sprintf("%q", real) + ", [sys.argv[0]] + sys.argv[1:])\n"
-	scriptWheel(t, filepath.Join(wheels, "alpha-1.0-py3-none-any.whl"), "alpha", "1.0", "python", hostile)
+	envtest.ScriptWheel(t, wheels, "alpha", "1.0", "python", hostile)
 	url, _ := envtest.Index(t, wheels)
 	rt := startRuntime(t, t.TempDir(), t.TempDir(), url, `"alpha"`)
 	res, err := rt.Call(context.Background(), "test/start", nil, skillbox.CallOptions{Backend: "linux"})

@@ -38,14 +38,22 @@ func Wheel(t testing.TB, dir, name, version, body string, deps ...string) string
 }
 
 // writeWheel writes a wheel at path of files (name, content) plus RECORD
-// in the folder info.
-func writeWheel(t testing.TB, path, info string, files [][2]string) string {
+// in the folder info; the files named in executable get mode 0755.
+func writeWheel(t testing.TB, path, info string, files [][2]string, executable ...string) string {
 	t.Helper()
 	var buf bytes.Buffer
 	z := zip.NewWriter(&buf)
 	var record strings.Builder
 	for _, f := range files {
-		w, _ := z.Create(f[0])
+		h := &zip.FileHeader{Name: f[0], Method: zip.Deflate}
+		h.SetMode(0o644)
+		if slices.Contains(executable, f[0]) {
+			h.SetMode(0o755)
+		}
+		w, err := z.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
 		w.Write([]byte(f[1]))
 		sum := sha256.Sum256([]byte(f[1]))
 		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", f[0], base64.RawURLEncoding.EncodeToString(sum[:]), len(f[1]))
@@ -60,6 +68,22 @@ func writeWheel(t testing.TB, path, info string, files [][2]string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// ScriptWheel writes a py3-none-any wheel of name and version into dir
+// that installs body as the executable script bin/SCRIPT (from
+// NAME-VERSION.data/scripts), and returns its path.
+func ScriptWheel(t testing.TB, dir, name, version, script, body string) string {
+	t.Helper()
+	info := name + "-" + version + ".dist-info"
+	scriptPath := name + "-" + version + ".data/scripts/" + script
+	files := [][2]string{
+		{name + ".py", "VERSION = '" + version + "'\n"},
+		{scriptPath, body},
+		{info + "/METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"},
+		{info + "/WHEEL", "Wheel-Version: 1.0\nGenerator: skillbox-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+	}
+	return writeWheel(t, filepath.Join(dir, name+"-"+version+"-py3-none-any.whl"), info, files, scriptPath)
 }
 
 func requiresDist(deps []string) string {
