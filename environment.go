@@ -483,7 +483,7 @@ func (r *Runtime) MeasureEnvironment(ctx context.Context, ref, backend string) (
 		st.ImportCostError = "backend " + st.Backend + " cannot measure it"
 		return st, nil
 	}
-	spec := sandbox.Spec{SkillID: s.ID, Digest: s.Digest, BundleDir: s.Dir, Manifest: s.Bundle.Manifest.JSON(),
+	spec := sandbox.Spec{SkillID: s.ID, SkillRef: s.Ref(), Digest: s.Digest, BundleDir: s.Dir, Manifest: s.Bundle.Manifest.JSON(),
 		Requirements: st.Requirements, Environment: &sandbox.Environment{Key: st.Key, Dir: st.Dir, Base: st.Python}}
 	if st.ImportCost, err = m.MeasureEnvironment(ctx, spec); err != nil {
 		st.ImportCostError = err.Error()

@@ -194,6 +194,10 @@ class S(BaseSkill):
         return {}
 `), 0o644)
 	}
+	outside := t.TempDir()
+	if err := os.CopyFS(filepath.Join(outside, "never_imports"), os.DirFS(filepath.Join(root, "test", "never_imports"))); err != nil {
+		t.Fatal(err)
+	}
 	// The linux and pyodide backends build the skill's environment, from
 	// an empty loopback index here: the build fails naming the requirement.
 	url, _ := envtest.Index(t, t.TempDir())
@@ -225,6 +229,16 @@ class S(BaseSkill):
 				}
 			})
 		}
+		// Run by a folder outside the roots, the skill is named by its
+		// folder in the command the hint prints: its id would not find it.
+		t.Run(backend+"/by_path", func(t *testing.T) {
+			dir := filepath.Join(outside, "never_imports")
+			_, err := rt.Call(context.Background(), dir, nil, skillbox.CallOptions{Backend: backend, TrustRemoteCode: true})
+			cmd := "skillbox env build " + dir
+			if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), cmd) || strings.Contains(err.Error(), "skillbox env build test/") {
+				t.Fatalf("err = %v; want unavailable with the command %q", err, cmd)
+			}
+		})
 	}
 }
 

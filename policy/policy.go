@@ -281,6 +281,7 @@ func Decide(s *skill.Skill, g Grants, lookup LookupEnv) (*Decision, error) {
 	}
 	d.Spec = sandbox.Spec{
 		SkillID:      s.ID,
+		SkillRef:     s.Ref(),
 		Digest:       s.Digest,
 		BundleDir:    s.Dir,
 		Manifest:     m.JSON(),

@@ -141,6 +141,11 @@ func (b SecretBinding) GoString() string { return b.String() }
 type Spec struct {
 	// SkillID is the skill's id (category/name) for messages and audit.
 	SkillID string `json:"skill_id"`
+	// SkillRef is how a command line names the skill: its id when it was
+	// found by id, else its folder (skill.Skill.Ref). Hints that print a
+	// command use it, so the command works as printed; empty means SkillID.
+	// It is not part of what the sandbox runs, so not of its key.
+	SkillRef string `json:"-"`
 	// Digest is the bundle's content digest ("sha256:...").
 	Digest string `json:"digest"`
 	// BundleDir is the host path of the skill folder; it is mounted or
@@ -354,4 +359,12 @@ func (s *Spec) ResolveList() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Ref is how a command line names the skill (SkillRef, else SkillID).
+func (s *Spec) Ref() string {
+	if s.SkillRef != "" {
+		return s.SkillRef
+	}
+	return s.SkillID
 }

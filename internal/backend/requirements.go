@@ -6,6 +6,7 @@ import (
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/pep440"
+	"github.com/skillbox-dev/skillbox/internal/shellquote"
 )
 
 // RequirementNames parses requirement strings and returns the normalised
@@ -67,7 +68,8 @@ const PythonEnvVar = "SKILLBOX_PYTHON"
 // HostPythonHint is CheckRequirements' hint on a backend that runs the
 // skill id on the host's interpreter and builds it no environment
 // (process, gvisor without an image): how to point to an interpreter that
-// has the requirements, or have one built.
-func HostPythonHint(id string) string {
-	return fmt.Sprintf("%s names another interpreter; the linux backend runs the skill on an environment of its own, built with pip: 'skillbox env build %s --backend linux'", PythonEnvVar, id)
+// has the requirements, or have one built. ref names the skill as a command
+// line would (sandbox.Spec.Ref), quoted here for a shell.
+func HostPythonHint(ref string) string {
+	return fmt.Sprintf("%s names another interpreter; the linux backend runs the skill on an environment of its own, built with pip: 'skillbox env build %s --backend linux'", PythonEnvVar, shellquote.Word(ref))
 }

@@ -238,7 +238,7 @@ func (b *box) requirementsHint() string {
 	if b.container != nil {
 		return ""
 	}
-	return backend.HostPythonHint(b.spec.SkillID)
+	return backend.HostPythonHint(b.spec.Ref())
 }
 
 func (b *box) interpName() string {

@@ -186,7 +186,7 @@ func (b *box) start(life, ready context.Context, mode string) (*running, error) 
 	if pk, ok := worker.PackagesOf(rep, err); ok {
 		// An unmet requirement explains an import error better than the
 		// import error does.
-		if rerr := backend.CheckRequirements(b.spec.Requirements, pk, b.python.String(), backend.HostPythonHint(b.spec.SkillID)); rerr != nil {
+		if rerr := backend.CheckRequirements(b.spec.Requirements, pk, b.python.String(), backend.HostPythonHint(b.spec.Ref())); rerr != nil {
 			err = rerr
 		}
 	}
