@@ -617,6 +617,8 @@ var attacks = []attack{
 		run: func(t *testing.T, e *attackEnv) { crossCallAttack(t, e, "state/deep-scratch") }},
 	{name: "state/leftovers", proves: "a double-forked setsid process, a child forked from a thread, signal dispositions and mask, environment changes and descriptors (leaked, or opened at import without CLOEXEC) do not reach call 2",
 		run: func(t *testing.T, e *attackEnv) { crossCallAttack(t, e, "state/leftovers") }},
+	{name: "state/parent-attrs", proves: "resource limits, nice value, scheduling policy and I/O priority that call 1 sets in its parent (a zygote: same uid) do not reach call 2, which would inherit them",
+		run: func(t *testing.T, e *attackEnv) { crossCallAttack(t, e, "state/parent-attrs") }},
 	// --- protocol abuse ---
 	{name: "protocol/forge-frames", proves: "forged frames on every descriptor end as a skill error or the call's own result, never another call's",
 		run: func(t *testing.T, e *attackEnv) {

@@ -42,6 +42,7 @@ func StateAttacks() []StateAttack {
 		{Name: "state/sysv-ipc", Plants: one},
 		{Name: "state/deep-scratch", Plants: deepScratchPlants(), Timeout: 30 * time.Second},
 		{Name: "state/leftovers", Plants: one},
+		{Name: "state/parent-attrs", Plants: one},
 	}
 }
 
