@@ -192,7 +192,7 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 	}
 	e := &Env{
 		Key: key, Dir: dir, Python: filepath.Join(dir, "bin", "python"), Base: req.Python,
-		Requirements: reqs, Resolved: resolved, Index: req.Index, Sdists: req.Sdists, Pinned: req.Pinned,
+		Requirements: reqs, Resolved: resolved, Index: req.Index.Redacted(), Sdists: req.Sdists, Pinned: req.Pinned,
 		Target: req.Target, Built: time.Now().UTC(),
 	}
 	if req.Target != nil {

@@ -302,13 +302,51 @@ func (idx Index) digest() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// String describes the configuration for messages.
+// Redacted is idx with the user information of every URL in its Vars
+// (PIP_INDEX_URL=https://user:token@host/...) replaced by "***": what an
+// environment's record (inside the environment, which its skill's jail
+// shows) and messages hold. The credentials are the operator's, for pip.
+func (idx Index) Redacted() Index {
+	out := idx
+	out.Vars = nil
+	for _, v := range idx.Vars {
+		out.Vars = append(out.Vars, RedactURLs(v))
+	}
+	return out
+}
+
+// RedactURLs replaces the user information (user:password@) of every URL
+// in s with "***", so that a private index's credentials are not quoted.
+func RedactURLs(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			break
+		}
+		b.WriteString(s[:i+3])
+		s = s[i+3:]
+		end := strings.IndexAny(s, "/?# \t\r\n,;'\"")
+		if end < 0 {
+			end = len(s)
+		}
+		if at := strings.LastIndexByte(s[:end], '@'); at >= 0 {
+			b.WriteString("***")
+			s = s[at:]
+		}
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+// String describes the configuration for messages, without credentials
+// (Redacted).
 func (idx Index) String() string {
 	if len(idx.Vars) == 0 && len(idx.Files) == 0 {
 		return "pip's defaults"
 	}
 	var parts []string
-	parts = append(parts, idx.Vars...)
+	parts = append(parts, idx.Redacted().Vars...)
 	for _, f := range idx.Files {
 		parts = append(parts, f.Path)
 	}

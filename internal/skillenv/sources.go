@@ -71,7 +71,7 @@ func parseConfigList(out []byte) (sources, error) {
 		}
 		s, err := pyString(v)
 		if err != nil {
-			return sources{}, errdefs.New(errdefs.Unavailable, "pip config list: cannot read %q: %v", line, err)
+			return sources{}, errdefs.New(errdefs.Unavailable, "pip config list: cannot read %q: %v", RedactURLs(line), err)
 		}
 		if cur, ok := eff[key]; !ok || r > cur.rank {
 			eff[key] = val{s, r}

@@ -192,7 +192,7 @@ func egressFor(ctx context.Context, res egress.Resolver, sources []string, maxBy
 	for _, raw := range sources {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-			return nil, errdefs.New(errdefs.Invalid, "pip source %q is not an http(s) URL", raw)
+			return nil, errdefs.New(errdefs.Invalid, "pip source %q is not an http(s) URL", skillenv.RedactURLs(raw))
 		}
 		host, port := strings.ToLower(u.Hostname()), u.Port()
 		if port == "" {
@@ -200,7 +200,7 @@ func egressFor(ctx context.Context, res egress.Resolver, sources []string, maxBy
 		}
 		r, err := egress.ParseRule(net.JoinHostPort(host, port))
 		if err != nil {
-			return nil, errdefs.New(errdefs.Invalid, "pip source %q: %v", raw, err)
+			return nil, errdefs.New(errdefs.Invalid, "pip source %q: %v", skillenv.RedactURLs(raw), err)
 		}
 		cfg.Allow = append(cfg.Allow, r)
 		if _, err := netip.ParseAddr(host); err == nil {
