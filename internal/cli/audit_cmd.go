@@ -6,9 +6,11 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -81,7 +83,18 @@ func cmdAudit(ctx context.Context, c *cmdContext, args []string) error {
 		if detail == "" {
 			detail = strings.TrimSpace(r.Trust + " " + r.Key + " " + r.Detail)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.Local().Format(time.DateTime), r.Event, r.Skill, r.Outcome, r.Backend, oneLine(detail))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Time.Local().Format(time.DateTime), cell(r.Event), cell(r.Skill), cell(r.Outcome), cell(r.Backend), oneLine(detail))
 	}
 	return tw.Flush()
+}
+
+// cell is s as one column of a row of `audit`: quoted when it holds a
+// control character (a newline or a tab in the caller's text, such as a
+// skill reference that names no skill, recorded as given), so that it
+// stays in its column and its row cannot pass for several.
+func cell(s string) string {
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return strconv.Quote(s)
+	}
+	return s
 }

@@ -505,3 +505,28 @@ func TestTrustHintNamesTheSameBundle(t *testing.T) {
 		t.Errorf("changed, nested, by path: exit %d, want 3 and %s in %s", o.code, byPath, o.stdout)
 	}
 }
+
+// A skill reference is the caller's text, recorded as given when it names
+// no skill: `skillbox audit` shows it on its own row, with its newlines and
+// tabs as escapes, so that it cannot print rows of calls that never ran.
+func TestAuditTextShowsOneRowPerRecord(t *testing.T) {
+	h := newHarness(t)
+	forged := "2026-01-01 00:00:00\tcall\tcrypto/wallet_check\tok\tlinux\t"
+	h.run("run", "test/nope\n"+forged+"\n", "--backend", "process")
+	o := h.run("audit")
+	if o.code != 0 {
+		t.Fatalf("audit: %d %s", o.code, o.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(o.stdout, "\n"), "\n")
+	if len(lines) != 2 {
+		t.Errorf("one record printed as %d lines, want a header and one row:\n%s", len(lines), o.stdout)
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "2026-01-01") {
+			t.Errorf("a skill reference printed a row of its own: %q", l)
+		}
+	}
+	if !strings.Contains(o.stdout, `test/nope\n2026-01-01`) {
+		t.Errorf("the reference is not shown escaped:\n%s", o.stdout)
+	}
+}
