@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/skillbox-dev/skillbox/audit"
 )
@@ -230,12 +231,35 @@ func (p *Proxy) CABundle() ([]byte, error) {
 // Stats reports the upstream connections and bytes used so far.
 func (p *Proxy) Stats() (conns, bytes int64) { return p.conns.Load(), p.bytes.Load() }
 
+// maxReason and maxAuditMethod bound an audited decision's reason and method,
+// which may quote what the sandbox sent (an authority, a Host header, a
+// method of its own): a skill's refused requests must not write the audit
+// log as fast as it sends bytes.
+const (
+	maxReason      = 512
+	maxAuditMethod = 32
+)
+
+// clip is s cut to at most n bytes (at a character's start), saying how
+// long it was.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:i], len(s))
+}
+
 // emit reports ev to the audit sink of the client connection ctx belongs
 // to (or the current one).
 func (p *Proxy) emit(ctx context.Context, ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
+	ev.Reason, ev.Method = clip(ev.Reason, maxReason), clip(ev.Method, maxAuditMethod)
 	if f, ok := ctx.Value(sinkKey{}).(func(Event)); ok && f != nil {
 		f(ev)
 		return

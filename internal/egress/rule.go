@@ -114,7 +114,9 @@ func parseTarget(method, requestURI string) (target, string, error) {
 	}
 	scheme, rest, ok := strings.Cut(requestURI, "://")
 	if !ok {
-		return target{}, "", fmt.Errorf("not an absolute URL: %q (is the proxy used as a proxy?)", requestURI)
+		// The target is not quoted: it is a path and a query, which
+		// audit records never hold.
+		return target{}, "", errors.New("not an absolute URL: the request names no host (is the proxy used as a proxy?)")
 	}
 	scheme = strings.ToLower(scheme)
 	if scheme != "http" && scheme != "https" {
