@@ -32,6 +32,8 @@ const (
 	DefaultHeaderTimeout = 30 * time.Second
 	DefaultIdleTimeout   = 90 * time.Second
 	DefaultStallTimeout  = 60 * time.Second
+	// DefaultMaxEvents is the default of Config.MaxEvents.
+	DefaultMaxEvents = 10000
 	// DefaultCAFile is where the sandbox is expected to see CABundle: the
 	// path Debian's OpenSSL, Python, requests (through certifi's
 	// replacements) and curl read, and crypto/x509's first.
@@ -83,6 +85,12 @@ type Config struct {
 	// bounds no whole transfer: a slow upload or download that keeps
 	// moving is never cut. 0 means DefaultStallTimeout.
 	StallTimeout time.Duration
+	// MaxEvents bounds the requests and tunnels (each one audited
+	// decision) the proxy serves over its life (or since ResetBudget);
+	// past it, each is answered 429 without an Event of its own, after one
+	// limit Event that says so: a sandbox's requests, refused or not,
+	// cannot write the audit log without end. 0 means DefaultMaxEvents.
+	MaxEvents int
 	// MaxBytes bounds the bytes sent and received upstream (both
 	// directions, as on the wire, TLS included) over the proxy's life.
 	// 0 means DefaultMaxBytes.
@@ -192,7 +200,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if c.MaxConns < 0 || c.MaxBytes < 0 || c.DialTimeout < 0 || c.MaxBodyScan < 0 || c.CAValidity < 0 ||
+	if c.MaxConns < 0 || c.MaxEvents < 0 || c.MaxBytes < 0 || c.DialTimeout < 0 || c.MaxBodyScan < 0 || c.CAValidity < 0 ||
 		c.MaxClientConns < 0 || c.MaxBuffer < 0 || c.HeaderTimeout < 0 || c.IdleTimeout < 0 || c.StallTimeout < 0 {
 		return bad("limits must not be negative")
 	}
@@ -272,6 +280,7 @@ func (c Config) withDefaults() Config {
 	c.HeaderTimeout = cmp.Or(c.HeaderTimeout, DefaultHeaderTimeout)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
 	c.StallTimeout = cmp.Or(c.StallTimeout, DefaultStallTimeout)
+	c.MaxEvents = cmp.Or(c.MaxEvents, DefaultMaxEvents)
 	if c.CAFile == "" {
 		c.CAFile = DefaultCAFile
 	}

@@ -30,9 +30,12 @@
 //     refused. A tunnel to an address literal is not read.
 //   - [Config.MaxConns] bounds the upstream connections over the proxy's life
 //     or since [Proxy.ResetBudget], [Config.MaxBytes] the upstream bytes;
-//     past them requests are refused (429) and running exchanges are cut. A
-//     proxy serving one call after another resets the budget and sets the
-//     call's audit sink ([Proxy.SetAudit]) as each begins.
+//     past them requests are refused (429) and running exchanges are cut;
+//     [Config.MaxEvents] bounds the requests and tunnels (each one audited
+//     decision), past which each is refused (429) without an Event, after
+//     one limit Event. A proxy serving one call after another resets the
+//     budget and sets the call's audit sink ([Proxy.SetAudit]) as each
+//     begins.
 //   - What the proxy holds lives outside the sandbox's cgroup, so the proxy
 //     bounds it: [Config.MaxClientConns] client connections at once (one more
 //     is answered 429 and closed), [Config.MaxBuffer] bytes buffered at once

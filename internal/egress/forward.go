@@ -58,6 +58,10 @@ type tunnel struct {
 // forward handles one request in absolute form (tun == nil) or one request
 // read inside a tunnel.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tun *tunnel) {
+	if !p.begin(r.Context()) {
+		refuse(w, p.eventsDenial())
+		return
+	}
 	ev := Event{Egress: audit.Egress{Method: r.Method, Intercepted: tun != nil && tun.scheme == "https"}}
 	var t target
 	var scheme string

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -404,5 +405,50 @@ func TestResponseHeaderLimit(t *testing.T) {
 	body, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "response header") {
 		t.Fatalf("got %d %q", res.StatusCode, body)
+	}
+}
+
+// Each request or tunnel is one audit record, refused or not: past
+// MaxEvents in a call, requests are refused (429) without a record each,
+// after one limit record that says so, and ResetBudget (the next call)
+// starts over. Before, a skill looping over refused requests wrote about
+// 3.5 MB of audit log a second, without end.
+func TestEventLimit(t *testing.T) {
+	h := start(t, Config{Allow: rules(t, "api.test"), Resolve: map[string][]netip.Addr{"api.test": {loop4}}, MaxEvents: 5})
+	c := h.client(nil)
+	statuses := func(n int) []int {
+		t.Helper()
+		var out []int
+		for range n {
+			status, _, _ := get(t, c, "http://other.test/")
+			out = append(out, status)
+		}
+		return out
+	}
+	if got := statuses(8); !slices.Equal(got, []int{403, 403, 403, 403, 403, 429, 429, 429}) {
+		t.Errorf("statuses %v: want 5 refusals, then the limit", got)
+	}
+	evs := h.rec.all()
+	var deny, limit int
+	for _, ev := range evs {
+		switch ev.Decision {
+		case DecisionDeny:
+			deny++
+		case DecisionLimit:
+			limit++
+			if !strings.Contains(ev.Reason, "MaxEvents") || !strings.Contains(ev.Reason, "not audited one by one") {
+				t.Errorf("limit reason %q", ev.Reason)
+			}
+		}
+	}
+	if deny != 5 || limit != 1 || len(evs) != 6 {
+		t.Errorf("%d events (%d deny, %d limit), want the 5 refusals and one limit: %+v", len(evs), deny, limit, evs)
+	}
+	h.p.ResetBudget()
+	if got := statuses(1); got[0] != 403 {
+		t.Errorf("after ResetBudget: %v, want the request decided again", got)
+	}
+	if n := len(h.rec.all()); n != 7 {
+		t.Errorf("after ResetBudget: %d events, want 7", n)
 	}
 }

@@ -44,8 +44,9 @@ type Proxy struct {
 	refusing  chan struct{} // client connections being refused
 	buf       budget        // bytes held for clients (MaxBuffer)
 
-	conns atomic.Int64 // upstream connections opened
-	bytes atomic.Int64 // upstream bytes, both directions
+	conns  atomic.Int64 // upstream connections opened
+	bytes  atomic.Int64 // upstream bytes, both directions
+	events atomic.Int64 // requests and tunnels begun (MaxEvents)
 
 	// audit is the sink given to client connections accepted from now on
 	// (Config.Audit, replaced by SetAudit); each connection keeps the sink
@@ -144,6 +145,28 @@ func (p *Proxy) SetAudit(audit func(Event)) {
 func (p *Proxy) ResetBudget() {
 	p.conns.Store(0)
 	p.bytes.Store(0)
+	p.events.Store(0)
+}
+
+// begin counts one more request or tunnel against MaxEvents, and reports
+// whether it may be served (and audited). The first one past the limit is
+// audited as a limit that says later ones are not; those are answered
+// 429 without an Event.
+func (p *Proxy) begin(ctx context.Context) bool {
+	n := p.events.Add(1)
+	if n <= int64(p.cfg.MaxEvents) {
+		return true
+	}
+	if n == int64(p.cfg.MaxEvents)+1 {
+		d := p.eventsDenial()
+		p.emit(ctx, Event{Egress: audit.Egress{Decision: d.decision, Reason: d.reason + "; the next ones are refused and not audited one by one", Status: d.status}})
+	}
+	return false
+}
+
+func (p *Proxy) eventsDenial() *denial {
+	return &denial{status: http.StatusTooManyRequests, decision: DecisionLimit,
+		reason: fmt.Sprintf("request limit reached (%d requests and tunnels, MaxEvents)", p.cfg.MaxEvents)}
 }
 
 // Serve serves proxy clients on l until l fails or Close is called (then it
@@ -457,7 +480,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 func (p *Proxy) refuseConn(c net.Conn) {
 	d := &denial{status: http.StatusTooManyRequests, decision: DecisionLimit,
 		reason: fmt.Sprintf("client connection limit reached (%d connections at once)", p.cfg.MaxClientConns)}
-	p.emit(context.Background(), Event{Egress: audit.Egress{Decision: d.decision, Reason: d.reason, Status: d.status}})
+	if p.begin(context.Background()) {
+		p.emit(context.Background(), Event{Egress: audit.Egress{Decision: d.decision, Reason: d.reason, Status: d.status}})
+	}
 	select {
 	case p.refusing <- struct{}{}:
 	default:
@@ -528,6 +553,10 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // bound secret. A tunnel to a name is pinned to it (see pin): it carries
 // TLS for that name, or plain HTTP checked request by request.
 func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
+	if !p.begin(r.Context()) {
+		refuse(w, p.eventsDenial())
+		return
+	}
 	ev := Event{Egress: audit.Egress{Method: r.Method}}
 	t, _, err := parseTarget(r.Method, r.RequestURI)
 	if err != nil {

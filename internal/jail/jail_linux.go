@@ -407,8 +407,8 @@ func (r *Running) Serve(p *egress.Proxy, l net.Listener, idle func(egress.Event)
 }
 
 // BeginCall points the jail's egress proxy at the audit sink of ctx (the
-// call's) and gives it a fresh budget (MaxConns, MaxBytes), so limits and
-// audit events are per call. The jail serves one call at a time.
+// call's) and gives it a fresh budget (MaxConns, MaxBytes, MaxEvents), so
+// limits and audit events are per call. The jail serves one call at a time.
 func (r *Running) BeginCall(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
