@@ -113,7 +113,8 @@ type Log struct {
 func New(w io.Writer) *Log { return &Log{w: w} }
 
 // Open returns a Log appending to the file at path, creating it (mode 0600)
-// and its directory (0700) if needed.
+// and its directory (0700) if needed. A file other users may write (they
+// could forge or erase records) or that is not a regular file is refused.
 func Open(path string) (*Log, error) {
 	if path == "" {
 		return nil, fmt.Errorf("audit log: no path (set %s, XDG_STATE_HOME or HOME)", PathEnv)
@@ -124,6 +125,18 @@ func Open(path string) (*Log, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		f.Close()
+		return nil, fmt.Errorf("audit log: %w", err)
+	case !fi.Mode().IsRegular():
+		f.Close()
+		return nil, fmt.Errorf("audit log %s: not a regular file", path)
+	case fi.Mode().Perm()&0o022 != 0:
+		f.Close()
+		return nil, fmt.Errorf("audit log %s: other users may write it, and so forge or erase records (mode %v); run chmod go-w %s", path, fi.Mode().Perm(), path)
 	}
 	return &Log{w: f, closer: f}, nil
 }

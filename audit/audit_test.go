@@ -145,3 +145,36 @@ func TestWarmField(t *testing.T) {
 		t.Errorf("read back: %+v", recs)
 	}
 }
+
+// An audit log that other users may write (a file they made in a shared
+// folder, or one made group- or world-writable) is one they can forge or
+// erase records in: Open refuses it, as the trust store is refused, and
+// refuses what is not a regular file.
+func TestOpenRefusesALogOthersMayWrite(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o666, 0o620, 0o602} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		l, err := Open(path)
+		if err == nil {
+			l.Close()
+			t.Errorf("mode %v: opened, want a refusal", mode)
+		} else if !strings.Contains(err.Error(), "chmod") {
+			t.Errorf("mode %v: %v, want the chmod that fixes it", mode, err)
+		}
+	}
+	os.Chmod(path, 0o644)
+	l, err := Open(path)
+	if err != nil {
+		t.Fatalf("mode 0644: %v", err)
+	}
+	l.Close()
+	if _, err := Open(dir); err == nil {
+		t.Error("a folder opened as the log")
+	}
+}
