@@ -46,17 +46,20 @@ const minBase64Core = 8
 
 // valueForms are the forms of v redacted from responses: v raw; in a JSON
 // string (Go's and PHP's escaping, and a JSON string inside a JSON
-// string); percent-encoded as a query or a path, with upper- and
-// lower-case hex; base64 (standard and URL alphabets, with and without
-// padding); and the runs of base64 that v yields inside a longer base64
-// text (as in "Basic base64(user:token)"), at each of its three possible
-// alignments. Values made only of [A-Za-z0-9._~-] (most API keys) read the
+// string); percent-encoded as a query or a path (Go's escaping), and with
+// every byte but RFC 3986's unreserved characters encoded, "/" kept or not
+// (Python's quote, PHP's rawurlencode), with upper- and lower-case hex;
+// base64 (standard and URL alphabets, with and without padding); and the
+// runs of base64 that v yields inside a longer base64 text (as in "Basic
+// base64(user:token)"), at each of its three possible alignments. Values made only of [A-Za-z0-9._~-] (most API keys) read the
 // same in the raw, JSON and percent forms.
 func valueForms(v string) []string {
 	j, jh := jsonEscape(v), jsonEscapeHTML(v)
 	q, pe := url.QueryEscape(v), url.PathEscape(v)
+	su, sp := pctEscape(v, "/"), pctEscape(v, "")
 	forms := []string{v, j, jh, strings.ReplaceAll(j, "/", `\/`), strings.ReplaceAll(jh, "/", `\/`),
-		jsonEscape(j), jsonEscapeHTML(j), jsonEscape(jh), jsonEscapeHTML(jh), q, pe, lowerHex(q), lowerHex(pe)}
+		jsonEscape(j), jsonEscapeHTML(j), jsonEscape(jh), jsonEscapeHTML(jh), q, pe, lowerHex(q), lowerHex(pe),
+		su, sp, lowerHex(su), lowerHex(sp)}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
 		forms = append(forms, enc.EncodeToString([]byte(v)))
 	}
@@ -81,6 +84,24 @@ func base64Runs(v string) []string {
 		}
 	}
 	return out
+}
+
+// pctEscape percent-encodes every byte of v but letters, digits, "-._~"
+// and those of keep, with upper-case hex: Python's urllib.parse.quote
+// (keep "/", its default), PHP's rawurlencode and JavaScript's
+// encodeURIComponent (but for !'()*) write a value so.
+func pctEscape(v, keep string) string {
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~"+keep, c) >= 0 {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(b)
 }
 
 // lowerHex is s with the hex digits of its percent escapes in lower case.
