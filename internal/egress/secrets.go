@@ -195,14 +195,25 @@ func nameCarries(k string, secrets []*secret) bool {
 	return false
 }
 
-// redactString replaces every form of every secret value in v.
+// redactString replaces every form of every secret value in v, longest
+// first across the secrets, so that a value holding another's (an id, and
+// "id:secret") is replaced whole, not the shorter one inside it.
 func redactString(v string, secrets []*secret) string {
+	type found struct {
+		form []byte
+		ph   string
+	}
+	var hits []found
 	for _, s := range secrets {
 		for _, f := range s.forms {
 			if strings.Contains(v, string(f)) {
-				v = strings.ReplaceAll(v, string(f), s.Placeholder)
+				hits = append(hits, found{f, s.Placeholder})
 			}
 		}
+	}
+	slices.SortStableFunc(hits, func(a, b found) int { return len(b.form) - len(a.form) })
+	for _, h := range hits {
+		v = strings.ReplaceAll(v, string(h.form), h.ph)
 	}
 	return v
 }
