@@ -32,6 +32,12 @@ func PlainHTTPAllowed(host string) bool {
 // often redirected to a CDN), since the http.Client calls the transport for
 // each. It sits under go-containerregistry's transports, so no request
 // leaves without passing it.
+//
+// It also refuses a redirect from a host that is not loopback to one that
+// is: a remote registry would otherwise send skillbox to any path of the
+// host's own services ("localhost", which go-containerregistry's redirect
+// check does not treat as loopback, over plain HTTP). A loopback registry
+// is one a reference names, never one a remote server picks.
 type httpGuard struct{ next http.RoundTripper }
 
 func (g httpGuard) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -40,6 +46,13 @@ func (g httpGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Body.Close()
 		}
 		return nil, errdefs.New(errdefs.Denied, "refusing plain %s to %s: only loopback registries may be reached without TLS", req.URL.Scheme, req.URL.Host)
+	}
+	// req.Response is the redirect that made this request, if one did.
+	if req.Response != nil && req.Response.Request != nil && PlainHTTPAllowed(req.URL.Host) && !PlainHTTPAllowed(req.Response.Request.URL.Host) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errdefs.New(errdefs.Denied, "refusing a redirect from %s to %s: a remote registry may not send skillbox to a loopback address", req.Response.Request.URL.Host, req.URL.Host)
 	}
 	return g.next.RoundTrip(req)
 }

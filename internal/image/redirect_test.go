@@ -1,0 +1,84 @@
+package image
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
+)
+
+// remoteRegistry serves handler over TLS on loopback as if it were the
+// remote registry registry.example: the returned transport trusts its
+// certificate and dials it for registry.example, and only loopback
+// otherwise (no test reaches another host).
+func remoteRegistry(t *testing.T, handler http.Handler) http.RoundTripper {
+	t.Helper()
+	s := httptest.NewUnstartedServer(handler)
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	roots := s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	var d net.Dialer
+	return &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "example.com"},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case host == "registry.example":
+				return d.DialContext(ctx, network, s.Listener.Addr().String())
+			case strings.EqualFold(strings.TrimSuffix(host, "."), "localhost"):
+				return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+			case net.ParseIP(host) != nil && net.ParseIP(host).IsLoopback():
+				return d.DialContext(ctx, network, addr)
+			}
+			return nil, fmt.Errorf("test transport: %s is not reachable in tests", addr)
+		},
+	}
+}
+
+// A remote registry must not send skillbox to the host's own loopback
+// services (whatever path it likes) by redirecting to them: a loopback
+// registry is one the operator or the skill names, never one a remote
+// server picks.
+func TestRedirectFromRemoteRegistryToLoopbackIsRefused(t *testing.T) {
+	for _, host := range []string{"localhost", "127.0.0.1", "LocalHost."} {
+		t.Run(host, func(t *testing.T) {
+			port, conns := imagetest.CountingServer(t, "{}")
+			target := fmt.Sprintf("http://%s:%d/admin/do-something", host, port)
+			c := newCache(t)
+			c.Transport = remoteRegistry(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/v2/" {
+					w.WriteHeader(http.StatusOK)
+					return
+				}
+				http.Redirect(w, r, target, http.StatusTemporaryRedirect)
+			}))
+			ref, err := ParseRef("registry.example/skills/pdf:1", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Resolve(context.Background(), ref)
+			if err == nil {
+				t.Fatal("resolved through a redirect to loopback")
+			}
+			if n := conns.Load(); n != 0 {
+				t.Fatalf("the remote registry's redirect reached %s (%d connections): %v", target, n, err)
+			}
+			if !strings.Contains(err.Error(), "redirect from") {
+				t.Errorf("the error does not name the refused redirect: %v", err)
+			}
+			if host != "127.0.0.1" { // go-containerregistry's own check refuses that one
+				wantKind(t, err, errdefs.Denied, "may not send skillbox to a loopback address")
+			}
+		})
+	}
+}
