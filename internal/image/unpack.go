@@ -567,33 +567,12 @@ func (u *unpacker) resolveDir(dir string, create bool) (string, error) {
 	if r, ok := u.resolved[dir]; ok {
 		return r, nil
 	}
-	// The parent first (cached, as is every folder resolved), then only
-	// the last name, unless it is a link, which the walk below follows: a
-	// folder costs a step or two, not one per level.
-	rp := ""
-	if p := path.Dir(dir); p != "." {
-		var err error
-		if rp, err = u.resolveDir(p, create); err != nil {
-			return "", err
-		}
-	}
-	cand := join(rp, path.Base(dir))
-	switch fi, err := u.root.Lstat(cand); {
-	case err == nil && fi.IsDir():
-		u.resolved[dir] = cand
-		return cand, nil
-	case errors.Is(err, fs.ErrNotExist) && create:
-		if err := u.mkdirAll(cand); err != nil {
-			return "", err
-		}
-		u.resolved[dir] = cand
-		return cand, nil
-	case errors.Is(err, fs.ErrNotExist):
-		return "", err
-	case err != nil:
-		return "", u.fsErr(err, cand)
-	case fi.Mode()&fs.ModeSymlink == 0:
-		return "", errdefs.New(errdefs.Invalid, "entry under %s: %s is not a folder", dir, cand)
+	// From the deepest folder on the way that is resolved already (every
+	// folder resolved is cached), a name at a time, unless one is a link:
+	// then the whole path is resolved by following it, as the jail would.
+	r, link, err := u.walk(dir, create)
+	if err != nil || !link {
+		return r, err
 	}
 	full, err := securejoin.SecureJoinVFS(u.dir, dir, hostVFS{})
 	if err != nil {
@@ -607,51 +586,71 @@ func (u *unpacker) resolveDir(dir string, create bool) (string, error) {
 	if rel == "." {
 		rel = ""
 	}
-	fi, err := u.root.Lstat(orDot(rel))
-	switch {
-	case err == nil && fi.IsDir():
-	case err == nil:
-		return "", errdefs.New(errdefs.Invalid, "entry under %s: %s is not a folder", dir, rel)
-	case errors.Is(err, fs.ErrNotExist) && create:
-		if err := u.mkdirAll(rel); err != nil {
-			return "", err
-		}
-	case errors.Is(err, fs.ErrNotExist):
-		return "", err
-	default:
-		return "", u.fsErr(err, rel)
+	if rel == "" {
+		u.resolved[dir] = ""
+		return "", nil
 	}
-	u.resolved[dir] = rel
-	return rel, nil
+	// rel names no link (its missing folders are made, or missing).
+	if r, link, err = u.walk(rel, create); err != nil {
+		return "", err
+	}
+	if link {
+		return "", errdefs.New(errdefs.Invalid, "resolve %s: %s changed while it was resolved", dir, rel)
+	}
+	u.resolved[dir] = r
+	return r, nil
 }
 
-// mkdirAll makes the missing folders of rel (which names no symbolic link,
-// since it was resolved), each 0755 in the end unless an entry says
-// otherwise later.
-//
-// It makes rel first and its parent only if that is missing: a folder in
-// an existing one costs one step, not one per level (each step walks the
-// root a component at a time).
-func (u *unpacker) mkdirAll(rel string) error {
-	err := u.root.Mkdir(rel, 0o700)
-	if errors.Is(err, fs.ErrNotExist) && path.Dir(rel) != "." {
-		if err := u.mkdirAll(path.Dir(rel)); err != nil {
-			return err
+// walk resolves dir a name at a time from its deepest resolved folder,
+// each step one system call from an os.Root of the folder before (a walk
+// from the image's root for every step would make a deep path cost the
+// square of its depth, every time a removal clears the cache). A missing
+// folder is made with create (0755 in the end), else fs.ErrNotExist.
+// link is true, and the result empty, when a name on the way is a
+// symbolic link: the caller resolves the path by following it.
+func (u *unpacker) walk(dir string, create bool) (r string, link bool, err error) {
+	names := strings.Split(dir, "/")
+	start := 0
+	for i := len(names) - 1; i > 0; i-- {
+		if p, ok := u.resolved[strings.Join(names[:i], "/")]; ok {
+			start, r = i, p
+			break
 		}
-		err = u.root.Mkdir(rel, 0o700)
 	}
-	if errors.Is(err, fs.ErrExist) {
-		if fi, lerr := u.root.Lstat(rel); lerr == nil && fi.IsDir() {
-			return nil
-		}
-		return errdefs.New(errdefs.Invalid, "%s is in the way of a folder: it is not one", rel)
-	}
+	cur, err := u.root.OpenRoot(orDot(r))
 	if err != nil {
-		return u.fsErr(err, rel)
+		return "", false, u.fsErr(err, orDot(r))
 	}
-	u.dirs[rel] = dirMeta{mode: 0o755}
-	u.mark(rel)
-	return nil
+	defer func() { cur.Close() }()
+	for i := start; i < len(names); i++ {
+		name := names[i]
+		cand := join(r, name)
+		switch fi, err := cur.Lstat(name); {
+		case err == nil && fi.IsDir():
+		case errors.Is(err, fs.ErrNotExist) && create:
+			if err := cur.Mkdir(name, 0o700); err != nil {
+				return "", false, u.fsErr(err, cand)
+			}
+			u.dirs[cand] = dirMeta{mode: 0o755}
+			u.mark(cand)
+		case errors.Is(err, fs.ErrNotExist):
+			return "", false, err
+		case err != nil:
+			return "", false, u.fsErr(err, cand)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return "", true, nil
+		default:
+			return "", false, errdefs.New(errdefs.Invalid, "entry under %s: %s is not a folder", dir, cand)
+		}
+		next, err := cur.OpenRoot(name)
+		if err != nil {
+			return "", false, u.fsErr(err, cand)
+		}
+		cur.Close()
+		cur, r = next, cand
+		u.resolved[strings.Join(names[:i+1], "/")] = r
+	}
+	return r, false, nil
 }
 
 // changed forgets cached resolutions: an entry was removed or a link made.
