@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -80,5 +81,65 @@ func TestRedirectFromRemoteRegistryToLoopbackIsRefused(t *testing.T) {
 				wantKind(t, err, errdefs.Denied, "may not send skillbox to a loopback address")
 			}
 		})
+	}
+}
+
+// windowsIndex is an OCI index of n entries, none for linux.
+func windowsIndex(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%064x","size":1,"platform":{"os":"windows","architecture":"amd64","os.version":"10.0.%d"}}`, i, i%100)
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
+}
+
+// indexRegistry is a loopback registry answering every manifest request
+// with body, with a Content-Length or (chunked) without.
+func indexRegistry(t *testing.T, body []byte, length bool) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.oci.image.index.v1+json")
+		if length {
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		}
+		for b := body; len(b) > 0; {
+			n := min(len(b), 64<<10)
+			if _, err := w.Write(b[:n]); err != nil {
+				return
+			}
+			if !length {
+				w.(http.Flusher).Flush()
+			}
+			b = b[n:]
+		}
+	}))
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://")
+}
+
+// A hostile registry's manifest is read up to MaxManifestSize only:
+// go-containerregistry reads 100 MiB, and decoding an index that size
+// took most of a GiB of the host's memory.
+func TestOversizedManifestIsRefused(t *testing.T) {
+	body := windowsIndex(MaxManifestSize/150 + 1000)
+	if len(body) <= MaxManifestSize {
+		t.Fatalf("test index of %d bytes is not over the cap", len(body))
+	}
+	for _, length := range []bool{true, false} {
+		host := indexRegistry(t, body, length)
+		ref, err := ParseRef(host+"/skills/pdf:1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = newCache(t).Resolve(context.Background(), ref)
+		wantKind(t, err, errdefs.Limit, "image.MaxManifestSize")
 	}
 }

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -54,5 +55,57 @@ func (g httpGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errdefs.New(errdefs.Denied, "refusing a redirect from %s to %s: a remote registry may not send skillbox to a loopback address", req.Response.Request.URL.Host, req.URL.Host)
 	}
-	return g.next.RoundTrip(req)
+	resp, err := g.next.RoundTrip(req)
+	if err != nil || req.Method != http.MethodGet || !manifestRequest(req) {
+		return resp, err
+	}
+	if resp.ContentLength > MaxManifestSize {
+		resp.Body.Close()
+		return nil, manifestCap(req)
+	}
+	resp.Body = &cappedBody{ReadCloser: resp.Body, left: MaxManifestSize, req: req}
+	return resp, nil
+}
+
+// MaxManifestSize bounds a manifest or index read from a registry: JSON of
+// a few KiB in practice, and the OCI distribution spec has registries
+// accept 4 MiB. go-containerregistry reads up to 100 MiB, which decoding
+// made most of a GiB of memory (an index of 650,000 entries).
+const MaxManifestSize = 4 << 20
+
+// manifestRequest reports whether req fetches a manifest or index
+// (/v2/NAME/manifests/REF), or is a redirect of such a request.
+func manifestRequest(req *http.Request) bool {
+	for r := req; r != nil; {
+		if strings.HasPrefix(r.URL.Path, "/v2/") && strings.Contains(r.URL.Path, "/manifests/") {
+			return true
+		}
+		if r.Response == nil {
+			return false
+		}
+		r = r.Response.Request
+	}
+	return false
+}
+
+func manifestCap(req *http.Request) error {
+	return errdefs.New(errdefs.Limit, "manifest at %s is larger than %d bytes, the most skillbox reads (image.MaxManifestSize)", req.URL.Redacted(), MaxManifestSize)
+}
+
+// cappedBody is a manifest response's body, an error past MaxManifestSize.
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+	req  *http.Request
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	if b.left -= int64(n); b.left < 0 {
+		return 0, manifestCap(b.req)
+	}
+	return n, err
 }
