@@ -143,3 +143,18 @@ func TestOversizedManifestIsRefused(t *testing.T) {
 		wantKind(t, err, errdefs.Limit, "image.MaxManifestSize")
 	}
 }
+
+// An index without this platform names the platforms it has, each once
+// and a few at most, not thousands.
+func TestIndexWithoutThisPlatformNamesAFewPlatforms(t *testing.T) {
+	host := indexRegistry(t, windowsIndex(10000), true)
+	ref, err := ParseRef(host+"/skills/pdf:1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newCache(t).Resolve(context.Background(), ref)
+	wantKind(t, err, errdefs.Unsupported, "windows/amd64:10.0.0, ")
+	if len(err.Error()) > 2048 || !strings.Contains(err.Error(), "and 84 more") {
+		t.Fatalf("error of %d bytes: %.300s…", len(err.Error()), err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -279,7 +280,7 @@ func pick(idx v1.ImageIndex, depth int) (img v1.Image, inner Digest, err error) 
 		cands = unlabelled
 	}
 	if len(cands) == 0 {
-		return nil, "", errdefs.New(errdefs.Unsupported, "no %s image in the index (it has: %s)", HostPlatform(), strings.Join(seen, ", "))
+		return nil, "", errdefs.New(errdefs.Unsupported, "no %s image in the index (it has: %s)", HostPlatform(), platformList(seen))
 	}
 	if len(match) == 0 && len(cands) > 1 {
 		return nil, "", errdefs.New(errdefs.Invalid, "the index lists %d images without platforms; name one (by digest) or give it one image", len(cands))
@@ -301,6 +302,17 @@ func pick(idx v1.ImageIndex, depth int) (img v1.Image, inner Digest, err error) 
 		return nil, "", errdefs.Wrap(errdefs.Invalid, err, "index")
 	}
 	return img, "", nil
+}
+
+// platformList names the platforms an index has, each once, at most 16
+// (an index may list thousands).
+func platformList(seen []string) string {
+	slices.Sort(seen)
+	seen = slices.Compact(seen)
+	if len(seen) > 16 {
+		return strings.Join(seen[:16], ", ") + fmt.Sprintf(" and %d more", len(seen)-16)
+	}
+	return strings.Join(seen, ", ")
 }
 
 // platformFits: linux, this architecture, and for arm64 the v8 variant
