@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -157,4 +161,80 @@ func TestIndexWithoutThisPlatformNamesAFewPlatforms(t *testing.T) {
 	if len(err.Error()) > 2048 || !strings.Contains(err.Error(), "and 84 more") {
 		t.Fatalf("error of %d bytes: %.300s…", len(err.Error()), err)
 	}
+}
+
+// A manifest's layer may name URLs to fetch it from (a "foreign",
+// non-distributable layer: Windows base layers). go-containerregistry
+// fetches them when the registry has no blob, so a hostile manifest would
+// send skillbox to any host and path it names. skillbox fetches layers
+// from the image's registry only.
+func TestLayerURLsAreRefused(t *testing.T) {
+	var dials []string
+	var mu sync.Mutex
+	img := pythonish(t, "foreign")
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = m.DeepCopy()
+	m.Layers[0].URLs = []string{"https://internal.example/admin/do-something"}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	others := map[string][]byte{m.Config.Digest.String(): cfg}
+	for _, l := range m.Layers[1:] {
+		lay, err := img.LayerByDigest(l.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := lay.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		others[l.Digest.String()] = b
+	}
+	tr := remoteRegistry(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v2/":
+		case strings.Contains(r.URL.Path, "/manifests/"):
+			w.Header().Set("Content-Type", string(m.MediaType))
+			w.Write(raw)
+		case strings.Contains(r.URL.Path, "/blobs/"):
+			b, ok := others[path.Base(r.URL.Path)]
+			if !ok {
+				http.NotFound(w, r) // the foreign layer: "not here"
+				return
+			}
+			w.Write(b)
+		}
+	})).(*http.Transport)
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		dials = append(dials, addr)
+		mu.Unlock()
+		return dial(ctx, network, addr)
+	}
+	c := newCache(t)
+	c.Transport = tr
+	ref, err := ParseRef("registry.example/skills/pdf:1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Pull(context.Background(), ref)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, d := range dials {
+		if !strings.HasPrefix(d, "registry.example:") {
+			t.Errorf("the pull dialled %s, a host the manifest named", d)
+		}
+	}
+	wantKind(t, err, errdefs.Invalid, "URLs")
 }

@@ -357,6 +357,15 @@ func (s *source) check() error {
 		if m.Config.Size <= 0 || m.Config.Size > MaxConfigSize {
 			return errdefs.New(errdefs.Limit, "image config is declared as %d bytes; skillbox reads configs of 1 byte to %s", m.Config.Size, skill.FormatSize(MaxConfigSize))
 		}
+		// A layer that names URLs (a "foreign", non-distributable layer:
+		// Windows base layers) is fetched from them when the registry has
+		// no blob: the manifest's author would pick the host and path
+		// skillbox fetches. Layers come from the image's registry only.
+		for i, l := range m.Layers {
+			if len(l.URLs) > 0 {
+				return errdefs.New(errdefs.Invalid, "layer %d of %d names URLs to fetch it from (%.200q): skillbox fetches an image's layers from its registry only", i+1, len(m.Layers), l.URLs[0])
+			}
+		}
 		s.pinned.Digest = Digest(d.String())
 	}
 	cfgRaw, err := s.img.RawConfigFile()
