@@ -63,7 +63,9 @@ func (c *Cache) open(ctx context.Context, ref Ref) (*source, error) {
 	return s, nil
 }
 
-func (c *Cache) remoteOptions(ctx context.Context) []remote.Option {
+// remoteOptions are the options of requests for an image in registry (a
+// host, with or without a port).
+func (c *Cache) remoteOptions(ctx context.Context, registry string) []remote.Option {
 	kc := c.Keychain
 	if kc == nil {
 		kc = authn.DefaultKeychain
@@ -75,7 +77,7 @@ func (c *Cache) remoteOptions(ctx context.Context) []remote.Option {
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(kc),
-		remote.WithTransport(httpGuard{t}),
+		remote.WithTransport(httpGuard{next: t, registry: registry}),
 		remote.WithUserAgent("skillbox"),
 	}
 }
@@ -85,7 +87,7 @@ func (c *Cache) openRemote(ctx context.Context, s *source) error {
 	if err != nil {
 		return errdefs.Wrap(errdefs.Invalid, err, "reference")
 	}
-	desc, err := remote.Get(r, c.remoteOptions(ctx)...)
+	desc, err := remote.Get(r, c.remoteOptions(ctx, r.Context().RegistryStr())...)
 	if err != nil {
 		return remoteErr(err)
 	}

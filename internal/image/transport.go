@@ -34,12 +34,17 @@ func PlainHTTPAllowed(host string) bool {
 // each. It sits under go-containerregistry's transports, so no request
 // leaves without passing it.
 //
-// It also refuses a redirect from a host that is not loopback to one that
-// is: a remote registry would otherwise send skillbox to any path of the
-// host's own services ("localhost", which go-containerregistry's redirect
-// check does not treat as loopback, over plain HTTP). A loopback registry
-// is one a reference names, never one a remote server picks.
-type httpGuard struct{ next http.RoundTripper }
+// For a registry that is not loopback it also refuses every request to a
+// loopback host: a remote registry would otherwise send skillbox to any
+// path of the host's own services by a redirect, a token service (the
+// realm of its WWW-Authenticate) or a layer's URL ("localhost", which
+// go-containerregistry's checks do not treat as loopback). A loopback
+// registry is one a reference names, never one a remote server picks.
+type httpGuard struct {
+	next http.RoundTripper
+	// registry is the host the reference names ("" for none).
+	registry string
+}
 
 func (g httpGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "https" && !PlainHTTPAllowed(req.URL.Host) {
@@ -48,12 +53,11 @@ func (g httpGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errdefs.New(errdefs.Denied, "refusing plain %s to %s: only loopback registries may be reached without TLS", req.URL.Scheme, req.URL.Host)
 	}
-	// req.Response is the redirect that made this request, if one did.
-	if req.Response != nil && req.Response.Request != nil && PlainHTTPAllowed(req.URL.Host) && !PlainHTTPAllowed(req.Response.Request.URL.Host) {
+	if g.registry != "" && !PlainHTTPAllowed(g.registry) && PlainHTTPAllowed(req.URL.Host) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, errdefs.New(errdefs.Denied, "refusing a redirect from %s to %s: a remote registry may not send skillbox to a loopback address", req.Response.Request.URL.Host, req.URL.Host)
+		return nil, errdefs.New(errdefs.Denied, "refusing a request to %s for the registry %s: a remote registry (its redirects, token service or layer URLs) may not send skillbox to a loopback address", req.URL.Host, g.registry)
 	}
 	resp, err := g.next.RoundTrip(req)
 	if err != nil || req.Method != http.MethodGet || !manifestRequest(req) {
