@@ -74,7 +74,17 @@ type Cache struct {
 	// default. Either way, plain HTTP is refused unless the host is
 	// loopback (PlainHTTPAllowed).
 	Transport http.RoundTripper
+	// ResolveTimeout bounds Resolve of a registry reference (its
+	// manifests and config, a few MiB at most); zero is
+	// DefaultResolveTimeout.
+	ResolveTimeout time.Duration
 }
+
+// DefaultResolveTimeout is how long resolving a registry reference may
+// take: a registry that never answers, or answers a byte at a time, would
+// otherwise hold `skillbox trust`, `skillbox lock` or a sandbox's open
+// forever.
+const DefaultResolveTimeout = 2 * time.Minute
 
 func dirName(d Digest) string { return d.Hex()[:32] }
 
@@ -90,8 +100,20 @@ func (c *Cache) progress(format string, args ...any) {
 // layers; an archive or layout on disk), picks the image for this platform
 // and returns its digest. Nothing is unpacked.
 func (c *Cache) Resolve(ctx context.Context, ref Ref) (Pinned, error) {
+	parent, bound := ctx, c.ResolveTimeout
+	if bound <= 0 {
+		bound = DefaultResolveTimeout
+	}
+	if ref.Transport == Registry {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, bound)
+		defer cancel()
+	}
 	s, err := c.open(ctx, ref)
 	if err != nil {
+		if ref.Transport == Registry && parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return Pinned{}, errdefs.Wrap(errdefs.Timeout, err, fmt.Sprintf("image %s: the registry did not answer within %s (image.Cache.ResolveTimeout)", ref, bound))
+		}
 		return Pinned{}, err
 	}
 	defer s.close()

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 	"github.com/skillbox-dev/skillbox/internal/image/imagetest"
@@ -242,4 +243,38 @@ func TestLayerURLsAreRefused(t *testing.T) {
 		}
 	}
 	wantKind(t, err, errdefs.Invalid, "URLs")
+}
+
+// A registry that accepts the connection and never answers must not hold
+// a resolve (skillbox trust, lock, a sandbox's open) forever.
+func TestResolveOfSilentRegistryTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			return
+		}
+		select { // the manifest never comes
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(s.Close)
+	t.Cleanup(func() { close(release) })
+	c := newCache(t)
+	c.ResolveTimeout = time.Second
+	ref, err := ParseRef(strings.TrimPrefix(s.URL, "http://")+"/skills/pdf:1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Resolve(context.Background(), ref)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		wantKind(t, err, errdefs.Timeout, "image.Cache.ResolveTimeout")
+	case <-time.After(time.Minute): // a bound against a hang only
+		t.Fatal("Resolve of a registry that never answers did not return")
+	}
 }
