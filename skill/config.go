@@ -3,6 +3,7 @@ package skill
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -95,7 +96,14 @@ type configFile struct {
 // types, unknown keys in the sections skillbox reads, unknown tiers and
 // duplicates are errdefs.Invalid with FILE:LINE.
 func readConfigFile(path string) (*configFile, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.Invalid, err, "Skillware configuration "+path)
+	}
+	defer f.Close()
+	// At most one byte past the limit: the file may be a link to one that
+	// never ends (/proc/self/pagemap is a regular file of size 0).
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Invalid, err, "Skillware configuration "+path)
 	}

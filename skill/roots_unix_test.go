@@ -5,10 +5,13 @@ package skill
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/skillbox-dev/skillbox/errdefs"
 )
 
 // nobody is the uid the ownership tests give folders of "another user".
@@ -155,6 +158,40 @@ func TestOwnerRule(t *testing.T) {
 	} {
 		if got := ownerRule(tt.uid, tt.mode, tt.me); !strings.HasPrefix(got, tt.want) || (tt.want == "") != (got == "") {
 			t.Errorf("ownerRule(%d, %04o, %d) = %q, want %q", tt.uid, tt.mode, tt.me, got, tt.want)
+		}
+	}
+}
+
+// A .skillware.yaml that is large, or a link to a file that never ends
+// (/proc/self/pagemap: a regular file of size 0 that reads for hundreds
+// of GiB), is refused after reading at most one byte past the limit. It
+// used to be read whole before its size was checked: a repository holding
+// such a link made `skillbox list` in it eat the host's memory.
+func TestFindRootsHugeProjectConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, ProjectConfigFile)
+	f, err := os.Create(cfg)
+	must(t, err)
+	must(t, f.Truncate(64<<20)) // sparse: no disk
+	must(t, f.Close())
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = FindRoots(RootsEnv{Getenv: env(nil), Cwd: dir})
+	runtime.ReadMemStats(&after)
+	if err == nil || errdefs.KindOf(err) != errdefs.Invalid || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("err %v, want invalid: too large", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+		t.Errorf("reading a 64 MiB %s allocated %d bytes: it was read past the %d-byte limit", ProjectConfigFile, got, maxConfigSize)
+	}
+	if _, err := os.Stat("/proc/self/pagemap"); err == nil {
+		must(t, os.Remove(cfg))
+		must(t, os.Symlink("/proc/self/pagemap", cfg))
+		_, err = FindRoots(RootsEnv{Getenv: env(nil), Cwd: dir})
+		// (The kernel refuses the read of the byte past the limit: pagemap
+		// reads whole 8-byte entries.)
+		if err == nil || errdefs.KindOf(err) != errdefs.Invalid {
+			t.Fatalf("a link to /proc/self/pagemap: err %v, want invalid", err)
 		}
 	}
 }
