@@ -149,7 +149,7 @@ func readBundleFile(dir, name string, limit int64) ([]byte, error) {
 	if fi.Size() > limit {
 		return nil, errdefs.New(errdefs.Invalid, "%s is too large (%d bytes; the limit is %d)", p, fi.Size(), limit)
 	}
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if err != nil {
 		return nil, errdefs.New(errdefs.Invalid, "%s: %v", p, err)
 	}
@@ -298,4 +298,23 @@ func fileAt(byPath map[string]FileEntry, name string) (FileEntry, bool) {
 	}
 	e, ok := byPath[strings.Join(cur, "/")]
 	return e, ok && (e.Mode == ModeFile || e.Mode == ModeExec)
+}
+
+// openRegular opens p to read, refusing (errdefs.Invalid) anything but a
+// regular file, as it is when opened: a file looked at before may have been
+// swapped since for a FIFO, whose open would wait forever, or a device.
+func openRegular(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, openFlags, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("it is a %s now, not the regular file it was (it changed while skillbox was reading it)", typeName(fi.Mode()))
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

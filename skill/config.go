@@ -96,7 +96,7 @@ type configFile struct {
 // types, unknown keys in the sections skillbox reads, unknown tiers and
 // duplicates are errdefs.Invalid with FILE:LINE.
 func readConfigFile(path string) (*configFile, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Invalid, err, "Skillware configuration "+path)
 	}

