@@ -267,7 +267,9 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	for {
 		i := bytes.IndexByte(w.buf, '\n')
 		if i < 0 {
-			if len(w.buf) > maxLine {
+			// Every whole piece of a line too long, not one per Write:
+			// what is kept must not grow with what is written.
+			for len(w.buf) > maxLine {
 				w.emit(string(w.buf[:maxLine]))
 				w.buf = w.buf[maxLine:]
 			}
