@@ -733,13 +733,21 @@ func (c *Cache) builtArchive(img *Image) (string, bool) {
 	return img.Ref.Name, true
 }
 
-// lastLines keeps the last max lines written.
+// lastLines keeps the last max lines written, each cut to maxQuotedLine
+// bytes: they end a failed build's error, which reaches the caller, the
+// server's log and the audit log, and the build's steps wrote them.
 type lastLines struct {
 	max   int
 	lines []string
 }
 
+// maxQuotedLine is how much of a builder's line a build error quotes.
+const maxQuotedLine = 1 << 10
+
 func (l *lastLines) add(s string) {
+	if len(s) > maxQuotedLine {
+		s = strings.ToValidUTF8(s[:maxQuotedLine], "") + fmt.Sprintf("… [%d more bytes]", len(s)-maxQuotedLine)
+	}
 	l.lines = append(l.lines, s)
 	if len(l.lines) > l.max {
 		l.lines = l.lines[1:]

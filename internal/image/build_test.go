@@ -584,3 +584,27 @@ func TestNoBuilderIsUnavailable(t *testing.T) {
 	_, err = c.Build(context.Background(), BuildOptions{Context: dir})
 	wantKind(t, err, errdefs.Unavailable, "install buildah")
 }
+
+// A failed build's error quotes the builder's last lines, each cut short:
+// a RUN step printing lines of a MiB before failing made an error of ~20
+// MiB, which every call of the skill that tried to build it (serve
+// --build-images) carried to its caller, the server's log and the audit
+// log.
+func TestBuildFailureMessageIsBounded(t *testing.T) {
+	needBuilder(t)
+	dir := buildContext(t, `FROM oci-archive:base.tar
+RUN bash -c 'l=x; for i in {1..19}; do l=$l$l; done; for i in {1..25}; do echo "$l"; done; exit 3'
+`)
+	c := newCache(t)
+	_, err := c.Build(context.Background(), BuildOptions{Context: dir, Timeout: 10 * time.Minute, Processes: 100, Memory: 256 << 20})
+	if err == nil {
+		t.Fatal("the build did not fail")
+	}
+	if n := len(err.Error()); n > 64<<10 {
+		t.Errorf("the build's error is %d bytes long, want at most 64 KiB", n)
+	}
+	if !strings.Contains(err.Error(), "xxxx") {
+		t.Errorf("the build's error quotes none of its output: %.300s", err)
+	}
+	checkNoBuildLeftovers(t, c)
+}
