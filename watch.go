@@ -13,6 +13,10 @@ import (
 	"github.com/skillbox-dev/skillbox/skill"
 )
 
+// invalidDigest is what the watcher notes as the digest of a folder that
+// is not a valid bundle: no skill has it.
+const invalidDigest = "invalid"
+
 // watchInterval is how often the watcher checks each skill folder the
 // Runtime has prepared: one stat walk per folder per interval, whatever the
 // number of calls, and a digest only when the walk saw a change.
@@ -112,7 +116,13 @@ func (r *Runtime) check(dir string) {
 	if !gone && (need || print != oldPrint) {
 		if digest, err = skill.Digest(dir); err != nil {
 			if gone = errors.Is(err, fs.ErrNotExist) || !isDir(dir); !gone {
-				return // mid-edit, say: try again next time
+				// Not a bundle as it is now (mid-edit, or made
+				// invalid): it changed, so what was kept of it goes, and
+				// it is digested again only once its fingerprint changes
+				// again (or a call finds it valid). Digesting it at every
+				// check hashed up to the bundle limit each second, for as
+				// long as it stayed invalid.
+				digest = invalidDigest
 			}
 		}
 	}
