@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/skillbox-dev/skillbox"
@@ -74,11 +76,26 @@ func (s *Server) call(parent context.Context, e *entry, params json.RawMessage, 
 	if err != nil {
 		err = cancelError(parent, s.stopCtx, err)
 		s.log.Info("call", "via", via, "skill", e.skill.ID, "outcome", "error",
-			"kind", string(errdefs.KindOf(err)), "err", err.Error(), "ms", time.Since(start).Milliseconds())
+			"kind", string(errdefs.KindOf(err)), "err", logged(err), "ms", time.Since(start).Milliseconds())
 		return nil, err
 	}
 	s.log.Debug("call", "via", via, "skill", e.skill.ID, "outcome", "ok", "backend", res.Backend, "ms", time.Since(start).Milliseconds())
 	return res, nil
+}
+
+// maxLoggedError is how much of a failed call's error its log line quotes.
+const maxLoggedError = 1 << 10
+
+// logged is err's text cut to maxLoggedError bytes: it may hold the
+// skill's exception message (64 KiB as the harness cuts it, about the
+// frame cap from a skill that writes its own error frame), and each
+// failed call writes a line. The caller gets the whole error.
+func logged(err error) string {
+	s := err.Error()
+	if len(s) <= maxLoggedError {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLoggedError], "") + fmt.Sprintf("… [%d more bytes]", len(s)-maxLoggedError)
 }
 
 // cancelError says why a call whose context ended failed, rather than

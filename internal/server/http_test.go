@@ -270,3 +270,30 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 var _ = bytes.NewReader
+
+// A failed call's log line quotes at most 1 KiB of its error: the error
+// holds the skill's exception message, 64 KiB as the harness cuts it and
+// about the frame cap (1 MiB) from a skill that writes its own error
+// frame, so each failed call of a request of a few bytes wrote that much
+// to the server's log.
+func TestFailedCallLogLineIsBounded(t *testing.T) {
+	var logs logBuffer
+	s := newServer(t, server.Config{Logger: logs.logger()})
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	code, body := doHTTP(t, hs.URL, httpCase{method: "POST", path: "/v1/skills/test/raises/call", body: `{"long":50000}`})
+	if code != 422 || !strings.Contains(body, strings.Repeat("m", 50000)) {
+		t.Fatalf("%d %.200s: want 422 with the whole message", code, body)
+	}
+	logs.wait(t, "outcome=error")
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	for line := range strings.SplitSeq(logs.buf.String(), "\n") {
+		if strings.Contains(line, "test/raises") && len(line) > 2<<10 {
+			t.Errorf("a log line of %d bytes for one failed call", len(line))
+		}
+	}
+	if !strings.Contains(logs.buf.String(), "more bytes]") {
+		t.Errorf("the log does not say the error was cut:\n%.500s", logs.buf.String())
+	}
+}

@@ -8,4 +8,6 @@ class Raises(BaseSkill):
 
     def execute(self, params):
         print("checked the address")
+        if params.get("long"):
+            raise ValueError("m" * params["long"])
         raise ValueError("bad wallet address")
