@@ -181,8 +181,18 @@ func (m *Manifest) misspelledFields() []string {
 		}
 	}
 	sort.Strings(out)
+	if len(out) > maxMisspelledWarnings {
+		// Every call carries its skill's warnings (its answer, the audit
+		// record): a manifest of thousands of case variants of known
+		// fields made each record megabytes long.
+		n := len(out) - maxMisspelledWarnings
+		out = append(out[:maxMisspelledWarnings], fmt.Sprintf("manifest.yaml: %d more unknown fields look like known ones misspelled, and are ignored", n))
+	}
 	return out
 }
+
+// maxMisspelledWarnings is how many misspelled fields are named one by one.
+const maxMisspelledWarnings = 8
 
 // JSON renders the whole manifest, known and unknown fields, as a JSON
 // object. For a parsed manifest this is the document as written (env_vars in

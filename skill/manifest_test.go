@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -512,5 +513,32 @@ func TestSelfReferringAliases(t *testing.T) {
 				t.Fatalf("ParseManifest did not return within %v", guard)
 			}
 		})
+	}
+}
+
+// A manifest of thousands of fields that look like known ones misspelled
+// (2047 case variants of "description") gets a few warnings, not one per
+// field: every call carries its skill's warnings, in its answer and its
+// audit record, which such a manifest of 200 KB made 1.2 MB long.
+func TestMisspelledFieldsWarningsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(head)
+	w := "description"
+	for bits := 1; bits < 1<<len(w); bits++ {
+		for i, c := range w {
+			if bits>>i&1 == 1 {
+				c -= 'a' - 'A'
+			}
+			b.WriteRune(c)
+		}
+		b.WriteString(": 1\n")
+	}
+	m := mustParse(t, b.String())
+	got := m.misspelledFields()
+	if len(got) > maxMisspelledWarnings+1 {
+		t.Fatalf("%d warnings, want at most %d", len(got), maxMisspelledWarnings+1)
+	}
+	if last := got[len(got)-1]; !strings.Contains(last, fmt.Sprintf("%d more unknown fields", 2047-maxMisspelledWarnings)) {
+		t.Errorf("last warning %q does not count the fields left unnamed", last)
 	}
 }
