@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,6 +170,8 @@ func (l *Log) Write(r Record) error {
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
+	r.Error = clip(r.Error)
+	r.Warnings = clipWarnings(r.Warnings)
 	line, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -180,6 +183,45 @@ func (l *Log) Write(r Record) error {
 		return fmt.Errorf("audit log: %w", err)
 	}
 	return nil
+}
+
+// A record's error and warnings come from what a skill's folder holds (a
+// manifest's fields, a build's output): each call writes them, so they are
+// bounded, lest one skill's calls fill the log's disk a megabyte at a time.
+const (
+	// maxText bounds the error and each warning, in bytes.
+	maxText = 4 << 10
+	// maxWarnings bounds the warnings recorded one by one.
+	maxWarnings = 32
+)
+
+// clip cuts s to maxText bytes (at a rune), saying how many more there were.
+func clip(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxText], "") + fmt.Sprintf("… [%d more bytes]", len(s)-maxText)
+}
+
+// clipWarnings is ws with each warning clipped and at most maxWarnings of
+// them, then how many more there were; ws itself is left as it is.
+func clipWarnings(ws []string) []string {
+	long := len(ws) > maxWarnings
+	for _, w := range ws {
+		long = long || len(w) > maxText
+	}
+	if !long {
+		return ws
+	}
+	out := make([]string, 0, maxWarnings+1)
+	for i, w := range ws {
+		if i == maxWarnings {
+			out = append(out, fmt.Sprintf("[%d more warnings not recorded]", len(ws)-i))
+			break
+		}
+		out = append(out, clip(w))
+	}
+	return out
 }
 
 // Close closes the underlying file, if Log opened one.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,5 +177,36 @@ func TestOpenRefusesALogOthersMayWrite(t *testing.T) {
 	l.Close()
 	if _, err := Open(dir); err == nil {
 		t.Error("a folder opened as the log")
+	}
+}
+
+// A call's record is bounded whatever the skill's folder holds: a manifest
+// of 20,000 required env_vars gave each call 20,000 warnings (2.6 MB of
+// audit record per call from a 540 KB manifest), and an error may quote a
+// build's output.
+func TestRecordIsBounded(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(&buf)
+	ws := make([]string, 20000)
+	for i := range ws {
+		ws[i] = fmt.Sprintf("env V%05d: skill cat/e requires it (env_vars) and it is not granted, so the skill runs without it", i)
+	}
+	ws[0] = strings.Repeat("w", 1<<20)
+	r := Record{Event: EventCall, Skill: "cat/e", Outcome: "error", Error: strings.Repeat("e", 1<<20), Warnings: ws}
+	if err := l.Write(r); err != nil {
+		t.Fatal(err)
+	}
+	if n := buf.Len(); n > 256<<10 {
+		t.Errorf("a record of %d bytes", n)
+	}
+	var got Record
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if last := got.Warnings[len(got.Warnings)-1]; !strings.Contains(last, "19968 more warnings") {
+		t.Errorf("last warning %q does not count those left out", last)
+	}
+	if len(ws[0]) != 1<<20 || len(r.Warnings) != 20000 {
+		t.Error("Write changed the caller's warnings")
 	}
 }
