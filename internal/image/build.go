@@ -576,14 +576,23 @@ func (r *buildRun) run(ctx context.Context, step, sub string, args ...string) er
 		defer wg.Done()
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		var shown, cut int64
 		for sc.Scan() {
 			line := sc.Text()
 			tail.add(line)
 			if r.progress != nil {
-				fmt.Fprintf(r.progress, "build: %s\n", line)
+				if shown < maxProgress {
+					fmt.Fprintf(r.progress, "build: %s\n", line)
+					shown += int64(len(line)) + 1
+				} else {
+					cut += int64(len(line)) + 1
+				}
 			}
 		}
-		io.Copy(io.Discard, pr)
+		n, _ := io.Copy(io.Discard, pr) // after a line over the scanner's cap
+		if cut += n; r.progress != nil && cut > 0 {
+			fmt.Fprintf(r.progress, "build: [%d more bytes of the builder's output not shown]\n", cut)
+		}
 	}()
 	err := start()
 	if err != nil {
@@ -740,6 +749,11 @@ type lastLines struct {
 	max   int
 	lines []string
 }
+
+// maxProgress is how much of the builder's output a build's progress
+// shows: its RUN steps write it, and under serve --build-images the
+// progress is the server's standard error.
+const maxProgress = 1 << 20
 
 // maxQuotedLine is how much of a builder's line a build error quotes.
 const maxQuotedLine = 1 << 10

@@ -608,3 +608,32 @@ RUN bash -c 'l=x; for i in {1..19}; do l=$l$l; done; for i in {1..25}; do echo "
 	}
 	checkNoBuildLeftovers(t, c)
 }
+
+// countingWriter counts what is written to it.
+type countingWriter struct{ n atomic.Int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// A build's progress shows at most maxProgress bytes of the builder's
+// output, then says how much more there was: a RUN step writing without
+// end (yes) sent it all to the progress — under serve --build-images, the
+// server's standard error, at every call that tried the build again.
+func TestBuildProgressIsBounded(t *testing.T) {
+	needBuilder(t)
+	dir := buildContext(t, `FROM oci-archive:base.tar
+RUN bash -c 'l=yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy; for i in {1..100000}; do echo "$l"; done'
+`)
+	c := newCache(t)
+	var progress countingWriter
+	c.Progress = &progress
+	if _, err := c.Build(context.Background(), BuildOptions{Context: dir, Timeout: 10 * time.Minute, Processes: 100, Memory: 256 << 20}); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	if n := progress.n.Load(); n > 2<<20 {
+		t.Errorf("the build's progress had %d bytes: a RUN step's 8 MB of output went through whole", n)
+	}
+	checkNoBuildLeftovers(t, c)
+}

@@ -407,3 +407,31 @@ func TestBuildKeepsBytecodeValid(t *testing.T) {
 			pycs[0], mtime, size, src, st.ModTime().Unix(), st.Size())
 	}
 }
+
+// A build's progress gets at most maxProgress bytes of its output, then
+// how much more there was; a full tmpfs is still seen past that. A build
+// step writing without end (an sdist's setup.py) sent all of it to the
+// progress: under serve, the server's standard error.
+func TestEnsureProgressIsBounded(t *testing.T) {
+	c, req, _ := newCache(t, nil)
+	line := strings.Repeat("y", 99)
+	c.Builder = builderFunc(func(ctx context.Context, j Job, progress func(string)) ([]byte, error) {
+		for range 80000 { // 8 MB
+			progress(line)
+		}
+		progress("OSError: [Errno 28] " + noSpace)
+		return nil, errors.New("stop")
+	})
+	var shown int
+	var last string
+	_, err := c.Ensure(context.Background(), req, func(l string) { shown += len(l) + 1; last = l })
+	if err == nil || !strings.Contains(err.Error(), "ran out of space") {
+		t.Errorf("err = %v; want the build's full tmpfs named", err)
+	}
+	if shown > 2<<20 {
+		t.Errorf("the progress got %d bytes of the build's 8 MB of output", shown)
+	}
+	if !strings.Contains(last, "more bytes of the build's output not shown") {
+		t.Errorf("last progress line %q does not say output was cut", last)
+	}
+}

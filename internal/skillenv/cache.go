@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -159,14 +160,27 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 	bctx, cancel := context.WithTimeout(ctx, b.Timeout)
 	defer cancel()
 	var sawFull atomic.Bool // a tmpfs of the build filled up
+	var mu sync.Mutex
+	var shown, cut int64 // bytes of lines given to progress, and not
 	stdout, err := c.Builder.Build(bctx, j, func(line string) {
 		if strings.Contains(line, noSpace) {
 			sawFull.Store(true)
 		}
-		if progress != nil {
-			progress(line)
+		if progress == nil {
+			return
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		if shown >= maxProgress {
+			cut += int64(len(line)) + 1
+			return
+		}
+		shown += int64(len(line)) + 1
+		progress(line)
 	})
+	if cut > 0 {
+		progress(fmt.Sprintf("[%d more bytes of the build's output not shown]", cut))
+	}
 	if bctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 		why := ""
 		if err != nil && err.Error() != bctx.Err().Error() {
@@ -210,6 +224,11 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 	}
 	return e, nil
 }
+
+// maxProgress is how much of a build's output its progress shows: the
+// build's steps write it (an sdist's setup.py, without end), and under
+// serve the progress is the server's standard error.
+const maxProgress = 1 << 20
 
 // noSpace is how the kernel's ENOSPC reads in Python's and pip's messages.
 const noSpace = "No space left on device"
