@@ -186,6 +186,10 @@ type proc struct {
 	host    bool         // a host process (single-use calls in Web Workers)
 	calls   int          // calls a host has served
 	cwd     string       // a host's working directory at its start ("": unknown)
+	// pool are the ids of a host's Web Worker threads before its next
+	// call's skill was imported: all idle then, one of them is the worker
+	// that imports it (nil: not known).
+	pool map[int]bool
 	// credited is how much of stdout and stderr the last call's result
 	// took: anything after it was written past the call's reply.
 	credited [2]int64
@@ -298,6 +302,9 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 		setupW.Close()
 	}()
 	p.Conn.SetMaxResult(int(b.lim.Output))
+	if host {
+		p.pool = b.idleWorkers(ctx, p)
+	}
 	if err := b.load(ctx, p, mode, ""); err != nil {
 		err = b.limitErr(p, err) // before Close removes the group
 		// What the skill printed while it was imported: written before
@@ -516,20 +523,51 @@ func (b *box) release(p *proc) {
 // worker's memory only when its thread ends; a next call armed before
 // that would share the host's group with it (OOM-killed for what the last
 // call used). What remains are the Idle started workers, which hold no
-// skill code. A worker that has not ended within workerEndWait is an
-// error: the caller retires the host, which kills it.
+// skill code. The call's worker is one of p.pool, the worker threads
+// before its skill was imported, and is known by its thread id, not its
+// name: the skill may have renamed its thread (process.title), which a
+// count of threads named worker-* took for an ended worker. A worker that
+// has not ended within workerEndWait is an error: the caller retires the
+// host, which kills it.
 func (b *box) awaitEnded(p *proc) error {
 	deadline := time.Now().Add(workerEndWait)
 	wait := 500 * time.Microsecond
 	for {
-		n := p.cg.workerThreads(p.Cmd.Process.Pid)
-		if n <= b.d.opts.Idle { // -1: cannot count
+		pid := p.Cmd.Process.Pid
+		n := p.cg.workerThreads(pid)
+		left := p.cg.alive(pid, p.pool)
+		if n <= b.d.opts.Idle && (len(p.pool) == 0 || left < len(p.pool)) { // n -1: cannot count
 			return nil
 		}
 		if time.Now().After(deadline) || b.closed.Load() {
-			return fmt.Errorf("the last call's Web Worker had not ended %s after its call (%d worker threads, want %d)", workerEndWait, n, b.d.opts.Idle)
+			return fmt.Errorf("the last call's Web Worker had not ended %s after its call (%d worker threads, want %d; %d of the %d started before its import, want %d)",
+				workerEndWait, n, b.d.opts.Idle, left, len(p.pool), len(p.pool)-1)
 		}
 		time.Sleep(wait)
+		wait = min(2*wait, 10*time.Millisecond)
+	}
+}
+
+// idleWorkers returns the ids of p's Web Worker threads before its next
+// call's skill is imported (proc.pool). A host starts its first worker
+// only once it has compiled Pyodide: until a worker thread is there, it
+// waits (the init waits for that worker anyway). Where threads cannot be
+// listed, nil.
+func (b *box) idleWorkers(ctx context.Context, p *proc) map[int]bool {
+	wait := 500 * time.Microsecond
+	for {
+		pid := p.Cmd.Process.Pid
+		if ids := p.cg.idleWorkers(pid); ids != nil || p.cg.workerThreads(pid) < 0 {
+			return ids
+		}
+		if p.Exited() || ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-p.Done():
+		case <-time.After(wait):
+		}
 		wait = min(2*wait, 10*time.Millisecond)
 	}
 }
@@ -554,6 +592,7 @@ func (b *box) rearm(ctx context.Context, p *proc) error {
 	mark := newMark()
 	p.Stdout.ResetAfter(mark)
 	p.Stderr.ResetAfter(mark)
+	p.pool = b.idleWorkers(ctx, p)
 	if err := b.load(ctx, p, worker.ModeSingle, string(mark)); err != nil {
 		return err
 	}

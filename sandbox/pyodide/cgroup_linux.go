@@ -124,24 +124,69 @@ func (w *workerGroup) launch(cmd *exec.Cmd) error {
 func (w *workerGroup) oomKilled() bool { return w != nil && w.g.OOMKills() > 0 }
 
 // workerThreads counts the Web Worker threads of the group's processes
-// (without a group: of the process pid): Deno names each worker's thread
-// worker-<id>, and a skill (WebAssembly and JavaScript without the sys or
-// ffi permission) cannot rename one.
+// (without a group: of the process pid) by their names: Deno names each
+// worker's thread worker-<id>. A skill can rename its own thread
+// (node:process's title setter needs no permission), so a name tells only
+// about threads no skill code has run in; see idleWorkers.
 func (w *workerGroup) workerThreads(pid int) int {
+	n := 0
+	for _, name := range w.threads(pid) {
+		if strings.HasPrefix(name, "worker-") {
+			n++
+		}
+	}
+	return n
+}
+
+// idleWorkers returns the thread ids of the Web Worker threads of the
+// group's processes (without a group: of the process pid), named as Deno
+// names them; nil when there are none.
+func (w *workerGroup) idleWorkers(pid int) map[int]bool {
+	var ids map[int]bool
+	for tid, name := range w.threads(pid) {
+		if strings.HasPrefix(name, "worker-") {
+			if ids == nil {
+				ids = map[int]bool{}
+			}
+			ids[tid] = true
+		}
+	}
+	return ids
+}
+
+// alive counts the threads of ids that still run in the group's processes
+// (without a group: in the process pid), whatever their names are now.
+func (w *workerGroup) alive(pid int, ids map[int]bool) int {
+	n := 0
+	for tid := range w.threads(pid) {
+		if ids[tid] {
+			n++
+		}
+	}
+	return n
+}
+
+// threads maps the thread ids of the group's processes (without a group:
+// of the process pid) to their names.
+func (w *workerGroup) threads(pid int) map[int]string {
 	pids := []int{pid}
 	if w != nil {
 		pids = w.g.Pids()
 	}
-	n := 0
+	m := map[int]string{}
 	for _, pid := range pids {
 		tasks, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "comm"))
 		for _, c := range tasks {
-			if b, err := os.ReadFile(c); err == nil && strings.HasPrefix(string(b), "worker-") {
-				n++
+			tid, err := strconv.Atoi(filepath.Base(filepath.Dir(c)))
+			if err != nil {
+				continue
+			}
+			if b, err := os.ReadFile(c); err == nil {
+				m[tid] = strings.TrimSpace(string(b))
 			}
 		}
 	}
-	return n
+	return m
 }
 
 // pidsRefused reports whether a fork or thread was refused by pids.max.

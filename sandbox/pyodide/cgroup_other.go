@@ -21,9 +21,11 @@ func (cgroups) newGroup(sandbox.Limits) (*workerGroup, error) { return nil, nil 
 
 type workerGroup struct{}
 
-func (*workerGroup) launch(cmd *exec.Cmd) error { return cmd.Start() }
-func (*workerGroup) oomKilled() bool            { return false }
-func (*workerGroup) pidsRefused() bool          { return false }
-func (*workerGroup) peak() int64                { return 0 }
-func (*workerGroup) remove()                    {}
-func (*workerGroup) workerThreads(int) int      { return -1 } // not counted: no /proc
+func (*workerGroup) launch(cmd *exec.Cmd) error   { return cmd.Start() }
+func (*workerGroup) oomKilled() bool              { return false }
+func (*workerGroup) pidsRefused() bool            { return false }
+func (*workerGroup) peak() int64                  { return 0 }
+func (*workerGroup) remove()                      {}
+func (*workerGroup) workerThreads(int) int        { return -1 } // not counted: no /proc
+func (*workerGroup) idleWorkers(int) map[int]bool { return nil }
+func (*workerGroup) alive(int, map[int]bool) int  { return 0 }
