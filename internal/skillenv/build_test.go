@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/skillbox-dev/skillbox/errdefs"
+	"github.com/skillbox-dev/skillbox/internal/filelock"
 	"github.com/skillbox-dev/skillbox/internal/skillenv/envtest"
 )
 
@@ -310,6 +311,60 @@ func TestPrune(t *testing.T) {
 	}
 	if removed, inUse, err := c.Prune(func(e *Env) bool { return false }); err != nil || len(removed) != 1 || len(inUse) != 0 {
 		t.Errorf("once released: removed %v, spared %v, %v", removed, inUse, err)
+	}
+}
+
+// A build killed before it removed its stage folder left it in the cache:
+// the key's next build sweeps it, and so does Prune, unless a build of
+// that key still holds its lock.
+func TestKilledBuildStagesAreSwept(t *testing.T) {
+	c, req, _ := newCache(t, &hostBuilder{})
+	key, err := req.Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Repeat("a", 32)
+	stage := func(dir string) string {
+		p := filepath.Join(c.Dir, stagePrefix+dir+"-1234")
+		if err := os.MkdirAll(filepath.Join(p, "lib", "site-packages"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	left, busy := stage(dirName(key)), stage(other)
+	legacy := filepath.Join(c.Dir, stagePrefix+"98765")
+	os.Mkdir(legacy, 0o755)
+	if _, err := c.Ensure(context.Background(), req, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("the key's build left its killed stage %s", left)
+	}
+	if _, err := os.Stat(busy); err != nil {
+		t.Errorf("another key's stage went: %v", err)
+	}
+	unlock, err := filelock.Lock(filepath.Join(c.Dir, other)+".lock", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Prune(func(*Env) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(busy); err != nil {
+		t.Errorf("Prune removed the stage of a build that runs: %v", err)
+	}
+	unlock()
+	if _, _, err := c.Prune(func(*Env) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(busy); !os.IsNotExist(err) {
+		t.Errorf("Prune kept the stage %s of a build that ended", busy)
+	}
+	if _, err := os.Stat(legacy); err != nil {
+		t.Errorf("a folder not named by a key went: %v", err)
+	}
+	if l, _ := c.List(); len(l) != 1 {
+		t.Errorf("List = %v", l)
 	}
 }
 

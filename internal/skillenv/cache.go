@@ -142,8 +142,11 @@ func (c *Cache) build(ctx context.Context, req Request, key string, progress fun
 		return nil, err
 	}
 	dir := c.path(key)
-	os.RemoveAll(dir) // an interrupted build's leftovers
-	stage, err := os.MkdirTemp(c.Dir, ".build-")
+	// An interrupted build's leftovers: this process holds the key's
+	// build lock, so no other build of the key writes them.
+	os.RemoveAll(dir)
+	c.sweepStages(dirName(key))
+	stage, err := os.MkdirTemp(c.Dir, stagePrefix+dirName(key)+"-")
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.Unavailable, err, "skill environment")
 	}
@@ -376,8 +379,10 @@ func (c *Cache) Use(key string) (release func(), err error) {
 
 // Prune removes the built environments for which keep is false, and
 // returns what it removed and what it spared because it is in use (Use)
-// or being built: Prune never waits for either.
+// or being built: Prune never waits for either. It also removes what
+// builds that were killed left in their stage folders.
 func (c *Cache) Prune(keep func(*Env) bool) (removed, inUse []*Env, err error) {
+	c.sweepStages("")
 	envs, err := c.List()
 	if err != nil {
 		return nil, nil, err
@@ -397,6 +402,39 @@ func (c *Cache) Prune(keep func(*Env) bool) (removed, inUse []*Env, err error) {
 		}
 	}
 	return removed, inUse, nil
+}
+
+// stagePrefix starts the name of a build's stage folder, followed by the
+// key's folder name and a dash: a build killed before it removed its stage
+// left one for the next build of the key, or Prune, to sweep.
+const stagePrefix = ".build-"
+
+// sweepStages removes the stages of builds of the key folder name dir that
+// no longer run; the caller holds that key's build lock. With dir empty it
+// sweeps every key's, taking each key's lock without waiting and passing
+// over the stages of builds that hold it.
+func (c *Cache) sweepStages(dir string) {
+	ents, err := os.ReadDir(c.Dir)
+	if err != nil {
+		return
+	}
+	for _, d := range ents {
+		rest, ok := strings.CutPrefix(d.Name(), stagePrefix)
+		key, _, dashed := strings.Cut(rest, "-")
+		if !ok || !dashed || len(key) != 32 || (dir != "" && key != dir) {
+			continue // not a stage, or one of another key
+		}
+		if dir == "" {
+			unlock, free, err := filelock.TryLock(filepath.Join(c.Dir, key)+".lock", "skill environment")
+			if err != nil || !free {
+				continue
+			}
+			os.RemoveAll(filepath.Join(c.Dir, d.Name()))
+			unlock()
+			continue
+		}
+		os.RemoveAll(filepath.Join(c.Dir, d.Name()))
+	}
 }
 
 // remove removes e unless it is in use or being built (ok false). The

@@ -39,6 +39,7 @@
 // Layout under Cache.Dir: one folder per key (the first 32 hex digits),
 // a lock file beside it (builds of one key exclude each other across
 // processes), a use file (shared locks of the processes that run it:
-// Cache.Use, which Prune respects), and .build-* folders of builds in
-// progress.
+// Cache.Use, which Prune respects), and .build-KEY-* folders of builds in
+// progress (a killed build's is removed by the key's next build, or by
+// Prune).
 package skillenv
