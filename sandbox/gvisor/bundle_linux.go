@@ -72,7 +72,15 @@ func writeBundle(dir string, root jail.Root, spec sandbox.Spec, argv []string, n
 			return nil, errdefs.Wrap(errdefs.Internal, err, "backend gvisor: bundle")
 		}
 	}
+	_, tree := root.(jail.Tree)
 	for _, op := range ops {
+		if tree && op.Dst == "/tmp" {
+			// An image's own /tmp (a folder in nearly every image, or a
+			// file or link) would cover, read-only, the fresh tmpfs
+			// mounted there above; the linux jail's own folders do
+			// not include /tmp, gVisor's do.
+			continue
+		}
 		at := filepath.Join(rootfs, op.Dst)
 		if err := os.MkdirAll(filepath.Dir(at), 0o755); err != nil {
 			return nil, errdefs.Wrap(errdefs.Internal, err, "backend gvisor: bundle")
