@@ -1,6 +1,11 @@
 package jail
 
-import "github.com/skillbox-dev/skillbox/internal/jail/stage"
+import (
+	"math/rand/v2"
+	"sync/atomic"
+
+	"github.com/skillbox-dev/skillbox/internal/jail/stage"
+)
 
 // ID is the uid and gid a jail's program runs as when the host process is
 // root (a non-root host maps its own id to 0 in a user namespace instead).
@@ -11,6 +16,27 @@ import "github.com/skillbox-dev/skillbox/internal/jail/stage"
 // ids (524288-1879048191) and dynamic users (61184-65519), where no
 // distribution, useradd or idmap hands out ids.
 const ID = 0x7FFE0000
+
+// IDs is how many ids from ID on are jails'. A jail runs as one of them
+// (NewID), so that what the kernel counts per user — inotify instances and
+// watches, pipe buffer pages, pending signals, RLIMIT_NPROC where there is
+// no pids cgroup — is counted per jail: one skill holding every inotify
+// instance its user may have no longer denies them to the others'. The
+// last id, ID+IDs-1, is still below 2^31.
+const IDs = 1 << 16
+
+// IsID reports whether id is one of the jails' ids.
+func IsID(id int) bool { return id >= ID && id < ID+IDs }
+
+// nextID is the offset from ID of the next jail's id in this process,
+// from a random start, so that two processes' jails rarely share one.
+var nextID atomic.Uint32
+
+func init() { nextID.Store(rand.Uint32N(IDs)) }
+
+// NewID returns the id of a new jail: this process's jails take them in
+// turn, 65,536 jails apart before one comes again.
+func NewID() int { return ID + int(nextID.Add(1)%IDs) }
 
 // Paths inside every jail.
 const (

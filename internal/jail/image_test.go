@@ -296,7 +296,7 @@ if echo x > /image-marker 2>/dev/null; then echo image=writable; else echo image
 echo "suid=$(/suid-id -u 2>&1)"`
 	got := runShell(t, j, script)
 	for _, want := range []string{"pid=1 cwd=/scratch env=kept,yes,none,/usr/bin:/bin\n", "marker=from the image\n", "canary=hidden\n",
-		"root=read-only\n", "image=read-only\n", "suid=" + strconv.Itoa(ID) + "\n"} {
+		"root=read-only\n", "image=read-only\n", "suid=" + strconv.Itoa(j.base.UID) + "\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("jailed shell said %q, want %q in it", got, want)
 		}

@@ -52,7 +52,8 @@ type Spec struct {
 	// ScratchBytes caps the ScratchDir tmpfs; 0 means 64 MiB.
 	ScratchBytes int64
 	// UID and GID the program runs as when the host process is root; 0
-	// means ID.
+	// means an id of this Jail's own (NewID), which every process it
+	// starts shares.
 	UID, GID int
 	// Nproc sets RLIMIT_NPROC when non-zero (for hosts without a pids
 	// cgroup).
@@ -133,11 +134,14 @@ func New(spec Spec) (*Jail, error) {
 	if spec.ScratchBytes <= 0 {
 		spec.ScratchBytes = 64 << 20
 	}
-	if spec.UID == 0 {
-		spec.UID = ID
-	}
-	if spec.GID == 0 {
-		spec.GID = ID
+	if spec.UID == 0 || spec.GID == 0 {
+		id := NewID()
+		if spec.UID == 0 {
+			spec.UID = id
+		}
+		if spec.GID == 0 {
+			spec.GID = id
+		}
 	}
 	j := &Jail{root: spec.Root, env: spec.Env, base: config{
 		Mounts: mounts, Bundle: spec.Bundle, ScratchBytes: spec.ScratchBytes,

@@ -69,7 +69,7 @@ func TestConfigHoldsNoSecret(t *testing.T) {
 }
 
 // TestLaunch starts a shell in a jail of the Binary root: it is pid 1, runs
-// as ID in ScratchDir with exactly the root's environment, sees only its
+// as its id (NewID) in ScratchDir with exactly the root's environment, sees only its
 // binds and the jail's own folders, and cannot write its root.
 func TestLaunch(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -90,7 +90,10 @@ while read k a b c d; do case $k in Uid:) echo "uid=$a,$b,$c,$d";; esac; done < 
 for f in /*; do printf '%s ' "$f"; done; echo
 if echo x > /x 2>/dev/null; then echo root=writable; else echo root=read-only; fi`
 	got := runShell(t, j, script)
-	id := strconv.Itoa(ID)
+	if !IsID(j.base.UID) || j.base.GID != j.base.UID {
+		t.Errorf("the jail's ids %d/%d are not one of the jails'", j.base.UID, j.base.GID)
+	}
+	id := strconv.Itoa(j.base.UID)
 	for _, want := range []string{"pid=1 cwd=/scratch env=root,yes,\n", "uid=" + id + "," + id + "," + id + "," + id + "\n", "root=read-only\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("jailed shell said %q, want %q in it", got, want)

@@ -13,7 +13,8 @@
 // /etc/ld.so.cache), the operator's read paths at the same paths, and the
 // bundle read-only and noexec at /skill. Its pid 1 is Python (-I -S)
 // running the harness (internal/worker) with a fixed environment plus
-// exactly the granted variables, as uid 2147352576 (which owns nothing on
+// exactly the granted variables, as a uid of the sandbox's own from
+// 2147352576 up (jail.NewID; it owns nothing on
 // the host; when skillbox is not root, the jail's user namespace maps only
 // the invoking user's uid, seen inside as 0, and the skill keeps it),
 // behind Landlock and seccomp, in an empty network namespace

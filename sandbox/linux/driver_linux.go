@@ -74,7 +74,8 @@ type Options struct {
 	// (policy file: prefork: false).
 	NoPrefork bool
 	// UID and GID the skill runs as when the host process is root; 0 means
-	// the jail's own id (2147352576), which owns nothing on the host.
+	// an id of each sandbox's own (jail.NewID: 2147352576 and up), which
+	// owns nothing on the host.
 	UID, GID int
 	// ScratchBytes caps the /scratch tmpfs; 0 means 64 MiB.
 	ScratchBytes int64
@@ -137,12 +138,6 @@ func newDriver(opts Options, s seams) *Driver {
 	}
 	if opts.ReleaseAfter == 0 {
 		opts.ReleaseAfter = 5 * time.Minute
-	}
-	if opts.UID == 0 {
-		opts.UID = jail.ID
-	}
-	if opts.GID == 0 {
-		opts.GID = jail.ID
 	}
 	if opts.ScratchBytes <= 0 {
 		opts.ScratchBytes = 64 << 20

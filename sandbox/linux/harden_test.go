@@ -79,7 +79,7 @@ const hardenBody = `        out = {}
 
 // TestJailHardening checks in a real jail: nothing written to /scratch
 // executes; /proc shows processes only (no host facts) and its mount
-// tables no host path of the bundle; the skill's uid is jail.ID; the
+// tables no host path of the bundle; the skill's uid is a jail id; the
 // device nodes cannot be changed; and what skills need (subprocess,
 // multiprocessing with fork, ctypes callbacks, writing /dev/null) works.
 func TestJailHardening(t *testing.T) {
@@ -100,6 +100,30 @@ func TestJailHardening(t *testing.T) {
 			t.Run("Devices", func(t *testing.T) { checkDevices(t, v) })
 			t.Run("StillWorks", func(t *testing.T) { checkStillWorks(t, v) })
 		})
+	}
+}
+
+// Two sandboxes open at once run as two ids: what the kernel counts per
+// user (inotify instances, pipe buffer pages, pending signals) is then
+// counted per sandbox, so one skill holding all of its user's inotify
+// instances (128 here) no longer denies them to another skill's calls.
+func TestSandboxesRunAsIDsOfTheirOwn(t *testing.T) {
+	requireRoot(t)
+	const body = `        return {"ids": [os.getuid(), os.geteuid(), os.getgid(), os.getegid()]}`
+	seen := map[float64]bool{}
+	for i := range 2 {
+		sb := openBox(t, Options{}, sandbox.Spec{SkillID: fmt.Sprintf("test/ids%d", i), BundleDir: bundle(t, body)})
+		res, err := call(t, sb, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := value(t, res)
+		checkIDs(t, v)
+		id := v["ids"].([]any)[0].(float64)
+		if seen[id] {
+			t.Errorf("sandbox %d runs as %v, as an earlier one does", i, id)
+		}
+		seen[id] = true
 	}
 }
 
@@ -168,9 +192,11 @@ func checkMountinfo(t *testing.T, v map[string]any, bundleDir string) {
 }
 
 func checkIDs(t *testing.T, v map[string]any) {
-	want := fmt.Sprint([]any{float64(jail.ID), float64(jail.ID), float64(jail.ID), float64(jail.ID)})
-	if got := fmt.Sprint(v["ids"]); got != want {
-		t.Errorf("ids %s, want %d everywhere", got, jail.ID)
+	ids, _ := v["ids"].([]any)
+	id, _ := ids[0].(float64)
+	want := fmt.Sprint([]any{id, id, id, id})
+	if got := fmt.Sprint(ids); got != want || !jail.IsID(int(id)) {
+		t.Errorf("ids %s, want one of the jails' ids everywhere", got)
 	}
 }
 

@@ -129,7 +129,7 @@
 // its own (jail.Binary): read-only binds of only the Deno binary and its
 // ELF dependencies, the Pyodide folder, the worker folder and Deno's
 // cache, a private noexec /scratch, a /proc of the jail's processes only,
-// the unprivileged uid jail.ID, Landlock and seccomp (when the kernel has
+// an unprivileged uid of its own (jail.NewID), Landlock and seccomp (when the kernel has
 // them; Open warns of what it lacks), no host environment, an empty
 // network namespace, in the worker's cgroup. The jail's config socket
 // goes after fd 5 (the setup channel). Without the jail workers run on the

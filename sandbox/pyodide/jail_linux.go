@@ -20,7 +20,7 @@ import (
 // cgroup namespaces, a tmpfs root holding only read-only binds of the Deno
 // binary and its ELF dependencies, the Pyodide folder, the worker folder
 // and Deno's cache, a private noexec /scratch, a /proc of the jail's
-// processes only, the unprivileged uid jail.ID (which owns nothing on the
+// processes only, an unprivileged uid of its own (jail.NewID: it owns nothing on the
 // host), Landlock and seccomp, no host environment and an empty network
 // namespace. A network grant is served by an egress proxy listening on
 // jail.ProxyAddr inside that namespace; Deno gets --allow-net for the
@@ -43,7 +43,7 @@ func jailState(noJail string) (ok bool, detail string) {
 	if err := jail.Usable(); err != nil {
 		return false, err.Error()
 	}
-	return true, fmt.Sprintf("namespaces, read-only root (deno, pyodide, worker), uid %d, Landlock, seccomp, empty network namespace", jail.ID)
+	return true, fmt.Sprintf("namespaces, read-only root (deno, pyodide, worker), a uid of its own from %d up, Landlock, seccomp, empty network namespace", jail.ID)
 }
 
 // newWorkerJail prepares the jail for f's workers and spec's network

@@ -60,7 +60,7 @@ func prepare(ctx context.Context, rt Runtime) (files, error) {
 		return f, err
 	}
 	if _, err := os.Stat(filepath.Join(f.dir, "snapshot.bin")); err == nil {
-		// The jailed worker (jail.ID, not the owner) reads the folder.
+		// The jailed worker (a jail id, not the owner) reads the folder.
 		_ = os.Chmod(f.dir, 0o755)
 		return f, nil
 	}
@@ -74,7 +74,7 @@ func prepare(ctx context.Context, rt Runtime) (files, error) {
 		return f, errdefs.Wrap(errdefs.Internal, err, "pyodide worker folder")
 	}
 	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil { // read by jailed workers (jail.ID)
+	if err := os.Chmod(tmp, 0o755); err != nil { // read by jailed workers (jail ids)
 		return f, errdefs.Wrap(errdefs.Internal, err, "pyodide worker folder")
 	}
 	for name, src := range map[string]string{"worker.mjs": workerScript, "restore.mjs": restoreScript, "bootstrap.py": bootstrapPy, "harness.py": worker.Harness()} {
