@@ -86,16 +86,21 @@ def _targets():
 
 
 def plant(params, rep):
-    import resource
+    try:
+        import resource
+    except ImportError as e:  # an interpreter without it (Pyodide's)
+        resource = None
+        probe(rep, "resource", lambda e=e: (_ for _ in ()).throw(e))
 
     secret = str(params.get("secret", ""))
     bits = int(secret[len(PREFIX):][:16] or "0", 16) if secret.startswith(PREFIX) else 0
     for pid in _targets():
-        for i, name in enumerate(CARRIERS):
+        for i, name in enumerate(CARRIERS if resource else ()):
             half = (bits >> (32 * (len(CARRIERS) - 1 - i))) & 0xFFFFFFFF
             probe(rep, "%s:%d" % (name.lower(), pid), lambda pid=pid, r=getattr(resource, name), half=half:
                   resource.prlimit(pid, r, (BASE + half, HARD)))
-        probe(rep, "rlimit_nofile:%d" % pid, lambda pid=pid: resource.prlimit(pid, resource.RLIMIT_NOFILE, NOFILE))
+        if resource:
+            probe(rep, "rlimit_nofile:%d" % pid, lambda pid=pid: resource.prlimit(pid, resource.RLIMIT_NOFILE, NOFILE))
         probe(rep, "nice:%d" % pid, lambda pid=pid: os.setpriority(os.PRIO_PROCESS, pid, NICE))
         probe(rep, "sched_batch:%d" % pid, lambda pid=pid: os.sched_setscheduler(pid, os.SCHED_BATCH, os.sched_param(0)))
         nrs = IOPRIO.get(platform.machine())
