@@ -379,8 +379,9 @@ func (g *Group) Kill() {
 	}
 }
 
-// Remove kills what is left in the group and removes its directories,
-// retrying while the kernel still reports them busy (dying tasks).
+// Remove kills what is left in the group and removes its directories
+// (with the groups inside them, [Threads]), retrying while the kernel
+// still reports them busy (dying tasks).
 func (g *Group) Remove() error {
 	var dirs []string
 	for _, d := range g.dirs {
@@ -390,17 +391,116 @@ func (g *Group) Remove() error {
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for _, d := range dirs {
-		for {
-			err := unix.Rmdir(d)
-			if err == nil || errors.Is(err, unix.ENOENT) {
-				break
-			}
-			if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
-				return fmt.Errorf("cgroup: remove %s: %w", d, err)
-			}
-			g.Kill()
-			time.Sleep(2 * time.Millisecond)
+		if err := g.rmdir(d, deadline); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// rmdir removes the group directory d, the groups inside it first.
+func (g *Group) rmdir(d string, deadline time.Time) error {
+	ents, _ := os.ReadDir(d)
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := g.rmdir(filepath.Join(d, e.Name()), deadline); err != nil {
+				return err
+			}
+		}
+	}
+	for {
+		err := unix.Rmdir(d)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return fmt.Errorf("cgroup: remove %s: %w", d, err)
+		}
+		g.Kill()
+		// A process whose threads are all in an inner group (v1 lists a
+		// process in the groups its threads are in).
+		b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Threads is a group inside a [Group] that holds single threads of the
+// group's processes and, since a thread is born in the group of the
+// thread that creates it, every thread they create, however they are
+// named. It enforces nothing (its threads count toward g's limits as
+// before): it tells which threads descend from the ones moved there.
+type Threads struct {
+	dir  string
+	file string // tasks (v1) or cgroup.threads (v2)
+}
+
+// NewThreads creates the group name inside g, in a hierarchy that can
+// hold single threads, and moves thread tid (an id in this process's pid
+// namespace) of one of g's processes into it. Any v1 hierarchy can (pids
+// preferred). On v2 the group is made threaded: g becomes the domain of
+// its threaded sub-tree, which keeps g's own limits (memory is a domain
+// controller: it applies to g as a whole, never to the threaded group,
+// which needs none). An error when g has no such hierarchy or the kernel
+// refuses.
+func (g *Group) NewThreads(name string, tid int) (*Threads, error) {
+	var base, file string
+	if d, ok := g.dirs[Pids]; ok && g.isV1(Pids) {
+		base, file = d, "tasks"
+	} else {
+		for _, d := range g.v1 {
+			base, file = d, "tasks"
+			break
+		}
+	}
+	if base == "" && g.v2 != "" {
+		base, file = g.v2, "cgroup.threads"
+	}
+	if base == "" {
+		return nil, errors.New("cgroup: no hierarchy holds single threads")
+	}
+	t := &Threads{dir: filepath.Join(base, name), file: file}
+	if err := os.Mkdir(t.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	if file == "cgroup.threads" {
+		if err := os.WriteFile(filepath.Join(t.dir, "cgroup.type"), []byte("threaded"), 0); err != nil {
+			unix.Rmdir(t.dir)
+			return nil, fmt.Errorf("cgroup v2: make %s threaded: %w", t.dir, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(t.dir, file), []byte(strconv.Itoa(tid)), 0); err != nil {
+		unix.Rmdir(t.dir)
+		return nil, fmt.Errorf("cgroup: move thread %d to %s: %w", tid, t.dir, err)
+	}
+	return t, nil
+}
+
+// Threads lists the ids of the threads in t.
+func (t *Threads) Threads() ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(t.dir, t.file))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	var ids []int
+	for _, f := range strings.Fields(string(b)) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup: %s: %q is not a thread id", t.file, f)
+		}
+		ids = append(ids, n)
+	}
+	return ids, nil
+}
+
+// Remove removes t; the kernel refuses while a thread is in it.
+func (t *Threads) Remove() error {
+	if err := unix.Rmdir(t.dir); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("cgroup: remove %s: %w", t.dir, err)
 	}
 	return nil
 }

@@ -198,3 +198,75 @@ func TestTinyLimitSparesLauncher(t *testing.T) {
 		}
 	}
 }
+
+// threadsScript prints the id of a thread it starts, then, once a line
+// comes on stdin, has that thread start another and prints its id.
+const threadsScript = `
+import sys, threading, time
+go = threading.Event()
+def inner(): time.sleep(60)
+def outer():
+    print(threading.get_native_id(), flush=True)
+    go.wait()
+    t = threading.Thread(target=inner, daemon=True); t.start()
+    print(t.native_id, flush=True)
+    time.sleep(60)
+threading.Thread(target=outer, daemon=True).start()
+sys.stdin.readline(); go.set(); time.sleep(60)
+`
+
+// TestThreadsHoldDescendants proves NewThreads: a thread moved into a
+// Threads group is there, and so is a thread it starts afterwards, not
+// the process's other threads; Remove removes the group with its
+// Threads group (killing what is left).
+func TestThreadsHoldDescendants(t *testing.T) {
+	h := rootHost(t, Pids)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("needs python3 for a process with threads")
+	}
+	g, err := h.New(strconv.Itoa(os.Getpid())+"-threads", Limits{}, []string{Pids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Remove()
+	cmd := exec.Command(py, "-c", threadsScript)
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := g.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	line := func() int {
+		t.Helper()
+		var b [32]byte
+		n, _ := out.Read(b[:])
+		id, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+		if err != nil {
+			t.Fatalf("thread id %q: %v", b[:n], err)
+		}
+		return id
+	}
+	outer := line()
+	th, err := g.NewThreads("t", outer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Write([]byte("go\n"))
+	inner := line()
+	ids, err := th.Threads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ids)
+	if want := []int{outer, inner}; !slices.Equal(ids, want) {
+		t.Fatalf("threads group holds %v, want %v (the moved thread and the one it started; main thread %d)", ids, want, cmd.Process.Pid)
+	}
+	if err := th.Remove(); err == nil {
+		t.Fatal("a threads group with threads in it was removed")
+	}
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
+}

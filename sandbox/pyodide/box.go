@@ -190,6 +190,10 @@ type proc struct {
 	// call's skill was imported: all idle then, one of them is the worker
 	// that imports it (nil: not known).
 	pool map[int]bool
+	// untracked, when set, is why the threads a call's worker starts
+	// cannot be told apart from the host's own (workerGroup.track): the
+	// host is retired after its call.
+	untracked error
 	// credited is how much of stdout and stderr the last call's result
 	// took: anything after it was written past the call's reply.
 	credited [2]int64
@@ -303,7 +307,7 @@ func (b *box) start(ctx context.Context, mode string) (*proc, error) {
 	}()
 	p.Conn.SetMaxResult(int(b.lim.Output))
 	if host {
-		p.pool = b.idleWorkers(ctx, p)
+		b.track(ctx, p)
 	}
 	if err := b.load(ctx, p, mode, ""); err != nil {
 		err = b.limitErr(p, err) // before Close removes the group
@@ -403,6 +407,9 @@ func (b *box) Call(ctx context.Context, req sandbox.Request) (*sandbox.Result, e
 	} else {
 		r = backend.NewResult(nil, p.Stdout, p.Stderr) // what it printed before it failed
 	}
+	if p.untracked != nil {
+		r.Warnings = append(r.Warnings, "pyodide: the host process is not reused after this call: "+p.untracked.Error())
+	}
 	p.credited = [2]int64{p.Stdout.Written(), p.Stderr.Written()}
 	b.release(p)
 	return r, err
@@ -474,7 +481,7 @@ func (b *box) signal() {
 // to be as it started (checkHost), its output captures cleared for the
 // next call (rearm).
 func (b *box) release(p *proc) {
-	if p.calls >= b.d.opts.Recycle || b.closed.Load() {
+	if p.calls >= b.d.opts.Recycle || b.closed.Load() || p.untracked != nil {
 		b.retire(p, false)
 		b.replace()
 		return
@@ -526,9 +533,13 @@ func (b *box) release(p *proc) {
 // skill code. The call's worker is one of p.pool, the worker threads
 // before its skill was imported, and is known by its thread id, not its
 // name: the skill may have renamed its thread (process.title), which a
-// count of threads named worker-* took for an ended worker. A worker that
-// has not ended within workerEndWait is an error: the caller retires the
-// host, which kills it.
+// count of threads named worker-* took for an ended worker. Nor is its
+// own thread enough: it may have started a nested Worker, which Deno does
+// not stop with its parent when it is busy, and which no name or count
+// tells from Deno's own threads; it was born in the cgroup the call's
+// thread was moved to before the import (track), which must be empty too
+// (workerGroup.strays). A worker that has not ended within workerEndWait
+// is an error: the caller retires the host, which kills it.
 func (b *box) awaitEnded(p *proc) error {
 	deadline := time.Now().Add(workerEndWait)
 	wait := 500 * time.Microsecond
@@ -536,16 +547,26 @@ func (b *box) awaitEnded(p *proc) error {
 		pid := p.Cmd.Process.Pid
 		n := p.cg.workerThreads(pid)
 		left := p.cg.alive(pid, p.pool)
-		if n <= b.d.opts.Idle && (len(p.pool) == 0 || left < len(p.pool)) { // n -1: cannot count
+		strays := p.cg.strays()
+		if n <= b.d.opts.Idle && (len(p.pool) == 0 || left < len(p.pool)) && strays == 0 { // n -1: cannot count
 			return nil
 		}
 		if time.Now().After(deadline) || b.closed.Load() {
-			return fmt.Errorf("the last call's Web Worker had not ended %s after its call (%d worker threads, want %d; %d of the %d started before its import, want %d)",
-				workerEndWait, n, b.d.opts.Idle, left, len(p.pool), len(p.pool)-1)
+			return fmt.Errorf("the last call's Web Worker had not ended %s after its call (%d worker threads, want %d; %d of the %d started before its import, want %d; %d threads it started, want 0)",
+				workerEndWait, n, b.d.opts.Idle, left, len(p.pool), len(p.pool)-1, strays)
 		}
 		time.Sleep(wait)
 		wait = min(2*wait, 10*time.Millisecond)
 	}
+}
+
+// track records p's idle Web Worker threads before its next call's skill
+// is imported (p.pool) and places each in a cgroup of its own
+// (workerGroup.track), so that awaitEnded sees any thread the call's
+// worker starts; where they cannot be placed, p.untracked says why.
+func (b *box) track(ctx context.Context, p *proc) {
+	p.pool = b.idleWorkers(ctx, p)
+	p.untracked = p.cg.track(p.pool)
 }
 
 // idleWorkers returns the ids of p's Web Worker threads before its next
@@ -592,7 +613,10 @@ func (b *box) rearm(ctx context.Context, p *proc) error {
 	mark := newMark()
 	p.Stdout.ResetAfter(mark)
 	p.Stderr.ResetAfter(mark)
-	p.pool = b.idleWorkers(ctx, p)
+	b.track(ctx, p)
+	if p.untracked != nil {
+		return p.untracked
+	}
 	if err := b.load(ctx, p, worker.ModeSingle, string(mark)); err != nil {
 		return err
 	}

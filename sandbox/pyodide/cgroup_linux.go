@@ -1,10 +1,12 @@
 package pyodide
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -85,7 +87,77 @@ func (c cgroups) layers() []sandbox.Layer {
 var groupSeq atomic.Uint64
 
 // workerGroup is one worker's cgroup.
-type workerGroup struct{ g *cgroup.Group }
+type workerGroup struct {
+	g *cgroup.Group
+	// sub are a host's tracked Web Worker threads, each in a group of
+	// its own inside g (track).
+	sub map[int]*cgroup.Threads
+}
+
+// track moves each thread of ids (a host's idle Web Worker threads, which
+// no skill code has run in) not yet tracked into a group of its own
+// inside w: a thread one of them creates once it runs a skill (a nested
+// Worker, which Deno's terminate() of its parent does not stop) is born
+// there, whatever it is named. An error when a thread cannot be placed
+// (no group, no hierarchy that holds single threads, a refusal).
+func (w *workerGroup) track(ids map[int]bool) error {
+	if w == nil {
+		return errors.New("the host has no cgroup (neither the memory nor the pids controller is usable)")
+	}
+	if len(ids) == 0 {
+		return errors.New("the host's Web Worker threads were not found")
+	}
+	for tid := range ids {
+		if t := w.sub[tid]; t != nil {
+			// Tracked already, unless its id was reused by a thread
+			// born since (not in its group).
+			in, err := t.Threads()
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(in, tid) {
+				return fmt.Errorf("Web Worker thread %d is not in its cgroup (its id was reused)", tid)
+			}
+			continue
+		}
+		t, err := w.g.NewThreads("w"+strconv.Itoa(tid), tid)
+		if err != nil {
+			return err
+		}
+		if w.sub == nil {
+			w.sub = map[int]*cgroup.Threads{}
+		}
+		w.sub[tid] = t
+	}
+	return nil
+}
+
+// strays counts the threads left in the groups of tracked threads that
+// have ended: threads a call's worker created that outlive it. The groups
+// of ended threads that hold nothing are removed. -1 when a group cannot
+// be read.
+func (w *workerGroup) strays() int {
+	if w == nil {
+		return 0
+	}
+	n := 0
+	for tid, t := range w.sub {
+		ids, err := t.Threads()
+		if err != nil {
+			return -1
+		}
+		switch {
+		case slices.Contains(ids, tid): // still running
+		case len(ids) == 0:
+			if t.Remove() == nil {
+				delete(w.sub, tid)
+			}
+		default:
+			n += len(ids)
+		}
+	}
+	return n
+}
 
 // newGroup creates a worker's group, named like the linux backend's jails
 // (<pid>-<seq> under skillbox/ in this process's own group), with

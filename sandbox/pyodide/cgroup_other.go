@@ -3,6 +3,7 @@
 package pyodide
 
 import (
+	"errors"
 	"os/exec"
 
 	"github.com/skillbox-dev/skillbox/sandbox"
@@ -29,3 +30,10 @@ func (*workerGroup) remove()                      {}
 func (*workerGroup) workerThreads(int) int        { return -1 } // not counted: no /proc
 func (*workerGroup) idleWorkers(int) map[int]bool { return nil }
 func (*workerGroup) alive(int, map[int]bool) int  { return 0 }
+func (*workerGroup) strays() int                  { return 0 }
+
+// track: no cgroup, so the threads a call's worker starts cannot be told
+// apart; each host serves one call.
+func (*workerGroup) track(map[int]bool) error {
+	return errors.New("no cgroups off Linux")
+}

@@ -112,7 +112,10 @@
 // first Web Worker) in place of memBaseline, adds Idle × isolateBaseline
 // (144 MiB per further started Web Worker) and Idle+1 pids, and a call is
 // armed only once the previous call's worker thread has ended (its memory
-// freed). Each isolate's WebAssembly memory
+// freed) and every thread it started has too (each idle Web Worker
+// thread is moved into a cgroup of its own before an import: a nested
+// Worker is born in its creator's; where threads cannot be placed, each
+// host serves one call, with a warning). Each isolate's WebAssembly memory
 // (Python's heap) and V8 old space are capped at the group's limit, so the
 // group binds; as a host runs one call at a time, the budget is the
 // call's, on top of the host's baseline. An OOM kill ends the call as

@@ -19,13 +19,27 @@ import (
 // are shared by every worker of a Deno process), renames its worker's
 // thread (node:process's title setter renames the calling thread, no
 // permission needed) and spins once its reply is posted, a loop Deno's
-// terminate() cannot stop. "look" reports the locks held in its process.
+// terminate() cannot stop; with "how" nested it starts a nested Worker
+// (a data: URL, with its permissions) that takes the lock, names its
+// thread as Deno names its Tokio threads and spins, and the call returns
+// at once (its worker is terminated; the nested one is not stopped).
+// "look" reports the locks held in its process.
 const renameProbe = `
 import js
 from skillware.core.base_skill import BaseSkill
 
 PLANT = """async (secret, how) => {
   const proc = (await import('node:process')).default;
+  if (how === 'nested') {
+    const src = "const proc = (await import('node:process')).default;" +
+      "navigator.locks.request('LEAK-" + secret + "', () => {" +
+      "  proc.title = 'tokio-runtime-w'; self.postMessage('held');" +
+      "  const t0 = Date.now(); while (Date.now() - t0 < 60000) {}" +
+      "});";
+    const w = new Worker('data:text/javascript,' + encodeURIComponent(src), { type: 'module' });
+    await new Promise((held, failed) => { w.onmessage = held; w.onerror = (e) => failed(new Error(e.message)); });
+    return;
+  }
   await new Promise((granted) => navigator.locks.request('LEAK-' + secret, () => { granted(); return new Promise(() => {}); }));
   if (how === 'title') proc.title = 'skill-thread';
   const orig = self.postMessage.bind(self);
@@ -53,7 +67,10 @@ class Probe(BaseSkill):
 // (process.title) and keeps running after its reply is still seen as not
 // ended: its host is retired, and the next call's skill never runs beside
 // it. It was counted by its thread's name, so the renamed worker looked
-// ended and the next call, in the same host, saw its Web Lock.
+// ended and the next call, in the same host, saw its Web Lock. A nested
+// Worker the call's worker started is waited for too (it outlived its
+// parent and the next call saw its Web Lock): it is born in the cgroup its
+// parent's thread was moved to before the import.
 func TestRenamedWorkerStillEnds(t *testing.T) {
 	testDriver(t)
 	t.Run("jailed", func(t *testing.T) { testRenamedWorker(t, New(Options{})) })
@@ -95,7 +112,7 @@ func testRenamedWorker(t *testing.T, d *Driver) {
 		}
 		return v.Held
 	}
-	for _, how := range []string{"plain", "title"} {
+	for _, how := range []string{"plain", "title", "nested"} {
 		call(`{"op":"plant","secret":"SECRET-` + how + `","how":"` + how + `"}`)
 		if held := call(`{"op":"look"}`); len(held) > 0 {
 			t.Errorf("after a lingering call (%s) the next call sees its Web Locks %q: it ran beside the last call's worker", how, strings.Join(held, ", "))
