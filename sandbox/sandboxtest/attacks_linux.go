@@ -517,8 +517,16 @@ var attacks = []attack{
 	{name: "dos/memory-bomb", proves: "allocating past the memory limit ends the call with a memory limit error",
 		needs: sandbox.FeatureMemory,
 		run: func(t *testing.T, e *attackEnv) {
-			sb, _ := e.openAttack(t, "dos/memory-bomb")
-			o := e.call(t, sb, nil)
+			// The memory limit is under test, not the timeout: the call
+			// gets a generous one, so that a slow or loaded machine (each
+			// page fault costs ~14 µs under PVM) reaches the limit first
+			// (it timed out at 5 s beside a CI run).
+			slow := e.opts
+			slow.Limits.Timeout = max(e.opts.limits().Timeout, memoryBombTimeout)
+			sb, _ := e.openAttack(t, "dos/memory-bomb", func(s *sandbox.Spec) { s.Limits.Timeout = slow.Limits.Timeout })
+			res, err, el := Call(t, sb, slow, e.params(nil), nil)
+			o := outcome{res: res, err: err, elapsed: el}
+			e.noSecret(t, o, e.token)
 			if o.err == nil {
 				t.Fatalf("NOT CONTAINED: the memory bomb returned: %.200s", resValue(o.res))
 			}
@@ -905,3 +913,7 @@ func egressBypass(t *testing.T, e *attackEnv) {
 		t.Errorf("NOT CONTAINED: the host TCP listener accepted %d connection(s); probes: %v", n, okProbes(r))
 	}
 }
+
+// memoryBombTimeout is the memory bomb's call timeout: it bounds a hang,
+// the memory limit should end the call long before.
+const memoryBombTimeout = 60 * time.Second
