@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/skillbox-dev/skillbox/audit"
 	"github.com/skillbox-dev/skillbox/errdefs"
@@ -453,30 +452,12 @@ type paramsError struct{ error }
 
 func (e paramsError) Unwrap() error { return e.error }
 
-// maxAuditError bounds the error message a call's audit record keeps: a
-// skill's own text can reach one (a reply frame it forged from its
-// process), and a record must stay a line that skillbox audit reads
-// (audit.Read takes lines of up to 1 MiB).
-const maxAuditError = 4 << 10
-
 // auditMessage is what the audit log records of a failed call's error: its
 // message, except where that may quote the call's parameters, which the
 // log never holds (only their hash) — a parameter validation error, and a
-// skill's exception, whose message is the skill's to fill —, cut to
-// maxAuditError bytes.
+// skill's exception, whose message is the skill's to fill. The log cuts a
+// long one (audit.Log.Write), as a skill's own text can reach it.
 func auditMessage(err error) string {
-	msg := auditText(err)
-	if len(msg) <= maxAuditError {
-		return msg
-	}
-	i := maxAuditError
-	for i > 0 && !utf8.RuneStart(msg[i]) {
-		i--
-	}
-	return fmt.Sprintf("%s... (cut: %d bytes in all)", msg[:i], len(msg))
-}
-
-func auditText(err error) string {
 	var pe paramsError
 	if errors.As(err, &pe) {
 		return "params do not match the skill's parameters schema (the details are not logged: they may quote the parameters)"
